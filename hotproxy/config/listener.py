@@ -1,0 +1,69 @@
+"""Listener (envoy.config.listener.v3) and its network filters' typed configs."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .core import SocketAddress
+from .route import RouteConfiguration
+
+
+@dataclass(frozen=True)
+class HttpConnectionManager:
+    """envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.
+
+    Timeouts in float seconds; 0 disables. ``http_filters`` holds the filter names in order (the
+    router last).
+    """
+    stat_prefix: str
+    route_config: RouteConfiguration
+    codec_type: str = "AUTO"                  # AUTO or HTTP1
+    http_filters: tuple[str, ...] = ("envoy.filters.http.router",)
+    server_name: str = "envoy"
+    use_remote_address: bool = False
+    xff_num_trusted_hops: int = 0
+    generate_request_id: bool = True
+    idle_timeout: float = 3600.0              # common_http_protocol_options.idle_timeout
+    max_headers_count: int = 100              # common_http_protocol_options.max_headers_count
+    max_request_headers_kb: int = 60
+    request_timeout: float = 0.0
+    request_headers_timeout: float = 0.0
+    stream_idle_timeout: float = 300.0
+
+
+@dataclass(frozen=True)
+class TcpWeightedCluster:
+    name: str
+    weight: int
+
+
+@dataclass(frozen=True)
+class TcpProxy:
+    """envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy: ``cluster`` or ``weighted_clusters``."""
+    stat_prefix: str
+    cluster: str | None = None
+    weighted_clusters: tuple[TcpWeightedCluster, ...] = ()
+    idle_timeout: float = 3600.0              # 0 disables
+
+
+@dataclass(frozen=True)
+class FilterChain:
+    """One filter chain; ``filters`` holds HttpConnectionManager / TcpProxy objects in order.
+    ``name`` is the chain's name (may be empty). filter_chain_match is not supported yet, so a
+    listener has exactly one chain."""
+    filters: tuple[object, ...]
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Listener:
+    name: str
+    address: SocketAddress
+    filter_chains: tuple[FilterChain, ...]
+    per_connection_buffer_limit_bytes: int = 1024 * 1024
+    enable_reuse_port: bool = True
+
+    @property
+    def stat_name(self) -> str:
+        """Envoy's ``listener.<address>`` stat scope (``127.0.0.1_10000``, ``[::1]_80``)."""
+        host = f"[{self.address.address}]" if self.address.is_ipv6 else self.address.address
+        return f"{host}_{self.address.port}"

@@ -1,0 +1,107 @@
+"""RouteConfiguration (envoy.config.route.v3) as frozen dataclasses.
+
+Durations are float seconds; ``None`` means "not set" (the default applies), ``0`` means disabled
+where Envoy says so.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .core import HeaderMatcher, HeaderValueOption, QueryParameterMatcher
+
+
+@dataclass(frozen=True)
+class RouteMatch:
+    """Exactly one of the path specifiers is set: ``path_kind`` is "prefix", "path",
+    "safe_regex" or "path_separated_prefix" and ``path_value`` its string."""
+    path_kind: str
+    path_value: str
+    case_sensitive: bool = True
+    headers: tuple[HeaderMatcher, ...] = ()
+    query_parameters: tuple[QueryParameterMatcher, ...] = ()
+
+
+@dataclass(frozen=True)
+class WeightedCluster:
+    name: str
+    weight: int
+    request_headers_to_add: tuple[HeaderValueOption, ...] = ()
+    request_headers_to_remove: tuple[str, ...] = ()
+    response_headers_to_add: tuple[HeaderValueOption, ...] = ()
+    response_headers_to_remove: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RegexRewrite:
+    pattern: str
+    substitution: str
+
+
+@dataclass(frozen=True)
+class RouteAction:
+    """Exactly one cluster specifier: ``cluster``, ``weighted_clusters`` or ``cluster_header``."""
+    cluster: str | None = None
+    weighted_clusters: tuple[WeightedCluster, ...] = ()
+    cluster_header: str | None = None          # lower-cased header name
+    prefix_rewrite: str | None = None
+    regex_rewrite: RegexRewrite | None = None
+    host_rewrite_literal: str | None = None
+    auto_host_rewrite: bool = False
+    timeout: float = 15.0                      # route timeout; 0 disables it
+    idle_timeout: float | None = None          # per-route stream idle timeout; 0 disables
+
+
+@dataclass(frozen=True)
+class RedirectAction:
+    """``redirect``. ``response_code`` is the HTTP status (301 MOVED_PERMANENTLY default, 302, 303,
+    307, 308). ``path_redirect`` and ``prefix_rewrite`` are mutually exclusive."""
+    scheme_redirect: str | None = None
+    https_redirect: bool = False
+    host_redirect: str | None = None
+    port_redirect: int | None = None
+    path_redirect: str | None = None
+    prefix_rewrite: str | None = None
+    regex_rewrite: RegexRewrite | None = None
+    response_code: int = 301
+    strip_query: bool = False
+
+
+@dataclass(frozen=True)
+class DirectResponseAction:
+    status: int
+    body: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Route:
+    """Exactly one of ``route``, ``redirect``, ``direct_response`` is set."""
+    match: RouteMatch
+    name: str = ""
+    route: RouteAction | None = None
+    redirect: RedirectAction | None = None
+    direct_response: DirectResponseAction | None = None
+    request_headers_to_add: tuple[HeaderValueOption, ...] = ()
+    request_headers_to_remove: tuple[str, ...] = ()
+    response_headers_to_add: tuple[HeaderValueOption, ...] = ()
+    response_headers_to_remove: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class VirtualHost:
+    name: str
+    domains: tuple[str, ...]
+    routes: tuple[Route, ...] = ()
+    request_headers_to_add: tuple[HeaderValueOption, ...] = ()
+    request_headers_to_remove: tuple[str, ...] = ()
+    response_headers_to_add: tuple[HeaderValueOption, ...] = ()
+    response_headers_to_remove: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RouteConfiguration:
+    name: str = ""
+    virtual_hosts: tuple[VirtualHost, ...] = ()
+    request_headers_to_add: tuple[HeaderValueOption, ...] = ()
+    request_headers_to_remove: tuple[str, ...] = ()
+    response_headers_to_add: tuple[HeaderValueOption, ...] = ()
+    response_headers_to_remove: tuple[str, ...] = ()

@@ -1,0 +1,25 @@
+"""An upstream host as the load balancers and connection pools see it."""
+from __future__ import annotations
+
+
+class Host:
+    """One endpoint of a cluster.
+
+    ``address`` is an ``(ip, port)`` tuple ready for ``connect``; ``hostname`` the name it was
+    resolved from (empty for STATIC). ``active_requests`` is maintained by the router and read
+    by LEAST_REQUEST.
+    """
+
+    __slots__ = ("address", "weight", "hostname", "active_requests", "label", "pool")
+
+    def __init__(self, address, weight=1, hostname=""):
+        self.address = address
+        self.weight = weight
+        self.hostname = hostname
+        self.active_requests = 0
+        ip, port = address[0], address[1]
+        self.label = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+        self.pool = None  # the worker's connection pool for this host, attached by the cluster
+
+    def __repr__(self):
+        return f"<Host {self.label} weight={self.weight} active={self.active_requests}>"
