@@ -1,0 +1,312 @@
+"""HTTP connection manager: Envoy's HCM network filter for HTTP/1.1 downstream connections.
+
+``HttpConnectionManager`` is built once per listener from its typed config; ``serve`` runs one
+downstream connection in its own greenlet: decode requests, decorate their headers the way Envoy
+does, route them, answer locally (404, direct responses, redirects, errors) or hand them to the
+router, and enforce the connection's timeouts. Pipelined requests are answered in order because
+one greenlet handles them one after another.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from socket import timeout as SocketTimeout
+
+from ..errors import ProtocolError
+from ..stats.schema import HttpStats
+from . import local_reply
+from .headers import strip_hop_by_hop
+from .http1.codec import END, RequestDecoder
+from .request_id import new_request_id
+from .router.route_table import DIRECT_RESPONSE, REDIRECT, RouteTable
+from .router.router import Router
+from .stream import ActiveStream
+from ..sockio import send_all
+
+log = logging.getLogger(__name__)
+
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_RECV_SIZE = 65536
+_STATUS_CLASS = ("downstream_rq_1xx", "downstream_rq_2xx", "downstream_rq_3xx",
+                 "downstream_rq_4xx", "downstream_rq_5xx")
+
+
+class HttpConnectionManager:
+    def __init__(self, config, cluster_manager):
+        self.config = config
+        self.stats = HttpStats()
+        self.route_table = RouteTable(config.route_config)
+        self.cluster_manager = cluster_manager
+        self.router = Router(self)
+        self.server_name = config.server_name.encode()
+        self.use_remote_address = config.use_remote_address
+        self.generate_request_id = config.generate_request_id
+        self.max_headers_bytes = config.max_request_headers_kb * 1024
+        self.idle_timeout = config.idle_timeout or None
+        self.stream_idle_timeout = config.stream_idle_timeout or None
+        self.request_headers_timeout = config.request_headers_timeout
+        self.request_timeout = config.request_timeout
+
+    def serve(self, sock, address):
+        stats = self.stats
+        stats.downstream_cx_total += 1
+        stats.downstream_cx_active += 1
+        try:
+            _Connection(self, sock, address).run()
+        finally:
+            stats.downstream_cx_active -= 1
+            stats.downstream_cx_destroy += 1
+
+    def count_response(self, status):
+        stats = self.stats
+        name = _STATUS_CLASS[status // 100 - 1] if 100 <= status < 600 else "downstream_rq_5xx"
+        setattr(stats, name, getattr(stats, name) + 1)
+
+
+class _Connection:
+    """One downstream connection. Sends go straight to the socket; reads happen only here."""
+
+    def __init__(self, hcm, sock, address):
+        self.hcm = hcm
+        self.sock = sock
+        self.remote_ip = address[0].encode()
+        self.decoder = RequestDecoder(hcm.max_headers_bytes, hcm.config.max_headers_count)
+        self.stream = None
+        self.request_deadline = 0.0
+
+    def run(self):
+        sock = self.sock
+        hcm = self.hcm
+        decoder = self.decoder
+        events = decoder.events
+        wait_first = False
+        try:
+            while True:
+                sock.timeout = self._read_timeout()
+                if wait_first:
+                    # The client cannot have sent its next request before reading our response:
+                    # wait for readability rather than paying a failing recv first.
+                    sock._wait(sock._read_event)
+                data = sock.recv(_RECV_SIZE)
+                if not data:
+                    if self.stream is not None and not self.stream.responded:
+                        self.stream.upstream and self.hcm.router.abort(self.stream)
+                    return
+                if not decoder.mid_message and self.request_deadline == 0.0:
+                    self._start_request_clock()
+                decoder.feed(data)
+                wait_first = False
+                for event in events:
+                    if event.__class__ is bytes:
+                        self._on_body(event)
+                    elif event is END:
+                        if self._on_end():
+                            return
+                        wait_first = True
+                    else:
+                        self._on_head(event)
+                events.clear()
+                stream = self.stream
+                if stream is not None and stream.out:
+                    hcm.router.send_pending(stream, self)
+        except _CloseConnection:
+            pass
+        except ProtocolError as error:
+            hcm.stats.downstream_cx_protocol_error += 1
+            self._protocol_error(error)
+        except SocketTimeout:
+            self._on_timeout()
+        except OSError:
+            pass  # the client went away; nothing to answer
+        finally:
+            stream = self.stream
+            if stream is not None and stream.upstream is not None:
+                hcm.router.abort(stream)
+
+    # request lifecycle
+
+    def _on_head(self, head):
+        hcm = self.hcm
+        stats = hcm.stats
+        stats.downstream_rq_total += 1
+        stats.downstream_rq_http1_total += 1
+        stats.downstream_rq_active += 1
+        stream = self.stream = ActiveStream(head, time.monotonic())
+        if head.host is None:
+            if head.version == "1.1":
+                return self.local_reply(stream, 400, b"", close=True)
+            head.host = b""
+        target = head.target
+        if target[:1] != b"/":
+            target = self._absolute_form(head, target)
+            if target is None:
+                return self.local_reply(stream, 400, b"", close=True)
+        if head.upgrade is not None or head.method == b"CONNECT":
+            # No upgrade_configs are supported yet: refuse like Envoy does without them.
+            return self.local_reply(stream, 403, b"", close=True)
+        route = hcm.route_table.match(head.host, target, head.headers)
+        if route is None:
+            stats.no_route += 1
+            return self.local_reply(stream, 404, b"")
+        stream.route = route
+        kind = route.kind
+        if kind is DIRECT_RESPONSE:
+            stats.rq_direct_response += 1
+            return self.local_reply(stream, route.direct_status, route.direct_body or b"",
+                                    content_type=b"text/plain")
+        if kind is REDIRECT:
+            stats.rq_redirect += 1
+            location = route.redirect_location(b"http", head.host, target)
+            return self.local_reply(stream, route.redirect_status, b"",
+                                    extra=((b"location", location),))
+        if head.expect_continue:
+            send_all(self.sock, _CONTINUE)
+        hcm.router.start(stream, self, target, self._upstream_headers(stream))
+
+    def _on_body(self, data):
+        stream = self.stream
+        if not stream.discard_body:
+            self.hcm.router.send_body(stream, data)
+
+    def _on_end(self):
+        """The request is complete. Returns True when the connection must now close."""
+        stream = self.stream
+        hcm = self.hcm
+        if not stream.discard_body:
+            hcm.router.finish(stream, self)
+        self.stream = None
+        self.request_deadline = 0.0
+        hcm.stats.downstream_rq_active -= 1
+        hcm.stats.downstream_rq_completed += 1
+        return stream.close
+
+    def _upstream_headers(self, stream):
+        """The request headers as the upstream sees them (Envoy's conn_manager_utility)."""
+        hcm = self.hcm
+        head = stream.head
+        headers = head.headers
+        if head.hop_by_hop:
+            headers = head.headers = strip_hop_by_hop(headers, head.connection)
+        has_xfp = False
+        request_id_at = -1
+        xff_at = -1
+        for index, (name, _value) in enumerate(headers):
+            if name == b"x-forwarded-proto":
+                has_xfp = True
+            elif name == b"x-request-id":
+                request_id_at = index
+            elif name == b"x-forwarded-for":
+                xff_at = index
+            elif name == b"expect":
+                # hotproxy answered 100-continue itself; the upstream must not be asked again
+                del headers[index]
+                break
+        if hcm.use_remote_address:
+            if xff_at >= 0:
+                headers[xff_at] = (b"x-forwarded-for", headers[xff_at][1] + b"," + self.remote_ip)
+            else:
+                headers.append((b"x-forwarded-for", self.remote_ip))
+            if has_xfp:
+                headers = [h for h in headers if h[0] != b"x-forwarded-proto"]
+            headers.append((b"x-forwarded-proto", b"http"))
+        elif not has_xfp:
+            headers.append((b"x-forwarded-proto", b"http"))
+        if hcm.generate_request_id and request_id_at < 0:
+            headers.append((b"x-request-id", new_request_id()))
+        return headers
+
+    @staticmethod
+    def _absolute_form(head, target):
+        """``http://host/path`` → path, with the URL's authority replacing Host (RFC 9112 §3.2.2)."""
+        lowered = target[:8].lower()
+        if lowered.startswith(b"http://"):
+            rest = target[7:]
+        elif lowered.startswith(b"https://"):
+            rest = target[8:]
+        else:
+            return None
+        slash = rest.find(b"/")
+        authority, path = (rest, b"/") if slash < 0 else (rest[:slash], rest[slash:])
+        if not authority:
+            return None
+        head.host = authority
+        head.headers = [h for h in head.headers if h[0] != b"host"] + [(b"host", authority)]
+        return path
+
+    # responses generated here
+
+    def local_reply(self, stream, status, body, close=False, content_type=b"text/plain", extra=()):
+        hcm = self.hcm
+        if stream.head.method == b"HEAD":
+            body = b""
+        if stream.head.has_body:
+            stream.discard_body = True
+        close = close or stream.close
+        stream.close = close
+        stream.status = status
+        stream.responded = True
+        hcm.count_response(status)
+        send_all(self.sock, local_reply.encode(status, body, hcm.server_name, close, content_type, extra))
+        if close:
+            raise _CloseConnection()
+
+    def _protocol_error(self, error):
+        stream = self.stream
+        if stream is not None and stream.responded:
+            return
+        if stream is None:
+            self.hcm.stats.downstream_rq_total += 1
+        if error.status == 431:
+            self.hcm.stats.downstream_rq_too_large += 1
+        self.hcm.count_response(error.status)
+        try:
+            send_all(self.sock, local_reply.encode(error.status, b"", self.hcm.server_name, close=True))
+        except OSError:
+            pass
+
+    # timeouts
+
+    def _start_request_clock(self):
+        hcm = self.hcm
+        limit = hcm.request_headers_timeout or hcm.request_timeout
+        self.request_deadline = time.monotonic() + limit if limit else -1.0
+
+    def _read_timeout(self):
+        hcm = self.hcm
+        if not self.decoder.mid_message:
+            return hcm.idle_timeout
+        deadline = self.request_deadline
+        if deadline > 0:
+            remaining = max(deadline - time.monotonic(), 0.001)
+            idle = hcm.stream_idle_timeout
+            return remaining if idle is None or remaining < idle else idle
+        return hcm.stream_idle_timeout
+
+    def _on_timeout(self):
+        hcm = self.hcm
+        stats = hcm.stats
+        stream = self.stream
+        if not self.decoder.mid_message and stream is None:
+            stats.downstream_cx_idle_timeout += 1
+            return  # an idle keep-alive connection: Envoy closes it silently
+        if stream is not None and stream.responded:
+            return
+        if self.decoder.mid_message and stream is None:
+            stats.downstream_rq_total += 1
+            stats.downstream_rq_header_timeout += 1
+            body = b"request header timeout" if hcm.request_headers_timeout else b"request timeout"
+        elif hcm.request_timeout and time.monotonic() >= self.request_deadline > 0:
+            stats.downstream_rq_timeout += 1
+            body = b"request timeout"
+        else:
+            stats.downstream_rq_idle_timeout += 1
+            body = b"stream timeout"
+        hcm.count_response(408)
+        try:
+            send_all(self.sock, local_reply.encode(408, body, hcm.server_name, close=True))
+        except OSError:
+            pass
+
+
+class _CloseConnection(Exception):
+    """A response that ends the connection was sent."""

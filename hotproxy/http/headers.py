@@ -1,0 +1,41 @@
+"""Header rules shared by both directions of the HTTP connection manager.
+
+Headers travel as lists of ``(name, value)`` bytes pairs with lower-case names.
+"""
+
+#: Connection-level headers a proxy never forwards (RFC 9110 §7.6.1), plus the framing headers
+#: hotproxy regenerates for the next hop.
+HOP_BY_HOP = frozenset((b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding",
+                        b"upgrade", b"te", b"trailer", b"proxy-authenticate"))
+
+
+def connection_tokens(connection_value):
+    """The header names a ``Connection`` header nominates as hop-by-hop (lower-case bytes)."""
+    tokens = set()
+    if connection_value:
+        for token in connection_value.split(b","):
+            token = token.strip().lower()
+            if token and token not in (b"close", b"keep-alive"):
+                tokens.add(token)
+    return tokens
+
+
+def strip_hop_by_hop(headers, connection_value):
+    """Drop hop-by-hop headers and those the Connection header names; keeps ``te: trailers``."""
+    extra = connection_tokens(connection_value) if connection_value else ()
+    kept = []
+    for item in headers:
+        name = item[0]
+        if name in HOP_BY_HOP or name in extra:
+            if name == b"te" and item[1].strip().lower() == b"trailers":
+                kept.append(item)
+            continue
+        kept.append(item)
+    return kept
+
+
+def get(headers, name, default=None):
+    for item in headers:
+        if item[0] == name:
+            return item[1]
+    return default

@@ -1,0 +1,308 @@
+"""The router filter: one request's exchange with an upstream host.
+
+``start`` picks the cluster and host, takes a pooled connection and queues the encoded request
+head; ``send_body`` queues body bytes; ``flush`` sends what is queued (the connection manager
+calls it once per batch of received bytes, so a head and a small body leave in one send);
+``finish`` ends the request and relays the response downstream as it arrives, chunk by chunk.
+Memory stays bounded in both directions: nothing is read from one side before the previous piece
+went out on the other.
+
+A pooled connection the upstream closed while it sat idle shows up as a reset or an EOF before any
+response byte; a request that had not sent body bytes yet is then sent once more on a fresh
+connection (it cannot have been processed).
+"""
+from __future__ import annotations
+
+import time
+from socket import timeout as SocketTimeout
+
+import gevent
+
+from ...errors import ProtocolError
+from ...upstream.pool import ConnectFailure
+from .. import local_reply
+from ..date import http_date
+from ..headers import strip_hop_by_hop
+from ..http1.codec import END
+from ..http1.serialize import LAST_CHUNK, chunk, request_head, response_head
+from ...sockio import send_all
+
+_RECV_SIZE = 65536
+#: Bytes relayed before a busy exchange yields to other greenlets (fairness).
+_YIELD_EVERY = 1 << 20
+_NO_BODY_STATUS = frozenset((204, 304))
+_CLASS_STATS = ("upstream_rq_1xx", "upstream_rq_2xx", "upstream_rq_3xx", "upstream_rq_4xx",
+                "upstream_rq_5xx")
+
+
+class UpstreamReset(Exception):
+    """The upstream connection failed mid-exchange; ``reason`` is Envoy's reset reason."""
+
+    def __init__(self, reason):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Router:
+    def __init__(self, hcm):
+        self.hcm = hcm
+        self.clusters = hcm.cluster_manager
+        self.server_name = hcm.server_name
+
+    def start(self, stream, conn, target, headers):
+        route = stream.route
+        hcm = self.hcm
+        name = route.cluster_name
+        if name is None:
+            name, stream.weighted = route.pick_cluster(headers)
+        cluster = self.clusters.get(name) if name is not None else None
+        if cluster is None:
+            hcm.stats.no_cluster += 1
+            return conn.local_reply(stream, 503, b"")
+        stream.cluster = cluster
+        host = cluster.pick_host()
+        if host is None:
+            return conn.local_reply(stream, 503, local_reply.NO_HEALTHY_UPSTREAM)
+        if route.rewrites_path:
+            target = route.rewrite_path(target)
+        if route.host_rewrite_literal is not None:
+            _set_header(headers, b"host", route.host_rewrite_literal)
+        elif route.auto_host_rewrite and host.hostname:
+            _set_header(headers, b"host", host.hostname.encode())
+        if route.timeout:
+            headers.append((b"x-envoy-expected-rq-timeout-ms", b"%d" % int(route.timeout * 1000)))
+        if route.has_request_mutations:
+            headers = route.mutate_request(headers, stream.weighted, conn)
+        if stream.chunked:
+            headers.append((b"transfer-encoding", b"chunked"))
+        stats = cluster.stats
+        stats.upstream_rq_total += 1
+        stats.upstream_rq_active += 1
+        host.active_requests += 1
+        try:
+            stream.upstream = host.pool.acquire()
+        except ConnectFailure as failure:
+            host.active_requests -= 1
+            stats.upstream_rq_active -= 1
+            return conn.local_reply(stream, 503, _connect_error_body(failure))
+        stream.request_bytes = request_head(stream.head.method, target, headers)
+        stream.out.append(stream.request_bytes)
+
+    def send_body(self, stream, data):
+        if stream.chunked:
+            stream.out.append(chunk(data))
+        else:
+            stream.out.append(data)
+
+    def flush(self, stream):
+        """Send the queued request bytes. Raises ``UpstreamReset``."""
+        out = stream.out
+        data = out[0] if len(out) == 1 else b"".join(out)
+        out.clear()
+        try:
+            send_all(stream.upstream.sock, data)
+        except OSError:
+            if stream.body_sent or not self._reconnect(stream):
+                raise UpstreamReset("connection termination") from None
+            if stream.head_sent:
+                data = stream.request_bytes + data
+            send_all(stream.upstream.sock, data)
+        stream.body_sent = stream.head_sent or len(data) > len(stream.request_bytes)
+        stream.head_sent = True
+
+    def send_pending(self, stream, conn):
+        """``flush`` for a request still arriving: an upstream failure is answered downstream."""
+        try:
+            self.flush(stream)
+        except (UpstreamReset, OSError):
+            self._fail(stream, conn, 503, local_reply.CONNECT_ERROR + b"connection termination")
+
+    def finish(self, stream, conn):
+        """The downstream request is complete: send the rest and relay the response."""
+        if stream.chunked:
+            stream.out.append(LAST_CHUNK)
+        try:
+            if stream.out:
+                self.flush(stream)
+            self._relay_response(stream, conn)
+        except UpstreamReset as reset:
+            self._fail(stream, conn, 503, local_reply.CONNECT_ERROR + reset.reason.encode())
+        except OSError:
+            # the downstream failed while the response was relayed
+            self._release(stream, False)
+            stream.close = True
+        except SocketTimeout:
+            stream.cluster.stats.upstream_rq_timeout += 1
+            self._fail(stream, conn, 504, local_reply.UPSTREAM_TIMEOUT)
+        except ProtocolError:
+            self._fail(stream, conn, 502, local_reply.CONNECT_ERROR + b"protocol error")
+
+    def abort(self, stream):
+        """The downstream went away mid-exchange: the upstream connection cannot be reused."""
+        self._release(stream, False)
+
+    def _relay_response(self, stream, conn):
+        upstream = stream.upstream
+        usock = upstream.sock
+        decoder = upstream.decoder
+        events = decoder.events
+        dsock = conn.sock
+        route = stream.route
+        head_only = stream.head.method == b"HEAD"
+        if head_only:
+            decoder.expect_no_body()
+        deadline = time.monotonic() + route.timeout if route.timeout else 0.0
+        idle = route.idle_timeout if route.idle_timeout is not None else self.hcm.stream_idle_timeout
+        sent_at = time.monotonic()
+        framing = None       # None until the head went out; then b"raw", b"chunked" or b"none"
+        relayed = 0
+        received_any = False
+        # Our request was just sent: the response cannot be here yet, so wait before reading.
+        usock.timeout = _remaining(deadline, idle)
+        usock._wait(usock._read_event)
+        while True:
+            usock.timeout = _remaining(deadline, idle)
+            try:
+                data = usock.recv(_RECV_SIZE)
+            except OSError as exc:
+                if isinstance(exc, SocketTimeout):
+                    raise
+                data = None
+            if not data:
+                if not received_any and not stream.body_sent and self._reconnect(stream):
+                    send_all(stream.upstream.sock, stream.request_bytes)
+                    return self._relay_response(stream, conn)
+                if data is None or framing is None:
+                    raise UpstreamReset("connection termination")
+                decoder.feed_eof()
+            else:
+                received_any = True
+                decoder.feed(data)
+            out = []
+            done = False
+            for event in events:
+                if event.__class__ is bytes:
+                    if framing is b"chunked":
+                        out.append(chunk(event))
+                    elif framing is b"raw":
+                        out.append(event)
+                elif event is END:
+                    if framing is b"chunked":
+                        out.append(LAST_CHUNK)
+                    done = True
+                else:
+                    framing = self._response_head(stream, event, out, sent_at, head_only, conn)
+            events.clear()
+            if out:
+                data_out = out[0] if len(out) == 1 else b"".join(out)
+                dsock.timeout = idle
+                send_all(dsock, data_out)
+                relayed += len(data_out)
+                if relayed >= _YIELD_EVERY:
+                    relayed = 0
+                    gevent.sleep(0)
+            if done:
+                self._release(stream, upstream.keep_alive)
+                return
+
+    def _response_head(self, stream, head, out, sent_at, head_only, conn):
+        """Queue the downstream response head; returns the body framing to use."""
+        status = head.status
+        stream.status = status
+        stream.responded = True
+        cluster_stats = stream.cluster.stats
+        name = _CLASS_STATS[status // 100 - 1] if 100 <= status < 600 else "upstream_rq_5xx"
+        setattr(cluster_stats, name, getattr(cluster_stats, name) + 1)
+        self.hcm.count_response(status)
+        stream.upstream.keep_alive = head.keep_alive
+        headers = strip_hop_by_hop(head.headers, head.connection) if head.hop_by_hop else head.headers
+        has_date = False
+        for index, (name, _value) in enumerate(headers):
+            if name == b"server":
+                headers[index] = (b"server", self.server_name)
+                break
+        else:
+            headers.append((b"server", self.server_name))
+        for name, _value in headers:
+            if name == b"date":
+                has_date = True
+                break
+        if not has_date:
+            headers.append((b"date", http_date()))
+        headers.append((b"x-envoy-upstream-service-time",
+                        b"%d" % int((time.monotonic() - sent_at) * 1000)))
+        route = stream.route
+        if route.has_response_mutations:
+            headers = route.mutate_response(headers, stream.weighted, conn)
+        if head_only or status in _NO_BODY_STATUS or status < 200:
+            framing = b"none"
+        elif head.content_length is not None:
+            framing = b"raw"
+        elif head.chunked:
+            framing = b"chunked"
+            headers.append((b"transfer-encoding", b"chunked"))
+        else:
+            # A close-delimited upstream body is re-framed as chunks for the downstream.
+            framing = b"chunked"
+            headers.append((b"transfer-encoding", b"chunked"))
+        if stream.close:
+            headers.append((b"connection", b"close"))
+        out.append(response_head(status, headers))
+        return framing
+
+    def _fail(self, stream, conn, status, body):
+        self._release(stream, False)
+        if stream.responded:
+            # The response already started: all that can be said now is an abrupt close.
+            stream.close = True
+            return
+        conn.local_reply(stream, status, body, close=stream.close)
+
+    def _reconnect(self, stream):
+        """Replace a stale pooled connection with a fresh one. False when the connection was
+        not a reused one (then the failure is real) or when connecting fails."""
+        stale = stream.upstream
+        if not stale.reused:
+            return False
+        stale.pool.release(stale, False)
+        stream.upstream = None
+        try:
+            stream.upstream = stale.pool.acquire_fresh()
+        except ConnectFailure:
+            return False
+        stream.cluster.stats.upstream_rq_retry += 1
+        return True
+
+    def _release(self, stream, reusable):
+        upstream = stream.upstream
+        if upstream is None:
+            return
+        stream.upstream = None
+        pool = upstream.pool
+        pool.host.active_requests -= 1
+        stream.cluster.stats.upstream_rq_active -= 1
+        pool.release(upstream, reusable)
+
+
+def _remaining(deadline, idle):
+    if not deadline:
+        return idle
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise SocketTimeout("route timeout")
+    return remaining if idle is None or remaining < idle else idle
+
+
+def _set_header(headers, name, value):
+    for index, item in enumerate(headers):
+        if item[0] == name:
+            headers[index] = (name, value)
+            return
+    headers.append((name, value))
+
+
+def _connect_error_body(failure):
+    body = local_reply.CONNECT_ERROR + failure.reason.encode()
+    if failure.detail:
+        body += b", transport failure reason: " + failure.detail.encode()
+    return body

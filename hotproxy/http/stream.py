@@ -1,0 +1,38 @@
+"""ActiveStream: the state of one request/response exchange on a downstream connection."""
+
+
+class ActiveStream:
+    __slots__ = (
+        "head",             # RequestHead as decoded
+        "start",            # monotonic time the request head was complete
+        "route",            # compiled route (None for local replies before routing)
+        "cluster",          # upstream Cluster
+        "weighted",         # chosen weighted-cluster entry, for its header mutations
+        "upstream",         # UpstreamConnection while one is held
+        "request_bytes",    # encoded upstream request head, kept to retry a stale connection
+        "out",              # bytes waiting to be sent upstream
+        "head_sent",        # the request head already left for the upstream
+        "body_sent",        # some request body already left for the upstream
+        "chunked",          # the request body is chunk-framed
+        "responded",        # a response (local or upstream) has started downstream
+        "discard_body",     # the request was answered locally: drop its body
+        "status",           # response status, for stats and logs
+        "close",            # close the downstream connection after this exchange
+    )
+
+    def __init__(self, head, start):
+        self.head = head
+        self.start = start
+        self.route = None
+        self.cluster = None
+        self.weighted = None
+        self.upstream = None
+        self.request_bytes = b""
+        self.out = []
+        self.head_sent = False
+        self.body_sent = False
+        self.chunked = head.chunked
+        self.responded = False
+        self.discard_body = False
+        self.status = 0
+        self.close = not head.keep_alive

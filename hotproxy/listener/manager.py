@@ -1,0 +1,54 @@
+"""A worker's active listeners: one accept loop per listener, handing each connection to the
+listener's network filter chain."""
+from __future__ import annotations
+
+import logging
+
+from gevent import socket
+from gevent.server import StreamServer
+
+from ..config.listener import HttpConnectionManager as HcmConfig
+from ..config.listener import TcpProxy as TcpProxyConfig
+from ..http.conn_manager import HttpConnectionManager
+from ..network.tcp_proxy import TcpProxy
+from ..stats.schema import ListenerStats
+
+log = logging.getLogger(__name__)
+
+
+def build_terminal_filter(filter_config, cluster_manager):
+    """The network filter that owns a connection: the HCM or the TCP proxy."""
+    if isinstance(filter_config, HcmConfig):
+        return HttpConnectionManager(filter_config, cluster_manager)
+    if isinstance(filter_config, TcpProxyConfig):
+        return TcpProxy(filter_config, cluster_manager)
+    raise TypeError(f"unsupported network filter {type(filter_config).__name__}")
+
+
+class ActiveListener:
+    def __init__(self, config, listen_socket, cluster_manager):
+        self.config = config
+        self.stats = ListenerStats()
+        self.filter = build_terminal_filter(config.filter_chains[0].filters[-1], cluster_manager)
+        self._server = StreamServer(listen_socket, self._handle)
+
+    def _handle(self, sock, address):
+        stats = self.stats
+        stats.downstream_cx_total += 1
+        stats.downstream_cx_active += 1
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.filter.serve(sock, address)
+        except Exception:  # a bug must cost one connection, never the worker
+            log.exception("listener %s: connection from %s failed", self.config.name, address)
+        finally:
+            stats.downstream_cx_active -= 1
+
+    def start(self):
+        self._server.start()
+
+    def stop_accepting(self):
+        self._server.stop_accepting()
+
+    def close(self):
+        self._server.close()

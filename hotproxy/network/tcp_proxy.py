@@ -1,0 +1,84 @@
+"""The tcp_proxy network filter: connect each downstream connection to a cluster host and relay."""
+from __future__ import annotations
+
+import logging
+import random
+
+from gevent import socket
+
+from ..stats.schema import TcpStats
+from .pump import Relay
+
+log = logging.getLogger(__name__)
+
+
+class TcpProxy:
+    def __init__(self, config, cluster_manager):
+        self.config = config
+        self.stats = TcpStats()
+        self.cluster_manager = cluster_manager
+        if config.cluster is not None:
+            self._names, self._cumulative = [config.cluster], [1]
+        else:
+            self._names, self._cumulative, total = [], [], 0
+            for entry in config.weighted_clusters:
+                total += entry.weight
+                self._names.append(entry.name)
+                self._cumulative.append(total)
+
+    def _pick_cluster_name(self):
+        if len(self._names) == 1:
+            return self._names[0]
+        point = random.randrange(self._cumulative[-1])
+        for name, bound in zip(self._names, self._cumulative):
+            if point < bound:
+                return name
+        return self._names[-1]
+
+    def serve(self, sock, address):
+        stats = self.stats
+        stats.downstream_cx_total += 1
+        cluster = self.cluster_manager.get(self._pick_cluster_name())
+        host = cluster.pick_host() if cluster is not None else None
+        if host is None:
+            stats.downstream_cx_no_route += 1
+            return  # closing the downstream is all Envoy does too
+        upstream = _connect(host, cluster)
+        if upstream is None:
+            return
+        host.active_requests += 1
+        try:
+            relay = Relay(sock, upstream, self.config.idle_timeout)
+            relay.run()
+            stats.downstream_cx_rx_bytes_total += relay.bytes_up
+            stats.downstream_cx_tx_bytes_total += relay.bytes_down
+            cluster.stats.upstream_cx_rx_bytes_total += relay.bytes_down
+            cluster.stats.upstream_cx_tx_bytes_total += relay.bytes_up
+            if relay.timed_out:
+                stats.idle_timeout += 1
+        finally:
+            host.active_requests -= 1
+            cluster.stats.upstream_cx_active -= 1
+            cluster.stats.upstream_cx_destroy += 1
+            upstream.close()
+
+
+def _connect(host, cluster):
+    """A new upstream connection (TCP proxy connections are never pooled), or None."""
+    stats = cluster.stats
+    stats.upstream_cx_total += 1
+    family = socket.AF_INET6 if ":" in host.address[0] else socket.AF_INET
+    upstream = socket.socket(family, socket.SOCK_STREAM)
+    upstream.settimeout(cluster.config.connect_timeout)
+    try:
+        upstream.connect(host.address)
+    except OSError as exc:
+        upstream.close()
+        stats.upstream_cx_connect_fail += 1
+        if isinstance(exc, socket.timeout):
+            stats.upstream_cx_connect_timeout += 1
+        log.debug("tcp_proxy: connect to %s failed: %s", host.label, exc)
+        return None
+    upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    stats.upstream_cx_active += 1
+    return upstream

@@ -1,0 +1,27 @@
+"""This worker's clusters by name."""
+from __future__ import annotations
+
+from .cluster import Cluster
+from .discovery import dns
+
+
+class ClusterManager:
+    def __init__(self, cluster_configs):
+        self.clusters = {config.name: Cluster(config) for config in cluster_configs}
+        self._refreshers = []
+
+    def get(self, name):
+        return self.clusters.get(name)
+
+    def start(self):
+        """Start DNS discovery for the clusters that need it."""
+        for cluster in self.clusters.values():
+            if cluster.config.type in ("STRICT_DNS", "LOGICAL_DNS"):
+                self._refreshers.append(dns.start(cluster))
+
+    def stop(self):
+        for greenlet in self._refreshers:
+            greenlet.kill(block=False)
+        for cluster in self.clusters.values():
+            for host in cluster.hosts:
+                host.pool.close()

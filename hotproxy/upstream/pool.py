@@ -1,0 +1,149 @@
+"""Per-worker, per-host HTTP/1.1 keep-alive connection pool.
+
+The pool bounds the *total* connections to its host (``max_connections``). When all of them are
+busy a request waits for the next one released instead of opening another: capping only the idle
+ones makes a loaded proxy churn connect/close. At most ``max_pending`` requests may wait; one more
+overflows (Envoy's ``upstream_rq_pending_overflow``).
+"""
+from __future__ import annotations
+
+import socket as _stdsocket
+import time
+from collections import deque
+
+from gevent import socket
+from gevent.event import AsyncResult
+
+from ..http.http1.codec import ResponseDecoder
+
+#: An idle connection older than this is not reused (the upstream has likely dropped it).
+IDLE_EXPIRY_S = 55.0
+
+
+class ConnectFailure(Exception):
+    """Connecting failed. ``reason`` is Envoy's reset reason: "connection timeout",
+    "remote connection failure" or "overflow"; ``detail`` the transport failure text."""
+
+    def __init__(self, reason, detail=""):
+        super().__init__(reason)
+        self.reason = reason
+        self.detail = detail
+
+
+class UpstreamConnection:
+    __slots__ = ("sock", "decoder", "pool", "reused", "idle_since", "keep_alive")
+
+    def __init__(self, sock, pool):
+        self.sock = sock
+        self.decoder = ResponseDecoder()
+        self.pool = pool
+        self.reused = False
+        self.idle_since = 0.0
+        self.keep_alive = False
+
+
+class ConnectionPool:
+    def __init__(self, host, connect_timeout, stats, max_connections=1024, max_pending=1024):
+        self.host = host
+        self.connect_timeout = connect_timeout
+        self.stats = stats
+        self.max_connections = max_connections
+        self.max_pending = max_pending
+        self._idle = []          # LIFO: the most recently used connection is the warmest
+        self._waiters = deque()
+        self.total = 0
+        self.closed = False
+
+    def __repr__(self):
+        return (f"<ConnectionPool {self.host.label} [connections: {self.total} total, "
+                f"{len(self._idle)} idle | waiting: {len(self._waiters)}]>")
+
+    def acquire(self):
+        """A connection ready for one request; raises ``ConnectFailure``."""
+        idle = self._idle
+        while idle:
+            conn = idle.pop()
+            if time.monotonic() - conn.idle_since < IDLE_EXPIRY_S:
+                conn.reused = True
+                return conn
+            self._discard(conn)
+        if self.total < self.max_connections:
+            return self._connect()
+        if len(self._waiters) >= self.max_pending:
+            self.stats.upstream_rq_pending_overflow += 1
+            raise ConnectFailure("overflow")
+        self.stats.upstream_rq_pending_total += 1
+        waiter = AsyncResult()
+        self._waiters.append(waiter)
+        try:
+            conn = waiter.get(timeout=self.connect_timeout)
+        except BaseException:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+            elif waiter.successful() and waiter.value is not None:
+                self.release(waiter.value, True)
+            raise ConnectFailure("connection timeout") from None
+        if conn is None:  # a slot was freed: connect for ourselves
+            return self._connect()
+        conn.reused = True
+        return conn
+
+    def acquire_fresh(self):
+        """A new connection, for a request whose pooled one turned out to be stale."""
+        if self.total >= self.max_connections:
+            raise ConnectFailure("overflow")
+        return self._connect()
+
+    def release(self, conn, reusable):
+        """Give ``conn`` back after a complete exchange; ``reusable`` false closes it."""
+        if not reusable or self.closed:
+            self._discard(conn)
+            self._wake_one(None)
+            return
+        if self._waiters:
+            self._waiters.popleft().set(conn)
+            return
+        conn.idle_since = time.monotonic()
+        self._idle.append(conn)
+
+    def close(self):
+        """Close idle connections; busy ones close when released (the host left the cluster)."""
+        self.closed = True
+        while self._idle:
+            self._discard(self._idle.pop())
+
+    def _wake_one(self, value):
+        if self._waiters and self.total < self.max_connections:
+            self._waiters.popleft().set(value)
+
+    def _connect(self):
+        stats = self.stats
+        stats.upstream_cx_total += 1
+        self.total += 1
+        sock = socket.socket(_family(self.host.address), socket.SOCK_STREAM)
+        sock.settimeout(self.connect_timeout)
+        try:
+            sock.connect(self.host.address)
+        except OSError as exc:
+            sock.close()
+            self.total -= 1
+            stats.upstream_cx_connect_fail += 1
+            self._wake_one(None)
+            if isinstance(exc, _stdsocket.timeout):
+                stats.upstream_cx_connect_timeout += 1
+                raise ConnectFailure("connection timeout") from None
+            raise ConnectFailure("remote connection failure",
+                                 f"delayed connect error: {exc.strerror or exc}") from None
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        stats.upstream_cx_active += 1
+        return UpstreamConnection(sock, self)
+
+    def _discard(self, conn):
+        conn.sock.close()
+        self.total -= 1
+        self.stats.upstream_cx_active -= 1
+        self.stats.upstream_cx_destroy += 1
+
+
+def _family(address):
+    return socket.AF_INET6 if ":" in address[0] else socket.AF_INET
