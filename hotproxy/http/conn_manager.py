@@ -4,29 +4,32 @@
 downstream connection in its own greenlet: decode requests, decorate their headers the way Envoy
 does, route them, answer locally (404, direct responses, redirects, errors) or hand them to the
 router, and enforce the connection's timeouts. Pipelined requests are answered in order because
-one greenlet handles them one after another.
+one greenlet handles them one after another. docs/envoy-reference.md records the Envoy behaviour
+matched here, rule by rule.
 """
 from __future__ import annotations
 
-import logging
 import time
+from socket import SHUT_WR
 from socket import timeout as SocketTimeout
 
 from ..errors import ProtocolError
+from ..sockio import send_all
 from ..stats.schema import HttpStats
 from . import local_reply
-from .headers import strip_hop_by_hop
+from .headers import NOT_FORWARDED, strip_hop_by_hop
 from .http1.codec import END, RequestDecoder
 from .request_id import new_request_id
 from .router.route_table import DIRECT_RESPONSE, REDIRECT, RouteTable
 from .router.router import Router
 from .stream import ActiveStream
-from ..sockio import send_all
-
-log = logging.getLogger(__name__)
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _RECV_SIZE = 65536
+#: How long a closing connection waits for the client's FIN after the last response byte, so
+#: that unread client bytes do not turn the close into a reset that destroys the response
+#: (Envoy's delayed_close_timeout).
+_DELAYED_CLOSE_S = 1.0
 _STATUS_CLASS = ("downstream_rq_1xx", "downstream_rq_2xx", "downstream_rq_3xx",
                  "downstream_rq_4xx", "downstream_rq_5xx")
 
@@ -40,6 +43,7 @@ class HttpConnectionManager:
         self.router = Router(self)
         self.server_name = config.server_name.encode()
         self.use_remote_address = config.use_remote_address
+        self.xff_num_trusted_hops = config.xff_num_trusted_hops
         self.generate_request_id = config.generate_request_id
         self.max_headers_bytes = config.max_request_headers_kb * 1024
         self.idle_timeout = config.idle_timeout or None
@@ -64,15 +68,38 @@ class HttpConnectionManager:
 
 
 class _Connection:
-    """One downstream connection. Sends go straight to the socket; reads happen only here."""
+    """One downstream connection. Reads happen only in ``run``; responses go straight out."""
 
     def __init__(self, hcm, sock, address):
         self.hcm = hcm
         self.sock = sock
-        self.remote_ip = address[0].encode()
+        self.remote_ip = address[0]
+        self.remote_port = address[1]
         self.decoder = RequestDecoder(hcm.max_headers_bytes, hcm.config.max_headers_count)
         self.stream = None
         self.request_deadline = 0.0
+
+    # The mutation context that header formatters read (%DOWNSTREAM_REMOTE_ADDRESS% …).
+    protocol = "HTTP/1.1"
+
+    @property
+    def remote_address(self):
+        return f"[{self.remote_ip}]:{self.remote_port}" if ":" in self.remote_ip else f"{self.remote_ip}:{self.remote_port}"
+
+    @property
+    def local_address(self):
+        ip, port = self.sock.getsockname()[:2]
+        return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+    @property
+    def local_ip(self):
+        return self.sock.getsockname()[0]
+
+    @property
+    def upstream_address(self):
+        stream = self.stream
+        upstream = stream.upstream if stream is not None else None
+        return upstream.pool.host.label if upstream is not None else ""
 
     def run(self):
         sock = self.sock
@@ -89,10 +116,8 @@ class _Connection:
                     sock._wait(sock._read_event)
                 data = sock.recv(_RECV_SIZE)
                 if not data:
-                    if self.stream is not None and not self.stream.responded:
-                        self.stream.upstream and self.hcm.router.abort(self.stream)
                     return
-                if not decoder.mid_message and self.request_deadline == 0.0:
+                if self.request_deadline == 0.0:
                     self._start_request_clock()
                 decoder.feed(data)
                 wait_first = False
@@ -101,7 +126,7 @@ class _Connection:
                         self._on_body(event)
                     elif event is END:
                         if self._on_end():
-                            return
+                            return self._close()
                         wait_first = True
                     else:
                         self._on_head(event)
@@ -110,7 +135,7 @@ class _Connection:
                 if stream is not None and stream.out:
                     hcm.router.send_pending(stream, self)
         except _CloseConnection:
-            pass
+            self._close()
         except ProtocolError as error:
             hcm.stats.downstream_cx_protocol_error += 1
             self._protocol_error(error)
@@ -132,17 +157,21 @@ class _Connection:
         stats.downstream_rq_http1_total += 1
         stats.downstream_rq_active += 1
         stream = self.stream = ActiveStream(head, time.monotonic())
+        if head.version != "1.1":
+            # HTTP/1.0 needs accept_http_10, which hotproxy does not support: Envoy's default.
+            return self.local_reply(stream, 426, local_reply.PROTOCOL_ERROR_BODIES[426], close=True)
         if head.host is None:
-            if head.version == "1.1":
-                return self.local_reply(stream, 400, b"", close=True)
-            head.host = b""
+            return self.local_reply(stream, 400, b"", close=True)
         target = head.target
-        if target[:1] != b"/":
+        if target[:1] != b"/" and target != b"*":
             target = self._absolute_form(head, target)
             if target is None:
-                return self.local_reply(stream, 400, b"", close=True)
-        if head.upgrade is not None or head.method == b"CONNECT":
-            # No upgrade_configs are supported yet: refuse like Envoy does without them.
+                return self.local_reply(stream, 400, local_reply.PROTOCOL_ERROR_BODIES[400], close=True)
+        if head.method == b"CONNECT":
+            stats.no_route += 1
+            return self.local_reply(stream, 404, b"", close=True)
+        if head.upgrade is not None:
+            # upgrade_configs are not supported yet: refused as Envoy refuses an unconfigured upgrade
             return self.local_reply(stream, 403, b"", close=True)
         route = hcm.route_table.match(head.host, target, head.headers)
         if route is None:
@@ -152,13 +181,11 @@ class _Connection:
         kind = route.kind
         if kind is DIRECT_RESPONSE:
             stats.rq_direct_response += 1
-            return self.local_reply(stream, route.direct_status, route.direct_body or b"",
-                                    content_type=b"text/plain")
+            return self.local_reply(stream, route.direct_status, route.direct_body or b"")
         if kind is REDIRECT:
             stats.rq_redirect += 1
             location = route.redirect_location(b"http", head.host, target)
-            return self.local_reply(stream, route.redirect_status, b"",
-                                    extra=((b"location", location),))
+            return self.local_reply(stream, route.redirect_status, b"", extra=((b"location", location),))
         if head.expect_continue:
             send_all(self.sock, _CONTINUE)
         hcm.router.start(stream, self, target, self._upstream_headers(stream))
@@ -172,7 +199,12 @@ class _Connection:
         """The request is complete. Returns True when the connection must now close."""
         stream = self.stream
         hcm = self.hcm
-        if not stream.discard_body:
+        stream.body_done = True
+        if stream.pending_reply is not None:
+            status, body = stream.pending_reply
+            stream.pending_reply = None
+            self.local_reply(stream, status, body)
+        elif not stream.discard_body:
             hcm.router.finish(stream, self)
         self.stream = None
         self.request_deadline = 0.0
@@ -181,38 +213,54 @@ class _Connection:
         return stream.close
 
     def _upstream_headers(self, stream):
-        """The request headers as the upstream sees them (Envoy's conn_manager_utility)."""
+        """The request headers as the upstream gets them (docs/envoy-reference.md rules 3-9).
+
+        Edited in place: what Envoy changes keeps its position, what it adds goes last.
+        """
         hcm = self.hcm
         head = stream.head
         headers = head.headers
         if head.hop_by_hop:
-            headers = head.headers = strip_hop_by_hop(headers, head.connection)
-        has_xfp = False
-        request_id_at = -1
-        xff_at = -1
-        for index, (name, _value) in enumerate(headers):
+            headers = head.headers = strip_hop_by_hop(headers, head.connection, NOT_FORWARDED)
+        if headers[0][0] != b"host":
+            headers.sort(key=_host_first)
+        xfp_at = request_id_at = xff_at = -1
+        for index, (name, value) in enumerate(headers):
             if name == b"x-forwarded-proto":
-                has_xfp = True
+                xfp_at = index
             elif name == b"x-request-id":
-                request_id_at = index
+                request_id_at = index if value else -1
             elif name == b"x-forwarded-for":
                 xff_at = index
-            elif name == b"expect":
-                # hotproxy answered 100-continue itself; the upstream must not be asked again
-                del headers[index]
+            elif name == b"expect" and head.expect_continue:
+                del headers[index]  # answered here already: the upstream must not be asked again
                 break
         if hcm.use_remote_address:
+            # Every peer is external: hotproxy has no internal_address_config (nor has Envoy 1.40
+            # an internal range by default, loopback included).
+            remote = self.remote_ip.encode()
             if xff_at >= 0:
-                headers[xff_at] = (b"x-forwarded-for", headers[xff_at][1] + b"," + self.remote_ip)
+                prior = headers[xff_at][1]
+                headers[xff_at] = (b"x-forwarded-for", prior + b"," + remote)
+                trusted = _trusted_client(prior, hcm.xff_num_trusted_hops, remote)
             else:
-                headers.append((b"x-forwarded-for", self.remote_ip))
-            if has_xfp:
-                headers = [h for h in headers if h[0] != b"x-forwarded-proto"]
-            headers.append((b"x-forwarded-proto", b"http"))
-        elif not has_xfp:
-            headers.append((b"x-forwarded-proto", b"http"))
-        if hcm.generate_request_id and request_id_at < 0:
-            headers.append((b"x-request-id", new_request_id()))
+                headers.append((b"x-forwarded-for", remote))
+                trusted = remote
+            if xfp_at >= 0:
+                headers[xfp_at] = (b"x-forwarded-proto", b"http")
+            else:
+                headers.append((b"x-forwarded-proto", b"http"))
+            headers.append((b"x-envoy-external-address", trusted))
+            if hcm.generate_request_id:
+                if request_id_at >= 0:
+                    headers[request_id_at] = (b"x-request-id", new_request_id())
+                else:
+                    headers.append((b"x-request-id", new_request_id()))
+        else:
+            if xfp_at < 0:
+                headers.append((b"x-forwarded-proto", b"http"))
+            if hcm.generate_request_id and request_id_at < 0:
+                headers.append((b"x-request-id", new_request_id()))
         return headers
 
     @staticmethod
@@ -230,37 +278,59 @@ class _Connection:
         if not authority:
             return None
         head.host = authority
-        head.headers = [h for h in head.headers if h[0] != b"host"] + [(b"host", authority)]
+        head.headers = [(b"host", authority)] + [h for h in head.headers if h[0] != b"host"]
         return path
 
     # responses generated here
 
-    def local_reply(self, stream, status, body, close=False, content_type=b"text/plain", extra=()):
+    def local_reply(self, stream, status, body, close=False, extra=()):
+        """Answer ``stream`` from here. A reply sent before the request body was read closes the
+        connection afterwards (Envoy: the unread body cannot be trusted to end where it says)."""
         hcm = self.hcm
-        if stream.head.method == b"HEAD":
-            body = b""
-        if stream.head.has_body:
+        head = stream.head
+        if head.has_body and stream.pending_reply is None and not stream.body_done:
             stream.discard_body = True
+            close = True
         close = close or stream.close
         stream.close = close
         stream.status = status
         stream.responded = True
         hcm.count_response(status)
-        send_all(self.sock, local_reply.encode(status, body, hcm.server_name, close, content_type, extra))
+        send_all(self.sock, local_reply.encode(status, body, hcm.server_name, close,
+                                               head.method == b"HEAD", extra))
         if close:
             raise _CloseConnection()
+
+    def defer_reply(self, stream, status, body):
+        """Answer once the request body has been read (an upstream failure, as Envoy does)."""
+        stream.discard_body = True
+        stream.pending_reply = (status, body)
 
     def _protocol_error(self, error):
         stream = self.stream
         if stream is not None and stream.responded:
             return
+        hcm = self.hcm
         if stream is None:
-            self.hcm.stats.downstream_rq_total += 1
+            hcm.stats.downstream_rq_total += 1
         if error.status == 431:
-            self.hcm.stats.downstream_rq_too_large += 1
-        self.hcm.count_response(error.status)
+            hcm.stats.downstream_rq_too_large += 1
+        hcm.count_response(error.status)
+        body = local_reply.PROTOCOL_ERROR_BODIES.get(error.status, b"")
         try:
-            send_all(self.sock, local_reply.encode(error.status, b"", self.hcm.server_name, close=True))
+            send_all(self.sock, local_reply.encode(error.status, body, hcm.server_name, close=True))
+            self._close()
+        except OSError:
+            pass
+
+    def _close(self):
+        """Half-close, then wait briefly for the client's FIN before the socket is closed."""
+        sock = self.sock
+        try:
+            sock.shutdown(SHUT_WR)
+            sock.timeout = _DELAYED_CLOSE_S
+            while sock.recv(_RECV_SIZE):
+                pass
         except OSError:
             pass
 
@@ -288,10 +358,10 @@ class _Connection:
         stream = self.stream
         if not self.decoder.mid_message and stream is None:
             stats.downstream_cx_idle_timeout += 1
-            return  # an idle keep-alive connection: Envoy closes it silently
+            return  # an idle keep-alive connection: closed silently
         if stream is not None and stream.responded:
             return
-        if self.decoder.mid_message and stream is None:
+        if stream is None:
             stats.downstream_rq_total += 1
             stats.downstream_rq_header_timeout += 1
             body = b"request header timeout" if hcm.request_headers_timeout else b"request timeout"
@@ -304,9 +374,22 @@ class _Connection:
         hcm.count_response(408)
         try:
             send_all(self.sock, local_reply.encode(408, body, hcm.server_name, close=True))
+            self._close()
         except OSError:
             pass
 
 
 class _CloseConnection(Exception):
     """A response that ends the connection was sent."""
+
+
+def _host_first(item):
+    return item[0] != b"host"
+
+
+def _trusted_client(prior_xff, trusted_hops, remote):
+    """The client address Envoy trusts: the peer, or the Nth XFF entry from the right."""
+    if not trusted_hops:
+        return remote
+    entries = [entry.strip() for entry in prior_xff.split(b",")]
+    return entries[-trusted_hops] if len(entries) >= trusted_hops else remote

@@ -1,4 +1,5 @@
-"""Responses hotproxy generates itself, shaped like Envoy's local replies."""
+"""Responses hotproxy generates itself, byte for byte in the shape of Envoy's local replies
+(docs/envoy-reference.md, rules 14-15)."""
 from .date import http_date
 from .http1.serialize import status_line
 
@@ -6,21 +7,33 @@ NO_HEALTHY_UPSTREAM = b"no healthy upstream"
 UPSTREAM_TIMEOUT = b"upstream request timeout"
 CONNECT_ERROR = b"upstream connect error or disconnect/reset before headers. reset reason: "
 
+#: Bodies of the replies to requests the codec refused.
+PROTOCOL_ERROR_BODIES = {
+    400: b"Bad Request",
+    426: b"Upgrade Required",
+    431: b"Request Header Fields Too Large",
+    501: b"Not Implemented",
+}
 
-def encode(status, body, server_name, close=False, content_type=b"text/plain", extra=()):
-    """Bytes of a complete local reply. An empty body is sent with ``content-length: 0`` and no
-    content type, as Envoy does."""
+
+def encode(status, body, server_name, close=False, head_only=False, extra=()):
+    """Bytes of a complete local reply.
+
+    With a body: content-length, content-type, date, server. Without one: ``extra`` (a redirect's
+    location), date, server, then content-length: 0 — or, for a HEAD request, a chunked framing
+    header and nothing after it, as Envoy does.
+    """
     parts = [status_line(status)]
     if body:
-        parts += (b"content-length: ", b"%d" % len(body), b"\r\ncontent-type: ", content_type, b"\r\n")
-    else:
-        parts.append(b"content-length: 0\r\n")
+        parts += (b"content-length: %d\r\ncontent-type: text/plain\r\n" % len(body),)
     for name, value in extra:
         parts += (name, b": ", value, b"\r\n")
     parts += (b"date: ", http_date(), b"\r\nserver: ", server_name, b"\r\n")
     if close:
         parts.append(b"connection: close\r\n")
+    if not body:
+        parts.append(b"transfer-encoding: chunked\r\n" if head_only else b"content-length: 0\r\n")
     parts.append(b"\r\n")
-    if body:
+    if body and not head_only:
         parts.append(body)
     return b"".join(parts)

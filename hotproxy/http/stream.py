@@ -16,6 +16,8 @@ class ActiveStream:
         "chunked",          # the request body is chunk-framed
         "responded",        # a response (local or upstream) has started downstream
         "discard_body",     # the request was answered locally: drop its body
+        "body_done",        # the whole request has been received
+        "pending_reply",    # (status, body) to answer once the request body is read
         "status",           # response status, for stats and logs
         "close",            # close the downstream connection after this exchange
     )
@@ -34,5 +36,7 @@ class ActiveStream:
         self.chunked = head.chunked
         self.responded = False
         self.discard_body = False
+        self.body_done = False
+        self.pending_reply = None
         self.status = 0
         self.close = not head.keep_alive

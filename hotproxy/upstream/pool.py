@@ -132,8 +132,7 @@ class ConnectionPool:
             if isinstance(exc, _stdsocket.timeout):
                 stats.upstream_cx_connect_timeout += 1
                 raise ConnectFailure("connection timeout") from None
-            raise ConnectFailure("remote connection failure",
-                                 f"delayed connect error: {exc.strerror or exc}") from None
+            raise ConnectFailure("remote connection failure", str(exc)) from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         stats.upstream_cx_active += 1
         return UpstreamConnection(sock, self)

@@ -15,7 +15,7 @@ from httptools import HttpRequestParser, HttpResponseParser
 from httptools.parser.errors import HttpParserCallbackError, HttpParserError, HttpParserUpgrade
 
 from ...errors import ProtocolError
-from ..headers import HOP_BY_HOP
+from ..headers import ENVOY_CONTROL_HEADERS, HOP_BY_HOP
 
 END = object()  #: event: the current message is complete
 
@@ -24,11 +24,13 @@ class RequestHead:
     """A request's head as received. Header names are lower-case bytes, in arrival order."""
 
     __slots__ = ("method", "target", "version", "headers", "keep_alive", "host", "chunked",
-                 "content_length", "expect_continue", "upgrade", "connection", "hop_by_hop")
+                 "content_length", "expect_continue", "upgrade", "connection", "hop_by_hop",
+                 "close_requested")
 
     def __init__(self):
         self.headers = []
         self.hop_by_hop = False  # some header must not be forwarded (see http/headers.py)
+        self.close_requested = False
         self.host = None
         self.chunked = False
         self.content_length = None
@@ -90,7 +92,7 @@ class RequestDecoder:
                 raise exc.__context__ from None
             raise
         except HttpParserError as exc:
-            raise ProtocolError(400, _error_detail(exc)) from None
+            raise ProtocolError(_error_status(exc), _error_detail(exc)) from None
         return self.events
 
     # httptools callbacks
@@ -108,6 +110,7 @@ class RequestDecoder:
         head = self._head
         headers = head.headers
         name = name.lower()
+        value = value.rstrip(b" \t")  # llhttp keeps trailing whitespace; Envoy trims it
         headers.append((name, value))
         if len(headers) > self._max_count:
             raise ProtocolError(431, "http1.too_many_headers")
@@ -122,13 +125,15 @@ class RequestDecoder:
         size = len(self._url)
         for name, value in head.headers:
             size += len(name) + len(value)
-        if size > self._max_bytes:
-            raise ProtocolError(431, "http1.headers_too_large")
         head.method = parser.get_method()
         head.target = self._url
         head.version = parser.get_http_version()
+        # the raw head: request line, header lines, final CRLF (Envoy's limit is on exactly this)
+        size += len(head.method) + 14 + 4 * len(head.headers)
+        if size > self._max_bytes:
+            raise ProtocolError(431, "http1.headers_too_large")
         # llhttp forgets keep-alive once the message is done: read it here.
-        head.keep_alive = parser.should_keep_alive()
+        head.keep_alive = parser.should_keep_alive() and not head.close_requested
         if head.chunked is None:
             raise ProtocolError(501, "http1.invalid_transfer_encoding")
         self.events.append(head)
@@ -249,6 +254,12 @@ def _set_expect(head, value):
     head.expect_continue = value.lower() == b"100-continue"
 
 
+def _set_proxy_connection(head, value):
+    head.hop_by_hop = True
+    if value.lower() == b"close":
+        head.close_requested = True
+
+
 def _set_upgrade(head, value):
     head.upgrade = value
     head.hop_by_hop = True
@@ -267,11 +278,17 @@ _SPECIAL_REQUEST_HEADERS = {
     b"upgrade": _set_upgrade,
     b"connection": _set_connection,
     b"keep-alive": _mark_hop_by_hop,
-    b"proxy-connection": _mark_hop_by_hop,
+    b"proxy-connection": _set_proxy_connection,
     b"te": _mark_hop_by_hop,
     b"trailer": _mark_hop_by_hop,
     b"proxy-authenticate": _mark_hop_by_hop,
+    **{name: _mark_hop_by_hop for name in ENVOY_CONTROL_HEADERS},
 }
+
+
+def _error_status(exc):
+    reason = str(exc).lower()
+    return 426 if "version" in reason else 400
 
 
 def _error_detail(exc):

@@ -84,7 +84,7 @@ class Router:
         except ConnectFailure as failure:
             host.active_requests -= 1
             stats.upstream_rq_active -= 1
-            return conn.local_reply(stream, 503, _connect_error_body(failure))
+            return conn.defer_reply(stream, 503, _connect_error_body(failure))
         stream.request_bytes = request_head(stream.head.method, target, headers)
         stream.out.append(stream.request_bytes)
 
@@ -216,37 +216,33 @@ class Router:
         self.hcm.count_response(status)
         stream.upstream.keep_alive = head.keep_alive
         headers = strip_hop_by_hop(head.headers, head.connection) if head.hop_by_hop else head.headers
-        has_date = False
-        for index, (name, _value) in enumerate(headers):
-            if name == b"server":
-                headers[index] = (b"server", self.server_name)
-                break
-        else:
-            headers.append((b"server", self.server_name))
-        for name, _value in headers:
-            if name == b"date":
-                has_date = True
-                break
-        if not has_date:
-            headers.append((b"date", http_date()))
         headers.append((b"x-envoy-upstream-service-time",
                         b"%d" % int((time.monotonic() - sent_at) * 1000)))
         route = stream.route
         if route.has_response_mutations:
             headers = route.mutate_response(headers, stream.weighted, conn)
-        if head_only or status in _NO_BODY_STATUS or status < 200:
-            framing = b"none"
-        elif head.content_length is not None:
-            framing = b"raw"
-        elif head.chunked:
-            framing = b"chunked"
-            headers.append((b"transfer-encoding", b"chunked"))
-        else:
-            # A close-delimited upstream body is re-framed as chunks for the downstream.
-            framing = b"chunked"
-            headers.append((b"transfer-encoding", b"chunked"))
+        has_date = has_server = False
+        for index, item in enumerate(headers):
+            name = item[0]
+            if name == b"server":
+                headers[index] = (b"server", self.server_name)
+                has_server = True
+            elif name == b"date":
+                has_date = True
+        if not has_date:
+            headers.append((b"date", http_date()))
+        if not has_server:
+            headers.append((b"server", self.server_name))
         if stream.close:
             headers.append((b"connection", b"close"))
+        if status in _NO_BODY_STATUS or status < 200:
+            framing = b"none"
+        elif head.content_length is not None:
+            framing = b"none" if head_only else b"raw"
+        else:
+            # chunked, or delimited by the upstream closing: chunk-framed for the client
+            framing = b"none" if head_only else b"chunked"
+            headers.append((b"transfer-encoding", b"chunked"))
         out.append(response_head(status, headers))
         return framing
 
@@ -302,7 +298,4 @@ def _set_header(headers, name, value):
 
 
 def _connect_error_body(failure):
-    body = local_reply.CONNECT_ERROR + failure.reason.encode()
-    if failure.detail:
-        body += b", transport failure reason: " + failure.detail.encode()
-    return body
+    return local_reply.CONNECT_ERROR + failure.reason.encode()

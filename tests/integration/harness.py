@@ -1,0 +1,339 @@
+"""Test harness: real hotproxy processes, upstream servers and a raw HTTP/1.1 client.
+
+``proxy_factory(config_yaml)`` starts ``hotproxy -c`` on a config whose ``{port:name}``
+placeholders are replaced by free ports, waits until every listener accepts, and stops it at the
+end of the test. ``upstream`` is a threaded HTTP/1.1 server that records what it receives and
+answers per path (see ``UpstreamHandler``).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+ROOT = Path(__file__).resolve().parents[2]
+HOTPROXY = [sys.executable, "-m", "hotproxy"]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port, timeout=10.0, process=None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.02)
+    raise TimeoutError(f"nothing listens on port {port}")
+
+
+class Proxy:
+    def __init__(self, config_text, tmp_path, ports, extra_args=()):
+        self.ports = ports
+        self.config_path = tmp_path / "hotproxy.yaml"
+        self.config_path.write_text(config_text)
+        self.log_path = tmp_path / "hotproxy.log"
+        self._log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(
+            HOTPROXY + ["-c", str(self.config_path), "-l", "debug", *extra_args],
+            cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT)
+
+    def port(self, name):
+        return self.ports[name]
+
+    def log(self):
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+
+
+def render(config_text, ports):
+    """Replace ``{port:name}`` with a free port per distinct name; returns (text, ports)."""
+    def substitute(match):
+        name = match.group(1)
+        if name not in ports:
+            ports[name] = free_port()
+        return str(ports[name])
+    return re.sub(r"\{port:(\w+)\}", substitute, config_text), ports
+
+
+class UpstreamHandler(BaseHTTPRequestHandler):
+    """Answers by path:
+
+    /echo (default)     200, JSON of what was received: method, path, headers (lower-case, in order), body
+    /status/N           status N with body "status N"
+    /sleep/MS           sleeps MS milliseconds, then 200 "slept"
+    /bytes/N            200 with N bytes (Content-Length), streamed in 64 KiB writes
+    /chunked/N          200 with N bytes in chunks of 10 KiB
+    /close-delimited    200 without framing; the body ends when the connection closes
+    /drain              reads the request body, answers its length and a running checksum
+    """
+
+    protocol_version = "HTTP/1.1"
+    server_version = "upstream"
+
+    def log_message(self, *args):
+        pass
+
+    def _body(self):
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            out = bytearray()
+            while True:
+                size = int(self.rfile.readline().strip().split(b";")[0], 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return bytes(out)
+                out += self.rfile.read(size)
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _send(self, status, body, headers=()):
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _handle(self):
+        server = self.server
+        path = urlsplit(self.path).path
+        parts = path.strip("/").split("/")
+        server.connections.add(self.client_address)
+        if parts[0] == "drain":
+            total = 0
+            digest = 0
+            remaining = int(self.headers.get("Content-Length") or 0)
+            while remaining:
+                piece = self.rfile.read(min(remaining, 1 << 16))
+                if not piece:
+                    break
+                remaining -= len(piece)
+                total += len(piece)
+                digest = (digest + sum(piece[::4096])) % (1 << 32)
+            return self._send(200, json.dumps({"length": total, "digest": digest}).encode())
+        body = self._body()
+        record = {"method": self.command, "path": self.path,
+                  "headers": [[k.lower(), v] for k, v in self.headers.items()],
+                  "body": body.decode("latin-1")}
+        server.requests.append(record)
+        if parts[0] == "status":
+            return self._send(int(parts[1]), f"status {parts[1]}".encode())
+        if parts[0] == "sleep":
+            time.sleep(int(parts[1]) / 1000)
+            return self._send(200, b"slept")
+        if parts[0] == "bytes":
+            n = int(parts[1])
+            self.send_response(200)
+            self.send_header("Content-Length", str(n))
+            self.end_headers()
+            block = b"x" * 65536
+            while n > 0:
+                self.wfile.write(block[:min(n, len(block))])
+                n -= len(block)
+            return None
+        if parts[0] == "chunked":
+            n = int(parts[1])
+            self.send_response(200)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            while n > 0:
+                piece = b"y" * min(n, 10240)
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                n -= len(piece)
+            self.wfile.write(b"0\r\n\r\n")
+            return None
+        if parts[0] == "close-delimited":
+            self.send_response(200)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(b"until-close")
+            self.close_connection = True
+            return None
+        query = parse_qs(urlsplit(self.path).query)
+        extra = [("X-Upstream-Header", v) for v in query.get("respond_header", [])]
+        return self._send(200, json.dumps(record).encode(), [("Content-Type", "application/json"), *extra])
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = do_PATCH = _handle
+
+
+class Upstream:
+    def __init__(self):
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), UpstreamHandler)
+        self.server.daemon_threads = True
+        self.server.requests = []
+        self.server.connections = set()
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def requests(self):
+        return self.server.requests
+
+    @property
+    def connections(self):
+        return self.server.connections
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+# A raw HTTP/1.1 client: exact bytes out, a parsed response back.
+
+class Response:
+    def __init__(self, status, reason, headers, body, raw_head):
+        self.status = status
+        self.reason = reason
+        self.headers = headers          # list of (lower-case name, value) in order
+        self.body = body
+        self.raw_head = raw_head
+
+    def header(self, name, default=None):
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return default
+
+    def header_names(self):
+        return [key for key, _ in self.headers]
+
+    def json(self):
+        return json.loads(self.body)
+
+
+class RawClient:
+    def __init__(self, port, timeout=10.0):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buffer = b""
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def request(self, method="GET", path="/", headers=(("Host", "test"),), body=None):
+        lines = [f"{method} {path} HTTP/1.1"] + [f"{k}: {v}" for k, v in headers]
+        if body is not None:
+            lines.append(f"Content-Length: {len(body)}")
+        self.send(("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b""))
+        return self.read_response(head_only=method == "HEAD")
+
+    def _fill(self):
+        data = self.sock.recv(65536)
+        if not data:
+            raise EOFError("connection closed")
+        self.buffer += data
+
+    def read_response(self, head_only=False):
+        while b"\r\n\r\n" not in self.buffer:
+            self._fill()
+        raw_head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
+        lines = raw_head.decode("latin-1").split("\r\n")
+        _version, status, reason = (lines[0].split(" ", 2) + [""])[:3]
+        headers = [(k.strip().lower(), v.strip()) for k, v in (line.split(":", 1) for line in lines[1:])]
+        status = int(status)
+        response = Response(status, reason, headers, b"", raw_head)
+        names = dict(headers)
+        if head_only or status in (204, 304) or status < 200:
+            return response
+        if names.get("transfer-encoding", "").lower() == "chunked":
+            body = b""
+            while True:
+                while b"\r\n" not in self.buffer:
+                    self._fill()
+                size_line, self.buffer = self.buffer.split(b"\r\n", 1)
+                size = int(size_line.split(b";")[0], 16)
+                while len(self.buffer) < size + 2:
+                    self._fill()
+                body += self.buffer[:size]
+                self.buffer = self.buffer[size + 2:]
+                if size == 0:
+                    break
+            response.body = body
+        elif "content-length" in names:
+            length = int(names["content-length"])
+            while len(self.buffer) < length:
+                self._fill()
+            response.body, self.buffer = self.buffer[:length], self.buffer[length:]
+        else:
+            try:
+                while True:
+                    self._fill()
+            except EOFError:
+                pass
+            response.body, self.buffer = self.buffer, b""
+        return response
+
+    def is_closed(self, wait=1.0):
+        """True when the proxy closed this connection (EOF or reset within ``wait``)."""
+        self.sock.settimeout(wait)
+        try:
+            data = self.sock.recv(1)
+        except socket.timeout:
+            return False
+        except ConnectionResetError:
+            return True
+        finally:
+            self.sock.settimeout(10.0)
+        if data:
+            self.buffer += data
+            return False
+        return True
+
+    def close(self):
+        self.sock.close()
+
+
+HCM_TYPE = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+ROUTER_TYPE = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+TCP_PROXY_TYPE = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
+
+
+def http_listener(name, port_name, route_config, hcm_extra=None, stat_prefix="ingress_http"):
+    """One HCM listener as a config dict."""
+    hcm = {"@type": HCM_TYPE, "stat_prefix": stat_prefix, "route_config": route_config,
+           "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {"@type": ROUTER_TYPE}}]}
+    hcm.update(hcm_extra or {})
+    return {"name": name,
+            "address": {"socket_address": {"address": "127.0.0.1", "port_value": f"{{port:{port_name}}}"}},
+            "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
+                                            "typed_config": hcm}]}]}
+
+
+def static_cluster(name, port, connect_timeout="1s", extra=None):
+    cluster = {"name": name, "type": "STATIC", "connect_timeout": connect_timeout,
+               "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [
+                   {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}}]}]}}
+    cluster.update(extra or {})
+    return cluster
+
+
+def to_yaml(bootstrap):
+    """JSON is YAML; port placeholders stay quoted strings until ``render`` turns them into numbers."""
+    return re.sub(r'"(\{port:\w+\})"', r"\1", json.dumps(bootstrap, indent=1))
