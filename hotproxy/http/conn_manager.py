@@ -40,7 +40,6 @@ class HttpConnectionManager:
         self.stats = HttpStats()
         self.route_table = RouteTable(config.route_config)
         self.cluster_manager = cluster_manager
-        self.router = Router(self)
         self.server_name = config.server_name.encode()
         self.use_remote_address = config.use_remote_address
         self.xff_num_trusted_hops = config.xff_num_trusted_hops
@@ -50,6 +49,7 @@ class HttpConnectionManager:
         self.stream_idle_timeout = config.stream_idle_timeout or None
         self.request_headers_timeout = config.request_headers_timeout
         self.request_timeout = config.request_timeout
+        self.router = Router(self)
 
     def serve(self, sock, address):
         stats = self.stats
@@ -162,14 +162,14 @@ class _Connection:
             return self.local_reply(stream, 426, local_reply.PROTOCOL_ERROR_BODIES[426], close=True)
         if head.host is None:
             return self.local_reply(stream, 400, b"", close=True)
+        if head.method == b"CONNECT":
+            stats.no_route += 1
+            return self.local_reply(stream, 404, b"", close=True)
         target = head.target
         if target[:1] != b"/" and target != b"*":
             target = self._absolute_form(head, target)
             if target is None:
                 return self.local_reply(stream, 400, local_reply.PROTOCOL_ERROR_BODIES[400], close=True)
-        if head.method == b"CONNECT":
-            stats.no_route += 1
-            return self.local_reply(stream, 404, b"", close=True)
         if head.upgrade is not None:
             # upgrade_configs are not supported yet: refused as Envoy refuses an unconfigured upgrade
             return self.local_reply(stream, 403, b"", close=True)
@@ -192,7 +192,7 @@ class _Connection:
 
     def _on_body(self, data):
         stream = self.stream
-        if not stream.discard_body:
+        if stream.upstream is not None:  # else it was answered here: the body goes nowhere
             self.hcm.router.send_body(stream, data)
 
     def _on_end(self):
@@ -204,7 +204,7 @@ class _Connection:
             status, body = stream.pending_reply
             stream.pending_reply = None
             self.local_reply(stream, status, body)
-        elif not stream.discard_body:
+        elif stream.upstream is not None:
             hcm.router.finish(stream, self)
         self.stream = None
         self.request_deadline = 0.0
@@ -289,7 +289,6 @@ class _Connection:
         hcm = self.hcm
         head = stream.head
         if head.has_body and stream.pending_reply is None and not stream.body_done:
-            stream.discard_body = True
             close = True
         close = close or stream.close
         stream.close = close
@@ -303,7 +302,6 @@ class _Connection:
 
     def defer_reply(self, stream, status, body):
         """Answer once the request body has been read (an upstream failure, as Envoy does)."""
-        stream.discard_body = True
         stream.pending_reply = (status, body)
 
     def _protocol_error(self, error):

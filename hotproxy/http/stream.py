@@ -15,7 +15,6 @@ class ActiveStream:
         "body_sent",        # some request body already left for the upstream
         "chunked",          # the request body is chunk-framed
         "responded",        # a response (local or upstream) has started downstream
-        "discard_body",     # the request was answered locally: drop its body
         "body_done",        # the whole request has been received
         "pending_reply",    # (status, body) to answer once the request body is read
         "status",           # response status, for stats and logs
@@ -35,7 +34,6 @@ class ActiveStream:
         self.body_sent = False
         self.chunked = head.chunked
         self.responded = False
-        self.discard_body = False
         self.body_done = False
         self.pending_reply = None
         self.status = 0

@@ -116,9 +116,10 @@ class UpstreamHandler(BaseHTTPRequestHandler):
         self.send_response(status)
         for name, value in headers:
             self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
+        if status != 204:
+            self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        if self.command != "HEAD":
+        if self.command != "HEAD" and status not in (204, 304):
             self.wfile.write(body)
 
     def _handle(self):
@@ -153,6 +154,8 @@ class UpstreamHandler(BaseHTTPRequestHandler):
             self.send_response(200)
             self.send_header("Content-Length", str(n))
             self.end_headers()
+            if self.command == "HEAD":
+                return None
             block = b"x" * 65536
             while n > 0:
                 self.wfile.write(block[:min(n, len(block))])
@@ -337,3 +340,60 @@ def static_cluster(name, port, connect_timeout="1s", extra=None):
 def to_yaml(bootstrap):
     """JSON is YAML; port placeholders stay quoted strings until ``render`` turns them into numbers."""
     return re.sub(r'"(\{port:\w+\})"', r"\1", json.dumps(bootstrap, indent=1))
+
+
+class ScriptedUpstream:
+    """A raw TCP upstream that runs ``script(conn)`` for each accepted connection, for upstreams
+    that misbehave (garbage, resets, silence) in ways an HTTP server library will not."""
+
+    def __init__(self, script):
+        self.script = script
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.received = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._run, args=(conn,), daemon=True).start()
+
+    def _run(self, conn):
+        with conn:
+            try:
+                self.script(self, conn)
+            except OSError:
+                pass
+
+    def read_request(self, conn):
+        """Read one request head (and a Content-Length body); returns the raw bytes."""
+        data = b""
+        while b"\r\n\r\n" not in data:
+            piece = conn.recv(65536)
+            if not piece:
+                return data
+            data += piece
+        head, _, rest = data.partition(b"\r\n\r\n")
+        match = re.search(rb"\r\ncontent-length: *(\d+)", head, re.I)
+        length = int(match.group(1)) if match else 0
+        while len(rest) < length:
+            rest += conn.recv(65536)
+        self.received.append(head + b"\r\n\r\n" + rest)
+        return head + b"\r\n\r\n" + rest
+
+    def close(self):
+        self.sock.close()
+
+
+def bootstrap(listeners, clusters):
+    return to_yaml({"static_resources": {"listeners": listeners, "clusters": clusters}})
+
+
+def simple_routes(*routes, domains=("*",)):
+    """A route_config with one virtual host holding ``routes`` (dicts)."""
+    return {"name": "local", "virtual_hosts": [{"name": "vh", "domains": list(domains), "routes": list(routes)}]}

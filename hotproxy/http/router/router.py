@@ -30,6 +30,8 @@ from ...sockio import send_all
 _RECV_SIZE = 65536
 #: Bytes relayed before a busy exchange yields to other greenlets (fairness).
 _YIELD_EVERY = 1 << 20
+# How the response body is framed for the client.
+_NONE, _RAW, _CHUNKED = "none", "raw", "chunked"
 _NO_BODY_STATUS = frozenset((204, 304))
 _CLASS_STATS = ("upstream_rq_1xx", "upstream_rq_2xx", "upstream_rq_3xx", "upstream_rq_4xx",
                 "upstream_rq_5xx")
@@ -127,15 +129,15 @@ class Router:
             self._relay_response(stream, conn)
         except UpstreamReset as reset:
             self._fail(stream, conn, 503, local_reply.CONNECT_ERROR + reset.reason.encode())
-        except OSError:
-            # the downstream failed while the response was relayed
-            self._release(stream, False)
-            stream.close = True
         except SocketTimeout:
             stream.cluster.stats.upstream_rq_timeout += 1
             self._fail(stream, conn, 504, local_reply.UPSTREAM_TIMEOUT)
         except ProtocolError:
             self._fail(stream, conn, 502, local_reply.CONNECT_ERROR + b"protocol error")
+        except OSError:
+            # the downstream failed while the response was relayed
+            self._release(stream, False)
+            stream.close = True
 
     def abort(self, stream):
         """The downstream went away mid-exchange: the upstream connection cannot be reused."""
@@ -154,7 +156,7 @@ class Router:
         deadline = time.monotonic() + route.timeout if route.timeout else 0.0
         idle = route.idle_timeout if route.idle_timeout is not None else self.hcm.stream_idle_timeout
         sent_at = time.monotonic()
-        framing = None       # None until the head went out; then b"raw", b"chunked" or b"none"
+        framing = None       # None until the response head went out
         relayed = 0
         received_any = False
         # Our request was just sent: the response cannot be here yet, so wait before reading.
@@ -172,7 +174,11 @@ class Router:
                 if not received_any and not stream.body_sent and self._reconnect(stream):
                     send_all(stream.upstream.sock, stream.request_bytes)
                     return self._relay_response(stream, conn)
-                if data is None or framing is None:
+                if framing is None:
+                    if received_any:  # a response head cut short
+                        raise ProtocolError(502, "upstream.incomplete_head")
+                    raise UpstreamReset("connection termination")
+                if data is None:
                     raise UpstreamReset("connection termination")
                 decoder.feed_eof()
             else:
@@ -182,12 +188,12 @@ class Router:
             done = False
             for event in events:
                 if event.__class__ is bytes:
-                    if framing is b"chunked":
+                    if framing is _CHUNKED:
                         out.append(chunk(event))
-                    elif framing is b"raw":
+                    elif framing is _RAW:
                         out.append(event)
                 elif event is END:
-                    if framing is b"chunked":
+                    if framing is _CHUNKED:
                         out.append(LAST_CHUNK)
                     done = True
                 else:
@@ -236,12 +242,12 @@ class Router:
         if stream.close:
             headers.append((b"connection", b"close"))
         if status in _NO_BODY_STATUS or status < 200:
-            framing = b"none"
+            framing = _NONE
         elif head.content_length is not None:
-            framing = b"none" if head_only else b"raw"
+            framing = _NONE if head_only else _RAW
         else:
             # chunked, or delimited by the upstream closing: chunk-framed for the client
-            framing = b"none" if head_only else b"chunked"
+            framing = _NONE if head_only else _CHUNKED
             headers.append((b"transfer-encoding", b"chunked"))
         out.append(response_head(status, headers))
         return framing
