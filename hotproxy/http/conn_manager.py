@@ -173,7 +173,7 @@ class _Connection:
         if head.upgrade is not None:
             # upgrade_configs are not supported yet: refused as Envoy refuses an unconfigured upgrade
             return self.local_reply(stream, 403, b"", close=True)
-        route = hcm.route_table.match(head.host, target, head.headers)
+        route = hcm.route_table.match(head.host, target, head.headers, head.method)
         if route is None:
             stats.no_route += 1
             return self.local_reply(stream, 404, b"")
@@ -181,11 +181,15 @@ class _Connection:
         kind = route.kind
         if kind is DIRECT_RESPONSE:
             stats.rq_direct_response += 1
-            return self.local_reply(stream, route.direct_status, route.direct_body or b"")
+            location = route.direct_location(_scheme(head), head.host, target)
+            extra = [(b"location", location)] if location is not None else []
+            return self.local_reply(stream, route.direct_status, route.direct_body or b"",
+                                    extra=self._route_response_headers(route, extra))
         if kind is REDIRECT:
             stats.rq_redirect += 1
-            location = route.redirect_location(b"http", head.host, target)
-            return self.local_reply(stream, route.redirect_status, b"", extra=((b"location", location),))
+            location = route.redirect_location(_scheme(head), head.host, target)
+            return self.local_reply(stream, route.redirect_status, b"",
+                                    extra=self._route_response_headers(route, [(b"location", location)]))
         if head.expect_continue:
             send_all(self.sock, _CONTINUE)
         hcm.router.start(stream, self, target, self._upstream_headers(stream))
@@ -211,6 +215,10 @@ class _Connection:
         hcm.stats.downstream_rq_active -= 1
         hcm.stats.downstream_rq_completed += 1
         return stream.close
+
+    def _route_response_headers(self, route, headers):
+        """The route's response_headers_to_add for a reply generated here."""
+        return route.mutate_response(headers, None, self) if route.has_response_mutations else headers
 
     def _upstream_headers(self, stream):
         """The request headers as the upstream gets them (docs/envoy-reference.md rules 3-9).
@@ -379,6 +387,14 @@ class _Connection:
 
 class _CloseConnection(Exception):
     """A response that ends the connection was sent."""
+
+
+def _scheme(head):
+    """The scheme redirects keep: the client's x-forwarded-proto, else plain http."""
+    for name, value in head.headers:
+        if name == b"x-forwarded-proto":
+            return value
+    return b"http"
 
 
 def _host_first(item):

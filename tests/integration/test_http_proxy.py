@@ -287,3 +287,30 @@ def test_large_bodies_stream_in_bounded_memory(proxied, client_factory):
         peak = max(peak, process.memory_info().rss)
     assert received == size
     assert peak - rss_before < 40 * 1024 * 1024, f"RSS grew by {(peak - rss_before) >> 20} MiB"
+
+
+def test_replies_generated_from_routes_carry_their_headers(proxy_factory, upstream, client_factory):
+    routes = simple_routes(
+        {"match": {"path": "/created"}, "direct_response": {"status": 201},
+         "response_headers_to_add": [{"header": {"key": "x-from-route", "value": "1"}}]},
+        {"match": {"prefix": "/go"}, "redirect": {"host_redirect": "elsewhere.example"}},
+        {"match": {"prefix": "/"}, "route": {"cluster": "backend"}})
+    proxy = proxy_factory(bootstrap([http_listener("http", "listen", routes)], [static_cluster("backend", upstream.port)]))
+    client = client_factory(proxy.port("listen"))
+    response = client.request("GET", "/created", [("Host", "example.com")])
+    assert response.status == 201 and response.header("x-from-route") == "1"
+    assert response.header("location") == "http://example.com/created"
+    # a redirect keeps the scheme the client says it used
+    response = client.request("GET", "/go", [("Host", "example.com"), ("X-Forwarded-Proto", "https")])
+    assert response.header("location") == "https://elsewhere.example/go"
+
+
+def test_method_header_matcher(proxy_factory, upstream, client_factory):
+    routes = simple_routes(
+        {"match": {"prefix": "/", "headers": [{"name": ":method", "string_match": {"exact": "DELETE"}}]},
+         "direct_response": {"status": 405}},
+        {"match": {"prefix": "/"}, "route": {"cluster": "backend"}})
+    proxy = proxy_factory(bootstrap([http_listener("http", "listen", routes)], [static_cluster("backend", upstream.port)]))
+    client = client_factory(proxy.port("listen"))
+    assert client.request("DELETE", "/x").status == 405
+    assert client.request("GET", "/x").status == 200
