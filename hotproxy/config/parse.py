@@ -1,0 +1,123 @@
+"""Parser for the Bootstrap (envoy.config.bootstrap.v3), and the checks that span resources:
+unique listener names and addresses, unique cluster names, and cluster references."""
+from __future__ import annotations
+
+import ipaddress
+
+from ..errors import ConfigError
+from .bootstrap import Admin, Bootstrap
+from .fields import Context, Fields, Node, present
+from .parse_cluster import cluster
+from .parse_core import address, is_ip
+from .parse_listener import listener
+
+BOOTSTRAP = Fields(
+    "node static_resources admin stats_flush_interval",
+    unsupported="node_context_params dynamic_resources cluster_manager hds_config flags_path "
+                "stats_sinks deferred_stat_options stats_config stats_flush_on_admin "
+                "stats_eviction_interval watchdog watchdogs tracing layered_runtime "
+                "overload_manager enable_dispatcher_stats header_prefix "
+                "stats_server_version_override use_tcp_for_dns_lookups dns_resolution_config "
+                "typed_dns_resolver_config bootstrap_extensions fatal_actions config_sources "
+                "default_config_source default_socket_interface certificate_provider_instances "
+                "inline_headers perf_tracing_file_path default_regex_engine "
+                "xds_delegate_extension xds_config_tracker_extension listener_manager "
+                "application_log_config grpc_async_client_manager_config "
+                "memory_allocator_manager")
+STATIC_RESOURCES = Fields("listeners clusters", unsupported="secrets")
+NODE = Fields("id cluster",
+              unsupported="metadata dynamic_parameters locality user_agent_name "
+                          "user_agent_version user_agent_build_version extensions "
+                          "client_features listening_addresses")
+ADMIN = Fields("address access_log_path access_log",
+               unsupported="profile_path socket_options ignore_global_conn_limit allow_paths")
+
+
+def parse_bootstrap(tree: dict, problems=()) -> Bootstrap:
+    """The Bootstrap that ``tree`` (a YAML/JSON document as Python values) describes. Raises
+    ConfigError listing every problem, including ``problems`` already found in reading it."""
+    ctx = Context(problems=list(problems))
+    root = Node(tree, "", ctx)
+    if tree is None:
+        root.fail("the configuration is empty")
+        raise ConfigError(ctx.problems)
+    bootstrap = _bootstrap(root)
+    if bootstrap is not None:
+        _check_cluster_references(ctx, bootstrap)
+    if ctx.problems:
+        raise ConfigError(ctx.problems)
+    return bootstrap
+
+
+def _bootstrap(node: Node) -> Bootstrap | None:
+    m = node.message(BOOTSTRAP)
+    if m is None:
+        return None
+    flush_interval = m.duration("stats_flush_interval")
+    if flush_interval is not None and not 0.001 <= flush_interval < 300:
+        m.at("stats_flush_interval").fail("must be at least 0.001s and less than 300s")
+    resources = m.nested("static_resources", lambda n: n.message(STATIC_RESOURCES))
+    envoy_node = m.nested("node", lambda n: n.message(NODE))
+    return Bootstrap(
+        **(_static_resources(resources) if resources else {}),
+        **present(admin=m.nested("admin", admin),
+                  stats_flush_interval=flush_interval,
+                  node_id=envoy_node and envoy_node.string("id"),
+                  node_cluster=envoy_node and envoy_node.string("cluster")))
+
+
+def _static_resources(m) -> dict:
+    listener_nodes, cluster_nodes = m.items("listeners"), m.items("clusters")
+    listeners = [listener(n) for n in listener_nodes]
+    clusters = [cluster(n) for n in cluster_nodes]
+    _check_unique(listener_nodes, listeners, "name", lambda resource: resource.name,
+                  lambda name: f"duplicate listener name '{name}'")
+    _check_unique(listener_nodes, listeners, "address", _listener_address,
+                  lambda shown: f"duplicate listener address {shown}")
+    _check_unique(cluster_nodes, clusters, "name", lambda resource: resource.name,
+                  lambda name: f"duplicate cluster name '{name}'")
+    return {"listeners": tuple(filter(None, listeners)), "clusters": tuple(filter(None, clusters))}
+
+
+def _check_unique(nodes, parsed, field, key, reason) -> None:
+    """Report each resource whose ``key`` an earlier one already has, at its ``field``."""
+    seen = set()
+    for node, resource in zip(nodes, parsed):
+        value = key(resource) if resource is not None else None
+        if value is None:
+            continue
+        if value in seen:
+            node.child(field).fail(reason(value))
+        seen.add(value)
+
+
+def _listener_address(listener) -> str | None:
+    """``127.0.0.1:80`` or ``[::1]:80``, normalised so that equal addresses compare equal. Like
+    Envoy, listeners on port 0 (a port picked by the kernel) may share an address."""
+    socket_address = listener.address
+    if socket_address is None or not is_ip(socket_address.address) or not socket_address.port:
+        return None
+    host = ipaddress.ip_address(socket_address.address)
+    shown = f"[{host}]" if host.version == 6 else str(host)
+    return f"{shown}:{socket_address.port}"
+
+
+def admin(node: Node) -> Admin | None:
+    m = node.message(ADMIN)
+    if m is None:
+        return None
+    m.items("access_log")           # accepted as Envoy configs carry it, but not used yet
+    access_log_path = m.string("access_log_path")
+    admin_address = m.nested("address", address)
+    # Without an address Envoy runs no admin interface.
+    if admin_address is None:
+        return None
+    return Admin(address=admin_address, **present(access_log_path=access_log_path))
+
+
+def _check_cluster_references(ctx: Context, bootstrap: Bootstrap) -> None:
+    defined = {c.name for c in bootstrap.clusters}
+    for path, name in ctx.cluster_refs:
+        if name not in defined:
+            ctx.problems.append((path, f"cluster '{name}' is not defined in "
+                                       "static_resources.clusters"))

@@ -1,0 +1,129 @@
+"""Parser for Cluster (envoy.config.cluster.v3) and its load assignment (envoy.config.endpoint.v3)
+into cluster.py's dataclasses."""
+from __future__ import annotations
+
+from .cluster import Cluster, LbEndpoint, LocalityLbEndpoints
+from .fields import NOT_SUPPORTED, Enum, Fields, Node, present
+from .parse_core import address
+
+CLUSTER = Fields(
+    "name type connect_timeout lb_policy load_assignment dns_refresh_rate dns_lookup_family "
+    "per_connection_buffer_limit_bytes circuit_breakers least_request_lb_config",
+    # ``hosts`` was removed in v3; it is listed for older configs that still carry it.
+    unsupported="hosts transport_socket_matches transport_socket_matcher alt_stat_name "
+                "cluster_type eds_cluster_config health_checks max_requests_per_connection "
+                "upstream_http_protocol_options common_http_protocol_options "
+                "http_protocol_options http2_protocol_options typed_extension_protocol_options "
+                "dns_jitter dns_failure_refresh_rate respect_dns_ttl dns_resolvers "
+                "use_tcp_for_dns_lookups dns_resolution_config typed_dns_resolver_config "
+                "wait_for_warm_on_init outlier_detection cleanup_interval upstream_bind_config "
+                "lb_subset_config ring_hash_lb_config maglev_lb_config original_dst_lb_config "
+                "round_robin_lb_config common_lb_config transport_socket metadata "
+                "protocol_selection upstream_connection_options "
+                "close_connections_on_host_health_failure ignore_health_on_host_removal filters "
+                "load_balancing_policy lrs_server lrs_report_endpoint_metrics "
+                "track_timeout_budgets upstream_config track_cluster_stats preconnect_policy "
+                "connection_pool_per_downstream_connection")
+DISCOVERY_TYPES = Enum("STATIC STRICT_DNS LOGICAL_DNS", unsupported="EDS ORIGINAL_DST")
+LB_POLICIES = Enum("ROUND_ROBIN LEAST_REQUEST RANDOM",
+                   unsupported="RING_HASH MAGLEV CLUSTER_PROVIDED LOAD_BALANCING_POLICY_CONFIG")
+DNS_LOOKUP_FAMILIES = Enum("AUTO V4_ONLY V6_ONLY V4_PREFERRED ALL")
+LEAST_REQUEST_LB_CONFIG = Fields("choice_count",
+                                 unsupported="active_request_bias slow_start_config")
+CIRCUIT_BREAKERS = Fields("thresholds", unsupported="per_host_thresholds")
+THRESHOLDS = Fields("priority max_connections max_pending_requests max_requests",
+                    unsupported="max_retries retry_budget track_remaining max_connection_pools")
+ROUTING_PRIORITIES = Enum("DEFAULT", unsupported="HIGH")
+
+CLUSTER_LOAD_ASSIGNMENT = Fields("cluster_name endpoints", unsupported="named_endpoints policy")
+LOCALITY_LB_ENDPOINTS = Fields(
+    "lb_endpoints load_balancing_weight priority",
+    unsupported="locality metadata load_balancer_endpoints leds_cluster_locality_config "
+                "proximity")
+LB_ENDPOINT = Fields("endpoint load_balancing_weight",
+                     unsupported="endpoint_name health_status metadata")
+ENDPOINT = Fields("address", unsupported="health_check_config hostname additional_addresses")
+
+
+def cluster(node: Node) -> Cluster | None:
+    m = node.message(CLUSTER)
+    if m is None:
+        return None
+    kind = m.enum("type", DISCOVERY_TYPES)
+    ip_only = kind == "STATIC" or not m.has("type")
+    connect_timeout = m.duration("connect_timeout")
+    if connect_timeout == 0:
+        m.at("connect_timeout").fail("must be greater than 0s")
+    dns_refresh_rate = m.duration("dns_refresh_rate")
+    if dns_refresh_rate is not None and dns_refresh_rate <= 0.001:
+        m.at("dns_refresh_rate").fail("must be greater than 0.001s")
+    endpoints = m.nested("load_assignment",
+                         lambda n: load_assignment(n, ip_only))
+    endpoints_per_locality = [len(locality.lb_endpoints) for locality in endpoints or ()]
+    if kind == "LOGICAL_DNS" and endpoints_per_locality != [1]:
+        m.at("load_assignment").fail("LOGICAL_DNS clusters must have a single "
+                                     "locality_lb_endpoint and a single lb_endpoint")
+    least_request = m.nested("least_request_lb_config",
+                             lambda n: n.message(LEAST_REQUEST_LB_CONFIG))
+    limits = m.nested("circuit_breakers", circuit_breakers) or {}
+    return Cluster(
+        name=m.string("name", required=True),
+        **present(type=kind,
+                  connect_timeout=connect_timeout,
+                  lb_policy=m.enum("lb_policy", LB_POLICIES),
+                  endpoints=endpoints,
+                  dns_refresh_rate=dns_refresh_rate,
+                  dns_lookup_family=m.enum("dns_lookup_family", DNS_LOOKUP_FAMILIES),
+                  per_connection_buffer_limit_bytes=m.uint32("per_connection_buffer_limit_bytes"),
+                  choice_count=least_request and least_request.uint32("choice_count", minimum=2),
+                  **limits))
+
+
+def circuit_breakers(node: Node) -> dict | None:
+    """The limits of the one threshold hotproxy supports (priority DEFAULT), as Cluster keyword
+    arguments."""
+    m = node.message(CIRCUIT_BREAKERS)
+    if m is None:
+        return None
+    threshold_nodes = m.items("thresholds")
+    for extra in threshold_nodes[1:]:
+        extra.fail(f"more than one threshold is {NOT_SUPPORTED} (only one, for priority DEFAULT)")
+    limits = threshold_nodes[0].message(THRESHOLDS) if threshold_nodes else None
+    if limits is None:
+        return None
+    limits.enum("priority", ROUTING_PRIORITIES)
+    return {name: limits.uint32(name)
+            for name in ("max_connections", "max_pending_requests", "max_requests")}
+
+
+def load_assignment(node: Node, ip_only: bool) -> tuple[LocalityLbEndpoints, ...] | None:
+    m = node.message(CLUSTER_LOAD_ASSIGNMENT)
+    if m is None:
+        return None
+    m.string("cluster_name", required=True)
+    return m.repeated("endpoints", lambda n: locality_lb_endpoints(n, ip_only))
+
+
+def locality_lb_endpoints(node: Node, ip_only: bool) -> LocalityLbEndpoints | None:
+    m = node.message(LOCALITY_LB_ENDPOINTS)
+    if m is None:
+        return None
+    priority = m.uint32("priority", maximum=128)
+    if priority:
+        m.at("priority").fail(f"priority {priority} is {NOT_SUPPORTED} (only 0)")
+    return LocalityLbEndpoints(
+        lb_endpoints=m.repeated("lb_endpoints", lambda n: lb_endpoint(n, ip_only)),
+        load_balancing_weight=m.uint32("load_balancing_weight", minimum=1))
+
+
+def lb_endpoint(node: Node, ip_only: bool) -> LbEndpoint | None:
+    m = node.message(LB_ENDPOINT)
+    if m is None:
+        return None
+    endpoint = m.nested("endpoint", lambda n: n.message(ENDPOINT), required=True)
+    socket_address = endpoint and endpoint.nested(
+        "address", lambda n: address(n, ip_only), required=True)
+    weight = m.uint32("load_balancing_weight", minimum=1)
+    if socket_address is None:
+        return None
+    return LbEndpoint(address=socket_address, **present(load_balancing_weight=weight))

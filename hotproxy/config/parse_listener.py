@@ -1,0 +1,203 @@
+"""Parser for Listener (envoy.config.listener.v3) and its network filters' typed configs: the
+HTTP connection manager and the TCP proxy."""
+from __future__ import annotations
+
+from .fields import NOT_SUPPORTED, Enum, Fields, Node, parse_each, present, typed_config
+from .listener import FilterChain, HttpConnectionManager, Listener, TcpProxy, TcpWeightedCluster
+from .parse_core import address
+from .parse_route import route_configuration
+
+HTTP_CONNECTION_MANAGER_TYPE = ("type.googleapis.com/envoy.extensions.filters.network"
+                                ".http_connection_manager.v3.HttpConnectionManager")
+TCP_PROXY_TYPE = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
+ROUTER_TYPE = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+
+LISTENER = Fields(
+    "name address filter_chains per_connection_buffer_limit_bytes enable_reuse_port",
+    unsupported="additional_addresses stat_prefix fcds_config filter_chain_matcher "
+                "use_original_dst default_filter_chain metadata deprecated_v1 drain_type "
+                "listener_filters listener_filters_timeout continue_on_listener_filters_timeout "
+                "transparent freebind socket_options tcp_fast_open_queue_length "
+                "traffic_direction udp_listener_config api_listener connection_balance_config "
+                "reuse_port access_log tcp_backlog_size max_connections_to_accept_per_socket_event "
+                "bind_to_port internal_listener enable_mptcp ignore_global_conn_limit "
+                "bypass_overload_manager tcp_keepalive")
+FILTER_CHAIN = Fields(
+    "filters name",
+    unsupported="filter_chain_match use_proxy_proto metadata transport_socket "
+                "transport_socket_connect_timeout")
+FILTER = Fields("name typed_config", unsupported="config_discovery")
+
+HTTP_CONNECTION_MANAGER = Fields(
+    "codec_type stat_prefix route_config http_filters common_http_protocol_options server_name "
+    "max_request_headers_kb stream_idle_timeout request_timeout request_headers_timeout "
+    "use_remote_address xff_num_trusted_hops generate_request_id",
+    unsupported="rds scoped_routes add_user_agent tracing http1_safe_max_connection_duration "
+                "http_protocol_options http2_protocol_options http3_protocol_options "
+                "server_header_transformation scheme_header_transformation stream_flush_timeout "
+                "drain_timeout delayed_close_timeout access_log access_log_flush_interval "
+                "flush_access_log_on_new_request access_log_options "
+                "original_ip_detection_extensions early_header_mutation_extensions "
+                "internal_address_config skip_xff_append via preserve_external_request_id "
+                "always_set_request_id_in_response forward_client_cert_details "
+                "set_current_client_cert_details forward_client_cert_matcher proxy_100_continue "
+                "represent_ipv4_remote_address_as_ipv4_mapped_ipv6 upgrade_configs "
+                "normalize_path merge_slashes path_with_escaped_slashes_action "
+                "request_id_extension local_reply_config strip_matching_host_port "
+                "strip_any_host_port stream_error_on_invalid_http_message "
+                "path_normalization_options strip_trailing_host_dot proxy_status_config "
+                "typed_header_validation_config append_x_forwarded_port append_local_overload "
+                "add_proxy_protocol_connection_state forward_proto_config")
+CODEC_TYPES = Enum("AUTO HTTP1", unsupported="HTTP2 HTTP3")
+HTTP_PROTOCOL_OPTIONS = Fields(
+    "idle_timeout max_headers_count",
+    unsupported="max_connection_duration max_response_headers_kb max_stream_duration "
+                "headers_with_underscores_action max_requests_per_connection")
+HTTP_FILTER = Fields("name typed_config", unsupported="config_discovery is_optional disabled")
+ROUTER = Fields(
+    "",
+    unsupported="dynamic_stats start_child_span upstream_log upstream_log_options "
+                "suppress_envoy_headers strict_check_headers respect_expected_rq_timeout "
+                "suppress_grpc_request_failure_code_stats upstream_http_filters "
+                "reject_connect_request_early_data")
+
+TCP_PROXY = Fields(
+    "stat_prefix cluster weighted_clusters idle_timeout",
+    unsupported="on_demand metadata_match downstream_idle_timeout upstream_idle_timeout "
+                "access_log max_connect_attempts backoff_options hash_policy tunneling_config "
+                "max_downstream_connection_duration "
+                "max_downstream_connection_duration_jitter_percentage access_log_flush_interval "
+                "flush_access_log_on_connected access_log_options proxy_protocol_tlvs "
+                "upstream_connect_mode max_early_data_bytes")
+TCP_WEIGHTED_CLUSTERS = Fields("clusters")
+TCP_CLUSTER_WEIGHT = Fields("name weight", unsupported="metadata_match")
+
+
+def listener(node: Node) -> Listener | None:
+    m = node.message(LISTENER)
+    if m is None:
+        return None
+    chain_nodes = m.items("filter_chains")
+    if not chain_nodes:
+        m.at("filter_chains").fail("exactly one filter chain is required")
+    for extra in chain_nodes[1:]:
+        extra.fail(f"more than one filter chain is {NOT_SUPPORTED}")
+    return Listener(
+        name=m.string("name", required=True),
+        address=m.nested("address", address, required=True),
+        filter_chains=parse_each(chain_nodes, filter_chain),
+        **present(per_connection_buffer_limit_bytes=m.uint32("per_connection_buffer_limit_bytes"),
+                  enable_reuse_port=m.boolean("enable_reuse_port")))
+
+
+def filter_chain(node: Node) -> FilterChain | None:
+    m = node.message(FILTER_CHAIN)
+    if m is None:
+        return None
+    filter_nodes = m.items("filters")
+    if not filter_nodes:
+        m.at("filters").fail(f"a filter chain without filters is {NOT_SUPPORTED}")
+    filters = [network_filter(n) for n in filter_nodes]
+    # Both network filters hotproxy has are terminal: each must be the chain's last.
+    for filter_node, config in zip(filter_nodes[:-1], filters):
+        if config is not None:
+            filter_node.fail("a terminal filter (http_connection_manager, tcp_proxy) "
+                             "must be the last filter of its chain")
+    return FilterChain(filters=tuple(f for f in filters if f is not None),
+                       **present(name=m.string("name")))
+
+
+def network_filter(node: Node) -> HttpConnectionManager | TcpProxy | None:
+    m = node.message(FILTER)
+    if m is None:
+        return None
+    m.string("name", required=True)        # any name: Envoy goes by the typed_config's type
+    parsers = {HTTP_CONNECTION_MANAGER_TYPE: http_connection_manager, TCP_PROXY_TYPE: tcp_proxy}
+    return m.nested("typed_config", lambda n: typed_config(n, parsers), required=True)
+
+
+def http_connection_manager(node: Node) -> HttpConnectionManager | None:
+    m = node.message(HTTP_CONNECTION_MANAGER)
+    if m is None:
+        return None
+    options = m.nested("common_http_protocol_options",
+                       lambda n: n.message(HTTP_PROTOCOL_OPTIONS))
+    return HttpConnectionManager(
+        stat_prefix=m.string("stat_prefix", required=True),
+        route_config=m.nested("route_config", route_configuration, required=True),
+        http_filters=http_filters(m),
+        **present(
+            codec_type=m.enum("codec_type", CODEC_TYPES),
+            server_name=m.string("server_name", http_safe=True),
+            use_remote_address=m.boolean("use_remote_address"),
+            xff_num_trusted_hops=m.uint32("xff_num_trusted_hops"),
+            generate_request_id=m.boolean("generate_request_id"),
+            idle_timeout=options and options.duration("idle_timeout"),
+            max_headers_count=options and options.uint32("max_headers_count", minimum=1),
+            max_request_headers_kb=m.uint32("max_request_headers_kb", minimum=1, maximum=8192),
+            request_timeout=m.duration("request_timeout"),
+            request_headers_timeout=m.duration("request_headers_timeout"),
+            stream_idle_timeout=m.duration("stream_idle_timeout")))
+
+
+def http_filters(m) -> tuple[str, ...]:
+    """The HTTP filter names. The router is the only filter hotproxy has, and it is terminal.
+    Envoy 1.40 accepts an HCM without HTTP filters and then answers no request until its stream
+    idle timeout fires; hotproxy refuses that config instead of serving nothing."""
+    filter_nodes = m.items("http_filters")
+    if not filter_nodes:
+        m.at("http_filters").fail("the router filter (envoy.filters.http.router) is required "
+                                  "as the last HTTP filter")
+    names = [http_filter(n) for n in filter_nodes]
+    for filter_node, name in zip(filter_nodes[:-1], names):
+        if name is not None:
+            filter_node.fail("the router filter must be the last HTTP filter")
+    return tuple(name for name in names if name is not None)
+
+
+def http_filter(node: Node) -> str | None:
+    m = node.message(HTTP_FILTER)
+    if m is None:
+        return None
+    name = m.string("name", required=True)
+    router = m.nested("typed_config", lambda n: typed_config(n, {ROUTER_TYPE: _router}),
+                      required=True)
+    return name if router is not None else None
+
+
+def _router(node: Node):
+    return node.message(ROUTER)
+
+
+def tcp_proxy(node: Node) -> TcpProxy | None:
+    m = node.message(TCP_PROXY)
+    if m is None:
+        return None
+    m.one_of("cluster", "weighted_clusters")
+    cluster = m.string("cluster", non_empty=True)
+    if cluster:
+        m.at("cluster").refers_to_cluster(cluster)
+    weighted = m.nested("weighted_clusters", tcp_weighted_clusters)
+    return TcpProxy(stat_prefix=m.string("stat_prefix", required=True),
+                    **present(cluster=cluster, weighted_clusters=weighted,
+                              idle_timeout=m.duration("idle_timeout")))
+
+
+def tcp_weighted_clusters(node: Node) -> tuple[TcpWeightedCluster, ...] | None:
+    m = node.message(TCP_WEIGHTED_CLUSTERS)
+    if m is None:
+        return None
+    cluster_nodes = m.items("clusters")
+    if not cluster_nodes:
+        m.at("clusters").fail("at least one cluster is required")
+    return parse_each(cluster_nodes, tcp_cluster_weight)
+
+
+def tcp_cluster_weight(node: Node) -> TcpWeightedCluster | None:
+    m = node.message(TCP_CLUSTER_WEIGHT)
+    if m is None:
+        return None
+    name = m.string("name", required=True)
+    if name:
+        m.at("name").refers_to_cluster(name)
+    return TcpWeightedCluster(name=name, weight=m.uint32("weight", required=True, minimum=1))

@@ -1,0 +1,275 @@
+"""Parser for RouteConfiguration (envoy.config.route.v3) into route.py's dataclasses."""
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+
+from .fields import UINT32_MAX, Enum, Fields, Node, parse_each, present
+from .parse_core import (HEADER_MUTATIONS, header_matcher, header_mutations,
+                         query_parameter_matcher, regex)
+from .route import (DirectResponseAction, RedirectAction, RegexRewrite, Route, RouteAction,
+                    RouteConfiguration, RouteMatch, VirtualHost, WeightedCluster)
+
+ROUTE_CONFIGURATION = Fields(
+    "name virtual_hosts " + HEADER_MUTATIONS,
+    unsupported="vhds internal_only_headers most_specific_header_mutations_wins "
+                "validate_clusters max_direct_response_body_size_bytes cluster_specifier_plugins "
+                "request_mirror_policies ignore_port_in_host_matching vhost_header "
+                "ignore_path_parameters_in_path_matching typed_per_filter_config metadata")
+VIRTUAL_HOST = Fields(
+    "name domains routes " + HEADER_MUTATIONS,
+    unsupported="matcher require_tls virtual_clusters rate_limits cors typed_per_filter_config "
+                "include_request_attempt_count include_attempt_count_in_response retry_policy "
+                "retry_policy_typed_config hedge_policy include_is_timeout_retry_header "
+                "per_request_buffer_limit_bytes request_body_buffer_limit "
+                "request_mirror_policies metadata")
+ROUTE = Fields(
+    "name match route redirect direct_response " + HEADER_MUTATIONS,
+    unsupported="filter_action non_forwarding_action metadata decorator typed_per_filter_config "
+                "tracing per_request_buffer_limit_bytes stat_prefix request_body_buffer_limit")
+ROUTE_MATCH = Fields(
+    "prefix path safe_regex path_separated_prefix case_sensitive headers query_parameters",
+    unsupported="connect_matcher path_match_policy runtime_fraction cookies grpc tls_context "
+                "dynamic_metadata filter_state")
+ROUTE_ACTION = Fields(
+    "cluster cluster_header weighted_clusters prefix_rewrite regex_rewrite host_rewrite_literal "
+    "auto_host_rewrite timeout idle_timeout",
+    unsupported="cluster_specifier_plugin inline_cluster_specifier_plugin "
+                "cluster_not_found_response_code metadata_match path_rewrite_policy path_rewrite "
+                "host_rewrite_header host_rewrite_path_regex host_rewrite append_x_forwarded_host "
+                "flush_timeout early_data_policy retry_policy retry_policy_typed_config "
+                "request_mirror_policies priority rate_limits include_vh_rate_limits hash_policy "
+                "cors max_grpc_timeout grpc_timeout_offset upgrade_configs "
+                "internal_redirect_policy internal_redirect_action max_internal_redirects "
+                "hedge_policy max_stream_duration")
+WEIGHTED_CLUSTERS = Fields("clusters total_weight",
+                           unsupported="runtime_key_prefix header_name use_hash_policy")
+CLUSTER_WEIGHT = Fields(
+    "name weight " + HEADER_MUTATIONS,
+    unsupported="cluster_header metadata_match typed_per_filter_config host_rewrite_literal")
+REGEX_MATCH_AND_SUBSTITUTE = Fields("pattern substitution")
+REDIRECT_ACTION = Fields("https_redirect scheme_redirect host_redirect port_redirect "
+                         "path_redirect prefix_rewrite regex_rewrite response_code strip_query")
+DIRECT_RESPONSE_ACTION = Fields("status body", unsupported="body_format")
+DATA_SOURCE = Fields("inline_string inline_bytes",
+                     unsupported="filename environment_variable watched_directory")
+
+REDIRECT_CODES = {"MOVED_PERMANENTLY": 301, "FOUND": 302, "SEE_OTHER": 303,
+                  "TEMPORARY_REDIRECT": 307, "PERMANENT_REDIRECT": 308}
+REDIRECT_RESPONSE_CODES = Enum(" ".join(REDIRECT_CODES))
+# Envoy's default max_direct_response_body_size_bytes (a field hotproxy does not support yet).
+MAX_DIRECT_RESPONSE_BODY = 4096
+# Envoy's proto rule for path_separated_prefix: no '?' or '#', no trailing '/'.
+_PATH_SEPARATED_PREFIX = re.compile(r"[^?#]+[^?#/]")
+
+
+def route_configuration(node: Node) -> RouteConfiguration | None:
+    m = node.message(ROUTE_CONFIGURATION)
+    if m is None:
+        return None
+    domain_owners = {}       # lower-cased domain → the virtual host that has it
+    return RouteConfiguration(
+        **present(name=m.string("name")),
+        virtual_hosts=m.repeated("virtual_hosts", lambda n: virtual_host(n, domain_owners)),
+        **header_mutations(m))
+
+
+def virtual_host(node: Node, domain_owners: dict) -> VirtualHost | None:
+    m = node.message(VIRTUAL_HOST)
+    if m is None:
+        return None
+    name = m.string("name", required=True)
+    domain_nodes = m.items("domains")
+    if not domain_nodes:
+        m.at("domains").fail("at least one domain is required")
+    return VirtualHost(name=name,
+                       domains=parse_each(domain_nodes, lambda n: domain(n, name, domain_owners)),
+                       routes=m.repeated("routes", route),
+                       **header_mutations(m))
+
+
+def domain(node: Node, virtual_host_name: str, owners: dict) -> str | None:
+    """A domain of a virtual host. Envoy matches '*' as a whole, suffix or prefix wildcard
+    and lets each domain select one virtual host only."""
+    value = node.string(http_safe=True)
+    if value is None:
+        return None
+    if value.count("*") > 1 or "*" in value[1:-1]:
+        node.fail(f"invalid domain '{value}': one '*' wildcard at most, at the start or the end")
+    key = value.lower()
+    if key in owners:
+        node.fail(f"duplicate domain '{value}' (already in virtual host '{owners[key]}')")
+    owners.setdefault(key, virtual_host_name)
+    return value
+
+
+def route(node: Node) -> Route | None:
+    m = node.message(ROUTE)
+    if m is None:
+        return None
+    m.one_of("route", "redirect", "direct_response")
+    return Route(match=m.nested("match", route_match, required=True),
+                 **present(name=m.string("name")),
+                 route=m.nested("route", route_action),
+                 redirect=m.nested("redirect", redirect_action),
+                 direct_response=m.nested("direct_response", direct_response_action),
+                 **header_mutations(m))
+
+
+def route_match(node: Node) -> RouteMatch | None:
+    m = node.message(ROUTE_MATCH)
+    if m is None:
+        return None
+    kind = m.one_of("prefix", "path", "safe_regex", "path_separated_prefix")
+    if kind == "safe_regex":
+        value = m.nested(kind, regex)
+    else:
+        value = kind and m.string(kind)
+    if kind == "path_separated_prefix" and value is not None \
+            and not _PATH_SEPARATED_PREFIX.fullmatch(value):
+        m.at(kind).fail(f"invalid path_separated_prefix '{value}': "
+                        "it must not end with '/' nor contain '?' or '#'")
+    return RouteMatch(path_kind=kind, path_value=value,
+                      **present(case_sensitive=m.boolean("case_sensitive")),
+                      headers=m.repeated("headers", header_matcher),
+                      query_parameters=m.repeated("query_parameters", query_parameter_matcher))
+
+
+def route_action(node: Node) -> RouteAction | None:
+    m = node.message(ROUTE_ACTION)
+    if m is None:
+        return None
+    m.one_of("cluster", "weighted_clusters", "cluster_header")
+    m.one_of("prefix_rewrite", "regex_rewrite", required=False)
+    m.one_of("host_rewrite_literal", "auto_host_rewrite", required=False)
+    cluster = m.string("cluster", non_empty=True)
+    if cluster:
+        m.at("cluster").refers_to_cluster(cluster)
+    cluster_header = m.string("cluster_header", non_empty=True, http_safe=True)
+    return RouteAction(**present(
+        cluster=cluster,
+        weighted_clusters=m.nested("weighted_clusters", weighted_clusters),
+        cluster_header=cluster_header and cluster_header.lower(),
+        prefix_rewrite=m.string("prefix_rewrite", http_safe=True),
+        regex_rewrite=m.nested("regex_rewrite", regex_rewrite),
+        host_rewrite_literal=m.string("host_rewrite_literal", http_safe=True),
+        auto_host_rewrite=m.boolean("auto_host_rewrite"),
+        timeout=m.duration("timeout"),
+        idle_timeout=m.duration("idle_timeout")))
+
+
+def weighted_clusters(node: Node) -> tuple[WeightedCluster, ...] | None:
+    m = node.message(WEIGHTED_CLUSTERS)
+    if m is None:
+        return None
+    cluster_nodes = m.items("clusters")
+    clusters = parse_each(cluster_nodes, cluster_weight)
+    total_weight = m.uint32("total_weight")
+    if not cluster_nodes:
+        m.at("clusters").fail("at least one cluster is required")
+    elif len(clusters) == len(cluster_nodes):
+        total = sum(cluster.weight for cluster in clusters)
+        if total == 0:
+            m.at("clusters").fail("the sum of the weights must be greater than 0")
+        elif total > UINT32_MAX:
+            m.at("clusters").fail(f"the sum of the weights must not exceed {UINT32_MAX}")
+        if total_weight is not None and total_weight != total:
+            m.at("total_weight").fail(
+                f"total_weight {total_weight} is not the sum of the weights ({total})")
+    return clusters
+
+
+def cluster_weight(node: Node) -> WeightedCluster | None:
+    m = node.message(CLUSTER_WEIGHT)
+    if m is None:
+        return None
+    name = m.string("name", required=True)
+    if name:
+        m.at("name").refers_to_cluster(name)
+    weight = m.uint32("weight", required=True)
+    mutations = header_mutations(m)
+    if name is None or weight is None:
+        return None
+    return WeightedCluster(name=name, weight=weight, **mutations)
+
+
+def regex_rewrite(node: Node) -> RegexRewrite | None:
+    m = node.message(REGEX_MATCH_AND_SUBSTITUTE)
+    if m is None:
+        return None
+    pattern = m.nested("pattern", regex, required=True)
+    substitution = m.string("substitution", "", http_safe=True)
+    if pattern is None:
+        return None
+    _check_substitution(m.at("substitution"), pattern, substitution)
+    return RegexRewrite(pattern=pattern, substitution=substitution)
+
+
+def _check_substitution(node: Node, pattern: str, substitution: str) -> None:
+    """Expanding the substitution against an empty match with the pattern's groups makes Python
+    check it now (group numbers and names, escapes) instead of on the first request."""
+    compiled = re.compile(pattern)
+    names = {number: name for name, number in compiled.groupindex.items()}
+    groups = "".join(f"(?P<{names[number]}>)" if number in names else "()"
+                     for number in range(1, compiled.groups + 1))
+    try:
+        re.fullmatch(groups, "").expand(substitution)
+    except (re.error, IndexError) as error:
+        node.fail(f"invalid substitution '{substitution}': {error}")
+
+
+def redirect_action(node: Node) -> RedirectAction | None:
+    m = node.message(REDIRECT_ACTION)
+    if m is None:
+        return None
+    m.one_of("https_redirect", "scheme_redirect", required=False)
+    m.one_of("path_redirect", "prefix_rewrite", "regex_rewrite", required=False)
+    code = m.enum("response_code", REDIRECT_RESPONSE_CODES)
+    return RedirectAction(**present(
+        scheme_redirect=m.string("scheme_redirect"),
+        https_redirect=m.boolean("https_redirect"),
+        host_redirect=m.string("host_redirect", http_safe=True),
+        port_redirect=m.uint32("port_redirect"),
+        path_redirect=m.string("path_redirect", http_safe=True),
+        prefix_rewrite=m.string("prefix_rewrite", http_safe=True),
+        regex_rewrite=m.nested("regex_rewrite", regex_rewrite),
+        response_code=code and REDIRECT_CODES[code],
+        strip_query=m.boolean("strip_query")))
+
+
+def direct_response_action(node: Node) -> DirectResponseAction | None:
+    m = node.message(DIRECT_RESPONSE_ACTION)
+    if m is None:
+        return None
+    return DirectResponseAction(status=m.uint32("status", required=True, minimum=200, maximum=599),
+                                body=m.nested("body", data_source))
+
+
+def data_source(node: Node) -> bytes | None:
+    m = node.message(DATA_SOURCE)
+    if m is None:
+        return None
+    kind = m.one_of("inline_string", "inline_bytes")
+    if kind == "inline_string":
+        text = m.string(kind)
+        body = None if text is None else text.encode()
+    else:
+        body = kind and _base64(m.at(kind))
+    if body is not None and len(body) > MAX_DIRECT_RESPONSE_BODY:
+        node.fail(f"the body is {len(body)} bytes; Envoy's maximum is {MAX_DIRECT_RESPONSE_BODY}")
+        return None
+    return body
+
+
+def _base64(node: Node) -> bytes | None:
+    """proto3 JSON bytes: standard or URL-safe base64, padding optional."""
+    text = node.string()
+    if text is None:
+        return None
+    standard = text.replace("-", "+").replace("_", "/")
+    try:
+        return base64.b64decode(standard + "=" * (-len(standard) % 4), validate=True)
+    except binascii.Error:
+        node.fail(f"invalid base64 '{text}'")
+        return None
