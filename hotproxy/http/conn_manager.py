@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import time
 from socket import SHUT_WR
+
+import gevent
 from socket import timeout as SocketTimeout
 
 from ..errors import ProtocolError
+from ..listener.deadlines import NEVER
 from ..sockio import send_all
 from ..stats.schema import HttpStats
 from . import local_reply
@@ -35,8 +38,9 @@ _STATUS_CLASS = ("downstream_rq_1xx", "downstream_rq_2xx", "downstream_rq_3xx",
 
 
 class HttpConnectionManager:
-    def __init__(self, config, cluster_manager):
+    def __init__(self, config, cluster_manager, deadlines):
         self.config = config
+        self.deadlines = deadlines
         self.stats = HttpStats()
         self.route_table = RouteTable(config.route_config)
         self.cluster_manager = cluster_manager
@@ -55,9 +59,12 @@ class HttpConnectionManager:
         stats = self.stats
         stats.downstream_cx_total += 1
         stats.downstream_cx_active += 1
+        connection = _Connection(self, sock, address)
+        self.deadlines.watch(connection)
         try:
-            _Connection(self, sock, address).run()
+            connection.run()
         finally:
+            self.deadlines.unwatch(connection)
             stats.downstream_cx_active -= 1
             stats.downstream_cx_destroy += 1
 
@@ -78,6 +85,14 @@ class _Connection:
         self.decoder = RequestDecoder(hcm.max_headers_bytes, hcm.config.max_headers_count)
         self.stream = None
         self.request_deadline = 0.0
+        #: when this connection times out in its current state (see listener/deadlines.py)
+        self.deadline = NEVER
+        self.greenlet = gevent.getcurrent()
+
+    def expire(self):
+        """Called by the worker's Deadlines: interrupt whatever this connection waits for."""
+        self.deadline = NEVER
+        self.greenlet.kill(SocketTimeout("timed out"), block=False)
 
     # The mutation context that header formatters read (%DOWNSTREAM_REMOTE_ADDRESS% …).
     protocol = "HTTP/1.1"
@@ -109,7 +124,7 @@ class _Connection:
         wait_first = False
         try:
             while True:
-                sock.timeout = self._read_timeout()
+                self.deadline = self._read_deadline()
                 if wait_first:
                     # The client cannot have sent its next request before reading our response:
                     # wait for readability rather than paying a failing recv first.
@@ -332,6 +347,7 @@ class _Connection:
     def _close(self):
         """Half-close, then wait briefly for the client's FIN before the socket is closed."""
         sock = self.sock
+        self.deadline = NEVER
         try:
             sock.shutdown(SHUT_WR)
             sock.timeout = _DELAYED_CLOSE_S
@@ -347,18 +363,17 @@ class _Connection:
         limit = hcm.request_headers_timeout or hcm.request_timeout
         self.request_deadline = time.monotonic() + limit if limit else -1.0
 
-    def _read_timeout(self):
+    def _read_deadline(self):
         hcm = self.hcm
-        if not self.decoder.mid_message:
-            return hcm.idle_timeout
-        deadline = self.request_deadline
-        if deadline > 0:
-            remaining = max(deadline - time.monotonic(), 0.001)
-            idle = hcm.stream_idle_timeout
-            return remaining if idle is None or remaining < idle else idle
-        return hcm.stream_idle_timeout
+        now = time.monotonic()
+        if not self.decoder.mid_message and self.stream is None:
+            return now + hcm.idle_timeout if hcm.idle_timeout else NEVER
+        idle = now + hcm.stream_idle_timeout if hcm.stream_idle_timeout else NEVER
+        request_deadline = self.request_deadline
+        return request_deadline if 0 < request_deadline < idle else idle
 
     def _on_timeout(self):
+        self.deadline = NEVER
         hcm = self.hcm
         stats = hcm.stats
         stream = self.stream

@@ -16,20 +16,21 @@ from ..stats.schema import ListenerStats
 log = logging.getLogger(__name__)
 
 
-def build_terminal_filter(filter_config, cluster_manager):
+def build_terminal_filter(filter_config, cluster_manager, deadlines):
     """The network filter that owns a connection: the HCM or the TCP proxy."""
     if isinstance(filter_config, HcmConfig):
-        return HttpConnectionManager(filter_config, cluster_manager)
+        return HttpConnectionManager(filter_config, cluster_manager, deadlines)
     if isinstance(filter_config, TcpProxyConfig):
-        return TcpProxy(filter_config, cluster_manager)
+        return TcpProxy(filter_config, cluster_manager, deadlines)
     raise TypeError(f"unsupported network filter {type(filter_config).__name__}")
 
 
 class ActiveListener:
-    def __init__(self, config, listen_socket, cluster_manager):
+    def __init__(self, config, listen_socket, cluster_manager, deadlines):
         self.config = config
         self.stats = ListenerStats()
-        self.filter = build_terminal_filter(config.filter_chains[0].filters[-1], cluster_manager)
+        self.filter = build_terminal_filter(config.filter_chains[0].filters[-1], cluster_manager,
+                                            deadlines)
         self._server = StreamServer(listen_socket, self._handle)
 
     def _handle(self, sock, address):

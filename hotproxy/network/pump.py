@@ -3,7 +3,8 @@
 Where both ends are plain TCP, bytes move with ``splice(2)`` through a pipe and never enter
 Python; elsewhere (a socket type splice refuses) they fall back to recv/send. Each direction runs
 in its own greenlet; an EOF from one side becomes a half-close (SHUT_WR) of the other, so
-protocols that half-close keep working. The idle timeout covers both directions together.
+protocols that half-close keep working. The idle timeout covers both directions together and is
+enforced by the worker's ``Deadlines`` (no timer per wait).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import time
 
 import gevent
 
+from ..listener.deadlines import NEVER
 from ..sockio import send_all
 
 _CHUNK = 256 * 1024
@@ -25,21 +27,35 @@ _SPLICE_FLAGS = getattr(os, "SPLICE_F_MOVE", 1) | getattr(os, "SPLICE_F_NONBLOCK
 class Relay:
     """Relays until both directions reached EOF, an error, or the idle timeout."""
 
-    def __init__(self, downstream, upstream, idle_timeout=None):
+    def __init__(self, downstream, upstream, deadlines, idle_timeout=None):
         self.downstream = downstream
         self.upstream = upstream
+        self.deadlines = deadlines
         self.idle_timeout = idle_timeout or None
-        self.last_activity = time.monotonic()
+        self.deadline = NEVER
+        self._touch()
         self.bytes_up = 0      # downstream → upstream
         self.bytes_down = 0    # upstream → downstream
         self.timed_out = False
 
+    def _touch(self):
+        if self.idle_timeout:
+            self.deadline = time.monotonic() + self.idle_timeout
+
+    def expire(self):
+        """Both directions were idle for ``idle_timeout``: end the relay."""
+        self.deadline = NEVER
+        self.timed_out = True
+        self._close_both()
+
     def run(self):
+        self.deadlines.watch(self)
         up = gevent.spawn(self._direction, self.downstream, self.upstream, "bytes_up")
         try:
             self._direction(self.upstream, self.downstream, "bytes_down")
             up.join()
         finally:
+            self.deadlines.unwatch(self)
             up.kill()
 
     def _direction(self, src, dst, counter):
@@ -49,9 +65,6 @@ class Relay:
             else:
                 self._copy(src, dst, counter)
             _half_close(dst)
-        except _IdleTimeout:
-            self.timed_out = True
-            self._close_both()
         except OSError:
             self._close_both()
 
@@ -61,17 +74,6 @@ class Relay:
                 sock.shutdown(_stdsocket.SHUT_RDWR)
             except OSError:
                 pass
-
-    def _wait(self, sock, event):
-        """Wait for ``event`` on ``sock``, ending the relay once both sides were idle too long."""
-        while True:
-            sock.timeout = self.idle_timeout
-            try:
-                sock._wait(event)
-                return
-            except _stdsocket.timeout:
-                if time.monotonic() - self.last_activity >= self.idle_timeout:
-                    raise _IdleTimeout() from None
 
     def _splice(self, src, dst, counter):
         read_fd, write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -86,18 +88,18 @@ class Relay:
                 try:
                     n = os.splice(src_fd, write_fd, _CHUNK, flags=_SPLICE_FLAGS)
                 except BlockingIOError:
-                    self._wait(src, src._read_event)
+                    src._wait(src._read_event)
                     continue
                 if n == 0:
                     return
-                self.last_activity = time.monotonic()
+                self._touch()
                 setattr(self, counter, getattr(self, counter) + n)
                 since_yield += n
                 while n:
                     try:
                         n -= os.splice(read_fd, dst_fd, n, flags=_SPLICE_FLAGS)
                     except BlockingIOError:
-                        self._wait(dst, dst._write_event)
+                        dst._wait(dst._write_event)
                 if since_yield >= _YIELD_EVERY:
                     since_yield = 0
                     gevent.sleep(0)
@@ -107,18 +109,12 @@ class Relay:
 
     def _copy(self, src, dst, counter):
         while True:
-            self._wait(src, src._read_event)
             data = src.recv(_CHUNK)
             if not data:
                 return
-            self.last_activity = time.monotonic()
+            self._touch()
             setattr(self, counter, getattr(self, counter) + len(data))
-            dst.timeout = self.idle_timeout
             send_all(dst, data)
-
-
-class _IdleTimeout(Exception):
-    pass
 
 
 def _half_close(sock):

@@ -13,8 +13,9 @@ log = logging.getLogger(__name__)
 
 
 class TcpProxy:
-    def __init__(self, config, cluster_manager):
+    def __init__(self, config, cluster_manager, deadlines):
         self.config = config
+        self.deadlines = deadlines
         self.stats = TcpStats()
         self.cluster_manager = cluster_manager
         if config.cluster is not None:
@@ -48,7 +49,7 @@ class TcpProxy:
             return
         host.active_requests += 1
         try:
-            relay = Relay(sock, upstream, self.config.idle_timeout)
+            relay = Relay(sock, upstream, self.deadlines, self.config.idle_timeout)
             relay.run()
             stats.downstream_cx_rx_bytes_total += relay.bytes_up
             stats.downstream_cx_tx_bytes_total += relay.bytes_down
@@ -80,5 +81,6 @@ def _connect(host, cluster):
         log.debug("tcp_proxy: connect to %s failed: %s", host.label, exc)
         return None
     upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    upstream.timeout = None  # the relay's idle deadline governs from here on
     stats.upstream_cx_active += 1
     return upstream

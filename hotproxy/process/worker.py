@@ -18,6 +18,7 @@ from gevent.event import Event
 
 from ..config import load_bootstrap
 from ..errors import ConfigError
+from ..listener.deadlines import Deadlines
 from ..listener.manager import ActiveListener
 from ..upstream.cluster_manager import ClusterManager
 from .logs import setup_logging
@@ -30,14 +31,16 @@ class Worker:
         """``listen_sockets`` maps listener names to bound, listening stdlib sockets."""
         self.bootstrap = bootstrap
         self.cluster_manager = ClusterManager(bootstrap.clusters)
+        self.deadlines = Deadlines()
         self.listeners = [
             ActiveListener(config, socket.socket(fileno=listen_sockets[config.name].detach()),
-                           self.cluster_manager)
+                           self.cluster_manager, self.deadlines)
             for config in bootstrap.listeners
         ]
         self._stopped = Event()
 
     def start(self):
+        self.deadlines.start()
         self.cluster_manager.start()
         for listener in self.listeners:
             listener.start()
@@ -46,6 +49,7 @@ class Worker:
         for listener in self.listeners:
             listener.close()
         self.cluster_manager.stop()
+        self.deadlines.stop()
         self._stopped.set()
 
     def run(self):

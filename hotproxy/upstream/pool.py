@@ -134,6 +134,7 @@ class ConnectionPool:
                 raise ConnectFailure("connection timeout") from None
             raise ConnectFailure("remote connection failure", str(exc)) from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.timeout = None  # from here on, the connection's deadline governs (listener/deadlines.py)
         stats.upstream_cx_active += 1
         return UpstreamConnection(sock, self)
 

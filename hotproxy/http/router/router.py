@@ -19,6 +19,7 @@ from socket import timeout as SocketTimeout
 import gevent
 
 from ...errors import ProtocolError
+from ...listener.deadlines import NEVER
 from ...upstream.pool import ConnectFailure
 from .. import local_reply
 from ..date import http_date
@@ -153,17 +154,16 @@ class Router:
         head_only = stream.head.method == b"HEAD"
         if head_only:
             decoder.expect_no_body()
-        deadline = time.monotonic() + route.timeout if route.timeout else 0.0
-        idle = route.idle_timeout if route.idle_timeout is not None else self.hcm.stream_idle_timeout
         sent_at = time.monotonic()
+        route_deadline = sent_at + route.timeout if route.timeout else NEVER
+        idle = route.idle_timeout if route.idle_timeout is not None else self.hcm.stream_idle_timeout
         framing = None       # None until the response head went out
         relayed = 0
         received_any = False
         # Our request was just sent: the response cannot be here yet, so wait before reading.
-        usock.timeout = _remaining(deadline, idle)
+        conn.deadline = _deadline(route_deadline, sent_at, idle)
         usock._wait(usock._read_event)
         while True:
-            usock.timeout = _remaining(deadline, idle)
             try:
                 data = usock.recv(_RECV_SIZE)
             except OSError as exc:
@@ -201,7 +201,6 @@ class Router:
             events.clear()
             if out:
                 data_out = out[0] if len(out) == 1 else b"".join(out)
-                dsock.timeout = idle
                 send_all(dsock, data_out)
                 relayed += len(data_out)
                 if relayed >= _YIELD_EVERY:
@@ -210,6 +209,7 @@ class Router:
             if done:
                 self._release(stream, upstream.keep_alive)
                 return
+            conn.deadline = _deadline(route_deadline, time.monotonic(), idle)
 
     def _response_head(self, stream, head, out, sent_at, head_only, conn):
         """Queue the downstream response head; returns the body framing to use."""
@@ -286,13 +286,13 @@ class Router:
         pool.release(upstream, reusable)
 
 
-def _remaining(deadline, idle):
-    if not deadline:
-        return idle
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        raise SocketTimeout("route timeout")
-    return remaining if idle is None or remaining < idle else idle
+def _deadline(route_deadline, now, idle):
+    """The sooner of the route's deadline and the stream idle timeout from ``now``."""
+    if idle:
+        idle_deadline = now + idle
+        if idle_deadline < route_deadline:
+            return idle_deadline
+    return route_deadline
 
 
 def _set_header(headers, name, value):
