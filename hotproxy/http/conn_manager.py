@@ -29,6 +29,9 @@ from .stream import ActiveStream
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _RECV_SIZE = 65536
+#: Bytes a connection may read back to back before it yields to the others (fairness: a
+#: greenlet that always finds data ready would otherwise never give up the hub).
+_YIELD_EVERY = 1 << 20
 #: How long a closing connection waits for the client's FIN after the last response byte, so
 #: that unread client bytes do not turn the close into a reset that destroys the response
 #: (Envoy's delayed_close_timeout).
@@ -53,6 +56,8 @@ class HttpConnectionManager:
         self.stream_idle_timeout = config.stream_idle_timeout or None
         self.request_headers_timeout = config.request_headers_timeout
         self.request_timeout = config.request_timeout
+        #: read size per recv; the listener lowers it to its per_connection_buffer_limit_bytes
+        self.recv_size = _RECV_SIZE
         self.router = Router(self)
 
     def serve(self, sock, address):
@@ -122,6 +127,8 @@ class _Connection:
         decoder = self.decoder
         events = decoder.events
         wait_first = False
+        recv_size = hcm.recv_size
+        since_yield = 0
         try:
             while True:
                 self.deadline = self._read_deadline()
@@ -129,9 +136,13 @@ class _Connection:
                     # The client cannot have sent its next request before reading our response:
                     # wait for readability rather than paying a failing recv first.
                     sock._wait(sock._read_event)
-                data = sock.recv(_RECV_SIZE)
+                data = sock.recv(recv_size)
                 if not data:
                     return
+                since_yield += len(data)
+                if since_yield >= _YIELD_EVERY:
+                    since_yield = 0
+                    gevent.sleep(0)
                 if self.request_deadline == 0.0:
                     self._start_request_clock()
                 decoder.feed(data)

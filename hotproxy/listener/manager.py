@@ -31,6 +31,8 @@ class ActiveListener:
         self.stats = ListenerStats()
         self.filter = build_terminal_filter(config.filter_chains[0].filters[-1], cluster_manager,
                                             deadlines)
+        # per_connection_buffer_limit_bytes bounds what one read may bring in
+        self.filter.recv_size = min(self.filter.recv_size, config.per_connection_buffer_limit_bytes)
         self._server = StreamServer(listen_socket, self._handle)
 
     def _handle(self, sock, address):

@@ -18,7 +18,7 @@ import gevent
 from ..listener.deadlines import NEVER
 from ..sockio import send_all
 
-_CHUNK = 256 * 1024
+CHUNK = 256 * 1024
 _F_SETPIPE_SZ = 1031
 _YIELD_EVERY = 4 << 20
 _SPLICE_FLAGS = getattr(os, "SPLICE_F_MOVE", 1) | getattr(os, "SPLICE_F_NONBLOCK", 2)
@@ -27,8 +27,9 @@ _SPLICE_FLAGS = getattr(os, "SPLICE_F_MOVE", 1) | getattr(os, "SPLICE_F_NONBLOCK
 class Relay:
     """Relays until both directions reached EOF, an error, or the idle timeout."""
 
-    def __init__(self, downstream, upstream, deadlines, idle_timeout=None):
+    def __init__(self, downstream, upstream, deadlines, idle_timeout=None, chunk=CHUNK):
         self.downstream = downstream
+        self.chunk = chunk
         self.upstream = upstream
         self.deadlines = deadlines
         self.idle_timeout = idle_timeout or None
@@ -79,14 +80,14 @@ class Relay:
         read_fd, write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         try:
             try:
-                fcntl.fcntl(write_fd, _F_SETPIPE_SZ, _CHUNK)
+                fcntl.fcntl(write_fd, _F_SETPIPE_SZ, self.chunk)
             except OSError:
                 pass  # keep the default pipe size
             src_fd, dst_fd = src.fileno(), dst.fileno()
             since_yield = 0
             while True:
                 try:
-                    n = os.splice(src_fd, write_fd, _CHUNK, flags=_SPLICE_FLAGS)
+                    n = os.splice(src_fd, write_fd, self.chunk, flags=_SPLICE_FLAGS)
                 except BlockingIOError:
                     src._wait(src._read_event)
                     continue
@@ -109,7 +110,7 @@ class Relay:
 
     def _copy(self, src, dst, counter):
         while True:
-            data = src.recv(_CHUNK)
+            data = src.recv(self.chunk)
             if not data:
                 return
             self._touch()

@@ -7,7 +7,7 @@ import random
 from gevent import socket
 
 from ..stats.schema import TcpStats
-from .pump import Relay
+from .pump import CHUNK, Relay
 
 log = logging.getLogger(__name__)
 
@@ -16,6 +16,7 @@ class TcpProxy:
     def __init__(self, config, cluster_manager, deadlines):
         self.config = config
         self.deadlines = deadlines
+        self.recv_size = CHUNK
         self.stats = TcpStats()
         self.cluster_manager = cluster_manager
         if config.cluster is not None:
@@ -49,7 +50,7 @@ class TcpProxy:
             return
         host.active_requests += 1
         try:
-            relay = Relay(sock, upstream, self.deadlines, self.config.idle_timeout)
+            relay = Relay(sock, upstream, self.deadlines, self.config.idle_timeout, self.recv_size)
             relay.run()
             stats.downstream_cx_rx_bytes_total += relay.bytes_up
             stats.downstream_cx_tx_bytes_total += relay.bytes_down

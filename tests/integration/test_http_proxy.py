@@ -314,3 +314,44 @@ def test_method_header_matcher(proxy_factory, upstream, client_factory):
     client = client_factory(proxy.port("listen"))
     assert client.request("DELETE", "/x").status == 405
     assert client.request("GET", "/x").status == 200
+
+
+def test_weighted_clusters_and_cluster_header(proxy_factory, client_factory):
+    from harness import Upstream
+    a, b = Upstream(), Upstream()
+    try:
+        routes = simple_routes(
+            {"match": {"prefix": "/by-header"}, "route": {"cluster_header": "x-target"}},
+            {"match": {"prefix": "/"}, "route": {"weighted_clusters": {"clusters": [
+                {"name": "a", "weight": 3}, {"name": "b", "weight": 1}]}}})
+        proxy = proxy_factory(bootstrap([http_listener("http", "listen", routes)],
+                                        [static_cluster("a", a.port), static_cluster("b", b.port)]))
+        client = client_factory(proxy.port("listen"))
+        for _ in range(200):
+            assert client.request("GET", "/w").status == 200
+        assert 110 < len(a.requests) < 190 and len(a.requests) + len(b.requests) == 200
+        assert client.request("GET", "/by-header", [("Host", "h"), ("X-Target", "b")]).status == 200
+        assert b.requests[-1]["path"] == "/by-header"
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_logical_dns_cluster(proxy_factory, upstream, client_factory):
+    cluster = static_cluster("backend", upstream.port, extra={"type": "LOGICAL_DNS", "dns_lookup_family": "V4_ONLY"})
+    cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]["address"] = "localhost"
+    proxy = proxy_factory(bootstrap([http_listener("http", "listen", simple_routes(
+        {"match": {"prefix": "/"}, "route": {"cluster": "backend"}}))], [cluster]))
+    client = client_factory(proxy.port("listen"))
+    deadline = time.monotonic() + 5
+    while (response := client.request("GET", "/dns")).status == 503 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert response.status == 200 and upstream.requests[-1]["path"] == "/dns"
+
+
+def test_regex_rewrite(proxy_factory, upstream, client_factory):
+    route = {"match": {"prefix": "/"}, "route": {"cluster": "backend", "regex_rewrite": {
+        "pattern": {"regex": "^/users/([0-9]+)/profile$"}, "substitution": "/profile?id=\\1"}}}
+    proxy = proxy_factory(one_route_config(upstream.port, route))
+    client_factory(proxy.port("listen")).request("GET", "/users/42/profile")
+    assert upstream.requests[-1]["path"] == "/profile?id=42"
