@@ -25,7 +25,7 @@ integration: $(STAMP)
 
 bench: $(STAMP) bench-deps
 	$(VENV)/bin/pip install -q -e '.[bench]'
-	$(PY) bench/run.py $(BENCH_ARGS)
+	$(PY) bench/compare.py $(BENCH_ARGS)
 
 $(STAMP): pyproject.toml | system-deps
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

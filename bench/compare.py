@@ -1,0 +1,317 @@
+"""Side-by-side benchmark: wrk → {nginx directly, Envoy → nginx, hotproxy → nginx}, plus a TCP bulk
+transfer through both proxies. One run, interleaved repetitions, medians; `make bench` runs it.
+
+The proxy under test is pinned to CPU 0; nginx, wrk and the TCP source/sink to CPU 1. Envoy and
+hotproxy run the same config file (bench/configs/http.yaml, bench/configs/tcp.yaml, with the ports
+filled in). CPU per request is the proxy's whole process tree's user+system time (from /proc, via
+psutil) over a wrk run, divided by the requests wrk completed.
+
+    python bench/compare.py                  # full run (~10 min)
+    python bench/compare.py --quick          # 3 s points, one repetition
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import psutil
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+VENV_BIN = Path(sys.executable).parent
+PROXY_CPU, LOAD_CPU = "0", "1"
+
+WRK_LUA = """
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %d %d %d %d\\n", summary.requests, latency:percentile(50),
+                         latency:percentile(99), summary.errors.status + summary.errors.connect +
+                         summary.errors.read + summary.errors.write + summary.errors.timeout))
+end
+"""
+
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/nginx-error.log;
+events {{ worker_connections 8192; }}
+http {{
+  access_log off;
+  keepalive_requests 10000000;
+  server {{
+    listen 127.0.0.1:{port};
+    location = / {{ return 200 "hello world\\n"; }}
+    location = /64k {{ alias {dir}/64k.bin; }}
+  }}
+}}
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port, timeout=15):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing accepts on port {port}")
+
+
+def http_get(port, path):
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    return int(data.split(b" ", 2)[1])
+
+
+def tree_cpu_seconds(pid):
+    """user+system seconds of a process and all its descendants."""
+    total = 0.0
+    try:
+        root = psutil.Process(pid)
+        for proc in [root, *root.children(recursive=True)]:
+            try:
+                times = proc.cpu_times()
+                total += times.user + times.system
+            except psutil.NoSuchProcess:
+                pass
+    except psutil.NoSuchProcess:
+        pass
+    return total
+
+
+class Target:
+    def __init__(self, name, port, pid):
+        self.name, self.port, self.pid = name, port, pid
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.dir = Path(tempfile.mkdtemp(prefix="hotproxy-bench-"))
+        self.dir.chmod(0o755)  # nginx workers run unprivileged and must read 64k.bin
+        self.processes = []
+        self.notes = []
+
+    def start(self, argv, cpu, log_name):
+        log = open(self.dir / log_name, "wb")
+        process = subprocess.Popen(["taskset", "-c", cpu, *argv], stdout=log, stderr=subprocess.STDOUT,
+                                   cwd=ROOT)
+        self.processes.append(process)
+        return process
+
+    def stop_all(self):
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        if not self.args.keep:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def render(self, template, **ports):
+        text = (HERE / "configs" / template).read_text()
+        for name, port in ports.items():
+            text = text.replace("{" + name + "}", str(port))
+        path = self.dir / template
+        path.write_text(text)
+        return path
+
+    def proxies(self, config_template, **ports):
+        """Start Envoy and hotproxy on the same config; returns the targets that came up."""
+        targets = []
+        envoy = VENV_BIN / "envoy"
+        hotproxy = VENV_BIN / "hotproxy"
+        for name, binary in (("envoy", envoy), ("hotproxy", hotproxy)):
+            if name not in self.args.targets:
+                continue
+            if not binary.exists():
+                self.notes.append(f"{name}: skipped ({binary} is not installed)")
+                continue
+            port = free_port()
+            config = self.render(config_template, listen=port, **ports)
+            if name == "envoy":
+                argv = [str(envoy), "-c", str(config), "--concurrency", "1", "-l", "error",
+                        "--base-id", str(os.getpid() % 10000 + len(self.processes) * 10000)]
+            else:
+                argv = [str(hotproxy), "-c", str(config), "-l", "error"]
+            process = self.start(argv, PROXY_CPU, f"{name}-{config_template}.log")
+            wait_for_port(port)
+            targets.append(Target(name, port, process.pid))
+        return targets
+
+    # HTTP
+
+    def run_http(self):
+        (self.dir / "64k.bin").write_bytes(os.urandom(65536))
+        nginx_port = free_port()
+        (self.dir / "nginx.conf").write_text(NGINX_CONF.format(dir=self.dir, port=nginx_port))
+        nginx = self.start(["nginx", "-c", str(self.dir / "nginx.conf"), "-p", str(self.dir)], LOAD_CPU, "nginx.log")
+        wait_for_port(nginx_port)
+        targets = []
+        if "direct" in self.args.targets:
+            targets.append(Target("direct", nginx_port, nginx.pid))
+        targets += self.proxies("http.yaml", upstream=nginx_port)
+        lua = self.dir / "report.lua"
+        lua.write_text(WRK_LUA)
+        for target in targets:
+            for path in ("/", "/64k"):
+                status = http_get(target.port, path)
+                if status != 200:
+                    raise RuntimeError(f"{target.name}{path} answered {status}, not 200")
+        samples = {}
+        for rep in range(self.args.reps):
+            for conns in self.args.conns:
+                for body, path in (("12 B", "/"), ("64 KiB", "/64k")):
+                    if body not in self.args.bodies:
+                        continue
+                    for target in targets:
+                        result = self.wrk(target, path, conns, lua)
+                        samples.setdefault((body, conns, target.name), []).append(result)
+                        print(f"  rep {rep + 1} {body:>6} c={conns:<3} {target.name:8} "
+                              f"{result['rps']:9.0f} rps  p99 {result['p99']:6.2f} ms  "
+                              f"{result['cpu_us']:6.1f} us/req", file=sys.stderr)
+        return samples
+
+    def wrk(self, target, path, conns, lua):
+        cpu_before = tree_cpu_seconds(target.pid)
+        out = subprocess.run(["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{conns}", f"-d{self.args.duration}s",
+                              "-s", str(lua), f"http://127.0.0.1:{target.port}{path}"],
+                             capture_output=True, text=True, timeout=self.args.duration + 60).stdout
+        cpu_after = tree_cpu_seconds(target.pid)
+        line = next(l for l in out.splitlines() if l.startswith("RESULT"))
+        requests, p50, p99, errors = (int(x) for x in line.split()[1:])
+        return {"rps": requests / self.args.duration, "p50": p50 / 1000, "p99": p99 / 1000,
+                "cpu_us": (cpu_after - cpu_before) * 1e6 / max(requests, 1), "errors": errors}
+
+    # TCP
+
+    def run_tcp(self):
+        sink_port = free_port()
+        sink = self.start([sys.executable, str(HERE / "tcp_bulk.py"), "sink", str(sink_port)], LOAD_CPU, "sink.log")
+        wait_for_port(sink_port)
+        targets = [Target("direct", sink_port, sink.pid)] if "direct" in self.args.targets else []
+        targets += self.proxies("tcp.yaml", upstream=sink_port)
+        samples = {}
+        for _ in range(self.args.reps):
+            for target in targets:
+                before = tree_cpu_seconds(target.pid)
+                out = subprocess.run(["taskset", "-c", LOAD_CPU, sys.executable, str(HERE / "tcp_bulk.py"), "source",
+                                      str(target.port), str(self.args.tcp_seconds)],
+                                     capture_output=True, text=True, timeout=self.args.tcp_seconds + 30).stdout
+                moved = int(out.split()[0])
+                seconds = float(out.split()[1])
+                cpu = tree_cpu_seconds(target.pid) - before
+                samples.setdefault(target.name, []).append(
+                    {"mbps": moved / seconds / 1e6, "cpu_s_per_gb": cpu / (moved / 1e9)})
+                print(f"  tcp {target.name:8} {moved / seconds / 1e6:8.0f} MB/s", file=sys.stderr)
+        return samples
+
+
+def median(rows, key):
+    return statistics.median(r[key] for r in rows)
+
+
+def http_table(samples, args):
+    lines = ["| body | conns | target | rps | p50 ms | p99 ms | CPU µs/req | CPU vs Envoy | p99 vs Envoy | errors |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for body in ("12 B", "64 KiB"):
+        for conns in args.conns:
+            envoy = samples.get((body, conns, "envoy"))
+            for target in ("direct", "envoy", "hotproxy"):
+                rows = samples.get((body, conns, target))
+                if not rows:
+                    continue
+                cpu, p99 = median(rows, "cpu_us"), median(rows, "p99")
+                cpu_ratio = p99_ratio = "—"
+                if envoy and target != "direct":
+                    cpu_ratio = f"{cpu / median(envoy, 'cpu_us'):.2f}x"
+                    p99_ratio = f"{p99 / median(envoy, 'p99'):.2f}x"
+                lines.append(f"| {body} | {conns} | {target} | {median(rows, 'rps'):.0f} | {median(rows, 'p50'):.2f} | "
+                             f"{p99:.2f} | {cpu:.1f} | {cpu_ratio} | {p99_ratio} | {sum(r['errors'] for r in rows)} |")
+    return "\n".join(lines)
+
+
+def tcp_table(samples):
+    lines = ["| target | MB/s | CPU s per GB | throughput vs Envoy |", "|---|---|---|---|"]
+    envoy = samples.get("envoy")
+    for target in ("direct", "envoy", "hotproxy"):
+        rows = samples.get(target)
+        if not rows:
+            continue
+        mbps = median(rows, "mbps")
+        ratio = f"{mbps / median(envoy, 'mbps'):.2f}x" if envoy and target != "direct" else "—"
+        lines.append(f"| {target} | {mbps:.0f} | {median(rows, 'cpu_s_per_gb'):.2f} | {ratio} |")
+    return "\n".join(lines)
+
+
+def machine():
+    model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    return f"{os.cpu_count()} cores, {model}, Linux {platform.release()}, Python {platform.python_version()}"
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk point (default 10)")
+    parser.add_argument("--reps", type=int, default=3, help="interleaved repetitions (default 3)")
+    parser.add_argument("--conns", type=lambda v: [int(x) for x in v.split(",")], default=[10, 50, 200])
+    parser.add_argument("--bodies", type=lambda v: v.split(","), default=["12 B", "64 KiB"])
+    parser.add_argument("--targets", type=lambda v: v.split(","), default=["direct", "envoy", "hotproxy"])
+    parser.add_argument("--tcp-seconds", type=int, default=5)
+    parser.add_argument("--no-tcp", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="3 s points, one repetition")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch directory (configs, logs)")
+    parser.add_argument("--out", default=str(HERE / "results"))
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.duration, args.reps, args.tcp_seconds = 3, 1, 3
+    return args
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    command = "python bench/compare.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    bench = Bench(args)
+    try:
+        http = bench.run_http()
+        tcp = None if args.no_tcp else bench.run_tcp()
+    finally:
+        bench.stop_all()
+    report = [f"Command: `{command.strip()}`", f"Machine: {machine()}",
+              f"Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {args.reps} interleaved repetitions of "
+              f"{args.duration} s per point, medians; proxy on CPU {PROXY_CPU}, wrk and nginx on CPU {LOAD_CPU}.",
+              "", http_table(http, args)]
+    if tcp:
+        report += ["", f"TCP proxy bulk transfer ({args.tcp_seconds} s per run):", "", tcp_table(tcp)]
+    report += [f"- {note}" for note in bench.notes]
+    text = "\n".join(report) + "\n"
+    print(text)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{datetime.now():%Y%m%d-%H%M%S}.md").write_text(text)
+
+
+if __name__ == "__main__":
+    main()
