@@ -1,0 +1,62 @@
+"""What happened to one request (HTTP) or connection (TCP): the facts access logs print.
+
+Filled in on the data path only when the listener has access logs; everything is kept as it was
+seen, and formatting happens in ``accesslog.format``.
+"""
+
+
+class StreamInfo:
+    __slots__ = (
+        "start_time",                   # wall-clock seconds (time.time()) when the request began
+        "start_monotonic",              # time.monotonic() at the same instant
+        "request_complete_ms",          # ms from start to the last request byte received (None: never)
+        "first_upstream_rx_ms",         # ms from start to the first upstream response byte (None: never)
+        "response_complete_ms",         # ms from start to the last response byte sent (None: never)
+        "upstream_service_time_ms",     # the x-envoy-upstream-service-time value (None: no upstream)
+        "protocol",                     # "HTTP/1.1", or None for TCP
+        "method",                       # request method (bytes), None for TCP
+        "request_headers",              # list of (lower-case name bytes, value bytes) as received
+        "response_headers",             # list of (name, value) as sent downstream, or None
+        "response_code",                # int, 0 when no response was sent
+        "response_code_details",        # Envoy's response-code detail string, e.g. "via_upstream"
+        "response_flags",               # set of Envoy response-flag short codes: {"UF", "URX", ...}
+        "bytes_received",               # request body bytes (HTTP) / bytes from downstream (TCP)
+        "bytes_sent",                   # response body bytes (HTTP) / bytes to downstream (TCP)
+        "upstream_host",                # "ip:port" of the chosen upstream host, or None
+        "upstream_cluster",             # cluster name, or None
+        "upstream_local_address",       # "ip:port" of our side of the upstream connection, or None
+        "upstream_transport_failure_reason",  # str or None
+        "downstream_remote_address",    # "ip:port" of the client
+        "downstream_local_address",     # "ip:port" the client connected to
+        "route_name",                   # name of the matched route, or None
+        "virtual_cluster_name",         # always None for now
+        "connection_id",                # per-worker connection counter (int)
+        "connection_termination_details",  # str or None
+    )
+
+    def __init__(self, start_time, start_monotonic):
+        self.start_time = start_time
+        self.start_monotonic = start_monotonic
+        self.request_complete_ms = None
+        self.first_upstream_rx_ms = None
+        self.response_complete_ms = None
+        self.upstream_service_time_ms = None
+        self.protocol = None
+        self.method = None
+        self.request_headers = ()
+        self.response_headers = None
+        self.response_code = 0
+        self.response_code_details = None
+        self.response_flags = set()
+        self.bytes_received = 0
+        self.bytes_sent = 0
+        self.upstream_host = None
+        self.upstream_cluster = None
+        self.upstream_local_address = None
+        self.upstream_transport_failure_reason = None
+        self.downstream_remote_address = None
+        self.downstream_local_address = None
+        self.route_name = None
+        self.virtual_cluster_name = None
+        self.connection_id = 0
+        self.connection_termination_details = None
