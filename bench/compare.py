@@ -156,7 +156,7 @@ class Bench:
                 argv = [str(envoy), "-c", str(config), "--concurrency", "1", "-l", "error",
                         "--base-id", str(os.getpid() % 10000 + len(self.processes) * 10000)]
             else:
-                argv = [str(hotproxy), "-c", str(config), "-l", "error"]
+                argv = [str(hotproxy), "-c", str(config), "--concurrency", "1", "-l", "error"]
             process = self.start(argv, PROXY_CPU, f"{name}-{config_template}.log")
             wait_for_port(port)
             targets.append(Target(name, port, process.pid))

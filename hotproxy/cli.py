@@ -1,7 +1,8 @@
-"""``hotproxy``: the command line, with Envoy's flag names.
+"""``hotproxy``: the command line, with Envoy's flag names and defaults where Envoy has the flag.
 
-``hotproxy -c envoy.yaml`` serves the config; ``hotproxy --mode validate -c envoy.yaml`` checks it
-and exits 0 (printing OK) or 1 (printing every problem with its field path).
+``hotproxy -c envoy.yaml`` starts the arbiter and its workers; ``hotproxy --mode validate -c
+envoy.yaml`` checks the config and exits 0 (printing OK) or 1 (printing every problem with its
+field path).
 """
 from __future__ import annotations
 
@@ -10,11 +11,9 @@ import logging
 import sys
 
 from . import __version__
-from .config import load_bootstrap
-from .config.listener import HttpConnectionManager
 from .errors import ConfigError
-from .http.router.route_table import RouteTable
 from .process.logs import LEVELS, setup_logging
+from .process.validate import read_config
 
 log = logging.getLogger("hotproxy")
 
@@ -26,61 +25,40 @@ def build_parser():
                         help="Envoy v3 bootstrap configuration, YAML or JSON")
     parser.add_argument("--mode", choices=("serve", "validate"), default="serve",
                         help="serve (default) or validate the configuration and exit")
+    parser.add_argument("--concurrency", type=int, default=0, metavar="N",
+                        help="worker processes (default: one per core)")
+    parser.add_argument("--base-id", type=int, default=0, metavar="ID",
+                        help="separates hotproxy instances on one host (default: 0)")
+    parser.add_argument("--drain-time-s", type=float, default=600, metavar="S",
+                        help="how long a draining generation keeps connections that cannot move "
+                             "before closing them (default: 600)")
+    parser.add_argument("--parent-shutdown-time-s", type=float, default=900, metavar="S",
+                        help="a draining generation is stopped this long after the reload, "
+                             "whatever it still serves (default: 900)")
+    parser.add_argument("--drain-strategy", choices=("gradual", "immediate"), default="gradual",
+                        help="how connections that cannot move are closed while draining")
+    parser.add_argument("--max-draining-generations", type=int, default=8, metavar="N",
+                        help="more draining generations than this stops the oldest (default: 8)")
     parser.add_argument("-l", "--log-level", choices=LEVELS, default="info",
                         help="log level (default: info)")
     parser.add_argument("--log-path", metavar="PATH", help="write logs to this file, not stderr")
+    parser.add_argument("--pid-file", metavar="PATH", help="write the arbiter's PID here")
     parser.add_argument("--version", action="version", version=f"hotproxy {__version__}")
     return parser
-
-
-def check_config(path):
-    """Load ``path`` and compile what the data plane compiles, so that ``validate`` and startup
-    reject exactly the same configs. Raises ConfigError."""
-    bootstrap = load_bootstrap(path)
-    problems = []
-    for li, listener in enumerate(bootstrap.listeners):
-        for ci, chain in enumerate(listener.filter_chains):
-            for fi, network_filter in enumerate(chain.filters):
-                if not isinstance(network_filter, HttpConnectionManager):
-                    continue
-                try:
-                    RouteTable(network_filter.route_config)
-                except ConfigError as error:
-                    prefix = (f"static_resources.listeners[{li}].filter_chains[{ci}]"
-                              f".filters[{fi}].typed_config.route_config.")
-                    problems += [(prefix + path, reason) for path, reason in error.problems]
-    if problems:
-        raise ConfigError(problems)
-    return bootstrap
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
     setup_logging(args.log_level, args.log_path)
     try:
-        bootstrap = check_config(args.config_path)
+        read_config(args.config_path)
     except ConfigError as error:
         print(f"hotproxy: invalid configuration '{args.config_path}':\n{error}", file=sys.stderr)
         return 1
     if args.mode == "validate":
         print(f"configuration '{args.config_path}' OK")
         return 0
-    return _serve(bootstrap)
-
-
-def _serve(bootstrap):
-    from .process.sockets import bind_listener
-    from .process.worker import Worker
-
-    sockets = {}
-    for listener in bootstrap.listeners:
-        try:
-            sockets[listener.name] = bind_listener(listener.address)
-        except OSError as exc:
-            address = f"{listener.address.address}:{listener.address.port}"
-            log.error("listener '%s': cannot bind %s: %s", listener.name, address, exc.strerror or exc)
-            return 1
-        log.info("listener '%s' on %s:%d", listener.name, listener.address.address,
-                 sockets[listener.name].getsockname()[1])
-    Worker(bootstrap, sockets).run()
-    return 0
+    from .process.arbiter import Arbiter
+    from .process.procutil import set_title
+    set_title("hotproxy: arbiter")
+    return Arbiter(args).run()

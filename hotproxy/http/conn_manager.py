@@ -58,6 +58,11 @@ class HttpConnectionManager:
         self.request_timeout = config.request_timeout
         #: read size per recv; the listener lowers it to its per_connection_buffer_limit_bytes
         self.recv_size = _RECV_SIZE
+        self.connections = set()
+        #: set by the worker when its generation drains: ``hand_off(sock)`` passes an idle
+        #: connection to the next generation (None: connections cannot move and just close)
+        self.hand_off = None
+        self.draining = False
         self.router = Router(self)
 
     def serve(self, sock, address):
@@ -66,12 +71,21 @@ class HttpConnectionManager:
         stats.downstream_cx_active += 1
         connection = _Connection(self, sock, address)
         self.deadlines.watch(connection)
+        self.connections.add(connection)
         try:
             connection.run()
         finally:
+            self.connections.discard(connection)
             self.deadlines.unwatch(connection)
             stats.downstream_cx_active -= 1
             stats.downstream_cx_destroy += 1
+
+    def drain(self):
+        """Stop serving: idle connections move to the next generation now, busy ones at the end of
+        their current exchange (see ``_Connection.run``)."""
+        self.draining = True
+        for connection in list(self.connections):
+            connection.release_if_idle()
 
     def count_response(self, status):
         stats = self.stats
@@ -93,6 +107,14 @@ class _Connection:
         #: when this connection times out in its current state (see listener/deadlines.py)
         self.deadline = NEVER
         self.greenlet = gevent.getcurrent()
+        #: waiting at a message boundary: nothing read and unparsed, so the connection may move
+        self.idle = False
+
+    def release_if_idle(self):
+        """Interrupt the wait of a connection idle at a message boundary so that it moves (or
+        closes). gevent's cancel_wait throws only if the wait is still on: race-free."""
+        if self.idle:
+            self.sock.hub.cancel_wait(self.sock._read_event, _Release(), False)
 
     def expire(self):
         """Called by the worker's Deadlines: interrupt whatever this connection waits for."""
@@ -131,12 +153,17 @@ class _Connection:
         since_yield = 0
         try:
             while True:
+                at_boundary = self.stream is None and not decoder.mid_message
+                if at_boundary and hcm.draining:
+                    return self._release()
                 self.deadline = self._read_deadline()
+                self.idle = at_boundary
                 if wait_first:
                     # The client cannot have sent its next request before reading our response:
                     # wait for readability rather than paying a failing recv first.
                     sock._wait(sock._read_event)
                 data = sock.recv(recv_size)
+                self.idle = False
                 if not data:
                     return
                 since_yield += len(data)
@@ -160,6 +187,8 @@ class _Connection:
                 stream = self.stream
                 if stream is not None and stream.out:
                     hcm.router.send_pending(stream, self)
+        except _Release:
+            self._release()
         except _CloseConnection:
             self._close()
         except ProtocolError as error:
@@ -355,6 +384,17 @@ class _Connection:
         except OSError:
             pass
 
+    def _release(self):
+        """Leave this idle connection to the next generation, or close it if none can take it."""
+        self.idle = False
+        if self.hcm.hand_off is not None:
+            try:
+                self.hcm.hand_off(self.sock)
+                return
+            except OSError:
+                pass
+        self._close()
+
     def _close(self):
         """Half-close, then wait briefly for the client's FIN before the socket is closed."""
         sock = self.sock
@@ -413,6 +453,10 @@ class _Connection:
 
 class _CloseConnection(Exception):
     """A response that ends the connection was sent."""
+
+
+class _Release(Exception):
+    """Thrown into an idle connection's wait when its generation drains."""
 
 
 def _scheme(head):

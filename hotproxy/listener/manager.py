@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import gevent
 from gevent import socket
 from gevent.server import StreamServer
 
@@ -47,11 +48,31 @@ class ActiveListener:
         finally:
             stats.downstream_cx_active -= 1
 
+    @property
+    def active_connections(self):
+        return self.stats.downstream_cx_active
+
     def start(self):
         self._server.start()
 
-    def stop_accepting(self):
-        self._server.stop_accepting()
+    def adopt(self, sock, address):
+        """Serve a connection accepted by an earlier generation, as if just accepted here."""
+        gevent.spawn(self._adopted, sock, address)
+
+    def _adopted(self, sock, address):
+        try:
+            self._handle(sock, address)
+        finally:
+            sock.close()
+
+    def drain(self):
+        """Stop accepting (closing only this process's duplicate of the listening socket, never
+        shutting it down: the arbiter and the next generation keep accepting on it) and let the
+        filter wind down its connections."""
+        self._server.close()
+        drain = getattr(self.filter, "drain", None)
+        if drain is not None:
+            drain()
 
     def close(self):
         self._server.close()

@@ -1,13 +1,18 @@
-"""A worker: serves every listener of one config on sockets it is given.
+"""A worker: serves every listener of one config on listening sockets it inherits.
 
-Entry point for the arbiter: ``python -m hotproxy.process.worker -c CONFIG --listen-fd NAME=FD ...``
-(each FD an inherited listening socket). ``hotproxy`` without an arbiter runs one ``Worker`` in
-its own process.
+Started by the arbiter as ``python -m hotproxy.process.worker`` with the validated config in an
+inherited memfd, its listening sockets and a channel (process/channel.py) as inherited
+descriptors. It reports ``ready`` once accepting and a ``heartbeat`` every second from the hub
+(so a wedged hub stops the heartbeats). On ``drain`` it stops accepting and hands each idle
+keep-alive connection back to the arbiter (``handoff``, with the descriptor) for the next
+generation; on ``adopt`` it serves a connection handed over from an older generation. It exits
+when draining left it without connections, on ``stop``, or when its arbiter dies.
 """
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import socket as _stdsocket
 import sys
@@ -16,71 +21,150 @@ import gevent
 from gevent import socket
 from gevent.event import Event
 
-from ..config import load_bootstrap
-from ..errors import ConfigError
 from ..listener.deadlines import Deadlines
 from ..listener.manager import ActiveListener
 from ..upstream.cluster_manager import ClusterManager
+from .channel import Channel, ChannelClosed
 from .logs import setup_logging
 
 log = logging.getLogger(__name__)
 
+HEARTBEAT_INTERVAL_S = 1.0
+
 
 class Worker:
-    def __init__(self, bootstrap, listen_sockets):
+    def __init__(self, bootstrap, listen_sockets, channel=None, name="worker"):
         """``listen_sockets`` maps listener names to bound, listening stdlib sockets."""
         self.bootstrap = bootstrap
+        self.name = name
+        self.channel = channel
         self.cluster_manager = ClusterManager(bootstrap.clusters)
         self.deadlines = Deadlines()
-        self.listeners = [
-            ActiveListener(config, socket.socket(fileno=listen_sockets[config.name].detach()),
-                           self.cluster_manager, self.deadlines)
+        self.listeners = {
+            config.name: ActiveListener(config, socket.socket(fileno=listen_sockets[config.name].detach()),
+                                        self.cluster_manager, self.deadlines)
             for config in bootstrap.listeners
-        ]
+        }
+        if channel is not None:
+            for name, listener in self.listeners.items():
+                if hasattr(listener.filter, "hand_off"):
+                    listener.filter.hand_off = self._hand_off_to(name)
+        self.draining = False
         self._stopped = Event()
 
     def start(self):
         self.deadlines.start()
         self.cluster_manager.start()
-        for listener in self.listeners:
+        for listener in self.listeners.values():
             listener.start()
 
+    def run(self):
+        """Start, then serve until stopped (SIGTERM/SIGINT, ``stop``, or drained)."""
+        gevent.signal_handler(signal.SIGTERM, self.stop)
+        gevent.signal_handler(signal.SIGINT, self.stop)
+        self.start()
+        if self.channel is not None:
+            gevent.spawn(self._read_channel)
+            gevent.spawn(self._heartbeat)
+            self.channel.send({"t": "ready", "pid": os.getpid()})
+        self._stopped.wait()
+
     def stop(self):
-        for listener in self.listeners:
+        for listener in self.listeners.values():
             listener.close()
         self.cluster_manager.stop()
         self.deadlines.stop()
         self._stopped.set()
 
-    def run(self):
-        """Start, then serve until SIGTERM or SIGINT."""
-        gevent.signal_handler(signal.SIGTERM, self.stop)
-        gevent.signal_handler(signal.SIGINT, self.stop)
-        self.start()
-        self._stopped.wait()
+    def drain(self):
+        if self.draining:
+            return
+        self.draining = True
+        log.info("%s: draining", self.name)
+        for listener in self.listeners.values():
+            listener.drain()
+        gevent.spawn(self._exit_when_empty)
+
+    def _exit_when_empty(self):
+        while any(listener.active_connections for listener in self.listeners.values()):
+            gevent.sleep(0.05)
+        log.info("%s: drained", self.name)
+        self.stop()
+
+    def _hand_off_to(self, listener_name):
+        def hand_off(sock):
+            self.channel.send({"t": "handoff", "listener": listener_name}, [sock.fileno()])
+        return hand_off
+
+    def _adopt(self, listener_name, fd):
+        sock = socket.socket(fileno=fd)
+        listener = self.listeners.get(listener_name)
+        if listener is None or self.draining:
+            sock.close()
+            return
+        try:
+            address = sock.getpeername()
+        except OSError:
+            sock.close()  # the client left while the connection was in transit
+            return
+        listener.adopt(sock, address)
+
+    def _read_channel(self):
+        channel = self.channel
+        while True:
+            try:
+                message, fds = channel.recv()
+            except (ChannelClosed, OSError):
+                log.error("%s: the arbiter is gone; stopping", self.name)
+                return self.stop()
+            kind = message.get("t")
+            if kind == "adopt" and fds:
+                self._adopt(message["listener"], fds[0])
+                continue
+            for fd in fds:
+                os.close(fd)
+            if kind == "drain":
+                self.drain()
+            elif kind == "stop":
+                return self.stop()
+
+    def _heartbeat(self):
+        while True:
+            gevent.sleep(HEARTBEAT_INTERVAL_S)
+            try:
+                self.channel.send({"t": "heartbeat"})
+            except OSError:
+                return
 
 
 def _parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m hotproxy.process.worker")
-    parser.add_argument("-c", "--config-path", required=True)
+    parser.add_argument("--config-fd", type=int, required=True, help="validated config (memfd)")
+    parser.add_argument("--channel-fd", type=int, required=True)
     parser.add_argument("--listen-fd", action="append", default=[], metavar="NAME=FD")
+    parser.add_argument("--arbiter-pid", type=int, required=True)
+    parser.add_argument("--title", default="hotproxy: worker")
     parser.add_argument("-l", "--log-level", default="info")
+    parser.add_argument("--log-path")
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = _parse_args(sys.argv[1:] if argv is None else argv)
-    setup_logging(args.log_level)
-    try:
-        bootstrap = load_bootstrap(args.config_path)
-    except ConfigError as error:
-        log.error("invalid configuration %s:\n%s", args.config_path, error)
-        return 1
+    from .procutil import die_with_parent, set_title
+    die_with_parent(args.arbiter_pid)
+    set_title(args.title)
+    setup_logging(args.log_level, args.log_path)
+    from ..config import parse_text
+    # pread: every worker of a generation shares this memfd's file offset
+    text = os.pread(args.config_fd, os.fstat(args.config_fd).st_size, 0).decode()
+    os.close(args.config_fd)
+    bootstrap = parse_text(text)
     sockets = {}
     for item in args.listen_fd:
         name, _, fd = item.rpartition("=")
         sockets[name] = _stdsocket.socket(fileno=int(fd))
-    Worker(bootstrap, sockets).run()
+    Worker(bootstrap, sockets, Channel.from_fd(args.channel_fd), args.title).run()
     return 0
 
 

@@ -15,6 +15,7 @@ def proxy_factory(tmp_path):
         try:
             for name in listeners if listeners is not None else [n for n in ports if n.startswith("listen")]:
                 wait_for_port(ports[name], process=proxy.process)
+            proxy.wait_until_serving()
         except Exception:
             proxy.stop()
             raise RuntimeError(f"hotproxy did not start:\n{proxy.log()}") from None

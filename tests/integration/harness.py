@@ -53,6 +53,14 @@ class Proxy:
             HOTPROXY + ["-c", str(self.config_path), "-l", "debug", *extra_args],
             cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT)
 
+    def wait_until_serving(self, timeout=20.0):
+        """The arbiter binds before its workers are ready: wait for its "serving" line."""
+        deadline = time.monotonic() + timeout
+        while "] serving: " not in self.log():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("hotproxy did not report serving")
+            time.sleep(0.02)
+
     def port(self, name):
         return self.ports[name]
 

@@ -1,0 +1,370 @@
+"""The arbiter: owns the listening sockets, runs generations of workers, reloads on SIGHUP.
+
+One gevent hub. Signal handlers only queue the signal's name; the main loop dispatches
+``handle_<name>`` and, on every tick, supervises the children (reap, respawn with back-off, kill
+the ones whose heartbeats stopped, stop draining generations at their deadline).
+
+Reload (SIGHUP), two-phase so that everything that can fail happens before anything changes:
+read and validate the config → bind new listener addresses (existing ones are kept, their listen
+queues untouched) → start generation G+1 → wait until each of its workers reports ready → only
+then tell the older generations to drain. Draining workers stop accepting and hand their idle
+keep-alive connections back here, which passes each to a worker of the newest generation. A
+failure at any step leaves the serving generation exactly as it was. SIGHUPs coalesce: at most one
+reload runs and at most one more is queued behind it.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+
+import gevent
+from gevent.queue import Empty, Queue
+
+from ..errors import ConfigError
+from .generation import DRAINING, READY, STARTING, STOPPED, Generation, spawn_worker
+from .sockets import bind_listener
+from .systemd import Notifier
+from .validate import read_config
+
+log = logging.getLogger("hotproxy.arbiter")
+
+READY_TIMEOUT_S = 30.0
+HEARTBEAT_TIMEOUT_S = 10.0
+STOP_GRACE_S = 5.0
+TICK_S = 0.5
+QUICK_DEATH_S = 5.0
+SIGNALS = ("HUP", "TERM", "INT", "QUIT", "USR1", "TTIN", "TTOU", "CHLD")
+
+
+class Arbiter:
+    def __init__(self, args):
+        self.config_path = args.config_path
+        self.concurrency = args.concurrency or os.cpu_count() or 1
+        self.parent_shutdown_time = args.parent_shutdown_time_s
+        self.max_draining = args.max_draining_generations
+        self.log_level = args.log_level
+        self.log_path = args.log_path
+        self.pid_file = args.pid_file
+        self.notifier = Notifier()
+        self.sockets = {}            # (address, port) → listening stdlib socket
+        self.generations = []        # oldest first; the last READY one serves
+        self.signals = Queue()
+        self.reloading = False
+        self.reload_pending = False
+        self.stopping = False
+        self.counters = {"server.reload_total": 0, "server.reload_failed": 0, "worker.respawned": 0,
+                         "server.generations_stopped_early": 0}
+        self.last_reload = {"result": "none"}
+
+    # startup and the main loop
+
+    def run(self):
+        try:
+            text, bootstrap = read_config(self.config_path)
+            sockets = self._bind(bootstrap)
+        except (ConfigError, OSError) as error:
+            log.error("cannot start: %s", error)
+            return 1
+        for name in SIGNALS:
+            gevent.signal_handler(getattr(signal, "SIG" + name), self.signals.put, name)
+        if self.pid_file:
+            with open(self.pid_file, "w") as pid_file:
+                pid_file.write(f"{os.getpid()}\n")
+        generation = self._start_generation(bootstrap, text, sockets)
+        if not generation.wait_ready(READY_TIMEOUT_S):
+            log.error("workers did not become ready in %.0f s", READY_TIMEOUT_S)
+            self._stop_generation(generation, kill=True)
+            return 1
+        generation.state = READY
+        self.notifier.ready(self._status())
+        log.info("serving: %d workers, generation %d", self.concurrency, generation.number)
+        try:
+            return self._loop()
+        finally:
+            if self.pid_file:
+                try:
+                    os.unlink(self.pid_file)
+                except OSError:
+                    pass
+
+    def _loop(self):
+        while True:
+            try:
+                name = self.signals.get(timeout=TICK_S)
+            except Empty:
+                name = None
+            if name is not None:
+                result = getattr(self, "handle_" + name.lower())()
+                if result is not None:
+                    return result
+            self._supervise()
+            if self.stopping and not any(g.live_children() for g in self.generations):
+                log.info("all workers have exited")
+                return 0
+
+    @property
+    def serving(self):
+        """The newest READY generation."""
+        for generation in reversed(self.generations):
+            if generation.state == READY:
+                return generation
+        return None
+
+    def _status(self):
+        serving = self.serving
+        draining = sum(1 for g in self.generations if g.state == DRAINING)
+        return (f"serving generation {serving.number if serving else '-'} with {self.concurrency} workers; "
+                f"{draining} draining; last reload: {self.last_reload['result']}")
+
+    # signals
+
+    def handle_hup(self):
+        if self.stopping:
+            return None
+        if self.reloading:
+            self.reload_pending = True  # coalesced: one reload queued behind the running one
+        else:
+            gevent.spawn(self._reload_loop)
+        return None
+
+    def handle_term(self):
+        """Fast shutdown: workers stop now."""
+        log.info("fast shutdown")
+        self.notifier.stopping("stopping")
+        self.stopping = True
+        for generation in self.generations:
+            self._stop_generation(generation)
+        deadline = time.monotonic() + STOP_GRACE_S
+        while any(g.live_children() for g in self.generations) and time.monotonic() < deadline:
+            gevent.sleep(0.05)
+        for generation in self.generations:
+            self._stop_generation(generation, kill=True)
+        return 0
+
+    handle_int = handle_term
+
+    def handle_quit(self):
+        """Graceful shutdown: every generation drains (idle connections close), then exit."""
+        log.info("graceful shutdown")
+        self.notifier.stopping("draining before stopping")
+        self.stopping = True
+        deadline = time.monotonic() + self.parent_shutdown_time
+        for generation in self.generations:
+            if generation.state != STOPPED:
+                generation.state = DRAINING
+                generation.drain_deadline = min(generation.drain_deadline or deadline, deadline)
+                generation.send_all({"t": "drain"})
+        return None
+
+    def handle_usr1(self):
+        return None  # log reopening arrives with the flusher
+
+    def handle_ttin(self):
+        self._resize(self.concurrency + 1)
+
+    def handle_ttou(self):
+        if self.concurrency > 1:
+            self._resize(self.concurrency - 1)
+
+    def handle_chld(self):
+        return None  # reaping happens in _supervise on every tick
+
+    # reload
+
+    def _reload_loop(self):
+        self.reloading = True
+        try:
+            while True:
+                self.reload_pending = False
+                self._reload_once()
+                if not self.reload_pending or self.stopping:
+                    break
+        finally:
+            self.reloading = False
+
+    def _reload_once(self):
+        self.notifier.reloading("reloading")
+        started = time.monotonic()
+        try:
+            text, bootstrap = read_config(self.config_path)
+            sockets = self._bind(bootstrap)
+        except (ConfigError, OSError) as error:
+            return self._reload_failed(f"invalid configuration: {error}")
+        generation = self._start_generation(bootstrap, text, sockets)
+        if not generation.wait_ready(READY_TIMEOUT_S) or self.stopping:
+            self._stop_generation(generation, kill=True)
+            return self._reload_failed(f"generation {generation.number} did not become ready")
+        generation.state = READY
+        for older in self.generations:
+            if older is not generation and older.state == READY:
+                self._drain_generation(older)
+        self._close_unused_sockets()
+        self._enforce_max_draining()
+        self.counters["server.reload_total"] += 1
+        self.last_reload = {"result": "ok", "generation": generation.number,
+                            "seconds": round(time.monotonic() - started, 3)}
+        log.info("reload %d: generation %d serving (%.3f s)", self.counters["server.reload_total"],
+                 generation.number, time.monotonic() - started)
+        self.notifier.ready(self._status())
+        return None
+
+    def _reload_failed(self, reason):
+        self.counters["server.reload_failed"] += 1
+        self.last_reload = {"result": "failed", "reason": reason}
+        log.error("reload failed, the running configuration keeps serving: %s", reason)
+        self.notifier.ready(self._status())
+
+    # generations
+
+    def _bind(self, bootstrap):
+        """The listening socket of every listener in ``bootstrap`` by name: kept from earlier
+        generations when the address is unchanged, bound now otherwise."""
+        by_name = {}
+        fresh = []
+        try:
+            for listener in bootstrap.listeners:
+                key = (listener.address.address, listener.address.port)
+                sock = self.sockets.get(key) if listener.address.port else None
+                if sock is None:
+                    sock = bind_listener(listener.address)
+                    fresh.append((key, sock))
+                by_name[listener.name] = sock
+        except OSError as exc:
+            for _key, sock in fresh:
+                sock.close()
+            address = f"{listener.address.address}:{listener.address.port}"
+            raise OSError(exc.errno, f"listener '{listener.name}': cannot bind {address}: "
+                                     f"{exc.strerror or exc}") from None
+        for key, sock in fresh:
+            self.sockets[key if key[1] else (key[0], sock.getsockname()[1])] = sock
+        return by_name
+
+    def _start_generation(self, bootstrap, text, sockets):
+        number = self.generations[-1].number + 1 if self.generations else 1
+        generation = Generation(number, bootstrap, text, self.concurrency, sockets)
+        self.generations.append(generation)
+        for child in generation.children:
+            spawn_worker(child, sockets, self._on_message, self.log_level, self.log_path)
+        return generation
+
+    def _drain_generation(self, generation):
+        generation.state = DRAINING
+        generation.drain_deadline = time.monotonic() + self.parent_shutdown_time
+        generation.send_all({"t": "drain"})
+        log.info("generation %d draining", generation.number)
+
+    def _stop_generation(self, generation, kill=False):
+        for child in generation.children:
+            if child.alive():
+                if kill:
+                    child.process.kill()
+                else:
+                    child.send({"t": "stop"})
+                    child.process.terminate()
+        if kill:
+            for child in generation.children:
+                if child.process is not None:
+                    child.process.wait()
+            self._retire(generation)
+
+    def _retire(self, generation):
+        generation.state = STOPPED
+        generation.close()
+        for child in generation.children:
+            if child.channel is not None:
+                child.channel.close()
+        if generation in self.generations:
+            self.generations.remove(generation)
+
+    def _enforce_max_draining(self):
+        draining = [g for g in self.generations if g.state == DRAINING]
+        for generation in draining[:max(len(draining) - self.max_draining, 0)]:
+            log.warning("generation %d stopped early: more than %d generations draining",
+                        generation.number, self.max_draining)
+            self.counters["server.generations_stopped_early"] += 1
+            self._stop_generation(generation)
+
+    def _close_unused_sockets(self):
+        in_use = set()
+        for generation in self.generations:
+            if generation.state in (READY, STARTING):
+                in_use.update(id(sock) for sock in generation.sockets.values())
+        for key, sock in list(self.sockets.items()):
+            if id(sock) not in in_use:
+                log.info("closing listener socket %s:%d (no longer configured)", *key)
+                sock.close()
+                del self.sockets[key]
+
+    def _resize(self, concurrency):
+        self.concurrency = concurrency
+        log.info("concurrency now %d: reloading", concurrency)
+        self.handle_hup()
+
+    # children
+
+    def _on_message(self, child, message, fds):
+        kind = message.get("t")
+        if kind == "heartbeat":
+            child.last_heartbeat = time.monotonic()
+        elif kind == "ready":
+            child.last_heartbeat = time.monotonic()
+            child.ready.set()
+        elif kind == "handoff" and fds:
+            self._pass_on(message.get("listener"), fds[0])
+            fds = fds[1:]
+        for fd in fds:
+            os.close(fd)
+
+    def _pass_on(self, listener_name, fd):
+        """An idle connection left by a draining worker goes to the serving generation."""
+        try:
+            serving = self.serving
+            if serving is None or self.stopping or listener_name not in serving.listener_names:
+                return
+            adopter = serving.adopter()
+            if adopter is not None:
+                adopter.send({"t": "adopt", "listener": listener_name}, [fd])
+        finally:
+            os.close(fd)
+
+    def _supervise(self):
+        now = time.monotonic()
+        for generation in list(self.generations):
+            for child in generation.children:
+                if child.process is None:
+                    continue
+                if child.process.poll() is not None:
+                    self._on_exit(generation, child, now)
+                elif (child.ready.is_set() and now - child.last_heartbeat > HEARTBEAT_TIMEOUT_S
+                      and generation.state != STOPPED):
+                    log.error("%s (pid %d) sent no heartbeat for %.0f s: killing it",
+                              child.title, child.pid, now - child.last_heartbeat)
+                    child.process.kill()
+            if generation.state == DRAINING:
+                if not generation.live_children():
+                    log.info("generation %d has exited", generation.number)
+                    self._retire(generation)
+                elif generation.drain_deadline and now > generation.drain_deadline:
+                    log.warning("generation %d reached --parent-shutdown-time-s: stopping it", generation.number)
+                    generation.drain_deadline = now + STOP_GRACE_S
+                    self._stop_generation(generation)
+
+    def _on_exit(self, generation, child, now):
+        code = child.process.returncode
+        pid = child.pid
+        child.process = None
+        if generation.state != READY or self.stopping:
+            return
+        lived = now - child.started_at
+        child.failures = child.failures + 1 if lived < QUICK_DEATH_S else 0
+        delay = min(0.5 * (2 ** (child.failures - 1)), 30.0) if child.failures else 0.0
+        log.error("%s (pid %d) exited with %s after %.1f s; restarting it in %.1f s",
+                  child.title, pid, code, lived, delay)
+        self.counters["worker.respawned"] += 1
+        gevent.spawn_later(delay, self._respawn, generation, child)
+
+    def _respawn(self, generation, child):
+        if generation.state == READY and not self.stopping and child.process is None:
+            spawn_worker(child, generation.sockets, self._on_message, self.log_level, self.log_path)

@@ -1,0 +1,72 @@
+"""The arbiter ⇄ child channel: one msgpack map per SOCK_SEQPACKET message, descriptors attached
+to the message that names them (SCM_RIGHTS).
+
+SEQPACKET keeps message boundaries and sends each message atomically, so several greenlets may send
+on one channel without framing or locking, and a descriptor always travels with its own message.
+Received descriptors are close-on-exec (MSG_CMSG_CLOEXEC): nothing leaks into later children.
+"""
+from __future__ import annotations
+
+import array
+import socket as _stdsocket
+
+import msgpack
+from gevent import socket
+
+MAX_MESSAGE = 1 << 20
+MAX_FDS = 64
+
+
+def encode(message):
+    return msgpack.packb(message, use_bin_type=True)
+
+
+def decode(data):
+    return msgpack.unpackb(data, raw=False)
+
+
+def socketpair():
+    """A connected pair of stdlib SEQPACKET sockets: (parent end, child end). The parent end is
+    close-on-exec; the child end is made inheritable by whoever passes it to a child."""
+    return _stdsocket.socketpair(_stdsocket.AF_UNIX, _stdsocket.SOCK_SEQPACKET)
+
+
+class ChannelClosed(Exception):
+    pass
+
+
+class Channel:
+    """One end of a channel, on the gevent hub."""
+
+    def __init__(self, sock):
+        if not isinstance(sock, socket.socket):
+            sock = socket.socket(fileno=sock.detach())
+        self.sock = sock
+
+    @classmethod
+    def from_fd(cls, fd):
+        return cls(socket.socket(_stdsocket.AF_UNIX, _stdsocket.SOCK_SEQPACKET, fileno=fd))
+
+    def send(self, message, fds=()):
+        data = encode(message)
+        if fds:
+            self.sock.sendmsg([data], [(_stdsocket.SOL_SOCKET, _stdsocket.SCM_RIGHTS, array.array("i", fds))])
+        else:
+            self.sock.send(data)
+
+    def recv(self):
+        """The next (message, fds); raises ChannelClosed when the peer is gone."""
+        data, ancdata, _flags, _addr = self.sock.recvmsg(
+            MAX_MESSAGE, _stdsocket.CMSG_SPACE(MAX_FDS * 4), _stdsocket.MSG_CMSG_CLOEXEC)
+        fds = []
+        for level, kind, payload in ancdata:
+            if level == _stdsocket.SOL_SOCKET and kind == _stdsocket.SCM_RIGHTS:
+                fds.extend(array.array("i", payload[:len(payload) - len(payload) % 4]))
+        if not data:
+            for fd in fds:
+                _stdsocket.close(fd)
+            raise ChannelClosed()
+        return decode(data), fds
+
+    def close(self):
+        self.sock.close()

@@ -1,0 +1,212 @@
+"""The process model through real processes: workers, SIGHUP reloads, respawns, sd_notify."""
+import os
+import signal
+import socket
+import threading
+import time
+
+import psutil
+import pytest
+
+from harness import bootstrap, http_listener, render, simple_routes, static_cluster
+
+
+def direct_config(body, extra_listener=False):
+    routes = simple_routes({"match": {"prefix": "/"}, "direct_response": {"status": 200, "body": {"inline_string": body}}})
+    listeners = [http_listener("http", "listen", routes)]
+    if extra_listener:
+        listeners.append(http_listener("second", "listen2", routes, stat_prefix="second"))
+    return bootstrap(listeners, [])
+
+
+def proxied_config(upstream_port, tag):
+    route = {"match": {"prefix": "/"}, "route": {"cluster": "backend"},
+             "response_headers_to_add": [{"header": {"key": "x-config", "value": tag}}]}
+    return bootstrap([http_listener("http", "listen", simple_routes(route))], [static_cluster("backend", upstream_port)])
+
+
+def rewrite(proxy, config_text):
+    text, _ = render(config_text, proxy.ports)
+    tmp = proxy.config_path.with_suffix(".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, proxy.config_path)
+
+
+def wait_for_log(proxy, needle, count=1, timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proxy.log().count(needle) >= count:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{needle!r} x{count} not in the log:\n{proxy.log()[-3000:]}")
+
+
+def reload(proxy, expected_reloads):
+    proxy.process.send_signal(signal.SIGHUP)
+    wait_for_log(proxy, "serving (", count=expected_reloads)
+
+
+def workers(proxy):
+    """The arbiter's live worker processes (exited ones not yet reaped are left out)."""
+    found = []
+    for child in psutil.Process(proxy.process.pid).children():
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE and "worker" in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.Error:
+            pass
+    return found
+
+
+def test_workers_are_named_and_die_with_the_arbiter(proxy_factory, client_factory):
+    proxy = proxy_factory(direct_config("A"), extra_args=["--concurrency", "2"])
+    children = workers(proxy)
+    assert len(children) == 2
+    titles = sorted(open(f"/proc/{c.pid}/cmdline").read().split("\0")[0] for c in children)
+    assert titles == ["hotproxy: worker 0 [gen 1]", "hotproxy: worker 1 [gen 1]"]
+    proxy.process.kill()  # no chance to stop them: PR_SET_PDEATHSIG must
+    gone, alive = psutil.wait_procs(children, timeout=5)
+    assert not alive
+
+
+def test_sighup_applies_a_changed_config(proxy_factory, client_factory):
+    proxy = proxy_factory(direct_config("A"), extra_args=["--concurrency", "2"])
+    assert client_factory(proxy.port("listen")).request().body == b"A"
+    rewrite(proxy, direct_config("B"))
+    reload(proxy, 1)
+    for _ in range(6):  # every worker of the new generation, on fresh connections
+        assert client_factory(proxy.port("listen")).request().body == b"B"
+
+
+def test_a_broken_config_keeps_the_old_one_serving(proxy_factory, client_factory):
+    proxy = proxy_factory(direct_config("A"), extra_args=["--concurrency", "1"])
+    proxy.config_path.write_text("static_resources: {listeners: [{name: x, bogus: 1}]}\n")
+    proxy.process.send_signal(signal.SIGHUP)
+    wait_for_log(proxy, "reload failed, the running configuration keeps serving")
+    assert "bogus: unknown field" in proxy.log()
+    assert client_factory(proxy.port("listen")).request().body == b"A"
+    assert proxy.process.poll() is None
+
+
+def test_an_idle_keep_alive_connection_moves_to_the_new_generation(proxy_factory, client_factory):
+    proxy = proxy_factory(direct_config("A"), extra_args=["--concurrency", "2"])
+    clients = [client_factory(proxy.port("listen")) for _ in range(8)]
+    for client in clients:
+        assert client.request().body == b"A"
+    old_workers = {p.pid for p in workers(proxy)}
+    rewrite(proxy, direct_config("B"))
+    reload(proxy, 1)
+    # the same connections, never closed, now answered by the new generation
+    for client in clients:
+        assert client.request().body == b"B"
+    deadline = time.monotonic() + 10
+    while old_workers & {p.pid for p in workers(proxy)} and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not old_workers & {p.pid for p in workers(proxy)}, "the old generation did not exit"
+    for client in clients:
+        assert client.request().body == b"B"
+
+
+def test_a_request_in_flight_completes_and_its_connection_moves_after(proxy_factory, upstream, client_factory):
+    proxy = proxy_factory(proxied_config(upstream.port, "A"), extra_args=["--concurrency", "1"])
+    client = client_factory(proxy.port("listen"))
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(r=client.request("POST", "/sleep/1500", body=b"x" * 1000)))
+    thread.start()
+    time.sleep(0.3)
+    rewrite(proxy, proxied_config(upstream.port, "B"))
+    reload(proxy, 1)
+    thread.join(10)
+    assert result["r"].status == 200 and result["r"].header("x-config") == "A"
+    assert result["r"].header("connection") is None  # it was not closed: it moved
+    assert client.request().header("x-config") == "B"
+
+
+def test_a_killed_worker_is_replaced(proxy_factory, client_factory):
+    proxy = proxy_factory(direct_config("A"), extra_args=["--concurrency", "2"])
+    victim = workers(proxy)[0]
+    victim.kill()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        pids = {p.pid for p in workers(proxy)}
+        if len(pids) == 2 and victim.pid not in pids:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the worker was not replaced")
+    for _ in range(10):
+        assert client_factory(proxy.port("listen")).request().body == b"A"
+    wait_for_log(proxy, "restarting it")
+
+
+def test_a_reload_storm_cuts_no_request_and_ends_on_the_last_config(proxy_factory, upstream):
+    proxy = proxy_factory(proxied_config(upstream.port, "v0"), extra_args=["--concurrency", "1"])
+    failures = []
+    stop = threading.Event()
+    done = [0]
+
+    def traffic():
+        from harness import RawClient
+        client = RawClient(proxy.port("listen"))
+        while not stop.is_set():
+            try:
+                response = client.request("POST", "/", body=b"payload")
+                if response.status != 200:
+                    failures.append(response.status)
+                done[0] += 1
+            except (OSError, EOFError) as exc:
+                failures.append(repr(exc))
+                client = RawClient(proxy.port("listen"))
+
+    threads = [threading.Thread(target=traffic) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for i in range(1, 41):
+        rewrite(proxy, proxied_config(upstream.port, f"v{i}"))
+        proxy.process.send_signal(signal.SIGHUP)
+        time.sleep(0.01)
+    wait_for_log(proxy, "serving (", count=1)
+    time.sleep(4)
+    stop.set()
+    for thread in threads:
+        thread.join(10)
+    assert failures == [] and done[0] > 100
+    from harness import RawClient
+    deadline = time.monotonic() + 20
+    while RawClient(proxy.port("listen")).request().header("x-config") != "v40":
+        assert time.monotonic() < deadline, "the last config never served"
+        time.sleep(0.2)
+
+
+def test_sd_notify_protocol(proxy_factory, tmp_path, client_factory, monkeypatch):
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    path = str(tmp_path / "notify.sock")
+    notify.bind(path)
+    notify.settimeout(20)
+    monkeypatch.setenv("NOTIFY_SOCKET", path)
+    proxy = proxy_factory(direct_config("A"), extra_args=["--concurrency", "1"])
+
+    def next_message():
+        return dict(line.split("=", 1) for line in notify.recv(4096).decode().split("\n"))
+
+    ready = next_message()
+    assert ready["READY"] == "1" and "serving generation 1" in ready["STATUS"]
+    proxy.process.send_signal(signal.SIGHUP)
+    reloading = next_message()
+    assert reloading["RELOADING"] == "1" and int(reloading["MONOTONIC_USEC"]) > 0
+    assert next_message()["READY"] == "1"
+    proxy.process.send_signal(signal.SIGTERM)
+    assert next_message()["STOPPING"] == "1"
+    assert proxy.process.wait(10) == 0
+
+
+def test_arbiter_descriptors_do_not_grow_with_reloads(proxy_factory):
+    proxy = proxy_factory(direct_config("A"), extra_args=["--concurrency", "1"])
+    reload(proxy, 1)
+    time.sleep(0.5)
+    baseline = psutil.Process(proxy.process.pid).num_fds()
+    for i in range(2, 22):
+        reload(proxy, i)
+    time.sleep(1)
+    assert psutil.Process(proxy.process.pid).num_fds() == baseline
+    assert len(workers(proxy)) == 1
