@@ -210,3 +210,74 @@ def test_arbiter_descriptors_do_not_grow_with_reloads(proxy_factory):
     time.sleep(1)
     assert psutil.Process(proxy.process.pid).num_fds() == baseline
     assert len(workers(proxy)) == 1
+
+
+def test_tcp_proxy_sessions_outlive_the_reload(proxy_factory):
+    from harness import TCP_PROXY_TYPE, free_port
+    echo = socket.socket()
+    echo.bind(("127.0.0.1", 0))
+    echo.listen()
+
+    def echo_one(conn):
+        with conn:
+            while data := conn.recv(100):
+                conn.sendall(data)
+
+    def serve():
+        while True:
+            try:
+                conn, _ = echo.accept()
+            except OSError:
+                return
+            threading.Thread(target=echo_one, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+
+    def tcp_config(tag):
+        proxy_config = {"@type": TCP_PROXY_TYPE, "stat_prefix": tag, "cluster": "echo"}
+        return bootstrap([{"name": "tcp", "address": {"socket_address": {"address": "127.0.0.1", "port_value": "{port:listen}"}},
+                           "filter_chains": [{"filters": [{"name": "tcp", "typed_config": proxy_config}]}]}],
+                         [static_cluster("echo", echo.getsockname()[1])])
+
+    proxy = proxy_factory(tcp_config("a"), extra_args=["--concurrency", "1"])
+    session = socket.create_connection(("127.0.0.1", proxy.port("listen")), timeout=5)
+    session.sendall(b"before")
+    assert session.recv(100) == b"before"
+    rewrite(proxy, tcp_config("b"))
+    reload(proxy, 1)
+    time.sleep(0.5)
+    session.sendall(b"after")  # still relayed by the draining generation
+    assert session.recv(100) == b"after"
+    session.close()
+    echo.close()
+
+
+def test_listeners_added_and_removed_by_a_reload(proxy_factory, client_factory):
+    proxy = proxy_factory(direct_config("A"), extra_args=["--concurrency", "1"])
+    from harness import free_port
+    proxy.ports["listen2"] = free_port()
+    rewrite(proxy, direct_config("B", extra_listener=True))
+    reload(proxy, 1)
+    assert client_factory(proxy.port("listen2")).request().body == b"B"
+    rewrite(proxy, direct_config("C"))
+    reload(proxy, 2)
+    assert client_factory(proxy.port("listen")).request().body == b"C"
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", proxy.port("listen2")), timeout=2)
+
+
+def test_too_many_draining_generations_stops_the_oldest(proxy_factory, upstream):
+    from harness import RawClient
+    proxy = proxy_factory(proxied_config(upstream.port, "v0"),
+                          extra_args=["--concurrency", "1", "--max-draining-generations", "1"])
+    slow = [RawClient(proxy.port("listen"))]
+    slow[0].send(b"GET /sleep/20000 HTTP/1.1\r\nHost: h\r\n\r\n")  # pins generation 1 while it drains
+    time.sleep(0.3)
+    reload(proxy, 1)
+    slow.append(RawClient(proxy.port("listen")))
+    slow[1].send(b"GET /sleep/20000 HTTP/1.1\r\nHost: h\r\n\r\n")  # pins generation 2
+    time.sleep(0.3)
+    reload(proxy, 2)
+    wait_for_log(proxy, "generation 1 stopped early")
+    assert slow[0].is_closed(5)       # the oldest was stopped...
+    assert not slow[1].is_closed(0.5)  # ...the next one still serves its request
