@@ -59,6 +59,4 @@ def main(argv=None):
         print(f"configuration '{args.config_path}' OK")
         return 0
     from .process.arbiter import Arbiter
-    from .process.procutil import set_title
-    set_title("hotproxy: arbiter")
     return Arbiter(args).run()

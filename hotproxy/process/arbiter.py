@@ -24,6 +24,7 @@ from gevent.queue import Empty, Queue
 
 from ..errors import ConfigError
 from .generation import DRAINING, READY, STARTING, STOPPED, Generation, spawn_worker
+from .procutil import set_title
 from .sockets import bind_listener
 from .systemd import Notifier
 from .validate import read_config
@@ -79,6 +80,7 @@ class Arbiter:
             return 1
         generation.state = READY
         self.notifier.ready(self._status())
+        set_title(f"hotproxy: arbiter [epoch 0, gen {generation.number}]")
         log.info("serving: %d workers, generation %d", self.concurrency, generation.number)
         try:
             return self._loop()
@@ -208,6 +210,7 @@ class Arbiter:
         log.info("reload %d: generation %d serving (%.3f s)", self.counters["server.reload_total"],
                  generation.number, time.monotonic() - started)
         self.notifier.ready(self._status())
+        set_title(f"hotproxy: arbiter [epoch 0, gen {generation.number}]")
         return None
 
     def _reload_failed(self, reason):

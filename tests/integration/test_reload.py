@@ -64,6 +64,7 @@ def test_workers_are_named_and_die_with_the_arbiter(proxy_factory, client_factor
     assert len(children) == 2
     titles = sorted(open(f"/proc/{c.pid}/cmdline").read().split("\0")[0] for c in children)
     assert titles == ["hotproxy: worker 0 [gen 1]", "hotproxy: worker 1 [gen 1]"]
+    assert open(f"/proc/{proxy.process.pid}/cmdline").read().startswith("hotproxy: arbiter [epoch 0, gen 1]")
     proxy.process.kill()  # no chance to stop them: PR_SET_PDEATHSIG must
     gone, alive = psutil.wait_procs(children, timeout=5)
     assert not alive
