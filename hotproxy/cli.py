@@ -27,16 +27,9 @@ def build_parser():
                         help="serve (default) or validate the configuration and exit")
     parser.add_argument("--concurrency", type=int, default=0, metavar="N",
                         help="worker processes (default: one per core)")
-    parser.add_argument("--base-id", type=int, default=0, metavar="ID",
-                        help="separates hotproxy instances on one host (default: 0)")
-    parser.add_argument("--drain-time-s", type=float, default=600, metavar="S",
-                        help="how long a draining generation keeps connections that cannot move "
-                             "before closing them (default: 600)")
     parser.add_argument("--parent-shutdown-time-s", type=float, default=900, metavar="S",
                         help="a draining generation is stopped this long after the reload, "
                              "whatever it still serves (default: 900)")
-    parser.add_argument("--drain-strategy", choices=("gradual", "immediate"), default="gradual",
-                        help="how connections that cannot move are closed while draining")
     parser.add_argument("--max-draining-generations", type=int, default=8, metavar="N",
                         help="more draining generations than this stops the oldest (default: 8)")
     parser.add_argument("-l", "--log-level", choices=LEVELS, default="info",

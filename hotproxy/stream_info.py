@@ -15,7 +15,13 @@ class StreamInfo:
         "upstream_service_time_ms",     # the x-envoy-upstream-service-time value (None: no upstream)
         "protocol",                     # "HTTP/1.1", or None for TCP
         "method",                       # request method (bytes), None for TCP
-        "request_headers",              # list of (lower-case name bytes, value bytes) as received
+        "path",                         # request :path (bytes) as forwarded (rewritten), or None
+        "scheme",                       # request :scheme (bytes): b"http", or b"https" from a
+                                        # trusted x-forwarded-proto or an absolute URL; None: TCP
+        "request_headers",              # list of (lower-case name bytes, value bytes) as Envoy
+                                        # logs them: as the connection manager and router left
+                                        # them (x-request-id, x-forwarded-*, route mutations,
+                                        # host rewrite, hop-by-hop headers removed)
         "response_headers",             # list of (name, value) as sent downstream, or None
         "response_code",                # int, 0 when no response was sent
         "response_code_details",        # Envoy's response-code detail string, e.g. "via_upstream"
@@ -26,7 +32,11 @@ class StreamInfo:
         "upstream_cluster",             # cluster name, or None
         "upstream_local_address",       # "ip:port" of our side of the upstream connection, or None
         "upstream_transport_failure_reason",  # str or None
-        "downstream_remote_address",    # "ip:port" of the client
+        "downstream_remote_address",    # "ip:port" ("[::1]:80") of the client as the connection
+                                        # manager sees it: with use_remote_address false and an
+                                        # x-forwarded-for, the trusted address from it with port
+                                        # 0 ("10.0.0.1:0"); else the peer
+        "downstream_direct_remote_address",  # "ip:port" of the TCP peer
         "downstream_local_address",     # "ip:port" the client connected to
         "route_name",                   # name of the matched route, or None
         "virtual_cluster_name",         # always None for now
@@ -43,6 +53,8 @@ class StreamInfo:
         self.upstream_service_time_ms = None
         self.protocol = None
         self.method = None
+        self.path = None
+        self.scheme = None
         self.request_headers = ()
         self.response_headers = None
         self.response_code = 0
@@ -55,6 +67,7 @@ class StreamInfo:
         self.upstream_local_address = None
         self.upstream_transport_failure_reason = None
         self.downstream_remote_address = None
+        self.downstream_direct_remote_address = None
         self.downstream_local_address = None
         self.route_name = None
         self.virtual_cluster_name = None

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .accesslog import AccessLog
 from .core import SocketAddress
 from .route import RouteConfiguration
 
@@ -28,6 +29,7 @@ class HttpConnectionManager:
     request_timeout: float = 0.0
     request_headers_timeout: float = 0.0
     stream_idle_timeout: float = 300.0
+    access_log: tuple[AccessLog, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class TcpProxy:
     cluster: str | None = None
     weighted_clusters: tuple[TcpWeightedCluster, ...] = ()
     idle_timeout: float = 3600.0              # 0 disables
+    access_log: tuple[AccessLog, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
 """Parser for Listener (envoy.config.listener.v3) and its network filters' typed configs: the
-HTTP connection manager and the TCP proxy."""
+HTTP connection manager and the TCP proxy (their access logs: parse_accesslog.py)."""
 from __future__ import annotations
 
 from .fields import NOT_SUPPORTED, Enum, Fields, Node, parse_each, present, typed_config
 from .listener import FilterChain, HttpConnectionManager, Listener, TcpProxy, TcpWeightedCluster
+from .parse_accesslog import access_logs
 from .parse_core import address
 from .parse_route import route_configuration
 
@@ -31,11 +32,11 @@ FILTER = Fields("name typed_config", unsupported="config_discovery")
 HTTP_CONNECTION_MANAGER = Fields(
     "codec_type stat_prefix route_config http_filters common_http_protocol_options server_name "
     "max_request_headers_kb stream_idle_timeout request_timeout request_headers_timeout "
-    "use_remote_address xff_num_trusted_hops generate_request_id",
+    "use_remote_address xff_num_trusted_hops generate_request_id access_log",
     unsupported="rds scoped_routes add_user_agent tracing http1_safe_max_connection_duration "
                 "http_protocol_options http2_protocol_options http3_protocol_options "
                 "server_header_transformation scheme_header_transformation stream_flush_timeout "
-                "drain_timeout delayed_close_timeout access_log access_log_flush_interval "
+                "drain_timeout delayed_close_timeout access_log_flush_interval "
                 "flush_access_log_on_new_request access_log_options "
                 "original_ip_detection_extensions early_header_mutation_extensions "
                 "internal_address_config skip_xff_append via preserve_external_request_id "
@@ -62,9 +63,9 @@ ROUTER = Fields(
                 "reject_connect_request_early_data")
 
 TCP_PROXY = Fields(
-    "stat_prefix cluster weighted_clusters idle_timeout",
+    "stat_prefix cluster weighted_clusters idle_timeout access_log",
     unsupported="on_demand metadata_match downstream_idle_timeout upstream_idle_timeout "
-                "access_log max_connect_attempts backoff_options hash_policy tunneling_config "
+                "max_connect_attempts backoff_options hash_policy tunneling_config "
                 "max_downstream_connection_duration "
                 "max_downstream_connection_duration_jitter_percentage access_log_flush_interval "
                 "flush_access_log_on_connected access_log_options proxy_protocol_tlvs "
@@ -126,6 +127,7 @@ def http_connection_manager(node: Node) -> HttpConnectionManager | None:
         stat_prefix=m.string("stat_prefix", required=True),
         route_config=m.nested("route_config", route_configuration, required=True),
         http_filters=http_filters(m),
+        access_log=access_logs(m, tcp=False),
         **present(
             codec_type=m.enum("codec_type", CODEC_TYPES),
             server_name=m.string("server_name", http_safe=True),
@@ -179,6 +181,7 @@ def tcp_proxy(node: Node) -> TcpProxy | None:
         m.at("cluster").refers_to_cluster(cluster)
     weighted = m.nested("weighted_clusters", tcp_weighted_clusters)
     return TcpProxy(stat_prefix=m.string("stat_prefix", required=True),
+                    access_log=access_logs(m, tcp=True),
                     **present(cluster=cluster, weighted_clusters=weighted,
                               idle_timeout=m.duration("idle_timeout")))
 

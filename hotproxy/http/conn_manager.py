@@ -17,7 +17,9 @@ from socket import timeout as SocketTimeout
 
 from ..errors import ProtocolError
 from ..listener.deadlines import NEVER
+from ..accesslog.loggers import AccessLoggers
 from ..sockio import send_all
+from ..stream_info import StreamInfo
 from ..stats.schema import HttpStats
 from . import local_reply
 from .headers import NOT_FORWARDED, strip_hop_by_hop
@@ -41,9 +43,11 @@ _STATUS_CLASS = ("downstream_rq_1xx", "downstream_rq_2xx", "downstream_rq_3xx",
 
 
 class HttpConnectionManager:
-    def __init__(self, config, cluster_manager, deadlines):
+    def __init__(self, config, cluster_manager, deadlines, access_log_sink=None):
         self.config = config
         self.deadlines = deadlines
+        self.access_logs = AccessLoggers(config.access_log, access_log_sink, tcp=False)
+        self.logging = bool(self.access_logs)
         self.stats = HttpStats()
         self.route_table = RouteTable(config.route_config)
         self.cluster_manager = cluster_manager
@@ -109,6 +113,7 @@ class _Connection:
         self.greenlet = gevent.getcurrent()
         #: waiting at a message boundary: nothing read and unparsed, so the connection may move
         self.idle = False
+        self._local_address = None
 
     def release_if_idle(self):
         """Interrupt the wait of a connection idle at a message boundary so that it moves (or
@@ -130,8 +135,10 @@ class _Connection:
 
     @property
     def local_address(self):
-        ip, port = self.sock.getsockname()[:2]
-        return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+        if self._local_address is None:
+            ip, port = self.sock.getsockname()[:2]
+            self._local_address = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+        return self._local_address
 
     @property
     def local_ip(self):
@@ -190,6 +197,8 @@ class _Connection:
         except _Release:
             self._release()
         except _CloseConnection:
+            if self.stream is not None and hcm.logging:
+                self.log(self.stream)  # before the delayed close, which is not the request's time
             self._close()
         except ProtocolError as error:
             hcm.stats.downstream_cx_protocol_error += 1
@@ -197,11 +206,15 @@ class _Connection:
         except SocketTimeout:
             self._on_timeout()
         except OSError:
-            pass  # the client went away; nothing to answer
+            if self.stream is not None and not self.stream.responded:
+                self.stream.flag("DC")  # the client went away; nothing to answer
         finally:
             stream = self.stream
-            if stream is not None and stream.upstream is not None:
-                hcm.router.abort(stream)
+            if stream is not None:
+                if stream.upstream is not None:
+                    hcm.router.abort(stream)
+                if hcm.logging:
+                    self.log(stream)
 
     # request lifecycle
 
@@ -219,7 +232,7 @@ class _Connection:
             return self.local_reply(stream, 400, b"", close=True)
         if head.method == b"CONNECT":
             stats.no_route += 1
-            return self.local_reply(stream, 404, b"", close=True)
+            return self.local_reply(stream, 404, b"", close=True, flag="NR")
         target = head.target
         if target[:1] != b"/" and target != b"*":
             target = self._absolute_form(head, target)
@@ -231,7 +244,7 @@ class _Connection:
         route = hcm.route_table.match(head.host, target, head.headers, head.method)
         if route is None:
             stats.no_route += 1
-            return self.local_reply(stream, 404, b"")
+            return self.local_reply(stream, 404, b"", flag="NR")
         stream.route = route
         kind = route.kind
         if kind is DIRECT_RESPONSE:
@@ -251,6 +264,7 @@ class _Connection:
 
     def _on_body(self, data):
         stream = self.stream
+        stream.bytes_received += len(data)
         if stream.upstream is not None:  # else it was answered here: the body goes nowhere
             self.hcm.router.send_body(stream, data)
 
@@ -259,12 +273,16 @@ class _Connection:
         stream = self.stream
         hcm = self.hcm
         stream.body_done = True
+        if hcm.logging:
+            stream.request_done = time.monotonic()
         if stream.pending_reply is not None:
-            status, body = stream.pending_reply
+            status, body, flag = stream.pending_reply
             stream.pending_reply = None
-            self.local_reply(stream, status, body)
+            self.local_reply(stream, status, body, flag=flag)
         elif stream.upstream is not None:
             hcm.router.finish(stream, self)
+        if hcm.logging:
+            self.log(stream)
         self.stream = None
         self.request_deadline = 0.0
         hcm.stats.downstream_rq_active -= 1
@@ -346,7 +364,7 @@ class _Connection:
 
     # responses generated here
 
-    def local_reply(self, stream, status, body, close=False, extra=()):
+    def local_reply(self, stream, status, body, close=False, extra=(), flag=None):
         """Answer ``stream`` from here. A reply sent before the request body was read closes the
         connection afterwards (Envoy: the unread body cannot be trusted to end where it says)."""
         hcm = self.hcm
@@ -357,15 +375,19 @@ class _Connection:
         stream.close = close
         stream.status = status
         stream.responded = True
+        if flag is not None:
+            stream.flag(flag)
+        if head.method != b"HEAD":
+            stream.bytes_sent = len(body)
         hcm.count_response(status)
         send_all(self.sock, local_reply.encode(status, body, hcm.server_name, close,
                                                head.method == b"HEAD", extra))
         if close:
             raise _CloseConnection()
 
-    def defer_reply(self, stream, status, body):
+    def defer_reply(self, stream, status, body, flag=None):
         """Answer once the request body has been read (an upstream failure, as Envoy does)."""
-        stream.pending_reply = (status, body)
+        stream.pending_reply = (status, body, flag)
 
     def _protocol_error(self, error):
         stream = self.stream
@@ -378,6 +400,12 @@ class _Connection:
             hcm.stats.downstream_rq_too_large += 1
         hcm.count_response(error.status)
         body = local_reply.PROTOCOL_ERROR_BODIES.get(error.status, b"")
+        if stream is not None:
+            stream.status = error.status
+            stream.bytes_sent = len(body)
+            stream.flag("DPE")
+        elif hcm.logging:
+            self._log_unparsed(error.status, len(body))
         try:
             send_all(self.sock, local_reply.encode(error.status, body, hcm.server_name, close=True))
             self._close()
@@ -406,6 +434,53 @@ class _Connection:
                 pass
         except OSError:
             pass
+
+    # access logs
+
+    def log(self, stream):
+        """Hand ``stream``'s StreamInfo to the access logs, once."""
+        if stream.logged:
+            return
+        stream.logged = True
+        now = time.monotonic()
+        started = stream.start
+        info = self._info(started, now)
+        head = stream.head
+        info.method = head.method
+        info.path = head.target
+        info.request_headers = head.headers
+        info.response_headers = stream.response_headers
+        info.response_code = stream.status
+        if stream.flags:
+            info.response_flags = stream.flags
+        info.bytes_received = stream.bytes_received
+        info.bytes_sent = stream.bytes_sent
+        if stream.request_done is not None:
+            info.request_complete_ms = (stream.request_done - started) * 1000
+            if stream.service_time_ms is not None:
+                info.first_upstream_rx_ms = info.request_complete_ms + stream.service_time_ms
+        info.upstream_service_time_ms = stream.service_time_ms
+        info.upstream_host = stream.upstream_host
+        info.upstream_cluster = stream.cluster.name if stream.cluster is not None else None
+        info.route_name = stream.route.name if stream.route is not None else None
+        self.hcm.access_logs.log(info)
+
+    def _log_unparsed(self, status, body_length):
+        """A request that never got past its head still shows in the access log, as in Envoy."""
+        info = self._info(time.monotonic(), time.monotonic())
+        info.response_code = status
+        info.bytes_sent = body_length
+        info.response_flags = {"DPE"} if status != 408 else set()
+        self.hcm.access_logs.log(info)
+
+    def _info(self, started, now):
+        info = StreamInfo(time.time() - (now - started), started)
+        info.protocol = "HTTP/1.1"
+        info.scheme = b"http"
+        info.response_complete_ms = (now - started) * 1000
+        info.downstream_remote_address = info.downstream_direct_remote_address = self.remote_address
+        info.downstream_local_address = self.local_address
+        return info
 
     # timeouts
 
@@ -437,12 +512,19 @@ class _Connection:
             stats.downstream_rq_total += 1
             stats.downstream_rq_header_timeout += 1
             body = b"request header timeout" if hcm.request_headers_timeout else b"request timeout"
+            if hcm.logging:
+                self._log_unparsed(408, len(body))
         elif hcm.request_timeout and time.monotonic() >= self.request_deadline > 0:
             stats.downstream_rq_timeout += 1
             body = b"request timeout"
+            stream.flag("DT")
         else:
             stats.downstream_rq_idle_timeout += 1
             body = b"stream timeout"
+            stream.flag("SI")
+        if stream is not None:
+            stream.status = 408
+            stream.bytes_sent = len(body)
         hcm.count_response(408)
         try:
             send_all(self.sock, local_reply.encode(408, body, hcm.server_name, close=True))

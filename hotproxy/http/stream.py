@@ -19,6 +19,15 @@ class ActiveStream:
         "pending_reply",    # (status, body) to answer once the request body is read
         "status",           # response status, for stats and logs
         "close",            # close the downstream connection after this exchange
+        # for access logs:
+        "flags",            # Envoy response flags ("NR", "UH", …), a set once one is raised
+        "bytes_received",   # request body bytes
+        "bytes_sent",       # response body bytes
+        "response_headers", # as sent downstream
+        "upstream_host",    # label of the chosen host
+        "service_time_ms",  # x-envoy-upstream-service-time
+        "request_done",     # monotonic time the request ended (access logs only)
+        "logged",
     )
 
     def __init__(self, head, start):
@@ -38,3 +47,17 @@ class ActiveStream:
         self.pending_reply = None
         self.status = 0
         self.close = not head.keep_alive
+        self.flags = None
+        self.bytes_received = 0
+        self.bytes_sent = 0
+        self.response_headers = None
+        self.upstream_host = None
+        self.service_time_ms = None
+        self.request_done = None
+        self.logged = False
+
+    def flag(self, code):
+        if self.flags is None:
+            self.flags = {code}
+        else:
+            self.flags.add(code)

@@ -17,21 +17,21 @@ from ..stats.schema import ListenerStats
 log = logging.getLogger(__name__)
 
 
-def build_terminal_filter(filter_config, cluster_manager, deadlines):
+def build_terminal_filter(filter_config, cluster_manager, deadlines, access_log_sink):
     """The network filter that owns a connection: the HCM or the TCP proxy."""
     if isinstance(filter_config, HcmConfig):
-        return HttpConnectionManager(filter_config, cluster_manager, deadlines)
+        return HttpConnectionManager(filter_config, cluster_manager, deadlines, access_log_sink)
     if isinstance(filter_config, TcpProxyConfig):
-        return TcpProxy(filter_config, cluster_manager, deadlines)
+        return TcpProxy(filter_config, cluster_manager, deadlines, access_log_sink)
     raise TypeError(f"unsupported network filter {type(filter_config).__name__}")
 
 
 class ActiveListener:
-    def __init__(self, config, listen_socket, cluster_manager, deadlines):
+    def __init__(self, config, listen_socket, cluster_manager, deadlines, access_log_sink=None):
         self.config = config
         self.stats = ListenerStats()
         self.filter = build_terminal_filter(config.filter_chains[0].filters[-1], cluster_manager,
-                                            deadlines)
+                                            deadlines, access_log_sink)
         # per_connection_buffer_limit_bytes bounds what one read may bring in
         self.filter.recv_size = min(self.filter.recv_size, config.per_connection_buffer_limit_bytes)
         self._server = StreamServer(listen_socket, self._handle)

@@ -3,18 +3,22 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 
 from gevent import socket
 
+from ..accesslog.loggers import AccessLoggers
 from ..stats.schema import TcpStats
+from ..stream_info import StreamInfo
 from .pump import CHUNK, Relay
 
 log = logging.getLogger(__name__)
 
 
 class TcpProxy:
-    def __init__(self, config, cluster_manager, deadlines):
+    def __init__(self, config, cluster_manager, deadlines, access_log_sink=None):
         self.config = config
+        self.access_logs = AccessLoggers(config.access_log, access_log_sink, tcp=True)
         self.deadlines = deadlines
         self.recv_size = CHUNK
         self.stats = TcpStats()
@@ -40,29 +44,62 @@ class TcpProxy:
     def serve(self, sock, address):
         stats = self.stats
         stats.downstream_cx_total += 1
+        started = time.monotonic()
         cluster = self.cluster_manager.get(self._pick_cluster_name())
         host = cluster.pick_host() if cluster is not None else None
-        if host is None:
-            stats.downstream_cx_no_route += 1
-            return  # closing the downstream is all Envoy does too
-        upstream = _connect(host, cluster)
-        if upstream is None:
-            return
-        host.active_requests += 1
+        relay = None
         try:
-            relay = Relay(sock, upstream, self.deadlines, self.config.idle_timeout, self.recv_size)
-            relay.run()
-            stats.downstream_cx_rx_bytes_total += relay.bytes_up
-            stats.downstream_cx_tx_bytes_total += relay.bytes_down
-            cluster.stats.upstream_cx_rx_bytes_total += relay.bytes_down
-            cluster.stats.upstream_cx_tx_bytes_total += relay.bytes_up
-            if relay.timed_out:
-                stats.idle_timeout += 1
+            if host is None:
+                stats.downstream_cx_no_route += 1
+                return  # closing the downstream is all Envoy does too
+            upstream = _connect(host, cluster)
+            if upstream is None:
+                return
+            host.active_requests += 1
+            try:
+                relay = Relay(sock, upstream, self.deadlines, self.config.idle_timeout, self.recv_size)
+                relay.run()
+                stats.downstream_cx_rx_bytes_total += relay.bytes_up
+                stats.downstream_cx_tx_bytes_total += relay.bytes_down
+                cluster.stats.upstream_cx_rx_bytes_total += relay.bytes_down
+                cluster.stats.upstream_cx_tx_bytes_total += relay.bytes_up
+                if relay.timed_out:
+                    stats.idle_timeout += 1
+            finally:
+                host.active_requests -= 1
+                cluster.stats.upstream_cx_active -= 1
+                cluster.stats.upstream_cx_destroy += 1
+                upstream.close()
         finally:
-            host.active_requests -= 1
-            cluster.stats.upstream_cx_active -= 1
-            cluster.stats.upstream_cx_destroy += 1
-            upstream.close()
+            if self.access_logs:
+                self._log(sock, address, started, cluster, host, relay)
+
+    def _log(self, sock, address, started, cluster, host, relay):
+        now = time.monotonic()
+        info = StreamInfo(time.time() - (now - started), started)
+        info.downstream_remote_address = info.downstream_direct_remote_address = _label(address)
+        try:
+            info.downstream_local_address = _label(sock.getsockname())
+        except OSError:
+            pass
+        info.response_complete_ms = (now - started) * 1000
+        info.upstream_cluster = cluster.name if cluster is not None else None
+        if host is None:
+            info.response_flags = {"UH"}
+        elif relay is None:
+            info.upstream_host = host.label
+            info.response_flags = {"UF"}
+        else:
+            info.upstream_host = host.label
+            info.bytes_received, info.bytes_sent = relay.bytes_up, relay.bytes_down
+            if relay.timed_out:
+                info.response_flags = {"SI"}
+        self.access_logs.log(info)
+
+
+def _label(address):
+    ip, port = address[0], address[1]
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
 
 
 def _connect(host, cluster):

@@ -17,13 +17,15 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import subprocess
 import time
 
 import gevent
 from gevent.queue import Empty, Queue
 
 from ..errors import ConfigError
-from .generation import DRAINING, READY, STARTING, STOPPED, Generation, spawn_worker
+from ..accesslog.sink import sink_socketpair
+from .generation import DRAINING, READY, STARTING, STOPPED, Generation, spawn_flusher, spawn_worker
 from .procutil import set_title
 from .sockets import bind_listener
 from .systemd import Notifier
@@ -58,6 +60,11 @@ class Arbiter:
         self.counters = {"server.reload_total": 0, "server.reload_failed": 0, "worker.respawned": 0,
                          "server.generations_stopped_early": 0}
         self.last_reload = {"result": "none"}
+        # Workers send access-log batches on one end; the flusher reads the other. The arbiter
+        # keeps both, so lines sent while the flusher restarts wait in the socket.
+        self.sink_recv, self.sink_send = sink_socketpair()
+        self.flusher = None
+        self.flusher_started = 0.0
 
     # startup and the main loop
 
@@ -73,6 +80,7 @@ class Arbiter:
         if self.pid_file:
             with open(self.pid_file, "w") as pid_file:
                 pid_file.write(f"{os.getpid()}\n")
+        self._start_flusher()
         generation = self._start_generation(bootstrap, text, sockets)
         if not generation.wait_ready(READY_TIMEOUT_S):
             log.error("workers did not become ready in %.0f s", READY_TIMEOUT_S)
@@ -104,6 +112,7 @@ class Arbiter:
             self._supervise()
             if self.stopping and not any(g.live_children() for g in self.generations):
                 log.info("all workers have exited")
+                self._stop_flusher()
                 return 0
 
     @property
@@ -143,6 +152,7 @@ class Arbiter:
             gevent.sleep(0.05)
         for generation in self.generations:
             self._stop_generation(generation, kill=True)
+        self._stop_flusher()
         return 0
 
     handle_int = handle_term
@@ -161,7 +171,9 @@ class Arbiter:
         return None
 
     def handle_usr1(self):
-        return None  # log reopening arrives with the flusher
+        """logrotate: the flusher reopens every access-log file."""
+        if self.flusher is not None and self.flusher.poll() is None:
+            self.flusher.send_signal(signal.SIGUSR1)
 
     def handle_ttin(self):
         self._resize(self.concurrency + 1)
@@ -249,7 +261,8 @@ class Arbiter:
         generation = Generation(number, bootstrap, text, self.concurrency, sockets)
         self.generations.append(generation)
         for child in generation.children:
-            spawn_worker(child, sockets, self._on_message, self.log_level, self.log_path)
+            spawn_worker(child, sockets, self._on_message, self.log_level, self.log_path,
+                         self.sink_send.fileno())
         return generation
 
     def _drain_generation(self, generation):
@@ -332,8 +345,31 @@ class Arbiter:
         finally:
             os.close(fd)
 
+    def _start_flusher(self):
+        if self.stopping:
+            return
+        self.flusher = spawn_flusher(self.sink_recv.fileno(), self.log_level, self.log_path)
+        self.flusher_started = time.monotonic()
+
+    def _stop_flusher(self):
+        """After the workers: the flusher writes what they sent, then exits."""
+        if self.flusher is not None and self.flusher.poll() is None:
+            self.flusher.terminate()
+            try:
+                self.flusher.wait(STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                self.flusher.kill()
+
     def _supervise(self):
         now = time.monotonic()
+        if not self.stopping and self.flusher is not None and self.flusher.poll() is not None:
+            log.error("the flusher exited with %s; restarting it", self.flusher.returncode)
+            self.counters["flusher.respawned"] = self.counters.get("flusher.respawned", 0) + 1
+            if now - self.flusher_started > QUICK_DEATH_S:
+                self._start_flusher()
+            else:
+                self.flusher = None
+                gevent.spawn_later(QUICK_DEATH_S, self._start_flusher)
         for generation in list(self.generations):
             for child in generation.children:
                 if child.process is None:
@@ -370,4 +406,5 @@ class Arbiter:
 
     def _respawn(self, generation, child):
         if generation.state == READY and not self.stopping and child.process is None:
-            spawn_worker(child, generation.sockets, self._on_message, self.log_level, self.log_path)
+            spawn_worker(child, generation.sockets, self._on_message, self.log_level, self.log_path,
+                         self.sink_send.fileno())

@@ -102,23 +102,25 @@ class Generation:
             self.config_fd = None
 
 
-def spawn_worker(child, listen_sockets, on_message, log_level, log_path):
+def spawn_worker(child, listen_sockets, on_message, log_level, log_path, access_log_fd):
     """fork+exec a fresh interpreter for ``child``: never a bare fork of the arbiter, whose hub
-    and greenlets must not be copied. Its descriptors: the channel, the config memfd and one
-    listening socket per listener name."""
+    and greenlets must not be copied. Its descriptors: the channel, the config memfd, the
+    access-log socket and one listening socket per listener name."""
     generation = child.generation
     parent_end, child_end = socketpair()
     listen_fds = {name: sock.fileno() for name, sock in listen_sockets.items()}
     argv = [sys.executable, "-m", "hotproxy.process.worker",
             "--config-fd", str(generation.config_fd), "--channel-fd", str(child_end.fileno()),
-            "--arbiter-pid", str(os.getpid()), "--title", child.title, "-l", log_level]
+            "--arbiter-pid", str(os.getpid()), "--title", child.title, "-l", log_level,
+            "--access-log-fd", str(access_log_fd)]
     if log_path:
         argv += ["--log-path", log_path]
     for name, fd in listen_fds.items():
         argv += ["--listen-fd", f"{name}={fd}"]
     try:
         child.process = subprocess.Popen(
-            argv, pass_fds=[child_end.fileno(), generation.config_fd, *listen_fds.values()], close_fds=True)
+            argv, pass_fds=[child_end.fileno(), generation.config_fd, access_log_fd, *listen_fds.values()],
+            close_fds=True)
     finally:
         child_end.close()
     child.channel = Channel(parent_end)
@@ -126,6 +128,17 @@ def spawn_worker(child, listen_sockets, on_message, log_level, log_path):
     child.started_at = child.last_heartbeat = time.monotonic()
     child.reader = gevent.spawn(_read_channel, child, on_message)
     log.info("started %s (pid %d)", child.title, child.pid)
+
+
+def spawn_flusher(sink_fd, log_level, log_path):
+    """The access-log flusher process, reading from the receiving end of the access-log socket."""
+    argv = [sys.executable, "-m", "hotproxy.process.flusher", "--sink-fd", str(sink_fd),
+            "--arbiter-pid", str(os.getpid()), "-l", log_level]
+    if log_path:
+        argv += ["--log-path", log_path]
+    process = subprocess.Popen(argv, pass_fds=[sink_fd], close_fds=True)
+    log.info("started hotproxy: flusher (pid %d)", process.pid)
+    return process
 
 
 def _read_channel(child, on_message):

@@ -21,6 +21,7 @@ import gevent
 from gevent import socket
 from gevent.event import Event
 
+from ..accesslog.sink import AccessLogSink
 from ..listener.deadlines import Deadlines
 from ..listener.manager import ActiveListener
 from ..upstream.cluster_manager import ClusterManager
@@ -33,7 +34,7 @@ HEARTBEAT_INTERVAL_S = 1.0
 
 
 class Worker:
-    def __init__(self, bootstrap, listen_sockets, channel=None, name="worker"):
+    def __init__(self, bootstrap, listen_sockets, channel=None, name="worker", access_log_sink=None):
         """``listen_sockets`` maps listener names to bound, listening stdlib sockets."""
         self.bootstrap = bootstrap
         self.name = name
@@ -42,13 +43,14 @@ class Worker:
         self.deadlines = Deadlines()
         self.listeners = {
             config.name: ActiveListener(config, socket.socket(fileno=listen_sockets[config.name].detach()),
-                                        self.cluster_manager, self.deadlines)
+                                        self.cluster_manager, self.deadlines, access_log_sink)
             for config in bootstrap.listeners
         }
         if channel is not None:
             for name, listener in self.listeners.items():
                 if hasattr(listener.filter, "hand_off"):
                     listener.filter.hand_off = self._hand_off_to(name)
+        self.access_log_sink = access_log_sink
         self.draining = False
         self._stopped = Event()
 
@@ -72,6 +74,8 @@ class Worker:
     def stop(self):
         for listener in self.listeners.values():
             listener.close()
+        if self.access_log_sink is not None:
+            self.access_log_sink.flush()
         self.cluster_manager.stop()
         self.deadlines.stop()
         self._stopped.set()
@@ -143,6 +147,7 @@ def _parse_args(argv):
     parser.add_argument("--channel-fd", type=int, required=True)
     parser.add_argument("--listen-fd", action="append", default=[], metavar="NAME=FD")
     parser.add_argument("--arbiter-pid", type=int, required=True)
+    parser.add_argument("--access-log-fd", type=int, required=True)
     parser.add_argument("--title", default="hotproxy: worker")
     parser.add_argument("-l", "--log-level", default="info")
     parser.add_argument("--log-path")
@@ -164,7 +169,8 @@ def main(argv=None):
     for item in args.listen_fd:
         name, _, fd = item.rpartition("=")
         sockets[name] = _stdsocket.socket(fileno=int(fd))
-    Worker(bootstrap, sockets, Channel.from_fd(args.channel_fd), args.title).run()
+    sink = AccessLogSink(_stdsocket.socket(_stdsocket.AF_UNIX, _stdsocket.SOCK_DGRAM, fileno=args.access_log_fd))
+    Worker(bootstrap, sockets, Channel.from_fd(args.channel_fd), args.title, sink).run()
     return 0
 
 

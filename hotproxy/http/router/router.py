@@ -61,11 +61,12 @@ class Router:
         cluster = self.clusters.get(name) if name is not None else None
         if cluster is None:
             hcm.stats.no_cluster += 1
-            return conn.local_reply(stream, 503, b"")
+            return conn.local_reply(stream, 503, b"", flag="NC")
         stream.cluster = cluster
         host = cluster.pick_host()
         if host is None:
-            return conn.local_reply(stream, 503, local_reply.NO_HEALTHY_UPSTREAM)
+            return conn.local_reply(stream, 503, local_reply.NO_HEALTHY_UPSTREAM, flag="UH")
+        stream.upstream_host = host.label
         if route.rewrites_path:
             target = route.rewrite_path(target)
         if route.host_rewrite_literal is not None:
@@ -87,7 +88,8 @@ class Router:
         except ConnectFailure as failure:
             host.active_requests -= 1
             stats.upstream_rq_active -= 1
-            return conn.defer_reply(stream, 503, _connect_error_body(failure))
+            return conn.defer_reply(stream, 503, _connect_error_body(failure),
+                                    "UO" if failure.reason == "overflow" else "UF")
         stream.request_bytes = request_head(stream.head.method, target, headers)
         stream.out.append(stream.request_bytes)
 
@@ -118,7 +120,7 @@ class Router:
         try:
             self.flush(stream)
         except (UpstreamReset, OSError):
-            self._fail(stream, conn, 503, local_reply.CONNECT_ERROR + b"connection termination")
+            self._fail(stream, conn, 503, local_reply.CONNECT_ERROR + b"connection termination", "UC")
 
     def finish(self, stream, conn):
         """The downstream request is complete: send the rest and relay the response."""
@@ -129,15 +131,16 @@ class Router:
                 self.flush(stream)
             self._relay_response(stream, conn)
         except UpstreamReset as reset:
-            self._fail(stream, conn, 503, local_reply.CONNECT_ERROR + reset.reason.encode())
+            self._fail(stream, conn, 503, local_reply.CONNECT_ERROR + reset.reason.encode(), "UC")
         except SocketTimeout:
             stream.cluster.stats.upstream_rq_timeout += 1
-            self._fail(stream, conn, 504, local_reply.UPSTREAM_TIMEOUT)
+            self._fail(stream, conn, 504, local_reply.UPSTREAM_TIMEOUT, "UT")
         except ProtocolError:
-            self._fail(stream, conn, 502, local_reply.CONNECT_ERROR + b"protocol error")
+            self._fail(stream, conn, 502, local_reply.CONNECT_ERROR + b"protocol error", "UPE")
         except OSError:
             # the downstream failed while the response was relayed
             self._release(stream, False)
+            stream.flag("DC")
             stream.close = True
 
     def abort(self, stream):
@@ -188,6 +191,7 @@ class Router:
             done = False
             for event in events:
                 if event.__class__ is bytes:
+                    stream.bytes_sent += len(event)
                     if framing is _CHUNKED:
                         out.append(chunk(event))
                     elif framing is _RAW:
@@ -222,8 +226,9 @@ class Router:
         self.hcm.count_response(status)
         stream.upstream.keep_alive = head.keep_alive
         headers = strip_hop_by_hop(head.headers, head.connection) if head.hop_by_hop else head.headers
-        headers.append((b"x-envoy-upstream-service-time",
-                        b"%d" % int((time.monotonic() - sent_at) * 1000)))
+        service_time_ms = int((time.monotonic() - sent_at) * 1000)
+        stream.service_time_ms = service_time_ms
+        headers.append((b"x-envoy-upstream-service-time", b"%d" % service_time_ms))
         route = stream.route
         if route.has_response_mutations:
             headers = route.mutate_response(headers, stream.weighted, conn)
@@ -249,16 +254,18 @@ class Router:
             # chunked, or delimited by the upstream closing: chunk-framed for the client
             framing = _NONE if head_only else _CHUNKED
             headers.append((b"transfer-encoding", b"chunked"))
+        stream.response_headers = headers
         out.append(response_head(status, headers))
         return framing
 
-    def _fail(self, stream, conn, status, body):
+    def _fail(self, stream, conn, status, body, flag):
         self._release(stream, False)
         if stream.responded:
             # The response already started: all that can be said now is an abrupt close.
+            stream.flag(flag)
             stream.close = True
             return
-        conn.local_reply(stream, status, body, close=stream.close)
+        conn.local_reply(stream, status, body, close=stream.close, flag=flag)
 
     def _reconnect(self, stream):
         """Replace a stale pooled connection with a fresh one. False when the connection was

@@ -186,7 +186,8 @@ REJECTED = [
              "'HTTP2' is not supported by hotproxy yet (supported: AUTO, HTTP1)"),
     Rejected({f"{HCM}.codec_type": "HTTP3"}, f"{HCM}.codec_type", NOT_SUPPORTED),
     Rejected({f"{HCM}.rds": {"route_config_name": "r"}}, f"{HCM}.rds", NOT_SUPPORTED),
-    Rejected({f"{HCM}.access_log": []}, f"{HCM}.access_log", NOT_SUPPORTED),
+    Rejected({f"{HCM}.access_log": [{"name": "x"}]}, f"{HCM}.access_log[0].typed_config",
+             "required field is missing"),      # access logs: test_config_accesslog.py
     Rejected({f"{HCM}.max_request_headers_kb": 0}, f"{HCM}.max_request_headers_kb",
              "must be between 1 and 8192, got 0"),
     Rejected({f"{HCM}.max_request_headers_kb": 8193}, f"{HCM}.max_request_headers_kb",
@@ -239,7 +240,8 @@ REJECTED = [
              "must be between 1 and 4294967295, got 0"),
     Rejected({f"{TCP_PROXY}.cluster": DELETE, f"{TCP_PROXY}.weighted_clusters": {"clusters": []}},
              f"{TCP_PROXY}.weighted_clusters.clusters", "at least one cluster is required"),
-    Rejected({f"{TCP_PROXY}.access_log": []}, f"{TCP_PROXY}.access_log", NOT_SUPPORTED),
+    Rejected({f"{TCP_PROXY}.access_log": [{"name": "x"}]},
+             f"{TCP_PROXY}.access_log[0].typed_config", "required field is missing"),
     Rejected({f"{TCP_PROXY}.idle_timeout": "-1s"}, f"{TCP_PROXY}.idle_timeout",
              "negative duration '-1s'"),
 ]

@@ -1,0 +1,72 @@
+"""The flusher process: receives access-log batches from the workers and writes the files.
+
+Started by the arbiter as ``python -m hotproxy.process.flusher --sink-fd FD``: FD is the receiving
+end of the datagram socket every worker sends its batches to. The arbiter keeps its own copy, so
+batches sent while the flusher restarts wait in the socket. SIGUSR1 reopens the files (logrotate);
+SIGTERM flushes and exits.
+"""
+from __future__ import annotations
+
+import argparse
+import signal
+import socket as _stdsocket
+import sys
+
+import gevent
+from gevent import socket
+from gevent.event import Event
+
+from ..accesslog.batch import decode_batch
+from ..accesslog.writer import AccessLogWriter
+from .logs import setup_logging
+from .procutil import die_with_parent, set_title
+
+FLUSH_INTERVAL_S = 1.0
+
+
+def serve(sock, writer):
+    stopping = Event()
+    gevent.signal_handler(signal.SIGUSR1, writer.reopen)
+    gevent.signal_handler(signal.SIGTERM, stopping.set)
+    gevent.signal_handler(signal.SIGINT, stopping.set)
+
+    def receive():
+        while True:
+            for destination, data in decode_batch(sock.recv(1 << 20)):
+                writer.add(destination, data)
+
+    def tick():
+        while True:
+            gevent.sleep(FLUSH_INTERVAL_S)
+            writer.flush()
+
+    greenlets = [gevent.spawn(receive), gevent.spawn(tick)]
+    stopping.wait()
+    sock.setblocking(False)
+    try:  # what already arrived is written before exiting
+        while True:
+            for destination, data in decode_batch(sock._sock.recv(1 << 20)):
+                writer.add(destination, data)
+    except (BlockingIOError, OSError):
+        pass
+    gevent.killall(greenlets)
+    writer.close()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m hotproxy.process.flusher")
+    parser.add_argument("--sink-fd", type=int, required=True)
+    parser.add_argument("--arbiter-pid", type=int, required=True)
+    parser.add_argument("-l", "--log-level", default="info")
+    parser.add_argument("--log-path")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    die_with_parent(args.arbiter_pid)
+    set_title("hotproxy: flusher")
+    setup_logging(args.log_level, args.log_path)
+    sock = socket.socket(_stdsocket.AF_UNIX, _stdsocket.SOCK_DGRAM, fileno=args.sink_fd)
+    serve(sock, AccessLogWriter())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
