@@ -88,6 +88,8 @@ class Arbiter:
             return 1
         generation.state = READY
         self.notifier.ready(self._status())
+        if self.notifier.watchdog_interval:
+            gevent.spawn(self._watchdog)
         set_title(f"hotproxy: arbiter [epoch 0, gen {generation.number}]")
         log.info("serving: %d workers, generation %d", self.concurrency, generation.number)
         try:
@@ -114,6 +116,12 @@ class Arbiter:
                 log.info("all workers have exited")
                 self._stop_flusher()
                 return 0
+
+    def _watchdog(self):
+        """WATCHDOG=1 from the hub itself: a wedged arbiter stops pinging and systemd restarts it."""
+        while not self.stopping:
+            self.notifier.watchdog()
+            gevent.sleep(self.notifier.watchdog_interval)
 
     @property
     def serving(self):

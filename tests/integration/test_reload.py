@@ -282,3 +282,64 @@ def test_too_many_draining_generations_stops_the_oldest(proxy_factory, upstream)
     wait_for_log(proxy, "generation 1 stopped early")
     assert slow[0].is_closed(5)       # the oldest was stopped...
     assert not slow[1].is_closed(0.5)  # ...the next one still serves its request
+
+
+def test_watchdog_pings_when_systemd_asks(proxy_factory, tmp_path, monkeypatch):
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    path = str(tmp_path / "notify.sock")
+    notify.bind(path)
+    notify.settimeout(10)
+    monkeypatch.setenv("NOTIFY_SOCKET", path)
+    monkeypatch.setenv("WATCHDOG_USEC", "400000")  # ping every 0.2 s
+    proxy_factory(direct_config("A"), extra_args=["--concurrency", "1"])
+    pings = 0
+    deadline = time.monotonic() + 5
+    while pings < 3 and time.monotonic() < deadline:
+        if notify.recv(4096) == b"WATCHDOG=1":
+            pings += 1
+    assert pings == 3
+
+
+def test_sigquit_drains_then_exits(proxy_factory, upstream):
+    from harness import RawClient
+    proxy = proxy_factory(proxied_config(upstream.port, "A"), extra_args=["--concurrency", "1"])
+    client = RawClient(proxy.port("listen"))
+    client.send(b"GET /sleep/1000 HTTP/1.1\r\nHost: h\r\n\r\n")
+    time.sleep(0.2)
+    proxy.process.send_signal(signal.SIGQUIT)
+    assert client.read_response().status == 200  # the request in flight finished
+    assert proxy.process.wait(10) == 0
+
+
+def test_ttin_and_ttou_resize_the_worker_pool(proxy_factory, client_factory):
+    proxy = proxy_factory(direct_config("A"), extra_args=["--concurrency", "1"])
+    proxy.process.send_signal(signal.SIGTTIN)
+    wait_for_log(proxy, "serving (")
+    deadline = time.monotonic() + 10
+    while len(workers(proxy)) != 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    proxy.process.send_signal(signal.SIGTTOU)
+    wait_for_log(proxy, "serving (", count=2)
+    deadline = time.monotonic() + 10
+    while len(workers(proxy)) != 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert client_factory(proxy.port("listen")).request().body == b"A"
+
+
+def test_a_killed_flusher_is_restarted_and_logging_goes_on(proxy_factory, upstream, tmp_path):
+    from test_access_log import logged_config, read_lines
+    from harness import RawClient
+    log_path = tmp_path / "access.log"
+    proxy = proxy_factory(logged_config(upstream.port, log_path), extra_args=["--concurrency", "1"])
+    flusher = next(p for p in psutil.Process(proxy.process.pid).children() if "flusher" in " ".join(p.cmdline()))
+    client = RawClient(proxy.port("listen"))
+    for _ in range(5):
+        client.request()
+    read_lines(log_path, 5)
+    flusher.kill()
+    for _ in range(5):  # sent while no flusher runs: they wait in the socket
+        client.request()
+    wait_for_log(proxy, "restarting it")
+    read_lines(log_path, 10, timeout=15)
