@@ -13,3 +13,22 @@ def send_all(sock, data):
     view = memoryview(data)
     while sent < len(view):
         sent += sock.send(view[sent:])
+
+
+def send_parts(sock, parts):
+    """Send the byte strings in ``parts`` in order, gathered in one sendmsg where the kernel takes
+    them all (no join copy); returns the byte count."""
+    if len(parts) == 1:
+        send_all(sock, parts[0])
+        return len(parts[0])
+    total = sum(len(part) for part in parts)
+    sent = sock.sendmsg(parts)
+    if sent < total:
+        send_all(sock, b"".join(parts)[sent:])
+    return total
+
+
+def address_label(address):
+    """``ip:port`` as Envoy prints an address (``[::1]:80`` for IPv6)."""
+    ip, port = address[0], address[1]
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"

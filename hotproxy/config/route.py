@@ -5,7 +5,7 @@ where Envoy says so.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .core import HeaderMatcher, HeaderValueOption, QueryParameterMatcher
 

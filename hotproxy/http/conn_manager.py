@@ -18,7 +18,7 @@ from socket import timeout as SocketTimeout
 from ..errors import ProtocolError
 from ..listener.deadlines import NEVER
 from ..accesslog.loggers import AccessLoggers
-from ..sockio import send_all
+from ..sockio import address_label, send_all
 from ..stream_info import StreamInfo
 from ..stats.schema import HttpStats
 from . import local_reply
@@ -131,13 +131,12 @@ class _Connection:
 
     @property
     def remote_address(self):
-        return f"[{self.remote_ip}]:{self.remote_port}" if ":" in self.remote_ip else f"{self.remote_ip}:{self.remote_port}"
+        return address_label((self.remote_ip, self.remote_port))
 
     @property
     def local_address(self):
         if self._local_address is None:
-            ip, port = self.sock.getsockname()[:2]
-            self._local_address = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+            self._local_address = address_label(self.sock.getsockname())
         return self._local_address
 
     @property

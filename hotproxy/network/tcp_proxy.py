@@ -8,6 +8,7 @@ import time
 from gevent import socket
 
 from ..accesslog.loggers import AccessLoggers
+from ..sockio import address_label
 from ..stats.schema import TcpStats
 from ..stream_info import StreamInfo
 from .pump import CHUNK, Relay
@@ -77,9 +78,9 @@ class TcpProxy:
     def _log(self, sock, address, started, cluster, host, relay):
         now = time.monotonic()
         info = StreamInfo(time.time() - (now - started), started)
-        info.downstream_remote_address = info.downstream_direct_remote_address = _label(address)
+        info.downstream_remote_address = info.downstream_direct_remote_address = address_label(address)
         try:
-            info.downstream_local_address = _label(sock.getsockname())
+            info.downstream_local_address = address_label(sock.getsockname())
         except OSError:
             pass
         info.response_complete_ms = (now - started) * 1000
@@ -95,11 +96,6 @@ class TcpProxy:
             if relay.timed_out:
                 info.response_flags = {"SI"}
         self.access_logs.log(info)
-
-
-def _label(address):
-    ip, port = address[0], address[1]
-    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
 
 
 def _connect(host, cluster):

@@ -1,6 +1,8 @@
 """An upstream host as the load balancers and connection pools see it."""
 from __future__ import annotations
 
+from ..sockio import address_label
+
 
 class Host:
     """One endpoint of a cluster.
@@ -17,8 +19,7 @@ class Host:
         self.weight = weight
         self.hostname = hostname
         self.active_requests = 0
-        ip, port = address[0], address[1]
-        self.label = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+        self.label = address_label(address)
         self.pool = None  # the worker's connection pool for this host, attached by the cluster
 
     def __repr__(self):

@@ -8,7 +8,6 @@ answers per path (see ``UpstreamHandler``).
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
 import subprocess
@@ -350,6 +349,20 @@ def to_yaml(bootstrap):
     return re.sub(r'"(\{port:\w+\})"', r"\1", json.dumps(bootstrap, indent=1))
 
 
+def accept_each(listener, handle):
+    """Serve every connection ``listener`` accepts with ``handle(conn)`` in its own thread, until
+    the listener is closed."""
+    def loop():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=loop, daemon=True).start()
+
+
 class ScriptedUpstream:
     """A raw TCP upstream that runs ``script(conn)`` for each accepted connection, for upstreams
     that misbehave (garbage, resets, silence) in ways an HTTP server library will not."""
@@ -361,15 +374,7 @@ class ScriptedUpstream:
         self.sock.listen(64)
         self.port = self.sock.getsockname()[1]
         self.received = []
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._run, args=(conn,), daemon=True).start()
+        accept_each(self.sock, self._run)
 
     def _run(self, conn):
         with conn:

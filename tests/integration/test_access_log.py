@@ -3,10 +3,9 @@ import json
 import os
 import signal
 import socket
-import threading
 import time
 
-from harness import RawClient, bootstrap, http_listener, render, simple_routes, static_cluster, TCP_PROXY_TYPE
+from harness import RawClient, accept_each, bootstrap, http_listener, render, simple_routes, static_cluster, TCP_PROXY_TYPE
 
 FILE_LOG = "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog"
 
@@ -93,17 +92,12 @@ def test_tcp_proxy_access_log(proxy_factory, tmp_path):
     sink.bind(("127.0.0.1", 0))
     sink.listen()
 
-    def answer_each():
-        while True:
-            try:
-                conn, _ = sink.accept()
-            except OSError:
-                return
-            with conn:
-                if conn.recv(100) == b"12345":
-                    conn.sendall(b"xy")
+    def answer(conn):
+        with conn:
+            if conn.recv(100) == b"12345":
+                conn.sendall(b"xy")
 
-    threading.Thread(target=answer_each, daemon=True).start()
+    accept_each(sink, answer)
     log_path = tmp_path / "tcp.log"
     access_log = {"name": "log", "typed_config": {"@type": FILE_LOG, "path": str(log_path), "log_format": {
         "text_format_source": {"inline_string": "%UPSTREAM_HOST% %BYTES_RECEIVED% %BYTES_SENT%\n"}}}}

@@ -1,10 +1,8 @@
 """The hotproxy command line: validate mode, startup failures, clean shutdown."""
 import signal
 import subprocess
-import sys
-import time
 
-from harness import HOTPROXY, ROOT, bootstrap, free_port, http_listener, render, simple_routes, static_cluster, wait_for_port
+from harness import HOTPROXY, ROOT, bootstrap, http_listener, render, simple_routes, wait_for_port
 
 
 def run(*args):

@@ -1,6 +1,5 @@
 """HTTP/1.1 proxying through a real hotproxy process: what the client and the upstream see."""
 import re
-import socket
 import time
 
 import pytest

@@ -8,7 +8,7 @@ import time
 import psutil
 import pytest
 
-from harness import bootstrap, http_listener, render, simple_routes, static_cluster
+from harness import accept_each, bootstrap, http_listener, render, simple_routes, static_cluster
 
 
 def direct_config(body, extra_listener=False):
@@ -214,7 +214,7 @@ def test_arbiter_descriptors_do_not_grow_with_reloads(proxy_factory):
 
 
 def test_tcp_proxy_sessions_outlive_the_reload(proxy_factory):
-    from harness import TCP_PROXY_TYPE, free_port
+    from harness import TCP_PROXY_TYPE
     echo = socket.socket()
     echo.bind(("127.0.0.1", 0))
     echo.listen()
@@ -224,15 +224,7 @@ def test_tcp_proxy_sessions_outlive_the_reload(proxy_factory):
             while data := conn.recv(100):
                 conn.sendall(data)
 
-    def serve():
-        while True:
-            try:
-                conn, _ = echo.accept()
-            except OSError:
-                return
-            threading.Thread(target=echo_one, args=(conn,), daemon=True).start()
-
-    threading.Thread(target=serve, daemon=True).start()
+    accept_each(echo, echo_one)
 
     def tcp_config(tag):
         proxy_config = {"@type": TCP_PROXY_TYPE, "stat_prefix": tag, "cluster": "echo"}

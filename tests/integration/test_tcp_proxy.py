@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from harness import TCP_PROXY_TYPE, free_port, static_cluster, to_yaml
+from harness import TCP_PROXY_TYPE, accept_each, free_port, static_cluster, to_yaml
 
 
 def tcp_config(upstream_port, idle_timeout=None, cluster_port=None):
@@ -28,17 +28,7 @@ class EchoServer:
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
         self.port = self.sock.getsockname()[1]
-        self.accepted = 0
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            threading.Thread(target=self._echo, args=(conn,), daemon=True).start()
+        accept_each(self.sock, self._echo)
 
     @staticmethod
     def _echo(conn):

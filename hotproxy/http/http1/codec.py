@@ -162,6 +162,12 @@ class ResponseDecoder:
     def expect_no_body(self):
         self._no_body = True
 
+    def reset(self):
+        """Forget the current message: its body was consumed without this decoder."""
+        self._parser = HttpResponseParser(self)
+        self._head = None
+        self._no_body = False
+
     def feed(self, data):
         try:
             self._parser.feed_data(data)

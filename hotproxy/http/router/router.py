@@ -26,9 +26,11 @@ from ..date import http_date
 from ..headers import strip_hop_by_hop
 from ..http1.codec import END
 from ..http1.serialize import LAST_CHUNK, chunk, request_head, response_head
-from ...sockio import send_all
+from ...sockio import send_all, send_parts
 
 _RECV_SIZE = 65536
+#: A Content-Length body with at least this much left bypasses the parser (see _pass_through).
+_PASS_THROUGH_MIN = 16384
 #: Bytes relayed before a busy exchange yields to other greenlets (fairness).
 _YIELD_EVERY = 1 << 20
 # How the response body is framed for the client.
@@ -51,6 +53,7 @@ class Router:
         self.hcm = hcm
         self.clusters = hcm.cluster_manager
         self.server_name = hcm.server_name
+        self._buffers = []  # free pass-through buffers (each in use by one greenlet at a time)
 
     def start(self, stream, conn, target, headers):
         route = stream.route
@@ -161,6 +164,7 @@ class Router:
         route_deadline = sent_at + route.timeout if route.timeout else NEVER
         idle = route.idle_timeout if route.idle_timeout is not None else self.hcm.stream_idle_timeout
         framing = None       # None until the response head went out
+        expected = 0         # the response's Content-Length, with raw framing
         relayed = 0
         received_any = False
         # Our request was just sent: the response cannot be here yet, so wait before reading.
@@ -202,11 +206,11 @@ class Router:
                     done = True
                 else:
                     framing = self._response_head(stream, event, out, sent_at, head_only, conn)
+                    if framing is _RAW:
+                        expected = int(event.content_length)
             events.clear()
             if out:
-                data_out = out[0] if len(out) == 1 else b"".join(out)
-                send_all(dsock, data_out)
-                relayed += len(data_out)
+                relayed += send_parts(dsock, out)
                 if relayed >= _YIELD_EVERY:
                     relayed = 0
                     gevent.sleep(0)
@@ -214,6 +218,34 @@ class Router:
                 self._release(stream, upstream.keep_alive)
                 return
             conn.deadline = _deadline(route_deadline, time.monotonic(), idle)
+            if framing is _RAW and expected - stream.bytes_sent >= _PASS_THROUGH_MIN:
+                # The rest of a large Content-Length body goes straight from one socket to the
+                # other through a reusable buffer: no parser copy, no new bytes per read.
+                self._pass_through(stream, conn, expected - stream.bytes_sent, route_deadline, idle)
+                decoder.reset()  # llhttp never saw those bytes
+                self._release(stream, upstream.keep_alive)
+                return
+
+    def _pass_through(self, stream, conn, remaining, route_deadline, idle):
+        usock = stream.upstream.sock
+        dsock = conn.sock
+        buffer = self._buffers.pop() if self._buffers else memoryview(bytearray(_RECV_SIZE))
+        try:
+            relayed = 0
+            while remaining:
+                received = usock.recv_into(buffer, min(remaining, _RECV_SIZE))
+                if not received:
+                    raise UpstreamReset("connection termination")
+                send_all(dsock, buffer[:received])
+                remaining -= received
+                stream.bytes_sent += received
+                relayed += received
+                if relayed >= _YIELD_EVERY:
+                    relayed = 0
+                    gevent.sleep(0)
+                conn.deadline = _deadline(route_deadline, time.monotonic(), idle)
+        finally:
+            self._buffers.append(buffer)
 
     def _response_head(self, stream, head, out, sent_at, head_only, conn):
         """Queue the downstream response head; returns the body framing to use."""
