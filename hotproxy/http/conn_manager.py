@@ -209,7 +209,8 @@ class _Connection:
                 self.stream.flag("DC")  # the client went away; nothing to answer
         finally:
             stream = self.stream
-            if stream is not None:
+            if stream is not None:  # the connection ended inside an exchange
+                hcm.stats.downstream_rq_active -= 1
                 if stream.upstream is not None:
                     hcm.router.abort(stream)
                 if hcm.logging:

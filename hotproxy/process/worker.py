@@ -34,7 +34,7 @@ HEARTBEAT_INTERVAL_S = 1.0
 
 
 class Worker:
-    def __init__(self, bootstrap, listen_sockets, channel=None, name="worker", access_log_sink=None):
+    def __init__(self, bootstrap, listen_sockets, channel, name, access_log_sink):
         """``listen_sockets`` maps listener names to bound, listening stdlib sockets."""
         self.bootstrap = bootstrap
         self.name = name
@@ -46,10 +46,9 @@ class Worker:
                                         self.cluster_manager, self.deadlines, access_log_sink)
             for config in bootstrap.listeners
         }
-        if channel is not None:
-            for name, listener in self.listeners.items():
-                if hasattr(listener.filter, "hand_off"):
-                    listener.filter.hand_off = self._hand_off_to(name)
+        for listener_name, listener in self.listeners.items():
+            if hasattr(listener.filter, "hand_off"):
+                listener.filter.hand_off = self._hand_off_to(listener_name)
         self.access_log_sink = access_log_sink
         self.draining = False
         self._stopped = Event()
@@ -65,17 +64,15 @@ class Worker:
         gevent.signal_handler(signal.SIGTERM, self.stop)
         gevent.signal_handler(signal.SIGINT, self.stop)
         self.start()
-        if self.channel is not None:
-            gevent.spawn(self._read_channel)
-            gevent.spawn(self._heartbeat)
-            self.channel.send({"t": "ready", "pid": os.getpid()})
+        gevent.spawn(self._read_channel)
+        gevent.spawn(self._heartbeat)
+        self.channel.send({"t": "ready", "pid": os.getpid()})
         self._stopped.wait()
 
     def stop(self):
         for listener in self.listeners.values():
             listener.close()
-        if self.access_log_sink is not None:
-            self.access_log_sink.flush()
+        self.access_log_sink.flush()
         self.cluster_manager.stop()
         self.deadlines.stop()
         self._stopped.set()
