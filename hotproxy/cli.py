@@ -27,6 +27,13 @@ def build_parser():
                         help="serve (default) or validate the configuration and exit")
     parser.add_argument("--concurrency", type=int, default=0, metavar="N",
                         help="worker processes (default: one per core)")
+    parser.add_argument("--drain-time-s", type=float, default=600, metavar="S",
+                        help="after a reload, connections that cannot move to the new generation "
+                             "(their listener is gone from the new config) are closed within this "
+                             "time (default: 600)")
+    parser.add_argument("--drain-strategy", choices=("gradual", "immediate"), default="gradual",
+                        help="gradual (default): those connections close at times spread over the "
+                             "drain time; immediate: all at once")
     parser.add_argument("--parent-shutdown-time-s", type=float, default=900, metavar="S",
                         help="a draining generation is stopped this long after the reload, "
                              "whatever it still serves (default: 900)")

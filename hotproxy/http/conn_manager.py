@@ -9,6 +9,7 @@ matched here, rule by rule.
 """
 from __future__ import annotations
 
+import random
 import time
 from socket import SHUT_WR
 
@@ -63,10 +64,12 @@ class HttpConnectionManager:
         #: read size per recv; the listener lowers it to its per_connection_buffer_limit_bytes
         self.recv_size = _RECV_SIZE
         self.connections = set()
-        #: set by the worker when its generation drains: ``hand_off(sock)`` passes an idle
-        #: connection to the next generation (None: connections cannot move and just close)
+        #: set by the worker: ``hand_off(sock)`` passes an idle connection to the next generation
         self.hand_off = None
         self.draining = False
+        #: while draining without a next generation to move to (the listener was removed, or the
+        #: proxy shuts down), connections close over the drain time instead: see ``drain``
+        self.closing = False
         self.router = Router(self)
 
     def serve(self, sock, address):
@@ -84,10 +87,22 @@ class HttpConnectionManager:
             stats.downstream_cx_active -= 1
             stats.downstream_cx_destroy += 1
 
-    def drain(self):
-        """Stop serving: idle connections move to the next generation now, busy ones at the end of
-        their current exchange (see ``_Connection.run``)."""
+    def drain(self, move=True, drain_time=0.0, immediate=False):
+        """Stop serving. With ``move``, idle connections move to the next generation now and busy
+        ones at the end of their current exchange (see ``_Connection.run``). Without it, each
+        connection gets a close time within ``drain_time`` (all at once when ``immediate``, spread
+        evenly otherwise, like Envoy's gradual drain): from then on its responses carry
+        ``Connection: close``, and if it sits idle it is closed, never while a request is on it."""
         self.draining = True
+        if not move:
+            self.hand_off = None
+            self.closing = True
+            now = time.monotonic()
+            for connection in list(self.connections):
+                connection.close_at = now if immediate else now + random.uniform(0, drain_time)
+                if connection.idle:
+                    connection.deadline = min(connection.deadline, connection.close_at)
+            return
         for connection in list(self.connections):
             connection.release_if_idle()
 
@@ -114,6 +129,7 @@ class _Connection:
         #: waiting at a message boundary: nothing read and unparsed, so the connection may move
         self.idle = False
         self._local_address = None
+        self.close_at = NEVER  # when a draining listener without a successor closes this connection
 
     def release_if_idle(self):
         """Interrupt the wait of a connection idle at a message boundary so that it moves (or
@@ -160,7 +176,7 @@ class _Connection:
         try:
             while True:
                 at_boundary = self.stream is None and not decoder.mid_message
-                if at_boundary and hcm.draining:
+                if at_boundary and hcm.draining and not hcm.closing:
                     return self._release()
                 self.deadline = self._read_deadline()
                 self.idle = at_boundary
@@ -225,6 +241,8 @@ class _Connection:
         stats.downstream_rq_http1_total += 1
         stats.downstream_rq_active += 1
         stream = self.stream = ActiveStream(head, time.monotonic())
+        if hcm.closing and stream.start >= self.close_at:
+            stream.close = True  # draining: this exchange is the connection's last
         if head.version != "1.1":
             # HTTP/1.0 needs accept_http_10, which hotproxy does not support: Envoy's default.
             return self.local_reply(stream, 426, local_reply.PROTOCOL_ERROR_BODIES[426], close=True)
@@ -493,7 +511,8 @@ class _Connection:
         hcm = self.hcm
         now = time.monotonic()
         if not self.decoder.mid_message and self.stream is None:
-            return now + hcm.idle_timeout if hcm.idle_timeout else NEVER
+            idle = now + hcm.idle_timeout if hcm.idle_timeout else NEVER
+            return idle if idle < self.close_at else self.close_at
         idle = now + hcm.stream_idle_timeout if hcm.stream_idle_timeout else NEVER
         request_deadline = self.request_deadline
         return request_deadline if 0 < request_deadline < idle else idle

@@ -65,14 +65,15 @@ class ActiveListener:
         finally:
             sock.close()
 
-    def drain(self):
+    def drain(self, move, drain_time, immediate):
         """Stop accepting (closing only this process's duplicate of the listening socket, never
         shutting it down: the arbiter and the next generation keep accepting on it) and let the
-        filter wind down its connections."""
+        filter wind down its connections: moved to the next generation (``move``) or closed over
+        ``drain_time``. TCP proxy sessions run on until they end or the generation is stopped."""
         self._server.close()
         drain = getattr(self.filter, "drain", None)
         if drain is not None:
-            drain()
+            drain(move, drain_time, immediate)
 
     def close(self):
         self._server.close()

@@ -46,6 +46,8 @@ class Arbiter:
         self.config_path = args.config_path
         self.concurrency = args.concurrency or os.cpu_count() or 1
         self.parent_shutdown_time = args.parent_shutdown_time_s
+        self.drain_time = args.drain_time_s
+        self.drain_immediate = args.drain_strategy == "immediate"
         self.max_draining = args.max_draining_generations
         self.log_level = args.log_level
         self.log_path = args.log_path
@@ -175,7 +177,8 @@ class Arbiter:
             if generation.state != STOPPED:
                 generation.state = DRAINING
                 generation.drain_deadline = min(generation.drain_deadline or deadline, deadline)
-                generation.send_all({"t": "drain"})
+                # nowhere to move to: idle connections close now, busy ones after their response
+                generation.send_all({"t": "drain", "move": [], "drain_time": 0.0, "immediate": True})
         return None
 
     def handle_usr1(self):
@@ -276,7 +279,9 @@ class Arbiter:
     def _drain_generation(self, generation):
         generation.state = DRAINING
         generation.drain_deadline = time.monotonic() + self.parent_shutdown_time
-        generation.send_all({"t": "drain"})
+        serving = self.serving
+        generation.send_all({"t": "drain", "move": sorted(serving.listener_names if serving else ()),
+                             "drain_time": self.drain_time, "immediate": self.drain_immediate})
         log.info("generation %d draining", generation.number)
 
     def _stop_generation(self, generation, kill=False):

@@ -77,13 +77,15 @@ class Worker:
         self.deadlines.stop()
         self._stopped.set()
 
-    def drain(self):
+    def drain(self, move_to, drain_time, immediate):
+        """Stop accepting. Connections of listeners named in ``move_to`` (those the next
+        generation serves) move there; the others close over ``drain_time``."""
         if self.draining:
             return
         self.draining = True
         log.info("%s: draining", self.name)
-        for listener in self.listeners.values():
-            listener.drain()
+        for name, listener in self.listeners.items():
+            listener.drain(name in move_to, drain_time, immediate)
         gevent.spawn(self._exit_when_empty)
 
     def _exit_when_empty(self):
@@ -125,7 +127,8 @@ class Worker:
             for fd in fds:
                 os.close(fd)
             if kind == "drain":
-                self.drain()
+                self.drain(set(message.get("move", ())), message.get("drain_time", 0.0),
+                           message.get("immediate", False))
             elif kind == "stop":
                 return self.stop()
 

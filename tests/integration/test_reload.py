@@ -335,3 +335,23 @@ def test_a_killed_flusher_is_restarted_and_logging_goes_on(proxy_factory, upstre
         client.request()
     wait_for_log(proxy, "restarting it")
     read_lines(log_path, 10, timeout=15)
+
+
+def test_connections_of_a_removed_listener_close_over_the_drain_time(proxy_factory, client_factory):
+    from harness import free_port
+    ports = {"listen2": free_port()}
+    proxy = proxy_factory(direct_config("A", extra_listener=True), ports=ports,
+                          extra_args=["--concurrency", "1", "--drain-time-s", "2"])
+    client = client_factory(proxy.port("listen2"))
+    assert client.request().body == b"A"
+    rewrite(proxy, direct_config("B"))  # the second listener is gone
+    reload(proxy, 1)
+    started = time.monotonic()
+    # still served by the draining generation: never cut while the client may be sending
+    response = client.request()
+    assert response.status == 200 and response.body == b"A"
+    if response.header("connection") != "close":
+        assert client.is_closed(5)  # closed while idle, within the drain time
+        assert time.monotonic() - started < 4
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", proxy.port("listen2")), timeout=2)
