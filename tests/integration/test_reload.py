@@ -355,3 +355,42 @@ def test_connections_of_a_removed_listener_close_over_the_drain_time(proxy_facto
         assert time.monotonic() - started < 4
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", proxy.port("listen2")), timeout=2)
+
+
+def test_sighup_every_10ms_for_30s_under_load(proxy_factory, upstream):
+    from harness import RawClient
+    proxy = proxy_factory(proxied_config(upstream.port, "v0"), extra_args=["--concurrency", "1"])
+    failures, done, stop = [], [0], threading.Event()
+
+    def traffic(fresh):
+        client = RawClient(proxy.port("listen"))
+        while not stop.is_set():
+            try:
+                if fresh:
+                    client = RawClient(proxy.port("listen"))
+                if client.request("POST", "/", body=b"payload").status != 200:
+                    failures.append("status")
+                done[0] += 1
+            except (OSError, EOFError) as exc:
+                failures.append(repr(exc))
+                client = RawClient(proxy.port("listen"))
+
+    threads = [threading.Thread(target=traffic, args=(i == 0,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    rewrite(proxy, proxied_config(upstream.port, "final"))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        proxy.process.send_signal(signal.SIGHUP)
+        time.sleep(0.01)
+    time.sleep(3)
+    stop.set()
+    for thread in threads:
+        thread.join(10)
+    assert failures == [] and done[0] > 500
+    assert proxy.process.poll() is None
+    from harness import RawClient as Fresh
+    deadline = time.monotonic() + 20
+    while Fresh(proxy.port("listen")).request().header("x-config") != "final":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
