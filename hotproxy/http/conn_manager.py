@@ -291,6 +291,8 @@ class _Connection:
         stream = self.stream
         hcm = self.hcm
         stream.body_done = True
+        if hcm.closing and time.monotonic() >= self.close_at:
+            stream.close = True  # its close time passed mid-exchange: say so in this response
         if hcm.logging:
             stream.request_done = time.monotonic()
         if stream.pending_reply is not None:
