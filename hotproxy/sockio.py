@@ -15,6 +15,9 @@ def send_all(sock, data):
         sent += sock.send(view[sent:])
 
 
+_GATHER_MIN = 16384
+
+
 def send_parts(sock, parts):
     """Send the byte strings in ``parts`` in order, gathered in one sendmsg where the kernel takes
     them all (no join copy); returns the byte count."""
@@ -22,6 +25,9 @@ def send_parts(sock, parts):
         send_all(sock, parts[0])
         return len(parts[0])
     total = sum(len(part) for part in parts)
+    if total < _GATHER_MIN:  # joining a few small pieces costs less than building an iovec
+        send_all(sock, b"".join(parts))
+        return total
     sent = sock.sendmsg(parts)
     if sent < total:
         send_all(sock, b"".join(parts)[sent:])

@@ -354,3 +354,11 @@ def test_regex_rewrite(proxy_factory, upstream, client_factory):
     proxy = proxy_factory(one_route_config(upstream.port, route))
     client_factory(proxy.port("listen")).request("GET", "/users/42/profile")
     assert upstream.requests[-1]["path"] == "/profile?id=42"
+
+
+def test_content_length_bodies_of_every_size_keep_the_upstream_connection_in_sync(proxied, upstream, client_factory):
+    client = client_factory(proxied.port("listen"))
+    for size in (10, 100_000, 0, 70_000, 5, 1_000_000, 1):
+        response = client.request("GET", f"/bytes/{size}")
+        assert (response.status, len(response.body)) == (200, size)
+    assert len(upstream.connections) == 1  # reused throughout: the parser never lost its place

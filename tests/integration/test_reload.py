@@ -345,14 +345,11 @@ def test_connections_of_a_removed_listener_close_over_the_drain_time(proxy_facto
     client = client_factory(proxy.port("listen2"))
     assert client.request().body == b"A"
     rewrite(proxy, direct_config("B"))  # the second listener is gone
-    reload(proxy, 1)
     started = time.monotonic()
-    # still served by the draining generation: never cut while the client may be sending
-    response = client.request()
-    assert response.status == 200 and response.body == b"A"
-    if response.header("connection") != "close":
-        assert client.is_closed(5)  # closed while idle, within the drain time
-        assert time.monotonic() - started < 4
+    reload(proxy, 1)
+    # not closed at once (that would race a client reusing it) but within the drain time, while idle
+    assert client.is_closed(5)
+    assert time.monotonic() - started < 2 + 1.5
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", proxy.port("listen2")), timeout=2)
 

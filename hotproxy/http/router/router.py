@@ -28,7 +28,7 @@ from ..http1.codec import END
 from ..http1.serialize import LAST_CHUNK, chunk, request_head, response_head
 from ...sockio import send_all, send_parts
 
-_RECV_SIZE = 65536
+_RECV_SIZE = 256 * 1024  # a 64 KiB body and its head arrive in one read
 #: A Content-Length body with at least this much left bypasses the parser (see _pass_through).
 _PASS_THROUGH_MIN = 16384
 #: Bytes relayed before a busy exchange yields to other greenlets (fairness).
@@ -53,7 +53,7 @@ class Router:
         self.hcm = hcm
         self.clusters = hcm.cluster_manager
         self.server_name = hcm.server_name
-        self._buffers = []  # free pass-through buffers (each in use by one greenlet at a time)
+        self._buffers = []  # free response buffers (each in use by one exchange at a time)
 
     def start(self, stream, conn, target, headers):
         route = stream.route
@@ -151,6 +151,16 @@ class Router:
         self._release(stream, False)
 
     def _relay_response(self, stream, conn):
+        buffer = self._buffers.pop() if self._buffers else bytearray(_RECV_SIZE)
+        try:
+            return self._relay_with(buffer, stream, conn)
+        finally:
+            self._buffers.append(buffer)
+
+    def _relay_with(self, buffer, stream, conn):
+        """Relay the response, reading into ``buffer``: the parser and the downstream send see
+        memoryviews of it, so a body is never copied into a new bytes object."""
+        view = memoryview(buffer)
         upstream = stream.upstream
         usock = upstream.sock
         decoder = upstream.decoder
@@ -172,80 +182,93 @@ class Router:
         usock._wait(usock._read_event)
         while True:
             try:
-                data = usock.recv(_RECV_SIZE)
+                received = usock.recv_into(buffer)
             except OSError as exc:
                 if isinstance(exc, SocketTimeout):
                     raise
-                data = None
-            if not data:
+                received = None
+            data = view[:received] if received else None
+            if not received:
                 if not received_any and not stream.body_sent and self._reconnect(stream):
                     send_all(stream.upstream.sock, stream.request_bytes)
-                    return self._relay_response(stream, conn)
+                    return self._relay_with(buffer, stream, conn)
                 if framing is None:
                     if received_any:  # a response head cut short
                         raise ProtocolError(502, "upstream.incomplete_head")
                     raise UpstreamReset("connection termination")
-                if data is None:
+                if received is None:
                     raise UpstreamReset("connection termination")
                 decoder.feed_eof()
             else:
                 received_any = True
-                decoder.feed(data)
+            # Until the head is parsed, split the read after it: with a Content-Length the body
+            # bytes that came with the head are forwarded as they are, not copied by the parser.
+            pieces = (data,)  # None: only the events feed_eof queued
+            if received and framing is None and not head_only:
+                end = buffer.find(b"\r\n\r\n", 0, received) + 4
+                if 4 <= end <= received - _PASS_THROUGH_MIN:  # a small body: the parser's copy is
+                    pieces = (data[:end], data[end:])       # cheaper than a fresh parser after it
             out = []
-            done = False
-            for event in events:
-                if event.__class__ is bytes:
-                    stream.bytes_sent += len(event)
-                    if framing is _CHUNKED:
-                        out.append(chunk(event))
-                    elif framing is _RAW:
-                        out.append(event)
-                elif event is END:
-                    if framing is _CHUNKED:
-                        out.append(LAST_CHUNK)
-                    done = True
-                else:
-                    framing = self._response_head(stream, event, out, sent_at, head_only, conn)
-                    if framing is _RAW:
-                        expected = int(event.content_length)
-            events.clear()
+            done = bypassed = False
+            for index, piece in enumerate(pieces):
+                if index == 1 and framing is _RAW and not done:
+                    taken = piece[:expected - stream.bytes_sent]
+                    out.append(taken)
+                    stream.bytes_sent += len(taken)
+                    done = stream.bytes_sent == expected
+                    bypassed = True
+                    break
+                if piece is not None:
+                    decoder.feed(piece)
+                for event in events:
+                    if event.__class__ is bytes:
+                        stream.bytes_sent += len(event)
+                        if framing is _CHUNKED:
+                            out.append(chunk(event))
+                        elif framing is _RAW:
+                            out.append(event)
+                    elif event is END:
+                        if framing is _CHUNKED:
+                            out.append(LAST_CHUNK)
+                        done = True
+                    else:
+                        framing = self._response_head(stream, event, out, sent_at, head_only, conn)
+                        if framing is _RAW:
+                            expected = int(event.content_length)
+                events.clear()
             if out:
                 relayed += send_parts(dsock, out)
                 if relayed >= _YIELD_EVERY:
                     relayed = 0
                     gevent.sleep(0)
-            if done:
-                self._release(stream, upstream.keep_alive)
-                return
             conn.deadline = _deadline(route_deadline, time.monotonic(), idle)
-            if framing is _RAW and expected - stream.bytes_sent >= _PASS_THROUGH_MIN:
-                # The rest of a large Content-Length body goes straight from one socket to the
-                # other through a reusable buffer: no parser copy, no new bytes per read.
-                self._pass_through(stream, conn, expected - stream.bytes_sent, route_deadline, idle)
-                decoder.reset()  # llhttp never saw those bytes
+            if not done and (bypassed or (framing is _RAW and expected - stream.bytes_sent >= _PASS_THROUGH_MIN)):
+                # The rest of a Content-Length body goes straight from one socket to the other
+                # through a reusable buffer: no parser copy, no new bytes object per read.
+                self._pass_through(view, stream, conn, expected - stream.bytes_sent, route_deadline, idle)
+                bypassed = done = True
+            if done:
+                if bypassed:
+                    decoder.reset()  # llhttp never saw the body
                 self._release(stream, upstream.keep_alive)
                 return
 
-    def _pass_through(self, stream, conn, remaining, route_deadline, idle):
+    def _pass_through(self, view, stream, conn, remaining, route_deadline, idle):
         usock = stream.upstream.sock
         dsock = conn.sock
-        buffer = self._buffers.pop() if self._buffers else memoryview(bytearray(_RECV_SIZE))
-        try:
-            relayed = 0
-            while remaining:
-                received = usock.recv_into(buffer, min(remaining, _RECV_SIZE))
-                if not received:
-                    raise UpstreamReset("connection termination")
-                send_all(dsock, buffer[:received])
-                remaining -= received
-                stream.bytes_sent += received
-                relayed += received
-                if relayed >= _YIELD_EVERY:
-                    relayed = 0
-                    gevent.sleep(0)
-                conn.deadline = _deadline(route_deadline, time.monotonic(), idle)
-        finally:
-            self._buffers.append(buffer)
+        relayed = 0
+        while remaining:
+            received = usock.recv_into(view, min(remaining, len(view)))
+            if not received:
+                raise UpstreamReset("connection termination")
+            send_all(dsock, view[:received])
+            remaining -= received
+            stream.bytes_sent += received
+            relayed += received
+            if relayed >= _YIELD_EVERY:
+                relayed = 0
+                gevent.sleep(0)
+            conn.deadline = _deadline(route_deadline, time.monotonic(), idle)
 
     def _response_head(self, stream, head, out, sent_at, head_only, conn):
         """Queue the downstream response head; returns the body framing to use."""
