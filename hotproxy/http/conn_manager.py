@@ -21,7 +21,7 @@ from ..listener.deadlines import NEVER
 from ..accesslog.loggers import AccessLoggers
 from ..sockio import address_label, send_all
 from ..stream_info import StreamInfo
-from ..stats.schema import HttpStats
+from ..stats.schema import HttpStats, count_status_class
 from . import local_reply
 from .headers import NOT_FORWARDED, strip_hop_by_hop
 from .http1.codec import END, RequestDecoder
@@ -107,9 +107,7 @@ class HttpConnectionManager:
             connection.release_if_idle()
 
     def count_response(self, status):
-        stats = self.stats
-        name = _STATUS_CLASS[status // 100 - 1] if 100 <= status < 600 else "downstream_rq_5xx"
-        setattr(stats, name, getattr(stats, name) + 1)
+        count_status_class(self.stats, _STATUS_CLASS, status)
 
 
 class _Connection:

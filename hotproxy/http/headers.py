@@ -49,9 +49,3 @@ def strip_hop_by_hop(headers, connection_value, removed=HOP_BY_HOP):
         kept.append(item)
     return kept
 
-
-def get(headers, name, default=None):
-    for item in headers:
-        if item[0] == name:
-            return item[1]
-    return default

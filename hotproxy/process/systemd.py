@@ -52,11 +52,5 @@ class Notifier:
     def stopping(self, status):
         self.send(stopping=1, status=status)
 
-    def status(self, status):
-        self.send(status=status)
-
     def watchdog(self):
         self.send(watchdog=1)
-
-    def mainpid(self, pid):
-        self.send(mainpid=pid)

@@ -17,6 +17,12 @@ def counter_set(class_name, names):
                                  "snapshot": snapshot, "names": names})
 
 
+def count_status_class(stats, class_names, status):
+    """``stats.<class_names[k]> += 1`` for the status class of ``status`` (5xx for anything odd)."""
+    name = class_names[status // 100 - 1] if 100 <= status < 600 else class_names[4]
+    setattr(stats, name, getattr(stats, name) + 1)
+
+
 HttpStats = counter_set("HttpStats", (
     "downstream_cx_total", "downstream_cx_active", "downstream_cx_destroy",
     "downstream_cx_idle_timeout", "downstream_cx_protocol_error",

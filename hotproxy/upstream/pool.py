@@ -22,12 +22,11 @@ IDLE_EXPIRY_S = 55.0
 
 class ConnectFailure(Exception):
     """Connecting failed. ``reason`` is Envoy's reset reason: "connection timeout",
-    "remote connection failure" or "overflow"; ``detail`` the transport failure text."""
+    "remote connection failure" or "overflow"."""
 
-    def __init__(self, reason, detail=""):
+    def __init__(self, reason):
         super().__init__(reason)
         self.reason = reason
-        self.detail = detail
 
 
 class UpstreamConnection:
@@ -132,7 +131,7 @@ class ConnectionPool:
             if isinstance(exc, _stdsocket.timeout):
                 stats.upstream_cx_connect_timeout += 1
                 raise ConnectFailure("connection timeout") from None
-            raise ConnectFailure("remote connection failure", str(exc)) from None
+            raise ConnectFailure("remote connection failure") from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.timeout = None  # from here on, the connection's deadline governs (listener/deadlines.py)
         stats.upstream_cx_active += 1

@@ -19,6 +19,7 @@ from socket import timeout as SocketTimeout
 import gevent
 
 from ...errors import ProtocolError
+from ...stats.schema import count_status_class
 from ...listener.deadlines import NEVER
 from ...upstream.pool import ConnectFailure
 from .. import local_reply
@@ -275,9 +276,7 @@ class Router:
         status = head.status
         stream.status = status
         stream.responded = True
-        cluster_stats = stream.cluster.stats
-        name = _CLASS_STATS[status // 100 - 1] if 100 <= status < 600 else "upstream_rq_5xx"
-        setattr(cluster_stats, name, getattr(cluster_stats, name) + 1)
+        count_status_class(stream.cluster.stats, _CLASS_STATS, status)
         self.hcm.count_response(status)
         stream.upstream.keep_alive = head.keep_alive
         headers = strip_hop_by_hop(head.headers, head.connection) if head.hop_by_hop else head.headers
