@@ -1,8 +1,9 @@
 """The arbiter ⇄ child channel: one msgpack map per SOCK_SEQPACKET message, descriptors attached
 to the message that names them (SCM_RIGHTS).
 
-SEQPACKET keeps message boundaries and sends each message atomically, so several greenlets may send
-on one channel without framing or locking, and a descriptor always travels with its own message.
+SEQPACKET keeps message boundaries and sends each message atomically, so no framing is needed and a
+descriptor always travels with its own message. Sends still take a lock: when the peer is slow and
+the socket buffer is full, a send waits, and gevent allows only one greenlet to wait on a socket.
 Received descriptors are close-on-exec (MSG_CMSG_CLOEXEC): nothing leaks into later children.
 """
 from __future__ import annotations
@@ -12,6 +13,7 @@ import socket as _stdsocket
 
 import msgpack
 from gevent import socket
+from gevent.lock import Semaphore
 
 MAX_MESSAGE = 1 << 20
 MAX_FDS = 64
@@ -42,6 +44,7 @@ class Channel:
         if not isinstance(sock, socket.socket):
             sock = socket.socket(fileno=sock.detach())
         self.sock = sock
+        self._sending = Semaphore()
 
     @classmethod
     def from_fd(cls, fd):
@@ -49,10 +52,12 @@ class Channel:
 
     def send(self, message, fds=()):
         data = encode(message)
-        if fds:
-            self.sock.sendmsg([data], [(_stdsocket.SOL_SOCKET, _stdsocket.SCM_RIGHTS, array.array("i", fds))])
-        else:
-            self.sock.send(data)
+        with self._sending:
+            if fds:
+                self.sock.sendmsg([data], [(_stdsocket.SOL_SOCKET, _stdsocket.SCM_RIGHTS,
+                                            array.array("i", fds))])
+            else:
+                self.sock.send(data)
 
     def recv(self):
         """The next (message, fds); raises ChannelClosed when the peer is gone."""
