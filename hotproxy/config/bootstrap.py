@@ -15,6 +15,21 @@ class Admin:
 
 
 @dataclass(frozen=True)
+class StatsTag:
+    """One of ``stats_config.stats_tags``. With neither ``regex`` nor ``fixed_value``, Envoy's
+    default extractors of that ``tag_name`` apply."""
+    tag_name: str
+    regex: str | None = None
+    fixed_value: str | None = None
+
+
+@dataclass(frozen=True)
+class StatsConfig:
+    stats_tags: tuple[StatsTag, ...] = ()
+    use_all_default_tags: bool = True
+
+
+@dataclass(frozen=True)
 class Bootstrap:
     listeners: tuple[Listener, ...] = ()
     clusters: tuple[Cluster, ...] = ()
@@ -22,6 +37,7 @@ class Bootstrap:
     stats_flush_interval: float = 5.0
     node_id: str = ""
     node_cluster: str = ""
+    stats_config: StatsConfig = StatsConfig()
 
     def cluster(self, name: str) -> Cluster | None:
         for cluster in self.clusters:

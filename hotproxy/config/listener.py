@@ -4,8 +4,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .accesslog import AccessLog
-from .core import SocketAddress
+from .core import HeaderMatcher, SocketAddress
 from .route import RouteConfiguration
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """envoy.extensions.filters.http.health_check.v3.HealthCheck, non-pass-through: requests
+    matching every one of ``headers`` are answered by the proxy itself."""
+    headers: tuple[HeaderMatcher, ...]
 
 
 @dataclass(frozen=True)
@@ -13,7 +20,7 @@ class HttpConnectionManager:
     """envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.
 
     Timeouts in float seconds; 0 disables. ``http_filters`` holds the filter names in order (the
-    router last).
+    router last); ``health_check`` the health_check filter's config when it is one of them.
     """
     stat_prefix: str
     route_config: RouteConfiguration
@@ -30,6 +37,7 @@ class HttpConnectionManager:
     request_headers_timeout: float = 0.0
     stream_idle_timeout: float = 300.0
     access_log: tuple[AccessLog, ...] = ()
+    health_check: HealthCheck | None = None   # the envoy.filters.http.health_check filter
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,7 @@ class Listener:
     filter_chains: tuple[FilterChain, ...]
     per_connection_buffer_limit_bytes: int = 1024 * 1024
     enable_reuse_port: bool = True
+    traffic_direction: str = "UNSPECIFIED"    # UNSPECIFIED, INBOUND or OUTBOUND
 
     @property
     def stat_name(self) -> str:

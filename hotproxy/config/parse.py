@@ -5,16 +5,17 @@ from __future__ import annotations
 import ipaddress
 
 from ..errors import ConfigError
-from .bootstrap import Admin, Bootstrap
+from ..stats.tags import DEFAULT_TAG_NAMES, compile_tag_regex
+from .bootstrap import Admin, Bootstrap, StatsConfig, StatsTag
 from .fields import Context, Fields, Node, present
 from .parse_cluster import cluster
 from .parse_core import address, is_ip
 from .parse_listener import listener
 
 BOOTSTRAP = Fields(
-    "node static_resources admin stats_flush_interval",
+    "node static_resources admin stats_flush_interval stats_config",
     unsupported="node_context_params dynamic_resources cluster_manager hds_config flags_path "
-                "stats_sinks deferred_stat_options stats_config stats_flush_on_admin "
+                "stats_sinks deferred_stat_options stats_flush_on_admin "
                 "stats_eviction_interval watchdog watchdogs tracing layered_runtime "
                 "overload_manager enable_dispatcher_stats header_prefix "
                 "stats_server_version_override use_tcp_for_dns_lookups dns_resolution_config "
@@ -31,6 +32,10 @@ NODE = Fields("id cluster",
                           "client_features listening_addresses")
 ADMIN = Fields("address access_log_path access_log",
                unsupported="profile_path socket_options ignore_global_conn_limit allow_paths")
+STATS_CONFIG = Fields("stats_tags use_all_default_tags",
+                      unsupported="stats_matcher histogram_bucket_settings")
+TAG_SPECIFIER = Fields("tag_name regex fixed_value")
+_MAX_TAG_REGEX_BYTES = 1024     # Envoy's validation rule on TagSpecifier.regex
 
 
 def parse_bootstrap(tree: dict, problems=()) -> Bootstrap:
@@ -62,6 +67,7 @@ def _bootstrap(node: Node) -> Bootstrap | None:
         **(_static_resources(resources) if resources else {}),
         **present(admin=m.nested("admin", admin),
                   stats_flush_interval=flush_interval,
+                  stats_config=m.nested("stats_config", stats_config),
                   node_id=envoy_node and envoy_node.string("id"),
                   node_cluster=envoy_node and envoy_node.string("cluster")))
 
@@ -113,6 +119,47 @@ def admin(node: Node) -> Admin | None:
     if admin_address is None:
         return None
     return Admin(address=admin_address, **present(access_log_path=access_log_path))
+
+
+def stats_config(node: Node) -> StatsConfig | None:
+    m = node.message(STATS_CONFIG)
+    if m is None:
+        return None
+    tag_nodes = m.items("stats_tags")
+    tags = [stats_tag(n) for n in tag_nodes]
+    _check_unique(tag_nodes, tags, "tag_name", lambda tag: tag.tag_name,
+                  lambda name: f"duplicate tag name '{name}'")
+    return StatsConfig(stats_tags=tuple(filter(None, tags)),
+                       **present(use_all_default_tags=m.boolean("use_all_default_tags")))
+
+
+def stats_tag(node: Node) -> StatsTag | None:
+    m = node.message(TAG_SPECIFIER)
+    if m is None:
+        return None
+    tag_name = m.string("tag_name", required=True)
+    m.one_of("regex", "fixed_value", required=False)
+    regex = m.string("regex") or None       # an empty regex is none, as in Envoy
+    fixed_value = m.string("fixed_value")
+    if regex is not None:
+        _check_tag_regex(m.at("regex"), regex)
+    elif fixed_value is None and tag_name and tag_name not in DEFAULT_TAG_NAMES:
+        # With neither, Envoy uses its default extractors of that name, if it has any.
+        node.fail(f"one of regex, fixed_value is required: '{tag_name}' is not a default tag name "
+                  f"({', '.join(sorted(DEFAULT_TAG_NAMES))})")
+    if tag_name is None:
+        return None
+    return StatsTag(tag_name, **present(regex=regex, fixed_value=fixed_value))
+
+
+def _check_tag_regex(node: Node, regex: str) -> None:
+    if len(regex.encode()) > _MAX_TAG_REGEX_BYTES:
+        node.fail(f"must be at most {_MAX_TAG_REGEX_BYTES} bytes")
+        return
+    try:
+        compile_tag_regex(regex)
+    except ValueError as exc:
+        node.fail(str(exc))
 
 
 def _check_cluster_references(ctx: Context, bootstrap: Bootstrap) -> None:

@@ -3,23 +3,27 @@ HTTP connection manager and the TCP proxy (their access logs: parse_accesslog.py
 from __future__ import annotations
 
 from .fields import NOT_SUPPORTED, Enum, Fields, Node, parse_each, present, typed_config
-from .listener import FilterChain, HttpConnectionManager, Listener, TcpProxy, TcpWeightedCluster
+from .listener import (FilterChain, HealthCheck, HttpConnectionManager, Listener, TcpProxy,
+                       TcpWeightedCluster)
 from .parse_accesslog import access_logs
-from .parse_core import address
+from .parse_core import address, header_matcher
 from .parse_route import route_configuration
 
 HTTP_CONNECTION_MANAGER_TYPE = ("type.googleapis.com/envoy.extensions.filters.network"
                                 ".http_connection_manager.v3.HttpConnectionManager")
 TCP_PROXY_TYPE = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
 ROUTER_TYPE = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+HEALTH_CHECK_NAME = "envoy.filters.http.health_check"
+HEALTH_CHECK_TYPE = "type.googleapis.com/envoy.extensions.filters.http.health_check.v3.HealthCheck"
 
 LISTENER = Fields(
-    "name address filter_chains per_connection_buffer_limit_bytes enable_reuse_port",
+    "name address filter_chains per_connection_buffer_limit_bytes enable_reuse_port "
+    "traffic_direction",
     unsupported="additional_addresses stat_prefix fcds_config filter_chain_matcher "
                 "use_original_dst default_filter_chain metadata deprecated_v1 drain_type "
                 "listener_filters listener_filters_timeout continue_on_listener_filters_timeout "
                 "transparent freebind socket_options tcp_fast_open_queue_length "
-                "traffic_direction udp_listener_config api_listener connection_balance_config "
+                "udp_listener_config api_listener connection_balance_config "
                 "reuse_port access_log tcp_backlog_size max_connections_to_accept_per_socket_event "
                 "bind_to_port internal_listener enable_mptcp ignore_global_conn_limit "
                 "bypass_overload_manager tcp_keepalive")
@@ -55,6 +59,9 @@ HTTP_PROTOCOL_OPTIONS = Fields(
     unsupported="max_connection_duration max_response_headers_kb max_stream_duration "
                 "headers_with_underscores_action max_requests_per_connection")
 HTTP_FILTER = Fields("name typed_config", unsupported="config_discovery is_optional disabled")
+HEALTH_CHECK = Fields("pass_through_mode headers",
+                      unsupported="cache_time cluster_min_healthy_percentages")
+TRAFFIC_DIRECTIONS = Enum("UNSPECIFIED INBOUND OUTBOUND")
 ROUTER = Fields(
     "",
     unsupported="dynamic_stats start_child_span upstream_log upstream_log_options "
@@ -88,7 +95,8 @@ def listener(node: Node) -> Listener | None:
         address=m.nested("address", address, required=True),
         filter_chains=parse_each(chain_nodes, filter_chain),
         **present(per_connection_buffer_limit_bytes=m.uint32("per_connection_buffer_limit_bytes"),
-                  enable_reuse_port=m.boolean("enable_reuse_port")))
+                  enable_reuse_port=m.boolean("enable_reuse_port"),
+                  traffic_direction=m.enum("traffic_direction", TRAFFIC_DIRECTIONS)))
 
 
 def filter_chain(node: Node) -> FilterChain | None:
@@ -123,10 +131,16 @@ def http_connection_manager(node: Node) -> HttpConnectionManager | None:
         return None
     options = m.nested("common_http_protocol_options",
                        lambda n: n.message(HTTP_PROTOCOL_OPTIONS))
+    filters = http_filters(m)
+    health_checks = [f for f in filters if isinstance(f, HealthCheck)]
+    for extra in m.items("http_filters")[1:] if len(health_checks) > 1 else ():
+        extra.fail("only one health_check filter is supported")
+        break
     return HttpConnectionManager(
         stat_prefix=m.string("stat_prefix", required=True),
         route_config=m.nested("route_config", route_configuration, required=True),
-        http_filters=http_filters(m),
+        http_filters=tuple(f if isinstance(f, str) else HEALTH_CHECK_NAME for f in filters),
+        health_check=health_checks[0] if health_checks else None,
         access_log=access_logs(m, tcp=False),
         **present(
             codec_type=m.enum("codec_type", CODEC_TYPES),
@@ -142,33 +156,59 @@ def http_connection_manager(node: Node) -> HttpConnectionManager | None:
             stream_idle_timeout=m.duration("stream_idle_timeout")))
 
 
-def http_filters(m) -> tuple[str, ...]:
-    """The HTTP filter names. The router is the only filter hotproxy has, and it is terminal.
-    Envoy 1.40 accepts an HCM without HTTP filters and then answers no request until its stream
-    idle timeout fires; hotproxy refuses that config instead of serving nothing."""
+def http_filters(m) -> list:
+    """The HTTP filters in order: the router's name, or a HealthCheck. The router is terminal,
+    so it must come last. Envoy 1.40 accepts an HCM without HTTP filters and then answers no
+    request until its stream idle timeout fires; hotproxy refuses that config instead."""
     filter_nodes = m.items("http_filters")
     if not filter_nodes:
         m.at("http_filters").fail("the router filter (envoy.filters.http.router) is required "
                                   "as the last HTTP filter")
-    names = [http_filter(n) for n in filter_nodes]
-    for filter_node, name in zip(filter_nodes[:-1], names):
-        if name is not None:
+    filters = [http_filter(n) for n in filter_nodes]
+    for filter_node, parsed in zip(filter_nodes[:-1], filters):
+        if isinstance(parsed, str):
             filter_node.fail("the router filter must be the last HTTP filter")
-    return tuple(name for name in names if name is not None)
+    if filters and filters[-1] is not None and not isinstance(filters[-1], str):
+        filter_nodes[-1].fail("the router filter (envoy.filters.http.router) is required "
+                              "as the last HTTP filter")
+    return [parsed for parsed in filters if parsed is not None]
 
 
-def http_filter(node: Node) -> str | None:
+def http_filter(node: Node) -> str | HealthCheck | None:
     m = node.message(HTTP_FILTER)
     if m is None:
         return None
     name = m.string("name", required=True)
-    router = m.nested("typed_config", lambda n: typed_config(n, {ROUTER_TYPE: _router}),
+    parsed = m.nested("typed_config",
+                      lambda n: typed_config(n, {ROUTER_TYPE: _router, HEALTH_CHECK_TYPE: health_check}),
                       required=True)
-    return name if router is not None else None
+    if parsed is _ROUTER:
+        return name
+    return parsed
+
+
+_ROUTER = object()
 
 
 def _router(node: Node):
-    return node.message(ROUTER)
+    return _ROUTER if node.message(ROUTER) is not None else None
+
+
+def health_check(node: Node) -> HealthCheck | None:
+    """Only the non-pass-through mode: the proxy answers health checks itself, 200 or (after
+    POST /healthcheck/fail) 503."""
+    m = node.message(HEALTH_CHECK)
+    if m is None:
+        return None
+    pass_through = m.boolean("pass_through_mode")
+    if pass_through is None:
+        m.at("pass_through_mode").fail("required field is missing")
+    elif pass_through:
+        m.at("pass_through_mode").fail(f"pass_through_mode: true is {NOT_SUPPORTED}")
+    headers = m.repeated("headers", header_matcher)
+    if not m.items("headers"):
+        m.at("headers").fail("at least one header matcher is required to recognise health checks")
+    return HealthCheck(headers=headers)
 
 
 def tcp_proxy(node: Node) -> TcpProxy | None:

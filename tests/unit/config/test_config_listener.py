@@ -5,6 +5,7 @@ import pytest
 from hotproxy.config.bootstrap import Admin
 from hotproxy.config.core import SocketAddress
 from hotproxy.config.listener import HttpConnectionManager, TcpProxy, TcpWeightedCluster
+from hotproxy.config.parse_listener import HEALTH_CHECK_TYPE
 
 from config_helpers import (DELETE, HCM, LISTENER, ROUTER_TYPE, TCP_PROXY, TCP_PROXY_TYPE,
                             Rejected, edited, ids, parse_with, problems_of)
@@ -25,6 +26,29 @@ def test_bootstrap_fields():
     assert bootstrap.admin == Admin(SocketAddress("::1", 9901), access_log_path="/dev/null")
     assert (bootstrap.node_id, bootstrap.node_cluster) == ("proxy-1", "edge")
     assert bootstrap.stats_flush_interval == 10.0
+
+
+HEALTH_CHECK_FILTER = {"name": "envoy.filters.http.health_check",
+                       "typed_config": {"@type": HEALTH_CHECK_TYPE, "pass_through_mode": False,
+                                        "headers": [{"name": ":path",
+                                                     "string_match": {"exact": "/healthz"}}]}}
+ROUTER_FILTER = {"name": "envoy.filters.http.router", "typed_config": {"@type": ROUTER_TYPE}}
+
+
+def test_health_check_filter_before_the_router():
+    hcm = parse_with({HTTP_FILTERS: [HEALTH_CHECK_FILTER, ROUTER_FILTER]}).listeners[0].filter_chains[0].filters[0]
+    assert hcm.http_filters == ("envoy.filters.http.health_check", "envoy.filters.http.router")
+    (matcher,) = hcm.health_check.headers
+    assert (matcher.name, matcher.kind, matcher.string_match.value) == (":path", "string_match", "/healthz")
+
+
+def test_no_health_check_filter_by_default():
+    assert parse_with({}).listeners[0].filter_chains[0].filters[0].health_check is None
+
+
+def test_traffic_direction():
+    assert parse_with({f"{LISTENER}.traffic_direction": "INBOUND"}).listeners[0].traffic_direction == "INBOUND"
+    assert parse_with({}).listeners[0].traffic_direction == "UNSPECIFIED"
 
 
 def test_admin_without_address_means_no_admin_as_in_envoy():
@@ -220,7 +244,25 @@ REJECTED = [
               "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer"},
              f"{HTTP_FILTERS}[0].typed_config.@type",
              "type 'type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer' is not "
-             f"supported by hotproxy yet here (supported: {ROUTER_TYPE})"),
+             f"supported by hotproxy yet here (supported: {ROUTER_TYPE}, {HEALTH_CHECK_TYPE})"),
+    Rejected({HTTP_FILTERS: [ROUTER_FILTER, HEALTH_CHECK_FILTER]}, f"{HTTP_FILTERS}[0]",
+             "the router filter must be the last HTTP filter"),
+    Rejected({HTTP_FILTERS: [HEALTH_CHECK_FILTER]}, f"{HTTP_FILTERS}[0]",
+             "the router filter (envoy.filters.http.router) is required"),
+    Rejected({HTTP_FILTERS: [HEALTH_CHECK_FILTER, ROUTER_FILTER],
+              f"{HTTP_FILTERS}[0].typed_config.pass_through_mode": True},
+             f"{HTTP_FILTERS}[0].typed_config.pass_through_mode", NOT_SUPPORTED),
+    Rejected({HTTP_FILTERS: [HEALTH_CHECK_FILTER, ROUTER_FILTER],
+              f"{HTTP_FILTERS}[0].typed_config.pass_through_mode": DELETE},
+             f"{HTTP_FILTERS}[0].typed_config.pass_through_mode", "required field is missing"),
+    Rejected({HTTP_FILTERS: [HEALTH_CHECK_FILTER, ROUTER_FILTER],
+              f"{HTTP_FILTERS}[0].typed_config.headers": DELETE},
+             f"{HTTP_FILTERS}[0].typed_config.headers", "at least one header matcher"),
+    Rejected({HTTP_FILTERS: [HEALTH_CHECK_FILTER, ROUTER_FILTER],
+              f"{HTTP_FILTERS}[0].typed_config.cache_time": "5s"},
+             f"{HTTP_FILTERS}[0].typed_config.cache_time", NOT_SUPPORTED),
+    Rejected({f"{LISTENER}.traffic_direction": "SIDEWAYS"}, f"{LISTENER}.traffic_direction",
+             "SIDEWAYS"),
     # TCP proxy.
     Rejected({f"{TCP_PROXY}.stat_prefix": DELETE}, f"{TCP_PROXY}.stat_prefix",
              "required field is missing"),
