@@ -8,6 +8,13 @@ psutil) over a wrk run, divided by the requests wrk completed.
 
     python bench/compare.py                  # full run (~10 min)
     python bench/compare.py --quick          # 3 s points, one repetition
+
+Two more hotproxy targets measure the cost of stats: ``hotproxy-scraped`` is hotproxy with an
+admin listener that a scraper (on the load CPU) reads /stats/prometheus from every 100 ms, the
+arbiter's work counted in the CPU per request; ``hotproxy-base`` runs the hotproxy of another
+checkout (``--baseline DIR``, e.g. a ``git worktree`` of the commit before a change).
+
+    python bench/compare.py --targets envoy,hotproxy,hotproxy-scraped,hotproxy-base --baseline /tmp/base
 """
 from __future__ import annotations
 
@@ -99,9 +106,20 @@ def tree_cpu_seconds(pid):
     return total
 
 
+SCRAPER = """
+import sys, time, urllib.request
+url = f"http://127.0.0.1:{sys.argv[1]}/stats/prometheus"
+while True:
+    urllib.request.urlopen(url).read()
+    time.sleep(0.1)
+"""
+
+HOTPROXY_TARGETS = ("hotproxy", "hotproxy-scraped", "hotproxy-base")
+
+
 class Target:
-    def __init__(self, name, port, pid):
-        self.name, self.port, self.pid = name, port, pid
+    def __init__(self, name, port, pid, admin_port=None):
+        self.name, self.port, self.pid, self.admin_port = name, port, pid, admin_port
 
 
 class Bench:
@@ -112,10 +130,10 @@ class Bench:
         self.processes = []
         self.notes = []
 
-    def start(self, argv, cpu, log_name):
+    def start(self, argv, cpu, log_name, env=None):
         log = open(self.dir / log_name, "wb")
         process = subprocess.Popen(["taskset", "-c", cpu, *argv], stdout=log, stderr=subprocess.STDOUT,
-                                   cwd=ROOT)
+                                   cwd=ROOT if env is None else self.dir, env=env)
         self.processes.append(process)
         return process
 
@@ -144,22 +162,33 @@ class Bench:
         targets = []
         envoy = VENV_BIN / "envoy"
         hotproxy = VENV_BIN / "hotproxy"
-        for name, binary in (("envoy", envoy), ("hotproxy", hotproxy)):
+        for name in ("envoy", *HOTPROXY_TARGETS):
             if name not in self.args.targets:
                 continue
+            binary = envoy if name == "envoy" else hotproxy
             if not binary.exists():
                 self.notes.append(f"{name}: skipped ({binary} is not installed)")
                 continue
             port = free_port()
+            admin_port = free_port() if name == "hotproxy-scraped" else None
             config = self.render(config_template, listen=port, **ports)
+            if admin_port:
+                config.write_text(config.read_text() + "admin:\n  address:\n    socket_address: "
+                                  f"{{ address: 127.0.0.1, port_value: {admin_port} }}\n")
+            env = None
             if name == "envoy":
                 argv = [str(envoy), "-c", str(config), "--concurrency", "1", "-l", "error",
                         "--base-id", str(os.getpid() % 10000 + len(self.processes) * 10000)]
+            elif name == "hotproxy-base":
+                # the workers are started as `python -m hotproxy.process.worker`: PYTHONPATH makes
+                # them the baseline's too
+                env = {**os.environ, "PYTHONPATH": str(Path(self.args.baseline).resolve())}
+                argv = [sys.executable, "-m", "hotproxy", "-c", str(config), "--concurrency", "1", "-l", "error"]
             else:
                 argv = [str(hotproxy), "-c", str(config), "--concurrency", "1", "-l", "error"]
-            process = self.start(argv, PROXY_CPU, f"{name}-{config_template}.log")
+            process = self.start(argv, PROXY_CPU, f"{name}-{config_template}.log", env)
             wait_for_port(port)
-            targets.append(Target(name, port, process.pid))
+            targets.append(Target(name, port, process.pid, admin_port))
         return targets
 
     # HTTP
@@ -196,11 +225,20 @@ class Bench:
         return samples
 
     def wrk(self, target, path, conns, lua):
+        scraper = None
+        if target.admin_port:
+            scraper = subprocess.Popen(["taskset", "-c", LOAD_CPU, sys.executable, "-c", SCRAPER,
+                                        str(target.admin_port)])
         cpu_before = tree_cpu_seconds(target.pid)
-        out = subprocess.run(["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{conns}", f"-d{self.args.duration}s",
-                              "-s", str(lua), f"http://127.0.0.1:{target.port}{path}"],
-                             capture_output=True, text=True, timeout=self.args.duration + 60).stdout
-        cpu_after = tree_cpu_seconds(target.pid)
+        try:
+            out = subprocess.run(["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{conns}", f"-d{self.args.duration}s",
+                                  "-s", str(lua), f"http://127.0.0.1:{target.port}{path}"],
+                                 capture_output=True, text=True, timeout=self.args.duration + 60).stdout
+            cpu_after = tree_cpu_seconds(target.pid)
+        finally:
+            if scraper is not None:
+                scraper.kill()
+                scraper.wait()
         line = next(l for l in out.splitlines() if l.startswith("RESULT"))
         requests, p50, p99, errors = (int(x) for x in line.split()[1:])
         return {"rps": requests / self.args.duration, "p50": p50 / 1000, "p99": p99 / 1000,
@@ -240,7 +278,7 @@ def http_table(samples, args):
     for body in ("12 B", "64 KiB"):
         for conns in args.conns:
             envoy = samples.get((body, conns, "envoy"))
-            for target in ("direct", "envoy", "hotproxy"):
+            for target in ("direct", "envoy", *HOTPROXY_TARGETS):
                 rows = samples.get((body, conns, target))
                 if not rows:
                     continue
@@ -257,7 +295,7 @@ def http_table(samples, args):
 def tcp_table(samples):
     lines = ["| target | MB/s | CPU s per GB | throughput vs Envoy |", "|---|---|---|---|"]
     envoy = samples.get("envoy")
-    for target in ("direct", "envoy", "hotproxy"):
+    for target in ("direct", "envoy", *HOTPROXY_TARGETS):
         rows = samples.get(target)
         if not rows:
             continue
@@ -282,6 +320,7 @@ def parse_args(argv):
     parser.add_argument("--tcp-seconds", type=int, default=5)
     parser.add_argument("--no-tcp", action="store_true")
     parser.add_argument("--quick", action="store_true", help="3 s points, one repetition")
+    parser.add_argument("--baseline", metavar="DIR", help="a hotproxy checkout for the hotproxy-base target")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory (configs, logs)")
     parser.add_argument("--out", default=str(HERE / "results"))
     args = parser.parse_args(argv)

@@ -3,7 +3,7 @@
 Lines wait in a per-worker buffer and leave in batches (one datagram per batch) on a non-blocking
 send. When the flusher is slow or restarting, the kernel's socket buffer fills and sends fail with
 EAGAIN: lines then keep waiting here, up to ``max_pending_bytes``; beyond that new lines are
-dropped and counted in ``dropped`` (``access_log.dropped``), never lost silently.
+dropped and counted (``access_log.dropped``), never lost silently.
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import socket as _stdsocket
 
 import gevent
 
+from ..stats.schema import AccessLogStats
 from .batch import encode_batch
 
 MAX_DATAGRAM = 60 * 1024
@@ -24,14 +25,14 @@ class AccessLogSink:
         self.max_pending_bytes = max_pending_bytes
         self.pending = []                # (destination, line) in arrival order
         self.pending_bytes = 0
-        self.dropped = 0
+        self.stats = AccessLogStats()    # access_log.dropped
         self.written = 0
         self._flusher = None
 
     def log(self, destination, line):
         """Queue ``line`` (bytes, newline included) for ``destination`` (a path, "stdout", "stderr")."""
         if self.pending_bytes + len(line) > self.max_pending_bytes:
-            self.dropped += 1
+            self.stats.dropped += 1
             return
         self.pending.append((destination, line))
         self.pending_bytes += len(line)

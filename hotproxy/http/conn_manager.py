@@ -20,11 +20,14 @@ from ..errors import ProtocolError
 from ..listener.deadlines import NEVER
 from ..accesslog.loggers import AccessLoggers
 from ..sockio import address_label, send_all
+from ..server_state import ServerState
 from ..stream_info import StreamInfo
+from ..stats.histogram import Recorder
 from ..stats.schema import HttpStats, count_status_class
 from . import local_reply
 from .headers import NOT_FORWARDED, strip_hop_by_hop
 from .http1.codec import END, RequestDecoder
+from .filters.health_check import FAILED_HEADER, HealthCheckFilter
 from .request_id import new_request_id
 from .router.route_table import DIRECT_RESPONSE, REDIRECT, RouteTable
 from .router.router import Router
@@ -44,12 +47,16 @@ _STATUS_CLASS = ("downstream_rq_1xx", "downstream_rq_2xx", "downstream_rq_3xx",
 
 
 class HttpConnectionManager:
-    def __init__(self, config, cluster_manager, deadlines, access_log_sink=None):
+    def __init__(self, config, cluster_manager, deadlines, access_log_sink=None, server_state=None):
         self.config = config
+        self.server = server_state or ServerState()
+        self.health_check = (HealthCheckFilter(config.health_check, self.server.service_cluster)
+                             if config.health_check is not None else None)
         self.deadlines = deadlines
         self.access_logs = AccessLoggers(config.access_log, access_log_sink, tcp=False)
         self.logging = bool(self.access_logs)
         self.stats = HttpStats()
+        self.rq_time = Recorder()  # downstream_rq_time, ms
         self.route_table = RouteTable(config.route_config)
         self.cluster_manager = cluster_manager
         self.server_name = config.server_name.encode()
@@ -127,7 +134,9 @@ class _Connection:
         #: waiting at a message boundary: nothing read and unparsed, so the connection may move
         self.idle = False
         self._local_address = None
-        self.close_at = NEVER  # when a draining listener without a successor closes this connection
+        # when a draining listener without a successor closes this connection: one accepted
+        # while the listener already closes its connections serves one exchange
+        self.close_at = time.monotonic() if hcm.closing else NEVER
 
     def release_if_idle(self):
         """Interrupt the wait of a connection idle at a message boundary so that it moves (or
@@ -257,6 +266,13 @@ class _Connection:
         if head.upgrade is not None:
             # upgrade_configs are not supported yet: refused as Envoy refuses an unconfigured upgrade
             return self.local_reply(stream, 403, b"", close=True)
+        health_check = hcm.health_check
+        if hcm.server.health_check_failed:
+            stream.close = True  # Envoy's drain-close: load balancers move their clients away
+            stream.health_check_failed = health_check is not None
+        if health_check is not None and health_check.matches(head, target, _scheme(head)):
+            status, extra = health_check.reply(hcm.server.health_check_failed)
+            return self.local_reply(stream, status, b"", extra=extra)
         route = hcm.route_table.match(head.host, target, head.headers, head.method)
         if route is None:
             stats.no_route += 1
@@ -305,6 +321,7 @@ class _Connection:
         self.request_deadline = 0.0
         hcm.stats.downstream_rq_active -= 1
         hcm.stats.downstream_rq_completed += 1
+        hcm.rq_time.record((time.monotonic() - stream.start) * 1000)
         return stream.close
 
     def _route_response_headers(self, route, headers):
@@ -397,6 +414,8 @@ class _Connection:
             stream.flag(flag)
         if head.method != b"HEAD":
             stream.bytes_sent = len(body)
+        if stream.health_check_failed and FAILED_HEADER not in extra:
+            extra = [*extra, FAILED_HEADER]
         hcm.count_response(status)
         send_all(self.sock, local_reply.encode(status, body, hcm.server_name, close,
                                                head.method == b"HEAD", extra))

@@ -19,6 +19,7 @@ class ActiveStream:
         "pending_reply",    # (status, body) to answer once the request body is read
         "status",           # response status, for stats and logs
         "close",            # close the downstream connection after this exchange
+        "health_check_failed",  # say x-envoy-immediate-health-check-fail in the response
         # for access logs:
         "flags",            # Envoy response flags ("NR", "UH", …), a set once one is raised
         "bytes_received",   # request body bytes
@@ -47,6 +48,7 @@ class ActiveStream:
         self.pending_reply = None
         self.status = 0
         self.close = not head.keep_alive
+        self.health_check_failed = False
         self.flags = None
         self.bytes_received = 0
         self.bytes_sent = 0

@@ -12,26 +12,29 @@ from ..config.listener import HttpConnectionManager as HcmConfig
 from ..config.listener import TcpProxy as TcpProxyConfig
 from ..http.conn_manager import HttpConnectionManager
 from ..network.tcp_proxy import TcpProxy
+from ..server_state import ServerState
 from ..stats.schema import ListenerStats
 
 log = logging.getLogger(__name__)
 
 
-def build_terminal_filter(filter_config, cluster_manager, deadlines, access_log_sink):
+def build_terminal_filter(filter_config, cluster_manager, deadlines, access_log_sink, server_state):
     """The network filter that owns a connection: the HCM or the TCP proxy."""
     if isinstance(filter_config, HcmConfig):
-        return HttpConnectionManager(filter_config, cluster_manager, deadlines, access_log_sink)
+        return HttpConnectionManager(filter_config, cluster_manager, deadlines, access_log_sink,
+                                     server_state)
     if isinstance(filter_config, TcpProxyConfig):
         return TcpProxy(filter_config, cluster_manager, deadlines, access_log_sink)
     raise TypeError(f"unsupported network filter {type(filter_config).__name__}")
 
 
 class ActiveListener:
-    def __init__(self, config, listen_socket, cluster_manager, deadlines, access_log_sink=None):
+    def __init__(self, config, listen_socket, cluster_manager, deadlines, access_log_sink=None,
+                 server_state=None):
         self.config = config
         self.stats = ListenerStats()
         self.filter = build_terminal_filter(config.filter_chains[0].filters[-1], cluster_manager,
-                                            deadlines, access_log_sink)
+                                            deadlines, access_log_sink, server_state or ServerState())
         # per_connection_buffer_limit_bytes bounds what one read may bring in
         self.filter.recv_size = min(self.filter.recv_size, config.per_connection_buffer_limit_bytes)
         self._server = StreamServer(listen_socket, self._handle)
@@ -47,6 +50,7 @@ class ActiveListener:
             log.exception("listener %s: connection from %s failed", self.config.name, address)
         finally:
             stats.downstream_cx_active -= 1
+            stats.downstream_cx_destroy += 1
 
     @property
     def active_connections(self):
@@ -75,5 +79,7 @@ class ActiveListener:
         if drain is not None:
             drain(move, drain_time, immediate)
 
-    def close(self):
+    def stop_accepting(self):
         self._server.close()
+
+    close = stop_accepting

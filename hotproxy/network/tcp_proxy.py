@@ -102,6 +102,7 @@ def _connect(host, cluster):
     """A new upstream connection (TCP proxy connections are never pooled), or None."""
     stats = cluster.stats
     stats.upstream_cx_total += 1
+    host.stats.cx_total += 1
     family = socket.AF_INET6 if ":" in host.address[0] else socket.AF_INET
     upstream = socket.socket(family, socket.SOCK_STREAM)
     upstream.settimeout(cluster.config.connect_timeout)
@@ -110,6 +111,7 @@ def _connect(host, cluster):
     except OSError as exc:
         upstream.close()
         stats.upstream_cx_connect_fail += 1
+        host.stats.cx_connect_fail += 1
         if isinstance(exc, socket.timeout):
             stats.upstream_cx_connect_timeout += 1
         log.debug("tcp_proxy: connect to %s failed: %s", host.label, exc)

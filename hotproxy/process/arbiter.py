@@ -11,6 +11,11 @@ then tell the older generations to drain. Draining workers stop accepting and ha
 keep-alive connections back here, which passes each to a worker of the newest generation. A
 failure at any step leaves the serving generation exactly as it was. SIGHUPs coalesce: at most one
 reload runs and at most one more is queued behind it.
+
+Stats: workers ship counter deltas and gauge levels (``stats`` messages) into ``self.stats``,
+which outlives every generation; an admin read first asks each worker to ship now. The admin
+server (admin/) runs on this hub, on its own socket that no child inherits. What stats and admin
+ask of the arbiter lives in process/operations.py.
 """
 from __future__ import annotations
 
@@ -25,7 +30,10 @@ from gevent.queue import Empty, Queue
 
 from ..errors import ConfigError
 from ..accesslog.sink import sink_socketpair
+from ..stats.store import StatsStore
+from .admin_view import AdminView
 from .generation import DRAINING, READY, STARTING, STOPPED, Generation, spawn_flusher, spawn_worker
+from .operations import ArbiterOperations
 from .procutil import set_title
 from .sockets import bind_listener
 from .systemd import Notifier
@@ -39,10 +47,14 @@ STOP_GRACE_S = 5.0
 TICK_S = 0.5
 QUICK_DEATH_S = 5.0
 SIGNALS = ("HUP", "TERM", "INT", "QUIT", "USR1", "TTIN", "TTOU", "CHLD")
+ARBITER_COUNTERS = ("server.reload_total", "server.reload_failed", "worker.respawned",
+                    "flusher.respawned", "server.generations_stopped_early")
 
 
-class Arbiter:
+class Arbiter(ArbiterOperations):
     def __init__(self, args):
+        self.args = args
+        self.pid = os.getpid()
         self.config_path = args.config_path
         self.concurrency = args.concurrency or os.cpu_count() or 1
         self.parent_shutdown_time = args.parent_shutdown_time_s
@@ -59,8 +71,19 @@ class Arbiter:
         self.reloading = False
         self.reload_pending = False
         self.stopping = False
-        self.counters = {"server.reload_total": 0, "server.reload_failed": 0, "worker.respawned": 0,
-                         "server.generations_stopped_early": 0}
+        self.stats = StatsStore()
+        self.stats.declare(*ARBITER_COUNTERS)
+        self.started_at = self.original_start_time = time.time()
+        self.bootstrap = None        # of the serving generation, and its text
+        self.config_text = ""
+        self.config_loaded_at = 0.0
+        self.health_check_failed = False
+        self.log_overrides = []      # (level, component) set through /logging, replayed to new workers
+        self.admin_view = AdminView(self)
+        self.admin = None            # AdminServer, when the config has an admin address
+        self.admin_key = None        # its (address, port) as configured
+        self._flush_waits = {}       # stats_flush id → (children not yet answered, Event)
+        self._flush_ids = 0
         self.last_reload = {"result": "none"}
         # Workers send access-log batches on one end; the flusher reads the other. The arbiter
         # keeps both, so lines sent while the flusher restarts wait in the socket.
@@ -74,6 +97,7 @@ class Arbiter:
         try:
             text, bootstrap = read_config(self.config_path)
             sockets = self._bind(bootstrap)
+            self._serve_admin(bootstrap)
         except (ConfigError, OSError) as error:
             log.error("cannot start: %s", error)
             return 1
@@ -89,7 +113,9 @@ class Arbiter:
             self._stop_generation(generation, kill=True)
             return 1
         generation.state = READY
+        self._now_serving(bootstrap, text)
         self.notifier.ready(self._status())
+        gevent.spawn(self._rotate_histograms)
         if self.notifier.watchdog_interval:
             gevent.spawn(self._watchdog)
         set_title(f"hotproxy: arbiter [epoch 0, gen {generation.number}]")
@@ -97,6 +123,8 @@ class Arbiter:
         try:
             return self._loop()
         finally:
+            if self.admin is not None:
+                self.admin.stop()
             if self.pid_file:
                 try:
                     os.unlink(self.pid_file)
@@ -215,6 +243,7 @@ class Arbiter:
         try:
             text, bootstrap = read_config(self.config_path)
             sockets = self._bind(bootstrap)
+            self._serve_admin(bootstrap)
         except (ConfigError, OSError) as error:
             return self._reload_failed(f"invalid configuration: {error}")
         generation = self._start_generation(bootstrap, text, sockets)
@@ -222,22 +251,23 @@ class Arbiter:
             self._stop_generation(generation, kill=True)
             return self._reload_failed(f"generation {generation.number} did not become ready")
         generation.state = READY
+        self._now_serving(bootstrap, text)
         for older in self.generations:
             if older is not generation and older.state == READY:
                 self._drain_generation(older)
         self._close_unused_sockets()
         self._enforce_max_draining()
-        self.counters["server.reload_total"] += 1
+        self.stats.add("server.reload_total")
         self.last_reload = {"result": "ok", "generation": generation.number,
                             "seconds": round(time.monotonic() - started, 3)}
-        log.info("reload %d: generation %d serving (%.3f s)", self.counters["server.reload_total"],
+        log.info("reload %d: generation %d serving (%.3f s)", self.stats.counters["server.reload_total"],
                  generation.number, time.monotonic() - started)
         self.notifier.ready(self._status())
         set_title(f"hotproxy: arbiter [epoch 0, gen {generation.number}]")
         return None
 
     def _reload_failed(self, reason):
-        self.counters["server.reload_failed"] += 1
+        self.stats.add("server.reload_failed")
         self.last_reload = {"result": "failed", "reason": reason}
         log.error("reload failed, the running configuration keeps serving: %s", reason)
         self.notifier.ready(self._status())
@@ -302,6 +332,7 @@ class Arbiter:
         generation.state = STOPPED
         generation.close()
         for child in generation.children:
+            self.stats.forget(child.stats_source)
             if child.channel is not None:
                 child.channel.close()
         if generation in self.generations:
@@ -312,7 +343,7 @@ class Arbiter:
         for generation in draining[:max(len(draining) - self.max_draining, 0)]:
             log.warning("generation %d stopped early: more than %d generations draining",
                         generation.number, self.max_draining)
-            self.counters["server.generations_stopped_early"] += 1
+            self.stats.add("server.generations_stopped_early")
             self._stop_generation(generation)
 
     def _close_unused_sockets(self):
@@ -337,9 +368,12 @@ class Arbiter:
         kind = message.get("t")
         if kind == "heartbeat":
             child.last_heartbeat = time.monotonic()
+        elif kind == "stats":
+            self._on_stats(child, message)
         elif kind == "ready":
             child.last_heartbeat = time.monotonic()
             child.ready.set()
+            self._bring_up_to_date(child)
         elif kind == "handoff" and fds:
             self._pass_on(message.get("listener"), fds[0])
             fds = fds[1:]
@@ -377,7 +411,7 @@ class Arbiter:
         now = time.monotonic()
         if not self.stopping and self.flusher is not None and self.flusher.poll() is not None:
             log.error("the flusher exited with %s; restarting it", self.flusher.returncode)
-            self.counters["flusher.respawned"] = self.counters.get("flusher.respawned", 0) + 1
+            self.stats.add("flusher.respawned")
             if now - self.flusher_started > QUICK_DEATH_S:
                 self._start_flusher()
             else:
@@ -407,6 +441,7 @@ class Arbiter:
         code = child.process.returncode
         pid = child.pid
         child.process = None
+        self.stats.forget(child.stats_source)
         if generation.state != READY or self.stopping:
             return
         lived = now - child.started_at
@@ -414,7 +449,7 @@ class Arbiter:
         delay = min(0.5 * (2 ** (child.failures - 1)), 30.0) if child.failures else 0.0
         log.error("%s (pid %d) exited with %s after %.1f s; restarting it in %.1f s",
                   child.title, pid, code, lived, delay)
-        self.counters["worker.respawned"] += 1
+        self.stats.add("worker.respawned")
         gevent.spawn_later(delay, self._respawn, generation, child)
 
     def _respawn(self, generation, child):

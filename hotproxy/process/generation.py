@@ -35,6 +35,13 @@ class Child:
         self.last_heartbeat = 0.0
         self.failures = 0          # consecutive quick deaths, for the respawn back-off
         self.reader = None
+        self.spawns = 0
+
+    @property
+    def stats_source(self):
+        """This process's name in the arbiter's stats: one per spawn, so that the levels a dead
+        worker reported are never confused with those of its replacement."""
+        return f"{self.generation.number}.{self.index}.{self.spawns}"
 
     @property
     def title(self):
@@ -108,7 +115,8 @@ def spawn_worker(child, listen_sockets, on_message, log_level, log_path, access_
     access-log socket and one listening socket per listener name."""
     generation = child.generation
     parent_end, child_end = socketpair()
-    listen_fds = {name: sock.fileno() for name, sock in listen_sockets.items()}
+    # a listener drained through the admin interface has its socket closed (fileno -1)
+    listen_fds = {name: sock.fileno() for name, sock in listen_sockets.items() if sock.fileno() >= 0}
     argv = [sys.executable, "-m", "hotproxy.process.worker",
             "--config-fd", str(generation.config_fd), "--channel-fd", str(child_end.fileno()),
             "--arbiter-pid", str(os.getpid()), "--title", child.title, "-l", log_level,
@@ -124,6 +132,7 @@ def spawn_worker(child, listen_sockets, on_message, log_level, log_path, access_
     finally:
         child_end.close()
     child.channel = Channel(parent_end)
+    child.spawns += 1
     child.ready.clear()
     child.started_at = child.last_heartbeat = time.monotonic()
     child.reader = gevent.spawn(_read_channel, child, on_message)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..config import parse_text
 from ..config.listener import HttpConnectionManager
 from ..errors import ConfigError
+from ..http.filters.health_check import HealthCheckFilter
 from ..http.router.route_table import RouteTable
 
 
@@ -32,6 +33,14 @@ def check_text(text):
                     prefix = (f"static_resources.listeners[{li}].filter_chains[{ci}]"
                               f".filters[{fi}].typed_config.route_config.")
                     problems += [(prefix + path, reason) for path, reason in error.problems]
+                if network_filter.health_check is not None:
+                    try:
+                        HealthCheckFilter(network_filter.health_check)
+                    except ConfigError as error:
+                        hi = network_filter.http_filters.index("envoy.filters.http.health_check")
+                        prefix = (f"static_resources.listeners[{li}].filter_chains[{ci}]"
+                                  f".filters[{fi}].typed_config.http_filters[{hi}].typed_config.")
+                        problems += [(prefix + path, reason) for path, reason in error.problems]
     if problems:
         raise ConfigError(problems)
     return bootstrap

@@ -7,6 +7,10 @@ descriptors. It reports ``ready`` once accepting and a ``heartbeat`` every secon
 keep-alive connection back to the arbiter (``handoff``, with the descriptor) for the next
 generation; on ``adopt`` it serves a connection handed over from an older generation. It exits
 when draining left it without connections, on ``stop``, or when its arbiter dies.
+
+Stats leave as a ``stats`` message every ``stats_flush_interval``, when the arbiter asks
+(``stats_flush``, for an admin read) and once more as the worker stops, so that a worker that
+exits cleanly loses no count.
 """
 from __future__ import annotations
 
@@ -23,10 +27,13 @@ from gevent.event import Event
 
 from ..accesslog.sink import AccessLogSink
 from ..listener.deadlines import Deadlines
+from ..config.listener import HttpConnectionManager as HcmConfig
 from ..listener.manager import ActiveListener
+from ..server_state import ServerState
+from ..stats.shipper import StatsShipper
 from ..upstream.cluster_manager import ClusterManager
 from .channel import Channel, ChannelClosed
-from .logs import setup_logging
+from .logs import set_level, setup_logging
 
 log = logging.getLogger(__name__)
 
@@ -41,17 +48,49 @@ class Worker:
         self.channel = channel
         self.cluster_manager = ClusterManager(bootstrap.clusters)
         self.deadlines = Deadlines()
+        self.server_state = ServerState(bootstrap.node_cluster)
         self.listeners = {
             config.name: ActiveListener(config, socket.socket(fileno=listen_sockets[config.name].detach()),
-                                        self.cluster_manager, self.deadlines, access_log_sink)
+                                        self.cluster_manager, self.deadlines, access_log_sink,
+                                        self.server_state)
             for config in bootstrap.listeners
+            if config.name in listen_sockets  # not a listener drained by the operator
         }
         for listener_name, listener in self.listeners.items():
             if hasattr(listener.filter, "hand_off"):
                 listener.filter.hand_off = self._hand_off_to(listener_name)
         self.access_log_sink = access_log_sink
+        self.shipper = self._declare_stats()
         self.draining = False
         self._stopped = Event()
+
+    def _declare_stats(self):
+        """Every stat this worker keeps, under Envoy's names."""
+        shipper = StatsShipper()
+        for listener in self.listeners.values():
+            config = listener.config
+            shipper.add(f"listener.{config.stat_name}.", listener.stats)
+            filter_config = config.filter_chains[0].filters[-1]
+            if isinstance(filter_config, HcmConfig):
+                prefix = f"http.{filter_config.stat_prefix}."
+                shipper.add(prefix, listener.filter.stats)
+                shipper.add_histogram(prefix + "downstream_rq_time", listener.filter.rq_time)
+            else:
+                shipper.add(f"tcp.{filter_config.stat_prefix}.", listener.filter.stats)
+        for cluster in self.cluster_manager.clusters.values():
+            shipper.add_cluster(cluster)
+            shipper.add_histogram(f"cluster.{cluster.name}.upstream_rq_time", cluster.rq_time)
+        shipper.add("access_log.", self.access_log_sink.stats)
+        return shipper
+
+    def ship_stats(self, request_id=None):
+        message = {"t": "stats", **self.shipper.collect()}
+        if request_id is not None:
+            message["id"] = request_id
+        try:
+            self.channel.send(message)
+        except OSError:
+            pass  # the arbiter is gone: nobody left to count for
 
     def start(self):
         self.deadlines.start()
@@ -66,13 +105,18 @@ class Worker:
         self.start()
         gevent.spawn(self._read_channel)
         gevent.spawn(self._heartbeat)
+        self.ship_stats()  # declares every name, at zero
+        gevent.spawn(self._ship_stats_periodically)
         self.channel.send({"t": "ready", "pid": os.getpid()})
         self._stopped.wait()
 
     def stop(self):
+        if self._stopped.is_set():
+            return
         for listener in self.listeners.values():
             listener.close()
         self.access_log_sink.flush()
+        self.ship_stats()
         self.cluster_manager.stop()
         self.deadlines.stop()
         self._stopped.set()
@@ -87,6 +131,22 @@ class Worker:
         for name, listener in self.listeners.items():
             listener.drain(name in move_to, drain_time, immediate)
         gevent.spawn(self._exit_when_empty)
+
+    def close_connections_of(self, names, drain_time):
+        """Admin /drain_listeners?graceful: the HTTP connections of these listeners close over
+        ``drain_time`` (each after a response saying ``Connection: close``), while the listeners
+        still accept. The worker keeps serving: this is no exit."""
+        for name in names:
+            listener = self.listeners.get(name)
+            if listener is not None and hasattr(listener.filter, "drain"):
+                listener.filter.drain(False, drain_time, False)
+
+    def stop_listeners(self, names):
+        """Admin /drain_listeners: these listeners accept no more; their connections run on."""
+        for name in names:
+            listener = self.listeners.get(name)
+            if listener is not None:
+                listener.stop_accepting()
 
     def _exit_when_empty(self):
         while any(listener.active_connections for listener in self.listeners.values()):
@@ -126,11 +186,27 @@ class Worker:
                 continue
             for fd in fds:
                 os.close(fd)
-            if kind == "drain":
+            if kind == "stats_flush":
+                self.ship_stats(message.get("id"))
+            elif kind == "healthcheck":
+                self.server_state.health_check_failed = message["failed"]
+            elif kind == "close_connections":
+                self.close_connections_of(message["listeners"], message["drain_time"])
+            elif kind == "stop_listeners":
+                self.stop_listeners(message["listeners"])
+            elif kind == "log_level":
+                set_level(message["level"], message.get("logger"))
+            elif kind == "drain":
                 self.drain(set(message.get("move", ())), message.get("drain_time", 0.0),
                            message.get("immediate", False))
             elif kind == "stop":
                 return self.stop()
+
+    def _ship_stats_periodically(self):
+        interval = self.bootstrap.stats_flush_interval
+        while True:
+            gevent.sleep(interval)
+            self.ship_stats()
 
     def _heartbeat(self):
         while True:

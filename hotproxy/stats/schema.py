@@ -1,20 +1,28 @@
-"""Declared stat sets: each component names its counters once and gets a slotted object whose
-hot-path update is a plain ``stats.name += 1``."""
+"""Declared stat sets: each component names its stats once and gets a slotted object whose
+hot-path update is a plain ``stats.name += 1``.
+
+Counters only grow; the arbiter adds up the deltas workers ship. Gauges are levels: ``gauges``
+are summed over the processes that report them (connections active in each worker), while
+``shared_gauges`` describe one thing every worker sees alike (a cluster's membership) and are
+merged by taking the highest report.
+"""
 
 
-def counter_set(class_name, names):
-    """A class whose instances hold one integer per name in ``names``, all starting at 0."""
-    names = tuple(names)
+def stat_set(class_name, counters, gauges=(), shared_gauges=()):
+    """A class whose instances hold one integer per stat name, all starting at 0."""
+    names = tuple(counters) + tuple(gauges) + tuple(shared_gauges)
 
     def __init__(self):
         for name in names:
             setattr(self, name, 0)
+        self.shipped = {}  # counter → value last shipped to the arbiter (stats/shipper.py)
 
     def snapshot(self):
         return {name: getattr(self, name) for name in names}
 
-    return type(class_name, (), {"__slots__": names, "__init__": __init__,
-                                 "snapshot": snapshot, "names": names})
+    return type(class_name, (), {"__slots__": names + ("shipped",), "__init__": __init__,
+                                 "snapshot": snapshot, "names": names, "counters": tuple(counters),
+                                 "gauges": tuple(gauges), "shared_gauges": tuple(shared_gauges)})
 
 
 def count_status_class(stats, class_names, status):
@@ -23,29 +31,37 @@ def count_status_class(stats, class_names, status):
     setattr(stats, name, getattr(stats, name) + 1)
 
 
-HttpStats = counter_set("HttpStats", (
-    "downstream_cx_total", "downstream_cx_active", "downstream_cx_destroy",
+HttpStats = stat_set("HttpStats", (
+    "downstream_cx_total", "downstream_cx_destroy",
     "downstream_cx_idle_timeout", "downstream_cx_protocol_error",
-    "downstream_rq_total", "downstream_rq_active", "downstream_rq_completed",
+    "downstream_rq_total", "downstream_rq_completed",
     "downstream_rq_1xx", "downstream_rq_2xx", "downstream_rq_3xx", "downstream_rq_4xx",
     "downstream_rq_5xx", "downstream_rq_timeout", "downstream_rq_header_timeout",
     "downstream_rq_idle_timeout", "downstream_rq_too_large", "downstream_rq_http1_total",
     "rq_direct_response", "rq_redirect", "no_route", "no_cluster",
-))
+), gauges=("downstream_cx_active", "downstream_rq_active"))
 
-ClusterStats = counter_set("ClusterStats", (
-    "upstream_cx_total", "upstream_cx_active", "upstream_cx_connect_fail",
+ClusterStats = stat_set("ClusterStats", (
+    "upstream_cx_total", "upstream_cx_connect_fail",
     "upstream_cx_connect_timeout", "upstream_cx_destroy", "upstream_rq_total",
-    "upstream_rq_active", "upstream_rq_timeout", "upstream_rq_retry",
+    "upstream_rq_timeout", "upstream_rq_retry",
     "upstream_rq_pending_total", "upstream_rq_pending_overflow",
     "upstream_rq_1xx", "upstream_rq_2xx", "upstream_rq_3xx", "upstream_rq_4xx", "upstream_rq_5xx",
     "upstream_cx_rx_bytes_total", "upstream_cx_tx_bytes_total",
-    "membership_total", "membership_healthy",
+), gauges=("upstream_cx_active", "upstream_rq_active"),
+   shared_gauges=("membership_total", "membership_healthy"))
+
+# Per host, shown on /clusters as Envoy shows them (not in /stats).
+HostStats = stat_set("HostStats", (
+    "cx_total", "cx_connect_fail", "rq_total", "rq_success", "rq_error", "rq_timeout",
 ))
 
-TcpStats = counter_set("TcpStats", (
+TcpStats = stat_set("TcpStats", (
     "downstream_cx_total", "downstream_cx_no_route", "downstream_cx_rx_bytes_total",
     "downstream_cx_tx_bytes_total", "idle_timeout", "upstream_flush_total",
 ))
 
-ListenerStats = counter_set("ListenerStats", ("downstream_cx_total", "downstream_cx_active"))
+AccessLogStats = stat_set("AccessLogStats", ("dropped",))
+
+ListenerStats = stat_set("ListenerStats", ("downstream_cx_total", "downstream_cx_destroy"),
+                         gauges=("downstream_cx_active",))

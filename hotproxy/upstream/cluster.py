@@ -6,6 +6,7 @@ arriving before the first resolution gets "no healthy upstream".
 """
 from __future__ import annotations
 
+from ..stats.histogram import Recorder
 from ..stats.schema import ClusterStats
 from .host import Host
 from .lb import make_load_balancer
@@ -17,6 +18,7 @@ class Cluster:
         self.config = config
         self.name = config.name
         self.stats = ClusterStats()
+        self.rq_time = Recorder()  # upstream_rq_time, ms
         self.hosts = []
         self._lb = make_load_balancer(config.lb_policy, [], config.choice_count)
         if config.type == "STATIC":

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..sockio import address_label
+from ..stats.schema import HostStats
 
 
 class Host:
@@ -12,7 +13,7 @@ class Host:
     by LEAST_REQUEST.
     """
 
-    __slots__ = ("address", "weight", "hostname", "active_requests", "label", "pool")
+    __slots__ = ("address", "weight", "hostname", "active_requests", "label", "pool", "stats")
 
     def __init__(self, address, weight=1, hostname=""):
         self.address = address
@@ -21,6 +22,7 @@ class Host:
         self.active_requests = 0
         self.label = address_label(address)
         self.pool = None  # the worker's connection pool for this host, attached by the cluster
+        self.stats = HostStats()
 
     def __repr__(self):
         return f"<Host {self.label} weight={self.weight} active={self.active_requests}>"

@@ -118,6 +118,8 @@ class ConnectionPool:
     def _connect(self):
         stats = self.stats
         stats.upstream_cx_total += 1
+        host_stats = self.host.stats
+        host_stats.cx_total += 1
         self.total += 1
         sock = socket.socket(_family(self.host.address), socket.SOCK_STREAM)
         sock.settimeout(self.connect_timeout)
@@ -127,6 +129,7 @@ class ConnectionPool:
             sock.close()
             self.total -= 1
             stats.upstream_cx_connect_fail += 1
+            host_stats.cx_connect_fail += 1
             self._wake_one(None)
             if isinstance(exc, _stdsocket.timeout):
                 stats.upstream_cx_connect_timeout += 1

@@ -365,8 +365,9 @@ def test_sighup_every_10ms_for_30s_under_load(proxy_factory, upstream):
             try:
                 if fresh:
                     client = RawClient(proxy.port("listen"))
-                if client.request("POST", "/", body=b"payload").status != 200:
-                    failures.append("status")
+                response = client.request("POST", "/", body=b"payload")
+                if response.status != 200:
+                    failures.append(f"status {response.status} {response.body[:100]!r}")
                 done[0] += 1
             except (OSError, EOFError) as exc:
                 failures.append(repr(exc))

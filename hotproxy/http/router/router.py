@@ -24,6 +24,7 @@ from ...listener.deadlines import NEVER
 from ...upstream.pool import ConnectFailure
 from .. import local_reply
 from ..date import http_date
+from ..filters.health_check import FAILED_HEADER
 from ..headers import strip_hop_by_hop
 from ..http1.codec import END
 from ..http1.serialize import LAST_CHUNK, chunk, request_head, response_head
@@ -86,11 +87,13 @@ class Router:
         stats = cluster.stats
         stats.upstream_rq_total += 1
         stats.upstream_rq_active += 1
+        host.stats.rq_total += 1
         host.active_requests += 1
         try:
             stream.upstream = host.pool.acquire()
         except ConnectFailure as failure:
             host.active_requests -= 1
+            host.stats.rq_error += 1
             stats.upstream_rq_active -= 1
             return conn.defer_reply(stream, 503, _connect_error_body(failure),
                                     "UO" if failure.reason == "overflow" else "UF")
@@ -138,6 +141,8 @@ class Router:
             self._fail(stream, conn, 503, local_reply.CONNECT_ERROR + reset.reason.encode(), "UC")
         except SocketTimeout:
             stream.cluster.stats.upstream_rq_timeout += 1
+            if stream.upstream is not None:
+                stream.upstream.pool.host.stats.rq_timeout += 1
             self._fail(stream, conn, 504, local_reply.UPSTREAM_TIMEOUT, "UT")
         except ProtocolError:
             self._fail(stream, conn, 502, local_reply.CONNECT_ERROR + b"protocol error", "UPE")
@@ -251,6 +256,7 @@ class Router:
             if done:
                 if bypassed:
                     decoder.reset()  # llhttp never saw the body
+                stream.cluster.rq_time.record((time.monotonic() - sent_at) * 1000)
                 self._release(stream, upstream.keep_alive)
                 return
 
@@ -277,6 +283,11 @@ class Router:
         stream.status = status
         stream.responded = True
         count_status_class(stream.cluster.stats, _CLASS_STATS, status)
+        host_stats = stream.upstream.pool.host.stats
+        if status >= 500:
+            host_stats.rq_error += 1
+        else:
+            host_stats.rq_success += 1
         self.hcm.count_response(status)
         stream.upstream.keep_alive = head.keep_alive
         headers = strip_hop_by_hop(head.headers, head.connection) if head.hop_by_hop else head.headers
@@ -298,6 +309,8 @@ class Router:
             headers.append((b"date", http_date()))
         if not has_server:
             headers.append((b"server", self.server_name))
+        if stream.health_check_failed:
+            headers.append(FAILED_HEADER)
         if stream.close:
             headers.append((b"connection", b"close"))
         if status in _NO_BODY_STATUS or status < 200:

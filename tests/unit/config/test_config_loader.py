@@ -6,10 +6,10 @@ import pathlib
 import pytest
 
 from hotproxy.config import load_bootstrap, parse_bootstrap, parse_text
-from hotproxy.config.bootstrap import Bootstrap
+from hotproxy.config.bootstrap import Admin, Bootstrap
 from hotproxy.config.cluster import Cluster, LbEndpoint, LocalityLbEndpoints
-from hotproxy.config.core import HeaderValueOption, SocketAddress
-from hotproxy.config.listener import FilterChain, HttpConnectionManager, Listener
+from hotproxy.config.core import HeaderMatcher, HeaderValueOption, SocketAddress, StringMatcher
+from hotproxy.config.listener import FilterChain, HealthCheck, HttpConnectionManager, Listener
 from hotproxy.config.route import (DirectResponseAction, Route, RouteAction, RouteConfiguration,
                                    RouteMatch, VirtualHost)
 from hotproxy.errors import ConfigError
@@ -19,12 +19,12 @@ from config_helpers import BASE_YAML, base_tree
 QUICKSTART = pathlib.Path(__file__).parents[3] / "deploy" / "quickstart.yaml"
 
 
-def http_listener(name, port, route_config, stat_prefix):
+def http_listener(name, port, route_config, stat_prefix, **hcm):
     return Listener(
         name=name,
         address=SocketAddress("127.0.0.1", port),
         filter_chains=(FilterChain(filters=(
-            HttpConnectionManager(stat_prefix=stat_prefix, route_config=route_config),)),))
+            HttpConnectionManager(stat_prefix=stat_prefix, route_config=route_config, **hcm),)),))
 
 
 def any_host(name, route):
@@ -39,7 +39,10 @@ QUICKSTART_BOOTSTRAP = Bootstrap(
                 route=RouteAction(cluster="demo"),
                 response_headers_to_add=(
                     HeaderValueOption(key="x-hotproxy-quickstart", value="via hotproxy"),))),)),
-            stat_prefix="ingress_http"),
+            stat_prefix="ingress_http",
+            http_filters=("envoy.filters.http.health_check", "envoy.filters.http.router"),
+            health_check=HealthCheck(headers=(HeaderMatcher(
+                name=":path", kind="string_match", string_match=StringMatcher("exact", "/healthz")),))),
         http_listener("demo_upstream", 10001, RouteConfiguration(virtual_hosts=(
             any_host("demo", Route(
                 match=RouteMatch(path_kind="prefix", path_value="/"),
@@ -47,7 +50,8 @@ QUICKSTART_BOOTSTRAP = Bootstrap(
                     status=200, body=b"Hello from the demo upstream, through hotproxy.\n"))),)),
             stat_prefix="demo_upstream")),
     clusters=(Cluster(name="demo", type="STATIC", connect_timeout=1.0, endpoints=(
-        LocalityLbEndpoints(lb_endpoints=(LbEndpoint(SocketAddress("127.0.0.1", 10001)),)),)),))
+        LocalityLbEndpoints(lb_endpoints=(LbEndpoint(SocketAddress("127.0.0.1", 10001)),)),)),),
+    admin=Admin(address=SocketAddress("127.0.0.1", 9901)))
 
 
 def test_quickstart_parses_into_the_exact_dataclasses():
@@ -61,7 +65,7 @@ def test_defaults_are_envoys():
         == ("AUTO", "envoy", True, False)
     assert (hcm.idle_timeout, hcm.stream_idle_timeout, hcm.request_timeout) == (3600.0, 300.0, 0.0)
     assert (hcm.max_request_headers_kb, hcm.max_headers_count) == (60, 100)
-    assert hcm.http_filters == ("envoy.filters.http.router",)
+    assert hcm.http_filters[-1] == "envoy.filters.http.router"
     route = hcm.route_config.virtual_hosts[0].routes[0]
     assert (route.route.timeout, route.route.idle_timeout) == (15.0, None)
     cluster = bootstrap.clusters[0]
@@ -69,7 +73,7 @@ def test_defaults_are_envoys():
         == ("ROUND_ROBIN", 5.0, "AUTO")
     assert (cluster.max_connections, cluster.max_pending_requests, cluster.max_requests) \
         == (1024, 1024, 1024)
-    assert bootstrap.stats_flush_interval == 5.0 and bootstrap.admin is None
+    assert bootstrap.stats_flush_interval == 5.0
 
 
 def test_json_file_and_json_text(tmp_path):

@@ -1,0 +1,177 @@
+"""What the admin endpoints (admin/endpoints.py) see of the arbiter, and do to it.
+
+Reads are snapshots of the arbiter's state; mutations go to the arbiter, which tells its workers.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import psutil
+
+from .. import __version__
+from ..runtime import Runtime
+from ..stats.tags import TagExtractor
+from .hotrestart.version import VERSION as HOT_RESTART_VERSION
+from .logs import COMPONENTS, LEVELS, levels, set_level
+
+STATE_NAMES = ("LIVE", "DRAINING", "PRE_INITIALIZING", "INITIALIZING")
+
+
+class AdminView:
+    hot_restart_version = HOT_RESTART_VERSION
+    log_components = COMPONENTS
+    log_level_names = LEVELS
+
+    def __init__(self, arbiter):
+        self.arbiter = arbiter
+        self.runtime = Runtime()
+        self._extractor = (None, None)  # (stats_config, TagExtractor)
+
+    @property
+    def stats(self):
+        return self.arbiter.stats
+
+    def flush_stats(self):
+        self.arbiter.collect_stats()
+
+    def tag_extractor(self):
+        stats_config = self.arbiter.bootstrap.stats_config
+        if self._extractor[0] is not stats_config:
+            self._extractor = (stats_config, TagExtractor.from_config(stats_config))
+        return self._extractor[1]
+
+    def state_name(self):
+        return STATE_NAMES[self.arbiter.server_state()]
+
+    def server_info(self):
+        arbiter = self.arbiter
+        uptime = int(time.time() - arbiter.started_at)
+        uptime_all = int(time.time() - arbiter.original_start_time)
+        bootstrap = arbiter.bootstrap
+        return {
+            "version": f"hotproxy/{__version__}",
+            "state": self.state_name(),
+            "hot_restart_version": HOT_RESTART_VERSION,
+            "command_line_options": arbiter.command_line_options(),
+            "node": {"id": bootstrap.node_id, "cluster": bootstrap.node_cluster},
+            "uptime_current_epoch": f"{uptime}s",
+            "uptime_all_epochs": f"{uptime_all}s",
+            "hotproxy": {
+                "arbiter_pid": os.getpid(),
+                "python": sys.version.split()[0],
+                "generations": [{"number": g.number, "state": g.state,
+                                 "workers": [c.pid for c in g.children if c.pid]}
+                                for g in arbiter.generations],
+                "last_reload": arbiter.last_reload,
+            },
+        }
+
+    def clusters_text(self):
+        lines = []
+        hosts = self.stats.hosts()
+        for cluster in self.arbiter.bootstrap.clusters:
+            name = cluster.name
+            lines.append(f"{name}::observability_name::{name}")
+            for priority in ("default_priority", "high_priority"):
+                for field, value in (("max_connections", cluster.max_connections),
+                                     ("max_pending_requests", cluster.max_pending_requests),
+                                     ("max_requests", cluster.max_requests), ("max_retries", 3)):
+                    lines.append(f"{name}::{priority}::{field}::{value}")
+            lines.append(f"{name}::added_via_api::false")
+            for label, host in sorted(hosts.get(name, {}).items()):
+                for field, value in self._host_fields(host):
+                    lines.append(f"{name}::{label}::{field}::{value}")
+        return "".join(line + "\n" for line in lines)
+
+    def clusters_json(self):
+        hosts = self.stats.hosts()
+        statuses = []
+        for cluster in self.arbiter.bootstrap.clusters:
+            host_statuses = []
+            for label, host in sorted(hosts.get(cluster.name, {}).items()):
+                address, _, port = label.rpartition(":")
+                host_statuses.append({
+                    "address": {"socket_address": {"address": address.strip("[]"), "port_value": int(port)}},
+                    "stats": [{"name": field, "value": str(value),
+                               "type": "GAUGE" if field.endswith("_active") else "COUNTER"}
+                              for field, value in self._host_fields(host)[:8]],
+                    "health_status": {"eds_health_status": "HEALTHY"},
+                    "weight": host.weight,
+                })
+            statuses.append({"name": cluster.name, "observability_name": cluster.name,
+                             "added_via_api": False, "host_statuses": host_statuses})
+        return {"cluster_statuses": statuses}
+
+    @staticmethod
+    def _host_fields(host):
+        counters = host.counters
+        return [("cx_active", host.cx_active), ("cx_connect_fail", counters.get("cx_connect_fail", 0)),
+                ("cx_total", counters.get("cx_total", 0)), ("rq_active", host.rq_active),
+                ("rq_error", counters.get("rq_error", 0)), ("rq_success", counters.get("rq_success", 0)),
+                ("rq_timeout", counters.get("rq_timeout", 0)), ("rq_total", counters.get("rq_total", 0)),
+                ("hostname", ""), ("health_flags", "healthy"), ("weight", host.weight),
+                ("region", ""), ("zone", ""), ("sub_zone", ""), ("canary", "false"),
+                ("priority", 0), ("success_rate", -1), ("local_origin_success_rate", -1)]
+
+    def listeners(self):
+        """(name, address, port) of every listener the serving generation runs, with the port
+        actually bound."""
+        rows = []
+        for listener in self.arbiter.bootstrap.listeners:
+            sock = self.arbiter.listener_socket(listener.name)
+            port = sock.getsockname()[1] if sock is not None and sock.fileno() >= 0 else listener.address.port
+            rows.append((listener.name, listener.address.address, port))
+        return rows
+
+    def config(self):
+        """(config text, when it was loaded as RFC 3339) of the serving generation."""
+        arbiter = self.arbiter
+        loaded = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(arbiter.config_loaded_at))
+        return arbiter.config_text, loaded
+
+    def memory(self):
+        processes = []
+        for role, generation, index, pid in self.arbiter.processes():
+            try:
+                process = psutil.Process(pid)
+                with process.oneshot():
+                    rss, fds = process.memory_info().rss, process.num_fds()
+            except psutil.Error:
+                continue
+            processes.append({"role": role, "generation": generation, "index": index, "pid": pid,
+                              "rss_bytes": rss, "open_fds": fds})
+        generations = {}
+        for entry in processes:
+            if entry["generation"] is not None:
+                totals = generations.setdefault(entry["generation"], {"generation": entry["generation"],
+                                                                      "workers": 0, "rss_bytes": 0,
+                                                                      "open_fds": 0})
+                totals["workers"] += 1
+                totals["rss_bytes"] += entry["rss_bytes"]
+                totals["open_fds"] += entry["open_fds"]
+        total = sum(entry["rss_bytes"] for entry in processes)
+        # Envoy's keys (tcmalloc figures there) carry the RSS of every hotproxy process here.
+        return {"allocated": str(total), "heap_size": str(total), "total_physical_bytes": str(total),
+                "processes": processes, "generations": [generations[n] for n in sorted(generations)]}
+
+    def log_levels(self):
+        return levels()
+
+    def set_log_level(self, level, component):
+        set_level(level, component)
+        self.arbiter.broadcast_log_level(level, component)
+
+    def set_health_check_failed(self, failed):
+        self.arbiter.set_health_check_failed(failed)
+
+    def drain_listeners(self, graceful, inbound_only):
+        self.arbiter.drain_listeners(graceful, inbound_only)
+
+    def reset_counters(self):
+        self.arbiter.collect_stats()
+        self.stats.reset_counters()
+
+    def quit(self):
+        self.arbiter.signals.put("TERM")

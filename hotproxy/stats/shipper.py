@@ -1,0 +1,80 @@
+"""Worker side of stats: what the worker's components count, gathered into one message for the
+arbiter.
+
+Components keep their stats in slotted objects (stats/schema.py) and never see this module.
+``collect`` reads them all: counters as deltas since the previous collect, gauges as levels,
+histograms as bucket deltas, and each cluster's hosts with their own counters. The first
+collect also carries every name at zero, so that /stats lists what exists before it is used.
+"""
+from __future__ import annotations
+
+
+class StatsShipper:
+    def __init__(self):
+        self._sets = []         # (prefix, stats object)
+        self._histograms = []   # (name, Recorder)
+        self._clusters = []     # Cluster (hosts change over time, so they are read at collect)
+        self._declared = False
+
+    def add(self, prefix, stats):
+        """``stats`` (a stat_set instance) reports as ``<prefix><name>``."""
+        self._sets.append((prefix, stats))
+
+    def add_histogram(self, name, recorder):
+        self._histograms.append((name, recorder))
+
+    def add_cluster(self, cluster):
+        self.add(f"cluster.{cluster.name}.", cluster.stats)
+        self._clusters.append(cluster)
+
+    def collect(self):
+        """The ``stats`` message body: ``{"c": counter deltas, "g": summed gauges,
+        "gm": max-merged gauges, "h": {name: [bucket deltas, sum delta]}, "hosts": …}``."""
+        full = not self._declared
+        self._declared = True
+        counters, gauges, shared = {}, {}, {}
+        for prefix, stats in self._sets:
+            for name in stats.counters:
+                delta = self._delta(stats, name)
+                if delta or full:
+                    key = prefix + name
+                    counters[key] = counters.get(key, 0) + delta
+            for name in stats.gauges:
+                key = prefix + name
+                gauges[key] = gauges.get(key, 0) + getattr(stats, name)
+            for name in stats.shared_gauges:
+                key = prefix + name
+                shared[key] = max(shared.get(key, 0), getattr(stats, name))
+        histograms = {}
+        for name, recorder in self._histograms:
+            taken = recorder.take()
+            if taken is not None:
+                counts, total = taken
+                if name in histograms:  # two components sharing a name: add up
+                    merged = histograms[name]
+                    counts = [a + b for a, b in zip(merged[0], counts)]
+                    total += merged[1]
+                histograms[name] = [counts, total]
+            elif full and name not in histograms:
+                histograms[name] = None
+        return {"c": counters, "g": gauges, "gm": shared, "h": histograms, "hosts": self._hosts()}
+
+    @staticmethod
+    def _delta(stats, name):
+        value = getattr(stats, name)
+        delta = value - stats.shipped.get(name, 0)
+        stats.shipped[name] = value
+        return delta
+
+    def _hosts(self):
+        """``{cluster: {host label: [weight, rq_active, cx_active, {counter: delta}]}}``."""
+        out = {}
+        for cluster in self._clusters:
+            hosts = out[cluster.name] = {}
+            for host in cluster.hosts:
+                stats = host.stats
+                deltas = {name: self._delta(stats, name) for name in stats.counters}
+                pool = host.pool
+                hosts[host.label] = [host.weight, host.active_requests,
+                                     pool.total if pool is not None else 0, deltas]
+        return out

@@ -1,0 +1,134 @@
+"""The arbiter's stats: the totals of everything every worker ever shipped, and the levels the
+live processes report now.
+
+Counters and histograms are sums of deltas, so they stay continuous when workers crash, when a
+reload replaces a generation and (through ``export``/``import_parent``) across a hot restart.
+Gauges belong to the process that reports them: when it exits, ``forget`` drops its levels, so a
+gauge never stays counted for a process that is gone. Sans-IO: the arbiter feeds it messages.
+"""
+from __future__ import annotations
+
+from .histogram import Totals
+
+
+class HostTotals:
+    __slots__ = ("weight", "counters", "rq_active", "cx_active")
+
+    def __init__(self):
+        self.weight = 1
+        self.counters = {}
+        self.rq_active = 0
+        self.cx_active = 0
+
+
+class StatsStore:
+    def __init__(self):
+        self.counters = {}
+        self.histograms = {}
+        self.used = set()          # names ever moved from zero (``?usedonly``)
+        self._summed = {}          # source → {gauge: level}
+        self._shared = {}          # source → {gauge: level}, merged by max
+        self._hosts = {}           # source → {cluster: {label: [weight, rq_active, cx_active]}}
+        self.host_counters = {}    # (cluster, label) → {counter: total}
+
+    # feeding
+
+    def merge(self, source, message):
+        """Add one worker's ``stats`` message (stats/shipper.py) under ``source``."""
+        counters, used = self.counters, self.used
+        for name, delta in message.get("c", {}).items():
+            counters[name] = counters.get(name, 0) + delta
+            if delta:
+                used.add(name)
+        if "g" in message:
+            self._summed[source] = message["g"]
+            used.update(name for name, level in message["g"].items() if level)
+        if "gm" in message:
+            self._shared[source] = message["gm"]
+            used.update(name for name, level in message["gm"].items() if level)
+        for name, delta in message.get("h", {}).items():
+            totals = self.histograms.get(name)
+            if totals is None:
+                totals = self.histograms[name] = Totals()
+            if delta is not None:
+                totals.add(delta[0], delta[1])
+        if "hosts" in message:
+            levels = {}
+            for cluster, hosts in message["hosts"].items():
+                levels[cluster] = {}
+                for label, (weight, rq_active, cx_active, deltas) in hosts.items():
+                    levels[cluster][label] = (weight, rq_active, cx_active)
+                    totals = self.host_counters.setdefault((cluster, label), {})
+                    for name, delta in deltas.items():
+                        totals[name] = totals.get(name, 0) + delta
+            self._hosts[source] = levels
+
+    def set_gauges(self, source, levels):
+        """Levels the arbiter itself owns (``server.*``), replacing what ``source`` had."""
+        self._summed[source] = levels
+        self.used.update(name for name, level in levels.items() if level)
+
+    def add(self, name, delta=1):
+        self.counters[name] = self.counters.get(name, 0) + delta
+        if delta:
+            self.used.add(name)
+
+    def declare(self, *names):
+        for name in names:
+            self.counters.setdefault(name, 0)
+
+    def forget(self, source):
+        """``source`` exited: its levels go; what it counted stays."""
+        self._summed.pop(source, None)
+        self._shared.pop(source, None)
+        self._hosts.pop(source, None)
+
+    def reset_counters(self):
+        """Envoy's /reset_counters: counters restart from zero. Gauges, histograms and the
+        per-host figures of /clusters stay, as in Envoy."""
+        for name in self.counters:
+            self.counters[name] = 0
+
+    # reading
+
+    def gauges(self):
+        merged = {}
+        for levels in self._summed.values():
+            for name, level in levels.items():
+                merged[name] = merged.get(name, 0) + level
+        for levels in self._shared.values():
+            for name, level in levels.items():
+                if level >= merged.get(name, 0):
+                    merged[name] = level
+        return merged
+
+    def gauge(self, name):
+        return self.gauges().get(name, 0)
+
+    def hosts(self):
+        """``{cluster: {label: HostTotals}}`` over the hosts the live workers report."""
+        out = {}
+        for levels in self._hosts.values():
+            for cluster, hosts in levels.items():
+                for label, (weight, rq_active, cx_active) in hosts.items():
+                    host = out.setdefault(cluster, {}).get(label)
+                    if host is None:
+                        host = out[cluster][label] = HostTotals()
+                        host.counters = self.host_counters.get((cluster, label), {})
+                    host.weight = weight
+                    host.rq_active += rq_active
+                    host.cx_active += cx_active
+        return out
+
+    # hot restart
+
+    def export(self):
+        """Counters and summed gauges, for the next epoch (Envoy's hot-restart stats transfer)."""
+        return {"c": dict(self.counters), "g": self.gauges()}
+
+    def import_parent(self, exported):
+        """The parent epoch's counters become part of our totals; its gauge levels count under
+        the source "parent" until ``forget("parent")`` when it exits."""
+        for name, value in exported.get("c", {}).items():
+            self.add(name, value)
+        self._summed["parent"] = exported.get("g", {})
