@@ -1,6 +1,7 @@
 """Reload soak: steady traffic of several kinds while the proxy is reloaded many times, counting
-every request that fails. Run it against hotproxy (SIGHUP reloads) or Envoy (hot restart: a new
-epoch started with --restart-epoch N+1, as Envoy's hot-restarter does on SIGHUP).
+every request that fails. Run it against hotproxy (SIGHUP reloads), hotproxy's hot restart (a new
+arbiter epoch per reload, through hotproxy-restarter or SIGUSR2) or Envoy (hot restart: a new epoch
+started with --restart-epoch N+1, as Envoy's hot-restarter does on SIGHUP).
 
 Traffic, all with clients that never retry:
 - keep-alive: ``http.client`` connections, one per client, POSTing with pauses of 0-5 s between
@@ -10,6 +11,8 @@ Traffic, all with clients that never retry:
 Reloads: spaced (one every --spacing s) and, every tenth, a burst of five SIGHUPs 10 ms apart.
 
     python bench/soak_reload.py --reloads 200                 # hotproxy
+    python bench/soak_reload.py --target hotproxy-restarter --reloads 100  # hotproxy hot restart
+    python bench/soak_reload.py --target hotproxy-sigusr2 --reloads 100
     python bench/soak_reload.py --target envoy --reloads 100  # Envoy hot restart
 
 Prints requests ok/failed by kind, the arbiter's RSS and open fds before and after, and draws a
@@ -191,6 +194,57 @@ class HotproxyTarget:
         self.process.wait(10)
 
 
+class HotRestartTarget:
+    """hotproxy's hot restart: each reload starts a new arbiter epoch, either through
+    hotproxy-restarter (SIGHUP to it) or by SIGUSR2 to the serving arbiter (its pid file)."""
+
+    def __init__(self, workdir, listen, upstream, args):
+        self.name = args.target
+        self.config = workdir / "soak.yaml"
+        self.config.write_text(CONFIG.format(listen=listen, upstream=upstream, version=0))
+        self.listen, self.upstream = listen, upstream
+        self.pid_file = workdir / "hotproxy.pid"
+        self.log = open(workdir / "hotproxy.log", "wb")
+        command = [str(VENV_BIN / "hotproxy"), "-c", str(self.config), "--concurrency", str(args.concurrency),
+                   "-l", "warning", "--base-id", str(random.randint(1000, 60000)), "--pid-file", str(self.pid_file)]
+        if self.name == "hotproxy-restarter":
+            self.process = subprocess.Popen([str(VENV_BIN / "hotproxy-restarter"), "--", *command],
+                                            stdout=self.log, stderr=self.log)
+        else:
+            self.process = subprocess.Popen(command, stdout=self.log, stderr=self.log)
+
+    def serving_pid(self):
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                return int(self.pid_file.read_text())
+            except (OSError, ValueError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def reload(self, version):
+        tmp = self.config.with_suffix(".tmp")
+        tmp.write_text(CONFIG.format(listen=self.listen, upstream=self.upstream, version=version))
+        os.replace(tmp, self.config)
+        if self.name == "hotproxy-restarter":
+            self.process.send_signal(signal.SIGHUP)
+        else:
+            os.kill(self.serving_pid(), signal.SIGUSR2)
+
+    def arbiter(self):
+        return psutil.Process(self.serving_pid())
+
+    def stop(self):
+        if self.name == "hotproxy-restarter":
+            self.process.terminate()
+            self.process.wait(20)
+            return
+        for process in psutil.process_iter(["cmdline"]):
+            if str(self.config) in " ".join(process.info["cmdline"] or ()) and "--base-id" in process.info["cmdline"]:
+                process.terminate()
+
+
 class EnvoyTarget:
     """Envoy's hot restart, driven the way its hot-restarter.py does: each reload starts epoch N+1."""
     name = "envoy"
@@ -283,7 +337,8 @@ def draw(recorder, reload_times, started, path, title):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--target", choices=("hotproxy", "envoy"), default="hotproxy")
+    parser.add_argument("--target", choices=("hotproxy", "hotproxy-restarter", "hotproxy-sigusr2", "envoy"),
+                        default="hotproxy")
     parser.add_argument("--reloads", type=int, default=200)
     parser.add_argument("--spacing", type=float, default=1.0, help="seconds between spaced reloads")
     parser.add_argument("--keep-alive-clients", type=int, default=20)
@@ -297,7 +352,8 @@ def main(argv=None):
     upstream = UpstreamServer(("127.0.0.1", 0), Upstream)
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
     listen = free_port()
-    target = (HotproxyTarget if args.target == "hotproxy" else EnvoyTarget)(workdir, listen, upstream.server_address[1], args)
+    target_class = {"hotproxy": HotproxyTarget, "envoy": EnvoyTarget}.get(args.target, HotRestartTarget)
+    target = target_class(workdir, listen, upstream.server_address[1], args)
     recorder = Recorder()
     stop = threading.Event()
     try:

@@ -13,6 +13,7 @@ import sys
 from . import __version__
 from .errors import ConfigError
 from .process.logs import LEVELS, setup_logging
+from .process.hotrestart.version import VERSION as HOT_RESTART_VERSION
 from .process.validate import read_config
 
 log = logging.getLogger("hotproxy")
@@ -21,7 +22,7 @@ log = logging.getLogger("hotproxy")
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="hotproxy", description="An Envoy-configured HTTP/1.1 and TCP proxy on gevent.")
-    parser.add_argument("-c", "--config-path", required=True, metavar="PATH",
+    parser.add_argument("-c", "--config-path", metavar="PATH",
                         help="Envoy v3 bootstrap configuration, YAML or JSON")
     parser.add_argument("--mode", choices=("serve", "validate"), default="serve",
                         help="serve (default) or validate the configuration and exit")
@@ -37,6 +38,15 @@ def build_parser():
     parser.add_argument("--parent-shutdown-time-s", type=float, default=900, metavar="S",
                         help="a draining generation is stopped this long after the reload, "
                              "whatever it still serves (default: 900)")
+    parser.add_argument("--restart-epoch", type=int, default=0, metavar="E",
+                        help="hot restart: epoch 0 binds its listeners; epoch E>0 takes them, its "
+                             "stats and its admin port over from the running epoch E-1 of the same "
+                             "--base-id, then tells it to drain (default: 0)")
+    parser.add_argument("--base-id", type=int, default=0, metavar="B",
+                        help="separates hotproxy instances on one host: epochs meet at the abstract "
+                             "socket @hotproxy.B.E (default: 0)")
+    parser.add_argument("--hot-restart-version", action="store_true",
+                        help="print the hot restart protocol version and exit")
     parser.add_argument("--max-draining-generations", type=int, default=8, metavar="N",
                         help="more draining generations than this stops the oldest (default: 8)")
     parser.add_argument("-l", "--log-level", choices=LEVELS, default="info",
@@ -48,7 +58,15 @@ def build_parser():
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.hot_restart_version:
+        print(HOT_RESTART_VERSION)
+        return 0
+    if not args.config_path:
+        parser.error("the following arguments are required: -c/--config-path")
+    args.argv_without_epoch = _without_epoch(argv)
     setup_logging(args.log_level, args.log_path)
     try:
         read_config(args.config_path)
@@ -57,6 +75,20 @@ def main(argv=None):
         return 1
     if args.mode == "validate":
         print(f"configuration '{args.config_path}' OK")
+        print(f"hot restart version: {HOT_RESTART_VERSION}")
         return 0
     from .process.arbiter import Arbiter
     return Arbiter(args).run()
+
+
+def _without_epoch(argv):
+    """The command line less --restart-epoch and --base-id, for a successor to add its own."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("--restart-epoch", "--base-id"):
+            skip = True
+        elif not arg.startswith(("--restart-epoch=", "--base-id=")):
+            out.append(arg)
+    return out

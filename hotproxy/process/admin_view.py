@@ -11,12 +11,14 @@ import time
 import psutil
 
 from .. import __version__
+from ..config.bootstrap import Bootstrap
 from ..runtime import Runtime
 from ..stats.tags import TagExtractor
 from .hotrestart.version import VERSION as HOT_RESTART_VERSION
 from .logs import COMPONENTS, LEVELS, levels, set_level
 
 STATE_NAMES = ("LIVE", "DRAINING", "PRE_INITIALIZING", "INITIALIZING")
+_STARTING = Bootstrap()
 
 
 class AdminView:
@@ -30,6 +32,11 @@ class AdminView:
         self._extractor = (None, None)  # (stats_config, TagExtractor)
 
     @property
+    def bootstrap(self):
+        """The serving config; an empty one while the first generation starts."""
+        return self.arbiter.bootstrap or _STARTING
+
+    @property
     def stats(self):
         return self.arbiter.stats
 
@@ -37,7 +44,7 @@ class AdminView:
         self.arbiter.collect_stats()
 
     def tag_extractor(self):
-        stats_config = self.arbiter.bootstrap.stats_config
+        stats_config = self.bootstrap.stats_config
         if self._extractor[0] is not stats_config:
             self._extractor = (stats_config, TagExtractor.from_config(stats_config))
         return self._extractor[1]
@@ -49,7 +56,7 @@ class AdminView:
         arbiter = self.arbiter
         uptime = int(time.time() - arbiter.started_at)
         uptime_all = int(time.time() - arbiter.original_start_time)
-        bootstrap = arbiter.bootstrap
+        bootstrap = self.bootstrap
         return {
             "version": f"hotproxy/{__version__}",
             "state": self.state_name(),
@@ -71,7 +78,7 @@ class AdminView:
     def clusters_text(self):
         lines = []
         hosts = self.stats.hosts()
-        for cluster in self.arbiter.bootstrap.clusters:
+        for cluster in self.bootstrap.clusters:
             name = cluster.name
             lines.append(f"{name}::observability_name::{name}")
             for priority in ("default_priority", "high_priority"):
@@ -88,7 +95,7 @@ class AdminView:
     def clusters_json(self):
         hosts = self.stats.hosts()
         statuses = []
-        for cluster in self.arbiter.bootstrap.clusters:
+        for cluster in self.bootstrap.clusters:
             host_statuses = []
             for label, host in sorted(hosts.get(cluster.name, {}).items()):
                 address, _, port = label.rpartition(":")
@@ -119,7 +126,7 @@ class AdminView:
         """(name, address, port) of every listener the serving generation runs, with the port
         actually bound."""
         rows = []
-        for listener in self.arbiter.bootstrap.listeners:
+        for listener in self.bootstrap.listeners:
             sock = self.arbiter.listener_socket(listener.name)
             port = sock.getsockname()[1] if sock is not None and sock.fileno() >= 0 else listener.address.port
             rows.append((listener.name, listener.address.address, port))

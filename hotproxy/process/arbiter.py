@@ -33,9 +33,11 @@ from ..accesslog.sink import sink_socketpair
 from ..stats.store import StatsStore
 from .admin_view import AdminView
 from .generation import DRAINING, READY, STARTING, STOPPED, Generation, spawn_flusher, spawn_worker
+from .hotrestart.child import HotRestartError
+from .hotrestart.epochs import EpochOperations
+from .hotrestart.parent import RestartServer
 from .operations import ArbiterOperations
 from .procutil import set_title
-from .sockets import bind_listener
 from .systemd import Notifier
 from .validate import read_config
 
@@ -46,15 +48,23 @@ HEARTBEAT_TIMEOUT_S = 10.0
 STOP_GRACE_S = 5.0
 TICK_S = 0.5
 QUICK_DEATH_S = 5.0
-SIGNALS = ("HUP", "TERM", "INT", "QUIT", "USR1", "TTIN", "TTOU", "CHLD")
+SIGNALS = ("HUP", "TERM", "INT", "QUIT", "USR1", "USR2", "TTIN", "TTOU", "CHLD")
 ARBITER_COUNTERS = ("server.reload_total", "server.reload_failed", "worker.respawned",
                     "flusher.respawned", "server.generations_stopped_early")
 
 
-class Arbiter(ArbiterOperations):
+class Arbiter(ArbiterOperations, EpochOperations):
     def __init__(self, args):
         self.args = args
         self.pid = os.getpid()
+        self.epoch = args.restart_epoch
+        self.base_id = args.base_id
+        self.predecessor = None      # epoch E-1 while we take over from it (hotrestart/child.py)
+        self.restart_server = None   # where epoch E+1 finds us (hotrestart/parent.py)
+        self.successor_process = None  # the epoch SIGUSR2 started
+        self.handed_over = False     # epoch E+1 serves; we drain
+        self.admin_lent = False      # our admin port went to epoch E+1
+        self.parent_connections = 0
         self.config_path = args.config_path
         self.concurrency = args.concurrency or os.cpu_count() or 1
         self.parent_shutdown_time = args.parent_shutdown_time_s
@@ -96,40 +106,69 @@ class Arbiter(ArbiterOperations):
     def run(self):
         try:
             text, bootstrap = read_config(self.config_path)
+            self.predecessor = self._find_predecessor()
+            self.restart_server = RestartServer(self, self.base_id, self.epoch)
             sockets = self._bind(bootstrap)
-            self._serve_admin(bootstrap)
-        except (ConfigError, OSError) as error:
+            if self.predecessor is None:
+                self._serve_admin(bootstrap)  # else the predecessor's, once it lets it go
+        except (ConfigError, OSError, HotRestartError) as error:
             log.error("cannot start: %s", error)
+            if self.predecessor is not None:
+                self.predecessor.close()
             return 1
         for name in SIGNALS:
             gevent.signal_handler(getattr(signal, "SIG" + name), self.signals.put, name)
-        if self.pid_file:
-            with open(self.pid_file, "w") as pid_file:
-                pid_file.write(f"{os.getpid()}\n")
         self._start_flusher()
         generation = self._start_generation(bootstrap, text, sockets)
+        failure = None
         if not generation.wait_ready(READY_TIMEOUT_S):
-            log.error("workers did not become ready in %.0f s", READY_TIMEOUT_S)
+            failure = f"workers did not become ready in {READY_TIMEOUT_S:.0f} s"
+        else:
+            generation.state = READY
+            self._now_serving(bootstrap, text)
+            if self.predecessor is not None and not self._take_over(bootstrap):
+                failure = "the hand-over failed"
+        if failure is not None:
+            log.error("cannot start: %s", failure)
+            if self.predecessor is not None:
+                self.predecessor.close()  # before any drain: the previous epoch serves on untouched
             self._stop_generation(generation, kill=True)
+            self._stop_flusher()
             return 1
-        generation.state = READY
-        self._now_serving(bootstrap, text)
+        self.restart_server.start()
+        self._write_pid_file()
         self.notifier.ready(self._status())
         gevent.spawn(self._rotate_histograms)
         if self.notifier.watchdog_interval:
             gevent.spawn(self._watchdog)
-        set_title(f"hotproxy: arbiter [epoch 0, gen {generation.number}]")
-        log.info("serving: %d workers, generation %d", self.concurrency, generation.number)
+        self._set_title(f"gen {generation.number}")
+        log.info("serving: %d workers, generation %d, epoch %d", self.concurrency, generation.number, self.epoch)
         try:
             return self._loop()
         finally:
+            self.restart_server.close()
             if self.admin is not None:
                 self.admin.stop()
-            if self.pid_file:
-                try:
+            self._remove_pid_file()
+
+    def _write_pid_file(self):
+        """Once we serve (after a hot restart, the file names the new epoch), atomically."""
+        if self.pid_file:
+            tmp = f"{self.pid_file}.{os.getpid()}"
+            with open(tmp, "w") as pid_file:
+                pid_file.write(f"{os.getpid()}\n")
+            os.replace(tmp, self.pid_file)
+
+    def _remove_pid_file(self):
+        """Only while it still names us: a successor epoch may have written its own."""
+        if not self.pid_file:
+            return
+        try:
+            with open(self.pid_file) as pid_file:
+                if pid_file.read().strip() == str(os.getpid()):
                     os.unlink(self.pid_file)
-                except OSError:
-                    pass
+        except OSError:
+            pass
 
     def _loop(self):
         while True:
@@ -142,8 +181,12 @@ class Arbiter(ArbiterOperations):
                 if result is not None:
                     return result
             self._supervise()
-            if self.stopping and not any(g.live_children() for g in self.generations):
+            if (self.stopping or self.handed_over) and not any(g.live_children() for g in self.generations):
                 log.info("all workers have exited")
+                gevent.joinall([c.reader for g in self.generations for c in g.children if c.reader],
+                               timeout=1.0)  # their last stats messages
+                if self.handed_over:
+                    self.restart_server.send_final_stats()
                 self._stop_flusher()
                 return 0
 
@@ -169,8 +212,11 @@ class Arbiter(ArbiterOperations):
 
     # signals
 
+    def _set_title(self, state):
+        set_title(f"hotproxy: arbiter [epoch {self.epoch}, {state}]")
+
     def handle_hup(self):
-        if self.stopping:
+        if self.stopping or self.handed_over:
             return None
         if self.reloading:
             self.reload_pending = True  # coalesced: one reload queued behind the running one
@@ -263,7 +309,7 @@ class Arbiter(ArbiterOperations):
         log.info("reload %d: generation %d serving (%.3f s)", self.stats.counters["server.reload_total"],
                  generation.number, time.monotonic() - started)
         self.notifier.ready(self._status())
-        set_title(f"hotproxy: arbiter [epoch 0, gen {generation.number}]")
+        self._set_title(f"gen {generation.number}")
         return None
 
     def _reload_failed(self, reason):
@@ -284,7 +330,7 @@ class Arbiter(ArbiterOperations):
                 key = (listener.address.address, listener.address.port)
                 sock = self.sockets.get(key) if listener.address.port else None
                 if sock is None:
-                    sock = bind_listener(listener.address)
+                    sock = self._listening_socket(listener.address)
                     fresh.append((key, sock))
                 by_name[listener.name] = sock
         except OSError as exc:
@@ -383,6 +429,9 @@ class Arbiter(ArbiterOperations):
     def _pass_on(self, listener_name, fd):
         """An idle connection left by a draining worker goes to the serving generation."""
         try:
+            if self.handed_over:
+                self.restart_server.pass_connection(listener_name, fd)
+                return
             serving = self.serving
             if serving is None or self.stopping or listener_name not in serving.listener_names:
                 return
@@ -409,6 +458,7 @@ class Arbiter(ArbiterOperations):
 
     def _supervise(self):
         now = time.monotonic()
+        self._reap_successor()
         if not self.stopping and self.flusher is not None and self.flusher.poll() is not None:
             log.error("the flusher exited with %s; restarting it", self.flusher.returncode)
             self.stats.add("flusher.respawned")

@@ -74,7 +74,7 @@ class ArbiterOperations:
                 "parent_shutdown_time_s": args.parent_shutdown_time_s,
                 "log_level": args.log_level, "log_path": args.log_path or "",
                 "max_draining_generations": args.max_draining_generations,
-                "restart_epoch": 0, "mode": "Serve"}
+                "restart_epoch": self.epoch, "base_id": self.base_id, "mode": "Serve"}
 
     def server_state(self):
         if self.bootstrap is None:
@@ -135,11 +135,11 @@ class ArbiterOperations:
             "server.state": state,
             "server.uptime": int(time.time() - self.original_start_time),
             "server.concurrency": self.concurrency,
-            "server.hot_restart_epoch": 0,
+            "server.hot_restart_epoch": self.epoch,
             "server.total_connections": sum(level for name, level in gauges.items()
                                             if name.startswith("listener.")
                                             and name.endswith(".downstream_cx_active")),
-            "server.parent_connections": 0,
+            "server.parent_connections": self.parent_connections,
             "server.version": _version_number(__version__),
             "server.draining_generations": sum(1 for g in self.generations if g.state == DRAINING),
         }

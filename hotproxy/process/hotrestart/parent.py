@@ -1,0 +1,146 @@
+"""The hot-restart RPC server an epoch runs for its successor (docs/hot-restart.md).
+
+Requests carry an ``id`` that the reply repeats. Until the successor asks for ``drain`` nothing
+here changes how this epoch serves: lending sockets and reading stats are side-effect free, and if
+the successor goes away after ``shutdown_admin`` the admin server comes back. After ``drain``
+this epoch winds down as a draining generation does, passes its idle keep-alive connections to
+the successor (``connection`` pushes) and sends its last counts before it exits.
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+import gevent
+import msgpack
+
+from ..channel import Channel, ChannelClosed
+from . import wire
+from .version import VERSION
+
+log = logging.getLogger("hotproxy.arbiter")
+
+
+class RestartServer:
+    def __init__(self, arbiter, base_id, epoch):
+        self.arbiter = arbiter
+        self.name = wire.printable(wire.rendezvous_name(base_id, epoch))
+        self.sock = wire.listen(base_id, epoch)
+        self.successor = None        # the Channel of the epoch being started, one at a time
+        self.handed_over = False     # the successor asked us to drain: it serves now
+        self.serving = False         # until then a successor is told we are still starting
+        self._exported = {}          # counter → value last sent, so that stats replies are deltas
+        gevent.spawn(self._accept)
+
+    def start(self):
+        """We serve: a successor may now take over."""
+        self.serving = True
+
+    def close(self):
+        self.sock.close()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            channel = Channel(conn)
+            reason = None
+            if not self.serving:
+                reason = f"epoch {self.arbiter.epoch} is still starting"
+            elif self.handed_over:
+                reason = f"epoch {self.arbiter.epoch} has already handed over"
+            elif self.successor is not None:
+                reason = "a hot restart of this epoch is already in progress"
+            if reason is not None:
+                log.warning("hot restart refused: %s", reason)
+                try:
+                    channel.send({"t": "refused", "error": reason})
+                except OSError:
+                    pass
+                channel.close()
+                continue
+            self.successor = channel
+            gevent.spawn(self._serve, channel)
+
+    def _serve(self, channel):
+        try:
+            while True:
+                message, fds = channel.recv()
+                for fd in fds:
+                    os.close(fd)
+                self._handle(channel, message)
+        except (ChannelClosed, OSError, ValueError, msgpack.exceptions.ExtraData,
+                msgpack.exceptions.UnpackException):
+            pass
+        finally:
+            channel.close()
+            self.successor = None
+            if not self.handed_over:
+                log.warning("the new epoch went away before taking over: this epoch serves on")
+                self.arbiter.successor_gone()
+
+    def _handle(self, channel, message):
+        kind = message.get("t")
+        reply = {"t": "reply", "id": message.get("id")}
+        fds = []
+        if kind == "hello":
+            if message.get("version") != VERSION:
+                reply.update(ok=False, error=f"incompatible hot restart version {message.get('version')!r}: "
+                                             f"this epoch speaks {VERSION!r}")
+                log.error("hot restart refused: %s", reply["error"])
+            else:
+                reply.update(ok=True, version=VERSION, pid=os.getpid(), epoch=self.arbiter.epoch)
+        elif kind == "get_listen_socket":
+            sock = self.arbiter.sockets.get(tuple(message["address"]))
+            if sock is not None and sock.fileno() >= 0:
+                fds.append(sock.fileno())
+        elif kind == "shutdown_admin":
+            self.arbiter.stop_admin()
+            reply["original_start_time"] = self.arbiter.original_start_time
+        elif kind == "stats":
+            reply.update(self.export_stats())
+        elif kind == "drain":
+            self.handed_over = True
+            self.arbiter.hand_over(message.get("move", []), message.get("drain_time", 0.0),
+                                   message.get("immediate", False))
+        elif kind == "terminate":
+            self.arbiter.signals.put("TERM")
+        else:
+            reply.update(ok=False, error=f"unknown request {kind!r}")
+        channel.send(reply, fds)
+
+    def export_stats(self):
+        """Counter deltas since the last export and the levels of this epoch's workers."""
+        arbiter = self.arbiter
+        arbiter.collect_stats()
+        counters = {}
+        for name, value in arbiter.stats.counters.items():
+            delta = value - self._exported.get(name, 0)
+            if delta:
+                counters[name] = delta
+            self._exported[name] = value
+        levels = {name: level for name, level in arbiter.stats.gauges().items()
+                  if not name.startswith("server.")}
+        return {"c": counters, "g": levels,
+                "connections": arbiter.stats.gauge("server.total_connections")}
+
+    def pass_connection(self, listener_name, fd):
+        """An idle connection of a draining worker goes to the successor. False if it cannot."""
+        channel = self.successor
+        if channel is None:
+            return False
+        try:
+            channel.send({"t": "connection", "listener": listener_name}, [fd])
+            return True
+        except OSError:
+            return False
+
+    def send_final_stats(self):
+        channel = self.successor
+        if channel is not None:
+            try:
+                channel.send({"t": "final_stats", **self.export_stats()})
+            except OSError:
+                pass

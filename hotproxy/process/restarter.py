@@ -1,0 +1,78 @@
+"""``hotproxy-restarter -- hotproxy ARGS...``: a supervisor for containers and plain shells, what
+Envoy's hot-restarter.py is to Envoy (docs/hot-restart.md).
+
+It stays in the foreground (PID 1 in a container), starts ``hotproxy ARGS... --restart-epoch 0``
+and, on SIGHUP, the next epoch the same way; the epochs hand over among themselves. SIGTERM and
+SIGINT go to every live epoch. It exits when the last epoch has, with that epoch's status. Unlike
+Envoy's, an epoch that fails to start is logged and takes nothing down with it: its number is used
+again by the next SIGHUP.
+"""
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+
+def log(message):
+    print(f"hotproxy-restarter: {message}", file=sys.stderr, flush=True)
+
+
+class Restarter:
+    def __init__(self, command):
+        self.command = command
+        self.epochs = {}           # epoch → Popen, live ones
+        self.next_epoch = 0
+        self.status = 0
+        self._restart = False
+        self._forward = None
+
+    def run(self):
+        signal.signal(signal.SIGHUP, lambda *_: setattr(self, "_restart", True))
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda number, _frame: setattr(self, "_forward", number))
+        signal.signal(signal.SIGCHLD, lambda *_: None)  # wakes the sleep below
+        self.start_epoch()
+        while self.epochs:
+            if self._restart:
+                self._restart = False
+                self.start_epoch()
+            if self._forward is not None:
+                number, self._forward = self._forward, None
+                for process in self.epochs.values():
+                    process.send_signal(number)
+            self.reap()
+            time.sleep(0.2)
+        return self.status
+
+    def start_epoch(self):
+        epoch = self.next_epoch
+        self.next_epoch += 1
+        log(f"starting epoch {epoch}")
+        self.epochs[epoch] = subprocess.Popen([*self.command, "--restart-epoch", str(epoch)])
+
+    def reap(self):
+        for epoch, process in list(self.epochs.items()):
+            code = process.poll()
+            if code is None:
+                continue
+            del self.epochs[epoch]
+            self.status = code
+            log(f"epoch {epoch} exited with {code}")
+            if code != 0 and epoch == self.next_epoch - 1 and self.epochs:
+                self.next_epoch = epoch  # it never took over: the next restart uses its number
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["--"]:
+        argv = argv[1:]
+    if not argv:
+        print("usage: hotproxy-restarter -- hotproxy -c CONFIG [ARGS...]", file=sys.stderr)
+        return 2
+    return Restarter(argv).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
