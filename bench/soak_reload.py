@@ -240,9 +240,9 @@ class HotRestartTarget:
             self.process.terminate()
             self.process.wait(20)
             return
-        for process in psutil.process_iter(["cmdline"]):
-            if str(self.config) in " ".join(process.info["cmdline"] or ()) and "--base-id" in process.info["cmdline"]:
-                process.terminate()
+        serving = psutil.Process(self.serving_pid())
+        serving.terminate()  # the epochs before it have exited or exit as they drain
+        serving.wait(20)
 
 
 class EnvoyTarget:

@@ -181,7 +181,8 @@ class Arbiter(ArbiterOperations, EpochOperations):
                 if result is not None:
                     return result
             self._supervise()
-            if (self.stopping or self.handed_over) and not any(g.live_children() for g in self.generations):
+            if (self.stopping or self.handed_over and self._relayed_all()) \
+                    and not any(g.live_children() for g in self.generations):
                 log.info("all workers have exited")
                 gevent.joinall([c.reader for g in self.generations for c in g.children if c.reader],
                                timeout=1.0)  # their last stats messages

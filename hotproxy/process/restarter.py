@@ -3,7 +3,8 @@ Envoy's hot-restarter.py is to Envoy (docs/hot-restart.md).
 
 It stays in the foreground (PID 1 in a container), starts ``hotproxy ARGS... --restart-epoch 0``
 and, on SIGHUP, the next epoch the same way; the epochs hand over among themselves. SIGTERM and
-SIGINT go to every live epoch. It exits when the last epoch has, with that epoch's status. Unlike
+SIGINT go to every live epoch, and if the restarter itself dies its epochs get SIGTERM. It exits
+when the last epoch has, with that epoch's status. Unlike
 Envoy's, an epoch that fails to start is logged and takes nothing down with it: its number is used
 again by the next SIGHUP.
 """
@@ -13,6 +14,8 @@ import signal
 import subprocess
 import sys
 import time
+
+import prctl
 
 
 def log(message):
@@ -50,7 +53,9 @@ class Restarter:
         epoch = self.next_epoch
         self.next_epoch += 1
         log(f"starting epoch {epoch}")
-        self.epochs[epoch] = subprocess.Popen([*self.command, "--restart-epoch", str(epoch)])
+        # the epochs go when the restarter goes, however it goes (SIGKILL included)
+        self.epochs[epoch] = subprocess.Popen([*self.command, "--restart-epoch", str(epoch)],
+                                              preexec_fn=lambda: prctl.set_pdeathsig(signal.SIGTERM))
 
     def reap(self):
         for epoch, process in list(self.epochs.items()):

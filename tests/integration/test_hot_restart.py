@@ -30,14 +30,14 @@ def config(upstream_port, tag):
 class Epoch:
     """One hotproxy arbiter of a hot-restart chain."""
 
-    def __init__(self, config_path, tmp_path, base_id, epoch, extra=()):
+    def __init__(self, config_path, tmp_path, base_id, epoch, extra=(), env=None):
         self.epoch = epoch
         self.log_path = tmp_path / f"epoch{epoch}.log"
         self._log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             HOTPROXY + ["-c", str(config_path), "-l", "debug", "--concurrency", "2",
                         "--base-id", str(base_id), "--restart-epoch", str(epoch), *extra],
-            cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT)
+            cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT, env=env)
 
     def log(self):
         return self.log_path.read_text(errors="replace")
@@ -71,8 +71,8 @@ def chain(tmp_path, upstream):
     base_id = next(_BASE_IDS)
     epochs = []
 
-    def start(epoch, extra=(), serving=True):
-        started = Epoch(config_path, tmp_path, base_id, epoch, extra)
+    def start(epoch, extra=(), serving=True, env=None):
+        started = Epoch(config_path, tmp_path, base_id, epoch, extra, env)
         epochs.append(started)
         if serving:
             started.wait_serving()
@@ -182,19 +182,22 @@ def test_an_idle_keep_alive_connection_moves_to_the_new_epoch(chain):
     assert response.status == 200 and response.header("x-config") == "v1"
 
 
-def test_a_broken_config_exits_non_zero_and_the_parent_serves_on(chain):
-    first = chain(0)
-    good = chain.config_path.read_text()
-    chain.config_path.write_text(good.replace("static_resources", "static_resourcez"))
-    second = chain(1, serving=False)
+def assert_failed_and_parent_serves(chain, first, second, reason):
     assert second.process.wait(20) != 0
-    assert "unknown field" in second.log()
+    assert reason in second.log()
     assert first.process.poll() is None
     assert RawClient(chain.ports["listen"]).request().status == 200
     assert _admin(chain.ports).get("/ready") == "LIVE\n"
 
 
-def test_a_child_that_cannot_become_ready_leaves_the_parent_and_its_admin_serving(chain):
+def test_a_broken_config_exits_non_zero_and_the_parent_serves_on(chain):
+    first = chain(0)
+    good = chain.config_path.read_text()
+    chain.config_path.write_text(good.replace("static_resources", "static_resourcez"))
+    assert_failed_and_parent_serves(chain, first, chain(1, serving=False), "unknown field")
+
+
+def test_a_child_that_cannot_bind_a_port_leaves_the_parent_serving(chain):
     first = chain(0)
     third_party = socket.socket()
     third_party.bind(("127.0.0.1", 0))
@@ -206,12 +209,7 @@ def test_a_child_that_cannot_become_ready_leaves_the_parent_and_its_admin_servin
     tree = json.loads(text)
     tree["static_resources"]["listeners"].append(extra)
     chain.config_path.write_text(json.dumps(tree))
-    second = chain(1, serving=False)
-    assert second.process.wait(20) != 0
-    assert "cannot bind" in second.log()
-    assert first.process.poll() is None
-    assert RawClient(chain.ports["listen"]).request().status == 200
-    assert _admin(chain.ports).get("/ready") == "LIVE\n"
+    assert_failed_and_parent_serves(chain, first, chain(1, serving=False), "cannot bind")
     third_party.close()
 
 
@@ -283,6 +281,22 @@ def test_sigusr2_starts_the_successor_itself(chain):
     psutil.Process(info["hotproxy"]["arbiter_pid"]).terminate()
 
 
+def test_under_systemd_the_successor_announces_mainpid(chain, tmp_path):
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify"))
+    notify.settimeout(20)
+    first = chain(0, env={**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify")})
+    first.process.send_signal(signal.SIGUSR2)
+    messages = []
+    while not any(m.startswith(b"MAINPID=") for m in messages):
+        messages.append(notify.recv(4096))
+    mainpid = int(next(m for m in messages if m.startswith(b"MAINPID=")).split(b"=")[1])
+    assert mainpid != first.process.pid
+    assert first.process.wait(20) == 0
+    assert psutil.Process(mainpid).cmdline()[0].startswith("hotproxy: arbiter [epoch 1")
+    psutil.Process(mainpid).terminate()
+
+
 def test_restarts_faster_than_the_drain_keep_every_epoch_and_leak_no_fd(chain):
     """Several epochs drain at once (each with its own deadline), and descriptors do not pile up."""
     first = chain(0, extra=("--parent-shutdown-time-s", "60"))
@@ -292,7 +306,12 @@ def test_restarts_faster_than_the_drain_keep_every_epoch_and_leak_no_fd(chain):
         conn = http.client.HTTPConnection("127.0.0.1", chain.ports["listen"], timeout=30)
         conn.request("GET", "/sleep/6000")
         response = conn.getresponse()
+        response.read()
         result["status"] = response.status
+        # the same connection, now idle on epoch 0, must have moved to the newest epoch through
+        # epochs that have already handed over themselves
+        conn.request("GET", "/")
+        result["then"] = conn.getresponse().status
 
     thread = threading.Thread(target=long_request)
     thread.start()
@@ -303,7 +322,7 @@ def test_restarts_faster_than_the_drain_keep_every_epoch_and_leak_no_fd(chain):
         epochs.append(chain(number, extra=("--parent-shutdown-time-s", "60")))
         fds.append(psutil.Process(epochs[-1].process.pid).num_fds())
     thread.join(30)
-    assert result == {"status": 200}, "a third epoch cut the first one's request (Envoy #15099)"
+    assert result == {"status": 200, "then": 200}, "a later epoch cut the first one's connection (Envoy #15099)"
     for epoch in epochs[:-1]:
         assert epoch.process.wait(20) == 0
     assert len(set(fds)) == 1, f"open fds per new epoch: {fds}"
@@ -337,4 +356,21 @@ def test_hotproxy_restarter_runs_epochs_and_forwards_sigterm(chain, tmp_path):
     finally:
         if restarter.poll() is None:
             restarter.kill()
+        log.close()
+
+
+def test_epochs_do_not_outlive_a_killed_restarter(chain, tmp_path):
+    log = open(tmp_path / "restarter.log", "wb")
+    restarter = subprocess.Popen(
+        [sys.executable, "-m", "hotproxy.process.restarter", "--", *HOTPROXY, "-c", str(chain.config_path),
+         "--concurrency", "1", "--base-id", str(chain.base_id)],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(chain.ports["admin"], timeout=20)
+        pid = json.loads(_admin(chain.ports).get("/server_info"))["hotproxy"]["arbiter_pid"]
+        restarter.kill()
+        restarter.wait()
+        gone, alive = psutil.wait_procs([psutil.Process(pid)], timeout=10)
+        assert not alive, "an epoch outlived its restarter"
+    finally:
         log.close()

@@ -132,6 +132,11 @@ class EpochOperations:
                                      "immediate": immediate})
         self._set_title("handed over")
 
+    def _relayed_all(self):
+        """An epoch that handed over stays until its own predecessor has exited: connections
+        and counts that older epoch still sends come through us to our successor."""
+        return self.predecessor is None or self.predecessor.gone
+
     def handle_usr2(self):
         """Start our own successor with the same command line (a binary upgrade in one signal)."""
         if self.stopping or self.handed_over:
