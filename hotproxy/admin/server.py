@@ -7,10 +7,13 @@ proxy. An unknown path gets 404 with the list of endpoints.
 from __future__ import annotations
 
 import logging
+import time
 from urllib.parse import parse_qs
 
 from gevent import socket
 from gevent.pywsgi import WSGIServer
+
+from .access_log import admin_request_info
 
 log = logging.getLogger("hotproxy.admin")
 
@@ -49,22 +52,14 @@ class Endpoint:
         self.mutates = mutates
 
 
-class AdminServer:
-    def __init__(self, listen_socket, endpoints):
-        self.endpoints = {endpoint.path: endpoint for endpoint in endpoints}
-        if not isinstance(listen_socket, socket.socket):  # a stdlib socket would block the hub
-            listen_socket = socket.socket(fileno=listen_socket.detach())
-        self._server = WSGIServer(listen_socket, self._app, log=None, error_log=log)
+class AdminRouter:
+    """Requests to endpoints, sans-IO."""
 
-    @property
-    def address(self):
-        return self._server.address
+    def __init__(self):
+        self.endpoints = {}
 
-    def start(self):
-        self._server.start()
-
-    def stop(self):
-        self._server.stop(timeout=1)
+    def register(self, endpoints):
+        self.endpoints.update((endpoint.path, endpoint) for endpoint in endpoints)
 
     def handle(self, request):
         """The Response for ``request`` (sans-IO apart from what the handlers read)."""
@@ -84,10 +79,35 @@ class AdminServer:
                  for path, endpoint in sorted(self.endpoints.items())]
         return "admin commands are:\n" + "\n".join(lines) + "\n"
 
+
+class AdminServer:
+    """An AdminRouter served over HTTP/1.1 on the arbiter's hub."""
+
+    def __init__(self, listen_socket, router, access_logs=None):
+        self.router = router
+        self.access_logs = access_logs  # AccessLoggers, or None
+        if not isinstance(listen_socket, socket.socket):  # a stdlib socket would block the hub
+            listen_socket = socket.socket(fileno=listen_socket.detach())
+        self._server = WSGIServer(listen_socket, self._app, log=None, error_log=log)
+
+    @property
+    def address(self):
+        return self._server.address
+
+    def start(self):
+        self._server.start()
+
+    def stop(self):
+        self._server.stop(timeout=1)
+
     def _app(self, environ, start_response):
+        started, started_monotonic = time.time(), time.monotonic()
         request = Request(environ["REQUEST_METHOD"], environ.get("PATH_INFO", "/"),
                           environ.get("QUERY_STRING", ""))
-        response = self.handle(request)
+        response = self.router.handle(request)
+        if self.access_logs:
+            self.access_logs.log(admin_request_info(environ, started, started_monotonic,
+                                                    response.status, len(response.body)))
         headers = [("Content-Type", response.content_type),
                    ("Cache-Control", "no-cache, max-age=0"),
                    ("X-Content-Type-Options", "nosniff"),

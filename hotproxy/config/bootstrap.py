@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .accesslog import AccessLog
 from .cluster import Cluster
 from .core import SocketAddress
 from .listener import Listener
@@ -10,8 +11,9 @@ from .listener import Listener
 
 @dataclass(frozen=True)
 class Admin:
+    """``access_log`` includes the deprecated ``access_log_path`` as a file log (first)."""
     address: SocketAddress
-    access_log_path: str | None = None
+    access_log: tuple[AccessLog, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,10 @@ import ipaddress
 
 from ..errors import ConfigError
 from ..stats.tags import DEFAULT_TAG_NAMES, compile_tag_regex
+from .accesslog import AccessLog
 from .bootstrap import Admin, Bootstrap, StatsConfig, StatsTag
 from .fields import Context, Fields, Node, present
+from .parse_accesslog import access_logs
 from .parse_cluster import cluster
 from .parse_core import address, is_ip
 from .parse_listener import listener
@@ -112,13 +114,15 @@ def admin(node: Node) -> Admin | None:
     m = node.message(ADMIN)
     if m is None:
         return None
-    m.items("access_log")           # accepted as Envoy configs carry it, but not used yet
+    logs = access_logs(m, tcp=False)
     access_log_path = m.string("access_log_path")
+    if access_log_path:  # the deprecated form: a file in Envoy's default format
+        logs = (AccessLog("file", path=access_log_path), *logs)
     admin_address = m.nested("address", address)
     # Without an address Envoy runs no admin interface.
     if admin_address is None:
         return None
-    return Admin(address=admin_address, **present(access_log_path=access_log_path))
+    return Admin(address=admin_address, access_log=logs)
 
 
 def stats_config(node: Node) -> StatsConfig | None:

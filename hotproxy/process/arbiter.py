@@ -29,7 +29,7 @@ import gevent
 from gevent.queue import Empty, Queue
 
 from ..errors import ConfigError
-from ..accesslog.sink import sink_socketpair
+from ..accesslog.sink import AccessLogSink, sink_socketpair
 from ..stats.store import StatsStore
 from .admin_view import AdminView
 from .generation import DRAINING, READY, STARTING, STOPPED, Generation, spawn_flusher, spawn_worker
@@ -98,6 +98,7 @@ class Arbiter(ArbiterOperations, EpochOperations):
         # Workers send access-log batches on one end; the flusher reads the other. The arbiter
         # keeps both, so lines sent while the flusher restarts wait in the socket.
         self.sink_recv, self.sink_send = sink_socketpair()
+        self.admin_log_sink = AccessLogSink(self.sink_send)  # the admin interface's own lines
         self.flusher = None
         self.flusher_started = 0.0
 

@@ -14,7 +14,8 @@ from gevent.event import Event
 
 from .. import __version__
 from ..admin.endpoints import build_endpoints
-from ..admin.server import AdminServer
+from ..accesslog.loggers import AccessLoggers
+from ..admin.server import AdminRouter, AdminServer
 from .generation import DRAINING, READY, STARTING
 from .sockets import bind_listener
 
@@ -52,10 +53,10 @@ class ArbiterOperations:
                 sock = bind_listener(admin.address)
             except OSError as exc:
                 raise OSError(exc.errno, f"admin: cannot bind {key[0]}:{key[1]}: {exc.strerror or exc}") from None
-            endpoints = []
-            server = AdminServer(sock, endpoints)
-            endpoints += build_endpoints(self.admin_view, server.help)
-            server.endpoints = {endpoint.path: endpoint for endpoint in endpoints}
+            router = AdminRouter()
+            router.register(build_endpoints(self.admin_view, router.help))
+            server = AdminServer(sock, router, AccessLoggers(admin.access_log, self.admin_log_sink,
+                                                             tcp=False, where="admin."))
         if self.admin is not None:
             self.admin.stop()
         self.admin, self.admin_key = server, key

@@ -23,7 +23,7 @@ MUTATING = ("/healthcheck/fail", "/healthcheck/ok", "/drain_listeners", "/reset_
             "/runtime_modify", "/quitquitquit", "/logging")
 
 
-def admin_config(upstream_port, body_tag="one"):
+def admin_config(upstream_port, body_tag="one", admin_log=None):
     routes = simple_routes(
         {"match": {"prefix": "/direct"}, "direct_response": {"status": 200, "body": {"inline_string": body_tag}}},
         {"match": {"prefix": "/dead"}, "route": {"cluster": "dead"}},
@@ -34,7 +34,8 @@ def admin_config(upstream_port, body_tag="one"):
                "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
                "stat_prefix": "tcp_in", "cluster": "backend"}}]}]}
     config = {"node": {"id": "n1", "cluster": "svc"},
-              "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": "{port:admin}"}}},
+              "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": "{port:admin}"}},
+                        **({"access_log_path": admin_log} if admin_log else {})},
               "static_resources": {"listeners": [listener, tcp],
                                    "clusters": [static_cluster("backend", upstream_port), static_cluster("dead", 1)]}}
     return to_yaml(config)
@@ -91,8 +92,8 @@ def send_mix(port, n):
 
 @pytest.fixture
 def started(proxy_factory, upstream):
-    def start(extra_args=("--concurrency", "2")):
-        proxy = proxy_factory(admin_config(upstream.port), extra_args=list(extra_args))
+    def start(extra_args=("--concurrency", "2"), admin_log=None):
+        proxy = proxy_factory(admin_config(upstream.port, admin_log=admin_log), extra_args=list(extra_args))
         return proxy, Admin(proxy)
     return start
 
@@ -355,3 +356,19 @@ def test_admin_answers_while_a_reload_runs(started):
     proxy.process.send_signal(signal.SIGHUP)
     assert admin.get("/ready") == "LIVE\n"
     assert "server.reload_total" in admin.stats()
+
+
+def test_admin_requests_are_access_logged_in_envoys_default_format(started, tmp_path):
+    log_path = tmp_path / "admin-access.log"
+    proxy, admin = started(admin_log=str(log_path))
+    admin.get("/ready")
+    admin.get("/stats?usedonly")
+    admin.call("/nope")
+    deadline = time.monotonic() + 5
+    while len(log_path.read_text().splitlines() if log_path.exists() else []) < 3:
+        assert time.monotonic() < deadline, "admin requests were not logged"
+        time.sleep(0.05)
+    lines = log_path.read_text().splitlines()
+    assert '"GET /ready HTTP/1.1" 200' in lines[0]
+    assert '"GET /stats?usedonly HTTP/1.1" 200' in lines[1]
+    assert '"GET /nope HTTP/1.1" 404' in lines[2]

@@ -1,7 +1,7 @@
 """The admin server's routing (sans-IO through ``AdminServer.handle``), config_dump redaction,
 the runtime admin layer and the health_check filter's answers."""
 from hotproxy.admin.config_dump import REDACTED, config_dump, redact
-from hotproxy.admin.server import AdminServer, Endpoint, Request, Response
+from hotproxy.admin.server import AdminRouter, Endpoint, Request, Response
 from hotproxy.config.core import HeaderMatcher, StringMatcher
 from hotproxy.config.listener import HealthCheck
 from hotproxy.http.filters.health_check import FAILED_HEADER, HealthCheckFilter
@@ -9,19 +9,13 @@ from hotproxy.http.http1.codec import RequestDecoder
 from hotproxy.runtime import Runtime
 
 
-class _Socket:
-    def detach(self):
-        return -1
-
-
 def server():
     calls = []
-    admin = AdminServer.__new__(AdminServer)
-    admin.endpoints = {}
-    endpoints = [Endpoint("/ready", lambda r: Response("LIVE\n"), "state"),
-                 Endpoint("/quitquitquit", lambda r: calls.append(r) or Response("OK\n"), "exit", mutates=True),
-                 Endpoint("/boom", lambda r: 1 / 0, "a bug")]
-    admin.endpoints = {e.path: e for e in endpoints}
+    admin = AdminRouter()
+    admin.register([Endpoint("/ready", lambda r: Response("LIVE\n"), "state"),
+                    Endpoint("/quitquitquit", lambda r: calls.append(r) or Response("OK\n"), "exit",
+                             mutates=True),
+                    Endpoint("/boom", lambda r: 1 / 0, "a bug")])
     return admin, calls
 
 

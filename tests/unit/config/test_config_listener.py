@@ -2,6 +2,7 @@
 supported fields parse into, and every rejection."""
 import pytest
 
+from hotproxy.config.accesslog import AccessLog
 from hotproxy.config.bootstrap import Admin
 from hotproxy.config.core import SocketAddress
 from hotproxy.config.listener import HttpConnectionManager, TcpProxy, TcpWeightedCluster
@@ -19,11 +20,13 @@ def test_bootstrap_fields():
     bootstrap = parse_with({
         "admin": {"address": {"socket_address": {"address": "::1", "port_value": 9901}},
                   "access_log_path": "/dev/null",
-                  "access_log": [{"name": "stdout"}]},
+                  "access_log": [{"name": "stdout", "typed_config": {
+                      "@type": "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog"}}]},
         "node": {"id": "proxy-1", "cluster": "edge"},
         "stats_flush_interval": "10s",
     })
-    assert bootstrap.admin == Admin(SocketAddress("::1", 9901), access_log_path="/dev/null")
+    assert bootstrap.admin == Admin(SocketAddress("::1", 9901),
+                                    access_log=(AccessLog("file", path="/dev/null"), AccessLog("stdout")))
     assert (bootstrap.node_id, bootstrap.node_cluster) == ("proxy-1", "edge")
     assert bootstrap.stats_flush_interval == 10.0
 
