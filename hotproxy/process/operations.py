@@ -45,7 +45,11 @@ class ArbiterOperations:
         the address changed. Raises OSError."""
         admin = bootstrap.admin
         key = (admin.address.address, admin.address.port) if admin is not None else None
+        access_logs = (AccessLoggers(admin.access_log, self.admin_log_sink, tcp=False, where="admin.")
+                       if admin is not None else None)
         if key == self.admin_key:
+            if self.admin is not None:
+                self.admin.access_logs = access_logs  # the address stays; its logs may change
             return
         server = None
         if admin is not None:
@@ -55,8 +59,7 @@ class ArbiterOperations:
                 raise OSError(exc.errno, f"admin: cannot bind {key[0]}:{key[1]}: {exc.strerror or exc}") from None
             router = AdminRouter()
             router.register(build_endpoints(self.admin_view, router.help))
-            server = AdminServer(sock, router, AccessLoggers(admin.access_log, self.admin_log_sink,
-                                                             tcp=False, where="admin."))
+            server = AdminServer(sock, router, access_logs)
         if self.admin is not None:
             self.admin.stop()
         self.admin, self.admin_key = server, key
@@ -80,7 +83,7 @@ class ArbiterOperations:
     def server_state(self):
         if self.bootstrap is None:
             return PRE_INITIALIZING
-        if self.health_check_failed or self.stopping:
+        if self.health_check_failed or self.stopping or self.handed_over:
             return DRAINING_STATE
         return LIVE
 
@@ -98,11 +101,11 @@ class ArbiterOperations:
     # --- stats
 
     def _on_stats(self, child, message):
+        request_id = message.get("id")
         if child.process is None:
             # its last words, read after its exit was seen: counts only, no levels of the dead
             message = {"c": message.get("c", {}), "h": message.get("h", {})}
         self.stats.merge(child.stats_source, message)
-        request_id = message.get("id")
         wait = self._flush_waits.get(request_id) if request_id is not None else None
         if wait is not None:
             waiting, done = wait

@@ -34,9 +34,15 @@ class EpochOperations:
         return predecessor
 
     def _listening_socket(self, address):
-        """The predecessor's socket for this address when it has one, else a new one."""
-        if self.predecessor is not None and address.port:
-            fd = self.predecessor.listen_socket(address.address, address.port)
+        """The predecessor's socket for this address when it has one, else a new one (also when
+        the predecessor died meanwhile: we carry on with what we have)."""
+        if self.predecessor is not None and not self.predecessor.gone and address.port:
+            try:
+                fd = self.predecessor.listen_socket(address.address, address.port)
+            except HotRestartError:
+                if not self.predecessor.gone:
+                    raise
+                fd = None
             if fd is not None:
                 return socket.socket(fileno=fd)
         return bind_listener(address)
