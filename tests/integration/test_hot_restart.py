@@ -328,12 +328,16 @@ def test_restarts_faster_than_the_drain_keep_every_epoch_and_leak_no_fd(chain):
     assert len(set(fds)) == 1, f"open fds per new epoch: {fds}"
 
 
-def test_hotproxy_restarter_runs_epochs_and_forwards_sigterm(chain, tmp_path):
-    log = open(tmp_path / "restarter.log", "wb")
-    restarter = subprocess.Popen(
+def start_restarter(chain, log):
+    return subprocess.Popen(
         [sys.executable, "-m", "hotproxy.process.restarter", "--", *HOTPROXY, "-c", str(chain.config_path),
          "--concurrency", "1", "--base-id", str(chain.base_id)],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+
+
+def test_hotproxy_restarter_runs_epochs_and_forwards_sigterm(chain, tmp_path):
+    log = open(tmp_path / "restarter.log", "wb")
+    restarter = start_restarter(chain, log)
     try:
         wait_for_port(chain.ports["admin"], timeout=20)
         admin = _admin(chain.ports)
@@ -361,10 +365,7 @@ def test_hotproxy_restarter_runs_epochs_and_forwards_sigterm(chain, tmp_path):
 
 def test_epochs_do_not_outlive_a_killed_restarter(chain, tmp_path):
     log = open(tmp_path / "restarter.log", "wb")
-    restarter = subprocess.Popen(
-        [sys.executable, "-m", "hotproxy.process.restarter", "--", *HOTPROXY, "-c", str(chain.config_path),
-         "--concurrency", "1", "--base-id", str(chain.base_id)],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    restarter = start_restarter(chain, log)
     try:
         wait_for_port(chain.ports["admin"], timeout=20)
         pid = json.loads(_admin(chain.ports).get("/server_info"))["hotproxy"]["arbiter_pid"]
