@@ -169,6 +169,9 @@ class Bench:
             if not binary.exists():
                 self.notes.append(f"{name}: skipped ({binary} is not installed)")
                 continue
+            if name == "hotproxy-base" and not self.args.baseline:
+                self.notes.append("hotproxy-base: skipped (no --baseline checkout given)")
+                continue
             port = free_port()
             admin_port = free_port() if name == "hotproxy-scraped" else None
             config = self.render(config_template, listen=port, **ports)
