@@ -270,7 +270,7 @@ class _Connection:
         if hcm.server.health_check_failed:
             stream.close = True  # Envoy's drain-close: load balancers move their clients away
             stream.health_check_failed = health_check is not None
-        if health_check is not None and health_check.matches(head, target, _scheme(head)):
+        if health_check is not None and health_check.matches(head, target):
             status, extra = health_check.reply(hcm.server.health_check_failed)
             return self.local_reply(stream, status, b"", extra=extra)
         route = hcm.route_table.match(head.host, target, head.headers, head.method)

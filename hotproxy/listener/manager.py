@@ -74,12 +74,11 @@ class ActiveListener:
         shutting it down: the arbiter and the next generation keep accepting on it) and let the
         filter wind down its connections: moved to the next generation (``move``) or closed over
         ``drain_time``. TCP proxy sessions run on until they end or the generation is stopped."""
-        self._server.close()
+        self.stop_accepting()
         drain = getattr(self.filter, "drain", None)
         if drain is not None:
             drain(move, drain_time, immediate)
 
     def stop_accepting(self):
+        """Close this process's duplicate of the listening socket (never ``shutdown``)."""
         self._server.close()
-
-    close = stop_accepting

@@ -79,7 +79,6 @@ class Worker:
                 shipper.add(f"tcp.{filter_config.stat_prefix}.", listener.filter.stats)
         for cluster in self.cluster_manager.clusters.values():
             shipper.add_cluster(cluster)
-            shipper.add_histogram(f"cluster.{cluster.name}.upstream_rq_time", cluster.rq_time)
         shipper.add("access_log.", self.access_log_sink.stats)
         return shipper
 
@@ -114,7 +113,7 @@ class Worker:
         if self._stopped.is_set():
             return
         for listener in self.listeners.values():
-            listener.close()
+            listener.stop_accepting()
         self.access_log_sink.flush()
         self.ship_stats()
         self.cluster_manager.stop()

@@ -17,11 +17,8 @@ def stat_set(class_name, counters, gauges=(), shared_gauges=()):
             setattr(self, name, 0)
         self.shipped = {}  # counter → value last shipped to the arbiter (stats/shipper.py)
 
-    def snapshot(self):
-        return {name: getattr(self, name) for name in names}
-
     return type(class_name, (), {"__slots__": names + ("shipped",), "__init__": __init__,
-                                 "snapshot": snapshot, "names": names, "counters": tuple(counters),
+                                 "counters": tuple(counters),
                                  "gauges": tuple(gauges), "shared_gauges": tuple(shared_gauges)})
 
 

@@ -24,7 +24,9 @@ class StatsShipper:
         self._histograms.append((name, recorder))
 
     def add_cluster(self, cluster):
+        """A cluster's stats, its ``upstream_rq_time`` and its hosts' figures."""
         self.add(f"cluster.{cluster.name}.", cluster.stats)
+        self.add_histogram(f"cluster.{cluster.name}.upstream_rq_time", cluster.rq_time)
         self._clusters.append(cluster)
 
     def collect(self):

@@ -30,6 +30,7 @@ class StatsStore:
         self._shared = {}          # source → {gauge: level}, merged by max
         self._hosts = {}           # source → {cluster: {label: [weight, rq_active, cx_active]}}
         self.host_counters = {}    # (cluster, label) → {counter: total}
+        self._exported = {}        # counter → value last exported to the next epoch
 
     # feeding
 
@@ -88,6 +89,7 @@ class StatsStore:
         per-host figures of /clusters stay, as in Envoy."""
         for name in self.counters:
             self.counters[name] = 0
+        self._exported.clear()
 
     # reading
 
@@ -123,12 +125,21 @@ class StatsStore:
     # hot restart
 
     def export(self):
-        """Counters and summed gauges, for the next epoch (Envoy's hot-restart stats transfer)."""
-        return {"c": dict(self.counters), "g": self.gauges()}
+        """For the next epoch (Envoy's hot-restart stats transfer): counter deltas since the
+        last export, and the levels of our processes (not the arbiter's own ``server.*``)."""
+        deltas = {}
+        for name, value in self.counters.items():
+            delta = value - self._exported.get(name, 0)
+            if delta:
+                deltas[name] = delta
+            self._exported[name] = value
+        levels = {name: level for name, level in self.gauges().items() if not name.startswith("server.")}
+        return {"c": deltas, "g": levels}
 
-    def import_parent(self, exported):
-        """The parent epoch's counters become part of our totals; its gauge levels count under
-        the source "parent" until ``forget("parent")`` when it exits."""
-        for name, value in exported.get("c", {}).items():
-            self.add(name, value)
-        self._summed["parent"] = exported.get("g", {})
+    def import_parent(self, exported, levels=True):
+        """The parent epoch's counter deltas join our totals; with ``levels``, its gauge levels
+        count under the source "parent" until ``forget("parent")`` when it exits."""
+        for name, delta in exported.get("c", {}).items():
+            self.add(name, delta)
+        if levels:
+            self._summed["parent"] = exported.get("g", {})

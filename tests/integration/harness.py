@@ -410,3 +410,23 @@ def bootstrap(listeners, clusters):
 def simple_routes(*routes, domains=("*",)):
     """A route_config with one virtual host holding ``routes`` (dicts)."""
     return {"name": "local", "virtual_hosts": [{"name": "vh", "domains": list(domains), "routes": list(routes)}]}
+
+
+def post_until(port, stop, failures, done, fresh=False, pause=0.0):
+    """A client that never retries: POSTs on one keep-alive connection (a new one per request
+    with ``fresh``) until ``stop`` is set, recording every non-200 or error in ``failures`` and
+    counting requests in ``done[0]``. A failed connection is replaced, never retried."""
+    client = RawClient(port)
+    while not stop.is_set():
+        try:
+            if fresh:
+                client = RawClient(port)
+            response = client.request("POST", "/", body=b"payload")
+            if response.status != 200:
+                failures.append(f"status {response.status} {response.body[:100]!r}")
+            done[0] += 1
+        except (OSError, EOFError) as exc:
+            failures.append(repr(exc))
+            client = RawClient(port)
+        if pause:
+            time.sleep(pause)

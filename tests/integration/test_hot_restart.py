@@ -13,7 +13,7 @@ import time
 import psutil
 import pytest
 
-from harness import HOTPROXY, ROOT, RawClient, http_listener, simple_routes, static_cluster, to_yaml, wait_for_port
+from harness import HOTPROXY, ROOT, RawClient, http_listener, post_until, simple_routes, static_cluster, to_yaml, wait_for_port
 from test_admin import Admin
 
 _BASE_IDS = iter(range(os.getpid() % 1000 * 100 + 7000, 10 ** 6))
@@ -94,27 +94,13 @@ def _admin(ports):
     return admin
 
 
-def traffic(port, failures, done, stop):
-    """A client that never retries: one keep-alive connection, POSTs with short pauses."""
-    client = RawClient(port)
-    while not stop.is_set():
-        try:
-            response = client.request("POST", "/", body=b"payload")
-            if response.status != 200:
-                failures.append(f"status {response.status}")
-            done[0] += 1
-        except (OSError, EOFError) as exc:
-            failures.append(repr(exc))
-            client = RawClient(port)
-        time.sleep(0.005)
-
-
 def test_a_hot_restart_under_load_changes_the_pid_and_loses_no_request(chain):
     first = chain(0)
     admin = _admin(chain.ports)
     old_pid = json.loads(admin.get("/server_info"))["hotproxy"]["arbiter_pid"]
     failures, done, stop = [], [0], threading.Event()
-    threads = [threading.Thread(target=traffic, args=(chain.ports["listen"], failures, done, stop)) for _ in range(4)]
+    threads = [threading.Thread(target=post_until, args=(chain.ports["listen"], stop, failures, done, False, 0.005))
+               for _ in range(4)]
     for thread in threads:
         thread.start()
     time.sleep(0.5)

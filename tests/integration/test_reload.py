@@ -8,7 +8,8 @@ import time
 import psutil
 import pytest
 
-from harness import accept_each, bootstrap, http_listener, render, simple_routes, static_cluster
+from harness import (RawClient, accept_each, bootstrap, http_listener, post_until, render, simple_routes,
+                     static_cluster)
 
 
 def direct_config(body, extra_listener=False):
@@ -146,20 +147,8 @@ def test_a_reload_storm_cuts_no_request_and_ends_on_the_last_config(proxy_factor
     stop = threading.Event()
     done = [0]
 
-    def traffic():
-        from harness import RawClient
-        client = RawClient(proxy.port("listen"))
-        while not stop.is_set():
-            try:
-                response = client.request("POST", "/", body=b"payload")
-                if response.status != 200:
-                    failures.append(response.status)
-                done[0] += 1
-            except (OSError, EOFError) as exc:
-                failures.append(repr(exc))
-                client = RawClient(proxy.port("listen"))
-
-    threads = [threading.Thread(target=traffic) for _ in range(4)]
+    threads = [threading.Thread(target=post_until, args=(proxy.port("listen"), stop, failures, done))
+               for _ in range(4)]
     for thread in threads:
         thread.start()
     for i in range(1, 41):
@@ -172,7 +161,6 @@ def test_a_reload_storm_cuts_no_request_and_ends_on_the_last_config(proxy_factor
     for thread in threads:
         thread.join(10)
     assert failures == [] and done[0] > 100
-    from harness import RawClient
     deadline = time.monotonic() + 20
     while RawClient(proxy.port("listen")).request().header("x-config") != "v40":
         assert time.monotonic() < deadline, "the last config never served"
@@ -260,7 +248,6 @@ def test_listeners_added_and_removed_by_a_reload(proxy_factory, client_factory):
 
 
 def test_too_many_draining_generations_stops_the_oldest(proxy_factory, upstream):
-    from harness import RawClient
     proxy = proxy_factory(proxied_config(upstream.port, "v0"),
                           extra_args=["--concurrency", "1", "--max-draining-generations", "1"])
     slow = [RawClient(proxy.port("listen"))]
@@ -293,7 +280,6 @@ def test_watchdog_pings_when_systemd_asks(proxy_factory, tmp_path, monkeypatch):
 
 
 def test_sigquit_drains_then_exits(proxy_factory, upstream):
-    from harness import RawClient
     proxy = proxy_factory(proxied_config(upstream.port, "A"), extra_args=["--concurrency", "1"])
     client = RawClient(proxy.port("listen"))
     client.send(b"GET /sleep/1000 HTTP/1.1\r\nHost: h\r\n\r\n")
@@ -322,7 +308,6 @@ def test_ttin_and_ttou_resize_the_worker_pool(proxy_factory, client_factory):
 
 def test_a_killed_flusher_is_restarted_and_logging_goes_on(proxy_factory, upstream, tmp_path):
     from test_access_log import logged_config, read_lines
-    from harness import RawClient
     log_path = tmp_path / "access.log"
     proxy = proxy_factory(logged_config(upstream.port, log_path), extra_args=["--concurrency", "1"])
     flusher = next(p for p in psutil.Process(proxy.process.pid).children() if "flusher" in " ".join(p.cmdline()))
@@ -355,25 +340,10 @@ def test_connections_of_a_removed_listener_close_over_the_drain_time(proxy_facto
 
 
 def test_sighup_every_10ms_for_30s_under_load(proxy_factory, upstream):
-    from harness import RawClient
     proxy = proxy_factory(proxied_config(upstream.port, "v0"), extra_args=["--concurrency", "1"])
     failures, done, stop = [], [0], threading.Event()
-
-    def traffic(fresh):
-        client = RawClient(proxy.port("listen"))
-        while not stop.is_set():
-            try:
-                if fresh:
-                    client = RawClient(proxy.port("listen"))
-                response = client.request("POST", "/", body=b"payload")
-                if response.status != 200:
-                    failures.append(f"status {response.status} {response.body[:100]!r}")
-                done[0] += 1
-            except (OSError, EOFError) as exc:
-                failures.append(repr(exc))
-                client = RawClient(proxy.port("listen"))
-
-    threads = [threading.Thread(target=traffic, args=(i == 0,)) for i in range(4)]
+    threads = [threading.Thread(target=post_until, args=(proxy.port("listen"), stop, failures, done, i == 0))
+               for i in range(4)]
     for thread in threads:
         thread.start()
     rewrite(proxy, proxied_config(upstream.port, "final"))
@@ -387,8 +357,7 @@ def test_sighup_every_10ms_for_30s_under_load(proxy_factory, upstream):
         thread.join(10)
     assert failures == [] and done[0] > 500
     assert proxy.process.poll() is None
-    from harness import RawClient as Fresh
     deadline = time.monotonic() + 20
-    while Fresh(proxy.port("listen")).request().header("x-config") != "final":
+    while RawClient(proxy.port("listen")).request().header("x-config") != "final":
         assert time.monotonic() < deadline
         time.sleep(0.2)

@@ -77,8 +77,8 @@ def test_health_check_filter_matches_and_answers():
     config = HealthCheck(headers=(HeaderMatcher(":path", "string_match",
                                                 string_match=StringMatcher("exact", "/healthz")),))
     health = HealthCheckFilter(config, "svc")
-    assert health.matches(head_of(b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"), b"/healthz", b"http")
-    assert not health.matches(head_of(b"GET /healthz?x HTTP/1.1\r\nHost: a\r\n\r\n"), b"/healthz?x", b"http")
+    assert health.matches(head_of(b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"), b"/healthz")
+    assert not health.matches(head_of(b"GET /healthz?x HTTP/1.1\r\nHost: a\r\n\r\n"), b"/healthz?x")
     assert health.reply(False) == (200, [(b"x-envoy-upstream-healthchecked-cluster", b"svc")])
     status, headers = health.reply(True)
     assert status == 503 and FAILED_HEADER in headers

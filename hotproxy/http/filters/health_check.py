@@ -8,6 +8,7 @@ from __future__ import annotations
 from ..router.matchers import compile_header_matcher
 
 FAILED_HEADER = (b"x-envoy-immediate-health-check-fail", b"true")
+_SCHEME = b"http"  # :scheme of a plain-text listener, whatever x-forwarded-proto claims
 
 
 class HealthCheckFilter:
@@ -18,8 +19,8 @@ class HealthCheckFilter:
         self._cluster_header = ([(b"x-envoy-upstream-healthchecked-cluster", service_cluster.encode())]
                                 if service_cluster else [])
 
-    def matches(self, head, target, scheme):
-        return all(check(head.headers, head.host, target, head.method, scheme) for check in self._checks)
+    def matches(self, head, target):
+        return all(check(head.headers, head.host, target, head.method, _SCHEME) for check in self._checks)
 
     def reply(self, failed):
         """(status, extra headers) of the answer to a health check."""

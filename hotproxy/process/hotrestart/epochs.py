@@ -81,10 +81,9 @@ class EpochOperations:
             log.error("%s: serving without an admin interface", error)
 
     def _import_parent_stats(self, message):
-        for name, delta in message.get("c", {}).items():
-            self.stats.add(name, delta)
-        if not self.predecessor.gone:
-            self.stats.set_gauges("parent", message.get("g", {}))
+        alive = not self.predecessor.gone  # a gone predecessor's levels must not come back
+        self.stats.import_parent(message, levels=alive)
+        if alive:
             self.parent_connections = message.get("connections", 0)
 
     def _poll_predecessor_stats(self, interval):

@@ -29,7 +29,6 @@ class RestartServer:
         self.successor = None        # the Channel of the epoch being started, one at a time
         self.handed_over = False     # the successor asked us to drain: it serves now
         self.serving = False         # until then a successor is told we are still starting
-        self._exported = {}          # counter → value last sent, so that stats replies are deltas
         gevent.spawn(self._accept)
 
     def start(self):
@@ -112,19 +111,10 @@ class RestartServer:
         channel.send(reply, fds)
 
     def export_stats(self):
-        """Counter deltas since the last export and the levels of this epoch's workers."""
+        """Counter deltas since the last export, this epoch's levels and open connections."""
         arbiter = self.arbiter
         arbiter.collect_stats()
-        counters = {}
-        for name, value in arbiter.stats.counters.items():
-            delta = value - self._exported.get(name, 0)
-            if delta:
-                counters[name] = delta
-            self._exported[name] = value
-        levels = {name: level for name, level in arbiter.stats.gauges().items()
-                  if not name.startswith("server.")}
-        return {"c": counters, "g": levels,
-                "connections": arbiter.stats.gauge("server.total_connections")}
+        return {**arbiter.stats.export(), "connections": arbiter.stats.gauge("server.total_connections")}
 
     def pass_connection(self, listener_name, fd):
         """An idle connection of a draining worker goes to the successor. False if it cannot."""
