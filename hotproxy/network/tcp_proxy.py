@@ -5,12 +5,11 @@ import logging
 import random
 import time
 
-from gevent import socket
-
 from ..accesslog.loggers import AccessLoggers
 from ..sockio import address_label
 from ..stats.schema import TcpStats
 from ..stream_info import StreamInfo
+from ..upstream.connect import ConnectFailure, connect
 from .pump import CHUNK, Relay
 
 log = logging.getLogger(__name__)
@@ -53,8 +52,10 @@ class TcpProxy:
             if host is None:
                 stats.downstream_cx_no_route += 1
                 return  # closing the downstream is all Envoy does too
-            upstream = _connect(host, cluster)
-            if upstream is None:
+            try:
+                upstream = connect(host, cluster.stats, cluster.config.connect_timeout)
+            except ConnectFailure as failure:
+                log.debug("tcp_proxy: connect to %s failed: %s", host.label, failure.reason)
                 return
             host.active_requests += 1
             try:
@@ -97,26 +98,3 @@ class TcpProxy:
                 info.response_flags = {"SI"}
         self.access_logs.log(info)
 
-
-def _connect(host, cluster):
-    """A new upstream connection (TCP proxy connections are never pooled), or None."""
-    stats = cluster.stats
-    stats.upstream_cx_total += 1
-    host.stats.cx_total += 1
-    family = socket.AF_INET6 if ":" in host.address[0] else socket.AF_INET
-    upstream = socket.socket(family, socket.SOCK_STREAM)
-    upstream.settimeout(cluster.config.connect_timeout)
-    try:
-        upstream.connect(host.address)
-    except OSError as exc:
-        upstream.close()
-        stats.upstream_cx_connect_fail += 1
-        host.stats.cx_connect_fail += 1
-        if isinstance(exc, socket.timeout):
-            stats.upstream_cx_connect_timeout += 1
-        log.debug("tcp_proxy: connect to %s failed: %s", host.label, exc)
-        return None
-    upstream.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    upstream.timeout = None  # the relay's idle deadline governs from here on
-    stats.upstream_cx_active += 1
-    return upstream

@@ -7,26 +7,16 @@ overflows (Envoy's ``upstream_rq_pending_overflow``).
 """
 from __future__ import annotations
 
-import socket as _stdsocket
 import time
 from collections import deque
 
-from gevent import socket
 from gevent.event import AsyncResult
 
 from ..http.http1.codec import ResponseDecoder
+from .connect import ConnectFailure, connect
 
 #: An idle connection older than this is not reused (the upstream has likely dropped it).
 IDLE_EXPIRY_S = 55.0
-
-
-class ConnectFailure(Exception):
-    """Connecting failed. ``reason`` is Envoy's reset reason: "connection timeout",
-    "remote connection failure" or "overflow"."""
-
-    def __init__(self, reason):
-        super().__init__(reason)
-        self.reason = reason
 
 
 class UpstreamConnection:
@@ -116,28 +106,13 @@ class ConnectionPool:
             self._waiters.popleft().set(value)
 
     def _connect(self):
-        stats = self.stats
-        stats.upstream_cx_total += 1
-        host_stats = self.host.stats
-        host_stats.cx_total += 1
         self.total += 1
-        sock = socket.socket(_family(self.host.address), socket.SOCK_STREAM)
-        sock.settimeout(self.connect_timeout)
         try:
-            sock.connect(self.host.address)
-        except OSError as exc:
-            sock.close()
+            sock = connect(self.host, self.stats, self.connect_timeout)
+        except ConnectFailure:
             self.total -= 1
-            stats.upstream_cx_connect_fail += 1
-            host_stats.cx_connect_fail += 1
             self._wake_one(None)
-            if isinstance(exc, _stdsocket.timeout):
-                stats.upstream_cx_connect_timeout += 1
-                raise ConnectFailure("connection timeout") from None
-            raise ConnectFailure("remote connection failure") from None
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.timeout = None  # from here on, the connection's deadline governs (listener/deadlines.py)
-        stats.upstream_cx_active += 1
+            raise
         return UpstreamConnection(sock, self)
 
     def _discard(self, conn):
@@ -146,6 +121,3 @@ class ConnectionPool:
         self.stats.upstream_cx_active -= 1
         self.stats.upstream_cx_destroy += 1
 
-
-def _family(address):
-    return socket.AF_INET6 if ":" in address[0] else socket.AF_INET

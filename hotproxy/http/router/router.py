@@ -21,7 +21,7 @@ import gevent
 from ...errors import ProtocolError
 from ...stats.schema import count_status_class
 from ...listener.deadlines import NEVER
-from ...upstream.pool import ConnectFailure
+from ...upstream.connect import ConnectFailure
 from .. import local_reply
 from ..date import http_date
 from ..filters.health_check import FAILED_HEADER
