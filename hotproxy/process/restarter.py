@@ -10,6 +10,7 @@ again by the next SIGHUP.
 """
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -58,6 +59,18 @@ class Restarter:
                                               preexec_fn=lambda: prctl.set_pdeathsig(signal.SIGTERM))
 
     def reap(self):
+        # As PID 1 we inherit the orphans of epochs that died (their workers): reap every child,
+        # handing an epoch's status to its Popen so that ``poll`` below still sees it.
+        by_pid = {process.pid: process for process in self.epochs.values()}
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            if pid in by_pid:
+                by_pid[pid].returncode = os.waitstatus_to_exitcode(status)
         for epoch, process in list(self.epochs.items()):
             code = process.poll()
             if code is None:
