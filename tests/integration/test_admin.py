@@ -30,6 +30,7 @@ def admin_config(upstream_port, body_tag="one", admin_log=None):
         {"match": {"prefix": "/status"}, "route": {"cluster": "backend"}})
     listener = http_listener("http", "listen", routes, {"http_filters": [HEALTH_CHECK, ROUTER]})
     tcp = {"name": "tcp", "address": {"socket_address": {"address": "127.0.0.1", "port_value": "{port:listen_tcp}"}},
+           "traffic_direction": "INBOUND",
            "filter_chains": [{"filters": [{"name": "envoy.filters.network.tcp_proxy", "typed_config": {
                "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
                "stat_prefix": "tcp_in", "cluster": "backend"}}]}]}
@@ -319,18 +320,29 @@ def test_drain_listeners_refuses_new_connections_and_keeps_open_ones(started):
     kept = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     assert request(port, "/direct", keep=kept)[0] == 200
     assert admin.post("/drain_listeners") == "OK\n"
-    deadline = time.monotonic() + 5
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        except ConnectionRefusedError:
-            break
-        assert time.monotonic() < deadline, "the drained listener still accepts"
-        time.sleep(0.05)
+    assert refused(port), "the drained listener still accepts"
     status, headers, _ = request(port, "/direct", keep=kept)
     assert status == 200 and "connection" not in headers
     assert admin.get("/ready") == "LIVE\n"
     kept.close()
+
+
+def refused(port, timeout=5):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except ConnectionRefusedError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_drain_listeners_inboundonly_drains_only_inbound_listeners(started):
+    proxy, admin = started()
+    assert admin.post("/drain_listeners?inboundonly") == "OK\n"
+    assert refused(proxy.port("listen_tcp")), "the INBOUND tcp listener still accepts"
+    assert request(proxy.port("listen"), "/direct")[0] == 200
 
 
 def test_quitquitquit_stops_the_server(started):
