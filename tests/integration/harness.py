@@ -7,7 +7,9 @@ answers per path (see ``UpstreamHandler``).
 """
 from __future__ import annotations
 
+import itertools
 import json
+import os
 import re
 import socket
 import subprocess
@@ -20,6 +22,13 @@ from urllib.parse import parse_qs, urlsplit
 
 ROOT = Path(__file__).resolve().parents[2]
 HOTPROXY = [sys.executable, "-m", "hotproxy"]
+# Every process started here gets its own --base-id, so that none meets another's hot-restart
+# rendezvous, whatever else runs on the host.
+_BASE_IDS = itertools.count(os.getpid() % 2000 * 100 + 1000)
+
+
+def next_base_id():
+    return next(_BASE_IDS)
 
 
 def free_port():
@@ -48,8 +57,9 @@ class Proxy:
         self.config_path.write_text(config_text)
         self.log_path = tmp_path / "hotproxy.log"
         self._log = open(self.log_path, "wb")
+        base_id = () if "--base-id" in extra_args else ("--base-id", str(next_base_id()))
         self.process = subprocess.Popen(
-            HOTPROXY + ["-c", str(self.config_path), "-l", "debug", *extra_args],
+            HOTPROXY + ["-c", str(self.config_path), "-l", "debug", *base_id, *extra_args],
             cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT)
 
     def wait_until_serving(self, timeout=20.0):

@@ -13,10 +13,9 @@ import time
 import psutil
 import pytest
 
-from harness import HOTPROXY, ROOT, RawClient, http_listener, post_until, simple_routes, static_cluster, to_yaml, wait_for_port
+from harness import HOTPROXY, ROOT, RawClient, next_base_id, http_listener, post_until, simple_routes, static_cluster, to_yaml, wait_for_port
 from test_admin import Admin
 
-_BASE_IDS = iter(range(os.getpid() % 1000 * 100 + 7000, 10 ** 6))
 
 
 def config(upstream_port, tag):
@@ -68,7 +67,7 @@ def chain(tmp_path, upstream):
     text, ports = render(config(upstream.port, "v1"), {})
     config_path = tmp_path / "hotproxy.yaml"
     config_path.write_text(text)
-    base_id = next(_BASE_IDS)
+    base_id = next_base_id()
     epochs = []
 
     def start(epoch, extra=(), serving=True, env=None):
@@ -243,7 +242,7 @@ def test_two_instances_with_different_base_ids_restart_independently(chain, tmp_
     text, ports_b = render(config(upstream.port, "b"), {})
     path_b = tmp_path / "b.yaml"
     path_b.write_text(text)
-    base_b = next(_BASE_IDS)
+    base_b = next_base_id()
     b0 = Epoch(path_b, tmp_path, base_b, 0).wait_serving()
     try:
         chain(1)
@@ -328,6 +327,12 @@ def test_hotproxy_restarter_runs_epochs_and_forwards_sigterm(chain, tmp_path):
         wait_for_port(chain.ports["admin"], timeout=20)
         admin = _admin(chain.ports)
         first_pid = json.loads(admin.get("/server_info"))["hotproxy"]["arbiter_pid"]
+        # the admin port opens before the workers are ready, and an epoch still starting
+        # refuses a successor: wait until it serves
+        deadline = time.monotonic() + 20
+        while "] serving: " not in (tmp_path / "restarter.log").read_text():
+            assert time.monotonic() < deadline, (tmp_path / "restarter.log").read_text()
+            time.sleep(0.05)
         restarter.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + 30
         while True:
