@@ -37,6 +37,9 @@ class Cluster:
     max_requests: int = 1024
     # least_request_lb_config.choice_count
     choice_count: int = 2
+    # typed_extension_protocol_options' common_http_protocol_options: response head bounds
+    max_response_headers_kb: int = 80
+    max_response_headers_count: int = 100
 
     def all_endpoints(self):
         for locality in self.endpoints:

@@ -5,15 +5,17 @@ from __future__ import annotations
 from .cluster import Cluster, LbEndpoint, LocalityLbEndpoints
 from .fields import NOT_SUPPORTED, Enum, Fields, Node, present
 from .parse_core import address
+from .parse_protocol import typed_extension_protocol_options
 
 CLUSTER = Fields(
     "name type connect_timeout lb_policy load_assignment dns_refresh_rate dns_lookup_family "
-    "per_connection_buffer_limit_bytes circuit_breakers least_request_lb_config",
+    "per_connection_buffer_limit_bytes circuit_breakers least_request_lb_config "
+    "typed_extension_protocol_options",
     # ``hosts`` was removed in v3; it is listed for older configs that still carry it.
     unsupported="hosts transport_socket_matches transport_socket_matcher alt_stat_name "
                 "cluster_type eds_cluster_config health_checks max_requests_per_connection "
                 "upstream_http_protocol_options common_http_protocol_options "
-                "http_protocol_options http2_protocol_options typed_extension_protocol_options "
+                "http_protocol_options http2_protocol_options "
                 "dns_jitter dns_failure_refresh_rate respect_dns_ttl dns_resolvers "
                 "use_tcp_for_dns_lookups dns_resolution_config typed_dns_resolver_config "
                 "wait_for_warm_on_init outlier_detection cleanup_interval upstream_bind_config "
@@ -66,6 +68,7 @@ def cluster(node: Node) -> Cluster | None:
     least_request = m.nested("least_request_lb_config",
                              lambda n: n.message(LEAST_REQUEST_LB_CONFIG))
     limits = m.nested("circuit_breakers", circuit_breakers) or {}
+    protocol = m.nested("typed_extension_protocol_options", typed_extension_protocol_options) or {}
     return Cluster(
         name=m.string("name", required=True),
         **present(type=kind,
@@ -76,7 +79,7 @@ def cluster(node: Node) -> Cluster | None:
                   dns_lookup_family=m.enum("dns_lookup_family", DNS_LOOKUP_FAMILIES),
                   per_connection_buffer_limit_bytes=m.uint32("per_connection_buffer_limit_bytes"),
                   choice_count=least_request and least_request.uint32("choice_count", minimum=2),
-                  **limits))
+                  **limits, **protocol))
 
 
 def circuit_breakers(node: Node) -> dict | None:

@@ -55,8 +55,8 @@ HTTP_CONNECTION_MANAGER = Fields(
                 "add_proxy_protocol_connection_state forward_proto_config")
 CODEC_TYPES = Enum("AUTO HTTP1", unsupported="HTTP2 HTTP3")
 HTTP_PROTOCOL_OPTIONS = Fields(
-    "idle_timeout max_headers_count",
-    unsupported="max_connection_duration max_response_headers_kb max_stream_duration "
+    "idle_timeout max_headers_count max_response_headers_kb",
+    unsupported="max_connection_duration max_stream_duration "
                 "headers_with_underscores_action max_requests_per_connection")
 HTTP_FILTER = Fields("name typed_config", unsupported="config_discovery is_optional disabled")
 HEALTH_CHECK = Fields("pass_through_mode headers",
@@ -131,6 +131,10 @@ def http_connection_manager(node: Node) -> HttpConnectionManager | None:
         return None
     options = m.nested("common_http_protocol_options",
                        lambda n: n.message(HTTP_PROTOCOL_OPTIONS))
+    if options is not None and options.has("max_response_headers_kb"):
+        # Envoy's own refusal: response heads are bounded per cluster
+        options.at("max_response_headers_kb").fail(
+            "max_response_headers_kb cannot be set on http_connection_manager")
     filters = http_filters(m)
     health_checks = [f for f in filters if isinstance(f, HealthCheck)]
     for extra in m.items("http_filters")[1:] if len(health_checks) > 1 else ():

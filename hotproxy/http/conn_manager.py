@@ -201,18 +201,19 @@ class _Connection:
                     gevent.sleep(0)
                 if self.request_deadline == 0.0:
                     self._start_request_clock()
-                decoder.feed(data)
-                wait_first = False
-                for event in events:
-                    if event.__class__ is bytes:
-                        self._on_body(event)
-                    elif event is END:
-                        if self._on_end():
-                            return self._close()
-                        wait_first = True
-                    else:
-                        self._on_head(event)
-                events.clear()
+                try:
+                    decoder.feed(data)
+                except ProtocolError:
+                    # Serve the complete requests that came before the bad bytes, then answer
+                    # the error (unless one of them closes the connection first).
+                    _keep_complete_requests(events)
+                    if self._dispatch(events) is _CLOSE:
+                        return self._close()
+                    raise
+                outcome = self._dispatch(events)
+                if outcome is _CLOSE:
+                    return self._close()
+                wait_first = outcome is _NEXT
                 stream = self.stream
                 if stream is not None and stream.out:
                     hcm.router.send_pending(stream, self)
@@ -241,6 +242,24 @@ class _Connection:
 
     # request lifecycle
 
+    def _dispatch(self, events):
+        """Act on decoded events in order. Returns _MORE while a request is still arriving,
+        _NEXT once the last one ended, _CLOSE when one ended that closes the connection."""
+        outcome = _MORE
+        for event in events:
+            if event.__class__ is bytes:
+                self._on_body(event)
+            elif event is END:
+                if self._on_end():
+                    events.clear()
+                    return _CLOSE
+                outcome = _NEXT
+            else:
+                self._on_head(event)
+                outcome = _MORE
+        events.clear()
+        return outcome
+
     def _on_head(self, head):
         hcm = self.hcm
         stats = hcm.stats
@@ -259,10 +278,8 @@ class _Connection:
             stats.no_route += 1
             return self.local_reply(stream, 404, b"", close=True, flag="NR")
         target = head.target
-        if target[:1] != b"/" and target != b"*":
-            target = self._absolute_form(head, target)
-            if target is None:
-                return self.local_reply(stream, 400, local_reply.PROTOCOL_ERROR_BODIES[400], close=True)
+        if b"#" in target:
+            return self.local_reply(stream, 400, b"", close=True)  # a fragment is not sent (Envoy)
         if head.upgrade is not None:
             # upgrade_configs are not supported yet: refused as Envoy refuses an unconfigured upgrade
             return self.local_reply(stream, 403, b"", close=True)
@@ -337,8 +354,8 @@ class _Connection:
         head = stream.head
         headers = head.headers
         if head.hop_by_hop:
-            headers = head.headers = strip_hop_by_hop(headers, head.connection, NOT_FORWARDED)
-        if headers[0][0] != b"host":
+            headers = head.headers = strip_hop_by_hop(headers, head.nominated, NOT_FORWARDED)
+        if headers and headers[0][0] != b"host":
             headers.sort(key=_host_first)
         xfp_at = request_id_at = xff_at = -1
         for index, (name, value) in enumerate(headers):
@@ -378,24 +395,6 @@ class _Connection:
             if hcm.generate_request_id and request_id_at < 0:
                 headers.append((b"x-request-id", new_request_id()))
         return headers
-
-    @staticmethod
-    def _absolute_form(head, target):
-        """``http://host/path`` → path, with the URL's authority replacing Host (RFC 9112 §3.2.2)."""
-        lowered = target[:8].lower()
-        if lowered.startswith(b"http://"):
-            rest = target[7:]
-        elif lowered.startswith(b"https://"):
-            rest = target[8:]
-        else:
-            return None
-        slash = rest.find(b"/")
-        authority, path = (rest, b"/") if slash < 0 else (rest[:slash], rest[slash:])
-        if not authority:
-            return None
-        head.host = authority
-        head.headers = [(b"host", authority)] + [h for h in head.headers if h[0] != b"host"]
-        return path
 
     # responses generated here
 
@@ -569,6 +568,19 @@ class _Connection:
             self._close()
         except OSError:
             pass
+
+
+# What a batch of decoded events left the connection with (see _Connection._dispatch).
+_MORE, _NEXT, _CLOSE = "more", "next", "close"
+
+
+def _keep_complete_requests(events):
+    """Cut ``events`` after the last complete request (the rest belongs to the bad one)."""
+    for index in range(len(events) - 1, -1, -1):
+        if events[index] is END:
+            del events[index + 1:]
+            return
+    events.clear()
 
 
 class _CloseConnection(Exception):

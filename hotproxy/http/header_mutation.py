@@ -13,6 +13,10 @@ ADD_IF_ABSENT / OVERWRITE_IF_EXISTS presence check is made against the headers a
 after the removals; then the overwrites are applied (all lines of the name dropped, one appended
 at the end) and finally the additions are appended.
 
+A level never changes a message's framing: Content-Length and Transfer-Encoding are put back as
+they were after a level that names them (Envoy would append ``content-length: 5,99`` and leave
+the next hop to guess; see docs/envoy-reference.md).
+
 ``ctx`` provides ``remote_address``, ``remote_ip``, ``local_address``, ``local_ip``,
 ``protocol`` and ``upstream_address`` (str or bytes; empty when unknown).
 """
@@ -22,6 +26,7 @@ import re
 import socket
 
 from ..errors import ConfigError
+from .headers import FRAMING
 
 APPEND_IF_EXISTS_OR_ADD = "APPEND_IF_EXISTS_OR_ADD"
 ADD_IF_ABSENT = "ADD_IF_ABSENT"
@@ -114,17 +119,25 @@ class HeaderLevel:
     values (nothing to remove or compute), else None: such levels reduce to ``list.extend``.
     """
 
-    __slots__ = ("_remove", "_adds", "static_appends")
+    __slots__ = ("_remove", "_adds", "static_appends", "apply")
 
     def __init__(self, remove, adds):
         self._remove = remove
         self._adds = adds
         self.static_appends = None
-        if not remove and all(value.__class__ is bytes and action is APPEND_IF_EXISTS_OR_ADD
-                              for _, value, action, _ in adds):
+        self.apply = self._apply
+        if FRAMING & (remove | {name for name, _, _, _ in adds}):
+            self.apply = self._apply_keeping_framing
+        elif not remove and all(value.__class__ is bytes and action is APPEND_IF_EXISTS_OR_ADD
+                                for _, value, action, _ in adds):
             self.static_appends = tuple((name, value) for name, value, _, _ in adds)
 
-    def apply(self, headers, ctx):
+    def _apply_keeping_framing(self, headers, ctx):
+        framing = [header for header in headers if header[0] in FRAMING]
+        headers = self._apply(headers, ctx)
+        return [header for header in headers if header[0] not in FRAMING] + framing
+
+    def _apply(self, headers, ctx):
         remove = self._remove
         if remove:
             headers = [header for header in headers if header[0] not in remove]

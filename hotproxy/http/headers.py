@@ -24,25 +24,41 @@ ENVOY_CONTROL_HEADERS = frozenset((
 NOT_FORWARDED = HOP_BY_HOP | ENVOY_CONTROL_HEADERS
 
 
+#: Headers that frame a message. They are never hop-by-hop, whatever a Connection header says:
+#: dropping one would leave the next hop to find the message's end on its own (request
+#: smuggling, response injection). ``transfer-encoding`` is regenerated from the parse instead.
+FRAMING = frozenset((b"content-length", b"transfer-encoding"))
+
+
 def connection_tokens(connection_value):
-    """The header names a ``Connection`` header nominates as hop-by-hop (lower-case bytes)."""
-    tokens = set()
-    if connection_value:
-        for token in connection_value.split(b","):
-            token = token.strip().lower()
-            if token and token not in (b"close", b"keep-alive"):
-                tokens.add(token)
+    """Every token of a ``Connection`` header value, lower-cased, in order (bytes)."""
+    tokens = []
+    for token in connection_value.split(b","):
+        token = token.strip().lower()
+        if token:
+            tokens.append(token)
     return tokens
 
 
-def strip_hop_by_hop(headers, connection_value, removed=HOP_BY_HOP):
-    """Drop hop-by-hop headers (``removed``) and those the Connection header names; keeps
-    ``te: trailers``."""
-    extra = connection_tokens(connection_value) if connection_value else ()
+def nominated_headers(connection_value):
+    """The header names a ``Connection`` header makes hop-by-hop: its tokens but ``close``,
+    ``keep-alive`` and the framing headers."""
+    if not connection_value:
+        return ()
+    return {token for token in connection_tokens(connection_value)
+            if token not in NOT_HEADER_NAMES and token not in FRAMING}
+
+
+#: ``Connection`` tokens that are options, not header names.
+NOT_HEADER_NAMES = frozenset((b"close", b"keep-alive"))
+
+
+def strip_hop_by_hop(headers, nominated=(), removed=HOP_BY_HOP):
+    """Drop hop-by-hop headers (``removed``) and the ``nominated`` ones; keeps ``te: trailers``."""
     kept = []
     for item in headers:
         name = item[0]
-        if name in removed or name in extra:
+        if name in removed or name in nominated:
             if name == b"te" and item[1].strip().lower() == b"trailers":
                 kept.append(item)
             continue

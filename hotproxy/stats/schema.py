@@ -44,7 +44,7 @@ ClusterStats = stat_set("ClusterStats", (
     "upstream_rq_timeout", "upstream_rq_retry",
     "upstream_rq_pending_total", "upstream_rq_pending_overflow",
     "upstream_rq_1xx", "upstream_rq_2xx", "upstream_rq_3xx", "upstream_rq_4xx", "upstream_rq_5xx",
-    "upstream_cx_rx_bytes_total", "upstream_cx_tx_bytes_total",
+    "upstream_cx_rx_bytes_total", "upstream_cx_tx_bytes_total", "upstream_cx_protocol_error",
 ), gauges=("upstream_cx_active", "upstream_rq_active"),
    shared_gauges=("membership_total", "membership_healthy"))
 

@@ -4,27 +4,38 @@ The pool bounds the *total* connections to its host (``max_connections``). When 
 busy a request waits for the next one released instead of opening another: capping only the idle
 ones makes a loaded proxy churn connect/close. At most ``max_pending`` requests may wait; one more
 overflows (Envoy's ``upstream_rq_pending_overflow``).
+
+A pooled connection is handed out only while nothing is waiting to be read on it: bytes that
+arrive on an idle connection are no answer to anything (an upstream that sent more than its
+response), and read as the next request's response they would reach another client. Such a
+connection is closed and counted as ``upstream_cx_protocol_error``, as Envoy counts it.
+
+The pool knows nothing of the protocol spoken on its connections: whoever speaks it attaches its
+decoder to ``UpstreamConnection.decoder``.
 """
 from __future__ import annotations
 
 import time
 from collections import deque
+from fcntl import ioctl
+from termios import FIONREAD
 
 from gevent.event import AsyncResult
 
-from ..http.http1.codec import ResponseDecoder
 from .connect import ConnectFailure, connect
 
 #: An idle connection older than this is not reused (the upstream has likely dropped it).
 IDLE_EXPIRY_S = 55.0
+_NOTHING_UNREAD = b"\0\0\0\0"  # FIONREAD's answer (an int) for an empty receive queue
 
 
 class UpstreamConnection:
-    __slots__ = ("sock", "decoder", "pool", "reused", "idle_since", "keep_alive")
+    __slots__ = ("sock", "fd", "decoder", "pool", "reused", "idle_since", "keep_alive")
 
     def __init__(self, sock, pool):
         self.sock = sock
-        self.decoder = ResponseDecoder()
+        self.fd = sock.fileno()
+        self.decoder = None
         self.pool = pool
         self.reused = False
         self.idle_since = 0.0
@@ -52,7 +63,7 @@ class ConnectionPool:
         idle = self._idle
         while idle:
             conn = idle.pop()
-            if time.monotonic() - conn.idle_since < IDLE_EXPIRY_S:
+            if time.monotonic() - conn.idle_since < IDLE_EXPIRY_S and self._clean(conn):
                 conn.reused = True
                 return conn
             self._discard(conn)
@@ -73,6 +84,9 @@ class ConnectionPool:
                 self.release(waiter.value, True)
             raise ConnectFailure("connection timeout") from None
         if conn is None:  # a slot was freed: connect for ourselves
+            return self._connect()
+        if not self._clean(conn):
+            self._discard(conn)
             return self._connect()
         conn.reused = True
         return conn
@@ -100,6 +114,13 @@ class ConnectionPool:
         self.closed = True
         while self._idle:
             self._discard(self._idle.pop())
+
+    def _clean(self, conn):
+        """True when nothing arrived on ``conn`` since its last response ended."""
+        if ioctl(conn.fd, FIONREAD, _NOTHING_UNREAD) == _NOTHING_UNREAD:
+            return True
+        self.stats.upstream_cx_protocol_error += 1
+        return False
 
     def _wake_one(self, value):
         if self._waiters and self.total < self.max_connections:

@@ -1,13 +1,18 @@
 """Sans-IO HTTP/1.1 codecs over httptools (llhttp): bytes in, events out.
 
 ``RequestDecoder`` (downstream side) and ``ResponseDecoder`` (upstream side) turn received bytes
-into a list of events: a head object (``RequestHead`` / ``ResponseHead``), ``bytes`` for body
-data, and the ``END`` sentinel when a message is complete. The caller drains ``events`` after each
-``feed``; nothing here touches a socket or a clock.
+into a list of events: a head object (``RequestHead`` / ``ResponseHead``, see heads.py), ``bytes``
+for body data, and the ``END`` sentinel when a message is complete. The caller drains ``events``
+after each ``feed``; nothing here touches a socket or a clock.
 
-Protocol violations raise ``ProtocolError`` with the status Envoy answers with (400, 431, 501, …)
-and Envoy's response-code detail. Request smuggling is llhttp's to refuse: it rejects a
+Protocol violations raise ``ProtocolError`` with the status Envoy answers with (400, 431, 501,
+502 …) and Envoy's response-code detail. Request smuggling is llhttp's to refuse: it rejects a
 Content-Length beside Transfer-Encoding, duplicate Content-Lengths and bad chunk framing.
+
+Both directions bound what a peer can make them hold: a head (and trailers, which are read and
+dropped, as Envoy does without ``enable_trailers``) may have at most ``max_headers_count``
+headers and ``max_headers_bytes`` bytes, checked as each header arrives and, for a header still
+arriving, after every feed. So an endless head costs at most the limit plus one read.
 """
 from __future__ import annotations
 
@@ -15,60 +20,75 @@ from httptools import HttpRequestParser, HttpResponseParser
 from httptools.parser.errors import HttpParserCallbackError, HttpParserError, HttpParserUpgrade
 
 from ...errors import ProtocolError
-from ..headers import ENVOY_CONTROL_HEADERS, HOP_BY_HOP
+from .heads import REQUEST_HEADER_EFFECTS, RequestHead, ResponseHead
+from .request_target import check_request_target
 
 END = object()  #: event: the current message is complete
 
-
-class RequestHead:
-    """A request's head as received. Header names are lower-case bytes, in arrival order."""
-
-    __slots__ = ("method", "target", "version", "headers", "keep_alive", "host", "chunked",
-                 "content_length", "expect_continue", "upgrade", "connection", "hop_by_hop",
-                 "close_requested")
-
-    def __init__(self):
-        self.headers = []
-        self.hop_by_hop = False  # some header must not be forwarded (see http/headers.py)
-        self.close_requested = False
-        self.host = None
-        self.chunked = False
-        self.content_length = None
-        self.expect_continue = False
-        self.upgrade = None
-        self.connection = None
-
-    @property
-    def has_body(self):
-        return self.chunked or bool(self.content_length)
+# Where a decoder is within a message: the header section bounds apply to HEAD and TRAILERS.
+_IDLE, _HEAD, _BODY, _TRAILERS = "idle", "head", "body", "trailers"
 
 
-class ResponseHead:
-    """A response's head as received from an upstream."""
+class _Decoder:
+    """What both directions share: bounds on what a peer can make llhttp hold."""
 
-    __slots__ = ("status", "version", "headers", "keep_alive", "chunked", "content_length",
-                 "connection", "hop_by_hop")
+    def __init__(self, max_headers_bytes, max_headers_count, too_large, malformed):
+        self._max_bytes = max_headers_bytes
+        self._max_count = max_headers_count
+        self._too_large = too_large     # (status, details): a header section over its bounds
+        self._malformed = malformed     # (status, details): framing bytes without an end
+        self._section = _IDLE
+        self._size = 0       # bytes of the current header section parsed so far
+        self._count = 0      # headers in the current section
+        self._unparsed = 0   # bytes fed that no callback has delivered yet (held inside llhttp)
+        self.events = []
 
-    def __init__(self):
-        self.headers = []
-        self.connection = None
-        self.hop_by_hop = False
-        self.chunked = False
-        self.content_length = None
+    def _start_section(self, section, size=0):
+        self._section = section
+        self._size = size
+        self._count = 0
+        self._unparsed = 0
+
+    def _count_header(self, name, value):
+        """A header arrived. One after the head is a trailer: it opens the trailer section."""
+        if self._section == _BODY:
+            self._start_section(_TRAILERS)
+        self._unparsed = 0
+        self._size += len(name) + len(value) + 4  # "name: value\r\n"
+        self._count += 1
+        if self._count > self._max_count or self._size > self._max_bytes:
+            raise ProtocolError(*self._too_large)
+
+    def on_chunk_header(self):
+        # After a chunk-size line, bytes that are not chunk data belong to the trailer section
+        # of the last chunk: bound them as a header section (on_body ends this at once).
+        self._start_section(_TRAILERS)
+
+    def on_body(self, body):
+        self._unparsed = 0
+        if self._section == _TRAILERS:
+            self._section = _BODY
+        self.events.append(body)
+
+    def _check_unparsed(self):
+        """After a feed: bytes still inside llhttp (a header line, a chunk-size line with its
+        extensions) may not outgrow the header budget."""
+        if self._section == _HEAD or self._section == _TRAILERS:
+            if self._size + self._unparsed > self._max_bytes:
+                raise ProtocolError(*self._too_large)
+        elif self._unparsed > self._max_bytes:
+            raise ProtocolError(*self._malformed)
 
 
-class RequestDecoder:
+class RequestDecoder(_Decoder):
     """Parses requests from one downstream connection, pipelined ones included."""
 
     def __init__(self, max_headers_bytes=60 * 1024, max_headers_count=100):
+        super().__init__(max_headers_bytes, max_headers_count, (431, "http1.headers_too_large"),
+                         (400, "http1.codec_error"))
         self._parser = HttpRequestParser(self)
-        self._max_bytes = max_headers_bytes
-        self._max_count = max_headers_count
         self._head = None
         self._url = b""
-        self._head_bytes = 0
-        self._in_head = False
-        self.events = []
         #: bytes that followed an upgrade request (tunnel data, not HTTP)
         self.upgrade_tail = b""
 
@@ -78,21 +98,21 @@ class RequestDecoder:
         return self._head is not None
 
     def feed(self, data):
-        """Parse ``data``; returns ``self.events`` (the caller clears it when done)."""
-        if self._in_head:
-            self._head_bytes += len(data)
-            if self._head_bytes > self._max_bytes + 8192:
-                raise ProtocolError(431, "http1.headers_too_large")
+        """Parse ``data``; returns ``self.events`` (the caller clears it when done). On a
+        ``ProtocolError`` the events of the requests before the bad bytes are still there."""
+        self._unparsed += len(data)
         try:
             self._parser.feed_data(data)
         except HttpParserUpgrade as upgrade:
             self.upgrade_tail = bytes(data[upgrade.args[0]:])
+            self._unparsed = 0
         except HttpParserCallbackError as exc:
             if isinstance(exc.__context__, ProtocolError):
                 raise exc.__context__ from None
             raise
         except HttpParserError as exc:
             raise ProtocolError(_error_status(exc), _error_detail(exc)) from None
+        self._check_unparsed()
         return self.events
 
     # httptools callbacks
@@ -100,133 +120,157 @@ class RequestDecoder:
     def on_message_begin(self):
         self._head = RequestHead()
         self._url = b""
-        self._head_bytes = 0
-        self._in_head = True
+        self._start_section(_HEAD)
 
     def on_url(self, url):
         self._url += url
+        self._size += len(url)
+        self._unparsed = 0
 
     def on_header(self, name, value):
+        self._count_header(name, value)
+        if self._section == _TRAILERS:
+            return  # dropped, as Envoy drops trailers without enable_trailers
         head = self._head
-        headers = head.headers
         name = name.lower()
         value = value.rstrip(b" \t")  # llhttp keeps trailing whitespace; Envoy trims it
-        headers.append((name, value))
-        if len(headers) > self._max_count:
-            raise ProtocolError(431, "http1.too_many_headers")
-        special = _SPECIAL_REQUEST_HEADERS.get(name)
-        if special is not None:
-            special(head, value)
+        head.headers.append((name, value))
+        effect = REQUEST_HEADER_EFFECTS.get(name)
+        if effect is not None:
+            effect(head, value)
 
     def on_headers_complete(self):
         head = self._head
         parser = self._parser
-        self._in_head = False
-        size = len(self._url)
-        for name, value in head.headers:
-            size += len(name) + len(value)
         head.method = parser.get_method()
-        head.target = self._url
         head.version = parser.get_http_version()
         # the raw head: request line, header lines, final CRLF (Envoy's limit is on exactly this)
-        size += len(head.method) + 14 + 4 * len(head.headers)
-        if size > self._max_bytes:
+        if self._size + len(head.method) + 14 > self._max_bytes:
             raise ProtocolError(431, "http1.headers_too_large")
+        self._start_section(_BODY)
         # llhttp forgets keep-alive once the message is done: read it here.
         head.keep_alive = parser.should_keep_alive() and not head.close_requested
         if head.chunked is None:
             raise ProtocolError(501, "http1.invalid_transfer_encoding")
+        if head.connection is not None:
+            head.check_connection_header()
+        head.target = check_request_target(head, self._url)
         self.events.append(head)
 
-    def on_body(self, body):
-        self.events.append(body)
 
     def on_message_complete(self):
         self._head = None
+        self._start_section(_IDLE)
         self.events.append(END)
 
 
-class ResponseDecoder:
-    """Parses the responses arriving on one upstream connection.
+class ResponseDecoder(_Decoder):
+    """Parses the responses arriving on one upstream connection, one exchange at a time.
 
-    ``expect_no_body()`` must be called before feeding the response to a HEAD request: llhttp cannot
-    know that such a response carries no body whatever its Content-Length says.
+    ``expect_response(head_only)`` starts each exchange (``head_only`` for the answer to a HEAD
+    request: llhttp cannot know that such a response carries no body whatever its
+    Content-Length says). Bytes after the end of that response are never parsed as another one:
+    they set ``excess`` and the connection must not be reused (Envoy closes it too).
     """
 
-    def __init__(self):
+    def __init__(self, max_headers_bytes=80 * 1024, max_headers_count=100):
+        super().__init__(max_headers_bytes, max_headers_count,
+                         (502, "upstream.headers_too_large"), (502, "upstream.invalid_response"))
         self._parser = HttpResponseParser(self)
         self._head = None
         self._no_body = False
-        self.events = []
+        self._complete = False
+        self.excess = False
 
-    def expect_no_body(self):
-        self._no_body = True
+    def expect_response(self, head_only=False):
+        self._no_body = head_only
+        self._complete = False
 
     def reset(self):
         """Forget the current message: its body was consumed without this decoder."""
         self._parser = HttpResponseParser(self)
         self._head = None
         self._no_body = False
+        self._complete = True
+        self._start_section(_IDLE)
 
     def feed(self, data):
+        self._unparsed += len(data)
         try:
             self._parser.feed_data(data)
         except HttpParserCallbackError as exc:
-            if not isinstance(exc.__context__, _HeadDone):
+            cause = exc.__context__
+            if isinstance(cause, ProtocolError):
+                raise cause from None
+            if isinstance(cause, _Excess):
+                self.excess = True
+            elif isinstance(cause, _HeadDone):
+                # The head of a bodiless response ended the message; llhttp is left mid-message,
+                # so the next response gets a fresh parser. Anything after this head is excess.
+                self._parser = HttpResponseParser(self)
+                end = bytes(data).find(b"\r\n\r\n")
+                self.excess = end < 0 or end + 4 < len(data)
+            else:
                 raise ProtocolError(502, "upstream.invalid_response") from None
-            # The head of a bodiless response ended the message; llhttp is left mid-message,
-            # so parse the next response with a fresh parser.
-            self._parser = HttpResponseParser(self)
         except HttpParserError:
-            raise ProtocolError(502, "upstream.invalid_response") from None
+            if not self._complete:
+                raise ProtocolError(502, "upstream.invalid_response") from None
+            self.excess = True  # garbage after the response
+        self._check_unparsed()
         return self.events
 
     def on_message_begin(self):
+        if self._complete:
+            raise _Excess()
         self._head = ResponseHead()
+        self._start_section(_HEAD)
+
+    def on_status(self, reason):
+        self._size += 15 + len(reason)  # "HTTP/1.1 200 " + reason + CRLF
+        self._unparsed = 0
 
     def on_header(self, name, value):
-        head = self._head
+        self._count_header(name, value)
+        if self._section == _TRAILERS:
+            return
         name = name.lower()
-        head.headers.append((name, value))
-        if name in HOP_BY_HOP:
-            head.hop_by_hop = True
-            if name == b"transfer-encoding":
-                head.chunked = value.lower().endswith(b"chunked")
-            elif name == b"connection":
-                head.connection = value
-        elif name == b"content-length":
-            head.content_length = value
+        self._head.headers.append((name, value))
+        self._head.note(name, value)
 
     def on_headers_complete(self):
         head = self._head
         parser = self._parser
+        if self._size + 2 > self._max_bytes:  # the blank line that ends the head
+            raise ProtocolError(*self._too_large)
         head.status = parser.get_status_code()
         if head.status < 200 and head.status != 101:
             head.headers.clear()  # an interim 1xx: Envoy swallows it
             return
+        self._start_section(_BODY)
         head.version = parser.get_http_version()
         head.keep_alive = parser.should_keep_alive()
         self.events.append(head)
         if self._no_body:
-            self._no_body = False
-            self._head = None
-            self.events.append(END)
+            self._finish()
             raise _HeadDone()
 
-    def on_body(self, body):
-        self.events.append(body)
 
     def on_message_complete(self):
         if self._head is not None and self._head.status >= 200:
-            self._head = None
-            self.events.append(END)
+            self._finish()
+
+    def _finish(self):
+        self._no_body = False
+        self._head = None
+        self._complete = True
+        self._start_section(_IDLE)
+        self.events.append(END)
 
     def feed_eof(self):
         """The upstream closed: completes a close-delimited body, else the response was cut."""
         head = self._head
         if head is not None and head.status >= 200 and not head.chunked and head.content_length is None:
-            self._head = None
-            self.events.append(END)
+            self._finish()
             return self.events
         raise ProtocolError(502, "upstream.reset_before_complete")
 
@@ -235,61 +279,8 @@ class _HeadDone(Exception):
     pass
 
 
-def _set_host(head, value):
-    if head.host is not None:
-        raise ProtocolError(400, "http1.multiple_host_headers")
-    head.host = value
-
-
-def _mark_hop_by_hop(head, value):
-    head.hop_by_hop = True
-
-
-def _set_transfer_encoding(head, value):
-    # Only "chunked" is understood: anything else (gzip, "gzip, chunked", …) is refused with 501
-    # like Envoy does, so that hotproxy and the upstream can never disagree on framing.
-    head.chunked = True if value.lower() == b"chunked" else None
-    head.hop_by_hop = True
-
-
-def _set_content_length(head, value):
-    head.content_length = int(value) if value.isdigit() else 0
-
-
-def _set_expect(head, value):
-    head.expect_continue = value.lower() == b"100-continue"
-
-
-def _set_proxy_connection(head, value):
-    head.hop_by_hop = True
-    if value.lower() == b"close":
-        head.close_requested = True
-
-
-def _set_upgrade(head, value):
-    head.upgrade = value
-    head.hop_by_hop = True
-
-
-def _set_connection(head, value):
-    head.connection = value if head.connection is None else head.connection + b"," + value
-    head.hop_by_hop = True
-
-
-_SPECIAL_REQUEST_HEADERS = {
-    b"host": _set_host,
-    b"transfer-encoding": _set_transfer_encoding,
-    b"content-length": _set_content_length,
-    b"expect": _set_expect,
-    b"upgrade": _set_upgrade,
-    b"connection": _set_connection,
-    b"keep-alive": _mark_hop_by_hop,
-    b"proxy-connection": _set_proxy_connection,
-    b"te": _mark_hop_by_hop,
-    b"trailer": _mark_hop_by_hop,
-    b"proxy-authenticate": _mark_hop_by_hop,
-    **{name: _mark_hop_by_hop for name in ENVOY_CONTROL_HEADERS},
-}
+class _Excess(Exception):
+    """A second message began after the response: stop parsing."""
 
 
 def _error_status(exc):

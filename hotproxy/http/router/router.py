@@ -25,8 +25,8 @@ from ...upstream.connect import ConnectFailure
 from .. import local_reply
 from ..date import http_date
 from ..filters.health_check import FAILED_HEADER
-from ..headers import strip_hop_by_hop
-from ..http1.codec import END
+from ..headers import nominated_headers, strip_hop_by_hop
+from ..http1.codec import END, ResponseDecoder
 from ..http1.serialize import LAST_CHUNK, chunk, request_head, response_head
 from ...sockio import send_all, send_parts
 
@@ -145,6 +145,7 @@ class Router:
                 stream.upstream.pool.host.stats.rq_timeout += 1
             self._fail(stream, conn, 504, local_reply.UPSTREAM_TIMEOUT, "UT")
         except ProtocolError:
+            stream.cluster.stats.upstream_cx_protocol_error += 1
             self._fail(stream, conn, 502, local_reply.CONNECT_ERROR + b"protocol error", "UPE")
         except OSError:
             # the downstream failed while the response was relayed
@@ -170,18 +171,20 @@ class Router:
         upstream = stream.upstream
         usock = upstream.sock
         decoder = upstream.decoder
+        if decoder is None:
+            decoder = upstream.decoder = _response_decoder(stream.cluster.config)
         events = decoder.events
         dsock = conn.sock
         route = stream.route
         head_only = stream.head.method == b"HEAD"
-        if head_only:
-            decoder.expect_no_body()
+        decoder.expect_response(head_only)
         sent_at = time.monotonic()
         route_deadline = sent_at + route.timeout if route.timeout else NEVER
         idle = route.idle_timeout if route.idle_timeout is not None else self.hcm.stream_idle_timeout
         framing = None       # None until the response head went out
         expected = 0         # the response's Content-Length, with raw framing
-        relayed = 0
+        since_yield = 0      # bytes received since this exchange last yielded
+        excess = False       # the upstream sent bytes past the end of its response
         received_any = False
         # Our request was just sent: the response cannot be here yet, so wait before reading.
         conn.deadline = _deadline(route_deadline, sent_at, idle)
@@ -207,6 +210,7 @@ class Router:
                 decoder.feed_eof()
             else:
                 received_any = True
+                since_yield += received
             # Until the head is parsed, split the read after it: with a Content-Length the body
             # bytes that came with the head are forwarded as they are, not copied by the parser.
             pieces = (data,)  # None: only the events feed_eof queued
@@ -222,7 +226,11 @@ class Router:
                     out.append(taken)
                     stream.bytes_sent += len(taken)
                     done = stream.bytes_sent == expected
+                    excess = len(taken) < len(piece)
                     bypassed = True
+                    break
+                if done:
+                    excess = True  # a complete response, and more bytes behind it
                     break
                 if piece is not None:
                     decoder.feed(piece)
@@ -243,10 +251,10 @@ class Router:
                             expected = int(event.content_length)
                 events.clear()
             if out:
-                relayed += send_parts(dsock, out)
-                if relayed >= _YIELD_EVERY:
-                    relayed = 0
-                    gevent.sleep(0)
+                send_parts(dsock, out)
+            if since_yield >= _YIELD_EVERY:  # an upstream that always has bytes ready (fairness)
+                since_yield = 0
+                gevent.sleep(0)
             conn.deadline = _deadline(route_deadline, time.monotonic(), idle)
             if not done and (bypassed or (framing is _RAW and expected - stream.bytes_sent >= _PASS_THROUGH_MIN)):
                 # The rest of a Content-Length body goes straight from one socket to the other
@@ -257,6 +265,10 @@ class Router:
                 if bypassed:
                     decoder.reset()  # llhttp never saw the body
                 stream.cluster.rq_time.record((time.monotonic() - sent_at) * 1000)
+                if excess or decoder.excess:
+                    # never parsed as a response, never left on a pooled connection (Envoy)
+                    stream.cluster.stats.upstream_cx_protocol_error += 1
+                    return self._release(stream, False)
                 self._release(stream, upstream.keep_alive)
                 return
 
@@ -290,7 +302,9 @@ class Router:
             host_stats.rq_success += 1
         self.hcm.count_response(status)
         stream.upstream.keep_alive = head.keep_alive
-        headers = strip_hop_by_hop(head.headers, head.connection) if head.hop_by_hop else head.headers
+        headers = head.headers
+        if head.hop_by_hop:
+            headers = strip_hop_by_hop(headers, nominated_headers(head.connection))
         service_time_ms = int((time.monotonic() - sent_at) * 1000)
         stream.service_time_ms = service_time_ms
         headers.append((b"x-envoy-upstream-service-time", b"%d" % service_time_ms))
@@ -358,6 +372,12 @@ class Router:
         pool.host.active_requests -= 1
         stream.cluster.stats.upstream_rq_active -= 1
         pool.release(upstream, reusable)
+
+
+def _response_decoder(cluster_config):
+    """The decoder of a new upstream connection, with its cluster's response head bounds."""
+    return ResponseDecoder(cluster_config.max_response_headers_kb * 1024,
+                           cluster_config.max_response_headers_count)
 
 
 def _deadline(route_deadline, now, idle):

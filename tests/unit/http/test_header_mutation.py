@@ -203,3 +203,17 @@ def test_pseudo_and_host_headers_cannot_be_modified(key):
         compile_header_level((Option(key, "x"),), (), "virtual_hosts[0]", "response")
     assert error.value.problems == [("virtual_hosts[0].response_headers_to_add[0].header.key",
                                      ":-prefixed or host headers may not be modified")]
+
+
+@pytest.mark.parametrize("remove, add", [
+    (("content-length",), ()),
+    ((), (Option("content-length", "99"),)),
+    ((), (Option("Content-Length", "99", OVERWRITE),)),
+    (("transfer-encoding",), (Option("transfer-encoding", "chunked"),)),
+])
+def test_a_level_never_changes_the_framing(remove, add):
+    mutate = compile_mutation([compile_header_level(add, remove, "route", "request")])
+    headers = [(b"host", b"h"), (b"content-length", b"5"), (b"x-a", b"1")]
+    framing = [h for h in mutate(list(headers), CTX) if h[0] in (b"content-length", b"transfer-encoding")]
+    assert framing == [(b"content-length", b"5")]
+    assert [h for h in mutate([(b"host", b"h")], CTX) if h[0] == b"content-length"] == []

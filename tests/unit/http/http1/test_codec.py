@@ -163,9 +163,11 @@ def test_eof_inside_a_framed_body_is_an_error():
 
 def test_head_response_has_no_body_and_parser_continues():
     decoder = ResponseDecoder()
-    decoder.expect_no_body()
+    decoder.expect_response(head_only=True)
     events = feed(decoder, b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", "whole")
     assert [type(e).__name__ for e in events] == ["ResponseHead", "object"] and events[-1] is END
+    assert not decoder.excess
+    decoder.expect_response()
     events = feed(decoder, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", "whole")
     assert body_of(events) == b"ok"
 

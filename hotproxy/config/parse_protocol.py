@@ -1,0 +1,62 @@
+"""Parsers for the HTTP protocol options a cluster carries in ``typed_extension_protocol_options``
+(envoy.extensions.upstreams.http.v3.HttpProtocolOptions) into Cluster keyword arguments."""
+from __future__ import annotations
+
+from .fields import Fields, Node, typed_config
+
+UPSTREAM_HTTP_OPTIONS_TYPE = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+#: Keys Envoy accepts for them: the message's name, and the extension's older name.
+UPSTREAM_HTTP_OPTIONS_KEYS = ("envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                              "envoy.upstreams.http.http_protocol_options")
+
+UPSTREAM_HTTP_OPTIONS = Fields(
+    "common_http_protocol_options explicit_http_config",
+    unsupported="upstream_http_protocol_options use_downstream_protocol_config auto_config "
+                "http_filters header_validation_config outlier_detection")
+EXPLICIT_HTTP_CONFIG = Fields("http_protocol_options",
+                              unsupported="http2_protocol_options http3_protocol_options")
+HTTP1_PROTOCOL_OPTIONS = Fields(
+    "",
+    unsupported="allow_absolute_url accept_http_10 default_host_for_http_10 header_key_format "
+                "enable_trailers allow_chunked_length override_stream_error_on_invalid_http_message "
+                "send_fully_qualified_url use_balsa_parser allow_custom_methods "
+                "ignore_http_11_upgrade")
+#: envoy.config.core.v3.HttpProtocolOptions as a cluster reads it.
+UPSTREAM_COMMON_OPTIONS = Fields(
+    "max_headers_count max_response_headers_kb",
+    unsupported="idle_timeout max_connection_duration max_stream_duration "
+                "headers_with_underscores_action max_requests_per_connection")
+
+
+def typed_extension_protocol_options(node: Node) -> dict | None:
+    """The map of extension name → options; only the HTTP upstream options are known."""
+    if not isinstance(node.value, dict):
+        return node.fail("expected a mapping")
+    options = {}
+    for key, value in node.value.items():
+        child = node.child(key, value)
+        if key not in UPSTREAM_HTTP_OPTIONS_KEYS:
+            child.fail(f"unknown protocol options '{key}' (expected "
+                       f"{UPSTREAM_HTTP_OPTIONS_KEYS[0]})")
+            continue
+        parsed = typed_config(child, {UPSTREAM_HTTP_OPTIONS_TYPE: upstream_http_options})
+        if parsed:
+            options.update(parsed)
+    return options
+
+
+def upstream_http_options(node: Node) -> dict | None:
+    m = node.message(UPSTREAM_HTTP_OPTIONS)
+    if m is None:
+        return None
+    if m.one_of("explicit_http_config") is not None:
+        explicit = m.nested("explicit_http_config", lambda n: n.message(EXPLICIT_HTTP_CONFIG))
+        if explicit is not None and explicit.one_of("http_protocol_options") is not None:
+            explicit.nested("http_protocol_options", lambda n: n.message(HTTP1_PROTOCOL_OPTIONS))
+    common = m.nested("common_http_protocol_options", lambda n: n.message(UPSTREAM_COMMON_OPTIONS))
+    if common is None:
+        return {}
+    values = {"max_response_headers_count": common.uint32("max_headers_count", minimum=1),
+              "max_response_headers_kb": common.uint32("max_response_headers_kb", minimum=1,
+                                                       maximum=8192)}
+    return {name: value for name, value in values.items() if value is not None}
