@@ -179,16 +179,18 @@ class Bench:
                 config.write_text(config.read_text() + "admin:\n  address:\n    socket_address: "
                                   f"{{ address: 127.0.0.1, port_value: {admin_port} }}\n")
             env = None
+            # every proxy its own hot-restart rendezvous: two on one base id collide
+            common = ["-c", str(config), "--concurrency", "1", "-l", "error",
+                      "--base-id", str(os.getpid() % 10000 + len(self.processes) * 10000)]
             if name == "envoy":
-                argv = [str(envoy), "-c", str(config), "--concurrency", "1", "-l", "error",
-                        "--base-id", str(os.getpid() % 10000 + len(self.processes) * 10000)]
+                argv = [str(envoy), *common]
             elif name == "hotproxy-base":
                 # the workers are started as `python -m hotproxy.process.worker`: PYTHONPATH makes
                 # them the baseline's too
                 env = {**os.environ, "PYTHONPATH": str(Path(self.args.baseline).resolve())}
-                argv = [sys.executable, "-m", "hotproxy", "-c", str(config), "--concurrency", "1", "-l", "error"]
+                argv = [sys.executable, "-m", "hotproxy", *common]
             else:
-                argv = [str(hotproxy), "-c", str(config), "--concurrency", "1", "-l", "error"]
+                argv = [str(hotproxy), *common]
             process = self.start(argv, PROXY_CPU, f"{name}-{config_template}.log", env)
             wait_for_port(port)
             targets.append(Target(name, port, process.pid, admin_port))

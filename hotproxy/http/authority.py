@@ -11,8 +11,9 @@ _IP_LITERAL = rb"\[[0-9A-Za-z\-._~!$&'()*+,;=:]+\]"
 _AUTHORITY = re.compile(rb"(" + _IP_LITERAL + rb"|" + _REG_NAME + rb")(?::([0-9]*))?")
 _IPV_FUTURE = re.compile(rb"[vV][0-9A-Fa-f]+\.[" + _UNRESERVED_OR_SUB_DELIMS + rb":]+")
 
-#: Hosts seen valid; keep-alive clients send the same few over and over.
-_valid = set()
+#: Hosts seen valid (without ``port_required``); keep-alive clients send the same few over and
+#: over, so the request decoder looks here first.
+KNOWN_VALID_HOSTS = _valid = set()
 _VALID_CACHE_SIZE = 1024
 
 

@@ -20,17 +20,38 @@ from httptools import HttpRequestParser, HttpResponseParser
 from httptools.parser.errors import HttpParserCallbackError, HttpParserError, HttpParserUpgrade
 
 from ...errors import ProtocolError
+from ..authority import KNOWN_VALID_HOSTS
+from ..headers import HOP_BY_HOP
 from .heads import REQUEST_HEADER_EFFECTS, RequestHead, ResponseHead
+from .serialize import reason_phrase
 from .request_target import check_request_target
 
 END = object()  #: event: the current message is complete
 
-# Where a decoder is within a message: the header section bounds apply to HEAD and TRAILERS.
-_IDLE, _HEAD, _BODY, _TRAILERS = "idle", "head", "body", "trailers"
+# Where a decoder is within a message: the header bounds apply to HEAD and TRAILERS.
+class _Section:
+    __slots__ = ("name",)
+
+    def __init__(self, name):
+        self.name = name
+
+    def __repr__(self):
+        return self.name
+
+
+_IDLE, _HEAD, _BODY, _TRAILERS = (_Section(name) for name in ("idle", "head", "body", "trailers"))
 
 
 class _Decoder:
-    """What both directions share: bounds on what a peer can make llhttp hold."""
+    """What both directions share: bounds on what a peer can make llhttp hold.
+
+    A head is measured without per-header bookkeeping (these callbacks run for every header of
+    every message): ``_fed`` is an upper bound on its bytes (everything fed since the start of
+    the feed in which it began), and only a head that may be over the limit is measured exactly,
+    once it is complete. While a head is still arriving, the bytes fed after its first feed
+    (``_unparsed``) and its header count are checked after each feed, so an endless head costs at
+    most the limit plus one read. Trailers are rare and are counted header by header.
+    """
 
     def __init__(self, max_headers_bytes, max_headers_count, too_large, malformed):
         self._max_bytes = max_headers_bytes
@@ -38,23 +59,38 @@ class _Decoder:
         self._too_large = too_large     # (status, details): a header section over its bounds
         self._malformed = malformed     # (status, details): framing bytes without an end
         self._section = _IDLE
-        self._size = 0       # bytes of the current header section parsed so far
-        self._count = 0      # headers in the current section
-        self._unparsed = 0   # bytes fed that no callback has delivered yet (held inside llhttp)
+        self._fed = 0        # HEAD: bytes fed since the start of the feed the head began in
+        self._size = 0       # TRAILERS: their bytes so far
+        self._count = 0      # TRAILERS: their number so far
+        self._unparsed = 0   # bytes fed since llhttp last delivered some (or a head began)
         self.events = []
 
-    def _start_section(self, section, size=0):
-        self._section = section
-        self._size = size
-        self._count = 0
-        self._unparsed = 0
+    def _check_after_feed(self):
+        """Bounds on what is still inside llhttp once a feed is parsed."""
+        section = self._section
+        if section is _HEAD:
+            head = self._head
+            if self._unparsed > self._max_bytes or len(head.headers) + head.dropped > self._max_count:
+                raise ProtocolError(*self._too_large)
+        elif section is _TRAILERS:
+            if self._size + self._unparsed > self._max_bytes:
+                raise ProtocolError(*self._too_large)
+        elif self._unparsed > self._max_bytes:
+            raise ProtocolError(*self._malformed)  # a chunk-size line without an end
 
-    def _count_header(self, name, value):
-        """A header arrived. One after the head is a trailer: it opens the trailer section."""
-        if self._section == _BODY:
-            self._start_section(_TRAILERS)
+    def _head_too_large(self, head, first_line_size):
+        """Exactly: the head's bytes (first line, header lines, blank line) over the limit?
+        Called when the cheap bounds (``_fed``, the header count) could not rule it out."""
+        size = first_line_size + 2 + head.dropped_bytes
+        for name, value in head.headers:
+            size += len(name) + len(value) + 4  # "name: value\r\n"
+        return size > self._max_bytes or len(head.headers) + head.dropped > self._max_count
+
+    def _trailer(self, name, value):
+        """A trailer: counted against the same bounds as a head, then dropped (Envoy without
+        ``enable_trailers`` forwards none)."""
         self._unparsed = 0
-        self._size += len(name) + len(value) + 4  # "name: value\r\n"
+        self._size += len(name) + len(value) + 4
         self._count += 1
         if self._count > self._max_count or self._size > self._max_bytes:
             raise ProtocolError(*self._too_large)
@@ -62,22 +98,14 @@ class _Decoder:
     def on_chunk_header(self):
         # After a chunk-size line, bytes that are not chunk data belong to the trailer section
         # of the last chunk: bound them as a header section (on_body ends this at once).
-        self._start_section(_TRAILERS)
+        self._section = _TRAILERS
+        self._size = self._count = self._unparsed = 0
 
     def on_body(self, body):
         self._unparsed = 0
-        if self._section == _TRAILERS:
+        if self._section is _TRAILERS:
             self._section = _BODY
         self.events.append(body)
-
-    def _check_unparsed(self):
-        """After a feed: bytes still inside llhttp (a header line, a chunk-size line with its
-        extensions) may not outgrow the header budget."""
-        if self._section == _HEAD or self._section == _TRAILERS:
-            if self._size + self._unparsed > self._max_bytes:
-                raise ProtocolError(*self._too_large)
-        elif self._unparsed > self._max_bytes:
-            raise ProtocolError(*self._malformed)
 
 
 class RequestDecoder(_Decoder):
@@ -100,7 +128,10 @@ class RequestDecoder(_Decoder):
     def feed(self, data):
         """Parse ``data``; returns ``self.events`` (the caller clears it when done). On a
         ``ProtocolError`` the events of the requests before the bad bytes are still there."""
-        self._unparsed += len(data)
+        size = len(data)
+        self._unparsed += size
+        if self._section is _HEAD:
+            self._fed += size
         try:
             self._parser.feed_data(data)
         except HttpParserUpgrade as upgrade:
@@ -112,7 +143,9 @@ class RequestDecoder(_Decoder):
             raise
         except HttpParserError as exc:
             raise ProtocolError(_error_status(exc), _error_detail(exc)) from None
-        self._check_unparsed()
+        section = self._section
+        if section is _HEAD or section is _TRAILERS or self._unparsed > self._max_bytes:
+            self._check_after_feed()
         return self.events
 
     # httptools callbacks
@@ -120,17 +153,16 @@ class RequestDecoder(_Decoder):
     def on_message_begin(self):
         self._head = RequestHead()
         self._url = b""
-        self._start_section(_HEAD)
+        self._section = _HEAD
+        self._fed = self._unparsed  # the feed in progress, and anything left before it
+        self._unparsed = 0
 
     def on_url(self, url):
         self._url += url
-        self._size += len(url)
-        self._unparsed = 0
 
     def on_header(self, name, value):
-        self._count_header(name, value)
-        if self._section == _TRAILERS:
-            return  # dropped, as Envoy drops trailers without enable_trailers
+        if self._section is not _HEAD:
+            return self._trailer(name, value)
         head = self._head
         name = name.lower()
         value = value.rstrip(b" \t")  # llhttp keeps trailing whitespace; Envoy trims it
@@ -144,33 +176,40 @@ class RequestDecoder(_Decoder):
         parser = self._parser
         head.method = parser.get_method()
         head.version = parser.get_http_version()
-        # the raw head: request line, header lines, final CRLF (Envoy's limit is on exactly this)
-        if self._size + len(head.method) + 14 > self._max_bytes:
+        # Envoy's limit is on the raw head: "METHOD url HTTP/1.1\r\n", the header lines, CRLF
+        if ((self._fed > self._max_bytes or len(head.headers) > self._max_count)
+                and self._head_too_large(head, len(head.method) + len(self._url) + 11)):
             raise ProtocolError(431, "http1.headers_too_large")
-        self._start_section(_BODY)
+        self._section = _BODY
+        self._unparsed = 0
         # llhttp forgets keep-alive once the message is done: read it here.
         head.keep_alive = parser.should_keep_alive() and not head.close_requested
         if head.chunked is None:
             raise ProtocolError(501, "http1.invalid_transfer_encoding")
         if head.connection is not None:
             head.check_connection_header()
-        head.target = check_request_target(head, self._url)
+        url = self._url
+        if url[:1] == b"/" and head.host in KNOWN_VALID_HOSTS:
+            head.target = url  # the common case, checked before
+        else:
+            head.target = check_request_target(head, url)
         self.events.append(head)
-
 
     def on_message_complete(self):
         self._head = None
-        self._start_section(_IDLE)
+        self._section = _IDLE
+        self._unparsed = 0
         self.events.append(END)
 
 
 class ResponseDecoder(_Decoder):
     """Parses the responses arriving on one upstream connection, one exchange at a time.
 
-    ``expect_response(head_only)`` starts each exchange (``head_only`` for the answer to a HEAD
-    request: llhttp cannot know that such a response carries no body whatever its
-    Content-Length says). Bytes after the end of that response are never parsed as another one:
-    they set ``excess`` and the connection must not be reused (Envoy closes it too).
+    ``expect_no_body()`` must be called before feeding the response to a HEAD request: llhttp
+    cannot know that such a response carries no body whatever its Content-Length says. Bytes
+    that follow the end of a response in the same feed are never parsed as another one: they set
+    ``excess``, and the connection must not be reused (Envoy closes it too). The caller feeds
+    nothing after a response's ``END``; bytes that arrive later are the pool's to find.
     """
 
     def __init__(self, max_headers_bytes=80 * 1024, max_headers_count=100):
@@ -182,9 +221,8 @@ class ResponseDecoder(_Decoder):
         self._complete = False
         self.excess = False
 
-    def expect_response(self, head_only=False):
-        self._no_body = head_only
-        self._complete = False
+    def expect_no_body(self):
+        self._no_body = True
 
     def reset(self):
         """Forget the current message: its body was consumed without this decoder."""
@@ -192,10 +230,15 @@ class ResponseDecoder(_Decoder):
         self._head = None
         self._no_body = False
         self._complete = True
-        self._start_section(_IDLE)
+        self._section = _IDLE
+        self._unparsed = 0
 
     def feed(self, data):
-        self._unparsed += len(data)
+        size = len(data)
+        self._unparsed += size
+        if self._section is _HEAD:
+            self._fed += size
+        self._complete = False  # set by the END of a response in this feed
         try:
             self._parser.feed_data(data)
         except HttpParserCallbackError as exc:
@@ -216,37 +259,57 @@ class ResponseDecoder(_Decoder):
             if not self._complete:
                 raise ProtocolError(502, "upstream.invalid_response") from None
             self.excess = True  # garbage after the response
-        self._check_unparsed()
+        section = self._section
+        if section is _HEAD or section is _TRAILERS or self._unparsed > self._max_bytes:
+            self._check_after_feed()
         return self.events
 
     def on_message_begin(self):
         if self._complete:
             raise _Excess()
         self._head = ResponseHead()
-        self._start_section(_HEAD)
-
-    def on_status(self, reason):
-        self._size += 15 + len(reason)  # "HTTP/1.1 200 " + reason + CRLF
+        self._section = _HEAD
+        self._fed = self._unparsed  # the feed in progress, and anything left before it
         self._unparsed = 0
 
     def on_header(self, name, value):
-        self._count_header(name, value)
-        if self._section == _TRAILERS:
-            return
+        if self._section is not _HEAD:
+            return self._trailer(name, value)
+        head = self._head
         name = name.lower()
-        self._head.headers.append((name, value))
-        self._head.note(name, value)
+        if name in HOP_BY_HOP:  # read, never forwarded: not kept in the list
+            if name == b"transfer-encoding":
+                head.chunked = value.lower().endswith(b"chunked")
+            elif name == b"connection":
+                head.connection = value if head.connection is None else head.connection + b"," + value
+            head.dropped += 1
+            head.dropped_bytes += len(name) + len(value) + 4
+            return
+        headers = head.headers
+        headers.append((name, value))
+        if name == b"content-length":
+            head.content_length = value
+        elif name == b"server":
+            head.server_at = len(headers) - 1 if head.server_at == -1 else -2  # -2: several
+        elif name == b"date":
+            head.has_date = True
 
     def on_headers_complete(self):
         head = self._head
         parser = self._parser
-        if self._size + 2 > self._max_bytes:  # the blank line that ends the head
-            raise ProtocolError(*self._too_large)
         head.status = parser.get_status_code()
+        # "HTTP/1.1 200 " + reason + CRLF, the header lines, the blank line. The reason is taken
+        # to be the standard one: a head within a few bytes of the limit may be misjudged by the
+        # difference, the price of not calling back for every status line.
+        if ((self._fed > self._max_bytes or len(head.headers) + head.dropped > self._max_count)
+                and self._head_too_large(head, 15 + len(reason_phrase(head.status)))):
+            raise ProtocolError(502, "upstream.headers_too_large")
         if head.status < 200 and head.status != 101:
             head.headers.clear()  # an interim 1xx: Envoy swallows it
+            self._fed = 0
             return
-        self._start_section(_BODY)
+        self._section = _BODY
+        self._unparsed = 0
         head.version = parser.get_http_version()
         head.keep_alive = parser.should_keep_alive()
         self.events.append(head)
@@ -254,16 +317,21 @@ class ResponseDecoder(_Decoder):
             self._finish()
             raise _HeadDone()
 
-
     def on_message_complete(self):
-        if self._head is not None and self._head.status >= 200:
-            self._finish()
+        head = self._head
+        if head is not None and head.status >= 200:
+            self._head = None
+            self._complete = True
+            self._section = _IDLE
+            self._unparsed = 0
+            self.events.append(END)
 
     def _finish(self):
         self._no_body = False
         self._head = None
         self._complete = True
-        self._start_section(_IDLE)
+        self._section = _IDLE
+        self._unparsed = 0
         self.events.append(END)
 
     def feed_eof(self):

@@ -3,8 +3,7 @@ mean for the connection manager (framing, Host, Expect, Upgrade, Connection)."""
 from __future__ import annotations
 
 from ...errors import ProtocolError
-from ..headers import (ENVOY_CONTROL_HEADERS, FRAMING, HOP_BY_HOP, NOT_HEADER_NAMES,
-                       connection_tokens)
+from ..headers import ENVOY_CONTROL_HEADERS, FRAMING, NOT_HEADER_NAMES, connection_tokens
 
 #: Headers a ``Connection`` header may not nominate: removing them would let a client strip what
 #: the proxy or the next hop relies on (Envoy answers 400, as here).
@@ -33,6 +32,9 @@ class RequestHead:
         self.connection = None
         self.nominated = ()  # header names the Connection header makes hop-by-hop
 
+    # the request decoder keeps every header: none is left out of its bounds
+    dropped = dropped_bytes = 0
+
     @property
     def has_body(self):
         return self.chunked or bool(self.content_length)
@@ -58,28 +60,23 @@ class RequestHead:
 
 
 class ResponseHead:
-    """A response's head as received from an upstream."""
+    """A response's head as received from an upstream. ``headers`` leaves out the hop-by-hop
+    headers (their meaning is kept: ``chunked``, ``connection``; ``dropped`` and
+    ``dropped_bytes`` count them for the head's bounds). ``server_at`` is the index of the
+    Server header (-1: none) and ``has_date`` whether there is a Date, for the router."""
 
     __slots__ = ("status", "version", "headers", "keep_alive", "chunked", "content_length",
-                 "connection", "hop_by_hop")
+                 "connection", "server_at", "has_date", "dropped", "dropped_bytes")
 
     def __init__(self):
         self.headers = []
         self.connection = None
-        self.hop_by_hop = False
         self.chunked = False
         self.content_length = None
-
-    def note(self, name, value):
-        """Record what a response header means for framing and forwarding."""
-        if name in HOP_BY_HOP:
-            self.hop_by_hop = True
-            if name == b"transfer-encoding":
-                self.chunked = value.lower().endswith(b"chunked")
-            elif name == b"connection":
-                self.connection = value
-        elif name == b"content-length":
-            self.content_length = value
+        self.server_at = -1
+        self.has_date = False
+        self.dropped = 0
+        self.dropped_bytes = 0
 
 
 def _set_host(head, value):

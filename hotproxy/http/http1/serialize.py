@@ -7,6 +7,11 @@ _STATUS_LINES = {code: b"HTTP/1.1 %d %s\r\n" % (code, reason) for code, reason i
 LAST_CHUNK = b"0\r\n\r\n"
 
 
+def reason_phrase(status):
+    """The standard reason phrase of ``status`` (b"" for an unknown one)."""
+    return _REASONS.get(status, b"")
+
+
 def status_line(status):
     line = _STATUS_LINES.get(status)
     if line is None:

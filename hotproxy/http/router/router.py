@@ -177,7 +177,8 @@ class Router:
         dsock = conn.sock
         route = stream.route
         head_only = stream.head.method == b"HEAD"
-        decoder.expect_response(head_only)
+        if head_only:
+            decoder.expect_no_body()
         sent_at = time.monotonic()
         route_deadline = sent_at + route.timeout if route.timeout else NEVER
         idle = route.idle_timeout if route.idle_timeout is not None else self.hcm.stream_idle_timeout
@@ -214,7 +215,7 @@ class Router:
             # Until the head is parsed, split the read after it: with a Content-Length the body
             # bytes that came with the head are forwarded as they are, not copied by the parser.
             pieces = (data,)  # None: only the events feed_eof queued
-            if received and framing is None and not head_only:
+            if received and framing is None and not head_only and received > _PASS_THROUGH_MIN:
                 end = buffer.find(b"\r\n\r\n", 0, received) + 4
                 if 4 <= end <= received - _PASS_THROUGH_MIN:  # a small body: the parser's copy is
                     pieces = (data[:end], data[end:])       # cheaper than a fresh parser after it
@@ -302,26 +303,27 @@ class Router:
             host_stats.rq_success += 1
         self.hcm.count_response(status)
         stream.upstream.keep_alive = head.keep_alive
-        headers = head.headers
-        if head.hop_by_hop:
-            headers = strip_hop_by_hop(headers, nominated_headers(head.connection))
+        headers = head.headers  # the hop-by-hop ones are not in it
+        server_at, has_date = head.server_at, head.has_date  # -2: not known, look
+        if head.connection is not None:
+            nominated = nominated_headers(head.connection)
+            if nominated:
+                headers = strip_hop_by_hop(headers, nominated, ())
+                server_at = -2
         service_time_ms = int((time.monotonic() - sent_at) * 1000)
         stream.service_time_ms = service_time_ms
         headers.append((b"x-envoy-upstream-service-time", b"%d" % service_time_ms))
         route = stream.route
         if route.has_response_mutations:
             headers = route.mutate_response(headers, stream.weighted, conn)
-        has_date = has_server = False
-        for index, item in enumerate(headers):
-            name = item[0]
-            if name == b"server":
-                headers[index] = (b"server", self.server_name)
-                has_server = True
-            elif name == b"date":
-                has_date = True
+            server_at = -2
+        if server_at == -2:
+            server_at, has_date = _set_server(headers, self.server_name)
+        elif server_at >= 0:
+            headers[server_at] = (b"server", self.server_name)
         if not has_date:
             headers.append((b"date", http_date()))
-        if not has_server:
+        if server_at == -1:
             headers.append((b"server", self.server_name))
         if stream.health_check_failed:
             headers.append(FAILED_HEADER)
@@ -372,6 +374,20 @@ class Router:
         pool.host.active_requests -= 1
         stream.cluster.stats.upstream_rq_active -= 1
         pool.release(upstream, reusable)
+
+
+def _set_server(headers, server_name):
+    """Every Server header becomes ``server_name``. Returns (the index of the last one or -1,
+    whether there is a Date header)."""
+    server_at, has_date = -1, False
+    for index, item in enumerate(headers):
+        name = item[0]
+        if name == b"server":
+            headers[index] = (b"server", server_name)
+            server_at = index
+        elif name == b"date":
+            has_date = True
+    return server_at, has_date
 
 
 def _response_decoder(cluster_config):

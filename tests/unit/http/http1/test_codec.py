@@ -143,7 +143,7 @@ def test_response_with_content_length(how):
 def test_chunked_response(how):
     raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
     events = feed(ResponseDecoder(), raw, how)
-    assert events[0].chunked and events[0].hop_by_hop
+    assert events[0].chunked and events[0].headers == []  # hop-by-hop: read, not kept
     assert body_of(events) == b"abc" and events[-1] is END
 
 
@@ -163,11 +163,10 @@ def test_eof_inside_a_framed_body_is_an_error():
 
 def test_head_response_has_no_body_and_parser_continues():
     decoder = ResponseDecoder()
-    decoder.expect_response(head_only=True)
+    decoder.expect_no_body()
     events = feed(decoder, b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", "whole")
     assert [type(e).__name__ for e in events] == ["ResponseHead", "object"] and events[-1] is END
     assert not decoder.excess
-    decoder.expect_response()
     events = feed(decoder, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", "whole")
     assert body_of(events) == b"ok"
 

@@ -72,7 +72,7 @@ def test_response_trailers_never_join_the_head(how):
            b"x-trailer: 1\r\nserver: evil\r\n\r\n")
     events = feed(ResponseDecoder(), raw, how)
     head = events[0]
-    assert [name for name, _ in head.headers] == [b"transfer-encoding"]
+    assert head.headers == []  # transfer-encoding is read, not kept
     assert head.content_length is None and head.chunked
     assert body_of(events) == b"ok" and events[-1] is END
 
@@ -132,6 +132,20 @@ def test_a_large_body_after_a_slowly_arriving_head_is_not_mistaken_for_a_large_h
 
 # --- nothing after a response's end is parsed as a response ------------------------------------
 
+def test_response_hop_by_hop_headers_are_read_but_not_kept():
+    head = feed(ResponseDecoder(), b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nServer: up\r\n"
+                                   b"Keep-Alive: timeout=5\r\nConnection: x-foo\r\nDate: d\r\n"
+                                   b"Content-Length: 0\r\n\r\n", "whole")[0]
+    assert head.headers == [(b"server", b"up"), (b"date", b"d"), (b"content-length", b"0")]
+    assert (head.connection, head.server_at, head.has_date) == (b"keep-alive,x-foo", 0, True)
+
+
+def test_hop_by_hop_response_headers_count_towards_the_bounds():
+    raw = b"HTTP/1.1 200 OK\r\n" + b"keep-alive: x\r\n" * 101 + b"\r\n"
+    with pytest.raises(ProtocolError):
+        feed(ResponseDecoder(), raw, "whole")
+
+
 def test_a_second_response_behind_the_first_is_excess_not_an_event():
     decoder = ResponseDecoder()
     events = feed(decoder, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
@@ -150,7 +164,7 @@ def test_any_bytes_behind_a_response_are_excess(tail):
 
 def test_bytes_behind_a_head_response_are_excess():
     decoder = ResponseDecoder()
-    decoder.expect_response(head_only=True)
+    decoder.expect_no_body()
     feed(decoder, b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", "whole")
     assert decoder.excess
 
@@ -159,7 +173,6 @@ def test_the_next_exchange_starts_clean():
     decoder = ResponseDecoder()
     feed(decoder, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", "whole")
     assert not decoder.excess
-    decoder.expect_response()
     events = feed(decoder, b"HTTP/1.1 201 Created\r\nContent-Length: 1\r\n\r\nx", "whole")
     assert events[0].status == 201 and not decoder.excess
 

@@ -1,0 +1,195 @@
+"""Instructions per proxied request, counted by callgrind in a hotproxy worker: a figure that,
+unlike CPU time on a shared VM, repeats to within a fraction of a percent, so a change of a
+microsecond on the request path can be seen.
+
+The worker runs under ``valgrind --tool=callgrind`` (a wrapper interpreter starts it so; the
+arbiter and flusher run natively). A client sends ``N`` GETs over 10 keep-alive connections to an
+upstream on loopback; the difference between a run of ``--requests`` and one of
+``--requests / 6`` requests, divided by the difference in requests, removes start-up and
+shut-down. ``--baseline DIR`` measures another checkout the same way (PYTHONPATH), for
+before/after figures:
+
+    python bench/callgrind_path.py --baseline /tmp/base
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import site
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+CONFIG = """
+static_resources:
+  listeners:
+  - name: bench
+    address: {{ socket_address: {{ address: 127.0.0.1, port_value: {listen} }} }}
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: bench
+          route_config:
+            virtual_hosts:
+            - name: all
+              domains: ["*"]
+              routes:
+              - match: {{ prefix: "/" }}
+                route: {{ cluster: upstream }}
+          http_filters:
+          - name: envoy.filters.http.router
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
+  clusters:
+  - name: upstream
+    connect_timeout: 1s
+    load_assignment:
+      cluster_name: upstream
+      endpoints:
+      - lb_endpoints:
+        - endpoint:
+            address: {{ socket_address: {{ address: 127.0.0.1, port_value: {upstream} }} }}
+"""
+
+# What nginx answers for a small body, byte for byte (so that the response side is realistic).
+RESPONSE = (b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Thu, 03 Dec 2026 13:31:00 GMT\r\n"
+            b"Content-Type: text/plain\r\nContent-Length: 12\r\nConnection: keep-alive\r\n\r\n"
+            b"hello world\n")
+REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def upstream(port):
+    """Answers every request head with RESPONSE, on every connection."""
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", port))
+    server.listen(64)
+
+    def serve(conn):
+        buffer = b""
+        with conn:
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                buffer += data
+                while b"\r\n\r\n" in buffer:
+                    _, buffer = buffer.split(b"\r\n\r\n", 1)
+                    conn.sendall(RESPONSE)
+
+    def accept():
+        while True:
+            conn, _ = server.accept()
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+
+
+def client(port, requests, connections=10):
+    per = requests // connections
+
+    def run():
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            for _ in range(per):
+                sock.sendall(REQUEST)
+                got = b""
+                while not got.endswith(b"hello world\n"):
+                    got += sock.recv(65536)
+
+    threads = [threading.Thread(target=run) for _ in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def wait_for_port(port, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def count(checkout, requests, scratch):
+    """Instructions the worker executed for ``requests`` requests (plus start and stop)."""
+    out = scratch / f"callgrind.{os.getpid()}.{requests}.out"
+    wrapper = scratch / "python"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'case "$*" in *hotproxy.process.worker*) '
+        f'exec valgrind --tool=callgrind --callgrind-out-file={out} -q {sys.executable} "$@";; esac\n'
+        f'exec {sys.executable} "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+    listen, up = free_port(), free_port()
+    upstream(up)
+    config = scratch / "bench.yaml"
+    config.write_text(CONFIG.format(listen=listen, upstream=up))
+    # the wrapper is no venv interpreter: name the venv's packages explicitly
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(checkout), *site.getsitepackages()])}
+    # exec -a makes the wrapper the arbiter's sys.executable, so its workers start through it
+    log = open(scratch / "hotproxy.log", "ab")
+    proxy = subprocess.Popen(["bash", "-c", f'exec -a {wrapper} {sys.executable} -m hotproxy -c {config} '
+                              f'--concurrency 1 -l error --base-id {os.getpid() % 1000 + 3000 + requests % 997}'],
+                             env=env, cwd=checkout, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        try:
+            wait_for_port(listen)
+        except RuntimeError:
+            raise RuntimeError((scratch / "hotproxy.log").read_text()[-3000:]) from None
+        client(listen, 200)  # warm: imports, first connections
+        client(listen, requests)
+    finally:
+        proxy.send_signal(signal.SIGTERM)
+        proxy.wait(120)
+    for _ in range(100):
+        if out.exists() and re.search(r"^summary: (\d+)", out.read_text(), re.M):
+            break
+        time.sleep(0.2)
+    return int(re.search(r"^summary: (\d+)", out.read_text(), re.M).group(1))
+
+
+def per_request(checkout, requests, scratch):
+    small = requests // 6
+    return (count(checkout, requests, scratch) - count(checkout, small, scratch)) / (requests - small)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=6000)
+    parser.add_argument("--baseline", metavar="DIR", help="another checkout to measure the same way")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="hotproxy-callgrind-") as scratch:
+        scratch = Path(scratch)
+        rows = [("hotproxy", ROOT)] + ([("baseline", Path(args.baseline).resolve())] if args.baseline else [])
+        results = {name: per_request(path, args.requests, scratch) for name, path in rows}
+    for name, value in results.items():
+        print(f"{name:10} {value:10.0f} instructions per request")
+    if args.baseline:
+        change = results["hotproxy"] / results["baseline"] - 1
+        print(f"change     {change:+10.1%}")
+
+
+if __name__ == "__main__":
+    main()
