@@ -17,7 +17,7 @@ import gevent
 from socket import timeout as SocketTimeout
 
 from ..errors import ProtocolError
-from ..listener.deadlines import NEVER
+from ..deadlines import NEVER
 from ..accesslog.loggers import AccessLoggers
 from ..sockio import address_label, send_all
 from ..server_state import ServerState
@@ -128,7 +128,7 @@ class _Connection:
         self.decoder = RequestDecoder(hcm.max_headers_bytes, hcm.config.max_headers_count)
         self.stream = None
         self.request_deadline = 0.0
-        #: when this connection times out in its current state (see listener/deadlines.py)
+        #: when this connection times out in its current state (see hotproxy/deadlines.py)
         self.deadline = NEVER
         self.greenlet = gevent.getcurrent()
         #: waiting at a message boundary: nothing read and unparsed, so the connection may move

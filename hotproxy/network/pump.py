@@ -15,7 +15,7 @@ import time
 
 import gevent
 
-from ..listener.deadlines import NEVER
+from ..deadlines import NEVER
 from ..sockio import send_all
 
 CHUNK = 256 * 1024

@@ -26,7 +26,7 @@ from gevent import socket
 from gevent.event import Event
 
 from ..accesslog.sink import AccessLogSink
-from ..listener.deadlines import Deadlines
+from ..deadlines import Deadlines
 from ..config.listener import HttpConnectionManager as HcmConfig
 from ..listener.manager import ActiveListener
 from ..server_state import ServerState

@@ -20,7 +20,7 @@ import gevent
 
 from ...errors import ProtocolError
 from ...stats.schema import count_status_class
-from ...listener.deadlines import NEVER
+from ...deadlines import NEVER
 from ...upstream.connect import ConnectFailure
 from .. import local_reply
 from ..date import http_date
