@@ -1,11 +1,19 @@
 """A worker's active listeners: one accept loop per listener, handing each connection to the
-listener's network filter chain."""
+listener's network filter chain.
+
+Every listener of a worker accepts into one bounded pool (``accept_pool``): when it is full,
+the listeners stop accepting and new connections wait in the kernel's backlog until one ends,
+rather than failing on the file-descriptor limit (each proxied connection needs two).
+"""
 from __future__ import annotations
 
 import logging
+import os
+import resource
 
 import gevent
 from gevent import socket
+from gevent.pool import Pool
 from gevent.server import StreamServer
 
 from ..config.listener import HttpConnectionManager as HcmConfig
@@ -28,16 +36,28 @@ def build_terminal_filter(filter_config, cluster_manager, deadlines, access_log_
     raise TypeError(f"unsupported network filter {type(filter_config).__name__}")
 
 
+#: Descriptors kept free for what is not a connection (new listeners, the channel, logs, DNS).
+_SPARE_FDS = 32
+
+
+def accept_pool():
+    """The pool a worker's listeners accept into, as large as the process's descriptor limit
+    allows at two descriptors a connection (the downstream one and its upstream one)."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    in_use = len(os.listdir("/proc/self/fd"))
+    return Pool(max(16, (soft - in_use - _SPARE_FDS) // 2))
+
+
 class ActiveListener:
     def __init__(self, config, listen_socket, cluster_manager, deadlines, access_log_sink=None,
-                 server_state=None):
+                 server_state=None, pool=None):
         self.config = config
         self.stats = ListenerStats()
         self.filter = build_terminal_filter(config.filter_chains[0].filters[-1], cluster_manager,
                                             deadlines, access_log_sink, server_state or ServerState())
         # per_connection_buffer_limit_bytes bounds what one read may bring in
         self.filter.recv_size = min(self.filter.recv_size, config.per_connection_buffer_limit_bytes)
-        self._server = StreamServer(listen_socket, self._handle)
+        self._server = StreamServer(listen_socket, self._handle, spawn="default" if pool is None else pool)
 
     def _handle(self, sock, address):
         stats = self.stats

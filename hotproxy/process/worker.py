@@ -28,7 +28,7 @@ from gevent.event import Event
 from ..accesslog.sink import AccessLogSink
 from ..deadlines import Deadlines
 from ..config.listener import HttpConnectionManager as HcmConfig
-from ..listener.manager import ActiveListener
+from ..listener.manager import ActiveListener, accept_pool
 from ..server_state import ServerState
 from ..stats.shipper import StatsShipper
 from ..upstream.cluster_manager import ClusterManager
@@ -49,10 +49,11 @@ class Worker:
         self.cluster_manager = ClusterManager(bootstrap.clusters)
         self.deadlines = Deadlines()
         self.server_state = ServerState(bootstrap.node_cluster)
+        pool = accept_pool()
         self.listeners = {
             config.name: ActiveListener(config, socket.socket(fileno=listen_sockets[config.name].detach()),
                                         self.cluster_manager, self.deadlines, access_log_sink,
-                                        self.server_state)
+                                        self.server_state, pool)
             for config in bootstrap.listeners
             if config.name in listen_sockets  # not a listener drained by the operator
         }

@@ -1,10 +1,13 @@
 """Error cases through a real hotproxy: Envoy's status codes, bodies and connection handling."""
 import socket
+import subprocess
 import time
 
 import pytest
 
-from harness import ScriptedUpstream, bootstrap, free_port, http_listener, simple_routes, static_cluster
+from harness import (HOTPROXY, ROOT, ScriptedUpstream, bootstrap, free_port, http_listener, next_base_id, render,
+                     simple_routes, static_cluster, wait_for_port)
+from raw_upstream import RecordingUpstream, ok_for
 
 CONNECT_ERROR = b"upstream connect error or disconnect/reset before headers. reset reason: "
 
@@ -195,3 +198,42 @@ def test_a_worker_survives_every_error_above(proxy, client_factory):
         client.is_closed(3)
     assert proxy.process.poll() is None
     assert client_factory(proxy.port("listen")).request("GET", "/").status == 200
+
+
+def test_a_worker_at_its_descriptor_limit_lets_connections_wait_instead_of_failing(tmp_path):
+    """Each proxied connection needs two descriptors; beyond what the limit allows the worker stops
+    accepting, and the rest wait in the backlog: every request is answered, none with a 503."""
+    def slow(request):
+        time.sleep(0.3)
+        return ok_for(request)
+    upstream = RecordingUpstream(slow)
+    text, ports = render(bootstrap([http_listener("http", "listen", simple_routes(
+        {"match": {"prefix": "/"}, "route": {"cluster": "backend"}}))], [static_cluster("backend", upstream.port)]), {})
+    config_path = tmp_path / "limited.yaml"
+    config_path.write_text(text)
+    process = subprocess.Popen(["prlimit", "--nofile=96:96", *HOTPROXY, "-c", str(config_path), "--concurrency", "1",
+                                "--base-id", str(next_base_id())], cwd=ROOT,
+                               stdout=open(tmp_path / "log", "wb"), stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(ports["listen"], process=process)
+        time.sleep(0.5)
+        clients = [socket.create_connection(("127.0.0.1", ports["listen"])) for _ in range(60)]
+        for client in clients:
+            client.sendall(b"GET /wait HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+        answers = []
+        for client in clients:
+            client.settimeout(20)
+            data = b""
+            while True:
+                piece = client.recv(65536)
+                if not piece:
+                    break
+                data += piece
+            answers.append(data.split(b"\r\n", 1)[0])
+            client.close()
+        assert answers == [b"HTTP/1.1 200 OK"] * 60
+        assert "Too many open files" not in (tmp_path / "log").read_text()
+    finally:
+        process.terminate()
+        process.wait(10)
+        upstream.close()
