@@ -13,7 +13,7 @@ from bisect import bisect_right
 
 from ...errors import ConfigError
 from ..header_mutation import compile_header_level, compile_mutation
-from .matchers import can_match_empty, compile_regex
+from ...matching import can_match_empty, compile_regex
 
 ROUTE = "route"
 REDIRECT = "redirect"

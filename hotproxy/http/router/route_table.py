@@ -16,7 +16,8 @@ import random
 from ...errors import ConfigError
 from ..header_mutation import compile_header_level
 from .actions import DIRECT_RESPONSE, REDIRECT, ROUTE, CompiledRoute  # noqa: F401 (re-exported)
-from .matchers import compile_regex, compile_request_checks
+from ...matching import compile_regex
+from .matchers import compile_request_checks
 
 # Path match kinds, tested in this order of likelihood by RouteTable.match.
 _PREFIX, _PREFIX_NOCASE, _EXACT, _EXACT_NOCASE, _SEPARATED, _SEPARATED_NOCASE, _REGEX = range(7)

@@ -3,7 +3,7 @@ import pytest
 
 from hotproxy.config.core import StringMatcher
 from hotproxy.errors import ConfigError
-from hotproxy.http.router.matchers import can_match_empty, compile_regex, compile_string_matcher
+from hotproxy.matching import can_match_empty, compile_regex, compile_string_matcher
 
 
 @pytest.mark.parametrize("pattern, text, expected", [
