@@ -24,9 +24,27 @@ from ..authority import KNOWN_VALID_HOSTS
 from ..headers import HOP_BY_HOP
 from .heads import REQUEST_HEADER_EFFECTS, RequestHead, ResponseHead
 from .serialize import reason_phrase
-from .request_target import check_request_target
+from .request_target import check_request_target, is_valid_connect_target
 
 END = object()  #: event: the current message is complete
+
+
+def _request_parser(protocol):
+    """llhttp as strict as it goes, but for what Envoy accepts too: a bare LF ending a header
+    line, a trailer or chunk data (RFC 9112 §2.2), and whitespace after a chunk size (its BWS
+    before a chunk extension). Neither reaches the upstream: heads and chunks are re-serialized."""
+    parser = HttpRequestParser(protocol)
+    parser.set_dangerous_leniencies(lenient_optional_cr_before_lf=True, lenient_spaces_after_chunk_size=True)
+    return parser
+
+
+def _response_parser(protocol):
+    """As ``_request_parser``, and any ``HTTP/d.d`` status line, as Envoy takes them (RFC 9110
+    §2.5: a later minor version is read as the latest known)."""
+    parser = HttpResponseParser(protocol)
+    parser.set_dangerous_leniencies(lenient_optional_cr_before_lf=True, lenient_spaces_after_chunk_size=True,
+                                    lenient_version=True)
+    return parser
 
 # Where a decoder is within a message: the header bounds apply to HEAD and TRAILERS.
 class _Section:
@@ -114,9 +132,10 @@ class RequestDecoder(_Decoder):
     def __init__(self, max_headers_bytes=60 * 1024, max_headers_count=100):
         super().__init__(max_headers_bytes, max_headers_count, (431, "http1.headers_too_large"),
                          (400, "http1.codec_error"))
-        self._parser = HttpRequestParser(self)
+        self._parser = _request_parser(self)
         self._head = None
         self._url = b""
+        self._partial = None  # (head, last byte fed) when a feed ended inside that head
         #: bytes that followed an upgrade request (tunnel data, not HTTP)
         self.upgrade_tail = b""
 
@@ -137,16 +156,53 @@ class RequestDecoder(_Decoder):
         except HttpParserUpgrade as upgrade:
             self.upgrade_tail = bytes(data[upgrade.args[0]:])
             self._unparsed = 0
+            events = self.events
+            at = max(index for index, event in enumerate(events) if event.__class__ is RequestHead)
+            if not is_valid_connect_target(events[at]):
+                del events[at:]  # refused: the requests before it stand
+                raise ProtocolError(400, "http1.invalid_url") from None
         except HttpParserCallbackError as exc:
             if isinstance(exc.__context__, ProtocolError):
                 raise exc.__context__ from None
             raise
         except HttpParserError as exc:
-            raise ProtocolError(_error_status(exc), _error_detail(exc)) from None
+            reason = str(exc)
+            rest = self._rest_after_bare_lf(data) if reason == "Expected CRLF after version" else None
+            if rest is not None:
+                return self._reparse(rest)
+            raise ProtocolError(*_request_error(reason, self._section)) from None
         section = self._section
         if section is _HEAD or section is _TRAILERS or self._unparsed > self._max_bytes:
+            if section is _HEAD:
+                self._partial = (self._head, data[-1:])
             self._check_after_feed()
         return self.events
+
+    def _rest_after_bare_lf(self, data):
+        """The bytes of ``data`` after a request line that ended in a bare LF, which llhttp
+        refuses there (and only there); None if that is not what it refused. Known only for a
+        request that is the first of its feed: llhttp does not say where it stopped."""
+        if self.events:
+            return None
+        parser = self._parser
+        line = b"%s %s HTTP/%s" % (parser.get_method(), self._url, parser.get_http_version().encode())
+        partial = self._partial
+        if partial is not None and partial[0] is self._head:  # the line began in an earlier feed
+            return data if partial[1] == b"\n" else None
+        start = len(data) - len(data.lstrip(b"\r\n"))
+        if not data.startswith(line + b"\n", start):
+            return None
+        return data[start + len(line) + 1:]
+
+    def _reparse(self, rest):
+        """Parse the current request again from its request line, ended by a CRLF this time."""
+        parser = self._parser
+        line = b"%s %s HTTP/%s\r\n" % (parser.get_method(), self._url, parser.get_http_version().encode())
+        self._parser = _request_parser(self)
+        self._head = None
+        self._section = _IDLE
+        self._unparsed = 0
+        return self.feed(line + rest)
 
     # httptools callbacks
 
@@ -178,7 +234,7 @@ class RequestDecoder(_Decoder):
         head.version = parser.get_http_version()
         # Envoy's limit is on the raw head: "METHOD url HTTP/1.1\r\n", the header lines, CRLF
         if ((self._fed > self._max_bytes or len(head.headers) > self._max_count)
-                and self._head_too_large(head, len(head.method) + len(self._url) + 11)):
+                and self._head_too_large(head, len(head.method) + len(self._url) + 12)):
             raise ProtocolError(431, "http1.headers_too_large")
         self._section = _BODY
         self._unparsed = 0
@@ -215,7 +271,7 @@ class ResponseDecoder(_Decoder):
     def __init__(self, max_headers_bytes=80 * 1024, max_headers_count=100):
         super().__init__(max_headers_bytes, max_headers_count,
                          (502, "upstream.headers_too_large"), (502, "upstream.invalid_response"))
-        self._parser = HttpResponseParser(self)
+        self._parser = _response_parser(self)
         self._head = None
         self._no_body = False
         self._complete = False
@@ -226,7 +282,7 @@ class ResponseDecoder(_Decoder):
 
     def reset(self):
         """Forget the current message: its body was consumed without this decoder."""
-        self._parser = HttpResponseParser(self)
+        self._parser = _response_parser(self)
         self._head = None
         self._no_body = False
         self._complete = True
@@ -250,7 +306,7 @@ class ResponseDecoder(_Decoder):
             elif isinstance(cause, _HeadDone):
                 # The head of a bodiless response ended the message; llhttp is left mid-message,
                 # so the next response gets a fresh parser. Anything after this head is excess.
-                self._parser = HttpResponseParser(self)
+                self._parser = _response_parser(self)
                 end = bytes(data).find(b"\r\n\r\n")
                 self.excess = end < 0 or end + 4 < len(data)
             else:
@@ -279,7 +335,10 @@ class ResponseDecoder(_Decoder):
         name = name.lower()
         if name in HOP_BY_HOP:  # read, never forwarded: not kept in the list
             if name == b"transfer-encoding":
-                head.chunked = value.lower().endswith(b"chunked")
+                # one "chunked", as Envoy: any other coding (or a second one) is a 502 there
+                if head.chunked or value.rstrip(b" \t").lower() != b"chunked":
+                    raise ProtocolError(502, "upstream.invalid_transfer_encoding")
+                head.chunked = True
             elif name == b"connection":
                 head.connection = value if head.connection is None else head.connection + b"," + value
             head.dropped += 1
@@ -304,10 +363,13 @@ class ResponseDecoder(_Decoder):
         if ((self._fed > self._max_bytes or len(head.headers) + head.dropped > self._max_count)
                 and self._head_too_large(head, 15 + len(reason_phrase(head.status)))):
             raise ProtocolError(502, "upstream.headers_too_large")
-        if head.status < 200 and head.status != 101:
-            head.headers.clear()  # an interim 1xx: Envoy swallows it
-            self._fed = 0
-            return
+        status = head.status
+        if status < 200 or status == 204:
+            _check_bodiless(head)
+            if status < 200:
+                head.headers.clear()  # an interim 1xx: Envoy swallows it
+                self._fed = 0
+                return
         self._section = _BODY
         self._unparsed = 0
         head.version = parser.get_http_version()
@@ -343,6 +405,17 @@ class ResponseDecoder(_Decoder):
         raise ProtocolError(502, "upstream.reset_before_complete")
 
 
+def _check_bodiless(head):
+    """A 1xx or 204 has no content (RFC 9110 §15.2, §15.3.5): one that declares some, by a
+    non-zero Content-Length or chunked, is refused as Envoy refuses it. So is a 101: hotproxy
+    never asks for an upgrade."""
+    if head.status == 101:
+        raise ProtocolError(502, "upstream.unexpected_101")
+    length = head.content_length
+    if head.chunked or (length is not None and length.strip(b" \t") != b"0"):
+        raise ProtocolError(502, "upstream.body_not_allowed")
+
+
 class _HeadDone(Exception):
     pass
 
@@ -351,15 +424,17 @@ class _Excess(Exception):
     """A second message began after the response: stop parsing."""
 
 
-def _error_status(exc):
-    reason = str(exc).lower()
-    return 426 if "version" in reason else 400
-
-
-def _error_detail(exc):
-    reason = str(exc).lower()
-    if "transfer-encoding" in reason and "content-length" not in reason:
-        return "http1.invalid_transfer_encoding"
-    if "content-length" in reason:
-        return "http1.content_length_not_allowed" if "transfer" in reason else "http1.invalid_content_length"
-    return "http1.codec_error"
+def _request_error(reason, section):
+    """(status, details) of llhttp's refusal ``reason``, as Envoy answers the same request: 426
+    for a well-formed version other than 1.x, 501 for a transfer coding other than a single
+    ``chunked``, 400 for everything else (a malformed version line included)."""
+    lowered = reason.lower()
+    if lowered == "invalid http version":
+        return 426, "http1.codec_error"
+    if "content-length" in lowered:
+        if "transfer-encoding" in lowered:
+            return 400, "http1.content_length_not_allowed"
+        return 400, "http1.invalid_content_length"
+    if "transfer-encoding" in lowered and section is not _TRAILERS:
+        return 501, "http1.invalid_transfer_encoding"
+    return 400, "http1.codec_error"

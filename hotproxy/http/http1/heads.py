@@ -90,9 +90,10 @@ def _mark_hop_by_hop(head, value):
 
 
 def _set_transfer_encoding(head, value):
-    # Only "chunked" is understood: anything else (gzip, "gzip, chunked", …) is refused with 501
-    # like Envoy does, so that hotproxy and the upstream can never disagree on framing.
-    head.chunked = True if value.lower() == b"chunked" else None
+    # Only one "chunked" is understood: anything else (gzip, "gzip, chunked", a second
+    # Transfer-Encoding header …) is refused with 501 like Envoy does, so that hotproxy and the
+    # upstream can never disagree on framing.
+    head.chunked = True if value.lower() == b"chunked" and head.chunked is False else None
     head.hop_by_hop = True
 
 

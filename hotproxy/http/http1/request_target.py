@@ -50,3 +50,10 @@ def _origin_form(head, url):
     head.host = authority
     head.headers = [(b"host", authority)] + [h for h in head.headers if h[0] != b"host"]
     return path
+
+
+def is_valid_connect_target(head):
+    """A CONNECT's target is the authority-form only (RFC 9112 §3.2.3): Envoy answers 400 to an
+    origin-form or ``*`` one. Every CONNECT reaches here, as llhttp reads it as an upgrade."""
+    target = head.target
+    return head.method != b"CONNECT" or not (target[:1] == b"/" or target == b"*")

@@ -220,8 +220,10 @@ class Router:
                 if 4 <= end <= received - _PASS_THROUGH_MIN:  # a small body: the parser's copy is
                     pieces = (data[:end], data[end:])       # cheaper than a fresh parser after it
             out = []
-            done = bypassed = False
+            done = bypassed = merged = False
             for index, piece in enumerate(pieces):
+                if merged:
+                    break
                 if index == 1 and framing is _RAW and not done:
                     taken = piece[:expected - stream.bytes_sent]
                     out.append(taken)
@@ -235,6 +237,11 @@ class Router:
                     break
                 if piece is not None:
                     decoder.feed(piece)
+                    if index == 0 and len(pieces) == 2 and _parser_takes_rest(events):
+                        # Not a Content-Length body after all: the parser takes the rest now, so
+                        # that an error in it is a 502 before any of the response went out.
+                        decoder.feed(pieces[1])
+                        merged = True
                 for event in events:
                     if event.__class__ is bytes:
                         stream.bytes_sent += len(event)
@@ -394,6 +401,17 @@ def _response_decoder(cluster_config):
     """The decoder of a new upstream connection, with its cluster's response head bounds."""
     return ResponseDecoder(cluster_config.max_response_headers_kb * 1024,
                            cluster_config.max_response_headers_count)
+
+
+def _parser_takes_rest(events):
+    """Whether the bytes after a head that ``events`` came from go to the parser too: the
+    message is not complete and its body is not framed by a Content-Length (as
+    ``_response_head`` frames it for a request other than HEAD)."""
+    if END in events:
+        return False
+    head = events[0] if events else None
+    return not (head is not None and head.__class__ is not bytes and head.content_length is not None
+                and head.status >= 200 and head.status not in _NO_BODY_STATUS)
 
 
 def _deadline(route_deadline, now, idle):
