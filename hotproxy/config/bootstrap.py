@@ -7,6 +7,7 @@ from .accesslog import AccessLog
 from .cluster import Cluster
 from .core import SocketAddress
 from .listener import Listener
+from .overload import OverloadManager
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Bootstrap:
     node_id: str = ""
     node_cluster: str = ""
     stats_config: StatsConfig = StatsConfig()
+    overload_manager: OverloadManager | None = None
 
     def cluster(self, name: str) -> Cluster | None:
         for cluster in self.clusters:

@@ -38,6 +38,13 @@ class HttpConnectionManager:
     stream_idle_timeout: float = 300.0
     access_log: tuple[AccessLog, ...] = ()
     health_check: HealthCheck | None = None   # the envoy.filters.http.health_check filter
+    # path and Host normalization before routing (http/request_normalization.py)
+    normalize_path: bool = False
+    merge_slashes: bool = False
+    path_with_escaped_slashes_action: str = "IMPLEMENTATION_SPECIFIC_DEFAULT"
+    strip_trailing_host_dot: bool = False
+    strip_host_port: str = "NONE"             # NONE, ANY (strip_any_host_port), MATCHING
+    headers_with_underscores_action: str = "ALLOW"   # ALLOW, REJECT_REQUEST, DROP_HEADER
 
 
 @dataclass(frozen=True)
@@ -57,8 +64,19 @@ class TcpProxy:
 
 
 @dataclass(frozen=True)
+class ConnectionLimit:
+    """envoy.extensions.filters.network.connection_limit.v3.ConnectionLimit: at most
+    ``max_connections`` connections through the chain, across the workers; one more is closed
+    after ``delay`` seconds."""
+    stat_prefix: str
+    max_connections: int
+    delay: float = 0.0
+
+
+@dataclass(frozen=True)
 class FilterChain:
-    """One filter chain; ``filters`` holds HttpConnectionManager / TcpProxy objects in order.
+    """One filter chain; ``filters`` holds the network filters in order: any ConnectionLimit
+    first, then the terminal HttpConnectionManager or TcpProxy (always ``filters[-1]``).
     ``name`` is the chain's name (may be empty). filter_chain_match is not supported yet, so a
     listener has exactly one chain."""
     filters: tuple[object, ...]

@@ -13,13 +13,14 @@ from .parse_accesslog import access_logs
 from .parse_cluster import cluster
 from .parse_core import address, is_ip
 from .parse_listener import listener
+from .parse_overload import overload_manager
 
 BOOTSTRAP = Fields(
-    "node static_resources admin stats_flush_interval stats_config",
+    "node static_resources admin stats_flush_interval stats_config overload_manager",
     unsupported="node_context_params dynamic_resources cluster_manager hds_config flags_path "
                 "stats_sinks deferred_stat_options stats_flush_on_admin "
                 "stats_eviction_interval watchdog watchdogs tracing layered_runtime "
-                "overload_manager enable_dispatcher_stats header_prefix "
+                "enable_dispatcher_stats header_prefix "
                 "stats_server_version_override use_tcp_for_dns_lookups dns_resolution_config "
                 "typed_dns_resolver_config bootstrap_extensions fatal_actions config_sources "
                 "default_config_source default_socket_interface certificate_provider_instances "
@@ -70,6 +71,7 @@ def _bootstrap(node: Node) -> Bootstrap | None:
         **present(admin=m.nested("admin", admin),
                   stats_flush_interval=flush_interval,
                   stats_config=m.nested("stats_config", stats_config),
+                  overload_manager=m.nested("overload_manager", overload_manager),
                   node_id=envoy_node and envoy_node.string("id"),
                   node_cluster=envoy_node and envoy_node.string("cluster")))
 

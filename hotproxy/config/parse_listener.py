@@ -3,8 +3,8 @@ HTTP connection manager and the TCP proxy (their access logs: parse_accesslog.py
 from __future__ import annotations
 
 from .fields import NOT_SUPPORTED, Enum, Fields, Node, parse_each, present, typed_config
-from .listener import (FilterChain, HealthCheck, HttpConnectionManager, Listener, TcpProxy,
-                       TcpWeightedCluster)
+from .listener import (ConnectionLimit, FilterChain, HealthCheck, HttpConnectionManager, Listener,
+                       TcpProxy, TcpWeightedCluster)
 from .parse_accesslog import access_logs
 from .parse_core import address, header_matcher
 from .parse_route import route_configuration
@@ -12,18 +12,20 @@ from .parse_route import route_configuration
 HTTP_CONNECTION_MANAGER_TYPE = ("type.googleapis.com/envoy.extensions.filters.network"
                                 ".http_connection_manager.v3.HttpConnectionManager")
 TCP_PROXY_TYPE = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
+CONNECTION_LIMIT_TYPE = ("type.googleapis.com/envoy.extensions.filters.network.connection_limit.v3"
+                         ".ConnectionLimit")
 ROUTER_TYPE = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
 HEALTH_CHECK_NAME = "envoy.filters.http.health_check"
 HEALTH_CHECK_TYPE = "type.googleapis.com/envoy.extensions.filters.http.health_check.v3.HealthCheck"
 
 LISTENER = Fields(
     "name address filter_chains per_connection_buffer_limit_bytes enable_reuse_port "
-    "traffic_direction",
+    "traffic_direction connection_balance_config",
     unsupported="additional_addresses stat_prefix fcds_config filter_chain_matcher "
                 "use_original_dst default_filter_chain metadata deprecated_v1 drain_type "
                 "listener_filters listener_filters_timeout continue_on_listener_filters_timeout "
                 "transparent freebind socket_options tcp_fast_open_queue_length "
-                "udp_listener_config api_listener connection_balance_config "
+                "udp_listener_config api_listener "
                 "reuse_port access_log tcp_backlog_size max_connections_to_accept_per_socket_event "
                 "bind_to_port internal_listener enable_mptcp ignore_global_conn_limit "
                 "bypass_overload_manager tcp_keepalive")
@@ -36,7 +38,9 @@ FILTER = Fields("name typed_config", unsupported="config_discovery")
 HTTP_CONNECTION_MANAGER = Fields(
     "codec_type stat_prefix route_config http_filters common_http_protocol_options server_name "
     "max_request_headers_kb stream_idle_timeout request_timeout request_headers_timeout "
-    "use_remote_address xff_num_trusted_hops generate_request_id access_log",
+    "use_remote_address xff_num_trusted_hops generate_request_id access_log normalize_path "
+    "merge_slashes path_with_escaped_slashes_action strip_trailing_host_dot strip_any_host_port "
+    "strip_matching_host_port",
     unsupported="rds scoped_routes add_user_agent tracing http1_safe_max_connection_duration "
                 "http_protocol_options http2_protocol_options http3_protocol_options "
                 "server_header_transformation scheme_header_transformation stream_flush_timeout "
@@ -47,17 +51,19 @@ HTTP_CONNECTION_MANAGER = Fields(
                 "always_set_request_id_in_response forward_client_cert_details "
                 "set_current_client_cert_details forward_client_cert_matcher proxy_100_continue "
                 "represent_ipv4_remote_address_as_ipv4_mapped_ipv6 upgrade_configs "
-                "normalize_path merge_slashes path_with_escaped_slashes_action "
-                "request_id_extension local_reply_config strip_matching_host_port "
-                "strip_any_host_port stream_error_on_invalid_http_message "
-                "path_normalization_options strip_trailing_host_dot proxy_status_config "
+                "request_id_extension local_reply_config stream_error_on_invalid_http_message "
+                "path_normalization_options proxy_status_config "
                 "typed_header_validation_config append_x_forwarded_port append_local_overload "
                 "add_proxy_protocol_connection_state forward_proto_config")
 CODEC_TYPES = Enum("AUTO HTTP1", unsupported="HTTP2 HTTP3")
 HTTP_PROTOCOL_OPTIONS = Fields(
-    "idle_timeout max_headers_count max_response_headers_kb",
-    unsupported="max_connection_duration max_stream_duration "
-                "headers_with_underscores_action max_requests_per_connection")
+    "idle_timeout max_headers_count max_response_headers_kb headers_with_underscores_action",
+    unsupported="max_connection_duration max_stream_duration max_requests_per_connection")
+ESCAPED_SLASHES_ACTIONS = Enum("IMPLEMENTATION_SPECIFIC_DEFAULT KEEP_UNCHANGED REJECT_REQUEST "
+                               "UNESCAPE_AND_REDIRECT UNESCAPE_AND_FORWARD")
+UNDERSCORES_ACTIONS = Enum("ALLOW REJECT_REQUEST DROP_HEADER")
+CONNECTION_BALANCE = Fields("", unsupported="exact_balance extend_balance")
+CONNECTION_LIMIT = Fields("stat_prefix max_connections delay", unsupported="runtime_enabled")
 HTTP_FILTER = Fields("name typed_config", unsupported="config_discovery is_optional disabled")
 HEALTH_CHECK = Fields("pass_through_mode headers",
                       unsupported="cache_time cluster_min_healthy_percentages")
@@ -85,6 +91,7 @@ def listener(node: Node) -> Listener | None:
     m = node.message(LISTENER)
     if m is None:
         return None
+    m.nested("connection_balance_config", connection_balance)
     chain_nodes = m.items("filter_chains")
     if not chain_nodes:
         m.at("filter_chains").fail("exactly one filter chain is required")
@@ -107,21 +114,44 @@ def filter_chain(node: Node) -> FilterChain | None:
     if not filter_nodes:
         m.at("filters").fail(f"a filter chain without filters is {NOT_SUPPORTED}")
     filters = [network_filter(n) for n in filter_nodes]
-    # Both network filters hotproxy has are terminal: each must be the chain's last.
-    for filter_node, config in zip(filter_nodes[:-1], filters):
-        if config is not None:
-            filter_node.fail("a terminal filter (http_connection_manager, tcp_proxy) "
-                             "must be the last filter of its chain")
+    for index, (filter_node, config) in enumerate(zip(filter_nodes, filters)):
+        last = index == len(filters) - 1
+        if isinstance(config, ConnectionLimit) and last:
+            filter_node.fail("the last filter of a chain must be a terminal filter "
+                             "(http_connection_manager, tcp_proxy)")
+        elif config is not None and not isinstance(config, ConnectionLimit) and not last:
+            # Envoy's words
+            filter_node.fail(f"terminal filter named {filter_node.value.get('name')} must be the "
+                             "last filter in a network filter chain")
     return FilterChain(filters=tuple(f for f in filters if f is not None),
                        **present(name=m.string("name")))
 
 
-def network_filter(node: Node) -> HttpConnectionManager | TcpProxy | None:
+def connection_balance(node: Node):
+    """Both balancers are refused by name: the workers share one accept queue per listener and
+    the kernel hands each connection to one of them; nothing here can balance exactly."""
+    node.message(CONNECTION_BALANCE)
+    return None
+
+
+def connection_limit(node: Node) -> ConnectionLimit | None:
+    m = node.message(CONNECTION_LIMIT)
+    if m is None:
+        return None
+    stat_prefix = m.string("stat_prefix", required=True)
+    maximum = m.uint32("max_connections", required=True, minimum=1, maximum=2 ** 63)
+    if stat_prefix is None or maximum is None:
+        return None
+    return ConnectionLimit(stat_prefix, maximum, **present(delay=m.duration("delay")))
+
+
+def network_filter(node: Node) -> HttpConnectionManager | TcpProxy | ConnectionLimit | None:
     m = node.message(FILTER)
     if m is None:
         return None
     m.string("name", required=True)        # any name: Envoy goes by the typed_config's type
-    parsers = {HTTP_CONNECTION_MANAGER_TYPE: http_connection_manager, TCP_PROXY_TYPE: tcp_proxy}
+    parsers = {HTTP_CONNECTION_MANAGER_TYPE: http_connection_manager, TCP_PROXY_TYPE: tcp_proxy,
+               CONNECTION_LIMIT_TYPE: connection_limit}
     return m.nested("typed_config", lambda n: typed_config(n, parsers), required=True)
 
 
@@ -135,6 +165,8 @@ def http_connection_manager(node: Node) -> HttpConnectionManager | None:
         # Envoy's own refusal: response heads are bounded per cluster
         options.at("max_response_headers_kb").fail(
             "max_response_headers_kb cannot be set on http_connection_manager")
+    if m.boolean("strip_any_host_port") and m.boolean("strip_matching_host_port"):
+        m.node.fail("Only one of `strip_matching_host_port` or `strip_any_host_port` can be set.")
     filters = http_filters(m)
     health_checks = [f for f in filters if isinstance(f, HealthCheck)]
     for extra in m.items("http_filters")[1:] if len(health_checks) > 1 else ():
@@ -157,7 +189,16 @@ def http_connection_manager(node: Node) -> HttpConnectionManager | None:
             max_request_headers_kb=m.uint32("max_request_headers_kb", minimum=1, maximum=8192),
             request_timeout=m.duration("request_timeout"),
             request_headers_timeout=m.duration("request_headers_timeout"),
-            stream_idle_timeout=m.duration("stream_idle_timeout")))
+            stream_idle_timeout=m.duration("stream_idle_timeout"),
+            normalize_path=m.boolean("normalize_path"),
+            merge_slashes=m.boolean("merge_slashes"),
+            path_with_escaped_slashes_action=m.enum("path_with_escaped_slashes_action",
+                                                    ESCAPED_SLASHES_ACTIONS),
+            strip_trailing_host_dot=m.boolean("strip_trailing_host_dot"),
+            strip_host_port=("ANY" if m.boolean("strip_any_host_port")
+                             else "MATCHING" if m.boolean("strip_matching_host_port") else None),
+            headers_with_underscores_action=options and options.enum(
+                "headers_with_underscores_action", UNDERSCORES_ACTIONS)))
 
 
 def http_filters(m) -> list:

@@ -23,12 +23,13 @@ from ..sockio import address_label, send_all
 from ..server_state import ServerState
 from ..stream_info import StreamInfo
 from ..stats.histogram import Recorder
-from ..stats.schema import HttpStats, count_status_class
+from ..stats.schema import Http1Stats, HttpStats, count_status_class
 from . import local_reply
 from .headers import NOT_FORWARDED, strip_hop_by_hop
 from .http1.codec import END, RequestDecoder
 from .filters.health_check import FAILED_HEADER, HealthCheckFilter
 from .request_id import new_request_id
+from .request_normalization import FORWARD, REJECT, REJECT_HEADERS, RequestNormalizer
 from .router.route_table import DIRECT_RESPONSE, REDIRECT, RouteTable
 from .router.router import Router
 from .stream import ActiveStream
@@ -56,6 +57,9 @@ class HttpConnectionManager:
         self.access_logs = AccessLoggers(config.access_log, access_log_sink, tcp=False)
         self.logging = bool(self.access_logs)
         self.stats = HttpStats()
+        self.http1_stats = Http1Stats()
+        #: None unless the config asks for a normalization: the request path pays one test
+        self.normalizer = RequestNormalizer.from_config(config)
         self.rq_time = Recorder()  # downstream_rq_time, ms
         self.route_table = RouteTable(config.route_config)
         self.cluster_manager = cluster_manager
@@ -280,6 +284,10 @@ class _Connection:
         target = head.target
         if b"#" in target:
             return self.local_reply(stream, 400, b"", close=True)  # a fragment is not sent (Envoy)
+        if hcm.normalizer is not None:
+            target = self._normalize(stream, head, target)
+            if target is None:
+                return None
         if head.upgrade is not None:
             # upgrade_configs are not supported yet: refused as Envoy refuses an unconfigured upgrade
             return self.local_reply(stream, 403, b"", close=True)
@@ -310,6 +318,23 @@ class _Connection:
         if head.expect_continue:
             send_all(self.sock, _CONTINUE)
         hcm.router.start(stream, self, target, self._upstream_headers(stream))
+
+    def _normalize(self, stream, head, target):
+        """The target to route after the config's normalizations, or None when the request was
+        answered (400 for what is refused, 307 to an unescaped path)."""
+        hcm = self.hcm
+        outcome, target = hcm.normalizer.apply(head, target, self.sock.getsockname()[1], hcm.http1_stats)
+        if outcome is FORWARD:
+            return target
+        if outcome is REJECT_HEADERS:
+            self.local_reply(stream, 400, local_reply.PROTOCOL_ERROR_BODIES[400], close=True)
+        elif outcome is REJECT:
+            hcm.stats.downstream_rq_failed_path_normalization += 1
+            self.local_reply(stream, 400, b"", close=True)
+        else:
+            hcm.stats.downstream_rq_redirected_with_normalized_path += 1
+            self.local_reply(stream, 307, b"", extra=[(b"location", target)])
+        return None
 
     def _on_body(self, data):
         stream = self.stream

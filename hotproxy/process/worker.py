@@ -75,6 +75,7 @@ class Worker:
             if isinstance(filter_config, HcmConfig):
                 prefix = f"http.{filter_config.stat_prefix}."
                 shipper.add(prefix, listener.filter.stats)
+                shipper.add("http1.", listener.filter.http1_stats)
                 shipper.add_histogram(prefix + "downstream_rq_time", listener.filter.rq_time)
             else:
                 shipper.add(f"tcp.{filter_config.stat_prefix}.", listener.filter.stats)

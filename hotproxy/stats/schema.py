@@ -36,7 +36,13 @@ HttpStats = stat_set("HttpStats", (
     "downstream_rq_5xx", "downstream_rq_timeout", "downstream_rq_header_timeout",
     "downstream_rq_idle_timeout", "downstream_rq_too_large", "downstream_rq_http1_total",
     "rq_direct_response", "rq_redirect", "no_route", "no_cluster",
+    "downstream_rq_failed_path_normalization", "downstream_rq_redirected_with_normalized_path",
 ), gauges=("downstream_cx_active", "downstream_rq_active"))
+
+# Envoy's HTTP/1 codec stats, kept per connection manager and reported under ``http1.``.
+Http1Stats = stat_set("Http1Stats", (
+    "dropped_headers_with_underscores", "requests_rejected_with_underscores_in_headers",
+))
 
 ClusterStats = stat_set("ClusterStats", (
     "upstream_cx_total", "upstream_cx_connect_fail",

@@ -141,8 +141,7 @@ def router(**config):
 REJECTED = [
     # Bootstrap.
     *[Rejected({name: {}}, name, NOT_SUPPORTED) for name in (
-        "dynamic_resources", "layered_runtime", "cluster_manager", "overload_manager",
-        "stats_sinks", "tracing", "watchdog")],
+        "dynamic_resources", "layered_runtime", "cluster_manager", "stats_sinks", "tracing", "watchdog")],
     Rejected({"static_resources.secrets": []}, "static_resources.secrets", NOT_SUPPORTED),
     Rejected({"admin": {"profile_path": "/tmp/p", "address": socket_address("127.0.0.1", 9901)}},
              "admin.profile_path", NOT_SUPPORTED),
@@ -196,7 +195,7 @@ REJECTED = [
     Rejected({f"{CHAIN}.filters": []}, f"{CHAIN}.filters",
              "a filter chain without filters is not supported by hotproxy yet"),
     Rejected({f"{CHAIN}.filters[1]": tcp_filter(cluster="backend")}, f"{CHAIN}.filters[0]",
-             "must be the last filter of its chain"),
+             "must be the last filter in a network filter chain"),
     Rejected({f"{CHAIN}.filters[0].name": DELETE}, f"{CHAIN}.filters[0].name",
              "required field is missing"),
     Rejected({f"{CHAIN}.filters[0].typed_config": DELETE}, f"{CHAIN}.filters[0].typed_config",
