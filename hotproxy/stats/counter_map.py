@@ -1,0 +1,26 @@
+"""Counters whose names are known only at run time (``ssl.ciphers.<cipher>``,
+``ssl.versions.<version>``), with the interface of a declared stat set (stats/schema.py) so that
+the shipper reads them alike: ``counters`` lists the names, the values are attributes."""
+from __future__ import annotations
+
+
+class CounterMap:
+    gauges = ()
+    shared_gauges = ()
+
+    def __init__(self):
+        self._values = {}
+        self.shipped = {}
+
+    @property
+    def counters(self):
+        return tuple(self._values)
+
+    def add(self, name: str, amount: int = 1) -> None:
+        self._values[name] = self._values.get(name, 0) + amount
+
+    def __getattr__(self, name):
+        try:
+            return self.__dict__["_values"][name]
+        except KeyError:
+            raise AttributeError(name) from None

@@ -1,0 +1,112 @@
+"""What Python's ``ssl`` module cannot set on an ``SSLContext``, set on its OpenSSL ``SSL_CTX``
+through ctypes: session-ticket keys (so that every worker process, and every generation, resumes
+the sessions of the others), the session cache timeout, the list of key-exchange groups, and the
+TLS 1.3 cipher suites.
+
+How it finds the ``SSL_CTX``: CPython's ``PySSLContext`` object starts with the object header
+(reference count, type) followed by the ``SSL_CTX *``. That layout has held since Python 3.4 and
+is checked at import: a context whose pointer does not answer ``SSL_CTX_get_timeout`` as the
+module set it makes ``available`` False, and the callers then refuse the config fields that need
+it rather than guess. libssl is the one ``_ssl`` is linked against (the one mapped into the process).
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import ssl
+
+_SSL_CTRL_SET_SESS_CACHE_MODE = 44
+_SSL_CTRL_SET_TLSEXT_TICKET_KEYS = 59
+_SSL_CTRL_SET_GROUPS_LIST = 92
+
+#: Envoy's session ticket key size: 16 bytes of name, 32 of HMAC secret, 32 of AES key.
+TICKET_KEY_SIZE = 80
+
+
+def _load_libssl():
+    """The libssl that ``_ssl`` is linked against: the one mapped into this process."""
+    import _ssl  # noqa: F401 — maps its libssl
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "/libssl.so" in line}
+    except OSError:
+        paths = set()
+    for path in sorted(paths) or [ctypes.util.find_library("ssl")]:
+        if path:
+            try:
+                return ctypes.CDLL(path)
+            except OSError:
+                continue
+    return None
+
+
+_libssl = _load_libssl()
+if _libssl is not None:
+    _libssl.SSL_CTX_ctrl.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_long, ctypes.c_void_p]
+    _libssl.SSL_CTX_ctrl.restype = ctypes.c_long
+    _libssl.SSL_CTX_set_timeout.argtypes = [ctypes.c_void_p, ctypes.c_long]
+    _libssl.SSL_CTX_set_timeout.restype = ctypes.c_long
+    _libssl.SSL_CTX_get_timeout.argtypes = [ctypes.c_void_p]
+    _libssl.SSL_CTX_get_timeout.restype = ctypes.c_long
+    _libssl.SSL_CTX_set_ciphersuites.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+    _libssl.SSL_CTX_set_ciphersuites.restype = ctypes.c_int
+
+
+def _ssl_ctx(context: ssl.SSLContext) -> int:
+    return ctypes.c_void_p.from_address(id(context) + 2 * ctypes.sizeof(ctypes.c_void_p)).value
+
+
+def _probe() -> bool:
+    if _libssl is None:
+        return False
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    pointer = _ssl_ctx(context)
+    _libssl.SSL_CTX_set_timeout(pointer, 4321)
+    return _libssl.SSL_CTX_get_timeout(pointer) == 4321
+
+
+available = _probe()
+
+
+class OpenSSLUnavailable(RuntimeError):
+    """The SSL_CTX of a Python SSLContext cannot be reached here."""
+
+
+def _pointer(context):
+    if not available:
+        raise OpenSSLUnavailable("this Python's ssl module does not expose its OpenSSL context")
+    return _ssl_ctx(context)
+
+
+def set_ticket_keys(context: ssl.SSLContext, keys: list[bytes]) -> None:
+    """Encrypt new session tickets with ``keys[0]`` and accept those of every key (rotation).
+    OpenSSL takes one key through this call: the others are accepted only by Envoy, which keeps
+    a list; here the first key is the one that issues and decrypts."""
+    key = keys[0]
+    if len(key) != TICKET_KEY_SIZE:
+        raise ValueError(f"a session ticket key must be {TICKET_KEY_SIZE} bytes, not {len(key)}")
+    buffer = ctypes.create_string_buffer(key, len(key))
+    if _libssl.SSL_CTX_ctrl(_pointer(context), _SSL_CTRL_SET_TLSEXT_TICKET_KEYS, len(key), buffer) != 1:
+        raise ssl.SSLError("OpenSSL refused the session ticket key")
+
+
+def set_session_timeout(context: ssl.SSLContext, seconds: int) -> None:
+    _libssl.SSL_CTX_set_timeout(_pointer(context), int(seconds))
+
+
+def set_groups(context: ssl.SSLContext, groups: list[str]) -> None:
+    """The key-exchange groups (``ecdh_curves``), e.g. ``["X25519", "P-256"]``."""
+    names = ":".join(groups).encode()
+    buffer = ctypes.create_string_buffer(names)
+    if _libssl.SSL_CTX_ctrl(_pointer(context), _SSL_CTRL_SET_GROUPS_LIST, 0, buffer) != 1:
+        raise ssl.SSLError(f"unknown ECDH curves: {', '.join(groups)}")
+
+
+def set_tls13_cipher_suites(context: ssl.SSLContext, suites: list[str]) -> None:
+    if _libssl.SSL_CTX_set_ciphersuites(_pointer(context), ":".join(suites).encode()) != 1:
+        raise ssl.SSLError(f"unknown TLS 1.3 cipher suites: {', '.join(suites)}")
+
+
+def disable_session_cache(context: ssl.SSLContext) -> None:
+    """No server-side session cache (``disable_stateful_session_resumption``)."""
+    _libssl.SSL_CTX_ctrl(_pointer(context), _SSL_CTRL_SET_SESS_CACHE_MODE, 0, None)
