@@ -28,7 +28,10 @@ def send_parts(sock, parts):
     if total < _GATHER_MIN:  # joining a few small pieces costs less than building an iovec
         send_all(sock, b"".join(parts))
         return total
-    sent = sock.sendmsg(parts)
+    try:
+        sent = sock.sendmsg(parts)
+    except NotImplementedError:  # a TLS socket: its records are written one buffer at a time
+        sent = 0
     if sent < total:
         send_all(sock, b"".join(parts)[sent:])
     return total

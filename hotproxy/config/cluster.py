@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .core import SocketAddress
+from .tls import UpstreamTlsContext
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Cluster:
     # typed_extension_protocol_options' common_http_protocol_options: response head bounds
     max_response_headers_kb: int = 80
     max_response_headers_count: int = 100
+    transport_socket: UpstreamTlsContext | None = None   # None: plain text (raw_buffer)
 
     def all_endpoints(self):
         for locality in self.endpoints:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from .cluster import Cluster, LbEndpoint, LocalityLbEndpoints
 from .fields import NOT_SUPPORTED, Enum, Fields, Node, present
 from .parse_core import address
+from .parse_filter_chain import upstream_transport_socket
 from .parse_protocol import typed_extension_protocol_options
 
 CLUSTER = Fields(
     "name type connect_timeout lb_policy load_assignment dns_refresh_rate dns_lookup_family "
     "per_connection_buffer_limit_bytes circuit_breakers least_request_lb_config "
-    "typed_extension_protocol_options",
+    "typed_extension_protocol_options transport_socket",
     # ``hosts`` was removed in v3; it is listed for older configs that still carry it.
     unsupported="hosts transport_socket_matches transport_socket_matcher alt_stat_name "
                 "cluster_type eds_cluster_config health_checks max_requests_per_connection "
@@ -20,7 +21,7 @@ CLUSTER = Fields(
                 "use_tcp_for_dns_lookups dns_resolution_config typed_dns_resolver_config "
                 "wait_for_warm_on_init outlier_detection cleanup_interval upstream_bind_config "
                 "lb_subset_config ring_hash_lb_config maglev_lb_config original_dst_lb_config "
-                "round_robin_lb_config common_lb_config transport_socket metadata "
+                "round_robin_lb_config common_lb_config metadata "
                 "protocol_selection upstream_connection_options "
                 "close_connections_on_host_health_failure ignore_health_on_host_removal filters "
                 "load_balancing_policy lrs_server lrs_report_endpoint_metrics "
@@ -79,6 +80,7 @@ def cluster(node: Node) -> Cluster | None:
                   dns_lookup_family=m.enum("dns_lookup_family", DNS_LOOKUP_FAMILIES),
                   per_connection_buffer_limit_bytes=m.uint32("per_connection_buffer_limit_bytes"),
                   choice_count=least_request and least_request.uint32("choice_count", minimum=2),
+                  transport_socket=m.nested("transport_socket", upstream_transport_socket),
                   **limits, **protocol))
 
 

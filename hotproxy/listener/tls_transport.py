@@ -15,13 +15,9 @@ from gevent import Timeout
 
 from ..config.tls import DownstreamTlsContext
 from ..stats.counter_map import CounterMap
-from ..stats.schema import stat_set
+from ..stats.tls import TlsStats
 from ..tls.certificates import CertificateInfo, describe, pem_of
 from ..tls.server import ServerTls
-
-TlsStats = stat_set("TlsStats", (
-    "handshake", "connection_error", "no_certificate", "session_reused", "fail_verify_no_cert",
-    "fail_verify_error", "fail_verify_san", "fail_verify_cert_hash"))
 
 #: An accepted connection that has not finished its handshake by then is closed.
 HANDSHAKE_TIMEOUT_S = 10.0

@@ -14,6 +14,7 @@ import socket as _stdsocket
 import time
 
 import gevent
+from gevent.ssl import SSLSocket
 
 from ..deadlines import NEVER
 from ..sockio import send_all
@@ -21,6 +22,8 @@ from ..sockio import send_all
 CHUNK = 256 * 1024
 _F_SETPIPE_SZ = 1031
 _YIELD_EVERY = 4 << 20
+#: splice(2) moves bytes between plain sockets only: a TLS socket's bytes are records
+_SPLICE = hasattr(os, "splice")
 _SPLICE_FLAGS = getattr(os, "SPLICE_F_MOVE", 1) | getattr(os, "SPLICE_F_NONBLOCK", 2)
 
 
@@ -61,7 +64,7 @@ class Relay:
 
     def _direction(self, src, dst, counter):
         try:
-            if hasattr(os, "splice"):
+            if _SPLICE and not isinstance(src, SSLSocket) and not isinstance(dst, SSLSocket):
                 self._splice(src, dst, counter)
             else:
                 self._copy(src, dst, counter)

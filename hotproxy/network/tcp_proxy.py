@@ -53,7 +53,7 @@ class TcpProxy:
                 stats.downstream_cx_no_route += 1
                 return  # closing the downstream is all Envoy does too
             try:
-                upstream = connect(host, cluster.stats, cluster.config.connect_timeout)
+                upstream = connect(host, cluster.stats, cluster.config.connect_timeout, cluster.tls)
             except ConnectFailure as failure:
                 log.debug("tcp_proxy: connect to %s failed: %s", host.label, failure.reason)
                 return

@@ -11,6 +11,7 @@ from ..stats.schema import ClusterStats
 from .host import Host
 from .lb import make_load_balancer
 from .pool import ConnectionPool
+from .tls import UpstreamTls
 
 
 class Cluster:
@@ -20,6 +21,8 @@ class Cluster:
         self.stats = ClusterStats()
         self.rq_time = Recorder()  # upstream_rq_time, ms
         self.hosts = []
+        #: the cluster's TLS transport socket, or None for plain text
+        self.tls = UpstreamTls(config.transport_socket) if config.transport_socket is not None else None
         self._lb = make_load_balancer(config.lb_policy, [], config.choice_count)
         if config.type == "STATIC":
             self.set_hosts([Host((ep.address.address, ep.address.port), ep.load_balancing_weight)
@@ -42,7 +45,7 @@ class Cluster:
             if kept is None:
                 kept = host
                 kept.pool = ConnectionPool(host, config.connect_timeout, self.stats,
-                                           config.max_connections, config.max_pending_requests)
+                                           config.max_connections, config.max_pending_requests, self.tls)
             merged.append(kept)
         for gone in previous.values():
             gone.pool.close()

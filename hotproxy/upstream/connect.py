@@ -16,10 +16,11 @@ class ConnectFailure(Exception):
         self.reason = reason
 
 
-def connect(host, cluster_stats, timeout):
+def connect(host, cluster_stats, timeout, tls=None):
     """A connected gevent socket to ``host`` with TCP_NODELAY and no timeout of its own (the
-    caller's deadline governs from here on). Counts ``upstream_cx_*`` on the cluster and the
-    host. Raises ConnectFailure."""
+    caller's deadline governs from here on); with ``tls`` (upstream/tls.py), a TLS socket whose
+    handshake is done, within the same ``timeout``. Counts ``upstream_cx_*`` on the cluster and
+    the host. Raises ConnectFailure."""
     cluster_stats.upstream_cx_total += 1
     host_stats = host.stats
     host_stats.cx_total += 1
@@ -37,6 +38,13 @@ def connect(host, cluster_stats, timeout):
             raise ConnectFailure("connection timeout") from None
         raise ConnectFailure("remote connection failure") from None
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if tls is not None:
+        try:
+            sock = tls.handshake(sock, host.hostname)
+        except ConnectFailure:
+            cluster_stats.upstream_cx_connect_fail += 1
+            host_stats.cx_connect_fail += 1
+            raise
     sock.timeout = None
     cluster_stats.upstream_cx_active += 1
     return sock

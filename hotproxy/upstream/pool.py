@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import select
 import socket
+import ssl
 import time
 from collections import deque
 
@@ -30,9 +31,9 @@ _PEEK = socket.MSG_PEEK | socket.MSG_DONTWAIT
 
 
 class UpstreamConnection:
-    __slots__ = ("sock", "readable", "decoder", "pool", "reused", "idle_since", "keep_alive")
+    __slots__ = ("sock", "readable", "decoder", "pool", "reused", "idle_since", "keep_alive", "tls")
 
-    def __init__(self, sock, pool):
+    def __init__(self, sock, pool, tls=False):
         self.sock = sock
         # ``readable(0)`` polls this socket alone, without blocking: a poll object of its own
         # costs a sixth of an ioctl(FIONREAD) call per reuse (bench/callgrind_path.py)
@@ -44,11 +45,13 @@ class UpstreamConnection:
         self.reused = False
         self.idle_since = 0.0
         self.keep_alive = False
+        self.tls = tls
 
 
 class ConnectionPool:
-    def __init__(self, host, connect_timeout, stats, max_connections=1024, max_pending=1024):
+    def __init__(self, host, connect_timeout, stats, max_connections=1024, max_pending=1024, tls=None):
         self.host = host
+        self.tls = tls  # the cluster's UpstreamTls, or None for plain text
         self.connect_timeout = connect_timeout
         self.stats = stats
         self.max_connections = max_connections
@@ -107,6 +110,8 @@ class ConnectionPool:
             self._discard(conn)
             self._wake_one(None)
             return
+        if conn.tls and not conn.reused:
+            self.tls.remember(conn.sock, self.host.hostname)  # its first exchange is done
         if self._waiters:
             self._waiters.popleft().set(conn)
             return
@@ -125,11 +130,30 @@ class ConnectionPool:
         closed (not counted: the pool just does not hand it out)."""
         if not conn.readable(0):
             return True
+        if conn.tls:
+            return self._clean_tls(conn)
         try:
             if conn.sock.recv(1, _PEEK):
                 self.stats.upstream_cx_protocol_error += 1
         except OSError:
             pass
+        return False
+
+    def _clean_tls(self, conn):
+        """A readable TLS connection may carry records that are no data: session tickets sent
+        after the handshake. Only application bytes, or the end, make it unusable."""
+        sock = conn.sock
+        sock.timeout = 0.0
+        try:
+            data = sock.recv(1)
+        except ssl.SSLWantReadError:
+            return True
+        except OSError:
+            return False
+        finally:
+            sock.timeout = None
+        if data:
+            self.stats.upstream_cx_protocol_error += 1
         return False
 
     def _wake_one(self, value):
@@ -139,12 +163,12 @@ class ConnectionPool:
     def _connect(self):
         self.total += 1
         try:
-            sock = connect(self.host, self.stats, self.connect_timeout)
+            sock = connect(self.host, self.stats, self.connect_timeout, self.tls)
         except ConnectFailure:
             self.total -= 1
             self._wake_one(None)
             raise
-        return UpstreamConnection(sock, self)
+        return UpstreamConnection(sock, self, self.tls is not None)
 
     def _discard(self, conn):
         conn.sock.close()

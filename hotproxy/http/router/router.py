@@ -187,9 +187,11 @@ class Router:
         since_yield = 0      # bytes received since this exchange last yielded
         excess = False       # the upstream sent bytes past the end of its response
         received_any = False
-        # Our request was just sent: the response cannot be here yet, so wait before reading.
+        # Our request was just sent: the response cannot be here yet, so wait before reading
+        # (TLS: a record may already wait inside OpenSSL, and its recv waits by itself).
         conn.deadline = _deadline(route_deadline, sent_at, idle)
-        usock._wait(usock._read_event)
+        if not upstream.tls:
+            usock._wait(usock._read_event)
         while True:
             try:
                 received = usock.recv_into(buffer)

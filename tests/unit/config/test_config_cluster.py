@@ -82,7 +82,7 @@ REJECTED = [
     Rejected({f"{CLUSTER}.type": "DNS"}, f"{CLUSTER}.type", "unknown enum value 'DNS'"),
     Rejected({f"{CLUSTER}.cluster_type": {}}, f"{CLUSTER}.cluster_type", NOT_SUPPORTED),
     Rejected({f"{CLUSTER}.hosts": []}, f"{CLUSTER}.hosts", NOT_SUPPORTED),
-    Rejected({f"{CLUSTER}.transport_socket": {}}, f"{CLUSTER}.transport_socket", NOT_SUPPORTED),
+    Rejected({f"{CLUSTER}.transport_socket": {}}, f"{CLUSTER}.transport_socket.name", "required field is missing"),
     Rejected({f"{CLUSTER}.connect_timeout": "0s"}, f"{CLUSTER}.connect_timeout",
              "must be greater than 0s"),
     Rejected({f"{CLUSTER}.connect_timeout": "-1s"}, f"{CLUSTER}.connect_timeout",

@@ -1,0 +1,38 @@
+"""A cluster's TLS transport socket in a worker: the handshake that completes each new upstream
+connection, counted in the cluster's ``ssl.*`` stats. A failed handshake is a failed connect, as
+in Envoy (``upstream_cx_connect_fail``, a 503 with the reset reason ``remote connection failure``,
+flag ``UF``)."""
+from __future__ import annotations
+
+from ..config.tls import UpstreamTlsContext
+from ..stats.counter_map import CounterMap
+from ..stats.tls import TlsStats
+from ..tls.client import ClientTls, HandshakeFailure
+from .connect import ConnectFailure
+
+
+class UpstreamTls:
+    def __init__(self, config: UpstreamTlsContext):
+        self.client = ClientTls(config)
+        self.stats = TlsStats()
+        self.dynamic = CounterMap()   # ciphers.<name>, versions.<name>
+
+    def handshake(self, sock, hostname: str = ""):
+        """``sock`` (connected) wrapped in TLS; raises ConnectFailure (``sock`` is then closed)."""
+        try:
+            tls = self.client.wrap(sock, hostname)
+        except HandshakeFailure as failure:
+            setattr(self.stats, failure.stat, getattr(self.stats, failure.stat) + 1)
+            raise ConnectFailure("remote connection failure") from None
+        stats = self.stats
+        stats.handshake += 1
+        if tls.session_reused:
+            stats.session_reused += 1
+        cipher, version, _bits = tls.cipher()
+        self.dynamic.add(f"ciphers.{cipher}")
+        self.dynamic.add(f"versions.{version}")
+        return tls
+
+    def remember(self, tls, hostname: str = "") -> None:
+        """Keep the session of a connection that carried an exchange, for the next handshake."""
+        self.client.remember(tls, hostname)

@@ -1,0 +1,113 @@
+"""TLS to upstreams (a cluster's UpstreamTlsContext) through real processes: verification only as
+configured, mutual TLS, pooled and resumed TLS connections, handshake failures as connect
+failures with Envoy's 503 and counters, and TLS origination by the TCP proxy."""
+import json
+import urllib.request
+
+import pytest
+from certs import CA
+
+from harness import RawClient, http_listener, simple_routes, static_cluster, to_yaml
+from tls_harness import TlsUpstream, upstream_tls
+
+ADMIN = {"address": {"socket_address": {"address": "127.0.0.1", "port_value": "{port:admin}"}}}
+TCP_PROXY_TYPE = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
+
+
+@pytest.fixture(scope="module")
+def ca():
+    return CA()
+
+
+@pytest.fixture
+def tls_upstream_factory(tmp_path):
+    started = []
+
+    def start(certificate, client_ca=None):
+        server = TlsUpstream(certificate, client_ca, tmp_path)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def config(port, transport_socket):
+    routes = simple_routes({"match": {"prefix": "/"}, "route": {"cluster": "secure"}})
+    return to_yaml({"admin": ADMIN, "static_resources": {
+        "listeners": [http_listener("http", "listen", routes)],
+        "clusters": [static_cluster("secure", port, extra={"transport_socket": transport_socket})]}})
+
+
+def stats(proxy, prefix):
+    with urllib.request.urlopen(f"http://127.0.0.1:{proxy.port('admin')}/stats?format=json&filter={prefix}") as r:
+        return {s["name"]: s["value"] for s in json.load(r)["stats"] if "value" in s}
+
+
+def test_a_verified_upstream_serves_over_pooled_and_resumed_tls(proxy_factory, tls_upstream_factory, ca, tmp_path):
+    server = tls_upstream_factory(ca.issue("up", dns=["up.example.com"]))
+    proxy = proxy_factory(config(server.port, upstream_tls(ca, sni="up.example.com", auto_sni_san_validation=True)),
+                          extra_args=["--concurrency", "1"])
+    client = RawClient(proxy.port("listen"))
+    for _ in range(3):
+        assert client.request(path="/echo").status == 200
+    assert server.handshakes == 1  # one pooled TLS connection served all three
+    # a second, concurrent exchange needs a second connection: it resumes the first's session
+    other = RawClient(proxy.port("listen"))
+    client.send(b"GET /sleep/500 HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert other.request(path="/echo").status == 200
+    assert client.read_response().status == 200
+    assert (server.handshakes, server.resumed) == (2, 1)
+    counted = stats(proxy, "cluster.secure.ssl")
+    assert counted["cluster.secure.ssl.handshake"] == 2 and counted["cluster.secure.ssl.session_reused"] == 1
+    assert counted["cluster.secure.ssl.versions.TLSv1.2"] == 2
+
+
+@pytest.mark.parametrize("case, stat", [("wrong CA", "fail_verify_error"), ("wrong SAN", "fail_verify_san")])
+def test_a_failed_verification_is_a_connect_failure(proxy_factory, tls_upstream_factory, ca, case, stat):
+    server = tls_upstream_factory(ca.issue("up", dns=["up.example.com"]))
+    if case == "wrong CA":
+        socket_config = upstream_tls(CA("another CA"))
+    else:
+        socket_config = upstream_tls(ca)
+        socket_config["typed_config"]["common_tls_context"]["validation_context"]["match_typed_subject_alt_names"] = [
+            {"san_type": "DNS", "matcher": {"exact": "other.example.com"}}]
+    proxy = proxy_factory(config(server.port, socket_config))
+    response = RawClient(proxy.port("listen")).request(path="/echo")
+    assert response.status == 503
+    assert response.body == (b"upstream connect error or disconnect/reset before headers. "
+                             b"reset reason: remote connection failure")
+    counted = stats(proxy, "cluster.secure")
+    assert counted[f"cluster.secure.ssl.{stat}"] == 1
+    assert counted["cluster.secure.upstream_cx_connect_fail"] == 1
+    assert server.requests == []
+
+
+def test_without_trusted_ca_nothing_is_verified(proxy_factory, tls_upstream_factory):
+    server = tls_upstream_factory(CA("unknown").issue("up"))
+    proxy = proxy_factory(config(server.port, upstream_tls()))
+    assert RawClient(proxy.port("listen")).request(path="/echo").status == 200
+
+
+def test_mutual_tls_to_the_upstream(proxy_factory, tls_upstream_factory, ca):
+    server = tls_upstream_factory(ca.issue("up", dns=["up.example.com"]), client_ca=ca)
+    edge = ca.issue("edge", uris=["spiffe://edge"], client=True, server=False)
+    proxy = proxy_factory(config(server.port, upstream_tls(ca, client=edge)))
+    assert RawClient(proxy.port("listen")).request(path="/echo").status == 200
+    assert server.peers == [{"commonName": "edge"}]
+    no_cert = proxy_factory(config(server.port, upstream_tls(ca)))
+    assert RawClient(no_cert.port("listen")).request(path="/echo").status == 503
+
+
+def test_the_tcp_proxy_originates_tls(proxy_factory, tls_upstream_factory, ca):
+    server = tls_upstream_factory(ca.issue("up"))
+    text = to_yaml({"static_resources": {
+        "listeners": [{"name": "tcp", "address": {"socket_address": {"address": "127.0.0.1",
+                                                                     "port_value": "{port:listen}"}},
+                       "filter_chains": [{"filters": [{"name": "tcp", "typed_config": {
+                           "@type": TCP_PROXY_TYPE, "stat_prefix": "tcp", "cluster": "secure"}}]}]}],
+        "clusters": [static_cluster("secure", server.port, extra={"transport_socket": upstream_tls(ca)})]}})
+    proxy = proxy_factory(text)
+    response = RawClient(proxy.port("listen")).request(path="/echo")
+    assert response.status == 200 and server.handshakes == 1
