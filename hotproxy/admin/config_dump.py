@@ -2,7 +2,7 @@
 with secrets redacted."""
 from __future__ import annotations
 
-from ..config.loader import yaml_tree
+from ..config.trees import text_tree
 
 _ADMIN = "type.googleapis.com/envoy.admin.v3."
 _SECRET_KEYS = frozenset(("private_key", "password", "secret", "session_ticket_keys",
@@ -12,7 +12,7 @@ REDACTED = "[redacted]"
 
 def config_dump(config_text, loaded_at):
     """The ConfigDump of ``config_text`` (already validated), ``loaded_at`` an RFC 3339 time."""
-    tree, _problems = yaml_tree(config_text)
+    tree, _problems = text_tree(config_text)
     tree = redact(tree or {})
     resources = tree.get("static_resources", {})
     return {"configs": [

@@ -10,6 +10,7 @@ the dataclass defaults (which are Envoy's) apply.
 """
 from __future__ import annotations
 
+import decimal
 import re
 from dataclasses import dataclass, field
 
@@ -17,7 +18,12 @@ NOT_SUPPORTED = "not supported by hotproxy yet"
 UINT32_MAX = 2**32 - 1
 _DURATION = re.compile(r"-?\d+(\.\d{1,9})?s")
 _MAX_DURATION_SECONDS = 315_576_000_000     # protobuf's Duration range
-_INTEGER = re.compile(r"-?\d+")
+# Envoy's JSON reader takes numbers from strings too: "80", "1e4", "0x50", "+80".
+_QUOTED_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+_QUOTED_HEX = re.compile(r"[-+]?0[xX][0-9a-fA-F]+")
+# ... and booleans from these strings, in any case (absl::SimpleAtob).
+_BOOLEAN_WORDS = {"true": True, "t": True, "yes": True, "y": True, "1": True,
+                  "false": False, "f": False, "no": False, "n": False, "0": False}
 _CAMEL_HUMP = re.compile(r"[A-Z]")
 _FORBIDDEN_IN_HEADERS = re.compile(r"[\x00\r\n]")
 
@@ -28,6 +34,9 @@ class Context:
     to, which are checked against static_resources.clusters once everything is parsed."""
     problems: list = field(default_factory=list)
     cluster_refs: list = field(default_factory=list)      # (field path, cluster name)
+    # A list: fields Envoy's protos do not know are recorded here by path, not reported as
+    # problems (Envoy's --allow-unknown-static-fields).
+    unknown_fields: list | None = None
 
 
 class Fields:
@@ -42,7 +51,7 @@ class Fields:
         """The field name ``key`` stands for; proto3 JSON also accepts lowerCamelCase names."""
         if not isinstance(key, str):
             return None
-        for name in (key, _CAMEL_HUMP.sub(lambda hump: "_" + hump.group().lower(), key)):
+        for name in (key, snake_case(key)):
             if name in self.supported or name in self.unsupported:
                 return name
         return None
@@ -54,6 +63,11 @@ class Enum:
     def __init__(self, supported: str, unsupported: str = ""):
         self.supported = tuple(supported.split())
         self.unsupported = frozenset(unsupported.split())
+
+
+def snake_case(key: str) -> str:
+    """The proto field name that the lowerCamelCase JSON name ``key`` stands for."""
+    return _CAMEL_HUMP.sub(lambda hump: "_" + hump.group().lower(), key)
 
 
 def join(path: str, key) -> str:
@@ -121,9 +135,17 @@ class Node:
         return self.value
 
     def boolean(self) -> bool | None:
+        if isinstance(self.value, str) and self.value.lower() in _BOOLEAN_WORDS:
+            return _BOOLEAN_WORDS[self.value.lower()]
         if not isinstance(self.value, bool):
             return self.fail(f"expected a boolean, got {describe(self.value)}")
         return self.value
+
+    def double(self) -> float | None:
+        number = _double(self.value)
+        if number is None:
+            return self.fail(f"expected a number, got {describe(self.value)}")
+        return number
 
     def uint32(self, minimum=0, maximum=UINT32_MAX) -> int | None:
         number = _integer(self.value)
@@ -144,13 +166,15 @@ class Node:
         return seconds
 
     def enum(self, enum: Enum) -> str | None:
-        # Envoy's JSON reader takes enum names in any case.
+        # Envoy's JSON reader takes enum names in any case (``TLSv1_2`` as ``tlsv1_2``).
         name = self.value.upper() if isinstance(self.value, str) else self.value
         choices = ", ".join(enum.supported)
-        if name in enum.supported:
-            return name
-        if name in enum.unsupported:
-            return self.fail(f"'{name}' is {NOT_SUPPORTED} (supported: {choices})")
+        for known in enum.supported:
+            if known.upper() == name:
+                return known
+        for known in enum.unsupported:
+            if known.upper() == name:
+                return self.fail(f"'{known}' is {NOT_SUPPORTED} (supported: {choices})")
         return self.fail(f"unknown enum value '{self.value}' (expected one of {choices})")
 
 
@@ -165,7 +189,9 @@ class Message:
         for key, value in node.value.items():
             name = fields.canonical(key)
             child = node.child(key, value)
-            if name is None:
+            if name is None and node.ctx.unknown_fields is not None:
+                node.ctx.unknown_fields.append(child.path)
+            elif name is None:
                 child.fail(f"unknown field '{key}'")
             elif name in fields.unsupported:
                 child.fail(NOT_SUPPORTED)
@@ -268,15 +294,37 @@ def _as_written(value) -> str:
 
 
 def _integer(value) -> int | None:
-    """proto3 JSON integers: numbers with no fraction, or decimal strings."""
+    """proto3 JSON integers: numbers with no fraction, or strings holding one."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and _INTEGER.fullmatch(value):
-        return int(value)
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    if not isinstance(value, str):
+        return None
+    if _QUOTED_HEX.fullmatch(value):
+        return int(value, 16) if len(value) < 64 else None     # longer: far beyond any range
+    if not _QUOTED_NUMBER.fullmatch(value):
+        return None
+    number = decimal.Decimal(value)
+    # Far beyond any field's range: not worth building the integer ("1e999999999").
+    if number.adjusted() > 30 or number != number.to_integral_value():
+        return None
+    return int(number)
+
+
+def _double(value) -> float | None:
+    """proto3 JSON doubles: numbers, or strings holding one (surrounding spaces allowed)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str) and _QUOTED_NUMBER.fullmatch(value.strip()):
+            return float(value)
+    except OverflowError:       # an integer beyond any double
+        pass
     return None
 
 

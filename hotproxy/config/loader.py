@@ -1,119 +1,98 @@
-"""Reading a bootstrap file or text into a Bootstrap. YAML and JSON are read into plain Python
-values first; a key given twice in one mapping is reported with its path, not silently
-overwritten."""
+"""Reading a bootstrap file or text into a Bootstrap, and ``effective_text``: what Envoy's ``-c``,
+``--config-yaml`` and ``--allow-unknown-static-fields`` make of a config (docs/envoy-reference.md,
+"Configuration files")."""
 from __future__ import annotations
 
+import functools
 import json
-
-import yaml
 
 from ..errors import ConfigError
 from .bootstrap import Bootstrap
 from .fields import join
-from .parse import parse_bootstrap
+from .merge import merged
+from .parse import parse_bootstrap, unknown_field_paths
+from .trees import json_tree, text_tree, yaml_tree
 
 
 def load_bootstrap(path: str) -> Bootstrap:
-    """The Bootstrap in the file at ``path``: JSON when it ends in ``.json``, YAML otherwise."""
+    """The Bootstrap in the file at ``path``, read as Envoy reads ``-c``."""
+    return parse_bootstrap(*_file_tree(path, _read(path)))
+
+
+def parse_text(text: str) -> Bootstrap:
+    """The Bootstrap in JSON or YAML ``text``."""
+    return parse_bootstrap(*text_tree(text))
+
+
+def effective_text(path: str | None, *, config_yaml: str | None = None,
+                   allow_unknown_fields: bool = False) -> tuple[str, list[str]]:
+    """The bootstrap Envoy would run given ``-c path`` and ``--config-yaml config_yaml`` (both
+    optional, one required), as text for ``parse_text``, and the paths of the fields that
+    ``allow_unknown_fields`` (Envoy's --allow-unknown-static-fields) dropped because Envoy's protos
+    do not know them. Fields hotproxy knows but does not support are left for ``parse_text`` to
+    refuse. The text is the original one when ``parse_text`` reads it as Envoy would and there
+    is nothing to merge or drop, else JSON."""
+    sources = []
+    if path is not None:
+        text = _read(path)
+        sources.append((text, _checked(_file_tree(path, text), f"'{path}'")))
+    if config_yaml:     # Envoy reads an empty --config-yaml as none
+        sources.append((config_yaml, _checked(yaml_tree(config_yaml), "--config-yaml")))
+    if not sources:
+        raise ConfigError([("", "no configuration: give a config file (-c) or --config-yaml")])
+    try:
+        tree = functools.reduce(merged, [tree for _, tree in sources])
+    except RecursionError:
+        raise ConfigError([("", "--config-yaml: nested too deeply")]) from None
+    unknown = unknown_field_paths(tree) if allow_unknown_fields else []
+    # YAML that is JSON too is read as JSON by parse_text, which may not be how Envoy reads it.
+    if len(sources) == 1 and not unknown and text_tree(sources[0][0])[0] == tree:
+        return sources[0][0], []
+    return json.dumps(_without(tree, set(unknown)), indent=2), unknown
+
+
+def _read(path: str) -> str:
     try:
         with open(path, encoding="utf-8") as file:
-            text = file.read()
+            return file.read()
     except OSError as error:
         raise ConfigError([("", f"cannot read '{path}': {error.strerror}")]) from None
     except UnicodeDecodeError:
         raise ConfigError([("", f"cannot read '{path}': not UTF-8 text")]) from None
-    tree, problems = json_tree(text) if path.endswith(".json") else yaml_tree(text)
-    return parse_bootstrap(tree, problems)
 
 
-def parse_text(text: str) -> Bootstrap:
-    """The Bootstrap in YAML (or JSON, which YAML reads too) ``text``."""
-    return parse_bootstrap(*yaml_tree(text))
+def _file_tree(path: str, text: str) -> tuple[object, list]:
+    """Envoy's rule: .yaml and .yml files are YAML, .pb and .pb_text protobuf, any other JSON."""
+    lowered = path.lower()
+    if lowered.endswith((".yaml", ".yml")):
+        return yaml_tree(text)
+    for extension, form in ((".pb", "binary"), (".pb_text", "text")):
+        if lowered.endswith(extension):
+            raise ConfigError([("", f"cannot read '{path}': {form} protobuf ({extension}) is not "
+                                    "supported by hotproxy yet; write it as YAML or JSON")])
+    return json_tree(text)
 
 
-class _Loader(yaml.SafeLoader):
-    """PyYAML's safe loader minus timestamps, which Envoy's YAML reader keeps as strings."""
+def _checked(read: tuple[object, list], source: str) -> dict:
+    """The tree of one source, which must be a mapping without duplicate keys."""
+    tree, problems = read
+    if problems:
+        raise ConfigError(problems)
+    if tree is None:
+        raise ConfigError([("", f"{source} is empty")])
+    if not isinstance(tree, dict):
+        raise ConfigError([("", f"{source} must be a mapping")])
+    return tree
 
 
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-
-
-def yaml_tree(text: str) -> tuple[object, list]:
-    """The document in ``text`` as Python values, and the duplicate keys found in it."""
-    loader = _Loader(text)
-    try:
-        root = loader.get_single_node()
-        problems = []
-        tree = _YamlBuilder(loader, problems).build(root, "") if root is not None else None
-    except yaml.YAMLError as error:
-        raise ConfigError([("", f"invalid YAML: {error}")]) from None
-    finally:
-        loader.dispose()
-    return tree, problems
-
-
-class _YamlBuilder:
-    """Builds Python values from the composed YAML nodes, tracking each one's field path."""
-
-    def __init__(self, loader: _Loader, problems: list):
-        self.loader = loader
-        self.problems = problems
-        self.built = {}     # id(node) → value: an alias reuses what its anchor built
-
-    def build(self, node, path):
-        if id(node) not in self.built:
-            self.built[id(node)] = self._build(node, path)
-        return self.built[id(node)]
-
-    def _build(self, node, path):
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, f"{path}[{index}]") for index, item in enumerate(node.value)]
-        if not isinstance(node, yaml.MappingNode):
-            return self.loader.construct_object(node)
-        # Duplicates are looked for before merge keys ('<<') are applied: keys given in the
-        # mapping itself may override merged ones.
-        seen = set()
-        for key_node, _ in node.value:
-            if not isinstance(key_node, yaml.ScalarNode):
-                raise ConfigError([(path, "mapping keys must be plain strings")])
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = self.loader.construct_object(key_node)
-            if key in seen:
-                self.problems.append((join(path, key), f"duplicate key '{key}'"))
-            seen.add(key)
-        self.loader.flatten_mapping(node)
-        mapping = {}
-        for key_node, value_node in node.value:
-            key = self.loader.construct_object(key_node)
-            mapping[key] = self.build(value_node, join(path, key))
-        return mapping
-
-
-def json_tree(text: str) -> tuple[object, list]:
-    """The JSON document in ``text`` as Python values, and the duplicate keys found in it."""
-    try:
-        pairs_tree = json.loads(text, object_pairs_hook=_Pairs)
-    except json.JSONDecodeError as error:
-        raise ConfigError([("", f"invalid JSON: {error}")]) from None
-    problems = []
-    return _from_pairs(pairs_tree, "", problems), problems
-
-
-class _Pairs(list):
-    """A JSON object as its (key, value) pairs, so that duplicate keys can be seen."""
-
-
-def _from_pairs(value, path, problems):
-    if isinstance(value, _Pairs):
-        mapping = {}
-        for key, item in value:
-            if key in mapping:
-                problems.append((join(path, key), f"duplicate key '{key}'"))
-            mapping[key] = _from_pairs(item, join(path, key), problems)
-        return mapping
+def _without(value, paths: set, path=""):
+    """``value`` without the fields at ``paths``. Only the branches that lead to one are copied
+    (a deep config nests deeper than Python recurses)."""
+    if not any(p.startswith((f"{path}.", f"{path}[")) or not path for p in paths):
+        return value
+    if isinstance(value, dict):
+        return {key: _without(item, paths, join(path, key)) for key, item in value.items()
+                if join(path, key) not in paths}
     if isinstance(value, list):
-        return [_from_pairs(item, f"{path}[{index}]", problems) for index, item in enumerate(value)]
+        return [_without(item, paths, f"{path}[{index}]") for index, item in enumerate(value)]
     return value

@@ -2,7 +2,10 @@
 unique listener names and addresses, unique cluster names, and cluster references."""
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
+import uuid
+from collections import Counter
 
 from ..errors import ConfigError
 from ..stats.tags import DEFAULT_TAG_NAMES, compile_tag_regex
@@ -39,6 +42,7 @@ STATS_CONFIG = Fields("stats_tags use_all_default_tags",
                       unsupported="stats_matcher histogram_bucket_settings")
 TAG_SPECIFIER = Fields("tag_name regex fixed_value")
 _MAX_TAG_REGEX_BYTES = 1024     # Envoy's validation rule on TagSpecifier.regex
+_LISTENER_NAMESPACE = uuid.UUID("5d0c1e8a-47f3-4d0e-9a51-3c1b2f6e7a90")
 
 
 def parse_bootstrap(tree: dict, problems=()) -> Bootstrap:
@@ -55,6 +59,14 @@ def parse_bootstrap(tree: dict, problems=()) -> Bootstrap:
     if ctx.problems:
         raise ConfigError(ctx.problems)
     return bootstrap
+
+
+def unknown_field_paths(tree) -> list[str]:
+    """The paths of the fields in ``tree`` that Envoy's protos do not know. Other problems are
+    left for ``parse_bootstrap`` to report."""
+    ctx = Context(unknown_fields=[])
+    _bootstrap(Node(tree, "", ctx))
+    return ctx.unknown_fields
 
 
 def _bootstrap(node: Node) -> Bootstrap | None:
@@ -78,7 +90,7 @@ def _bootstrap(node: Node) -> Bootstrap | None:
 
 def _static_resources(m) -> dict:
     listener_nodes, cluster_nodes = m.items("listeners"), m.items("clusters")
-    listeners = [listener(n) for n in listener_nodes]
+    listeners = _named([listener(n) for n in listener_nodes])
     clusters = [cluster(n) for n in cluster_nodes]
     _check_unique(listener_nodes, listeners, "name", lambda resource: resource.name,
                   lambda name: f"duplicate listener name '{name}'")
@@ -87,6 +99,21 @@ def _static_resources(m) -> dict:
     _check_unique(cluster_nodes, clusters, "name", lambda resource: resource.name,
                   lambda name: f"duplicate cluster name '{name}'")
     return {"listeners": tuple(filter(None, listeners)), "clusters": tuple(filter(None, clusters))}
+
+
+def _named(listeners: list) -> list:
+    """Envoy names a listener without a name with a random UUID. Here the UUID is derived from
+    the listener's address, so that the arbiter and its workers, which each parse the config,
+    name it alike, and a reload that keeps the address keeps the name."""
+    named, seen = [], Counter()
+    for parsed in listeners:
+        if parsed is not None and not parsed.name and parsed.address is not None:
+            address = f"{parsed.address.address}:{parsed.address.port}"
+            seen[address] += 1
+            generated = uuid.uuid5(_LISTENER_NAMESPACE, f"{address}#{seen[address]}")
+            parsed = dataclasses.replace(parsed, name=str(generated))
+        named.append(parsed)
+    return named
 
 
 def _check_unique(nodes, parsed, field, key, reason) -> None:

@@ -54,7 +54,7 @@ def socket_address(node: Node, ip_only: bool) -> SocketAddress | None:
     host = m.string("address", required=True)
     if host and ip_only and not is_ip(host):
         m.at("address").fail(f"expected an IP address, got '{host}'")
-    return SocketAddress(address=host, port=m.uint32("port_value", 0, maximum=65535),
+    return SocketAddress(address=host, port=m.uint32("port_value", required=True, maximum=65535),
                          **present(protocol=m.enum("protocol", PROTOCOLS)))
 
 

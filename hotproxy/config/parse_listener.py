@@ -98,7 +98,7 @@ def listener(node: Node) -> Listener | None:
     for extra in chain_nodes[1:]:
         extra.fail(f"more than one filter chain is {NOT_SUPPORTED}")
     return Listener(
-        name=m.string("name", required=True),
+        name=m.string("name", ""),      # parse.py names the unnamed ones, as Envoy does
         address=m.nested("address", address, required=True),
         filter_chains=parse_each(chain_nodes, filter_chain),
         **present(per_connection_buffer_limit_bytes=m.uint32("per_connection_buffer_limit_bytes"),
@@ -250,10 +250,8 @@ def health_check(node: Node) -> HealthCheck | None:
         m.at("pass_through_mode").fail("required field is missing")
     elif pass_through:
         m.at("pass_through_mode").fail(f"pass_through_mode: true is {NOT_SUPPORTED}")
-    headers = m.repeated("headers", header_matcher)
-    if not m.items("headers"):
-        m.at("headers").fail("at least one header matcher is required to recognise health checks")
-    return HealthCheck(headers=headers)
+    # Without headers every request is a health check, as in Envoy.
+    return HealthCheck(headers=m.repeated("headers", header_matcher))
 
 
 def tcp_proxy(node: Node) -> TcpProxy | None:

@@ -141,9 +141,7 @@ def _fraction(m, name) -> float | None:
     node = m.get(name)
     if node is None:
         return 0.0
-    value = node.value
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return node.fail(f"expected a number, got {value!r}")
-    if not 0 <= value <= 1:
-        return node.fail(f"must be between 0 and 1, got {value}")
-    return float(value)
+    value = node.double()
+    if value is not None and not 0 <= value <= 1:
+        return node.fail(f"must be between 0 and 1, got {node.value}")
+    return value

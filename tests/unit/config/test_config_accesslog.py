@@ -116,7 +116,7 @@ REJECTED = [
     Rejected({f"{HCM}.access_log": [stdout_log(log_format={"text_format": 5})]},
              f"{LOG}.log_format.text_format", "expected a string, got 5"),
     Rejected({f"{HCM}.access_log": [stdout_log(log_format={"text_format": "a",
-                                                           "omit_empty_values": "yes"})]},
+                                                           "omit_empty_values": "on"})]},
              f"{LOG}.log_format.omit_empty_values", "expected a boolean"),
     Rejected({f"{HCM}.access_log": [stdout_log(log_format={
         "json_format": {"a": "b"}, "json_format_options": {"foo": True}})]},

@@ -47,8 +47,11 @@ def test_invalid_durations(value, reason):
 @pytest.mark.parametrize("value, result, problems", [
     (True, True, []),
     (False, False, []),
-    ("yes", None, ["expected a boolean, got 'yes'"]),
-    ("true", None, ["expected a boolean, got 'true'"]),
+    # Envoy 1.40 reads these strings as booleans (absl::SimpleAtob), in any case.
+    *[(word, True, []) for word in ("true", "TRUE", "t", "yes", "Y", "1")],
+    *[(word, False, []) for word in ("false", "f", "No", "n", "0")],
+    ("on", None, ["expected a boolean, got 'on'"]),
+    (" true", None, ["expected a boolean, got ' true'"]),
     (1, None, ["expected a boolean, got 1"]),
 ])
 def test_booleans(value, result, problems):
@@ -59,6 +62,11 @@ def test_booleans(value, result, problems):
     (80, (), 80, []),
     ("80", (), 80, []),                 # proto3 JSON takes integers as strings too
     (80.0, (), 80, []),
+    # ... and Envoy 1.40 these spellings of them
+    *[(text, (), 80, []) for text in ("80.0", "8e1", "8E+1", ".8e2", "80.", "+80", "0x50", "0X50")],
+    ("080", (), 80, []),                # decimal when quoted; YAML's unquoted 080 is octal
+    *[(text, (), None, [f"expected an integer, got '{text}'"])
+      for text in (" 80", "80 ", "8e-1", "1_000", "0o10", "1e999999999", "0x" + "f" * 5000)],
     (80.5, (), None, ["expected an integer, got 80.5"]),
     (True, (), None, ["expected an integer, got true"]),
     ("eighty", (), None, ["expected an integer, got 'eighty'"]),
@@ -70,6 +78,19 @@ def test_uint32(value, bounds, result, problems):
     assert read("uint32", value, *bounds) == (result, problems)
 
 
+@pytest.mark.parametrize("value, result, problems", [
+    (0.95, 0.95, []), (1, 1.0, []),
+    # Envoy 1.40 reads doubles from strings too, spaces around them allowed; YAML floats are
+    # strings by the time they get here.
+    ("0.95", 0.95, []), ("1e-1", 0.1, []), (" 0.5", 0.5, []),
+    ("half", None, ["expected a number, got 'half'"]),
+    (True, None, ["expected a number, got true"]),
+    (10**400, None, [f"expected a number, got {10**400!r}"]),
+])
+def test_doubles(value, result, problems):
+    assert read("double", value) == (result, problems)
+
+
 CODECS = Enum("AUTO HTTP1", unsupported="HTTP2")
 
 
@@ -78,6 +99,7 @@ CODECS = Enum("AUTO HTTP1", unsupported="HTTP2")
     ("http1", "HTTP1", []),             # Envoy's reader takes any case
     ("HTTP2", None, ["'HTTP2' is not supported by hotproxy yet (supported: AUTO, HTTP1)"]),
     ("HTTP9", None, ["unknown enum value 'HTTP9' (expected one of AUTO, HTTP1)"]),
+    # Envoy takes an enum's number too; hotproxy takes names only (docs/envoy-reference.md).
     (1, None, ["unknown enum value '1' (expected one of AUTO, HTTP1)"]),
 ])
 def test_enums(value, result, problems):
@@ -153,8 +175,8 @@ REJECTED = [
              "not supported by hotproxy yet"),
     Rejected({f"{CLUSTER}.connect_timeout": 5}, f"{CLUSTER}.connect_timeout",
              "invalid duration '5' (expected e.g. '0.25s')"),
-    Rejected({f"{LISTENER}.enable_reuse_port": "yes"}, f"{LISTENER}.enable_reuse_port",
-             "expected a boolean, got 'yes'"),
+    Rejected({f"{LISTENER}.enable_reuse_port": "maybe"}, f"{LISTENER}.enable_reuse_port",
+             "expected a boolean, got 'maybe'"),
     Rejected({f"{CLUSTER}.lb_policy": "ROUND_ROBBIN"}, f"{CLUSTER}.lb_policy",
              "unknown enum value 'ROUND_ROBBIN' (expected one of ROUND_ROBIN, LEAST_REQUEST, "
              "RANDOM)"),

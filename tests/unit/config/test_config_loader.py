@@ -6,6 +6,7 @@ import pathlib
 import pytest
 
 from hotproxy.config import load_bootstrap, parse_bootstrap, parse_text
+from hotproxy.config.trees import json_tree, yaml_tree
 from hotproxy.config.bootstrap import Admin, Bootstrap
 from hotproxy.config.cluster import Cluster, LbEndpoint, LocalityLbEndpoints
 from hotproxy.config.core import HeaderMatcher, HeaderValueOption, SocketAddress, StringMatcher
@@ -104,20 +105,52 @@ def test_duplicate_json_keys_are_rejected_with_their_path(tmp_path):
     assert ("static_resources.clusters[0].name", "duplicate key 'name'") in info.value.problems
 
 
-def test_yaml_merge_keys_may_override_merged_values():
+def test_yaml_anchors_and_aliases_are_expanded():
     bootstrap = parse_text("""
 static_resources:
   clusters:
-  - &first {name: a, connect_timeout: 2s}
-  - <<: *first
-    name: b
+  - {name: a, connect_timeout: &timeout 2s}
+  - {name: b, connect_timeout: *timeout}
 """)
     assert [(c.name, c.connect_timeout) for c in bootstrap.clusters] == [("a", 2.0), ("b", 2.0)]
 
 
-def test_yaml_dates_stay_strings_as_in_envoy():
-    bootstrap = parse_text("node: {id: 2024-01-01}")
-    assert bootstrap.node_id == "2024-01-01"
+def test_yaml_merge_keys_are_ordinary_keys_as_in_envoy():
+    # Envoy's YAML reader does not expand '<<' either: it is an unknown field there too.
+    with pytest.raises(ConfigError) as info:
+        parse_text("static_resources:\n  clusters:\n  - &a {name: a}\n  - {<<: *a, name: b}\n")
+    assert info.value.problems == [("static_resources.clusters[1].<<", "unknown field '<<'")]
+
+
+@pytest.mark.parametrize("text, value", [
+    # Booleans: YAML 1.1's words in lower, Upper or UPPER case, and y/n, as yaml-cpp has them.
+    *[(word, True) for word in ("y", "Y", "yes", "Yes", "YES", "true", "True", "on", "ON")],
+    *[(word, False) for word in ("n", "N", "no", "NO", "false", "off", "Off")],
+    ("oN", "oN"), ("'yes'", "yes"),
+    # Integers: decimal, 0x hex, 0-prefixed octal; beyond int32 a decimal string; beyond int64
+    # the text as written.
+    ("80", 80), ("-80", -80), ("+80", 80), ("0x50", 80), ("0120", 80), ("08", "08"),
+    ("2147483648", "2147483648"), ("-2147483649", "-2147483649"),
+    ("99999999999999999999", "99999999999999999999"), ("0x7fffffffffffffffff", "0x7fffffffffffffffff"),
+    # Anything else is a string: floats, YAML 1.1's 1_000 and 1:30, dates, '='.
+    ("1.5", "1.5"), ("1e4", "1e4"), (".inf", ".inf"), ("1_000", "1_000"), ("1:30", "1:30"),
+    ("2024-01-01", "2024-01-01"), ("=", "="), ("${HOME}", "${HOME}"),
+    ("~", None), ("null", None), ("", None),
+    ("!!binary aGk=", "aGk="), ("!!timestamp 2001-01-01", "2001-01-01"),
+])
+def test_yaml_scalars_are_read_as_envoy_reads_them(text, value):
+    assert yaml_tree(f"v: {text}\n") == ({"v": value}, [])
+
+
+def test_yaml_keys_are_taken_as_written():
+    assert yaml_tree("n: 1\n80: 2\n~: 3\n") == ({"n": 1, "80": 2, "~": 3}, [])
+
+
+def test_a_second_yaml_document_is_refused():
+    # Envoy reads the first document and ignores the rest without a word.
+    with pytest.raises(ConfigError) as info:
+        parse_text("node: {id: a}\n---\nnode: {id: b}\n")
+    assert "expected a single document" in info.value.problems[0][1]
 
 
 @pytest.mark.parametrize("text, reason", [
@@ -177,3 +210,23 @@ tracing: {}
         ("static_resources.clusters[1].name", "duplicate cluster name 'a'"),
     ]
     assert str(info.value).splitlines()[0] == "tracing: not supported by hotproxy yet"
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000, '{"a": ' * 100_000])
+def test_nesting_beyond_pythons_recursion_is_refused(text):
+    with pytest.raises(ConfigError) as info:
+        parse_text(text)
+    assert info.value.problems == [("", "nested too deeply")]
+
+
+def test_integers_of_thousands_of_digits():
+    assert yaml_tree("v: " + "1" * 5000)[0] == {"v": "1" * 5000}     # as written, like Envoy
+    with pytest.raises(ConfigError) as info:
+        json_tree('{"v": ' + "1" * 5000 + "}")
+    assert "invalid JSON: Exceeds the limit" in info.value.problems[0][1]
+
+
+def test_a_control_character_is_invalid_yaml_not_a_crash():
+    with pytest.raises(ConfigError) as info:
+        parse_text("node: {id: a\x02}")
+    assert "invalid YAML: unacceptable character #x0002" in info.value.problems[0][1]
