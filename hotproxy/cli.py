@@ -1,94 +1,85 @@
-"""``hotproxy``: the command line, with Envoy's flag names and defaults where Envoy has the flag.
+"""``hotproxy``: Envoy's command line (hotproxy/commandline/ holds the flag table).
 
 ``hotproxy -c envoy.yaml`` starts the arbiter and its workers; ``hotproxy --mode validate -c
 envoy.yaml`` checks the config and exits 0 (printing OK) or 1 (printing every problem with its
-field path).
+field path). Every other failure to start is one line naming what failed, and exit status 1.
 """
 from __future__ import annotations
 
-import argparse
 import logging
+import os
 import sys
 
-from . import __version__
+from .commandline.parse import UsageError, parse
+from .commandline.text import help_text, version_text
 from .errors import ConfigError
-from .process.logs import LEVELS, setup_logging
+from .process.core_dump import enable_core_dumps
 from .process.hotrestart.version import VERSION as HOT_RESTART_VERSION
-from .process.validate import read_config
+from .process.logs import setup_logging
+from .process.validate import ConfigReader
 
 log = logging.getLogger("hotproxy")
 
 
-def build_parser():
-    parser = argparse.ArgumentParser(
-        prog="hotproxy", description="An Envoy-configured HTTP/1.1 and TCP proxy on gevent.")
-    parser.add_argument("-c", "--config-path", metavar="PATH",
-                        help="Envoy v3 bootstrap configuration, YAML or JSON")
-    parser.add_argument("--mode", choices=("serve", "validate"), default="serve",
-                        help="serve (default) or validate the configuration and exit")
-    parser.add_argument("--concurrency", type=int, default=0, metavar="N",
-                        help="worker processes (default: one per core)")
-    parser.add_argument("--drain-time-s", type=float, default=600, metavar="S",
-                        help="after a reload, connections that cannot move to the new generation "
-                             "(their listener is gone from the new config) are closed within this "
-                             "time (default: 600)")
-    parser.add_argument("--drain-strategy", choices=("gradual", "immediate"), default="gradual",
-                        help="gradual (default): those connections close at times spread over the "
-                             "drain time; immediate: all at once")
-    parser.add_argument("--parent-shutdown-time-s", type=float, default=900, metavar="S",
-                        help="a draining generation is stopped this long after the reload, "
-                             "whatever it still serves (default: 900)")
-    parser.add_argument("--restart-epoch", type=int, default=0, metavar="E",
-                        help="hot restart: epoch 0 binds its listeners; epoch E>0 takes them, its "
-                             "stats and its admin port over from the running epoch E-1 of the same "
-                             "--base-id, then tells it to drain (default: 0)")
-    parser.add_argument("--base-id", type=int, default=0, metavar="B",
-                        help="separates hotproxy instances on one host: epochs meet at the abstract "
-                             "socket @hotproxy.B.E (default: 0)")
-    parser.add_argument("--hot-restart-version", action="store_true",
-                        help="print the hot restart protocol version and exit")
-    parser.add_argument("--max-draining-generations", type=int, default=8, metavar="N",
-                        help="more draining generations than this stops the oldest (default: 8)")
-    parser.add_argument("-l", "--log-level", choices=LEVELS, default="info",
-                        help="log level (default: info)")
-    parser.add_argument("--log-path", metavar="PATH", help="write logs to this file, not stderr")
-    parser.add_argument("--pid-file", metavar="PATH", help="write the arbiter's PID here")
-    parser.add_argument("--version", action="version", version=f"hotproxy {__version__}")
-    return parser
-
-
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.hot_restart_version:
-        print(HOT_RESTART_VERSION)
-        return 0
-    if not args.config_path:
-        parser.error("the following arguments are required: -c/--config-path")
-    args.argv_without_epoch = _without_epoch(argv)
-    setup_logging(args.log_level, args.log_path)
     try:
-        read_config(args.config_path)
-    except ConfigError as error:
-        print(f"hotproxy: invalid configuration '{args.config_path}':\n{error}", file=sys.stderr)
-        return 1
-    if args.mode == "validate":
-        print(f"configuration '{args.config_path}' OK")
-        print(f"hot restart version: {HOT_RESTART_VERSION}")
+        options = parse(argv)
+    except UsageError as error:
+        return _fail(str(error))
+    if options.help:
+        print(help_text(), end="")
         return 0
+    if options.version:
+        print(version_text(), end="")
+        return 0
+    if options.hot_restart_version:
+        print(_hot_restart_version(options))
+        return 0
+    problem = _unwritable("--pid-file", options.pid_file)
+    if problem:
+        return _fail(problem)
+    try:
+        setup_logging(options.log_options())
+    except OSError as exc:
+        return _fail(f"--log-path {options.log_path}: cannot open: {exc.strerror}")
+    if options.enable_core_dump:
+        log.info("core dumps enabled (RLIMIT_CORE %s)", enable_core_dumps())
+    if options.mode == "validate":
+        return _validate(options)
     from .process.arbiter import Arbiter
-    return Arbiter(args).run()
+    return Arbiter(options).run()
 
 
-def _without_epoch(argv):
-    """The command line less --restart-epoch and --base-id, for a successor to add its own."""
-    out, skip = [], False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg in ("--restart-epoch", "--base-id"):
-            skip = True
-        elif not arg.startswith(("--restart-epoch=", "--base-id=")):
-            out.append(arg)
-    return out
+def _fail(message):
+    print(f"hotproxy: {message}", file=sys.stderr)
+    return 1
+
+
+def _validate(options):
+    """Envoy's --mode validate: no socket, no hot restart, no other process disturbed."""
+    source = options.config_source()
+    try:
+        ConfigReader(source).read()
+    except ConfigError as error:
+        print(f"hotproxy: invalid configuration '{source.name}':\n{error}", file=sys.stderr)
+        return 1
+    print(f"configuration '{source.name}' OK")
+    print(f"hot restart version: {_hot_restart_version(options)}")
+    return 0
+
+
+def _hot_restart_version(options):
+    return "disabled" if options.disable_hot_restart else HOT_RESTART_VERSION
+
+
+def _unwritable(flag, path):
+    """Why a file written only once the workers serve could not be written then, or None."""
+    if not path:
+        return None
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        return f"{flag} {path}: no such directory {directory}"
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return f"{flag} {path}: cannot write in {directory}"
+    return None

@@ -22,7 +22,6 @@ _STARTING = Bootstrap()
 
 
 class AdminView:
-    hot_restart_version = HOT_RESTART_VERSION
     log_components = COMPONENTS
     log_level_names = LEVELS
 
@@ -39,6 +38,10 @@ class AdminView:
     @property
     def stats(self):
         return self.arbiter.stats
+
+    @property
+    def hot_restart_version(self):
+        return "disabled" if self.arbiter.args.disable_hot_restart else HOT_RESTART_VERSION
 
     def flush_stats(self):
         self.arbiter.collect_stats()
@@ -60,9 +63,9 @@ class AdminView:
         return {
             "version": f"hotproxy/{__version__}",
             "state": self.state_name(),
-            "hot_restart_version": HOT_RESTART_VERSION,
+            "hot_restart_version": self.hot_restart_version,
             "command_line_options": arbiter.command_line_options(),
-            "node": {"id": bootstrap.node_id, "cluster": bootstrap.node_cluster},
+            "node": self._node(bootstrap),
             "uptime_current_epoch": f"{uptime}s",
             "uptime_all_epochs": f"{uptime_all}s",
             "hotproxy": {
@@ -74,6 +77,13 @@ class AdminView:
                 "last_reload": arbiter.last_reload,
             },
         }
+
+    def _node(self, bootstrap):
+        node = {"id": bootstrap.node_id, "cluster": bootstrap.node_cluster}
+        zone = self.arbiter.args.service_zone  # the config cannot set node.locality (yet)
+        if zone:
+            node["locality"] = {"region": "", "zone": zone, "sub_zone": ""}
+        return node
 
     def clusters_text(self):
         lines = []

@@ -2,8 +2,10 @@
 
 Started by the arbiter as ``python -m hotproxy.process.flusher --sink-fd FD``: FD is the receiving
 end of the datagram socket every worker sends its batches to. The arbiter keeps its own copy, so
-batches sent while the flusher restarts wait in the socket. SIGUSR1 reopens the files (logrotate);
-SIGTERM flushes and exits.
+batches sent while the flusher restarts wait in the socket. A file's buffer is written every
+``--flush-interval-ms`` and as soon as it holds ``--flush-min-kb`` (Envoy's flush thread, set by
+``--file-flush-interval-msec`` and ``--file-flush-min-size-kb``). SIGUSR1 reopens the files
+(logrotate); SIGTERM flushes and exits.
 """
 from __future__ import annotations
 
@@ -18,13 +20,11 @@ from gevent.event import Event
 
 from ..accesslog.batch import decode_batch
 from ..accesslog.writer import AccessLogWriter
-from .logs import setup_logging
+from .logs import LogOptions, setup_logging
 from .procutil import die_with_parent, set_title
 
-FLUSH_INTERVAL_S = 1.0
 
-
-def serve(sock, writer):
+def serve(sock, writer, flush_interval_s):
     stopping = Event()
     gevent.signal_handler(signal.SIGUSR1, writer.reopen)
     gevent.signal_handler(signal.SIGTERM, stopping.set)
@@ -34,13 +34,17 @@ def serve(sock, writer):
         while True:
             for destination, data in decode_batch(sock.recv(1 << 20)):
                 writer.add(destination, data)
+            if not flush_interval_s:
+                writer.flush()      # an interval of 0: every batch as it comes
 
     def tick():
         while True:
-            gevent.sleep(FLUSH_INTERVAL_S)
+            gevent.sleep(flush_interval_s)
             writer.flush()
 
-    greenlets = [gevent.spawn(receive), gevent.spawn(tick)]
+    greenlets = [gevent.spawn(receive)]
+    if flush_interval_s:
+        greenlets.append(gevent.spawn(tick))
     stopping.wait()
     sock.setblocking(False)
     try:  # what already arrived is written before exiting
@@ -57,14 +61,15 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m hotproxy.process.flusher")
     parser.add_argument("--sink-fd", type=int, required=True)
     parser.add_argument("--arbiter-pid", type=int, required=True)
-    parser.add_argument("-l", "--log-level", default="info")
-    parser.add_argument("--log-path")
+    parser.add_argument("--flush-interval-ms", type=int, default=1000)
+    parser.add_argument("--flush-min-kb", type=int, default=64)
+    LogOptions.add_arguments(parser)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     die_with_parent(args.arbiter_pid)
     set_title("hotproxy: flusher")
-    setup_logging(args.log_level, args.log_path)
+    setup_logging(LogOptions.from_args(args))
     sock = socket.socket(_stdsocket.AF_UNIX, _stdsocket.SOCK_DGRAM, fileno=args.sink_fd)
-    serve(sock, AccessLogWriter())
+    serve(sock, AccessLogWriter(flush_bytes=args.flush_min_kb * 1024), args.flush_interval_ms / 1000)
     return 0
 
 

@@ -17,16 +17,12 @@ import msgpack
 from gevent.event import AsyncResult
 
 from ..channel import ChannelClosed
-from . import wire
 from .version import VERSION
+from .wire import HELLO_TIMEOUT_S, HotRestartError
 
 log = logging.getLogger("hotproxy.arbiter")
 
 REQUEST_TIMEOUT_S = 10.0
-
-
-class HotRestartError(Exception):
-    """The predecessor refused us, or is not a hotproxy epoch at all."""
 
 
 class Predecessor:
@@ -42,12 +38,13 @@ class Predecessor:
         self._waiting = {}
 
     @classmethod
-    def connect(cls, base_id, epoch):
-        """The Predecessor at ``epoch``, or None when no process holds its name (it exited, or
-        never ran: then we start as a first epoch would). Raises HotRestartError."""
-        name = wire.printable(wire.rendezvous_name(base_id, epoch))
+    def connect(cls, rendezvous, base_id, epoch):
+        """The Predecessor at ``epoch`` of ``rendezvous`` (wire.py), or None when no process
+        holds its name (it exited, or never ran: then we start as a first epoch would). Raises
+        HotRestartError."""
+        name = rendezvous.name(base_id, epoch)
         try:
-            channel = wire.connect(base_id, epoch)
+            channel = rendezvous.connect(base_id, epoch)
         except OSError as exc:
             if exc.errno in (errno.ECONNREFUSED, errno.ENOENT):
                 return None
@@ -55,7 +52,7 @@ class Predecessor:
         predecessor = cls(channel, name)
         gevent.spawn(predecessor._read)
         try:
-            reply, _ = predecessor.request({"t": "hello", "version": VERSION}, timeout=wire.HELLO_TIMEOUT_S)
+            reply, _ = predecessor.request({"t": "hello", "version": VERSION}, timeout=HELLO_TIMEOUT_S)
         except HotRestartError as error:
             predecessor.close()
             raise HotRestartError(f"{name} does not answer as a hotproxy epoch: {error}") from None

@@ -15,17 +15,42 @@ import gevent
 from ..generation import DRAINING, READY, STARTING
 from ..sockets import bind_listener
 from .child import HotRestartError, Predecessor
+from .parent import RestartServer
+from .wire import Rendezvous
 
 log = logging.getLogger("hotproxy.arbiter")
 
 
 class EpochOperations:
+    @property
+    def rendezvous(self):
+        return Rendezvous(self.args.socket_path, self.args.socket_mode)
+
+    def _open_restart_server(self):
+        """Where epoch E+1 will find us; nowhere with --disable-hot-restart. With
+        --use-dynamic-base-id the base id is chosen here; --base-id-path is told it."""
+        if self.args.disable_hot_restart:
+            return RestartServer(self, None)
+        if self.args.use_dynamic_base_id:
+            listening, self.base_id = self.rendezvous.listen_dynamic(self.epoch)
+        else:
+            listening = self.rendezvous.listen(self.base_id, self.epoch)
+        path = self.args.base_id_path
+        if path:
+            try:
+                with open(path, "w") as base_id_file:
+                    base_id_file.write(str(self.base_id))  # no newline, as Envoy writes it
+            except OSError as exc:
+                listening.close()
+                raise HotRestartError(f"--base-id-path {path}: cannot write: {exc.strerror}") from None
+        return RestartServer(self, listening)
+
     # --- as the new epoch
 
     def _find_predecessor(self):
         if self.epoch == 0:
             return None
-        predecessor = Predecessor.connect(self.base_id, self.epoch - 1)
+        predecessor = Predecessor.connect(self.rendezvous, self.base_id, self.epoch - 1)
         if predecessor is None:
             log.warning("epoch %d is not running: epoch %d starts as a first epoch would",
                         self.epoch - 1, self.epoch)
@@ -82,7 +107,8 @@ class EpochOperations:
 
     def _import_parent_stats(self, message):
         alive = not self.predecessor.gone  # a gone predecessor's levels must not come back
-        self.stats.import_parent(message, levels=alive)
+        if not self.args.skip_hot_restart_parent_stats:
+            self.stats.import_parent(message, levels=alive)
         if alive:
             self.parent_connections = message.get("connections", 0)
 
@@ -145,6 +171,9 @@ class EpochOperations:
     def handle_usr2(self):
         """Start our own successor with the same command line (a binary upgrade in one signal)."""
         if self.stopping or self.handed_over:
+            return None
+        if self.args.disable_hot_restart:
+            log.warning("SIGUSR2 ignored: hot restart is disabled (--disable-hot-restart)")
             return None
         if self.successor_process is not None and self.successor_process.poll() is None:
             log.warning("hot restart refused: epoch %d is still starting", self.epoch + 1)

@@ -15,33 +15,35 @@ import gevent
 import msgpack
 
 from ..channel import Channel, ChannelClosed
-from . import wire
 from .version import VERSION
 
 log = logging.getLogger("hotproxy.arbiter")
 
 
 class RestartServer:
-    def __init__(self, arbiter, base_id, epoch):
+    def __init__(self, arbiter, listening):
+        """``listening``: our bound rendezvous (wire.py), or None with --disable-hot-restart,
+        when no successor can find us."""
         self.arbiter = arbiter
-        self.name = wire.printable(wire.rendezvous_name(base_id, epoch))
-        self.sock = wire.listen(base_id, epoch)
+        self.listening = listening
         self.successor = None        # the Channel of the epoch being started, one at a time
         self.handed_over = False     # the successor asked us to drain: it serves now
         self.serving = False         # until then a successor is told we are still starting
-        gevent.spawn(self._accept)
+        if listening is not None:
+            gevent.spawn(self._accept)
 
     def start(self):
         """We serve: a successor may now take over."""
         self.serving = True
 
     def close(self):
-        self.sock.close()
+        if self.listening is not None:
+            self.listening.close()
 
     def _accept(self):
         while True:
             try:
-                conn, _ = self.sock.accept()
+                conn, _ = self.listening.sock.accept()
             except OSError:
                 return
             channel = Channel(conn)
