@@ -6,6 +6,7 @@ from .http1.serialize import status_line
 NO_HEALTHY_UPSTREAM = b"no healthy upstream"
 UPSTREAM_TIMEOUT = b"upstream request timeout"
 CONNECT_ERROR = b"upstream connect error or disconnect/reset before headers. reset reason: "
+OVERLOADED = b"envoy overloaded"  # stop_accepting_requests
 
 #: Bodies of the replies to requests the codec refused.
 PROTOCOL_ERROR_BODIES = {

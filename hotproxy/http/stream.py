@@ -11,6 +11,7 @@ class ActiveStream:
         "upstream",         # UpstreamConnection while one is held
         "request_bytes",    # encoded upstream request head, kept to retry a stale connection
         "out",              # bytes waiting to be sent upstream
+        "buffered",         # bytes read from one peer that a send to the other holds (overload)
         "head_sent",        # the request head already left for the upstream
         "body_sent",        # some request body already left for the upstream
         "chunked",          # the request body is chunk-framed
@@ -40,6 +41,7 @@ class ActiveStream:
         self.upstream = None
         self.request_bytes = b""
         self.out = []
+        self.buffered = 0
         self.head_sent = False
         self.body_sent = False
         self.chunked = head.chunked

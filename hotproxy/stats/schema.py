@@ -37,6 +37,7 @@ HttpStats = stat_set("HttpStats", (
     "downstream_rq_idle_timeout", "downstream_rq_too_large", "downstream_rq_http1_total",
     "rq_direct_response", "rq_redirect", "no_route", "no_cluster",
     "downstream_rq_failed_path_normalization", "downstream_rq_redirected_with_normalized_path",
+    "downstream_rq_overload_close", "downstream_cx_overload_disable_keepalive",
 ), gauges=("downstream_cx_active", "downstream_rq_active"))
 
 # Envoy's HTTP/1 codec stats, kept per connection manager and reported under ``http1.``.
@@ -66,5 +67,17 @@ TcpStats = stat_set("TcpStats", (
 
 AccessLogStats = stat_set("AccessLogStats", ("dropped",))
 
-ListenerStats = stat_set("ListenerStats", ("downstream_cx_total", "downstream_cx_destroy"),
-                         gauges=("downstream_cx_active",))
+ListenerStats = stat_set("ListenerStats", (
+    "downstream_cx_total", "downstream_cx_destroy",
+    "downstream_global_cx_overflow", "downstream_cx_overload_reject",
+), gauges=("downstream_cx_active",))
+
+# connection_limit.<stat_prefix>.*: active_connections counts the limited ones while they wait.
+ConnectionLimitStats = stat_set("ConnectionLimitStats", ("limited_connections",),
+                                gauges=("active_connections",))
+
+# The overload manager's worker-side counts: global_downstream_max_connections refusals
+# (``overload.<monitor>.failed_updates``) and streams reset_high_memory_stream reset
+# (``envoy.overload_actions.reset_high_memory_stream.count``).
+ProactiveMonitorStats = stat_set("ProactiveMonitorStats", ("failed_updates",))
+OverloadResetStats = stat_set("OverloadResetStats", ("count",))

@@ -126,14 +126,16 @@ class StatsStore:
 
     def export(self):
         """For the next epoch (Envoy's hot-restart stats transfer): counter deltas since the
-        last export, and the levels of our processes (not the arbiter's own ``server.*``)."""
+        last export, and the levels of our processes (not the arbiter's own ``server.*``, nor
+        the overload manager's, which Envoy never imports: the next epoch measures its own)."""
         deltas = {}
         for name, value in self.counters.items():
             delta = value - self._exported.get(name, 0)
             if delta:
                 deltas[name] = delta
             self._exported[name] = value
-        levels = {name: level for name, level in self.gauges().items() if not name.startswith("server.")}
+        levels = {name: level for name, level in self.gauges().items()
+                  if not name.startswith(("server.", "overload."))}
         return {"c": deltas, "g": levels}
 
     def import_parent(self, exported, levels=True):

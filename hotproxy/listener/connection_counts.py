@@ -1,0 +1,194 @@
+"""Connection counts shared by every worker process: the limits that hold across workers (the
+overload manager's ``global_downstream_max_connections``, each ``connection_limit`` filter) count
+in one memfd that the arbiter creates and every worker maps.
+
+Each limit is a counter with one cell per worker process. A worker writes only its own cell, so
+what a dead worker held is known exactly: the arbiter zeroes its cells when it reaps it. A
+counter's value is the sum of its cells. Taking a place checks the sum and adds to the own cell
+under a POSIX record lock on the counter's first bytes, so two workers racing for the last place
+never both get it (and the kernel drops the lock of a holder that dies). Giving a place back is a
+plain store: a reader that still sees the old value only refuses early.
+
+Layout: int64 cells. Cell 0 holds how many worker slots were ever handed out (the high-water mark
+every sum stops at); counter ``c`` takes cells ``1 + c*SLOTS`` up to ``1 + (c+1)*SLOTS``. The file
+grows by whole counters and never moves one, so a worker keeps the view it mapped at start.
+"""
+from __future__ import annotations
+
+import fcntl
+import mmap
+import os
+
+from ..config.overload import DOWNSTREAM_CONNECTIONS
+from ..config.listener import ConnectionLimit
+
+#: Worker processes that can count at once (every generation's, draining ones included).
+SLOTS = 4096
+_CELL = 8
+_ROW = SLOTS * _CELL
+GLOBAL_CONNECTIONS = "global_downstream_max_connections"
+
+
+def counter_keys(bootstrap) -> list[str]:
+    """The counters a config's workers count in: the global limit, and one per filter chain that
+    has a connection_limit filter (the same chain in the next generation shares it)."""
+    keys = []
+    overload = bootstrap.overload_manager
+    if overload is not None and overload.monitor(DOWNSTREAM_CONNECTIONS) is not None:
+        keys.append(GLOBAL_CONNECTIONS)
+    for listener in bootstrap.listeners:
+        for index, chain in enumerate(listener.all_filter_chains()):
+            if any(isinstance(f, ConnectionLimit) for f in chain.filters):
+                keys.append(connection_limit_key(listener.name, index))
+    return keys
+
+
+def connection_limit_key(listener_name: str, chain_index: int) -> str:
+    """A chain's counter, as Envoy counts a connection_limit filter per filter chain."""
+    return f"connection_limit {listener_name} {chain_index}"
+
+
+def _offset(column: int) -> int:
+    return _CELL + column * _ROW
+
+
+class ConnectionCounts:
+    """The arbiter's side: creates the table, hands out worker slots and counter columns, and
+    reads totals."""
+
+    def __init__(self):
+        self.fd = os.memfd_create("hotproxy-connection-counts", os.MFD_CLOEXEC)
+        self.columns = {}          # counter key → column
+        self._free_columns = []
+        self._slots = {}           # owner → slot
+        self._free_slots = []
+        self._mapped = None
+        self._cells = None
+        self._map(_offset(0))
+
+    def _map(self, size):
+        os.ftruncate(self.fd, size)
+        if self._cells is not None:
+            self._cells.release()
+            self._mapped.close()
+        self._mapped = mmap.mmap(self.fd, size)
+        self._cells = memoryview(self._mapped).cast("q")
+
+    # counters
+
+    def column(self, key: str) -> int:
+        column = self.columns.get(key)
+        if column is None:
+            if self._free_columns:
+                column = self._free_columns.pop()
+            else:
+                column = len(self.columns)
+                self._map(_offset(column + 1))
+            self.columns[key] = column
+        return column
+
+    def retain(self, keys):
+        """Free the columns of counters no live generation counts in any more. Every process
+        that counted in one is gone, so its cells are zero already."""
+        for key in [key for key in self.columns if key not in keys]:
+            self._free_columns.append(self.columns.pop(key))
+
+    def total(self, key: str) -> int:
+        column = self.columns.get(key)
+        if column is None:
+            return 0
+        start = 1 + column * SLOTS
+        return sum(self._cells[start:start + self._cells[0]])
+
+    # worker slots
+
+    def claim_slot(self, owner) -> int:
+        """A slot for the worker process ``owner`` is about to become, raised into the
+        high-water mark before the worker can count in it."""
+        if self._free_slots:
+            slot = self._free_slots.pop()
+        else:
+            slot = self._cells[0]
+            if slot >= SLOTS:
+                raise OSError(f"more than {SLOTS} worker processes would count connections")
+            self._cells[0] = slot + 1
+        self._slots[owner] = slot
+        return slot
+
+    def release_slot(self, owner):
+        """``owner`` exited: whatever it still counted (it may have died holding connections)
+        stops counting, and its slot can serve another worker."""
+        slot = self._slots.pop(owner, None)
+        if slot is None:
+            return
+        cells = self._cells
+        for column in range(len(self.columns) + len(self._free_columns)):
+            cells[1 + column * SLOTS + slot] = 0
+        self._free_slots.append(slot)
+
+    def worker_argv(self, owner, keys) -> list[str]:
+        """The worker command-line arguments that give it its slot and its counters."""
+        argv = ["--connection-counts", f"{self.fd}:{self._slots[owner]}"]
+        for key in keys:
+            argv += ["--connection-counter", f"{key}={self.column(key)}"]
+        return argv
+
+
+class WorkerCounts:
+    """A worker's side: the table mapped at start, its own slot, its counters by key."""
+
+    def __init__(self, fd: int, slot: int, columns: dict):
+        self.fd = fd
+        self.slot = slot
+        self.columns = columns
+        size = os.fstat(fd).st_size
+        self._cells = memoryview(mmap.mmap(fd, size)).cast("q")
+
+    @classmethod
+    def from_args(cls, counts_arg: str, counter_args) -> WorkerCounts:
+        """From ``--connection-counts FD:SLOT`` and each ``--connection-counter KEY=COLUMN``."""
+        fd, _, slot = counts_arg.partition(":")
+        columns = {}
+        for item in counter_args:
+            key, _, column = item.rpartition("=")
+            columns[key] = int(column)
+        return cls(int(fd), int(slot), columns)
+
+    def counter(self, key: str, limit: int) -> SharedCounter:
+        return SharedCounter(self, self.columns[key], limit)
+
+
+class SharedCounter:
+    """One counter as one worker uses it: at most ``limit`` places across every worker."""
+
+    __slots__ = ("limit", "_fd", "_lock_at", "_cells", "_row", "_slot")
+
+    def __init__(self, counts: WorkerCounts, column: int, limit: int):
+        self.limit = limit
+        self._fd = counts.fd
+        self._lock_at = _offset(column)
+        self._cells = counts._cells
+        start = 1 + column * SLOTS
+        self._row = counts._cells[start:start + SLOTS]
+        self._slot = counts.slot
+
+    def try_acquire(self) -> bool:
+        """Take a place if one is free."""
+        fcntl.lockf(self._fd, fcntl.LOCK_EX, _CELL, self._lock_at)
+        try:
+            if sum(self._row[:self._cells[0]]) >= self.limit:
+                return False
+            self._row[self._slot] += 1
+            return True
+        finally:
+            fcntl.lockf(self._fd, fcntl.LOCK_UN, _CELL, self._lock_at)
+
+    def add(self):
+        """Take a place whether or not one is free (a connection that was admitted already)."""
+        self._row[self._slot] += 1
+
+    def release(self):
+        self._row[self._slot] -= 1
+
+    def total(self) -> int:
+        return sum(self._row[:self._cells[0]])
