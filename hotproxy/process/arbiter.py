@@ -35,11 +35,13 @@ from .admin_view import AdminView
 from .generation import DRAINING, READY, STARTING, STOPPED, Generation, spawn_flusher, spawn_worker
 from .hotrestart.child import HotRestartError
 from .hotrestart.epochs import EpochOperations
-from .hotrestart.parent import RestartServer
 from .operations import ArbiterOperations
+from .overload import OverloadSupervisor
 from .procutil import set_title
+from .startup import describe, finish_init_only, report_failure
 from .systemd import Notifier
-from .validate import read_config
+from .validate import ConfigReader
+from . import ticket_key
 
 log = logging.getLogger("hotproxy.arbiter")
 
@@ -57,6 +59,7 @@ class Arbiter(ArbiterOperations, EpochOperations):
     def __init__(self, args):
         self.args = args
         self.pid = os.getpid()
+        ticket_key.ensure()  # before any worker is spawned: they inherit it
         self.epoch = args.restart_epoch
         self.base_id = args.base_id
         self.predecessor = None      # epoch E-1 while we take over from it (hotrestart/child.py)
@@ -65,14 +68,13 @@ class Arbiter(ArbiterOperations, EpochOperations):
         self.handed_over = False     # epoch E+1 serves; we drain
         self.admin_lent = False      # our admin port went to epoch E+1
         self.parent_connections = 0
-        self.config_path = args.config_path
+        self.config_reader = ConfigReader(args.config_source())  # re-read on every reload
         self.concurrency = args.concurrency or os.cpu_count() or 1
         self.parent_shutdown_time = args.parent_shutdown_time_s
         self.drain_time = args.drain_time_s
         self.drain_immediate = args.drain_strategy == "immediate"
         self.max_draining = args.max_draining_generations
-        self.log_level = args.log_level
-        self.log_path = args.log_path
+        self.log_options = args.log_options()
         self.pid_file = args.pid_file
         self.notifier = Notifier()
         self.sockets = {}            # (address, port) → listening stdlib socket
@@ -83,6 +85,7 @@ class Arbiter(ArbiterOperations, EpochOperations):
         self.stopping = False
         self.stats = StatsStore()
         self.stats.declare(*ARBITER_COUNTERS)
+        self.config_reader.count_into(self.stats)
         self.started_at = self.original_start_time = time.time()
         self.bootstrap = None        # of the serving generation, and its text
         self.config_text = ""
@@ -90,6 +93,7 @@ class Arbiter(ArbiterOperations, EpochOperations):
         self.health_check_failed = False
         self.log_overrides = []      # (level, component) set through /logging, replayed to new workers
         self.admin_view = AdminView(self)
+        self.overload = OverloadSupervisor(self)  # resource monitors, shared connection counts
         self.admin = None            # AdminServer, when the config has an admin address
         self.admin_key = None        # its (address, port) as configured
         self._flush_waits = {}       # stats_flush id → (children not yet answered, Event)
@@ -106,17 +110,21 @@ class Arbiter(ArbiterOperations, EpochOperations):
 
     def run(self):
         try:
-            text, bootstrap = read_config(self.config_path)
+            text, bootstrap = self.config_reader.read()
             self.predecessor = self._find_predecessor()
-            self.restart_server = RestartServer(self, self.base_id, self.epoch)
+            self.restart_server = self._open_restart_server()
             sockets = self._bind(bootstrap)
             if self.predecessor is None:
                 self._serve_admin(bootstrap)  # else the predecessor's, once it lets it go
         except (ConfigError, OSError, HotRestartError) as error:
-            log.error("cannot start: %s", error)
+            report_failure(log, "cannot start: " + describe(error, self.config_reader.source.name))
+            if self.restart_server is not None:
+                self.restart_server.close()
             if self.predecessor is not None:
                 self.predecessor.close()
             return 1
+        if self.args.mode == "init_only":
+            return finish_init_only(self)
         for name in SIGNALS:
             gevent.signal_handler(getattr(signal, "SIG" + name), self.signals.put, name)
         self._start_flusher()
@@ -289,7 +297,7 @@ class Arbiter(ArbiterOperations, EpochOperations):
         self.notifier.reloading("reloading")
         started = time.monotonic()
         try:
-            text, bootstrap = read_config(self.config_path)
+            text, bootstrap = self.config_reader.read()
             sockets = self._bind(bootstrap)
             self._serve_admin(bootstrap)
         except (ConfigError, OSError) as error:
@@ -350,8 +358,8 @@ class Arbiter(ArbiterOperations, EpochOperations):
         generation = Generation(number, bootstrap, text, self.concurrency, sockets)
         self.generations.append(generation)
         for child in generation.children:
-            spawn_worker(child, sockets, self._on_message, self.log_level, self.log_path,
-                         self.sink_send.fileno())
+            spawn_worker(child, sockets, self._on_message, self.log_options, self.sink_send.fileno(),
+                         *self.overload.prepare_worker(child))
         return generation
 
     def _drain_generation(self, generation):
@@ -381,6 +389,7 @@ class Arbiter(ArbiterOperations, EpochOperations):
         generation.close()
         for child in generation.children:
             self.stats.forget(child.stats_source)
+            self.overload.release(child)
             if child.channel is not None:
                 child.channel.close()
         if generation in self.generations:
@@ -446,7 +455,8 @@ class Arbiter(ArbiterOperations, EpochOperations):
     def _start_flusher(self):
         if self.stopping:
             return
-        self.flusher = spawn_flusher(self.sink_recv.fileno(), self.log_level, self.log_path)
+        self.flusher = spawn_flusher(self.sink_recv.fileno(), self.log_options,
+                                     self.args.file_flush_interval_msec, self.args.file_flush_min_size_kb)
         self.flusher_started = time.monotonic()
 
     def _stop_flusher(self):
@@ -494,6 +504,7 @@ class Arbiter(ArbiterOperations, EpochOperations):
         pid = child.pid
         child.process = None
         self.stats.forget(child.stats_source)
+        self.overload.release(child)
         if generation.state != READY or self.stopping:
             return
         lived = now - child.started_at
@@ -506,5 +517,5 @@ class Arbiter(ArbiterOperations, EpochOperations):
 
     def _respawn(self, generation, child):
         if generation.state == READY and not self.stopping and child.process is None:
-            spawn_worker(child, generation.sockets, self._on_message, self.log_level, self.log_path,
-                         self.sink_send.fileno())
+            spawn_worker(child, generation.sockets, self._on_message, self.log_options,
+                         self.sink_send.fileno(), *self.overload.prepare_worker(child))

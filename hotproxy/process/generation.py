@@ -109,25 +109,26 @@ class Generation:
             self.config_fd = None
 
 
-def spawn_worker(child, listen_sockets, on_message, log_level, log_path, access_log_fd):
+def spawn_worker(child, listen_sockets, on_message, log_options, access_log_fd, extra_argv=(), extra_fds=()):
     """fork+exec a fresh interpreter for ``child``: never a bare fork of the arbiter, whose hub
     and greenlets must not be copied. Its descriptors: the channel, the config memfd, the
-    access-log socket and one listening socket per listener name."""
+    access-log socket, one listening socket per listener name, and ``extra_fds`` (the shared
+    connection counts, named in ``extra_argv``)."""
     generation = child.generation
     parent_end, child_end = socketpair()
     # a listener drained through the admin interface has its socket closed (fileno -1)
     listen_fds = {name: sock.fileno() for name, sock in listen_sockets.items() if sock.fileno() >= 0}
     argv = [sys.executable, "-m", "hotproxy.process.worker",
             "--config-fd", str(generation.config_fd), "--channel-fd", str(child_end.fileno()),
-            "--arbiter-pid", str(os.getpid()), "--title", child.title, "-l", log_level,
-            "--access-log-fd", str(access_log_fd)]
-    if log_path:
-        argv += ["--log-path", log_path]
+            "--arbiter-pid", str(os.getpid()), "--title", child.title,
+            "--access-log-fd", str(access_log_fd), *log_options.argv()]
     for name, fd in listen_fds.items():
         argv += ["--listen-fd", f"{name}={fd}"]
+    argv += extra_argv
     try:
         child.process = subprocess.Popen(
-            argv, pass_fds=[child_end.fileno(), generation.config_fd, access_log_fd, *listen_fds.values()],
+            argv, pass_fds=[child_end.fileno(), generation.config_fd, access_log_fd, *listen_fds.values(),
+                            *extra_fds],
             close_fds=True)
     finally:
         child_end.close()
@@ -139,12 +140,12 @@ def spawn_worker(child, listen_sockets, on_message, log_level, log_path, access_
     log.info("started %s (pid %d)", child.title, child.pid)
 
 
-def spawn_flusher(sink_fd, log_level, log_path):
-    """The access-log flusher process, reading from the receiving end of the access-log socket."""
+def spawn_flusher(sink_fd, log_options, flush_interval_ms, flush_min_kb):
+    """The access-log flusher process, reading from the receiving end of the access-log socket
+    (--file-flush-interval-msec, --file-flush-min-size-kb)."""
     argv = [sys.executable, "-m", "hotproxy.process.flusher", "--sink-fd", str(sink_fd),
-            "--arbiter-pid", str(os.getpid()), "-l", log_level]
-    if log_path:
-        argv += ["--log-path", log_path]
+            "--arbiter-pid", str(os.getpid()), "--flush-interval-ms", str(flush_interval_ms),
+            "--flush-min-kb", str(flush_min_kb), *log_options.argv()]
     process = subprocess.Popen(argv, pass_fds=[sink_fd], close_fds=True)
     log.info("started hotproxy: flusher (pid %d)", process.pid)
     return process

@@ -57,6 +57,7 @@ class ArbiterOperations:
                 sock = bind_listener(admin.address)
             except OSError as exc:
                 raise OSError(exc.errno, f"admin: cannot bind {key[0]}:{key[1]}: {exc.strerror or exc}") from None
+            self._write_admin_address(sock)
             router = AdminRouter()
             router.register(build_endpoints(self.admin_view, router.help))
             server = AdminServer(sock, router, access_logs)
@@ -67,18 +68,25 @@ class ArbiterOperations:
             server.start()
             log.info("admin listening on %s:%d", key[0], server.address[1])
 
+    def _write_admin_address(self, sock):
+        """--admin-address-path: where the admin interface listens, as Envoy writes it."""
+        path = self.args.admin_address_path
+        if not path:
+            return
+        host, port = sock.getsockname()[:2]
+        try:
+            with open(path, "w") as out:
+                out.write(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+        except OSError as exc:
+            sock.close()
+            raise OSError(exc.errno, f"--admin-address-path {path}: cannot write: {exc.strerror}") from None
+
     def listener_socket(self, name):
         serving = self.serving
         return serving.sockets.get(name) if serving is not None else None
 
     def command_line_options(self):
-        args = self.args
-        return {"config_path": args.config_path, "concurrency": self.concurrency,
-                "drain_time_s": args.drain_time_s, "drain_strategy": args.drain_strategy,
-                "parent_shutdown_time_s": args.parent_shutdown_time_s,
-                "log_level": args.log_level, "log_path": args.log_path or "",
-                "max_draining_generations": args.max_draining_generations,
-                "restart_epoch": self.epoch, "base_id": self.base_id, "mode": "Serve"}
+        return self.args.command_line_options(self.concurrency, self.base_id)
 
     def server_state(self):
         if self.bootstrap is None:
@@ -170,11 +178,13 @@ class ArbiterOperations:
     # --- what an operator asks for
 
     def _bring_up_to_date(self, child):
-        """A worker that just became ready learns what the operator set before it existed."""
+        """A worker that just became ready learns what the operator set before it existed, and
+        the overload actions' states."""
         if self.health_check_failed:
             child.send({"t": "healthcheck", "failed": True})
         for level, component in self.log_overrides:
             child.send({"t": "log_level", "level": level, "logger": component})
+        self.overload.bring_up_to_date(child)
 
     def set_health_check_failed(self, failed):
         self.health_check_failed = failed

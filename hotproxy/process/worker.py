@@ -11,6 +11,10 @@ when draining left it without connections, on ``stop``, or when its arbiter dies
 Stats leave as a ``stats`` message every ``stats_flush_interval``, when the arbiter asks
 (``stats_flush``, for an admin read) and once more as the worker stops, so that a worker that
 exits cleanly loses no count.
+
+With an overload manager, ``overload`` messages carry its actions' states (listener/overload.py).
+Connection limits that hold across workers count in a table shared with the arbiter
+(``--connection-counts``, listener/connection_counts.py).
 """
 from __future__ import annotations
 
@@ -28,12 +32,15 @@ from gevent.event import Event
 from ..accesslog.sink import AccessLogSink
 from ..deadlines import Deadlines
 from ..config.listener import HttpConnectionManager as HcmConfig
+from ..listener.connection_counts import WorkerCounts
 from ..listener.manager import ActiveListener, accept_pool
+from ..listener.overload import WorkerOverload
 from ..server_state import ServerState
 from ..stats.shipper import StatsShipper
 from ..upstream.cluster_manager import ClusterManager
 from .channel import Channel, ChannelClosed
-from .logs import set_level, setup_logging
+from .logs import LogOptions, set_level, setup_logging
+from .ticket_key import tls_ticket_key
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +48,9 @@ HEARTBEAT_INTERVAL_S = 1.0
 
 
 class Worker:
-    def __init__(self, bootstrap, listen_sockets, channel, name, access_log_sink):
-        """``listen_sockets`` maps listener names to bound, listening stdlib sockets."""
+    def __init__(self, bootstrap, listen_sockets, channel, name, access_log_sink, counts=None):
+        """``listen_sockets`` maps listener names to bound, listening stdlib sockets; ``counts``
+        is the shared connection-count table when the config counts connections."""
         self.bootstrap = bootstrap
         self.name = name
         self.channel = channel
@@ -50,16 +58,19 @@ class Worker:
         self.deadlines = Deadlines()
         self.server_state = ServerState(bootstrap.node_cluster)
         pool = accept_pool()
+        overload = bootstrap.overload_manager
+        self.overload = WorkerOverload(overload, counts) if overload is not None else None
         self.listeners = {
             config.name: ActiveListener(config, socket.socket(fileno=listen_sockets[config.name].detach()),
                                         self.cluster_manager, self.deadlines, access_log_sink,
-                                        self.server_state, pool)
+                                        self.server_state, pool, self.overload, counts, tls_ticket_key())
             for config in bootstrap.listeners
             if config.name in listen_sockets  # not a listener drained by the operator
         }
         for listener_name, listener in self.listeners.items():
-            if hasattr(listener.filter, "hand_off"):
-                listener.filter.hand_off = self._hand_off_to(listener_name)
+            for terminal in listener.terminals():
+                if hasattr(terminal, "hand_off"):
+                    terminal.hand_off = self._hand_off_to(listener_name)
         self.access_log_sink = access_log_sink
         self.shipper = self._declare_stats()
         self.draining = False
@@ -71,17 +82,23 @@ class Worker:
         for listener in self.listeners.values():
             config = listener.config
             shipper.add(f"listener.{config.stat_name}.", listener.stats)
-            filter_config = config.filter_chains[0].filters[-1]
-            if isinstance(filter_config, HcmConfig):
-                prefix = f"http.{filter_config.stat_prefix}."
-                shipper.add(prefix, listener.filter.stats)
-                shipper.add("http1.", listener.filter.http1_stats)
-                shipper.add_histogram(prefix + "downstream_rq_time", listener.filter.rq_time)
-            else:
-                shipper.add(f"tcp.{filter_config.stat_prefix}.", listener.filter.stats)
+            for prefix, stats in listener.stat_sets():
+                shipper.add(prefix, stats)
+            for terminal in listener.terminals():
+                filter_config = terminal.config
+                if isinstance(filter_config, HcmConfig):
+                    prefix = f"http.{filter_config.stat_prefix}."
+                    shipper.add(prefix, terminal.stats)
+                    shipper.add("http1.", terminal.http1_stats)
+                    shipper.add_histogram(prefix + "downstream_rq_time", terminal.rq_time)
+                else:
+                    shipper.add(f"tcp.{filter_config.stat_prefix}.", terminal.stats)
         for cluster in self.cluster_manager.clusters.values():
             shipper.add_cluster(cluster)
         shipper.add("access_log.", self.access_log_sink.stats)
+        if self.overload is not None:
+            for prefix, stats in self.overload.stat_sets():
+                shipper.add(prefix, stats)
         return shipper
 
     def ship_stats(self, request_id=None):
@@ -139,8 +156,10 @@ class Worker:
         still accept. The worker keeps serving: this is no exit."""
         for name in names:
             listener = self.listeners.get(name)
-            if listener is not None and hasattr(listener.filter, "drain"):
-                listener.filter.drain(False, drain_time, False)
+            if listener is not None:
+                for terminal in listener.terminals():
+                    if hasattr(terminal, "drain"):
+                        terminal.drain(False, drain_time, False)
 
     def stop_listeners(self, names):
         """Admin /drain_listeners: these listeners accept no more; their connections run on."""
@@ -191,6 +210,9 @@ class Worker:
                 self.ship_stats(message.get("id"))
             elif kind == "healthcheck":
                 self.server_state.health_check_failed = message["failed"]
+            elif kind == "overload":
+                if self.overload is not None:
+                    self.overload.apply(message["actions"])
             elif kind == "close_connections":
                 self.close_connections_of(message["listeners"], message["drain_time"])
             elif kind == "stop_listeners":
@@ -226,8 +248,9 @@ def _parse_args(argv):
     parser.add_argument("--arbiter-pid", type=int, required=True)
     parser.add_argument("--access-log-fd", type=int, required=True)
     parser.add_argument("--title", default="hotproxy: worker")
-    parser.add_argument("-l", "--log-level", default="info")
-    parser.add_argument("--log-path")
+    parser.add_argument("--connection-counts", metavar="FD:SLOT", help="shared connection counts (memfd)")
+    parser.add_argument("--connection-counter", action="append", default=[], metavar="KEY=COLUMN")
+    LogOptions.add_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -236,7 +259,7 @@ def main(argv=None):
     from .procutil import die_with_parent, set_title
     die_with_parent(args.arbiter_pid)
     set_title(args.title)
-    setup_logging(args.log_level, args.log_path)
+    setup_logging(LogOptions.from_args(args))
     from ..config import parse_text
     # pread: every worker of a generation shares this memfd's file offset
     text = os.pread(args.config_fd, os.fstat(args.config_fd).st_size, 0).decode()
@@ -247,7 +270,9 @@ def main(argv=None):
         name, _, fd = item.rpartition("=")
         sockets[name] = _stdsocket.socket(fileno=int(fd))
     sink = AccessLogSink(_stdsocket.socket(_stdsocket.AF_UNIX, _stdsocket.SOCK_DGRAM, fileno=args.access_log_fd))
-    Worker(bootstrap, sockets, Channel.from_fd(args.channel_fd), args.title, sink).run()
+    counts = (WorkerCounts.from_args(args.connection_counts, args.connection_counter)
+              if args.connection_counts else None)
+    Worker(bootstrap, sockets, Channel.from_fd(args.channel_fd), args.title, sink, counts).run()
     return 0
 
 
