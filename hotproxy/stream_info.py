@@ -42,6 +42,7 @@ class StreamInfo:
         "virtual_cluster_name",         # always None for now
         "connection_id",                # per-worker connection counter (int)
         "connection_termination_details",  # str or None
+        "downstream_tls",               # listener/tls_transport.py's DownstreamTls, None: plain
     )
 
     def __init__(self, start_time, start_monotonic):
@@ -73,3 +74,4 @@ class StreamInfo:
         self.virtual_cluster_name = None
         self.connection_id = 0
         self.connection_termination_details = None
+        self.downstream_tls = None

@@ -16,6 +16,7 @@ import time
 from . import response_flags
 from .start_time import compile_start_time
 from .syntax import Command, FormatError
+from .tls_commands import TLS_READERS
 
 #: Every command operator Envoy 1.40 accepts without a ``formatters`` extension (probed against
 #: the binary). Those outside SUPPORTED are refused as not supported yet, others as unknown.
@@ -310,4 +311,5 @@ _SUPPORTED = {
     "CONNECTION_TERMINATION_DETAILS": (_BARE, _text("connection_termination_details")),
     "HOSTNAME": (_BARE, _hostname),
     "ACCESS_LOG_TYPE": (_BARE, _access_log_type),
+    **{name: (_BARE, _call(read)) for name, read in TLS_READERS.items()},
 }

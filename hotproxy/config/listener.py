@@ -5,7 +5,9 @@ from dataclasses import dataclass
 
 from .accesslog import AccessLog
 from .core import HeaderMatcher, SocketAddress
+from .filter_chain import FilterChainMatch
 from .route import RouteConfiguration
+from .tls import DownstreamTlsContext
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,10 @@ class HttpConnectionManager:
     strip_trailing_host_dot: bool = False
     strip_host_port: str = "NONE"             # NONE, ANY (strip_any_host_port), MATCHING
     headers_with_underscores_action: str = "ALLOW"   # ALLOW, REJECT_REQUEST, DROP_HEADER
+    # x-forwarded-client-cert (http/xfcc.py): the mode, and set_current_client_cert_details as
+    # {subject, cert, chain, dns, uri: bool}
+    forward_client_cert_details: str = "SANITIZE"
+    client_cert_details: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -77,10 +83,12 @@ class ConnectionLimit:
 class FilterChain:
     """One filter chain; ``filters`` holds the network filters in order: any ConnectionLimit
     first, then the terminal HttpConnectionManager or TcpProxy (always ``filters[-1]``).
-    ``name`` is the chain's name (may be empty). filter_chain_match is not supported yet, so a
-    listener has exactly one chain."""
+    ``name`` is the chain's name (may be empty); ``match`` what selects it;
+    ``transport_socket`` its TLS (None: plain text)."""
     filters: tuple[object, ...]
     name: str = ""
+    match: FilterChainMatch = FilterChainMatch()
+    transport_socket: DownstreamTlsContext | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +99,16 @@ class Listener:
     per_connection_buffer_limit_bytes: int = 1024 * 1024
     enable_reuse_port: bool = True
     traffic_direction: str = "UNSPECIFIED"    # UNSPECIFIED, INBOUND or OUTBOUND
+    default_filter_chain: FilterChain | None = None
+    listener_filters: tuple[object, ...] = ()  # filter_chain.py's TlsInspector, ProxyProtocol, …
+    listener_filters_timeout: float = 15.0     # 0: no timeout
+    continue_on_listener_filters_timeout: bool = False
+
+    def all_filter_chains(self):
+        """The filter chains, the default one last."""
+        yield from self.filter_chains
+        if self.default_filter_chain is not None:
+            yield self.default_filter_chain
 
     @property
     def stat_name(self) -> str:

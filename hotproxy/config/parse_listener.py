@@ -7,6 +7,7 @@ from .listener import (ConnectionLimit, FilterChain, HealthCheck, HttpConnection
                        TcpProxy, TcpWeightedCluster)
 from .parse_accesslog import access_logs
 from .parse_core import address, header_matcher
+from .parse_filter_chain import downstream_transport_socket, filter_chain_match, listener_filter
 from .parse_route import route_configuration
 
 HTTP_CONNECTION_MANAGER_TYPE = ("type.googleapis.com/envoy.extensions.filters.network"
@@ -20,19 +21,18 @@ HEALTH_CHECK_TYPE = "type.googleapis.com/envoy.extensions.filters.http.health_ch
 
 LISTENER = Fields(
     "name address filter_chains per_connection_buffer_limit_bytes enable_reuse_port "
-    "traffic_direction connection_balance_config",
+    "traffic_direction connection_balance_config listener_filters listener_filters_timeout "
+    "continue_on_listener_filters_timeout default_filter_chain",
     unsupported="additional_addresses stat_prefix fcds_config filter_chain_matcher "
-                "use_original_dst default_filter_chain metadata deprecated_v1 drain_type "
-                "listener_filters listener_filters_timeout continue_on_listener_filters_timeout "
+                "use_original_dst metadata deprecated_v1 drain_type "
                 "transparent freebind socket_options tcp_fast_open_queue_length "
                 "udp_listener_config api_listener "
                 "reuse_port access_log tcp_backlog_size max_connections_to_accept_per_socket_event "
                 "bind_to_port internal_listener enable_mptcp ignore_global_conn_limit "
                 "bypass_overload_manager tcp_keepalive")
 FILTER_CHAIN = Fields(
-    "filters name",
-    unsupported="filter_chain_match use_proxy_proto metadata transport_socket "
-                "transport_socket_connect_timeout")
+    "filters name filter_chain_match transport_socket",
+    unsupported="use_proxy_proto metadata transport_socket_connect_timeout")
 FILTER = Fields("name typed_config", unsupported="config_discovery")
 
 HTTP_CONNECTION_MANAGER = Fields(
@@ -40,7 +40,7 @@ HTTP_CONNECTION_MANAGER = Fields(
     "max_request_headers_kb stream_idle_timeout request_timeout request_headers_timeout "
     "use_remote_address xff_num_trusted_hops generate_request_id access_log normalize_path "
     "merge_slashes path_with_escaped_slashes_action strip_trailing_host_dot strip_any_host_port "
-    "strip_matching_host_port",
+    "strip_matching_host_port forward_client_cert_details set_current_client_cert_details",
     unsupported="rds scoped_routes add_user_agent tracing http1_safe_max_connection_duration "
                 "http_protocol_options http2_protocol_options http3_protocol_options "
                 "server_header_transformation scheme_header_transformation stream_flush_timeout "
@@ -48,8 +48,7 @@ HTTP_CONNECTION_MANAGER = Fields(
                 "flush_access_log_on_new_request access_log_options "
                 "original_ip_detection_extensions early_header_mutation_extensions "
                 "internal_address_config skip_xff_append via preserve_external_request_id "
-                "always_set_request_id_in_response forward_client_cert_details "
-                "set_current_client_cert_details forward_client_cert_matcher proxy_100_continue "
+                "always_set_request_id_in_response forward_client_cert_matcher proxy_100_continue "
                 "represent_ipv4_remote_address_as_ipv4_mapped_ipv6 upgrade_configs "
                 "request_id_extension local_reply_config stream_error_on_invalid_http_message "
                 "path_normalization_options proxy_status_config "
@@ -62,6 +61,8 @@ HTTP_PROTOCOL_OPTIONS = Fields(
 ESCAPED_SLASHES_ACTIONS = Enum("IMPLEMENTATION_SPECIFIC_DEFAULT KEEP_UNCHANGED REJECT_REQUEST "
                                "UNESCAPE_AND_REDIRECT UNESCAPE_AND_FORWARD")
 UNDERSCORES_ACTIONS = Enum("ALLOW REJECT_REQUEST DROP_HEADER")
+FORWARD_CLIENT_CERT = Enum("SANITIZE FORWARD_ONLY APPEND_FORWARD SANITIZE_SET ALWAYS_FORWARD_ONLY")
+CLIENT_CERT_DETAILS = Fields("subject cert chain dns uri")
 CONNECTION_BALANCE = Fields("", unsupported="exact_balance extend_balance")
 CONNECTION_LIMIT = Fields("stat_prefix max_connections delay", unsupported="runtime_enabled")
 HTTP_FILTER = Fields("name typed_config", unsupported="config_discovery is_optional disabled")
@@ -93,17 +94,35 @@ def listener(node: Node) -> Listener | None:
         return None
     m.nested("connection_balance_config", connection_balance)
     chain_nodes = m.items("filter_chains")
-    if not chain_nodes:
-        m.at("filter_chains").fail("exactly one filter chain is required")
-    for extra in chain_nodes[1:]:
-        extra.fail(f"more than one filter chain is {NOT_SUPPORTED}")
+    default_chain = m.nested("default_filter_chain", filter_chain)
+    if not chain_nodes and not m.has("default_filter_chain"):
+        m.at("filter_chains").fail("a listener needs a filter chain or a default_filter_chain")
+    chains = parse_each(chain_nodes, filter_chain)
+    _refuse_identical_matches(chain_nodes, chains)
     return Listener(
         name=m.string("name", ""),      # parse.py names the unnamed ones, as Envoy does
         address=m.nested("address", address, required=True),
-        filter_chains=parse_each(chain_nodes, filter_chain),
+        filter_chains=chains,
+        default_filter_chain=default_chain,
+        listener_filters=m.repeated("listener_filters", listener_filter),
         **present(per_connection_buffer_limit_bytes=m.uint32("per_connection_buffer_limit_bytes"),
                   enable_reuse_port=m.boolean("enable_reuse_port"),
-                  traffic_direction=m.enum("traffic_direction", TRAFFIC_DIRECTIONS)))
+                  traffic_direction=m.enum("traffic_direction", TRAFFIC_DIRECTIONS),
+                  listener_filters_timeout=m.duration("listener_filters_timeout"),
+                  continue_on_listener_filters_timeout=m.boolean("continue_on_listener_filters_timeout")))
+
+
+def _refuse_identical_matches(chain_nodes, chains):
+    """Two chains that match the same connections leave the choice to chance: Envoy refuses them."""
+    seen = {}
+    for chain_node, chain in zip(chain_nodes, chains):
+        if chain is None:
+            continue
+        if chain.match in seen:
+            chain_node.fail(f"multiple filter chains with the same matching rules are defined "
+                            f"(the same filter_chain_match as filter_chains[{seen[chain.match]}])")
+        else:
+            seen[chain.match] = chain_nodes.index(chain_node)
 
 
 def filter_chain(node: Node) -> FilterChain | None:
@@ -124,7 +143,9 @@ def filter_chain(node: Node) -> FilterChain | None:
             filter_node.fail(f"terminal filter named {filter_node.value.get('name')} must be the "
                              "last filter in a network filter chain")
     return FilterChain(filters=tuple(f for f in filters if f is not None),
-                       **present(name=m.string("name")))
+                       **present(name=m.string("name"),
+                                 match=m.nested("filter_chain_match", filter_chain_match),
+                                 transport_socket=m.nested("transport_socket", downstream_transport_socket)))
 
 
 def connection_balance(node: Node):
@@ -198,7 +219,16 @@ def http_connection_manager(node: Node) -> HttpConnectionManager | None:
             strip_host_port=("ANY" if m.boolean("strip_any_host_port")
                              else "MATCHING" if m.boolean("strip_matching_host_port") else None),
             headers_with_underscores_action=options and options.enum(
-                "headers_with_underscores_action", UNDERSCORES_ACTIONS)))
+                "headers_with_underscores_action", UNDERSCORES_ACTIONS),
+            forward_client_cert_details=m.enum("forward_client_cert_details", FORWARD_CLIENT_CERT),
+            client_cert_details=m.nested("set_current_client_cert_details", client_cert_details)))
+
+
+def client_cert_details(node: Node) -> dict | None:
+    m = node.message(CLIENT_CERT_DETAILS)
+    if m is None:
+        return None
+    return {name: bool(m.boolean(name)) for name in ("subject", "cert", "chain", "dns", "uri")}
 
 
 def http_filters(m) -> list:

@@ -28,7 +28,9 @@ from . import local_reply
 from .headers import NOT_FORWARDED, strip_hop_by_hop
 from .http1.codec import END, RequestDecoder
 from .filters.health_check import FAILED_HEADER, HealthCheckFilter
+from . import xfcc
 from .request_id import new_request_id
+from .xfcc import XFCC
 from .request_normalization import FORWARD, REJECT, REJECT_HEADERS, RequestNormalizer
 from .router.route_table import DIRECT_RESPONSE, REDIRECT, RouteTable
 from .router.router import Router
@@ -60,6 +62,9 @@ class HttpConnectionManager:
         self.http1_stats = Http1Stats()
         #: None unless the config asks for a normalization: the request path pays one test
         self.normalizer = RequestNormalizer.from_config(config)
+        #: the worker's overload manager (listener/overload.py) when it has an HTTP action
+        #: (stop_accepting_requests, disable_http_keepalive); else None, one test per request
+        self.overload = None
         self.rq_time = Recorder()  # downstream_rq_time, ms
         self.route_table = RouteTable(config.route_config)
         self.cluster_manager = cluster_manager
@@ -72,6 +77,7 @@ class HttpConnectionManager:
         self.stream_idle_timeout = config.stream_idle_timeout or None
         self.request_headers_timeout = config.request_headers_timeout
         self.request_timeout = config.request_timeout
+        self.client_cert_details = xfcc.CertDetails(**(config.client_cert_details or {}))
         #: read size per recv; the listener lowers it to its per_connection_buffer_limit_bytes
         self.recv_size = _RECV_SIZE
         self.connections = set()
@@ -83,15 +89,19 @@ class HttpConnectionManager:
         self.closing = False
         self.router = Router(self)
 
-    def serve(self, sock, address):
+    def serve(self, sock, address, tls=None):
+        """Serve the connection ``sock`` from ``address``; ``tls`` is what its handshake
+        established (listener/tls_transport.py's DownstreamTls), None for plain text."""
         stats = self.stats
         stats.downstream_cx_total += 1
         stats.downstream_cx_active += 1
-        connection = _Connection(self, sock, address)
+        connection = _Connection(self, sock, address, tls)
         self.deadlines.watch(connection)
         self.connections.add(connection)
         try:
             connection.run()
+        except _OverloadReset:
+            pass  # it landed past the stream it was meant for: the connection ends all the same
         finally:
             self.connections.discard(connection)
             self.deadlines.unwatch(connection)
@@ -115,7 +125,10 @@ class HttpConnectionManager:
                     connection.deadline = min(connection.deadline, connection.close_at)
             return
         for connection in list(self.connections):
-            connection.release_if_idle()
+            if connection.tls is None:
+                connection.release_if_idle()
+            else:
+                connection.linger()
 
     def count_response(self, status):
         count_status_class(self.stats, _STATUS_CLASS, status)
@@ -124,9 +137,13 @@ class HttpConnectionManager:
 class _Connection:
     """One downstream connection. Reads happen only in ``run``; responses go straight out."""
 
-    def __init__(self, hcm, sock, address):
+    def __init__(self, hcm, sock, address, tls=None):
         self.hcm = hcm
         self.sock = sock
+        #: the TLS handshake's facts (DownstreamTls), None for plain text
+        self.tls = tls
+        self.scheme = b"http" if tls is None else b"https"
+        self._client_cert = None
         self.remote_ip = address[0]
         self.remote_port = address[1]
         self.decoder = RequestDecoder(hcm.max_headers_bytes, hcm.config.max_headers_count)
@@ -141,12 +158,30 @@ class _Connection:
         # when a draining listener without a successor closes this connection: one accepted
         # while the listener already closes its connections serves one exchange
         self.close_at = time.monotonic() if hcm.closing else NEVER
+        #: a TLS connection that cannot move to the next generation: its next response closes
+        #: it, and while idle it is closed only by its idle timeout (the client may be sending)
+        self.lingering = False
+
+    def linger(self):
+        """Stay on this generation (Python cannot hand TLS state over), saying ``Connection:
+        close`` in the next response."""
+        self.close_at = time.monotonic()
+        self.lingering = True
 
     def release_if_idle(self):
         """Interrupt the wait of a connection idle at a message boundary so that it moves (or
         closes). gevent's cancel_wait throws only if the wait is still on: race-free."""
         if self.idle:
             self.sock.hub.cancel_wait(self.sock._read_event, _Release(), False)
+
+    def reset_for_overload(self):
+        """reset_high_memory_stream chose this stream, which waits for a peer to take its buffered
+        bytes: end it there (Envoy resets it, which on HTTP/1.1 closes the connection). Like
+        ``release_if_idle``, nothing is thrown unless the wait is still on."""
+        stream = self.stream
+        for sock in (self.sock, stream.upstream.sock if stream.upstream is not None else None):
+            if sock is not None:
+                sock.hub.cancel_wait(sock._write_event, _OverloadReset(), False)
 
     def expire(self):
         """Called by the worker's Deadlines: interrupt whatever this connection waits for."""
@@ -187,11 +222,11 @@ class _Connection:
         try:
             while True:
                 at_boundary = self.stream is None and not decoder.mid_message
-                if at_boundary and hcm.draining and not hcm.closing:
+                if at_boundary and hcm.draining and not hcm.closing and self.tls is None:
                     return self._release()
                 self.deadline = self._read_deadline()
                 self.idle = at_boundary
-                if wait_first:
+                if wait_first and self.tls is None:
                     # The client cannot have sent its next request before reading our response:
                     # wait for readability rather than paying a failing recv first.
                     sock._wait(sock._read_event)
@@ -223,6 +258,9 @@ class _Connection:
                     hcm.router.send_pending(stream, self)
         except _Release:
             self._release()
+        except _OverloadReset:
+            if self.stream is not None:
+                self.stream.flag("OM")
         except _CloseConnection:
             if self.stream is not None and hcm.logging:
                 self.log(self.stream)  # before the delayed close, which is not the request's time
@@ -271,11 +309,13 @@ class _Connection:
         stats.downstream_rq_http1_total += 1
         stats.downstream_rq_active += 1
         stream = self.stream = ActiveStream(head, time.monotonic())
-        if hcm.closing and stream.start >= self.close_at:
+        if stream.start >= self.close_at:
             stream.close = True  # draining: this exchange is the connection's last
         if head.version != "1.1":
             # HTTP/1.0 needs accept_http_10, which hotproxy does not support: Envoy's default.
             return self.local_reply(stream, 426, local_reply.PROTOCOL_ERROR_BODIES[426], close=True)
+        if hcm.overload is not None and self._overloaded(stream, hcm.overload):
+            return None
         if head.host is None:
             return self.local_reply(stream, 400, b"", close=True)
         if head.method == b"CONNECT":
@@ -306,18 +346,35 @@ class _Connection:
         kind = route.kind
         if kind is DIRECT_RESPONSE:
             stats.rq_direct_response += 1
-            location = route.direct_location(_scheme(head), head.host, target)
+            location = route.direct_location(_scheme(head, self.scheme), head.host, target)
             extra = [(b"location", location)] if location is not None else []
             return self.local_reply(stream, route.direct_status, route.direct_body or b"",
                                     extra=extra)
         if kind is REDIRECT:
             stats.rq_redirect += 1
-            location = route.redirect_location(_scheme(head), head.host, target)
+            location = route.redirect_location(_scheme(head, self.scheme), head.host, target)
             return self.local_reply(stream, route.redirect_status, b"",
                                     extra=[(b"location", location)])
         if head.expect_continue:
             send_all(self.sock, _CONTINUE)
         hcm.router.start(stream, self, target, self._upstream_headers(stream))
+
+    def _overloaded(self, stream, overload):
+        """Envoy's overload actions on a new request, where Envoy applies them (after the codec,
+        before Host and every other check): disable_http_keepalive makes this response the
+        connection's last, stop_accepting_requests answers 503. True when answered."""
+        hcm = self.hcm
+        if not hcm.draining and overload.disables_keepalive():
+            stream.close = True
+            hcm.stats.downstream_cx_overload_disable_keepalive += 1
+        if not overload.stops_request():
+            return False
+        hcm.stats.downstream_rq_overload_close += 1
+        head = stream.head
+        # a CONNECT or an upgrade has no end to wait for: the connection cannot continue
+        self.local_reply(stream, 503, local_reply.OVERLOADED,
+                         close=head.method == b"CONNECT" or head.upgrade is not None)
+        return True
 
     def _normalize(self, stream, head, target):
         """The target to route after the config's normalizations, or None when the request was
@@ -347,7 +404,7 @@ class _Connection:
         stream = self.stream
         hcm = self.hcm
         stream.body_done = True
-        if hcm.closing and time.monotonic() >= self.close_at:
+        if time.monotonic() >= self.close_at:
             stream.close = True  # its close time passed mid-exchange: say so in this response
         if hcm.logging:
             stream.request_done = time.monotonic()
@@ -378,10 +435,12 @@ class _Connection:
             headers = head.headers = strip_hop_by_hop(headers, head.nominated, NOT_FORWARDED)
         if headers and headers[0][0] != b"host":
             headers.sort(key=_host_first)
-        xfp_at = request_id_at = xff_at = -1
+        xfp_at = request_id_at = xff_at = xfcc_at = -1
         for index, (name, value) in enumerate(headers):
             if name == b"x-forwarded-proto":
                 xfp_at = index
+            elif name == XFCC:
+                xfcc_at = index
             elif name == b"x-request-id":
                 request_id_at = index if value else -1
             elif name == b"x-forwarded-for":
@@ -401,9 +460,9 @@ class _Connection:
                 headers.append((b"x-forwarded-for", remote))
                 trusted = remote
             if xfp_at >= 0:
-                headers[xfp_at] = (b"x-forwarded-proto", b"http")
+                headers[xfp_at] = (b"x-forwarded-proto", self.scheme)
             else:
-                headers.append((b"x-forwarded-proto", b"http"))
+                headers.append((b"x-forwarded-proto", self.scheme))
             headers.append((b"x-envoy-external-address", trusted))
             if hcm.generate_request_id:
                 if request_id_at >= 0:
@@ -412,10 +471,26 @@ class _Connection:
                     headers.append((b"x-request-id", new_request_id()))
         else:
             if xfp_at < 0:
-                headers.append((b"x-forwarded-proto", b"http"))
+                headers.append((b"x-forwarded-proto", self.scheme))
             if hcm.generate_request_id and request_id_at < 0:
                 headers.append((b"x-request-id", new_request_id()))
+        if xfcc_at >= 0 or (self.tls is not None and self.tls.peer is not None):
+            headers = head.headers = xfcc.apply(hcm.config.forward_client_cert_details, headers,
+                                                self.client_certificate(), hcm.client_cert_details)
         return headers
+
+    def client_certificate(self):
+        """The client's certificate as x-forwarded-client-cert describes it, None when the
+        connection is not mutual TLS."""
+        tls = self.tls
+        if tls is None or tls.peer is None:
+            return None
+        if self._client_cert is None:
+            peer = tls.peer
+            self._client_cert = xfcc.ClientCertificate(
+                sha256=peer.sha256, subject=peer.subject, uris=peer.uris, dns=peer.dns, pem=tls.peer_pem,
+                chain_pem=tls.peer_pem, local_uris=tls.local_uris)
+        return self._client_cert
 
     # responses generated here
 
@@ -539,7 +614,8 @@ class _Connection:
     def _info(self, started, now):
         info = StreamInfo(time.time() - (now - started), started)
         info.protocol = "HTTP/1.1"
-        info.scheme = b"http"
+        info.scheme = self.scheme
+        info.downstream_tls = self.tls
         info.response_complete_ms = (now - started) * 1000
         info.downstream_remote_address = info.downstream_direct_remote_address = self.remote_address
         info.downstream_local_address = self.local_address
@@ -557,7 +633,7 @@ class _Connection:
         now = time.monotonic()
         if not self.decoder.mid_message and self.stream is None:
             idle = now + hcm.idle_timeout if hcm.idle_timeout else NEVER
-            return idle if idle < self.close_at else self.close_at
+            return idle if idle < self.close_at or self.lingering else self.close_at
         idle = now + hcm.stream_idle_timeout if hcm.stream_idle_timeout else NEVER
         request_deadline = self.request_deadline
         return request_deadline if 0 < request_deadline < idle else idle
@@ -618,12 +694,16 @@ class _Release(Exception):
     """Thrown into an idle connection's wait when its generation drains."""
 
 
-def _scheme(head):
-    """The scheme redirects keep: the client's x-forwarded-proto, else plain http."""
+class _OverloadReset(Exception):
+    """Thrown into a stream's blocked send when reset_high_memory_stream resets it."""
+
+
+def _scheme(head, connection_scheme):
+    """The scheme redirects keep: the client's x-forwarded-proto, else the connection's."""
     for name, value in head.headers:
         if name == b"x-forwarded-proto":
             return value
-    return b"http"
+    return connection_scheme
 
 
 def _host_first(item):

@@ -1,9 +1,15 @@
 """A worker's active listeners: one accept loop per listener, handing each connection to the
-listener's network filter chain.
+listener's filter chains (listener/filter_chains.py: listener filters, the filter-chain match,
+TLS, connection_limit, then the chain's terminal filter).
 
 Every listener of a worker accepts into one bounded pool (``accept_pool``): when it is full,
 the listeners stop accepting and new connections wait in the kernel's backlog until one ends,
-rather than failing on the file-descriptor limit (each proxied connection needs two).
+rather than failing on the file-descriptor limit (each proxied connection needs two). The
+overload manager's stop_accepting_connections pauses them the same way (``pause_accepting``).
+
+Before a connection reaches its chain, the overload manager may refuse it (listener/overload.py:
+the global connection limit, reject_incoming_connections); a connection_limit filter in the
+chain may hold and close it (network/connection_limit.py).
 """
 from __future__ import annotations
 
@@ -22,6 +28,7 @@ from ..http.conn_manager import HttpConnectionManager
 from ..network.tcp_proxy import TcpProxy
 from ..server_state import ServerState
 from ..stats.schema import ListenerStats
+from .filter_chains import FilterChains
 
 log = logging.getLogger(__name__)
 
@@ -48,29 +55,85 @@ def accept_pool():
     return Pool(max(16, (soft - in_use - _SPARE_FDS) // 2))
 
 
+class _PausableServer(StreamServer):
+    """A StreamServer an overload action can pause: gevent's restarts accepting on its own when
+    a pool slot frees, which must not undo the pause."""
+    paused = False
+
+    def start_accepting(self):
+        if not self.paused:
+            super().start_accepting()
+
+
 class ActiveListener:
     def __init__(self, config, listen_socket, cluster_manager, deadlines, access_log_sink=None,
-                 server_state=None, pool=None):
+                 server_state=None, pool=None, overload=None, counts=None, tls_ticket_key=None):
+        """``overload`` is the worker's WorkerOverload and ``counts`` its WorkerCounts, when the
+        config has an overload manager or connection_limit filters; ``tls_ticket_key`` the
+        session-ticket key every worker's TLS listeners share."""
         self.config = config
         self.stats = ListenerStats()
-        self.filter = build_terminal_filter(config.filter_chains[0].filters[-1], cluster_manager,
-                                            deadlines, access_log_sink, server_state or ServerState())
-        # per_connection_buffer_limit_bytes bounds what one read may bring in
-        self.filter.recv_size = min(self.filter.recv_size, config.per_connection_buffer_limit_bytes)
-        self._server = StreamServer(listen_socket, self._handle, spawn="default" if pool is None else pool)
+        server_state = server_state or ServerState()
 
-    def _handle(self, sock, address):
+        def build_terminal(filter_config):
+            terminal = build_terminal_filter(filter_config, cluster_manager, deadlines, access_log_sink,
+                                             server_state)
+            # per_connection_buffer_limit_bytes bounds what one read may bring in
+            terminal.recv_size = min(terminal.recv_size, config.per_connection_buffer_limit_bytes)
+            return terminal
+
+        self.chains = FilterChains(config, build_terminal, counts, tls_ticket_key)
+        self.admission = None
+        if overload is not None:
+            self.admission = overload.admission(self.stats)
+            overload.listeners.append(self)
+            for terminal in self.terminals():
+                if isinstance(terminal, HttpConnectionManager):
+                    if overload.affects_http:
+                        terminal.overload = overload
+                    if overload.reset_power is not None:
+                        overload.http_managers.append(terminal)
+        self._server = _PausableServer(listen_socket, self._handle,
+                                       spawn="default" if pool is None else pool)
+
+    def terminals(self):
+        """Each filter chain's terminal filter (connection manager or TCP proxy)."""
+        return self.chains.terminals()
+
+    def stat_sets(self):
+        """``(prefix, stat set)`` pairs for what the listener's chains and filters count, beyond
+        its own ``listener.<address>.`` stats and its terminal filters'."""
+        scope = f"listener.{self.config.stat_name}."
+        sets = [(scope + prefix, stats) for prefix, stats in self.chains.stats.sets()]
+        for chain in self.chains.chains:
+            limit = chain.connection_limit
+            if limit is not None:
+                sets.append((f"connection_limit.{limit.config.stat_prefix}.", limit.stats))
+            if chain.tls is not None:
+                sets.append((scope + "ssl.", chain.tls.stats))
+                sets.append((scope + "ssl.", chain.tls.dynamic))
+        return sets
+
+    def _handle(self, sock, address, adopted=False):
+        admission = self.admission
+        if admission is not None and not admission.admit(adopted):
+            return  # the server closes it now, as Envoy closes a refused connection
         stats = self.stats
         stats.downstream_cx_total += 1
         stats.downstream_cx_active += 1
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self.filter.serve(sock, address)
+            chosen = self.chains.choose(sock, address, adopted)
+            if chosen is not None:
+                chain, client = chosen
+                chain.serve(sock, client, adopted)
         except Exception:  # a bug must cost one connection, never the worker
             log.exception("listener %s: connection from %s failed", self.config.name, address)
         finally:
             stats.downstream_cx_active -= 1
             stats.downstream_cx_destroy += 1
+            if admission is not None:
+                admission.release()
 
     @property
     def active_connections(self):
@@ -85,7 +148,7 @@ class ActiveListener:
 
     def _adopted(self, sock, address):
         try:
-            self._handle(sock, address)
+            self._handle(sock, address, adopted=True)
         finally:
             sock.close()
 
@@ -95,10 +158,22 @@ class ActiveListener:
         filter wind down its connections: moved to the next generation (``move``) or closed over
         ``drain_time``. TCP proxy sessions run on until they end or the generation is stopped."""
         self.stop_accepting()
-        drain = getattr(self.filter, "drain", None)
-        if drain is not None:
-            drain(move, drain_time, immediate)
+        for terminal in self.terminals():
+            drain = getattr(terminal, "drain", None)
+            if drain is not None:
+                drain(move, drain_time, immediate)
 
     def stop_accepting(self):
         """Close this process's duplicate of the listening socket (never ``shutdown``)."""
         self._server.close()
+
+    def pause_accepting(self):
+        """stop_accepting_connections: new connections wait in the kernel's backlog."""
+        self._server.paused = True
+        self._server.stop_accepting()
+
+    def resume_accepting(self):
+        server = self._server
+        server.paused = False
+        if server.started:
+            server.start_accepting()

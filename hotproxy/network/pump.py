@@ -3,7 +3,7 @@
 Where both ends are plain TCP, bytes move with ``splice(2)`` through a pipe and never enter
 Python; elsewhere (a socket type splice refuses) they fall back to recv/send. Each direction runs
 in its own greenlet; an EOF from one side becomes a half-close (SHUT_WR) of the other, so
-protocols that half-close keep working. The idle timeout covers both directions together and is
+protocols that half-close keep working (over plain TCP: a TLS side ends the relay instead). The idle timeout covers both directions together and is
 enforced by the worker's ``Deadlines`` (no timer per wait).
 """
 from __future__ import annotations
@@ -68,14 +68,21 @@ class Relay:
                 self._splice(src, dst, counter)
             else:
                 self._copy(src, dst, counter)
-            _half_close(dst)
+            if isinstance(dst, SSLSocket):
+                # Python tears a TLS session down with its write side: no half-close over TLS
+                self._close_both()
+            else:
+                _half_close(dst)
         except OSError:
             self._close_both()
 
     def _close_both(self):
         for sock in (self.downstream, self.upstream):
+            # the TCP socket under a TLS one: SSLSocket.shutdown would drop its TLS state first,
+            # and a read still under way would then take records for plain bytes
+            raw = sock._sock if isinstance(sock, SSLSocket) else sock
             try:
-                sock.shutdown(_stdsocket.SHUT_RDWR)
+                raw.shutdown(_stdsocket.SHUT_RDWR)
             except OSError:
                 pass
 

@@ -41,7 +41,9 @@ class TcpProxy:
                 return name
         return self._names[-1]
 
-    def serve(self, sock, address):
+    def serve(self, sock, address, tls=None):
+        """Relay ``sock`` to a host of the cluster; ``tls`` is what its TLS handshake established
+        (the relay then carries the decrypted bytes), None for plain text or TLS passed through."""
         stats = self.stats
         stats.downstream_cx_total += 1
         started = time.monotonic()
@@ -74,11 +76,12 @@ class TcpProxy:
                 upstream.close()
         finally:
             if self.access_logs:
-                self._log(sock, address, started, cluster, host, relay)
+                self._log(sock, address, started, cluster, host, relay, tls)
 
-    def _log(self, sock, address, started, cluster, host, relay):
+    def _log(self, sock, address, started, cluster, host, relay, tls):
         now = time.monotonic()
         info = StreamInfo(time.time() - (now - started), started)
+        info.downstream_tls = tls
         info.downstream_remote_address = info.downstream_direct_remote_address = address_label(address)
         try:
             info.downstream_local_address = address_label(sock.getsockname())

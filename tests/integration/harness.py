@@ -11,6 +11,7 @@ import itertools
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +20,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
+
+import psutil
 
 ROOT = Path(__file__).resolve().parents[2]
 HOTPROXY = [sys.executable, "-m", "hotproxy"]
@@ -440,3 +443,38 @@ def post_until(port, stop, failures, done, fresh=False, pause=0.0):
             client = RawClient(port)
         if pause:
             time.sleep(pause)
+
+
+# Reloads: rewrite a running proxy's config, send SIGHUP, wait for the new generation.
+
+def rewrite(proxy, config_text):
+    text, _ = render(config_text, proxy.ports)
+    tmp = proxy.config_path.with_suffix(".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, proxy.config_path)
+
+
+def wait_for_log(proxy, needle, count=1, timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proxy.log().count(needle) >= count:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{needle!r} x{count} not in the log:\n{proxy.log()[-3000:]}")
+
+
+def reload(proxy, expected_reloads):
+    proxy.process.send_signal(signal.SIGHUP)
+    wait_for_log(proxy, "serving (", count=expected_reloads)
+
+
+def workers(proxy):
+    """The arbiter's live worker processes (exited ones not yet reaped are left out)."""
+    found = []
+    for child in psutil.Process(proxy.process.pid).children():
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE and "worker" in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.Error:
+            pass
+    return found

@@ -10,8 +10,7 @@ import psutil
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness import http_listener, simple_routes, static_cluster, to_yaml
-from test_reload import reload, workers
+from harness import http_listener, reload, simple_routes, static_cluster, to_yaml, workers
 
 HEALTH_CHECK = {"name": "envoy.filters.http.health_check",
                 "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.health_check.v3.HealthCheck",

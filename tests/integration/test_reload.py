@@ -1,5 +1,4 @@
 """The process model through real processes: workers, SIGHUP reloads, respawns, sd_notify."""
-import os
 import signal
 import socket
 import threading
@@ -8,8 +7,8 @@ import time
 import psutil
 import pytest
 
-from harness import (RawClient, accept_each, bootstrap, http_listener, post_until, render, simple_routes,
-                     static_cluster)
+from harness import (RawClient, accept_each, bootstrap, http_listener, post_until, reload, rewrite,
+                     simple_routes, static_cluster, wait_for_log, workers)
 
 
 def direct_config(body, extra_listener=False):
@@ -24,39 +23,6 @@ def proxied_config(upstream_port, tag):
     route = {"match": {"prefix": "/"}, "route": {"cluster": "backend"},
              "response_headers_to_add": [{"header": {"key": "x-config", "value": tag}}]}
     return bootstrap([http_listener("http", "listen", simple_routes(route))], [static_cluster("backend", upstream_port)])
-
-
-def rewrite(proxy, config_text):
-    text, _ = render(config_text, proxy.ports)
-    tmp = proxy.config_path.with_suffix(".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, proxy.config_path)
-
-
-def wait_for_log(proxy, needle, count=1, timeout=20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proxy.log().count(needle) >= count:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{needle!r} x{count} not in the log:\n{proxy.log()[-3000:]}")
-
-
-def reload(proxy, expected_reloads):
-    proxy.process.send_signal(signal.SIGHUP)
-    wait_for_log(proxy, "serving (", count=expected_reloads)
-
-
-def workers(proxy):
-    """The arbiter's live worker processes (exited ones not yet reaped are left out)."""
-    found = []
-    for child in psutil.Process(proxy.process.pid).children():
-        try:
-            if child.status() != psutil.STATUS_ZOMBIE and "worker" in " ".join(child.cmdline()):
-                found.append(child)
-        except psutil.Error:
-            pass
-    return found
 
 
 def test_workers_are_named_and_die_with_the_arbiter(proxy_factory, client_factory):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import socket
 import ssl
-import threading
 
 from harness import Upstream, UpstreamHandler
 
@@ -96,8 +95,9 @@ class TlsUpstream(Upstream):
         return self.server.peers
 
 
-def tls_client(port, ca=None, server_name=None, certificate=None, tmp_path=None, alpn=None, session=None):
-    """A connected TLS client socket (verifying against ``ca`` when given)."""
+def client_context(ca=None, certificate=None, tmp_path=None, alpn=None):
+    """A client SSLContext verifying against ``ca`` (nothing when None), presenting
+    ``certificate`` when given."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     if ca is not None:
@@ -108,6 +108,13 @@ def tls_client(port, ca=None, server_name=None, certificate=None, tmp_path=None,
         context.load_cert_chain(*certificate.write(tmp_path, "client"))
     if alpn:
         context.set_alpn_protocols(alpn)
+    return context
+
+
+def tls_client(port, ca=None, server_name=None, certificate=None, tmp_path=None, alpn=None, session=None,
+               context=None):
+    """A connected TLS client socket (a session resumes only with the ``context`` it came from)."""
+    context = context or client_context(ca, certificate, tmp_path, alpn)
     sock = socket.create_connection(("127.0.0.1", port), timeout=10)
     return context.wrap_socket(sock, server_hostname=server_name, session=session)
 

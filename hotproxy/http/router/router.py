@@ -111,6 +111,7 @@ class Router:
         out = stream.out
         data = out[0] if len(out) == 1 else b"".join(out)
         out.clear()
+        stream.buffered = len(data)  # held until the upstream takes it (reset_high_memory_stream)
         try:
             send_all(stream.upstream.sock, data)
         except OSError:
@@ -119,6 +120,8 @@ class Router:
             if stream.head_sent:
                 data = stream.request_bytes + data
             send_all(stream.upstream.sock, data)
+        finally:
+            stream.buffered = 0
         stream.body_sent = stream.head_sent or len(data) > len(stream.request_bytes)
         stream.head_sent = True
 
@@ -162,6 +165,7 @@ class Router:
         try:
             return self._relay_with(buffer, stream, conn)
         finally:
+            stream.buffered = 0
             self._buffers.append(buffer)
 
     def _relay_with(self, buffer, stream, conn):
@@ -261,7 +265,9 @@ class Router:
                             expected = int(event.content_length)
                 events.clear()
             if out:
+                stream.buffered = received or 0  # held until the client takes it
                 send_parts(dsock, out)
+                stream.buffered = 0
             if since_yield >= _YIELD_EVERY:  # an upstream that always has bytes ready (fairness)
                 since_yield = 0
                 gevent.sleep(0)
@@ -290,7 +296,9 @@ class Router:
             received = usock.recv_into(view, min(remaining, len(view)))
             if not received:
                 raise UpstreamReset("connection termination")
+            stream.buffered = received
             send_all(dsock, view[:received])
+            stream.buffered = 0
             remaining -= received
             stream.bytes_sent += received
             relayed += received
