@@ -103,6 +103,7 @@ class Listener:
     listener_filters: tuple[object, ...] = ()  # filter_chain.py's TlsInspector, ProxyProtocol, …
     listener_filters_timeout: float = 15.0     # 0: no timeout
     continue_on_listener_filters_timeout: bool = False
+    ignore_global_conn_limit: bool = False     # not counted against global_downstream_max_connections
 
     def all_filter_chains(self):
         """The filter chains, the default one last."""

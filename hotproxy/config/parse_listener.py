@@ -22,13 +22,13 @@ HEALTH_CHECK_TYPE = "type.googleapis.com/envoy.extensions.filters.http.health_ch
 LISTENER = Fields(
     "name address filter_chains per_connection_buffer_limit_bytes enable_reuse_port "
     "traffic_direction connection_balance_config listener_filters listener_filters_timeout "
-    "continue_on_listener_filters_timeout default_filter_chain",
+    "continue_on_listener_filters_timeout default_filter_chain ignore_global_conn_limit",
     unsupported="additional_addresses stat_prefix fcds_config filter_chain_matcher "
                 "use_original_dst metadata deprecated_v1 drain_type "
                 "transparent freebind socket_options tcp_fast_open_queue_length "
                 "udp_listener_config api_listener "
                 "reuse_port access_log tcp_backlog_size max_connections_to_accept_per_socket_event "
-                "bind_to_port internal_listener enable_mptcp ignore_global_conn_limit "
+                "bind_to_port internal_listener enable_mptcp "
                 "bypass_overload_manager tcp_keepalive")
 FILTER_CHAIN = Fields(
     "filters name filter_chain_match transport_socket",
@@ -109,6 +109,7 @@ def listener(node: Node) -> Listener | None:
                   enable_reuse_port=m.boolean("enable_reuse_port"),
                   traffic_direction=m.enum("traffic_direction", TRAFFIC_DIRECTIONS),
                   listener_filters_timeout=m.duration("listener_filters_timeout"),
+                  ignore_global_conn_limit=m.boolean("ignore_global_conn_limit"),
                   continue_on_listener_filters_timeout=m.boolean("continue_on_listener_filters_timeout")))
 
 
@@ -151,7 +152,8 @@ def filter_chain(node: Node) -> FilterChain | None:
 def connection_balance(node: Node):
     """Both balancers are refused by name: the workers share one accept queue per listener and
     the kernel hands each connection to one of them; nothing here can balance exactly."""
-    node.message(CONNECTION_BALANCE)
+    if node.message(CONNECTION_BALANCE) is not None and not node.value:
+        node.fail("exactly one of exact_balance, extend_balance is required")
     return None
 
 

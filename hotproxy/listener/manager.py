@@ -85,7 +85,7 @@ class ActiveListener:
         self.chains = FilterChains(config, build_terminal, counts, tls_ticket_key)
         self.admission = None
         if overload is not None:
-            self.admission = overload.admission(self.stats)
+            self.admission = overload.admission(self.stats, not config.ignore_global_conn_limit)
             overload.listeners.append(self)
             for terminal in self.terminals():
                 if isinstance(terminal, HttpConnectionManager):

@@ -133,11 +133,14 @@ class WorkerOverload:
             connection.reset_for_overload()
         self.reset_stats.count += len(chosen)
 
-    def admission(self, listener_stats):
-        """What a listener checks before it accepts a connection; None when nothing is."""
-        if self.global_connections is None and not self.rejects_connections:
+    def admission(self, listener_stats, counts_globally=True):
+        """What a listener checks before it accepts a connection; None when nothing is. A
+        listener with ``ignore_global_conn_limit`` (``counts_globally`` false) is neither limited
+        nor counted by the global connection limit, as in Envoy."""
+        counter = self.global_connections if counts_globally else None
+        if counter is None and not self.rejects_connections:
             return None
-        return Admission(self, listener_stats)
+        return Admission(self, listener_stats, counter)
 
 
 class Admission:
@@ -147,9 +150,9 @@ class Admission:
 
     __slots__ = ("overload", "counter", "stats")
 
-    def __init__(self, overload: WorkerOverload, listener_stats):
+    def __init__(self, overload: WorkerOverload, listener_stats, counter):
         self.overload = overload
-        self.counter = overload.global_connections
+        self.counter = counter
         self.stats = listener_stats
 
     def admit(self, adopted=False) -> bool:

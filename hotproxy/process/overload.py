@@ -30,6 +30,8 @@ log = logging.getLogger("hotproxy.arbiter")
 
 IDLE_INTERVAL_S = 1.0  # how often to look again while no live config has a monitor
 REFRESH_DELAY = "overload.refresh_interval_delay"
+#: The shortest refresh_interval the arbiter honours.
+MIN_INTERVAL_S = 0.01
 
 
 class OverloadSupervisor:
@@ -82,7 +84,8 @@ class OverloadSupervisor:
     def _interval(self):
         """The newest config's refresh_interval: a reload's takes effect with its workers."""
         configs = self._configs()
-        return configs[-1][1].refresh_interval if configs else IDLE_INTERVAL_S
+        # Envoy takes 0s too; measuring RSS that often would only burn the arbiter's CPU
+        return max(configs[-1][1].refresh_interval, MIN_INTERVAL_S) if configs else IDLE_INTERVAL_S
 
     def _run(self):
         last = time.monotonic()

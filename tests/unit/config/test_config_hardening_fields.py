@@ -94,6 +94,8 @@ REJECTED = [
              f"{LISTENER}.connection_balance_config.exact_balance", "not supported by hotproxy yet"),
     Rejected({f"{LISTENER}.connection_balance_config": {"extend_balance": {}}},
              f"{LISTENER}.connection_balance_config.extend_balance", "not supported by hotproxy yet"),
+    Rejected({f"{LISTENER}.connection_balance_config": {}},
+             f"{LISTENER}.connection_balance_config", "exactly one of exact_balance, extend_balance is required"),
     Rejected({OM: overload(loadshed_points=[])}, f"{OM}.loadshed_points", "not supported by hotproxy yet"),
     Rejected({OM: {**overload(), "resource_monitors": overload()["resource_monitors"] * 2}},
              f"{OM}.resource_monitors[1].name", f"Duplicate resource monitor {HEAP}"),

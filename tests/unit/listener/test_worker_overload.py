@@ -144,5 +144,13 @@ def test_admission_checks_the_global_limit_then_the_reject_fraction():
     assert counter.held == 1
 
 
+def test_a_listener_that_ignores_the_global_limit_is_neither_limited_nor_counted():
+    counter = FakeCounter(free=0)
+    overload = WorkerOverload(overload_config("stop_accepting_requests", connections=1),
+                              SimpleNamespace(counter=lambda key, limit: counter))
+    assert overload.admission(ListenerStats(), counts_globally=False) is None
+    assert not overload.admission(ListenerStats()).admit()
+
+
 def test_no_admission_when_nothing_checks_connections():
     assert WorkerOverload(overload_config("stop_accepting_requests")).admission(ListenerStats()) is None
