@@ -53,9 +53,10 @@ class InspectionStats:
         self.proxy_proto = ProxyProtocolStats()
         self.http_inspector = HttpInspectorStats()
 
-    def sets(self):
-        """(prefix under ``listener.<address>.``, stat set) pairs."""
-        return [("", self.listener), ("tls_inspector.", self.tls_inspector),
+    def sets(self, listener_scope):
+        """(prefix, stat set) pairs: the listener's own under ``listener_scope``, the filters'
+        at the root, where Envoy reports them (summed over listeners)."""
+        return [(listener_scope, self.listener), ("tls_inspector.", self.tls_inspector),
                 ("proxy_proto.", self.proxy_proto), ("http_inspector.", self.http_inspector)]
 
 

@@ -104,7 +104,7 @@ class ActiveListener:
         """``(prefix, stat set)`` pairs for what the listener's chains and filters count, beyond
         its own ``listener.<address>.`` stats and its terminal filters'."""
         scope = f"listener.{self.config.stat_name}."
-        sets = [(scope + prefix, stats) for prefix, stats in self.chains.stats.sets()]
+        sets = self.chains.stats.sets(scope)
         for chain in self.chains.chains:
             limit = chain.connection_limit
             if limit is not None:

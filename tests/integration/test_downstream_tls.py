@@ -83,6 +83,9 @@ def test_sni_chooses_the_chain_and_its_certificate(proxy_factory, upstream, ca, 
     assert counted["listener.127.0.0.1_{}.ssl.handshake".format(port)] == 2
     assert counted["http.a.downstream_rq_2xx"] == 1 and counted["http.b.downstream_rq_2xx"] == 1
     assert counted["http.plain.downstream_rq_2xx"] == 1
+    # the inspector's counters sit at the root, as Envoy's do
+    assert (counted["tls_inspector.tls_found"], counted["tls_inspector.tls_not_found"]) == (2, 1)
+    assert counted["tls_inspector.sni_found"] == 2
 
 
 def test_no_chain_matches_the_connection_is_closed_and_counted(proxy_factory, upstream, ca, certs):
