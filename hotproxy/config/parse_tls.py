@@ -11,7 +11,7 @@ import re
 
 from ..tls import params as tls_parameters
 from ..tls.certificates import CertificateError, check_pair, load_chain, load_crl, load_key
-from .fields import UINT32_MAX, Enum, Fields, Node, present
+from .fields import NOT_SUPPORTED, UINT32_MAX, Enum, Fields, Node, present
 from .parse_core import string_matcher
 from .tls import (TLS1_2, TLS1_3, TLS_AUTO, CommonTlsContext, DownstreamTlsContext, SanMatcher,
                   TlsCertificate, TlsParams, UpstreamTlsContext, ValidationContext)
@@ -94,9 +94,14 @@ def downstream_tls_context(node: Node) -> DownstreamTlsContext | None:
     if common is None:
         return None
     require = m.boolean("require_client_certificate")
-    if require and (common.validation is None or common.validation.trusted_ca_pem is None):
+    validation = common.validation
+    if require and (validation is None or validation.trusted_ca_pem is None):
         m.at("require_client_certificate").fail(
             "requires a validation_context with a trusted_ca to verify the client certificate against")
+    if validation is not None and validation.checks_peer and validation.trusted_ca_pem is None:
+        m.node.child("common_tls_context").child("validation_context").fail(
+            f"SAN matchers and certificate pins on a server context without a trusted_ca are {NOT_SUPPORTED}: "
+            "hotproxy asks clients for a certificate only to verify it against a trusted_ca")
     m.one_of("session_ticket_keys", "disable_stateless_session_resumption", required=False)
     timeout = m.duration("session_timeout")
     if timeout is not None and timeout >= 2 ** 32:

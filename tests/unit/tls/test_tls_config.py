@@ -115,3 +115,13 @@ def test_a_client_context_takes_one_certificate(ca, leaf):
         ("tls.common_tls_context.tls_certificates", "Multiple TLS certificates are not supported for client contexts")]
     parsed, problems = parse(upstream_tls_context, {"sni": "a.example.com", "max_session_keys": 0})
     assert problems == [] and parsed.sni == "a.example.com" and parsed.max_session_keys == 0
+
+
+def test_client_certificate_checks_without_a_ca_are_refused_downstream(leaf):
+    tree = {"common_tls_context": {"tls_certificates": [certificate(leaf)], "validation_context": {
+        "verify_certificate_hash": ["ab" * 32]}}}
+    assert problems_of(tree) == [(
+        "tls.common_tls_context.validation_context",
+        "SAN matchers and certificate pins on a server context without a trusted_ca are not supported by "
+        "hotproxy yet: hotproxy asks clients for a certificate only to verify it against a trusted_ca")]
+    assert problems_of(tree, upstream_tls_context) == []  # a client checks what the server presents
