@@ -9,6 +9,7 @@ import json
 import re
 
 from ..stats import prometheus, render
+from .certs import certificates
 from .config_dump import config_dump
 from .server import Endpoint, Response
 
@@ -52,6 +53,9 @@ def build_endpoints(server, help_text):
         gauge_values = {name: value for name, value in values.items() if name in gauges}
         return Response(prometheus.render(counters, gauge_values, histograms, server.tag_extractor()),
                         content_type=PROMETHEUS)
+
+    def certs(_request):
+        return Response(_json(certificates(server.bootstrap)), content_type=JSON)
 
     def clusters(request):
         server.flush_stats()
@@ -125,6 +129,7 @@ def build_endpoints(server, help_text):
                                   "?usedonly, ?type=Counters|Gauges|Histograms)"),
         Endpoint("/stats/prometheus", prometheus_stats, "print server stats in prometheus format"),
         Endpoint("/clusters", clusters, "upstream cluster status (?format=json)"),
+        Endpoint("/certs", certs, "print certs on machine"),
         Endpoint("/listeners", listeners, "print listener info (?format=json)"),
         Endpoint("/config_dump", dump, "dump current hotproxy configs (secrets redacted)"),
         Endpoint("/runtime", runtime, "print runtime values"),

@@ -174,3 +174,21 @@ def test_upstream_tls_behind_downstream_tls(proxy_factory, ca, certs, tmp_path):
         assert backend.peers == [{"commonName": "edge"}] * 3
     finally:
         backend.stop()
+
+
+def test_admin_certs_lists_every_tls_context(proxy_factory, upstream, ca, certs, tmp_path):
+    cert_path, key_path = certs["a"].write(tmp_path, "a")
+    tls = downstream_tls(certs["a"])
+    tls["typed_config"]["common_tls_context"]["tls_certificates"] = [
+        {"certificate_chain": {"filename": str(cert_path)}, "private_key": {"filename": str(key_path)}}]
+    text = config([listener(hcm_chain(tls), filters=())], upstream.port,
+                  [static_cluster("secure", upstream.port,
+                                  extra={"transport_socket": upstream_tls(ca, client=certs["client"])})])
+    proxy = proxy_factory(text)
+    with urllib.request.urlopen(f"http://127.0.0.1:{proxy.port('admin')}/certs") as response:
+        listed = json.load(response)["certificates"]
+    assert [[c["path"] for c in context["ca_cert"]] for context in listed] == [[], ["<inline>"]]
+    server, client = listed[0]["cert_chain"][0], listed[1]["cert_chain"][0]
+    assert server["path"] == str(cert_path) and server["subject_alt_names"] == [{"dns": "a.example.com"}]
+    assert client["subject_alt_names"] == [{"uri": "spiffe://example.com/edge"}]
+    assert server["days_until_expiration"] in ("364", "365")
