@@ -95,6 +95,9 @@ class HttpConnectionManager:
         stats = self.stats
         stats.downstream_cx_total += 1
         stats.downstream_cx_active += 1
+        if tls is not None:
+            stats.downstream_cx_ssl_total += 1
+            stats.downstream_cx_ssl_active += 1
         connection = _Connection(self, sock, address, tls)
         self.deadlines.watch(connection)
         self.connections.add(connection)
@@ -107,6 +110,8 @@ class HttpConnectionManager:
             self.deadlines.unwatch(connection)
             stats.downstream_cx_active -= 1
             stats.downstream_cx_destroy += 1
+            if tls is not None:
+                stats.downstream_cx_ssl_active -= 1
 
     def drain(self, move=True, drain_time=0.0, immediate=False):
         """Stop serving. With ``move``, idle connections move to the next generation now and busy

@@ -82,6 +82,8 @@ def test_sni_chooses_the_chain_and_its_certificate(proxy_factory, upstream, ca, 
     counted = stats(proxy, "(ssl|downstream_rq_2xx|tls_inspector)")
     assert counted["listener.127.0.0.1_{}.ssl.handshake".format(port)] == 2
     assert counted["http.a.downstream_rq_2xx"] == 1 and counted["http.b.downstream_rq_2xx"] == 1
+    ssl_total = stats(proxy, "downstream_cx_ssl")
+    assert (ssl_total["http.a.downstream_cx_ssl_total"], ssl_total["http.plain.downstream_cx_ssl_total"]) == (1, 0)
     assert counted["http.plain.downstream_rq_2xx"] == 1
     # the inspector's counters sit at the root, as Envoy's do
     assert (counted["tls_inspector.tls_found"], counted["tls_inspector.tls_not_found"]) == (2, 1)
