@@ -1,7 +1,8 @@
 """Flusher side of access logging: buffered appends to access-log files.
 
 Each destination (a file path, or "stdout" / "stderr") has a buffer written out when it passes
-``flush_bytes`` or every ``flush_interval`` seconds (Envoy flushes at 64 KiB or 1 s). ``reopen()``
+``flush_bytes`` or every ``flush_interval`` seconds (--file-flush-min-size-kb, --file-flush-interval-msec;
+Envoy flushes at 64 KiB or 10 s, hotproxy every 1 s by default). ``reopen()``
 closes every file so that the next write opens it anew: what logrotate's SIGUSR1 needs.
 """
 from __future__ import annotations
