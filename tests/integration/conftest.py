@@ -1,10 +1,9 @@
 """Fixtures for integration tests (see harness.py for what they start)."""
-import urllib.request
 
 import pytest
 
 from envoy_peer import Envoy, envoy_binary
-from harness import Proxy, RawClient, Upstream, render, wait_for_port
+from harness import Proxy, RawClient, Upstream, admin_counter, render, wait_for_port
 
 
 @pytest.fixture
@@ -91,14 +90,3 @@ def peer_factory(request, tmp_path):
     yield start
     for peer in started:
         peer.stop()
-
-
-def admin_counter(admin_port, name):
-    """One stat's value from an admin interface (Envoy's or hotproxy's), 0 when absent."""
-    url = f"http://127.0.0.1:{admin_port}/stats?filter=^{name}$"
-    with urllib.request.urlopen(url, timeout=10) as response:
-        for line in response.read().decode().splitlines():
-            key, _, value = line.partition(": ")
-            if key == name:
-                return int(value)
-    return 0

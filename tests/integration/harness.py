@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -478,3 +479,22 @@ def workers(proxy):
         except psutil.Error:
             pass
     return found
+
+
+def admin_counter(admin_port, name, missing=0):
+    """One stat's value from an admin interface (Envoy's or hotproxy's), ``missing`` when absent
+    (an admin read first collects every worker's counts)."""
+    url = f"http://127.0.0.1:{admin_port}/stats?filter=^{name}$"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        for line in response.read().decode().splitlines():
+            key, _, value = line.partition(": ")
+            if key == name:
+                return int(value)
+    return missing
+
+
+def admin_stats(admin_port, pattern):
+    """{name: value} of the stats whose names match ``pattern`` (counters and gauges)."""
+    url = f"http://127.0.0.1:{admin_port}/stats?format=json&filter={pattern}"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return {s["name"]: s["value"] for s in json.load(response)["stats"] if "value" in s}

@@ -8,13 +8,12 @@ import urllib.request
 import pytest
 from certs import CA
 
-from harness import RawClient, http_listener, simple_routes, static_cluster, to_yaml
+from harness import TCP_PROXY_TYPE, RawClient, admin_stats, http_listener, simple_routes, static_cluster, to_yaml
 from tls_harness import TlsUpstream, downstream_tls, echoed, get_over, tls_client, upstream_tls
 
 ADMIN = {"address": {"socket_address": {"address": "127.0.0.1", "port_value": "{port:admin}"}}}
 TLS_INSPECTOR = {"name": "envoy.filters.listener.tls_inspector", "typed_config": {
     "@type": "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"}}
-TCP_PROXY_TYPE = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
 ROUTES = simple_routes({"match": {"prefix": "/"}, "route": {"cluster": "backend"}})
 
 
@@ -52,8 +51,7 @@ def config(listeners, upstream_port, clusters=()):
 
 
 def stats(proxy, pattern):
-    with urllib.request.urlopen(f"http://127.0.0.1:{proxy.port('admin')}/stats?format=json&filter={pattern}") as r:
-        return {s["name"]: s["value"] for s in json.load(r)["stats"] if "value" in s}
+    return admin_stats(proxy.port("admin"), pattern)
 
 
 def served_names(sock):

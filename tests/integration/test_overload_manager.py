@@ -5,12 +5,12 @@ import os
 import signal
 import socket
 import time
-import urllib.request
 
 import psutil
 import pytest
 
-from harness import TCP_PROXY_TYPE, RawClient, http_listener, render, simple_routes, static_cluster, to_yaml
+from harness import (TCP_PROXY_TYPE, RawClient, admin_counter, http_listener, render, simple_routes, static_cluster,
+                     to_yaml)
 
 HEAP = "envoy.resource_monitors.fixed_heap"
 CONNECTIONS = "envoy.resource_monitors.global_downstream_max_connections"
@@ -57,15 +57,8 @@ def config(upstream_port, overload_manager=None, limit=None):
 
 
 def stat(proxy, name):
-    """A stat from the admin interface (an admin read first collects every worker's counts);
-    None while it does not exist yet."""
-    url = f"http://127.0.0.1:{proxy.port('admin')}/stats?filter=^{name}$"
-    with urllib.request.urlopen(url, timeout=10) as response:
-        for line in response.read().decode().splitlines():
-            key, _, value = line.partition(": ")
-            if key == name:
-                return int(value)
-    return None
+    """A stat from the admin interface; None while it does not exist yet."""
+    return admin_counter(proxy.port("admin"), name, missing=None)
 
 
 def eventually(check, timeout=10.0):

@@ -1,17 +1,13 @@
 """TLS to upstreams (a cluster's UpstreamTlsContext) through real processes: verification only as
 configured, mutual TLS, pooled and resumed TLS connections, handshake failures as connect
 failures with Envoy's 503 and counters, and TLS origination by the TCP proxy."""
-import json
-import urllib.request
-
 import pytest
 from certs import CA
 
-from harness import RawClient, http_listener, simple_routes, static_cluster, to_yaml
+from harness import TCP_PROXY_TYPE, RawClient, admin_stats, http_listener, simple_routes, static_cluster, to_yaml
 from tls_harness import TlsUpstream, upstream_tls
 
 ADMIN = {"address": {"socket_address": {"address": "127.0.0.1", "port_value": "{port:admin}"}}}
-TCP_PROXY_TYPE = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +36,8 @@ def config(port, transport_socket):
         "clusters": [static_cluster("secure", port, extra={"transport_socket": transport_socket})]}})
 
 
-def stats(proxy, prefix):
-    with urllib.request.urlopen(f"http://127.0.0.1:{proxy.port('admin')}/stats?format=json&filter={prefix}") as r:
-        return {s["name"]: s["value"] for s in json.load(r)["stats"] if "value" in s}
+def stats(proxy, pattern):
+    return admin_stats(proxy.port("admin"), pattern)
 
 
 def test_a_verified_upstream_serves_over_pooled_and_resumed_tls(proxy_factory, tls_upstream_factory, ca, tmp_path):
