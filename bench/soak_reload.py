@@ -14,6 +14,7 @@ Reloads: spaced (one every --spacing s) and, every tenth, a burst of five SIGHUP
     python bench/soak_reload.py --target hotproxy-restarter --reloads 100  # hotproxy hot restart
     python bench/soak_reload.py --target hotproxy-sigusr2 --reloads 100
     python bench/soak_reload.py --target envoy --reloads 100  # Envoy hot restart
+    python bench/soak_reload.py --tls --reloads 200           # the same over TLS (bench/soak_tls.py)
 
 Prints requests ok/failed by kind, the arbiter's RSS and open fds before and after, and draws a
 timeline (requests/s, p99, failures, a mark per reload) as a PNG (needs matplotlib).
@@ -21,7 +22,6 @@ timeline (requests/s, p99, failures, a mark per reload) as a PNG (needs matplotl
 from __future__ import annotations
 
 import argparse
-import http.client
 import os
 import random
 import signal
@@ -37,6 +37,8 @@ from pathlib import Path
 
 import psutil
 
+from soak_tls import connection_factory, transport_socket
+
 HERE = Path(__file__).resolve().parent
 VENV_BIN = Path(sys.executable).parent
 
@@ -46,7 +48,7 @@ static_resources:
   - name: soak
     address: {{ socket_address: {{ address: 127.0.0.1, port_value: {listen} }} }}
     filter_chains:
-    - filters:
+    - {transport}filters:
       - name: envoy.filters.network.http_connection_manager
         typed_config:
           "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
@@ -104,6 +106,16 @@ class Upstream(BaseHTTPRequestHandler):
     do_GET = do_POST = _answer
 
 
+#: set by --tls (bench/soak_tls.py): the chain's transport socket, and how clients connect
+TRANSPORT = ""
+connect = connection_factory(None)
+
+
+def config_text(listen, upstream, version):
+    return CONFIG.format(listen=listen, upstream=upstream, version=version,
+                         transport=TRANSPORT + ("\n      " if TRANSPORT else ""))
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -131,7 +143,7 @@ def one_request(conn, method, path, body):
 
 
 def keep_alive_client(port, recorder, stop, max_pause):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn = connect(port, 30)
     while not stop.is_set():
         started = time.monotonic()
         try:
@@ -139,7 +151,7 @@ def keep_alive_client(port, recorder, stop, max_pause):
         except Exception as exc:  # noqa: BLE001 — every failure is the measurement
             recorder.add("keep-alive", False, time.monotonic() - started, f"{type(exc).__name__}: {exc}")
             conn.close()
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn = connect(port, 30)
         stop.wait(random.uniform(0, max_pause))
     conn.close()
 
@@ -147,7 +159,7 @@ def keep_alive_client(port, recorder, stop, max_pause):
 def fresh_client(port, recorder, stop):
     while not stop.is_set():
         started = time.monotonic()
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn = connect(port, 30)
         try:
             recorder.add("fresh", True, one_request(conn, "GET", "/fresh", None))
         except Exception as exc:  # noqa: BLE001
@@ -158,7 +170,7 @@ def fresh_client(port, recorder, stop):
 
 
 def long_client(port, recorder, stop):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    conn = connect(port, 60)
     while not stop.is_set():
         started = time.monotonic()
         try:
@@ -166,7 +178,7 @@ def long_client(port, recorder, stop):
         except Exception as exc:  # noqa: BLE001
             recorder.add("long", False, time.monotonic() - started, f"{type(exc).__name__}: {exc}")
             conn.close()
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            conn = connect(port, 60)
 
 
 class HotproxyTarget:
@@ -174,7 +186,7 @@ class HotproxyTarget:
 
     def __init__(self, workdir, listen, upstream, args):
         self.config = workdir / "soak.yaml"
-        self.config.write_text(CONFIG.format(listen=listen, upstream=upstream, version=0))
+        self.config.write_text(config_text(listen, upstream, 0))
         self.listen, self.upstream = listen, upstream
         self.log = open(workdir / "hotproxy.log", "wb")
         self.process = subprocess.Popen([str(VENV_BIN / "hotproxy"), "-c", str(self.config), "--concurrency",
@@ -182,7 +194,7 @@ class HotproxyTarget:
 
     def reload(self, version):
         tmp = self.config.with_suffix(".tmp")
-        tmp.write_text(CONFIG.format(listen=self.listen, upstream=self.upstream, version=version))
+        tmp.write_text(config_text(self.listen, self.upstream, version))
         os.replace(tmp, self.config)
         self.process.send_signal(signal.SIGHUP)
 
@@ -201,7 +213,7 @@ class HotRestartTarget:
     def __init__(self, workdir, listen, upstream, args):
         self.name = args.target
         self.config = workdir / "soak.yaml"
-        self.config.write_text(CONFIG.format(listen=listen, upstream=upstream, version=0))
+        self.config.write_text(config_text(listen, upstream, 0))
         self.listen, self.upstream = listen, upstream
         self.pid_file = workdir / "hotproxy.pid"
         self.log = open(workdir / "hotproxy.log", "wb")
@@ -225,7 +237,7 @@ class HotRestartTarget:
 
     def reload(self, version):
         tmp = self.config.with_suffix(".tmp")
-        tmp.write_text(CONFIG.format(listen=self.listen, upstream=self.upstream, version=version))
+        tmp.write_text(config_text(self.listen, self.upstream, version))
         os.replace(tmp, self.config)
         if self.name == "hotproxy-restarter":
             self.process.send_signal(signal.SIGHUP)
@@ -259,7 +271,7 @@ class EnvoyTarget:
     def reload(self, version):
         self.epoch += 1
         config = self.workdir / f"envoy-{self.epoch}.yaml"
-        config.write_text(CONFIG.format(listen=self.listen, upstream=self.upstream, version=version))
+        config.write_text(config_text(self.listen, self.upstream, version))
         log = open(self.workdir / f"envoy-{self.epoch}.log", "wb")
         self.processes.append(subprocess.Popen(
             [str(VENV_BIN / "envoy"), "-c", str(config), "--concurrency", str(self.args.concurrency), "-l", "warning",
@@ -284,7 +296,7 @@ def wait_for(port, timeout=20):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn = connect(port, 2)
             one_request(conn, "GET", "/probe", None)
             conn.close()
             return
@@ -346,9 +358,14 @@ def main(argv=None):
     parser.add_argument("--max-pause", type=float, default=5.0)
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--png", default=None, help="timeline path (default docs/soak-<target>.png)")
+    parser.add_argument("--tls", action="store_true", help="the listener and every client speak TLS")
     args = parser.parse_args(argv)
 
     workdir = Path(tempfile.mkdtemp(prefix="hotproxy-soak-"))
+    global TRANSPORT, connect
+    if args.tls:
+        TRANSPORT, context = transport_socket(workdir)
+        connect = connection_factory(context)
     upstream = UpstreamServer(("127.0.0.1", 0), Upstream)
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
     listen = free_port()
@@ -401,7 +418,7 @@ def main(argv=None):
     for error, count in errors.most_common(8):
         print(f"    {count:5} x {error}")
     print(f"  arbiter RSS {rss_before / 2**20:.1f} -> {rss_after / 2**20:.1f} MiB, open fds {fds_before} -> {fds_after}")
-    png = args.png or str(HERE.parent / "docs" / f"soak-{target.name}.png")
+    png = args.png or str(HERE.parent / "docs" / f"soak-{target.name}{'-tls' if args.tls else ''}.png")
     draw(recorder, reload_times, started, png, f"{target.name}: {args.reloads} reloads, "
          f"{sum(c['failed'] for c in by_kind.values())} failed requests")
     return 0
