@@ -419,7 +419,7 @@ def main(argv=None):
         print(f"    {count:5} x {error}")
     print(f"  arbiter RSS {rss_before / 2**20:.1f} -> {rss_after / 2**20:.1f} MiB, open fds {fds_before} -> {fds_after}")
     png = args.png or str(HERE.parent / "docs" / f"soak-{target.name}{'-tls' if args.tls else ''}.png")
-    draw(recorder, reload_times, started, png, f"{target.name}: {args.reloads} reloads, "
+    draw(recorder, reload_times, started, png, f"{target.name}{' over TLS' if args.tls else ''}: {args.reloads} reloads, "
          f"{sum(c['failed'] for c in by_kind.values())} failed requests")
     return 0
 
