@@ -63,10 +63,15 @@ static_resources:
             address: {{ socket_address: {{ address: 127.0.0.1, port_value: {upstream} }} }}
 """
 
-# What nginx answers for a small body, byte for byte (so that the response side is realistic).
-RESPONSE = (b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Thu, 03 Dec 2026 13:31:00 GMT\r\n"
-            b"Content-Type: text/plain\r\nContent-Length: 12\r\nConnection: keep-alive\r\n\r\n"
-            b"hello world\n")
+def response(body_size):
+    """What nginx answers, byte for byte (so that the response side is realistic): 12 bytes of
+    ``hello world`` or ``body_size`` bytes."""
+    body = b"hello world\n" if body_size == 12 else b"x" * body_size
+    return (b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Thu, 03 Dec 2026 13:31:00 GMT\r\n"
+            b"Content-Type: text/plain\r\nContent-Length: %d\r\nConnection: keep-alive\r\n\r\n" % len(body) + body)
+
+
+
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n"
 
 
@@ -76,8 +81,8 @@ def free_port():
         return s.getsockname()[1]
 
 
-def upstream(port):
-    """Answers every request head with RESPONSE, on every connection."""
+def upstream(port, answer):
+    """Answers every request head with ``answer``, on every connection."""
     server = socket.socket()
     server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     server.bind(("127.0.0.1", port))
@@ -93,7 +98,7 @@ def upstream(port):
                 buffer += data
                 while b"\r\n\r\n" in buffer:
                     _, buffer = buffer.split(b"\r\n\r\n", 1)
-                    conn.sendall(RESPONSE)
+                    conn.sendall(answer)
 
     def accept():
         while True:
@@ -103,16 +108,17 @@ def upstream(port):
     threading.Thread(target=accept, daemon=True).start()
 
 
-def client(port, requests, connections=10):
+def client(port, requests, body_size, connections=10):
     per = requests // connections
+    ending = b"hello world\n" if body_size == 12 else b"x" * 64
 
     def run():
         with socket.create_connection(("127.0.0.1", port)) as sock:
             for _ in range(per):
                 sock.sendall(REQUEST)
                 got = b""
-                while not got.endswith(b"hello world\n"):
-                    got += sock.recv(65536)
+                while not (got.endswith(ending) and len(got) > body_size):
+                    got += sock.recv(262144)
 
     threads = [threading.Thread(target=run) for _ in range(connections)]
     for thread in threads:
@@ -132,7 +138,7 @@ def wait_for_port(port, timeout=120):
     raise RuntimeError(f"nothing listens on {port}")
 
 
-def count(checkout, requests, scratch):
+def count(checkout, requests, scratch, body_size):
     """Instructions the worker executed for ``requests`` requests (plus start and stop)."""
     out = scratch / f"callgrind.{os.getpid()}.{requests}.out"
     wrapper = scratch / "python"
@@ -143,7 +149,7 @@ def count(checkout, requests, scratch):
         f'exec {sys.executable} "$@"\n')
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
     listen, up = free_port(), free_port()
-    upstream(up)
+    upstream(up, response(body_size))
     config = scratch / "bench.yaml"
     config.write_text(CONFIG.format(listen=listen, upstream=up))
     # the wrapper is no venv interpreter: name the venv's packages explicitly
@@ -158,8 +164,8 @@ def count(checkout, requests, scratch):
             wait_for_port(listen)
         except RuntimeError:
             raise RuntimeError((scratch / "hotproxy.log").read_text()[-3000:]) from None
-        client(listen, 200)  # warm: imports, first connections
-        client(listen, requests)
+        client(listen, 200, body_size)  # warm: imports, first connections
+        client(listen, requests, body_size)
     finally:
         proxy.send_signal(signal.SIGTERM)
         proxy.wait(120)
@@ -170,20 +176,22 @@ def count(checkout, requests, scratch):
     return int(re.search(r"^summary: (\d+)", out.read_text(), re.M).group(1))
 
 
-def per_request(checkout, requests, scratch):
+def per_request(checkout, requests, scratch, body_size):
     small = requests // 6
-    return (count(checkout, requests, scratch) - count(checkout, small, scratch)) / (requests - small)
+    return ((count(checkout, requests, scratch, body_size) - count(checkout, small, scratch, body_size))
+            / (requests - small))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=6000)
     parser.add_argument("--baseline", metavar="DIR", help="another checkout to measure the same way")
+    parser.add_argument("--body-size", type=int, default=12, help="response body bytes (default 12)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="hotproxy-callgrind-") as scratch:
         scratch = Path(scratch)
         rows = [("hotproxy", ROOT)] + ([("baseline", Path(args.baseline).resolve())] if args.baseline else [])
-        results = {name: per_request(path, args.requests, scratch) for name, path in rows}
+        results = {name: per_request(path, args.requests, scratch, args.body_size) for name, path in rows}
     for name, value in results.items():
         print(f"{name:10} {value:10.0f} instructions per request")
     if args.baseline:
