@@ -44,6 +44,8 @@ def inspect(data: bytes, max_size: int = 64 * 1024):
     Raises ``ClientHelloError`` for a malformed ClientHello or one over ``max_size`` bytes."""
     if not _starts_like_a_client_hello(data[:_RECORD_HEADER + 1]):
         return NOT_TLS
+    if len(data) <= _RECORD_HEADER:
+        return NeedMore(len(data) + 1)  # the next byte may already show that it is not TLS
     handshake = bytearray()
     at = 0
     while True:

@@ -39,10 +39,13 @@ class ProxyHeader:
 
 def parse(data: bytes):
     """``ProxyHeader``, ``NeedMore`` or ``NOT_PROXY`` for the bytes a connection began with."""
+    # Until a signature is complete, the next byte may show that there is no header.
     if data[:len(V2_SIGNATURE)] == V2_SIGNATURE[:len(data)] and data[:1] == b"\r":
+        if len(data) < len(V2_SIGNATURE):
+            return NeedMore(len(data) + 1)
         return _parse_v2(data) if len(data) >= 16 else NeedMore(16)
     if data[:len(_V1_PREFIX)] == _V1_PREFIX[:len(data)]:
-        return _parse_v1(data) if len(data) > len(_V1_PREFIX) else NeedMore(len(_V1_PREFIX) + 1)
+        return _parse_v1(data) if len(data) > len(_V1_PREFIX) else NeedMore(len(data) + 1)
     return NOT_PROXY
 
 

@@ -98,3 +98,11 @@ def test_garbled_client_hellos_never_raise_anything_else():
         except ClientHelloError:
             continue
         assert result is NOT_TLS or isinstance(result, (NeedMore, ClientHello))
+
+
+@pytest.mark.parametrize("start", [b"\x16", b"\x16\x03", b"\x16\x03\x01", b"\x16\x03\x01\x02", b"\x16\x03\x01\x02\x00"])
+def test_need_more_asks_for_no_more_than_the_next_byte_that_may_decide(start):
+    # Found by fuzzing: one byte asked for five, though two may already be "not TLS"; a caller
+    # waiting for ``at_least`` would wait forever on a short plain-text greeting.
+    assert inspect(start) == NeedMore(len(start) + 1)
+    assert inspect(b"\x16\x01") is NOT_TLS

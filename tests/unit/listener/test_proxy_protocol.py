@@ -87,3 +87,11 @@ def test_garbled_headers_never_raise_anything_else():
         except ProxyProtocolError:
             continue
         assert result is NOT_PROXY or isinstance(result, (NeedMore, ProxyHeader))
+
+
+@pytest.mark.parametrize("start", [b"", b"P", b"PRO", b"PROXY", b"\r", b"\r\n\r\n\x00\r\nQUI"])
+def test_need_more_asks_for_no_more_than_the_next_byte_that_may_decide(start):
+    # Found by fuzzing: "P" asked for 7 bytes, though "PRO\n" is already not PROXY protocol; a
+    # caller waiting for ``at_least`` would wait forever on a short plain-text request.
+    assert parse(start) == NeedMore(len(start) + 1)
+    assert parse(b"PRO\n") is NOT_PROXY and parse(b"\r\n\r\n\x00\rX") is NOT_PROXY
