@@ -175,7 +175,7 @@ class Node:
         for known in enum.unsupported:
             if known.upper() == name:
                 return self.fail(f"'{known}' is {NOT_SUPPORTED} (supported: {choices})")
-        return self.fail(f"unknown enum value '{self.value}' (expected one of {choices})")
+        return self.fail(f"unknown enum value {_as_written(self.value)} (expected one of {choices})")
 
 
 class Message:
@@ -285,12 +285,25 @@ def typed_config(node: Node, parsers: dict) -> object | None:
 
 
 def _as_written(value) -> str:
-    """A scalar quoted as the config has it ('5', '1ms'); a mapping as itself."""
+    """A scalar quoted as the config has it ('5', '1ms'); a mapping as itself, shortened: a
+    message quotes a value, never a whole subtree."""
     if isinstance(value, dict):
-        return str(value)
+        return _shortened(value)
     if isinstance(value, (str, int, float)) and not isinstance(value, bool):
         return f"'{value}'"
     return describe(value)
+
+
+def _shortened(value, depth=2) -> str:
+    if isinstance(value, dict):
+        if depth == 0:
+            return "{...}"
+        shown = [f"{key!r}: {_shortened(item, depth - 1)}" for key, item in list(value.items())[:4]]
+        return "{" + ", ".join(shown + ["..."] * (len(value) > 4)) + "}"
+    if isinstance(value, list):
+        return "[...]" if value else "[]"
+    text = repr(value)
+    return text if len(text) <= 40 else text[:36] + "...'"
 
 
 def _integer(value) -> int | None:

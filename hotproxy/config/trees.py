@@ -15,6 +15,10 @@ _TOO_DEEP = "nested too deeply"
 _STR, _INT, _NULL = "tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:null"
 _INT32 = range(-2**31, 2**31)
 _INT64 = range(-2**63, 2**63)
+# Values that YAML aliases may add to a document beyond those written out. Without a bound, a few
+# hundred bytes of nested aliases stand for billions of values, and whatever walks or prints the
+# tree (the parser, an error message, --allow-unknown-static-fields' rewrite) takes as long.
+MAX_ALIAS_EXPANSION = 100_000
 
 
 def text_tree(text: str) -> tuple[object, list]:
@@ -54,7 +58,10 @@ def yaml_tree(text: str) -> tuple[object, list]:
         loader = _Loader(text)      # its reader refuses non-printable characters already
         try:
             root = loader.get_single_node()
-            tree = _YamlBuilder(loader, problems).build(root, "") if root is not None else None
+            builder = _YamlBuilder(loader, problems)
+            tree = builder.build(root, "") if root is not None else None
+            if root is not None:
+                builder.check_expansion(root)
         finally:
             loader.dispose()
     except yaml.YAMLError as error:
@@ -77,31 +84,51 @@ class _YamlBuilder:
             self.built[id(node)] = self._build(node, path)
         return self.built[id(node)]
 
+    def check_expansion(self, root):
+        """Refuses a document whose aliases stand for more than MAX_ALIAS_EXPANSION values beyond
+        those written out. Each node's expanded size is counted once, so this is linear."""
+        sizes = {}
+
+        def size(node):
+            if id(node) not in sizes:
+                if isinstance(node, yaml.SequenceNode):
+                    children = node.value
+                elif isinstance(node, yaml.MappingNode):
+                    children = [value for _, value in node.value]
+                else:
+                    children = ()
+                sizes[id(node)] = 1 + sum(map(size, children))
+            return sizes[id(node)]
+
+        if size(root) - len(sizes) > MAX_ALIAS_EXPANSION:
+            raise ConfigError([("", f"YAML aliases expand the document by over "
+                                    f"{MAX_ALIAS_EXPANSION:,} values")])
+
     def _build(self, node, path):
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, f"{path}[{index}]") for index, item in enumerate(node.value)]
         if not isinstance(node, yaml.MappingNode):
-            return self._scalar(node)
+            return self._scalar(node, path)
         mapping = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 raise ConfigError([(path, "mapping keys must be plain strings")])
-            key = key_node.value        # Envoy takes keys as written: 'n' is no boolean there
+            key = _text(key_node.value, path)   # Envoy takes keys as written: 'n' is no boolean
             if key in mapping:
                 self.problems.append((join(path, key), f"duplicate key '{key}'"))
             mapping[key] = self.build(value_node, join(path, key))
         return mapping
 
-    def _scalar(self, node):
+    def _scalar(self, node, path):
         """A quoted scalar is a string; any other is resolved from its text, explicit tags
         (``!!binary``, ``!!float``, ``!!str``) aside, as Envoy does."""
         if node.style is not None and node.tag == _STR:
-            return node.value
+            return _text(node.value, path)
         tag = self.loader.resolve(yaml.ScalarNode, node.value, (True, False))
         if tag == _NULL:
             return None
         if tag == _STR:
-            return node.value
+            return _text(node.value, path)
         try:
             value = self.loader.construct_object(yaml.ScalarNode(tag, node.value))
         except ValueError:      # an integer of over 4300 digits
@@ -132,10 +159,27 @@ def _from_pairs(value, path, problems):
     if isinstance(value, _Pairs):
         mapping = {}
         for key, item in value:
+            key = _text(key, path)
             if key in mapping:
                 problems.append((join(path, key), f"duplicate key '{key}'"))
             mapping[key] = _from_pairs(item, join(path, key), problems)
         return mapping
     if isinstance(value, list):
         return [_from_pairs(item, f"{path}[{index}]", problems) for index, item in enumerate(value)]
+    if isinstance(value, str):
+        return _text(value, path)
+    return value
+
+
+def _text(value: str, path: str) -> str:
+    """``value``, which must be Unicode text. JSON's and YAML's ``\\ud800`` escapes make a lone
+    surrogate, which Python keeps in a string but UTF-8 cannot encode; Envoy refuses it, since a
+    proto3 string is UTF-8, and so does hotproxy, here, with its path, rather than where the value
+    is encoded later: in a worker, on the request path."""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ConfigError([(path, "not valid Unicode text: a surrogate escape "
+                                      "(\\ud800-\\udfff) that is not part of a pair")]) from None
     return value
