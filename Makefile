@@ -5,11 +5,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CONFIG ?= deploy/quickstart.yaml
 
-# Debian packages the Python dependencies build against (python-prctl needs libcap's headers).
-SYSTEM_PACKAGES := libcap-dev
+# Debian packages: what the Python dependencies build against (python-prctl needs libcap's headers),
+# and the openssl command deploy/double-proxy/gen-certs.sh uses (its test too).
+SYSTEM_PACKAGES := libcap-dev openssl
 BENCH_PACKAGES := wrk nginx-light
 
-.PHONY: run test unit integration bench system-deps bench-deps clean
+.PHONY: run test unit integration bench fuzz system-deps bench-deps clean
 
 run: $(STAMP)
 	$(VENV)/bin/hotproxy -c $(CONFIG)
@@ -22,6 +23,16 @@ unit: $(STAMP)
 
 integration: $(STAMP)
 	$(PY) -m pytest -q tests/integration
+
+# Coverage-guided fuzzing (docs/fuzzing.md): each target in turn, FUZZ_RUNS inputs, niced; a
+# target that crashes does not stop the others. Crashes go to tests/fuzz/out/TARGET/crashes.
+# `make fuzz FUZZ_TARGETS=http1_request FUZZ_RUNS=100000 FUZZ_ARGS=-max_total_time=600`
+FUZZ_RUNS ?= 1000000
+FUZZ_TARGETS ?= $(basename $(notdir $(wildcard tests/fuzz/targets/*.py)))
+fuzz: $(STAMP)
+	@failed=""; for target in $(FUZZ_TARGETS); do \
+		nice -n 10 $(PY) tests/fuzz/run.py $$target -runs=$(FUZZ_RUNS) $(FUZZ_ARGS) || failed="$$failed $$target"; \
+	done; test -z "$$failed" || { echo "fuzz: crashed:$$failed"; exit 1; }
 
 bench: $(STAMP) bench-deps
 	$(VENV)/bin/pip install -q -e '.[bench]'
