@@ -42,6 +42,11 @@ class Cluster:
     max_response_headers_kb: int = 80
     max_response_headers_count: int = 100
     transport_socket: UpstreamTlsContext | None = None   # None: plain text (raw_buffer)
+    # upstream_http_protocol_options: the SNI and the SAN to verify, from each request's Host
+    # (or from the header named by override_auto_sni_header)
+    auto_sni: bool = False
+    auto_san_validation: bool = False
+    override_auto_sni_header: str = ""
 
     def all_endpoints(self):
         for locality in self.endpoints:

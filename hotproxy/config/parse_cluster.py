@@ -6,16 +6,16 @@ from .cluster import Cluster, LbEndpoint, LocalityLbEndpoints
 from .fields import NOT_SUPPORTED, Enum, Fields, Node, present
 from .parse_core import address
 from .parse_filter_chain import upstream_transport_socket
-from .parse_protocol import typed_extension_protocol_options
+from .parse_protocol import request_server_names, typed_extension_protocol_options
 
 CLUSTER = Fields(
     "name type connect_timeout lb_policy load_assignment dns_refresh_rate dns_lookup_family "
     "per_connection_buffer_limit_bytes circuit_breakers least_request_lb_config "
-    "typed_extension_protocol_options transport_socket",
+    "typed_extension_protocol_options transport_socket upstream_http_protocol_options",
     # ``hosts`` was removed in v3; it is listed for older configs that still carry it.
     unsupported="hosts transport_socket_matches transport_socket_matcher alt_stat_name "
                 "cluster_type eds_cluster_config health_checks max_requests_per_connection "
-                "upstream_http_protocol_options common_http_protocol_options "
+                "common_http_protocol_options "
                 "http_protocol_options http2_protocol_options "
                 "dns_jitter dns_failure_refresh_rate respect_dns_ttl dns_resolvers "
                 "use_tcp_for_dns_lookups dns_resolution_config typed_dns_resolver_config "
@@ -69,7 +69,8 @@ def cluster(node: Node) -> Cluster | None:
     least_request = m.nested("least_request_lb_config",
                              lambda n: n.message(LEAST_REQUEST_LB_CONFIG))
     limits = m.nested("circuit_breakers", circuit_breakers) or {}
-    protocol = m.nested("typed_extension_protocol_options", typed_extension_protocol_options) or {}
+    protocol = {**(m.nested("upstream_http_protocol_options", request_server_names) or {}),
+                **(m.nested("typed_extension_protocol_options", typed_extension_protocol_options) or {})}
     return Cluster(
         name=m.string("name", required=True),
         **present(type=kind,

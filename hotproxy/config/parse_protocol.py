@@ -2,6 +2,8 @@
 (envoy.extensions.upstreams.http.v3.HttpProtocolOptions) into Cluster keyword arguments."""
 from __future__ import annotations
 
+import re
+
 from .fields import Fields, Node, typed_config
 
 UPSTREAM_HTTP_OPTIONS_TYPE = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
@@ -10,8 +12,8 @@ UPSTREAM_HTTP_OPTIONS_KEYS = ("envoy.extensions.upstreams.http.v3.HttpProtocolOp
                               "envoy.upstreams.http.http_protocol_options")
 
 UPSTREAM_HTTP_OPTIONS = Fields(
-    "common_http_protocol_options explicit_http_config",
-    unsupported="upstream_http_protocol_options use_downstream_protocol_config auto_config "
+    "common_http_protocol_options explicit_http_config upstream_http_protocol_options",
+    unsupported="use_downstream_protocol_config auto_config "
                 "http_filters header_validation_config outlier_detection")
 EXPLICIT_HTTP_CONFIG = Fields("http_protocol_options",
                               unsupported="http2_protocol_options http3_protocol_options")
@@ -21,6 +23,9 @@ HTTP1_PROTOCOL_OPTIONS = Fields(
                 "enable_trailers allow_chunked_length override_stream_error_on_invalid_http_message "
                 "send_fully_qualified_url use_balsa_parser allow_custom_methods "
                 "ignore_http_11_upgrade")
+UPSTREAM_HTTP_PROTOCOL_OPTIONS = Fields("auto_sni auto_san_validation override_auto_sni_header")
+# The pattern Envoy's proto validates override_auto_sni_header against (its "+-." is a range).
+_HEADER_NAME = re.compile(r"^:?[0-9a-zA-Z!#$%&'*+-.^_|~`]+$")
 #: envoy.config.core.v3.HttpProtocolOptions as a cluster reads it.
 UPSTREAM_COMMON_OPTIONS = Fields(
     "max_headers_count max_response_headers_kb",
@@ -53,10 +58,27 @@ def upstream_http_options(node: Node) -> dict | None:
         explicit = m.nested("explicit_http_config", lambda n: n.message(EXPLICIT_HTTP_CONFIG))
         if explicit is not None and explicit.one_of("http_protocol_options") is not None:
             explicit.nested("http_protocol_options", lambda n: n.message(HTTP1_PROTOCOL_OPTIONS))
+    names = m.nested("upstream_http_protocol_options", request_server_names) or {}
     common = m.nested("common_http_protocol_options", lambda n: n.message(UPSTREAM_COMMON_OPTIONS))
     if common is None:
-        return {}
-    values = {"max_response_headers_count": common.uint32("max_headers_count", minimum=1),
+        return names
+    values = {**names, "max_response_headers_count": common.uint32("max_headers_count", minimum=1),
               "max_response_headers_kb": common.uint32("max_response_headers_kb", minimum=1,
                                                        maximum=8192)}
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def request_server_names(node: Node) -> dict | None:
+    """envoy.config.core.v3.UpstreamHttpProtocolOptions, as Cluster keyword arguments: on a
+    cluster itself (deprecated, still read by Envoy 1.40) or in its HttpProtocolOptions."""
+    m = node.message(UPSTREAM_HTTP_PROTOCOL_OPTIONS)
+    if m is None:
+        return None
+    header = m.string("override_auto_sni_header")
+    if header and not _HEADER_NAME.match(header):
+        m.at("override_auto_sni_header").fail(f"invalid header name '{header}'")
+        header = None
+    values = {"auto_sni": m.boolean("auto_sni"),
+              "auto_san_validation": m.boolean("auto_san_validation"),
+              "override_auto_sni_header": header and header.lower()}
     return {name: value for name, value in values.items() if value is not None}

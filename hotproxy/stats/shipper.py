@@ -79,7 +79,6 @@ class StatsShipper:
             for host in cluster.hosts:
                 stats = host.stats
                 deltas = {name: self._delta(stats, name) for name in stats.counters}
-                pool = host.pool
-                hosts[host.label] = [host.weight, host.active_requests,
-                                     pool.total if pool is not None else 0, deltas]
+                connections = sum(pool.total for pool in host.pools())
+                hosts[host.label] = [host.weight, host.active_requests, connections, deltas]
         return out

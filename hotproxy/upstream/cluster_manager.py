@@ -24,4 +24,4 @@ class ClusterManager:
             greenlet.kill(block=False)
         for cluster in self.clusters.values():
             for host in cluster.hosts:
-                host.pool.close()
+                host.close_pools()

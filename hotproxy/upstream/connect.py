@@ -16,10 +16,10 @@ class ConnectFailure(Exception):
         self.reason = reason
 
 
-def connect(host, cluster_stats, timeout, tls=None):
+def connect(host, cluster_stats, timeout, tls=None, names=None):
     """A connected gevent socket to ``host`` with TCP_NODELAY and no timeout of its own (the
     caller's deadline governs from here on); with ``tls`` (upstream/tls.py), a TLS socket whose
-    handshake is done, within the same ``timeout``. Counts ``upstream_cx_*`` on the cluster and
+    handshake is done, within the same ``timeout``, for the request ``names`` if any. Counts ``upstream_cx_*`` on the cluster and
     the host. Raises ConnectFailure."""
     cluster_stats.upstream_cx_total += 1
     host_stats = host.stats
@@ -40,7 +40,7 @@ def connect(host, cluster_stats, timeout, tls=None):
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     if tls is not None:
         try:
-            sock = tls.handshake(sock, host.hostname)
+            sock = tls.handshake(sock, host.hostname, names)
         except ConnectFailure:
             cluster_stats.upstream_cx_connect_fail += 1
             host_stats.cx_connect_fail += 1

@@ -13,7 +13,8 @@ class Host:
     by LEAST_REQUEST.
     """
 
-    __slots__ = ("address", "weight", "hostname", "active_requests", "label", "pool", "stats")
+    __slots__ = ("address", "weight", "hostname", "active_requests", "label", "pool", "named_pools",
+                 "stats")
 
     def __init__(self, address, weight=1, hostname=""):
         self.address = address
@@ -22,7 +23,19 @@ class Host:
         self.active_requests = 0
         self.label = address_label(address)
         self.pool = None  # the worker's connection pool for this host, attached by the cluster
+        #: RequestNames → pool, for requests that name their own SNI or SAN (server_names.py)
+        self.named_pools = None
         self.stats = HostStats()
+
+    def pools(self):
+        if self.pool is not None:
+            yield self.pool
+        if self.named_pools:
+            yield from self.named_pools.values()
+
+    def close_pools(self):
+        for pool in list(self.pools()):
+            pool.close()
 
     def __repr__(self):
         return f"<Host {self.label} weight={self.weight} active={self.active_requests}>"

@@ -49,9 +49,11 @@ class UpstreamConnection:
 
 
 class ConnectionPool:
-    def __init__(self, host, connect_timeout, stats, max_connections=1024, max_pending=1024, tls=None):
+    def __init__(self, host, connect_timeout, stats, max_connections=1024, max_pending=1024,
+                 tls=None, names=None):
         self.host = host
         self.tls = tls  # the cluster's UpstreamTls, or None for plain text
+        self.names = names  # the SNI and SAN its requests asked for (server_names.py), or None
         self.connect_timeout = connect_timeout
         self.stats = stats
         self.max_connections = max_connections
@@ -111,7 +113,8 @@ class ConnectionPool:
             self._wake_one(None)
             return
         if conn.tls and not conn.reused:
-            self.tls.remember(conn.sock, self.host.hostname)  # its first exchange is done
+            # its first exchange is done: a TLS 1.3 server has sent its tickets
+            self.tls.remember(conn.sock, self.host.hostname, self.names)
         if self._waiters:
             self._waiters.popleft().set(conn)
             return
@@ -163,7 +166,7 @@ class ConnectionPool:
     def _connect(self):
         self.total += 1
         try:
-            sock = connect(self.host, self.stats, self.connect_timeout, self.tls)
+            sock = connect(self.host, self.stats, self.connect_timeout, self.tls, self.names)
         except ConnectFailure:
             self.total -= 1
             self._wake_one(None)

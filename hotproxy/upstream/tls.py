@@ -17,10 +17,11 @@ class UpstreamTls:
         self.stats = TlsStats()
         self.dynamic = CounterMap()   # ciphers.<name>, versions.<name>
 
-    def handshake(self, sock, hostname: str = ""):
-        """``sock`` (connected) wrapped in TLS; raises ConnectFailure (``sock`` is then closed)."""
+    def handshake(self, sock, hostname: str = "", names=None):
+        """``sock`` (connected) wrapped in TLS, with the SNI and SAN a request asked for
+        (``names``, server_names.py) if any; raises ConnectFailure (``sock`` is then closed)."""
         try:
-            tls = self.client.wrap(sock, hostname)
+            tls = self.client.wrap(sock, hostname, names)
         except HandshakeFailure as failure:
             setattr(self.stats, failure.stat, getattr(self.stats, failure.stat) + 1)
             raise ConnectFailure("remote connection failure") from None
@@ -33,6 +34,6 @@ class UpstreamTls:
         self.dynamic.add(f"versions.{version}")
         return tls
 
-    def remember(self, tls, hostname: str = "") -> None:
+    def remember(self, tls, hostname: str = "", names=None) -> None:
         """Keep the session of a connection that carried an exchange, for the next handshake."""
-        self.client.remember(tls, hostname)
+        self.client.remember(tls, hostname, names)

@@ -19,8 +19,8 @@ def ca():
 def tls_upstream_factory(tmp_path):
     started = []
 
-    def start(certificate, client_ca=None):
-        server = TlsUpstream(certificate, client_ca, tmp_path)
+    def start(certificate, client_ca=None, by_server_name=None):
+        server = TlsUpstream(certificate, client_ca, tmp_path, by_server_name)
         started.append(server)
         return server
 
@@ -106,3 +106,67 @@ def test_the_tcp_proxy_originates_tls(proxy_factory, tls_upstream_factory, ca):
     proxy = proxy_factory(text)
     response = RawClient(proxy.port("listen")).request(path="/echo")
     assert response.status == 200 and [r["path"] for r in server.requests] == ["/echo"]
+
+
+def hosts_received(server):
+    return [dict(request["headers"])["host"] for request in server.requests]
+
+
+def auto_sni_config(port, transport_socket, **names):
+    options = {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+        "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+        "upstream_http_protocol_options": names,
+        "explicit_http_config": {"http_protocol_options": {}}}}
+    routes = simple_routes({"match": {"prefix": "/"}, "route": {"cluster": "secure"}})
+    cluster = static_cluster("secure", port, extra={"transport_socket": transport_socket,
+                                                    "typed_extension_protocol_options": options})
+    return to_yaml({"admin": ADMIN, "static_resources": {
+        "listeners": [http_listener("http", "listen", routes)], "clusters": [cluster]}})
+
+
+def test_auto_sni_sends_each_requests_host_and_pools_them_apart(proxy_factory, tls_upstream_factory, ca):
+    server = tls_upstream_factory(ca.issue("up", dns=["*.example.com"]))
+    proxy = proxy_factory(auto_sni_config(server.port, upstream_tls(ca, sni="configured.example.com"),
+                                          auto_sni=True),
+                          extra_args=["--concurrency", "1"])
+    client = RawClient(proxy.port("listen"))
+    for host in ("a.example.com:8443", "b.example.com", "a.example.com", "127.0.0.1:8443", "[::1]:80"):
+        response = client.request(path="/echo", headers=[("Host", host)])
+        assert response.status == 200
+    # a and b each got a connection of their own, and a's was reused; an IP address is never
+    # sent as SNI, so those requests used the cluster's own SNI, on the cluster's own pool
+    assert server.server_names == ["a.example.com", "b.example.com", "configured.example.com"]
+    assert hosts_received(server)[:2] == ["a.example.com:8443", "b.example.com"]
+
+
+def test_override_auto_sni_header_names_the_sni_when_the_request_has_it(proxy_factory, tls_upstream_factory, ca):
+    server = tls_upstream_factory(ca.issue("up", dns=["up.example.com"]))
+    proxy = proxy_factory(auto_sni_config(server.port, upstream_tls(ca), auto_sni=True,
+                                          override_auto_sni_header="X-Upstream-Sni"))
+    client = RawClient(proxy.port("listen"))
+    assert client.request(path="/echo", headers=[("Host", "front.example.com"),
+                                                 ("X-Upstream-Sni", "up.example.com")]).status == 200
+    assert client.request(path="/echo", headers=[("Host", "front.example.com")]).status == 200
+    assert server.server_names == ["up.example.com", "front.example.com"]
+
+
+def test_auto_san_validation_verifies_the_upstream_against_the_requests_host(proxy_factory, tls_upstream_factory, ca):
+    server = tls_upstream_factory(ca.issue("up", dns=["*.good.example.com"]),
+                                  by_server_name={"second.example.com": ca.issue("second", dns=["second.example.com"])})
+    proxy = proxy_factory(auto_sni_config(server.port, upstream_tls(ca), auto_sni=True, auto_san_validation=True))
+    client = RawClient(proxy.port("listen"))
+    assert client.request(path="/echo", headers=[("Host", "api.good.example.com")]).status == 200
+    # a name the upstream has a certificate of its own for (chosen by the SNI sent) passes too
+    assert client.request(path="/echo", headers=[("Host", "second.example.com")]).status == 200
+    # a name the upstream has no certificate for gets the default one, whose SAN does not match
+    refused = client.request(path="/echo", headers=[("Host", "other.example.com")])
+    assert refused.status == 503 and refused.body.endswith(b"reset reason: remote connection failure")
+    assert stats(proxy, "cluster.secure.ssl")["cluster.secure.ssl.fail_verify_san"] == 1
+    assert hosts_received(server) == ["api.good.example.com", "second.example.com"]
+
+
+def test_without_auto_san_validation_the_requests_host_is_not_verified(proxy_factory, tls_upstream_factory, ca):
+    server = tls_upstream_factory(ca.issue("up", dns=["up.example.com"]))
+    proxy = proxy_factory(auto_sni_config(server.port, upstream_tls(ca), auto_sni=True))
+    assert RawClient(proxy.port("listen")).request(path="/echo", headers=[("Host", "else.example.com")]).status == 200
+    assert server.server_names == ["else.example.com"]

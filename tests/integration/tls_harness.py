@@ -60,18 +60,24 @@ class TlsUpstream(Upstream):
     client certificate signed by it. ``handshakes`` counts completed handshakes, ``resumed`` the
     resumed ones."""
 
-    def __init__(self, certificate, client_ca=None, tmp_path=None):
+    def __init__(self, certificate, client_ca=None, tmp_path=None, by_server_name=None):
         super().__init__()
         self.server.RequestHandlerClass = _TlsHandler
         self.server.peers = []
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        cert_path, key_path = certificate.write(tmp_path, "upstream")
-        context.load_cert_chain(cert_path, key_path)
-        if client_ca is not None:
-            context.load_verify_locations(cadata=client_ca.pem.decode())
-            context.verify_mode = ssl.CERT_REQUIRED
+        context = self._context(certificate, client_ca, tmp_path, "upstream")
         self.handshakes = self.resumed = 0
+        self.server_names = []  # the SNI of each handshake (None: none sent)
         upstream = self
+        # ``by_server_name``: {SNI: certificate} served instead of ``certificate`` for that SNI
+        named = {name: self._context(cert, client_ca, tmp_path, f"upstream-{index}")
+                 for index, (name, cert) in enumerate((by_server_name or {}).items())}
+
+        def choose(tls, server_name, _context):
+            upstream.server_names.append(server_name)
+            if server_name in named:
+                tls.context = named[server_name]
+
+        context.sni_callback = choose
         plain_get_request = self.server.get_request
 
         def get_request():
@@ -89,6 +95,15 @@ class TlsUpstream(Upstream):
             return tls, address
 
         self.server.get_request = get_request
+
+    @staticmethod
+    def _context(certificate, client_ca, tmp_path, name):
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*certificate.write(tmp_path, name))
+        if client_ca is not None:
+            context.load_verify_locations(cadata=client_ca.pem.decode())
+            context.verify_mode = ssl.CERT_REQUIRED
+        return context
 
     @property
     def peers(self):

@@ -72,6 +72,11 @@ class Router:
         if host is None:
             return conn.local_reply(stream, 503, local_reply.NO_HEALTHY_UPSTREAM, flag="UH")
         stream.upstream_host = host.label
+        pool = host.pool
+        if cluster.names_from_request is not None:     # before the Host is rewritten, as in Envoy
+            names = cluster.names_from_request(stream.head.host, headers)
+            if names is not None:
+                pool = cluster.pool_for(host, names)
         if route.rewrites_path:
             target = route.rewrite_path(target)
         if route.host_rewrite_literal is not None:
@@ -90,7 +95,7 @@ class Router:
         host.stats.rq_total += 1
         host.active_requests += 1
         try:
-            stream.upstream = host.pool.acquire()
+            stream.upstream = pool.acquire()
         except ConnectFailure as failure:
             host.active_requests -= 1
             host.stats.rq_error += 1

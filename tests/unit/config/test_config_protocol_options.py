@@ -29,7 +29,21 @@ def test_the_extensions_older_key_is_accepted():
     assert parse_with(tree).clusters[0].max_response_headers_kb == 80
 
 
+def test_upstream_http_protocol_options_are_read_from_the_options_or_the_cluster():
+    cluster = parse_with({OPTIONS: options(upstream_http_protocol_options={
+        "auto_sni": True, "auto_san_validation": True, "override_auto_sni_header": "X-Sni"})}).clusters[0]
+    assert (cluster.auto_sni, cluster.auto_san_validation, cluster.override_auto_sni_header) == (True, True, "x-sni")
+    deprecated = parse_with({f"{CLUSTER}.upstream_http_protocol_options": {"auto_sni": True}}).clusters[0]
+    assert (deprecated.auto_sni, deprecated.auto_san_validation) == (True, False)
+    assert parse_with({}).clusters[0].auto_sni is False
+
+
 REJECTED = [
+    Rejected({OPTIONS: options(upstream_http_protocol_options={"override_auto_sni_header": "bad header"})},
+             f"{OPTIONS}.{KEY}.upstream_http_protocol_options.override_auto_sni_header",
+             "invalid header name 'bad header'"),
+    Rejected({f"{CLUSTER}.upstream_http_protocol_options": {"auto_sni": True, "sni": "x"}},
+             f"{CLUSTER}.upstream_http_protocol_options.sni", "unknown field"),
     Rejected({OPTIONS: {"envoy.extensions.upstreams.tcp.v3.TcpProtocolOptions": {}}},
              f"{OPTIONS}.envoy.extensions.upstreams.tcp.v3.TcpProtocolOptions", "unknown protocol options"),
     Rejected({OPTIONS: {KEY: {"@type": TYPE}}}, f"{OPTIONS}.{KEY}", "exactly one of explicit_http_config"),
