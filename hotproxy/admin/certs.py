@@ -11,8 +11,7 @@ from ..tls.certificates import der_of, describe, load_chain
 def certificates(bootstrap, now=None) -> dict:
     contexts = [chain.transport_socket.common for listener in bootstrap.listeners
                 for chain in listener.all_filter_chains() if chain.transport_socket is not None]
-    contexts += [cluster.transport_socket.common for cluster in bootstrap.clusters
-                 if cluster.transport_socket is not None]
+    contexts += [context.common for cluster in bootstrap.clusters for context in cluster.tls_contexts()]
     now = now or datetime.datetime.now(datetime.timezone.utc)
     return {"certificates": [_context(common, now) for common in contexts]}
 

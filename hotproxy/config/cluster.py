@@ -7,10 +7,16 @@ from .core import SocketAddress
 from .tls import UpstreamTlsContext
 
 
+#: An endpoint's or locality's ``metadata.filter_metadata["envoy.transport_socket_match"]``, as
+#: (key, value) pairs; None when it has none.
+SocketMatchLabels = tuple[tuple[str, object], ...] | None
+
+
 @dataclass(frozen=True)
 class LbEndpoint:
     address: SocketAddress
     load_balancing_weight: int = 1
+    socket_match_labels: SocketMatchLabels = None
 
 
 @dataclass(frozen=True)
@@ -18,6 +24,28 @@ class LocalityLbEndpoints:
     lb_endpoints: tuple[LbEndpoint, ...]
     load_balancing_weight: int | None = None
     priority: int = 0
+    socket_match_labels: SocketMatchLabels = None
+
+
+@dataclass(frozen=True)
+class UpstreamProxyProtocol:
+    """envoy.transport_sockets.upstream_proxy_protocol: a PROXY protocol header (``version`` V1
+    or V2) announcing the downstream connection, then ``inner`` (TLS, or None for plain text)."""
+    version: str = "V1"
+    inner: UpstreamTlsContext | None = None
+
+
+#: A cluster's transport socket: TLS, PROXY protocol (maybe around TLS), or None for plain text.
+UpstreamTransportSocket = UpstreamTlsContext | UpstreamProxyProtocol | None
+
+
+@dataclass(frozen=True)
+class TransportSocketMatch:
+    """One of a cluster's ``transport_socket_matches``: ``transport_socket`` for the endpoints
+    whose socket match labels hold every (key, value) of ``match``."""
+    name: str
+    match: tuple[tuple[str, object], ...]
+    transport_socket: UpstreamTransportSocket
 
 
 @dataclass(frozen=True)
@@ -41,13 +69,28 @@ class Cluster:
     # typed_extension_protocol_options' common_http_protocol_options: response head bounds
     max_response_headers_kb: int = 80
     max_response_headers_count: int = 100
-    transport_socket: UpstreamTlsContext | None = None   # None: plain text (raw_buffer)
+    transport_socket: UpstreamTransportSocket = None   # None: plain text (raw_buffer)
+    transport_socket_matches: tuple[TransportSocketMatch, ...] = ()
     # upstream_http_protocol_options: the SNI and the SAN to verify, from each request's Host
     # (or from the header named by override_auto_sni_header)
     auto_sni: bool = False
     auto_san_validation: bool = False
     override_auto_sni_header: str = ""
 
+    def tls_contexts(self):
+        """Every UpstreamTlsContext the cluster's connections may use."""
+        for socket in (self.transport_socket, *(m.transport_socket for m in self.transport_socket_matches)):
+            if isinstance(socket, UpstreamProxyProtocol):
+                socket = socket.inner
+            if socket is not None:
+                yield socket
+
     def all_endpoints(self):
         for locality in self.endpoints:
             yield from locality.lb_endpoints
+
+    def endpoints_with_labels(self):
+        """Each endpoint with its own and its locality's transport socket match labels."""
+        for locality in self.endpoints:
+            for endpoint in locality.lb_endpoints:
+                yield endpoint, (endpoint.socket_match_labels, locality.socket_match_labels)

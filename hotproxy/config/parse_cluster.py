@@ -5,15 +5,16 @@ from __future__ import annotations
 from .cluster import Cluster, LbEndpoint, LocalityLbEndpoints
 from .fields import NOT_SUPPORTED, Enum, Fields, Node, present
 from .parse_core import address
-from .parse_filter_chain import upstream_transport_socket
 from .parse_protocol import request_server_names, typed_extension_protocol_options
+from .parse_upstream_transport import socket_match_labels, transport_socket_match, upstream_transport_socket
 
 CLUSTER = Fields(
     "name type connect_timeout lb_policy load_assignment dns_refresh_rate dns_lookup_family "
     "per_connection_buffer_limit_bytes circuit_breakers least_request_lb_config "
-    "typed_extension_protocol_options transport_socket upstream_http_protocol_options",
+    "typed_extension_protocol_options transport_socket upstream_http_protocol_options "
+    "transport_socket_matches",
     # ``hosts`` was removed in v3; it is listed for older configs that still carry it.
-    unsupported="hosts transport_socket_matches transport_socket_matcher alt_stat_name "
+    unsupported="hosts transport_socket_matcher alt_stat_name "
                 "cluster_type eds_cluster_config health_checks max_requests_per_connection "
                 "common_http_protocol_options "
                 "http_protocol_options http2_protocol_options "
@@ -40,11 +41,11 @@ ROUTING_PRIORITIES = Enum("DEFAULT", unsupported="HIGH")
 
 CLUSTER_LOAD_ASSIGNMENT = Fields("cluster_name endpoints", unsupported="named_endpoints policy")
 LOCALITY_LB_ENDPOINTS = Fields(
-    "lb_endpoints load_balancing_weight priority",
-    unsupported="locality metadata load_balancer_endpoints leds_cluster_locality_config "
+    "lb_endpoints load_balancing_weight priority metadata",
+    unsupported="locality load_balancer_endpoints leds_cluster_locality_config "
                 "proximity")
-LB_ENDPOINT = Fields("endpoint load_balancing_weight",
-                     unsupported="endpoint_name health_status metadata")
+LB_ENDPOINT = Fields("endpoint load_balancing_weight metadata",
+                     unsupported="endpoint_name health_status")
 ENDPOINT = Fields("address", unsupported="health_check_config hostname additional_addresses")
 
 
@@ -82,6 +83,7 @@ def cluster(node: Node) -> Cluster | None:
                   per_connection_buffer_limit_bytes=m.uint32("per_connection_buffer_limit_bytes"),
                   choice_count=least_request and least_request.uint32("choice_count", minimum=2),
                   transport_socket=m.nested("transport_socket", upstream_transport_socket),
+                  transport_socket_matches=m.repeated("transport_socket_matches", transport_socket_match),
                   **limits, **protocol))
 
 
@@ -119,7 +121,8 @@ def locality_lb_endpoints(node: Node, ip_only: bool) -> LocalityLbEndpoints | No
         m.at("priority").fail(f"priority {priority} is {NOT_SUPPORTED} (only 0)")
     return LocalityLbEndpoints(
         lb_endpoints=m.repeated("lb_endpoints", lambda n: lb_endpoint(n, ip_only)),
-        load_balancing_weight=m.uint32("load_balancing_weight", minimum=1))
+        load_balancing_weight=m.uint32("load_balancing_weight", minimum=1),
+        socket_match_labels=m.nested("metadata", socket_match_labels))
 
 
 def lb_endpoint(node: Node, ip_only: bool) -> LbEndpoint | None:
@@ -130,6 +133,8 @@ def lb_endpoint(node: Node, ip_only: bool) -> LbEndpoint | None:
     socket_address = endpoint and endpoint.nested(
         "address", lambda n: address(n, ip_only), required=True)
     weight = m.uint32("load_balancing_weight", minimum=1)
+    labels = m.nested("metadata", socket_match_labels)
     if socket_address is None:
         return None
-    return LbEndpoint(address=socket_address, **present(load_balancing_weight=weight))
+    return LbEndpoint(address=socket_address, socket_match_labels=labels,
+                      **present(load_balancing_weight=weight))

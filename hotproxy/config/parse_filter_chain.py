@@ -6,8 +6,7 @@ import ipaddress
 
 from .fields import Enum, Fields, Node, present, typed_config
 from .filter_chain import FilterChainMatch, HttpInspector, OriginalDst, ProxyProtocol, TlsInspector
-from .parse_tls import (DOWNSTREAM_TLS_TYPE, UPSTREAM_TLS_TYPE, downstream_tls_context, upstream_tls_context,
-                        wrapped_uint32)
+from .parse_tls import DOWNSTREAM_TLS_TYPE, downstream_tls_context, wrapped_uint32
 
 FILTER_CHAIN_MATCH = Fields(
     "destination_port prefix_ranges direct_source_prefix_ranges source_type source_prefix_ranges "
@@ -103,15 +102,11 @@ def _listener_filter(node: Node, fields: Fields, kind):
 
 def downstream_transport_socket(node: Node):
     """A filter chain's ``transport_socket``: a DownstreamTlsContext, or None for raw_buffer."""
-    return _transport_socket(node, {DOWNSTREAM_TLS_TYPE: downstream_tls_context, RAW_BUFFER_TYPE: _raw_buffer})
+    return transport_socket(node, {DOWNSTREAM_TLS_TYPE: downstream_tls_context, RAW_BUFFER_TYPE: raw_buffer})
 
 
-def upstream_transport_socket(node: Node):
-    """A cluster's ``transport_socket``: an UpstreamTlsContext, or None for raw_buffer."""
-    return _transport_socket(node, {UPSTREAM_TLS_TYPE: upstream_tls_context, RAW_BUFFER_TYPE: _raw_buffer})
-
-
-def _transport_socket(node: Node, parsers: dict):
+def transport_socket(node: Node, parsers: dict):
+    """A ``transport_socket`` whose typed config is read by ``parsers`` (type URL → parser)."""
     m = node.message(TRANSPORT_SOCKET)
     if m is None:
         return None
@@ -119,6 +114,6 @@ def _transport_socket(node: Node, parsers: dict):
     return m.nested("typed_config", lambda n: typed_config(n, parsers), required=True)
 
 
-def _raw_buffer(node: Node):
+def raw_buffer(node: Node):
     node.message(RAW_BUFFER)
     return None

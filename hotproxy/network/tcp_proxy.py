@@ -9,7 +9,7 @@ from ..accesslog.loggers import AccessLoggers
 from ..sockio import address_label
 from ..stats.schema import TcpStats
 from ..stream_info import StreamInfo
-from ..upstream.connect import ConnectFailure, connect
+from ..upstream.connect import ConnectFailure, ConnectOptions, connect
 from .pump import CHUNK, Relay
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,8 @@ class TcpProxy:
                 stats.downstream_cx_no_route += 1
                 return  # closing the downstream is all Envoy does too
             try:
-                upstream = connect(host, cluster.stats, cluster.config.connect_timeout, cluster.tls)
+                upstream = connect(host, cluster.stats, cluster.config.connect_timeout, host.transport,
+                                   _proxy_options(host, sock, address))
             except ConnectFailure as failure:
                 log.debug("tcp_proxy: connect to %s failed: %s", host.label, failure.reason)
                 return
@@ -101,3 +102,10 @@ class TcpProxy:
                 info.response_flags = {"SI"}
         self.access_logs.log(info)
 
+
+def _proxy_options(host, sock, address):
+    """The addresses a PROXY protocol header to ``host`` announces: the downstream connection's."""
+    transport = host.transport
+    if transport is None or transport.proxy_version is None:
+        return None
+    return ConnectOptions(proxy_source=tuple(address[:2]), proxy_destination=sock.getsockname()[:2])

@@ -26,9 +26,11 @@ class StatsShipper:
     def add_cluster(self, cluster):
         """A cluster's stats, its ``upstream_rq_time`` and its hosts' figures."""
         self.add(f"cluster.{cluster.name}.", cluster.stats)
-        if cluster.tls is not None:
-            self.add(f"cluster.{cluster.name}.ssl.", cluster.tls.stats)
-            self.add(f"cluster.{cluster.name}.ssl.", cluster.tls.dynamic)
+        transports = cluster.transports
+        self.add(f"cluster.{cluster.name}.", transports.match_counts)
+        if transports.tls_stats is not None:
+            for stats in transports.tls_stats:
+                self.add(f"cluster.{cluster.name}.ssl.", stats)
         self.add_histogram(f"cluster.{cluster.name}.upstream_rq_time", cluster.rq_time)
         self._clusters.append(cluster)
 

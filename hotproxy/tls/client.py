@@ -4,7 +4,7 @@
 As in Envoy, the server is verified only as far as the config asks: against ``trusted_ca`` when
 one is given, and against the SAN matchers and pins of the validation context; there is no
 implicit hostname check. ``auto_sni_san_validation`` replaces the SAN matchers with a DNS SAN that
-must match the SNI sent. A request may name its own SNI and SAN (``RequestNames``, from the
+must match the SNI sent. A request may name its own SNI and SAN (``options``, from the
 cluster's ``upstream_http_protocol_options``): they take the place of the configured ones.
 
 Sessions are kept per SNI, at most ``max_session_keys`` of them (0: no resumption), so that a
@@ -56,19 +56,19 @@ class ClientTls:
         self.max_sessions = config.max_session_keys
         self._sessions = OrderedDict()  # SNI → the last session the server gave us
 
-    def server_name(self, hostname: str, names=None) -> str | None:
+    def server_name(self, hostname: str, options=None) -> str | None:
         """The SNI for a host resolved from ``hostname`` (empty for a STATIC host), for a
-        request that asked for ``names`` (or None)."""
-        if names is not None and names.sni:
-            return names.sni
+        request that asked for ``options`` (or None)."""
+        if options is not None and options.sni:
+            return options.sni
         if self.config.auto_host_sni and hostname:
             return hostname
         return self.config.sni or None
 
-    def wrap(self, sock, hostname: str = "", names=None):
+    def wrap(self, sock, hostname: str = "", options=None):
         """``sock`` (connected) as a TLS socket after a completed, verified handshake. Raises
         ``HandshakeFailure``; ``sock`` is then closed."""
-        sni = self.server_name(hostname, names)
+        sni = self.server_name(hostname, options)
         session = self._sessions.get(sni) if self.max_sessions else None
         try:
             tls = self.context.wrap_socket(sock, server_hostname=sni, session=session,
@@ -80,7 +80,7 @@ class ClientTls:
         except (ssl.SSLError, OSError) as error:
             sock.close()
             raise HandshakeFailure(f"TLS_error:|{_reason(error)}:TLS_error_end") from None
-        failure = self._check_peer(tls, sni, names.san if names is not None else None)
+        failure = self._check_peer(tls, sni, options.san if options is not None else None)
         if failure is not None:
             tls.close()
             raise HandshakeFailure("TLS_error:|CERTIFICATE_VERIFY_FAILED:TLS_error_end", failure)
@@ -102,7 +102,7 @@ class ClientTls:
             return None
         return check.failure(tls.getpeercert(binary_form=True))
 
-    def remember(self, tls, hostname: str = "", names=None) -> None:
+    def remember(self, tls, hostname: str = "", options=None) -> None:
         """Keep ``tls``'s session for the next connection to the same SNI (called once the
         connection has carried an exchange: a TLS 1.3 server sends its tickets after the
         handshake)."""
@@ -111,7 +111,7 @@ class ClientTls:
         session = tls.session
         if session is None:
             return
-        sni = self.server_name(hostname, names)
+        sni = self.server_name(hostname, options)
         sessions = self._sessions
         sessions[sni] = session
         sessions.move_to_end(sni)

@@ -6,19 +6,22 @@ arriving before the first resolution gets "no healthy upstream".
 """
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
 
 from ..stats.histogram import Recorder
 from ..stats.schema import ClusterStats
 from .host import Host
 from .lb import make_load_balancer
+from .connect import ConnectOptions
 from .pool import ConnectionPool
 from .server_names import NamesFromRequest
-from .tls import UpstreamTls
+from .transport import TransportSockets
 
-#: Pools a host keeps for requests that name their own SNI or SAN; the least recently used one
-#: beyond this is closed (the names come from clients' Host headers).
-MAX_NAMED_POOLS = 64
+#: Pools a host keeps for requests that ask for connect options of their own (an SNI from their
+#: Host, a PROXY protocol header for their downstream connection); the least recently used one
+#: beyond this is closed, since what they ask for comes from clients.
+MAX_POOLS_BY_OPTIONS = 256
 
 
 class Cluster:
@@ -28,15 +31,18 @@ class Cluster:
         self.stats = ClusterStats()
         self.rq_time = Recorder()  # upstream_rq_time, ms
         self.hosts = []
-        #: the cluster's TLS transport socket, or None for plain text
-        self.tls = UpstreamTls(config.transport_socket) if config.transport_socket is not None else None
+        self.transports = TransportSockets(config)
         #: the SNI and SAN a request asks for, when the cluster takes them from requests
-        self.names_from_request = (NamesFromRequest(config) if self.tls is not None and
-                                   (config.auto_sni or config.auto_san_validation) else None)
+        self._names_from_request = (NamesFromRequest(config) if self.transports.uses_tls and
+                                    (config.auto_sni or config.auto_san_validation) else None)
+        #: whether a request may need a pool of its own (``connect_options``)
+        self.options_per_request = (self._names_from_request is not None
+                                    or self.transports.uses_proxy_protocol)
         self._lb = make_load_balancer(config.lb_policy, [], config.choice_count)
         if config.type == "STATIC":
-            self.set_hosts([Host((ep.address.address, ep.address.port), ep.load_balancing_weight)
-                            for ep in config.all_endpoints()])
+            self.set_hosts([Host((ep.address.address, ep.address.port), ep.load_balancing_weight,
+                                 socket_match_labels=labels)
+                            for ep, labels in config.endpoints_with_labels()])
 
     def __repr__(self):
         return f"<Cluster {self.name} {self.config.type} hosts={len(self.hosts)}>"
@@ -45,34 +51,47 @@ class Cluster:
         """The next host by the cluster's LB policy, or None when it has none."""
         return self._lb.pick()
 
-    def pool_for(self, host, names):
-        """``host``'s pool for requests that asked for ``names`` (server_names.py)."""
-        pools = host.named_pools
+    def pool_for_request(self, host, request_host, headers, downstream):
+        """``host``'s pool for a request with Host ``request_host`` and ``headers`` from the
+        ``downstream`` connection (its ``remote_ip``, ``remote_port`` and ``sock``), when
+        ``options_per_request``."""
+        options = (self._names_from_request(request_host, headers)
+                   if self._names_from_request is not None else None)
+        transport = host.transport
+        if transport is not None and transport.proxy_version is not None:
+            options = dataclasses.replace(options or ConnectOptions(),
+                                          proxy_source=(downstream.remote_ip, downstream.remote_port),
+                                          proxy_destination=downstream.sock.getsockname()[:2])
+        return host.pool if options is None else self._pool_by_options(host, options)
+
+    def _pool_by_options(self, host, options):
+        pools = host.pools_by_options
         if pools is None:
-            pools = host.named_pools = OrderedDict()
-        pool = pools.get(names)
+            pools = host.pools_by_options = OrderedDict()
+        pool = pools.get(options)
         if pool is not None:
-            pools.move_to_end(names)
+            pools.move_to_end(options)
             return pool
-        config = self.config
-        pool = pools[names] = ConnectionPool(host, config.connect_timeout, self.stats,
-                                             config.max_connections, config.max_pending_requests,
-                                             self.tls, names)
-        if len(pools) > MAX_NAMED_POOLS:
+        pool = pools[options] = self._new_pool(host, options)
+        if len(pools) > MAX_POOLS_BY_OPTIONS:
             pools.popitem(last=False)[1].close()
         return pool
 
+    def _new_pool(self, host, options=None):
+        config = self.config
+        return ConnectionPool(host, config.connect_timeout, self.stats, config.max_connections,
+                              config.max_pending_requests, options)
+
     def set_hosts(self, hosts):
         """Replace the membership, keeping the pools (and warm connections) of hosts that stay."""
-        config = self.config
         previous = {(h.address, h.weight): h for h in self.hosts}
         merged = []
         for host in hosts:
             kept = previous.pop((host.address, host.weight), None)
             if kept is None:
                 kept = host
-                kept.pool = ConnectionPool(host, config.connect_timeout, self.stats,
-                                           config.max_connections, config.max_pending_requests, self.tls)
+                kept.transport = self.transports.for_host(*host.socket_match_labels)
+                kept.pool = self._new_pool(host)
             merged.append(kept)
         for gone in previous.values():
             gone.close_pools()

@@ -3,6 +3,7 @@ the TCP proxy alike."""
 from __future__ import annotations
 
 import socket as _stdsocket
+from dataclasses import dataclass
 
 from gevent import socket
 
@@ -16,11 +17,23 @@ class ConnectFailure(Exception):
         self.reason = reason
 
 
-def connect(host, cluster_stats, timeout, tls=None, names=None):
+@dataclass(frozen=True)
+class ConnectOptions:
+    """What a request or a downstream connection asks of a new upstream connection beyond its
+    host's transport: the SNI and the SAN to verify (server_names.py), and the addresses a PROXY
+    protocol header announces. Hashable: connections made with different options are pooled
+    apart, as Envoy hashes them into its pool key."""
+    sni: str | None = None
+    san: str | None = None
+    proxy_source: tuple | None = None
+    proxy_destination: tuple | None = None
+
+
+def connect(host, cluster_stats, timeout, transport=None, options=None):
     """A connected gevent socket to ``host`` with TCP_NODELAY and no timeout of its own (the
-    caller's deadline governs from here on); with ``tls`` (upstream/tls.py), a TLS socket whose
-    handshake is done, within the same ``timeout``, for the request ``names`` if any. Counts ``upstream_cx_*`` on the cluster and
-    the host. Raises ConnectFailure."""
+    caller's deadline governs from here on), established by ``transport`` (transport.py: a PROXY
+    protocol header, a TLS handshake) within the same ``timeout``, with ``options`` if any.
+    Counts ``upstream_cx_*`` on the cluster and the host. Raises ConnectFailure."""
     cluster_stats.upstream_cx_total += 1
     host_stats = host.stats
     host_stats.cx_total += 1
@@ -38,9 +51,9 @@ def connect(host, cluster_stats, timeout, tls=None, names=None):
             raise ConnectFailure("connection timeout") from None
         raise ConnectFailure("remote connection failure") from None
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    if tls is not None:
+    if transport is not None:
         try:
-            sock = tls.handshake(sock, host.hostname, names)
+            sock = transport.establish(sock, host, options)
         except ConnectFailure:
             cluster_stats.upstream_cx_connect_fail += 1
             host_stats.cx_connect_fail += 1

@@ -13,25 +13,31 @@ class Host:
     by LEAST_REQUEST.
     """
 
-    __slots__ = ("address", "weight", "hostname", "active_requests", "label", "pool", "named_pools",
-                 "stats")
+    __slots__ = ("address", "weight", "hostname", "active_requests", "label", "pool", "pools_by_options",
+                 "stats", "socket_match_labels", "transport")
 
-    def __init__(self, address, weight=1, hostname=""):
+    def __init__(self, address, weight=1, hostname="", socket_match_labels=(None, None)):
         self.address = address
         self.weight = weight
         self.hostname = hostname
+        #: its endpoint's and its locality's transport socket match labels (config/cluster.py)
+        self.socket_match_labels = socket_match_labels
+        #: how its connections are established (transport.py), None for plain text: set by
+        #: the cluster
+        self.transport = None
         self.active_requests = 0
         self.label = address_label(address)
         self.pool = None  # the worker's connection pool for this host, attached by the cluster
-        #: RequestNames → pool, for requests that name their own SNI or SAN (server_names.py)
-        self.named_pools = None
+        #: ConnectOptions → pool, for requests that ask for their own SNI or SAN, or a PROXY
+        #: protocol header of their own (connect.py)
+        self.pools_by_options = None
         self.stats = HostStats()
 
     def pools(self):
         if self.pool is not None:
             yield self.pool
-        if self.named_pools:
-            yield from self.named_pools.values()
+        if self.pools_by_options:
+            yield from self.pools_by_options.values()
 
     def close_pools(self):
         for pool in list(self.pools()):

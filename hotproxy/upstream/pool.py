@@ -50,10 +50,11 @@ class UpstreamConnection:
 
 class ConnectionPool:
     def __init__(self, host, connect_timeout, stats, max_connections=1024, max_pending=1024,
-                 tls=None, names=None):
+                 options=None):
         self.host = host
-        self.tls = tls  # the cluster's UpstreamTls, or None for plain text
-        self.names = names  # the SNI and SAN its requests asked for (server_names.py), or None
+        self.transport = host.transport     # transport.py; None for plain text
+        self.tls = host.transport.tls if host.transport is not None else None
+        self.options = options  # what its requests asked of their connections (connect.py), or None
         self.connect_timeout = connect_timeout
         self.stats = stats
         self.max_connections = max_connections
@@ -114,7 +115,7 @@ class ConnectionPool:
             return
         if conn.tls and not conn.reused:
             # its first exchange is done: a TLS 1.3 server has sent its tickets
-            self.tls.remember(conn.sock, self.host.hostname, self.names)
+            self.tls.remember(conn.sock, self.host.hostname, self.options)
         if self._waiters:
             self._waiters.popleft().set(conn)
             return
@@ -166,7 +167,7 @@ class ConnectionPool:
     def _connect(self):
         self.total += 1
         try:
-            sock = connect(self.host, self.stats, self.connect_timeout, self.tls, self.names)
+            sock = connect(self.host, self.stats, self.connect_timeout, self.transport, self.options)
         except ConnectFailure:
             self.total -= 1
             self._wake_one(None)

@@ -5,14 +5,8 @@ an IP address is never sent as SNI, and connections made for different names are
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
 
-
-@dataclass(frozen=True)
-class RequestNames:
-    """What one request asks of an upstream TLS connection; hashable, it keys a pool."""
-    sni: str | None = None
-    san: str | None = None
+from .connect import ConnectOptions
 
 
 class NamesFromRequest:
@@ -21,7 +15,7 @@ class NamesFromRequest:
         self.auto_san = cluster_config.auto_san_validation
         self.header = cluster_config.override_auto_sni_header.encode()
 
-    def __call__(self, host: bytes | None, headers) -> RequestNames | None:
+    def __call__(self, host: bytes | None, headers) -> ConnectOptions | None:
         """The names for a request with Host ``host`` and ``headers``; None when it asks for
         nothing beyond the cluster's own TLS settings."""
         value = host
@@ -35,7 +29,7 @@ class NamesFromRequest:
         name, is_ip = authority_host(value.decode("latin-1"))
         if not name:
             return None
-        names = RequestNames(sni=name if self.auto_sni and not is_ip else None,
+        names = ConnectOptions(sni=name if self.auto_sni and not is_ip else None,
                              san=name if self.auto_san else None)
         return names if names.sni or names.san else None
 

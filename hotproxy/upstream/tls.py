@@ -12,16 +12,18 @@ from .connect import ConnectFailure
 
 
 class UpstreamTls:
-    def __init__(self, config: UpstreamTlsContext):
+    def __init__(self, config: UpstreamTlsContext, stats=None, dynamic=None):
+        """``stats`` and ``dynamic``: the cluster's ``ssl.*`` counters, when several of its
+        transport sockets share them."""
         self.client = ClientTls(config)
-        self.stats = TlsStats()
-        self.dynamic = CounterMap()   # ciphers.<name>, versions.<name>
+        self.stats = stats if stats is not None else TlsStats()
+        self.dynamic = dynamic if dynamic is not None else CounterMap()  # ciphers.*, versions.*
 
-    def handshake(self, sock, hostname: str = "", names=None):
+    def handshake(self, sock, hostname: str = "", options=None):
         """``sock`` (connected) wrapped in TLS, with the SNI and SAN a request asked for
-        (``names``, server_names.py) if any; raises ConnectFailure (``sock`` is then closed)."""
+        (``options``, connect.py) if any; raises ConnectFailure (``sock`` is then closed)."""
         try:
-            tls = self.client.wrap(sock, hostname, names)
+            tls = self.client.wrap(sock, hostname, options)
         except HandshakeFailure as failure:
             setattr(self.stats, failure.stat, getattr(self.stats, failure.stat) + 1)
             raise ConnectFailure("remote connection failure") from None
@@ -34,6 +36,6 @@ class UpstreamTls:
         self.dynamic.add(f"versions.{version}")
         return tls
 
-    def remember(self, tls, hostname: str = "", names=None) -> None:
+    def remember(self, tls, hostname: str = "", options=None) -> None:
         """Keep the session of a connection that carried an exchange, for the next handshake."""
-        self.client.remember(tls, hostname, names)
+        self.client.remember(tls, hostname, options)

@@ -73,10 +73,8 @@ class Router:
             return conn.local_reply(stream, 503, local_reply.NO_HEALTHY_UPSTREAM, flag="UH")
         stream.upstream_host = host.label
         pool = host.pool
-        if cluster.names_from_request is not None:     # before the Host is rewritten, as in Envoy
-            names = cluster.names_from_request(stream.head.host, headers)
-            if names is not None:
-                pool = cluster.pool_for(host, names)
+        if cluster.options_per_request:     # before the Host is rewritten, as in Envoy
+            pool = cluster.pool_for_request(host, stream.head.host, headers, conn)
         if route.rewrites_path:
             target = route.rewrite_path(target)
         if route.host_rewrite_literal is not None:

@@ -13,9 +13,9 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from ...upstream.proxy_protocol import V2_SIGNATURE
 from .client_hello import NeedMore
 
-V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
 _V1_PREFIX = b"PROXY "
 _V1_MAX = 107  # the longest v1 line, CRLF included
 _V2_FAMILIES = {0x11: (4, 12), 0x21: (16, 36)}  # INET / INET6 over STREAM: address bytes, block size
@@ -124,18 +124,3 @@ def _tlvs(block):
     return tuple(tlvs)
 
 
-def encode_v1(source, destination):
-    """The v1 line announcing ``source`` → ``destination`` ((ip, port) each)."""
-    family = b"TCP6" if ":" in source[0] else b"TCP4"
-    return b"PROXY %s %s %s %d %d\r\n" % (family, source[0].encode(), destination[0].encode(),
-                                          source[1], destination[1])
-
-
-def encode_v2(source, destination, tlvs=()):
-    """The v2 header announcing ``source`` → ``destination`` over TCP, with ``tlvs``."""
-    six = ":" in source[0]
-    addresses = (ipaddress.ip_address(source[0]).packed + ipaddress.ip_address(destination[0]).packed
-                 + source[1].to_bytes(2, "big") + destination[1].to_bytes(2, "big"))
-    extra = b"".join(bytes([kind]) + len(value).to_bytes(2, "big") + value for kind, value in tlvs)
-    body = addresses + extra
-    return V2_SIGNATURE + bytes([0x21, 0x21 if six else 0x11]) + len(body).to_bytes(2, "big") + body

@@ -41,12 +41,12 @@ def resolve(name, port, lookup_family):
 
 def _resolve_hosts(config):
     hosts = []
-    for endpoint in config.all_endpoints():
+    for endpoint, labels in config.endpoints_with_labels():
         address = endpoint.address
         found = resolve(address.address, address.port, config.dns_lookup_family)
         if config.type == "LOGICAL_DNS":
             found = found[:1]
-        hosts.extend(Host(addr, endpoint.load_balancing_weight, address.address) for addr in found)
+        hosts.extend(Host(addr, endpoint.load_balancing_weight, address.address, labels) for addr in found)
     return hosts
 
 

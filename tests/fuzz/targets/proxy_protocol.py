@@ -6,9 +6,8 @@ import ipaddress
 
 from fuzzkit.invariants import expect
 from fuzzkit.listener_filters import check_growing
-from hotproxy.listener.filters.proxy_protocol import (NOT_PROXY, V2_SIGNATURE, ProxyHeader,
-                                                      ProxyProtocolError, encode_v1, encode_v2,
-                                                      parse)
+from hotproxy.listener.filters.proxy_protocol import NOT_PROXY, ProxyHeader, ProxyProtocolError, parse
+from hotproxy.upstream.proxy_protocol import V2_SIGNATURE, encode_v1, encode_v2
 
 MAX_LEN = 1024
 DICTIONARY = (

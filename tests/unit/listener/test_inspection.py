@@ -5,7 +5,7 @@ import gevent
 from gevent import socket
 
 from hotproxy.config.filter_chain import HttpInspector, ProxyProtocol, TlsInspector
-from hotproxy.listener.filters.proxy_protocol import encode_v1
+from hotproxy.upstream.proxy_protocol import encode_v1
 from hotproxy.listener.inspection import Inspection, InspectionStats
 
 

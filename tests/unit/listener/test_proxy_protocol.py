@@ -4,8 +4,8 @@ import random
 import pytest
 
 from hotproxy.listener.filters.client_hello import NeedMore
-from hotproxy.listener.filters.proxy_protocol import (NOT_PROXY, V2_SIGNATURE, ProxyHeader, ProxyProtocolError,
-                                                      encode_v1, encode_v2, parse)
+from hotproxy.listener.filters.proxy_protocol import NOT_PROXY, ProxyHeader, ProxyProtocolError, parse
+from hotproxy.upstream.proxy_protocol import V2_SIGNATURE, encode_v1, encode_v2
 
 
 def test_v1_tcp4_and_tcp6():

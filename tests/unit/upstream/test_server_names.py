@@ -4,7 +4,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from hotproxy.upstream.server_names import NamesFromRequest, RequestNames, authority_host
+from hotproxy.upstream.connect import ConnectOptions as RequestNames
+from hotproxy.upstream.server_names import NamesFromRequest, authority_host
 
 
 @dataclass
@@ -57,18 +58,19 @@ def test_names_key_pools_by_value():
     assert {RequestNames(sni="a"): 1}[RequestNames(sni="a")] == 1
 
 
-def test_a_host_keeps_a_bounded_number_of_named_pools():
+def test_a_host_keeps_a_bounded_number_of_pools_by_options():
     from hotproxy.config.cluster import Cluster as ClusterConfig
     from hotproxy.config.tls import UpstreamTlsContext
-    from hotproxy.upstream.cluster import MAX_NAMED_POOLS, Cluster
+    from hotproxy.upstream.cluster import MAX_POOLS_BY_OPTIONS, Cluster
     from hotproxy.upstream.host import Host
 
     cluster = Cluster(ClusterConfig("c", transport_socket=UpstreamTlsContext(), auto_sni=True))
     host = Host(("127.0.0.1", 1))
     cluster.set_hosts([host])
-    first = cluster.pool_for(host, RequestNames(sni="n0"))
-    assert cluster.pool_for(host, RequestNames(sni="n0")) is first
-    for index in range(1, MAX_NAMED_POOLS + 1):
-        cluster.pool_for(host, RequestNames(sni=f"n{index}"))
-    assert len(host.named_pools) == MAX_NAMED_POOLS and first.closed
-    assert len(list(host.pools())) == MAX_NAMED_POOLS + 1      # and the host's own pool
+    first = cluster.pool_for_request(host, b"n0.example.com", [], None)
+    assert cluster.pool_for_request(host, b"n0.example.com:443", [], None) is first
+    assert cluster.pool_for_request(host, b"10.0.0.1", [], None) is host.pool    # no SNI for an IP
+    for index in range(1, MAX_POOLS_BY_OPTIONS + 1):
+        cluster.pool_for_request(host, b"n%d.example.com" % index, [], None)
+    assert len(host.pools_by_options) == MAX_POOLS_BY_OPTIONS and first.closed
+    assert len(list(host.pools())) == MAX_POOLS_BY_OPTIONS + 1      # and the host's own pool
