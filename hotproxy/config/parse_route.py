@@ -8,6 +8,7 @@ import re
 from .fields import UINT32_MAX, Enum, Fields, Node, parse_each, present
 from .parse_core import (HEADER_MUTATIONS, header_matcher, header_mutations,
                          query_parameter_matcher, regex)
+from .parse_retry import retry_policy
 from .route import (DirectResponseAction, RedirectAction, RegexRewrite, Route, RouteAction,
                     RouteConfiguration, RouteMatch, VirtualHost, WeightedCluster)
 
@@ -18,27 +19,26 @@ ROUTE_CONFIGURATION = Fields(
                 "request_mirror_policies ignore_port_in_host_matching vhost_header "
                 "ignore_path_parameters_in_path_matching typed_per_filter_config metadata")
 VIRTUAL_HOST = Fields(
-    "name domains routes " + HEADER_MUTATIONS,
+    "name domains routes retry_policy include_request_attempt_count "
+    "include_attempt_count_in_response per_request_buffer_limit_bytes " + HEADER_MUTATIONS,
     unsupported="matcher require_tls virtual_clusters rate_limits cors typed_per_filter_config "
-                "include_request_attempt_count include_attempt_count_in_response retry_policy "
                 "retry_policy_typed_config hedge_policy include_is_timeout_retry_header "
-                "per_request_buffer_limit_bytes request_body_buffer_limit "
-                "request_mirror_policies metadata")
+                "request_body_buffer_limit request_mirror_policies metadata")
 ROUTE = Fields(
-    "name match route redirect direct_response " + HEADER_MUTATIONS,
+    "name match route redirect direct_response per_request_buffer_limit_bytes " + HEADER_MUTATIONS,
     unsupported="filter_action non_forwarding_action metadata decorator typed_per_filter_config "
-                "tracing per_request_buffer_limit_bytes stat_prefix request_body_buffer_limit")
+                "tracing stat_prefix request_body_buffer_limit")
 ROUTE_MATCH = Fields(
     "prefix path safe_regex path_separated_prefix case_sensitive headers query_parameters",
     unsupported="connect_matcher path_match_policy runtime_fraction cookies grpc tls_context "
                 "dynamic_metadata filter_state")
 ROUTE_ACTION = Fields(
     "cluster cluster_header weighted_clusters prefix_rewrite regex_rewrite host_rewrite_literal "
-    "auto_host_rewrite timeout idle_timeout",
+    "auto_host_rewrite timeout idle_timeout retry_policy",
     unsupported="cluster_specifier_plugin inline_cluster_specifier_plugin "
                 "cluster_not_found_response_code metadata_match path_rewrite_policy path_rewrite "
                 "host_rewrite_header host_rewrite_path_regex host_rewrite append_x_forwarded_host "
-                "flush_timeout early_data_policy retry_policy retry_policy_typed_config "
+                "flush_timeout early_data_policy retry_policy_typed_config "
                 "request_mirror_policies priority rate_limits include_vh_rate_limits hash_policy "
                 "cors max_grpc_timeout grpc_timeout_offset upgrade_configs "
                 "internal_redirect_policy internal_redirect_action max_internal_redirects "
@@ -86,6 +86,13 @@ def virtual_host(node: Node, domain_owners: dict) -> VirtualHost | None:
     return VirtualHost(name=name,
                        domains=parse_each(domain_nodes, lambda n: domain(n, name, domain_owners)),
                        routes=m.repeated("routes", route),
+                       **present(retry_policy=m.nested("retry_policy", retry_policy),
+                                 include_request_attempt_count=m.boolean(
+                                     "include_request_attempt_count"),
+                                 include_attempt_count_in_response=m.boolean(
+                                     "include_attempt_count_in_response"),
+                                 per_request_buffer_limit_bytes=m.uint32(
+                                     "per_request_buffer_limit_bytes")),
                        **header_mutations(m))
 
 
@@ -114,6 +121,8 @@ def route(node: Node) -> Route | None:
                  route=m.nested("route", route_action),
                  redirect=m.nested("redirect", redirect_action),
                  direct_response=m.nested("direct_response", direct_response_action),
+                 **present(per_request_buffer_limit_bytes=m.uint32(
+                     "per_request_buffer_limit_bytes")),
                  **header_mutations(m))
 
 
@@ -156,7 +165,8 @@ def route_action(node: Node) -> RouteAction | None:
         host_rewrite_literal=m.string("host_rewrite_literal", http_safe=True),
         auto_host_rewrite=m.boolean("auto_host_rewrite"),
         timeout=m.duration("timeout"),
-        idle_timeout=m.duration("idle_timeout")))
+        idle_timeout=m.duration("idle_timeout"),
+        retry_policy=m.nested("retry_policy", retry_policy)))
 
 
 def weighted_clusters(node: Node) -> tuple[WeightedCluster, ...] | None:

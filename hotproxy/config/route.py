@@ -38,6 +38,45 @@ class RegexRewrite:
 
 
 @dataclass(frozen=True)
+class RetryBackOff:
+    """``retry_back_off``: seconds; ``max_interval`` None means 10 times ``base_interval``."""
+    base_interval: float
+    max_interval: float | None = None
+
+
+@dataclass(frozen=True)
+class ResetHeader:
+    """``rate_limited_retry_back_off.reset_headers[]``: ``format`` is "SECONDS" or
+    "UNIX_TIMESTAMP"; ``name`` is lower-cased."""
+    name: str
+    format: str = "SECONDS"
+
+
+@dataclass(frozen=True)
+class RateLimitedRetryBackOff:
+    reset_headers: tuple[ResetHeader, ...]
+    max_interval: float = 300.0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """route.v3.RetryPolicy. ``retry_on`` holds the condition names as written (unknown ones
+    dropped, as Envoy ignores them); ``previous_hosts`` is the one retry host predicate hotproxy
+    has. Durations are seconds; None or 0 disables a per-try timeout."""
+    retry_on: tuple[str, ...] = ()
+    num_retries: int = 1
+    per_try_timeout: float | None = None
+    per_try_idle_timeout: float | None = None
+    retry_back_off: RetryBackOff | None = None
+    rate_limited_retry_back_off: RateLimitedRetryBackOff | None = None
+    previous_hosts: bool = False
+    host_selection_retry_max_attempts: int = 1
+    retriable_status_codes: tuple[int, ...] = ()
+    retriable_headers: tuple[HeaderMatcher, ...] = ()
+    retriable_request_headers: tuple[HeaderMatcher, ...] = ()
+
+
+@dataclass(frozen=True)
 class RouteAction:
     """Exactly one cluster specifier: ``cluster``, ``weighted_clusters`` or ``cluster_header``."""
     cluster: str | None = None
@@ -49,6 +88,7 @@ class RouteAction:
     auto_host_rewrite: bool = False
     timeout: float = 15.0                      # route timeout; 0 disables it
     idle_timeout: float | None = None          # per-route stream idle timeout; 0 disables
+    retry_policy: RetryPolicy | None = None    # the virtual host's applies when None
 
 
 @dataclass(frozen=True)
@@ -80,6 +120,7 @@ class Route:
     route: RouteAction | None = None
     redirect: RedirectAction | None = None
     direct_response: DirectResponseAction | None = None
+    per_request_buffer_limit_bytes: int | None = None   # the virtual host's applies when None
     request_headers_to_add: tuple[HeaderValueOption, ...] = ()
     request_headers_to_remove: tuple[str, ...] = ()
     response_headers_to_add: tuple[HeaderValueOption, ...] = ()
@@ -91,6 +132,10 @@ class VirtualHost:
     name: str
     domains: tuple[str, ...]
     routes: tuple[Route, ...] = ()
+    retry_policy: RetryPolicy | None = None
+    include_request_attempt_count: bool = False
+    include_attempt_count_in_response: bool = False
+    per_request_buffer_limit_bytes: int | None = None
     request_headers_to_add: tuple[HeaderValueOption, ...] = ()
     request_headers_to_remove: tuple[str, ...] = ()
     response_headers_to_add: tuple[HeaderValueOption, ...] = ()
