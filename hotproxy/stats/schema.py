@@ -49,7 +49,10 @@ Http1Stats = stat_set("Http1Stats", (
 ClusterStats = stat_set("ClusterStats", (
     "upstream_cx_total", "upstream_cx_connect_fail",
     "upstream_cx_connect_timeout", "upstream_cx_destroy", "upstream_rq_total",
-    "upstream_rq_timeout", "upstream_rq_retry",
+    "upstream_rq_timeout", "upstream_rq_retry", "upstream_rq_retry_success",
+    "upstream_rq_retry_overflow", "upstream_rq_retry_limit_exceeded",
+    "upstream_rq_retry_backoff_exponential", "upstream_rq_retry_backoff_ratelimited",
+    "upstream_rq_per_try_timeout", "upstream_rq_per_try_idle_timeout", "retry_or_shadow_abandoned",
     "upstream_rq_pending_total", "upstream_rq_pending_overflow",
     "upstream_rq_1xx", "upstream_rq_2xx", "upstream_rq_3xx", "upstream_rq_4xx", "upstream_rq_5xx",
     "upstream_cx_rx_bytes_total", "upstream_cx_tx_bytes_total", "upstream_cx_protocol_error",

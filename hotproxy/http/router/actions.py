@@ -13,6 +13,7 @@ from bisect import bisect_right
 
 from ...errors import ConfigError
 from ..header_mutation import compile_header_level, compile_mutation
+from .retry import RoutePolicy
 from ...matching import can_match_empty, compile_regex
 
 ROUTE = "route"
@@ -33,21 +34,21 @@ class CompiledRoute:
 
     __slots__ = ("kind", "name", "vhost_name", "config",
                  "cluster_name", "pick_cluster", "rewrites_path", "rewrite_path",
-                 "host_rewrite_literal", "auto_host_rewrite", "timeout", "idle_timeout",
+                 "host_rewrite_literal", "auto_host_rewrite", "timeout", "idle_timeout", "retry",
                  "redirect_status", "redirect_location",
                  "direct_status", "direct_body", "direct_location",
                  "has_request_mutations", "has_response_mutations",
                  "_mutate_request", "_mutate_response")
 
     def __init__(self, route, vhost_name, where, outer_request_levels, outer_response_levels,
-                 rng=random):
+                 rng=random, vhost=None):
         self.kind = None
         self.name = route.name
         self.vhost_name = vhost_name
         self.config = route
         self.cluster_name = self.pick_cluster = self.rewrite_path = None
         self.rewrites_path = self.auto_host_rewrite = False
-        self.host_rewrite_literal = self.timeout = self.idle_timeout = None
+        self.host_rewrite_literal = self.timeout = self.idle_timeout = self.retry = None
         self.redirect_status = self.redirect_location = None
         self.direct_status = self.direct_body = self.direct_location = None
 
@@ -64,6 +65,7 @@ class CompiledRoute:
         if route.route is not None:
             weighted_entries = self._init_forward(route.route, route.match, f"{where}.route",
                                                   request_levels, response_levels, rng)
+            self.retry = _retry_policy(route, vhost, f"{where}.route.retry_policy")
         elif route.redirect is not None:
             self._init_redirect(route.redirect, route.match, f"{where}.redirect")
         elif route.direct_response is not None:
@@ -132,6 +134,23 @@ class CompiledRoute:
 
 def _same_path(path):
     return path
+
+
+def _retry_policy(route, vhost, where):
+    """The route's RoutePolicy, or None when neither it nor its virtual host asks for retries
+    or attempt counts (then requests take the router's plain path)."""
+    policy = route.route.retry_policy
+    if policy is None and vhost is not None:
+        policy = vhost.retry_policy
+    counts = vhost is not None and (vhost.include_request_attempt_count
+                                    or vhost.include_attempt_count_in_response)
+    if policy is None and not counts:
+        return None
+    limit = route.per_request_buffer_limit_bytes
+    if limit is None and vhost is not None:
+        limit = vhost.per_request_buffer_limit_bytes
+    return RoutePolicy(policy, counts and vhost.include_request_attempt_count,
+                       counts and vhost.include_attempt_count_in_response, limit, where)
 
 
 # --- cluster selection -------------------------------------------------------------------------

@@ -53,7 +53,7 @@ class RouteTable:
             entries = []
             for r, route in enumerate(vhost.routes):
                 try:
-                    entry = _compile_entry(route, vhost.name, f"{where}.routes[{r}]",
+                    entry = _compile_entry(route, vhost, f"{where}.routes[{r}]",
                                            request_levels, response_levels, rng)
                 except ConfigError as error:
                     problems.extend(error.problems)
@@ -179,7 +179,7 @@ def _without_query(path):
     return path if fragment_at < 0 else path[:fragment_at]
 
 
-def _compile_entry(route, vhost_name, where, request_levels, response_levels, rng):
+def _compile_entry(route, vhost, where, request_levels, response_levels, rng):
     """(kind, value, checks, CompiledRoute) for ``RouteTable.match``, or None for a route that
     can never match (a prefix or path with '?' or '#': Envoy matches without the query)."""
     match = route.match
@@ -196,7 +196,8 @@ def _compile_entry(route, vhost_name, where, request_levels, response_levels, rn
     else:
         raise ConfigError([(f"{where}.match", f"unknown path specifier '{path_kind}'")])
     checks = compile_request_checks(match, f"{where}.match")
-    compiled = CompiledRoute(route, vhost_name, where, request_levels, response_levels, rng)
+    compiled = CompiledRoute(route, vhost.name, where, request_levels, response_levels, rng,
+                             vhost)
     if kind != _REGEX and (b"?" in value or b"#" in value):
         return None
     return (kind, value, checks, compiled)

@@ -9,7 +9,9 @@ went out on the other.
 
 A pooled connection the upstream closed while it sat idle shows up as a reset or an EOF before any
 response byte; a request that had not sent body bytes yet is then sent once more on a fresh
-connection (it cannot have been processed).
+connection (it cannot have been processed). That is part of one attempt: a route with a retry
+policy (or attempt counts) makes its attempts in ``retrying.Retries`` instead, which keeps the
+request body for a replay and decides before any response byte goes downstream.
 """
 from __future__ import annotations
 
@@ -29,6 +31,8 @@ from ..headers import nominated_headers, strip_hop_by_hop
 from ..http1.codec import END, ResponseDecoder
 from ..http1.serialize import LAST_CHUNK, chunk, request_head, response_head
 from ...sockio import send_all, send_parts
+from .retry import UpstreamReset
+from .retrying import Retries
 
 _RECV_SIZE = 256 * 1024  # a 64 KiB body and its head arrive in one read
 #: A Content-Length body with at least this much left bypasses the parser (see _pass_through).
@@ -42,20 +46,15 @@ _CLASS_STATS = ("upstream_rq_1xx", "upstream_rq_2xx", "upstream_rq_3xx", "upstre
                 "upstream_rq_5xx")
 
 
-class UpstreamReset(Exception):
-    """The upstream connection failed mid-exchange; ``reason`` is Envoy's reset reason."""
-
-    def __init__(self, reason):
-        super().__init__(reason)
-        self.reason = reason
-
-
 class Router:
     def __init__(self, hcm):
         self.hcm = hcm
         self.clusters = hcm.cluster_manager
         self.server_name = hcm.server_name
         self._buffers = []  # free response buffers (each in use by one exchange at a time)
+        self.retries = Retries(self)
+        #: requests of retrying routes whose body still arrives (see retrying.Replay)
+        self.replays = self.retries.replays
 
     def start(self, stream, conn, target, headers):
         route = stream.route
@@ -68,6 +67,8 @@ class Router:
             hcm.stats.no_cluster += 1
             return conn.local_reply(stream, 503, b"", flag="NC")
         stream.cluster = cluster
+        if route.retry is not None:
+            return self.retries.start(stream, conn, cluster, target, headers)
         host = cluster.pick_host()
         if host is None:
             return conn.local_reply(stream, 503, local_reply.NO_HEALTHY_UPSTREAM, flag="UH")
@@ -104,10 +105,10 @@ class Router:
         stream.out.append(stream.request_bytes)
 
     def send_body(self, stream, data):
-        if stream.chunked:
-            stream.out.append(chunk(data))
-        else:
-            stream.out.append(data)
+        piece = chunk(data) if stream.chunked else data
+        stream.out.append(piece)
+        if self.replays:
+            self.retries.keep(stream, piece, len(data))
 
     def flush(self, stream):
         """Send the queued request bytes. Raises ``UpstreamReset``."""
@@ -133,10 +134,16 @@ class Router:
         try:
             self.flush(stream)
         except (UpstreamReset, OSError):
+            if self.replays:
+                self.retries.forget(stream)
             self._fail(stream, conn, 503, local_reply.CONNECT_ERROR + b"connection termination", "UC")
 
     def finish(self, stream, conn):
         """The downstream request is complete: send the rest and relay the response."""
+        if self.replays:
+            replay = self.replays.pop(stream, None)
+            if replay is not None:
+                return self.retries.finish(stream, conn, replay)
         if stream.chunked:
             stream.out.append(LAST_CHUNK)
         try:
@@ -161,19 +168,22 @@ class Router:
 
     def abort(self, stream):
         """The downstream went away mid-exchange: the upstream connection cannot be reused."""
+        if self.replays:
+            self.retries.forget(stream)
         self._release(stream, False)
 
-    def _relay_response(self, stream, conn):
+    def _relay_response(self, stream, conn, attempt=None):
         buffer = self._buffers.pop() if self._buffers else bytearray(_RECV_SIZE)
         try:
-            return self._relay_with(buffer, stream, conn)
+            return self._relay_with(buffer, stream, conn, attempt)
         finally:
             stream.buffered = 0
             self._buffers.append(buffer)
 
-    def _relay_with(self, buffer, stream, conn):
+    def _relay_with(self, buffer, stream, conn, attempt=None):
         """Relay the response, reading into ``buffer``: the parser and the downstream send see
-        memoryviews of it, so a body is never copied into a new bytes object."""
+        memoryviews of it, so a body is never copied into a new bytes object. ``attempt``: a
+        retrying route's retrying.Attempt (its deadlines, and its say on the response head)."""
         view = memoryview(buffer)
         upstream = stream.upstream
         usock = upstream.sock
@@ -186,9 +196,12 @@ class Router:
         head_only = stream.head.method == b"HEAD"
         if head_only:
             decoder.expect_no_body()
-        sent_at = time.monotonic()
-        route_deadline = sent_at + route.timeout if route.timeout else NEVER
-        idle = route.idle_timeout if route.idle_timeout is not None else self.hcm.stream_idle_timeout
+        if attempt is None:
+            sent_at = time.monotonic()
+            route_deadline = sent_at + route.timeout if route.timeout else NEVER
+            idle = route.idle_timeout if route.idle_timeout is not None else self.hcm.stream_idle_timeout
+        else:
+            sent_at, route_deadline, idle = attempt.sent_at, attempt.deadline, attempt.idle
         framing = None       # None until the response head went out
         expected = 0         # the response's Content-Length, with raw framing
         since_yield = 0      # bytes received since this exchange last yielded
@@ -210,7 +223,7 @@ class Router:
             if not received:
                 if not received_any and not stream.body_sent and self._reconnect(stream):
                     send_all(stream.upstream.sock, stream.request_bytes)
-                    return self._relay_with(buffer, stream, conn)
+                    return self._relay_with(buffer, stream, conn, attempt)
                 if framing is None:
                     if received_any:  # a response head cut short
                         raise ProtocolError(502, "upstream.incomplete_head")
@@ -263,7 +276,10 @@ class Router:
                             out.append(LAST_CHUNK)
                         done = True
                     else:
-                        framing = self._response_head(stream, event, out, sent_at, head_only, conn)
+                        if attempt is not None:
+                            attempt.on_head(stream, event)  # raises retrying.RetryAttempt
+                        framing = self._response_head(stream, event, out, sent_at, head_only, conn,
+                                                      attempt)
                         if framing is _RAW:
                             expected = int(event.content_length)
                 events.clear()
@@ -310,7 +326,7 @@ class Router:
                 gevent.sleep(0)
             conn.deadline = _deadline(route_deadline, time.monotonic(), idle)
 
-    def _response_head(self, stream, head, out, sent_at, head_only, conn):
+    def _response_head(self, stream, head, out, sent_at, head_only, conn, attempt):
         """Queue the downstream response head; returns the body framing to use."""
         status = head.status
         stream.status = status
@@ -333,6 +349,8 @@ class Router:
         service_time_ms = int((time.monotonic() - sent_at) * 1000)
         stream.service_time_ms = service_time_ms
         headers.append((b"x-envoy-upstream-service-time", b"%d" % service_time_ms))
+        if attempt is not None and attempt.count_in_response:
+            headers.append((b"x-envoy-attempt-count", b"%d" % attempt.state.attempts))
         route = stream.route
         if route.has_response_mutations:
             headers = route.mutate_response(headers, stream.weighted, conn)

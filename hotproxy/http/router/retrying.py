@@ -1,0 +1,378 @@
+"""Attempts of a request on a route with a retry policy (or attempt counts): the I/O around
+retry.RetryState.
+
+``Retries.start`` makes the first attempt while the request body may still be arriving: a connect
+failure is retried right away (after the back-off) on a host picked again. Body bytes are sent as
+they arrive and kept in a ``Replay`` up to the buffer limit; past it the request can no longer be
+retried (``retry_or_shadow_abandoned``). ``Retries.finish`` runs the attempt loop once the request
+is complete: each attempt's response head is judged before any byte of it goes downstream
+(``Attempt.on_head``), so a retried response is never partly sent. Timeouts: the route timeout
+runs from the end of the request over every attempt and back-off; ``per_try_timeout`` and
+``per_try_idle_timeout`` end one attempt.
+"""
+from __future__ import annotations
+
+import time
+from socket import timeout as SocketTimeout
+
+import gevent
+
+from ...deadlines import NEVER
+from ...errors import ProtocolError
+from ...upstream.connect import ConnectFailure
+from .. import local_reply
+from ..http1.serialize import LAST_CHUNK, request_head
+from .retry import (LIMIT_EXCEEDED, LOCAL_RESET, OVERFLOW, OVERFLOW_DECISION, PROTOCOL_ERROR,
+                    RETRY, DEFAULT_BUFFER_LIMIT, DEFAULT_MAX_RETRIES, RetryBudget, UpstreamReset)
+
+_RETRIED = b"upstream connect error or disconnect/reset before headers. retried and the latest reset reason: "
+
+
+class RetryAttempt(Exception):
+    """Raised out of the response relay when a response head is to be retried."""
+
+
+class Replay:
+    """A request of a retrying route: its RetryState, the request as the upstream gets it (target
+    and headers, edited again per attempt) and the body sent so far, None once it outgrew
+    ``limit``."""
+
+    __slots__ = ("state", "target", "headers", "body", "size", "limit", "per_try", "timeout_at",
+                 "attempt_at", "expected_at")
+
+    def __init__(self, state, target, headers, limit, per_try):
+        self.state = state
+        self.target = target
+        self.headers = headers
+        self.body = [] if state.enabled else None
+        self.size = 0
+        self.limit = limit
+        self.per_try = per_try          # per_try_timeout, None when off (or not below the route's)
+        self.attempt_at = -1            # index of x-envoy-attempt-count in headers, -1: none
+        self.expected_at = -1           # index of x-envoy-expected-rq-timeout-ms, -1: none
+
+
+class Attempt:
+    """One attempt's view for the relay (router.Router._relay_with): when it was sent, its
+    deadline (the sooner of the route's and the per-try one), its idle timeout, and ``on_head``."""
+
+    __slots__ = ("router", "state", "sent_at", "deadline", "idle", "count_in_response")
+
+    def __init__(self, router, state, sent_at, deadline, idle, count_in_response):
+        self.router = router
+        self.state = state
+        self.sent_at = sent_at
+        self.deadline = deadline
+        self.idle = idle
+        self.count_in_response = count_in_response
+
+    def on_head(self, stream, head):
+        """Judge a response head before it goes downstream; raises RetryAttempt to retry."""
+        state = self.state
+        if head.status < 200:
+            state.disable()     # Envoy never retries once a 1xx went downstream
+            return
+        decision = state.on_response(head.status, head.headers)
+        if decision is RETRY:
+            stream.upstream.pool.host.stats.rq_error += 1
+            self.router._release(stream, False)
+            raise RetryAttempt()
+        if decision is LIMIT_EXCEEDED:
+            stream.flag("URX")
+        elif decision is OVERFLOW_DECISION:
+            stream.flag("UO")
+
+
+class Retries:
+    def __init__(self, router):
+        self.router = router
+        self.replays = {}           # stream → Replay while its body arrives
+        self._budgets = {}          # cluster name → RetryBudget (this worker's share)
+        #: the listener's per_connection_buffer_limit_bytes (the listener sets it)
+        self.connection_buffer_limit = DEFAULT_BUFFER_LIMIT
+
+    # --- while the request arrives -----------------------------------------------------------
+
+    def start(self, stream, conn, cluster, target, headers):
+        route = stream.route
+        policy = route.retry
+        state = policy.begin(stream.head, target, cluster.stats, self._budget(cluster))
+        if route.rewrites_path:
+            target = route.rewrite_path(target)
+        if route.host_rewrite_literal is not None:
+            _set_header(headers, b"host", route.host_rewrite_literal)
+        per_try = policy.per_try_timeout
+        if per_try is not None and route.timeout and per_try >= route.timeout:
+            per_try = None      # Envoy ignores a per-try timeout that is not below the route's
+        limit = self.connection_buffer_limit
+        if policy.buffer_limit is not None:
+            limit = min(limit, policy.buffer_limit)
+        replay = Replay(state, target, headers, limit, per_try)
+        expected = per_try or route.timeout
+        if expected:
+            replay.expected_at = len(headers)
+            headers.append((b"x-envoy-expected-rq-timeout-ms", b"%d" % int(expected * 1000)))
+        if policy.count_in_request:
+            replay.attempt_at = len(headers)
+            headers.append((b"x-envoy-attempt-count", b"1"))
+        if route.has_request_mutations:
+            replay.headers = headers = route.mutate_request(headers, stream.weighted, conn)
+            replay.expected_at = _index(headers, b"x-envoy-expected-rq-timeout-ms")
+            replay.attempt_at = _index(headers, b"x-envoy-attempt-count")
+        if stream.chunked:
+            headers.append((b"transfer-encoding", b"chunked"))
+        failure = self._open(stream, conn, replay)
+        if failure is not None:
+            state.release()
+            status, body, flag = failure
+            if flag == "UH":
+                return conn.local_reply(stream, status, body, flag=flag)
+            return conn.defer_reply(stream, status, body, flag)
+        self.replays[stream] = replay
+        stream.out.append(stream.request_bytes)
+
+    def keep(self, stream, piece, size):
+        """Keep a body piece (as framed for the upstream) for a replay, up to the limit."""
+        replay = self.replays.get(stream)
+        if replay is None or replay.body is None:
+            return
+        replay.size += size
+        if replay.size > replay.limit:
+            stream.cluster.stats.retry_or_shadow_abandoned += 1
+            replay.body = None
+            replay.state.disable()
+            return
+        replay.body.append(piece)
+
+    def forget(self, stream):
+        replay = self.replays.pop(stream, None)
+        if replay is not None:
+            replay.state.release()
+
+    # --- once the request is complete --------------------------------------------------------
+
+    def finish(self, stream, conn, replay):
+        router = self.router
+        route = stream.route
+        state = replay.state
+        if stream.chunked:
+            stream.out.append(LAST_CHUNK)
+            if replay.body is not None:
+                replay.body.append(LAST_CHUNK)
+        complete_at = time.monotonic()
+        route_deadline = complete_at + route.timeout if route.timeout else NEVER
+        idle = route.idle_timeout if route.idle_timeout is not None else router.hcm.stream_idle_timeout
+        try_idle = route.retry.per_try_idle_timeout
+        try:
+            while True:
+                if stream.upstream is None:
+                    conn.deadline = route_deadline
+                    failure = self._open(stream, conn, replay, complete_at)
+                    if failure is not None:
+                        return self._reply(stream, conn, replay, *failure)
+                    stream.head_sent = stream.body_sent = False
+                    stream.out.append(stream.request_bytes)
+                    stream.out.extend(replay.body or ())
+                deadline = route_deadline
+                if replay.per_try is not None:
+                    deadline = min(deadline, time.monotonic() + replay.per_try)
+                attempt = Attempt(router, state, complete_at, deadline,
+                                  try_idle if idle is None or (try_idle and try_idle < idle) else idle,
+                                  route.retry.count_in_response)
+                try:
+                    if stream.head_sent:
+                        state.started = True    # sent while the request arrived
+                    if stream.out:
+                        router.flush(stream)
+                    state.started = True
+                    router._relay_response(stream, conn, attempt)
+                    return
+                except RetryAttempt:
+                    pass
+                except (UpstreamReset, ProtocolError) as error:
+                    reason = PROTOCOL_ERROR if isinstance(error, ProtocolError) else error.reason
+                    if not self._retry_reset(stream, conn, replay, reason):
+                        return
+                except SocketTimeout:
+                    if not self._retry_timeout(stream, conn, replay, route_deadline, attempt,
+                                               idle, try_idle):
+                        return
+                except OSError:
+                    # the downstream failed while the response was relayed
+                    router._release(stream, False)
+                    stream.flag("DC")
+                    stream.close = True
+                    return
+                conn.deadline = route_deadline
+                gevent.sleep(state.backoff())
+        except SocketTimeout:
+            # the route timeout ended a back-off or a connect
+            router._release(stream, False)
+            stream.cluster.stats.upstream_rq_timeout += 1
+            self._reply(stream, conn, replay, 504, local_reply.UPSTREAM_TIMEOUT, "UT")
+        finally:
+            state.release()
+
+    def _retry_reset(self, stream, conn, replay, reason):
+        """An attempt ended without a response head: True to retry it."""
+        router = self.router
+        upstream = stream.upstream
+        host_stats = upstream.pool.host.stats if upstream is not None else None
+        router._release(stream, False)
+        if stream.responded:
+            # already started downstream: all that can be said now is an abrupt close
+            stream.flag("UPE" if reason == PROTOCOL_ERROR else "UC")
+            stream.close = True
+            return False
+        decision = replay.state.on_reset(reason)
+        if decision is RETRY:
+            if host_stats is not None:
+                host_stats.rq_error += 1
+            return True
+        if reason == PROTOCOL_ERROR:
+            stream.cluster.stats.upstream_cx_protocol_error += 1
+            self._reply(stream, conn, replay, 502, local_reply.CONNECT_ERROR + b"protocol error",
+                        "UPE", decision)
+        else:
+            prefix = _RETRIED if replay.state.attempts > 1 else local_reply.CONNECT_ERROR
+            self._reply(stream, conn, replay, 503, prefix + reason.encode(), "UC", decision)
+        return False
+
+    def _retry_timeout(self, stream, conn, replay, route_deadline, attempt, idle, try_idle):
+        """A deadline passed during an attempt: True to retry it."""
+        router = self.router
+        stats = stream.cluster.stats
+        upstream = stream.upstream
+        if upstream is not None:
+            upstream.pool.host.stats.rq_timeout += 1
+        router._release(stream, False)
+        now = time.monotonic()
+        per_try = now < route_deadline and (
+            now >= attempt.deadline or (try_idle is not None and attempt.idle == try_idle))
+        if not per_try:
+            stats.upstream_rq_timeout += 1
+            decision = None
+        else:
+            if now >= attempt.deadline:
+                stats.upstream_rq_per_try_timeout += 1
+            else:
+                stats.upstream_rq_per_try_idle_timeout += 1
+            decision = None if stream.responded else replay.state.on_reset(LOCAL_RESET)
+            if decision is RETRY:
+                return True
+        if stream.responded:
+            stream.flag("UT")
+            stream.close = True
+            return False
+        self._reply(stream, conn, replay, 504, local_reply.UPSTREAM_TIMEOUT, "UT", decision)
+        return False
+
+    def _reply(self, stream, conn, replay, status, body, flag, decision=None):
+        if decision is LIMIT_EXCEEDED:
+            stream.flag("URX")
+        elif decision is OVERFLOW_DECISION:
+            stream.flag("UO")
+        extra = ()
+        if stream.route.retry.count_in_response:
+            extra = [(b"x-envoy-attempt-count", b"%d" % replay.state.attempts)]
+        conn.local_reply(stream, status, body, close=stream.close, extra=extra, flag=flag)
+
+    # --- attempts ---------------------------------------------------------------------------
+
+    def _open(self, stream, conn, replay, complete_at=None):
+        """Pick a host and take a connection for the next attempt, retrying connect failures.
+        Returns None (``stream.upstream`` is set and ``stream.request_bytes`` encoded) or the
+        (status, body, flag) to answer."""
+        route = stream.route
+        cluster = stream.cluster
+        state = replay.state
+        headers = replay.headers
+        stats = cluster.stats
+        while True:
+            host = self._pick(cluster, state)
+            if host is None:
+                return 503, local_reply.NO_HEALTHY_UPSTREAM, "UH"
+            state.attempted_hosts.append(host)
+            stream.upstream_host = host.label
+            pool = host.pool
+            if cluster.options_per_request:
+                pool = cluster.pool_for_request(host, stream.head.host, headers, conn)
+            if route.auto_host_rewrite and host.hostname:
+                _set_header(headers, b"host", host.hostname.encode())
+            if replay.attempt_at >= 0:
+                headers[replay.attempt_at] = (b"x-envoy-attempt-count", b"%d" % state.attempts)
+            if complete_at is not None and replay.expected_at >= 0:
+                headers[replay.expected_at] = (b"x-envoy-expected-rq-timeout-ms",
+                                               b"%d" % _expected_ms(route, replay, complete_at))
+            stats.upstream_rq_active += 1
+            host.active_requests += 1
+            try:
+                stream.upstream = pool.acquire()
+            except ConnectFailure as failure:
+                host.active_requests -= 1
+                host.stats.rq_error += 1
+                stats.upstream_rq_active -= 1
+                overflow = failure.reason == "overflow"
+                decision = state.on_reset(OVERFLOW if overflow else failure.reason)
+                if decision is RETRY:
+                    gevent.sleep(state.backoff())
+                    continue
+                if decision is LIMIT_EXCEEDED:
+                    stream.flag("URX")
+                elif decision is OVERFLOW_DECISION:
+                    stream.flag("UO")
+                prefix = _RETRIED if state.attempts > 1 else local_reply.CONNECT_ERROR
+                return 503, prefix + failure.reason.encode(), "UO" if overflow else "UF"
+            # counted once connected, as Envoy counts them (on pool ready)
+            stats.upstream_rq_total += 1
+            host.stats.rq_total += 1
+            stream.request_bytes = request_head(stream.head.method, replay.target, headers)
+            return None
+
+    @staticmethod
+    def _pick(cluster, state):
+        """Envoy's host choice with retry host predicates: pick again, up to
+        host_selection_retry_max_attempts times, while previous_hosts rejects the host (then
+        the last pick stands)."""
+        host = cluster.pick_host()
+        if host is None or state.accepts(host):
+            return host
+        for _ in range(state.policy.host_selection_attempts):
+            host = cluster.pick_host()
+            if state.accepts(host):
+                break
+        return host
+
+    def _budget(self, cluster):
+        budget = self._budgets.get(cluster.name)
+        if budget is None:
+            # ClusterConfig.max_retries once circuit_breakers.thresholds.max_retries is read
+            limit = getattr(cluster.config, "max_retries", DEFAULT_MAX_RETRIES)
+            budget = self._budgets[cluster.name] = RetryBudget(limit)
+        return budget
+
+
+def _expected_ms(route, replay, complete_at):
+    """x-envoy-expected-rq-timeout-ms of a retry: its per-try timeout, or what is left of the
+    route timeout, whichever is less (at least 1)."""
+    expected = int(replay.per_try * 1000) if replay.per_try else 0
+    if route.timeout:
+        left = int(route.timeout * 1000) - int((time.monotonic() - complete_at) * 1000)
+        expected = max(1, min(expected, left) if expected else left)
+    return expected
+
+
+def _index(headers, name):
+    for index, item in enumerate(headers):
+        if item[0] == name:
+            return index
+    return -1
+
+
+def _set_header(headers, name, value):
+    for index, item in enumerate(headers):
+        if item[0] == name:
+            headers[index] = (name, value)
+            return
+    headers.append((name, value))
+
