@@ -181,7 +181,7 @@ class RetryState:
     def on_reset(self, reason):
         """The decision for an attempt that ended with no response: ``reason`` is one of the
         reset reasons above."""
-        return self._decide(self._would_retry_reset(reason))
+        return self._decide(self.would_retry_reset(reason))
 
     def backoff(self):
         """Seconds to wait before the next attempt (after a RETRY), counted as Envoy counts."""
@@ -248,7 +248,7 @@ class RetryState:
                     return True
         return False
 
-    def _would_retry_reset(self, reason):
+    def would_retry_reset(self, reason):
         retry_on = self.retry_on
         if not retry_on or reason == OVERFLOW:
             return False

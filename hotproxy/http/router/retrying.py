@@ -37,8 +37,8 @@ class Replay:
     and headers, edited again per attempt) and the body sent so far, None once it outgrew
     ``limit``."""
 
-    __slots__ = ("state", "target", "headers", "body", "size", "limit", "per_try", "timeout_at",
-                 "attempt_at", "expected_at")
+    __slots__ = ("state", "target", "headers", "body", "size", "limit", "per_try", "attempt_at",
+                 "expected_at", "stale_retried", "fresh_on")
 
     def __init__(self, state, target, headers, limit, per_try):
         self.state = state
@@ -50,6 +50,8 @@ class Replay:
         self.per_try = per_try          # per_try_timeout, None when off (or not below the route's)
         self.attempt_at = -1            # index of x-envoy-attempt-count in headers, -1: none
         self.expected_at = -1           # index of x-envoy-expected-rq-timeout-ms, -1: none
+        self.stale_retried = False      # a stale pooled connection was replaced (once at most)
+        self.fresh_on = None            # the host to reconnect to for that, or None
 
 
 class Attempt:
@@ -204,7 +206,8 @@ class Retries:
                     stream.close = True
                     return
                 conn.deadline = route_deadline
-                gevent.sleep(state.backoff())
+                if replay.fresh_on is None:     # no back-off to replace a stale connection
+                    gevent.sleep(state.backoff())
         except SocketTimeout:
             # the route timeout ended a back-off or a connect
             router._release(stream, False)
@@ -212,6 +215,7 @@ class Retries:
             self._reply(stream, conn, replay, 504, local_reply.UPSTREAM_TIMEOUT, "UT")
         finally:
             state.release()
+            self.replays.pop(stream, None)
 
     def _retry_reset(self, stream, conn, replay, reason):
         """An attempt ended without a response head: True to retry it."""
@@ -219,12 +223,22 @@ class Retries:
         upstream = stream.upstream
         host_stats = upstream.pool.host.stats if upstream is not None else None
         router._release(stream, False)
+        state = replay.state
+        if (upstream is not None and upstream.reused and not stream.responded
+                and not replay.stale_retried and not state.would_retry_reset(reason)
+                and (replay.body is not None or not stream.body_sent)):
+            # A pooled connection the upstream had closed: sent once more on a fresh
+            # connection to the same host, as on routes without a policy (router._reconnect).
+            replay.stale_retried = True
+            replay.fresh_on = upstream.pool.host
+            stream.cluster.stats.upstream_rq_retry += 1
+            return True
         if stream.responded:
             # already started downstream: all that can be said now is an abrupt close
             stream.flag("UPE" if reason == PROTOCOL_ERROR else "UC")
             stream.close = True
             return False
-        decision = replay.state.on_reset(reason)
+        decision = state.on_reset(reason)
         if decision is RETRY:
             if host_stats is not None:
                 host_stats.rq_error += 1
@@ -289,7 +303,9 @@ class Retries:
         headers = replay.headers
         stats = cluster.stats
         while True:
-            host = self._pick(cluster, state)
+            host, fresh, replay.fresh_on = replay.fresh_on, replay.fresh_on is not None, None
+            if host is None:
+                host = self._pick(cluster, state)
             if host is None:
                 return 503, local_reply.NO_HEALTHY_UPSTREAM, "UH"
             state.attempted_hosts.append(host)
@@ -307,7 +323,7 @@ class Retries:
             stats.upstream_rq_active += 1
             host.active_requests += 1
             try:
-                stream.upstream = pool.acquire()
+                stream.upstream = pool.acquire_fresh() if fresh else pool.acquire()
             except ConnectFailure as failure:
                 host.active_requests -= 1
                 host.stats.rq_error += 1

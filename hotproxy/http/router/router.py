@@ -141,7 +141,7 @@ class Router:
     def finish(self, stream, conn):
         """The downstream request is complete: send the rest and relay the response."""
         if self.replays:
-            replay = self.replays.pop(stream, None)
+            replay = self.replays.get(stream)
             if replay is not None:
                 return self.retries.finish(stream, conn, replay)
         if stream.chunked:
@@ -392,8 +392,8 @@ class Router:
         """Replace a stale pooled connection with a fresh one. False when the connection was
         not a reused one (then the failure is real) or when connecting fails."""
         stale = stream.upstream
-        if not stale.reused:
-            return False
+        if not stale.reused or (self.replays and stream in self.replays):
+            return False    # a retrying route's attempt loop decides (retrying.Retries)
         stale.pool.release(stale, False)
         stream.upstream = None
         try:
