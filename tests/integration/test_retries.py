@@ -295,3 +295,28 @@ def test_body_over_the_buffer_limit_is_not_retried(start, backend):
     response = get(peer, "/small/once-503/n", method="POST", body=b"tiny")
     assert (response.status, response.body) == (200, b"got tiny")
     assert stats(peer)["upstream_rq_retry"] == 1
+
+
+def test_stale_pooled_connection_still_replaced_on_a_retrying_route(peer_factory):
+    from harness import ScriptedUpstream
+
+    def one_request_then_close(server, conn):
+        server.read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        time.sleep(0.2)  # keep-alive was promised, but the upstream drops the connection
+
+    upstream = ScriptedUpstream(one_request_then_close)
+    try:
+        routes = simple_routes(route("/", {"retry_on": "retriable-status-codes",
+                                           "retriable_status_codes": [418]}))
+        peer = peer_factory(to_yaml({
+            "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": "{port:admin}"}}},
+            "static_resources": {"listeners": [http_listener("http", "listen", routes)],
+                                 "clusters": [static_cluster("backend", upstream.port)]}}))
+        client = RawClient(peer.port("listen"))
+        assert client.request("POST", "/1", body=b"a").body == b"ok"
+        time.sleep(0.5)
+        assert client.request("POST", "/2", body=b"b").body == b"ok"
+        client.close()
+    finally:
+        upstream.close()

@@ -22,6 +22,7 @@ from ...errors import ProtocolError
 from ...upstream.connect import ConnectFailure
 from .. import local_reply
 from ..http1.serialize import LAST_CHUNK, request_head
+from .downstream_head import set_header as _set_header
 from .retry import (LIMIT_EXCEEDED, LOCAL_RESET, OVERFLOW, OVERFLOW_DECISION, PROTOCOL_ERROR,
                     RETRY, DEFAULT_BUFFER_LIMIT, DEFAULT_MAX_RETRIES, RetryBudget, UpstreamReset)
 
@@ -35,16 +36,17 @@ class RetryAttempt(Exception):
 class Replay:
     """A request of a retrying route: its RetryState, the request as the upstream gets it (target
     and headers, edited again per attempt) and the body sent so far, None once it outgrew
-    ``limit``."""
+    ``limit`` (kept even when no retry is possible: a stale pooled connection is replaced by
+    sending it all again)."""
 
     __slots__ = ("state", "target", "headers", "body", "size", "limit", "per_try", "attempt_at",
-                 "expected_at", "stale_retried", "fresh_on")
+                 "expected_at", "stale_retried", "fresh_on", "finishing")
 
     def __init__(self, state, target, headers, limit, per_try):
         self.state = state
         self.target = target
         self.headers = headers
-        self.body = [] if state.enabled else None
+        self.body = []
         self.size = 0
         self.limit = limit
         self.per_try = per_try          # per_try_timeout, None when off (or not below the route's)
@@ -52,6 +54,8 @@ class Replay:
         self.expected_at = -1           # index of x-envoy-expected-rq-timeout-ms, -1: none
         self.stale_retried = False      # a stale pooled connection was replaced (once at most)
         self.fresh_on = None            # the host to reconnect to for that, or None
+        #: the request is complete and its attempts are made by the loop in Retries.finish
+        self.finishing = False
 
 
 class Attempt:
@@ -140,9 +144,10 @@ class Retries:
             return
         replay.size += size
         if replay.size > replay.limit:
-            stream.cluster.stats.retry_or_shadow_abandoned += 1
+            if replay.state.enabled:
+                stream.cluster.stats.retry_or_shadow_abandoned += 1
+                replay.state.disable()
             replay.body = None
-            replay.state.disable()
             return
         replay.body.append(piece)
 
@@ -157,6 +162,7 @@ class Retries:
         router = self.router
         route = stream.route
         state = replay.state
+        replay.finishing = True
         if stream.chunked:
             stream.out.append(LAST_CHUNK)
             if replay.body is not None:
@@ -226,7 +232,7 @@ class Retries:
         state = replay.state
         if (upstream is not None and upstream.reused and not stream.responded
                 and not replay.stale_retried and not state.would_retry_reset(reason)
-                and (replay.body is not None or not stream.body_sent)):
+                and replay.body is not None):
             # A pooled connection the upstream had closed: sent once more on a fresh
             # connection to the same host, as on routes without a policy (router._reconnect).
             replay.stale_retried = True
@@ -383,12 +389,3 @@ def _index(headers, name):
         if item[0] == name:
             return index
     return -1
-
-
-def _set_header(headers, name, value):
-    for index, item in enumerate(headers):
-        if item[0] == name:
-            headers[index] = (name, value)
-            return
-    headers.append((name, value))
-

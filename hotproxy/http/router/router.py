@@ -21,16 +21,15 @@ from socket import timeout as SocketTimeout
 import gevent
 
 from ...errors import ProtocolError
-from ...stats.schema import count_status_class
 from ...deadlines import NEVER
 from ...upstream.connect import ConnectFailure
 from .. import local_reply
-from ..date import http_date
-from ..filters.health_check import FAILED_HEADER
-from ..headers import nominated_headers, strip_hop_by_hop
-from ..http1.codec import END, ResponseDecoder
-from ..http1.serialize import LAST_CHUNK, chunk, request_head, response_head
+from ..http1.codec import END
+from ..http1.serialize import LAST_CHUNK, chunk, request_head
 from ...sockio import send_all, send_parts
+from .downstream_head import CHUNKED as _CHUNKED, RAW as _RAW, downstream_head
+from .downstream_head import parser_takes_rest as _parser_takes_rest
+from .downstream_head import response_decoder as _response_decoder, set_header as _set_header
 from .retry import UpstreamReset
 from .retrying import Retries
 
@@ -39,11 +38,6 @@ _RECV_SIZE = 256 * 1024  # a 64 KiB body and its head arrive in one read
 _PASS_THROUGH_MIN = 16384
 #: Bytes relayed before a busy exchange yields to other greenlets (fairness).
 _YIELD_EVERY = 1 << 20
-# How the response body is framed for the client.
-_NONE, _RAW, _CHUNKED = "none", "raw", "chunked"
-_NO_BODY_STATUS = frozenset((204, 304))
-_CLASS_STATS = ("upstream_rq_1xx", "upstream_rq_2xx", "upstream_rq_3xx", "upstream_rq_4xx",
-                "upstream_rq_5xx")
 
 
 class Router:
@@ -278,8 +272,8 @@ class Router:
                     else:
                         if attempt is not None:
                             attempt.on_head(stream, event)  # raises retrying.RetryAttempt
-                        framing = self._response_head(stream, event, out, sent_at, head_only, conn,
-                                                      attempt)
+                        framing = downstream_head(self, stream, event, out, sent_at, head_only,
+                                                  conn, attempt)
                         if framing is _RAW:
                             expected = int(event.content_length)
                 events.clear()
@@ -326,59 +320,6 @@ class Router:
                 gevent.sleep(0)
             conn.deadline = _deadline(route_deadline, time.monotonic(), idle)
 
-    def _response_head(self, stream, head, out, sent_at, head_only, conn, attempt):
-        """Queue the downstream response head; returns the body framing to use."""
-        status = head.status
-        stream.status = status
-        stream.responded = True
-        count_status_class(stream.cluster.stats, _CLASS_STATS, status)
-        host_stats = stream.upstream.pool.host.stats
-        if status >= 500:
-            host_stats.rq_error += 1
-        else:
-            host_stats.rq_success += 1
-        self.hcm.count_response(status)
-        stream.upstream.keep_alive = head.keep_alive
-        headers = head.headers  # the hop-by-hop ones are not in it
-        server_at, has_date = head.server_at, head.has_date  # -2: not known, look
-        if head.connection is not None:
-            nominated = nominated_headers(head.connection)
-            if nominated:
-                headers = strip_hop_by_hop(headers, nominated, ())
-                server_at = -2
-        service_time_ms = int((time.monotonic() - sent_at) * 1000)
-        stream.service_time_ms = service_time_ms
-        headers.append((b"x-envoy-upstream-service-time", b"%d" % service_time_ms))
-        if attempt is not None and attempt.count_in_response:
-            headers.append((b"x-envoy-attempt-count", b"%d" % attempt.state.attempts))
-        route = stream.route
-        if route.has_response_mutations:
-            headers = route.mutate_response(headers, stream.weighted, conn)
-            server_at = -2
-        if server_at == -2:
-            server_at, has_date = _set_server(headers, self.server_name)
-        elif server_at >= 0:
-            headers[server_at] = (b"server", self.server_name)
-        if not has_date:
-            headers.append((b"date", http_date()))
-        if server_at == -1:
-            headers.append((b"server", self.server_name))
-        if stream.health_check_failed:
-            headers.append(FAILED_HEADER)
-        if stream.close:
-            headers.append((b"connection", b"close"))
-        if status in _NO_BODY_STATUS or status < 200:
-            framing = _NONE
-        elif head.content_length is not None:
-            framing = _NONE if head_only else _RAW
-        else:
-            # chunked, or delimited by the upstream closing: chunk-framed for the client
-            framing = _NONE if head_only else _CHUNKED
-            headers.append((b"transfer-encoding", b"chunked"))
-        stream.response_headers = headers
-        out.append(response_head(status, headers))
-        return framing
-
     def _fail(self, stream, conn, status, body, flag):
         self._release(stream, False)
         if stream.responded:
@@ -392,8 +333,12 @@ class Router:
         """Replace a stale pooled connection with a fresh one. False when the connection was
         not a reused one (then the failure is real) or when connecting fails."""
         stale = stream.upstream
-        if not stale.reused or (self.replays and stream in self.replays):
-            return False    # a retrying route's attempt loop decides (retrying.Retries)
+        if not stale.reused:
+            return False
+        if self.replays:
+            replay = self.replays.get(stream)
+            if replay is not None and replay.finishing:
+                return False    # the attempt loop of retrying.Retries decides
         stale.pool.release(stale, False)
         stream.upstream = None
         try:
@@ -414,37 +359,6 @@ class Router:
         pool.release(upstream, reusable)
 
 
-def _set_server(headers, server_name):
-    """Every Server header becomes ``server_name``. Returns (the index of the last one or -1,
-    whether there is a Date header)."""
-    server_at, has_date = -1, False
-    for index, item in enumerate(headers):
-        name = item[0]
-        if name == b"server":
-            headers[index] = (b"server", server_name)
-            server_at = index
-        elif name == b"date":
-            has_date = True
-    return server_at, has_date
-
-
-def _response_decoder(cluster_config):
-    """The decoder of a new upstream connection, with its cluster's response head bounds."""
-    return ResponseDecoder(cluster_config.max_response_headers_kb * 1024,
-                           cluster_config.max_response_headers_count)
-
-
-def _parser_takes_rest(events):
-    """Whether the bytes after a head that ``events`` came from go to the parser too: the
-    message is not complete and its body is not framed by a Content-Length (as
-    ``_response_head`` frames it for a request other than HEAD)."""
-    if END in events:
-        return False
-    head = events[0] if events else None
-    return not (head is not None and head.__class__ is not bytes and head.content_length is not None
-                and head.status >= 200 and head.status not in _NO_BODY_STATUS)
-
-
 def _deadline(route_deadline, now, idle):
     """The sooner of the route's deadline and the stream idle timeout from ``now``."""
     if idle:
@@ -452,14 +366,6 @@ def _deadline(route_deadline, now, idle):
         if idle_deadline < route_deadline:
             return idle_deadline
     return route_deadline
-
-
-def _set_header(headers, name, value):
-    for index, item in enumerate(headers):
-        if item[0] == name:
-            headers[index] = (name, value)
-            return
-    headers.append((name, value))
 
 
 def _connect_error_body(failure):

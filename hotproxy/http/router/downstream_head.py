@@ -1,0 +1,113 @@
+"""The response head a client gets for an upstream's (Envoy's header rules: service time,
+Server, Date, the route's mutations, framing), and the small header helpers the router shares.
+"""
+from __future__ import annotations
+
+import time
+
+from ...stats.schema import count_status_class
+from ..date import http_date
+from ..filters.health_check import FAILED_HEADER
+from ..headers import nominated_headers, strip_hop_by_hop
+from ..http1.codec import END, ResponseDecoder
+from ..http1.serialize import response_head
+
+# How the response body is framed for the client.
+NONE, RAW, CHUNKED = "none", "raw", "chunked"
+NO_BODY_STATUS = frozenset((204, 304))
+CLASS_STATS = ("upstream_rq_1xx", "upstream_rq_2xx", "upstream_rq_3xx", "upstream_rq_4xx",
+               "upstream_rq_5xx")
+
+
+def downstream_head(router, stream, head, out, sent_at, head_only, conn, attempt):
+    """Queue the downstream response head for the upstream's ``head`` in ``out``; returns the
+    body framing to use (NONE, RAW or CHUNKED)."""
+    status = head.status
+    stream.status = status
+    stream.responded = True
+    count_status_class(stream.cluster.stats, CLASS_STATS, status)
+    host_stats = stream.upstream.pool.host.stats
+    if status >= 500:
+        host_stats.rq_error += 1
+    else:
+        host_stats.rq_success += 1
+    router.hcm.count_response(status)
+    stream.upstream.keep_alive = head.keep_alive
+    headers = head.headers  # the hop-by-hop ones are not in it
+    server_at, has_date = head.server_at, head.has_date  # -2: not known, look
+    if head.connection is not None:
+        nominated = nominated_headers(head.connection)
+        if nominated:
+            headers = strip_hop_by_hop(headers, nominated, ())
+            server_at = -2
+    service_time_ms = int((time.monotonic() - sent_at) * 1000)
+    stream.service_time_ms = service_time_ms
+    headers.append((b"x-envoy-upstream-service-time", b"%d" % service_time_ms))
+    if attempt is not None and attempt.count_in_response:
+        headers.append((b"x-envoy-attempt-count", b"%d" % attempt.state.attempts))
+    route = stream.route
+    if route.has_response_mutations:
+        headers = route.mutate_response(headers, stream.weighted, conn)
+        server_at = -2
+    if server_at == -2:
+        server_at, has_date = set_server(headers, router.server_name)
+    elif server_at >= 0:
+        headers[server_at] = (b"server", router.server_name)
+    if not has_date:
+        headers.append((b"date", http_date()))
+    if server_at == -1:
+        headers.append((b"server", router.server_name))
+    if stream.health_check_failed:
+        headers.append(FAILED_HEADER)
+    if stream.close:
+        headers.append((b"connection", b"close"))
+    if status in NO_BODY_STATUS or status < 200:
+        framing = NONE
+    elif head.content_length is not None:
+        framing = NONE if head_only else RAW
+    else:
+        # chunked, or delimited by the upstream closing: chunk-framed for the client
+        framing = NONE if head_only else CHUNKED
+        headers.append((b"transfer-encoding", b"chunked"))
+    stream.response_headers = headers
+    out.append(response_head(status, headers))
+    return framing
+
+
+def set_server(headers, server_name):
+    """Every Server header becomes ``server_name``. Returns (the index of the last one or -1,
+    whether there is a Date header)."""
+    server_at, has_date = -1, False
+    for index, item in enumerate(headers):
+        name = item[0]
+        if name == b"server":
+            headers[index] = (b"server", server_name)
+            server_at = index
+        elif name == b"date":
+            has_date = True
+    return server_at, has_date
+
+
+def response_decoder(cluster_config):
+    """The decoder of a new upstream connection, with its cluster's response head bounds."""
+    return ResponseDecoder(cluster_config.max_response_headers_kb * 1024,
+                           cluster_config.max_response_headers_count)
+
+
+def parser_takes_rest(events):
+    """Whether the bytes after a head that ``events`` came from go to the parser too: the
+    message is not complete and its body is not framed by a Content-Length (as
+    ``downstream_head`` frames it for a request other than HEAD)."""
+    if END in events:
+        return False
+    head = events[0] if events else None
+    return not (head is not None and head.__class__ is not bytes and head.content_length is not None
+                and head.status >= 200 and head.status not in NO_BODY_STATUS)
+
+
+def set_header(headers, name, value):
+    for index, item in enumerate(headers):
+        if item[0] == name:
+            headers[index] = (name, value)
+            return
+    headers.append((name, value))
