@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .core import SocketAddress
+from .health_check import EndpointHealthCheckConfig, HealthCheck
 from .tls import UpstreamTlsContext
 
 
@@ -17,6 +18,15 @@ class LbEndpoint:
     address: SocketAddress
     load_balancing_weight: int = 1
     socket_match_labels: SocketMatchLabels = None
+    health_check: EndpointHealthCheckConfig | None = None
+
+    def health_check_address(self) -> tuple[str, int]:
+        """Where active health checks of this endpoint go: its ``health_check_config`` address
+        and port where set, its own otherwise (a DNS endpoint's is resolved by the checker)."""
+        config = self.health_check
+        address = config.address if config is not None and config.address is not None else self.address
+        port = config.port if config is not None and config.port else self.address.port
+        return address.address, port
 
 
 @dataclass(frozen=True)
@@ -76,6 +86,7 @@ class Cluster:
     auto_sni: bool = False
     auto_san_validation: bool = False
     override_auto_sni_header: str = ""
+    health_checks: tuple[HealthCheck, ...] = ()   # at most one
 
     def tls_contexts(self):
         """Every UpstreamTlsContext the cluster's connections may use."""

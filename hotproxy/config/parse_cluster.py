@@ -5,6 +5,7 @@ from __future__ import annotations
 from .cluster import Cluster, LbEndpoint, LocalityLbEndpoints
 from .fields import NOT_SUPPORTED, Enum, Fields, Node, present
 from .parse_core import address
+from .parse_health_check import endpoint_health_check_config, health_checks
 from .parse_protocol import request_server_names, typed_extension_protocol_options
 from .parse_upstream_transport import socket_match_labels, transport_socket_match, upstream_transport_socket
 
@@ -12,10 +13,10 @@ CLUSTER = Fields(
     "name type connect_timeout lb_policy load_assignment dns_refresh_rate dns_lookup_family "
     "per_connection_buffer_limit_bytes circuit_breakers least_request_lb_config "
     "typed_extension_protocol_options transport_socket upstream_http_protocol_options "
-    "transport_socket_matches",
+    "transport_socket_matches health_checks",
     # ``hosts`` was removed in v3; it is listed for older configs that still carry it.
     unsupported="hosts transport_socket_matcher alt_stat_name "
-                "cluster_type eds_cluster_config health_checks max_requests_per_connection "
+                "cluster_type eds_cluster_config max_requests_per_connection "
                 "common_http_protocol_options "
                 "http_protocol_options http2_protocol_options "
                 "dns_jitter dns_failure_refresh_rate respect_dns_ttl dns_resolvers "
@@ -46,7 +47,7 @@ LOCALITY_LB_ENDPOINTS = Fields(
                 "proximity")
 LB_ENDPOINT = Fields("endpoint load_balancing_weight metadata",
                      unsupported="endpoint_name health_status")
-ENDPOINT = Fields("address", unsupported="health_check_config hostname additional_addresses")
+ENDPOINT = Fields("address health_check_config", unsupported="hostname additional_addresses")
 
 
 def cluster(node: Node) -> Cluster | None:
@@ -72,6 +73,9 @@ def cluster(node: Node) -> Cluster | None:
     limits = m.nested("circuit_breakers", circuit_breakers) or {}
     protocol = {**(m.nested("upstream_http_protocol_options", request_server_names) or {}),
                 **(m.nested("typed_extension_protocol_options", typed_extension_protocol_options) or {})}
+    checks = health_checks(m)
+    if checks and (m.has("transport_socket") or m.has("transport_socket_matches")):
+        m.at("health_checks").fail(f"health checks of a cluster with a transport socket are {NOT_SUPPORTED}")
     return Cluster(
         name=m.string("name", required=True),
         **present(type=kind,
@@ -84,6 +88,7 @@ def cluster(node: Node) -> Cluster | None:
                   choice_count=least_request and least_request.uint32("choice_count", minimum=2),
                   transport_socket=m.nested("transport_socket", upstream_transport_socket),
                   transport_socket_matches=m.repeated("transport_socket_matches", transport_socket_match),
+                  health_checks=checks,
                   **limits, **protocol))
 
 
@@ -132,9 +137,10 @@ def lb_endpoint(node: Node, ip_only: bool) -> LbEndpoint | None:
     endpoint = m.nested("endpoint", lambda n: n.message(ENDPOINT), required=True)
     socket_address = endpoint and endpoint.nested(
         "address", lambda n: address(n, ip_only), required=True)
+    health_check = endpoint and endpoint.nested("health_check_config", endpoint_health_check_config)
     weight = m.uint32("load_balancing_weight", minimum=1)
     labels = m.nested("metadata", socket_match_labels)
     if socket_address is None:
         return None
     return LbEndpoint(address=socket_address, socket_match_labels=labels,
-                      **present(load_balancing_weight=weight))
+                      **present(load_balancing_weight=weight, health_check=health_check))

@@ -85,9 +85,16 @@ class AdminView:
             node["locality"] = {"region": "", "zone": zone, "sub_zone": ""}
         return node
 
+    def _health_flags(self):
+        """``{cluster: {label: (health_flags, failed, excluded)}}`` from the serving generation's
+        health checkers; hosts of clusters without checks are absent (healthy)."""
+        serving = self.arbiter.serving
+        return self.arbiter.health.flags(serving.health) if serving is not None else {}
+
     def clusters_text(self):
         lines = []
         hosts = self.stats.hosts()
+        health = self._health_flags()
         for cluster in self.bootstrap.clusters:
             name = cluster.name
             lines.append(f"{name}::observability_name::{name}")
@@ -97,24 +104,34 @@ class AdminView:
                                      ("max_requests", cluster.max_requests), ("max_retries", 3)):
                     lines.append(f"{name}::{priority}::{field}::{value}")
             lines.append(f"{name}::added_via_api::false")
+            flags = health.get(name, {})
             for label, host in sorted(hosts.get(name, {}).items()):
-                for field, value in self._host_fields(host):
+                health_flags = flags.get(label, ("healthy",))[0]
+                for field, value in self._host_fields(host, health_flags):
                     lines.append(f"{name}::{label}::{field}::{value}")
         return "".join(line + "\n" for line in lines)
 
     def clusters_json(self):
         hosts = self.stats.hosts()
+        health = self._health_flags()
         statuses = []
         for cluster in self.bootstrap.clusters:
             host_statuses = []
+            flags = health.get(cluster.name, {})
             for label, host in sorted(hosts.get(cluster.name, {}).items()):
+                _, failed, excluded = flags.get(label, ("healthy", False, False))
+                # Envoy's order: failed_active_health_check, eds_health_status, excluded_...
+                health_status = {"failed_active_health_check": True} if failed else {}
+                health_status["eds_health_status"] = "HEALTHY"
+                if excluded:
+                    health_status["excluded_via_immediate_hc_fail"] = True
                 address, _, port = label.rpartition(":")
                 host_statuses.append({
                     "address": {"socket_address": {"address": address.strip("[]"), "port_value": int(port)}},
                     "stats": [{"name": field, "value": str(value),
                                "type": "GAUGE" if field.endswith("_active") else "COUNTER"}
                               for field, value in self._host_fields(host)[:8]],
-                    "health_status": {"eds_health_status": "HEALTHY"},
+                    "health_status": health_status,
                     "weight": host.weight,
                 })
             statuses.append({"name": cluster.name, "observability_name": cluster.name,
@@ -122,13 +139,13 @@ class AdminView:
         return {"cluster_statuses": statuses}
 
     @staticmethod
-    def _host_fields(host):
+    def _host_fields(host, health_flags="healthy"):
         counters = host.counters
         return [("cx_active", host.cx_active), ("cx_connect_fail", counters.get("cx_connect_fail", 0)),
                 ("cx_total", counters.get("cx_total", 0)), ("rq_active", host.rq_active),
                 ("rq_error", counters.get("rq_error", 0)), ("rq_success", counters.get("rq_success", 0)),
                 ("rq_timeout", counters.get("rq_timeout", 0)), ("rq_total", counters.get("rq_total", 0)),
-                ("hostname", ""), ("health_flags", "healthy"), ("weight", host.weight),
+                ("hostname", ""), ("health_flags", health_flags), ("weight", host.weight),
                 ("region", ""), ("zone", ""), ("sub_zone", ""), ("canary", "false"),
                 ("priority", 0), ("success_rate", -1), ("local_origin_success_rate", -1)]
 

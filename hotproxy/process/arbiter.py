@@ -33,6 +33,7 @@ from ..accesslog.sink import AccessLogSink, sink_socketpair
 from ..stats.store import StatsStore
 from .admin_view import AdminView
 from .generation import DRAINING, READY, STARTING, STOPPED, Generation, spawn_flusher, spawn_worker
+from .health import HealthSupervisor
 from .hotrestart.child import HotRestartError
 from .hotrestart.epochs import EpochOperations
 from .operations import ArbiterOperations
@@ -93,6 +94,7 @@ class Arbiter(ArbiterOperations, EpochOperations):
         self.health_check_failed = False
         self.log_overrides = []      # (level, component) set through /logging, replayed to new workers
         self.admin_view = AdminView(self)
+        self.health = HealthSupervisor(self.stats, lambda: self.generations)  # active health checks
         self.overload = OverloadSupervisor(self)  # resource monitors, shared connection counts
         self.admin = None            # AdminServer, when the config has an admin address
         self.admin_key = None        # its (address, port) as configured
@@ -128,7 +130,9 @@ class Arbiter(ArbiterOperations, EpochOperations):
         for name in SIGNALS:
             gevent.signal_handler(getattr(signal, "SIG" + name), self.signals.put, name)
         self._start_flusher()
-        generation = self._start_generation(bootstrap, text, sockets)
+        if self.predecessor is not None:
+            self._inherit_health()
+        generation = self._start_generation(bootstrap, text, sockets, self.health.prepare(bootstrap))
         failure = None
         if not generation.wait_ready(READY_TIMEOUT_S):
             failure = f"workers did not become ready in {READY_TIMEOUT_S:.0f} s"
@@ -142,6 +146,7 @@ class Arbiter(ArbiterOperations, EpochOperations):
             if self.predecessor is not None:
                 self.predecessor.close()  # before any drain: the previous epoch serves on untouched
             self._stop_generation(generation, kill=True)
+            self.health.stop()
             self._stop_flusher()
             return 1
         self.restart_server.start()
@@ -155,6 +160,7 @@ class Arbiter(ArbiterOperations, EpochOperations):
         try:
             return self._loop()
         finally:
+            self.health.stop()
             self.restart_server.close()
             if self.admin is not None:
                 self.admin.stop()
@@ -302,7 +308,7 @@ class Arbiter(ArbiterOperations, EpochOperations):
             self._serve_admin(bootstrap)
         except (ConfigError, OSError) as error:
             return self._reload_failed(f"invalid configuration: {error}")
-        generation = self._start_generation(bootstrap, text, sockets)
+        generation = self._start_generation(bootstrap, text, sockets, self.health.prepare(bootstrap))
         if not generation.wait_ready(READY_TIMEOUT_S) or self.stopping:
             self._stop_generation(generation, kill=True)
             return self._reload_failed(f"generation {generation.number} did not become ready")
@@ -313,6 +319,7 @@ class Arbiter(ArbiterOperations, EpochOperations):
                 self._drain_generation(older)
         self._close_unused_sockets()
         self._enforce_max_draining()
+        self.health.retain()
         self.stats.add("server.reload_total")
         self.last_reload = {"result": "ok", "generation": generation.number,
                             "seconds": round(time.monotonic() - started, 3)}
@@ -353,14 +360,21 @@ class Arbiter(ArbiterOperations, EpochOperations):
             self.sockets[key if key[1] else (key[0], sock.getsockname()[1])] = sock
         return by_name
 
-    def _start_generation(self, bootstrap, text, sockets):
+    def _start_generation(self, bootstrap, text, sockets, health):
+        """``health``: the generation's health checkers by cluster name (process/health.py)."""
         number = self.generations[-1].number + 1 if self.generations else 1
         generation = Generation(number, bootstrap, text, self.concurrency, sockets)
+        generation.health = health
         self.generations.append(generation)
         for child in generation.children:
-            spawn_worker(child, sockets, self._on_message, self.log_options, self.sink_send.fileno(),
-                         *self.overload.prepare_worker(child))
+            self._spawn_worker(child, sockets)
         return generation
+
+    def _spawn_worker(self, child, sockets):
+        spawn_worker(child, sockets, self._on_message, self.log_options, self.sink_send.fileno(),
+                     *self.overload.prepare_worker(child))
+        # first on its channel: the worker knows its hosts' health before it serves
+        child.send(self.health.snapshot(child.generation.health))
 
     def _drain_generation(self, generation):
         generation.state = DRAINING
@@ -394,6 +408,7 @@ class Arbiter(ArbiterOperations, EpochOperations):
                 child.channel.close()
         if generation in self.generations:
             self.generations.remove(generation)
+        self.health.retain()
 
     def _enforce_max_draining(self):
         draining = [g for g in self.generations if g.state == DRAINING]
@@ -517,5 +532,4 @@ class Arbiter(ArbiterOperations, EpochOperations):
 
     def _respawn(self, generation, child):
         if generation.state == READY and not self.stopping and child.process is None:
-            spawn_worker(child, generation.sockets, self._on_message, self.log_options,
-                         self.sink_send.fileno(), *self.overload.prepare_worker(child))
+            self._spawn_worker(child, generation.sockets)

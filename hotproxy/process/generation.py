@@ -73,6 +73,7 @@ class Generation:
         os.write(self.config_fd, config_text.encode())
         self.drain_deadline = None
         self._next_adopter = 0
+        self.health = {}                # cluster name → its ClusterChecker (process/health.py)
 
     def __repr__(self):
         return f"<Generation {self.number} {self.state} workers={[c.pid for c in self.children]}>"

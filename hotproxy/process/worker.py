@@ -120,6 +120,8 @@ class Worker:
         """Start, then serve until stopped (SIGTERM/SIGINT, ``stop``, or drained)."""
         gevent.signal_handler(signal.SIGTERM, self.stop)
         gevent.signal_handler(signal.SIGINT, self.stop)
+        if self.cluster_manager.health_checked and not self._await_health():
+            return
         self.start()
         gevent.spawn(self._read_channel)
         gevent.spawn(self._heartbeat)
@@ -192,6 +194,19 @@ class Worker:
             return
         listener.adopt(sock, address)
 
+    def _await_health(self):
+        """Before serving: the arbiter's ``health_all``, the first message it sends a worker of
+        a config with health checks. False when the arbiter is gone meanwhile."""
+        while True:
+            try:
+                message, fds = self.channel.recv()
+            except (ChannelClosed, OSError):
+                log.error("%s: the arbiter is gone; stopping", self.name)
+                return False
+            self._dispatch(message, fds)
+            if message.get("t") == "health_all" or self._stopped.is_set():
+                return not self._stopped.is_set()
+
     def _read_channel(self):
         channel = self.channel
         while True:
@@ -200,30 +215,42 @@ class Worker:
             except (ChannelClosed, OSError):
                 log.error("%s: the arbiter is gone; stopping", self.name)
                 return self.stop()
-            kind = message.get("t")
-            if kind == "adopt" and fds:
-                self._adopt(message["listener"], fds[0])
-                continue
-            for fd in fds:
-                os.close(fd)
-            if kind == "stats_flush":
-                self.ship_stats(message.get("id"))
-            elif kind == "healthcheck":
-                self.server_state.health_check_failed = message["failed"]
-            elif kind == "overload":
-                if self.overload is not None:
-                    self.overload.apply(message["actions"])
-            elif kind == "close_connections":
-                self.close_connections_of(message["listeners"], message["drain_time"])
-            elif kind == "stop_listeners":
-                self.stop_listeners(message["listeners"])
-            elif kind == "log_level":
-                set_level(message["level"], message.get("logger"))
-            elif kind == "drain":
-                self.drain(set(message.get("move", ())), message.get("drain_time", 0.0),
-                           message.get("immediate", False))
-            elif kind == "stop":
-                return self.stop()
+            if self._dispatch(message, fds) == "stop":
+                return None
+
+    def _dispatch(self, message, fds):
+        kind = message.get("t")
+        if kind == "adopt" and fds:
+            self._adopt(message["listener"], fds[0])
+            return None
+        for fd in fds:
+            os.close(fd)
+        if kind == "health":
+            self.cluster_manager.set_health(message["cluster"], message["healthy"],
+                                            message.get("excluded", ()))
+        elif kind == "health_all":
+            for name, health in message["clusters"].items():
+                self.cluster_manager.set_health(name, health["healthy"], health.get("excluded", ()))
+        elif kind == "stats_flush":
+            self.ship_stats(message.get("id"))
+        elif kind == "healthcheck":
+            self.server_state.health_check_failed = message["failed"]
+        elif kind == "overload":
+            if self.overload is not None:
+                self.overload.apply(message["actions"])
+        elif kind == "close_connections":
+            self.close_connections_of(message["listeners"], message["drain_time"])
+        elif kind == "stop_listeners":
+            self.stop_listeners(message["listeners"])
+        elif kind == "log_level":
+            set_level(message["level"], message.get("logger"))
+        elif kind == "drain":
+            self.drain(set(message.get("move", ())), message.get("drain_time", 0.0),
+                       message.get("immediate", False))
+        elif kind == "stop":
+            self.stop()
+            return "stop"
+        return None
 
     def _ship_stats_periodically(self):
         interval = self.bootstrap.stats_flush_interval

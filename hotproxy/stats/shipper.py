@@ -26,6 +26,7 @@ class StatsShipper:
     def add_cluster(self, cluster):
         """A cluster's stats, its ``upstream_rq_time`` and its hosts' figures."""
         self.add(f"cluster.{cluster.name}.", cluster.stats)
+        self.add(f"cluster.{cluster.name}.", cluster.health_stats)
         transports = cluster.transports
         self.add(f"cluster.{cluster.name}.", transports.match_counts)
         if transports.tls_stats is not None:

@@ -31,6 +31,7 @@ class StatsStore:
         self._hosts = {}           # source → {cluster: {label: [weight, rq_active, cx_active]}}
         self.host_counters = {}    # (cluster, label) → {counter: total}
         self._exported = {}        # counter → value last exported to the next epoch
+        self._local = set()        # sources whose levels the next epoch measures itself
 
     # feeding
 
@@ -64,9 +65,12 @@ class StatsStore:
                         totals[name] = totals.get(name, 0) + delta
             self._hosts[source] = levels
 
-    def set_gauges(self, source, levels):
-        """Levels the arbiter itself owns (``server.*``), replacing what ``source`` had."""
+    def set_gauges(self, source, levels, local=False):
+        """Levels the arbiter itself owns (``server.*``), replacing what ``source`` had.
+        ``local``: never exported to the next epoch, which measures them itself."""
         self._summed[source] = levels
+        if local:
+            self._local.add(source)
         self.used.update(name for name, level in levels.items() if level)
 
     def add(self, name, delta=1):
@@ -93,9 +97,11 @@ class StatsStore:
 
     # reading
 
-    def gauges(self):
+    def gauges(self, exclude=()):
         merged = {}
-        for levels in self._summed.values():
+        for source, levels in self._summed.items():
+            if source in exclude:
+                continue
             for name, level in levels.items():
                 merged[name] = merged.get(name, 0) + level
         for levels in self._shared.values():
@@ -134,7 +140,7 @@ class StatsStore:
             if delta:
                 deltas[name] = delta
             self._exported[name] = value
-        levels = {name: level for name, level in self.gauges().items()
+        levels = {name: level for name, level in self.gauges(exclude=self._local).items()
                   if not name.startswith(("server.", "overload."))}
         return {"c": deltas, "g": levels}
 

@@ -3,12 +3,18 @@
 STATIC clusters know their hosts from the config. STRICT_DNS and LOGICAL_DNS clusters start with
 no hosts and are filled by ``discovery.dns`` (which calls ``set_hosts``), as Envoy's are: a request
 arriving before the first resolution gets "no healthy upstream".
+
+A cluster with health checks balances over the hosts the arbiter last reported healthy
+(``set_health``); while fewer than half are (Envoy's default healthy_panic_threshold, 50%), over
+all of them, counting each pick in ``lb_healthy_panic``. The hosts to balance over are chosen when
+membership or health changes, never per request.
 """
 from __future__ import annotations
 
 import dataclasses
 from collections import OrderedDict
 
+from ..stats.health import ClusterHealthStats
 from ..stats.histogram import Recorder
 from ..stats.schema import ClusterStats
 from .host import Host
@@ -22,6 +28,8 @@ from .transport import TransportSockets
 #: Host, a PROXY protocol header for their downstream connection); the least recently used one
 #: beyond this is closed, since what they ask for comes from clients.
 MAX_POOLS_BY_OPTIONS = 256
+#: Envoy's default healthy_panic_threshold, in percent
+HEALTHY_PANIC_THRESHOLD = 50
 
 
 class Cluster:
@@ -29,6 +37,12 @@ class Cluster:
         self.config = config
         self.name = config.name
         self.stats = ClusterStats()
+        self.health_stats = ClusterHealthStats()
+        self.health_checked = bool(config.health_checks)
+        #: (ip, port) of the hosts the arbiter's checks found healthy; until it says, none is
+        #: (Envoy's hosts start failed_active_hc)
+        self._healthy = frozenset()
+        self._excluded = frozenset()
         self.rq_time = Recorder()  # upstream_rq_time, ms
         self.hosts = []
         self.transports = TransportSockets(config)
@@ -48,8 +62,39 @@ class Cluster:
         return f"<Cluster {self.name} {self.config.type} hosts={len(self.hosts)}>"
 
     def pick_host(self):
-        """The next host by the cluster's LB policy, or None when it has none."""
+        """The next host by the cluster's LB policy, or None when it has none. (In panic, an
+        instance attribute of the same name counts each pick as well.)"""
         return self._lb.pick()
+
+    def _pick_in_panic(self):
+        self.health_stats.lb_healthy_panic += 1
+        return self._lb.pick()
+
+    def set_health(self, healthy, excluded=()):
+        """The arbiter's latest word on which hosts are healthy (and which are excluded)."""
+        self._healthy = frozenset(tuple(address) for address in healthy)
+        self._excluded = frozenset(tuple(address) for address in excluded)
+        self._rebalance()
+
+    def _rebalance(self):
+        hosts = self.hosts
+        stats = self.stats
+        stats.membership_total = len(hosts)
+        if not self.health_checked:
+            stats.membership_healthy = len(hosts)
+            self._lb.update(hosts)
+            return
+        healthy = [host for host in hosts if host.address in self._healthy]
+        stats.membership_healthy = len(healthy)
+        self.health_stats.membership_excluded = sum(1 for host in hosts if host.address in self._excluded)
+        excluded = self.health_stats.membership_excluded
+        # Envoy leaves excluded hosts out of the share
+        panic = len(healthy) * 100 < HEALTHY_PANIC_THRESHOLD * (len(hosts) - excluded)
+        self._lb.update(hosts if panic else healthy)
+        if panic:
+            self.pick_host = self._pick_in_panic
+        else:
+            self.__dict__.pop("pick_host", None)
 
     def pool_for_request(self, host, request_host, headers, downstream):
         """``host``'s pool for a request with Host ``request_host`` and ``headers`` from the
@@ -96,6 +141,4 @@ class Cluster:
         for gone in previous.values():
             gone.close_pools()
         self.hosts = merged
-        self._lb.update(merged)
-        self.stats.membership_total = len(merged)
-        self.stats.membership_healthy = len(merged)
+        self._rebalance()

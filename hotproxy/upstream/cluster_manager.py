@@ -13,6 +13,16 @@ class ClusterManager:
     def get(self, name):
         return self.clusters.get(name)
 
+    @property
+    def health_checked(self):
+        """Whether any cluster waits for the arbiter's health checks."""
+        return any(cluster.health_checked for cluster in self.clusters.values())
+
+    def set_health(self, name, healthy, excluded=()):
+        cluster = self.clusters.get(name)
+        if cluster is not None and cluster.health_checked:
+            cluster.set_health(healthy, excluded)
+
     def start(self):
         """Start DNS discovery for the clusters that need it."""
         for cluster in self.clusters.values():

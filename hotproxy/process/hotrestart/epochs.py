@@ -99,6 +99,16 @@ class EpochOperations:
         gevent.spawn_later(self.parent_shutdown_time, self._terminate_predecessor)
         return True
 
+    def _inherit_health(self):
+        """The predecessor's host health, so that clusters whose checks and hosts are unchanged
+        start with it (an older epoch that does not know the request just has none to give)."""
+        try:
+            reply, _ = self.predecessor.request({"t": "health"})
+        except HotRestartError as error:
+            log.warning("hot restart: no health-check state from epoch %d: %s", self.epoch - 1, error)
+            return
+        self.health.inherit(reply.get("health"))
+
     def _serve_admin_or_log(self, bootstrap):
         try:
             self._serve_admin(bootstrap)

@@ -102,6 +102,8 @@ class RestartServer:
             reply["original_start_time"] = self.arbiter.original_start_time
         elif kind == "stats":
             reply.update(self.export_stats())
+        elif kind == "health":
+            reply["health"] = self.arbiter.health.export()
         elif kind == "drain":
             self.handed_over = True
             self.arbiter.hand_over(message.get("move", []), message.get("drain_time", 0.0),
