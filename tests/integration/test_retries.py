@@ -5,7 +5,7 @@ headers, response flags and Envoy's retry stats must agree.
 The upstream acts on the request target ``/<route>/<behaviour>/<tag>``: ``once-503`` answers 503
 to the first request with that target and then 200, ``always-503`` always 503, ``once-418``,
 ``once-header`` (200 with ``x-retry: yes`` first), ``once-reset`` (closes without answering
-first), ``always-reset``, ``once-slow`` (answers the first request after 2 s) and ``always-slow`` (3 s). A 200
+first), ``always-reset``, ``503-then-slow`` (503, then 200 after 3 s), ``once-slow`` (answers the first request after 2 s) and ``always-slow`` (3 s). A 200
 says ``got <request body>``, so a replayed body can be seen.
 """
 from __future__ import annotations
@@ -39,14 +39,14 @@ class ScriptedBackend(RecordingUpstream):
         with self.lock:
             self.seen[target] += 1
             first = self.seen[target] == 1
-        if behaviour == "always-503" or (behaviour == "once-503" and first):
+        if behaviour == "always-503" or (behaviour in ("once-503", "503-then-slow") and first):
             return b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 4\r\n\r\nnope"
         if behaviour == "once-418" and first:
             return b"HTTP/1.1 418 Teapot\r\ncontent-length: 3\r\n\r\ntea"
         if behaviour == "always-reset" or (behaviour == "once-reset" and first):
             return None
-        if behaviour == "always-slow" or (behaviour == "once-slow" and first):
-            return lambda conn: _answer_late(conn, 3.0 if behaviour == "always-slow" else 2.0)
+        if behaviour in ("always-slow", "503-then-slow") or (behaviour == "once-slow" and first):
+            return lambda conn: _answer_late(conn, 2.0 if behaviour == "once-slow" else 3.0)
         body = b"got " + request.body
         extra = b"x-retry: yes\r\n" if behaviour == "once-header" and first else b""
         return b"HTTP/1.1 200 OK\r\n%scontent-length: %d\r\n\r\n%s" % (extra, len(body), body)
@@ -261,6 +261,27 @@ def test_per_try_timeout_retries_and_the_route_timeout_bounds_all(start, backend
     assert counts["upstream_rq_timeout"] == 1
     assert counts["upstream_rq_per_try_timeout"] >= 2
     assert logged(peer, 2)["/global/always-slow/j"] == "504 UT"
+
+
+def test_max_retries_overflow_means_no_retry(start, backend):
+    """circuit_breakers max_retries (default 3): a fourth retry outstanding at once is refused."""
+    peer = start()
+    results = {}
+
+    def call(n):
+        results[n] = get(peer, f"/r5xx/503-then-slow/q{n}")
+
+    threads = [threading.Thread(target=call, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    statuses = sorted(response.status for response in results.values())
+    assert statuses == [200, 200, 200, 503]
+    overflowed = next(n for n, response in results.items() if response.status == 503)
+    assert logged(peer, 4)[f"/r5xx/503-then-slow/q{overflowed}"] == "503 UO"
+    counts = stats(peer)
+    assert (counts["upstream_rq_retry"], counts["upstream_rq_retry_overflow"]) == (3, 1)
 
 
 def test_per_try_idle_timeout_retries(start, backend):
