@@ -402,3 +402,57 @@ def test_a_tcp_check_sends_and_expects_its_payloads(proxy_factory, upstreams):
     finally:
         for listener in replies.values():
             listener.close()
+
+
+def test_flags_stats_balancing_and_event_log_agree_with_envoy(peer_factory, upstreams, tmp_path):
+    """Run on hotproxy, then on Envoy 1.40, with one expectation: a passes, b fails with
+    x-envoy-immediate-health-check-fail (excluded, so out of the panic share), c is dead."""
+    a, b, c = upstreams(3)
+    b.set_health(503, immediate_fail=True)
+    c.kill()
+    events = tmp_path / "events.log"
+    if events.exists():
+        events.unlink()
+    peer = peer_factory(config([a, b, c], health_check(event_log_path=str(events))))
+    flags = {a.port: "healthy", b.port: "/failed_active_hc/excluded_via_immediate_hc_fail",
+             c.port: "/failed_active_hc"}
+
+    def settled():
+        text = clusters_text(peer)
+        return all(f"backend::127.0.0.1:{port}::health_flags::{flag}\n" in text for port, flag in flags.items())
+    wait_until(settled, what=f"{peer.kind}: the health flags")
+    assert clusters_json(peer) == {
+        a.port: {"eds_health_status": "HEALTHY"},
+        b.port: {"failed_active_health_check": True, "eds_health_status": "HEALTHY",
+                 "excluded_via_immediate_hc_fail": True},
+        c.port: {"failed_active_health_check": True, "eds_health_status": "HEALTHY"}}
+    statuses, errors = load(peer.port("listen"), duration=0.5)
+    assert errors == [] and set(statuses) == {200} and a.served == len(statuses)
+    stats = admin_stats(peer.port("admin"), "^cluster.backend.(health_check.healthy|membership_|lb_healthy_panic)")
+    assert {name: stats[name] for name in (
+        "cluster.backend.health_check.healthy", "cluster.backend.membership_healthy",
+        "cluster.backend.membership_total", "cluster.backend.membership_excluded",
+        "cluster.backend.lb_healthy_panic")} == {
+        "cluster.backend.health_check.healthy": 1, "cluster.backend.membership_healthy": 1,
+        "cluster.backend.membership_total": 3, "cluster.backend.membership_excluded": 1,
+        "cluster.backend.lb_healthy_panic": 0}
+    peer.stop()       # Envoy writes its event log out as it exits
+    lines = [json.loads(line) for line in events.read_text().splitlines()]
+    first = {}
+    for line in lines:
+        first.setdefault(line["host"]["socket_address"]["port_value"], line)
+    for line in first.values():
+        del line["timestamp"]
+    host = {"protocol": "TCP", "address": "127.0.0.1", "resolver_name": "", "ipv4_compat": False,
+            "network_namespace_filepath": ""}
+    common = {"health_checker_type": "HTTP", "cluster_name": "backend",
+              "locality": {"region": "", "zone": "", "sub_zone": ""}}
+    assert first == {
+        a.port: {**common, "host": {"socket_address": {**host, "port_value": a.port}},
+                 "add_healthy_event": {"first_check": True}},
+        b.port: {**common, "host": {"socket_address": {**host, "port_value": b.port}},
+                 "health_check_failure_event": {"failure_type": "ACTIVE", "first_check": True,
+                                                "http_status_code": 503}},
+        c.port: {**common, "host": {"socket_address": {**host, "port_value": c.port}},
+                 "health_check_failure_event": {"failure_type": "NETWORK", "first_check": True,
+                                                "http_status_code": 0}}}
