@@ -4,7 +4,7 @@ headers, response flags and Envoy's retry stats must agree.
 
 The upstream acts on the request target ``/<route>/<behaviour>/<tag>``: ``once-503`` answers 503
 to the first request with that target and then 200, ``always-503`` always 503, ``once-418``,
-``once-header`` (200 with ``x-retry: yes`` first), ``once-reset`` (closes without answering
+``once-429`` (429 with ``retry-after: 1`` first), ``once-header`` (200 with ``x-retry: yes`` first), ``once-reset`` (closes without answering
 first), ``always-reset``, ``503-then-slow`` (503, then 200 after 3 s), ``once-slow`` (answers the first request after 2 s) and ``always-slow`` (3 s). A 200
 says ``got <request body>``, so a replayed body can be seen.
 """
@@ -41,6 +41,8 @@ class ScriptedBackend(RecordingUpstream):
             first = self.seen[target] == 1
         if behaviour == "always-503" or (behaviour in ("once-503", "503-then-slow") and first):
             return b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 4\r\n\r\nnope"
+        if behaviour == "once-429" and first:
+            return b"HTTP/1.1 429 Too Many Requests\r\nretry-after: 1\r\ncontent-length: 0\r\n\r\n"
         if behaviour == "once-418" and first:
             return b"HTTP/1.1 418 Teapot\r\ncontent-length: 3\r\n\r\ntea"
         if behaviour == "always-reset" or (behaviour == "once-reset" and first):
@@ -91,7 +93,10 @@ def config(backend_port, log_path, dead_port):
                          "retry_host_predicate": [PREVIOUS_HOSTS],
                          "host_selection_retry_max_attempts": 4}, cluster="pair"),
         route("/none/"),
-        route("/idle/", {"retry_on": "5xx", "per_try_idle_timeout": "0.5s"}))
+        route("/idle/", {"retry_on": "5xx", "per_try_idle_timeout": "0.5s"}),
+        route("/limited/", {"retry_on": "retriable-status-codes", "retriable_status_codes": [429],
+                            "rate_limited_retry_back_off": {"reset_headers": [{"name": "retry-after"}],
+                                                            "max_interval": "5s"}}))
     vhost = routes["virtual_hosts"][0]
     vhost["include_attempt_count_in_response"] = True
     vhost["include_request_attempt_count"] = True
@@ -282,6 +287,14 @@ def test_max_retries_overflow_means_no_retry(start, backend):
     assert logged(peer, 4)[f"/r5xx/503-then-slow/q{overflowed}"] == "503 UO"
     counts = stats(peer)
     assert (counts["upstream_rq_retry"], counts["upstream_rq_retry_overflow"]) == (3, 1)
+
+
+def test_rate_limited_back_off_from_retry_after(start, backend):
+    peer = start()
+    response = get(peer, "/limited/once-429/p")
+    assert response.status == 200 and backend.attempts("/limited/once-429/p") == 2
+    assert peer.counter("cluster.backend.upstream_rq_retry_backoff_ratelimited") == 1
+    assert peer.counter("cluster.backend.upstream_rq_retry_backoff_exponential") == 0
 
 
 def test_per_try_idle_timeout_retries(start, backend):
