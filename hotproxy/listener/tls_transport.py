@@ -17,6 +17,7 @@ from ..config.tls import DownstreamTlsContext
 from ..stats.counter_map import CounterMap
 from ..stats.tls import TlsStats
 from ..tls.certificates import CertificateInfo, describe, pem_of
+from ..tls.openssl import count_negotiated
 from ..tls.server import ServerTls
 
 #: An accepted connection that has not finished its handshake by then is closed.
@@ -41,7 +42,7 @@ class TlsTransport:
     def __init__(self, config: DownstreamTlsContext, ticket_key: bytes | None = None):
         self.server = ServerTls(config, ticket_key)
         self.stats = TlsStats()
-        self.dynamic = CounterMap()   # ciphers.<name>, versions.<name>
+        self.dynamic = CounterMap()   # ciphers.<name>, versions.<name>, curves.*, sigalgs.*
 
     def handshake(self, sock):
         """``(tls socket, DownstreamTls)`` after a handshake that succeeded and passed every
@@ -79,6 +80,7 @@ class TlsTransport:
         cipher, version, _bits = tls.cipher()
         self.dynamic.add(f"ciphers.{cipher}")
         self.dynamic.add(f"versions.{version}")
+        count_negotiated(self.dynamic, tls)
         peer = describe(der) if der is not None else None
         return tls, DownstreamTls(
             server_name=self.server.requested_name(tls),

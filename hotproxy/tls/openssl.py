@@ -110,3 +110,72 @@ def set_tls13_cipher_suites(context: ssl.SSLContext, suites: list[str]) -> None:
 def disable_session_cache(context: ssl.SSLContext) -> None:
     """No server-side session cache (``disable_stateful_session_resumption``)."""
     _libssl.SSL_CTX_ctrl(_pointer(context), _SSL_CTRL_SET_SESS_CACHE_MODE, 0, None)
+
+
+# What a completed handshake negotiated, read from the connection's ``SSL`` (Python 3.11's ``ssl``
+# does not say which key-exchange group or peer signature algorithm was used). CPython's
+# ``PySSLSocket`` holds the object header, then the socket's weakref, then the ``SSL *``; the
+# layout is checked once against ``SSL_get_SSL_CTX`` before it is trusted.
+_SSL_CTRL_GET_PEER_SIGNATURE_NID = 108
+_SSL_CTRL_GET_NEGOTIATED_GROUP = 134
+# Group NIDs and signature (key type NID, hash NID) pairs, by the names BoringSSL (so Envoy's
+# ssl.curves.* and ssl.sigalgs.* stats) gives them.
+_GROUP_NAMES = {415: "P-256", 715: "P-384", 716: "P-521", 1034: "X25519", 1035: "X448"}
+_SHA1, _SHA256, _SHA384, _SHA512, _MD5_SHA1 = 64, 672, 673, 674, 114
+_SIGNATURE_NAMES = {
+    (408, _SHA256): "ecdsa_secp256r1_sha256", (408, _SHA384): "ecdsa_secp384r1_sha384",
+    (408, _SHA512): "ecdsa_secp521r1_sha512", (408, _SHA1): "ecdsa_sha1",
+    (6, _SHA256): "rsa_pkcs1_sha256", (6, _SHA384): "rsa_pkcs1_sha384", (6, _SHA512): "rsa_pkcs1_sha512",
+    (6, _SHA1): "rsa_pkcs1_sha1", (6, _MD5_SHA1): "rsa_pkcs1_md5_sha1",
+    (912, _SHA256): "rsa_pss_rsae_sha256", (912, _SHA384): "rsa_pss_rsae_sha384",
+    (912, _SHA512): "rsa_pss_rsae_sha512",
+}
+_ED25519 = 1087
+_ssl_layout_ok = None
+
+if _libssl is not None:
+    _libssl.SSL_ctrl.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_long, ctypes.c_void_p]
+    _libssl.SSL_ctrl.restype = ctypes.c_long
+    _libssl.SSL_get_SSL_CTX.argtypes = [ctypes.c_void_p]
+    _libssl.SSL_get_SSL_CTX.restype = ctypes.c_void_p
+    _libssl.SSL_get_peer_signature_type_nid.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int)]
+    _libssl.SSL_get_peer_signature_type_nid.restype = ctypes.c_int
+
+
+def negotiated(tls_socket) -> tuple[str | None, str | None]:
+    """The key-exchange group and the peer's signature algorithm of ``tls_socket``'s completed
+    handshake, by Envoy's names (``X25519``, ``ecdsa_secp256r1_sha256``); None for what is unknown
+    or cannot be read here (a resumed session signs nothing; a server's peer signs only with a
+    client certificate)."""
+    pointer = _ssl_pointer(tls_socket)
+    if pointer is None:
+        return None, None
+    group = _GROUP_NAMES.get(_libssl.SSL_ctrl(pointer, _SSL_CTRL_GET_NEGOTIATED_GROUP, 0, None))
+    kind, digest = ctypes.c_int(0), ctypes.c_int(0)
+    signature = None
+    if _libssl.SSL_get_peer_signature_type_nid(pointer, ctypes.byref(kind)) == 1:
+        if kind.value == _ED25519:
+            signature = "ed25519"
+        elif _libssl.SSL_ctrl(pointer, _SSL_CTRL_GET_PEER_SIGNATURE_NID, 0, ctypes.byref(digest)) == 1:
+            signature = _SIGNATURE_NAMES.get((kind.value, digest.value))
+    return group, signature
+
+
+def _ssl_pointer(tls_socket) -> int | None:
+    global _ssl_layout_ok
+    sslobj = getattr(tls_socket, "_sslobj", None)
+    if not available or sslobj is None:
+        return None
+    pointer = ctypes.c_void_p.from_address(id(sslobj) + 3 * ctypes.sizeof(ctypes.c_void_p)).value
+    if _ssl_layout_ok is None:
+        _ssl_layout_ok = bool(pointer) and _libssl.SSL_get_SSL_CTX(pointer) == _ssl_ctx(tls_socket.context)
+    return pointer if _ssl_layout_ok else None
+
+
+def count_negotiated(counters, tls_socket) -> None:
+    """Count ``curves.<group>`` and ``sigalgs.<algorithm>`` of a handshake, as Envoy's ``ssl.*``."""
+    group, signature = negotiated(tls_socket)
+    if group is not None:
+        counters.add(f"curves.{group}")
+    if signature is not None:
+        counters.add(f"sigalgs.{signature}")

@@ -8,6 +8,7 @@ from ..config.tls import UpstreamTlsContext
 from ..stats.counter_map import CounterMap
 from ..stats.tls import TlsStats
 from ..tls.client import ClientTls, HandshakeFailure
+from ..tls.openssl import count_negotiated
 from .connect import ConnectFailure
 
 
@@ -17,7 +18,8 @@ class UpstreamTls:
         transport sockets share them."""
         self.client = ClientTls(config)
         self.stats = stats if stats is not None else TlsStats()
-        self.dynamic = dynamic if dynamic is not None else CounterMap()  # ciphers.*, versions.*
+        # ciphers.*, versions.*, curves.*, sigalgs.*
+        self.dynamic = dynamic if dynamic is not None else CounterMap()
 
     def handshake(self, sock, hostname: str = "", options=None):
         """``sock`` (connected) wrapped in TLS, with the SNI and SAN a request asked for
@@ -34,6 +36,7 @@ class UpstreamTls:
         cipher, version, _bits = tls.cipher()
         self.dynamic.add(f"ciphers.{cipher}")
         self.dynamic.add(f"versions.{version}")
+        count_negotiated(self.dynamic, tls)
         return tls
 
     def remember(self, tls, hostname: str = "", options=None) -> None:

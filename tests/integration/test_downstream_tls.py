@@ -116,6 +116,9 @@ def test_mutual_tls_with_x_forwarded_client_cert(proxy_factory, upstream, ca, ce
     counted = stats(proxy, "ssl")
     assert counted[f"listener.127.0.0.1_{port}.ssl.fail_verify_no_cert"] == 1
     assert counted[f"listener.127.0.0.1_{port}.ssl.fail_verify_error"] == 1
+    # the group and the client certificate's signature algorithm, by Envoy's names (checked on 1.40)
+    assert counted[f"listener.127.0.0.1_{port}.ssl.curves.X25519"] == 1
+    assert counted[f"listener.127.0.0.1_{port}.ssl.sigalgs.ecdsa_secp256r1_sha256"] == 1
 
 
 def test_a_client_supplied_xfcc_is_removed_by_default(proxy_factory, upstream):

@@ -57,6 +57,9 @@ def test_a_verified_upstream_serves_over_pooled_and_resumed_tls(proxy_factory, t
     counted = stats(proxy, "cluster.secure.ssl")
     assert counted["cluster.secure.ssl.handshake"] == 2 and counted["cluster.secure.ssl.session_reused"] == 1
     assert counted["cluster.secure.ssl.versions.TLSv1.2"] == 2
+    # the full handshake's server signature is counted; the resumed one signs nothing
+    assert counted["cluster.secure.ssl.curves.X25519"] == 2
+    assert counted["cluster.secure.ssl.sigalgs.ecdsa_secp256r1_sha256"] == 1
 
 
 @pytest.mark.parametrize("case, stat", [("wrong CA", "fail_verify_error"), ("wrong SAN", "fail_verify_san")])
