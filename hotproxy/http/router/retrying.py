@@ -26,7 +26,8 @@ from .downstream_head import set_header as _set_header
 from .retry import (LIMIT_EXCEEDED, LOCAL_RESET, OVERFLOW, OVERFLOW_DECISION, PROTOCOL_ERROR,
                     RETRY, DEFAULT_BUFFER_LIMIT, DEFAULT_MAX_RETRIES, RetryBudget, UpstreamReset)
 
-_RETRIED = b"upstream connect error or disconnect/reset before headers. retried and the latest reset reason: "
+_RETRIED = (b"upstream connect error or disconnect/reset before headers. "
+            b"retried and the latest reset reason: ")
 
 
 class RetryAttempt(Exception):
@@ -90,11 +91,14 @@ class Attempt:
 
 
 class Retries:
+    """The router's retrying half, one per connection manager (so per worker)."""
+
     def __init__(self, router):
         self.router = router
-        self.replays = {}           # stream → Replay while its body arrives
+        self.replays = {}           # stream → Replay, from the first attempt to the last
         self._budgets = {}          # cluster name → RetryBudget (this worker's share)
-        #: the listener's per_connection_buffer_limit_bytes (the listener sets it)
+        #: the listener's per_connection_buffer_limit_bytes: the default until the listener
+        #: manager passes its own (it sets the connection manager's recv_size from it today)
         self.connection_buffer_limit = DEFAULT_BUFFER_LIMIT
 
     # --- while the request arrives -----------------------------------------------------------
@@ -169,8 +173,11 @@ class Retries:
                 replay.body.append(LAST_CHUNK)
         complete_at = time.monotonic()
         route_deadline = complete_at + route.timeout if route.timeout else NEVER
-        idle = route.idle_timeout if route.idle_timeout is not None else router.hcm.stream_idle_timeout
+        idle = route.idle_timeout
+        if idle is None:
+            idle = router.hcm.stream_idle_timeout
         try_idle = route.retry.per_try_idle_timeout
+        attempt_idle = try_idle if not idle or (try_idle and try_idle < idle) else idle
         try:
             while True:
                 if stream.upstream is None:
@@ -184,8 +191,7 @@ class Retries:
                 deadline = route_deadline
                 if replay.per_try is not None:
                     deadline = min(deadline, time.monotonic() + replay.per_try)
-                attempt = Attempt(router, state, complete_at, deadline,
-                                  try_idle if idle is None or (try_idle and try_idle < idle) else idle,
+                attempt = Attempt(router, state, complete_at, deadline, attempt_idle,
                                   route.retry.count_in_response)
                 try:
                     if stream.head_sent:
