@@ -12,7 +12,7 @@ import psutil
 import pytest
 
 from harness import (RawClient, admin_stats, http_listener, post_until, reload, rewrite,
-                     simple_routes, to_yaml)
+                     simple_routes, to_yaml, wait_for_log, workers)
 
 HEALTH_PATH = "/healthz"
 
@@ -456,3 +456,23 @@ def test_flags_stats_balancing_and_event_log_agree_with_envoy(peer_factory, upst
         c.port: {**common, "host": {"socket_address": {**host, "port_value": c.port}},
                  "health_check_failure_event": {"failure_type": "NETWORK", "first_check": True,
                                                 "http_status_code": 0}}}
+
+
+def test_a_respawned_worker_starts_with_the_known_health(proxy_factory, upstreams):
+    """The arbiter tells a respawned worker its hosts' health before it serves: x stays out."""
+    a, x = upstreams(2)
+    x.set_health(503)
+    proxy = proxy_factory(config([a, x], health_check()), extra_args=["--concurrency", "1"])
+    wait_until(lambda: failed(proxy, x), what="x to be ejected")
+    (worker,) = workers(proxy)
+    worker.kill()
+    worker.wait(10)
+    wait_for_log(proxy, "restarting it")
+    wait_until(lambda: [w.pid for w in workers(proxy)] not in ([], [worker.pid]), what="the respawn")
+    statuses, errors = [], []
+    deadline = time.monotonic() + 20
+    while not statuses and time.monotonic() < deadline:   # until the new worker accepts
+        statuses, errors = load(proxy.port("listen"), duration=0.5)
+    statuses, errors = load(proxy.port("listen"), duration=0.5)
+    assert errors == [] and statuses and set(statuses) == {200}
+    assert x.served == 0 and a.served >= len(statuses)
