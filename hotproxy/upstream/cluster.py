@@ -8,6 +8,30 @@ A cluster with health checks balances over the hosts the arbiter last reported h
 (``set_health``); while fewer than half are (Envoy's default healthy_panic_threshold, 50%), over
 all of them, counting each pick in ``lb_healthy_panic``. The hosts to balance over are chosen when
 membership or health changes, never per request.
+
+What the router and the TCP proxy call, per request:
+
+``pick_host(hash_key=None) -> Host | None``
+    The host for one attempt, None when there is none ("no healthy upstream"). ``hash_key`` is
+    the 64-bit unsigned int the router computed from the route's hash_policy (xxHash64, as
+    Envoy), or None when the route has none or no policy produced a hash. RING_HASH and MAGLEV
+    look it up; without one they pick at random, as Envoy does. Other policies ignore it.
+
+``record_outcome(host, outcome)``
+    One upstream attempt's result, for outlier detection: the HTTP status (int) of the response
+    head, or a local-origin event: ``"connect_failure"`` (connecting failed or timed out, or the
+    pool refused), ``"timeout"`` (the response did not come in time), ``"reset"`` (the
+    connection broke before a response head), ``"success"`` (the TCP proxy connected: Envoy's
+    LOCAL_ORIGIN_CONNECT_SUCCESS_FINAL). An int status implies the connection succeeded. Call it
+    only when ``outlier_detection`` is not None (one attribute test): clusters without outlier
+    detection do nothing with it.
+
+``try_start_retry() -> bool`` / ``end_retry()``
+    The max_retries circuit breaker (or the retry budget) of the cluster as a whole, across
+    every worker. ``try_start_retry`` takes a place for one retry about to be made; False means
+    the breaker is open: the cluster has counted ``upstream_rq_retry_overflow`` and the router
+    must not retry (Envoy's UO). ``end_retry`` gives the place back when that retry's attempt
+    is over (its response decided, or the request ended), exactly once per True.
 """
 from __future__ import annotations
 
@@ -17,6 +41,7 @@ from collections import OrderedDict
 from ..stats.health import ClusterHealthStats
 from ..stats.histogram import Recorder
 from ..stats.schema import ClusterStats
+from .circuit_breaker import CircuitBreakers
 from .host import Host
 from .lb import make_load_balancer
 from .connect import ConnectOptions
@@ -30,6 +55,8 @@ from .transport import TransportSockets
 MAX_POOLS_BY_OPTIONS = 256
 #: Envoy's default healthy_panic_threshold, in percent
 HEALTHY_PANIC_THRESHOLD = 50
+#: policies that look a request's hash key up
+HASHING_POLICIES = ("RING_HASH", "MAGLEV")
 
 
 class Cluster:
@@ -44,6 +71,10 @@ class Cluster:
         self._healthy = frozenset()
         self._excluded = frozenset()
         self.rq_time = Recorder()  # upstream_rq_time, ms
+        self.breakers = CircuitBreakers(config)
+        #: None when the cluster has no outlier_detection (then ``record_outcome`` need not be called)
+        self.outlier_detection = None
+        self._hashing = config.lb_policy in HASHING_POLICIES
         self.hosts = []
         self.transports = TransportSockets(config)
         #: the SNI and SAN a request asks for, when the cluster takes them from requests
@@ -61,14 +92,34 @@ class Cluster:
     def __repr__(self):
         return f"<Cluster {self.name} {self.config.type} hosts={len(self.hosts)}>"
 
-    def pick_host(self):
-        """The next host by the cluster's LB policy, or None when it has none. (In panic, an
-        instance attribute of the same name counts each pick as well.)"""
+    def pick_host(self, hash_key=None):
+        """The next host by the cluster's LB policy, or None when it has none (see the module
+        docstring). Hashing policies and panic replace it with an instance attribute."""
         return self._lb.pick()
 
-    def _pick_in_panic(self):
+    def _pick_hashed(self, hash_key=None):
+        return self._lb.pick(hash_key)
+
+    def _pick_in_panic(self, hash_key=None):
         self.health_stats.lb_healthy_panic += 1
-        return self._lb.pick()
+        return self._lb.pick(hash_key) if self._hashing else self._lb.pick()
+
+    def record_outcome(self, host, outcome):
+        """An attempt's outcome for outlier detection (module docstring)."""
+        detector = self.outlier_detection
+        if detector is not None:
+            detector.record(host, outcome)
+
+    def try_start_retry(self):
+        """Take a max_retries place (module docstring); counts upstream_rq_retry_overflow when
+        there is none."""
+        if self.breakers.try_start_retry():
+            return True
+        self.stats.upstream_rq_retry_overflow += 1
+        return False
+
+    def end_retry(self):
+        self.breakers.retries.release()
 
     def set_health(self, healthy, excluded=()):
         """The arbiter's latest word on which hosts are healthy (and which are excluded)."""
@@ -83,6 +134,8 @@ class Cluster:
         if not self.health_checked:
             stats.membership_healthy = len(hosts)
             self._lb.update(hosts)
+            if self._hashing:
+                self.pick_host = self._pick_hashed
             return
         healthy = [host for host in hosts if host.address in self._healthy]
         stats.membership_healthy = len(healthy)
@@ -93,6 +146,8 @@ class Cluster:
         self._lb.update(hosts if panic else healthy)
         if panic:
             self.pick_host = self._pick_in_panic
+        elif self._hashing:
+            self.pick_host = self._pick_hashed
         else:
             self.__dict__.pop("pick_host", None)
 

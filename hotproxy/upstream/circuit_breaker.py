@@ -1,0 +1,68 @@
+"""A cluster's circuit breakers (Envoy's ``circuit_breakers.thresholds``): how many connections,
+pending requests, requests and retries may be open at once to the cluster as a whole.
+
+Each resource is a counter with ``try_acquire() -> bool`` and ``release()``. Without a shared
+table (``counters`` None) the counters are this process's alone; the worker gives the cluster
+counters in the table shared by every worker (listener/connection_counts.py), so that a limit of
+10 is 10 in the process tree.
+"""
+from __future__ import annotations
+
+
+class LocalCounter:
+    """A limit counted in this process only."""
+
+    __slots__ = ("limit", "value")
+
+    def __init__(self, limit):
+        self.limit = limit
+        self.value = 0
+
+    def try_acquire(self) -> bool:
+        if self.value >= self.limit:
+            return False
+        self.value += 1
+        return True
+
+    def add(self):
+        self.value += 1
+
+    def release(self):
+        self.value -= 1
+
+    def total(self) -> int:
+        return self.value
+
+
+class CircuitBreakers:
+    """The DEFAULT priority's counters of one cluster.
+
+    ``retries``: outstanding retries; with a ``retry_budget`` its limit follows the active and
+    pending requests: max(min_retry_concurrency, budget_percent% of them), as Envoy computes it.
+    """
+
+    __slots__ = ("connections", "pending", "requests", "retries", "budget_percent",
+                 "min_retry_concurrency")
+
+    def __init__(self, config, counter_for=None):
+        """``counter_for(resource, limit)`` makes a counter (LocalCounter by default)."""
+        make = counter_for or (lambda resource, limit: LocalCounter(limit))
+        self.connections = make("cx", config.max_connections)
+        self.pending = make("rq_pending", config.max_pending_requests)
+        self.requests = make("rq", config.max_requests)
+        budget = getattr(config, "retry_budget", None)
+        self.budget_percent = budget.budget_percent if budget is not None else None
+        self.min_retry_concurrency = budget.min_retry_concurrency if budget is not None else 0
+        self.retries = make("rq_retry", getattr(config, "max_retries", 3))
+
+    def retry_limit(self) -> int:
+        if self.budget_percent is None:
+            return self.retries.limit
+        outstanding = self.requests.total() + self.pending.total()
+        return max(self.min_retry_concurrency, int(outstanding * self.budget_percent / 100))
+
+    def try_start_retry(self) -> bool:
+        retries = self.retries
+        if self.budget_percent is not None:
+            retries.limit = self.retry_limit()
+        return retries.try_acquire()
