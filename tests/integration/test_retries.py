@@ -232,6 +232,7 @@ def test_connect_failure_exhausted(start):
     assert response.status == 503
     assert response.body == (b"upstream connect error or disconnect/reset before headers. "
                              b"retried and the latest reset reason: remote connection failure")
+    assert response.header("x-envoy-attempt-count") == "2"
     assert logged(peer, 1)["/cf/ok/g"] == "503 UF,URX"
     assert nonzero(stats(peer, "dead")) == {"upstream_rq_retry": 1,
                                             "upstream_rq_retry_limit_exceeded": 1,

@@ -135,8 +135,12 @@ class Retries:
         if failure is not None:
             state.release()
             status, body, flag = failure
-            if flag == "UH":
+            if flag == "UH" and state.attempts == 1:
+                # before any attempt: Envoy adds no attempt count yet
                 return conn.local_reply(stream, status, body, flag=flag)
+            if flag == "UH" or not stream.head.has_body:
+                # nothing to read first: answered now, with the attempt count when asked for
+                return self._reply(stream, conn, replay, status, body, flag)
             return conn.defer_reply(stream, status, body, flag)
         self.replays[stream] = replay
         stream.out.append(stream.request_bytes)
