@@ -94,6 +94,8 @@ def config(backend_port, log_path, dead_port):
                          "host_selection_retry_max_attempts": 4}, cluster="pair"),
         route("/none/"),
         route("/idle/", {"retry_on": "5xx", "per_try_idle_timeout": "0.5s"}),
+        route("/rbr/", {"retry_on": "reset-before-request"}, cluster="dead"),
+        route("/tries/", {"retry_on": "gateway-error", "per_try_timeout": "0.3s"}, timeout="5s"),
         route("/limited/", {"retry_on": "retriable-status-codes", "retriable_status_codes": [429],
                             "rate_limited_retry_back_off": {"reset_headers": [{"name": "retry-after"}],
                                                             "max_interval": "5s"}}))
@@ -237,6 +239,24 @@ def test_connect_failure_exhausted(start):
     assert nonzero(stats(peer, "dead")) == {"upstream_rq_retry": 1,
                                             "upstream_rq_retry_limit_exceeded": 1,
                                             "upstream_rq_retry_backoff_exponential": 1}
+
+
+def test_reset_before_request_retries_a_connect_failure(start):
+    peer = start()
+    response = get(peer, "/rbr/ok/r")
+    assert (response.status, response.header("x-envoy-attempt-count")) == (503, "2")
+    assert logged(peer, 1)["/rbr/ok/r"] == "503 UF,URX"
+
+
+def test_per_try_timeouts_exhausted(start, backend):
+    peer = start()
+    response = get(peer, "/tries/always-slow/s")
+    assert (response.status, response.body) == (504, b"upstream request timeout")
+    assert backend.attempts("/tries/always-slow/s") == 2
+    assert logged(peer, 1)["/tries/always-slow/s"] == "504 URX,UT"
+    counts = stats(peer)
+    assert (counts["upstream_rq_per_try_timeout"], counts["upstream_rq_timeout"],
+            counts["upstream_rq_retry_limit_exceeded"]) == (2, 0, 1)
 
 
 def test_client_retry_headers_are_not_trusted(start, backend):
