@@ -189,3 +189,27 @@ def test_previous_hosts_picks_again_up_to_the_limit():
     state, _ = state_for(retry_on=("5xx",))                        # no predicate: no second pick
     state.attempted_hosts.append("a")
     assert Retries._pick(cluster, state) == "a"
+
+
+def test_the_route_policy_replaces_the_virtual_hosts_whole():
+    from hotproxy.config.route import (Route, RouteAction, RouteConfiguration, RouteMatch,
+                                       VirtualHost)
+    from hotproxy.http.router.route_table import RouteTable
+
+    def table(route_policy, vhost_policy, counts=False, limits=(None, None)):
+        route = Route(match=RouteMatch("prefix", "/"), per_request_buffer_limit_bytes=limits[0],
+                      route=RouteAction(cluster="c", retry_policy=route_policy))
+        vhost = VirtualHost(name="v", domains=("*",), routes=(route,), retry_policy=vhost_policy,
+                            include_attempt_count_in_response=counts,
+                            per_request_buffer_limit_bytes=limits[1])
+        return RouteTable(RouteConfiguration(virtual_hosts=(vhost,))).match(b"h", b"/", [])
+
+    assert table(None, None).retry is None          # the plain path: nothing per request
+    vhost_only = table(None, RetryPolicy(retry_on=("reset",), num_retries=4)).retry
+    assert (vhost_only.num_retries, vhost_only.retry_on != 0) == (4, True)
+    both = table(RetryPolicy(retry_on=("5xx",)), RetryPolicy(retry_on=("reset",), num_retries=4))
+    assert both.retry.num_retries == 1              # no field of the virtual host's is merged
+    counts_only = table(None, None, counts=True).retry
+    assert counts_only.retry_on == 0 and counts_only.count_in_response
+    assert table(RetryPolicy(), None, limits=(None, 64)).retry.buffer_limit == 64
+    assert table(RetryPolicy(), None, limits=(8, 64)).retry.buffer_limit == 8
