@@ -177,6 +177,9 @@ def test_5xx_retried_with_attempt_counts_both_ways(start, backend):
     assert response.header("x-envoy-attempt-count") == "2"
     sent = [r for r in backend.requests if r.target == b"/r5xx/once-503/a"]
     assert [r.header(b"x-envoy-attempt-count") for r in sent] == [b"1", b"2"]
+    # a retry announces what is left of the route timeout
+    first, second = (int(r.header(b"x-envoy-expected-rq-timeout-ms")) for r in sent)
+    assert first == 15000 and 14000 < second <= 15000
     assert nonzero(stats(peer)) == {"upstream_rq_retry": 1, "upstream_rq_retry_success": 1,
                                     "upstream_rq_retry_backoff_exponential": 1}
 
@@ -278,6 +281,8 @@ def test_per_try_timeout_retries_and_the_route_timeout_bounds_all(start, backend
     response = get(peer, "/pertry/once-slow/i")
     assert (response.status, response.body) == (200, b"got ")
     assert backend.attempts("/pertry/once-slow/i") == 2
+    sent = [r for r in backend.requests if r.target == b"/pertry/once-slow/i"]
+    assert [r.header(b"x-envoy-expected-rq-timeout-ms") for r in sent] == [b"500", b"500"]
     assert stats(peer)["upstream_rq_per_try_timeout"] == 1
     response = get(peer, "/global/always-slow/j")
     assert (response.status, response.body) == (504, b"upstream request timeout")
