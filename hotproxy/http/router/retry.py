@@ -5,9 +5,9 @@ compiled once with the config. For each request the router asks it for a ``Retry
 the state how each attempt ended (``on_response`` / ``on_reset``) and gets back one of
 ``RETRY``, ``NO_RETRY``, ``LIMIT_EXCEEDED`` or ``OVERFLOW``; after a ``RETRY`` it waits
 ``backoff()`` seconds and makes the next attempt. The state keeps Envoy's counts
-(``cluster.<name>.upstream_rq_retry*``) and holds one of the cluster's ``max_retries`` slots
-from a decision to retry until the next decision or ``release()``, as Envoy's resource manager
-does.
+(``cluster.<name>.upstream_rq_retry*``) and holds a place of the cluster's max_retries circuit
+breaker (``try_start_retry`` / ``end_retry``, upstream/cluster.py) from a decision to retry until
+the next decision or ``release()``, as Envoy's resource manager does.
 """
 from __future__ import annotations
 
@@ -52,19 +52,8 @@ LIMIT_EXCEEDED = "limit exceeded"      # Envoy's URX
 OVERFLOW_DECISION = "overflow"         # no free max_retries slot: Envoy's UO
 
 DEFAULT_BASE_INTERVAL = 0.025
-DEFAULT_MAX_RETRIES = 3                 # circuit_breakers.thresholds.max_retries
 DEFAULT_BUFFER_LIMIT = 1024 * 1024      # a listener's per_connection_buffer_limit_bytes default
 _GATEWAY_ERRORS = frozenset((502, 503, 504))
-
-
-class RetryBudget:
-    """A cluster's ``max_retries``: how many retries may be outstanding at once (per worker)."""
-
-    __slots__ = ("limit", "active")
-
-    def __init__(self, limit=DEFAULT_MAX_RETRIES):
-        self.limit = limit
-        self.active = 0
 
 
 class RoutePolicy:
@@ -120,9 +109,10 @@ class RoutePolicy:
         self.previous_hosts = policy.previous_hosts
         self.host_selection_attempts = policy.host_selection_retry_max_attempts
 
-    def begin(self, head, path, stats, budget, rng=random, control=None):
+    def begin(self, head, path, stats, breaker, rng=random, control=None):
         """The RetryState of one request with head ``head`` (its headers, host, method) and
-        ``path``. ``control``: the request's x-envoy-retry-on, x-envoy-max-retries,
+        ``path``; ``breaker`` has the cluster's ``try_start_retry()`` (False: no place, the
+        overflow counted) and ``end_retry()``. ``control``: the request's x-envoy-retry-on, x-envoy-max-retries,
         x-envoy-retriable-status-codes and x-envoy-retriable-header-names values by name, for a
         request Envoy would trust with them (an internal one); None otherwise."""
         retry_on = self.retry_on
@@ -137,16 +127,16 @@ class RoutePolicy:
                 for check in self.request_checks):
             retry_on = 0
         return RetryState(self, retry_on, num_retries, status_codes, response_checks, stats,
-                          budget, rng)
+                          breaker, rng)
 
 
 class RetryState:
     __slots__ = ("policy", "retry_on", "remaining", "attempts", "status_codes", "response_checks",
-                 "stats", "budget", "holding", "started", "attempted_hosts", "_interval",
+                 "stats", "breaker", "holding", "started", "attempted_hosts", "_interval",
                  "_rate_limited_ms", "_random")
 
     def __init__(self, policy, retry_on, num_retries, status_codes, response_checks, stats,
-                 budget, rng):
+                 breaker, rng):
         self.policy = policy
         self.retry_on = retry_on
         self.remaining = num_retries
@@ -154,8 +144,8 @@ class RetryState:
         self.status_codes = status_codes
         self.response_checks = response_checks
         self.stats = stats
-        self.budget = budget
-        self.holding = False       # one of budget's slots is ours (a retry is outstanding)
+        self.breaker = breaker
+        self.holding = False       # a max_retries place is ours (a retry is outstanding)
         self.started = False       # some request byte went upstream on some attempt
         self.attempted_hosts = []
         self._interval = policy.base_ms
@@ -197,10 +187,10 @@ class RetryState:
         return self._random.randrange(interval) / 1000
 
     def release(self):
-        """The request is over: give back the max_retries slot if a retry still holds it."""
+        """The request is over: give back the max_retries place if a retry still holds it."""
         if self.holding:
             self.holding = False
-            self.budget.active -= 1
+            self.breaker.end_retry()
 
     def accepts(self, host):
         """Whether a host picked for the next attempt is fine (previous_hosts)."""
@@ -217,11 +207,8 @@ class RetryState:
             stats.upstream_rq_retry_limit_exceeded += 1
             return LIMIT_EXCEEDED
         self.remaining -= 1
-        budget = self.budget
-        if budget.active >= budget.limit:
-            stats.upstream_rq_retry_overflow += 1
+        if not self.breaker.try_start_retry():     # counts upstream_rq_retry_overflow
             return OVERFLOW_DECISION
-        budget.active += 1
         self.holding = True
         self.attempts += 1
         stats.upstream_rq_retry += 1

@@ -24,7 +24,7 @@ from .. import local_reply
 from ..http1.serialize import LAST_CHUNK, request_head
 from .downstream_head import set_header as _set_header
 from .retry import (LIMIT_EXCEEDED, LOCAL_RESET, OVERFLOW, OVERFLOW_DECISION, PROTOCOL_ERROR,
-                    RETRY, DEFAULT_BUFFER_LIMIT, DEFAULT_MAX_RETRIES, RetryBudget, UpstreamReset)
+                    RETRY, DEFAULT_BUFFER_LIMIT, UpstreamReset)
 
 _RETRIED = (b"upstream connect error or disconnect/reset before headers. "
             b"retried and the latest reset reason: ")
@@ -96,7 +96,6 @@ class Retries:
     def __init__(self, router):
         self.router = router
         self.replays = {}           # stream → Replay, from the first attempt to the last
-        self._budgets = {}          # cluster name → RetryBudget (this worker's share)
         #: the listener's per_connection_buffer_limit_bytes: the default until the listener
         #: manager passes its own (it sets the connection manager's recv_size from it today)
         self.connection_buffer_limit = DEFAULT_BUFFER_LIMIT
@@ -106,7 +105,7 @@ class Retries:
     def start(self, stream, conn, cluster, target, headers):
         route = stream.route
         policy = route.retry
-        state = policy.begin(stream.head, target, cluster.stats, self._budget(cluster))
+        state = policy.begin(stream.head, target, cluster.stats, cluster)
         if route.rewrites_path:
             target = route.rewrite_path(target)
         if route.host_rewrite_literal is not None:
@@ -374,14 +373,6 @@ class Retries:
             if state.accepts(host):
                 break
         return host
-
-    def _budget(self, cluster):
-        budget = self._budgets.get(cluster.name)
-        if budget is None:
-            # ClusterConfig.max_retries once circuit_breakers.thresholds.max_retries is read
-            limit = getattr(cluster.config, "max_retries", DEFAULT_MAX_RETRIES)
-            budget = self._budgets[cluster.name] = RetryBudget(limit)
-        return budget
 
 
 def _expected_ms(route, replay, complete_at):

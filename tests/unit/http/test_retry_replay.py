@@ -5,9 +5,21 @@ import time
 from types import SimpleNamespace
 
 from hotproxy.config.route import RetryPolicy
-from hotproxy.http.router.retry import RetryBudget, RoutePolicy
+from hotproxy.http.router.retry import RoutePolicy
 from hotproxy.http.router.retrying import Replay, Retries, _expected_ms
 from hotproxy.stats.schema import ClusterStats
+
+
+class Breaker:
+    def __init__(self):
+        self.active = 0
+
+    def try_start_retry(self):
+        self.active += 1
+        return True
+
+    def end_retry(self):
+        self.active -= 1
 
 
 class Stream:
@@ -20,7 +32,7 @@ class Stream:
 def replay_for(retry_on=("5xx",), limit=10):
     stats = ClusterStats()
     head = SimpleNamespace(headers=[], host=b"h", method=b"POST")
-    state = RoutePolicy(RetryPolicy(retry_on=retry_on)).begin(head, b"/", stats, RetryBudget(),
+    state = RoutePolicy(RetryPolicy(retry_on=retry_on)).begin(head, b"/", stats, Breaker(),
                                                                random.Random(1))
     stream = Stream(stats)
     retries = Retries(router=None)
@@ -56,9 +68,9 @@ def test_a_route_that_cannot_retry_keeps_the_body_without_counting_abandonment()
 def test_forget_gives_back_a_held_retry_slot():
     retries, stream, replay, _ = replay_for()
     replay.state.on_response(503, [])
-    assert replay.state.budget.active == 1
+    assert replay.state.breaker.active == 1
     retries.forget(stream)
-    assert replay.state.budget.active == 0 and stream not in retries.replays
+    assert replay.state.breaker.active == 0 and stream not in retries.replays
 
 
 def test_expected_timeout_of_a_retry():

@@ -10,9 +10,28 @@ from hotproxy.config.route import (RateLimitedRetryBackOff, ResetHeader, RetryBa
                                    RetryPolicy)
 from hotproxy.http.router.retry import (CONNECT_FAILURE, CONNECT_TIMEOUT, CONNECTION_TERMINATION,
                                         LIMIT_EXCEEDED, LOCAL_RESET, NO_RETRY, OVERFLOW,
-                                        OVERFLOW_DECISION, RETRY, RetryBudget, RoutePolicy)
+                                        OVERFLOW_DECISION, RETRY, RoutePolicy)
 from hotproxy.http.router.retrying import Retries
 from hotproxy.stats.schema import ClusterStats
+
+
+class Breaker:
+    """The cluster's max_retries circuit breaker as RetryState sees it (upstream/cluster.py)."""
+
+    def __init__(self, limit=3, stats=None):
+        self.limit = limit
+        self.active = 0
+        self.stats = stats or ClusterStats()
+
+    def try_start_retry(self):
+        if self.active >= self.limit:
+            self.stats.upstream_rq_retry_overflow += 1
+            return False
+        self.active += 1
+        return True
+
+    def end_retry(self):
+        self.active -= 1
 
 
 def head(headers=(), method=b"GET"):
@@ -21,9 +40,9 @@ def head(headers=(), method=b"GET"):
 
 def state_for(policy=None, budget=None, rng=None, request=(), control=None, **route):
     compiled = RoutePolicy(policy if policy is not None else RetryPolicy(**route))
-    stats = ClusterStats()
-    state = compiled.begin(head(request), b"/", stats, budget or RetryBudget(),
-                           rng or random.Random(7), control)
+    budget = budget or Breaker()
+    stats = budget.stats
+    state = compiled.begin(head(request), b"/", stats, budget, rng or random.Random(7), control)
     return state, stats
 
 
@@ -75,7 +94,7 @@ def test_reset_conditions(retry_on, reason, started, expected):
 
 
 def test_attempts_counts_and_the_limit():
-    budget = RetryBudget()
+    budget = Breaker()
     state, stats = state_for(retry_on=("5xx",), num_retries=2, budget=budget)
     assert state.attempts == 1
     assert state.on_response(503, []) is RETRY and state.attempts == 2
@@ -99,11 +118,10 @@ def test_success_is_counted_after_a_retry_only():
 
 
 def test_max_retries_overflow_means_no_retry():
-    budget = RetryBudget(limit=1)
+    budget = Breaker(limit=1)
     first, stats = state_for(retry_on=("5xx",), budget=budget)
     second, _ = state_for(retry_on=("5xx",), budget=budget)
     assert first.on_response(503, []) is RETRY
-    second.stats = stats
     assert second.on_response(503, []) is OVERFLOW_DECISION
     assert stats.upstream_rq_retry_overflow == 1
     first.release()                                 # the request ended: its slot is free
