@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from .core import SocketAddress
 from .health_check import EndpointHealthCheckConfig, HealthCheck
+from .outlier import OutlierDetection
 from .tls import UpstreamTlsContext
 
 
@@ -87,6 +88,7 @@ class Cluster:
     auto_san_validation: bool = False
     override_auto_sni_header: str = ""
     health_checks: tuple[HealthCheck, ...] = ()   # at most one
+    outlier_detection: OutlierDetection | None = None
 
     def tls_contexts(self):
         """Every UpstreamTlsContext the cluster's connections may use."""

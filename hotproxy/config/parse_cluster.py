@@ -5,6 +5,7 @@ from __future__ import annotations
 from .cluster import Cluster, LbEndpoint, LocalityLbEndpoints
 from .fields import NOT_SUPPORTED, Enum, Fields, Node, present
 from .parse_core import address
+from .parse_outlier import outlier_detection
 from .parse_health_check import endpoint_health_check_config, health_checks
 from .parse_protocol import request_server_names, typed_extension_protocol_options
 from .parse_upstream_transport import socket_match_labels, transport_socket_match, upstream_transport_socket
@@ -13,7 +14,7 @@ CLUSTER = Fields(
     "name type connect_timeout lb_policy load_assignment dns_refresh_rate dns_lookup_family "
     "per_connection_buffer_limit_bytes circuit_breakers least_request_lb_config "
     "typed_extension_protocol_options transport_socket upstream_http_protocol_options "
-    "transport_socket_matches health_checks",
+    "transport_socket_matches health_checks outlier_detection",
     # ``hosts`` was removed in v3; it is listed for older configs that still carry it.
     unsupported="hosts transport_socket_matcher alt_stat_name "
                 "cluster_type eds_cluster_config max_requests_per_connection "
@@ -21,7 +22,7 @@ CLUSTER = Fields(
                 "http_protocol_options http2_protocol_options "
                 "dns_jitter dns_failure_refresh_rate respect_dns_ttl dns_resolvers "
                 "use_tcp_for_dns_lookups dns_resolution_config typed_dns_resolver_config "
-                "wait_for_warm_on_init outlier_detection cleanup_interval upstream_bind_config "
+                "wait_for_warm_on_init cleanup_interval upstream_bind_config "
                 "lb_subset_config ring_hash_lb_config maglev_lb_config original_dst_lb_config "
                 "round_robin_lb_config common_lb_config metadata "
                 "protocol_selection upstream_connection_options "
@@ -76,6 +77,9 @@ def cluster(node: Node) -> Cluster | None:
     checks = health_checks(m)
     if checks and (m.has("transport_socket") or m.has("transport_socket_matches")):
         m.at("health_checks").fail(f"health checks of a cluster with a transport socket are {NOT_SUPPORTED}")
+    outliers = m.nested("outlier_detection", outlier_detection)
+    if checks and outliers is not None:
+        m.at("outlier_detection").fail(f"outlier detection beside health checks is {NOT_SUPPORTED}")
     return Cluster(
         name=m.string("name", required=True),
         **present(type=kind,
@@ -89,6 +93,7 @@ def cluster(node: Node) -> Cluster | None:
                   transport_socket=m.nested("transport_socket", upstream_transport_socket),
                   transport_socket_matches=m.repeated("transport_socket_matches", transport_socket_match),
                   health_checks=checks,
+                  outlier_detection=outliers,
                   **limits, **protocol))
 
 

@@ -59,7 +59,11 @@ class TcpProxy:
                                    _proxy_options(host, sock, address))
             except ConnectFailure as failure:
                 log.debug("tcp_proxy: connect to %s failed: %s", host.label, failure.reason)
+                if cluster.outlier_detection is not None:
+                    cluster.record_outcome(host, "connect_failure")
                 return
+            if cluster.outlier_detection is not None:
+                cluster.record_outcome(host, "success")
             host.active_requests += 1
             try:
                 relay = Relay(sock, upstream, self.deadlines, self.config.idle_timeout, self.recv_size)

@@ -13,6 +13,7 @@ import psutil
 from .. import __version__
 from ..config.bootstrap import Bootstrap
 from ..runtime import Runtime
+from ..sockio import address_label
 from ..stats.tags import TagExtractor
 from .hotrestart.version import VERSION as HOT_RESTART_VERSION
 from .logs import COMPONENTS, LEVELS, levels, set_level
@@ -91,13 +92,25 @@ class AdminView:
         serving = self.arbiter.serving
         return self.arbiter.health.flags(serving.health) if serving is not None else {}
 
+    def _outliers(self):
+        """The serving generation's outlier detectors by cluster name (process/outlier.py)."""
+        serving = self.arbiter.serving
+        return getattr(serving, "outliers", {}) if serving is not None else {}
+
     def clusters_text(self):
         lines = []
         hosts = self.stats.hosts()
         health = self._health_flags()
+        outliers = self._outliers()
         for cluster in self.bootstrap.clusters:
             name = cluster.name
             lines.append(f"{name}::observability_name::{name}")
+            detector = outliers[name].detector if name in outliers else None
+            if detector is not None:
+                for origin, (mean, threshold) in (("", detector.success_rate_numbers),
+                                                  ("local_origin_", detector.local_origin_success_rate_numbers)):
+                    lines.append(f"{name}::outlier::{origin}success_rate_average::{_rate(mean)}")
+                    lines.append(f"{name}::outlier::{origin}success_rate_ejection_threshold::{_rate(threshold)}")
             for priority in ("default_priority", "high_priority"):
                 for field, value in (("max_connections", cluster.max_connections),
                                      ("max_pending_requests", cluster.max_pending_requests),
@@ -105,23 +118,34 @@ class AdminView:
                     lines.append(f"{name}::{priority}::{field}::{value}")
             lines.append(f"{name}::added_via_api::false")
             flags = health.get(name, {})
+            monitors = _monitors_by_label(detector)
             for label, host in sorted(hosts.get(name, {}).items()):
                 health_flags = flags.get(label, ("healthy",))[0]
-                for field, value in self._host_fields(host, health_flags):
+                monitor = monitors.get(label)
+                if monitor is not None and monitor.ejected:
+                    health_flags = ("" if health_flags == "healthy" else health_flags) + "/failed_outlier_check"
+                for field, value in self._host_fields(host, health_flags, monitor):
                     lines.append(f"{name}::{label}::{field}::{value}")
         return "".join(line + "\n" for line in lines)
 
     def clusters_json(self):
         hosts = self.stats.hosts()
         health = self._health_flags()
+        outliers = self._outliers()
         statuses = []
         for cluster in self.bootstrap.clusters:
             host_statuses = []
             flags = health.get(cluster.name, {})
+            detector = outliers[cluster.name].detector if cluster.name in outliers else None
+            monitors = _monitors_by_label(detector)
             for label, host in sorted(hosts.get(cluster.name, {}).items()):
                 _, failed, excluded = flags.get(label, ("healthy", False, False))
-                # Envoy's order: failed_active_health_check, eds_health_status, excluded_...
+                monitor = monitors.get(label)
+                # Envoy's order: failed_active_health_check, failed_outlier_check,
+                # eds_health_status, excluded_...
                 health_status = {"failed_active_health_check": True} if failed else {}
+                if monitor is not None and monitor.ejected:
+                    health_status["failed_outlier_check"] = True
                 health_status["eds_health_status"] = "HEALTHY"
                 if excluded:
                     health_status["excluded_via_immediate_hc_fail"] = True
@@ -134,12 +158,24 @@ class AdminView:
                     "health_status": health_status,
                     "weight": host.weight,
                 })
-            statuses.append({"name": cluster.name, "observability_name": cluster.name,
-                             "added_via_api": False, "host_statuses": host_statuses})
+                if monitor is not None:
+                    for field in ("success_rate", "local_origin_success_rate"):
+                        if getattr(monitor, field) >= 0:
+                            host_statuses[-1][field] = {"value": getattr(monitor, field)}
+            status = {"name": cluster.name, "observability_name": cluster.name,
+                      "added_via_api": False, "host_statuses": host_statuses}
+            if detector is not None:
+                for field, (_, threshold) in (
+                        ("success_rate_ejection_threshold", detector.success_rate_numbers),
+                        ("local_origin_success_rate_ejection_threshold",
+                         detector.local_origin_success_rate_numbers)):
+                    if threshold >= 0:
+                        status[field] = {"value": threshold}
+            statuses.append(status)
         return {"cluster_statuses": statuses}
 
     @staticmethod
-    def _host_fields(host, health_flags="healthy"):
+    def _host_fields(host, health_flags="healthy", monitor=None):
         counters = host.counters
         return [("cx_active", host.cx_active), ("cx_connect_fail", counters.get("cx_connect_fail", 0)),
                 ("cx_total", counters.get("cx_total", 0)), ("rq_active", host.rq_active),
@@ -147,7 +183,10 @@ class AdminView:
                 ("rq_timeout", counters.get("rq_timeout", 0)), ("rq_total", counters.get("rq_total", 0)),
                 ("hostname", ""), ("health_flags", health_flags), ("weight", host.weight),
                 ("region", ""), ("zone", ""), ("sub_zone", ""), ("canary", "false"),
-                ("priority", 0), ("success_rate", -1), ("local_origin_success_rate", -1)]
+                ("priority", 0),
+                ("success_rate", _rate(monitor.success_rate) if monitor is not None else -1),
+                ("local_origin_success_rate",
+                 _rate(monitor.local_origin_success_rate) if monitor is not None else -1)]
 
     def listeners(self):
         """(name, address, port) of every listener the serving generation runs, with the port
@@ -209,3 +248,14 @@ class AdminView:
 
     def quit(self):
         self.arbiter.signals.put("TERM")
+
+
+def _rate(value):
+    """A success rate as Envoy prints it: -1 when not computed."""
+    return -1 if value < 0 else value
+
+
+def _monitors_by_label(detector):
+    if detector is None:
+        return {}
+    return {address_label(address): monitor for address, monitor in detector.hosts.items()}

@@ -34,6 +34,7 @@ from ..stats.store import StatsStore
 from .admin_view import AdminView
 from .generation import DRAINING, READY, STARTING, STOPPED, Generation, spawn_flusher, spawn_worker
 from .health import HealthSupervisor
+from .outlier import OutlierSupervisor
 from .hotrestart.child import HotRestartError
 from .hotrestart.epochs import EpochOperations
 from .operations import ArbiterOperations
@@ -95,6 +96,7 @@ class Arbiter(ArbiterOperations, EpochOperations):
         self.log_overrides = []      # (level, component) set through /logging, replayed to new workers
         self.admin_view = AdminView(self)
         self.health = HealthSupervisor(self.stats, lambda: self.generations)  # active health checks
+        self.outliers = OutlierSupervisor(self.stats, lambda: self.generations)  # outlier detection
         self.overload = OverloadSupervisor(self)  # resource monitors, shared connection counts
         self.admin = None            # AdminServer, when the config has an admin address
         self.admin_key = None        # its (address, port) as configured
@@ -147,6 +149,7 @@ class Arbiter(ArbiterOperations, EpochOperations):
                 self.predecessor.close()  # before any drain: the previous epoch serves on untouched
             self._stop_generation(generation, kill=True)
             self.health.stop()
+            self.outliers.stop()
             self._stop_flusher()
             return 1
         self.restart_server.start()
@@ -161,6 +164,7 @@ class Arbiter(ArbiterOperations, EpochOperations):
             return self._loop()
         finally:
             self.health.stop()
+            self.outliers.stop()
             self.restart_server.close()
             if self.admin is not None:
                 self.admin.stop()
@@ -320,6 +324,7 @@ class Arbiter(ArbiterOperations, EpochOperations):
         self._close_unused_sockets()
         self._enforce_max_draining()
         self.health.retain()
+        self.outliers.retain()
         self.stats.add("server.reload_total")
         self.last_reload = {"result": "ok", "generation": generation.number,
                             "seconds": round(time.monotonic() - started, 3)}
@@ -365,6 +370,7 @@ class Arbiter(ArbiterOperations, EpochOperations):
         number = self.generations[-1].number + 1 if self.generations else 1
         generation = Generation(number, bootstrap, text, self.concurrency, sockets)
         generation.health = health
+        generation.outliers = self.outliers.prepare(bootstrap)
         self.generations.append(generation)
         for child in generation.children:
             self._spawn_worker(child, sockets)
@@ -374,7 +380,8 @@ class Arbiter(ArbiterOperations, EpochOperations):
         spawn_worker(child, sockets, self._on_message, self.log_options, self.sink_send.fileno(),
                      *self.overload.prepare_worker(child))
         # first on its channel: the worker knows its hosts' health before it serves
-        child.send(self.health.snapshot(child.generation.health))
+        child.send({**self.health.snapshot(child.generation.health),
+                    "ejected": self.outliers.snapshot(child.generation.outliers)})
 
     def _drain_generation(self, generation):
         generation.state = DRAINING
@@ -409,6 +416,7 @@ class Arbiter(ArbiterOperations, EpochOperations):
         if generation in self.generations:
             self.generations.remove(generation)
         self.health.retain()
+        self.outliers.retain()
 
     def _enforce_max_draining(self):
         draining = [g for g in self.generations if g.state == DRAINING]
@@ -442,6 +450,8 @@ class Arbiter(ArbiterOperations, EpochOperations):
             child.last_heartbeat = time.monotonic()
         elif kind == "stats":
             self._on_stats(child, message)
+        elif kind == "outcomes":
+            self.outliers.record(child.generation, message)
         elif kind == "ready":
             child.last_heartbeat = time.monotonic()
             child.ready.set()

@@ -73,6 +73,7 @@ class Worker:
                     terminal.hand_off = self._hand_off_to(listener_name)
         self.access_log_sink = access_log_sink
         self.shipper = self._declare_stats()
+        self.cluster_manager.report_outcomes(self._send_outcomes)
         self.draining = False
         self._stopped = Event()
 
@@ -120,7 +121,8 @@ class Worker:
         """Start, then serve until stopped (SIGTERM/SIGINT, ``stop``, or drained)."""
         gevent.signal_handler(signal.SIGTERM, self.stop)
         gevent.signal_handler(signal.SIGINT, self.stop)
-        if self.cluster_manager.health_checked and not self._await_health():
+        manager = self.cluster_manager
+        if (manager.health_checked or manager.outlier_detected) and not self._await_health():
             return
         self.start()
         gevent.spawn(self._read_channel)
@@ -194,9 +196,16 @@ class Worker:
             return
         listener.adopt(sock, address)
 
+    def _send_outcomes(self, cluster_name, hosts):
+        try:
+            self.channel.send({"t": "outcomes", "cluster": cluster_name, "hosts": hosts})
+        except OSError:
+            pass  # the arbiter is gone
+
     def _await_health(self):
         """Before serving: the arbiter's ``health_all``, the first message it sends a worker of
-        a config with health checks. False when the arbiter is gone meanwhile."""
+        a config with health checks or outlier detection. False when the arbiter is gone
+        meanwhile."""
         while True:
             try:
                 message, fds = self.channel.recv()
@@ -231,6 +240,10 @@ class Worker:
         elif kind == "health_all":
             for name, health in message["clusters"].items():
                 self.cluster_manager.set_health(name, health["healthy"], health.get("excluded", ()))
+            for name, hosts in message.get("ejected", {}).items():
+                self.cluster_manager.set_ejected(name, hosts)
+        elif kind == "ejected":
+            self.cluster_manager.set_ejected(message["cluster"], message["hosts"])
         elif kind == "stats_flush":
             self.ship_stats(message.get("id"))
         elif kind == "healthcheck":

@@ -70,6 +70,7 @@ class Cluster:
         #: (Envoy's hosts start failed_active_hc)
         self._healthy = frozenset()
         self._excluded = frozenset()
+        self._ejected = frozenset()     # by outlier detection (set_ejected)
         self.rq_time = Recorder()  # upstream_rq_time, ms
         self.breakers = CircuitBreakers(config)
         #: None when the cluster has no outlier_detection (then ``record_outcome`` need not be called)
@@ -127,23 +128,33 @@ class Cluster:
         self._excluded = frozenset(tuple(address) for address in excluded)
         self._rebalance()
 
+    def set_ejected(self, addresses):
+        """The hosts the arbiter's outlier detection ejected now: not healthy for balancing."""
+        self._ejected = frozenset(tuple(address) for address in addresses)
+        self._rebalance()
+
     def _rebalance(self):
         hosts = self.hosts
         stats = self.stats
         stats.membership_total = len(hosts)
-        if not self.health_checked:
+        ejected = self._ejected
+        if not self.health_checked and not ejected:
             stats.membership_healthy = len(hosts)
             self._lb.update(hosts)
-            if self._hashing:
-                self.pick_host = self._pick_hashed
+            self._set_pick(False)
             return
-        healthy = [host for host in hosts if host.address in self._healthy]
+        checked = self.health_checked
+        healthy = [host for host in hosts if (not checked or host.address in self._healthy)
+                   and host.address not in ejected]
         stats.membership_healthy = len(healthy)
         self.health_stats.membership_excluded = sum(1 for host in hosts if host.address in self._excluded)
         excluded = self.health_stats.membership_excluded
         # Envoy leaves excluded hosts out of the share
         panic = len(healthy) * 100 < HEALTHY_PANIC_THRESHOLD * (len(hosts) - excluded)
         self._lb.update(hosts if panic else healthy)
+        self._set_pick(panic)
+
+    def _set_pick(self, panic):
         if panic:
             self.pick_host = self._pick_in_panic
         elif self._hashing:

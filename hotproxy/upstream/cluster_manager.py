@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from .cluster import Cluster
 from .discovery import dns
+from .outlier.outcomes import OutcomeReporter
 
 
 class ClusterManager:
@@ -17,6 +18,23 @@ class ClusterManager:
     def health_checked(self):
         """Whether any cluster waits for the arbiter's health checks."""
         return any(cluster.health_checked for cluster in self.clusters.values())
+
+    @property
+    def outlier_detected(self):
+        """Whether any cluster has outlier detection (decided in the arbiter)."""
+        return any(cluster.config.outlier_detection is not None for cluster in self.clusters.values())
+
+    def report_outcomes(self, send):
+        """Clusters with outlier detection send their attempts' outcomes with ``send(cluster_name,
+        batch)`` (upstream/outlier/outcomes.py)."""
+        for cluster in self.clusters.values():
+            if cluster.config.outlier_detection is not None:
+                cluster.outlier_detection = OutcomeReporter(cluster.name, send)
+
+    def set_ejected(self, name, hosts):
+        cluster = self.clusters.get(name)
+        if cluster is not None and cluster.config.outlier_detection is not None:
+            cluster.set_ejected(hosts)
 
     def set_health(self, name, healthy, excluded=()):
         cluster = self.clusters.get(name)

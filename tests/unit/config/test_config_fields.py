@@ -171,7 +171,7 @@ staticResources:
 # The same rules, seen through whole configs.
 REJECTED = [
     Rejected({f"{CLUSTER}.foo": 1}, f"{CLUSTER}.foo", "unknown field 'foo'"),
-    Rejected({f"{CLUSTER}.outlier_detection": {}}, f"{CLUSTER}.outlier_detection",
+    Rejected({f"{CLUSTER}.outlier_detection": {"monitors": []}}, f"{CLUSTER}.outlier_detection.monitors",
              "not supported by hotproxy yet"),
     Rejected({f"{CLUSTER}.connect_timeout": 5}, f"{CLUSTER}.connect_timeout",
              "invalid duration '5' (expected e.g. '0.25s')"),

@@ -1,0 +1,178 @@
+"""The arbiter's outlier detection: one OutlierDetector (upstream/outlier/detector.py) per
+cluster that has outlier_detection, whatever the number of workers, fed with every worker's
+``outcomes`` and ticking every ``interval``. Ejections are decided here once and pushed to every
+worker of the generations using the detector (``ejected``), so no two workers disagree on a
+host (envoy#18950).
+
+A reload keeps the detector of a cluster whose outlier_detection, discovery and endpoints are
+unchanged (its ejections and backoff carry on); others start clean, as in Envoy. A hot restart
+starts clean. STRICT_DNS and LOGICAL_DNS clusters are resolved here too, as the workers resolve
+them.
+
+Messages: ``outcomes`` from a worker (``{"cluster": name, "hosts": {"ip:port": [codes]}}``),
+``ejected`` to workers (``{"cluster": name, "hosts": [[ip, port], ...]}``), and the snapshot of
+every cluster in the ``health_all`` message a worker gets before it serves.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+
+import gevent
+
+from ..sockio import address_label
+from ..upstream.discovery.dns import resolve
+from ..upstream.outlier.detector import OutlierDetector
+
+log = logging.getLogger("hotproxy.arbiter")
+
+
+def detector_key(cluster) -> str:
+    described = repr((cluster.name, cluster.outlier_detection, cluster.type, cluster.dns_lookup_family,
+                      [endpoint.address for endpoint in cluster.all_endpoints()]))
+    return hashlib.sha256(described.encode()).hexdigest()
+
+
+class ClusterOutliers:
+    """One cluster's detector, its interval and its membership."""
+
+    def __init__(self, cluster, stats, on_change, clock=time.monotonic):
+        self.cluster = cluster
+        self.name = cluster.name
+        self.detector = OutlierDetector(cluster.outlier_detection)
+        self.by_label = {}
+        self._stats = stats
+        self._on_change = on_change
+        self._clock = clock
+        self._prefix = f"cluster.{cluster.name}.outlier_detection."
+        self._shipped = dict.fromkeys(self.detector.counters, 0)
+        self._greenlets = []
+        stats.declare(*(self._prefix + name for name in self.detector.counters))
+
+    def start(self):
+        if self.cluster.type == "STATIC":
+            self._set_hosts([(e.address.address, e.address.port) for e in self.cluster.all_endpoints()])
+        else:
+            self._greenlets.append(gevent.spawn(self._resolve_forever))
+        self._greenlets.append(gevent.spawn(self._tick_forever))
+
+    def stop(self):
+        for greenlet in self._greenlets:
+            greenlet.kill(block=False)
+
+    def record(self, hosts):
+        """A worker's batch: ``{"ip:port": [codes]}``."""
+        detector, now, changed = self.detector, self._clock(), False
+        for label, codes in hosts.items():
+            address = self.by_label.get(label)
+            if address is not None:
+                for code in codes:
+                    changed |= detector.record(address, code, now)
+        self._publish(changed)
+
+    def ejected(self):
+        return [list(address) for address in self.detector.ejected()]
+
+    def gauges(self):
+        return {self._prefix + "ejections_active": self.detector.ejections_active}
+
+    def _set_hosts(self, addresses):
+        self.by_label = {address_label(address): tuple(address) for address in addresses}
+        before = set(self.detector.ejected())
+        self.detector.set_hosts(self.by_label.values())
+        self._publish(set(self.detector.ejected()) != before)
+
+    def _tick_forever(self):
+        interval = self.cluster.outlier_detection.interval
+        while True:
+            gevent.sleep(interval)
+            self._publish(self.detector.tick(self._clock()))
+
+    def _resolve_forever(self):
+        cluster = self.cluster
+        while True:
+            try:
+                found = []
+                for endpoint in cluster.all_endpoints():
+                    resolved = resolve(endpoint.address.address, endpoint.address.port,
+                                       cluster.dns_lookup_family)
+                    found.extend(resolved[:1] if cluster.type == "LOGICAL_DNS" else resolved)
+                self._set_hosts(found)
+            except OSError as exc:
+                log.warning("cluster %s: outlier detection: DNS resolution failed: %s", self.name, exc)
+            gevent.sleep(cluster.dns_refresh_rate)
+
+    def _publish(self, changed):
+        counters = self.detector.counters
+        for name, value in counters.items():
+            if value != self._shipped[name]:
+                self._stats.add(self._prefix + name, value - self._shipped[name])
+                self._shipped[name] = value
+        if changed:
+            self._on_change(self)
+
+
+class OutlierSupervisor:
+    def __init__(self, stats, generations):
+        """``generations()`` lists the arbiter's generations, oldest first."""
+        self._stats = stats
+        self._generations = generations
+        self._detectors = {}          # key → ClusterOutliers
+
+    def prepare(self, bootstrap):
+        """The detectors of ``bootstrap``'s clusters by name, started or kept."""
+        chosen = {}
+        for cluster in bootstrap.clusters:
+            if cluster.outlier_detection is None:
+                continue
+            key = detector_key(cluster)
+            outliers = self._detectors.get(key)
+            if outliers is None:
+                outliers = self._detectors[key] = ClusterOutliers(cluster, self._stats, self._changed)
+                outliers.start()
+            chosen[cluster.name] = outliers
+        self._publish_gauges()
+        return chosen
+
+    def retain(self):
+        used = {id(outliers) for generation in self._generations()
+                for outliers in getattr(generation, "outliers", {}).values()}
+        for key, outliers in list(self._detectors.items()):
+            if id(outliers) not in used:
+                outliers.stop()
+                del self._detectors[key]
+        self._publish_gauges()
+
+    def stop(self):
+        for outliers in self._detectors.values():
+            outliers.stop()
+        self._detectors.clear()
+
+    def record(self, generation, message):
+        """A worker's ``outcomes`` message."""
+        outliers = getattr(generation, "outliers", {}).get(message.get("cluster"))
+        if outliers is not None:
+            outliers.record(message.get("hosts") or {})
+
+    @staticmethod
+    def snapshot(outliers):
+        """``{cluster: [[ip, port], ...]}`` of the ejected hosts, for ``health_all``."""
+        return {name: cluster.ejected() for name, cluster in outliers.items()}
+
+    def flags(self, outliers):
+        """``{cluster: ClusterOutliers}`` for /clusters."""
+        return dict(outliers)
+
+    def _changed(self, outliers):
+        message = {"t": "ejected", "cluster": outliers.name, "hosts": outliers.ejected()}
+        for generation in self._generations():
+            if getattr(generation, "outliers", {}).get(outliers.name) is outliers:
+                generation.send_all(message)
+        self._publish_gauges()
+
+    def _publish_gauges(self):
+        levels = {}
+        for outliers in self._detectors.values():
+            levels.update(outliers.gauges())
+        self._stats.set_gauges("outlier", levels, local=True)
