@@ -47,7 +47,8 @@ def test_a_mutual_tls_handshake_says_who_the_client_is(ca):
     assert info.local_uris == ("spiffe://inner",)
     assert info.version == "TLSv1.2" and info.cipher.startswith("ECDHE-ECDSA")
     assert transport.stats.handshake == 1 and transport.stats.no_certificate == 0
-    assert transport.dynamic.counters == (f"ciphers.{info.cipher}", "versions.TLSv1.2")
+    assert transport.dynamic.counters == (f"ciphers.{info.cipher}", "versions.TLSv1.2", "curves.X25519",
+                                          "sigalgs.ecdsa_secp256r1_sha256")
 
 
 def test_refusals_are_counted_by_reason(ca):
