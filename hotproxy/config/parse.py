@@ -12,6 +12,7 @@ from ..stats.tags import DEFAULT_TAG_NAMES, compile_tag_regex
 from .accesslog import AccessLog
 from .bootstrap import Admin, Bootstrap, StatsConfig, StatsTag
 from .fields import Context, Fields, Node, present
+from .trees import text_problems
 from .parse_accesslog import access_logs
 from .parse_cluster import cluster
 from .parse_core import address, is_ip
@@ -53,6 +54,9 @@ def parse_bootstrap(tree: dict, problems=()) -> Bootstrap:
     if tree is None:
         root.fail("the configuration is empty")
         raise ConfigError(ctx.problems)
+    not_text = text_problems(tree)
+    if not_text:
+        raise ConfigError([*ctx.problems, *not_text])
     bootstrap = _bootstrap(root)
     if bootstrap is not None:
         _check_cluster_references(ctx, bootstrap)
@@ -64,6 +68,8 @@ def parse_bootstrap(tree: dict, problems=()) -> Bootstrap:
 def unknown_field_paths(tree) -> list[str]:
     """The paths of the fields in ``tree`` that Envoy's protos do not know. Other problems are
     left for ``parse_bootstrap`` to report."""
+    if text_problems(tree):
+        return []       # parse_bootstrap refuses the tree
     ctx = Context(unknown_fields=[])
     _bootstrap(Node(tree, "", ctx))
     return ctx.unknown_fields

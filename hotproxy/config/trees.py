@@ -108,27 +108,27 @@ class _YamlBuilder:
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, f"{path}[{index}]") for index, item in enumerate(node.value)]
         if not isinstance(node, yaml.MappingNode):
-            return self._scalar(node, path)
+            return self._scalar(node)
         mapping = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 raise ConfigError([(path, "mapping keys must be plain strings")])
-            key = _text(key_node.value, path)   # Envoy takes keys as written: 'n' is no boolean
+            key = key_node.value        # Envoy takes keys as written: 'n' is no boolean there
             if key in mapping:
                 self.problems.append((join(path, key), f"duplicate key '{key}'"))
             mapping[key] = self.build(value_node, join(path, key))
         return mapping
 
-    def _scalar(self, node, path):
+    def _scalar(self, node):
         """A quoted scalar is a string; any other is resolved from its text, explicit tags
         (``!!binary``, ``!!float``, ``!!str``) aside, as Envoy does."""
         if node.style is not None and node.tag == _STR:
-            return _text(node.value, path)
+            return node.value
         tag = self.loader.resolve(yaml.ScalarNode, node.value, (True, False))
         if tag == _NULL:
             return None
         if tag == _STR:
-            return _text(node.value, path)
+            return node.value
         try:
             value = self.loader.construct_object(yaml.ScalarNode(tag, node.value))
         except ValueError:      # an integer of over 4300 digits
@@ -159,27 +159,44 @@ def _from_pairs(value, path, problems):
     if isinstance(value, _Pairs):
         mapping = {}
         for key, item in value:
-            key = _text(key, path)
             if key in mapping:
                 problems.append((join(path, key), f"duplicate key '{key}'"))
             mapping[key] = _from_pairs(item, join(path, key), problems)
         return mapping
     if isinstance(value, list):
         return [_from_pairs(item, f"{path}[{index}]", problems) for index, item in enumerate(value)]
-    if isinstance(value, str):
-        return _text(value, path)
     return value
 
 
-def _text(value: str, path: str) -> str:
-    """``value``, which must be Unicode text. JSON's and YAML's ``\\ud800`` escapes make a lone
-    surrogate, which Python keeps in a string but UTF-8 cannot encode; Envoy refuses it, since a
-    proto3 string is UTF-8, and so does hotproxy, here, with its path, rather than where the value
-    is encoded later: in a worker, on the request path."""
-    if not value.isascii():
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ConfigError([(path, "not valid Unicode text: a surrogate escape "
-                                      "(\\ud800-\\udfff) that is not part of a pair")]) from None
-    return value
+def text_problems(tree) -> list:
+    """(path, reason) for each key or string in ``tree`` that is not Unicode text. JSON's and
+    YAML's ``\\ud800`` escapes make a lone surrogate, which Python keeps in a string but UTF-8
+    cannot encode; Envoy refuses it, since a proto3 string is UTF-8, and so does hotproxy, with its
+    path, before anything encodes it (an access-log format, a header value on the request path)."""
+    problems = []
+    stack = [(tree, "")]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(key, str) and not _is_text(key):
+                    problems.append((path, _NOT_TEXT))
+                stack.append((item, join(path, key)))
+        elif isinstance(value, list):
+            stack.extend((item, f"{path}[{index}]") for index, item in enumerate(value))
+        elif isinstance(value, str) and not _is_text(value):
+            problems.append((path, _NOT_TEXT))
+    return problems
+
+
+_NOT_TEXT = "not valid Unicode text: a surrogate escape (\\ud800-\\udfff) that is not part of a pair"
+
+
+def _is_text(value: str) -> bool:
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -71,3 +71,14 @@ def test_a_lone_surrogate_is_refused_with_its_path(text, path):
 def test_a_surrogate_pair_is_an_ordinary_character():
     bootstrap = parse_text('{"static_resources": {"clusters": [{"name": "\\ud83d\\ude00"}]}}')
     assert bootstrap.clusters[0].name == "\U0001f600"
+
+
+def test_a_tree_built_in_python_is_held_to_the_same_rule():
+    # found by the config_tree fuzzer: an access log's json_format key reached the format compiler
+    from hotproxy.config import parse_bootstrap
+    tree = {"static_resources": {"listeners": [{"name": "l", "access_log": [{"typed_config": {
+        "log_format": {"json_format": {"\udfa9": "%START_TIME%"}}}}]}]}}
+    with pytest.raises(ConfigError) as error:
+        parse_bootstrap(tree)
+    assert error.value.problems == [("static_resources.listeners[0].access_log[0].typed_config.log_format.json_format",
+                                     "not valid Unicode text: a surrogate escape (\\ud800-\\udfff) that is not part of a pair")]
