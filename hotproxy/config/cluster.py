@@ -60,6 +60,14 @@ class TransportSocketMatch:
 
 
 @dataclass(frozen=True)
+class RetryBudget:
+    """circuit_breakers.thresholds.retry_budget: at most ``budget_percent`` of the active and
+    pending requests may be retries, and at least ``min_retry_concurrency`` always may."""
+    budget_percent: float = 20.0
+    min_retry_concurrency: int = 3
+
+
+@dataclass(frozen=True)
 class Cluster:
     """``type`` is STATIC, STRICT_DNS or LOGICAL_DNS; ``lb_policy`` ROUND_ROBIN, LEAST_REQUEST
     or RANDOM. ``endpoints`` flattens load_assignment (locality weights are not supported yet)."""
@@ -75,6 +83,9 @@ class Cluster:
     max_connections: int = 1024
     max_pending_requests: int = 1024
     max_requests: int = 1024
+    max_retries: int = 3
+    retry_budget: RetryBudget | None = None     # replaces max_retries when set
+    track_remaining: bool = False               # circuit_breakers.default.remaining_* gauges
     # least_request_lb_config.choice_count
     choice_count: int = 2
     # typed_extension_protocol_options' common_http_protocol_options: response head bounds

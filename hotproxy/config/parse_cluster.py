@@ -2,7 +2,7 @@
 into cluster.py's dataclasses."""
 from __future__ import annotations
 
-from .cluster import Cluster, LbEndpoint, LocalityLbEndpoints
+from .cluster import Cluster, LbEndpoint, LocalityLbEndpoints, RetryBudget
 from .fields import NOT_SUPPORTED, Enum, Fields, Node, present
 from .parse_core import address
 from .parse_outlier import outlier_detection
@@ -37,8 +37,11 @@ DNS_LOOKUP_FAMILIES = Enum("AUTO V4_ONLY V6_ONLY V4_PREFERRED ALL")
 LEAST_REQUEST_LB_CONFIG = Fields("choice_count",
                                  unsupported="active_request_bias slow_start_config")
 CIRCUIT_BREAKERS = Fields("thresholds", unsupported="per_host_thresholds")
-THRESHOLDS = Fields("priority max_connections max_pending_requests max_requests",
-                    unsupported="max_retries retry_budget track_remaining max_connection_pools")
+THRESHOLDS = Fields("priority max_connections max_pending_requests max_requests max_retries "
+                    "retry_budget track_remaining",
+                    unsupported="max_connection_pools")
+RETRY_BUDGET = Fields("budget_percent min_retry_concurrency")
+PERCENT = Fields("value")
 ROUTING_PRIORITIES = Enum("DEFAULT", unsupported="HIGH")
 
 CLUSTER_LOAD_ASSIGNMENT = Fields("cluster_name endpoints", unsupported="named_endpoints policy")
@@ -110,8 +113,32 @@ def circuit_breakers(node: Node) -> dict | None:
     if limits is None:
         return None
     limits.enum("priority", ROUTING_PRIORITIES)
-    return {name: limits.uint32(name)
-            for name in ("max_connections", "max_pending_requests", "max_requests")}
+    found = {name: limits.uint32(name)
+             for name in ("max_connections", "max_pending_requests", "max_requests", "max_retries")}
+    found["retry_budget"] = limits.nested("retry_budget", retry_budget)
+    found["track_remaining"] = limits.boolean("track_remaining")
+    return present(**found)
+
+
+def retry_budget(node: Node) -> RetryBudget | None:
+    m = node.message(RETRY_BUDGET)
+    if m is None:
+        return None
+    percent = m.nested("budget_percent", _percent)
+    return RetryBudget(**present(budget_percent=percent,
+                                 min_retry_concurrency=m.uint32("min_retry_concurrency")))
+
+
+def _percent(node: Node) -> float | None:
+    """envoy.type.v3.Percent: ``value`` in [0, 100]."""
+    m = node.message(PERCENT)
+    if m is None:
+        return None
+    value = m.nested("value", lambda n: n.double())
+    if value is not None and not 0 <= value <= 100:
+        m.at("value").fail(f"must be between 0 and 100, got {value:g}")
+        return None
+    return value if value is not None else 0.0
 
 
 def load_assignment(node: Node, ip_only: bool) -> tuple[LocalityLbEndpoints, ...] | None:

@@ -50,14 +50,21 @@ class TcpProxy:
         cluster = self.cluster_manager.get(self._pick_cluster_name())
         host = cluster.pick_host() if cluster is not None else None
         relay = None
+        overflow = False
         try:
             if host is None:
                 stats.downstream_cx_no_route += 1
                 return  # closing the downstream is all Envoy does too
+            connections = cluster.breakers.connections
+            if not connections.try_acquire():
+                cluster.breaker_stats.upstream_cx_overflow += 1
+                overflow = True
+                return
             try:
                 upstream = connect(host, cluster.stats, cluster.config.connect_timeout, host.transport,
                                    _proxy_options(host, sock, address))
             except ConnectFailure as failure:
+                connections.release()
                 log.debug("tcp_proxy: connect to %s failed: %s", host.label, failure.reason)
                 if cluster.outlier_detection is not None:
                     cluster.record_outcome(host, "connect_failure")
@@ -76,14 +83,15 @@ class TcpProxy:
                     stats.idle_timeout += 1
             finally:
                 host.active_requests -= 1
+                connections.release()
                 cluster.stats.upstream_cx_active -= 1
                 cluster.stats.upstream_cx_destroy += 1
                 upstream.close()
         finally:
             if self.access_logs:
-                self._log(sock, address, started, cluster, host, relay, tls)
+                self._log(sock, address, started, cluster, host, relay, tls, overflow)
 
-    def _log(self, sock, address, started, cluster, host, relay, tls):
+    def _log(self, sock, address, started, cluster, host, relay, tls, overflow=False):
         now = time.monotonic()
         info = StreamInfo(time.time() - (now - started), started)
         info.downstream_tls = tls
@@ -98,7 +106,7 @@ class TcpProxy:
             info.response_flags = {"UH"}
         elif relay is None:
             info.upstream_host = host.label
-            info.response_flags = {"UF"}
+            info.response_flags = {"UO" if overflow else "UF"}
         else:
             info.upstream_host = host.label
             info.bytes_received, info.bytes_sent = relay.bytes_up, relay.bytes_down

@@ -15,6 +15,7 @@ from ..config.bootstrap import Bootstrap
 from ..runtime import Runtime
 from ..sockio import address_label
 from ..stats.tags import TagExtractor
+from .breakers import DEFAULT_LIMITS
 from .hotrestart.version import VERSION as HOT_RESTART_VERSION
 from .logs import COMPONENTS, LEVELS, levels, set_level
 
@@ -111,10 +112,9 @@ class AdminView:
                                                   ("local_origin_", detector.local_origin_success_rate_numbers)):
                     lines.append(f"{name}::outlier::{origin}success_rate_average::{_rate(mean)}")
                     lines.append(f"{name}::outlier::{origin}success_rate_ejection_threshold::{_rate(threshold)}")
-            for priority in ("default_priority", "high_priority"):
-                for field, value in (("max_connections", cluster.max_connections),
-                                     ("max_pending_requests", cluster.max_pending_requests),
-                                     ("max_requests", cluster.max_requests), ("max_retries", 3)):
+            for priority, limits in (("default_priority", cluster), ("high_priority", None)):
+                for field, default in DEFAULT_LIMITS.items():
+                    value = getattr(limits, field) if limits is not None else default
                     lines.append(f"{name}::{priority}::{field}::{value}")
             lines.append(f"{name}::added_via_api::false")
             flags = health.get(name, {})

@@ -140,6 +140,8 @@ class ArbiterOperations:
         self._refresh_server_gauges()
 
     def _refresh_server_gauges(self):
+        if self.bootstrap is not None:
+            self.stats.set_gauges("breakers", self.overload.breaker_gauges(self.bootstrap), local=True)
         gauges = self.stats.gauges()
         state = self.server_state()
         levels = {

@@ -23,6 +23,7 @@ import psutil
 from ..config.overload import DOWNSTREAM_CONNECTIONS, FIXED_HEAP
 from ..listener.connection_counts import GLOBAL_CONNECTIONS, ConnectionCounts, counter_keys
 from ..stats.histogram import Recorder
+from .breakers import breaker_keys, gauges as breaker_gauges
 from .generation import STOPPED
 from .overload_triggers import action_states, gauges, pressures
 
@@ -51,14 +52,19 @@ class OverloadSupervisor:
         bootstrap = child.generation.bootstrap
         if bootstrap.overload_manager is not None and self._loop is None:
             self._loop = gevent.spawn(self._run)
-        keys = counter_keys(bootstrap)
+        keys = _keys(bootstrap)
         if not keys:
             return (), ()
         if self.counts is None:
             self.counts = ConnectionCounts()
-        self.counts.retain({key for generation in self._live() for key in counter_keys(generation.bootstrap)})
+        self.counts.retain({key for generation in self._live() for key in _keys(generation.bootstrap)})
         self.counts.claim_slot(child)
         return self.counts.worker_argv(child, keys), (self.counts.fd,)
+
+    def breaker_gauges(self, bootstrap):
+        """The circuit_breakers.* gauges of ``bootstrap``'s clusters (process/breakers.py)."""
+        counts = self.counts
+        return breaker_gauges(bootstrap, counts.total if counts is not None else lambda key: 0)
 
     def release(self, child):
         """``child``'s process is gone: what it counted no longer counts."""
@@ -153,3 +159,8 @@ class OverloadSupervisor:
 
 def _message(states):
     return {"t": "overload", "actions": states}
+
+
+def _keys(bootstrap):
+    """The shared counters a config's workers count in: connection limits and circuit breakers."""
+    return counter_keys(bootstrap) + breaker_keys(bootstrap)

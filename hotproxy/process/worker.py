@@ -38,6 +38,7 @@ from ..listener.overload import WorkerOverload
 from ..server_state import ServerState
 from ..stats.shipper import StatsShipper
 from ..upstream.cluster_manager import ClusterManager
+from . import breakers
 from .channel import Channel, ChannelClosed
 from .logs import LogOptions, set_level, setup_logging
 from .ticket_key import tls_ticket_key
@@ -54,7 +55,8 @@ class Worker:
         self.bootstrap = bootstrap
         self.name = name
         self.channel = channel
-        self.cluster_manager = ClusterManager(bootstrap.clusters)
+        self.cluster_manager = ClusterManager(
+            bootstrap.clusters, (lambda name: breakers.counter_factory(counts, name)) if counts else None)
         self.deadlines = Deadlines()
         self.server_state = ServerState(bootstrap.node_cluster)
         pool = accept_pool()

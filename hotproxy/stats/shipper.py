@@ -27,6 +27,7 @@ class StatsShipper:
         """A cluster's stats, its ``upstream_rq_time`` and its hosts' figures."""
         self.add(f"cluster.{cluster.name}.", cluster.stats)
         self.add(f"cluster.{cluster.name}.", cluster.health_stats)
+        self.add(f"cluster.{cluster.name}.", cluster.breaker_stats)
         transports = cluster.transports
         self.add(f"cluster.{cluster.name}.", transports.match_counts)
         if transports.tls_stats is not None:

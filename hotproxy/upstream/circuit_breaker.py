@@ -1,10 +1,10 @@
 """A cluster's circuit breakers (Envoy's ``circuit_breakers.thresholds``): how many connections,
 pending requests, requests and retries may be open at once to the cluster as a whole.
 
-Each resource is a counter with ``try_acquire() -> bool`` and ``release()``. Without a shared
-table (``counters`` None) the counters are this process's alone; the worker gives the cluster
-counters in the table shared by every worker (listener/connection_counts.py), so that a limit of
-10 is 10 in the process tree.
+Each resource is a counter with ``limit``, ``try_acquire() -> bool``, ``add()`` (take a place
+regardless), ``release()`` and ``total()``. A worker gives its clusters counters in the table
+shared by every worker (process/breakers.py), so that a limit of 10 is 10 in the process tree;
+without one (unit tests, tools) they are this process's alone.
 """
 from __future__ import annotations
 
@@ -50,10 +50,10 @@ class CircuitBreakers:
         self.connections = make("cx", config.max_connections)
         self.pending = make("rq_pending", config.max_pending_requests)
         self.requests = make("rq", config.max_requests)
-        budget = getattr(config, "retry_budget", None)
+        budget = config.retry_budget
         self.budget_percent = budget.budget_percent if budget is not None else None
         self.min_retry_concurrency = budget.min_retry_concurrency if budget is not None else 0
-        self.retries = make("rq_retry", getattr(config, "max_retries", 3))
+        self.retries = make("rq_retry", config.max_retries)
 
     def retry_limit(self) -> int:
         if self.budget_percent is None:

@@ -38,6 +38,7 @@ from __future__ import annotations
 import dataclasses
 from collections import OrderedDict
 
+from ..stats.breakers import ClusterBreakerStats
 from ..stats.health import ClusterHealthStats
 from ..stats.histogram import Recorder
 from ..stats.schema import ClusterStats
@@ -60,7 +61,8 @@ HASHING_POLICIES = ("RING_HASH", "MAGLEV")
 
 
 class Cluster:
-    def __init__(self, config):
+    def __init__(self, config, counter_for=None):
+        """``counter_for(resource, limit)``: the circuit breakers' counters (circuit_breaker.py)."""
         self.config = config
         self.name = config.name
         self.stats = ClusterStats()
@@ -72,7 +74,8 @@ class Cluster:
         self._excluded = frozenset()
         self._ejected = frozenset()     # by outlier detection (set_ejected)
         self.rq_time = Recorder()  # upstream_rq_time, ms
-        self.breakers = CircuitBreakers(config)
+        self.breakers = CircuitBreakers(config, counter_for)
+        self.breaker_stats = ClusterBreakerStats()
         #: None when the cluster has no outlier_detection (then ``record_outcome`` need not be called)
         self.outlier_detection = None
         self._hashing = config.lb_policy in HASHING_POLICIES
@@ -190,8 +193,8 @@ class Cluster:
 
     def _new_pool(self, host, options=None):
         config = self.config
-        return ConnectionPool(host, config.connect_timeout, self.stats, config.max_connections,
-                              config.max_pending_requests, options)
+        return ConnectionPool(host, config.connect_timeout, self.stats, self.breakers,
+                              self.breaker_stats, options)
 
     def set_hosts(self, hosts):
         """Replace the membership, keeping the pools (and warm connections) of hosts that stay."""

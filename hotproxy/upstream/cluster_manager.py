@@ -7,8 +7,11 @@ from .outlier.outcomes import OutcomeReporter
 
 
 class ClusterManager:
-    def __init__(self, cluster_configs):
-        self.clusters = {config.name: Cluster(config) for config in cluster_configs}
+    def __init__(self, cluster_configs, counter_factory=None):
+        """``counter_factory(cluster_name)`` gives a cluster's ``counter_for`` (cluster.py), the
+        worker's shared circuit-breaker counters; None counts in this process only."""
+        self.clusters = {config.name: Cluster(config, counter_factory and counter_factory(config.name))
+                         for config in cluster_configs}
         self._refreshers = []
 
     def get(self, name):

@@ -1,9 +1,17 @@
 """Per-worker, per-host HTTP/1.1 keep-alive connection pool.
 
-The pool bounds the *total* connections to its host (``max_connections``). When all of them are
-busy a request waits for the next one released instead of opening another: capping only the idle
-ones makes a loaded proxy churn connect/close. At most ``max_pending`` requests may wait; one more
-overflows (Envoy's ``upstream_rq_pending_overflow``).
+The cluster's circuit breakers (circuit_breaker.py, counted across every worker) bound what the
+pools of all its hosts open together, as Envoy's do:
+
+- ``max_requests``: a request arriving while the cluster has that many is refused at once
+  (``upstream_rq_active_overflow``); a request holds its place from ``acquire`` (connecting
+  and waiting included: Envoy counts it from when it gets a connection) until ``release``.
+- ``max_connections``: beyond it a pool opens no connection (``upstream_cx_overflow``) and the
+  request waits for one of the pool's own to be released, instead of churning connect/close.
+  A pool that has no connection at all opens one regardless, as Envoy's does, so that a waiting
+  request cannot be stranded behind other hosts' connections.
+- ``max_pending_requests``: how many requests may wait; one more overflows
+  (``upstream_rq_pending_overflow``).
 
 A pooled connection is handed out only while nothing is waiting to be read on it: bytes that
 arrive on an idle connection are no answer to anything (an upstream that sent more than its
@@ -31,7 +39,8 @@ _PEEK = socket.MSG_PEEK | socket.MSG_DONTWAIT
 
 
 class UpstreamConnection:
-    __slots__ = ("sock", "readable", "decoder", "pool", "reused", "idle_since", "keep_alive", "tls")
+    __slots__ = ("sock", "readable", "decoder", "pool", "reused", "idle_since", "keep_alive", "tls",
+                 "holds_request")
 
     def __init__(self, sock, pool, tls=False):
         self.sock = sock
@@ -46,19 +55,23 @@ class UpstreamConnection:
         self.idle_since = 0.0
         self.keep_alive = False
         self.tls = tls
+        self.holds_request = False   # a place under the cluster's max_requests
 
 
 class ConnectionPool:
-    def __init__(self, host, connect_timeout, stats, max_connections=1024, max_pending=1024,
-                 options=None):
+    def __init__(self, host, connect_timeout, stats, breakers, overflow_stats, options=None):
+        """``breakers``: the cluster's CircuitBreakers; ``overflow_stats`` counts
+        upstream_cx_overflow and upstream_rq_active_overflow (stats/breakers.py)."""
         self.host = host
         self.transport = host.transport     # transport.py; None for plain text
         self.tls = host.transport.tls if host.transport is not None else None
         self.options = options  # what its requests asked of their connections (connect.py), or None
         self.connect_timeout = connect_timeout
         self.stats = stats
-        self.max_connections = max_connections
-        self.max_pending = max_pending
+        self.breakers = breakers
+        self._requests = breakers.requests
+        self._connections = breakers.connections
+        self.overflow_stats = overflow_stats
         self._idle = []          # LIFO: the most recently used connection is the warmest
         self._waiters = deque()
         self.total = 0
@@ -69,7 +82,28 @@ class ConnectionPool:
                 f"{len(self._idle)} idle | waiting: {len(self._waiters)}]>")
 
     def acquire(self):
-        """A connection ready for one request; raises ``ConnectFailure``."""
+        """A connection ready for one request, holding its place under max_requests until
+        ``release``; raises ``ConnectFailure``."""
+        return self._holding_request(self._acquire)
+
+    def acquire_fresh(self):
+        """A new connection, for a request whose pooled one turned out to be stale."""
+        return self._holding_request(self._acquire_fresh)
+
+    def _holding_request(self, acquire):
+        requests = self._requests
+        if not requests.try_acquire():
+            self.overflow_stats.upstream_rq_active_overflow += 1
+            raise ConnectFailure("overflow")
+        try:
+            conn = acquire()
+        except BaseException:
+            requests.release()
+            raise
+        conn.holds_request = True
+        return conn
+
+    def _acquire(self):
         idle = self._idle
         while idle:
             conn = idle.pop()
@@ -77,9 +111,10 @@ class ConnectionPool:
                 conn.reused = True
                 return conn
             self._discard(conn)
-        if self.total < self.max_connections:
+        if self._may_connect():
             return self._connect()
-        if len(self._waiters) >= self.max_pending:
+        pending = self.breakers.pending
+        if not pending.try_acquire():
             self.stats.upstream_rq_pending_overflow += 1
             raise ConnectFailure("overflow")
         self.stats.upstream_rq_pending_total += 1
@@ -90,25 +125,43 @@ class ConnectionPool:
         except BaseException:
             if waiter in self._waiters:
                 self._waiters.remove(waiter)
-            elif waiter.successful() and waiter.value is not None:
-                self.release(waiter.value, True)
+            elif waiter.successful():
+                if waiter.value is not None:
+                    self.release(waiter.value, True)
+                else:
+                    self._connections.release()     # the place taken for us by _wake_one
             raise ConnectFailure("connection timeout") from None
-        if conn is None:  # a slot was freed: connect for ourselves
+        finally:
+            pending.release()
+        if conn is None:  # a place was freed: connect for ourselves
             return self._connect()
         if not self._clean(conn):
             self._discard(conn)
+            self._connections.add()     # the place it held is this request's new connection's
             return self._connect()
         conn.reused = True
         return conn
 
-    def acquire_fresh(self):
-        """A new connection, for a request whose pooled one turned out to be stale."""
-        if self.total >= self.max_connections:
+    def _acquire_fresh(self):
+        if not self._may_connect():
             raise ConnectFailure("overflow")
         return self._connect()
 
+    def _may_connect(self):
+        """Whether a connection may be opened now (then its place is taken)."""
+        if self._connections.try_acquire():
+            return True
+        self.overflow_stats.upstream_cx_overflow += 1
+        if self.total == 0:       # Envoy's pool opens its first connection regardless
+            self._connections.add()
+            return True
+        return False
+
     def release(self, conn, reusable):
         """Give ``conn`` back after a complete exchange; ``reusable`` false closes it."""
+        if conn.holds_request:
+            conn.holds_request = False
+            self._requests.release()
         if not reusable or self.closed:
             self._discard(conn)
             self._wake_one(None)
@@ -161,15 +214,20 @@ class ConnectionPool:
         return False
 
     def _wake_one(self, value):
-        if self._waiters and self.total < self.max_connections:
+        """A connection of this pool closed: a waiting request may open one in its place."""
+        if self._waiters and self._connections.try_acquire():
             self._waiters.popleft().set(value)
+            return True
+        return False
 
     def _connect(self):
+        """Open a connection whose place under max_connections is taken already."""
         self.total += 1
         try:
             sock = connect(self.host, self.stats, self.connect_timeout, self.transport, self.options)
         except ConnectFailure:
             self.total -= 1
+            self._connections.release()
             self._wake_one(None)
             raise
         return UpstreamConnection(sock, self, self.tls is not None)
@@ -177,6 +235,7 @@ class ConnectionPool:
     def _discard(self, conn):
         conn.sock.close()
         self.total -= 1
+        self._connections.release()
         self.stats.upstream_cx_active -= 1
         self.stats.upstream_cx_destroy += 1
 

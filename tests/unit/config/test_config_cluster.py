@@ -109,8 +109,8 @@ REJECTED = [
     Rejected({f"{CLUSTER}.circuit_breakers": {"thresholds": [{}, {"priority": "HIGH"}]}},
              f"{CLUSTER}.circuit_breakers.thresholds[1]",
              "more than one threshold is not supported by hotproxy yet"),
-    Rejected({f"{CLUSTER}.circuit_breakers": {"thresholds": [{"max_retries": 3}]}},
-             f"{CLUSTER}.circuit_breakers.thresholds[0].max_retries", NOT_SUPPORTED),
+    Rejected({f"{CLUSTER}.circuit_breakers": {"thresholds": [{"max_connection_pools": 3}]}},
+             f"{CLUSTER}.circuit_breakers.thresholds[0].max_connection_pools", NOT_SUPPORTED),
     Rejected({f"{CLUSTER}.circuit_breakers": {"per_host_thresholds": []}},
              f"{CLUSTER}.circuit_breakers.per_host_thresholds", NOT_SUPPORTED),
     # Load assignment.
