@@ -10,7 +10,8 @@ from hotproxy.errors import ConfigError
 
 from .invariants import expect
 
-_STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+# A key step (after a dot, or first), which may be empty (a Struct may have a key ""), or an index.
+_STEP = re.compile(r"(?:^|\.)([^.\[\]]*)|\[(\d+)\]")
 
 
 def parsed_or_problems(parse, *args):
