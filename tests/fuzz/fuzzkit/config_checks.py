@@ -10,8 +10,8 @@ from hotproxy.errors import ConfigError
 
 from .invariants import expect
 
-# A key step (after a dot, or first), which may be empty (a Struct may have a key ""), or an index.
-_STEP = re.compile(r"(?:^|\.)([^.\[\]]*)|\[(\d+)\]")
+# A key step: first, or after a dot, where it may be empty (a Struct may have a key ""); or an index.
+_STEP = re.compile(r"^([^.\[\]]+)|\.([^.\[\]]*)|\[(\d+)\]")
 
 
 def parsed_or_problems(parse, *args):
@@ -39,7 +39,8 @@ def check_paths_lead_into(tree, problems) -> None:
     """Every problem's path names a node of ``tree``, or a key missing from one of its mappings."""
     for path, reason in problems:
         if path:
-            steps = [(key, int(index) if index else None) for key, index in _STEP.findall(path)]
+            steps = [(first or key, int(index) if index else None)
+                     for first, key, index in _STEP.findall(path)]
             expect(_resolves(tree, steps), "problem path",
                    lambda: f"{path!r} ({reason}) is not in the config")
 
