@@ -20,6 +20,7 @@ class LbEndpoint:
     load_balancing_weight: int = 1
     socket_match_labels: SocketMatchLabels = None
     health_check: EndpointHealthCheckConfig | None = None
+    hostname: str = ""      # endpoint.hostname: what auto_host_rewrite and auto_sni use
 
     def health_check_address(self) -> tuple[str, int]:
         """Where active health checks of this endpoint go: its ``health_check_config`` address
@@ -69,8 +70,8 @@ class RetryBudget:
 
 @dataclass(frozen=True)
 class Cluster:
-    """``type`` is STATIC, STRICT_DNS or LOGICAL_DNS; ``lb_policy`` ROUND_ROBIN, LEAST_REQUEST
-    or RANDOM. ``endpoints`` flattens load_assignment (locality weights are not supported yet)."""
+    """``type`` is STATIC, STRICT_DNS or LOGICAL_DNS; ``lb_policy`` ROUND_ROBIN, LEAST_REQUEST,
+    RANDOM, RING_HASH or MAGLEV. ``endpoints`` flattens load_assignment (locality weights are not supported yet)."""
     name: str
     type: str = "STATIC"
     connect_timeout: float = 5.0
@@ -86,8 +87,19 @@ class Cluster:
     max_retries: int = 3
     retry_budget: RetryBudget | None = None     # replaces max_retries when set
     track_remaining: bool = False               # circuit_breakers.default.remaining_* gauges
-    # least_request_lb_config.choice_count
+    #: whether circuit_breakers sets a threshold: without one, max_requests is not counted
+    #: (its default of 1024 would cost every request for a limit nobody asked for)
+    breakers_configured: bool = False
+    # least_request_lb_config.choice_count and active_request_bias (its default_value)
     choice_count: int = 2
+    active_request_bias: float = 1.0
+    # ring_hash_lb_config (hash_function XX_HASH or MURMUR_HASH_2) and maglev_lb_config
+    minimum_ring_size: int = 1024
+    maximum_ring_size: int = 8388608
+    hash_function: str = "XX_HASH"
+    maglev_table_size: int = 65537
+    # common_lb_config.healthy_panic_threshold, rounded to a whole percent as Envoy does
+    healthy_panic_threshold: int = 50
     # typed_extension_protocol_options' common_http_protocol_options: response head bounds
     max_response_headers_kb: int = 80
     max_response_headers_count: int = 100
@@ -112,6 +124,16 @@ class Cluster:
     def all_endpoints(self):
         for locality in self.endpoints:
             yield from locality.lb_endpoints
+
+    def endpoints_with_priority(self):
+        """Each endpoint with its labels (as ``endpoints_with_labels``) and its priority."""
+        for locality in self.endpoints:
+            for endpoint in locality.lb_endpoints:
+                yield endpoint, (endpoint.socket_match_labels, locality.socket_match_labels), locality.priority
+
+    @property
+    def priority_count(self) -> int:
+        return max((locality.priority for locality in self.endpoints), default=0) + 1
 
     def endpoints_with_labels(self):
         """Each endpoint with its own and its locality's transport socket match labels."""

@@ -67,6 +67,8 @@ class TcpProxy:
     weighted_clusters: tuple[TcpWeightedCluster, ...] = ()
     idle_timeout: float = 3600.0              # 0 disables
     access_log: tuple[AccessLog, ...] = ()
+    #: hash_policy source_ip: RING_HASH and MAGLEV clusters hash the downstream address
+    hash_source_ip: bool = False
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from .parse_upstream_transport import socket_match_labels, transport_socket_matc
 CLUSTER = Fields(
     "name type connect_timeout lb_policy load_assignment dns_refresh_rate dns_lookup_family "
     "per_connection_buffer_limit_bytes circuit_breakers least_request_lb_config "
+    "ring_hash_lb_config maglev_lb_config common_lb_config "
     "typed_extension_protocol_options transport_socket upstream_http_protocol_options "
     "transport_socket_matches health_checks outlier_detection",
     # ``hosts`` was removed in v3; it is listed for older configs that still carry it.
@@ -23,19 +24,30 @@ CLUSTER = Fields(
                 "dns_jitter dns_failure_refresh_rate respect_dns_ttl dns_resolvers "
                 "use_tcp_for_dns_lookups dns_resolution_config typed_dns_resolver_config "
                 "wait_for_warm_on_init cleanup_interval upstream_bind_config "
-                "lb_subset_config ring_hash_lb_config maglev_lb_config original_dst_lb_config "
-                "round_robin_lb_config common_lb_config metadata "
+                "lb_subset_config original_dst_lb_config "
+                "round_robin_lb_config metadata "
                 "protocol_selection upstream_connection_options "
                 "close_connections_on_host_health_failure ignore_health_on_host_removal filters "
                 "load_balancing_policy lrs_server lrs_report_endpoint_metrics "
                 "track_timeout_budgets upstream_config track_cluster_stats preconnect_policy "
                 "connection_pool_per_downstream_connection")
 DISCOVERY_TYPES = Enum("STATIC STRICT_DNS LOGICAL_DNS", unsupported="EDS ORIGINAL_DST")
-LB_POLICIES = Enum("ROUND_ROBIN LEAST_REQUEST RANDOM",
-                   unsupported="RING_HASH MAGLEV CLUSTER_PROVIDED LOAD_BALANCING_POLICY_CONFIG")
+LB_POLICIES = Enum("ROUND_ROBIN LEAST_REQUEST RANDOM RING_HASH MAGLEV",
+                   unsupported="CLUSTER_PROVIDED LOAD_BALANCING_POLICY_CONFIG")
+RING_HASH_LB_CONFIG = Fields("minimum_ring_size maximum_ring_size hash_function")
+HASH_FUNCTIONS = Enum("XX_HASH MURMUR_HASH_2")
+MAGLEV_LB_CONFIG = Fields("table_size")
+COMMON_LB_CONFIG = Fields(
+    "healthy_panic_threshold",
+    unsupported="zone_aware_lb_config locality_weighted_lb_config update_merge_window "
+                "ignore_new_hosts_until_first_hc close_connections_on_host_set_change "
+                "consistent_hashing_lb_config override_host_status")
+MAX_RING_SIZE = 8388608
+MAX_MAGLEV_TABLE_SIZE = 5000011
 DNS_LOOKUP_FAMILIES = Enum("AUTO V4_ONLY V6_ONLY V4_PREFERRED ALL")
-LEAST_REQUEST_LB_CONFIG = Fields("choice_count",
-                                 unsupported="active_request_bias slow_start_config")
+LEAST_REQUEST_LB_CONFIG = Fields("choice_count active_request_bias",
+                                 unsupported="slow_start_config")
+RUNTIME_DOUBLE = Fields("default_value runtime_key")
 CIRCUIT_BREAKERS = Fields("thresholds", unsupported="per_host_thresholds")
 THRESHOLDS = Fields("priority max_connections max_pending_requests max_requests max_retries "
                     "retry_budget track_remaining",
@@ -51,7 +63,7 @@ LOCALITY_LB_ENDPOINTS = Fields(
                 "proximity")
 LB_ENDPOINT = Fields("endpoint load_balancing_weight metadata",
                      unsupported="endpoint_name health_status")
-ENDPOINT = Fields("address health_check_config", unsupported="hostname additional_addresses")
+ENDPOINT = Fields("address health_check_config hostname", unsupported="additional_addresses")
 
 
 def cluster(node: Node) -> Cluster | None:
@@ -75,6 +87,9 @@ def cluster(node: Node) -> Cluster | None:
     least_request = m.nested("least_request_lb_config",
                              lambda n: n.message(LEAST_REQUEST_LB_CONFIG))
     limits = m.nested("circuit_breakers", circuit_breakers) or {}
+    ring = m.nested("ring_hash_lb_config", ring_hash_lb_config) or {}
+    maglev_table_size = m.nested("maglev_lb_config", maglev_lb_config)
+    panic_threshold = m.nested("common_lb_config", common_lb_config)
     protocol = {**(m.nested("upstream_http_protocol_options", request_server_names) or {}),
                 **(m.nested("typed_extension_protocol_options", typed_extension_protocol_options) or {})}
     checks = health_checks(m)
@@ -93,9 +108,14 @@ def cluster(node: Node) -> Cluster | None:
                   dns_lookup_family=m.enum("dns_lookup_family", DNS_LOOKUP_FAMILIES),
                   per_connection_buffer_limit_bytes=m.uint32("per_connection_buffer_limit_bytes"),
                   choice_count=least_request and least_request.uint32("choice_count", minimum=2),
+                  active_request_bias=least_request and least_request.nested("active_request_bias",
+                                                                             runtime_double),
                   transport_socket=m.nested("transport_socket", upstream_transport_socket),
                   transport_socket_matches=m.repeated("transport_socket_matches", transport_socket_match),
                   health_checks=checks,
+                  maglev_table_size=maglev_table_size,
+                  healthy_panic_threshold=panic_threshold,
+                  **ring,
                   outlier_detection=outliers,
                   **limits, **protocol))
 
@@ -117,6 +137,7 @@ def circuit_breakers(node: Node) -> dict | None:
              for name in ("max_connections", "max_pending_requests", "max_requests", "max_retries")}
     found["retry_budget"] = limits.nested("retry_budget", retry_budget)
     found["track_remaining"] = limits.boolean("track_remaining")
+    found["breakers_configured"] = True
     return present(**found)
 
 
@@ -141,6 +162,64 @@ def _percent(node: Node) -> float | None:
     return value if value is not None else 0.0
 
 
+def ring_hash_lb_config(node: Node) -> dict | None:
+    m = node.message(RING_HASH_LB_CONFIG)
+    if m is None:
+        return None
+    found = present(minimum_ring_size=m.uint32("minimum_ring_size", maximum=MAX_RING_SIZE),
+                    maximum_ring_size=m.uint32("maximum_ring_size", maximum=MAX_RING_SIZE),
+                    hash_function=m.enum("hash_function", HASH_FUNCTIONS))
+    low, high = found.get("minimum_ring_size", 1024), found.get("maximum_ring_size", MAX_RING_SIZE)
+    if low > high:
+        m.node.fail(f"ring hash: minimum_ring_size ({low}) > maximum_ring_size ({high})")
+    return found
+
+
+def runtime_double(node: Node) -> float | None:
+    """A RuntimeDouble's default_value (hotproxy has no runtime layer that could override it);
+    the active_request_bias must not be negative."""
+    m = node.message(RUNTIME_DOUBLE)
+    if m is None:
+        return None
+    m.string("runtime_key", required=True)
+    value = m.nested("default_value", lambda n: n.double())
+    if value is not None and value < 0:
+        m.at("default_value").fail(f"must be at least 0, got {value:g}")
+        return None
+    return value if value is not None else 0.0
+
+
+def common_lb_config(node: Node) -> int | None:
+    """The healthy_panic_threshold, rounded as Envoy rounds it."""
+    m = node.message(COMMON_LB_CONFIG)
+    if m is None:
+        return None
+    percent = m.nested("healthy_panic_threshold", _percent)
+    return None if percent is None else int(percent + 0.5)
+
+
+def maglev_lb_config(node: Node) -> int | None:
+    m = node.message(MAGLEV_LB_CONFIG)
+    if m is None:
+        return None
+    size = m.uint32("table_size", maximum=MAX_MAGLEV_TABLE_SIZE)
+    if size is not None and not _is_prime(size):
+        m.at("table_size").fail("The table size of maglev must be prime number")
+        return None
+    return size
+
+
+def _is_prime(number: int) -> bool:
+    if number < 2:
+        return False
+    divisor = 2
+    while divisor * divisor <= number:
+        if number % divisor == 0:
+            return False
+        divisor += 1
+    return True
+
+
 def load_assignment(node: Node, ip_only: bool) -> tuple[LocalityLbEndpoints, ...] | None:
     m = node.message(CLUSTER_LOAD_ASSIGNMENT)
     if m is None:
@@ -154,12 +233,11 @@ def locality_lb_endpoints(node: Node, ip_only: bool) -> LocalityLbEndpoints | No
     if m is None:
         return None
     priority = m.uint32("priority", maximum=128)
-    if priority:
-        m.at("priority").fail(f"priority {priority} is {NOT_SUPPORTED} (only 0)")
     return LocalityLbEndpoints(
         lb_endpoints=m.repeated("lb_endpoints", lambda n: lb_endpoint(n, ip_only)),
         load_balancing_weight=m.uint32("load_balancing_weight", minimum=1),
-        socket_match_labels=m.nested("metadata", socket_match_labels))
+        socket_match_labels=m.nested("metadata", socket_match_labels),
+        **present(priority=priority))
 
 
 def lb_endpoint(node: Node, ip_only: bool) -> LbEndpoint | None:
@@ -170,9 +248,11 @@ def lb_endpoint(node: Node, ip_only: bool) -> LbEndpoint | None:
     socket_address = endpoint and endpoint.nested(
         "address", lambda n: address(n, ip_only), required=True)
     health_check = endpoint and endpoint.nested("health_check_config", endpoint_health_check_config)
+    hostname = endpoint and endpoint.string("hostname")
     weight = m.uint32("load_balancing_weight", minimum=1)
     labels = m.nested("metadata", socket_match_labels)
     if socket_address is None:
         return None
     return LbEndpoint(address=socket_address, socket_match_labels=labels,
-                      **present(load_balancing_weight=weight, health_check=health_check))
+                      **present(load_balancing_weight=weight, health_check=health_check,
+                                hostname=hostname))

@@ -77,14 +77,15 @@ ROUTER = Fields(
                 "reject_connect_request_early_data")
 
 TCP_PROXY = Fields(
-    "stat_prefix cluster weighted_clusters idle_timeout access_log",
+    "stat_prefix cluster weighted_clusters idle_timeout access_log hash_policy",
     unsupported="on_demand metadata_match downstream_idle_timeout upstream_idle_timeout "
-                "max_connect_attempts backoff_options hash_policy tunneling_config "
+                "max_connect_attempts backoff_options tunneling_config "
                 "max_downstream_connection_duration "
                 "max_downstream_connection_duration_jitter_percentage access_log_flush_interval "
                 "flush_access_log_on_connected access_log_options proxy_protocol_tlvs "
                 "upstream_connect_mode max_early_data_bytes")
 TCP_WEIGHTED_CLUSTERS = Fields("clusters")
+TCP_HASH_POLICY = Fields("source_ip", unsupported="filter_state")
 TCP_CLUSTER_WEIGHT = Fields("name weight", unsupported="metadata_match")
 
 
@@ -295,8 +296,15 @@ def tcp_proxy(node: Node) -> TcpProxy | None:
     if cluster:
         m.at("cluster").refers_to_cluster(cluster)
     weighted = m.nested("weighted_clusters", tcp_weighted_clusters)
+    policies = m.items("hash_policy")
+    for extra in policies[1:]:
+        extra.fail("hash_policy: at most one is allowed")     # Envoy's max_items: 1
+    policy = policies[0].message(TCP_HASH_POLICY) if policies else None
+    source_ip = policy is not None and policy.has("source_ip")
+    if policy is not None and not source_ip and "filter_state" not in (policy.node.value or {}):
+        policy.node.fail("exactly one of source_ip, filter_state is required")
     return TcpProxy(stat_prefix=m.string("stat_prefix", required=True),
-                    access_log=access_logs(m, tcp=True),
+                    access_log=access_logs(m, tcp=True), hash_source_ip=source_ip,
                     **present(cluster=cluster, weighted_clusters=weighted,
                               idle_timeout=m.duration("idle_timeout")))
 

@@ -5,6 +5,8 @@ import logging
 import random
 import time
 
+import xxhash
+
 from ..accesslog.loggers import AccessLoggers
 from ..sockio import address_label
 from ..stats.schema import TcpStats
@@ -48,7 +50,12 @@ class TcpProxy:
         stats.downstream_cx_total += 1
         started = time.monotonic()
         cluster = self.cluster_manager.get(self._pick_cluster_name())
-        host = cluster.pick_host() if cluster is not None else None
+        if cluster is None:
+            host = None
+        elif self.config.hash_source_ip:
+            host = cluster.pick_host(xxhash.xxh64_intdigest(address[0].encode()))   # Envoy's source_ip hash
+        else:
+            host = cluster.pick_host()
         relay = None
         overflow = False
         try:

@@ -119,12 +119,13 @@ class AdminView:
             lines.append(f"{name}::added_via_api::false")
             flags = health.get(name, {})
             monitors = _monitors_by_label(detector)
+            endpoints = _endpoints_by_label(cluster)
             for label, host in sorted(hosts.get(name, {}).items()):
                 health_flags = flags.get(label, ("healthy",))[0]
                 monitor = monitors.get(label)
                 if monitor is not None and monitor.ejected:
                     health_flags = ("" if health_flags == "healthy" else health_flags) + "/failed_outlier_check"
-                for field, value in self._host_fields(host, health_flags, monitor):
+                for field, value in self._host_fields(host, health_flags, monitor, endpoints.get(label)):
                     lines.append(f"{name}::{label}::{field}::{value}")
         return "".join(line + "\n" for line in lines)
 
@@ -175,15 +176,17 @@ class AdminView:
         return {"cluster_statuses": statuses}
 
     @staticmethod
-    def _host_fields(host, health_flags="healthy", monitor=None):
+    def _host_fields(host, health_flags="healthy", monitor=None, endpoint=None):
+        """``endpoint``: (hostname, priority) from the config, for STATIC clusters."""
+        hostname, priority = endpoint or ("", 0)
         counters = host.counters
         return [("cx_active", host.cx_active), ("cx_connect_fail", counters.get("cx_connect_fail", 0)),
                 ("cx_total", counters.get("cx_total", 0)), ("rq_active", host.rq_active),
                 ("rq_error", counters.get("rq_error", 0)), ("rq_success", counters.get("rq_success", 0)),
                 ("rq_timeout", counters.get("rq_timeout", 0)), ("rq_total", counters.get("rq_total", 0)),
-                ("hostname", ""), ("health_flags", health_flags), ("weight", host.weight),
+                ("hostname", hostname), ("health_flags", health_flags), ("weight", host.weight),
                 ("region", ""), ("zone", ""), ("sub_zone", ""), ("canary", "false"),
-                ("priority", 0),
+                ("priority", priority),
                 ("success_rate", _rate(monitor.success_rate) if monitor is not None else -1),
                 ("local_origin_success_rate",
                  _rate(monitor.local_origin_success_rate) if monitor is not None else -1)]
@@ -253,6 +256,13 @@ class AdminView:
 def _rate(value):
     """A success rate as Envoy prints it: -1 when not computed."""
     return -1 if value < 0 else value
+
+
+def _endpoints_by_label(cluster):
+    if cluster.type != "STATIC":
+        return {}
+    return {address_label((endpoint.address.address, endpoint.address.port)): (endpoint.hostname, priority)
+            for endpoint, _, priority in cluster.endpoints_with_priority()}
 
 
 def _monitors_by_label(detector):

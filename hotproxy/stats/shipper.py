@@ -28,6 +28,9 @@ class StatsShipper:
         self.add(f"cluster.{cluster.name}.", cluster.stats)
         self.add(f"cluster.{cluster.name}.", cluster.health_stats)
         self.add(f"cluster.{cluster.name}.", cluster.breaker_stats)
+        if cluster.lb_stats is not None:
+            infix, stats = cluster.lb_stats
+            self.add(f"cluster.{cluster.name}.{infix}", stats)
         transports = cluster.transports
         self.add(f"cluster.{cluster.name}.", transports.match_counts)
         if transports.tls_stats is not None:

@@ -49,14 +49,15 @@ class CircuitBreakers:
         make = counter_for or (lambda resource, limit: LocalCounter(limit))
         self.connections = make("cx", config.max_connections)
         self.pending = make("rq_pending", config.max_pending_requests)
-        self.requests = make("rq", config.max_requests)
+        # None: max_requests is not counted (no circuit_breakers in the config)
+        self.requests = make("rq", config.max_requests) if config.breakers_configured else None
         budget = config.retry_budget
         self.budget_percent = budget.budget_percent if budget is not None else None
         self.min_retry_concurrency = budget.min_retry_concurrency if budget is not None else 0
         self.retries = make("rq_retry", config.max_retries)
 
     def retry_limit(self) -> int:
-        if self.budget_percent is None:
+        if self.budget_percent is None or self.requests is None:
             return self.retries.limit
         outstanding = self.requests.total() + self.pending.total()
         return max(self.min_retry_concurrency, int(outstanding * self.budget_percent / 100))

@@ -4,10 +4,12 @@ STATIC clusters know their hosts from the config. STRICT_DNS and LOGICAL_DNS clu
 no hosts and are filled by ``discovery.dns`` (which calls ``set_hosts``), as Envoy's are: a request
 arriving before the first resolution gets "no healthy upstream".
 
-A cluster with health checks balances over the hosts the arbiter last reported healthy
-(``set_health``); while fewer than half are (Envoy's default healthy_panic_threshold, 50%), over
-all of them, counting each pick in ``lb_healthy_panic``. The hosts to balance over are chosen when
-membership or health changes, never per request.
+A cluster with health checks or outlier detection balances over the hosts the arbiter last
+reported healthy (``set_health``) and not ejected (``set_ejected``); while fewer than
+healthy_panic_threshold percent are (50 by default), over all of them, counting each pick in
+``lb_healthy_panic``. Endpoints of several priorities share the load as Envoy's do
+(lb/priority.py), each priority with a balancer of its own. The hosts to balance over are chosen
+when membership or health changes, never per request.
 
 What the router and the TCP proxy call, per request:
 
@@ -36,15 +38,18 @@ What the router and the TCP proxy call, per request:
 from __future__ import annotations
 
 import dataclasses
+import random
 from collections import OrderedDict
 
 from ..stats.breakers import ClusterBreakerStats
 from ..stats.health import ClusterHealthStats
 from ..stats.histogram import Recorder
+from ..stats.lb import MaglevStats, RingHashStats
 from ..stats.schema import ClusterStats
 from .circuit_breaker import CircuitBreakers
 from .host import Host
 from .lb import make_load_balancer
+from .lb.priority import choose_priority, priority_loads
 from .connect import ConnectOptions
 from .pool import ConnectionPool
 from .server_names import NamesFromRequest
@@ -54,8 +59,6 @@ from .transport import TransportSockets
 #: Host, a PROXY protocol header for their downstream connection); the least recently used one
 #: beyond this is closed, since what they ask for comes from clients.
 MAX_POOLS_BY_OPTIONS = 256
-#: Envoy's default healthy_panic_threshold, in percent
-HEALTHY_PANIC_THRESHOLD = 50
 #: policies that look a request's hash key up
 HASHING_POLICIES = ("RING_HASH", "MAGLEV")
 
@@ -87,11 +90,20 @@ class Cluster:
         #: whether a request may need a pool of its own (``connect_options``)
         self.options_per_request = (self._names_from_request is not None
                                     or self.transports.uses_proxy_protocol)
-        self._lb = make_load_balancer(config.lb_policy, [], config.choice_count)
+        self._panic_threshold = config.healthy_panic_threshold
+        #: (stats prefix, gauges) of a hashing balancer (stats/lb.py), else None
+        self.lb_stats = (("ring_hash_lb.", RingHashStats()) if config.lb_policy == "RING_HASH" else
+                         ("maglev_lb.", MaglevStats()) if config.lb_policy == "MAGLEV" else None)
+        self._lbs = [make_load_balancer(config.lb_policy, [], config.choice_count, config=config,
+                                        stats=self.lb_stats and self.lb_stats[1])
+                     for _ in range(config.priority_count)]
+        self._lb = self._lbs[0]
+        self._loads = [100]
+        self._panics = [False]
         if config.type == "STATIC":
             self.set_hosts([Host((ep.address.address, ep.address.port), ep.load_balancing_weight,
-                                 socket_match_labels=labels)
-                            for ep, labels in config.endpoints_with_labels()])
+                                 ep.hostname, labels, priority)
+                            for ep, labels, priority in config.endpoints_with_priority()])
 
     def __repr__(self):
         return f"<Cluster {self.name} {self.config.type} hosts={len(self.hosts)}>"
@@ -107,6 +119,13 @@ class Cluster:
     def _pick_in_panic(self, hash_key=None):
         self.health_stats.lb_healthy_panic += 1
         return self._lb.pick(hash_key) if self._hashing else self._lb.pick()
+
+    def _pick_by_priority(self, hash_key=None):
+        index = choose_priority(self._loads, hash_key if hash_key is not None else random.getrandbits(32))
+        if self._panics[index]:
+            self.health_stats.lb_healthy_panic += 1
+        balancer = self._lbs[index]
+        return balancer.pick(hash_key) if self._hashing else balancer.pick()
 
     def record_outcome(self, host, outcome):
         """An attempt's outcome for outlier detection (module docstring)."""
@@ -140,22 +159,48 @@ class Cluster:
         hosts = self.hosts
         stats = self.stats
         stats.membership_total = len(hosts)
-        ejected = self._ejected
-        if not self.health_checked and not ejected:
+        if len(self._lbs) > 1:
+            return self._rebalance_priorities()
+        if not self.health_checked and not self._ejected:
             stats.membership_healthy = len(hosts)
             self._lb.update(hosts)
-            self._set_pick(False)
-            return
-        checked = self.health_checked
-        healthy = [host for host in hosts if (not checked or host.address in self._healthy)
-                   and host.address not in ejected]
+            return self._set_pick(False)
+        healthy = self._healthy_of(hosts)
         stats.membership_healthy = len(healthy)
-        self.health_stats.membership_excluded = sum(1 for host in hosts if host.address in self._excluded)
-        excluded = self.health_stats.membership_excluded
+        excluded = self._excluded_count(hosts)
         # Envoy leaves excluded hosts out of the share
-        panic = len(healthy) * 100 < HEALTHY_PANIC_THRESHOLD * (len(hosts) - excluded)
+        panic = len(healthy) * 100 < self._panic_threshold * (len(hosts) - excluded)
         self._lb.update(hosts if panic else healthy)
-        self._set_pick(panic)
+        return self._set_pick(panic)
+
+    def _healthy_of(self, hosts):
+        if not self.health_checked and not self._ejected:
+            return hosts
+        checked, healthy, ejected = self.health_checked, self._healthy, self._ejected
+        return [host for host in hosts if (not checked or host.address in healthy)
+                and host.address not in ejected]
+
+    def _excluded_count(self, hosts):
+        excluded = self._excluded
+        count = sum(1 for host in hosts if host.address in excluded) if excluded else 0
+        self.health_stats.membership_excluded = count
+        return count
+
+    def _rebalance_priorities(self):
+        levels = [[] for _ in self._lbs]
+        for host in self.hosts:
+            levels[host.priority].append(host)
+        counts, healthy_levels = [], []
+        for level in levels:
+            healthy = self._healthy_of(level)
+            healthy_levels.append(healthy)
+            counts.append((len(level), len(healthy), sum(1 for h in level if h.address in self._excluded)))
+        self._excluded_count(self.hosts)
+        self.stats.membership_healthy = sum(len(healthy) for healthy in healthy_levels)
+        self._loads, self._panics = priority_loads(counts, self._panic_threshold)
+        for balancer, level, healthy, panic in zip(self._lbs, levels, healthy_levels, self._panics):
+            balancer.update(level if panic else healthy)
+        self.pick_host = self._pick_by_priority
 
     def _set_pick(self, panic):
         if panic:

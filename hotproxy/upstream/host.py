@@ -14,10 +14,11 @@ class Host:
     """
 
     __slots__ = ("address", "weight", "hostname", "active_requests", "label", "pool", "pools_by_options",
-                 "stats", "socket_match_labels", "transport")
+                 "stats", "socket_match_labels", "transport", "priority")
 
-    def __init__(self, address, weight=1, hostname="", socket_match_labels=(None, None)):
+    def __init__(self, address, weight=1, hostname="", socket_match_labels=(None, None), priority=0):
         self.address = address
+        self.priority = priority
         self.weight = weight
         self.hostname = hostname
         #: its endpoint's and its locality's transport socket match labels (config/cluster.py)

@@ -3,7 +3,8 @@
 The cluster's circuit breakers (circuit_breaker.py, counted across every worker) bound what the
 pools of all its hosts open together, as Envoy's do:
 
-- ``max_requests``: a request arriving while the cluster has that many is refused at once
+- ``max_requests`` (counted only when the cluster configures circuit_breakers): a request
+  arriving while the cluster has that many is refused at once
   (``upstream_rq_active_overflow``); a request holds its place from ``acquire`` (connecting
   and waiting included: Envoy counts it from when it gets a connection) until ``release``.
 - ``max_connections``: beyond it a pool opens no connection (``upstream_cx_overflow``) and the
@@ -72,6 +73,9 @@ class ConnectionPool:
         self._requests = breakers.requests
         self._connections = breakers.connections
         self.overflow_stats = overflow_stats
+        if self._requests is None:      # max_requests not counted: no layer on the request path
+            self.acquire = self._acquire
+            self.acquire_fresh = self._acquire_fresh
         self._idle = []          # LIFO: the most recently used connection is the warmest
         self._waiters = deque()
         self.total = 0

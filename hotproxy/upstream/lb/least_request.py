@@ -2,8 +2,8 @@
 
 Equal weights: sample ``choice_count`` hosts at random (with replacement) and keep the one with
 the fewest active requests, the first sampled winning ties (power of N choices). Differing
-weights: EDF with each host's weight divided by (active_requests + 1) when it is rescheduled
-(active_request_bias 1.0).
+weights: EDF with each host's weight divided by (active_requests + 1) ** active_request_bias
+when it is rescheduled (1.0 by default; 0 makes it weighted round robin).
 """
 from __future__ import annotations
 
@@ -14,12 +14,21 @@ def _load_scaled_weight(host):
     return host.weight / (host.active_requests + 1)
 
 
-class LeastRequestLoadBalancer:
-    __slots__ = ("pick", "_hosts", "_choice_count", "_random")
+def _biased_weight(bias):
+    if bias == 1.0:
+        return _load_scaled_weight
+    if bias == 0.0:
+        return lambda host: host.weight
+    return lambda host: host.weight / (host.active_requests + 1) ** bias
 
-    def __init__(self, hosts, rng, choice_count=2):
+
+class LeastRequestLoadBalancer:
+    __slots__ = ("pick", "_hosts", "_choice_count", "_random", "_weight_of")
+
+    def __init__(self, hosts, rng, choice_count=2, active_request_bias=1.0):
         self._random = rng.random
         self._choice_count = choice_count
+        self._weight_of = _biased_weight(active_request_bias)
         self.update(hosts)
 
     def update(self, hosts):
@@ -31,7 +40,7 @@ class LeastRequestLoadBalancer:
             only = hosts[0]
             self.pick = lambda: only
         elif weights_differ(hosts):
-            self.pick = EdfScheduler(hosts, _load_scaled_weight, self._random()).pick
+            self.pick = EdfScheduler(hosts, self._weight_of, self._random()).pick
         elif self._choice_count == 2:
             self.pick = self._pick_fewer_of_two
         else:

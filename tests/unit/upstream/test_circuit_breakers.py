@@ -21,7 +21,7 @@ def test_max_retries_is_a_count_of_outstanding_retries():
 
 
 def test_a_retry_budget_follows_the_active_and_pending_requests():
-    found = CircuitBreakers(ClusterConfig(name="c", retry_budget=RetryBudget(50.0, 1)))
+    found = CircuitBreakers(ClusterConfig(name="c", retry_budget=RetryBudget(50.0, 1), breakers_configured=True))
     assert found.try_start_retry() and not found.try_start_retry()     # min_retry_concurrency 1
     found.retries.release()
     for _ in range(6):
@@ -119,3 +119,10 @@ class _FakeSocket:
 
     def close(self):
         pass
+
+
+def test_without_circuit_breakers_requests_are_not_counted():
+    found = CircuitBreakers(ClusterConfig(name="c"))
+    assert found.requests is None
+    pool = ConnectionPool(Host(("127.0.0.1", 9)), 1.0, ClusterStats(), found, ClusterBreakerStats())
+    assert pool.acquire == pool._acquire

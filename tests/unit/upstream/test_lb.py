@@ -29,7 +29,7 @@ def test_no_hosts_picks_none_until_updated(policy):
 
 def test_unknown_policy():
     with pytest.raises(ConfigError):
-        make_load_balancer("MAGLEV", [])
+        make_load_balancer("CLUSTER_PROVIDED", [])
 
 
 def test_round_robin_rotates_from_a_random_start():
@@ -105,3 +105,16 @@ def test_random_is_uniform_and_ignores_weights():
     lb = make_load_balancer("RANDOM", hosts(10, 1), rng=random.Random(11))
     counts = picks(lb, 4000)
     assert abs(counts["10.0.0.1:80"] / 4000 - 0.5) < 0.03
+
+
+def test_least_request_active_request_bias_scales_the_weights():
+    members = hosts(1, 2)
+    members[1].active_requests = 3          # weight 2 / (3 + 1) ** bias
+    unbiased = make_load_balancer("LEAST_REQUEST", members, rng=random.Random(1))
+    counts = picks(unbiased, 1500)
+    assert counts["10.0.0.1:80"] > counts["10.0.0.2:80"]          # 1 against 0.5
+    from types import SimpleNamespace
+    zero = make_load_balancer("LEAST_REQUEST", members, rng=random.Random(1),
+                              config=SimpleNamespace(active_request_bias=0.0))
+    counts = picks(zero, 1500)
+    assert abs(counts["10.0.0.2:80"] - 2 * counts["10.0.0.1:80"]) <= 3   # weights alone
