@@ -35,6 +35,7 @@ class LbEndpoint:
 class LocalityLbEndpoints:
     lb_endpoints: tuple[LbEndpoint, ...]
     load_balancing_weight: int | None = None
+    locality: tuple[str, str, str] | None = None      # (region, zone, sub_zone)
     priority: int = 0
     socket_match_labels: SocketMatchLabels = None
 
@@ -100,6 +101,8 @@ class Cluster:
     maglev_table_size: int = 65537
     # common_lb_config.healthy_panic_threshold, rounded to a whole percent as Envoy does
     healthy_panic_threshold: int = 50
+    # common_lb_config.locality_weighted_lb_config is set
+    locality_weighted: bool = False
     # typed_extension_protocol_options' common_http_protocol_options: response head bounds
     max_response_headers_kb: int = 80
     max_response_headers_count: int = 100
@@ -126,10 +129,21 @@ class Cluster:
             yield from locality.lb_endpoints
 
     def endpoints_with_priority(self):
-        """Each endpoint with its labels (as ``endpoints_with_labels``) and its priority."""
+        """Each endpoint with its labels (as ``endpoints_with_labels``), its priority and its
+        locality's index among that priority's (each locality entry is a locality of its own)."""
+        indexes = {}
         for locality in self.endpoints:
+            index = indexes[locality.priority] = indexes.get(locality.priority, -1) + 1
             for endpoint in locality.lb_endpoints:
-                yield endpoint, (endpoint.socket_match_labels, locality.socket_match_labels), locality.priority
+                yield (endpoint, (endpoint.socket_match_labels, locality.socket_match_labels),
+                       locality.priority, index)
+
+    def locality_weights(self) -> list[list[int]]:
+        """Per priority, each locality's load_balancing_weight (0 when unset: no traffic)."""
+        weights = [[] for _ in range(self.priority_count)]
+        for locality in self.endpoints:
+            weights[locality.priority].append(locality.load_balancing_weight or 0)
+        return weights
 
     @property
     def priority_count(self) -> int:

@@ -38,8 +38,8 @@ RING_HASH_LB_CONFIG = Fields("minimum_ring_size maximum_ring_size hash_function"
 HASH_FUNCTIONS = Enum("XX_HASH MURMUR_HASH_2")
 MAGLEV_LB_CONFIG = Fields("table_size")
 COMMON_LB_CONFIG = Fields(
-    "healthy_panic_threshold",
-    unsupported="zone_aware_lb_config locality_weighted_lb_config update_merge_window "
+    "healthy_panic_threshold locality_weighted_lb_config",
+    unsupported="zone_aware_lb_config update_merge_window "
                 "ignore_new_hosts_until_first_hc close_connections_on_host_set_change "
                 "consistent_hashing_lb_config override_host_status")
 MAX_RING_SIZE = 8388608
@@ -58,11 +58,12 @@ ROUTING_PRIORITIES = Enum("DEFAULT", unsupported="HIGH")
 
 CLUSTER_LOAD_ASSIGNMENT = Fields("cluster_name endpoints", unsupported="named_endpoints policy")
 LOCALITY_LB_ENDPOINTS = Fields(
-    "lb_endpoints load_balancing_weight priority metadata",
-    unsupported="locality load_balancer_endpoints leds_cluster_locality_config "
+    "lb_endpoints load_balancing_weight priority metadata locality",
+    unsupported="load_balancer_endpoints leds_cluster_locality_config "
                 "proximity")
 LB_ENDPOINT = Fields("endpoint load_balancing_weight metadata",
                      unsupported="endpoint_name health_status")
+LOCALITY = Fields("region zone sub_zone")
 ENDPOINT = Fields("address health_check_config hostname", unsupported="additional_addresses")
 
 
@@ -89,7 +90,10 @@ def cluster(node: Node) -> Cluster | None:
     limits = m.nested("circuit_breakers", circuit_breakers) or {}
     ring = m.nested("ring_hash_lb_config", ring_hash_lb_config) or {}
     maglev_table_size = m.nested("maglev_lb_config", maglev_lb_config)
-    panic_threshold = m.nested("common_lb_config", common_lb_config)
+    common = m.nested("common_lb_config", common_lb_config) or {}
+    policy = m.enum("lb_policy", LB_POLICIES)
+    if common.get("locality_weighted") and policy in ("RING_HASH", "MAGLEV"):
+        m.at("common_lb_config").fail(f"locality_weighted_lb_config with {policy} is {NOT_SUPPORTED}")
     protocol = {**(m.nested("upstream_http_protocol_options", request_server_names) or {}),
                 **(m.nested("typed_extension_protocol_options", typed_extension_protocol_options) or {})}
     checks = health_checks(m)
@@ -102,7 +106,7 @@ def cluster(node: Node) -> Cluster | None:
         name=m.string("name", required=True),
         **present(type=kind,
                   connect_timeout=connect_timeout,
-                  lb_policy=m.enum("lb_policy", LB_POLICIES),
+                  lb_policy=policy,
                   endpoints=endpoints,
                   dns_refresh_rate=dns_refresh_rate,
                   dns_lookup_family=m.enum("dns_lookup_family", DNS_LOOKUP_FAMILIES),
@@ -114,7 +118,7 @@ def cluster(node: Node) -> Cluster | None:
                   transport_socket_matches=m.repeated("transport_socket_matches", transport_socket_match),
                   health_checks=checks,
                   maglev_table_size=maglev_table_size,
-                  healthy_panic_threshold=panic_threshold,
+                  **common,
                   **ring,
                   outlier_detection=outliers,
                   **limits, **protocol))
@@ -189,13 +193,16 @@ def runtime_double(node: Node) -> float | None:
     return value if value is not None else 0.0
 
 
-def common_lb_config(node: Node) -> int | None:
-    """The healthy_panic_threshold, rounded as Envoy rounds it."""
+def common_lb_config(node: Node) -> dict | None:
+    """The healthy_panic_threshold (rounded as Envoy rounds it) and whether localities are
+    weighted, as Cluster keyword arguments."""
     m = node.message(COMMON_LB_CONFIG)
     if m is None:
         return None
     percent = m.nested("healthy_panic_threshold", _percent)
-    return None if percent is None else int(percent + 0.5)
+    weighted = m.nested("locality_weighted_lb_config", lambda n: n.message(Fields("")) is not None)
+    return present(healthy_panic_threshold=None if percent is None else int(percent + 0.5),
+                   locality_weighted=weighted)
 
 
 def maglev_lb_config(node: Node) -> int | None:
@@ -237,7 +244,14 @@ def locality_lb_endpoints(node: Node, ip_only: bool) -> LocalityLbEndpoints | No
         lb_endpoints=m.repeated("lb_endpoints", lambda n: lb_endpoint(n, ip_only)),
         load_balancing_weight=m.uint32("load_balancing_weight", minimum=1),
         socket_match_labels=m.nested("metadata", socket_match_labels),
-        **present(priority=priority))
+        **present(priority=priority, locality=m.nested("locality", locality)))
+
+
+def locality(node: Node) -> tuple[str, str, str] | None:
+    m = node.message(LOCALITY)
+    if m is None:
+        return None
+    return m.string("region", ""), m.string("zone", ""), m.string("sub_zone", "")
 
 
 def lb_endpoint(node: Node, ip_only: bool) -> LbEndpoint | None:

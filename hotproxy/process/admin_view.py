@@ -262,7 +262,7 @@ def _endpoints_by_label(cluster):
     if cluster.type != "STATIC":
         return {}
     return {address_label((endpoint.address.address, endpoint.address.port)): (endpoint.hostname, priority)
-            for endpoint, _, priority in cluster.endpoints_with_priority()}
+            for endpoint, _, priority, _ in cluster.endpoints_with_priority()}
 
 
 def _monitors_by_label(detector):

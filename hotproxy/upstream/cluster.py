@@ -8,7 +8,8 @@ A cluster with health checks or outlier detection balances over the hosts the ar
 reported healthy (``set_health``) and not ejected (``set_ejected``); while fewer than
 healthy_panic_threshold percent are (50 by default), over all of them, counting each pick in
 ``lb_healthy_panic``. Endpoints of several priorities share the load as Envoy's do
-(lb/priority.py), each priority with a balancer of its own. The hosts to balance over are chosen
+(lb/priority.py), each priority with a balancer of its own (of each locality, with
+locality_weighted_lb_config: lb/locality.py). The hosts to balance over are chosen
 when membership or health changes, never per request.
 
 What the router and the TCP proxy call, per request:
@@ -49,6 +50,7 @@ from ..stats.schema import ClusterStats
 from .circuit_breaker import CircuitBreakers
 from .host import Host
 from .lb import make_load_balancer
+from .lb.locality import LocalityWeightedBalancer
 from .lb.priority import choose_priority, priority_loads
 from .connect import ConnectOptions
 from .pool import ConnectionPool
@@ -94,16 +96,21 @@ class Cluster:
         #: (stats prefix, gauges) of a hashing balancer (stats/lb.py), else None
         self.lb_stats = (("ring_hash_lb.", RingHashStats()) if config.lb_policy == "RING_HASH" else
                          ("maglev_lb.", MaglevStats()) if config.lb_policy == "MAGLEV" else None)
-        self._lbs = [make_load_balancer(config.lb_policy, [], config.choice_count, config=config,
-                                        stats=self.lb_stats and self.lb_stats[1])
-                     for _ in range(config.priority_count)]
+        def make_balancer():
+            return make_load_balancer(config.lb_policy, [], config.choice_count, config=config,
+                                      stats=self.lb_stats and self.lb_stats[1])
+
+        self._locality_weighted = config.locality_weighted
+        self._lbs = ([LocalityWeightedBalancer(make_balancer, weights, random)
+                      for weights in config.locality_weights()] if config.locality_weighted else
+                     [make_balancer() for _ in range(config.priority_count)])
         self._lb = self._lbs[0]
         self._loads = [100]
         self._panics = [False]
         if config.type == "STATIC":
             self.set_hosts([Host((ep.address.address, ep.address.port), ep.load_balancing_weight,
-                                 ep.hostname, labels, priority)
-                            for ep, labels, priority in config.endpoints_with_priority()])
+                                 ep.hostname, labels, priority, locality)
+                            for ep, labels, priority, locality in config.endpoints_with_priority()])
 
     def __repr__(self):
         return f"<Cluster {self.name} {self.config.type} hosts={len(self.hosts)}>"
@@ -159,7 +166,7 @@ class Cluster:
         hosts = self.hosts
         stats = self.stats
         stats.membership_total = len(hosts)
-        if len(self._lbs) > 1:
+        if len(self._lbs) > 1 or self._locality_weighted:
             return self._rebalance_priorities()
         if not self.health_checked and not self._ejected:
             stats.membership_healthy = len(hosts)
@@ -199,7 +206,10 @@ class Cluster:
         self.stats.membership_healthy = sum(len(healthy) for healthy in healthy_levels)
         self._loads, self._panics = priority_loads(counts, self._panic_threshold)
         for balancer, level, healthy, panic in zip(self._lbs, levels, healthy_levels, self._panics):
-            balancer.update(level if panic else healthy)
+            if self._locality_weighted:
+                balancer.update_health(level, healthy, panic)
+            else:
+                balancer.update(level if panic else healthy)
         self.pick_host = self._pick_by_priority
 
     def _set_pick(self, panic):

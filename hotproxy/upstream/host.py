@@ -14,11 +14,13 @@ class Host:
     """
 
     __slots__ = ("address", "weight", "hostname", "active_requests", "label", "pool", "pools_by_options",
-                 "stats", "socket_match_labels", "transport", "priority")
+                 "stats", "socket_match_labels", "transport", "priority", "locality")
 
-    def __init__(self, address, weight=1, hostname="", socket_match_labels=(None, None), priority=0):
+    def __init__(self, address, weight=1, hostname="", socket_match_labels=(None, None), priority=0,
+                 locality=0):
         self.address = address
         self.priority = priority
+        self.locality = locality   # its locality's index among its priority's (locality-weighted LB)
         self.weight = weight
         self.hostname = hostname
         #: its endpoint's and its locality's transport socket match labels (config/cluster.py)

@@ -1,6 +1,7 @@
-"""Priorities through real processes: a priority keeps the load while enough of its hosts are
-healthy, spills the rest to the next one as its healthy share drops (Envoy's overprovisioning
-factor 1.4), and takes it back when its hosts recover."""
+"""Priorities and localities through real processes: a priority keeps the load while enough of
+its hosts are healthy, spills the rest to the next one as its healthy share drops (Envoy's
+overprovisioning factor 1.4), and takes it back when its hosts recover; locality weights share a
+priority's load."""
 import socket
 import threading
 import time
@@ -110,3 +111,21 @@ def test_priorities_spill_over_fail_over_and_fail_back(proxy_factory):
     a1.start()
     wait_for_flags(proxy, {a0.port: True, a1.port: True})
     assert set(spread(proxy)) == {"a0", "a1"}
+
+
+def test_locality_weights_share_the_load(proxy_factory):
+    light, heavy = Server("light"), Server("heavy")
+    localities = [{"load_balancing_weight": weight, "locality": {"zone": zone}, "lb_endpoints": [
+        {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": s.port}}}}]}
+        for s, weight, zone in ((light, 1, "a"), (heavy, 3, "b"))]
+    proxy = {"@type": TCP_PROXY_TYPE, "stat_prefix": "tcp", "cluster": "backend"}
+    proxy = proxy_factory(to_yaml({"static_resources": {
+        "listeners": [{"name": "tcp", "address": {"socket_address": {"address": "127.0.0.1",
+                                                                     "port_value": "{port:listen}"}},
+                       "filter_chains": [{"filters": [{"name": "envoy.filters.network.tcp_proxy",
+                                                       "typed_config": proxy}]}]}],
+        "clusters": [{"name": "backend", "connect_timeout": "1s",
+                      "common_lb_config": {"locality_weighted_lb_config": {}},
+                      "load_assignment": {"cluster_name": "backend", "endpoints": localities}}]}}))
+    seen = spread(proxy)
+    assert 65 <= seen["heavy"] <= 85 and seen["light"] + seen["heavy"] == CONNECTIONS

@@ -41,13 +41,14 @@ def resolve(name, port, lookup_family):
 
 def _resolve_hosts(config):
     hosts = []
-    for endpoint, labels, priority in config.endpoints_with_priority():
+    for endpoint, labels, priority, locality in config.endpoints_with_priority():
         address = endpoint.address
         found = resolve(address.address, address.port, config.dns_lookup_family)
         if config.type == "LOGICAL_DNS":
             found = found[:1]
         hostname = endpoint.hostname or address.address
-        hosts.extend(Host(addr, endpoint.load_balancing_weight, hostname, labels, priority) for addr in found)
+        hosts.extend(Host(addr, endpoint.load_balancing_weight, hostname, labels, priority, locality)
+                     for addr in found)
     return hosts
 
 

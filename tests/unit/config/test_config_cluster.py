@@ -135,7 +135,7 @@ REJECTED = [
     Rejected({f"{LOCALITY}.priority": 129}, f"{LOCALITY}.priority", "must be between 0 and 128"),
     Rejected({f"{LOCALITY}.load_balancing_weight": 0}, f"{LOCALITY}.load_balancing_weight",
              "must be between 1 and 4294967295, got 0"),
-    Rejected({f"{LOCALITY}.locality": {"zone": "a"}}, f"{LOCALITY}.locality", NOT_SUPPORTED),
+    Rejected({f"{LOCALITY}.proximity": {}}, f"{LOCALITY}.proximity", NOT_SUPPORTED),
     Rejected({f"{LB_ENDPOINT}.load_balancing_weight": 0}, f"{LB_ENDPOINT}.load_balancing_weight",
              "must be between 1 and 4294967295, got 0"),
     Rejected({f"{LB_ENDPOINT}.health_status": "HEALTHY"}, f"{LB_ENDPOINT}.health_status",

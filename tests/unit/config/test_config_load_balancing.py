@@ -30,3 +30,19 @@ def test_active_request_bias_is_its_default_value():
     cluster = parse_with({f"{CLUSTER}.lb_policy": "LEAST_REQUEST", f"{CLUSTER}.least_request_lb_config": {
         "active_request_bias": {"default_value": 0.5, "runtime_key": "k"}}}).clusters[0]
     assert cluster.active_request_bias == 0.5
+
+
+def test_locality_weighting_and_localities_parse():
+    cluster = parse_with({f"{CLUSTER}.common_lb_config": {"locality_weighted_lb_config": {}},
+                          f"{CLUSTER}.load_assignment.endpoints[0].locality": {"region": "r", "zone": "z"},
+                          f"{CLUSTER}.load_assignment.endpoints[0].load_balancing_weight": 3}).clusters[0]
+    assert cluster.locality_weighted
+    assert cluster.endpoints[0].locality == ("r", "z", "")
+    assert cluster.locality_weights() == [[3]]
+
+
+def test_locality_weighting_with_a_hashing_policy_is_refused():
+    from config_helpers import Rejected
+    Rejected({f"{CLUSTER}.common_lb_config": {"locality_weighted_lb_config": {}},
+              f"{CLUSTER}.lb_policy": "MAGLEV"}, f"{CLUSTER}.common_lb_config",
+             "locality_weighted_lb_config with MAGLEV is not supported by hotproxy yet").check()

@@ -64,3 +64,15 @@ def test_the_panic_threshold_is_the_configured_one():
     cluster.set_ejected([host.address for host in cluster.hosts[:2]])
     assert len({cluster.pick_host() for _ in range(200)}) == 3
     assert cluster.health_stats.lb_healthy_panic == 200
+
+
+def test_locality_weights_share_a_priority():
+    localities = tuple(LocalityLbEndpoints(lb_endpoints=(
+        LbEndpoint(address=SocketAddress("127.0.0.1", 9100 + index)),), load_balancing_weight=weight)
+        for index, weight in enumerate((1, 3)))
+    cluster = Cluster(ClusterConfig(name="c", endpoints=localities, locality_weighted=True))
+    picks = [cluster.pick_host().address[1] for _ in range(400)]
+    assert picks.count(9101) == 300 and picks.count(9100) == 100
+    cluster = Cluster(ClusterConfig(name="c", endpoints=localities))       # weights ignored
+    picks = [cluster.pick_host().address[1] for _ in range(400)]
+    assert picks.count(9101) == 200
