@@ -124,3 +124,33 @@ def test_max_ejection_percent_refuses_the_ejection_as_envoy_does(proxy_factory):
     assert stats["cluster.backend.outlier_detection.ejections_overflow"] >= 1
     assert stats["cluster.backend.outlier_detection.ejections_enforced_total"] == 0
     assert flags(proxy, f"127.0.0.1:{refusing_port}") == "healthy"
+
+
+def test_hotproxy_and_envoy_eject_alike(peer_factory):
+    """The same connections through hotproxy and Envoy 1.40 (one worker each): a host refusing
+    every connect is ejected after three, with the same counters and flag, and so is the
+    overflow of the default max_ejection_percent."""
+    for outlier, ejected in (({"consecutive_5xx": 3, "interval": "0.2s", "base_ejection_time": "30s",
+                               "max_ejection_percent": 50}, True),
+                             ({"consecutive_5xx": 3, "interval": "0.2s"}, False)):
+        good = NamedServer("good")
+        refusing_port = free_port()
+        peer = peer_factory(config(good.port, refusing_port, outlier))
+        for _ in range(6):           # round robin: three to each host
+            through(peer)
+        names = ("ejections_enforced_consecutive_5xx", "ejections_detected_consecutive_5xx",
+                 "ejections_enforced_total", "ejections_overflow", "ejections_active",
+                 "ejections_consecutive_5xx", "ejections_total")
+        deadline = time.monotonic() + 5
+        while True:
+            found = {name: peer.counter(f"cluster.backend.outlier_detection.{name}") for name in names}
+            if found["ejections_detected_consecutive_5xx"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        expected = {"ejections_enforced_consecutive_5xx": int(ejected), "ejections_detected_consecutive_5xx": 1,
+                    "ejections_enforced_total": int(ejected), "ejections_overflow": int(not ejected),
+                    "ejections_active": int(ejected), "ejections_consecutive_5xx": 1,
+                    "ejections_total": int(ejected)}
+        assert (peer.kind, found) == (peer.kind, expected)
+        assert flags(peer, f"127.0.0.1:{refusing_port}") == ("/failed_outlier_check" if ejected else "healthy")
+        peer.stop()
