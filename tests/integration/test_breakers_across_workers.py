@@ -106,3 +106,34 @@ def test_max_requests_holds_across_workers_for_the_router(proxy_factory):
     assert sorted(statuses) == [200, 200] + [503] * (CONNECTIONS - 2)
     stats = admin_stats(running.port("admin"), "^cluster.backend.upstream_rq_active_overflow$")
     assert stats["cluster.backend.upstream_rq_active_overflow"] == CONNECTIONS - 2
+
+
+def test_hotproxy_and_envoy_refuse_tcp_connections_alike(peer_factory):
+    """max_connections 2 and five held connections through the TCP proxy of hotproxy and of
+    Envoy 1.40 (one worker each): two reach the upstream, the rest overflow, same gauges."""
+    upstream = HoldingServer()
+    proxy = {"@type": TCP_PROXY_TYPE, "stat_prefix": "tcp", "cluster": "backend"}
+    peer = peer_factory(to_yaml({"admin": ADMIN, "static_resources": {
+        "listeners": [{"name": "tcp", "address": {"socket_address": {"address": "127.0.0.1",
+                                                                     "port_value": "{port:listen}"}},
+                       "filter_chains": [{"filters": [{"name": "envoy.filters.network.tcp_proxy",
+                                                       "typed_config": proxy}]}]}],
+        "clusters": [static_cluster("backend", upstream.port, extra=breakers(max_connections=2))]}}))
+    clients = [socket.create_connection(("127.0.0.1", peer.port("listen")), timeout=5) for _ in range(5)]
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            overflow = peer.counter("cluster.backend.upstream_cx_overflow")
+            if overflow >= 3 and upstream.open == 2:
+                break
+            time.sleep(0.05)
+        assert (upstream.open, upstream.most_open) == (2, 2)
+        # the readiness probe's connection came and went first: 3 of 5 overflow
+        assert overflow == 3
+        for name, value in (("cx_open", 1), ("remaining_cx", 0), ("rq_pending_open", 0),
+                            ("remaining_pending", 1024), ("remaining_retries", 3)):
+            assert (name, peer.counter(f"cluster.backend.circuit_breakers.default.{name}")) == (name, value)
+    finally:
+        upstream.release.set()
+        for client in clients:
+            client.close()
