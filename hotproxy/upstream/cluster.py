@@ -22,10 +22,11 @@ What the router and the TCP proxy call, per request:
 
 ``record_outcome(host, outcome)``
     One upstream attempt's result, for outlier detection: the HTTP status (int) of the response
-    head, or a local-origin event: ``"connect_failure"`` (connecting failed or timed out, or the
-    pool refused), ``"timeout"`` (the response did not come in time), ``"reset"`` (the
-    connection broke before a response head), ``"success"`` (the TCP proxy connected: Envoy's
-    LOCAL_ORIGIN_CONNECT_SUCCESS_FINAL). An int status implies the connection succeeded. Call it
+    head, or a local-origin event: ``"connect_failure"`` (connecting failed or timed out),
+    ``"timeout"`` (the response did not come in time), ``"reset"`` (the connection broke before a
+    response head), ``"success"`` (the TCP proxy connected: Envoy's
+    LOCAL_ORIGIN_CONNECT_SUCCESS_FINAL). A circuit-breaker overflow (``ConnectFailure("overflow")``)
+    is no outcome: Envoy does not report it, since it says nothing of the host (envoy#25487). An int status implies the connection succeeded. Call it
     only when ``outlier_detection`` is not None (one attribute test): clusters without outlier
     detection do nothing with it.
 
