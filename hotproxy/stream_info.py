@@ -25,11 +25,12 @@ class StreamInfo:
         "response_headers",             # list of (name, value) as sent downstream, or None
         "response_code",                # int, 0 when no response was sent
         "response_code_details",        # Envoy's response-code detail string, e.g. "via_upstream"
-        "response_flags",               # set of Envoy response-flag short codes: {"UF", "URX", ...}
+        "response_flags",               # Envoy response-flag short codes: a dict in the order set, or a set
         "bytes_received",               # request body bytes (HTTP) / bytes from downstream (TCP)
         "bytes_sent",                   # response body bytes (HTTP) / bytes to downstream (TCP)
         "upstream_host",                # "ip:port" of the chosen upstream host, or None
         "upstream_cluster",             # cluster name, or None
+        "upstream_request_attempt_count",  # attempts the router made (0: never routed upstream)
         "upstream_local_address",       # "ip:port" of our side of the upstream connection, or None
         "upstream_transport_failure_reason",  # str or None
         "downstream_remote_address",    # "ip:port" ("[::1]:80") of the client as the connection
@@ -65,6 +66,7 @@ class StreamInfo:
         self.bytes_sent = 0
         self.upstream_host = None
         self.upstream_cluster = None
+        self.upstream_request_attempt_count = 0
         self.upstream_local_address = None
         self.upstream_transport_failure_reason = None
         self.downstream_remote_address = None

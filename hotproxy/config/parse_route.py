@@ -8,6 +8,8 @@ import re
 from .fields import UINT32_MAX, Enum, Fields, Node, parse_each, present
 from .parse_core import (HEADER_MUTATIONS, header_matcher, header_mutations,
                          query_parameter_matcher, regex)
+from .parse_hash_policy import hash_policies
+from .parse_mirror import mirror_policy
 from .parse_retry import retry_policy
 from .route import (DirectResponseAction, RedirectAction, RegexRewrite, Route, RouteAction,
                     RouteConfiguration, RouteMatch, VirtualHost, WeightedCluster)
@@ -34,12 +36,12 @@ ROUTE_MATCH = Fields(
                 "dynamic_metadata filter_state")
 ROUTE_ACTION = Fields(
     "cluster cluster_header weighted_clusters prefix_rewrite regex_rewrite host_rewrite_literal "
-    "auto_host_rewrite timeout idle_timeout retry_policy",
+    "auto_host_rewrite timeout idle_timeout retry_policy hash_policy request_mirror_policies",
     unsupported="cluster_specifier_plugin inline_cluster_specifier_plugin "
                 "cluster_not_found_response_code metadata_match path_rewrite_policy path_rewrite "
                 "host_rewrite_header host_rewrite_path_regex host_rewrite append_x_forwarded_host "
                 "flush_timeout early_data_policy retry_policy_typed_config "
-                "request_mirror_policies priority rate_limits include_vh_rate_limits hash_policy "
+                "priority rate_limits include_vh_rate_limits "
                 "cors max_grpc_timeout grpc_timeout_offset upgrade_configs "
                 "internal_redirect_policy internal_redirect_action max_internal_redirects "
                 "hedge_policy max_stream_duration")
@@ -166,7 +168,9 @@ def route_action(node: Node) -> RouteAction | None:
         auto_host_rewrite=m.boolean("auto_host_rewrite"),
         timeout=m.duration("timeout"),
         idle_timeout=m.duration("idle_timeout"),
-        retry_policy=m.nested("retry_policy", retry_policy)))
+        retry_policy=m.nested("retry_policy", retry_policy),
+        hash_policy=m.nested("hash_policy", lambda n: hash_policies(n, regex_rewrite)),
+        request_mirror_policies=m.repeated("request_mirror_policies", mirror_policy) or None))
 
 
 def weighted_clusters(node: Node) -> tuple[WeightedCluster, ...] | None:

@@ -77,6 +77,34 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True)
+class HashPolicy:
+    """One ``RouteAction.hash_policy[]`` entry. ``kind`` is "header" (``name``: the lower-cased
+    header, ``regex_rewrite`` applied to each value first), "cookie" (``name``; ``ttl`` seconds,
+    None when unset: then a missing cookie yields no hash; ``path``; ``attributes`` as (name,
+    value) pairs), "source_ip" or "query_parameter" (``name``)."""
+    kind: str
+    name: str = ""
+    terminal: bool = False
+    regex_rewrite: RegexRewrite | None = None
+    ttl: float | None = None
+    path: str = ""
+    attributes: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class MirrorPolicy:
+    """One ``RouteAction.request_mirror_policies[]`` entry: exactly one of ``cluster`` and
+    ``cluster_header`` (lower-cased) is set; a request is mirrored with probability
+    ``numerator / denominator`` (runtime_fraction's default_value; always when unset);
+    ``host_suffix``: the shadow's Host gets "-shadow" (disable_shadow_host_suffix_append)."""
+    cluster: str | None = None
+    cluster_header: str | None = None
+    numerator: int = 100
+    denominator: int = 100
+    host_suffix: bool = True
+
+
+@dataclass(frozen=True)
 class RouteAction:
     """Exactly one cluster specifier: ``cluster``, ``weighted_clusters`` or ``cluster_header``."""
     cluster: str | None = None
@@ -89,6 +117,8 @@ class RouteAction:
     timeout: float = 15.0                      # route timeout; 0 disables it
     idle_timeout: float | None = None          # per-route stream idle timeout; 0 disables
     retry_policy: RetryPolicy | None = None    # the virtual host's applies when None
+    hash_policy: tuple[HashPolicy, ...] = ()
+    request_mirror_policies: tuple[MirrorPolicy, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -282,7 +282,7 @@ class _Connection:
             stream = self.stream
             if stream is not None:  # the connection ended inside an exchange
                 hcm.stats.downstream_rq_active -= 1
-                if stream.upstream is not None:
+                if stream.upstream is not None or hcm.router.mirroring:
                     hcm.router.abort(stream)
                 if hcm.logging:
                     self.log(stream)
@@ -414,9 +414,11 @@ class _Connection:
         if hcm.logging:
             stream.request_done = time.monotonic()
         if stream.pending_reply is not None:
-            status, body, flag = stream.pending_reply
+            if hcm.router.mirroring:
+                hcm.router.mirrors.send(stream)   # the primary failed: the copy still goes
+            status, body, flag, leading = stream.pending_reply
             stream.pending_reply = None
-            self.local_reply(stream, status, body, flag=flag)
+            self.local_reply(stream, status, body, flag=flag, leading=leading)
         elif stream.upstream is not None:
             hcm.router.finish(stream, self)
         if hcm.logging:
@@ -499,7 +501,7 @@ class _Connection:
 
     # responses generated here
 
-    def local_reply(self, stream, status, body, close=False, extra=(), flag=None):
+    def local_reply(self, stream, status, body, close=False, extra=(), flag=None, leading=()):
         """Answer ``stream`` from here. A reply sent before the request body was read closes the
         connection afterwards (Envoy: the unread body cannot be trusted to end where it says).
         Once the request was routed, the route's response header mutations apply, as to an
@@ -524,13 +526,13 @@ class _Connection:
             extra = [*extra, FAILED_HEADER]
         hcm.count_response(status)
         send_all(self.sock, local_reply.encode(status, body, hcm.server_name, close,
-                                               head.method == b"HEAD", extra))
+                                               head.method == b"HEAD", extra, leading))
         if close:
             raise _CloseConnection()
 
-    def defer_reply(self, stream, status, body, flag=None):
+    def defer_reply(self, stream, status, body, flag=None, leading=()):
         """Answer once the request body has been read (an upstream failure, as Envoy does)."""
-        stream.pending_reply = (status, body, flag)
+        stream.pending_reply = (status, body, flag, leading)
 
     def _protocol_error(self, error):
         stream = self.stream
@@ -605,6 +607,9 @@ class _Connection:
         info.upstream_service_time_ms = stream.service_time_ms
         info.upstream_host = stream.upstream_host
         info.upstream_cluster = stream.cluster.name if stream.cluster is not None else None
+        # Envoy counts the first attempt once a cluster is chosen, a host or not (probed)
+        info.upstream_request_attempt_count = (
+            self.hcm.router.retries.attempt_counts.pop(stream, 0) or int(stream.cluster is not None))
         info.route_name = stream.route.name if stream.route is not None else None
         self.hcm.access_logs.log(info)
 

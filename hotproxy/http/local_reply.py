@@ -7,6 +7,8 @@ NO_HEALTHY_UPSTREAM = b"no healthy upstream"
 UPSTREAM_TIMEOUT = b"upstream request timeout"
 CONNECT_ERROR = b"upstream connect error or disconnect/reset before headers. reset reason: "
 OVERLOADED = b"envoy overloaded"  # stop_accepting_requests
+#: what Envoy's router puts first in a reply to a circuit-breaker overflow (UO)
+OVERFLOW_HEADERS = ((b"x-envoy-overloaded", b"true"),)
 
 #: Bodies of the replies to requests the codec refused.
 PROTOCOL_ERROR_BODIES = {
@@ -17,14 +19,16 @@ PROTOCOL_ERROR_BODIES = {
 }
 
 
-def encode(status, body, server_name, close=False, head_only=False, extra=()):
+def encode(status, body, server_name, close=False, head_only=False, extra=(), leading=()):
     """Bytes of a complete local reply.
 
     With a body: content-length, content-type, date, server. Without one: ``extra`` (a redirect's
     location), date, server, then content-length: 0 — or, for a HEAD request, a chunked framing
-    header and nothing after it, as Envoy does.
+    header and nothing after it, as Envoy does. ``leading`` headers come before all of these.
     """
     parts = [status_line(status)]
+    for name, value in leading:
+        parts += (name, b": ", value, b"\r\n")
     if body:
         parts += (b"content-length: %d\r\ncontent-type: text/plain\r\n" % len(body),)
     for name, value in extra:

@@ -17,12 +17,13 @@ class ActiveStream:
         "chunked",          # the request body is chunk-framed
         "responded",        # a response (local or upstream) has started downstream
         "body_done",        # the whole request has been received
-        "pending_reply",    # (status, body) to answer once the request body is read
+        "pending_reply",    # (status, body, flag, leading headers) to answer once the body is read
         "status",           # response status, for stats and logs
         "close",            # close the downstream connection after this exchange
         "health_check_failed",  # say x-envoy-immediate-health-check-fail in the response
+        "set_cookies",      # Set-Cookie values a hash policy made up, None when none
         # for access logs:
-        "flags",            # Envoy response flags ("NR", "UH", …), a set once one is raised
+        "flags",            # Envoy response flags ("NR", "UH", …): a dict, in the order raised
         "bytes_received",   # request body bytes
         "bytes_sent",       # response body bytes
         "response_headers", # as sent downstream
@@ -51,6 +52,7 @@ class ActiveStream:
         self.status = 0
         self.close = not head.keep_alive
         self.health_check_failed = False
+        self.set_cookies = None
         self.flags = None
         self.bytes_received = 0
         self.bytes_sent = 0
@@ -61,7 +63,14 @@ class ActiveStream:
         self.logged = False
 
     def flag(self, code):
+        """Raise a response flag: a dict keeps them in the order raised, which is the order
+        Envoy 1.40 prints them in (URX,UF)."""
         if self.flags is None:
-            self.flags = {code}
+            self.flags = {code: None}
         else:
-            self.flags.add(code)
+            self.flags[code] = None
+
+    def add_set_cookie(self, value):
+        if self.set_cookies is None:
+            self.set_cookies = []
+        self.set_cookies.append(value)

@@ -78,8 +78,12 @@ class ActiveListener:
         def build_terminal(filter_config):
             terminal = build_terminal_filter(filter_config, cluster_manager, deadlines, access_log_sink,
                                              server_state)
-            # per_connection_buffer_limit_bytes bounds what one read may bring in
-            terminal.recv_size = min(terminal.recv_size, config.per_connection_buffer_limit_bytes)
+            # per_connection_buffer_limit_bytes bounds what one read may bring in, and the body
+            # a request keeps for a retry or a shadow copy (Envoy's request buffer limit)
+            limit = config.per_connection_buffer_limit_bytes
+            terminal.recv_size = min(terminal.recv_size, limit)
+            if isinstance(terminal, HttpConnectionManager):
+                terminal.router.retries.connection_buffer_limit = limit
             return terminal
 
         self.chains = FilterChains(config, build_terminal, counts, tls_ticket_key)

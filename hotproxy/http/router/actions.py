@@ -35,6 +35,7 @@ class CompiledRoute:
     __slots__ = ("kind", "name", "vhost_name", "config",
                  "cluster_name", "pick_cluster", "rewrites_path", "rewrite_path",
                  "host_rewrite_literal", "auto_host_rewrite", "timeout", "idle_timeout", "retry",
+                 "request_hash", "mirrors", "extras",  # route_table sets them (hashing, mirroring)
                  "redirect_status", "redirect_location",
                  "direct_status", "direct_body", "direct_location",
                  "has_request_mutations", "has_response_mutations",
@@ -49,6 +50,8 @@ class CompiledRoute:
         self.cluster_name = self.pick_cluster = self.rewrite_path = None
         self.rewrites_path = self.auto_host_rewrite = False
         self.host_rewrite_literal = self.timeout = self.idle_timeout = self.retry = None
+        self.request_hash = self.mirrors = None
+        self.extras = False             # either is set
         self.redirect_status = self.redirect_location = None
         self.direct_status = self.direct_body = self.direct_location = None
 

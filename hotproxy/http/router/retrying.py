@@ -23,6 +23,8 @@ from ...upstream.connect import ConnectFailure
 from .. import local_reply
 from ..http1.serialize import LAST_CHUNK, request_head
 from .downstream_head import set_header as _set_header
+from .host_choice import pick_host
+from .outcomes import report, report_host
 from .retry import (LIMIT_EXCEEDED, LOCAL_RESET, OVERFLOW, OVERFLOW_DECISION, PROTOCOL_ERROR,
                     RETRY, DEFAULT_BUFFER_LIMIT, UpstreamReset)
 
@@ -41,7 +43,7 @@ class Replay:
     sending it all again)."""
 
     __slots__ = ("state", "target", "headers", "body", "size", "limit", "per_try", "attempt_at",
-                 "expected_at", "stale_retried", "fresh_on", "finishing")
+                 "expected_at", "stale_retried", "fresh_on", "finishing", "hash_key")
 
     def __init__(self, state, target, headers, limit, per_try):
         self.state = state
@@ -57,6 +59,7 @@ class Replay:
         self.fresh_on = None            # the host to reconnect to for that, or None
         #: the request is complete and its attempts are made by the loop in Retries.finish
         self.finishing = False
+        self.hash_key = None            # from the route's hash_policy, for every attempt
 
 
 class Attempt:
@@ -81,6 +84,7 @@ class Attempt:
             return
         decision = state.on_response(head.status, head.headers)
         if decision is RETRY:
+            report(stream, head.status)         # never reaches downstream_head, which reports
             stream.upstream.pool.host.stats.rq_error += 1
             self.router._release(stream, False)
             raise RetryAttempt()
@@ -96,13 +100,15 @@ class Retries:
     def __init__(self, router):
         self.router = router
         self.replays = {}           # stream → Replay, from the first attempt to the last
-        #: the listener's per_connection_buffer_limit_bytes: the default until the listener
-        #: manager passes its own (it sets the connection manager's recv_size from it today)
+        #: the listener's per_connection_buffer_limit_bytes (set by the listener manager)
         self.connection_buffer_limit = DEFAULT_BUFFER_LIMIT
+        #: stream → attempts made, for %UPSTREAM_REQUEST_ATTEMPT_COUNT% (None: no access log;
+        #: the router sets it)
+        self.attempt_counts = None
 
     # --- while the request arrives -----------------------------------------------------------
 
-    def start(self, stream, conn, cluster, target, headers):
+    def start(self, stream, conn, cluster, target, headers, hash_key=None):
         route = stream.route
         policy = route.retry
         state = policy.begin(stream.head, target, cluster.stats, cluster)
@@ -117,6 +123,7 @@ class Retries:
         if policy.buffer_limit is not None:
             limit = min(limit, policy.buffer_limit)
         replay = Replay(state, target, headers, limit, per_try)
+        replay.hash_key = hash_key
         expected = per_try or route.timeout
         if expected:
             replay.expected_at = len(headers)
@@ -131,6 +138,8 @@ class Retries:
         if stream.chunked:
             headers.append((b"transfer-encoding", b"chunked"))
         failure = self._open(stream, conn, replay)
+        if self.attempt_counts is not None:
+            self.attempt_counts[stream] = state.attempts
         if failure is not None:
             state.release()
             status, body, flag = failure
@@ -140,7 +149,8 @@ class Retries:
             if flag == "UH" or not stream.head.has_body:
                 # nothing to read first: answered now, with the attempt count when asked for
                 return self._reply(stream, conn, replay, status, body, flag)
-            return conn.defer_reply(stream, status, body, flag)
+            return conn.defer_reply(stream, status, body, flag,
+                                    local_reply.OVERFLOW_HEADERS if flag == "UO" else ())
         self.replays[stream] = replay
         stream.out.append(stream.request_bytes)
 
@@ -229,6 +239,8 @@ class Retries:
             stream.cluster.stats.upstream_rq_timeout += 1
             self._reply(stream, conn, replay, 504, local_reply.UPSTREAM_TIMEOUT, "UT")
         finally:
+            if self.attempt_counts is not None:
+                self.attempt_counts[stream] = state.attempts
             state.release()
             self.replays.pop(stream, None)
 
@@ -248,6 +260,8 @@ class Retries:
             replay.fresh_on = upstream.pool.host
             stream.cluster.stats.upstream_rq_retry += 1
             return True
+        if upstream is not None:
+            report_host(stream.cluster, upstream.pool.host, "reset")
         if stream.responded:
             # already started downstream: all that can be said now is an abrupt close
             stream.flag("UPE" if reason == PROTOCOL_ERROR else "UC")
@@ -274,6 +288,7 @@ class Retries:
         upstream = stream.upstream
         if upstream is not None:
             upstream.pool.host.stats.rq_timeout += 1
+        report(stream, "timeout")
         router._release(stream, False)
         now = time.monotonic()
         per_try = now < route_deadline and (
@@ -304,7 +319,8 @@ class Retries:
         extra = ()
         if stream.route.retry.count_in_response:
             extra = [(b"x-envoy-attempt-count", b"%d" % replay.state.attempts)]
-        conn.local_reply(stream, status, body, close=stream.close, extra=extra, flag=flag)
+        conn.local_reply(stream, status, body, close=stream.close, extra=extra, flag=flag,
+                         leading=local_reply.OVERFLOW_HEADERS if flag == "UO" else ())
 
     # --- attempts ---------------------------------------------------------------------------
 
@@ -320,7 +336,7 @@ class Retries:
         while True:
             host, fresh, replay.fresh_on = replay.fresh_on, replay.fresh_on is not None, None
             if host is None:
-                host = self._pick(cluster, state)
+                host = pick_host(cluster, state, replay.hash_key)
             if host is None:
                 return 503, local_reply.NO_HEALTHY_UPSTREAM, "UH"
             state.attempted_hosts.append(host)
@@ -344,6 +360,8 @@ class Retries:
                 host.stats.rq_error += 1
                 stats.upstream_rq_active -= 1
                 overflow = failure.reason == "overflow"
+                if not overflow:
+                    report_host(cluster, host, "connect_failure")
                 decision = state.on_reset(OVERFLOW if overflow else failure.reason)
                 if decision is RETRY:
                     gevent.sleep(state.backoff())
@@ -359,20 +377,6 @@ class Retries:
             host.stats.rq_total += 1
             stream.request_bytes = request_head(stream.head.method, replay.target, headers)
             return None
-
-    @staticmethod
-    def _pick(cluster, state):
-        """Envoy's host choice with retry host predicates: pick again, up to
-        host_selection_retry_max_attempts times, while previous_hosts rejects the host (then
-        the last pick stands)."""
-        host = cluster.pick_host()
-        if host is None or state.accepts(host):
-            return host
-        for _ in range(state.policy.host_selection_attempts):
-            host = cluster.pick_host()
-            if state.accepts(host):
-                break
-        return host
 
 
 def _expected_ms(route, replay, complete_at):

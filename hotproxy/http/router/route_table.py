@@ -17,6 +17,8 @@ from ...errors import ConfigError
 from ..header_mutation import compile_header_level
 from .actions import DIRECT_RESPONSE, REDIRECT, ROUTE, CompiledRoute  # noqa: F401 (re-exported)
 from ...matching import compile_regex
+from .hashing import RequestHash
+from .mirroring import MirrorPolicies
 from .matchers import compile_request_checks
 
 # Path match kinds, tested in this order of likelihood by RouteTable.match.
@@ -198,6 +200,11 @@ def _compile_entry(route, vhost, where, request_levels, response_levels, rng):
     checks = compile_request_checks(match, f"{where}.match")
     compiled = CompiledRoute(route, vhost.name, where, request_levels, response_levels, rng,
                              vhost)
+    if route.route is not None and route.route.hash_policy:
+        compiled.request_hash = RequestHash(route.route.hash_policy, f"{where}.route.hash_policy")
+    if route.route is not None and route.route.request_mirror_policies:
+        compiled.mirrors = MirrorPolicies(route.route.request_mirror_policies, rng)
+    compiled.extras = compiled.request_hash is not None or compiled.mirrors is not None
     if kind != _REGEX and (b"?" in value or b"#" in value):
         return None
     return (kind, value, checks, compiled)

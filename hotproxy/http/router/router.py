@@ -22,6 +22,7 @@ import gevent
 
 from ...errors import ProtocolError
 from ...deadlines import NEVER
+from ...upstream.cluster import HASHING_POLICIES
 from ...upstream.connect import ConnectFailure
 from .. import local_reply
 from ..http1.codec import END
@@ -30,7 +31,9 @@ from ...sockio import send_all, send_parts
 from .downstream_head import CHUNKED as _CHUNKED, RAW as _RAW, downstream_head
 from .downstream_head import parser_takes_rest as _parser_takes_rest
 from .downstream_head import response_decoder as _response_decoder, set_header as _set_header
+from .outcomes import report, report_host
 from .retry import UpstreamReset
+from .mirroring import Mirrors
 from .retrying import Retries
 
 _RECV_SIZE = 256 * 1024  # a 64 KiB body and its head arrive in one read
@@ -47,8 +50,11 @@ class Router:
         self.server_name = hcm.server_name
         self._buffers = []  # free response buffers (each in use by one exchange at a time)
         self.retries = Retries(self)
+        self.retries.attempt_counts = {} if hcm.logging else None
         #: requests of retrying routes whose body still arrives (see retrying.Replay)
         self.replays = self.retries.replays
+        self.mirrors = Mirrors(self)
+        self.mirroring = self.mirrors.copies  # requests whose shadow copies are in the making
 
     def start(self, stream, conn, target, headers):
         route = stream.route
@@ -61,9 +67,10 @@ class Router:
             hcm.stats.no_cluster += 1
             return conn.local_reply(stream, 503, b"", flag="NC")
         stream.cluster = cluster
+        hash_key = self._extras(route, stream, conn, cluster, target, headers) if route.extras else None
         if route.retry is not None:
-            return self.retries.start(stream, conn, cluster, target, headers)
-        host = cluster.pick_host()
+            return self.retries.start(stream, conn, cluster, target, headers, hash_key)
+        host = cluster.pick_host(hash_key)
         if host is None:
             return conn.local_reply(stream, 503, local_reply.NO_HEALTHY_UPSTREAM, flag="UH")
         stream.upstream_host = host.label
@@ -82,6 +89,7 @@ class Router:
             headers = route.mutate_request(headers, stream.weighted, conn)
         if stream.chunked:
             headers.append((b"transfer-encoding", b"chunked"))
+        stream.request_bytes = request_head(stream.head.method, target, headers)
         stats = cluster.stats
         stats.upstream_rq_total += 1
         stats.upstream_rq_active += 1
@@ -93,16 +101,29 @@ class Router:
             host.active_requests -= 1
             host.stats.rq_error += 1
             stats.upstream_rq_active -= 1
-            return conn.defer_reply(stream, 503, _connect_error_body(failure),
-                                    "UO" if failure.reason == "overflow" else "UF")
-        stream.request_bytes = request_head(stream.head.method, target, headers)
+            if failure.reason != "overflow":
+                report_host(cluster, host, "connect_failure")
+            body = local_reply.CONNECT_ERROR + failure.reason.encode()
+            if failure.reason == "overflow":
+                return conn.defer_reply(stream, 503, body, "UO", local_reply.OVERFLOW_HEADERS)
+            return conn.defer_reply(stream, 503, body, "UF")
         stream.out.append(stream.request_bytes)
+
+    def _extras(self, route, stream, conn, cluster, target, headers):
+        """Start the route's mirroring; its hash key when the cluster hashes, else None."""
+        if route.mirrors is not None:
+            self.mirrors.start(stream, headers, self.retries.connection_buffer_limit)
+        if route.request_hash is not None and cluster.config.lb_policy in HASHING_POLICIES:
+            return route.request_hash.key(stream, headers, target, conn)
+        return None
 
     def send_body(self, stream, data):
         piece = chunk(data) if stream.chunked else data
         stream.out.append(piece)
         if self.replays:
             self.retries.keep(stream, piece, len(data))
+        if self.mirroring:
+            self.mirrors.keep(stream, piece, len(data))
 
     def flush(self, stream):
         """Send the queued request bytes. Raises ``UpstreamReset``."""
@@ -130,10 +151,13 @@ class Router:
         except (UpstreamReset, OSError):
             if self.replays:
                 self.retries.forget(stream)
+            report(stream, "reset")
             self._fail(stream, conn, 503, local_reply.CONNECT_ERROR + b"connection termination", "UC")
 
     def finish(self, stream, conn):
         """The downstream request is complete: send the rest and relay the response."""
+        if self.mirroring:
+            self.mirrors.send(stream)
         if self.replays:
             replay = self.replays.get(stream)
             if replay is not None:
@@ -145,13 +169,16 @@ class Router:
                 self.flush(stream)
             self._relay_response(stream, conn)
         except UpstreamReset as reset:
+            report(stream, "reset")
             self._fail(stream, conn, 503, local_reply.CONNECT_ERROR + reset.reason.encode(), "UC")
         except SocketTimeout:
+            report(stream, "timeout")
             stream.cluster.stats.upstream_rq_timeout += 1
             if stream.upstream is not None:
                 stream.upstream.pool.host.stats.rq_timeout += 1
             self._fail(stream, conn, 504, local_reply.UPSTREAM_TIMEOUT, "UT")
         except ProtocolError:
+            report(stream, "reset")
             stream.cluster.stats.upstream_cx_protocol_error += 1
             self._fail(stream, conn, 502, local_reply.CONNECT_ERROR + b"protocol error", "UPE")
         except OSError:
@@ -164,6 +191,8 @@ class Router:
         """The downstream went away mid-exchange: the upstream connection cannot be reused."""
         if self.replays:
             self.retries.forget(stream)
+        if self.mirroring:
+            self.mirrors.forget(stream)
         self._release(stream, False)
 
     def _relay_response(self, stream, conn, attempt=None):
@@ -343,7 +372,9 @@ class Router:
         stream.upstream = None
         try:
             stream.upstream = stale.pool.acquire_fresh()
-        except ConnectFailure:
+        except ConnectFailure as failure:
+            if failure.reason != "overflow":
+                report_host(stream.cluster, stale.pool.host, "connect_failure")
             return False
         stream.cluster.stats.upstream_rq_retry += 1
         return True
@@ -367,6 +398,3 @@ def _deadline(route_deadline, now, idle):
             return idle_deadline
     return route_deadline
 
-
-def _connect_error_body(failure):
-    return local_reply.CONNECT_ERROR + failure.reason.encode()

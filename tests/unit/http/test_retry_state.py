@@ -11,7 +11,7 @@ from hotproxy.config.route import (RateLimitedRetryBackOff, ResetHeader, RetryBa
 from hotproxy.http.router.retry import (CONNECT_FAILURE, CONNECT_TIMEOUT, CONNECTION_TERMINATION,
                                         LIMIT_EXCEEDED, LOCAL_RESET, NO_RETRY, OVERFLOW,
                                         OVERFLOW_DECISION, RETRY, RoutePolicy)
-from hotproxy.http.router.retrying import Retries
+from hotproxy.http.router.host_choice import pick_host
 from hotproxy.stats.schema import ClusterStats
 
 
@@ -193,20 +193,20 @@ def test_control_headers_merge_as_envoy_merges_them():
 
 def test_previous_hosts_picks_again_up_to_the_limit():
     hosts = iter(["a", "a", "a", "b", "a"])
-    cluster = SimpleNamespace(pick_host=lambda: next(hosts))
+    cluster = SimpleNamespace(pick_host=lambda hash_key=None: next(hosts))
     state, _ = state_for(retry_on=("5xx",), previous_hosts=True, host_selection_retry_max_attempts=3)
     state.attempted_hosts.append("a")
-    assert Retries._pick(cluster, state) == "b"
+    assert pick_host(cluster, state) == "b"
     hosts = iter(["a", "a", "a"])
-    cluster = SimpleNamespace(pick_host=lambda: next(hosts))
+    cluster = SimpleNamespace(pick_host=lambda hash_key=None: next(hosts))
     state, _ = state_for(retry_on=("5xx",), previous_hosts=True)   # one more pick by default
     state.attempted_hosts.append("a")
-    assert Retries._pick(cluster, state) == "a"                    # the last pick stands
+    assert pick_host(cluster, state) == "a"                    # the last pick stands
     hosts = iter(["a", "b"])
-    cluster = SimpleNamespace(pick_host=lambda: next(hosts))
+    cluster = SimpleNamespace(pick_host=lambda hash_key=None: next(hosts))
     state, _ = state_for(retry_on=("5xx",))                        # no predicate: no second pick
     state.attempted_hosts.append("a")
-    assert Retries._pick(cluster, state) == "a"
+    assert pick_host(cluster, state) == "a"
 
 
 def test_the_route_policy_replaces_the_virtual_hosts_whole():

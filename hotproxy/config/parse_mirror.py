@@ -1,0 +1,49 @@
+"""Parser for ``RouteAction.request_mirror_policies[]`` (envoy.config.route.v3) into
+route.MirrorPolicy."""
+from __future__ import annotations
+
+from .fields import Enum, Fields, Node, present
+from .route import MirrorPolicy
+
+REQUEST_MIRROR_POLICY = Fields(
+    "cluster cluster_header runtime_fraction disable_shadow_host_suffix_append",
+    unsupported="trace_sampled request_headers_mutations host_rewrite_literal")
+RUNTIME_FRACTIONAL_PERCENT = Fields("default_value runtime_key")
+FRACTIONAL_PERCENT = Fields("numerator denominator")
+DENOMINATORS = {"HUNDRED": 100, "TEN_THOUSAND": 10_000, "MILLION": 1_000_000}
+DENOMINATOR = Enum(" ".join(DENOMINATORS))
+
+
+def mirror_policy(node: Node) -> MirrorPolicy | None:
+    m = node.message(REQUEST_MIRROR_POLICY)
+    if m is None:
+        return None
+    kind = m.one_of("cluster", "cluster_header")
+    cluster = m.string("cluster", non_empty=True)
+    if cluster:
+        m.at("cluster").refers_to_cluster(cluster)
+    header = m.string("cluster_header", non_empty=True, http_safe=True)
+    fraction = m.nested("runtime_fraction", _runtime_fraction) or (None, None)
+    suffix = m.boolean("disable_shadow_host_suffix_append")
+    if kind is None:
+        return None
+    return MirrorPolicy(**present(cluster=cluster, cluster_header=header and header.lower(),
+                                  numerator=fraction[0], denominator=fraction[1],
+                                  host_suffix=None if suffix is None else not suffix))
+
+
+def _runtime_fraction(node: Node):
+    """(numerator, denominator) of the default_value; a runtime_key is refused (hotproxy's
+    runtime has no fractional values yet)."""
+    m = node.message(RUNTIME_FRACTIONAL_PERCENT)
+    if m is None:
+        return None
+    if m.string("runtime_key"):
+        m.at("runtime_key").fail("a runtime_key is not supported by hotproxy yet")
+    percent = m.at("default_value").message(FRACTIONAL_PERCENT) if m.has("default_value") else None
+    if percent is None:
+        m.at("default_value").fail("required field is missing")
+        return None
+    numerator = percent.uint32("numerator", 0)
+    denominator = DENOMINATORS[percent.enum("denominator", DENOMINATOR, "HUNDRED")]
+    return numerator, denominator
