@@ -40,19 +40,22 @@ _RANK = {code: rank for rank, code in enumerate(RESPONSE_FLAGS)}
 
 
 def short_string(flags) -> bytes:
-    """``UF,URX``; ``-`` when no flag is set (a value, not a missing one: Envoy prints "-" in JSON
-    too).
-
-    Envoy 1.40 joins the flags in the order they were set. A set has no order, so hotproxy joins
-    them in table order, which matches the order Envoy sets its usual pairs in (UF before URX).
-    """
+    """``URX,UF``; ``-`` when no flag is set (a value, not a missing one: Envoy prints "-" in JSON
+    too). Envoy 1.40 joins the flags in the order they were set: ``flags`` in that order (a dict
+    or a list), or a set, which has none and is joined in table order."""
     if not flags:
         return b"-"
-    return ",".join(sorted(flags, key=_RANK.__getitem__)).encode()
+    return ",".join(_ordered(flags)).encode()
 
 
 def long_string(flags) -> bytes:
-    """``UpstreamConnectionFailure,UpstreamRetryLimitExceeded``; ``-`` when no flag is set."""
+    """``UpstreamRetryLimitExceeded,UpstreamConnectionFailure``; ``-`` when no flag is set."""
     if not flags:
         return b"-"
-    return ",".join(RESPONSE_FLAGS[code] for code in sorted(flags, key=_RANK.__getitem__)).encode()
+    return ",".join(RESPONSE_FLAGS[code] for code in _ordered(flags)).encode()
+
+
+def _ordered(flags):
+    if isinstance(flags, (set, frozenset)):
+        return sorted(flags, key=_RANK.__getitem__)
+    return flags

@@ -32,3 +32,15 @@ def test_the_table_is_envoys_in_envoys_order():
 def test_flags_print_comma_joined_in_table_order(flags, short, long):
     assert short_string(flags) == short
     assert long_string(flags) == long
+
+
+def test_flags_raised_on_a_stream_print_in_the_order_raised():
+    # Envoy 1.40 logged "URX,UF" for a connect failure that ran out of retries
+    from types import SimpleNamespace
+    from hotproxy.http.stream import ActiveStream
+    stream = ActiveStream(SimpleNamespace(chunked=False, keep_alive=True), 0.0)
+    stream.flag("URX")
+    stream.flag("UF")
+    stream.flag("URX")
+    assert short_string(stream.flags) == b"URX,UF"
+    assert long_string(stream.flags) == b"UpstreamRetryLimitExceeded,UpstreamConnectionFailure"
