@@ -70,6 +70,16 @@ class RetryBudget:
 
 
 @dataclass(frozen=True)
+class SlowStart:
+    """slow_start_config of round_robin_lb_config or least_request_lb_config: a host's weight
+    grows from ``min_weight_percent`` to full over ``window`` seconds after it is added (or
+    becomes healthy), by (elapsed / window) ** (1 / ``aggression``)."""
+    window: float
+    aggression: float = 1.0
+    min_weight_percent: float = 10.0
+
+
+@dataclass(frozen=True)
 class Cluster:
     """``type`` is STATIC, STRICT_DNS or LOGICAL_DNS; ``lb_policy`` ROUND_ROBIN, LEAST_REQUEST,
     RANDOM, RING_HASH or MAGLEV. ``endpoints`` flattens load_assignment (locality weights are not supported yet)."""
@@ -94,6 +104,9 @@ class Cluster:
     # least_request_lb_config.choice_count and active_request_bias (its default_value)
     choice_count: int = 2
     active_request_bias: float = 1.0
+    # slow_start_config of the ROUND_ROBIN or LEAST_REQUEST config; None without one (or with
+    # a zero window, which Envoy treats as no slow start)
+    slow_start: SlowStart | None = None
     # ring_hash_lb_config (hash_function XX_HASH or MURMUR_HASH_2) and maglev_lb_config
     minimum_ring_size: int = 1024
     maximum_ring_size: int = 8388608

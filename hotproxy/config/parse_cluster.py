@@ -2,7 +2,7 @@
 into cluster.py's dataclasses."""
 from __future__ import annotations
 
-from .cluster import Cluster, LbEndpoint, LocalityLbEndpoints, RetryBudget
+from .cluster import Cluster, LbEndpoint, LocalityLbEndpoints, RetryBudget, SlowStart
 from .fields import NOT_SUPPORTED, Enum, Fields, Node, present
 from .parse_core import address
 from .parse_outlier import outlier_detection
@@ -12,7 +12,7 @@ from .parse_upstream_transport import socket_match_labels, transport_socket_matc
 
 CLUSTER = Fields(
     "name type connect_timeout lb_policy load_assignment dns_refresh_rate dns_lookup_family "
-    "per_connection_buffer_limit_bytes circuit_breakers least_request_lb_config "
+    "per_connection_buffer_limit_bytes circuit_breakers least_request_lb_config round_robin_lb_config "
     "ring_hash_lb_config maglev_lb_config common_lb_config "
     "typed_extension_protocol_options transport_socket upstream_http_protocol_options "
     "transport_socket_matches health_checks outlier_detection",
@@ -25,7 +25,7 @@ CLUSTER = Fields(
                 "use_tcp_for_dns_lookups dns_resolution_config typed_dns_resolver_config "
                 "wait_for_warm_on_init cleanup_interval upstream_bind_config "
                 "lb_subset_config original_dst_lb_config "
-                "round_robin_lb_config metadata "
+                "metadata "
                 "protocol_selection upstream_connection_options "
                 "close_connections_on_host_health_failure ignore_health_on_host_removal filters "
                 "load_balancing_policy lrs_server lrs_report_endpoint_metrics "
@@ -45,8 +45,10 @@ COMMON_LB_CONFIG = Fields(
 MAX_RING_SIZE = 8388608
 MAX_MAGLEV_TABLE_SIZE = 5000011
 DNS_LOOKUP_FAMILIES = Enum("AUTO V4_ONLY V6_ONLY V4_PREFERRED ALL")
-LEAST_REQUEST_LB_CONFIG = Fields("choice_count active_request_bias",
-                                 unsupported="slow_start_config")
+LEAST_REQUEST_LB_CONFIG = Fields("choice_count active_request_bias slow_start_config",
+                                 unsupported="locality_lb_config enable_full_scan selection_method")
+ROUND_ROBIN_LB_CONFIG = Fields("slow_start_config", unsupported="locality_lb_config")
+SLOW_START_CONFIG = Fields("slow_start_window aggression min_weight_percent")
 RUNTIME_DOUBLE = Fields("default_value runtime_key")
 CIRCUIT_BREAKERS = Fields("thresholds", unsupported="per_host_thresholds")
 THRESHOLDS = Fields("priority max_connections max_pending_requests max_requests max_retries "
@@ -87,11 +89,15 @@ def cluster(node: Node) -> Cluster | None:
                                      "locality_lb_endpoint and a single lb_endpoint")
     least_request = m.nested("least_request_lb_config",
                              lambda n: n.message(LEAST_REQUEST_LB_CONFIG))
+    round_robin = m.nested("round_robin_lb_config", lambda n: n.message(ROUND_ROBIN_LB_CONFIG))
+    policy_slow_start = {"ROUND_ROBIN": round_robin, "LEAST_REQUEST": least_request}
     limits = m.nested("circuit_breakers", circuit_breakers) or {}
     ring = m.nested("ring_hash_lb_config", ring_hash_lb_config) or {}
     maglev_table_size = m.nested("maglev_lb_config", maglev_lb_config)
     common = m.nested("common_lb_config", common_lb_config) or {}
     policy = m.enum("lb_policy", LB_POLICIES)
+    policy_config = policy_slow_start.get(policy or "ROUND_ROBIN")
+    slow = policy_config and policy_config.nested("slow_start_config", slow_start_config)
     if common.get("locality_weighted") and policy in ("RING_HASH", "MAGLEV"):
         m.at("common_lb_config").fail(f"locality_weighted_lb_config with {policy} is {NOT_SUPPORTED}")
     protocol = {**(m.nested("upstream_http_protocol_options", request_server_names) or {}),
@@ -114,6 +120,7 @@ def cluster(node: Node) -> Cluster | None:
                   choice_count=least_request and least_request.uint32("choice_count", minimum=2),
                   active_request_bias=least_request and least_request.nested("active_request_bias",
                                                                              runtime_double),
+                  slow_start=slow or None,
                   transport_socket=m.nested("transport_socket", upstream_transport_socket),
                   transport_socket_matches=m.repeated("transport_socket_matches", transport_socket_match),
                   health_checks=checks,
@@ -191,6 +198,29 @@ def runtime_double(node: Node) -> float | None:
         m.at("default_value").fail(f"must be at least 0, got {value:g}")
         return None
     return value if value is not None else 0.0
+
+
+def slow_start_config(node: Node) -> SlowStart | None:
+    """None when the window is absent or zero: Envoy then applies no slow start."""
+    m = node.message(SLOW_START_CONFIG)
+    if m is None:
+        return None
+    window = m.duration("slow_start_window")
+    aggression = m.nested("aggression", _aggression)
+    percent = m.nested("min_weight_percent", _percent)
+    if not window:
+        return None
+    return SlowStart(window, **present(aggression=aggression, min_weight_percent=percent))
+
+
+def _aggression(node: Node) -> float | None:
+    """A RuntimeDouble's default_value; Envoy 1.40 accepts it without a runtime_key and with any
+    value, and at run time takes one that is not above 0 as 1.0 (lb/slow_start.py does too)."""
+    m = node.message(RUNTIME_DOUBLE)
+    if m is None:
+        return None
+    m.string("runtime_key")
+    return m.nested("default_value", lambda n: n.double())
 
 
 def common_lb_config(node: Node) -> dict | None:

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import time
 from collections import OrderedDict
 
 from ..stats.breakers import ClusterBreakerStats
@@ -94,6 +95,8 @@ class Cluster:
         self.options_per_request = (self._names_from_request is not None
                                     or self.transports.uses_proxy_protocol)
         self._panic_threshold = config.healthy_panic_threshold
+        #: with slow_start_config, the clock that stamps hosts' ``healthy_since``
+        self._slow_start_clock = time.monotonic if config.slow_start is not None else None
         #: (stats prefix, gauges) of a hashing balancer (stats/lb.py), else None
         self.lb_stats = (("ring_hash_lb.", RingHashStats()) if config.lb_policy == "RING_HASH" else
                          ("maglev_lb.", MaglevStats()) if config.lb_policy == "MAGLEV" else None)
@@ -154,9 +157,19 @@ class Cluster:
 
     def set_health(self, healthy, excluded=()):
         """The arbiter's latest word on which hosts are healthy (and which are excluded)."""
-        self._healthy = frozenset(tuple(address) for address in healthy)
+        healthy = frozenset(tuple(address) for address in healthy)
+        if self._slow_start_clock is not None:
+            self._stamp_newly_healthy(healthy - self._healthy)
+        self._healthy = healthy
         self._excluded = frozenset(tuple(address) for address in excluded)
         self._rebalance()
+
+    def _stamp_newly_healthy(self, addresses):
+        """A host that turns healthy starts its slow start (Envoy's last_hc_pass_time)."""
+        now = self._slow_start_clock()
+        for host in self.hosts:
+            if host.address in addresses:
+                host.healthy_since = now
 
     def set_ejected(self, addresses):
         """The hosts the arbiter's outlier detection ejected now: not healthy for balancing."""
@@ -256,12 +269,16 @@ class Cluster:
         """Replace the membership, keeping the pools (and warm connections) of hosts that stay."""
         previous = {(h.address, h.weight): h for h in self.hosts}
         merged = []
+        # without health checks a host starts its slow start when it is added
+        now = (self._slow_start_clock() if self._slow_start_clock is not None and not self.health_checked
+               else None)
         for host in hosts:
             kept = previous.pop((host.address, host.weight), None)
             if kept is None:
                 kept = host
                 kept.transport = self.transports.for_host(*host.socket_match_labels)
                 kept.pool = self._new_pool(host)
+                kept.healthy_since = now
             merged.append(kept)
         for gone in previous.values():
             gone.close_pools()

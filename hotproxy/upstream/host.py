@@ -14,7 +14,8 @@ class Host:
     """
 
     __slots__ = ("address", "weight", "hostname", "active_requests", "label", "pool", "pools_by_options",
-                 "stats", "socket_match_labels", "transport", "priority", "locality")
+                 "stats", "socket_match_labels", "transport", "priority", "locality",
+                 "healthy_since")
 
     def __init__(self, address, weight=1, hostname="", socket_match_labels=(None, None), priority=0,
                  locality=0):
@@ -35,6 +36,9 @@ class Host:
         #: protocol header of their own (connect.py)
         self.pools_by_options = None
         self.stats = HostStats()
+        #: monotonic time it was added or last turned healthy, kept only with slow_start_config
+        #: (lb/slow_start.py), else None
+        self.healthy_since = None
 
     def pools(self):
         if self.pool is not None:

@@ -23,12 +23,14 @@ def _biased_weight(bias):
 
 
 class LeastRequestLoadBalancer:
-    __slots__ = ("pick", "_hosts", "_choice_count", "_random", "_weight_of")
+    __slots__ = ("pick", "_hosts", "_choice_count", "_random", "_weight_of", "_slow_start")
 
-    def __init__(self, hosts, rng, choice_count=2, active_request_bias=1.0):
+    def __init__(self, hosts, rng, choice_count=2, active_request_bias=1.0, slow_start=None):
+        """``slow_start``: a lb.slow_start.SlowStart, or None."""
         self._random = rng.random
         self._choice_count = choice_count
         self._weight_of = _biased_weight(active_request_bias)
+        self._slow_start = slow_start
         self.update(hosts)
 
     def update(self, hosts):
@@ -39,6 +41,8 @@ class LeastRequestLoadBalancer:
         elif len(hosts) == 1:
             only = hosts[0]
             self.pick = lambda: only
+        elif self._slow_start is not None and self._slow_start.any_in_window(hosts):
+            self.pick = EdfScheduler(hosts, self._slow_start.scaled(self._weight_of), self._random()).pick
         elif weights_differ(hosts):
             self.pick = EdfScheduler(hosts, self._weight_of, self._random()).pick
         elif self._choice_count == 2:

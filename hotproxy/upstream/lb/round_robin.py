@@ -49,11 +49,13 @@ def weights_differ(hosts):
 
 
 class RoundRobinLoadBalancer:
-    __slots__ = ("pick", "_hosts", "_index", "_random")
+    __slots__ = ("pick", "_hosts", "_index", "_random", "_slow_start")
 
-    def __init__(self, hosts, rng):
+    def __init__(self, hosts, rng, slow_start=None):
+        """``slow_start``: a lb.slow_start.SlowStart, or None."""
         self._random = rng.random
         self._index = rng.getrandbits(32)
+        self._slow_start = slow_start
         self.update(hosts)
 
     def update(self, hosts):
@@ -61,6 +63,8 @@ class RoundRobinLoadBalancer:
         self._hosts = hosts
         if not hosts:
             self.pick = no_host
+        elif self._slow_start is not None and self._slow_start.any_in_window(hosts):
+            self.pick = EdfScheduler(hosts, self._slow_start.scaled(_weight), self._random()).pick
         elif len(hosts) > 1 and weights_differ(hosts):
             self.pick = EdfScheduler(hosts, _weight, self._random()).pick
         else:
