@@ -33,6 +33,7 @@ from ..accesslog.sink import AccessLogSink, sink_socketpair
 from ..stats.store import StatsStore
 from .admin_view import AdminView
 from .generation import DRAINING, READY, STARTING, STOPPED, Generation, spawn_flusher, spawn_worker
+from .dns import DnsSupervisor
 from .health import HealthSupervisor
 from .outlier import OutlierSupervisor
 from .hotrestart.child import HotRestartError
@@ -95,6 +96,7 @@ class Arbiter(ArbiterOperations, EpochOperations):
         self.health_check_failed = False
         self.log_overrides = []      # (level, component) set through /logging, replayed to new workers
         self.admin_view = AdminView(self)
+        self.dns = DnsSupervisor(self.stats, lambda: self.generations)  # STRICT_DNS, LOGICAL_DNS
         self.health = HealthSupervisor(self.stats, lambda: self.generations)  # active health checks
         self.outliers = OutlierSupervisor(self.stats, lambda: self.generations)  # outlier detection
         self.overload = OverloadSupervisor(self)  # resource monitors, shared connection counts
@@ -134,7 +136,7 @@ class Arbiter(ArbiterOperations, EpochOperations):
         self._start_flusher()
         if self.predecessor is not None:
             self._inherit_health()
-        generation = self._start_generation(bootstrap, text, sockets, self.health.prepare(bootstrap))
+        generation = self._start_generation(bootstrap, text, sockets, self._prepare_discovery(bootstrap))
         failure = None
         if not generation.wait_ready(READY_TIMEOUT_S):
             failure = f"workers did not become ready in {READY_TIMEOUT_S:.0f} s"
@@ -150,6 +152,7 @@ class Arbiter(ArbiterOperations, EpochOperations):
             self._stop_generation(generation, kill=True)
             self.health.stop()
             self.outliers.stop()
+            self.dns.stop()
             self._stop_flusher()
             return 1
         self.restart_server.start()
@@ -165,6 +168,7 @@ class Arbiter(ArbiterOperations, EpochOperations):
         finally:
             self.health.stop()
             self.outliers.stop()
+            self.dns.stop()
             self.restart_server.close()
             if self.admin is not None:
                 self.admin.stop()
@@ -312,7 +316,7 @@ class Arbiter(ArbiterOperations, EpochOperations):
             self._serve_admin(bootstrap)
         except (ConfigError, OSError) as error:
             return self._reload_failed(f"invalid configuration: {error}")
-        generation = self._start_generation(bootstrap, text, sockets, self.health.prepare(bootstrap))
+        generation = self._start_generation(bootstrap, text, sockets, self._prepare_discovery(bootstrap))
         if not generation.wait_ready(READY_TIMEOUT_S) or self.stopping:
             self._stop_generation(generation, kill=True)
             return self._reload_failed(f"generation {generation.number} did not become ready")
@@ -325,6 +329,7 @@ class Arbiter(ArbiterOperations, EpochOperations):
         self._enforce_max_draining()
         self.health.retain()
         self.outliers.retain()
+        self.dns.retain()
         self.stats.add("server.reload_total")
         self.last_reload = {"result": "ok", "generation": generation.number,
                             "seconds": round(time.monotonic() - started, 3)}
@@ -365,12 +370,20 @@ class Arbiter(ArbiterOperations, EpochOperations):
             self.sockets[key if key[1] else (key[0], sock.getsockname()[1])] = sock
         return by_name
 
-    def _start_generation(self, bootstrap, text, sockets, health):
-        """``health``: the generation's health checkers by cluster name (process/health.py)."""
+    def _prepare_discovery(self, bootstrap):
+        """The DNS resolvers, then the health checkers that use them (process/dns.py,
+        process/health.py)."""
+        resolvers = self.dns.prepare(bootstrap)
+        return resolvers, self.health.prepare(bootstrap, resolvers)
+
+    def _start_generation(self, bootstrap, text, sockets, discovery):
+        """``discovery``: the generation's DNS resolvers and health checkers by cluster name."""
+        resolvers, health = discovery
         number = self.generations[-1].number + 1 if self.generations else 1
         generation = Generation(number, bootstrap, text, self.concurrency, sockets)
+        generation.dns = resolvers
         generation.health = health
-        generation.outliers = self.outliers.prepare(bootstrap)
+        generation.outliers = self.outliers.prepare(bootstrap, resolvers)
         self.generations.append(generation)
         for child in generation.children:
             self._spawn_worker(child, sockets)
@@ -381,7 +394,8 @@ class Arbiter(ArbiterOperations, EpochOperations):
                      *self.overload.prepare_worker(child))
         # first on its channel: the worker knows its hosts' health before it serves
         child.send({**self.health.snapshot(child.generation.health),
-                    "ejected": self.outliers.snapshot(child.generation.outliers)})
+                    "ejected": self.outliers.snapshot(child.generation.outliers),
+                    "dns": self.dns.snapshot(child.generation.dns)})
 
     def _drain_generation(self, generation):
         generation.state = DRAINING
@@ -417,6 +431,7 @@ class Arbiter(ArbiterOperations, EpochOperations):
             self.generations.remove(generation)
         self.health.retain()
         self.outliers.retain()
+        self.dns.retain()
 
     def _enforce_max_draining(self):
         draining = [g for g in self.generations if g.state == DRAINING]

@@ -74,6 +74,7 @@ class Generation:
         self.drain_deadline = None
         self._next_adopter = 0
         self.health = {}                # cluster name → its ClusterChecker (process/health.py)
+        self.dns = {}                   # cluster name → its ClusterResolver (process/dns.py)
 
     def __repr__(self):
         return f"<Generation {self.number} {self.state} workers={[c.pid for c in self.children]}>"

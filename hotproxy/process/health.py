@@ -33,9 +33,11 @@ class HealthSupervisor:
         self._checkers = {}          # key → ClusterChecker
         self.inherited = {}          # key → {label: (healthy, excluded)} from the previous epoch
 
-    def prepare(self, bootstrap):
+    def prepare(self, bootstrap, resolvers=None):
         """The checkers for ``bootstrap``'s clusters by name, started (or kept), their first round
-        awaited. Stop the ones that end up unused with ``retain``."""
+        awaited. Stop the ones that end up unused with ``retain``. ``resolvers``: the DNS
+        clusters' ClusterResolvers by name (process/dns.py)."""
+        resolvers = resolvers or {}
         chosen, fresh = {}, []
         for cluster in bootstrap.clusters:
             if not cluster.health_checks:
@@ -45,8 +47,10 @@ class HealthSupervisor:
             if checker is None:
                 checker = self._checkers[key] = ClusterChecker(
                     cluster, self._stats, self._changed, self._traffic_probe(cluster.name))
-                checker.start(resumed=self.inherited.pop(key, None))
+                checker.start(resumed=self.inherited.pop(key, None), resolver=resolvers.get(cluster.name))
                 fresh.append(checker)
+            elif cluster.name in resolvers:
+                checker.use_resolver(resolvers[cluster.name])
             chosen[cluster.name] = checker
         if fresh:
             bound = max(c.health_check.initial_jitter + c.health_check.timeout for c in fresh)

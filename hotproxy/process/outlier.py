@@ -22,7 +22,6 @@ import time
 import gevent
 
 from ..sockio import address_label
-from ..upstream.discovery.dns import resolve
 from ..upstream.outlier.detector import OutlierDetector
 
 log = logging.getLogger("hotproxy.arbiter")
@@ -48,16 +47,32 @@ class ClusterOutliers:
         self._prefix = f"cluster.{cluster.name}.outlier_detection."
         self._shipped = dict.fromkeys(self.detector.counters, 0)
         self._greenlets = []
+        self._resolver = None
         stats.declare(*(self._prefix + name for name in self.detector.counters))
 
-    def start(self):
+    def start(self, resolver=None):
+        """``resolver``: the cluster's ClusterResolver, for STRICT_DNS and LOGICAL_DNS."""
         if self.cluster.type == "STATIC":
             self._set_hosts([(e.address.address, e.address.port) for e in self.cluster.all_endpoints()])
         else:
-            self._greenlets.append(gevent.spawn(self._resolve_forever))
+            self.use_resolver(resolver)
         self._greenlets.append(gevent.spawn(self._tick_forever))
 
+    def use_resolver(self, resolver):
+        """Take the membership from ``resolver`` (a reload may hand over a new one)."""
+        if resolver is self._resolver:
+            return
+        if self._resolver is not None:
+            self._resolver.unsubscribe(self._resolved)
+        self._resolver = resolver
+        resolver.subscribe(self._resolved)
+
+    def _resolved(self, entries):
+        self._set_hosts([(ip, port) for ip, port, _index in entries])
+
     def stop(self):
+        if self._resolver is not None:
+            self._resolver.unsubscribe(self._resolved)
         for greenlet in self._greenlets:
             greenlet.kill(block=False)
 
@@ -89,20 +104,6 @@ class ClusterOutliers:
             gevent.sleep(interval)
             self._publish(self.detector.tick(self._clock()))
 
-    def _resolve_forever(self):
-        cluster = self.cluster
-        while True:
-            try:
-                found = []
-                for endpoint in cluster.all_endpoints():
-                    resolved = resolve(endpoint.address.address, endpoint.address.port,
-                                       cluster.dns_lookup_family)
-                    found.extend(resolved[:1] if cluster.type == "LOGICAL_DNS" else resolved)
-                self._set_hosts(found)
-            except OSError as exc:
-                log.warning("cluster %s: outlier detection: DNS resolution failed: %s", self.name, exc)
-            gevent.sleep(cluster.dns_refresh_rate)
-
     def _publish(self, changed):
         counters = self.detector.counters
         for name, value in counters.items():
@@ -120,8 +121,10 @@ class OutlierSupervisor:
         self._generations = generations
         self._detectors = {}          # key → ClusterOutliers
 
-    def prepare(self, bootstrap):
-        """The detectors of ``bootstrap``'s clusters by name, started or kept."""
+    def prepare(self, bootstrap, resolvers=None):
+        """The detectors of ``bootstrap``'s clusters by name, started or kept; ``resolvers``:
+        the DNS clusters' ClusterResolvers by name (process/dns.py)."""
+        resolvers = resolvers or {}
         chosen = {}
         for cluster in bootstrap.clusters:
             if cluster.outlier_detection is None:
@@ -130,7 +133,9 @@ class OutlierSupervisor:
             outliers = self._detectors.get(key)
             if outliers is None:
                 outliers = self._detectors[key] = ClusterOutliers(cluster, self._stats, self._changed)
-                outliers.start()
+                outliers.start(resolvers.get(cluster.name))
+            elif cluster.name in resolvers:
+                outliers.use_resolver(resolvers[cluster.name])
             chosen[cluster.name] = outliers
         self._publish_gauges()
         return chosen

@@ -124,7 +124,8 @@ class Worker:
         gevent.signal_handler(signal.SIGTERM, self.stop)
         gevent.signal_handler(signal.SIGINT, self.stop)
         manager = self.cluster_manager
-        if (manager.health_checked or manager.outlier_detected) and not self._await_health():
+        if ((manager.health_checked or manager.outlier_detected or manager.dns_discovered)
+                and not self._await_health()):
             return
         self.start()
         gevent.spawn(self._read_channel)
@@ -244,6 +245,10 @@ class Worker:
                 self.cluster_manager.set_health(name, health["healthy"], health.get("excluded", ()))
             for name, hosts in message.get("ejected", {}).items():
                 self.cluster_manager.set_ejected(name, hosts)
+            for name, entries in message.get("dns", {}).items():
+                self.cluster_manager.set_resolved(name, entries)
+        elif kind == "dns_hosts":
+            self.cluster_manager.set_resolved(message["cluster"], message["hosts"])
         elif kind == "ejected":
             self.cluster_manager.set_ejected(message["cluster"], message["hosts"])
         elif kind == "stats_flush":

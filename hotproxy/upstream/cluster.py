@@ -1,7 +1,7 @@
 """A worker's runtime view of one cluster: its hosts, load balancer, pools and stats.
 
 STATIC clusters know their hosts from the config. STRICT_DNS and LOGICAL_DNS clusters start with
-no hosts and are filled by ``discovery.dns`` (which calls ``set_hosts``), as Envoy's are: a request
+no hosts and are filled by the arbiter's resolution (``set_resolved``), as Envoy's are: a request
 arriving before the first resolution gets "no healthy upstream".
 
 A cluster with health checks or outlier detection balances over the hosts the arbiter last
@@ -55,6 +55,7 @@ from .lb import make_load_balancer
 from .lb.locality import LocalityWeightedBalancer
 from .lb.priority import choose_priority, priority_loads
 from .connect import ConnectOptions
+from .discovery.dns import hosts_of
 from .pool import ConnectionPool
 from .server_names import NamesFromRequest
 from .transport import TransportSockets
@@ -264,6 +265,11 @@ class Cluster:
         config = self.config
         return ConnectionPool(host, config.connect_timeout, self.stats, self.breakers,
                               self.breaker_stats, options)
+
+    def set_resolved(self, entries):
+        """The arbiter's latest resolution of a DNS cluster: ``[[ip, port, endpoint index], ...]``
+        (upstream/discovery/resolver.py)."""
+        self.set_hosts(hosts_of(self.config, entries))
 
     def set_hosts(self, hosts):
         """Replace the membership, keeping the pools (and warm connections) of hosts that stay."""

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from .cluster import Cluster
-from .discovery import dns
 from .outlier.outcomes import OutcomeReporter
 
 
@@ -12,7 +11,6 @@ class ClusterManager:
         worker's shared circuit-breaker counters; None counts in this process only."""
         self.clusters = {config.name: Cluster(config, counter_factory and counter_factory(config.name))
                          for config in cluster_configs}
-        self._refreshers = []
 
     def get(self, name):
         return self.clusters.get(name)
@@ -21,6 +19,16 @@ class ClusterManager:
     def health_checked(self):
         """Whether any cluster waits for the arbiter's health checks."""
         return any(cluster.health_checked for cluster in self.clusters.values())
+
+    @property
+    def dns_discovered(self):
+        """Whether any cluster's hosts come from the arbiter's DNS resolution."""
+        return any(cluster.config.type in ("STRICT_DNS", "LOGICAL_DNS") for cluster in self.clusters.values())
+
+    def set_resolved(self, name, entries):
+        cluster = self.clusters.get(name)
+        if cluster is not None and cluster.config.type in ("STRICT_DNS", "LOGICAL_DNS"):
+            cluster.set_resolved(entries)
 
     @property
     def outlier_detected(self):
@@ -45,14 +53,9 @@ class ClusterManager:
             cluster.set_health(healthy, excluded)
 
     def start(self):
-        """Start DNS discovery for the clusters that need it."""
-        for cluster in self.clusters.values():
-            if cluster.config.type in ("STRICT_DNS", "LOGICAL_DNS"):
-                self._refreshers.append(dns.start(cluster))
+        """Nothing to start: DNS clusters are resolved by the arbiter (process/dns.py)."""
 
     def stop(self):
-        for greenlet in self._refreshers:
-            greenlet.kill(block=False)
         for cluster in self.clusters.values():
             for host in cluster.hosts:
                 host.close_pools()

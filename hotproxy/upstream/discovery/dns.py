@@ -5,7 +5,9 @@ address of the (single) endpoint name, re-pointed when the name resolves elsewhe
 """
 from __future__ import annotations
 
+import json
 import logging
+import os
 
 import gevent
 from gevent import socket
@@ -23,9 +25,29 @@ _FAMILIES = {
 }
 
 
+#: Test-only hook, read from the environment (no config reaches it): a JSON file
+#: ``{name: [ip, ...]}`` answering for the names it lists, re-read at each resolution, and a
+#: ``<file>.log`` that gets this process's pid on each resolution, so that an integration
+#: test can change a name's addresses and see which process resolved.
+TEST_RESOLVER_ENV = "HOTPROXY_TEST_RESOLVER"
+
+
+def _test_answer(path, name, port):
+    with open(path + ".log", "a") as log_file:
+        log_file.write(f"{os.getpid()}\n")
+    with open(path) as answers:
+        found = json.load(answers).get(name)
+    if found is None:
+        return None
+    return [(socket.AF_INET6 if ":" in ip else socket.AF_INET, None, None, "", (ip, port)) for ip in found]
+
+
 def resolve(name, port, lookup_family):
     """Addresses of ``name`` in Envoy's preference order for ``lookup_family``."""
-    infos = socket.getaddrinfo(name, port, 0, socket.SOCK_STREAM)
+    test_file = os.environ.get(TEST_RESOLVER_ENV)
+    infos = _test_answer(test_file, name, port) if test_file else None
+    if infos is None:
+        infos = socket.getaddrinfo(name, port, 0, socket.SOCK_STREAM)
     by_family = {}
     for family, _type, _proto, _canon, sockaddr in infos:
         by_family.setdefault(family, [])
@@ -39,17 +61,32 @@ def resolve(name, port, lookup_family):
     return ordered
 
 
-def _resolve_hosts(config):
-    hosts = []
-    for endpoint, labels, priority, locality in config.endpoints_with_priority():
+def resolve_cluster(config):
+    """``[[ip, port, endpoint index], ...]`` of a STRICT_DNS or LOGICAL_DNS cluster now, its
+    endpoints in config order; OSError when a name does not resolve."""
+    entries = []
+    for index, (endpoint, _labels, _priority, _locality) in enumerate(config.endpoints_with_priority()):
         address = endpoint.address
         found = resolve(address.address, address.port, config.dns_lookup_family)
         if config.type == "LOGICAL_DNS":
             found = found[:1]
-        hostname = endpoint.hostname or address.address
-        hosts.extend(Host(addr, endpoint.load_balancing_weight, hostname, labels, priority, locality)
-                     for addr in found)
+        entries.extend([ip, port, index] for ip, port in found)
+    return entries
+
+
+def hosts_of(config, entries):
+    """The Hosts of ``resolve_cluster``'s ``entries``."""
+    endpoints = list(config.endpoints_with_priority())
+    hosts = []
+    for ip, port, index in entries:
+        endpoint, labels, priority, locality = endpoints[index]
+        hostname = endpoint.hostname or endpoint.address.address
+        hosts.append(Host((ip, port), endpoint.load_balancing_weight, hostname, labels, priority, locality))
     return hosts
+
+
+def _resolve_hosts(config):
+    return hosts_of(config, resolve_cluster(config))
 
 
 def _refresh_forever(cluster):

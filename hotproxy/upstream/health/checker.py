@@ -13,11 +13,9 @@ import hashlib
 import logging
 import time
 
-import gevent
 from gevent.event import Event
 
 from ...sockio import address_label
-from ..discovery.dns import resolve
 from .events import EventLog, event_line
 from .http_probe import request_bytes
 from .session import HostSession
@@ -57,25 +55,37 @@ class ClusterChecker:
         self._on_change = on_change
         self._event_log = EventLog(self.health_check.event_log_paths)
         self._clock = clock
-        self._resolver = None
+        self._resolver = None         # a discovery.resolver.ClusterResolver (DNS clusters)
         self._resumed = {}            # label → (healthy, excluded), from a previous checker
         stats.declare(*(self._prefix + name for name in COUNTERS))
 
     def __repr__(self):
         return f"<ClusterChecker {self.name} hosts={len(self.sessions)}>"
 
-    def start(self, resumed=None):
+    def start(self, resumed=None, resolver=None):
         """``resumed``: ``{label: (healthy, excluded)}`` of the hosts a previous checker with the
-        same key knew; they keep that state instead of starting failed."""
+        same key knew; they keep that state instead of starting failed. ``resolver``: the
+        cluster's ClusterResolver, for STRICT_DNS and LOGICAL_DNS."""
         self._resumed = dict(resumed or {})
         if self.cluster.type == "STATIC":
             self._set_targets(self._static_targets())
         else:
-            self._resolver = gevent.spawn(self._resolve_forever)
+            self.use_resolver(resolver)
+
+    def use_resolver(self, resolver):
+        """Take the membership from ``resolver`` (a reload may hand over a new one)."""
+        if resolver is self._resolver:
+            return
+        if self._resolver is not None:
+            self._resolver.unsubscribe(self._resolved)
+        self._resolver = resolver
+        resolver.subscribe(self._resolved)
+        if resolver.first_round.is_set() and resolver.entries is None:
+            self._check_first_round(give_up=True)
 
     def stop(self):
         if self._resolver is not None:
-            self._resolver.kill(block=False)
+            self._resolver.unsubscribe(self._resolved)
         for session in self.sessions.values():
             session.stop()
         self.sessions = {}
@@ -124,29 +134,15 @@ class ClusterChecker:
         return [((endpoint.address.address, endpoint.address.port), endpoint.health_check_address())
                 for endpoint in self.cluster.all_endpoints()]
 
-    def _resolve_forever(self):
-        cluster = self.cluster
-        while True:
-            try:
-                self._set_targets(self._resolved_targets())
-            except OSError as exc:
-                log.warning("cluster %s: health checker: DNS resolution failed: %s", self.name, exc)
-                self._check_first_round(give_up=True)
-            gevent.sleep(cluster.dns_refresh_rate)
-
-    def _resolved_targets(self):
-        cluster = self.cluster
+    def _resolved(self, entries):
+        endpoints = list(self.cluster.all_endpoints())
         targets = []
-        for endpoint in cluster.all_endpoints():
-            found = resolve(endpoint.address.address, endpoint.address.port, cluster.dns_lookup_family)
-            if cluster.type == "LOGICAL_DNS":
-                found = found[:1]
-            config = endpoint.health_check
-            for ip, port in found:
-                check_ip = config.address.address if config is not None and config.address else ip
-                check_port = config.port if config is not None and config.port else port
-                targets.append(((ip, port), (check_ip, check_port)))
-        return targets
+        for ip, port, index in entries:
+            config = endpoints[index].health_check
+            check_ip = config.address.address if config is not None and config.address else ip
+            check_port = config.port if config is not None and config.port else port
+            targets.append(((ip, port), (check_ip, check_port)))
+        self._set_targets(targets)
 
     def _set_targets(self, targets):
         wanted = dict(targets)
