@@ -21,7 +21,7 @@ class ActiveStream:
         "status",           # response status, for stats and logs
         "close",            # close the downstream connection after this exchange
         "health_check_failed",  # say x-envoy-immediate-health-check-fail in the response
-        "set_cookies",      # Set-Cookie values a hash policy made up, None when none
+        "set_cookies",      # Set-Cookie values a hash policy made up: unset unless it did
         # for access logs:
         "flags",            # Envoy response flags ("NR", "UH", …): a dict, in the order raised
         "bytes_received",   # request body bytes
@@ -52,7 +52,6 @@ class ActiveStream:
         self.status = 0
         self.close = not head.keep_alive
         self.health_check_failed = False
-        self.set_cookies = None
         self.flags = None
         self.bytes_received = 0
         self.bytes_sent = 0
@@ -71,6 +70,12 @@ class ActiveStream:
             self.flags[code] = None
 
     def add_set_cookie(self, value):
-        if self.set_cookies is None:
-            self.set_cookies = []
-        self.set_cookies.append(value)
+        """Only routes whose hash policy can make a cookie up read it (``cookies``): the slot
+        is left unset otherwise, which costs other requests nothing."""
+        cookies = self.cookies()
+        if cookies is None:
+            self.set_cookies = cookies = []
+        cookies.append(value)
+
+    def cookies(self):
+        return getattr(self, "set_cookies", None)

@@ -35,7 +35,7 @@ class CompiledRoute:
     __slots__ = ("kind", "name", "vhost_name", "config",
                  "cluster_name", "pick_cluster", "rewrites_path", "rewrite_path",
                  "host_rewrite_literal", "auto_host_rewrite", "timeout", "idle_timeout", "retry",
-                 "request_hash", "mirrors", "extras",  # route_table sets them (hashing, mirroring)
+                 "request_hash", "mirrors", "extras", "makes_cookies",  # set by route_table
                  "redirect_status", "redirect_location",
                  "direct_status", "direct_body", "direct_location",
                  "has_request_mutations", "has_response_mutations",
@@ -51,7 +51,7 @@ class CompiledRoute:
         self.rewrites_path = self.auto_host_rewrite = False
         self.host_rewrite_literal = self.timeout = self.idle_timeout = self.retry = None
         self.request_hash = self.mirrors = None
-        self.extras = False             # either is set
+        self.extras = self.makes_cookies = False    # extras: either is set
         self.redirect_status = self.redirect_location = None
         self.direct_status = self.direct_body = self.direct_location = None
 

@@ -27,10 +27,9 @@ def downstream_head(router, stream, head, out, sent_at, head_only, conn, attempt
     stream.responded = True
     cluster = stream.cluster
     count_status_class(cluster.stats, CLASS_STATS, status)
-    host = stream.upstream.pool.host
     if cluster.outlier_detection is not None and status >= 200:
-        cluster.record_outcome(host, status)
-    host_stats = host.stats
+        cluster.record_outcome(stream.upstream.pool.host, status)
+    host_stats = stream.upstream.pool.host.stats
     if status >= 500:
         host_stats.rq_error += 1
     else:
@@ -47,12 +46,13 @@ def downstream_head(router, stream, head, out, sent_at, head_only, conn, attempt
     service_time_ms = int((time.monotonic() - sent_at) * 1000)
     stream.service_time_ms = service_time_ms
     headers.append((b"x-envoy-upstream-service-time", b"%d" % service_time_ms))
-    if stream.set_cookies is not None:
-        headers.extend((b"set-cookie", value) for value in stream.set_cookies)
     if attempt is not None and attempt.count_in_response:
         headers.append((b"x-envoy-attempt-count", b"%d" % attempt.state.attempts))
     route = stream.route
-    if route.has_response_mutations:
+    if route.has_response_mutations:     # a cookie-making hash policy counts as one
+        cookies = stream.cookies() if route.makes_cookies else None
+        if cookies is not None:
+            headers.extend((b"set-cookie", value) for value in cookies)
         headers = route.mutate_response(headers, stream.weighted, conn)
         server_at = -2
     if server_at == -2:

@@ -202,6 +202,8 @@ def _compile_entry(route, vhost, where, request_levels, response_levels, rng):
                              vhost)
     if route.route is not None and route.route.hash_policy:
         compiled.request_hash = RequestHash(route.route.hash_policy, f"{where}.route.hash_policy")
+        if any(policy.kind == "cookie" and policy.ttl is not None for policy in route.route.hash_policy):
+            compiled.makes_cookies = compiled.has_response_mutations = True
     if route.route is not None and route.route.request_mirror_policies:
         compiled.mirrors = MirrorPolicies(route.route.request_mirror_policies, rng)
     compiled.extras = compiled.request_hash is not None or compiled.mirrors is not None
