@@ -21,7 +21,6 @@ import argparse
 import http.client
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,8 @@ import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from compare import free_port, wait_for_port
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -107,23 +108,6 @@ def serve(port):
     server.serve_forever()
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(port, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {port}")
-
-
 class Upstreams:
     def __init__(self, ports):
         self.ports = ports
@@ -196,7 +180,7 @@ def start_proxies(directory, config, args):
         log = open(Path(directory) / f"{name}.log", "w")
         proxies[name] = (subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT), listen)
     for _, listen in proxies.values():
-        wait_for(listen)
+        wait_for_port(listen, timeout=30)
     return proxies
 
 
@@ -215,7 +199,7 @@ def main(argv=None):
     ports = [free_port() for _ in range(3)]
     upstreams = Upstreams(ports)
     for port in ports:
-        wait_for(port)
+        wait_for_port(port)
     endpoints = "\n".join(ENDPOINT.format(port=port) for port in ports)
     config = CONFIG.replace("{retry_policy}", "" if args.no_retries else RETRY_POLICY.replace("{", "{{").replace("}", "}}"))
     config = config.replace("{endpoints}", endpoints.replace("{", "{{").replace("}", "}}"))
