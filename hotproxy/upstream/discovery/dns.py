@@ -32,6 +32,9 @@ _FAMILIES = {
 TEST_RESOLVER_ENV = "HOTPROXY_TEST_RESOLVER"
 
 
+_NO_ADDRESS = tuple(getattr(socket, name) for name in ("EAI_NONAME", "EAI_NODATA") if hasattr(socket, name))
+
+
 def _test_answer(path, name, port):
     with open(path + ".log", "a") as log_file:
         log_file.write(f"{os.getpid()}\n")
@@ -47,7 +50,13 @@ def resolve(name, port, lookup_family):
     test_file = os.environ.get(TEST_RESOLVER_ENV)
     infos = _test_answer(test_file, name, port) if test_file else None
     if infos is None:
-        infos = socket.getaddrinfo(name, port, 0, socket.SOCK_STREAM)
+        try:
+            infos = socket.getaddrinfo(name, port, 0, socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            # a name that does not exist (or has no address) is an answer, as for Envoy: no hosts
+            if exc.errno in _NO_ADDRESS:
+                return []
+            raise
     by_family = {}
     for family, _type, _proto, _canon, sockaddr in infos:
         by_family.setdefault(family, [])

@@ -3,10 +3,11 @@
 Every ``dns_refresh_rate`` the cluster's endpoint names are resolved (discovery/dns.py); the
 result, ``[[ip, port, endpoint index], ...]``, goes to every subscriber (the push to workers, the
 health checker, the outlier detector) when it differs from the last one. A failed resolution
-keeps the last good membership, as Envoy does. Counters as Envoy names them for DNS clusters:
-``update_attempt``, ``update_success``, ``update_failure``, ``update_empty`` (a resolution that
-found nothing, which still replaces the membership), ``update_no_rebuild`` (a success that
-changed nothing) and ``membership_change``.
+keeps the last good membership, as Envoy does; a name that does not exist is an answer with no
+address, which empties a STRICT_DNS cluster and leaves a LOGICAL_DNS one as it was (Envoy 1.40).
+Counters as Envoy names them for DNS clusters: ``update_attempt``, ``update_success``,
+``update_failure``, ``update_no_rebuild`` (a success that changed nothing) and
+``membership_change`` (hosts added or removed).
 """
 from __future__ import annotations
 
@@ -20,8 +21,7 @@ from . import dns
 
 log = logging.getLogger("hotproxy.arbiter")
 
-COUNTERS = ("update_attempt", "update_success", "update_failure", "update_empty", "update_no_rebuild",
-            "membership_change")
+COUNTERS = ("update_attempt", "update_success", "update_failure", "update_no_rebuild", "membership_change")
 
 
 def resolver_key(cluster) -> str:
@@ -81,13 +81,16 @@ class ClusterResolver:
         finally:
             self.first_round.set()
         count("update_success")
-        if not entries:
-            count("update_empty")
-        if entries == self.entries:
+        previous = self.entries
+        if not entries and self.cluster.type == "LOGICAL_DNS" and previous:
+            entries = previous
+        if entries == (previous or []):
             count("update_no_rebuild")
-            return
+            if previous is not None:
+                return
+        else:
+            count("membership_change")
         self.entries = entries
-        count("membership_change")
         for on_change in list(self._subscribers):
             on_change(entries)
 

@@ -9,7 +9,7 @@ from hotproxy.stats.store import StatsStore
 
 def config(**fields):
     endpoints = (LocalityLbEndpoints((LbEndpoint(SocketAddress("svc.test", 8080), load_balancing_weight=3),)),)
-    return ClusterConfig(name="d", type="STRICT_DNS", endpoints=endpoints, **fields)
+    return ClusterConfig(**{"name": "d", "type": "STRICT_DNS", "endpoints": endpoints, **fields})
 
 
 class Answers:
@@ -37,7 +37,27 @@ def test_counts_like_envoy_and_pushes_only_changes():
         resolver.refresh()
     assert seen == [one, two, []]
     assert counters(stats) == {"update_attempt": 5, "update_success": 4, "update_failure": 1,
-                               "update_empty": 1, "update_no_rebuild": 1, "membership_change": 3}
+                               "update_no_rebuild": 1, "membership_change": 3}
+
+
+def test_an_empty_first_answer_is_no_membership_change_as_in_envoy():
+    stats = StatsStore()
+    resolver = ClusterResolver(config(), stats, Answers([], []))
+    seen = []
+    resolver.subscribe(seen.append)
+    resolver.refresh()
+    resolver.refresh()
+    assert seen == [[]] and resolver.entries == []
+    assert counters(stats) == {"update_attempt": 2, "update_success": 2, "update_failure": 0,
+                               "update_no_rebuild": 2, "membership_change": 0}
+
+
+def test_a_logical_dns_cluster_keeps_its_host_when_the_name_has_no_address():
+    one = [["10.0.0.1", 8080, 0]]
+    resolver = ClusterResolver(config(type="LOGICAL_DNS"), StatsStore(), Answers(one, []))
+    resolver.refresh()
+    resolver.refresh()
+    assert resolver.entries == one
 
 
 def test_a_failure_keeps_the_last_membership_and_a_late_subscriber_gets_it_at_once():
