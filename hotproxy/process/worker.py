@@ -241,12 +241,12 @@ class Worker:
             self.cluster_manager.set_health(message["cluster"], message["healthy"],
                                             message.get("excluded", ()))
         elif kind == "health_all":
+            for name, entries in message.get("dns", {}).items():    # the hosts, then their health
+                self.cluster_manager.set_resolved(name, entries)
             for name, health in message["clusters"].items():
                 self.cluster_manager.set_health(name, health["healthy"], health.get("excluded", ()))
             for name, hosts in message.get("ejected", {}).items():
                 self.cluster_manager.set_ejected(name, hosts)
-            for name, entries in message.get("dns", {}).items():
-                self.cluster_manager.set_resolved(name, entries)
         elif kind == "dns_hosts":
             self.cluster_manager.set_resolved(message["cluster"], message["hosts"])
         elif kind == "ejected":

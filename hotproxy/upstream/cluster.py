@@ -275,16 +275,17 @@ class Cluster:
         """Replace the membership, keeping the pools (and warm connections) of hosts that stay."""
         previous = {(h.address, h.weight): h for h in self.hosts}
         merged = []
-        # without health checks a host starts its slow start when it is added
-        now = (self._slow_start_clock() if self._slow_start_clock is not None and not self.health_checked
-               else None)
+        # a host added healthy (any, without health checks) starts its slow start now
+        now = self._slow_start_clock() if self._slow_start_clock is not None else None
+        checked, healthy = self.health_checked, self._healthy
         for host in hosts:
             kept = previous.pop((host.address, host.weight), None)
             if kept is None:
                 kept = host
                 kept.transport = self.transports.for_host(*host.socket_match_labels)
                 kept.pool = self._new_pool(host)
-                kept.healthy_since = now
+                if not checked or host.address in healthy:
+                    kept.healthy_since = now
             merged.append(kept)
         for gone in previous.values():
             gone.close_pools()

@@ -44,6 +44,15 @@ def test_added_hosts_start_when_added_and_staying_hosts_keep_their_start():
     assert added.healthy_since == 70.0
 
 
+def test_a_host_added_already_healthy_starts_when_added_and_an_unhealthy_one_waits():
+    clock = Clock()
+    target = cluster(True, clock=clock)
+    target.set_health([A, B])
+    clock.now = 80.0
+    target.set_hosts([Host(A), Host(B), Host(("10.0.0.3", 80))])
+    assert [host.healthy_since for host in target.hosts] == [50.0, 80.0, None]
+
+
 def test_health_checked_hosts_start_when_they_turn_healthy():
     clock = Clock()
     target = cluster(True, clock=clock)
