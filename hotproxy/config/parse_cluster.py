@@ -192,7 +192,7 @@ def runtime_double(node: Node) -> float | None:
     m = node.message(RUNTIME_DOUBLE)
     if m is None:
         return None
-    m.string("runtime_key", required=True)
+    m.string("runtime_key")     # Envoy 1.40 accepts a RuntimeDouble without one
     value = m.nested("default_value", lambda n: n.double())
     if value is not None and value < 0:
         m.at("default_value").fail(f"must be at least 0, got {value:g}")

@@ -46,3 +46,10 @@ def test_locality_weighting_with_a_hashing_policy_is_refused():
     Rejected({f"{CLUSTER}.common_lb_config": {"locality_weighted_lb_config": {}},
               f"{CLUSTER}.lb_policy": "MAGLEV"}, f"{CLUSTER}.common_lb_config",
              "locality_weighted_lb_config with MAGLEV is not supported by hotproxy yet").check()
+
+
+def test_active_request_bias_needs_no_runtime_key():
+    # Envoy 1.40 validates a RuntimeDouble without runtime_key
+    cluster = parse_with({f"{CLUSTER}.lb_policy": "LEAST_REQUEST", f"{CLUSTER}.least_request_lb_config": {
+        "active_request_bias": {"default_value": 0.5}}}).clusters[0]
+    assert cluster.lb_policy == "LEAST_REQUEST"
