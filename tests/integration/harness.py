@@ -498,3 +498,16 @@ def admin_stats(admin_port, pattern):
     url = f"http://127.0.0.1:{admin_port}/stats?format=json&filter={pattern}"
     with urllib.request.urlopen(url, timeout=10) as response:
         return {s["name"]: s["value"] for s in json.load(response)["stats"] if "value" in s}
+
+
+def read_lines(path, expected, timeout=10):
+    """The lines of the file at ``path`` once it has at least ``expected`` (a log written by
+    another process)."""
+    deadline = time.monotonic() + timeout
+    lines = []
+    while time.monotonic() < deadline:
+        lines = path.read_text().splitlines() if path.exists() else []
+        if len(lines) >= expected:
+            return lines
+        time.sleep(0.1)
+    raise AssertionError(f"{len(lines)} lines in {path}, expected {expected}")

@@ -5,7 +5,7 @@ import signal
 import socket
 import time
 
-from harness import RawClient, accept_each, bootstrap, http_listener, render, simple_routes, static_cluster, TCP_PROXY_TYPE
+from harness import RawClient, accept_each, bootstrap, http_listener, read_lines, render, simple_routes, static_cluster, TCP_PROXY_TYPE
 
 FILE_LOG = "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog"
 
@@ -20,17 +20,6 @@ def logged_config(upstream_port, path, tag="a", log_format=None):
     routes["virtual_hosts"][0]["routes"].insert(0, {"match": {"path": "/missing"}, "direct_response": {"status": 404}})
     return bootstrap([http_listener("http", "listen", routes, {"access_log": [access_log]})],
                      [static_cluster("backend", upstream_port)])
-
-
-def read_lines(path, expected, timeout=10):
-    deadline = time.monotonic() + timeout
-    lines = []
-    while time.monotonic() < deadline:
-        lines = path.read_text().splitlines() if path.exists() else []
-        if len(lines) >= expected:
-            return lines
-        time.sleep(0.1)
-    raise AssertionError(f"{len(lines)} lines in {path}, expected {expected}")
 
 
 def test_default_format_lines_like_envoy(proxy_factory, upstream, tmp_path):

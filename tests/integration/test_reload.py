@@ -7,7 +7,7 @@ import time
 import psutil
 import pytest
 
-from harness import (RawClient, accept_each, bootstrap, http_listener, post_until, reload, rewrite,
+from harness import (RawClient, accept_each, bootstrap, http_listener, post_until, read_lines, reload, rewrite,
                      simple_routes, static_cluster, wait_for_log, workers)
 
 
@@ -273,7 +273,7 @@ def test_ttin_and_ttou_resize_the_worker_pool(proxy_factory, client_factory):
 
 
 def test_a_killed_flusher_is_restarted_and_logging_goes_on(proxy_factory, upstream, tmp_path):
-    from test_access_log import logged_config, read_lines
+    from test_access_log import logged_config
     log_path = tmp_path / "access.log"
     proxy = proxy_factory(logged_config(upstream.port, log_path), extra_args=["--concurrency", "1"])
     flusher = next(p for p in psutil.Process(proxy.process.pid).children() if "flusher" in " ".join(p.cmdline()))

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from harness import free_port, http_listener, RawClient, simple_routes, static_cluster, to_yaml
+from harness import free_port, http_listener, RawClient, read_lines, simple_routes, static_cluster, to_yaml
 from raw_upstream import RecordingUpstream
 
 FILE_LOG = "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog"
@@ -52,17 +52,6 @@ class ScriptedBackend(RecordingUpstream):
         body = b"got " + request.body
         extra = b"x-retry: yes\r\n" if behaviour == "once-header" and first else b""
         return b"HTTP/1.1 200 OK\r\n%scontent-length: %d\r\n\r\n%s" % (extra, len(body), body)
-
-
-def read_lines(path, expected, timeout=10):
-    deadline = time.monotonic() + timeout
-    lines = []
-    while time.monotonic() < deadline:
-        lines = path.read_text().splitlines() if path.exists() else []
-        if len(lines) >= expected:
-            return lines
-        time.sleep(0.1)
-    raise AssertionError(f"{len(lines)} lines in {path}, expected {expected}")
 
 
 def _answer_late(conn, delay):
