@@ -3,7 +3,6 @@ every worker (--concurrency 2, connections spread over both by SO_REUSEPORT), as
 import socket
 import threading
 import time
-import urllib.request
 
 from harness import (TCP_PROXY_TYPE, RawClient, accept_each, admin_stats, http_listener, simple_routes,
                      static_cluster, to_yaml)

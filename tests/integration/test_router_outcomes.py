@@ -2,7 +2,6 @@
 answering 5xx, refusing connections or timing out is ejected from every worker, on the plain path
 and on a retrying route, as in Envoy (consecutive_5xx counts local-origin failures as 5xx unless
 split_external_local_origin_errors)."""
-import socket
 import time
 import urllib.request
 
