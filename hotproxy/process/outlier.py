@@ -22,6 +22,7 @@ import time
 import gevent
 
 from ..sockio import address_label
+from ..upstream.discovery.resolver import resubscribe
 from ..upstream.outlier.detector import OutlierDetector
 
 log = logging.getLogger("hotproxy.arbiter")
@@ -60,12 +61,7 @@ class ClusterOutliers:
 
     def use_resolver(self, resolver):
         """Take the membership from ``resolver`` (a reload may hand over a new one)."""
-        if resolver is self._resolver:
-            return
-        if self._resolver is not None:
-            self._resolver.unsubscribe(self._resolved)
-        self._resolver = resolver
-        resolver.subscribe(self._resolved)
+        self._resolver = resubscribe(self._resolver, resolver, self._resolved)
 
     def _resolved(self, entries):
         self._set_hosts([(ip, port) for ip, port, _index in entries])

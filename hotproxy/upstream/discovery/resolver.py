@@ -101,3 +101,13 @@ class ClusterResolver:
         while True:
             self.refresh()
             gevent.sleep(self.cluster.dns_refresh_rate)
+
+
+def resubscribe(current, new, on_change):
+    """Move ``on_change`` from the resolver ``current`` (or None) to ``new`` (a reload may hand
+    a subscriber a new one); returns ``new``."""
+    if new is not current:
+        if current is not None:
+            current.unsubscribe(on_change)
+        new.subscribe(on_change)
+    return new

@@ -16,6 +16,7 @@ import time
 from gevent.event import Event
 
 from ...sockio import address_label
+from ..discovery.resolver import resubscribe
 from .events import EventLog, event_line
 from .http_probe import request_bytes
 from .session import HostSession
@@ -76,10 +77,7 @@ class ClusterChecker:
         """Take the membership from ``resolver`` (a reload may hand over a new one)."""
         if resolver is self._resolver:
             return
-        if self._resolver is not None:
-            self._resolver.unsubscribe(self._resolved)
-        self._resolver = resolver
-        resolver.subscribe(self._resolved)
+        self._resolver = resubscribe(self._resolver, resolver, self._resolved)
         if resolver.first_round.is_set() and resolver.entries is None:
             self._check_first_round(give_up=True)
 
