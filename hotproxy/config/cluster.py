@@ -90,6 +90,12 @@ class Cluster:
     endpoints: tuple[LocalityLbEndpoints, ...] = ()
     dns_refresh_rate: float = 5.0
     dns_lookup_family: str = "AUTO"          # AUTO, V4_ONLY, V6_ONLY, V4_PREFERRED, ALL
+    # dns_failure_refresh_rate: (base_interval, max_interval); None: retry at dns_refresh_rate
+    dns_failure_refresh_rate: tuple[float, float] | None = None
+    respect_dns_ttl: bool = False
+    # the resolvers' (ip, port), from typed_dns_resolver_config (c-ares) or dns_resolvers;
+    # empty: the system's (getaddrinfo, or /etc/resolv.conf's servers for respect_dns_ttl)
+    dns_resolvers: tuple[tuple[str, int], ...] = ()
     per_connection_buffer_limit_bytes: int = 1024 * 1024
     # circuit_breakers default thresholds (Envoy's defaults)
     max_connections: int = 1024

@@ -30,3 +30,5 @@ class OutlierDetection:
     failure_percentage_threshold: int = 85
     failure_percentage_minimum_hosts: int = 5
     failure_percentage_request_volume: int = 50
+    #: with active health checks: a passing check brings an ejected host back at once
+    successful_active_health_check_uneject_host: bool = True

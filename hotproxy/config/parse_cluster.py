@@ -5,6 +5,7 @@ from __future__ import annotations
 from .cluster import Cluster, LbEndpoint, LocalityLbEndpoints, RetryBudget, SlowStart
 from .fields import NOT_SUPPORTED, Enum, Fields, Node, present
 from .parse_core import address
+from .parse_dns import dns_settings
 from .parse_outlier import outlier_detection
 from .parse_health_check import endpoint_health_check_config, health_checks
 from .parse_protocol import request_server_names, typed_extension_protocol_options
@@ -15,14 +16,14 @@ CLUSTER = Fields(
     "per_connection_buffer_limit_bytes circuit_breakers least_request_lb_config round_robin_lb_config "
     "ring_hash_lb_config maglev_lb_config common_lb_config "
     "typed_extension_protocol_options transport_socket upstream_http_protocol_options "
-    "transport_socket_matches health_checks outlier_detection",
+    "transport_socket_matches health_checks outlier_detection "
+    "dns_failure_refresh_rate respect_dns_ttl dns_resolvers typed_dns_resolver_config",
     # ``hosts`` was removed in v3; it is listed for older configs that still carry it.
     unsupported="hosts transport_socket_matcher alt_stat_name "
                 "cluster_type eds_cluster_config max_requests_per_connection "
                 "common_http_protocol_options "
                 "http_protocol_options http2_protocol_options "
-                "dns_jitter dns_failure_refresh_rate respect_dns_ttl dns_resolvers "
-                "use_tcp_for_dns_lookups dns_resolution_config typed_dns_resolver_config "
+                "dns_jitter use_tcp_for_dns_lookups dns_resolution_config "
                 "wait_for_warm_on_init cleanup_interval upstream_bind_config "
                 "lb_subset_config original_dst_lb_config "
                 "metadata "
@@ -106,8 +107,6 @@ def cluster(node: Node) -> Cluster | None:
     if checks and (m.has("transport_socket") or m.has("transport_socket_matches")):
         m.at("health_checks").fail(f"health checks of a cluster with a transport socket are {NOT_SUPPORTED}")
     outliers = m.nested("outlier_detection", outlier_detection)
-    if checks and outliers is not None:
-        m.at("outlier_detection").fail(f"outlier detection beside health checks is {NOT_SUPPORTED}")
     return Cluster(
         name=m.string("name", required=True),
         **present(type=kind,
@@ -116,6 +115,7 @@ def cluster(node: Node) -> Cluster | None:
                   endpoints=endpoints,
                   dns_refresh_rate=dns_refresh_rate,
                   dns_lookup_family=m.enum("dns_lookup_family", DNS_LOOKUP_FAMILIES),
+                  **dns_settings(m),
                   per_connection_buffer_limit_bytes=m.uint32("per_connection_buffer_limit_bytes"),
                   choice_count=least_request and least_request.uint32("choice_count", minimum=2),
                   active_request_bias=least_request and least_request.nested("active_request_bias",

@@ -15,8 +15,9 @@ PERCENTS = ("max_ejection_percent enforcing_consecutive_5xx enforcing_consecutiv
 POSITIVE_DURATIONS = ("interval", "base_ejection_time", "max_ejection_time")
 OUTLIER_DETECTION = Fields(
     " ".join(COUNTS + PERCENTS + list(POSITIVE_DURATIONS))
-    + " split_external_local_origin_errors max_ejection_time_jitter",
-    unsupported="successful_active_health_check_uneject_host monitors always_eject_one_host "
+    + " split_external_local_origin_errors max_ejection_time_jitter"
+    + " successful_active_health_check_uneject_host",
+    unsupported="monitors always_eject_one_host "
                 "detect_degraded_hosts")
 
 
@@ -32,4 +33,6 @@ def outlier_detection(node: Node) -> OutlierDetection | None:
             m.at(name).fail("must be greater than 0s")
     values["max_ejection_time_jitter"] = m.duration("max_ejection_time_jitter")
     values["split_external_local_origin_errors"] = m.boolean("split_external_local_origin_errors")
+    values["successful_active_health_check_uneject_host"] = m.boolean(
+        "successful_active_health_check_uneject_host")
     return OutlierDetection(**present(**values))

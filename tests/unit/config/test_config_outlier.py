@@ -42,6 +42,16 @@ def test_every_field_parses():
         failure_percentage_request_volume=20)
 
 
+def test_outlier_detection_beside_health_checks():
+    """Both apply to the cluster, each with its own flag; a passing check un-ejects by default."""
+    cluster = parse_with({OUTLIER: {}, f"{CLUSTER}.health_checks": [
+        {"timeout": "1s", "interval": "1s", "unhealthy_threshold": 1, "healthy_threshold": 1,
+         "tcp_health_check": {}}]}).clusters[0]
+    assert cluster.health_checks and cluster.outlier_detection.successful_active_health_check_uneject_host
+    off = parse_with({OUTLIER: {"successful_active_health_check_uneject_host": False}}).clusters[0]
+    assert off.outlier_detection.successful_active_health_check_uneject_host is False
+
+
 REJECTED = [
     Rejected({OUTLIER: {"interval": "0s"}}, f"{OUTLIER}.interval", "must be greater than 0s"),
     Rejected({OUTLIER: {"base_ejection_time": "0s"}}, f"{OUTLIER}.base_ejection_time",
@@ -52,13 +62,7 @@ REJECTED = [
              "must be between 0 and 100"),
     Rejected({OUTLIER: {"monitors": []}}, f"{OUTLIER}.monitors", NOT_SUPPORTED),
     Rejected({OUTLIER: {"always_eject_one_host": True}}, f"{OUTLIER}.always_eject_one_host", NOT_SUPPORTED),
-    Rejected({OUTLIER: {"successful_active_health_check_uneject_host": True}},
-             f"{OUTLIER}.successful_active_health_check_uneject_host", NOT_SUPPORTED),
     Rejected({OUTLIER: {"detect_degraded_hosts": True}}, f"{OUTLIER}.detect_degraded_hosts", NOT_SUPPORTED),
-    Rejected({OUTLIER: {}, f"{CLUSTER}.health_checks": [{"timeout": "1s", "interval": "1s",
-                                                          "unhealthy_threshold": 1, "healthy_threshold": 1,
-                                                          "tcp_health_check": {}}]},
-             OUTLIER, f"outlier detection beside health checks is {NOT_SUPPORTED}"),
 ]
 
 
