@@ -18,16 +18,29 @@ class HealthCheck:
 
 
 @dataclass(frozen=True)
+class HttpFilter:
+    """One ``http_filters`` entry: ``config`` is the parsed typed_config (a filter module's
+    dataclass, or HealthCheck), None for the router. ``disabled``: off unless a route's
+    typed_per_filter_config turns it on."""
+    name: str
+    config: object
+    disabled: bool = False
+
+
+ROUTER_FILTER = HttpFilter("envoy.filters.http.router", None)
+
+
+@dataclass(frozen=True)
 class HttpConnectionManager:
     """envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager.
 
-    Timeouts in float seconds; 0 disables. ``http_filters`` holds the filter names in order (the
-    router last); ``health_check`` the health_check filter's config when it is one of them.
+    Timeouts in float seconds; 0 disables. ``http_filters`` holds the filters in order (the
+    router last).
     """
     stat_prefix: str
     route_config: RouteConfiguration
     codec_type: str = "AUTO"                  # AUTO or HTTP1
-    http_filters: tuple[str, ...] = ("envoy.filters.http.router",)
+    http_filters: tuple[HttpFilter, ...] = (ROUTER_FILTER,)
     server_name: str = "envoy"
     use_remote_address: bool = False
     xff_num_trusted_hops: int = 0
@@ -39,7 +52,6 @@ class HttpConnectionManager:
     request_headers_timeout: float = 0.0
     stream_idle_timeout: float = 300.0
     access_log: tuple[AccessLog, ...] = ()
-    health_check: HealthCheck | None = None   # the envoy.filters.http.health_check filter
     # path and Host normalization before routing (http/request_normalization.py)
     normalize_path: bool = False
     merge_slashes: bool = False
@@ -51,6 +63,14 @@ class HttpConnectionManager:
     # {subject, cert, chain, dns, uri: bool}
     forward_client_cert_details: str = "SANITIZE"
     client_cert_details: dict | None = None
+
+    @property
+    def health_check(self) -> HealthCheck | None:
+        """The health_check filter's config when it is one of the filters."""
+        for entry in self.http_filters:
+            if isinstance(entry.config, HealthCheck):
+                return entry.config
+        return None
 
 
 @dataclass(frozen=True)

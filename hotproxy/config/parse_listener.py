@@ -3,10 +3,11 @@ HTTP connection manager and the TCP proxy (their access logs: parse_accesslog.py
 from __future__ import annotations
 
 from .fields import NOT_SUPPORTED, Enum, Fields, Node, parse_each, present, typed_config
-from .listener import (ConnectionLimit, FilterChain, HealthCheck, HttpConnectionManager, Listener,
+from .listener import (ConnectionLimit, FilterChain, HttpConnectionManager, Listener,
                        TcpProxy, TcpWeightedCluster)
 from .parse_accesslog import access_logs
-from .parse_core import address, header_matcher
+from .parse_core import address
+from .parse_http_filters import http_filters
 from .parse_filter_chain import downstream_transport_socket, filter_chain_match, listener_filter
 from .parse_route import route_configuration
 
@@ -15,9 +16,6 @@ HTTP_CONNECTION_MANAGER_TYPE = ("type.googleapis.com/envoy.extensions.filters.ne
 TCP_PROXY_TYPE = "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy"
 CONNECTION_LIMIT_TYPE = ("type.googleapis.com/envoy.extensions.filters.network.connection_limit.v3"
                          ".ConnectionLimit")
-ROUTER_TYPE = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
-HEALTH_CHECK_NAME = "envoy.filters.http.health_check"
-HEALTH_CHECK_TYPE = "type.googleapis.com/envoy.extensions.filters.http.health_check.v3.HealthCheck"
 
 LISTENER = Fields(
     "name address filter_chains per_connection_buffer_limit_bytes enable_reuse_port "
@@ -65,16 +63,7 @@ FORWARD_CLIENT_CERT = Enum("SANITIZE FORWARD_ONLY APPEND_FORWARD SANITIZE_SET AL
 CLIENT_CERT_DETAILS = Fields("subject cert chain dns uri")
 CONNECTION_BALANCE = Fields("", unsupported="exact_balance extend_balance")
 CONNECTION_LIMIT = Fields("stat_prefix max_connections delay", unsupported="runtime_enabled")
-HTTP_FILTER = Fields("name typed_config", unsupported="config_discovery is_optional disabled")
-HEALTH_CHECK = Fields("pass_through_mode headers",
-                      unsupported="cache_time cluster_min_healthy_percentages")
 TRAFFIC_DIRECTIONS = Enum("UNSPECIFIED INBOUND OUTBOUND")
-ROUTER = Fields(
-    "",
-    unsupported="dynamic_stats start_child_span upstream_log upstream_log_options "
-                "suppress_envoy_headers strict_check_headers respect_expected_rq_timeout "
-                "suppress_grpc_request_failure_code_stats upstream_http_filters "
-                "reject_connect_request_early_data")
 
 TCP_PROXY = Fields(
     "stat_prefix cluster weighted_clusters idle_timeout access_log hash_policy",
@@ -191,16 +180,10 @@ def http_connection_manager(node: Node) -> HttpConnectionManager | None:
             "max_response_headers_kb cannot be set on http_connection_manager")
     if m.boolean("strip_any_host_port") and m.boolean("strip_matching_host_port"):
         m.node.fail("Only one of `strip_matching_host_port` or `strip_any_host_port` can be set.")
-    filters = http_filters(m)
-    health_checks = [f for f in filters if isinstance(f, HealthCheck)]
-    for extra in m.items("http_filters")[1:] if len(health_checks) > 1 else ():
-        extra.fail("only one health_check filter is supported")
-        break
     return HttpConnectionManager(
         stat_prefix=m.string("stat_prefix", required=True),
         route_config=m.nested("route_config", route_configuration, required=True),
-        http_filters=tuple(f if isinstance(f, str) else HEALTH_CHECK_NAME for f in filters),
-        health_check=health_checks[0] if health_checks else None,
+        http_filters=http_filters(m),
         access_log=access_logs(m, tcp=False),
         **present(
             codec_type=m.enum("codec_type", CODEC_TYPES),
@@ -232,59 +215,6 @@ def client_cert_details(node: Node) -> dict | None:
     if m is None:
         return None
     return {name: bool(m.boolean(name)) for name in ("subject", "cert", "chain", "dns", "uri")}
-
-
-def http_filters(m) -> list:
-    """The HTTP filters in order: the router's name, or a HealthCheck. The router is terminal,
-    so it must come last. Envoy 1.40 accepts an HCM without HTTP filters and then answers no
-    request until its stream idle timeout fires; hotproxy refuses that config instead."""
-    filter_nodes = m.items("http_filters")
-    if not filter_nodes:
-        m.at("http_filters").fail("the router filter (envoy.filters.http.router) is required "
-                                  "as the last HTTP filter")
-    filters = [http_filter(n) for n in filter_nodes]
-    for filter_node, parsed in zip(filter_nodes[:-1], filters):
-        if isinstance(parsed, str):
-            filter_node.fail("the router filter must be the last HTTP filter")
-    if filters and filters[-1] is not None and not isinstance(filters[-1], str):
-        filter_nodes[-1].fail("the router filter (envoy.filters.http.router) is required "
-                              "as the last HTTP filter")
-    return [parsed for parsed in filters if parsed is not None]
-
-
-def http_filter(node: Node) -> str | HealthCheck | None:
-    m = node.message(HTTP_FILTER)
-    if m is None:
-        return None
-    name = m.string("name", required=True)
-    parsed = m.nested("typed_config",
-                      lambda n: typed_config(n, {ROUTER_TYPE: _router, HEALTH_CHECK_TYPE: health_check}),
-                      required=True)
-    if parsed is _ROUTER:
-        return name
-    return parsed
-
-
-_ROUTER = object()
-
-
-def _router(node: Node):
-    return _ROUTER if node.message(ROUTER) is not None else None
-
-
-def health_check(node: Node) -> HealthCheck | None:
-    """Only the non-pass-through mode: the proxy answers health checks itself, 200 or (after
-    POST /healthcheck/fail) 503."""
-    m = node.message(HEALTH_CHECK)
-    if m is None:
-        return None
-    pass_through = m.boolean("pass_through_mode")
-    if pass_through is None:
-        m.at("pass_through_mode").fail("required field is missing")
-    elif pass_through:
-        m.at("pass_through_mode").fail(f"pass_through_mode: true is {NOT_SUPPORTED}")
-    # Without headers every request is a health check, as in Envoy.
-    return HealthCheck(headers=m.repeated("headers", header_matcher))
 
 
 def tcp_proxy(node: Node) -> TcpProxy | None:

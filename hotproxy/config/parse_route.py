@@ -9,6 +9,7 @@ from .fields import UINT32_MAX, Enum, Fields, Node, parse_each, present
 from .parse_core import (HEADER_MUTATIONS, header_matcher, header_mutations,
                          query_parameter_matcher, regex)
 from .parse_hash_policy import hash_policies
+from .parse_http_filters import per_filter_configs
 from .parse_mirror import mirror_policy
 from .parse_retry import retry_policy
 from .route import (DirectResponseAction, RedirectAction, RegexRewrite, Route, RouteAction,
@@ -20,15 +21,18 @@ ROUTE_CONFIGURATION = Fields(
                 "validate_clusters max_direct_response_body_size_bytes cluster_specifier_plugins "
                 "request_mirror_policies ignore_port_in_host_matching vhost_header "
                 "ignore_path_parameters_in_path_matching typed_per_filter_config metadata")
+PER_FILTER = "typed_per_filter_config "
 VIRTUAL_HOST = Fields(
     "name domains routes retry_policy include_request_attempt_count "
-    "include_attempt_count_in_response per_request_buffer_limit_bytes " + HEADER_MUTATIONS,
-    unsupported="matcher require_tls virtual_clusters rate_limits cors typed_per_filter_config "
+    "include_attempt_count_in_response per_request_buffer_limit_bytes " + PER_FILTER
+    + HEADER_MUTATIONS,
+    unsupported="matcher require_tls virtual_clusters rate_limits cors "
                 "retry_policy_typed_config hedge_policy include_is_timeout_retry_header "
                 "request_body_buffer_limit request_mirror_policies metadata")
 ROUTE = Fields(
-    "name match route redirect direct_response per_request_buffer_limit_bytes " + HEADER_MUTATIONS,
-    unsupported="filter_action non_forwarding_action metadata decorator typed_per_filter_config "
+    "name match route redirect direct_response per_request_buffer_limit_bytes " + PER_FILTER
+    + HEADER_MUTATIONS,
+    unsupported="filter_action non_forwarding_action metadata decorator "
                 "tracing stat_prefix request_body_buffer_limit")
 ROUTE_MATCH = Fields(
     "prefix path safe_regex path_separated_prefix case_sensitive headers query_parameters",
@@ -48,8 +52,8 @@ ROUTE_ACTION = Fields(
 WEIGHTED_CLUSTERS = Fields("clusters total_weight",
                            unsupported="runtime_key_prefix header_name use_hash_policy")
 CLUSTER_WEIGHT = Fields(
-    "name weight " + HEADER_MUTATIONS,
-    unsupported="cluster_header metadata_match typed_per_filter_config host_rewrite_literal")
+    "name weight " + PER_FILTER + HEADER_MUTATIONS,
+    unsupported="cluster_header metadata_match host_rewrite_literal")
 REGEX_MATCH_AND_SUBSTITUTE = Fields("pattern substitution")
 REDIRECT_ACTION = Fields("https_redirect scheme_redirect host_redirect port_redirect "
                          "path_redirect prefix_rewrite regex_rewrite response_code strip_query")
@@ -95,6 +99,7 @@ def virtual_host(node: Node, domain_owners: dict) -> VirtualHost | None:
                                      "include_attempt_count_in_response"),
                                  per_request_buffer_limit_bytes=m.uint32(
                                      "per_request_buffer_limit_bytes")),
+                       typed_per_filter_config=per_filter_configs(m),
                        **header_mutations(m))
 
 
@@ -125,6 +130,7 @@ def route(node: Node) -> Route | None:
                  direct_response=m.nested("direct_response", direct_response_action),
                  **present(per_request_buffer_limit_bytes=m.uint32(
                      "per_request_buffer_limit_bytes")),
+                 typed_per_filter_config=per_filter_configs(m),
                  **header_mutations(m))
 
 
@@ -203,9 +209,10 @@ def cluster_weight(node: Node) -> WeightedCluster | None:
         m.at("name").refers_to_cluster(name)
     weight = m.uint32("weight", required=True)
     mutations = header_mutations(m)
+    per_filter = per_filter_configs(m)
     if name is None or weight is None:
         return None
-    return WeightedCluster(name=name, weight=weight, **mutations)
+    return WeightedCluster(name=name, weight=weight, typed_per_filter_config=per_filter, **mutations)
 
 
 def regex_rewrite(node: Node) -> RegexRewrite | None:

@@ -25,6 +25,8 @@ class RouteMatch:
 class WeightedCluster:
     name: str
     weight: int
+    #: (filter name, parsed per-route config or parse_http_filters.FilterConfig) pairs
+    typed_per_filter_config: tuple = ()
     request_headers_to_add: tuple[HeaderValueOption, ...] = ()
     request_headers_to_remove: tuple[str, ...] = ()
     response_headers_to_add: tuple[HeaderValueOption, ...] = ()
@@ -151,6 +153,7 @@ class Route:
     redirect: RedirectAction | None = None
     direct_response: DirectResponseAction | None = None
     per_request_buffer_limit_bytes: int | None = None   # the virtual host's applies when None
+    typed_per_filter_config: tuple = ()
     request_headers_to_add: tuple[HeaderValueOption, ...] = ()
     request_headers_to_remove: tuple[str, ...] = ()
     response_headers_to_add: tuple[HeaderValueOption, ...] = ()
@@ -166,6 +169,7 @@ class VirtualHost:
     include_request_attempt_count: bool = False
     include_attempt_count_in_response: bool = False
     per_request_buffer_limit_bytes: int | None = None
+    typed_per_filter_config: tuple = ()
     request_headers_to_add: tuple[HeaderValueOption, ...] = ()
     request_headers_to_remove: tuple[str, ...] = ()
     response_headers_to_add: tuple[HeaderValueOption, ...] = ()

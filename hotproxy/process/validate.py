@@ -121,7 +121,8 @@ def check_text(text):
                     try:
                         HealthCheckFilter(network_filter.health_check)
                     except ConfigError as error:
-                        hi = network_filter.http_filters.index("envoy.filters.http.health_check")
+                        hi = next(i for i, f in enumerate(network_filter.http_filters)
+                                  if f.config is network_filter.health_check)
                         problems += [(at + f"http_filters[{hi}].typed_config." + path, reason)
                                      for path, reason in error.problems]
     if problems:

@@ -5,8 +5,8 @@ import pytest
 from hotproxy.config.accesslog import AccessLog
 from hotproxy.config.bootstrap import Admin
 from hotproxy.config.core import SocketAddress
-from hotproxy.config.listener import HttpConnectionManager, TcpProxy, TcpWeightedCluster
-from hotproxy.config.parse_listener import HEALTH_CHECK_TYPE
+from hotproxy.config.listener import HttpConnectionManager, HttpFilter, TcpProxy, TcpWeightedCluster
+from hotproxy.config.parse_http_filters import HEALTH_CHECK_TYPE
 
 from config_helpers import (DELETE, HCM, LISTENER, ROUTER_TYPE, TCP_PROXY, TCP_PROXY_TYPE,
                             Rejected, edited, ids, parse_with, problems_of)
@@ -40,9 +40,17 @@ ROUTER_FILTER = {"name": "envoy.filters.http.router", "typed_config": {"@type": 
 
 def test_health_check_filter_before_the_router():
     hcm = parse_with({HTTP_FILTERS: [HEALTH_CHECK_FILTER, ROUTER_FILTER]}).listeners[0].filter_chains[0].filters[0]
-    assert hcm.http_filters == ("envoy.filters.http.health_check", "envoy.filters.http.router")
+    assert [f.name for f in hcm.http_filters] == ["envoy.filters.http.health_check",
+                                                  "envoy.filters.http.router"]
     (matcher,) = hcm.health_check.headers
     assert (matcher.name, matcher.kind, matcher.string_match.value) == (":path", "string_match", "/healthz")
+
+
+def test_an_optional_filter_hotproxy_does_not_know_is_left_out():
+    unknown = {"name": "jwt", "is_optional": True, "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication"}}
+    hcm = parse_with({HTTP_FILTERS: [unknown, ROUTER_FILTER]}).listeners[0].filter_chains[0].filters[0]
+    assert [f.name for f in hcm.http_filters] == ["envoy.filters.http.router"]
 
 
 def test_no_health_check_filter_by_default():
@@ -91,7 +99,7 @@ def test_http_connection_manager_fields():
     hcm = bootstrap.listeners[0].filter_chains[0].filters[0]
     assert hcm == HttpConnectionManager(
         stat_prefix="ingress_http", route_config=hcm.route_config, codec_type="HTTP1",
-        http_filters=("my-router",), server_name="edge", use_remote_address=True,
+        http_filters=(HttpFilter("my-router", None),), server_name="edge", use_remote_address=True,
         xff_num_trusted_hops=2, generate_request_id=False, idle_timeout=60.0,
         max_headers_count=50, max_request_headers_kb=96, request_timeout=30.0,
         request_headers_timeout=5.0, stream_idle_timeout=0.0)
@@ -237,13 +245,19 @@ REJECTED = [
              "required field is missing"),
     Rejected({f"{HTTP_FILTERS}[0].typed_config.suppress_envoy_headers": True},
              f"{HTTP_FILTERS}[0].typed_config.suppress_envoy_headers", NOT_SUPPORTED),
-    Rejected({f"{HTTP_FILTERS}[0].is_optional": True}, f"{HTTP_FILTERS}[0].is_optional",
-             NOT_SUPPORTED),
     Rejected({f"{HTTP_FILTERS}[0].typed_config.@type":
-              "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer"},
+              "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication"},
              f"{HTTP_FILTERS}[0].typed_config.@type",
-             "type 'type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer' is not "
-             f"supported by hotproxy yet here (supported: {ROUTER_TYPE}, {HEALTH_CHECK_TYPE})"),
+             "type 'type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication'"
+             f" is not supported by hotproxy yet here (supported: {ROUTER_TYPE}, {HEALTH_CHECK_TYPE}"),
+    Rejected({HTTP_FILTERS: [{"name": "lua", "typed_config": {
+                 "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua"}},
+              ROUTER_FILTER]},
+             f"{HTTP_FILTERS}[0].typed_config.@type", "the Lua filter is not supported"),
+    Rejected({HTTP_FILTERS: [HEALTH_CHECK_FILTER, HEALTH_CHECK_FILTER, ROUTER_FILTER]},
+             f"{HTTP_FILTERS}[1].name", "names two HTTP filters"),
+    Rejected({HTTP_FILTERS: [HEALTH_CHECK_FILTER, dict(ROUTER_FILTER, disabled=True)]},
+             f"{HTTP_FILTERS}[1].disabled", "cannot be disabled"),
     Rejected({HTTP_FILTERS: [ROUTER_FILTER, HEALTH_CHECK_FILTER]}, f"{HTTP_FILTERS}[0]",
              "the router filter must be the last HTTP filter"),
     Rejected({HTTP_FILTERS: [HEALTH_CHECK_FILTER]}, f"{HTTP_FILTERS}[0]",

@@ -10,7 +10,8 @@ from hotproxy.config.trees import json_tree, yaml_tree
 from hotproxy.config.bootstrap import Admin, Bootstrap
 from hotproxy.config.cluster import Cluster, LbEndpoint, LocalityLbEndpoints
 from hotproxy.config.core import HeaderMatcher, HeaderValueOption, SocketAddress, StringMatcher
-from hotproxy.config.listener import FilterChain, HealthCheck, HttpConnectionManager, Listener
+from hotproxy.config.listener import (ROUTER_FILTER, FilterChain, HealthCheck, HttpConnectionManager,
+                                      HttpFilter, Listener)
 from hotproxy.config.route import (DirectResponseAction, Route, RouteAction, RouteConfiguration,
                                    RouteMatch, VirtualHost)
 from hotproxy.errors import ConfigError
@@ -41,9 +42,10 @@ QUICKSTART_BOOTSTRAP = Bootstrap(
                 response_headers_to_add=(
                     HeaderValueOption(key="x-hotproxy-quickstart", value="via hotproxy"),))),)),
             stat_prefix="ingress_http",
-            http_filters=("envoy.filters.http.health_check", "envoy.filters.http.router"),
-            health_check=HealthCheck(headers=(HeaderMatcher(
-                name=":path", kind="string_match", string_match=StringMatcher("exact", "/healthz")),))),
+            http_filters=(HttpFilter("envoy.filters.http.health_check", HealthCheck(headers=(
+                HeaderMatcher(name=":path", kind="string_match",
+                              string_match=StringMatcher("exact", "/healthz")),))),
+                          ROUTER_FILTER)),
         http_listener("demo_upstream", 10001, RouteConfiguration(virtual_hosts=(
             any_host("demo", Route(
                 match=RouteMatch(path_kind="prefix", path_value="/"),
@@ -66,7 +68,7 @@ def test_defaults_are_envoys():
         == ("AUTO", "envoy", True, False)
     assert (hcm.idle_timeout, hcm.stream_idle_timeout, hcm.request_timeout) == (3600.0, 300.0, 0.0)
     assert (hcm.max_request_headers_kb, hcm.max_headers_count) == (60, 100)
-    assert hcm.http_filters[-1] == "envoy.filters.http.router"
+    assert hcm.http_filters[-1] == ROUTER_FILTER
     route = hcm.route_config.virtual_hosts[0].routes[0]
     assert (route.route.timeout, route.route.idle_timeout) == (15.0, None)
     cluster = bootstrap.clusters[0]

@@ -5,7 +5,7 @@ import re
 import pytest
 
 from hotproxy.config import parse_bootstrap
-from hotproxy.config.parse_listener import HEALTH_CHECK_TYPE
+from hotproxy.config.parse_http_filters import HEALTH_CHECK_TYPE
 from hotproxy.http.filters.health_check import HealthCheckFilter
 
 from config_helpers import (DELETE, ENDPOINT, HCM, LISTENER, ROUTER_TYPE, Rejected, edited, ids,

@@ -1,0 +1,126 @@
+"""The HTTP filter API: what a filter implements and what it may ask of its stream.
+
+A listener's ``http_filters`` become one ``FilterFactory`` each, made once per connection manager
+by the ``factory(config, context)`` function of the filter's module (see registry.py). For every
+request the factory's ``create(stream)`` returns the filter object that sees that stream (a fresh
+one, or a shared one when the filter keeps no per-stream state), or None to stay out of it.
+
+A filter implements any of the hooks of ``HttpFilter``; those it leaves alone continue. Requests
+pass the filters in config order, then the router (the terminal filter); responses pass them in
+reverse order. Each hook runs in the connection's greenlet, so a filter may block on gevent I/O
+(a callout, a sleep) and the stream simply waits. What a hook returns:
+
+- ``CONTINUE``: pass the headers or the data on, as they are now (headers are edited in place);
+- ``STOP``: hold them here. From ``decode_headers``/``encode_headers``, the head and every data
+  piece after it stay held until this filter's ``*_data`` hook returns CONTINUE (at the latest
+  with ``end_stream``); from ``*_data``, the piece is buffered and the hook is called again with
+  the next one, and when it continues, everything buffered goes on in one piece;
+- a bytes-like object (data hooks only): pass this on instead of ``data`` (``b""`` drops it);
+- ``stream.send_local_reply(...)``'s result: the request is answered here and goes no further.
+
+An exception out of a hook is answered as a 500 local reply (flag ``UPE`` when the filter is a
+Python filter), counted, and never ends the worker.
+"""
+from __future__ import annotations
+
+CONTINUE = "continue"
+STOP = "stop"
+
+
+class HttpFilter:
+    """A filter that passes everything on: subclass it and override the hooks you need.
+
+    ``stream`` is the filter's view of the exchange (http/stream.py ``ActiveStream``):
+
+    - ``stream.request``: the request head. ``method``, ``target`` (path and query, bytes), ``host``
+      (bytes) and ``headers``: a list of (lower-case name, value) byte pairs, edited in place;
+    - ``stream.route`` (None when no route matched) and ``stream.clear_route_cache()`` after an
+      edit that should change the route;
+    - ``stream.route_config(name)``: this filter's ``typed_per_filter_config`` for the stream's
+      route (weighted cluster, then route, then virtual host), parsed; None when there is none;
+    - ``stream.send_local_reply(status, body=b"", headers=(), details=None, flag=None)``;
+    - ``stream.info``: the StreamInfo access logs print (``dynamic_metadata``: namespace → dict,
+      ``filter_state``: name → value, ``downstream_tls``, the addresses, the response flags);
+    - ``stream.connection``: ``remote_ip``, ``local_address``, ``tls``.
+
+    ``response`` in the encode hooks has ``status`` (int) and ``headers`` (a list as above, with
+    ``content-length`` when the body's length is known; remove it when the body changes length).
+    """
+
+    def decode_headers(self, stream, end_stream):
+        return CONTINUE
+
+    def decode_data(self, stream, data, end_stream):
+        return CONTINUE
+
+    def decode_trailers(self, stream, trailers):
+        return CONTINUE
+
+    def encode_headers(self, stream, response, end_stream):
+        return CONTINUE
+
+    def encode_data(self, stream, data, end_stream):
+        return CONTINUE
+
+    def encode_trailers(self, stream, trailers):
+        return CONTINUE
+
+    def on_stream_end(self, stream):
+        """The exchange is over (answered, reset or abandoned): release what the stream held."""
+
+
+class FilterFactory:
+    """Made once per connection manager from one ``http_filters`` entry."""
+
+    #: the ``http_filters[].name``: the key of its ``typed_per_filter_config`` entries
+    name = ""
+
+    def create(self, stream):
+        raise NotImplementedError
+
+    def stat_sets(self):
+        """(prefix, stats object) pairs to ship (see stats/schema.py ``stat_set``)."""
+        return ()
+
+
+class FilterContext:
+    """What a filter factory may use: the worker's cluster manager (for callouts), the
+    connection manager's stat prefix (``http.<stat_prefix>.``), its deadlines and server state."""
+
+    def __init__(self, cluster_manager, stat_prefix, server, deadlines=None):
+        self.cluster_manager = cluster_manager
+        self.stat_prefix = stat_prefix
+        self.server = server
+        self.deadlines = deadlines
+
+
+class Response:
+    """The response head as the encode hooks see it."""
+
+    __slots__ = ("status", "headers")
+
+    def __init__(self, status, headers):
+        self.status = status
+        self.headers = headers
+
+
+def header_value(headers, name):
+    """The first value of header ``name`` (lower-case bytes), or None."""
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
+
+
+def set_header(headers, name, value):
+    """Replace every ``name`` header with one ``name: value``, in the first one's place."""
+    for index, item in enumerate(headers):
+        if item[0] == name:
+            headers[index] = (name, value)
+            headers[index + 1:] = [pair for pair in headers[index + 1:] if pair[0] != name]
+            return
+    headers.append((name, value))
+
+
+def remove_header(headers, name):
+    headers[:] = [pair for pair in headers if pair[0] != name]
