@@ -44,6 +44,8 @@ class StreamInfo:
         "connection_id",                # per-worker connection counter (int)
         "connection_termination_details",  # str or None
         "downstream_tls",               # listener/tls_transport.py's DownstreamTls, None: plain
+        "dynamic_metadata",             # namespace → {key: value} set by filters, or None
+        "filter_state",                 # name → value set by filters, or None
     )
 
     def __init__(self, start_time, start_monotonic):
@@ -77,3 +79,21 @@ class StreamInfo:
         self.connection_id = 0
         self.connection_termination_details = None
         self.downstream_tls = None
+        self.dynamic_metadata = None
+        self.filter_state = None
+
+    def set_metadata(self, namespace, key, value):
+        """Dynamic metadata for later filters, the router and %DYNAMIC_METADATA(namespace:key)%."""
+        if self.dynamic_metadata is None:
+            self.dynamic_metadata = {}
+        self.dynamic_metadata.setdefault(namespace, {})[key] = value
+
+    def metadata(self, namespace):
+        """The dynamic metadata of ``namespace``: a dict, empty when none was set."""
+        return (self.dynamic_metadata or {}).get(namespace, {})
+
+    def set_filter_state(self, name, value):
+        """Filter state for later filters and %FILTER_STATE(name)%."""
+        if self.filter_state is None:
+            self.filter_state = {}
+        self.filter_state[name] = value

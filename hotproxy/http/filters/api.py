@@ -15,7 +15,8 @@ reverse order. Each hook runs in the connection's greenlet, so a filter may bloc
   piece after it stay held until this filter's ``*_data`` hook returns CONTINUE (at the latest
   with ``end_stream``); from ``*_data``, the piece is buffered and the hook is called again with
   the next one, and when it continues, everything buffered goes on in one piece;
-- a bytes-like object (data hooks only): pass this on instead of ``data`` (``b""`` drops it);
+- a bytes-like object (data hooks only): pass this on instead of ``data``, and instead of what
+  this filter buffered before it (``b""`` drops it all);
 - ``stream.send_local_reply(...)``'s result: the request is answered here and goes no further.
 
 An exception out of a hook is answered as a 500 local reply (flag ``UPE`` when the filter is a
