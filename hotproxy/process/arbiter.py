@@ -383,7 +383,7 @@ class Arbiter(ArbiterOperations, EpochOperations):
         generation = Generation(number, bootstrap, text, self.concurrency, sockets)
         generation.dns = resolvers
         generation.health = health
-        generation.outliers = self.outliers.prepare(bootstrap, resolvers)
+        generation.outliers = self.outliers.prepare(bootstrap, resolvers, health)
         self.generations.append(generation)
         for child in generation.children:
             self._spawn_worker(child, sockets)
@@ -467,6 +467,7 @@ class Arbiter(ArbiterOperations, EpochOperations):
             self._on_stats(child, message)
         elif kind == "outcomes":
             self.outliers.record(child.generation, message)
+            self.health.record(child.generation, message)
         elif kind == "ready":
             child.last_heartbeat = time.monotonic()
             child.ready.set()

@@ -11,7 +11,9 @@ Checkers no generation uses any more are stopped (``retain``).
 Messages to workers: ``health_all`` right after a worker is spawned (every cluster of its
 generation; the worker waits for it before it serves), and ``health`` when one cluster changes.
 Both carry the (ip, port) of the healthy hosts; any other host of a health-checked cluster is
-unhealthy.
+unhealthy. From workers: the ``outcomes`` message (shared with outlier detection) may carry
+IMMEDIATE_HC_FAIL for a host whose response said x-envoy-immediate-health-check-fail
+(upstream/health/passive.py); that host's checker fails it at once (``record``).
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import logging
 import time
 
 from ..upstream.health.checker import ClusterChecker, checker_key
+from ..upstream.outlier.outcomes import IMMEDIATE_HC_FAIL
 
 log = logging.getLogger("hotproxy.arbiter")
 
@@ -77,6 +80,16 @@ class HealthSupervisor:
         self._checkers.clear()
 
     # workers
+
+    @staticmethod
+    def record(generation, message):
+        """A worker's ``outcomes`` message: any x-envoy-immediate-health-check-fail in it."""
+        checker = getattr(generation, "health", {}).get(message.get("cluster"))
+        if checker is None:
+            return
+        for label, codes in (message.get("hosts") or {}).items():
+            if IMMEDIATE_HC_FAIL in codes:
+                checker.passive_failure(label)
 
     @staticmethod
     def snapshot(health):

@@ -4,6 +4,10 @@ cluster that has outlier_detection, whatever the number of workers, fed with eve
 worker of the generations using the detector (``ejected``), so no two workers disagree on a
 host (envoy#18950).
 
+With active health checks on the same cluster and successful_active_health_check_uneject_host
+(the default), every passing check of a healthy host un-ejects it at once, as Envoy's detector
+does from its health checker's callback.
+
 A reload keeps the detector of a cluster whose outlier_detection, discovery and endpoints are
 unchanged (its ejections and backoff carry on); others start clean, as in Envoy. A hot restart
 starts clean. STRICT_DNS and LOGICAL_DNS clusters are resolved here too, as the workers resolve
@@ -49,6 +53,7 @@ class ClusterOutliers:
         self._shipped = dict.fromkeys(self.detector.counters, 0)
         self._greenlets = []
         self._resolver = None
+        self._checker = None          # the cluster's ClusterChecker, when a pass un-ejects
         stats.declare(*(self._prefix + name for name in self.detector.counters))
 
     def start(self, resolver=None):
@@ -66,7 +71,24 @@ class ClusterOutliers:
     def _resolved(self, entries):
         self._set_hosts([(ip, port) for ip, port, _index in entries])
 
+    def use_checker(self, checker):
+        """Un-eject hosts that ``checker`` (the cluster's active health checker, or None) finds
+        healthy, when successful_active_health_check_uneject_host says so."""
+        if not self.cluster.outlier_detection.successful_active_health_check_uneject_host:
+            checker = None
+        if checker is self._checker:
+            return
+        if self._checker is not None:
+            self._checker.remove_pass_listener(self.health_check_passed)
+        self._checker = checker
+        if checker is not None:
+            checker.add_pass_listener(self.health_check_passed)
+
+    def health_check_passed(self, address):
+        self._publish(self.detector.health_check_passed(tuple(address), self._clock()))
+
     def stop(self):
+        self.use_checker(None)
         if self._resolver is not None:
             self._resolver.unsubscribe(self._resolved)
         for greenlet in self._greenlets:
@@ -117,10 +139,11 @@ class OutlierSupervisor:
         self._generations = generations
         self._detectors = {}          # key → ClusterOutliers
 
-    def prepare(self, bootstrap, resolvers=None):
+    def prepare(self, bootstrap, resolvers=None, health=None):
         """The detectors of ``bootstrap``'s clusters by name, started or kept; ``resolvers``:
-        the DNS clusters' ClusterResolvers by name (process/dns.py)."""
-        resolvers = resolvers or {}
+        the DNS clusters' ClusterResolvers by name (process/dns.py); ``health``: the health
+        checkers of the same config by name (process/health.py)."""
+        resolvers, health = resolvers or {}, health or {}
         chosen = {}
         for cluster in bootstrap.clusters:
             if cluster.outlier_detection is None:
@@ -132,6 +155,7 @@ class OutlierSupervisor:
                 outliers.start(resolvers.get(cluster.name))
             elif cluster.name in resolvers:
                 outliers.use_resolver(resolvers[cluster.name])
+            outliers.use_checker(health.get(cluster.name))
             chosen[cluster.name] = outliers
         self._publish_gauges()
         return chosen

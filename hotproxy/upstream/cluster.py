@@ -86,6 +86,9 @@ class Cluster:
         self.breaker_stats = ClusterBreakerStats()
         #: None when the cluster has no outlier_detection (then ``record_outcome`` need not be called)
         self.outlier_detection = None
+        #: None when the cluster has no health checks; else where health/passive.py reports
+        #: x-envoy-immediate-health-check-fail (an OutcomeReporter)
+        self.health_reporter = None
         self._hashing = config.lb_policy in HASHING_POLICIES
         self.hosts = []
         self.transports = TransportSockets(config)

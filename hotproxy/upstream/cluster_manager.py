@@ -37,10 +37,14 @@ class ClusterManager:
 
     def report_outcomes(self, send):
         """Clusters with outlier detection send their attempts' outcomes with ``send(cluster_name,
-        batch)`` (upstream/outlier/outcomes.py)."""
+        batch)`` (upstream/outlier/outcomes.py); health-checked ones send the same way what
+        health/passive.py reports."""
         for cluster in self.clusters.values():
+            reporter = OutcomeReporter(cluster.name, send)
             if cluster.config.outlier_detection is not None:
-                cluster.outlier_detection = OutcomeReporter(cluster.name, send)
+                cluster.outlier_detection = reporter
+            if cluster.health_checked:
+                cluster.health_reporter = reporter
 
     def set_ejected(self, name, hosts):
         cluster = self.clusters.get(name)

@@ -3,7 +3,9 @@ the config, or resolved here for STRICT_DNS and LOGICAL_DNS clusters, as the wor
 its ``cluster.<name>.health_check.*`` counters and the event log.
 
 ``on_change(checker)`` is called whenever a host's health changes or hosts come and go; the
-owner (process/health.py) pushes ``healthy()`` to the workers. ``first_round`` is set once every
+owner (process/health.py) pushes ``healthy()`` to the workers. ``on_pass`` listeners hear of
+every passing check of a healthy host (outlier detection un-ejects it, as Envoy's
+addHostCheckCompleteCb); ``passive_failure`` takes a worker's x-envoy-immediate-health-check-fail. ``first_round`` is set once every
 host has had its first check, so that a new generation starts with known health, as Envoy warms a
 cluster until its first round of checks is done.
 """
@@ -58,6 +60,7 @@ class ClusterChecker:
         self._clock = clock
         self._resolver = None         # a discovery.resolver.ClusterResolver (DNS clusters)
         self._resumed = {}            # label → (healthy, excluded), from a previous checker
+        self._pass_listeners = []     # on_pass(address) after each passing check of a healthy host
         stats.declare(*(self._prefix + name for name in COUNTERS))
 
     def __repr__(self):
@@ -116,7 +119,25 @@ class ClusterChecker:
     def count(self, name):
         self._stats.add(self._prefix + name)
 
-    def host_checked(self, session, events):
+    def add_pass_listener(self, on_pass):
+        self._pass_listeners.append(on_pass)
+
+    def remove_pass_listener(self, on_pass):
+        if on_pass in self._pass_listeners:
+            self._pass_listeners.remove(on_pass)
+
+    def passive_failure(self, label):
+        """A worker saw x-envoy-immediate-health-check-fail from the host ``label`` (ip:port)."""
+        for session in list(self.sessions.values()):
+            if session.label == label:
+                if session.passive_failure():
+                    self._on_change(self)
+                return
+
+    def host_checked(self, session, events, passed=False):
+        if passed and session.health.healthy:
+            for on_pass in list(self._pass_listeners):
+                on_pass(session.address)
         if events and self._event_log:
             now = self._clock()
             self._event_log.write("".join(

@@ -16,7 +16,7 @@ from gevent import socket
 from ...sockio import address_label
 from .http_probe import ProbeError, ResponseReader
 from .schedule import initial_delay, next_interval
-from .state import ACTIVE, NETWORK, HostHealth
+from .state import ACTIVE, NETWORK, PASSIVE, HostHealth
 from .tcp_probe import TcpMatcher
 
 log = logging.getLogger("hotproxy.health_check")
@@ -89,12 +89,28 @@ class HostSession:
         transition, events = self.health.passed()
         if not was_healthy and self.health.healthy:
             log.info("cluster %s: host %s is healthy", checker.name, self.label)
-        self._recorded(events)
+        self._recorded(events, passed=True)
         return True, transition
 
-    def _recorded(self, events):
+    def passive_failure(self):
+        """A proxied response said x-envoy-immediate-health-check-fail: Envoy's setUnhealthy
+        (PASSIVE, not retriable): failed and excluded now, counted as a passive failure, the
+        next check left where it was. True when only its exclusion changed (a host that turns
+        unhealthy is pushed to the workers by ``host_checked``)."""
+        checker = self.checker
+        checker.count("failure")
+        checker.count("passive_failure")
+        before = (self.health.failed, self.health.excluded)
+        _transition, events = self.health.failed_check(PASSIVE, immediate_fail=True)
+        if not before[0]:
+            log.warning("cluster %s: host %s is unhealthy (x-envoy-immediate-health-check-fail)",
+                        checker.name, self.label)
+        self._recorded(events)
+        return before == (True, False)
+
+    def _recorded(self, events, passed=False):
         self.checked = True
-        self.checker.host_checked(self, events)
+        self.checker.host_checked(self, events, passed)
 
     def _check(self):
         config = self.checker.health_check

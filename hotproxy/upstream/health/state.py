@@ -5,13 +5,14 @@ healthy whatever ``healthy_threshold`` says, as Envoy does to start up fast. Aft
 host becomes unhealthy after ``unhealthy_threshold`` network failures (refused, reset, timed
 out) in a row, or at once on an ACTIVE failure (an HTTP status outside expected_statuses); an
 unhealthy host becomes healthy after ``healthy_threshold`` passes in a row. Thresholds of 0 are
-never reached by counting (Envoy compares after incrementing).
+never reached by counting (Envoy compares after incrementing). A PASSIVE failure (a proxied
+response said x-envoy-immediate-health-check-fail) fails and excludes the host at once.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-NETWORK, ACTIVE = "NETWORK", "ACTIVE"
+NETWORK, ACTIVE, PASSIVE = "NETWORK", "ACTIVE", "PASSIVE"
 UNCHANGED, CHANGED, CHANGE_PENDING = "unchanged", "changed", "change_pending"
 
 
@@ -79,7 +80,7 @@ class HostHealth:
 
     def failed_check(self, failure_type: str, http_status: int = 0,
                      immediate_fail: bool = False) -> tuple[str, list[Event]]:
-        """A check failed with ``failure_type`` NETWORK or ACTIVE: (transition, events).
+        """A check failed with ``failure_type`` NETWORK, ACTIVE or PASSIVE: (transition, events).
         ``immediate_fail``: the response carried x-envoy-immediate-health-check-fail."""
         self.num_healthy = 0
         if immediate_fail:
@@ -88,7 +89,7 @@ class HostHealth:
         events = []
         if not self.failed:
             self.num_unhealthy += 1
-            if failure_type == ACTIVE or self.num_unhealthy == self.unhealthy_threshold:
+            if failure_type != NETWORK or self.num_unhealthy == self.unhealthy_threshold:
                 self.failed = True
                 transition = CHANGED
                 events.append(Event("eject_unhealthy", failure_type=failure_type,

@@ -8,6 +8,8 @@ both return True when the set of ejected hosts changed.
   event counts as Envoy's resultToHttpCode maps it: connect failure 503, timeout 504, TCP
   connect success 200. With it, local events feed consecutive_local_origin_failure and the
   local-origin success rate instead, and a response status counts as a local success.
+- With active health checks and successful_active_health_check_uneject_host, a passing check of
+  a host that is healthy brings it back at once (``health_check_passed``).
 - Every ``tick``: ejected hosts whose time is up come back (base_ejection_time × backoff, at most
   max_ejection_time, plus jitter); a host back for a base_ejection_time loses one step of
   backoff per tick; then success rate (mean - stdev_factor × stdev over hosts with enough
@@ -21,7 +23,7 @@ import math
 import random as _random
 
 from .monitor import HostMonitor
-from .outcomes import CONNECT_FAILURE, SUCCESS, TIMEOUT
+from .outcomes import CONNECT_FAILURE, IMMEDIATE_HC_FAIL, SUCCESS, TIMEOUT
 
 CONSECUTIVE_5XX = "consecutive_5xx"
 CONSECUTIVE_GATEWAY_FAILURE = "consecutive_gateway_failure"
@@ -82,7 +84,7 @@ class OutlierDetector:
     def record(self, address, code, now) -> bool:
         """One attempt's outcome (outcomes.py's code) for the host at ``address``."""
         monitor = self.hosts.get(address)
-        if monitor is None:
+        if monitor is None or code == IMMEDIATE_HC_FAIL:   # that one is for the health checker
             return False
         self._changed = False
         if self.config.split_external_local_origin_errors:
@@ -192,11 +194,24 @@ class OutlierDetector:
                 monitor.backoff -= 1
             return
         if self.ejection_time(monitor) <= now - monitor.ejected_at:
-            self.ejections_active -= 1
-            monitor.ejected = False
-            monitor.reset_consecutive()
-            monitor.unejected_at = now
-            self._changed = True
+            self._uneject(monitor, now)
+
+    def health_check_passed(self, address, now) -> bool:
+        """An active health check found the host at ``address`` healthy: an ejected host comes
+        back at once (successful_active_health_check_uneject_host, checked by the caller), as
+        Envoy's unejectHost after a check: its counters reset, its backoff kept."""
+        monitor = self.hosts.get(address)
+        if monitor is None or not monitor.ejected:
+            return False
+        self._uneject(monitor, now)
+        return True
+
+    def _uneject(self, monitor, now):
+        self.ejections_active -= 1
+        monitor.ejected = False
+        monitor.reset_consecutive()
+        monitor.unejected_at = now
+        self._changed = True
 
     def _judge_success_rates(self, origin, rate_kind, percentage_kind, now):
         config = self.config

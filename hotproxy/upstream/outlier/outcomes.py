@@ -4,6 +4,7 @@ An outcome is an HTTP status (int >= 100) or a local-origin event, coded as a ne
 that a batch is a list of ints: CONNECT_FAILURE (connecting failed: Envoy's
 LOCAL_ORIGIN_CONNECT_FAILED, also what the router reports for a reset), TIMEOUT
 (LOCAL_ORIGIN_TIMEOUT) and SUCCESS (LOCAL_ORIGIN_CONNECT_SUCCESS_FINAL: the TCP proxy connected).
+IMMEDIATE_HC_FAIL rides along for the active health checker, which outlier detection ignores.
 
 Each worker keeps the outcomes of its hosts in arrival order and sends them (``send(batch)``)
 ``REPORT_DELAY_S`` after the first one of a batch, so a burst costs one message. The arbiter's
@@ -18,6 +19,9 @@ import gevent
 CONNECT_FAILURE = -1
 TIMEOUT = -2
 SUCCESS = -3
+#: not an outlier outcome: a response said x-envoy-immediate-health-check-fail; it travels with
+#: the outcomes to the arbiter's health checker (upstream/health/passive.py)
+IMMEDIATE_HC_FAIL = -4
 LOCAL_EVENTS = {"connect_failure": CONNECT_FAILURE, "reset": CONNECT_FAILURE,
                 "timeout": TIMEOUT, "success": SUCCESS}
 #: how long a worker gathers outcomes before it sends them
