@@ -11,6 +11,7 @@ from .parse_core import (HEADER_MUTATIONS, header_matcher, header_mutations,
 from .parse_hash_policy import hash_policies
 from .parse_http_filters import per_filter_configs
 from .parse_mirror import mirror_policy
+from .parse_rate_limit import rate_limit
 from .parse_retry import retry_policy
 from .route import (DirectResponseAction, RedirectAction, RegexRewrite, Route, RouteAction,
                     RouteConfiguration, RouteMatch, VirtualHost, WeightedCluster)
@@ -23,10 +24,10 @@ ROUTE_CONFIGURATION = Fields(
                 "ignore_path_parameters_in_path_matching typed_per_filter_config metadata")
 PER_FILTER = "typed_per_filter_config "
 VIRTUAL_HOST = Fields(
-    "name domains routes retry_policy include_request_attempt_count "
+    "name domains routes retry_policy include_request_attempt_count rate_limits "
     "include_attempt_count_in_response per_request_buffer_limit_bytes " + PER_FILTER
     + HEADER_MUTATIONS,
-    unsupported="matcher require_tls virtual_clusters rate_limits cors "
+    unsupported="matcher require_tls virtual_clusters cors "
                 "retry_policy_typed_config hedge_policy include_is_timeout_retry_header "
                 "request_body_buffer_limit request_mirror_policies metadata")
 ROUTE = Fields(
@@ -40,12 +41,13 @@ ROUTE_MATCH = Fields(
                 "dynamic_metadata filter_state")
 ROUTE_ACTION = Fields(
     "cluster cluster_header weighted_clusters prefix_rewrite regex_rewrite host_rewrite_literal "
-    "auto_host_rewrite timeout idle_timeout retry_policy hash_policy request_mirror_policies",
+    "auto_host_rewrite timeout idle_timeout retry_policy hash_policy request_mirror_policies "
+    "rate_limits include_vh_rate_limits",
     unsupported="cluster_specifier_plugin inline_cluster_specifier_plugin "
                 "cluster_not_found_response_code metadata_match path_rewrite_policy path_rewrite "
                 "host_rewrite_header host_rewrite_path_regex host_rewrite append_x_forwarded_host "
                 "flush_timeout early_data_policy retry_policy_typed_config "
-                "priority rate_limits include_vh_rate_limits "
+                "priority "
                 "cors max_grpc_timeout grpc_timeout_offset upgrade_configs "
                 "internal_redirect_policy internal_redirect_action max_internal_redirects "
                 "hedge_policy max_stream_duration")
@@ -99,6 +101,7 @@ def virtual_host(node: Node, domain_owners: dict) -> VirtualHost | None:
                                      "include_attempt_count_in_response"),
                                  per_request_buffer_limit_bytes=m.uint32(
                                      "per_request_buffer_limit_bytes")),
+                       rate_limits=m.repeated("rate_limits", rate_limit),
                        typed_per_filter_config=per_filter_configs(m),
                        **header_mutations(m))
 
@@ -176,7 +179,9 @@ def route_action(node: Node) -> RouteAction | None:
         idle_timeout=m.duration("idle_timeout"),
         retry_policy=m.nested("retry_policy", retry_policy),
         hash_policy=m.nested("hash_policy", lambda n: hash_policies(n, regex_rewrite)),
-        request_mirror_policies=m.repeated("request_mirror_policies", mirror_policy) or None))
+        request_mirror_policies=m.repeated("request_mirror_policies", mirror_policy) or None,
+        rate_limits=m.repeated("rate_limits", rate_limit) or None,
+        include_vh_rate_limits=m.boolean("include_vh_rate_limits")))
 
 
 def weighted_clusters(node: Node) -> tuple[WeightedCluster, ...] | None:

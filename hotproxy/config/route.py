@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .core import HeaderMatcher, HeaderValueOption, QueryParameterMatcher
+from .rate_limit import RateLimit
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,8 @@ class RouteAction:
     retry_policy: RetryPolicy | None = None    # the virtual host's applies when None
     hash_policy: tuple[HashPolicy, ...] = ()
     request_mirror_policies: tuple[MirrorPolicy, ...] = ()
+    rate_limits: tuple[RateLimit, ...] = ()    # rate_limit.py; the local_ratelimit filter reads them
+    include_vh_rate_limits: bool = False
 
 
 @dataclass(frozen=True)
@@ -169,6 +172,7 @@ class VirtualHost:
     include_request_attempt_count: bool = False
     include_attempt_count_in_response: bool = False
     per_request_buffer_limit_bytes: int | None = None
+    rate_limits: tuple[RateLimit, ...] = ()
     typed_per_filter_config: tuple = ()
     request_headers_to_add: tuple[HeaderValueOption, ...] = ()
     request_headers_to_remove: tuple[str, ...] = ()
