@@ -1,5 +1,8 @@
 """STRICT_DNS and LOGICAL_DNS membership: resolve endpoint names every ``dns_refresh_rate``.
 
+getaddrinfo answers, unless the cluster respects DNS TTLs or names its resolvers: then
+dns_query.py asks DNS itself and the answer's TTL comes back too (``resolve_cluster_ttl``).
+
 STRICT_DNS: every address of every endpoint name is a host. LOGICAL_DNS: one host, the first
 address of the (single) endpoint name, re-pointed when the name resolves elsewhere.
 """
@@ -13,6 +16,7 @@ import gevent
 from gevent import socket
 
 from ..host import Host
+from . import dns_query
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +49,17 @@ def _test_answer(path, name, port):
     return [(socket.AF_INET6 if ":" in ip else socket.AF_INET, None, None, "", (ip, port)) for ip in found]
 
 
+def resolve_with_ttl(name, port, config):
+    """``(addresses, ttl)`` of ``name``: ttl is None when the answer has none (getaddrinfo,
+    /etc/hosts, the test hook)."""
+    test_file = os.environ.get(TEST_RESOLVER_ENV)
+    if (test_file or not (config.respect_dns_ttl or config.dns_resolvers)
+            or dns_query.in_hosts_file(name)):
+        return resolve(name, port, config.dns_lookup_family), None
+    addresses, ttl = dns_query.resolve(name, config.dns_lookup_family, config.dns_resolvers)
+    return [(ip, port) for ip in addresses], ttl
+
+
 def resolve(name, port, lookup_family):
     """Addresses of ``name`` in Envoy's preference order for ``lookup_family``."""
     test_file = os.environ.get(TEST_RESOLVER_ENV)
@@ -73,14 +88,22 @@ def resolve(name, port, lookup_family):
 def resolve_cluster(config):
     """``[[ip, port, endpoint index], ...]`` of a STRICT_DNS or LOGICAL_DNS cluster now, its
     endpoints in config order; OSError when a name does not resolve."""
-    entries = []
+    return resolve_cluster_ttl(config)[0]
+
+
+def resolve_cluster_ttl(config):
+    """``(entries, ttl)``: ``resolve_cluster``'s entries and the smallest TTL of the records
+    they came from (None when no answer had one)."""
+    entries, ttl = [], None
     for index, (endpoint, _labels, _priority, _locality) in enumerate(config.endpoints_with_priority()):
         address = endpoint.address
-        found = resolve(address.address, address.port, config.dns_lookup_family)
+        found, found_ttl = resolve_with_ttl(address.address, address.port, config)
         if config.type == "LOGICAL_DNS":
             found = found[:1]
+        if found and found_ttl is not None:
+            ttl = found_ttl if ttl is None else min(ttl, found_ttl)
         entries.extend([ip, port, index] for ip, port in found)
-    return entries
+    return entries, ttl
 
 
 def hosts_of(config, entries):
