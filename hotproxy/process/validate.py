@@ -9,11 +9,13 @@ import logging
 from dataclasses import dataclass
 
 from ..config import effective_text, parse_text
+from ..config.http_filters.python import Python
 from ..config.listener import HttpConnectionManager
 from ..config.loader import text_tree
 from ..config.merge import merged
 from ..errors import ConfigError
 from ..http.filters.health_check import HealthCheckFilter
+from ..http.filters.python_loader import check as check_python_filters
 from ..http.router.route_table import RouteTable
 
 log = logging.getLogger("hotproxy.config")
@@ -104,6 +106,7 @@ def _drop_stats_tags(tree: dict, names: set) -> None:
 def check_text(text):
     bootstrap = parse_text(text)
     problems = []
+    python_filters = []     # (typed_config path, config): loaded together in a fresh interpreter
     for li, listener in enumerate(bootstrap.listeners):
         chains = [(f"filter_chains[{ci}]", chain) for ci, chain in enumerate(listener.filter_chains)]
         if listener.default_filter_chain is not None:
@@ -125,6 +128,10 @@ def check_text(text):
                                   if f.config is network_filter.health_check)
                         problems += [(at + f"http_filters[{hi}].typed_config." + path, reason)
                                      for path, reason in error.problems]
+                python_filters += [(at + f"http_filters[{hi}].typed_config.", entry.config)
+                                   for hi, entry in enumerate(network_filter.http_filters)
+                                   if isinstance(entry.config, Python)]
+    problems += check_python_filters(python_filters)
     if problems:
         raise ConfigError(problems)
     return bootstrap

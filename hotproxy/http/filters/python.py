@@ -1,0 +1,179 @@
+"""hotproxy's Python filter (hotproxy.filters.python.v1.Python): the operator's own class as an
+HTTP filter (docs/python-filters.md).
+
+The class is loaded and constructed once per connection manager in each worker,
+``cls(config_map)``. Each stream gets its own filter object: what ``new_stream(stream)`` returns
+when the class defines it (None stays out of the stream), else a shallow copy of that instance,
+so attributes set in a hook belong to the stream while what ``__init__`` built is shared. The
+hooks are api.HttpFilter's; a hook the object lacks continues, and one returning None continues.
+
+An exception out of a hook is the operator's bug, never the worker's end: it is logged with its
+traceback, counted in ``http.<stat_prefix>.python.<filter name>.errors``, and answered with a 500
+local reply flagged ``UPE``; when this filter has already passed the response head on, the reply
+can no longer be sent and the stream is reset instead (counted in ``.resets`` too).
+"""
+from __future__ import annotations
+
+import copy
+import logging
+
+from ...stats.schema import stat_set
+from .api import CONTINUE, FilterFactory
+from .python_loader import construct, load
+
+log = logging.getLogger("hotproxy.filters.python")
+
+PythonFilterStats = stat_set("PythonFilterStats", ("errors", "resets"))
+
+ERROR_STATUS = 500
+ERROR_BODY = b"python filter error"
+ERROR_DETAILS = "python_filter_exception"
+ERROR_FLAG = "UPE"
+# what operator code may raise; GreenletExit (the stream being torn down) goes on up
+_CAUGHT = (Exception, SystemExit)
+
+
+def factory(config, context):
+    """Raises python_loader.LoadError when the module no longer loads (it did when the config was
+    validated, but the file changed since)."""
+    return PythonFilterFactory(config, context)
+
+
+class PythonFilterFactory(FilterFactory):
+    def __init__(self, config, context):
+        self.config = config
+        self.stats = PythonFilterStats()
+        self._stat_prefix = context.stat_prefix
+        self._label = f"{config.source}.{config.class_name}"
+        self.instance = construct(load(config), config)
+        self._new_stream = getattr(self.instance, "new_stream", None)
+        self.name = ""
+
+    @property
+    def name(self):
+        return self._name
+
+    @name.setter
+    def name(self, value):
+        # The chain names the factory after http_filters[].name; the instance reads its
+        # per-route config with stream.route_config(self.filter_name).
+        self._name = value
+        try:
+            self.instance.filter_name = value
+        except AttributeError:     # __slots__ without filter_name
+            pass
+
+    def create(self, stream):
+        if self._new_stream is None:
+            return PythonStreamFilter(copy.copy(self.instance), self)
+        try:
+            user = self._new_stream(stream)
+        except _CAUGHT:
+            self.record("new_stream", False)
+            return _ErrorReply(self)
+        return None if user is None else PythonStreamFilter(user, self)
+
+    def stat_sets(self):
+        return ((f"{self._stat_prefix}python.{self._name}.", self.stats),)
+
+    def record(self, hook, response_started):
+        """Log and count the exception being handled."""
+        log.exception("python filter %s (%s): %s raised", self._name, self._label, hook)
+        self.stats.errors += 1
+        if response_started:
+            self.stats.resets += 1
+
+
+def error_reply(stream):
+    """The 500 for an exception; once the response has started, the chain resets the stream
+    instead (as Envoy's sendLocalReply does)."""
+    return stream.send_local_reply(ERROR_STATUS, ERROR_BODY, details=ERROR_DETAILS, flag=ERROR_FLAG)
+
+
+class PythonStreamFilter:
+    """One stream's operator object behind the api.HttpFilter hooks, each guarded."""
+
+    __slots__ = ("user", "factory", "response_started", "answered")
+
+    def __init__(self, user, factory):
+        self.user = user
+        self.factory = factory
+        self.response_started = False   # the response head went on past this filter
+        self.answered = False           # an exception was answered: the rest is not the user's
+
+    def decode_headers(self, stream, end_stream):
+        return self._call("decode_headers", stream, end_stream)
+
+    def decode_data(self, stream, data, end_stream):
+        return self._call("decode_data", stream, data, end_stream)
+
+    def decode_trailers(self, stream, trailers):
+        return self._call("decode_trailers", stream, trailers)
+
+    def encode_headers(self, stream, response, end_stream):
+        return self._passed(self._call("encode_headers", stream, response, end_stream))
+
+    def encode_data(self, stream, data, end_stream):
+        return self._passed(self._call("encode_data", stream, data, end_stream))
+
+    def encode_trailers(self, stream, trailers):
+        return self._call("encode_trailers", stream, trailers)
+
+    def on_stream_end(self, stream):
+        hook = getattr(self.user, "on_stream_end", None)
+        if hook is None:
+            return
+        try:
+            hook(stream)
+        except _CAUGHT:
+            self.factory.record("on_stream_end", False)
+
+    def _passed(self, result):
+        if result is CONTINUE or isinstance(result, (bytes, bytearray, memoryview)):
+            self.response_started = True
+        return result
+
+    def _call(self, name, stream, *args):
+        if self.answered:       # the error reply passing back through: not the user's business
+            return CONTINUE
+        hook = getattr(self.user, name, None)
+        if hook is None:
+            return CONTINUE
+        try:
+            result = hook(stream, *args)
+        except _CAUGHT:
+            self.answered = True
+            self.factory.record(name, self.response_started)
+            return error_reply(stream)
+        return CONTINUE if result is None else result
+
+
+class _ErrorReply:
+    """The filter of a stream whose ``new_stream`` raised (logged and counted then): it answers
+    the 500 at once and lets everything else pass."""
+
+    __slots__ = ("factory",)
+
+    def __init__(self, factory):
+        self.factory = factory
+
+    def decode_headers(self, stream, end_stream):
+        return error_reply(stream)
+
+    def decode_data(self, stream, data, end_stream):
+        return CONTINUE
+
+    def decode_trailers(self, stream, trailers):
+        return CONTINUE
+
+    def encode_headers(self, stream, response, end_stream):
+        return CONTINUE
+
+    def encode_data(self, stream, data, end_stream):
+        return CONTINUE
+
+    def encode_trailers(self, stream, trailers):
+        return CONTINUE
+
+    def on_stream_end(self, stream):
+        pass
