@@ -24,6 +24,7 @@ from ..config.overload import DOWNSTREAM_CONNECTIONS, FIXED_HEAP
 from ..listener.connection_counts import GLOBAL_CONNECTIONS, ConnectionCounts, counter_keys
 from ..stats.histogram import Recorder
 from .breakers import breaker_keys, gauges as breaker_gauges
+from .ratelimit_buckets import bucket_keys
 from .generation import STOPPED
 from .overload_triggers import action_states, gauges, pressures
 
@@ -162,5 +163,6 @@ def _message(states):
 
 
 def _keys(bootstrap):
-    """The shared counters a config's workers count in: connection limits and circuit breakers."""
-    return counter_keys(bootstrap) + breaker_keys(bootstrap)
+    """The shared counters a config's workers count in: connection limits, circuit breakers and
+    the token buckets of local rate limits."""
+    return counter_keys(bootstrap) + breaker_keys(bootstrap) + bucket_keys(bootstrap)

@@ -38,7 +38,7 @@ from ..listener.overload import WorkerOverload
 from ..server_state import ServerState
 from ..stats.shipper import StatsShipper
 from ..upstream.cluster_manager import ClusterManager
-from . import breakers
+from . import breakers, ratelimit_buckets
 from .channel import Channel, ChannelClosed
 from .logs import LogOptions, set_level, setup_logging
 from .ticket_key import tls_ticket_key
@@ -55,6 +55,8 @@ class Worker:
         self.bootstrap = bootstrap
         self.name = name
         self.channel = channel
+        if counts is not None:
+            ratelimit_buckets.share(counts)     # the local rate limits' buckets live there
         self.cluster_manager = ClusterManager(
             bootstrap.clusters, (lambda name: breakers.counter_factory(counts, name)) if counts else None)
         self.deadlines = Deadlines()
