@@ -80,9 +80,28 @@ class SlowStart:
 
 
 @dataclass(frozen=True)
+class OriginalDstLbConfig:
+    """original_dst_lb_config of an ORIGINAL_DST cluster. ``http_header_name`` is lower-case,
+    and None unless ``use_http_header``: then the host is the one that request header names
+    (``x-envoy-original-dst-host`` by default). ``upstream_port_override`` replaces the
+    destination's port when set."""
+    http_header_name: str | None = None
+    upstream_port_override: int | None = None
+
+
+@dataclass(frozen=True)
+class UpstreamBindConfig:
+    """upstream_bind_config: upstream connections bind to ``source_address`` ((ip, port), port 0
+    for any) before connecting, with IP_FREEBIND when ``freebind``."""
+    source_address: tuple[str, int] | None = None
+    freebind: bool = False
+
+
+@dataclass(frozen=True)
 class Cluster:
-    """``type`` is STATIC, STRICT_DNS or LOGICAL_DNS; ``lb_policy`` ROUND_ROBIN, LEAST_REQUEST,
-    RANDOM, RING_HASH or MAGLEV. ``endpoints`` flattens load_assignment (locality weights are not supported yet)."""
+    """``type`` is STATIC, STRICT_DNS, LOGICAL_DNS or ORIGINAL_DST; ``lb_policy`` ROUND_ROBIN,
+    LEAST_REQUEST, RANDOM, RING_HASH or MAGLEV (CLUSTER_PROVIDED for, and only for, ORIGINAL_DST).
+    ``endpoints`` flattens load_assignment (locality weights are not supported yet)."""
     name: str
     type: str = "STATIC"
     connect_timeout: float = 5.0
@@ -134,6 +153,10 @@ class Cluster:
     override_auto_sni_header: str = ""
     health_checks: tuple[HealthCheck, ...] = ()   # at most one
     outlier_detection: OutlierDetection | None = None
+    # ORIGINAL_DST: how a host is found, and how long one unused is kept (cleanup_interval)
+    original_dst_lb_config: OriginalDstLbConfig = OriginalDstLbConfig()
+    cleanup_interval: float = 5.0
+    upstream_bind_config: UpstreamBindConfig | None = None
 
     def tls_contexts(self):
         """Every UpstreamTlsContext the cluster's connections may use."""

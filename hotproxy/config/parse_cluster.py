@@ -8,6 +8,7 @@ from .parse_core import address
 from .parse_dns import dns_settings
 from .parse_outlier import outlier_detection
 from .parse_health_check import endpoint_health_check_config, health_checks
+from .parse_original_dst import original_dst_fields, upstream_bind_config
 from .parse_protocol import request_server_names, typed_extension_protocol_options
 from .parse_upstream_transport import socket_match_labels, transport_socket_match, upstream_transport_socket
 
@@ -17,6 +18,7 @@ CLUSTER = Fields(
     "ring_hash_lb_config maglev_lb_config common_lb_config "
     "typed_extension_protocol_options transport_socket upstream_http_protocol_options "
     "transport_socket_matches health_checks outlier_detection "
+    "cleanup_interval original_dst_lb_config upstream_bind_config "
     "dns_failure_refresh_rate respect_dns_ttl dns_resolvers typed_dns_resolver_config",
     # ``hosts`` was removed in v3; it is listed for older configs that still carry it.
     unsupported="hosts transport_socket_matcher alt_stat_name "
@@ -24,17 +26,17 @@ CLUSTER = Fields(
                 "common_http_protocol_options "
                 "http_protocol_options http2_protocol_options "
                 "dns_jitter use_tcp_for_dns_lookups dns_resolution_config "
-                "wait_for_warm_on_init cleanup_interval upstream_bind_config "
-                "lb_subset_config original_dst_lb_config "
+                "wait_for_warm_on_init "
+                "lb_subset_config "
                 "metadata "
                 "protocol_selection upstream_connection_options "
                 "close_connections_on_host_health_failure ignore_health_on_host_removal filters "
                 "load_balancing_policy lrs_server lrs_report_endpoint_metrics "
                 "track_timeout_budgets upstream_config track_cluster_stats preconnect_policy "
                 "connection_pool_per_downstream_connection")
-DISCOVERY_TYPES = Enum("STATIC STRICT_DNS LOGICAL_DNS", unsupported="EDS ORIGINAL_DST")
-LB_POLICIES = Enum("ROUND_ROBIN LEAST_REQUEST RANDOM RING_HASH MAGLEV",
-                   unsupported="CLUSTER_PROVIDED LOAD_BALANCING_POLICY_CONFIG")
+DISCOVERY_TYPES = Enum("STATIC STRICT_DNS LOGICAL_DNS ORIGINAL_DST", unsupported="EDS")
+LB_POLICIES = Enum("ROUND_ROBIN LEAST_REQUEST RANDOM RING_HASH MAGLEV CLUSTER_PROVIDED",
+                   unsupported="LOAD_BALANCING_POLICY_CONFIG")
 RING_HASH_LB_CONFIG = Fields("minimum_ring_size maximum_ring_size hash_function")
 HASH_FUNCTIONS = Enum("XX_HASH MURMUR_HASH_2")
 MAGLEV_LB_CONFIG = Fields("table_size")
@@ -107,6 +109,7 @@ def cluster(node: Node) -> Cluster | None:
     if checks and (m.has("transport_socket") or m.has("transport_socket_matches")):
         m.at("health_checks").fail(f"health checks of a cluster with a transport socket are {NOT_SUPPORTED}")
     outliers = m.nested("outlier_detection", outlier_detection)
+    original_dst = original_dst_fields(m, kind, policy)
     return Cluster(
         name=m.string("name", required=True),
         **present(type=kind,
@@ -128,7 +131,8 @@ def cluster(node: Node) -> Cluster | None:
                   **common,
                   **ring,
                   outlier_detection=outliers,
-                  **limits, **protocol))
+                  upstream_bind_config=m.nested("upstream_bind_config", upstream_bind_config),
+                  **original_dst, **limits, **protocol))
 
 
 def circuit_breakers(node: Node) -> dict | None:

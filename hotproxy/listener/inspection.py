@@ -3,7 +3,12 @@ match reads (listener/filter_chain_match.py's ``Connection``).
 
 - ``proxy_protocol`` reads and consumes a PROXY v1/v2 header: the client's addresses replace the
   connection's (the direct peer stays as ``direct_source_ip``).
-- ``original_dst`` reads the destination before an iptables REDIRECT (``SO_ORIGINAL_DST``).
+- ``original_dst`` reads the destination before an iptables REDIRECT (``SO_ORIGINAL_DST``,
+  IPv4 and IPv6).
+
+``original_dst`` and ``proxy_protocol`` also restore the connection's local address, as Envoy's do:
+what an ORIGINAL_DST cluster takes as its destination (upstream/restored_destinations.py; the
+listener forgets it when the connection ends).
 - ``tls_inspector`` peeks at a ClientHello (SNI, ALPN, ``tls``) and ``http_inspector`` at a
   request line (``http/1.1``, ``http/1.0``, ``h2c``), both without consuming a byte.
 
@@ -23,11 +28,13 @@ from gevent import Timeout
 
 from ..config.filter_chain import HttpInspector, OriginalDst, ProxyProtocol, TlsInspector
 from ..stats.schema import stat_set
+from ..upstream import restored_destinations
 from .filter_chain_match import Connection
 from .filters import client_hello, proxy_protocol
 from .filters.client_hello import NeedMore
 
 SO_ORIGINAL_DST = 80
+IP6T_SO_ORIGINAL_DST = 80
 _PEEK_LIMIT = 64 * 1024
 _FIRST_PAUSE_S, _MAX_PAUSE_S = 0.001, 0.05
 
@@ -92,6 +99,8 @@ class Inspection:
         except OSError:
             self.stats.listener.downstream_listener_filter_remote_close += 1
             return None
+        if found.pop("restored", False):
+            restored_destinations.restore(sock.fileno(), (found["destination_ip"], found["destination_port"]))
         return Connection(**found)
 
     def _one(self, config, sock, found):
@@ -152,6 +161,7 @@ class Inspection:
             found["direct_source_ip"] = found["source_ip"]
             found["source_ip"], found["source_port"] = header.source
             found["destination_ip"], found["destination_port"] = header.destination
+            found["restored"] = True
 
 
 def _count(stats, name):
@@ -203,11 +213,23 @@ def _http_protocol(data):
 
 
 def _original_destination(sock, found):
-    """The destination before an iptables REDIRECT, when there was one (IPv4)."""
+    """The destination before an iptables REDIRECT, or the local address for a connection that
+    was not redirected (conntrack knows both); nothing when the kernel cannot tell, as in Envoy."""
+    destination = None
+    if sock.family == _stdsocket.AF_INET6:
+        destination = _ask(sock, _stdsocket.SOL_IPV6, IP6T_SO_ORIGINAL_DST, 28, "!2xH4x16s",
+                           lambda packed: _stdsocket.inet_ntop(_stdsocket.AF_INET6, packed))
+    if destination is None:     # IPv4, or IPv4 on a dual-stack socket
+        destination = _ask(sock, _stdsocket.SOL_IP, SO_ORIGINAL_DST, 16, "!2xH4s", _stdsocket.inet_ntoa)
+    if destination is not None:
+        found["destination_ip"], found["destination_port"] = destination
+        found["restored"] = True
+
+
+def _ask(sock, level, option, size, layout, ip_of):
+    """(ip, port) of the sockaddr that getsockopt(``level``, ``option``) answers, or None."""
     try:
-        raw = sock.getsockopt(_stdsocket.SOL_IP, SO_ORIGINAL_DST, 16)
-    except OSError:
-        return
-    port, packed = struct.unpack_from("!2xH4s", raw)
-    found["destination_ip"] = _stdsocket.inet_ntoa(packed)
-    found["destination_port"] = port
+        port, packed = struct.unpack_from(layout, sock.getsockopt(level, option, size))
+    except (OSError, struct.error):
+        return None
+    return ip_of(packed), port

@@ -22,12 +22,14 @@ from gevent import socket
 from gevent.pool import Pool
 from gevent.server import StreamServer
 
+from ..config.filter_chain import OriginalDst, ProxyProtocol
 from ..config.listener import HttpConnectionManager as HcmConfig
 from ..config.listener import TcpProxy as TcpProxyConfig
 from ..http.conn_manager import HttpConnectionManager
 from ..network.tcp_proxy import TcpProxy
 from ..server_state import ServerState
 from ..stats.schema import ListenerStats
+from ..upstream import restored_destinations
 from .filter_chains import FilterChains
 
 log = logging.getLogger(__name__)
@@ -87,6 +89,9 @@ class ActiveListener:
             return terminal
 
         self.chains = FilterChains(config, build_terminal, counts, tls_ticket_key)
+        #: whether a listener filter may restore a connection's local address (inspection.py),
+        #: which is then forgotten when the connection ends
+        self._restores = any(isinstance(f, (OriginalDst, ProxyProtocol)) for f in config.listener_filters)
         self.admission = None
         if overload is not None:
             self.admission = overload.admission(self.stats, not config.ignore_global_conn_limit)
@@ -125,6 +130,7 @@ class ActiveListener:
         stats = self.stats
         stats.downstream_cx_total += 1
         stats.downstream_cx_active += 1
+        descriptor = sock.fileno() if self._restores else None
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             chosen = self.chains.choose(sock, address, adopted)
@@ -134,6 +140,8 @@ class ActiveListener:
         except Exception:  # a bug must cost one connection, never the worker
             log.exception("listener %s: connection from %s failed", self.config.name, address)
         finally:
+            if descriptor is not None:
+                restored_destinations.forget(descriptor)
             stats.downstream_cx_active -= 1
             stats.downstream_cx_destroy += 1
             if admission is not None:

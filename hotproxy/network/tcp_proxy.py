@@ -52,10 +52,10 @@ class TcpProxy:
         cluster = self.cluster_manager.get(self._pick_cluster_name())
         if cluster is None:
             host = None
-        elif self.config.hash_source_ip:
-            host = cluster.pick_host(xxhash.xxh64_intdigest(address[0].encode()))   # Envoy's source_ip hash
+        elif self.config.hash_source_ip:    # Envoy's source_ip hash
+            host = cluster.pick_host(xxhash.xxh64_intdigest(address[0].encode()), sock)
         else:
-            host = cluster.pick_host()
+            host = cluster.pick_host(None, sock)    # the socket: for an ORIGINAL_DST cluster
         relay = None
         overflow = False
         try:
@@ -69,7 +69,7 @@ class TcpProxy:
                 return
             try:
                 upstream = connect(host, cluster.stats, cluster.config.connect_timeout, host.transport,
-                                   _proxy_options(host, sock, address))
+                                   _proxy_options(host, sock, address), cluster.config.upstream_bind_config)
             except ConnectFailure as failure:
                 connections.release()
                 log.debug("tcp_proxy: connect to %s failed: %s", host.label, failure.reason)

@@ -14,11 +14,14 @@ when membership or health changes, never per request.
 
 What the router and the TCP proxy call, per request:
 
-``pick_host(hash_key=None) -> Host | None``
+``pick_host(hash_key=None, downstream=None, headers=None) -> Host | None``
     The host for one attempt, None when there is none ("no healthy upstream"). ``hash_key`` is
     the 64-bit unsigned int the router computed from the route's hash_policy (xxHash64, as
     Envoy), or None when the route has none or no policy produced a hash. RING_HASH and MAGLEV
     look it up; without one they pick at random, as Envoy does. Other policies ignore it.
+    ``downstream`` (the downstream connection's socket) and ``headers`` (the request's, as
+    (lower-case name, value) byte pairs) are read only by ORIGINAL_DST clusters
+    (original_dst.py); every other cluster ignores them.
 
 ``record_outcome(host, outcome)``
     One upstream attempt's result, for outlier detection: the HTTP status (int) of the response
@@ -123,19 +126,19 @@ class Cluster:
     def __repr__(self):
         return f"<Cluster {self.name} {self.config.type} hosts={len(self.hosts)}>"
 
-    def pick_host(self, hash_key=None):
+    def pick_host(self, hash_key=None, downstream=None, headers=None):
         """The next host by the cluster's LB policy, or None when it has none (see the module
         docstring). Hashing policies and panic replace it with an instance attribute."""
         return self._lb.pick()
 
-    def _pick_hashed(self, hash_key=None):
+    def _pick_hashed(self, hash_key=None, downstream=None, headers=None):
         return self._lb.pick(hash_key)
 
-    def _pick_in_panic(self, hash_key=None):
+    def _pick_in_panic(self, hash_key=None, downstream=None, headers=None):
         self.health_stats.lb_healthy_panic += 1
         return self._lb.pick(hash_key) if self._hashing else self._lb.pick()
 
-    def _pick_by_priority(self, hash_key=None):
+    def _pick_by_priority(self, hash_key=None, downstream=None, headers=None):
         index = choose_priority(self._loads, hash_key if hash_key is not None else random.getrandbits(32))
         if self._panics[index]:
             self.health_stats.lb_healthy_panic += 1
@@ -267,7 +270,7 @@ class Cluster:
     def _new_pool(self, host, options=None):
         config = self.config
         return ConnectionPool(host, config.connect_timeout, self.stats, self.breakers,
-                              self.breaker_stats, options)
+                              self.breaker_stats, options, config.upstream_bind_config)
 
     def set_resolved(self, entries):
         """The arbiter's latest resolution of a DNS cluster: ``[[ip, port, endpoint index], ...]``

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .cluster import Cluster
+from .original_dst import OriginalDstCluster
 from .outlier.outcomes import OutcomeReporter
 
 
@@ -9,8 +10,12 @@ class ClusterManager:
     def __init__(self, cluster_configs, counter_factory=None):
         """``counter_factory(cluster_name)`` gives a cluster's ``counter_for`` (cluster.py), the
         worker's shared circuit-breaker counters; None counts in this process only."""
-        self.clusters = {config.name: Cluster(config, counter_factory and counter_factory(config.name))
+        self.clusters = {config.name: _cluster_class(config)(config, counter_factory and
+                                                             counter_factory(config.name))
                          for config in cluster_configs}
+        #: ORIGINAL_DST clusters, which sweep their unused hosts away
+        self._original_dst = [cluster for cluster in self.clusters.values()
+                              if isinstance(cluster, OriginalDstCluster)]
 
     def get(self, name):
         return self.clusters.get(name)
@@ -57,9 +62,18 @@ class ClusterManager:
             cluster.set_health(healthy, excluded)
 
     def start(self):
-        """Nothing to start: DNS clusters are resolved by the arbiter (process/dns.py)."""
+        """ORIGINAL_DST clusters start sweeping; DNS clusters are resolved by the arbiter
+        (process/dns.py)."""
+        for cluster in self._original_dst:
+            cluster.start()
 
     def stop(self):
+        for cluster in self._original_dst:
+            cluster.stop()
         for cluster in self.clusters.values():
             for host in cluster.hosts:
                 host.close_pools()
+
+
+def _cluster_class(config):
+    return OriginalDstCluster if config.type == "ORIGINAL_DST" else Cluster

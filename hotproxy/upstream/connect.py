@@ -29,11 +29,12 @@ class ConnectOptions:
     proxy_destination: tuple | None = None
 
 
-def connect(host, cluster_stats, timeout, transport=None, options=None):
+def connect(host, cluster_stats, timeout, transport=None, options=None, bind=None):
     """A connected gevent socket to ``host`` with TCP_NODELAY and no timeout of its own (the
     caller's deadline governs from here on), established by ``transport`` (transport.py: a PROXY
-    protocol header, a TLS handshake) within the same ``timeout``, with ``options`` if any.
-    Counts ``upstream_cx_*`` on the cluster and the host. Raises ConnectFailure."""
+    protocol header, a TLS handshake) within the same ``timeout``, with ``options`` if any,
+    from the source address of ``bind`` (the cluster's UpstreamBindConfig) if any. Counts
+    ``upstream_cx_*`` on the cluster and the host. Raises ConnectFailure."""
     cluster_stats.upstream_cx_total += 1
     host_stats = host.stats
     host_stats.cx_total += 1
@@ -41,6 +42,8 @@ def connect(host, cluster_stats, timeout, transport=None, options=None):
     sock = socket.socket(socket.AF_INET6 if ":" in address[0] else socket.AF_INET, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:
+        if bind is not None:
+            _bind(sock, bind)
         sock.connect(address)
     except OSError as exc:
         sock.close()
@@ -61,3 +64,16 @@ def connect(host, cluster_stats, timeout, transport=None, options=None):
     sock.timeout = None
     cluster_stats.upstream_cx_active += 1
     return sock
+
+
+#: IP_FREEBIND (linux/in.h): bind to an address the host does not (yet) have
+IP_FREEBIND = 15
+
+
+def _bind(sock, bind):
+    """Envoy's upstream_bind_config: IP_FREEBIND when asked, then the source address (port 0:
+    any). A bind that fails is the connection's failure, as in Envoy."""
+    if bind.freebind:
+        sock.setsockopt(socket.SOL_IP, IP_FREEBIND, 1)
+    if bind.source_address is not None:
+        sock.bind(bind.source_address)

@@ -60,14 +60,16 @@ class UpstreamConnection:
 
 
 class ConnectionPool:
-    def __init__(self, host, connect_timeout, stats, breakers, overflow_stats, options=None):
+    def __init__(self, host, connect_timeout, stats, breakers, overflow_stats, options=None, bind=None):
         """``breakers``: the cluster's CircuitBreakers; ``overflow_stats`` counts
-        upstream_cx_overflow and upstream_rq_active_overflow (stats/breakers.py)."""
+        upstream_cx_overflow and upstream_rq_active_overflow (stats/breakers.py); ``bind``:
+        the cluster's upstream_bind_config, or None."""
         self.host = host
         self.transport = host.transport     # transport.py; None for plain text
         self.tls = host.transport.tls if host.transport is not None else None
         self.options = options  # what its requests asked of their connections (connect.py), or None
         self.connect_timeout = connect_timeout
+        self.bind = bind
         self.stats = stats
         self.breakers = breakers
         self._requests = breakers.requests
@@ -228,7 +230,8 @@ class ConnectionPool:
         """Open a connection whose place under max_connections is taken already."""
         self.total += 1
         try:
-            sock = connect(self.host, self.stats, self.connect_timeout, self.transport, self.options)
+            sock = connect(self.host, self.stats, self.connect_timeout, self.transport, self.options,
+                           self.bind)
         except ConnectFailure:
             self.total -= 1
             self._connections.release()

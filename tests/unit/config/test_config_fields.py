@@ -179,7 +179,7 @@ REJECTED = [
              "expected a boolean, got 'maybe'"),
     Rejected({f"{CLUSTER}.lb_policy": "ROUND_ROBBIN"}, f"{CLUSTER}.lb_policy",
              "unknown enum value 'ROUND_ROBBIN' (expected one of ROUND_ROBIN, LEAST_REQUEST, "
-             "RANDOM, RING_HASH, MAGLEV)"),
+             "RANDOM, RING_HASH, MAGLEV, CLUSTER_PROVIDED)"),
     Rejected({f"{CLUSTER}.name": 5}, f"{CLUSTER}.name", "expected a string, got 5"),
     Rejected({f"{CLUSTER}.load_assignment": "a"}, f"{CLUSTER}.load_assignment",
              "expected a mapping, got 'a'"),

@@ -206,9 +206,11 @@ tracing: {}
         ("static_resources.clusters[0].connect_timeout",
          "invalid duration '5' (expected e.g. '0.25s')"),
         ("static_resources.clusters[0].lb_policy",
-         "unknown enum value 'ROUND_ROBBIN' (expected one of ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, MAGLEV)"),
+         "unknown enum value 'ROUND_ROBBIN' (expected one of ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, MAGLEV, "
+         "CLUSTER_PROVIDED)"),
         ("static_resources.clusters[1].type",
-         "'EDS' is not supported by hotproxy yet (supported: STATIC, STRICT_DNS, LOGICAL_DNS)"),
+         "'EDS' is not supported by hotproxy yet (supported: STATIC, STRICT_DNS, LOGICAL_DNS, "
+         "ORIGINAL_DST)"),
         ("static_resources.clusters[1].name", "duplicate cluster name 'a'"),
     ]
     assert str(info.value).splitlines()[0] == "tracing: not supported by hotproxy yet"
