@@ -170,6 +170,17 @@ def test_a_host_with_a_session_in_flight_is_kept(peer_factory, whoami):
         server.close()
 
 
+def test_a_proxy_protocol_header_restores_the_destination_too(peer_factory, whoami):
+    upstream = whoami(["127.0.0.3"])
+    proxy_protocol = {"name": "envoy.filters.listener.proxy_protocol", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol"}}
+    peer = peer_factory(tcp_config(original_dst_cluster(), listener_filters=[proxy_protocol],
+                                   address="127.0.0.1"))
+    with socket.create_connection(("127.0.0.1", peer.port("listen")), timeout=5) as sock:
+        sock.sendall(f"PROXY TCP4 10.0.0.1 127.0.0.3 5555 {upstream.port}\r\n".encode())
+        assert sock.recv(4096) == f"127.0.0.3:{upstream.port} 127.0.0.1\n".encode()
+
+
 def test_without_a_listener_filter_that_restores_the_destination_there_is_no_host(peer_factory, whoami):
     upstream = whoami(["127.0.0.2"])
     peer = peer_factory(tcp_config(original_dst_cluster(lb_config={"upstream_port_override": upstream.port}),
