@@ -9,8 +9,9 @@ hooks are api.HttpFilter's; a hook the object lacks continues, and one returning
 
 An exception out of a hook is the operator's bug, never the worker's end: it is logged with its
 traceback, counted in ``http.<stat_prefix>.python.<filter name>.errors``, and answered with a 500
-local reply flagged ``UPE``; when this filter has already passed the response head on, the reply
-can no longer be sent and the stream is reset instead (counted in ``.resets`` too).
+local reply flagged ``UPE``. When this filter has already passed the response head on, a reply
+can no longer be sent: ResponseAborted goes on to the chain, which resets the stream (the
+connection closes); counted in ``.resets`` too.
 """
 from __future__ import annotations
 
@@ -84,9 +85,13 @@ class PythonFilterFactory(FilterFactory):
             self.stats.resets += 1
 
 
+class ResponseAborted(Exception):
+    """Raised on to the chain when the response head has already left this filter: too late for
+    a 500, the chain ends the stream (the connection closes)."""
+
+
 def error_reply(stream):
-    """The 500 for an exception; once the response has started, the chain resets the stream
-    instead (as Envoy's sendLocalReply does)."""
+    """The 500 local reply for an exception."""
     return stream.send_local_reply(ERROR_STATUS, ERROR_BODY, details=ERROR_DETAILS, flag=ERROR_FLAG)
 
 
@@ -144,6 +149,9 @@ class PythonStreamFilter:
         except _CAUGHT:
             self.answered = True
             self.factory.record(name, self.response_started)
+            if self.response_started:
+                raise ResponseAborted(f"python filter {self.factory.name}: {name} failed after the "
+                                      "response started") from None
             return error_reply(stream)
         return CONTINUE if result is None else result
 

@@ -9,7 +9,7 @@ from filter_fakes import FakeRequest, FakeStream
 
 from hotproxy.config.http_filters.python import Python, PythonPerRoute, frozen
 from hotproxy.http.filters.api import CONTINUE, STOP, FilterContext
-from hotproxy.http.filters.python import factory
+from hotproxy.http.filters.python import ResponseAborted, factory
 from hotproxy.http.filters.python_loader import LoadError
 
 
@@ -197,9 +197,11 @@ def test_encode_data_raising_after_the_head_went_on_is_a_reset(tmp_path):
     stream = FakeStream()
     filter_ = built.create(stream)
     stream.run_request(filter_)
-    stream.run_response(filter_, pieces=[b"data"])
-    assert stream.local_reply[0] == 500 and stream.local_reply[4] == "UPE"
+    with pytest.raises(ResponseAborted, match="python filter pyf: encode_data failed after the response started"):
+        stream.run_response(filter_, pieces=[b"data"])
+    assert stream.local_reply is None
     assert (built.stats.errors, built.stats.resets) == (1, 1)
+    assert filter_.encode_data(stream, b"more", True) is CONTINUE
 
 
 def test_encode_data_raising_while_the_head_is_held_is_a_500_not_a_reset(tmp_path):
