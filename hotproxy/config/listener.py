@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from .accesslog import AccessLog
 from .core import HeaderMatcher, SocketAddress
@@ -101,10 +102,17 @@ class ConnectionLimit:
     delay: float = 0.0
 
 
+class NetworkFilter:
+    """Base of the configs of the network filters that run before the terminal one (RBAC, …):
+    ``runtime`` names the module of hotproxy/network/ that makes the filter (network/filters.py)."""
+    runtime: ClassVar[str] = ""
+
+
 @dataclass(frozen=True)
 class FilterChain:
-    """One filter chain; ``filters`` holds the network filters in order: any ConnectionLimit
-    first, then the terminal HttpConnectionManager or TcpProxy (always ``filters[-1]``).
+    """One filter chain; ``filters`` holds the network filters in order: any ConnectionLimit and
+    NetworkFilter configs, then the terminal HttpConnectionManager or TcpProxy (always
+    ``filters[-1]``).
     ``name`` is the chain's name (may be empty); ``match`` what selects it;
     ``transport_socket`` its TLS (None: plain text)."""
     filters: tuple[object, ...]

@@ -1,14 +1,16 @@
 """Parser for Listener (envoy.config.listener.v3) and its network filters' typed configs: the
-HTTP connection manager and the TCP proxy (their access logs: parse_accesslog.py)."""
+HTTP connection manager and the TCP proxy (their access logs: parse_accesslog.py), and the
+filters before them (connection_limit; RBAC in parse_rbac.py)."""
 from __future__ import annotations
 
 from .fields import NOT_SUPPORTED, Enum, Fields, Node, parse_each, present, typed_config
 from .listener import (ConnectionLimit, FilterChain, HttpConnectionManager, Listener,
-                       TcpProxy, TcpWeightedCluster)
+                       NetworkFilter, TcpProxy, TcpWeightedCluster)
 from .parse_accesslog import access_logs
 from .parse_core import address
 from .parse_http_filters import http_filters
 from .parse_filter_chain import downstream_transport_socket, filter_chain_match, listener_filter
+from .parse_rbac import NETWORK_RBAC_TYPE, network_rbac
 from .parse_route import route_configuration
 
 HTTP_CONNECTION_MANAGER_TYPE = ("type.googleapis.com/envoy.extensions.filters.network"
@@ -126,10 +128,11 @@ def filter_chain(node: Node) -> FilterChain | None:
     filters = [network_filter(n) for n in filter_nodes]
     for index, (filter_node, config) in enumerate(zip(filter_nodes, filters)):
         last = index == len(filters) - 1
-        if isinstance(config, ConnectionLimit) and last:
+        non_terminal = isinstance(config, (ConnectionLimit, NetworkFilter))
+        if non_terminal and last:
             filter_node.fail("the last filter of a chain must be a terminal filter "
                              "(http_connection_manager, tcp_proxy)")
-        elif config is not None and not isinstance(config, ConnectionLimit) and not last:
+        elif config is not None and not non_terminal and not last:
             # Envoy's words
             filter_node.fail(f"terminal filter named {filter_node.value.get('name')} must be the "
                              "last filter in a network filter chain")
@@ -158,13 +161,14 @@ def connection_limit(node: Node) -> ConnectionLimit | None:
     return ConnectionLimit(stat_prefix, maximum, **present(delay=m.duration("delay")))
 
 
-def network_filter(node: Node) -> HttpConnectionManager | TcpProxy | ConnectionLimit | None:
+def network_filter(node: Node) -> (HttpConnectionManager | TcpProxy | ConnectionLimit
+                                   | NetworkFilter | None):
     m = node.message(FILTER)
     if m is None:
         return None
     m.string("name", required=True)        # any name: Envoy goes by the typed_config's type
     parsers = {HTTP_CONNECTION_MANAGER_TYPE: http_connection_manager, TCP_PROXY_TYPE: tcp_proxy,
-               CONNECTION_LIMIT_TYPE: connection_limit}
+               CONNECTION_LIMIT_TYPE: connection_limit, NETWORK_RBAC_TYPE: network_rbac}
     return m.nested("typed_config", lambda n: typed_config(n, parsers), required=True)
 
 

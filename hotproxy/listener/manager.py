@@ -118,6 +118,8 @@ class ActiveListener:
             limit = chain.connection_limit
             if limit is not None:
                 sets.append((f"connection_limit.{limit.config.stat_prefix}.", limit.stats))
+            for network_filter in chain.network_filters:
+                sets.extend(network_filter.stat_sets())
             if chain.tls is not None:
                 sets.append((scope + "ssl.", chain.tls.stats))
                 sets.append((scope + "ssl.", chain.tls.dynamic))
@@ -135,8 +137,8 @@ class ActiveListener:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             chosen = self.chains.choose(sock, address, adopted)
             if chosen is not None:
-                chain, client = chosen
-                chain.serve(sock, client, adopted)
+                chain, client, found = chosen
+                chain.serve(sock, client, adopted, found)
         except Exception:  # a bug must cost one connection, never the worker
             log.exception("listener %s: connection from %s failed", self.config.name, address)
         finally:

@@ -1,0 +1,151 @@
+"""The RBAC HTTP filter (envoy.filters.http.rbac): each request's headers, path, addresses and
+client certificate checked against the configured policies (hotproxy/rbac/engine.py), as
+Envoy 1.40 does it:
+
+- ``shadow_rules`` are evaluated and never enforced: their outcome goes into the dynamic metadata
+  of ``envoy.filters.http.rbac`` (``<shadow_rules_stat_prefix>shadow_effective_policy_id`` when a
+  policy matched, ``…shadow_engine_result``: allowed or denied) and the ``shadow_*`` counters;
+- ``rules`` are enforced: ``…enforced_effective_policy_id`` and ``…enforced_engine_result`` go
+  into the same namespace, and a denied request is answered ``403 RBAC: access denied`` (details
+  ``rbac_access_denied_matched_policy[<policy or none>]``). LOG allows every request and says in
+  ``envoy.common``'s ``access_log_hint`` whether a policy matched.
+
+A route's RBACPerRoute replaces both rule sets (an empty one enforces nothing); the counters and
+metadata keys stay the filter's.
+"""
+from __future__ import annotations
+
+from ...rbac.engine import Engine, Facts
+from ...stats.schema import stat_set
+from .api import CONTINUE, FilterFactory, HttpFilter, header_value
+
+NAMESPACE = "envoy.filters.http.rbac"
+BODY = b"RBAC: access denied"
+
+RbacStats = stat_set("RbacStats", ("allowed", "denied"))
+RbacShadowStats = stat_set("RbacShadowStats", ("shadow_allowed", "shadow_denied"))
+
+
+def factory(config, context):
+    return RbacFactory(config, context.stat_prefix)
+
+
+def stat_scope(prefix):
+    """Envoy joins a stat prefix with a dot unless it ends with one."""
+    return prefix if prefix.endswith(".") else prefix + "."
+
+
+def _engines(config, where):
+    enforced = Engine(config.rules, f"{where}.rules") if config.rules is not None else None
+    shadow = (Engine(config.shadow_rules, f"{where}.shadow_rules")
+              if config.shadow_rules is not None else None)
+    return enforced, shadow
+
+
+class RbacFactory(FilterFactory):
+    name = NAMESPACE      # the chain names it after its http_filters entry
+
+    def __init__(self, config, stat_prefix):
+        self.enforced, self.shadow = _engines(config, "typed_config")
+        self.stats = RbacStats()
+        self.shadow_stats = RbacShadowStats()
+        scope = stat_prefix + "rbac."
+        self._scopes = (stat_scope(scope + config.rules_stat_prefix),
+                        stat_scope(scope + config.shadow_rules_stat_prefix))
+        rules, shadow = config.rules_stat_prefix, config.shadow_rules_stat_prefix
+        self.keys = (rules + "enforced_effective_policy_id", rules + "enforced_engine_result",
+                     shadow + "shadow_effective_policy_id", shadow + "shadow_engine_result")
+        self._per_route = {}     # id(RbacPerRoute) → (config, enforced, shadow)
+        self.filter = RbacFilter(self)
+
+    def create(self, stream):
+        return self.filter
+
+    def engines_for(self, stream):
+        per_route = stream.route_config(self.name)
+        if per_route is None:
+            return self.enforced, self.shadow
+        cached = self._per_route.get(id(per_route))
+        if cached is None or cached[0] is not per_route:
+            cached = (per_route, *_engines(per_route.rbac, "typed_per_filter_config.rbac"))
+            self._per_route[id(per_route)] = cached
+        return cached[1], cached[2]
+
+    def stat_sets(self):
+        return ((self._scopes[0], self.stats), (self._scopes[1], self.shadow_stats))
+
+
+class RbacFilter(HttpFilter):
+    """Shared by every stream: all it keeps is in the factory."""
+
+    def __init__(self, factory):
+        self.factory = factory
+
+    def decode_headers(self, stream, end_stream):
+        factory = self.factory
+        enforced, shadow = factory.engines_for(stream)
+        if enforced is None and shadow is None:
+            return CONTINUE
+        facts = request_facts(stream)
+        info = stream.info
+        policy_key, result_key = factory.keys[2], factory.keys[3]
+        if shadow is not None:
+            allowed, policy = shadow.evaluate(facts)
+            if allowed:
+                factory.shadow_stats.shadow_allowed += 1
+            else:
+                factory.shadow_stats.shadow_denied += 1
+            if policy is not None:
+                info.set_metadata(NAMESPACE, policy_key, policy)
+            info.set_metadata(NAMESPACE, result_key, "allowed" if allowed else "denied")
+        if enforced is None:
+            return CONTINUE
+        allowed, policy = enforced.evaluate(facts)
+        if enforced.action == "LOG":
+            info.set_metadata("envoy.common", "access_log_hint", policy is not None)
+        if policy is not None:
+            info.set_metadata(NAMESPACE, factory.keys[0], policy)
+        info.set_metadata(NAMESPACE, factory.keys[1], "allowed" if allowed else "denied")
+        if allowed:
+            factory.stats.allowed += 1
+            return CONTINUE
+        factory.stats.denied += 1
+        return stream.send_local_reply(
+            403, BODY,
+            details=f"rbac_access_denied_matched_policy[{policy or 'none'}]")
+
+
+def request_facts(stream):
+    request = stream.request
+    conn = stream.connection
+    tls = conn.tls
+    local_ip, local_port = split_address(conn.local_address)
+    peer_ip = conn.remote_ip
+    return Facts(local_ip, local_port, peer_ip, peer_ip, _remote_ip(conn, request.headers),
+                 server_name=tls.server_name if tls is not None else None,
+                 tls=tls is not None, peer=tls.peer if tls is not None else None,
+                 metadata=stream.info.dynamic_metadata, headers=request.headers,
+                 host=request.host, path=request.target, method=request.method,
+                 scheme=b"https" if tls is not None else b"http")
+
+
+def split_address(label):
+    """("ip", port) from "ip:port" or "[ip]:port"."""
+    host, _, port = label.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def _remote_ip(conn, headers):
+    """Envoy's downstream remote address: the peer, or with use_remote_address false (or
+    trusted hops) the x-forwarded-for entry ``xff_num_trusted_hops`` from the right."""
+    hcm = getattr(conn, "hcm", None)
+    hops = getattr(hcm, "xff_num_trusted_hops", 0)
+    if getattr(hcm, "use_remote_address", False) and not hops:
+        return conn.remote_ip
+    xff = header_value(headers, b"x-forwarded-for")
+    if xff is None:
+        return conn.remote_ip
+    entries = xff.split(b",")
+    if len(entries) <= hops:
+        return conn.remote_ip
+    return entries[-1 - hops].strip().decode("latin-1")
