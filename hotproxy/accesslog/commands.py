@@ -15,6 +15,7 @@ import time
 
 from . import response_flags
 from .start_time import compile_start_time
+from .state_commands import filter_state_readers, metadata_readers
 from .syntax import Command, FormatError
 from .tls_commands import TLS_READERS
 
@@ -72,6 +73,7 @@ ENVOY_COMMANDS = frozenset("""
 _BARE = "bare"                  # COMMAND_ONLY: %X% only
 _OPTIONAL = "optional"          # PARAMS_OPTIONAL: %X% or %X(...)%
 _HEADER = "header"              # PARAMS_REQUIRED | LENGTH_ALLOWED: %X(A?B):N%
+_PARAMS = "params"              # PARAMS_REQUIRED | LENGTH_ALLOWED: %X(A:B):N%
 
 # RFC 9110 token characters: what Envoy accepts in a header name. A pseudo-header is ":" and a
 # non-empty lower-case token.
@@ -80,13 +82,15 @@ _WHITESPACE = re.compile(rb"[ \t\n\v\f\r]")
 
 
 class Field:
-    __slots__ = ("expr", "numeric", "optional", "headers")
+    __slots__ = ("expr", "numeric", "optional", "headers", "json")
 
-    def __init__(self, expr: str, numeric=False, optional=True, headers=None):
+    def __init__(self, expr: str, numeric=False, optional=True, headers=None, json=None):
         self.expr = expr            # a Python expression (temporaries: _s, _t, _c)
         self.numeric = numeric
         self.optional = optional    # False: never None
         self.headers = headers      # None, "req" or "resp": the header map ``expr`` reads
+        self.json = json            # the value as JSON bytes (or None), for values of any JSON
+                                    # type; None: ``expr`` is a string (or ``numeric``)
 
 
 def build(command: Command, tcp: bool, bind) -> Field:
@@ -109,7 +113,9 @@ def _check_syntax(command: Command, syntax: str) -> None:
         raise FormatError(f"{command.written}: %{name}% takes no parameters and no length")
     if syntax == _HEADER and not command.parameters:
         raise FormatError(f"{command.written}: %{name}% requires a header name: %{name}(NAME)%")
-    if syntax != _HEADER and command.length is not None:
+    if syntax == _PARAMS and not command.parameters:
+        raise FormatError(f"{command.written}: %{name}% requires parameters")
+    if syntax not in (_HEADER, _PARAMS) and command.length is not None:
         raise FormatError(f"{command.written}: %{name}% takes no length")
 
 
@@ -254,6 +260,15 @@ def _access_log_type(command: Command, tcp: bool, bind) -> Field:
     return Field(repr(b"TcpConnectionEnd" if tcp else b"DownstreamEnd"), optional=False)
 
 
+def _state(readers):
+    """%DYNAMIC_METADATA% and %FILTER_STATE%: ``readers(command)`` gives (text(info),
+    json(info))."""
+    def make(command: Command, tcp: bool, bind) -> Field:
+        text, json = readers(command)
+        return Field(f"{bind(text)}(info)", json=f"{bind(json)}(info)")
+    return make
+
+
 _SUPPORTED = {
     "START_TIME": (_OPTIONAL, _start_time),
     "REQ": (_HEADER, _header(_request_header, "req")),
@@ -313,5 +328,7 @@ _SUPPORTED = {
     "CONNECTION_TERMINATION_DETAILS": (_BARE, _text("connection_termination_details")),
     "HOSTNAME": (_BARE, _hostname),
     "ACCESS_LOG_TYPE": (_BARE, _access_log_type),
+    "DYNAMIC_METADATA": (_PARAMS, _state(metadata_readers)),
+    "FILTER_STATE": (_PARAMS, _state(filter_state_readers)),
     **{name: (_BARE, _call(read)) for name, read in TLS_READERS.items()},
 }

@@ -226,6 +226,8 @@ def _text_expr(field: Field, missing: bytes) -> str:
 
 def _typed_expr(field: Field, null: str) -> str:
     """The expression of ``field`` as a JSON value of its own type, ``null`` when missing."""
+    if field.json is not None:
+        return f"({null} if (_v := {field.json}) is None else _v)"
     def render(value):
         return f"b'%d' % {value}" if field.numeric else f"b'\"%b\"' % _json({value})"
     if not field.optional:

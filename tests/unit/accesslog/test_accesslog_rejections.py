@@ -16,7 +16,7 @@ TEXT = {
     "%1%": "unknown command operator %1%",
     # Known to Envoy 1.40, not filled by hotproxy.
     "%UPSTREAM_PROTOCOL%": f"command operator %UPSTREAM_PROTOCOL% {NOT_SUPPORTED}",
-    "%DYNAMIC_METADATA(a:b)%": f"command operator %DYNAMIC_METADATA% {NOT_SUPPORTED}",
+    "%CLUSTER_METADATA(a:b)%": f"command operator %CLUSTER_METADATA% {NOT_SUPPORTED}",
     "%STREAM_ID%": f"command operator %STREAM_ID% {NOT_SUPPORTED}",
     "%START_TIME_LOCAL%": f"command operator %START_TIME_LOCAL% {NOT_SUPPORTED}",
     # Envoy: Incorrect configuration: %REQ(%. Couldn't find valid command at position 0
