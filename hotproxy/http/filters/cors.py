@@ -1,0 +1,151 @@
+"""The CORS filter (envoy.filters.http.cors) as in Envoy 1.40: the policy is a route's (or its
+virtual host's) CorsPolicy. A request with an Origin is counted in ``cors.origin_valid`` or
+``cors.origin_invalid``; unless the policy is only shadow-enabled, a preflight (OPTIONS with
+Access-Control-Request-Method) is answered here with 200 and the policy's headers, and the
+response to any other CORS request with an allowed origin gets Access-Control-Allow-Origin,
+-Allow-Credentials and -Expose-Headers.
+
+hotproxy reads the most specific CorsPolicy only; Envoy takes each field from the most specific
+level that sets it (docs/envoy-reference.md)."""
+from __future__ import annotations
+
+from ...matching import compile_string_matcher
+from ...stats.schema import stat_set
+from .api import CONTINUE, FilterFactory, HttpFilter, header_value, set_header
+from .route_policy import CompiledCache, draw, route_config
+
+CorsStats = stat_set("CorsStats", ("origin_invalid", "origin_valid"))
+
+ALLOW_ORIGIN = b"access-control-allow-origin"
+ALLOW_CREDENTIALS = b"access-control-allow-credentials"
+ALLOW_METHODS = b"access-control-allow-methods"
+ALLOW_HEADERS = b"access-control-allow-headers"
+EXPOSE_HEADERS = b"access-control-expose-headers"
+MAX_AGE = b"access-control-max-age"
+ALLOW_PRIVATE_NETWORK = b"access-control-allow-private-network"
+REQUEST_METHOD = b"access-control-request-method"
+REQUEST_HEADERS = b"access-control-request-headers"
+REQUEST_PRIVATE_NETWORK = b"access-control-request-private-network"
+
+
+def factory(config, context):
+    return CorsFactory(context.stat_prefix)
+
+
+class Policy:
+    """A CorsPolicy compiled: origin tests and header values as bytes."""
+
+    __slots__ = ("origin_tests", "allow_methods", "allow_headers", "expose_headers", "max_age",
+                 "allow_credentials", "filter_enabled", "shadow_enabled",
+                 "allow_private_network_access", "forward_not_matching_preflights")
+
+    def __init__(self, config):
+        self.origin_tests = tuple(
+            compile_string_matcher(matcher, f"allow_origin_string_match[{index}]")
+            for index, matcher in enumerate(config.allow_origin_string_match))
+        self.allow_methods = config.allow_methods.encode()
+        self.allow_headers = config.allow_headers.encode()
+        self.expose_headers = config.expose_headers.encode()
+        self.max_age = config.max_age.encode()
+        self.allow_credentials = config.allow_credentials
+        self.filter_enabled = config.filter_enabled
+        self.shadow_enabled = config.shadow_enabled
+        self.allow_private_network_access = config.allow_private_network_access
+        self.forward_not_matching_preflights = config.forward_not_matching_preflights
+
+    def origin_allowed(self, origin):
+        # A matcher that matches "*" allows every origin, as in Envoy.
+        return any(test(b"*") or test(origin) for test in self.origin_tests)
+
+
+class CorsFactory(FilterFactory):
+    def __init__(self, stat_prefix):
+        self.name = ""
+        self.stats = CorsStats()
+        self._prefix = f"{stat_prefix}cors."
+        self._policies = CompiledCache(Policy)
+
+    def stat_sets(self):
+        return ((self._prefix, self.stats),)
+
+    def create(self, stream):
+        # Without an Origin a request is no CORS request: nothing to count or to add.
+        if not header_value(stream.request.headers, b"origin"):
+            return None
+        config = route_config(stream, self.name)
+        if config is None:
+            return None
+        policy = self._policies.get(config)
+        enabled = draw(policy.filter_enabled)
+        if not enabled and not draw(policy.shadow_enabled):
+            return None
+        return CorsFilter(policy, self.stats, enabled)
+
+
+class CorsFilter(HttpFilter):
+    __slots__ = ("policy", "stats", "enabled", "allowed_origin")
+
+    def __init__(self, policy, stats, enabled):
+        self.policy = policy
+        self.stats = stats
+        self.enabled = enabled
+        self.allowed_origin = None     # set on an enforced CORS request whose origin is allowed
+
+    def decode_headers(self, stream, end_stream):
+        request = stream.request
+        origin = header_value(request.headers, b"origin")
+        if not origin:
+            return CONTINUE
+        policy = self.policy
+        allowed = policy.origin_allowed(origin)
+        if allowed:
+            self.stats.origin_valid += 1
+        else:
+            self.stats.origin_invalid += 1
+        if not self.enabled:
+            return CONTINUE
+        if allowed:
+            self.allowed_origin = origin
+        if request.method != b"OPTIONS":
+            return CONTINUE
+        method = header_value(request.headers, REQUEST_METHOD)
+        if not method:
+            return CONTINUE
+        if not allowed and policy.forward_not_matching_preflights:
+            return CONTINUE
+        return stream.send_local_reply(200, b"", headers=self._preflight_headers(request, method),
+                                       details="cors_response")
+
+    def _preflight_headers(self, request, method):
+        policy = self.policy
+        headers = []
+        if self.allowed_origin is not None:
+            headers.append((ALLOW_ORIGIN, self.allowed_origin))
+        if policy.allow_credentials:
+            headers.append((ALLOW_CREDENTIALS, b"true"))
+        if policy.allow_methods:
+            headers.append((ALLOW_METHODS, method if policy.allow_methods == b"*"
+                            else policy.allow_methods))
+        if policy.allow_headers:
+            asked = header_value(request.headers, REQUEST_HEADERS) or b""
+            headers.append((ALLOW_HEADERS, asked if policy.allow_headers == b"*"
+                            else policy.allow_headers))
+        if policy.max_age:
+            headers.append((MAX_AGE, policy.max_age))
+        if (policy.allow_private_network_access
+                and header_value(request.headers, REQUEST_PRIVATE_NETWORK) == b"true"):
+            headers.append((ALLOW_PRIVATE_NETWORK, b"true"))
+        return headers
+
+    def encode_headers(self, stream, response, end_stream):
+        origin = self.allowed_origin
+        if origin is None:
+            return CONTINUE
+        headers = response.headers
+        set_header(headers, ALLOW_ORIGIN, origin)
+        policy = self.policy
+        if policy.allow_credentials:
+            set_header(headers, ALLOW_CREDENTIALS, b"true")
+        if policy.expose_headers:
+            set_header(headers, EXPOSE_HEADERS, policy.expose_headers)
+        return CONTINUE
