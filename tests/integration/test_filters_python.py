@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import textwrap
+import threading
 import time
 
 import pytest
@@ -201,6 +202,48 @@ def test_encode_data_raising_after_the_head_went_resets_the_stream(proxy_factory
     assert (admin_counter(admin, "http.ingress_http.python.op.errors"),
             admin_counter(admin, "http.ingress_http.python.op.resets")) == (1, 1)
     assert RawClient(proxy.port("listen")).request("GET", "/echo").status == 200
+
+
+CALLOUT = """
+    import json
+
+    import gevent
+    from gevent import socket
+
+
+    class Callout:
+        def __init__(self, config):
+            self.port = config["port"]
+
+        def decode_headers(self, stream, end_stream):
+            gevent.sleep(0.5)       # the worker serves the other streams meanwhile
+            with socket.create_connection(("127.0.0.1", self.port)) as sock:
+                sock.sendall(b"GET /status/204 HTTP/1.1\\r\\nHost: auth\\r\\nConnection: close\\r\\n\\r\\n")
+                status = sock.makefile("rb").readline().split()[1]
+            stream.request.headers.append((b"x-callout-status", status))
+"""
+
+
+@needs_chain
+def test_a_hook_may_block_on_gevent_callouts(proxy_factory, upstream, tmp_path):
+    path = module_file(tmp_path, CALLOUT)
+    proxy = proxy_factory(python_config({"path": path, "class": "Callout", "config": {"port": upstream.port}},
+                                        cluster_port=upstream.port), extra_args=["--concurrency", "1"])
+    results = []
+
+    def get():
+        results.append(RawClient(proxy.port("listen")).request("GET", "/echo"))
+
+    started = time.monotonic()
+    clients = [threading.Thread(target=get) for _ in range(4)]
+    for client in clients:
+        client.start()
+    for client in clients:
+        client.join()
+    assert time.monotonic() - started < 1.5         # four 0.5 s waits overlapped in one worker
+    assert [response.status for response in results] == [200] * 4
+    for response in results:
+        assert ["x-callout-status", "204"] in response.json()["headers"]
 
 
 # -- a bad module is a config error with its line ------------------------------------------------

@@ -278,3 +278,23 @@ def test_stop_results_pass_through(tmp_path):
     """)
     stream = FakeStream()
     assert built.create(stream).decode_headers(stream, False) is STOP
+
+
+@pytest.mark.parametrize("extra", [
+    "",
+    "    __slots__ = ('n', 'filter_name')\n",
+    "    def __copy__(self):\n        twin = F.__new__(F)\n        twin.n = self.n\n        twin.copied = True\n        return twin\n",
+], ids=["plain", "slots", "own-copy"])
+def test_per_stream_copies_of_any_class(tmp_path, extra):
+    built = make(tmp_path, "class F:\n" + extra + """
+    def __init__(self, config):
+        self.n = 0
+    def decode_headers(self, stream, end_stream):
+        self.n += 1
+        stream.request.headers.append((b"x-n", b"%d" % self.n))
+""", name="counter")
+    streams = [FakeStream() for _ in range(3)]
+    for stream in streams:
+        stream.run_request(built.create(stream))
+        assert (b"x-n", b"1") in stream.request.headers
+    assert built.instance.n == 0 and built.stats.errors == 0
