@@ -41,8 +41,12 @@ class NewConnection:
 
     @property
     def local(self):
+        """(ip, port); ("", 0) once the client is gone (the terminal then finds it closed)."""
         if self._local is None:
-            self._local = self.sock.getsockname()[:2]
+            try:
+                self._local = self.sock.getsockname()[:2]
+            except OSError:
+                self._local = ("", 0)
         return self._local
 
 

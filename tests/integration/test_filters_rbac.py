@@ -46,11 +46,11 @@ def listener(name, filters, transport_socket=None):
             "filter_chains": [chain]}
 
 
-def hcm(rbac, log_path=None, routes=None):
+def hcm(rbac, log_path=None, routes=None, extra=None):
     config = {"@type": HCM_TYPE, "stat_prefix": "ingress",
               "route_config": routes or simple_routes({"match": {"prefix": "/"}, "route": {"cluster": "backend"}}),
               "http_filters": [{"name": "envoy.filters.http.rbac", "typed_config": {"@type": HTTP_RBAC, **rbac}},
-                               ROUTER]}
+                               ROUTER], **(extra or {})}
     if log_path is not None:
         config["access_log"] = [{"name": "file", "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
@@ -58,9 +58,9 @@ def hcm(rbac, log_path=None, routes=None):
     return {"name": "envoy.filters.network.http_connection_manager", "typed_config": config}
 
 
-def http_config(rbac, upstream_port, log_path=None, transport_socket=None, routes=None):
+def http_config(rbac, upstream_port, log_path=None, transport_socket=None, routes=None, hcm_extra=None):
     return to_yaml({**ADMIN, "static_resources": {
-        "listeners": [listener("listen", [hcm(rbac, log_path, routes)], transport_socket)],
+        "listeners": [listener("listen", [hcm(rbac, log_path, routes, hcm_extra)], transport_socket)],
         "clusters": [static_cluster("backend", upstream_port)]}})
 
 
@@ -101,6 +101,30 @@ def test_allow_by_header_path_and_remote_ip_and_the_403(peer_factory):
     assert [r.target for r in upstream.requests] == [b"/public/a?x=1", b"/admin/users"]
     assert wait_for(lambda: peer.counter("http.ingress.rbac.allowed"), 2) == 2
     assert peer.counter("http.ingress.rbac.denied") == 2
+
+
+def test_remote_ip_is_the_forwarded_client_and_direct_remote_ip_the_peer(peer_factory):
+    upstream = RecordingUpstream()
+    ten = {"address_prefix": "10.0.0.0", "prefix_len": 8}
+    rules = {"policies": {
+        "forwarded": {"permissions": [{"url_path": {"path": {"exact": "/remote"}}}], "principals": [{"remote_ip": ten}]},
+        "direct": {"permissions": [{"url_path": {"path": {"exact": "/direct"}}}], "principals": [{"direct_remote_ip": ten}]}}}
+    peer = peer_factory(http_config({"rules": rules}, upstream.port))
+    port = peer.port("listen")
+    forwarded = [("x-forwarded-for", "192.168.1.1, 10.1.2.3")]
+    assert get(port, "/remote", forwarded)[0] == 200
+    assert get(port, "/remote")[0] == 403
+    assert get(port, "/direct", forwarded)[0] == 403
+
+
+@pytest.mark.parametrize("hops, expected", [(0, 403), (1, 200)])
+def test_remote_ip_with_use_remote_address(peer_factory, hops, expected):
+    upstream = RecordingUpstream()
+    rules = {"policies": {"forwarded": {"permissions": [{"any": True}], "principals": [
+        {"remote_ip": {"address_prefix": "10.0.0.0", "prefix_len": 8}}]}}}
+    peer = peer_factory(http_config({"rules": rules}, upstream.port,
+                                    hcm_extra={"use_remote_address": True, "xff_num_trusted_hops": hops}))
+    assert get(peer.port("listen"), "/", [("x-forwarded-for", "192.168.1.1, 10.1.2.3")])[0] == expected
 
 
 def test_deny_action_and_a_stat_prefix(peer_factory):
