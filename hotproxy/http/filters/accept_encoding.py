@@ -67,19 +67,14 @@ def choose(accept_encoding, content_type, candidates):
         if coding in allowed or coding in ("identity", "*"):
             if q > best:
                 choice, best = coding, q
-            elif q == best:
-                # Envoy reads allowed_compressors[coding] here: a std::map's operator[], which
-                # adds "identity" or "*" as an entry registered at 0 that ``*`` may then pick.
-                entry = allowed.setdefault(coding, [0, False])
-                if entry[1]:
-                    choice, best = coding, q
+            elif q == best and coding in allowed and allowed[coding][1]:
+                choice, best = coding, q
     if not best:
         return "identity", NOT_VALID
     if choice == "identity":
         return "identity", IDENTITY
     if choice == "*":
-        # std::min_element over a std::map: the lowest order, the smallest name among equals.
-        first = min(allowed.items(), key=lambda item: (item[1][0], item[0]))
+        first = min(allowed.items(), key=lambda item: item[1][0])
         return first[0], WILDCARD
     return choice, VALID
 

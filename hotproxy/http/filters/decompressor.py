@@ -54,12 +54,14 @@ class DecompressorFilter(HttpFilter):
         self._response = None
 
     def decode_headers(self, stream, end_stream):
-        if end_stream:      # Envoy neither advertises nor counts a request without a body
-            return CONTINUE
         headers = stream.request.headers
         if self._factory.advertise:
             _append_accept_encoding(headers, self._factory.encoding)
+        if end_stream:      # as in Envoy: a request without a body is not counted
+            return CONTINUE
         self._request = self._start(self._factory.request, headers)
+        if self._request is not None:
+            stream.chunked = True       # the body's new length is known only at its end
         return CONTINUE
 
     def decode_data(self, stream, data, end_stream):

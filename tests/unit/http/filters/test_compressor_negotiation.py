@@ -30,9 +30,9 @@ ZSTD = Candidate("zstd", ANY, False)
     ("gzip;level=1", [GZIP], ("gzip", "valid")),                 # other parameters: q stays 1
     ("gzip ; Q = 0.3 , br;q=0.2", [GZIP, BR], ("gzip", "valid")),
     ("gzip;q=-1", [GZIP], ("identity", "not_valid")),
-    ("*, identity", [ZSTD], ("identity", "wildcard")),           # std::map operator[] quirk
+    ("*, identity", [ZSTD], ("zstd", "wildcard")),
     ("*, identity", [BR], ("br", "wildcard")),
-    ("*, *", [GZIP], ("*", "wildcard")),
+    ("*, *", [GZIP], ("gzip", "wildcard")),
     ("zstd;q=0.1, gzip;q=0.1", [GZIP, ZSTD], ("zstd", "valid")),
     ("gzip;q=0.0001", [GZIP], ("gzip", "valid")),
     ("gzip;q=1e-50", [GZIP], ("identity", "not_valid")),        # 0 as a 32-bit float

@@ -86,11 +86,11 @@ def test_not_decompressed():
     assert stream.run_request(ignoring.create(stream), [gzip.compress(b"hi")])[1] == b"hi"
 
 
-def test_bodiless_request_is_left_alone():
+def test_bodiless_request_is_advertised_not_counted():
     factory = make_factory("gzip")
     stream = FakeStream()
     factory.create(stream).decode_headers(stream, True)
-    assert b"accept-encoding" not in dict(stream.request.headers)
+    assert dict(stream.request.headers)[b"accept-encoding"] == b"gzip"
     assert factory.request.stats.not_decompressed == 0
 
 
