@@ -266,7 +266,7 @@ def test_a_bad_module_fails_validation_with_its_line(tmp_path):
     result = subprocess.run(HOTPROXY + ["--mode", "validate", "-c", config], cwd=ROOT,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
-    assert FIELD in result.stderr and f"SyntaxError" in result.stderr and f"{path}:5" in result.stderr
+    assert FIELD in result.stderr and "SyntaxError" in result.stderr and f"{path}:5" in result.stderr
 
 
 def test_a_bad_module_stops_startup(tmp_path):

@@ -170,7 +170,7 @@ def test_an_exception_is_a_500_with_upe_counted_and_logged(tmp_path, caplog, hoo
     assert stream.local_reply == (500, b"python filter error", [], "python_filter_exception", "UPE")
     assert (built.stats.errors, built.stats.resets) == (1, 0)
     [record] = caplog.records
-    assert f"python filter pyf" in record.getMessage() and hook in record.getMessage()
+    assert "python filter pyf" in record.getMessage() and hook in record.getMessage()
     assert f"KeyError: 'boom in {hook}'" in caplog.text and "Traceback" in caplog.text
 
 
