@@ -31,6 +31,17 @@ class ActiveStream:
         "service_time_ms",  # x-envoy-upstream-service-time
         "request_done",     # monotonic time the request ended (access logs only)
         "logged",
+        # set only for a stream with HTTP filters besides the router (http/filter_chain.py):
+        "filters",          # its FilterManager, None for a stream of the router alone
+        "info",             # StreamInfo filters write metadata and filter state to
+        "connection",       # the downstream connection, as filters see it
+        "response",         # filters/api.py Response while the response head is encoded
+        "replied",          # a filter answered the request itself
+        "route_cleared",    # a filter cleared the route: it is matched again before the router
+        "target",           # the request target after normalization, as routes match it
+        "decoded",          # the whole request reached the router through the filters
+        "framing",          # how filtered_response.py frames the response body
+        "head_bytes",       # the response head it has yet to send, or None
     )
 
     def __init__(self, head, start):
@@ -60,6 +71,45 @@ class ActiveStream:
         self.service_time_ms = None
         self.request_done = None
         self.logged = False
+        self.filters = None     # the slots after it are set only when filters are
+
+    # the view filters have of the stream (http/filters/api.py)
+
+    @property
+    def request(self):
+        return self.head
+
+    def route_config(self, name):
+        """The most specific typed_per_filter_config for the filter ``name``, or None."""
+        route = self.route
+        if route is None:
+            return None
+        weighted = self.weighted
+        table = weighted.per_filter if weighted is not None else route.per_filter
+        entry = table.get(name) if table is not None else None
+        return getattr(entry, "config", entry) if entry.__class__.__name__ == "FilterConfig" else entry
+
+    def filter_disabled(self, name, by_default):
+        """Whether the filter ``name`` stays out of this stream: the route's FilterConfig
+        decides, else the filter's own ``disabled``."""
+        route = self.route
+        table = route.per_filter if route is not None else None
+        entry = table.get(name) if table is not None else None
+        if entry is None:
+            return by_default
+        return bool(getattr(entry, "disabled", False))
+
+    def clear_route_cache(self):
+        self.route_cleared = True
+
+    def send_local_reply(self, status, body=b"", headers=(), details=None, flag=None):
+        """A filter answers the request (filters/api.py)."""
+        from .filters.api import STOP
+        self.replied = True
+        if details is not None:
+            self.info.response_code_details = details
+        self.connection.local_reply(self, status, body, extra=list(headers), flag=flag)
+        return STOP
 
     def flag(self, code):
         """Raise a response flag: a dict keeps them in the order raised, which is the order

@@ -95,6 +95,8 @@ class Worker:
                     prefix = f"http.{filter_config.stat_prefix}."
                     shipper.add(prefix, terminal.stats)
                     shipper.add("http1.", terminal.http1_stats)
+                    for filter_prefix, filter_stats in terminal.stat_sets():
+                        shipper.add(filter_prefix, filter_stats)
                     shipper.add_histogram(prefix + "downstream_rq_time", terminal.rq_time)
                 else:
                     shipper.add(f"tcp.{filter_config.stat_prefix}.", terminal.stats)

@@ -170,8 +170,6 @@ def test_immediate_health_check_fail_on_a_proxied_response_takes_the_host_out(pe
     try:
         peer = peer_factory(config([failing, good], {"interval": "30s", "unhealthy_threshold": 3,
                                                      "healthy_threshold": 3}))
-        if peer.kind == "hotproxy":
-            request.applymarker(pytest.mark.xfail(reason="router wiring pending", strict=False))
         wait_for(lambda: flags(peer, failing.label) == "healthy" and flags(peer, good.label) == "healthy",
                  10, "both hosts healthy")
         wait_for(lambda: get(peer)[1] == "failing", 10, "a response from the failing host")

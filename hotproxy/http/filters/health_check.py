@@ -6,6 +6,7 @@ While failing, every response of the connection manager also carries
 from __future__ import annotations
 
 from ..router.matchers import compile_header_matcher
+from .api import CONTINUE, FilterFactory, HttpFilter
 
 FAILED_HEADER = (b"x-envoy-immediate-health-check-fail", b"true")
 _SCHEME = b"http"  # :scheme of a plain-text listener, whatever x-forwarded-proto claims
@@ -27,3 +28,29 @@ class HealthCheckFilter:
         if failed:
             return 503, [*self._cluster_header, FAILED_HEADER]
         return 200, list(self._cluster_header)
+
+
+class HealthCheckFactory(FilterFactory):
+    """The health_check filter in the chain: a matching request is answered here."""
+
+    def __init__(self, name, config, server):
+        self.name = name
+        self.checker = HealthCheckFilter(config, server.service_cluster)
+        self.server = server
+        self.filter = _HealthCheckHook(self)
+
+    def create(self, stream):
+        return self.filter
+
+
+class _HealthCheckHook(HttpFilter):
+    def __init__(self, factory):
+        self.factory = factory
+
+    def decode_headers(self, stream, end_stream):
+        factory = self.factory
+        head = stream.head
+        if not factory.checker.matches(head, stream.target):
+            return CONTINUE
+        status, extra = factory.checker.reply(factory.server.health_check_failed)
+        return stream.send_local_reply(status, b"", extra)

@@ -13,6 +13,7 @@ from bisect import bisect_right
 
 from ...errors import ConfigError
 from ..header_mutation import compile_header_level, compile_mutation
+from .per_filter import merged, route_level
 from .retry import RoutePolicy
 from ...matching import can_match_empty, compile_regex
 
@@ -39,7 +40,7 @@ class CompiledRoute:
                  "redirect_status", "redirect_location",
                  "direct_status", "direct_body", "direct_location",
                  "has_request_mutations", "has_response_mutations",
-                 "_mutate_request", "_mutate_response")
+                 "_mutate_request", "_mutate_response", "per_filter")
 
     def __init__(self, route, vhost_name, where, outer_request_levels, outer_response_levels,
                  rng=random, vhost=None):
@@ -47,6 +48,8 @@ class CompiledRoute:
         self.name = route.name
         self.vhost_name = vhost_name
         self.config = route
+        #: typed_per_filter_config by filter name (per_filter.py), None when there is none
+        self.per_filter = route_level(vhost, route)
         self.cluster_name = self.pick_cluster = self.rewrite_path = None
         self.rewrites_path = self.auto_host_rewrite = False
         self.host_rewrite_literal = self.timeout = self.idle_timeout = self.retry = None
@@ -90,7 +93,7 @@ class CompiledRoute:
         elif action.weighted_clusters:
             entries = tuple(
                 WeightedClusterEntry(cluster, f"{where}.weighted_clusters.clusters[{i}]",
-                                     request_levels, response_levels)
+                                     request_levels, response_levels, self.per_filter)
                 for i, cluster in enumerate(action.weighted_clusters))
             self.pick_cluster = WeightedPicker(entries, f"{where}.weighted_clusters", rng).pick
         elif action.cluster_header:
@@ -161,11 +164,13 @@ def _retry_policy(route, vhost, where):
 class WeightedClusterEntry:
     """One of ``weighted_clusters.clusters``; its header mutations run before the route's."""
 
-    __slots__ = ("name", "weight", "mutate_request", "mutate_response")
+    __slots__ = ("name", "weight", "mutate_request", "mutate_response", "per_filter")
 
-    def __init__(self, cluster, where, route_request_levels, route_response_levels):
+    def __init__(self, cluster, where, route_request_levels, route_response_levels,
+                 route_per_filter=None):
         self.name = cluster.name
         self.weight = cluster.weight
+        self.per_filter = merged(route_per_filter, cluster.typed_per_filter_config)
         self.mutate_request = compile_mutation([
             compile_header_level(cluster.request_headers_to_add, cluster.request_headers_to_remove,
                                  where, "request"),

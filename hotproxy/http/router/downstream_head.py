@@ -6,7 +6,9 @@ from __future__ import annotations
 import time
 
 from ...stats.schema import count_status_class
+from ...upstream.health.passive import report_immediate_fail
 from ..date import http_date
+from ..filters.api import Response
 from ..filters.health_check import FAILED_HEADER
 from ..headers import nominated_headers, strip_hop_by_hop
 from ..http1.codec import END, ResponseDecoder
@@ -14,6 +16,8 @@ from ..http1.serialize import response_head
 
 # How the response body is framed for the client.
 NONE, RAW, CHUNKED = "none", "raw", "chunked"
+#: the stream's filters take the response (http/filter_chain.py), and frame it after them
+FILTERED = "filtered"
 NO_BODY_STATUS = frozenset((204, 304))
 CLASS_STATS = ("upstream_rq_1xx", "upstream_rq_2xx", "upstream_rq_3xx", "upstream_rq_4xx",
                "upstream_rq_5xx")
@@ -29,6 +33,8 @@ def downstream_head(router, stream, head, out, sent_at, head_only, conn, attempt
     count_status_class(cluster.stats, CLASS_STATS, status)
     if cluster.outlier_detection is not None and status >= 200:
         cluster.record_outcome(stream.upstream.pool.host, status)
+    if cluster.health_reporter is not None:
+        report_immediate_fail(cluster, stream.upstream.pool.host, head.headers)
     host_stats = stream.upstream.pool.host.stats
     if status >= 500:
         host_stats.rq_error += 1
@@ -67,6 +73,8 @@ def downstream_head(router, stream, head, out, sent_at, head_only, conn, attempt
         headers.append(FAILED_HEADER)
     if stream.close:
         headers.append((b"connection", b"close"))
+    if stream.filters is not None:
+        return _to_filters(stream, status, head, headers, head_only)
     if status in NO_BODY_STATUS or status < 200:
         framing = NONE
     elif head.content_length is not None:
@@ -78,6 +86,15 @@ def downstream_head(router, stream, head, out, sent_at, head_only, conn, attempt
     stream.response_headers = headers
     out.append(response_head(status, headers))
     return framing
+
+
+def _to_filters(stream, status, head, headers, head_only):
+    """Hand the response head to the stream's encode filters, which frame it after them."""
+    stream.response = Response(status, headers)
+    no_body = (head_only or status in NO_BODY_STATUS or status < 200
+               or head.content_length == b"0")
+    stream.filters.encode_headers(no_body)
+    return FILTERED
 
 
 def set_server(headers, server_name):

@@ -20,6 +20,7 @@ import gevent
 from ...deadlines import NEVER
 from ...errors import ProtocolError
 from ...upstream.connect import ConnectFailure
+from ...upstream.health.passive import report_immediate_fail
 from .. import local_reply
 from ..http1.serialize import LAST_CHUNK, request_head
 from .downstream_head import set_header as _set_header
@@ -85,6 +86,8 @@ class Attempt:
         decision = state.on_response(head.status, head.headers)
         if decision is RETRY:
             report(stream, head.status)         # never reaches downstream_head, which reports
+            if stream.cluster.health_reporter is not None:
+                report_immediate_fail(stream.cluster, stream.upstream.pool.host, head.headers)
             stream.upstream.pool.host.stats.rq_error += 1
             self.router._release(stream, False)
             raise RetryAttempt()
@@ -194,7 +197,7 @@ class Retries:
         try:
             while True:
                 if stream.upstream is None:
-                    conn.deadline = route_deadline
+                    conn.set_deadline(route_deadline)
                     failure = self._open(stream, conn, replay, complete_at)
                     if failure is not None:
                         return self._reply(stream, conn, replay, *failure)
@@ -230,7 +233,7 @@ class Retries:
                     stream.flag("DC")
                     stream.close = True
                     return
-                conn.deadline = route_deadline
+                conn.set_deadline(route_deadline)
                 if replay.fresh_on is None:     # no back-off to replace a stale connection
                     gevent.sleep(state.backoff())
         except SocketTimeout:

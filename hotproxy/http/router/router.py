@@ -27,8 +27,8 @@ from ...upstream.connect import ConnectFailure
 from .. import local_reply
 from ..http1.codec import END
 from ..http1.serialize import LAST_CHUNK, chunk, request_head
-from ...sockio import send_all, send_parts
-from .downstream_head import CHUNKED as _CHUNKED, RAW as _RAW, downstream_head
+from ...sockio import send_all
+from .downstream_head import CHUNKED as _CHUNKED, FILTERED as _FILTERED, RAW as _RAW, downstream_head
 from .downstream_head import parser_takes_rest as _parser_takes_rest
 from .downstream_head import response_decoder as _response_decoder, set_header as _set_header
 from .outcomes import report, report_host
@@ -214,7 +214,7 @@ class Router:
         if decoder is None:
             decoder = upstream.decoder = _response_decoder(stream.cluster.config)
         events = decoder.events
-        dsock = conn.sock
+        send_response = conn.send_response
         route = stream.route
         head_only = stream.head.method == b"HEAD"
         if head_only:
@@ -232,7 +232,7 @@ class Router:
         received_any = False
         # Our request was just sent: the response cannot be here yet, so wait before reading
         # (TLS: a record may already wait inside OpenSSL, and its recv waits by itself).
-        conn.deadline = _deadline(route_deadline, sent_at, idle)
+        conn.set_deadline(_deadline(route_deadline, sent_at, idle))
         if not upstream.tls:
             usock._wait(usock._read_event)
         while True:
@@ -289,6 +289,9 @@ class Router:
                         merged = True
                 for event in events:
                     if event.__class__ is bytes:
+                        if framing is _FILTERED:
+                            stream.filters.encode_data(bytes(event), False)
+                            continue
                         stream.bytes_sent += len(event)
                         if framing is _CHUNKED:
                             out.append(chunk(event))
@@ -297,6 +300,8 @@ class Router:
                     elif event is END:
                         if framing is _CHUNKED:
                             out.append(LAST_CHUNK)
+                        elif framing is _FILTERED and not stream.filters.encoding_ended:
+                            stream.filters.encode_data(b"", True)
                         done = True
                     else:
                         if attempt is not None:
@@ -308,12 +313,12 @@ class Router:
                 events.clear()
             if out:
                 stream.buffered = received or 0  # held until the client takes it
-                send_parts(dsock, out)
+                send_response(out)
                 stream.buffered = 0
             if since_yield >= _YIELD_EVERY:  # an upstream that always has bytes ready (fairness)
                 since_yield = 0
                 gevent.sleep(0)
-            conn.deadline = _deadline(route_deadline, time.monotonic(), idle)
+            conn.set_deadline(_deadline(route_deadline, time.monotonic(), idle))
             if not done and (bypassed or (framing is _RAW and expected - stream.bytes_sent >= _PASS_THROUGH_MIN)):
                 # The rest of a Content-Length body goes straight from one socket to the other
                 # through a reusable buffer: no parser copy, no new bytes object per read.
@@ -332,14 +337,14 @@ class Router:
 
     def _pass_through(self, view, stream, conn, remaining, route_deadline, idle):
         usock = stream.upstream.sock
-        dsock = conn.sock
+        send_body = conn.send_body
         relayed = 0
         while remaining:
             received = usock.recv_into(view, min(remaining, len(view)))
             if not received:
                 raise UpstreamReset("connection termination")
             stream.buffered = received
-            send_all(dsock, view[:received])
+            send_body(view[:received])
             stream.buffered = 0
             remaining -= received
             stream.bytes_sent += received
@@ -347,7 +352,7 @@ class Router:
             if relayed >= _YIELD_EVERY:
                 relayed = 0
                 gevent.sleep(0)
-            conn.deadline = _deadline(route_deadline, time.monotonic(), idle)
+            conn.set_deadline(_deadline(route_deadline, time.monotonic(), idle))
 
     def _fail(self, stream, conn, status, body, flag):
         self._release(stream, False)

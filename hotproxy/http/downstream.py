@@ -1,0 +1,568 @@
+"""One downstream HTTP/1.1 connection of a connection manager (conn_manager.py): it reads and
+decodes requests in its own greenlet, decorates and routes them, runs them through the HTTP
+filters when the connection manager has any (filter_chain.py), and hands them to the router.
+Pipelined requests are answered in order because one greenlet handles them one after another.
+docs/envoy-reference.md records the Envoy behaviour matched here, rule by rule.
+"""
+from __future__ import annotations
+
+import time
+from socket import SHUT_WR
+from socket import timeout as SocketTimeout
+
+import gevent
+
+from ..deadlines import NEVER
+from ..errors import ProtocolError
+from ..sockio import address_label, send_all, send_parts
+from ..stream_info import StreamInfo
+from . import local_reply
+from .control import CloseConnection, OverloadReset, Release
+from .filter_chain import FilterManager
+from .filtered_response import encode_body, encode_head, encode_local_reply, guarded
+from .filters.health_check import FAILED_HEADER
+from .http1.codec import END, RequestDecoder
+from .request_headers import forwarded_headers, redirect_scheme
+from .request_normalization import FORWARD, REJECT, REJECT_HEADERS
+from .router.route_table import DIRECT_RESPONSE, REDIRECT
+from .stream import ActiveStream
+from .stream_log import log_stream, log_unparsed
+
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+RECV_SIZE = 65536
+#: Bytes a connection may read back to back before it yields to the others (fairness: a
+#: greenlet that always finds data ready would otherwise never give up the hub).
+_YIELD_EVERY = 1 << 20
+#: How long a closing connection waits for the client's FIN after the last response byte, so
+#: that unread client bytes do not turn the close into a reset that destroys the response
+#: (Envoy's delayed_close_timeout).
+_DELAYED_CLOSE_S = 1.0
+
+
+class DownstreamConnection:
+    """One downstream connection. Reads happen only in ``run``; responses go straight out.
+
+    It is also what the router and the filters answer through (the stream's callbacks):
+    ``local_reply``/``defer_reply``, ``send_response``/``send_body`` for an upstream's response,
+    and ``set_deadline`` for the timeouts of the exchange."""
+
+    def __init__(self, hcm, sock, address, tls=None):
+        self.hcm = hcm
+        self.sock = sock
+        #: the TLS handshake's facts (DownstreamTls), None for plain text
+        self.tls = tls
+        self.scheme = b"http" if tls is None else b"https"
+        self.client_cert = None     # request_headers.client_certificate's, made once
+        self.remote_ip = address[0]
+        self.remote_port = address[1]
+        self.decoder = RequestDecoder(hcm.max_headers_bytes, hcm.config.max_headers_count)
+        self.stream = None
+        self.request_deadline = 0.0
+        #: when this connection times out in its current state (see hotproxy/deadlines.py)
+        self.deadline = NEVER
+        self.greenlet = gevent.getcurrent()
+        #: waiting at a message boundary: nothing read and unparsed, so the connection may move
+        self.idle = False
+        self._local_address = None
+        # when a draining listener without a successor closes this connection: one accepted
+        # while the listener already closes its connections serves one exchange
+        self.close_at = time.monotonic() if hcm.closing else NEVER
+        #: a TLS connection that cannot move to the next generation: its next response closes
+        #: it, and while idle it is closed only by its idle timeout (the client may be sending)
+        self.lingering = False
+
+    def linger(self):
+        """Stay on this generation (Python cannot hand TLS state over), saying ``Connection:
+        close`` in the next response."""
+        self.close_at = time.monotonic()
+        self.lingering = True
+
+    def release_if_idle(self):
+        """Interrupt the wait of a connection idle at a message boundary so that it moves (or
+        closes). gevent's cancel_wait throws only if the wait is still on: race-free."""
+        if self.idle:
+            self.sock.hub.cancel_wait(self.sock._read_event, Release(), False)
+
+    def reset_for_overload(self):
+        """reset_high_memory_stream chose this stream, which waits for a peer to take its buffered
+        bytes: end it there (Envoy resets it, which on HTTP/1.1 closes the connection). Like
+        ``release_if_idle``, nothing is thrown unless the wait is still on."""
+        stream = self.stream
+        for sock in (self.sock, stream.upstream.sock if stream.upstream is not None else None):
+            if sock is not None:
+                sock.hub.cancel_wait(sock._write_event, OverloadReset(), False)
+
+    def set_deadline(self, deadline):
+        """When the exchange times out: the router's route and idle timeouts."""
+        self.deadline = deadline
+
+    def send_response(self, parts):
+        """Send framed response bytes of an upstream's response."""
+        send_parts(self.sock, parts)
+
+    def send_body(self, data):
+        send_all(self.sock, data)
+
+    def expire(self):
+        """Called by the worker's Deadlines: interrupt whatever this connection waits for."""
+        self.deadline = NEVER
+        self.greenlet.kill(SocketTimeout("timed out"), block=False)
+
+    # The mutation context that header formatters read (%DOWNSTREAM_REMOTE_ADDRESS% …).
+    protocol = "HTTP/1.1"
+
+    @property
+    def remote_address(self):
+        return address_label((self.remote_ip, self.remote_port))
+
+    @property
+    def local_address(self):
+        if self._local_address is None:
+            self._local_address = address_label(self.sock.getsockname())
+        return self._local_address
+
+    @property
+    def local_ip(self):
+        return self.sock.getsockname()[0]
+
+    @property
+    def upstream_address(self):
+        stream = self.stream
+        upstream = stream.upstream if stream is not None else None
+        return upstream.pool.host.label if upstream is not None else ""
+
+    def run(self):
+        sock = self.sock
+        hcm = self.hcm
+        decoder = self.decoder
+        events = decoder.events
+        wait_first = False
+        recv_size = hcm.recv_size
+        since_yield = 0
+        try:
+            while True:
+                at_boundary = self.stream is None and not decoder.mid_message
+                if at_boundary and hcm.draining and not hcm.closing and self.tls is None:
+                    return self._release()
+                self.deadline = self._read_deadline()
+                self.idle = at_boundary
+                if wait_first and self.tls is None:
+                    # The client cannot have sent its next request before reading our response:
+                    # wait for readability rather than paying a failing recv first.
+                    sock._wait(sock._read_event)
+                data = sock.recv(recv_size)
+                self.idle = False
+                if not data:
+                    return
+                since_yield += len(data)
+                if since_yield >= _YIELD_EVERY:
+                    since_yield = 0
+                    gevent.sleep(0)
+                if self.request_deadline == 0.0:
+                    self._start_request_clock()
+                try:
+                    decoder.feed(data)
+                except ProtocolError:
+                    # Serve the complete requests that came before the bad bytes, then answer
+                    # the error (unless one of them closes the connection first).
+                    _keep_complete_requests(events)
+                    if self._dispatch(events) is _CLOSE:
+                        return self._close()
+                    raise
+                outcome = self._dispatch(events)
+                if outcome is _CLOSE:
+                    return self._close()
+                wait_first = outcome is _NEXT
+                stream = self.stream
+                if stream is not None and stream.out:
+                    hcm.router.send_pending(stream, self)
+        except Release:
+            self._release()
+        except OverloadReset:
+            if self.stream is not None:
+                self.stream.flag("OM")
+        except CloseConnection:
+            if self.stream is not None and hcm.logging:
+                self.log(self.stream)  # before the delayed close, which is not the request's time
+            self._close()
+        except ProtocolError as error:
+            hcm.stats.downstream_cx_protocol_error += 1
+            self._protocol_error(error)
+        except SocketTimeout:
+            self._on_timeout()
+        except OSError:
+            if self.stream is not None and not self.stream.responded:
+                self.stream.flag("DC")  # the client went away; nothing to answer
+        finally:
+            stream = self.stream
+            if stream is not None:  # the connection ended inside an exchange
+                hcm.stats.downstream_rq_active -= 1
+                if stream.upstream is not None or hcm.router.mirroring:
+                    hcm.router.abort(stream)
+                if hcm.logging:
+                    self.log(stream)
+                if stream.filters is not None:
+                    stream.filters.on_stream_end()
+
+    # request lifecycle
+
+    def _dispatch(self, events):
+        """Act on decoded events in order. Returns _MORE while a request is still arriving,
+        _NEXT once the last one ended, _CLOSE when one ended that closes the connection."""
+        outcome = _MORE
+        for event in events:
+            if event.__class__ is bytes:
+                self._on_body(event)
+            elif event is END:
+                if self._on_end():
+                    events.clear()
+                    return _CLOSE
+                outcome = _NEXT
+            else:
+                self._on_head(event)
+                outcome = _MORE
+        events.clear()
+        return outcome
+
+    def _on_head(self, head):
+        hcm = self.hcm
+        stats = hcm.stats
+        stats.downstream_rq_total += 1
+        stats.downstream_rq_http1_total += 1
+        stats.downstream_rq_active += 1
+        stream = self.stream = ActiveStream(head, time.monotonic())
+        if stream.start >= self.close_at:
+            stream.close = True  # draining: this exchange is the connection's last
+        if head.version != "1.1":
+            # HTTP/1.0 needs accept_http_10, which hotproxy does not support: Envoy's default.
+            return self.local_reply(stream, 426, local_reply.PROTOCOL_ERROR_BODIES[426], close=True)
+        if hcm.overload is not None and self._overloaded(stream, hcm.overload):
+            return None
+        if head.host is None:
+            return self.local_reply(stream, 400, b"", close=True)
+        if head.method == b"CONNECT":
+            stats.no_route += 1
+            return self.local_reply(stream, 404, b"", close=True, flag="NR")
+        target = head.target
+        if b"#" in target:
+            return self.local_reply(stream, 400, b"", close=True)  # a fragment is not sent (Envoy)
+        if hcm.normalizer is not None:
+            target = self._normalize(stream, head, target)
+            if target is None:
+                return None
+        if head.upgrade is not None:
+            # upgrade_configs are not supported yet: refused as Envoy refuses an unconfigured upgrade
+            return self.local_reply(stream, 403, b"", close=True)
+        if hcm.server.health_check_failed:
+            stream.close = True  # Envoy's drain-close: load balancers move their clients away
+            stream.health_check_failed = hcm.health_check is not None
+        stream.route = hcm.route_table.match(head.host, target, head.headers, head.method)
+        if hcm.filters:
+            return self._filter_request(stream, target)
+        self._route(stream, target, forwarded_headers)
+
+    def _route(self, stream, target, decorate):
+        """The router's part, at the end of the filters: the route's answer, or the upstream.
+        ``decorate``: forwarded_headers, or None when the filters saw the headers decorated."""
+        hcm = self.hcm
+        stats = hcm.stats
+        head = stream.head
+        route = stream.route
+        if route is None:
+            stats.no_route += 1
+            return self.local_reply(stream, 404, b"", flag="NR")
+        kind = route.kind
+        if kind is DIRECT_RESPONSE:
+            stats.rq_direct_response += 1
+            location = route.direct_location(redirect_scheme(head, self.scheme), head.host, target)
+            extra = [(b"location", location)] if location is not None else []
+            return self.local_reply(stream, route.direct_status, route.direct_body or b"",
+                                    extra=extra)
+        if kind is REDIRECT:
+            stats.rq_redirect += 1
+            location = route.redirect_location(redirect_scheme(head, self.scheme), head.host, target)
+            return self.local_reply(stream, route.redirect_status, b"",
+                                    extra=[(b"location", location)])
+        if decorate is None:
+            return hcm.router.start(stream, self, target, head.headers)
+        if head.expect_continue:
+            send_all(self.sock, _CONTINUE)
+        hcm.router.start(stream, self, target, decorate(self, stream))
+
+    def _filter_request(self, stream, target):
+        """Run the request through the HTTP filters (filter_chain.py), the router last."""
+        head = stream.head
+        stream.target = target
+        stream.connection = self
+        stream.replied = stream.decoded = stream.route_cleared = False
+        stream.info = StreamInfo(0.0, stream.start)
+        forwarded_headers(self, stream)
+        if head.expect_continue:
+            send_all(self.sock, _CONTINUE)  # before the filters, as Envoy's codec answers it
+        filters = []
+        for factory, disabled in self.hcm.filters:
+            if stream.filter_disabled(factory.name, disabled):
+                continue
+            made = factory.create(stream)
+            if made is not None:
+                filters.append(made)
+        stream.filters = FilterManager(stream, filters, (self._decoded_headers, self._decoded_data),
+                                       (self._encoded_headers, self._encoded_data))
+        guarded(self, stream, stream.filters.decode_headers, not head.has_body)
+
+    def _decoded_headers(self, end_stream):
+        """The request head came out of the filters."""
+        stream = self.stream
+        if stream.route_cleared:
+            head = stream.head
+            stream.route = self.hcm.route_table.match(head.host, stream.target, head.headers,
+                                                      head.method)
+        self._route(stream, stream.target, None)
+        if end_stream:
+            stream.decoded = True
+
+    def _decoded_data(self, data, end_stream):
+        stream = self.stream
+        if data and stream.upstream is not None:
+            self.hcm.router.send_body(stream, data)
+        if end_stream:
+            stream.decoded = True
+
+    def _encoded_headers(self, end_stream):
+        encode_head(self, self.stream, end_stream)
+
+    def _encoded_data(self, data, end_stream):
+        encode_body(self, self.stream, data, end_stream)
+
+    def _overloaded(self, stream, overload):
+        """Envoy's overload actions on a new request, where Envoy applies them (after the codec,
+        before Host and every other check): disable_http_keepalive makes this response the
+        connection's last, stop_accepting_requests answers 503. True when answered."""
+        hcm = self.hcm
+        if not hcm.draining and overload.disables_keepalive():
+            stream.close = True
+            hcm.stats.downstream_cx_overload_disable_keepalive += 1
+        if not overload.stops_request():
+            return False
+        hcm.stats.downstream_rq_overload_close += 1
+        head = stream.head
+        # a CONNECT or an upgrade has no end to wait for: the connection cannot continue
+        self.local_reply(stream, 503, local_reply.OVERLOADED,
+                         close=head.method == b"CONNECT" or head.upgrade is not None)
+        return True
+
+    def _normalize(self, stream, head, target):
+        """The target to route after the config's normalizations, or None when the request was
+        answered (400 for what is refused, 307 to an unescaped path)."""
+        hcm = self.hcm
+        outcome, target = hcm.normalizer.apply(head, target, self.sock.getsockname()[1], hcm.http1_stats)
+        if outcome is FORWARD:
+            return target
+        if outcome is REJECT_HEADERS:
+            self.local_reply(stream, 400, local_reply.PROTOCOL_ERROR_BODIES[400], close=True)
+        elif outcome is REJECT:
+            hcm.stats.downstream_rq_failed_path_normalization += 1
+            self.local_reply(stream, 400, b"", close=True)
+        else:
+            hcm.stats.downstream_rq_redirected_with_normalized_path += 1
+            self.local_reply(stream, 307, b"", extra=[(b"location", target)])
+        return None
+
+    def _on_body(self, data):
+        stream = self.stream
+        stream.bytes_received += len(data)
+        if stream.filters is not None:
+            if not stream.responded:
+                guarded(self, stream, stream.filters.decode_data, bytes(data), False)
+        elif stream.upstream is not None:  # else it was answered here: the body goes nowhere
+            self.hcm.router.send_body(stream, data)
+
+    def _on_end(self):
+        """The request is complete. Returns True when the connection must now close."""
+        stream = self.stream
+        hcm = self.hcm
+        stream.body_done = True
+        if time.monotonic() >= self.close_at:
+            stream.close = True  # its close time passed mid-exchange: say so in this response
+        if hcm.logging:
+            stream.request_done = time.monotonic()
+        if stream.filters is not None:
+            if stream.head.has_body and not stream.responded:
+                guarded(self, stream, stream.filters.decode_data, b"", True)
+            if stream.decoded:
+                self._complete(stream)
+        else:
+            self._complete(stream)
+        if hcm.logging:
+            self.log(stream)
+        if stream.filters is not None:
+            stream.filters.on_stream_end()
+        self.stream = None
+        self.request_deadline = 0.0
+        hcm.stats.downstream_rq_active -= 1
+        hcm.stats.downstream_rq_completed += 1
+        hcm.rq_time.record((time.monotonic() - stream.start) * 1000)
+        return stream.close
+
+    def _complete(self, stream):
+        """The router has the whole request: answer a deferred failure, or relay the response."""
+        hcm = self.hcm
+        if stream.pending_reply is not None:
+            if hcm.router.mirroring:
+                hcm.router.mirrors.send(stream)   # the primary failed: the copy still goes
+            status, body, flag, leading = stream.pending_reply
+            stream.pending_reply = None
+            self.local_reply(stream, status, body, flag=flag, leading=leading)
+        elif stream.upstream is not None:
+            hcm.router.finish(stream, self)
+
+    # responses generated here
+
+    def local_reply(self, stream, status, body, close=False, extra=(), flag=None, leading=()):
+        """Answer ``stream`` from here. A reply sent before the request body was read closes the
+        connection afterwards (Envoy: the unread body cannot be trusted to end where it says).
+        Once the request was routed, the route's response header mutations apply, as to an
+        upstream's response (Envoy: direct responses, redirects and the router's own replies —
+        no healthy upstream, connect failures, timeouts — alike)."""
+        hcm = self.hcm
+        route = stream.route
+        if route is not None and route.has_response_mutations:
+            extra = route.mutate_response(list(extra), stream.weighted, self)
+        head = stream.head
+        if head.has_body and stream.pending_reply is None and not stream.body_done:
+            close = True
+        close = close or stream.close
+        stream.close = close
+        stream.status = status
+        stream.responded = True
+        if flag is not None:
+            stream.flag(flag)
+        if head.method != b"HEAD" and stream.filters is None:
+            stream.bytes_sent = len(body)
+        if stream.health_check_failed and FAILED_HEADER not in extra:
+            extra = [*extra, FAILED_HEADER]
+        hcm.count_response(status)
+        if stream.filters is None:
+            send_all(self.sock, local_reply.encode(status, body, hcm.server_name, close,
+                                                   head.method == b"HEAD", extra, leading))
+        else:
+            encode_local_reply(self, stream, status, body, close, extra, leading)
+        if close:
+            raise CloseConnection()
+
+    def defer_reply(self, stream, status, body, flag=None, leading=()):
+        """Answer once the request body has been read (an upstream failure, as Envoy does)."""
+        stream.pending_reply = (status, body, flag, leading)
+
+    def _protocol_error(self, error):
+        stream = self.stream
+        if stream is not None and stream.responded:
+            return
+        hcm = self.hcm
+        if stream is None:
+            hcm.stats.downstream_rq_total += 1
+        if error.status == 431:
+            hcm.stats.downstream_rq_too_large += 1
+        hcm.count_response(error.status)
+        body = local_reply.PROTOCOL_ERROR_BODIES.get(error.status, b"")
+        if stream is not None:
+            stream.status = error.status
+            stream.bytes_sent = len(body)
+            stream.flag("DPE")
+        elif hcm.logging:
+            log_unparsed(self, error.status, len(body))
+        try:
+            send_all(self.sock, local_reply.encode(error.status, body, hcm.server_name, close=True))
+            self._close()
+        except OSError:
+            pass
+
+    def _release(self):
+        """Leave this idle connection to the next generation, or close it if none can take it."""
+        self.idle = False
+        if self.hcm.hand_off is not None:
+            try:
+                self.hcm.hand_off(self.sock)
+                return
+            except OSError:
+                pass
+        self._close()
+
+    def _close(self):
+        """Half-close, then wait briefly for the client's FIN before the socket is closed."""
+        sock = self.sock
+        self.deadline = NEVER
+        try:
+            sock.shutdown(SHUT_WR)
+            sock.timeout = _DELAYED_CLOSE_S
+            while sock.recv(RECV_SIZE):
+                pass
+        except OSError:
+            pass
+
+    def log(self, stream):
+        log_stream(self, stream)
+
+    # timeouts
+
+    def _start_request_clock(self):
+        hcm = self.hcm
+        limit = hcm.request_headers_timeout or hcm.request_timeout
+        self.request_deadline = time.monotonic() + limit if limit else -1.0
+
+    def _read_deadline(self):
+        hcm = self.hcm
+        now = time.monotonic()
+        if not self.decoder.mid_message and self.stream is None:
+            idle = now + hcm.idle_timeout if hcm.idle_timeout else NEVER
+            return idle if idle < self.close_at or self.lingering else self.close_at
+        idle = now + hcm.stream_idle_timeout if hcm.stream_idle_timeout else NEVER
+        request_deadline = self.request_deadline
+        return request_deadline if 0 < request_deadline < idle else idle
+
+    def _on_timeout(self):
+        self.deadline = NEVER
+        hcm = self.hcm
+        stats = hcm.stats
+        stream = self.stream
+        if not self.decoder.mid_message and stream is None:
+            stats.downstream_cx_idle_timeout += 1
+            return  # an idle keep-alive connection: closed silently
+        if stream is not None and stream.responded:
+            return
+        if stream is None:
+            stats.downstream_rq_total += 1
+            stats.downstream_rq_header_timeout += 1
+            body = b"request header timeout" if hcm.request_headers_timeout else b"request timeout"
+            if hcm.logging:
+                log_unparsed(self, 408, len(body))
+        elif hcm.request_timeout and time.monotonic() >= self.request_deadline > 0:
+            stats.downstream_rq_timeout += 1
+            body = b"request timeout"
+            stream.flag("DT")
+        else:
+            stats.downstream_rq_idle_timeout += 1
+            body = b"stream timeout"
+            stream.flag("SI")
+        if stream is not None:
+            stream.status = 408
+            stream.bytes_sent = len(body)
+        hcm.count_response(408)
+        try:
+            send_all(self.sock, local_reply.encode(408, body, hcm.server_name, close=True))
+            self._close()
+        except OSError:
+            pass
+
+
+# What a batch of decoded events left the connection with (see DownstreamConnection._dispatch).
+_MORE, _NEXT, _CLOSE = "more", "next", "close"
+
+
+def _keep_complete_requests(events):
+    """Cut ``events`` after the last complete request (the rest belongs to the bad one)."""
+    for index in range(len(events) - 1, -1, -1):
+        if events[index] is END:
+            del events[index + 1:]
+            return
+    events.clear()

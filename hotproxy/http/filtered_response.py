@@ -1,0 +1,94 @@
+"""The response of a stream that has HTTP filters: its head and body pass the encode hooks
+(filter_chain.py) before they are framed for HTTP/1.1 and sent here. Streams without filters
+never come here: the router frames their responses itself, and local replies are encoded whole.
+"""
+from __future__ import annotations
+
+import logging
+
+from ..sockio import send_parts
+from .control import CONTROL
+from .date import http_date
+from .filters.api import Response
+from .http1.serialize import LAST_CHUNK, chunk, response_head
+
+log = logging.getLogger("hotproxy.http.filters")
+
+_NONE, _RAW, _CHUNKED = "none", "raw", "chunked"
+_FILTER_ERROR = b"filter error"
+
+
+def guarded(conn, stream, hook, *args):
+    """Call a filter-chain step; an exception out of a filter is a 500 local reply (or, once the
+    response started, the end of the connection), never the end of the worker."""
+    try:
+        hook(*args)
+    except OSError:
+        raise               # the connection's own failures and timeouts
+    except Exception as error:
+        if isinstance(error, CONTROL):
+            raise
+        log.exception("HTTP filter failed on %s %s", stream.head.method, stream.head.target)
+        if stream.responded:
+            stream.close = True
+            raise OSError("an HTTP filter failed mid-response") from error
+        stream.replied = True
+        conn.local_reply(stream, 500, _FILTER_ERROR, close=True)
+
+
+def encode_local_reply(conn, stream, status, body, close, extra, leading):
+    """A local reply of a filtered stream: the headers local_reply.encode would write, through
+    the filters."""
+    headers = list(leading)
+    if body:
+        headers += [(b"content-length", b"%d" % len(body)), (b"content-type", b"text/plain")]
+    headers += extra
+    headers += [(b"date", http_date()), (b"server", conn.hcm.server_name)]
+    if close:
+        headers.append((b"connection", b"close"))
+    if not body:
+        headers.append((b"content-length", b"0"))
+    stream.response = Response(status, headers)
+    manager = stream.filters
+    manager.encode_headers(not body)
+    if body:
+        manager.encode_data(body, True)
+
+
+def encode_head(conn, stream, end_stream):
+    """The response head left the filters: choose its framing and send it (with the first body
+    piece when one follows soon)."""
+    response = stream.response
+    status = response.status
+    headers = response.headers
+    stream.status = status
+    head_only = stream.head.method == b"HEAD"
+    if status < 200 or status in (204, 304):
+        framing = _NONE
+    elif any(name == b"content-length" for name, _ in headers):
+        framing = _NONE if head_only else _RAW
+    elif head_only:
+        framing = _NONE
+    else:
+        framing = _CHUNKED
+        headers.append((b"transfer-encoding", b"chunked"))
+    stream.response_headers = headers
+    stream.framing = framing
+    stream.head_bytes = response_head(status, headers)
+    if end_stream:
+        encode_body(conn, stream, b"", True)
+
+
+def encode_body(conn, stream, data, end_stream):
+    parts = []
+    if stream.head_bytes is not None:
+        parts.append(stream.head_bytes)
+        stream.head_bytes = None
+    framing = stream.framing
+    if data and framing is not _NONE:
+        parts.append(chunk(data) if framing is _CHUNKED else data)
+        stream.bytes_sent += len(data)
+    if end_stream and framing is _CHUNKED:
+        parts.append(LAST_CHUNK)
+    if parts:
+        send_parts(conn.sock, parts)
