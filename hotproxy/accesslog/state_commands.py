@@ -121,12 +121,17 @@ def to_json(value) -> bytes:
         return b'"%b"' % json_string(value if isinstance(value, bytes) else _str_bytes(value))
     if isinstance(value, dict):
         return b"{%b}" % b",".join(b'"%b":%b' % (json_string(_str_bytes(str(key))), to_json(item))
-                                   for key, item in sorted(value.items()) if item is not None)
+                                   for key, item in sorted(value.items(), key=_key_text)
+                                   if item is not None)
     if isinstance(value, (list, tuple)):
         return b"[%b]" % b",".join(b"null" if item is None else to_json(item) for item in value)
     if value is None:
         return b"null"
     return b'"%b"' % json_string(_str_bytes(str(value)))
+
+
+def _key_text(item):
+    return str(item[0])
 
 
 def _number(value) -> bytes:

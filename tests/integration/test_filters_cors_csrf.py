@@ -20,6 +20,9 @@ SHADOW_POLICY = {"@type": EXT + "cors.v3.CorsPolicy", "allow_origin_string_match
                  "shadow_enabled": {"default_value": {"numerator": 100}}}
 STRICT_POLICY = {"@type": EXT + "cors.v3.CorsPolicy", "allow_origin_string_match": [{"exact": APP}],
                  "allow_methods": "GET", "forward_not_matching_preflights": False}
+WILDCARD_POLICY = {"@type": EXT + "cors.v3.CorsPolicy",
+                   "allow_origin_string_match": [{"exact": "*"}], "allow_methods": "*",
+                   "allow_headers": "*", "allow_private_network_access": True}
 CSRF_SHADOW = {"@type": EXT + "csrf.v3.CsrfPolicy",
                "filter_enabled": {"default_value": {"numerator": 0}},
                "shadow_enabled": {"default_value": {"numerator": 100}}}
@@ -39,6 +42,7 @@ def config(upstream_port):
         route("/shadow", **{"envoy.filters.http.cors": SHADOW_POLICY,
                             "envoy.filters.http.csrf": CSRF_SHADOW}),
         route("/strict", **{"envoy.filters.http.cors": STRICT_POLICY}),
+        route("/wild", **{"envoy.filters.http.cors": WILDCARD_POLICY}),
         route("/open", **{"envoy.filters.http.csrf": {
             "@type": "type.googleapis.com/envoy.config.route.v3.FilterConfig", "disabled": True}}),
         route("/", **{"envoy.filters.http.cors": CORS_POLICY}))
@@ -58,6 +62,12 @@ EXCHANGES = [
                                                  ("Access-Control-Request-Method", "PUT")]),
     ("preflight-strict-other-origin", "OPTIONS", "/strict", [("Origin", "https://evil.example"),
                                                              ("Access-Control-Request-Method", "PUT")]),
+    ("wildcard-preflight", "OPTIONS", "/wild", [("Origin", "https://any.example"),
+                                                ("Access-Control-Request-Method", "DELETE"),
+                                                ("Access-Control-Request-Headers", "x-a, x-b"),
+                                                ("Access-Control-Request-Private-Network", "true")]),
+    ("wildcard-preflight-no-headers", "OPTIONS", "/wild", [("Origin", "https://any.example"),
+                                                           ("Access-Control-Request-Method", "GET")]),
     ("options-no-request-method", "OPTIONS", "/a", [("Origin", APP)]),
     ("simple", "GET", "/a", [("Origin", APP)]),
     ("simple-other-origin", "GET", "/a", [("Origin", "https://evil.example")]),
@@ -129,7 +139,7 @@ def test_cors_and_csrf_through_hotproxy(backend, tmp_path):
     assert results["csrf-missing-origin"] == (403, [], b"Invalid origin")
     assert results["csrf-additional-origin"][0] == 200
     assert results["csrf-shadow"][0] == results["csrf-disabled-route"][0] == 200
-    assert stats["http.ingress_http.cors.origin_valid"] == 6
+    assert stats["http.ingress_http.cors.origin_valid"] == 8
     assert stats["http.ingress_http.csrf.request_invalid"] == 2
     assert stats["http.ingress_http.csrf.missing_source_origin"] == 1
     assert stats["http.ingress_http.csrf.request_valid"] == 3

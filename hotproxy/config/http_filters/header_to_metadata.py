@@ -30,7 +30,8 @@ class KeyValuePair:
 
 @dataclass(frozen=True)
 class Rule:
-    """``header`` (lower-case) or ``cookie``."""
+    """``header`` (lower-case) or ``cookie`` (read from the Cookie header, of a response too,
+    as Envoy does)."""
     header: str | None = None
     cookie: str | None = None
     on_header_present: KeyValuePair | None = None
@@ -46,21 +47,22 @@ class Config:
     stat_prefix: str = ""
 
 
-def parse(node: Node) -> Config | None:
+def parse(node: Node, per_route=False) -> Config | None:
     m = node.message(CONFIG)
     if m is None:
         return None
-    request_rules = m.repeated("request_rules", lambda n: rule(n, response=False))
-    response_rules = m.repeated("response_rules", lambda n: rule(n, response=True))
-    if not m.has("request_rules") and not m.has("response_rules"):
-        m.node.fail("at least one of request_rules and response_rules is required")
+    request_rules = m.repeated("request_rules", rule)
+    response_rules = m.repeated("response_rules", rule)
+    if per_route and not m.has("request_rules") and not m.has("response_rules"):
+        m.node.fail("a per-route config needs request_rules or response_rules")
     return Config(request_rules, response_rules, m.string("stat_prefix", ""))
 
 
-parse_per_route = parse
+def parse_per_route(node: Node) -> Config | None:
+    return parse(node, per_route=True)
 
 
-def rule(node: Node, response: bool) -> Rule | None:
+def rule(node: Node) -> Rule | None:
     m = node.message(RULE)
     if m is None:
         return None
@@ -73,14 +75,9 @@ def rule(node: Node, response: bool) -> Rule | None:
         m.node.fail("one of on_header_present and on_header_missing is required")
     if kind == "cookie" and remove:
         m.at("remove").fail("a cookie rule cannot remove the cookie")
-    if kind == "cookie" and response:
-        m.at("cookie").fail("cookies are read from requests only")
     if missing_pair is not None and not missing_pair.value:
         m.at("on_header_missing").child("value").fail(
             "on_header_missing needs a value (there is no header value to use)")
-    if missing_pair is not None and missing_pair.regex_value_rewrite is not None:
-        m.at("on_header_missing").child("regex_value_rewrite").fail(
-            "regex_value_rewrite applies to on_header_present only")
     if not name:
         return None
     return Rule(**present(header=name.lower() if kind == "header" else None,

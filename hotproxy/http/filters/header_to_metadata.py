@@ -3,7 +3,8 @@ rule reads a request (or response) header, or a request cookie, and sets dynamic
 it (on_header_present) or from its own value when it is missing (on_header_missing); ``remove``
 drops the header afterwards. The route's Config, when it has one, replaces the filter's.
 
-With a stat_prefix it counts under ``http_filter_name.<stat_prefix>.`` as Envoy does."""
+With a stat_prefix it counts under ``http_filter_name.<stat_prefix>.`` as Envoy does; the rules of
+a route's Config count there too (hotproxy does not read a per-route stat_prefix)."""
 from __future__ import annotations
 
 import base64
@@ -183,4 +184,5 @@ class HeaderToMetadataFactory(FilterFactory):
 
     def create(self, stream):
         config = route_config(stream, self.name)
-        return self._rules if config is None else self._per_route.get(config)
+        rules = self._rules if config is None else self._per_route.get(config)
+        return rules if rules.request or rules.response else None

@@ -92,3 +92,11 @@ def test_refused(fmt, reason):
     with pytest.raises(ConfigError) as error:
         compile_format(LogFormat(text=fmt), "f", tcp=False)
     assert reason in str(error.value.problems)
+
+
+def test_values_a_python_filter_may_leave():
+    info = http_info()
+    info.set_metadata("py", "mixed", {1: "one", "b": None, "a": float("nan"), "c": {"x"}})
+    info.set_filter_state("raw", b"\xff")
+    assert text("%DYNAMIC_METADATA(py:mixed)% %FILTER_STATE(raw:PLAIN)%", info) == (
+        b'{"1":"one","a":"NaN","c":"{\'x\'}"} \xff')

@@ -83,12 +83,16 @@ def test_header_to_metadata():
     assert first.on_header_missing.metadata_namespace == "envoy.filters.http.header_to_metadata"
     assert second.cookie == "session" and second.on_header_present.encode == "BASE64"
     assert config.response_rules[0].header == "x-r"
-    assert h2m.parse_per_route is h2m.parse
     hash(config)
+    assert parse(h2m.parse, {}) == (h2m.Config(), [])
+    assert parse(h2m.parse_per_route, {})[1] == [
+        ("f", "a per-route config needs request_rules or response_rules")]
+    response_cookie, problems = parse(h2m.parse, {"response_rules": [
+        {"cookie": "c", "on_header_present": {"key": "k"}}]})
+    assert problems == [] and response_cookie.response_rules[0].cookie == "c"
 
 
 @pytest.mark.parametrize("value, problem", [
-    ({}, ("f", "at least one of request_rules and response_rules is required")),
     ({"request_rules": [{"header": "a"}]},
      ("f.request_rules[0]", "one of on_header_present and on_header_missing is required")),
     ({"request_rules": [{"header": "a", "cookie": "b", "on_header_present": {"key": "k"}}]},
