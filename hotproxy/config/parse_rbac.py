@@ -16,7 +16,7 @@ _MATCHER_REFUSED = ("the xDS matcher API is not supported by hotproxy: write the
                     "'{}' instead")
 
 HTTP_RBAC = Fields("rules rules_stat_prefix shadow_rules shadow_rules_stat_prefix matcher "
-                   "shadow_matcher", unsupported="track_per_rule_stats")
+                   "shadow_matcher track_per_rule_stats")
 RBAC_PER_ROUTE = Fields("rbac")
 NETWORK_RBAC = Fields("rules shadow_rules shadow_rules_stat_prefix stat_prefix enforcement_type "
                       "delay_deny matcher shadow_matcher")
@@ -61,7 +61,8 @@ def http_rbac(node: Node) -> RbacFilter | None:
     return RbacFilter(**present(rules=m.nested("rules", rbac_rules),
                                 rules_stat_prefix=m.string("rules_stat_prefix"),
                                 shadow_rules=m.nested("shadow_rules", rbac_rules),
-                                shadow_rules_stat_prefix=m.string("shadow_rules_stat_prefix")))
+                                shadow_rules_stat_prefix=m.string("shadow_rules_stat_prefix"),
+                                track_per_rule_stats=m.boolean("track_per_rule_stats")))
 
 
 def http_rbac_per_route(node: Node) -> RbacPerRoute | None:

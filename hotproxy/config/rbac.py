@@ -63,12 +63,14 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 @dataclass(frozen=True)
 class RbacFilter:
-    """envoy.extensions.filters.http.rbac.v3.RBAC. No ``rules``: nothing is enforced."""
+    """envoy.extensions.filters.http.rbac.v3.RBAC. No ``rules``: nothing is enforced.
+    ``track_per_rule_stats``: also count by the policy that decided."""
     runtime: ClassVar[str] = "rbac"
     rules: Rules | None = None
     rules_stat_prefix: str = ""
     shadow_rules: Rules | None = None
     shadow_rules_stat_prefix: str = ""
+    track_per_rule_stats: bool = False
 
 
 @dataclass(frozen=True)

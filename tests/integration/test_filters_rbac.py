@@ -127,16 +127,18 @@ def test_remote_ip_with_use_remote_address(peer_factory, hops, expected):
     assert get(peer.port("listen"), "/", [("x-forwarded-for", "192.168.1.1, 10.1.2.3")])[0] == expected
 
 
-def test_deny_action_and_a_stat_prefix(peer_factory):
+def test_deny_action_a_stat_prefix_and_per_rule_stats(peer_factory):
     upstream = RecordingUpstream()
     rules = {"action": "DENY", "policies": {"admin": POLICIES["admin-by-header"]}}
-    peer = peer_factory(http_config({"rules": rules, "rules_stat_prefix": "edge_"}, upstream.port))
+    peer = peer_factory(http_config({"rules": rules, "rules_stat_prefix": "edge_", "track_per_rule_stats": True},
+                                    upstream.port))
     port = peer.port("listen")
     assert get(port, "/admin", [("x-role", "admin")])[0] == 403
     assert get(port, "/admin", [("x-role", "guest")])[0] == 200
     assert get(port, "/other", [("x-role", "admin")])[0] == 200
     assert wait_for(lambda: peer.counter("http.ingress.rbac.edge_.denied"), 1) == 1
     assert peer.counter("http.ingress.rbac.edge_.allowed") == 2
+    assert peer.counter("http.ingress.rbac.edge_.policy.admin.denied") == 1
 
 
 def test_shadow_rules_are_logged_never_enforced(peer_factory, tmp_path):

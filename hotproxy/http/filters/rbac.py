@@ -16,6 +16,7 @@ metadata keys stay the filter's.
 from __future__ import annotations
 
 from ...rbac.engine import Engine, Facts
+from ...stats.counter_map import CounterMap
 from ...stats.schema import stat_set
 from .api import CONTINUE, FilterFactory, HttpFilter, header_value
 
@@ -56,6 +57,8 @@ class RbacFactory(FilterFactory):
         self.keys = (rules + "enforced_effective_policy_id", rules + "enforced_engine_result",
                      shadow + "shadow_effective_policy_id", shadow + "shadow_engine_result")
         self._per_route = {}     # id(RbacPerRoute) → (config, enforced, shadow)
+        # track_per_rule_stats: policy.<name>.allowed|denied, policy.<name>.shadow_allowed|…
+        self.by_policy = (CounterMap(), CounterMap()) if config.track_per_rule_stats else None
         self.filter = RbacFilter(self)
 
     def create(self, stream):
@@ -72,7 +75,10 @@ class RbacFactory(FilterFactory):
         return cached[1], cached[2]
 
     def stat_sets(self):
-        return ((self._scopes[0], self.stats), (self._scopes[1], self.shadow_stats))
+        sets = ((self._scopes[0], self.stats), (self._scopes[1], self.shadow_stats))
+        if self.by_policy is not None:
+            sets += ((self._scopes[0], self.by_policy[0]), (self._scopes[1], self.by_policy[1]))
+        return sets
 
 
 class RbacFilter(HttpFilter):
@@ -97,6 +103,9 @@ class RbacFilter(HttpFilter):
                 factory.shadow_stats.shadow_denied += 1
             if policy is not None:
                 info.set_metadata(NAMESPACE, policy_key, policy)
+                if factory.by_policy is not None:
+                    outcome = "shadow_allowed" if allowed else "shadow_denied"
+                    factory.by_policy[1].add(f"policy.{policy}.{outcome}")
             info.set_metadata(NAMESPACE, result_key, "allowed" if allowed else "denied")
         if enforced is None:
             return CONTINUE
@@ -105,6 +114,8 @@ class RbacFilter(HttpFilter):
             info.set_metadata("envoy.common", "access_log_hint", policy is not None)
         if policy is not None:
             info.set_metadata(NAMESPACE, factory.keys[0], policy)
+            if factory.by_policy is not None:
+                factory.by_policy[0].add(f"policy.{policy}.{'allowed' if allowed else 'denied'}")
         info.set_metadata(NAMESPACE, factory.keys[1], "allowed" if allowed else "denied")
         if allowed:
             factory.stats.allowed += 1

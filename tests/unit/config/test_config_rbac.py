@@ -67,7 +67,6 @@ HTTP_AT = f"{HCM}.http_filters[0].typed_config"
 REJECTED = [
     (http_rbac({"matcher": {}}), f"{HTTP_AT}.matcher", "xDS matcher API"),
     (http_rbac({"shadow_matcher": {}}), f"{HTTP_AT}.shadow_matcher", "xDS matcher API"),
-    (http_rbac({"track_per_rule_stats": True}), f"{HTTP_AT}.track_per_rule_stats", "not supported"),
     (http_rbac({"rules": {"action": "AUDIT"}}), f"{HTTP_AT}.rules.action", "unknown enum value"),
     (http_rbac({"rules": {"policies": {"a": {"permissions": [], "principals": [{"any": True}]}}}}),
      f"{HTTP_AT}.rules.policies.a.permissions", "at least one"),

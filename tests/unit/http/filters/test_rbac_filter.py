@@ -109,3 +109,16 @@ def test_authenticated_reads_the_client_certificate():
     tls = SimpleNamespace(server_name="example.org", peer=peer)
     assert run(factory, tls=tls)[1] is CONTINUE
     assert run(factory)[1] is STOP
+
+
+def test_per_rule_stats():
+    factory = make(rules={"action": "DENY", "policies": {"admin": ADMIN}}, rules_stat_prefix="r_",
+                   shadow_rules={"policies": {"admin": ADMIN}}, track_per_rule_stats=True)
+    run(factory, b"/admin")
+    run(factory, b"/other")
+    counted = {prefix + name: getattr(stats, name) for prefix, stats in factory.stat_sets()
+               for name in stats.counters}
+    assert counted == {"http.ingress.rbac.r_.allowed": 1, "http.ingress.rbac.r_.denied": 1,
+                       "http.ingress.rbac.shadow_allowed": 1, "http.ingress.rbac.shadow_denied": 1,
+                       "http.ingress.rbac.r_.policy.admin.denied": 1,
+                       "http.ingress.rbac.policy.admin.shadow_allowed": 1}
