@@ -219,16 +219,12 @@ def test_http_upstream_connections_bind_to_the_source_address(peer_factory, upst
     assert {ip for ip, _ in upstream.connections} == {BIND_SOURCE}
 
 
-@pytest.mark.xfail(reason="router wiring pending: the router does not pass the request's headers "
-                          "to Cluster.pick_host yet", strict=False)
 def test_http_router_takes_the_host_from_the_request_header(proxy_factory, upstream):
     proxy = proxy_factory(http_config(original_dst_cluster(lb_config={"use_http_header": True})))
     status, _ = get(proxy.port("listen"), {"x-envoy-original-dst-host": f"127.0.0.1:{upstream.port}"})
     assert status == 200
 
 
-@pytest.mark.xfail(reason="router wiring pending: the router does not pass the downstream socket "
-                          "to Cluster.pick_host yet", strict=False)
 def test_http_router_takes_the_host_from_the_restored_destination(proxy_factory, upstream):
     cluster = original_dst_cluster(lb_config={"upstream_port_override": upstream.port},
                                    upstream_bind_config={"source_address": {"address": BIND_SOURCE,

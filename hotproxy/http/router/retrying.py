@@ -339,7 +339,7 @@ class Retries:
         while True:
             host, fresh, replay.fresh_on = replay.fresh_on, replay.fresh_on is not None, None
             if host is None:
-                host = pick_host(cluster, state, replay.hash_key)
+                host = pick_host(cluster, state, replay.hash_key, conn.sock, headers)
             if host is None:
                 return 503, local_reply.NO_HEALTHY_UPSTREAM, "UH"
             state.attempted_hosts.append(host)

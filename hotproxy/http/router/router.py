@@ -70,7 +70,7 @@ class Router:
         hash_key = self._extras(route, stream, conn, cluster, target, headers) if route.extras else None
         if route.retry is not None:
             return self.retries.start(stream, conn, cluster, target, headers, hash_key)
-        host = cluster.pick_host(hash_key)
+        host = cluster.pick_host(hash_key, conn.sock, headers)
         if host is None:
             return conn.local_reply(stream, 503, local_reply.NO_HEALTHY_UPSTREAM, flag="UH")
         stream.upstream_host = host.label
