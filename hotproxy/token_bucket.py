@@ -6,7 +6,8 @@ bucket was (or will be) empty: it holds ``min(max_tokens, (now - T) * rate)`` to
 Envoy shares a filter's buckets among the worker threads of its one process. hotproxy runs one
 process per core, so a bucket lives in the table of shared counters the arbiter makes for the
 circuit breakers (listener/connection_counts.py): one counter per bucket whose cells add up to
-``T`` in nanoseconds of CLOCK_MONOTONIC (one clock for every process of the machine). A worker
+``T`` in nanoseconds of CLOCK_MONOTONIC (one clock for every process of the machine), plus 2**61
+so that zero is long ago. A worker
 only adds to its own cell:
 
 - taking a token adds the time one token is worth, then reads the sum: past ``now``, the token
@@ -28,6 +29,9 @@ from __future__ import annotations
 import time
 
 _NS = 1_000_000_000
+#: added to the clock, so that a counter of zeros (a bucket never used, or given back) is a time
+#: long enough ago for any bucket to be full, however recently the machine booted
+_EPOCH = 2**61
 
 #: ``open(key) -> cells or None``: the worker's shared table (process/ratelimit_buckets.py)
 _shared_cells = None
@@ -74,7 +78,7 @@ class LocalCells:
 
 class TokenBucket:
     """``config``: a TokenBucket config (max_tokens, tokens_per_fill, fill_interval seconds).
-    ``clock``: monotonic nanoseconds."""
+    ``clock``: monotonic nanoseconds (tests pass a fake)."""
 
     __slots__ = ("config", "max_tokens", "cost", "burst", "cells", "clock")
 
@@ -82,13 +86,13 @@ class TokenBucket:
         self.config = config
         self.max_tokens = config.max_tokens
         self.cost = round(config.fill_interval * _NS / config.tokens_per_fill)   # ns a token
-        self.burst = self.max_tokens * self.cost
+        self.burst = min(self.max_tokens * self.cost, _EPOCH)
         self.cells = cells if cells is not None else LocalCells()
         self.clock = clock
 
     def consume(self):
         """Take one token if there is one."""
-        now = self.clock()
+        now = self.clock() + _EPOCH
         cells = self.cells
         floor = now - self.burst
         if cells.total() < floor:
@@ -102,17 +106,17 @@ class TokenBucket:
 
     def tokens(self):
         """The tokens there are now, with the fraction of the next one."""
-        return min(self.max_tokens, (self.clock() - self.cells.total()) / self.cost)
+        return min(self.max_tokens, (self.clock() + _EPOCH - self.cells.total()) / self.cost)
 
     def remaining(self):
         """Whole tokens left (x-ratelimit-remaining)."""
         return max(int(self.tokens()), 0)
 
     def reset_seconds(self):
-        """Seconds until the next token (x-ratelimit-reset), as Envoy rounds them: whole
-        milliseconds, then whole seconds down."""
+        """Seconds until the next token (x-ratelimit-reset), as Envoy 1.40 rounds them: whole
+        milliseconds, then seconds up."""
         tokens = self.tokens()
         if tokens >= 1:
             return 0
         milliseconds = int((1 - tokens) * self.cost / 1_000_000)
-        return milliseconds // 1000
+        return -(-milliseconds // 1000)

@@ -7,7 +7,7 @@ from .parse_core import header_matcher
 from .rate_limit import RateLimit, RateLimitAction
 
 RATE_LIMIT = Fields("stage disable_key actions",
-                    unsupported="limit hits_addend apply_on_stream_done")
+                    unsupported="limit hits_addend apply_on_stream_done x_ratelimit_option")
 ACTION = Fields(
     "source_cluster destination_cluster request_headers remote_address generic_key "
     "header_value_match masked_remote_address",
