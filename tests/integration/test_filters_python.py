@@ -19,8 +19,6 @@ PYTHON_TYPE = "type.googleapis.com/hotproxy.filters.python.v1.Python"
 ROUTER_TYPE = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
 FILE_LOG = "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog"
 EXAMPLES = ROOT / "deploy" / "python-filters"
-# Requests through the filter need the HTTP filter chain in the connection manager.
-needs_chain = pytest.mark.xfail(reason="chain wiring pending", strict=False)
 
 
 def example_config(name, ports, endpoint_port=None):
@@ -65,7 +63,6 @@ def module_file(tmp_path, source, name="op_filter.py"):
 
 # -- the worked examples --------------------------------------------------------------------------
 
-@needs_chain
 def test_the_canary_example_end_to_end(proxy_factory):
     proxy = proxy_factory(example_config("canary.yaml", {10000: "listen", 10001: "stable", 10002: "canary",
                                                          9901: "admin"}))
@@ -89,7 +86,6 @@ def test_the_canary_example_end_to_end(proxy_factory):
     assert admin_counter(proxy.port("admin"), "http.ingress_http.python.canary_splitter.errors") == 0
 
 
-@needs_chain
 def test_the_jwt_example_end_to_end(proxy_factory, upstream):
     import sys
     sys.path.insert(0, str(EXAMPLES))
@@ -147,7 +143,6 @@ RAISING = """
 """
 
 
-@needs_chain
 def test_an_exception_is_a_500_with_upe_counted_and_the_worker_lives(proxy_factory, upstream, tmp_path):
     access_log = tmp_path / "access.log"
     path = module_file(tmp_path, RAISING)
@@ -177,7 +172,6 @@ def test_the_500_has_its_response_code_details(proxy_factory, tmp_path):
     assert read_lines(access_log, 1) == ["500 UPE python_filter_exception"]
 
 
-@needs_chain
 def test_encode_data_raising_after_the_head_went_resets_the_stream(proxy_factory, upstream, tmp_path):
     path = module_file(tmp_path, RAISING)
     proxy = proxy_factory(python_config({"path": path, "class": "Raising", "config": {"path": "/boom"}},
@@ -224,7 +218,6 @@ CALLOUT = """
 """
 
 
-@needs_chain
 def test_a_hook_may_block_on_gevent_callouts(proxy_factory, upstream, tmp_path):
     path = module_file(tmp_path, CALLOUT)
     proxy = proxy_factory(python_config({"path": path, "class": "Callout", "config": {"port": upstream.port}},
@@ -303,7 +296,6 @@ VERSIONED = """
 """
 
 
-@needs_chain
 def test_a_reload_picks_up_the_edited_module(proxy_factory, tmp_path, monkeypatch):
     # A module by name, on the workers' sys.path through PYTHONPATH, edited in place.
     (tmp_path / "opfilters").mkdir()
