@@ -15,6 +15,12 @@ arbiter's work counted in the CPU per request; ``hotproxy-base`` runs the hotpro
 checkout (``--baseline DIR``, e.g. a ``git worktree`` of the commit before a change).
 
     python bench/compare.py --targets envoy,hotproxy,hotproxy-scraped,hotproxy-base --baseline /tmp/base
+
+``--compression`` runs the proxies on bench/configs/http-compression.yaml (the compressor filter,
+gzip), wrk sends ``Accept-Encoding: gzip``, and the 64 KiB body is text that compresses about 2:1
+(the usual 64 KiB body is random bytes); ``direct`` is then nginx's uncompressed answer.
+
+    python bench/compare.py --compression --bodies "64 KiB" --no-tcp
 """
 from __future__ import annotations
 
@@ -59,6 +65,7 @@ http {{
     listen 127.0.0.1:{port};
     location = / {{ return 200 "hello world\\n"; }}
     location = /64k {{ alias {dir}/64k.bin; }}
+    location = /64k-text {{ alias {dir}/64k.txt; }}
   }}
 }}
 """
@@ -200,6 +207,8 @@ class Bench:
 
     def run_http(self):
         (self.dir / "64k.bin").write_bytes(os.urandom(65536))
+        (self.dir / "64k.txt").write_bytes(os.urandom(32768).hex().encode())
+        config, big = ("http-compression.yaml", "/64k-text") if self.args.compression else ("http.yaml", "/64k")
         nginx_port = free_port()
         (self.dir / "nginx.conf").write_text(NGINX_CONF.format(dir=self.dir, port=nginx_port))
         nginx = self.start(["nginx", "-c", str(self.dir / "nginx.conf"), "-p", str(self.dir)], LOAD_CPU, "nginx.log")
@@ -207,18 +216,18 @@ class Bench:
         targets = []
         if "direct" in self.args.targets:
             targets.append(Target("direct", nginx_port, nginx.pid))
-        targets += self.proxies("http.yaml", upstream=nginx_port)
+        targets += self.proxies(config, upstream=nginx_port)
         lua = self.dir / "report.lua"
         lua.write_text(WRK_LUA)
         for target in targets:
-            for path in ("/", "/64k"):
+            for path in ("/", big):
                 status = http_get(target.port, path)
                 if status != 200:
                     raise RuntimeError(f"{target.name}{path} answered {status}, not 200")
         samples = {}
         for rep in range(self.args.reps):
             for conns in self.args.conns:
-                for body, path in (("12 B", "/"), ("64 KiB", "/64k")):
+                for body, path in (("12 B", "/"), ("64 KiB", big)):
                     if body not in self.args.bodies:
                         continue
                     for target in targets:
@@ -236,8 +245,9 @@ class Bench:
                                         str(target.admin_port)])
         cpu_before = tree_cpu_seconds(target.pid)
         try:
+            headers = ["-H", "Accept-Encoding: gzip"] if self.args.compression else []
             out = subprocess.run(["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{conns}", f"-d{self.args.duration}s",
-                                  "-s", str(lua), f"http://127.0.0.1:{target.port}{path}"],
+                                  *headers, "-s", str(lua), f"http://127.0.0.1:{target.port}{path}"],
                                  capture_output=True, text=True, timeout=self.args.duration + 60).stdout
             cpu_after = tree_cpu_seconds(target.pid)
         finally:
@@ -322,6 +332,8 @@ def parse_args(argv):
     parser.add_argument("--conns", type=lambda v: [int(x) for x in v.split(",")], default=[10, 50, 200])
     parser.add_argument("--bodies", type=lambda v: v.split(","), default=["12 B", "64 KiB"])
     parser.add_argument("--targets", type=lambda v: v.split(","), default=["direct", "envoy", "hotproxy"])
+    parser.add_argument("--compression", action="store_true",
+                        help="the compressor filter (gzip) on compressible 64 KiB text, Accept-Encoding: gzip")
     parser.add_argument("--tcp-seconds", type=int, default=5)
     parser.add_argument("--no-tcp", action="store_true")
     parser.add_argument("--quick", action="store_true", help="3 s points, one repetition")
@@ -346,6 +358,8 @@ def main(argv=None):
     report = [f"Command: `{command.strip()}`", f"Machine: {machine()}",
               f"Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {args.reps} interleaved repetitions of "
               f"{args.duration} s per point, medians; proxy on CPU {PROXY_CPU}, wrk and nginx on CPU {LOAD_CPU}.",
+              *(["HTTP with the compressor filter (gzip) on both proxies: bench/configs/http-compression.yaml; "
+                 "wrk sends Accept-Encoding: gzip; the 64 KiB body is hex text (2:1)."] if args.compression else []),
               "", http_table(http, args)]
     if tcp:
         report += ["", f"TCP proxy bulk transfer ({args.tcp_seconds} s per run):", "", tcp_table(tcp)]
