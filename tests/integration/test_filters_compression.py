@@ -313,12 +313,22 @@ NEGOTIATIONS = [
 ]
 
 
+#: (method, path, accept): the other reasons to compress or not, on the same chain
+OTHER_REQUESTS = [("GET", '/etag/"v1"', "gzip"), ("GET", '/etag/W/"v1"', "gzip"),
+                  ("HEAD", "/text/4096", "gzip"), ("GET", "/text/10", "gzip"),
+                  ("GET", "/plain/4096", "gzip"), ("GET", "/plain/4096", "br")]
+
+
 def negotiate(peer):
     seen = []
     for kind, accept in NEGOTIATIONS:
         response = get(peer, f"/{kind or 'text'}/4096", accept)
         seen.append((kind, accept, response.header("content-encoding"), response.header("vary"),
                      response.header("content-length"), decoded(response) == text_body(4096)))
+    for method, path, accept in OTHER_REQUESTS:
+        response = get(peer, path, accept, method=method)
+        seen.append((method, path, accept, response.header("content-encoding"), response.header("vary"),
+                     response.header("content-length"), response.header("etag"), len(decoded(response))))
     return seen
 
 

@@ -102,11 +102,6 @@ class CompressorFilter(HttpFilter):
             return CONTINUE
         return _compress(self._request_compressor, self._factory.request_stats, data, end_stream)
 
-    def decode_trailers(self, stream, trailers):
-        # Envoy finishes the stream here, since no data piece carried end_stream; hotproxy's
-        # HTTP/1 chain ends the body with the last data piece before the trailers.
-        return CONTINUE
-
     # Responses.
 
     def encode_headers(self, stream, response, end_stream):
@@ -116,14 +111,14 @@ class CompressorFilter(HttpFilter):
         enabled_and_long_enough = (_response_enabled(config, per_route)
                                    and _long_enough(config.response, headers, factory.response_stats))
         compressible = (enabled_and_long_enough
-                        and response.status not in factory.uncompressible
                         and not _is_upgrade(headers)
                         and _content_type_allowed(config.response, headers)
                         and not _no_transform(headers)
                         and self._etag_allowed(headers)
                         and header_value(headers, b"content-encoding") is None)
         if (not end_stream and self._accept_encoding_allowed(stream, enabled_and_long_enough, headers)
-                and compressible and _transfer_encoding_allowed(headers, factory.encoding_bytes)):
+                and compressible and response.status not in factory.uncompressible
+                and _transfer_encoding_allowed(headers, factory.encoding_bytes)):
             _sanitize_etag(headers)
             remove_header(headers, b"content-length")
             set_header(headers, b"content-encoding", factory.encoding_bytes)

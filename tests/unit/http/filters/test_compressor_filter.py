@@ -153,6 +153,8 @@ def test_uncompressible_response_codes():
     factory = make_factory("gzip", response_direction_config={"uncompressible_response_codes": [206]})
     _, response, _ = exchange([factory], status=206)
     assert b"content-encoding" not in dict(response.headers)
+    assert dict(response.headers)[b"vary"] == b"Accept-Encoding"          # as in Envoy 1.40
+    assert factory.header_stats.header_compressor_used == 1
     _, response, _ = exchange([factory], status=200)
     assert dict(response.headers)[b"content-encoding"] == b"gzip"
 
