@@ -195,3 +195,13 @@ def test_fault_abort_and_delay_as_envoy_answers_them(peer_factory, upstream):
     assert seen(delayed)[:2] == (503, b"fault filter abort")
     assert peer.counter("http.ingress_http.fault.delays_injected") == 1
     assert peer.counter("http.ingress_http.fault.aborts_injected") == 2
+
+
+def test_fault_fixed_abort_with_a_response_body_as_envoy_answers_it(peer_factory, upstream):
+    peer = peer_factory(config(upstream.port, [fault(
+        abort={"http_status": 502, "percentage": ALL, "response_body": "injected"},
+        headers=[{"name": "x-chaos", "present_match": True}])]))
+    port = peer.port("listen")
+    assert seen(get(port, headers=(("x-chaos", "1"),))) == (
+        502, b"injected", {"content-type": "text/plain", "content-length": "8"})
+    assert get(port).status == 200

@@ -18,7 +18,8 @@ HTTP_FAULT = Fields(
                 "abort_http_status_runtime max_active_faults_runtime "
                 "response_rate_limit_percent_runtime abort_grpc_status_runtime filter_metadata")
 FAULT_DELAY = Fields("fixed_delay header_delay percentage", unsupported="type")
-FAULT_ABORT = Fields("http_status header_abort percentage", unsupported="grpc_status")
+FAULT_ABORT = Fields("http_status header_abort percentage response_body",
+                     unsupported="grpc_status")
 FAULT_RATE_LIMIT = Fields("fixed_limit header_limit percentage")
 FIXED_LIMIT = Fields("limit_kbps")
 EMPTY = Fields("")
@@ -36,9 +37,11 @@ class FaultDelay:
 
 @dataclass(frozen=True)
 class FaultAbort:
-    """``http_status``, or None for ``header_abort`` (x-envoy-fault-abort-request)."""
+    """``http_status``, or None for ``header_abort`` (x-envoy-fault-abort-request);
+    ``response_body`` replaces "fault filter abort" when set."""
     http_status: int | None
     percentage: tuple[int, int] = NEVER
+    response_body: str = ""
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,9 @@ def fault_abort(node: Node) -> FaultAbort | None:
     m.nested("header_abort", lambda n: n.message(EMPTY))
     if kind is None or (kind == "http_status" and status is None):
         return None
-    return FaultAbort(http_status=status, **present(percentage=m.nested("percentage", percentage)))
+    return FaultAbort(http_status=status,
+                      **present(percentage=m.nested("percentage", percentage),
+                                response_body=m.string("response_body")))
 
 
 def fault_rate_limit(node: Node) -> FaultRateLimit | None:

@@ -1,9 +1,9 @@
 """The fault injection filter (envoy.filters.http.fault), as Envoy 1.40's: for a request of the
 configured upstream cluster, downstream nodes and headers, a delay (fixed or from
 x-envoy-fault-delay-request, flag DI) and then an abort (fixed status or from
-x-envoy-fault-abort-request, "fault filter abort", flag FI), each for its percentage of requests
-(x-envoy-fault-*-percentage lowers a header-controlled fault's), and a response rate limit
-(fixed KiB/s or from x-envoy-fault-throughput-response) for its percentage.
+x-envoy-fault-abort-request; "fault filter abort" or ``response_body``, flag FI), each for its
+percentage of requests (x-envoy-fault-*-percentage lowers a header-controlled fault's), and a
+response rate limit (fixed KiB/s or from x-envoy-fault-throughput-response) for its percentage.
 ``max_active_faults`` caps the streams with a fault at once (counted per worker process).
 
 The delay sleeps in the connection's greenlet before the request goes on; the response rate
@@ -126,7 +126,8 @@ class FaultFilter(HttpFilter):
         status = self._abort_status(headers)
         if status is not None and self._activate():
             factory.stats.aborts_injected += 1
-            return stream.send_local_reply(status, BODY, details=DETAILS, flag="FI")
+            body = settings.abort.response_body.encode() or BODY
+            return stream.send_local_reply(status, body, details=DETAILS, flag="FI")
         return CONTINUE
 
     def encode_data(self, stream, data, end_stream):

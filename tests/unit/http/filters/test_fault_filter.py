@@ -80,6 +80,11 @@ def test_fixed_abort():
     assert counters(factory)["aborts_injected"] == 1
 
 
+def test_abort_response_body():
+    factory, _ = make({"abort": {"http_status": 500, "percentage": ALL, "response_body": "chaos"}})
+    assert run(factory)[0].local_reply[:2] == (500, b"chaos")
+
+
 def test_delay_then_abort():
     factory, clock = make({"delay": {"fixed_delay": "1s", "percentage": ALL},
                            "abort": {"http_status": 500, "percentage": ALL}})
