@@ -100,6 +100,8 @@ class Backend:
                     payload = json.dumps({
                         "headers": [[k.lower(), v] for k, v in self.headers.items()],
                         "trailers": self.trailers,
+                        "decoded_sha256": hashlib.sha256(
+                            _gunzip_or_none(body, self.headers.get("Content-Encoding"))).hexdigest(),
                         "length": len(body), "sha256": hashlib.sha256(body).hexdigest()}).encode()
                     return self._send(payload, "application/json")
                 if kind == "stream":
@@ -146,6 +148,13 @@ class Backend:
         self.release.set()
         self.server.shutdown()
         self.server.server_close()
+
+
+def _gunzip_or_none(body, encoding):
+    try:
+        return gzip.decompress(body) if encoding == "gzip" else body
+    except (OSError, EOFError, zlib.error):
+        return b""
 
 
 @pytest.fixture
@@ -390,6 +399,51 @@ def test_decompressor_matches_envoy(backend, tmp_path):
             results[kind] = upstream_and_client_views(peer)
             stats[kind] = {name: value for name, value in admin_stats(peer.port("admin"), "decompressor").items()
                            if value}
+        finally:
+            peer.stop()
+    assert results["hotproxy"] == results["envoy"]
+    assert stats["hotproxy"] == stats["envoy"]
+
+
+def transcoding_views(peer):
+    """A chain that re-encodes: brotli for the client outside, a gzip decompressor, and a gzip
+    compressor of request bodies next to the router."""
+    payload = text_body(KIB64)
+    encoder = zlib.compressobj(9, zlib.DEFLATED, 31)
+    bomb = b"".join(encoder.compress(b"\0" * (1 << 20)) for _ in range(64)) + encoder.flush()
+    seen = []
+    client = RawClient(peer.port("listen"))
+    echoed = client.request("POST", "/echo", [("Host", "example.com"), ("Accept-Encoding", "br"),
+                                              ("Content-Type", "text/plain")], payload)
+    client.close()
+    upstream = json.loads(decoded(echoed))
+    seen.append((echoed.header("content-encoding"), upstream["decoded_sha256"] == hashlib.sha256(payload).hexdigest(),
+                 {name: value for name, value in upstream["headers"]
+                  if name in ("accept-encoding", "content-encoding", "content-length", "transfer-encoding")}))
+    for accept in ("br", "gzip", None):
+        response = get(peer, "/gz/65536", accept)
+        seen.append((accept, response.header("content-encoding"), response.header("vary"),
+                     decoded(response) == payload))
+    client = RawClient(peer.port("listen"))
+    bombed = client.request("POST", "/echo", [("Host", "example.com"), ("Content-Encoding", "gzip")], bomb)
+    client.close()
+    seen.append((bombed.status, len(json.loads(decoded(bombed)).get("trailers")) == 0))
+    return seen
+
+
+def test_transcoding_chain_matches_envoy(backend, tmp_path):
+    gzip_requests = compressor("gzreq", "gzip.compressor.v3.Gzip", request_direction_config={},
+                               response_direction_config={"common_config": {"content_type": ["x/none"]}})
+    text = config(backend.port, [BROTLI, decompressor("dgz", "gzip.decompressor.v3.Gzip"), gzip_requests])
+    results, stats = {}, {}
+    for kind in ("hotproxy", "envoy"):
+        directory = tmp_path / kind
+        directory.mkdir()
+        peer = start_peer(kind, text, directory)
+        try:
+            results[kind] = transcoding_views(peer)
+            stats[kind] = {name: value for name, value in admin_stats(peer.port("admin"), "compress").items()
+                           if value and not name.endswith("_bytes")}
         finally:
             peer.stop()
     assert results["hotproxy"] == results["envoy"]
