@@ -11,6 +11,7 @@ from .parse_core import address
 from .parse_http_filters import http_filters
 from .parse_filter_chain import downstream_transport_socket, filter_chain_match, listener_filter
 from .parse_rbac import NETWORK_RBAC_TYPE, network_rbac
+from .network_local_ratelimit import NETWORK_LOCAL_RATELIMIT_TYPE, network_local_ratelimit
 from .parse_route import route_configuration
 
 HTTP_CONNECTION_MANAGER_TYPE = ("type.googleapis.com/envoy.extensions.filters.network"
@@ -168,7 +169,8 @@ def network_filter(node: Node) -> (HttpConnectionManager | TcpProxy | Connection
         return None
     m.string("name", required=True)        # any name: Envoy goes by the typed_config's type
     parsers = {HTTP_CONNECTION_MANAGER_TYPE: http_connection_manager, TCP_PROXY_TYPE: tcp_proxy,
-               CONNECTION_LIMIT_TYPE: connection_limit, NETWORK_RBAC_TYPE: network_rbac}
+               CONNECTION_LIMIT_TYPE: connection_limit, NETWORK_RBAC_TYPE: network_rbac,
+               NETWORK_LOCAL_RATELIMIT_TYPE: network_local_ratelimit}
     return m.nested("typed_config", lambda n: typed_config(n, parsers), required=True)
 
 
