@@ -1,5 +1,7 @@
 """Streaming gzip, brotli and zstd codecs for the compressor and decompressor filters.
 
+gzip is zlib-ng's (as in Envoy): about twice as fast as zlib, and its output is Envoy's.
+
 A compressor flushes at the end of every data piece and finishes the stream at its end, as
 Envoy's compressors do (Flush per frame, Finish at end_stream), so that a streamed response goes
 out as it comes instead of waiting for the compressor's window to fill.
@@ -12,10 +14,9 @@ brotli_error, zstd_generic_error). Memory per stream stays near ratio × piece +
 """
 from __future__ import annotations
 
-import zlib
-
 import brotli
 import zstandard
+from zlib_ng import zlib_ng as zlib
 
 from ...stats.schema import stat_set
 
