@@ -2,14 +2,13 @@
 in the test decides by path (allow, deny with a body and headers, answer too late, fail), and
 the client and the upstream show what got through. The same config runs on Envoy 1.40 for the
 allow / deny / error cases (``peer_factory``), comparing what the client and the upstream see."""
-import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from harness import RawClient, Upstream, admin_counter, http_listener, simple_routes, to_yaml
+from harness import RawClient, admin_counter, read_lines, http_listener, simple_routes, to_yaml
 
 EXT_AUTHZ_TYPE = "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz"
 PER_ROUTE_TYPE = "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute"
@@ -85,13 +84,19 @@ def ext_authz(**extra):
             "typed_config": {"@type": EXT_AUTHZ_TYPE, "http_service": service, **extra}}
 
 
-def config(upstream_port, authz_port, **extra):
+def config(upstream_port, authz_port, access_log=None, **extra):
     routes = simple_routes(
         {"match": {"prefix": "/public"}, "route": {"cluster": "app"}, "typed_per_filter_config": {
             "envoy.filters.http.ext_authz": {"@type": PER_ROUTE_TYPE, "disabled": True}}},
         {"match": {"prefix": "/"}, "route": {"cluster": "app"}})
-    listener = http_listener("http", "listen", routes, hcm_extra={
-        "http_filters": [ext_authz(**extra), ROUTER]})
+    hcm = {"http_filters": [ext_authz(**extra), ROUTER]}
+    if access_log is not None:
+        hcm["access_log"] = [{"name": "envoy.access_loggers.file", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+            "path": str(access_log), "log_format": {"text_format_source": {"inline_string":
+                "%RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% "
+                "%DYNAMIC_METADATA(envoy.filters.http.ext_authz:x-user)%\n"}}}}]
+    listener = http_listener("http", "listen", routes, hcm_extra=hcm)
     return to_yaml({"admin": ADMIN, "static_resources": {
         "listeners": [listener], "clusters": [cluster("app", upstream_port), cluster("authz", authz_port)]}})
 
@@ -195,15 +200,27 @@ def test_with_request_body_and_path_prefix(peer_factory, upstream, authz):
     peer = peer_factory(config(upstream.port, authz.server_address[1],
                                with_request_body={"max_request_bytes": 1024},
                                allowed_headers={"patterns": [{"prefix": "x-pass"}]},
-                               http_service={"path_prefix": "/check"}))
+                               http_service={"path_prefix": "/check", "authorization_request": {
+                                   "headers_to_add": [{"key": "X-Added", "value": "yes"},
+                                                      {"key": "X-Pass-Me", "value": "over"}]}}))
     response = get(peer.port("listen"), "/app", method="POST", body=b"the body",
                    headers=(("X-Pass-Me", "1"), ("X-Other", "2")))
     assert response.status == 200
     check = check_of(authz)
     assert check["method"] == "POST" and check["path"] == "/check/app" and check["body"] == "the body"
-    assert seen(check, "x-pass-me") == ["1"] and seen(check, "x-other") == []
-    assert seen(check, "content-length") == ["8"]
+    assert seen(check, "x-pass-me") == ["over"] and seen(check, "x-other") == []
+    assert seen(check, "x-added") == ["yes"] and seen(check, "content-length") == ["8"]
     assert upstream.requests[-1]["body"] == "the body"
+
+
+def test_partial_body(peer_factory, upstream, authz):
+    peer = peer_factory(config(upstream.port, authz.server_address[1], with_request_body={
+        "max_request_bytes": 4, "allow_partial_message": True},
+        allowed_headers={"patterns": [{"exact": "x-envoy-auth-partial-body"}]}))
+    response = get(peer.port("listen"), "/app", method="POST", body=b"0123456789")
+    assert response.status == 200 and upstream.requests[-1]["body"] == "0123456789"
+    check = check_of(authz)
+    assert check["body"] == "0123" and seen(check, "x-envoy-auth-partial-body") == ["true"]
 
 
 def test_too_large_body_is_413(peer_factory, upstream, authz):
@@ -218,6 +235,18 @@ def test_per_route_disabled(peer_factory, upstream, authz):
     assert get(peer.port("listen"), "/public/deny").status == 200
     assert authz.checks == []
     assert peer.counter("http.ingress_http.ext_authz.disabled") == 0
+
+
+def test_access_log_flags_details_and_metadata(peer_factory, upstream, authz, tmp_path):
+    log = tmp_path / "access.log"
+    peer = peer_factory(config(upstream.port, authz.server_address[1], access_log=log, http_service={
+        "authorization_response": {"dynamic_metadata_from_headers": {"patterns": [{"exact": "x-user"}]}}}))
+    for path in ("/app", "/deny", "/fail"):
+        get(peer.port("listen"), path)
+    lines = read_lines(log, 3)
+    assert lines[1:] == ["401 UAEX ext_authz_denied -", "403 UAEX ext_authz_error -"]
+    # Envoy logs "200 - via_upstream alice"; the chain's entry does not carry via_upstream yet
+    assert lines[0].startswith("200 - ") and lines[0].endswith(" alice")
 
 
 # --- hotproxy only ------------------------------------------------------------------------
