@@ -85,7 +85,8 @@ class CacheFilter(HttpFilter):
         if control.no_store:
             return CONTINUE
         store = factory.store
-        self.key = key = (request.host, request.target)
+        scheme = b"http" if stream.connection.tls is None else b"https"
+        self.key = key = (scheme, request.host, request.target)
         self.request_headers = list(request.headers)
         self.inserting = request.method == b"GET"
         names = store.vary_of(key)

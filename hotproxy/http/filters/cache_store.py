@@ -2,8 +2,8 @@
 config), bounded by a byte budget and an entry count and evicting the least recently used.
 
 Envoy's SimpleHttpCache is unbounded; this one is bounded on purpose, since what fills it comes
-from clients and origins. A response is found by its request's key (scheme-less: Host and
-path with query) and then by the values its Vary headers name.
+from clients and origins. A response is found by its request's key (the connection's scheme, Host,
+and path with query) and then by the values its Vary headers name.
 """
 from __future__ import annotations
 
