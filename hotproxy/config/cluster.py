@@ -70,6 +70,20 @@ class RetryBudget:
 
 
 @dataclass(frozen=True)
+class Thresholds:
+    """circuit_breakers.thresholds[] of the HIGH priority (Envoy's defaults without one; the
+    DEFAULT priority's are Cluster's own fields, of the same names)."""
+    max_connections: int = 1024
+    max_pending_requests: int = 1024
+    max_requests: int = 1024
+    max_retries: int = 3
+    retry_budget: RetryBudget | None = None
+    track_remaining: bool = False
+    #: a threshold for the priority is configured (else max_requests is not counted)
+    breakers_configured: bool = False
+
+
+@dataclass(frozen=True)
 class SlowStart:
     """slow_start_config of round_robin_lb_config or least_request_lb_config: a host's weight
     grows from ``min_weight_percent`` to full over ``window`` seconds after it is added (or
@@ -126,6 +140,8 @@ class Cluster:
     #: whether circuit_breakers sets a threshold: without one, max_requests is not counted
     #: (its default of 1024 would cost every request for a limit nobody asked for)
     breakers_configured: bool = False
+    #: the HIGH priority's thresholds, for routes with ``priority: HIGH``
+    high_thresholds: Thresholds = Thresholds()
     # least_request_lb_config.choice_count and active_request_bias (its default_value)
     choice_count: int = 2
     active_request_bias: float = 1.0

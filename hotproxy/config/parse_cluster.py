@@ -2,7 +2,7 @@
 into cluster.py's dataclasses."""
 from __future__ import annotations
 
-from .cluster import Cluster, LbEndpoint, LocalityLbEndpoints, RetryBudget, SlowStart
+from .cluster import Cluster, LbEndpoint, LocalityLbEndpoints, RetryBudget, SlowStart, Thresholds
 from .fields import NOT_SUPPORTED, Enum, Fields, Node, present
 from .parse_core import address
 from .parse_dns import dns_settings
@@ -59,7 +59,7 @@ THRESHOLDS = Fields("priority max_connections max_pending_requests max_requests 
                     unsupported="max_connection_pools")
 RETRY_BUDGET = Fields("budget_percent min_retry_concurrency")
 PERCENT = Fields("value")
-ROUTING_PRIORITIES = Enum("DEFAULT", unsupported="HIGH")
+ROUTING_PRIORITIES = Enum("DEFAULT HIGH")
 
 CLUSTER_LOAD_ASSIGNMENT = Fields("cluster_name endpoints", unsupported="named_endpoints policy")
 LOCALITY_LB_ENDPOINTS = Fields(
@@ -136,18 +136,27 @@ def cluster(node: Node) -> Cluster | None:
 
 
 def circuit_breakers(node: Node) -> dict | None:
-    """The limits of the one threshold hotproxy supports (priority DEFAULT), as Cluster keyword
-    arguments."""
+    """The thresholds of the DEFAULT priority (as Cluster keyword arguments) and of the HIGH one
+    (``high_thresholds``). As in Envoy, the first threshold of a priority is its own; later ones
+    of the same priority are validated and ignored."""
     m = node.message(CIRCUIT_BREAKERS)
     if m is None:
         return None
-    threshold_nodes = m.items("thresholds")
-    for extra in threshold_nodes[1:]:
-        extra.fail(f"more than one threshold is {NOT_SUPPORTED} (only one, for priority DEFAULT)")
-    limits = threshold_nodes[0].message(THRESHOLDS) if threshold_nodes else None
-    if limits is None:
-        return None
-    limits.enum("priority", ROUTING_PRIORITIES)
+    found = {}
+    for item in m.items("thresholds"):
+        limits = item.message(THRESHOLDS)
+        if limits is None:
+            continue
+        priority = limits.enum("priority", ROUTING_PRIORITIES) or "DEFAULT"
+        parsed = _thresholds(limits)
+        if priority == "HIGH":
+            found.setdefault("high_thresholds", Thresholds(**parsed))
+        elif "breakers_configured" not in found:
+            found.update(parsed)
+    return found or None
+
+
+def _thresholds(limits) -> dict:
     found = {name: limits.uint32(name)
              for name in ("max_connections", "max_pending_requests", "max_requests", "max_retries")}
     found["retry_budget"] = limits.nested("retry_budget", retry_budget)

@@ -4,13 +4,13 @@ from __future__ import annotations
 from .fields import Fields, Node, present
 from .route import HashPolicy
 
-HASH_POLICY = Fields("header cookie connection_properties query_parameter terminal",
-                     unsupported="filter_state")
+HASH_POLICY = Fields("header cookie connection_properties query_parameter filter_state terminal")
 HEADER = Fields("header_name regex_rewrite")
 COOKIE = Fields("name ttl path attributes")
 COOKIE_ATTRIBUTE = Fields("name value")
 CONNECTION_PROPERTIES = Fields("source_ip")
 QUERY_PARAMETER = Fields("name")
+FILTER_STATE = Fields("key")
 #: HTTP/2 pseudo-headers Envoy accepts as a header_name, as their HTTP/1 equivalents
 PSEUDO_HEADERS = {":authority": "host"}
 
@@ -27,7 +27,7 @@ def hash_policy(node: Node, regex_rewrite) -> HashPolicy | None:
     m = node.message(HASH_POLICY)
     if m is None:
         return None
-    kind = m.one_of("header", "cookie", "connection_properties", "query_parameter")
+    kind = m.one_of("header", "cookie", "connection_properties", "query_parameter", "filter_state")
     terminal = m.boolean("terminal", False)
     if kind == "header":
         h = m.at(kind).message(HEADER)
@@ -62,6 +62,12 @@ def hash_policy(node: Node, regex_rewrite) -> HashPolicy | None:
             return None
         name = q.string("name", required=True)
         return None if name is None else HashPolicy("query_parameter", name, terminal)
+    if kind == "filter_state":
+        f = m.at(kind).message(FILTER_STATE)
+        if f is None:
+            return None
+        key = f.string("key", required=True, non_empty=True)
+        return None if key is None else HashPolicy("filter_state", key, terminal)
     return None
 
 

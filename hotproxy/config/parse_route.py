@@ -42,15 +42,16 @@ ROUTE_MATCH = Fields(
 ROUTE_ACTION = Fields(
     "cluster cluster_header weighted_clusters prefix_rewrite regex_rewrite host_rewrite_literal "
     "auto_host_rewrite timeout idle_timeout retry_policy hash_policy request_mirror_policies "
-    "rate_limits include_vh_rate_limits",
+    "rate_limits include_vh_rate_limits priority",
     unsupported="cluster_specifier_plugin inline_cluster_specifier_plugin "
                 "cluster_not_found_response_code metadata_match path_rewrite_policy path_rewrite "
                 "host_rewrite_header host_rewrite_path_regex host_rewrite append_x_forwarded_host "
                 "flush_timeout early_data_policy retry_policy_typed_config "
-                "priority "
                 "cors max_grpc_timeout grpc_timeout_offset upgrade_configs "
                 "internal_redirect_policy internal_redirect_action max_internal_redirects "
                 "hedge_policy max_stream_duration")
+#: RouteAction.priority (envoy.config.core.v3.RoutingPriority)
+ROUTING_PRIORITIES = Enum("DEFAULT HIGH")
 WEIGHTED_CLUSTERS = Fields("clusters total_weight",
                            unsupported="runtime_key_prefix header_name use_hash_policy")
 CLUSTER_WEIGHT = Fields(
@@ -181,7 +182,8 @@ def route_action(node: Node) -> RouteAction | None:
         hash_policy=m.nested("hash_policy", lambda n: hash_policies(n, regex_rewrite)),
         request_mirror_policies=m.repeated("request_mirror_policies", mirror_policy) or None,
         rate_limits=m.repeated("rate_limits", rate_limit) or None,
-        include_vh_rate_limits=m.boolean("include_vh_rate_limits")))
+        include_vh_rate_limits=m.boolean("include_vh_rate_limits"),
+        priority=m.enum("priority", ROUTING_PRIORITIES)))
 
 
 def weighted_clusters(node: Node) -> tuple[WeightedCluster, ...] | None:

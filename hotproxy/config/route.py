@@ -84,7 +84,8 @@ class HashPolicy:
     """One ``RouteAction.hash_policy[]`` entry. ``kind`` is "header" (``name``: the lower-cased
     header, ``regex_rewrite`` applied to each value first), "cookie" (``name``; ``ttl`` seconds,
     None when unset: then a missing cookie yields no hash; ``path``; ``attributes`` as (name,
-    value) pairs), "source_ip" or "query_parameter" (``name``)."""
+    value) pairs), "source_ip", "query_parameter" (``name``) or "filter_state" (``name``: the
+    filter state key)."""
     kind: str
     name: str = ""
     terminal: bool = False
@@ -124,6 +125,7 @@ class RouteAction:
     request_mirror_policies: tuple[MirrorPolicy, ...] = ()
     rate_limits: tuple[RateLimit, ...] = ()    # rate_limit.py; the local_ratelimit filter reads them
     include_vh_rate_limits: bool = False
+    priority: str = "DEFAULT"                  # or "HIGH": the cluster's HIGH breakers and pools
 
 
 @dataclass(frozen=True)

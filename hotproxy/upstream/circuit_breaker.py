@@ -35,7 +35,7 @@ class LocalCounter:
 
 
 class CircuitBreakers:
-    """The DEFAULT priority's counters of one cluster.
+    """One priority's counters of one cluster (DEFAULT's, or HIGH's: high_priority.py).
 
     ``retries``: outstanding retries; with a ``retry_budget`` its limit follows the active and
     pending requests: max(min_retry_concurrency, budget_percent% of them), as Envoy computes it.
@@ -44,17 +44,20 @@ class CircuitBreakers:
     __slots__ = ("connections", "pending", "requests", "retries", "budget_percent",
                  "min_retry_concurrency")
 
-    def __init__(self, config, counter_for=None):
-        """``counter_for(resource, limit)`` makes a counter (LocalCounter by default)."""
+    def __init__(self, config, counter_for=None, priority="default"):
+        """``config``: the thresholds (the Cluster config for DEFAULT, its ``high_thresholds``
+        for HIGH); ``counter_for(resource, limit)`` makes a counter (LocalCounter by default),
+        ``resource`` prefixed with "high " for the HIGH priority."""
         make = counter_for or (lambda resource, limit: LocalCounter(limit))
-        self.connections = make("cx", config.max_connections)
-        self.pending = make("rq_pending", config.max_pending_requests)
-        # None: max_requests is not counted (no circuit_breakers in the config)
-        self.requests = make("rq", config.max_requests) if config.breakers_configured else None
+        prefix = "" if priority == "default" else priority + " "
+        self.connections = make(prefix + "cx", config.max_connections)
+        self.pending = make(prefix + "rq_pending", config.max_pending_requests)
+        # None: max_requests is not counted (no threshold for the priority in the config)
+        self.requests = make(prefix + "rq", config.max_requests) if config.breakers_configured else None
         budget = config.retry_budget
         self.budget_percent = budget.budget_percent if budget is not None else None
         self.min_retry_concurrency = budget.min_retry_concurrency if budget is not None else 0
-        self.retries = make("rq_retry", config.max_retries)
+        self.retries = make(prefix + "rq_retry", config.max_retries)
 
     def retry_limit(self) -> int:
         if self.budget_percent is None or self.requests is None:

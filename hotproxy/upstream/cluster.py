@@ -21,7 +21,14 @@ What the router and the TCP proxy call, per request:
     look it up; without one they pick at random, as Envoy does. Other policies ignore it.
     ``downstream`` (the downstream connection's socket) and ``headers`` (the request's, as
     (lower-case name, value) byte pairs) are read only by ORIGINAL_DST clusters
-    (original_dst.py); every other cluster ignores them.
+    (original_dst.py); every other cluster ignores them. A ``hashing`` cluster (RING_HASH,
+    MAGLEV) also takes ``attempt``, the host-selection attempt of a retry whose last pick the
+    retry host predicate rejected (http/router/host_choice.py), as Envoy's chooseHost(hash,
+    attempt).
+
+``high``
+    What routes with ``priority: HIGH`` use instead: the HIGH breakers, pools and retry
+    breaker (high_priority.py).
 
 ``record_outcome(host, outcome)``
     One upstream attempt's result, for outlier detection: the HTTP status (int) of the response
@@ -53,6 +60,7 @@ from ..stats.histogram import Recorder
 from ..stats.lb import MaglevStats, RingHashStats
 from ..stats.schema import ClusterStats
 from .circuit_breaker import CircuitBreakers
+from .high_priority import HighPriority
 from .host import Host
 from .lb import make_load_balancer
 from .lb.locality import LocalityWeightedBalancer
@@ -86,13 +94,16 @@ class Cluster:
         self._ejected = frozenset()     # by outlier detection (set_ejected)
         self.rq_time = Recorder()  # upstream_rq_time, ms
         self.breakers = CircuitBreakers(config, counter_for)
+        #: what routes with priority HIGH use: their breakers and pools (high_priority.py)
+        self.high = HighPriority(self, CircuitBreakers(config.high_thresholds, counter_for, "high"))
         self.breaker_stats = ClusterBreakerStats()
         #: None when the cluster has no outlier_detection (then ``record_outcome`` need not be called)
         self.outlier_detection = None
         #: None when the cluster has no health checks; else where health/passive.py reports
         #: x-envoy-immediate-health-check-fail (an OutcomeReporter)
         self.health_reporter = None
-        self._hashing = config.lb_policy in HASHING_POLICIES
+        #: RING_HASH or MAGLEV: ``pick_host`` takes a host-selection ``attempt`` that matters
+        self.hashing = self._hashing = config.lb_policy in HASHING_POLICIES
         self.hosts = []
         self.transports = TransportSockets(config)
         #: the SNI and SAN a request asks for, when the cluster takes them from requests
@@ -126,24 +137,26 @@ class Cluster:
     def __repr__(self):
         return f"<Cluster {self.name} {self.config.type} hosts={len(self.hosts)}>"
 
-    def pick_host(self, hash_key=None, downstream=None, headers=None):
+    def pick_host(self, hash_key=None, downstream=None, headers=None, attempt=0):
         """The next host by the cluster's LB policy, or None when it has none (see the module
-        docstring). Hashing policies and panic replace it with an instance attribute."""
+        docstring). Hashing policies and panic replace it with an instance attribute.
+        ``attempt``: the host-selection attempt (0, then 1, 2, ... while the retry host predicate
+        rejects the pick), which only a ``hashing`` cluster reads (lb/ring_hash.py, lb/maglev.py)."""
         return self._lb.pick()
 
-    def _pick_hashed(self, hash_key=None, downstream=None, headers=None):
-        return self._lb.pick(hash_key)
+    def _pick_hashed(self, hash_key=None, downstream=None, headers=None, attempt=0):
+        return self._lb.pick(hash_key, attempt)
 
-    def _pick_in_panic(self, hash_key=None, downstream=None, headers=None):
+    def _pick_in_panic(self, hash_key=None, downstream=None, headers=None, attempt=0):
         self.health_stats.lb_healthy_panic += 1
-        return self._lb.pick(hash_key) if self._hashing else self._lb.pick()
+        return self._lb.pick(hash_key, attempt) if self._hashing else self._lb.pick()
 
-    def _pick_by_priority(self, hash_key=None, downstream=None, headers=None):
+    def _pick_by_priority(self, hash_key=None, downstream=None, headers=None, attempt=0):
         index = choose_priority(self._loads, hash_key if hash_key is not None else random.getrandbits(32))
         if self._panics[index]:
             self.health_stats.lb_healthy_panic += 1
         balancer = self._lbs[index]
-        return balancer.pick(hash_key) if self._hashing else balancer.pick()
+        return balancer.pick(hash_key, attempt) if self._hashing else balancer.pick()
 
     def record_outcome(self, host, outcome):
         """An attempt's outcome for outlier detection (module docstring)."""
@@ -241,10 +254,10 @@ class Cluster:
         else:
             self.__dict__.pop("pick_host", None)
 
-    def pool_for_request(self, host, request_host, headers, downstream):
+    def pool_for_request(self, host, request_host, headers, downstream, high=False):
         """``host``'s pool for a request with Host ``request_host`` and ``headers`` from the
         ``downstream`` connection (its ``remote_ip``, ``remote_port`` and ``sock``), when
-        ``options_per_request``."""
+        ``options_per_request``; ``high``: of a route with priority HIGH (high_priority.py)."""
         options = (self._names_from_request(request_host, headers)
                    if self._names_from_request is not None else None)
         transport = host.transport
@@ -252,24 +265,28 @@ class Cluster:
             options = dataclasses.replace(options or ConnectOptions(),
                                           proxy_source=(downstream.remote_ip, downstream.remote_port),
                                           proxy_destination=downstream.sock.getsockname()[:2])
-        return host.pool if options is None else self._pool_by_options(host, options)
+        if options is None:
+            return self.high.pool(host) if high else host.pool
+        return self._pool_by_options(host, options, high)
 
-    def _pool_by_options(self, host, options):
+    def _pool_by_options(self, host, options, high=False):
         pools = host.pools_by_options
         if pools is None:
             pools = host.pools_by_options = OrderedDict()
-        pool = pools.get(options)
+        key = (options, "HIGH") if high else options
+        pool = pools.get(key)
         if pool is not None:
-            pools.move_to_end(options)
+            pools.move_to_end(key)
             return pool
-        pool = pools[options] = self._new_pool(host, options)
+        pool = pools[key] = self._new_pool(host, options, self.high.breakers if high else None)
         if len(pools) > MAX_POOLS_BY_OPTIONS:
             pools.popitem(last=False)[1].close()
         return pool
 
-    def _new_pool(self, host, options=None):
+    def _new_pool(self, host, options=None, breakers=None):
+        """A pool under the DEFAULT priority's breakers, or under ``breakers``."""
         config = self.config
-        return ConnectionPool(host, config.connect_timeout, self.stats, self.breakers,
+        return ConnectionPool(host, config.connect_timeout, self.stats, breakers or self.breakers,
                               self.breaker_stats, options, config.upstream_bind_config)
 
     def set_resolved(self, entries):

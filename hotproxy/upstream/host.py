@@ -13,7 +13,7 @@ class Host:
     by LEAST_REQUEST.
     """
 
-    __slots__ = ("address", "weight", "hostname", "active_requests", "label", "pool", "pools_by_options",
+    __slots__ = ("address", "weight", "hostname", "active_requests", "label", "pool", "high_pool", "pools_by_options",
                  "stats", "socket_match_labels", "transport", "priority", "locality",
                  "healthy_since")
 
@@ -32,6 +32,9 @@ class Host:
         self.active_requests = 0
         self.label = address_label(address)
         self.pool = None  # the worker's connection pool for this host, attached by the cluster
+        #: the pool of requests of routes with priority HIGH (Envoy keeps a pool per priority),
+        #: made by the cluster on first use (high_priority.py), else None
+        self.high_pool = None
         #: ConnectOptions → pool, for requests that ask for their own SNI or SAN, or a PROXY
         #: protocol header of their own (connect.py)
         self.pools_by_options = None
@@ -43,6 +46,8 @@ class Host:
     def pools(self):
         if self.pool is not None:
             yield self.pool
+        if self.high_pool is not None:
+            yield self.high_pool
         if self.pools_by_options:
             yield from self.pools_by_options.values()
 

@@ -3,8 +3,10 @@ Envoy's HashPolicyImpl computes it, so that a key reaches the host Envoy would p
 
 Each policy hashes one part of the request with xxHash64 (seed 0) or yields nothing: a header's
 values (each rewritten, then sorted, hashed as one string), a cookie, the client's IP (without
-port), a query parameter's first value (not decoded). The key is the hashes combined in order,
-``key = rotl1(key) ^ hash``; a ``terminal`` policy that produced a key ends the list.
+port), a query parameter's first value (not decoded), a filter state value (its string, as
+Envoy hashes a string object; only streams with HTTP filters have filter state). The key is the
+hashes combined in order, ``key = rotl1(key) ^ hash``; a ``terminal`` policy that produced a key
+ends the list.
 
 A cookie policy with a ``ttl`` whose cookie is missing makes one up, as Envoy does: the hex
 xxHash64 of the client's and the local "ip:port", hashed like a received value and sent to the
@@ -56,6 +58,8 @@ def _method(policy, where):
     if kind == "query_parameter":
         name = policy.name.encode()
         return lambda stream, headers, target, conn: _query_hash(target, name)
+    if kind == "filter_state":
+        return _filter_state_method(policy.name)
     raise ValueError(f"{where}: unknown hash policy kind {kind!r}")
 
 
@@ -102,6 +106,33 @@ def _cookie_method(policy):
         stream.add_set_cookie(set_cookie % value)
         return xxh64_intdigest(value)
     return cookie_hash
+
+
+def _filter_state_method(key):
+    def filter_state_hash(stream, headers, target, conn):
+        info = getattr(stream, "info", None)    # a stream without HTTP filters has none
+        state = info.filter_state if info is not None else None
+        return filter_state_hash_of(state.get(key)) if state else None
+    return filter_state_hash
+
+
+def filter_state_hash_of(value):
+    """The hash of a filter state value as Envoy's FilterStateHashMethod takes it: only a
+    Hashable object gives one. Envoy's string objects (set_filter_state's, StringAccessor's) hash
+    their serialized string with xxHash64: here a str (UTF-8) or bytes value; an object with a
+    ``hash()`` method (Envoy's Hashable) gives what it returns. Anything else, like an object
+    Envoy cannot hash, gives none."""
+    if value is None:
+        return None
+    if value.__class__ is str:
+        return xxh64_intdigest(value.encode("utf-8", "surrogateescape"))
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return xxh64_intdigest(bytes(value))
+    method = getattr(value, "hash", None)
+    if callable(method):
+        result = method()
+        return None if result is None else int(result) & _MASK
+    return None
 
 
 def cookie_value(headers, name):

@@ -4,7 +4,8 @@ Envoy would pick (for the same hosts in the same order, weights and table size).
 Each host's permutation starts at xxHash64(ip:port, seed 0) mod M and steps by
 xxHash64(ip:port, seed 1) mod (M - 1) + 1; hosts take turns claiming their next free slot, a host
 of half the heaviest normalized weight taking every other turn. A key goes to slot key mod M.
-Without a key the pick is random, as in Envoy.
+Without a key the pick is random, as in Envoy. A host-selection retry (``attempt``) picks with
+the key's bits flipped by 2**64 - attempt.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from .ring_hash import normalized_weights
 from .round_robin import no_host
 
 DEFAULT_TABLE_SIZE = 65537
+_MASK = 2**64 - 1
 
 
 def build_table(hosts, table_size=DEFAULT_TABLE_SIZE):
@@ -68,10 +70,15 @@ class MaglevLoadBalancer:
             per_host = Counter(id(host) for host in self._table).values()
             stats.min_entries_per_host, stats.max_entries_per_host = min(per_host), max(per_host)
 
-    def pick(self, hash_key=None):
+    def pick(self, hash_key=None, attempt=0):
+        """The host for ``hash_key`` (random without one). ``attempt`` > 0, a host-selection
+        retry, flips the key's bits with 2**64 - attempt first, as Envoy's chooseHost(hash,
+        attempt) does, to land far from the rejected host's slot."""
         table = self._table
         if not table:
             return no_host()
         if hash_key is None:
             hash_key = self._random(64)
+        if attempt:
+            hash_key ^= (-attempt) & _MASK
         return table[hash_key % len(table)]

@@ -5,7 +5,8 @@ Each host gets ``scale × normalized weight`` entries, hashed from "<ip:port>_<i
 (seed 0) or MurmurHash2 (Envoy's 64-bit variant, seed 0xc70f6907), where scale makes the lightest
 host own ceil(weight × minimum_ring_size) entries, capped at maximum_ring_size. A key goes to
 the first entry whose hash is at least the key, wrapping around (ketama's search, kept literally).
-Without a key the pick is random, as in Envoy.
+Without a key the pick is random, as in Envoy. A host-selection retry (``attempt``) walks on
+round the ring from the key's entry.
 """
 from __future__ import annotations
 
@@ -89,13 +90,20 @@ class RingHashLoadBalancer:
             stats.size = len(self._hashes)
             stats.min_hashes_per_host, stats.max_hashes_per_host = min(per_host), max(per_host)
 
-    def pick(self, hash_key=None):
+    def pick(self, hash_key=None, attempt=0):
+        """The host for ``hash_key`` (random without one). ``attempt`` > 0, a host-selection
+        retry (previous_hosts rejected the last pick), takes the entry ``attempt`` places further
+        round the ring, as Envoy's chooseHost(hash, attempt) does: often another host, not
+        always (the next entries may be the same host's)."""
         hashes = self._hashes
         if not hashes:
             return no_host()
         if hash_key is None:
             hash_key = self._random(64)
-        return self._hosts[ring_index(hashes, hash_key)]
+        index = ring_index(hashes, hash_key)
+        if attempt:
+            index = (index + attempt) % len(hashes)
+        return self._hosts[index]
 
     @property
     def ring_size(self):

@@ -24,8 +24,6 @@ def test_a_retry_budget_has_envoys_defaults():
 
 
 REJECTED = [
-    Rejected({BREAKERS: {"thresholds": [{"priority": "HIGH"}]}}, f"{BREAKERS}.thresholds[0].priority",
-             "'HIGH' is not supported by hotproxy yet"),
     Rejected({BREAKERS: {"thresholds": [{"retry_budget": {"budget_percent": {"value": 101}}}]}},
              f"{BREAKERS}.thresholds[0].retry_budget.budget_percent.value", "must be between 0 and 100"),
     Rejected({BREAKERS: {"thresholds": [{"max_connection_pools": 1}]}},

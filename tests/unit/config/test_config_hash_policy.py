@@ -42,7 +42,7 @@ def test_a_route_without_one_has_none():
 
 
 REJECTED = [
-    Rejected({HP: [{"filter_state": {"key": "x"}}]}, f"{HP}[0].filter_state", NOT_SUPPORTED),
+    Rejected({HP: [{"filter_state": {"key": ""}}]}, f"{HP}[0].filter_state.key", "must not be empty"),
     Rejected({HP: [{}]}, f"{HP}[0]", "exactly one of header, cookie"),
     Rejected({HP: [{"header": {"header_name": "a"}, "cookie": {"name": "b"}}]}, f"{HP}[0]",
              "only one of"),
