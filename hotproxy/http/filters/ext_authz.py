@@ -43,7 +43,10 @@ _NOT_COPIED = frozenset((b"host", b"content-length", b"transfer-encoding", b"con
                          b"x-envoy-internal", b"x-envoy-expected-rq-timeout-ms"))
 # the connection manager writes its own Server header on every response, a denial's too
 _NOT_TO_CLIENT = frozenset((b"host", b"server"))
-_NOT_REMOVABLE = frozenset((b"host",))
+# The service never touches how the request is framed or routed to the upstream: Host, the
+# framing and hop-by-hop headers are left out of what it sets, appends or removes.
+_NOT_MUTABLE = frozenset((b"host", b"content-length", b"transfer-encoding", b"connection",
+                          b"keep-alive", b"upgrade", b"te", b"proxy-connection", b"expect"))
 
 
 def name_matcher(matchers, where, always=()):
@@ -238,16 +241,16 @@ class ExtAuthzFilter(HttpFilter):
 
     def _apply(self, stream, to_set, to_append, to_remove, to_client, metadata):
         headers = stream.request.headers
+        to_set = [pair for pair in to_set if pair[0] not in _NOT_MUTABLE]
+        to_append = [pair for pair in to_append if pair[0] not in _NOT_MUTABLE]
         for name, value in to_set:
-            if name == b"host":
-                stream.request.host = value
             # Envoy's setCopy: the old values go, the new one comes last
             headers[:] = [pair for pair in headers if pair[0] != name]
             headers.append((name, value))
         headers.extend(to_append)
         removed = False
         for name in to_remove:
-            if name in _NOT_REMOVABLE or name[:1] == b":" or header_value(headers, name) is None:
+            if name in _NOT_MUTABLE or name[:1] == b":" or header_value(headers, name) is None:
                 continue
             headers[:] = [pair for pair in headers if pair[0] != name]
             removed = True

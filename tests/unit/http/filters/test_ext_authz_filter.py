@@ -224,3 +224,19 @@ def test_per_route_disabled_and_filter_enabled(monkeypatch):
     stream = FakeStream()
     stream.run_request(factory.create(stream))
     assert callout.calls == [] and factory.stats.disabled == 1 and stream.local_reply[0] == 403
+
+
+def test_the_service_never_touches_framing_or_host(monkeypatch):
+    factory, _ = make(monkeypatch, SideResponse(200, [
+        (b"content-length", b"999"), (b"transfer-encoding", b"chunked"), (b"host", b"evil"),
+        (b"x-envoy-auth-headers-to-remove", b"content-length, host, :path, x-gone"), (b"x-ok", b"1")], b""),
+        http_service={**SERVICE, "authorization_response": {
+            "allowed_upstream_headers": {"patterns": [{"safe_regex": {"regex": ".*"}}]},
+            "allowed_upstream_headers_to_append": {"patterns": [{"exact": "transfer-encoding"}]}}})
+    stream = FakeStream(FakeRequest(b"POST", headers=[(b"content-length", b"3"), (b"x-gone", b"1")]))
+    stream.run_request(factory.create(stream), [b"abc"])
+    # (the check's service time is one of the service's headers, as in Envoy)
+    assert stream.request.headers[:3] == [(b"host", b"example.com"), (b"content-length", b"3"),
+                                          (b"x-ok", b"1")]
+    assert [name for name, _ in stream.request.headers[3:]] == [b"x-envoy-upstream-service-time"]
+    assert stream.request.host == b"example.com"
