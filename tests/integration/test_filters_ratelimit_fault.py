@@ -205,3 +205,65 @@ def test_fault_fixed_abort_with_a_response_body_as_envoy_answers_it(peer_factory
     assert seen(get(port, headers=(("x-chaos", "1"),))) == (
         502, b"injected", {"content-type": "text/plain", "content-length": "8"})
     assert get(port).status == 200
+
+
+def test_not_enforced_as_envoy_does_it(peer_factory, upstream):
+    """Over the limit but not enforced: the request goes on, with the added headers upstream."""
+    limiter = local_ratelimit(token_bucket={"max_tokens": 1, "fill_interval": "3600s"},
+                              request_headers_to_add_when_not_enforced=[
+                                  {"header": {"key": "x-over-limit", "value": "true"}}])
+    limiter["typed_config"].pop("filter_enforced")
+    peer = peer_factory(config(upstream.port, [limiter]))
+    port = peer.port("listen")
+    statuses = [get(port, path=f"/n{index}").status for index in range(3)]
+    assert statuses == [200, 200, 200]
+    marked = [dict(request["headers"]).get("x-over-limit")
+              for request in upstream.requests if request["path"].startswith("/n")]
+    # Envoy's bucket is fresh; hotproxy's took no token for the readiness probe either
+    assert marked == [None, "true", "true"]
+    assert peer.counter("http_local_rate_limiter.http_local_rate_limit.rate_limited") == 2
+    assert peer.counter("http_local_rate_limiter.http_local_rate_limit.enforced") == 0
+
+
+def test_descriptors_and_per_route_configs_as_envoy_counts_them(peer_factory, upstream):
+    per_route = {"@type": LRL_TYPE, "stat_prefix": "http_local_rate_limiter",
+                 "token_bucket": {"max_tokens": 2, "fill_interval": "3600s"},
+                 "filter_enabled": ALWAYS, "filter_enforced": ALWAYS,
+                 "enable_x_ratelimit_headers": "DRAFT_VERSION_03",
+                 "descriptors": [{"entries": [{"key": "user", "value": "alice"}],
+                                  "token_bucket": {"max_tokens": 1, "fill_interval": "3600s"}}]}
+    rate_limits = [{"actions": [{"request_headers": {"header_name": "x-user", "descriptor_key": "user"}}]}]
+    routes = [{"match": {"prefix": "/own"}, "route": {"cluster": "backend", "rate_limits": rate_limits},
+               "typed_per_filter_config": {"envoy.filters.http.local_ratelimit": per_route}},
+              {"match": {"prefix": "/"}, "route": {"cluster": "backend"}}]
+    peer = peer_factory(config(upstream.port, [local_ratelimit(
+        token_bucket={"max_tokens": 50, "fill_interval": "3600s"})], routes=routes))
+    port = peer.port("listen")
+    alice = (("x-user", "alice"),)
+    # alice's first request takes the route's default bucket's token too
+    # (always_consume_default_token_bucket); her second is refused by her descriptor alone
+    answers = [seen(get(port, "/own", headers=alice)), seen(get(port, "/own", headers=alice)),
+               seen(get(port, "/own")), seen(get(port, "/own")), seen(get(port, "/own"))]
+    assert [(status, {k: v for k, v in headers.items() if k.startswith("x-ratelimit")})
+            for status, _, headers in answers] == [
+        (200, {"x-ratelimit-limit": "1", "x-ratelimit-remaining": "0", "x-ratelimit-reset": "3600"}),
+        (429, {"x-ratelimit-limit": "1", "x-ratelimit-remaining": "0", "x-ratelimit-reset": "3600"}),
+        (200, {"x-ratelimit-limit": "2", "x-ratelimit-remaining": "0", "x-ratelimit-reset": "3600"}),
+        (429, {"x-ratelimit-limit": "2", "x-ratelimit-remaining": "0", "x-ratelimit-reset": "3600"}),
+        (429, {"x-ratelimit-limit": "2", "x-ratelimit-remaining": "0", "x-ratelimit-reset": "3600"})]
+    assert get(port, "/other").status == 200
+    assert peer.counter("http_local_rate_limiter.http_local_rate_limit.enforced") == 3
+
+
+@pytest.mark.xfail(reason="the filter factory does not see its connection manager's route "
+                          "configuration yet (FilterContext.route_config, asked of the lead), so "
+                          "a per-route config's own stat_prefix is not declared", strict=False)
+def test_a_per_route_config_counts_under_its_own_stat_prefix(proxy_factory, upstream):
+    per_route = {"@type": LRL_TYPE, "stat_prefix": "route_rl",
+                 "token_bucket": {"max_tokens": 1, "fill_interval": "3600s"},
+                 "filter_enabled": ALWAYS, "filter_enforced": ALWAYS}
+    routes = [{"match": {"prefix": "/"}, "route": {"cluster": "backend"},
+               "typed_per_filter_config": {"envoy.filters.http.local_ratelimit": per_route}}]
+    proxy = proxy_factory(config(upstream.port, [local_ratelimit()], routes=routes))
+    assert [get(proxy.port("listen")).status for _ in range(2)] == [200, 429]
+    assert admin_counter(proxy.port("admin"), "route_rl.http_local_rate_limit.enforced") == 1
