@@ -9,7 +9,6 @@ table to token_bucket.py.
 """
 from __future__ import annotations
 
-import dataclasses
 import fcntl
 import struct
 
@@ -20,28 +19,38 @@ _CELL = 8
 
 
 def bucket_keys(bootstrap) -> list[str]:
+    """The keys of every shared bucket of ``bootstrap``'s local rate limits: network filters,
+    HTTP filters and the per-route configs of the connection managers' routes."""
     keys = []
-    _collect(bootstrap, keys)
+    for listener in bootstrap.listeners:
+        for chain in listener.all_filter_chains():
+            for config in chain.filters:
+                keys += _keys_of(config)
+                for entry in getattr(config, "http_filters", ()):
+                    keys += _keys_of(entry.config)
+                route_config = getattr(config, "route_config", None)
+                if route_config is not None:
+                    keys += _route_keys(route_config)
     return keys
 
 
-def _collect(value, keys):
-    if value is None or isinstance(value, (str, bytes, int, float)):
-        return
-    if isinstance(value, (tuple, list)):
-        for item in value:
-            _collect(item, keys)
-    elif isinstance(value, dict):
-        for item in value.values():
-            _collect(item, keys)
-    elif callable(getattr(value, "bucket_keys", None)):
-        keys.extend(value.bucket_keys())
-    elif dataclasses.is_dataclass(value):
-        for field in dataclasses.fields(value):
-            _collect(getattr(value, field.name), keys)
-    else:       # slotted config holders (parse_http_filters.FilterConfig)
-        for name in getattr(type(value), "__slots__", ()):
-            _collect(getattr(value, name, None), keys)
+def _route_keys(route_config):
+    keys = []
+    for vhost in route_config.virtual_hosts:
+        owners = [vhost]
+        for route in vhost.routes:
+            owners.append(route)
+            if route.route is not None:
+                owners.extend(route.route.weighted_clusters)
+        for owner in owners:
+            for _, entry in owner.typed_per_filter_config:
+                keys += _keys_of(getattr(entry, "config", entry))
+    return keys
+
+
+def _keys_of(config):
+    bucket_keys_of = getattr(config, "bucket_keys", None)
+    return bucket_keys_of() if bucket_keys_of is not None else []
 
 
 def share(counts):

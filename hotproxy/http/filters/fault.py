@@ -67,7 +67,8 @@ class FaultFactory(FilterFactory):
         return entry[1]
 
     def create(self, stream):
-        return FaultFilter(self, self.settings_for(stream))
+        settings = self.settings_for(stream)
+        return None if settings.inert else FaultFilter(self, settings)
 
     def enabled(self, percentage):
         numerator, denominator = percentage
@@ -88,6 +89,7 @@ class Settings:
         self.checks = [compile_header_matcher(matcher, f"headers[{index}]")
                        for index, matcher in enumerate(config.headers)]
         self.max_active = config.max_active_faults
+        self.inert = self.delay is None and self.abort is None and self.rate_limit is None
 
     def applies(self, stream):
         request = stream.request

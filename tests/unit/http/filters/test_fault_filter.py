@@ -189,3 +189,8 @@ def test_response_rate_limit_from_header():
     assert clock.slept == [pytest.approx(1.0, abs=1e-3)]
     stream, filter_ = run(factory, [(b"x-envoy-fault-throughput-response", b"0")])
     assert filter_.pacer is None
+
+
+def test_a_config_without_faults_stays_out_of_the_stream():
+    factory, _ = make({"headers": [{"name": "x-chaos", "present_match": True}]})
+    assert factory.create(Stream(route=SimpleNamespace(cluster_name="backend"))) is None
