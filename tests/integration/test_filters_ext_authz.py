@@ -8,7 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from harness import RawClient, admin_counter, read_lines, http_listener, simple_routes, to_yaml
+from harness import RawClient, Upstream, admin_counter, read_lines, http_listener, simple_routes, to_yaml
 
 EXT_AUTHZ_TYPE = "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz"
 PER_ROUTE_TYPE = "type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute"
@@ -84,8 +84,11 @@ def ext_authz(**extra):
             "typed_config": {"@type": EXT_AUTHZ_TYPE, "http_service": service, **extra}}
 
 
-def config(upstream_port, authz_port, access_log=None, **extra):
-    routes = simple_routes(
+def config(upstream_port, authz_port, access_log=None, other_port=None, **extra):
+    by_user = [] if other_port is None else [
+        {"match": {"prefix": "/", "headers": [{"name": "x-user", "exact_match": "alice"}]},
+         "route": {"cluster": "other"}}]
+    routes = simple_routes(*by_user,
         {"match": {"prefix": "/public"}, "route": {"cluster": "app"}, "typed_per_filter_config": {
             "envoy.filters.http.ext_authz": {"@type": PER_ROUTE_TYPE, "disabled": True}}},
         {"match": {"prefix": "/"}, "route": {"cluster": "app"}})
@@ -97,8 +100,10 @@ def config(upstream_port, authz_port, access_log=None, **extra):
                 "%RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% "
                 "%DYNAMIC_METADATA(envoy.filters.http.ext_authz:x-user)%\n"}}}}]
     listener = http_listener("http", "listen", routes, hcm_extra=hcm)
-    return to_yaml({"admin": ADMIN, "static_resources": {
-        "listeners": [listener], "clusters": [cluster("app", upstream_port), cluster("authz", authz_port)]}})
+    clusters = [cluster("app", upstream_port), cluster("authz", authz_port)]
+    if other_port is not None:
+        clusters.append(cluster("other", other_port))
+    return to_yaml({"admin": ADMIN, "static_resources": {"listeners": [listener], "clusters": clusters}})
 
 
 def get(port, path, headers=(), method="GET", body=None):
@@ -235,6 +240,19 @@ def test_per_route_disabled(peer_factory, upstream, authz):
     assert get(peer.port("listen"), "/public/deny").status == 200
     assert authz.checks == []
     assert peer.counter("http.ingress_http.ext_authz.disabled") == 0
+
+
+@pytest.mark.parametrize("clear", [False, True])
+def test_clear_route_cache_routes_by_the_services_headers(peer_factory, upstream, authz, clear):
+    other = Upstream()
+    try:
+        peer = peer_factory(config(upstream.port, authz.server_address[1], other_port=other.port,
+                                   clear_route_cache=clear))
+        assert get(peer.port("listen"), "/app").status == 200
+        routed_again = len(other.requests) == 1
+        assert routed_again is clear and len(upstream.requests) == (0 if clear else 1)
+    finally:
+        other.stop()
 
 
 def test_access_log_flags_details_and_metadata(peer_factory, upstream, authz, tmp_path):
