@@ -5,17 +5,17 @@ bucket was (or will be) empty: it holds ``min(max_tokens, (now - T) * rate)`` to
 
 Envoy shares a filter's buckets among the worker threads of its one process. hotproxy runs one
 process per core, so a bucket lives in the table of shared counters the arbiter makes for the
-circuit breakers (listener/connection_counts.py): one counter per bucket whose cells add up to
-``T`` in nanoseconds of CLOCK_MONOTONIC (one clock for every process of the machine), plus 2**61
-so that zero is long ago. A worker
-only adds to its own cell:
+circuit breakers (listener/connection_counts.py), with no lock (process/ratelimit_buckets.py
+keeps the cells):
 
-- taking a token adds the time one token is worth, then reads the sum: past ``now``, the token
-  was not there and the addition is taken back. Two workers racing for the last token both see
-  each other's addition and both refuse, never both take it (as OptimisticCounter does);
+- ``T`` is in nanoseconds of CLOCK_MONOTONIC (one clock for every process of the machine), plus
+  2**61 so that a counter of zeros is long ago;
+- taking a token adds the time one token is worth to this worker's cell, then reads ``T``: past
+  ``now``, the token was not there and the addition is taken back. Two workers racing for the
+  last token both see each other's addition and both refuse rather than both take it (as
+  OptimisticCounter, with the same caveat of a store still in a core's buffer);
 - a bucket that has been full for a while has ``T`` far in the past: it is raised to
-  ``now - max_tokens / rate`` first, under the counter's record lock, as two such raises made at
-  once must not add up.
+  ``now - max_tokens / rate`` first (two raises at once do not add up).
 
 When a worker process exits, the arbiter zeroes its cells: what it added goes, and the bucket
 may refill up to full (a reload's draining workers exiting, or a crash). Envoy's buckets start
@@ -72,8 +72,8 @@ class LocalCells:
         self.value += delta
 
     def raise_to(self, floor):
-        if self.value < floor:
-            self.value = floor
+        """Called right after ``total()`` came out under ``floor``."""
+        self.value = floor
 
 
 class TokenBucket:

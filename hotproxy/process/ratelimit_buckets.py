@@ -9,13 +9,14 @@ table to token_bucket.py.
 """
 from __future__ import annotations
 
-import fcntl
 import struct
 
 from .. import token_bucket
 from ..listener.connection_counts import SLOTS
 
 _CELL = 8
+#: the second counter of each bucket (SharedCells)
+RAISED = " raised"
 
 
 def bucket_keys(bootstrap) -> list[str]:
@@ -31,7 +32,7 @@ def bucket_keys(bootstrap) -> list[str]:
                 route_config = getattr(config, "route_config", None)
                 if route_config is not None:
                     keys += _route_keys(route_config)
-    return keys
+    return [counter for key in keys for counter in (key, key + RAISED)]
 
 
 def _route_keys(route_config):
@@ -56,46 +57,56 @@ def _keys_of(config):
 def share(counts):
     """Make the worker's buckets live in ``counts`` (its WorkerCounts)."""
     def open_cells(key):
-        column = counts.columns.get(key)
-        return None if column is None else SharedCells(counts, column)
+        consumed = counts.columns.get(key)
+        raised = counts.columns.get(key + RAISED)
+        if consumed is None or raised is None:
+            return None
+        return SharedCells(counts, consumed, raised)
     token_bucket.share_through(open_cells)
 
 
 class SharedCells:
-    """One bucket's counter: this worker adds to its own cell; the sum is the bucket's ``T``."""
+    """One bucket's two counters; this worker writes only its own cell of each:
 
-    __slots__ = ("_row", "_slot", "_cells", "_mapped", "_row_at", "_fd")
+    - ``consumed``: the time its tokens were worth (it adds and takes back);
+    - ``raised``: how far it last had to raise the bucket's ``T`` above the consumed sum to keep the
+      bucket at ``max_tokens`` (a full bucket).
 
-    def __init__(self, counts, column):
-        start = 1 + column * SLOTS
-        self._row = counts._cells[start:start + SLOTS]
+    ``T`` is the consumed sum plus the highest raise. Two workers raising at once compute the
+    same raise from the same sums; taking the highest instead of adding them means they never
+    add up, with no lock. A raise is computed from the consumed sum ``total`` just read: a token
+    another worker took since then counts on top of it.
+    """
+
+    __slots__ = ("_consumed", "_raised", "_slot", "_cells", "_mapped", "_consumed_at",
+                 "_raised_at", "_count", "_unpack", "_consumed_sum")
+
+    def __init__(self, counts, consumed_column, raised_column):
         self._slot = counts.slot
         self._cells = counts._cells
         self._mapped = counts._mapped
-        self._row_at = start * _CELL
-        self._fd = counts.fd
+        self._consumed, self._consumed_at = self._row(counts, consumed_column)
+        self._raised, self._raised_at = self._row(counts, raised_column)
+        self._count = self._unpack = None
+        self._consumed_sum = 0
+
+    @staticmethod
+    def _row(counts, column):
+        start = 1 + column * SLOTS
+        return counts._cells[start:start + SLOTS], start * _CELL
 
     def total(self):
-        return sum(_unpacker(self._cells[0])(self._mapped, self._row_at))
+        count = self._cells[0]          # worker slots ever handed out
+        if count != self._count:
+            self._count, self._unpack = count, struct.Struct(f"{count}q").unpack_from
+        unpack, mapped = self._unpack, self._mapped
+        consumed = self._consumed_sum = sum(unpack(mapped, self._consumed_at))
+        raised = max(unpack(mapped, self._raised_at))
+        return consumed + raised if raised > 0 else consumed
 
     def add(self, delta):
-        self._row[self._slot] += delta
+        self._consumed[self._slot] += delta
 
     def raise_to(self, floor):
-        fcntl.lockf(self._fd, fcntl.LOCK_EX, _CELL, self._row_at)
-        try:
-            total = self.total()
-            if total < floor:
-                self._row[self._slot] += floor - total
-        finally:
-            fcntl.lockf(self._fd, fcntl.LOCK_UN, _CELL, self._row_at)
-
-
-_UNPACKERS = {}
-
-
-def _unpacker(count):
-    unpack = _UNPACKERS.get(count)
-    if unpack is None:
-        unpack = _UNPACKERS[count] = struct.Struct(f"{count}q").unpack_from
-    return unpack
+        """Called right after ``total()`` came out under ``floor``."""
+        self._raised[self._slot] = floor - self._consumed_sum

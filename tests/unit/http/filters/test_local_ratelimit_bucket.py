@@ -59,21 +59,21 @@ def test_remaining_and_reset_seconds_as_envoy_rounds_them():
 
 
 def workers(count):
-    """``count`` workers' views of one arbiter table holding one bucket."""
+    """``count`` workers' cells of one bucket in one arbiter table."""
     table = ConnectionCounts()
-    column = table.column("bucket")
-    views = []
+    columns = {"bucket": table.column("bucket"), "bucket raised": table.column("bucket raised")}
+    cells = []
     for owner in range(count):
         slot = table.claim_slot(owner)
-        views.append(WorkerCounts(table.fd, slot, {"bucket": column}))
-    return table, views
+        counts = WorkerCounts(table.fd, slot, columns)
+        cells.append(SharedCells(counts, columns["bucket"], columns["bucket raised"]))
+    return table, cells
 
 
 def test_two_workers_share_one_bucket():
     clock = Clock()
     _, (a, b) = workers(2)
-    first = bucket(max_tokens=4, clock=clock, cells=SharedCells(a, a.columns["bucket"]))
-    second = bucket(max_tokens=4, clock=clock, cells=SharedCells(b, b.columns["bucket"]))
+    first, second = bucket(max_tokens=4, clock=clock, cells=a), bucket(max_tokens=4, clock=clock, cells=b)
     taken = [first.consume(), second.consume(), first.consume(), second.consume(),
              first.consume(), second.consume()]
     assert taken == [True, True, True, True, False, False]
@@ -82,11 +82,22 @@ def test_two_workers_share_one_bucket():
     assert first.remaining() == second.remaining() == 0
 
 
+def test_two_raises_at_once_do_not_add_up():
+    clock = Clock()
+    _, (a, b) = workers(2)
+    first, second = bucket(max_tokens=2, clock=clock, cells=a), bucket(max_tokens=2, clock=clock, cells=b)
+    floor = clock.now + 2**61 - 2 * S
+    assert a.total() < floor and b.total() < floor      # both see it full of long ago
+    a.raise_to(floor)
+    b.raise_to(floor)
+    assert a.total() == b.total() == floor
+    assert [first.consume(), second.consume(), first.consume()] == [True, True, False]
+
+
 def test_a_worker_that_exits_gives_back_what_it_took():
     clock = Clock()
     table, (a, b) = workers(2)
-    first = bucket(max_tokens=2, clock=clock, cells=SharedCells(a, a.columns["bucket"]))
-    second = bucket(max_tokens=2, clock=clock, cells=SharedCells(b, b.columns["bucket"]))
+    first, second = bucket(max_tokens=2, clock=clock, cells=a), bucket(max_tokens=2, clock=clock, cells=b)
     assert first.consume() and first.consume() and not second.consume()
     table.release_slot(0)
     assert second.consume()
@@ -125,10 +136,11 @@ def bootstrap_with_limits(per_connection=False):
 def test_bucket_keys_come_from_every_local_ratelimit_config():
     from hotproxy.config import parse_bootstrap
     keys = bucket_keys(parse_bootstrap(bootstrap_with_limits()))
-    assert len(keys) == len(set(keys)) == 3         # the filter's default and descriptor, the route's
+    # the filter's default and descriptor buckets, the route's, two counters each
+    assert len(keys) == len(set(keys)) == 6
     assert all(key.startswith("local_ratelimit ") for key in keys)
     # buckets per connection live in the worker
-    assert len(bucket_keys(parse_bootstrap(bootstrap_with_limits(per_connection=True)))) == 1
+    assert len(bucket_keys(parse_bootstrap(bootstrap_with_limits(per_connection=True)))) == 2
 
 
 def test_a_bucket_is_full_however_recently_the_machine_booted():
