@@ -1,5 +1,6 @@
 """MAGLEV as Envoy's MaglevLoadBalancer fills its table, so that a hash key maps to the host
-Envoy would pick (for the same hosts in the same order, weights and table size).
+Envoy would pick (for the same hosts, weights and table size; hosts take turns in the order of
+their "ip:port", as Envoy sorts them).
 
 Each host's permutation starts at xxHash64(ip:port, seed 0) mod M and steps by
 xxHash64(ip:port, seed 1) mod (M - 1) + 1; hosts take turns claiming their next free slot, a host
@@ -23,7 +24,9 @@ _MASK = 2**64 - 1
 def build_table(hosts, table_size=DEFAULT_TABLE_SIZE):
     if not hosts:
         return []
-    weights = normalized_weights(hosts)
+    # Envoy fills the table in the order of the hosts' addresses ("ip:port" as strings), not
+    # the config's: the same hosts give the same table however they are listed
+    weights = sorted(normalized_weights(hosts), key=lambda pair: pair[0].label)
     heaviest = max(weight for _, weight in weights)
     # host, offset, skip, weight, [target weight, next]
     entries = []

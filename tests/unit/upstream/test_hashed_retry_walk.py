@@ -84,3 +84,16 @@ def test_other_policies_pick_again_without_an_attempt():
     assert not found.hashing
     first = found.pick_host()
     assert pick_host(found, state([first]), None) is not first
+
+
+def test_maglev_fills_its_table_in_address_order_whatever_the_config_order():
+    """Envoy sorts the hosts by "ip:port" before filling (maglev_lb.cc); found by
+    tests/integration/test_hashed_retry_ring.py against Envoy 1.40 with unordered ports."""
+    hosts = [Host(("127.0.0.1", port)) for port in (46089, 50693, 42373)]
+    forward = MaglevLoadBalancer(hosts, random.Random(1), table_size=307)
+    backward = MaglevLoadBalancer(hosts[::-1], random.Random(1), table_size=307)
+    assert [h.address for h in forward._table] == [h.address for h in backward._table]
+    # user7 went to 42373, its retry to 50693, on Envoy 1.40
+    key = xxhash.xxh64_intdigest(b"user7")
+    assert forward.pick(key).address[1] == 42373
+    assert next(forward.pick(key, a) for a in range(1, 6) if forward.pick(key, a).address[1] != 42373).address[1] == 50693
