@@ -146,3 +146,35 @@ def test_bucket_keys_come_from_every_local_ratelimit_config():
 def test_a_bucket_is_full_however_recently_the_machine_booted():
     b = bucket(max_tokens=3, interval=3600.0, clock=Clock(now=5 * S))
     assert [b.consume() for _ in range(4)] == [True, True, True, False]
+
+
+def test_processes_racing_for_tokens_never_take_more_than_there_are():
+    """Two real processes hammering one shared bucket: exactly max_tokens are taken."""
+    import os
+
+    table = ConnectionCounts()
+    columns = {"bucket": table.column("bucket"), "bucket raised": table.column("bucket raised")}
+    children = []
+    go_read, go_write = os.pipe()          # both start together
+    for owner in range(2):
+        slot = table.claim_slot(owner)
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                cells = SharedCells(WorkerCounts(table.fd, slot, columns), columns["bucket"],
+                                    columns["bucket raised"])
+                b = TokenBucket(BucketConfig(3000, 3600.0, 1), cells)
+                os.read(go_read, 1)
+                os.write(write_end, b"%d" % sum(b.consume() for _ in range(20000)))
+            finally:
+                os._exit(0)
+        os.close(write_end)
+        children.append((pid, read_end))
+    os.write(go_write, b"go")
+    taken = []
+    for pid, read_end in children:
+        os.waitpid(pid, 0)
+        taken.append(int(os.read(read_end, 64)))
+        os.close(read_end)
+    assert sum(taken) == 3000 and all(taken), taken
