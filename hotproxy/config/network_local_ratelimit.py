@@ -30,8 +30,8 @@ class NetworkLocalRateLimit(NetworkFilter):
 
     def bucket_key(self) -> str:
         if self.share_key:
-            return bucket_key("share_key", self.share_key)
-        return bucket_key(self.location, "connections")
+            return bucket_key("share_key", self.share_key, self.token_bucket)
+        return bucket_key(self.location, "connections", self)
 
     def bucket_keys(self) -> list[str]:
         return [self.bucket_key()]

@@ -267,3 +267,16 @@ def test_a_per_route_config_counts_under_its_own_stat_prefix(proxy_factory, upst
     proxy = proxy_factory(config(upstream.port, [local_ratelimit()], routes=routes))
     assert [get(proxy.port("listen")).status for _ in range(2)] == [200, 429]
     assert admin_counter(proxy.port("admin"), "route_rl.http_local_rate_limit.enforced") == 1
+
+
+def test_a_reload_changing_the_limit_takes_effect(proxy_factory, upstream):
+    from harness import reload, rewrite
+    limited = config(upstream.port, [local_ratelimit(token_bucket={"max_tokens": 2, "fill_interval": "3600s"})])
+    proxy = proxy_factory(limited, extra_args=("--concurrency", "2"))
+    port = proxy.port("listen")
+    assert [get(port).status for _ in range(3)] == [200, 200, 429]
+    rewrite(proxy, config(upstream.port, [local_ratelimit(
+        token_bucket={"max_tokens": 4, "fill_interval": "3600s"})]))
+    reload(proxy, 1)
+    time.sleep(0.5)
+    assert [get(port).status for _ in range(5)] == [200] * 4 + [429]

@@ -4,6 +4,7 @@ host's or route's typed_per_filter_config (where the token bucket is required), 
 ``TokenBucket`` and descriptor types the network filter of the same name uses too."""
 from __future__ import annotations
 
+import hashlib
 import http
 from dataclasses import dataclass
 from typing import ClassVar
@@ -55,7 +56,7 @@ class LocalRateLimit:
     """``filter_enabled`` / ``filter_enforced``: (numerator, denominator), None is never (Envoy's
     default for both: a filter without filter_enabled limits nothing). ``location`` is where the
     config sits in the bootstrap: its token buckets are shared by every worker process under
-    keys made from it (``bucket_keys``)."""
+    keys made from it and from the config (``bucket_keys``)."""
     runtime: ClassVar[str] = "local_ratelimit"
     stat_prefix: str
     location: str
@@ -77,12 +78,18 @@ class LocalRateLimit:
         one), then one per descriptor. None when each connection has buckets of its own."""
         if self.per_connection:
             return []
-        keys = [bucket_key(self.location, "default")] if self.token_bucket is not None else []
-        return keys + [bucket_key(self.location, index) for index in range(len(self.descriptors))]
+        keys = [self.bucket_key("default")] if self.token_bucket is not None else []
+        return keys + [self.bucket_key(index) for index in range(len(self.descriptors))]
+
+    def bucket_key(self, which) -> str:
+        """A bucket's key: where the config sits, and what it says (a reload that changes the
+        config starts afresh, as Envoy's new filter config does)."""
+        return bucket_key(self.location, which, self)
 
 
-def bucket_key(location: str, which) -> str:
-    return f"local_ratelimit {location} {which}"
+def bucket_key(location: str, which, config) -> str:
+    digest = hashlib.sha1(repr(config).encode()).hexdigest()[:16]
+    return f"local_ratelimit {location} {which} {digest}"
 
 
 def parse(node: Node, per_route=False) -> LocalRateLimit | None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import random
 import weakref
 
-from ...config.http_filters.local_ratelimit import bucket_key
 from ...stats.schema import stat_set
 from ...token_bucket import TokenBucket, shared_bucket
 from ..header_mutation import compile_header_level
@@ -102,11 +101,10 @@ class Limiter:
     def _make_buckets(self, shared):
         """(default bucket or None, {descriptor entries: bucket})."""
         config = self.config
-        where = config.location
 
         def bucket(which, bucket_config):
             if shared:
-                return shared_bucket(bucket_key(where, which), bucket_config)
+                return shared_bucket(config.bucket_key(which), bucket_config)
             return TokenBucket(bucket_config)
         default = bucket("default", config.token_bucket) if config.token_bucket else None
         return default, {item.entries: bucket(index, item.token_bucket)

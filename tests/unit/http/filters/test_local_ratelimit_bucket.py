@@ -178,3 +178,14 @@ def test_processes_racing_for_tokens_never_take_more_than_there_are():
         taken.append(int(os.read(read_end, 64)))
         os.close(read_end)
     assert sum(taken) == 3000 and all(taken), taken
+
+
+def test_a_changed_config_gets_buckets_of_its_own():
+    from hotproxy.config import parse_bootstrap
+    same = bucket_keys(parse_bootstrap(bootstrap_with_limits()))
+    assert bucket_keys(parse_bootstrap(bootstrap_with_limits())) == same
+    changed = bootstrap_with_limits()
+    hcm = changed["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    hcm["http_filters"][0]["typed_config"]["token_bucket"] = {"max_tokens": 9, "fill_interval": "1s"}
+    keys = bucket_keys(parse_bootstrap(changed))
+    assert keys[0] != same[0] and keys[4:] == same[4:]       # the route's config is unchanged
