@@ -64,10 +64,12 @@ class HttpConnectionManager:
         #: while draining without a next generation to move to (the listener was removed, or the
         #: proxy shuts down), connections close over the drain time instead: see ``drain``
         self.closing = False
-        self.router = Router(self)
+        self.router = Router(cluster_manager, self.server_name, self.stats, self.stream_idle_timeout,
+                             self.logging)
         #: (factory, disabled) per HTTP filter besides the router, in order; empty: none
         self.filters = filter_factories(config, FilterContext(
-            cluster_manager, f"http.{config.stat_prefix}.", self.server, deadlines))
+            cluster_manager, f"http.{config.stat_prefix}.", self.server, deadlines,
+            config.route_config))
 
     def serve(self, sock, address, tls=None):
         """Serve the connection ``sock`` from ``address``; ``tls`` is what its handshake

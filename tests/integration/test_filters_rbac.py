@@ -3,7 +3,6 @@ config: HTTP rules on headers, paths and the remote address, the 403 Envoy sends
 the access log, a mutual-TLS principal; the network filter in front of a TCP proxy."""
 from __future__ import annotations
 
-import importlib.util
 import socket
 import time
 
@@ -22,22 +21,6 @@ LOG_FORMAT = ("%RESPONSE_CODE% %RESPONSE_CODE_DETAILS% "
               "%DYNAMIC_METADATA(envoy.filters.http.rbac:shadow_effective_policy_id)% "
               "%DYNAMIC_METADATA(envoy.filters.http.rbac:shadow_engine_result)%\n")
 # The HTTP filter chain runs filters other than the router once the connection manager has it.
-CHAIN_WIRED = importlib.util.find_spec("hotproxy.http.filters.registry") is not None
-
-
-@pytest.fixture(autouse=True)
-def _http_needs_the_chain(request):
-    peer = getattr(request.node, "callspec", None)
-    if peer is None or peer.params.get("peer_factory") != "hotproxy":
-        return
-    if not CHAIN_WIRED and "network" not in request.node.name:
-        request.node.add_marker(pytest.mark.xfail(reason="chain wiring pending", strict=False))
-    elif "shadow" in request.node.name:
-        request.node.add_marker(pytest.mark.xfail(
-            reason="the access log's StreamInfo does not carry the stream's dynamic metadata and "
-                   "response code details yet (http/stream_log.py)", strict=False))
-
-
 def listener(name, filters, transport_socket=None):
     chain = {"filters": filters}
     if transport_socket is not None:

@@ -4,7 +4,6 @@ served while the DEFAULT priority is at its max_requests (its own breakers and p
 import threading
 import time
 
-import pytest
 
 from harness import ScriptedUpstream, RawClient, admin_stats, http_listener, simple_routes, static_cluster, to_yaml
 
@@ -50,9 +49,7 @@ def test_the_high_gauges_are_envoys(peer_factory):
     upstream.release.set()
 
 
-def test_a_high_route_is_served_while_default_is_at_its_limit(peer_factory, request):
-    if request.node.callspec.params["peer_factory"] == "hotproxy":
-        request.node.add_marker(pytest.mark.xfail(reason="router wiring pending", strict=False))
+def test_a_high_route_is_served_while_default_is_at_its_limit(peer_factory):
     upstream = SlowOrFast()
     peer = peer_factory(config(upstream.port))
     held = []

@@ -19,8 +19,9 @@ reverse order. Each hook runs in the connection's greenlet, so a filter may bloc
   this filter buffered before it (``b""`` drops it all);
 - ``stream.send_local_reply(...)``'s result: the request is answered here and goes no further.
 
-An exception out of a hook is answered as a 500 local reply (flag ``UPE`` when the filter is a
-Python filter), counted, and never ends the worker.
+An exception out of a hook is logged and answered as a 500 local reply that closes the
+connection (a reset once the response has started); it never ends the worker. The Python filter
+catches its own first, to count them and flag ``UPE`` (filters/python.py).
 """
 from __future__ import annotations
 
@@ -34,11 +35,14 @@ class HttpFilter:
     ``stream`` is the filter's view of the exchange (http/stream.py ``ActiveStream``):
 
     - ``stream.request``: the request head. ``method``, ``target`` (path and query, bytes), ``host``
-      (bytes) and ``headers``: a list of (lower-case name, value) byte pairs, edited in place;
+      (bytes) and ``headers``: a list of (lower-case name, value) byte pairs, edited in place.
+      A filter that changes the body's length removes ``content-length`` (the body then goes
+      upstream chunked) or sets it to the new length;
     - ``stream.route`` (None when no route matched) and ``stream.clear_route_cache()`` after an
       edit that should change the route;
     - ``stream.route_config(name)``: this filter's ``typed_per_filter_config`` for the stream's
-      route (weighted cluster, then route, then virtual host), parsed; None when there is none;
+      route (route, then virtual host; a weighted cluster's own entry once the router picked the
+      cluster, so in the encode hooks), parsed; None when there is none;
     - ``stream.send_local_reply(status, body=b"", headers=(), details=None, flag=None)``;
     - ``stream.info``: the StreamInfo access logs print (``dynamic_metadata``: namespace → dict,
       ``filter_state``: name → value, ``downstream_tls``, the addresses, the response flags);
@@ -86,13 +90,15 @@ class FilterFactory:
 
 class FilterContext:
     """What a filter factory may use: the worker's cluster manager (for callouts), the
-    connection manager's stat prefix (``http.<stat_prefix>.``), its deadlines and server state."""
+    connection manager's stat prefix (``http.<stat_prefix>.``), its deadlines, server state and
+    route configuration (to prepare for the per-route configs it holds)."""
 
-    def __init__(self, cluster_manager, stat_prefix, server, deadlines=None):
+    def __init__(self, cluster_manager, stat_prefix, server, deadlines=None, route_config=None):
         self.cluster_manager = cluster_manager
         self.stat_prefix = stat_prefix
         self.server = server
         self.deadlines = deadlines
+        self.route_config = route_config
 
 
 class Response:

@@ -46,8 +46,6 @@ class BufferFilter(HttpFilter):
             return STOP
         headers = stream.request.headers
         if header_value(headers, b"content-length") is None:
-            headers.append((b"content-length", b"%d" % self.received))
             # The whole body goes on in one piece now: length-delimited, no longer chunked.
-            if getattr(stream, "chunked", False):
-                stream.chunked = False
+            headers.append((b"content-length", b"%d" % self.received))
         return CONTINUE

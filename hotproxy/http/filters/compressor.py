@@ -91,7 +91,6 @@ class CompressorFilter(HttpFilter):
             remove_header(headers, b"content-length")
             set_header(headers, b"content-encoding", factory.encoding_bytes)
             stats.compressed += 1
-            stream.chunked = True       # the body's new length is known only at its end
             self._request_compressor = factory.make_compressor()
         else:
             stats.not_compressed += 1

@@ -60,8 +60,6 @@ class DecompressorFilter(HttpFilter):
         if end_stream:      # as in Envoy: a request without a body is not counted
             return CONTINUE
         self._request = self._start(self._factory.request, headers)
-        if self._request is not None:
-            stream.chunked = True       # the body's new length is known only at its end
         return CONTINUE
 
     def decode_data(self, stream, data, end_stream):

@@ -44,7 +44,7 @@ class LocalRateLimitFactory(FilterFactory):
         self._stats = {}             # stat_prefix → stats, shipped when declared up front
         self._route_limiters = {}    # id(per-route config) → (config, Limiter)
         self.limiter = self._limiter(config)
-        for route_config in _per_route_configs(getattr(context, "route_config", None)):
+        for route_config in _per_route_configs(context.route_config):
             self._route_limiter(route_config)
 
     def _limiter(self, config):
@@ -125,7 +125,7 @@ class Limiter:
         if action is None:
             return []
         own = action.rate_limits
-        vhost = getattr(route, "vhost_rate_limits", ())
+        vhost = route.vhost_rate_limits
         option = "INCLUDE" if action.include_vh_rate_limits else self.config.vh_rate_limits
         descriptors = self._describer(own)(stream, local_cluster) if own else []
         if vhost and (option == "INCLUDE" or (option == "OVERRIDE" and not own)):

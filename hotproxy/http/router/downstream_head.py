@@ -27,7 +27,9 @@ def downstream_head(router, stream, head, out, sent_at, head_only, conn, attempt
     """Queue the downstream response head for the upstream's ``head`` in ``out``; returns the
     body framing to use (NONE, RAW or CHUNKED)."""
     status = head.status
-    stream.status = status
+    info = stream.info
+    info.response_code = status
+    info.response_code_details = "via_upstream"
     stream.responded = True
     cluster = stream.cluster
     count_status_class(cluster.stats, CLASS_STATS, status)
@@ -40,7 +42,7 @@ def downstream_head(router, stream, head, out, sent_at, head_only, conn, attempt
         host_stats.rq_error += 1
     else:
         host_stats.rq_success += 1
-    router.hcm.count_response(status)
+    conn.count_response(status)
     stream.upstream.keep_alive = head.keep_alive
     headers = head.headers  # the hop-by-hop ones are not in it
     server_at, has_date = head.server_at, head.has_date  # -2: not known, look
@@ -50,7 +52,7 @@ def downstream_head(router, stream, head, out, sent_at, head_only, conn, attempt
             headers = strip_hop_by_hop(headers, nominated, ())
             server_at = -2
     service_time_ms = int((time.monotonic() - sent_at) * 1000)
-    stream.service_time_ms = service_time_ms
+    stream.info.upstream_service_time_ms = service_time_ms
     headers.append((b"x-envoy-upstream-service-time", b"%d" % service_time_ms))
     if attempt is not None and attempt.count_in_response:
         headers.append((b"x-envoy-attempt-count", b"%d" % attempt.state.attempts))
@@ -83,7 +85,7 @@ def downstream_head(router, stream, head, out, sent_at, head_only, conn, attempt
         # chunked, or delimited by the upstream closing: chunk-framed for the client
         framing = NONE if head_only else CHUNKED
         headers.append((b"transfer-encoding", b"chunked"))
-    stream.response_headers = headers
+    stream.info.response_headers = headers
     out.append(response_head(status, headers))
     return framing
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from xxhash import xxh64_intdigest
 
 from ...matching import compile_regex
-from .actions import _re2_global_replace
+from .rewrites import _re2_global_replace
 
 _MASK = (1 << 64) - 1
 

@@ -22,6 +22,7 @@ import gevent
 from ...sockio import send_all
 from ...stats.schema import count_status_class
 from ...upstream.connect import ConnectFailure
+from ...upstream.request import give_back, take_connection
 from ..http1.codec import END
 from ..http1.serialize import LAST_CHUNK
 from .downstream_head import CLASS_STATS, response_decoder
@@ -121,7 +122,7 @@ class Mirrors:
             return
         body = b"".join(copy.body) + (LAST_CHUNK if stream.chunked else b"")
         route = stream.route
-        timeout = route.timeout or self.router.hcm.stream_idle_timeout or None
+        timeout = route.timeout or self.router.stream_idle_timeout or None
         head_only = stream.head.method == b"HEAD"
         clusters = self.router.clusters
         for name, suffix in copy.targets:
@@ -136,14 +137,11 @@ def _exchange(cluster, request, timeout, head_only):
     host = cluster.pick_host()
     if host is None:
         return
-    stats = cluster.stats
-    stats.upstream_rq_total += 1
+    cluster.stats.upstream_rq_total += 1
     try:
-        upstream = host.pool.acquire()
+        upstream = take_connection(cluster, host, host.pool)
     except ConnectFailure:
         return
-    stats.upstream_rq_active += 1
-    host.active_requests += 1
     reusable = False
     sent_at = time.monotonic()
     try:
@@ -155,9 +153,7 @@ def _exchange(cluster, request, timeout, head_only):
     except Exception:   # noqa: BLE001 - a shadow's failure is never the client's
         reusable = False
     finally:
-        host.active_requests -= 1
-        stats.upstream_rq_active -= 1
-        upstream.pool.release(upstream, reusable)
+        give_back(cluster, upstream, reusable)
 
 
 def _read_response(cluster, upstream, head_only):

@@ -20,6 +20,7 @@ import gevent
 from ...deadlines import NEVER
 from ...errors import ProtocolError
 from ...upstream.connect import ConnectFailure
+from ...upstream.request import take_connection
 from ...upstream.health.passive import report_immediate_fail
 from .. import local_reply
 from ..http1.serialize import LAST_CHUNK, request_head
@@ -114,7 +115,8 @@ class Retries:
     def start(self, stream, conn, cluster, target, headers, hash_key=None):
         route = stream.route
         policy = route.retry
-        state = policy.begin(stream.head, target, cluster.stats, cluster)
+        state = policy.begin(stream.head, target, cluster.stats,
+                             cluster.high if route.high_priority else cluster)
         if route.rewrites_path:
             target = route.rewrite_path(target)
         if route.host_rewrite_literal is not None:
@@ -191,7 +193,7 @@ class Retries:
         route_deadline = complete_at + route.timeout if route.timeout else NEVER
         idle = route.idle_timeout
         if idle is None:
-            idle = router.hcm.stream_idle_timeout
+            idle = router.stream_idle_timeout
         try_idle = route.retry.per_try_idle_timeout
         attempt_idle = try_idle if not idle or (try_idle and try_idle < idle) else idle
         try:
@@ -343,10 +345,11 @@ class Retries:
             if host is None:
                 return 503, local_reply.NO_HEALTHY_UPSTREAM, "UH"
             state.attempted_hosts.append(host)
-            stream.upstream_host = host.label
-            pool = host.pool
+            stream.info.upstream_host = host.label
+            pool = host.pool if not route.high_priority else cluster.high.pool(host)
             if cluster.options_per_request:
-                pool = cluster.pool_for_request(host, stream.head.host, headers, conn)
+                pool = cluster.pool_for_request(host, stream.head.host, headers, conn,
+                                                route.high_priority)
             if route.auto_host_rewrite and host.hostname:
                 _set_header(headers, b"host", host.hostname.encode())
             if replay.attempt_at >= 0:
@@ -354,17 +357,10 @@ class Retries:
             if complete_at is not None and replay.expected_at >= 0:
                 headers[replay.expected_at] = (b"x-envoy-expected-rq-timeout-ms",
                                                b"%d" % _expected_ms(route, replay, complete_at))
-            stats.upstream_rq_active += 1
-            host.active_requests += 1
             try:
-                stream.upstream = pool.acquire_fresh() if fresh else pool.acquire()
+                stream.upstream = take_connection(cluster, host, pool, fresh)
             except ConnectFailure as failure:
-                host.active_requests -= 1
-                host.stats.rq_error += 1
-                stats.upstream_rq_active -= 1
                 overflow = failure.reason == "overflow"
-                if not overflow:
-                    report_host(cluster, host, "connect_failure")
                 decision = state.on_reset(OVERFLOW if overflow else failure.reason)
                 if decision is RETRY:
                     gevent.sleep(state.backoff())

@@ -24,6 +24,7 @@ from ...errors import ProtocolError
 from ...deadlines import NEVER
 from ...upstream.cluster import HASHING_POLICIES
 from ...upstream.connect import ConnectFailure
+from ...upstream.request import give_back, take_connection
 from .. import local_reply
 from ..http1.codec import END
 from ..http1.serialize import LAST_CHUNK, chunk, request_head
@@ -44,13 +45,17 @@ _YIELD_EVERY = 1 << 20
 
 
 class Router:
-    def __init__(self, hcm):
-        self.hcm = hcm
-        self.clusters = hcm.cluster_manager
-        self.server_name = hcm.server_name
+    """One per connection manager: ``stats`` are its (no_cluster), ``stream_idle_timeout`` the
+    idle timeout of routes without their own; ``logging`` keeps attempt counts for the logs."""
+
+    def __init__(self, cluster_manager, server_name, stats, stream_idle_timeout, logging):
+        self.clusters = cluster_manager
+        self.server_name = server_name
+        self.stats = stats
+        self.stream_idle_timeout = stream_idle_timeout
         self._buffers = []  # free response buffers (each in use by one exchange at a time)
         self.retries = Retries(self)
-        self.retries.attempt_counts = {} if hcm.logging else None
+        self.retries.attempt_counts = {} if logging else None
         #: requests of retrying routes whose body still arrives (see retrying.Replay)
         self.replays = self.retries.replays
         self.mirrors = Mirrors(self)
@@ -58,13 +63,12 @@ class Router:
 
     def start(self, stream, conn, target, headers):
         route = stream.route
-        hcm = self.hcm
         name = route.cluster_name
         if name is None:
             name, stream.weighted = route.pick_cluster(headers)
         cluster = self.clusters.get(name) if name is not None else None
         if cluster is None:
-            hcm.stats.no_cluster += 1
+            self.stats.no_cluster += 1
             return conn.local_reply(stream, 503, b"", flag="NC")
         stream.cluster = cluster
         hash_key = self._extras(route, stream, conn, cluster, target, headers) if route.extras else None
@@ -73,10 +77,10 @@ class Router:
         host = cluster.pick_host(hash_key, conn.sock, headers)
         if host is None:
             return conn.local_reply(stream, 503, local_reply.NO_HEALTHY_UPSTREAM, flag="UH")
-        stream.upstream_host = host.label
-        pool = host.pool
+        stream.info.upstream_host = host.label
+        pool = host.pool if not route.high_priority else cluster.high.pool(host)
         if cluster.options_per_request:     # before the Host is rewritten, as in Envoy
-            pool = cluster.pool_for_request(host, stream.head.host, headers, conn)
+            pool = cluster.pool_for_request(host, stream.head.host, headers, conn, route.high_priority)
         if route.rewrites_path:
             target = route.rewrite_path(target)
         if route.host_rewrite_literal is not None:
@@ -90,19 +94,11 @@ class Router:
         if stream.chunked:
             headers.append((b"transfer-encoding", b"chunked"))
         stream.request_bytes = request_head(stream.head.method, target, headers)
-        stats = cluster.stats
-        stats.upstream_rq_total += 1
-        stats.upstream_rq_active += 1
+        cluster.stats.upstream_rq_total += 1
         host.stats.rq_total += 1
-        host.active_requests += 1
         try:
-            stream.upstream = pool.acquire()
+            stream.upstream = take_connection(cluster, host, pool)
         except ConnectFailure as failure:
-            host.active_requests -= 1
-            host.stats.rq_error += 1
-            stats.upstream_rq_active -= 1
-            if failure.reason != "overflow":
-                report_host(cluster, host, "connect_failure")
             body = local_reply.CONNECT_ERROR + failure.reason.encode()
             if failure.reason == "overflow":
                 return conn.defer_reply(stream, 503, body, "UO", local_reply.OVERFLOW_HEADERS)
@@ -222,7 +218,7 @@ class Router:
         if attempt is None:
             sent_at = time.monotonic()
             route_deadline = sent_at + route.timeout if route.timeout else NEVER
-            idle = route.idle_timeout if route.idle_timeout is not None else self.hcm.stream_idle_timeout
+            idle = route.idle_timeout if route.idle_timeout is not None else self.stream_idle_timeout
         else:
             sent_at, route_deadline, idle = attempt.sent_at, attempt.deadline, attempt.idle
         framing = None       # None until the response head went out
@@ -270,10 +266,10 @@ class Router:
                 if merged:
                     break
                 if index == 1 and framing is _RAW and not done:
-                    taken = piece[:expected - stream.bytes_sent]
+                    taken = piece[:expected - stream.info.bytes_sent]
                     out.append(taken)
-                    stream.bytes_sent += len(taken)
-                    done = stream.bytes_sent == expected
+                    stream.info.bytes_sent += len(taken)
+                    done = stream.info.bytes_sent == expected
                     excess = len(taken) < len(piece)
                     bypassed = True
                     break
@@ -292,7 +288,7 @@ class Router:
                         if framing is _FILTERED:
                             stream.filters.encode_data(bytes(event), False)
                             continue
-                        stream.bytes_sent += len(event)
+                        stream.info.bytes_sent += len(event)
                         if framing is _CHUNKED:
                             out.append(chunk(event))
                         elif framing is _RAW:
@@ -319,10 +315,10 @@ class Router:
                 since_yield = 0
                 gevent.sleep(0)
             conn.set_deadline(_deadline(route_deadline, time.monotonic(), idle))
-            if not done and (bypassed or (framing is _RAW and expected - stream.bytes_sent >= _PASS_THROUGH_MIN)):
+            if not done and (bypassed or (framing is _RAW and expected - stream.info.bytes_sent >= _PASS_THROUGH_MIN)):
                 # The rest of a Content-Length body goes straight from one socket to the other
                 # through a reusable buffer: no parser copy, no new bytes object per read.
-                self._pass_through(view, stream, conn, expected - stream.bytes_sent, route_deadline, idle)
+                self._pass_through(view, stream, conn, expected - stream.info.bytes_sent, route_deadline, idle)
                 bypassed = done = True
             if done:
                 if bypassed:
@@ -347,7 +343,7 @@ class Router:
             send_body(view[:received])
             stream.buffered = 0
             remaining -= received
-            stream.bytes_sent += received
+            stream.info.bytes_sent += received
             relayed += received
             if relayed >= _YIELD_EVERY:
                 relayed = 0
@@ -386,14 +382,9 @@ class Router:
 
     def _release(self, stream, reusable):
         upstream = stream.upstream
-        if upstream is None:
-            return
-        stream.upstream = None
-        pool = upstream.pool
-        pool.host.active_requests -= 1
-        stream.cluster.stats.upstream_rq_active -= 1
-        pool.release(upstream, reusable)
-
+        if upstream is not None:
+            stream.upstream = None
+            give_back(stream.cluster, upstream, reusable)
 
 def _deadline(route_deadline, now, idle):
     """The sooner of the route's deadline and the stream idle timeout from ``now``."""

@@ -42,5 +42,5 @@ def test_flags_raised_on_a_stream_print_in_the_order_raised():
     stream.flag("URX")
     stream.flag("UF")
     stream.flag("URX")
-    assert short_string(stream.flags) == b"URX,UF"
-    assert long_string(stream.flags) == b"UpstreamRetryLimitExceeded,UpstreamConnectionFailure"
+    assert short_string(stream.info.response_flags) == b"URX,UF"
+    assert long_string(stream.info.response_flags) == b"UpstreamRetryLimitExceeded,UpstreamConnectionFailure"

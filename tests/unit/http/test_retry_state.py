@@ -193,17 +193,17 @@ def test_control_headers_merge_as_envoy_merges_them():
 
 def test_previous_hosts_picks_again_up_to_the_limit():
     hosts = iter(["a", "a", "a", "b", "a"])
-    cluster = SimpleNamespace(pick_host=lambda hash_key=None: next(hosts))
+    cluster = SimpleNamespace(pick_host=lambda hash_key=None, downstream=None, headers=None: next(hosts))
     state, _ = state_for(retry_on=("5xx",), previous_hosts=True, host_selection_retry_max_attempts=3)
     state.attempted_hosts.append("a")
     assert pick_host(cluster, state) == "b"
     hosts = iter(["a", "a", "a"])
-    cluster = SimpleNamespace(pick_host=lambda hash_key=None: next(hosts))
+    cluster = SimpleNamespace(pick_host=lambda hash_key=None, downstream=None, headers=None: next(hosts))
     state, _ = state_for(retry_on=("5xx",), previous_hosts=True)   # one more pick by default
     state.attempted_hosts.append("a")
     assert pick_host(cluster, state) == "a"                    # the last pick stands
     hosts = iter(["a", "b"])
-    cluster = SimpleNamespace(pick_host=lambda hash_key=None: next(hosts))
+    cluster = SimpleNamespace(pick_host=lambda hash_key=None, downstream=None, headers=None: next(hosts))
     state, _ = state_for(retry_on=("5xx",))                        # no predicate: no second pick
     state.attempted_hosts.append("a")
     assert pick_host(cluster, state) == "a"

@@ -6,7 +6,7 @@ import pytest
 from gevent import socket
 
 from hotproxy.http.side_request import SideRequestFailed, send
-from hotproxy.stats.schema import ClusterStats
+from hotproxy.stats.schema import ClusterStats, HostStats
 from hotproxy.upstream.connect import ConnectFailure
 
 
@@ -46,7 +46,9 @@ class Pool:
 class Host:
     def __init__(self, pool):
         self.pool = pool
+        pool.host = self
         self.active_requests = 0
+        self.stats = HostStats()
 
 
 class Cluster:
@@ -54,6 +56,7 @@ class Cluster:
         self.config = Config()
         self.stats = ClusterStats()
         self.rq_time = Recorder()
+        self.outlier_detection = None
         self.host = Host(pool)
 
     def pick_host(self):

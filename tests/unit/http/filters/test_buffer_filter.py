@@ -19,10 +19,9 @@ def stream_with(headers=(), per_route=None):
 
 def test_whole_body_goes_on_in_one_piece_with_a_length():
     stream = stream_with()
-    stream.chunked = True
     passed, body = stream.run_request(make().create(stream), [b"abc", b"def", b"g"])
     assert passed is True and body == b"abcdefg"
-    assert (b"content-length", b"7") in stream.request.headers and stream.chunked is False
+    assert (b"content-length", b"7") in stream.request.headers
 
 
 def test_existing_length_is_kept():

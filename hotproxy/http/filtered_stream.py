@@ -1,21 +1,69 @@
-"""The response of a stream that has HTTP filters: its head and body pass the encode hooks
-(filter_chain.py) before they are framed for HTTP/1.1 and sent here. Streams without filters
-never come here: the router frames their responses itself, and local replies are encoded whole.
+"""A stream that has HTTP filters besides the router: its request passes the decode hooks
+(filter_chain.py) on its way to the router, and its response the encode hooks before it is
+framed for HTTP/1.1 and sent here. Streams without filters never come here: the router frames
+their responses itself, and local replies are encoded whole.
 """
 from __future__ import annotations
 
 import logging
+from functools import partial
 
-from ..sockio import send_parts
+from ..sockio import send_all, send_parts
 from .control import CONTROL
 from .date import http_date
-from .filters.api import Response
+from .filter_chain import FilterManager
+from .filters.api import Response, header_value
 from .http1.serialize import LAST_CHUNK, chunk, response_head
+from .request_headers import forwarded_headers
+from .router.terminal import route_request
 
 log = logging.getLogger("hotproxy.http.filters")
 
 _NONE, _RAW, _CHUNKED = "none", "raw", "chunked"
 _FILTER_ERROR = b"filter error"
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+def run_filters(conn, stream, target):
+    """Run the request through the HTTP filters (filter_chain.py), the router last."""
+    head = stream.head
+    stream.target = target
+    stream.connection = conn
+    stream.replied = stream.decoded = stream.route_cleared = False
+    forwarded_headers(conn, stream)
+    if head.expect_continue:
+        send_all(conn.sock, CONTINUE)  # before the filters, as Envoy's codec answers it
+    filters = []
+    for factory, disabled in conn.hcm.filters:
+        if stream.filter_disabled(factory.name, disabled):
+            continue
+        made = factory.create(stream)
+        if made is not None:
+            filters.append(made)
+    stream.filters = FilterManager(
+        stream, filters, (partial(_decoded_headers, conn, stream), partial(_decoded_data, conn, stream)),
+        (partial(encode_head, conn, stream), partial(encode_body, conn, stream)))
+    guarded(conn, stream, stream.filters.decode_headers, not head.has_body)
+
+
+def _decoded_headers(conn, stream, end_stream):
+    """The request head came out of the filters: the router's turn."""
+    head = stream.head
+    # a filter that changed the body's length took its Content-Length away, or set one
+    stream.chunked = head.has_body and header_value(head.headers, b"content-length") is None
+    if stream.route_cleared:
+        stream.route = conn.hcm.route_table.match(head.host, stream.target, head.headers,
+                                                  head.method)
+    route_request(conn, stream, stream.target, None)
+    if end_stream:
+        stream.decoded = True
+
+
+def _decoded_data(conn, stream, data, end_stream):
+    if data and stream.upstream is not None:
+        conn.hcm.router.send_body(stream, data)
+    if end_stream:
+        stream.decoded = True
 
 
 def guarded(conn, stream, hook, *args):
@@ -61,7 +109,7 @@ def encode_head(conn, stream, end_stream):
     response = stream.response
     status = response.status
     headers = response.headers
-    stream.status = status
+    stream.info.response_code = status
     head_only = stream.head.method == b"HEAD"
     if status < 200 or status in (204, 304):
         framing = _NONE
@@ -72,7 +120,7 @@ def encode_head(conn, stream, end_stream):
     else:
         framing = _CHUNKED
         headers.append((b"transfer-encoding", b"chunked"))
-    stream.response_headers = headers
+    stream.info.response_headers = headers
     stream.framing = framing
     stream.head_bytes = response_head(status, headers)
     if end_stream:
@@ -87,7 +135,7 @@ def encode_body(conn, stream, data, end_stream):
     framing = stream.framing
     if data and framing is not _NONE:
         parts.append(chunk(data) if framing is _CHUNKED else data)
-        stream.bytes_sent += len(data)
+        stream.info.bytes_sent += len(data)
     if end_stream and framing is _CHUNKED:
         parts.append(LAST_CHUNK)
     if parts:
