@@ -158,13 +158,13 @@ def per_filter_configs(m) -> tuple:
         return ()
     configs = []
     for name, value in node.value.items():
-        parsed = _per_route_entry(node.child(name, value))
+        parsed = _per_route_entry(node.child(name, value), name)
         if parsed is not None and parsed is not _SKIPPED:
             configs.append((name, parsed))
     return tuple(configs)
 
 
-def _per_route_entry(node: Node):
+def _per_route_entry(node: Node, name: str):
     url = node.value.get("@type") if isinstance(node.value, dict) else None
     if url == FILTER_CONFIG_TYPE:
         body = {key: value for key, value in node.value.items() if key != "@type"}
@@ -174,6 +174,8 @@ def _per_route_entry(node: Node):
         disabled = bool(m.boolean("disabled"))
         inner = m.at("config")
         if inner.value is None:
+            if not disabled:    # Envoy's words
+                node.fail(f"Empty route/virtual host per filter configuration for {name} filter")
             return FilterConfig(None, disabled)
         inner_url = inner.value.get("@type") if isinstance(inner.value, dict) else None
         if m.boolean("is_optional") and registry.parser(inner_url, per_route=True) is None:

@@ -36,6 +36,8 @@ def answer(conn, stream, status, body, close=False, extra=(), flag=None, leading
     if stream.health_check_failed and FAILED_HEADER not in extra:
         extra = [*extra, FAILED_HEADER]
     hcm.count_response(status)
+    if status == 413 and stream.info.response_code_details == "request_payload_too_large":
+        hcm.stats.downstream_rq_too_large += 1  # a filter's buffer overflowed, as Envoy counts it
     if stream.filters is None:
         send_all(conn.sock, local_reply.encode(status, body, hcm.server_name, close,
                                                head.method == b"HEAD", extra, leading))

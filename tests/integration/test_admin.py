@@ -309,6 +309,10 @@ def test_healthcheck_fail_and_ok_drive_the_health_check_filter(started):
     assert admin.get("/ready") == "LIVE\n"
     status, headers, _ = request(port, "/healthz")
     assert status == 200 and "connection" not in headers
+    stats = admin.stats()
+    assert (stats["http.ingress_http.health_check.request_total"],
+            stats["http.ingress_http.health_check.ok"],
+            stats["http.ingress_http.health_check.failed"]) == (3, 2, 1)
 
 
 def test_healthcheck_state_reaches_workers_started_later(started):

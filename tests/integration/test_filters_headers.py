@@ -107,7 +107,7 @@ def run(kind, directory):
     peer = start_peer(kind, config(backend.port, log), directory)
     try:
         results = {name: exchange(peer.port("listen"), name) for name in EXCHANGES}
-        stats = admin_stats(peer.port("admin"), "conv")
+        stats = admin_stats(peer.port("admin"), "conv|ingress_http.downstream_rq_too_large")
         seen = [(r["path"], upstream_view(r)) for r in backend.requests]
     finally:
         peer.stop()
@@ -122,6 +122,7 @@ def test_header_filters_and_buffer_through_hotproxy(tmp_path):
     results, stats, seen, lines = run("hotproxy", tmp_path)
     assert results["headers"] == (200, [("x-served-by", "edge")], b"")
     assert results["too-large"] == (413, [("x-served-by", "edge")], b"Payload Too Large")
+    assert stats["http.ingress_http.downstream_rq_too_large"] == 1
     assert results["unbuffered"][0] == 200
     upstream = dict(seen)
     assert upstream["/h?respond_header=up"] == ([

@@ -6,6 +6,7 @@ While failing, every response of the connection manager also carries
 from __future__ import annotations
 
 from ..router.matchers import compile_header_matcher
+from ...stats.schema import stat_set
 from .api import CONTINUE, FilterFactory, HttpFilter
 
 FAILED_HEADER = (b"x-envoy-immediate-health-check-fail", b"true")
@@ -30,17 +31,25 @@ class HealthCheckFilter:
         return 200, list(self._cluster_header)
 
 
+HealthCheckStats = stat_set("HealthCheckStats", ("request_total", "ok", "failed"))
+
+
 class HealthCheckFactory(FilterFactory):
     """The health_check filter in the chain: a matching request is answered here."""
 
-    def __init__(self, name, config, server):
+    def __init__(self, name, config, server, stat_prefix):
         self.name = name
         self.checker = HealthCheckFilter(config, server.service_cluster)
         self.server = server
+        self.stats = HealthCheckStats()
+        self.stat_prefix = stat_prefix + "health_check."
         self.filter = _HealthCheckHook(self)
 
     def create(self, stream):
         return self.filter
+
+    def stat_sets(self):
+        return [(self.stat_prefix, self.stats)]
 
 
 class _HealthCheckHook(HttpFilter):
@@ -52,5 +61,12 @@ class _HealthCheckHook(HttpFilter):
         head = stream.head
         if not factory.checker.matches(head, stream.target):
             return CONTINUE
-        status, extra = factory.checker.reply(factory.server.health_check_failed)
+        failed = factory.server.health_check_failed
+        stats = factory.stats
+        stats.request_total += 1
+        if failed:
+            stats.failed += 1
+        else:
+            stats.ok += 1
+        status, extra = factory.checker.reply(failed)
         return stream.send_local_reply(status, b"", extra)

@@ -15,7 +15,7 @@ def filter_factories(config, context):
         if entry.config is None:
             continue                    # the router: the terminal, not a filter of the chain
         if isinstance(entry.config, HealthCheck):
-            factory = HealthCheckFactory(entry.name, entry.config, context.server)
+            factory = HealthCheckFactory(entry.name, entry.config, context.server, context.stat_prefix)
         else:
             module = importlib.import_module(f"{__package__}.{entry.config.runtime}")
             factory = module.factory(entry.config, context)
