@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import re
 
 from .fields import UINT32_MAX, Enum, Fields, Node, parse_each, present
@@ -10,10 +11,10 @@ from .parse_core import (HEADER_MUTATIONS, header_matcher, header_mutations,
                          query_parameter_matcher, regex)
 from .parse_hash_policy import hash_policies
 from .parse_http_filters import per_filter_configs
-from .parse_mirror import mirror_policy
+from .parse_mirror import DENOMINATOR, FRACTIONAL_PERCENT, mirror_policy
 from .parse_rate_limit import rate_limit
 from .parse_retry import retry_policy
-from .route import (DirectResponseAction, RedirectAction, RegexRewrite, Route, RouteAction,
+from .route import (DirectResponseAction, HedgePolicy, RedirectAction, RegexRewrite, Route, RouteAction,
                     RouteConfiguration, RouteMatch, VirtualHost, WeightedCluster)
 
 ROUTE_CONFIGURATION = Fields(
@@ -24,11 +25,11 @@ ROUTE_CONFIGURATION = Fields(
                 "ignore_path_parameters_in_path_matching typed_per_filter_config metadata")
 PER_FILTER = "typed_per_filter_config "
 VIRTUAL_HOST = Fields(
-    "name domains routes retry_policy include_request_attempt_count rate_limits "
+    "name domains routes retry_policy hedge_policy include_request_attempt_count rate_limits "
     "include_attempt_count_in_response per_request_buffer_limit_bytes " + PER_FILTER
     + HEADER_MUTATIONS,
     unsupported="matcher require_tls virtual_clusters cors "
-                "retry_policy_typed_config hedge_policy include_is_timeout_retry_header "
+                "retry_policy_typed_config include_is_timeout_retry_header "
                 "request_body_buffer_limit request_mirror_policies metadata")
 ROUTE = Fields(
     "name match route redirect direct_response per_request_buffer_limit_bytes " + PER_FILTER
@@ -42,14 +43,15 @@ ROUTE_MATCH = Fields(
 ROUTE_ACTION = Fields(
     "cluster cluster_header weighted_clusters prefix_rewrite regex_rewrite host_rewrite_literal "
     "auto_host_rewrite timeout idle_timeout retry_policy hash_policy request_mirror_policies "
-    "rate_limits include_vh_rate_limits priority",
+    "rate_limits include_vh_rate_limits priority hedge_policy",
     unsupported="cluster_specifier_plugin inline_cluster_specifier_plugin "
                 "cluster_not_found_response_code metadata_match path_rewrite_policy path_rewrite "
                 "host_rewrite_header host_rewrite_path_regex host_rewrite append_x_forwarded_host "
                 "flush_timeout early_data_policy retry_policy_typed_config "
                 "cors max_grpc_timeout grpc_timeout_offset upgrade_configs "
                 "internal_redirect_policy internal_redirect_action max_internal_redirects "
-                "hedge_policy max_stream_duration")
+                "max_stream_duration")
+HEDGE_POLICY = Fields("initial_requests additional_request_chance hedge_on_per_try_timeout")
 #: RouteAction.priority (envoy.config.core.v3.RoutingPriority)
 ROUTING_PRIORITIES = Enum("DEFAULT HIGH")
 WEIGHTED_CLUSTERS = Fields("clusters total_weight",
@@ -92,10 +94,15 @@ def virtual_host(node: Node, domain_owners: dict) -> VirtualHost | None:
     domain_nodes = m.items("domains")
     if not domain_nodes:
         m.at("domains").fail("at least one domain is required")
+    routes = m.repeated("routes", route)
+    hedge = m.nested("hedge_policy", hedge_policy)
+    if hedge is not None:       # the virtual host's hedge policy, for routes without their own
+        routes = tuple(_with_hedge_policy(r, hedge) for r in routes)
     return VirtualHost(name=name,
                        domains=parse_each(domain_nodes, lambda n: domain(n, name, domain_owners)),
-                       routes=m.repeated("routes", route),
+                       routes=routes,
                        **present(retry_policy=m.nested("retry_policy", retry_policy),
+                                 hedge_policy=hedge,
                                  include_request_attempt_count=m.boolean(
                                      "include_request_attempt_count"),
                                  include_attempt_count_in_response=m.boolean(
@@ -179,11 +186,35 @@ def route_action(node: Node) -> RouteAction | None:
         timeout=m.duration("timeout"),
         idle_timeout=m.duration("idle_timeout"),
         retry_policy=m.nested("retry_policy", retry_policy),
+        hedge_policy=m.nested("hedge_policy", hedge_policy),
         hash_policy=m.nested("hash_policy", lambda n: hash_policies(n, regex_rewrite)),
         request_mirror_policies=m.repeated("request_mirror_policies", mirror_policy) or None,
         rate_limits=m.repeated("rate_limits", rate_limit) or None,
         include_vh_rate_limits=m.boolean("include_vh_rate_limits"),
         priority=m.enum("priority", ROUTING_PRIORITIES)))
+
+
+def hedge_policy(node: Node) -> HedgePolicy | None:
+    """route.v3.HedgePolicy. Envoy 1.40 validates initial_requests (at least 1) and
+    additional_request_chance but acts on neither: hotproxy reads them the same way."""
+    m = node.message(HEDGE_POLICY)
+    if m is None:
+        return None
+    initial = m.uint32("initial_requests", minimum=1)
+    if m.has("additional_request_chance"):
+        chance = m.at("additional_request_chance").message(FRACTIONAL_PERCENT)
+        if chance is not None:
+            chance.uint32("numerator")
+            chance.enum("denominator", DENOMINATOR)
+    return HedgePolicy(**present(hedge_on_per_try_timeout=m.boolean("hedge_on_per_try_timeout"),
+                                 initial_requests=initial))
+
+
+def _with_hedge_policy(route_: Route, hedge: HedgePolicy) -> Route:
+    action = route_.route
+    if action is None or action.hedge_policy is not None:
+        return route_
+    return dataclasses.replace(route_, route=dataclasses.replace(action, hedge_policy=hedge))
 
 
 def weighted_clusters(node: Node) -> tuple[WeightedCluster, ...] | None:

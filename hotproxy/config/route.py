@@ -109,6 +109,14 @@ class MirrorPolicy:
 
 
 @dataclass(frozen=True)
+class HedgePolicy:
+    """route.v3.HedgePolicy. ``initial_requests`` (at least 1) and ``additional_request_chance``
+    are read and, as by Envoy 1.40 (which has not implemented them), not acted on."""
+    hedge_on_per_try_timeout: bool = False
+    initial_requests: int = 1
+
+
+@dataclass(frozen=True)
 class RouteAction:
     """Exactly one cluster specifier: ``cluster``, ``weighted_clusters`` or ``cluster_header``."""
     cluster: str | None = None
@@ -121,6 +129,8 @@ class RouteAction:
     timeout: float = 15.0                      # route timeout; 0 disables it
     idle_timeout: float | None = None          # per-route stream idle timeout; 0 disables
     retry_policy: RetryPolicy | None = None    # the virtual host's applies when None
+    #: the route's own, else its virtual host's (the parser fills it in, as Envoy picks it)
+    hedge_policy: HedgePolicy | None = None
     hash_policy: tuple[HashPolicy, ...] = ()
     request_mirror_policies: tuple[MirrorPolicy, ...] = ()
     rate_limits: tuple[RateLimit, ...] = ()    # rate_limit.py; the local_ratelimit filter reads them
@@ -171,6 +181,7 @@ class VirtualHost:
     domains: tuple[str, ...]
     routes: tuple[Route, ...] = ()
     retry_policy: RetryPolicy | None = None
+    hedge_policy: HedgePolicy | None = None
     include_request_attempt_count: bool = False
     include_attempt_count_in_response: bool = False
     per_request_buffer_limit_bytes: int | None = None

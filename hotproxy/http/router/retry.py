@@ -66,13 +66,15 @@ class RoutePolicy:
     __slots__ = ("retry_on", "num_retries", "per_try_timeout", "per_try_idle_timeout",
                  "base_ms", "max_ms", "status_codes", "response_checks", "request_checks",
                  "reset_headers", "reset_max_ms", "previous_hosts", "host_selection_attempts",
-                 "count_in_request", "count_in_response", "buffer_limit")
+                 "count_in_request", "count_in_response", "buffer_limit", "hedge")
 
     def __init__(self, policy, include_in_request=False, include_in_response=False,
                  buffer_limit=None, where=""):
         self.count_in_request = include_in_request
         self.count_in_response = include_in_response
         self.buffer_limit = buffer_limit
+        #: hedge_on_per_try_timeout: None until the first request reads it (retrying.start)
+        self.hedge = None
         self.retry_on = 0
         self.num_retries = 1
         self.per_try_timeout = self.per_try_idle_timeout = None
@@ -172,6 +174,17 @@ class RetryState:
         """The decision for an attempt that ended with no response: ``reason`` is one of the
         reset reasons above."""
         return self._decide(self.would_retry_reset(reason))
+
+    def on_hedge(self):
+        """The decision at a per-try timeout that leaves its attempt running (hedging): a new
+        attempt whenever retries are left, whatever ``retry_on`` says (Envoy's
+        shouldHedgeRetryPerTryTimeout)."""
+        return self._decide(True)
+
+    def would_retry_response(self, status, headers):
+        """Whether a response would be retried, for an attempt already retried (hedged): no
+        decision, nothing counted."""
+        return self._would_retry_response(status, headers)
 
     def backoff(self):
         """Seconds to wait before the next attempt (after a RETRY), counted as Envoy counts."""

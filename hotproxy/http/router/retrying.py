@@ -45,7 +45,7 @@ class Replay:
     sending it all again)."""
 
     __slots__ = ("state", "target", "headers", "body", "size", "limit", "per_try", "attempt_at",
-                 "expected_at", "stale_retried", "fresh_on", "finishing", "hash_key")
+                 "expected_at", "stale_retried", "fresh_on", "finishing", "hash_key", "hedge")
 
     def __init__(self, state, target, headers, limit, per_try):
         self.state = state
@@ -62,6 +62,7 @@ class Replay:
         #: the request is complete and its attempts are made by the loop in Retries.finish
         self.finishing = False
         self.hash_key = None            # from the route's hash_policy, for every attempt
+        self.hedge = False              # attempts are hedged at per-try timeouts (hedging.py)
 
 
 class Attempt:
@@ -129,7 +130,9 @@ class Retries:
             limit = min(limit, policy.buffer_limit)
         replay = Replay(state, target, headers, limit, per_try)
         replay.hash_key = hash_key
-        expected = per_try or route.timeout
+        hedge = policy.hedge if policy.hedge is not None else _hedging.configured(route)
+        replay.hedge = hedge and (per_try or policy.per_try_idle_timeout) is not None
+        expected = route.timeout if hedge else per_try or route.timeout  # Envoy's, hedging
         if expected:
             replay.expected_at = len(headers)
             headers.append((b"x-envoy-expected-rq-timeout-ms", b"%d" % int(expected * 1000)))
@@ -181,6 +184,8 @@ class Retries:
     # --- once the request is complete --------------------------------------------------------
 
     def finish(self, stream, conn, replay):
+        if replay.hedge:
+            return _hedging.finish(self, stream, conn, replay)
         router = self.router
         route = stream.route
         state = replay.state
@@ -393,3 +398,6 @@ def _index(headers, name):
         if item[0] == name:
             return index
     return -1
+
+
+from . import hedging as _hedging  # noqa: E402  (hedging builds on this module)

@@ -87,9 +87,7 @@ REJECTED = [
              NOT_SUPPORTED),
     Rejected({RP: {"num_retries": -1}}, f"{RP}.num_retries", ""),
     Rejected({RP: {"nonsense": 1}}, f"{RP}.nonsense", "unknown field 'nonsense'"),
-    # Still refused: hedging, and the typed retry policy extension.
-    Rejected({f"{ROUTE}.route.hedge_policy": {}}, f"{ROUTE}.route.hedge_policy", NOT_SUPPORTED),
-    Rejected({f"{VHOST}.hedge_policy": {}}, f"{VHOST}.hedge_policy", NOT_SUPPORTED),
+    # Still refused: the typed retry policy extension.
     Rejected({f"{ROUTE}.route.retry_policy_typed_config": {}},
              f"{ROUTE}.route.retry_policy_typed_config", NOT_SUPPORTED),
     Rejected({f"{VHOST}.include_is_timeout_retry_header": True},

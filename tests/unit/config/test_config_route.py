@@ -263,7 +263,6 @@ REJECTED = [
              "must not be empty"),
     Rejected({f"{ROUTE}.route.cluster": "nope"}, f"{ROUTE}.route.cluster",
              "cluster 'nope' is not defined in static_resources.clusters"),
-    Rejected({f"{ROUTE}.route.hedge_policy": {}}, f"{ROUTE}.route.hedge_policy", NOT_SUPPORTED),
     Rejected({f"{ROUTE}.route.timeout": "-1s"}, f"{ROUTE}.route.timeout",
              "negative duration '-1s'"),
     Rejected({f"{ROUTE}.route.prefix_rewrite": "/", f"{ROUTE}.route.regex_rewrite": {
