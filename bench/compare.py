@@ -16,6 +16,7 @@ checkout (``--baseline DIR``, e.g. a ``git worktree`` of the commit before a cha
 
     python bench/compare.py --targets envoy,hotproxy,hotproxy-scraped,hotproxy-base --baseline /tmp/base
 
+``--filters`` runs them on bench/configs/http-filters.yaml (cors, local_ratelimit and rbac).
 ``--compression`` runs the proxies on bench/configs/http-compression.yaml (the compressor filter,
 gzip), wrk sends ``Accept-Encoding: gzip``, and the 64 KiB body is text that compresses about 2:1
 (the usual 64 KiB body is random bytes); ``direct`` is then nginx's uncompressed answer.
@@ -209,6 +210,8 @@ class Bench:
         (self.dir / "64k.bin").write_bytes(os.urandom(65536))
         (self.dir / "64k.txt").write_bytes(os.urandom(32768).hex().encode())
         config, big = ("http-compression.yaml", "/64k-text") if self.args.compression else ("http.yaml", "/64k")
+        if self.args.filters:
+            config = "http-filters.yaml"
         nginx_port = free_port()
         (self.dir / "nginx.conf").write_text(NGINX_CONF.format(dir=self.dir, port=nginx_port))
         nginx = self.start(["nginx", "-c", str(self.dir / "nginx.conf"), "-p", str(self.dir)], LOAD_CPU, "nginx.log")
@@ -246,6 +249,8 @@ class Bench:
         cpu_before = tree_cpu_seconds(target.pid)
         try:
             headers = ["-H", "Accept-Encoding: gzip"] if self.args.compression else []
+            if self.args.filters:
+                headers += ["-H", "Origin: http://bench.example.com"]
             out = subprocess.run(["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{conns}", f"-d{self.args.duration}s",
                                   *headers, "-s", str(lua), f"http://127.0.0.1:{target.port}{path}"],
                                  capture_output=True, text=True, timeout=self.args.duration + 60).stdout
@@ -334,6 +339,8 @@ def parse_args(argv):
     parser.add_argument("--targets", type=lambda v: v.split(","), default=["direct", "envoy", "hotproxy"])
     parser.add_argument("--compression", action="store_true",
                         help="the compressor filter (gzip) on compressible 64 KiB text, Accept-Encoding: gzip")
+    parser.add_argument("--filters", action="store_true",
+                        help="cors, local_ratelimit and rbac in front of the router (http-filters.yaml)")
     parser.add_argument("--tcp-seconds", type=int, default=5)
     parser.add_argument("--no-tcp", action="store_true")
     parser.add_argument("--quick", action="store_true", help="3 s points, one repetition")
@@ -360,6 +367,8 @@ def main(argv=None):
               f"{args.duration} s per point, medians; proxy on CPU {PROXY_CPU}, wrk and nginx on CPU {LOAD_CPU}.",
               *(["HTTP with the compressor filter (gzip) on both proxies: bench/configs/http-compression.yaml; "
                  "wrk sends Accept-Encoding: gzip; the 64 KiB body is hex text (2:1)."] if args.compression else []),
+              *(["HTTP with cors, local_ratelimit and rbac on both proxies: bench/configs/http-filters.yaml; "
+                 "wrk sends an allowed Origin."] if args.filters else []),
               "", http_table(http, args)]
     if tcp:
         report += ["", f"TCP proxy bulk transfer ({args.tcp_seconds} s per run):", "", tcp_table(tcp)]

@@ -83,9 +83,14 @@ class StreamInfo:
     #: name → value set by filters, or None
     filter_state = None
 
-    def __init__(self, start_time=0.0, start_monotonic=0.0):
-        self.start_time = start_time
-        self.start_monotonic = start_monotonic
+    # No __init__: an HTTP stream makes one per request, and StreamInfo() is then a C call.
+
+    @classmethod
+    def started(cls, start_time, start_monotonic):
+        info = cls()
+        info.start_time = start_time
+        info.start_monotonic = start_monotonic
+        return info
 
     def flag(self, code):
         """Raise a response flag: a dict keeps them in the order raised, which is the order

@@ -9,7 +9,7 @@ from ..stream_info import StreamInfo
 
 def admin_request_info(environ, started, started_monotonic, status, body_size):
     """The StreamInfo of one admin request from its WSGI environ."""
-    info = StreamInfo(started, started_monotonic)
+    info = StreamInfo.started(started, started_monotonic)
     info.protocol = environ.get("SERVER_PROTOCOL", "HTTP/1.1")
     info.method = environ["REQUEST_METHOD"].encode()
     path = environ.get("PATH_INFO", "/")

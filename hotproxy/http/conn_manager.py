@@ -12,7 +12,7 @@ import time
 from ..accesslog.loggers import AccessLoggers
 from ..server_state import ServerState
 from ..stats.histogram import Recorder
-from ..stats.schema import Http1Stats, HttpStats, count_status_class
+from ..stats.schema import DOWNSTREAM_RQ_CLASSES, Http1Stats, HttpStats, count_status_class
 from . import xfcc
 from .control import OverloadReset
 from .downstream import RECV_SIZE, DownstreamConnection
@@ -21,10 +21,6 @@ from .filters.registry import filter_factories
 from .request_normalization import RequestNormalizer
 from .router.route_table import RouteTable
 from .router.router import Router
-
-_STATUS_CLASS = ("downstream_rq_1xx", "downstream_rq_2xx", "downstream_rq_3xx",
-                 "downstream_rq_4xx", "downstream_rq_5xx")
-
 
 class HttpConnectionManager:
     def __init__(self, config, cluster_manager, deadlines, access_log_sink=None, server_state=None):
@@ -90,6 +86,7 @@ class HttpConnectionManager:
         finally:
             self.connections.discard(connection)
             self.deadlines.unwatch(connection)
+            connection.set_deadline = None  # its partial refers back to it: no cycle left
             stats.downstream_cx_active -= 1
             stats.downstream_cx_destroy += 1
             if tls is not None:
@@ -122,4 +119,4 @@ class HttpConnectionManager:
         return [pair for factory, _ in self.filters for pair in factory.stat_sets()]
 
     def count_response(self, status):
-        count_status_class(self.stats, _STATUS_CLASS, status)
+        count_status_class(self.stats, DOWNSTREAM_RQ_CLASSES, status)

@@ -7,6 +7,7 @@ docs/envoy-reference.md records the Envoy behaviour matched here, rule by rule.
 from __future__ import annotations
 
 import time
+from functools import partial
 from socket import SHUT_WR
 from socket import timeout as SocketTimeout
 
@@ -59,6 +60,13 @@ class DownstreamConnection:
         #: when this connection times out in its current state (see hotproxy/deadlines.py)
         self.deadline = NEVER
         self.greenlet = gevent.getcurrent()
+        # The stream's callbacks for the router, as partials: no Python frame of their own on
+        # the request path. set_deadline(t): when the exchange times out (route and idle
+        # timeouts); send_response(parts): framed bytes of an upstream's response;
+        # send_body(data): the rest of a Content-Length body.
+        self.set_deadline = partial(setattr, self, "deadline")
+        self.send_response = partial(send_parts, sock)
+        self.send_body = partial(send_all, sock)
         #: waiting at a message boundary: nothing read and unparsed, so the connection may move
         self.idle = False
         self._local_address = None
@@ -89,21 +97,6 @@ class DownstreamConnection:
         for sock in (self.sock, stream.upstream.sock if stream.upstream is not None else None):
             if sock is not None:
                 sock.hub.cancel_wait(sock._write_event, OverloadReset(), False)
-
-    def set_deadline(self, deadline):
-        """When the exchange times out: the router's route and idle timeouts."""
-        self.deadline = deadline
-
-    def send_response(self, parts):
-        """Send framed response bytes of an upstream's response."""
-        send_parts(self.sock, parts)
-
-    def send_body(self, data):
-        send_all(self.sock, data)
-
-    def count_response(self, status):
-        """The connection manager's downstream_rq_<class> for a response head sent."""
-        self.hcm.count_response(status)
 
     def expire(self):
         """Called by the worker's Deadlines: interrupt whatever this connection waits for."""
@@ -281,13 +274,16 @@ class DownstreamConnection:
             stream.close = True  # its close time passed mid-exchange: say so in this response
         if hcm.logging:
             stream.info.request_complete_ms = (time.monotonic() - stream.start) * 1000
-        if stream.filters is not None:
-            if stream.head.has_body and not stream.responded:
-                guarded(self, stream, stream.filters.decode_data, b"", True)
-            if stream.decoded:
-                self._complete(stream)
-        else:
-            self._complete(stream)
+        if stream.filters is None or self._filters_decoded(stream):
+            # the router has the whole request: answer a deferred failure, or relay the response
+            if stream.pending_reply is not None:
+                if hcm.router.mirroring:
+                    hcm.router.mirrors.send(stream)   # the primary failed: the copy still goes
+                status, body, flag, leading = stream.pending_reply
+                stream.pending_reply = None
+                self.local_reply(stream, status, body, flag=flag, leading=leading)
+            elif stream.upstream is not None:
+                hcm.router.finish(stream, self)
         if hcm.logging:
             self.log(stream)
         if stream.filters is not None:
@@ -299,17 +295,11 @@ class DownstreamConnection:
         hcm.rq_time.record((time.monotonic() - stream.start) * 1000)
         return stream.close
 
-    def _complete(self, stream):
-        """The router has the whole request: answer a deferred failure, or relay the response."""
-        hcm = self.hcm
-        if stream.pending_reply is not None:
-            if hcm.router.mirroring:
-                hcm.router.mirrors.send(stream)   # the primary failed: the copy still goes
-            status, body, flag, leading = stream.pending_reply
-            stream.pending_reply = None
-            self.local_reply(stream, status, body, flag=flag, leading=leading)
-        elif stream.upstream is not None:
-            hcm.router.finish(stream, self)
+    def _filters_decoded(self, stream):
+        """The end of the request goes through the filters: True once the router has it all."""
+        if stream.head.has_body and not stream.responded:
+            guarded(self, stream, stream.filters.decode_data, b"", True)
+        return stream.decoded
 
     # responses generated here
 

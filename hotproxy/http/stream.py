@@ -54,7 +54,7 @@ class ActiveStream:
         self.pending_reply = None
         self.close = not head.keep_alive
         self.health_check_failed = False
-        self.info = StreamInfo(0.0, start)
+        self.info = StreamInfo()
         self.logged = False
         self.filters = None     # the slots after it are set only when filters are
 

@@ -100,7 +100,7 @@ class TcpProxy:
 
     def _log(self, sock, address, started, cluster, host, relay, tls, overflow=False):
         now = time.monotonic()
-        info = StreamInfo(time.time() - (now - started), started)
+        info = StreamInfo.started(time.time() - (now - started), started)
         info.downstream_tls = tls
         info.downstream_remote_address = info.downstream_direct_remote_address = address_label(address)
         try:

@@ -22,6 +22,11 @@ def stat_set(class_name, counters, gauges=(), shared_gauges=()):
                                  "gauges": tuple(gauges), "shared_gauges": tuple(shared_gauges)})
 
 
+#: HttpStats' counters by response status class (count_status_class)
+DOWNSTREAM_RQ_CLASSES = ("downstream_rq_1xx", "downstream_rq_2xx", "downstream_rq_3xx",
+                         "downstream_rq_4xx", "downstream_rq_5xx")
+
+
 def count_status_class(stats, class_names, status):
     """``stats.<class_names[k]> += 1`` for the status class of ``status`` (5xx for anything odd)."""
     name = class_names[status // 100 - 1] if 100 <= status < 600 else class_names[4]

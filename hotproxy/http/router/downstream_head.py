@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from ...stats.schema import count_status_class
+from ...stats.schema import DOWNSTREAM_RQ_CLASSES, count_status_class
 from ...upstream.health.passive import report_immediate_fail
 from ..date import http_date
 from ..filters.api import Response
@@ -42,7 +42,7 @@ def downstream_head(router, stream, head, out, sent_at, head_only, conn, attempt
         host_stats.rq_error += 1
     else:
         host_stats.rq_success += 1
-    conn.count_response(status)
+    count_status_class(router.stats, DOWNSTREAM_RQ_CLASSES, status)  # the HCM's
     stream.upstream.keep_alive = head.keep_alive
     headers = head.headers  # the hop-by-hop ones are not in it
     server_at, has_date = head.server_at, head.has_date  # -2: not known, look

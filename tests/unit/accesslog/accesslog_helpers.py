@@ -14,7 +14,7 @@ REQUEST_ID = b"d0737e41-0c2c-4e86-ba95-ebc05c7d8b03"
 
 def http_info(**facts) -> StreamInfo:
     """GET /a?b=1 to example.com, answered 200 with 12 body bytes by 127.0.0.1:34799."""
-    info = StreamInfo(START, 1000.0)
+    info = StreamInfo.started(START, 1000.0)
     info.protocol = "HTTP/1.1"
     info.method = b"GET"
     info.path = b"/a?b=1"
@@ -48,7 +48,7 @@ def http_info(**facts) -> StreamInfo:
 
 def tcp_info(**facts) -> StreamInfo:
     """A TCP proxy connection that moved 49 bytes up and 170 down in 1 ms."""
-    info = StreamInfo(START, 1000.0)
+    info = StreamInfo.started(START, 1000.0)
     info.bytes_received = 49
     info.bytes_sent = 170
     info.response_complete_ms = 1.2

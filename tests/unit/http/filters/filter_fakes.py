@@ -37,7 +37,7 @@ class FakeStream:
         self.route = route
         self.per_route = per_route or {}
         self.connection = connection or FakeConnection()
-        self.info = StreamInfo(0.0, 0.0)
+        self.info = StreamInfo()
         self.local_reply = None        # (status, body, headers, details, flag) once answered
         self.route_cleared = False
 
