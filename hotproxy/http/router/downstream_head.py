@@ -32,17 +32,22 @@ def downstream_head(router, stream, head, out, sent_at, head_only, conn, attempt
     info.response_code_details = "via_upstream"
     stream.responded = True
     cluster = stream.cluster
-    count_status_class(cluster.stats, CLASS_STATS, status)
-    if cluster.outlier_detection is not None and status >= 200:
-        cluster.record_outcome(stream.upstream.pool.host, status)
-    if cluster.health_reporter is not None:
-        report_immediate_fail(cluster, stream.upstream.pool.host, head.headers)
-    host_stats = stream.upstream.pool.host.stats
-    if status >= 500:
-        host_stats.rq_error += 1
+    host = stream.upstream.pool.host
+    if 200 <= status < 300:     # the common case, without count_status_class's lookups
+        cluster.stats.upstream_rq_2xx += 1
+        router.stats.downstream_rq_2xx += 1     # the connection manager's
+        host.stats.rq_success += 1
     else:
-        host_stats.rq_success += 1
-    count_status_class(router.stats, DOWNSTREAM_RQ_CLASSES, status)  # the HCM's
+        count_status_class(cluster.stats, CLASS_STATS, status)
+        count_status_class(router.stats, DOWNSTREAM_RQ_CLASSES, status)
+        if status >= 500:
+            host.stats.rq_error += 1
+        else:
+            host.stats.rq_success += 1
+    if cluster.outlier_detection is not None and status >= 200:
+        cluster.record_outcome(host, status)
+    if cluster.health_reporter is not None:
+        report_immediate_fail(cluster, host, head.headers)
     stream.upstream.keep_alive = head.keep_alive
     headers = head.headers  # the hop-by-hop ones are not in it
     server_at, has_date = head.server_at, head.has_date  # -2: not known, look
