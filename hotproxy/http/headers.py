@@ -65,3 +65,10 @@ def strip_hop_by_hop(headers, nominated=(), removed=HOP_BY_HOP):
         kept.append(item)
     return kept
 
+
+def header_index(headers, name):
+    """The index of the first ``name`` header (lower-case bytes) in ``headers``, or -1."""
+    for index, item in enumerate(headers):
+        if item[0] == name:
+            return index
+    return -1

@@ -33,7 +33,7 @@ from .. import local_reply
 from ..http1.serialize import LAST_CHUNK
 from .outcomes import report, report_host
 from .retry import LIMIT_EXCEEDED, OVERFLOW_DECISION, PROTOCOL_ERROR, RETRY, UpstreamReset
-from .retrying import _RETRIED, Attempt, RetryAttempt
+from .attempts import RETRIED as _RETRIED, Attempt, RetryAttempt
 
 
 def configured(route):

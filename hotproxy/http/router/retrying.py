@@ -21,22 +21,16 @@ from ...deadlines import NEVER
 from ...errors import ProtocolError
 from ...upstream.connect import ConnectFailure
 from ...upstream.request import take_connection
-from ...upstream.health.passive import report_immediate_fail
 from .. import local_reply
 from ..http1.serialize import LAST_CHUNK, request_head
+from ..headers import header_index
+from . import hedging as _hedging
+from .attempts import RETRIED as _RETRIED, Attempt, RetryAttempt
 from .downstream_head import set_header as _set_header
 from .host_choice import pick_host
 from .outcomes import report, report_host
 from .retry import (LIMIT_EXCEEDED, LOCAL_RESET, OVERFLOW, OVERFLOW_DECISION, PROTOCOL_ERROR,
                     RETRY, DEFAULT_BUFFER_LIMIT, UpstreamReset)
-
-_RETRIED = (b"upstream connect error or disconnect/reset before headers. "
-            b"retried and the latest reset reason: ")
-
-
-class RetryAttempt(Exception):
-    """Raised out of the response relay when a response head is to be retried."""
-
 
 class Replay:
     """A request of a retrying route: its RetryState, the request as the upstream gets it (target
@@ -63,40 +57,6 @@ class Replay:
         self.finishing = False
         self.hash_key = None            # from the route's hash_policy, for every attempt
         self.hedge = False              # attempts are hedged at per-try timeouts (hedging.py)
-
-
-class Attempt:
-    """One attempt's view for the relay (router.Router._relay_with): when it was sent, its
-    deadline (the sooner of the route's and the per-try one), its idle timeout, and ``on_head``."""
-
-    __slots__ = ("router", "state", "sent_at", "deadline", "idle", "count_in_response")
-
-    def __init__(self, router, state, sent_at, deadline, idle, count_in_response):
-        self.router = router
-        self.state = state
-        self.sent_at = sent_at
-        self.deadline = deadline
-        self.idle = idle
-        self.count_in_response = count_in_response
-
-    def on_head(self, stream, head):
-        """Judge a response head before it goes downstream; raises RetryAttempt to retry."""
-        state = self.state
-        if head.status < 200:
-            state.disable()     # Envoy never retries once a 1xx went downstream
-            return
-        decision = state.on_response(head.status, head.headers)
-        if decision is RETRY:
-            report(stream, head.status)         # never reaches downstream_head, which reports
-            if stream.cluster.health_reporter is not None:
-                report_immediate_fail(stream.cluster, stream.upstream.pool.host, head.headers)
-            stream.upstream.pool.host.stats.rq_error += 1
-            self.router._release(stream, False)
-            raise RetryAttempt()
-        if decision is LIMIT_EXCEEDED:
-            stream.flag("URX")
-        elif decision is OVERFLOW_DECISION:
-            stream.flag("UO")
 
 
 class Retries:
@@ -141,8 +101,8 @@ class Retries:
             headers.append((b"x-envoy-attempt-count", b"1"))
         if route.has_request_mutations:
             replay.headers = headers = route.mutate_request(headers, stream.weighted, conn)
-            replay.expected_at = _index(headers, b"x-envoy-expected-rq-timeout-ms")
-            replay.attempt_at = _index(headers, b"x-envoy-attempt-count")
+            replay.expected_at = header_index(headers, b"x-envoy-expected-rq-timeout-ms")
+            replay.attempt_at = header_index(headers, b"x-envoy-attempt-count")
         if stream.chunked:
             headers.append((b"transfer-encoding", b"chunked"))
         failure = self._open(stream, conn, replay)
@@ -391,13 +351,3 @@ def _expected_ms(route, replay, complete_at):
         left = int(route.timeout * 1000) - int((time.monotonic() - complete_at) * 1000)
         expected = max(1, min(expected, left) if expected else left)
     return expected
-
-
-def _index(headers, name):
-    for index, item in enumerate(headers):
-        if item[0] == name:
-            return index
-    return -1
-
-
-from . import hedging as _hedging  # noqa: E402  (hedging builds on this module)

@@ -8,7 +8,8 @@ import pytest
 from hotproxy.config.route import RetryPolicy
 from hotproxy.http.router.hedging import Dropped, Hedge, Outstanding
 from hotproxy.http.router.retry import LIMIT_EXCEEDED, RETRY, RoutePolicy
-from hotproxy.http.router.retrying import Replay, RetryAttempt
+from hotproxy.http.router.attempts import RetryAttempt
+from hotproxy.http.router.retrying import Replay
 from hotproxy.stats.schema import ClusterStats
 
 
