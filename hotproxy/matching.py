@@ -127,3 +127,24 @@ def literal_test(kind, expected, ignore_case=False):
     if kind == "suffix":
         return lambda value: value.endswith(expected)
     return lambda value: expected in value
+
+
+_LITERAL_KINDS = frozenset(("exact", "prefix", "suffix", "contains"))
+
+
+def header_value_test(matcher, where):
+    """A HeaderMatcher's test of one header value: ``test(value: bytes)``, truthy on a match
+    (inversion and absence are the caller's). ``where`` names the matcher."""
+    kind = matcher.kind
+    if kind == "present":
+        present = bool(matcher.value)
+        return lambda value: present
+    if kind == "string_match":
+        return compile_string_matcher(matcher.string_match, f"{where}.string_match")
+    if kind == "safe_regex":
+        return compile_regex(matcher.value, f"{where}.safe_regex_match.regex").fullmatch
+    if kind == "exact" and not matcher.value:
+        return lambda value: True  # the deprecated exact_match "" matches any value
+    if kind in _LITERAL_KINDS:
+        return literal_test(kind, matcher.value.encode(), False)
+    raise ConfigError([(where, f"header matcher '{kind}' is not supported by hotproxy yet")])

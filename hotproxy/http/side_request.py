@@ -15,14 +15,11 @@ import gevent
 
 from ..errors import ProtocolError
 from ..sockio import send_all
-from ..stats.schema import count_status_class
 from ..upstream.connect import ConnectFailure
 from ..upstream.request import give_back, take_connection
-from .http1.codec import END
 from .http1.serialize import request_head
-from .router.downstream_head import CLASS_STATS, response_decoder
+from .router.own_response import ResponseCut, read_response
 
-_RECV_SIZE = 65536
 #: a response body beyond this is no answer a callout can use
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -99,34 +96,20 @@ def _exchange(cluster, host, request, head_only):
 
 def _read_response(cluster, upstream, head_only):
     """(SideResponse, whether the connection may be reused)."""
-    decoder = upstream.decoder
-    if decoder is None:
-        decoder = upstream.decoder = response_decoder(cluster.config)
-    if head_only:
-        decoder.expect_no_body()
-    events = decoder.events
-    head, body, size = None, [], 0
-    while True:
-        data = upstream.sock.recv(_RECV_SIZE)
-        if data:
-            decoder.feed(data)
-        else:
-            decoder.feed_eof()
-        for event in events:
-            if event is END:
-                events.clear()
-                if head is None:
-                    raise SideRequestFailed("protocol_error")
-                response = SideResponse(head.status, head.headers, b"".join(body))
-                return response, head.keep_alive and not decoder.excess
-            if event.__class__ is bytes:
-                size += len(event)
-                if size > MAX_BODY_BYTES:
-                    raise SideRequestFailed("protocol_error")
-                body.append(event)
-            elif event.status >= 200:
-                head = event
-                count_status_class(cluster.stats, CLASS_STATS, event.status)
-        events.clear()
-        if not data:
-            raise SideRequestFailed("reset")
+    body = []
+    size = 0
+
+    def keep(piece):
+        nonlocal size
+        size += len(piece)
+        if size > MAX_BODY_BYTES:
+            raise SideRequestFailed("protocol_error")
+        body.append(piece)
+
+    try:
+        head, reusable = read_response(cluster, upstream, head_only, keep)
+    except ResponseCut:
+        raise SideRequestFailed("reset") from None
+    if head is None:
+        raise SideRequestFailed("protocol_error")
+    return SideResponse(head.status, head.headers, b"".join(body)), reusable

@@ -14,7 +14,7 @@ import ipaddress
 from functools import lru_cache
 
 from ..errors import ConfigError
-from ..matching import compile_regex, compile_string_matcher, literal_test
+from ..matching import compile_string_matcher, header_value_test
 
 _MISSING = object()
 
@@ -178,26 +178,12 @@ _PSEUDO_HEADERS = {b":authority": "host", b"host": "host", b":path": "path",
                    b":method": "method", b":scheme": "scheme"}
 
 
-def _header_value_test(matcher, where):
-    kind = matcher.kind
-    if kind == "present":
-        present = bool(matcher.value)
-        return lambda value: present
-    if kind == "string_match":
-        return compile_string_matcher(matcher.string_match, f"{where}.string_match")
-    if kind == "safe_regex":
-        return compile_regex(matcher.value, f"{where}.safe_regex_match.regex").fullmatch
-    if kind == "exact" and not matcher.value:
-        return lambda value: True  # the deprecated exact_match "" matches any value
-    return literal_test(kind, matcher.value.encode(), False)
-
-
 def compile_header_check(matcher, where):
     """HeaderMatcher → ``check(facts)``: each value of a repeated header is tested on its own
     and the matcher holds when one matches (before ``invert_match``); a missing header fails
     every matcher but the ``present_match`` forms asking for absence, unless
     ``treat_missing_header_as_empty``."""
-    test = _header_value_test(matcher, where)
+    test = header_value_test(matcher, where)
     name = matcher.name.encode()
     invert = matcher.invert_match
     matched = not invert

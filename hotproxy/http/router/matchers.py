@@ -8,30 +8,10 @@ Errors are ``ConfigError`` problems whose path is relative to the route configur
 """
 from __future__ import annotations
 
-from ...errors import ConfigError
-from ...matching import compile_regex, compile_string_matcher, literal_test
+from ...matching import compile_string_matcher, header_value_test
 
 
 # --- header matchers ---------------------------------------------------------------------------
-
-_LITERAL_KINDS = frozenset(("exact", "prefix", "suffix", "contains"))
-
-
-def _header_value_test(matcher, where):
-    kind = matcher.kind
-    if kind == "present":
-        present = bool(matcher.value)
-        return lambda value: present
-    if kind == "string_match":
-        return compile_string_matcher(matcher.string_match, f"{where}.string_match")
-    if kind == "safe_regex":
-        return compile_regex(matcher.value, f"{where}.safe_regex_match.regex").fullmatch
-    if kind == "exact" and not matcher.value:
-        return lambda value: True  # the deprecated exact_match "" matches any value
-    if kind in _LITERAL_KINDS:
-        return literal_test(kind, matcher.value.encode(), False)
-    raise ConfigError([(where, f"header matcher '{kind}' is not supported by hotproxy yet")])
-
 
 _PSEUDO_HEADERS = {
     # Envoy keeps the request line and Host in pseudo-headers; "host" is read as :authority.
@@ -50,7 +30,7 @@ def compile_header_matcher(matcher, where):
     matches (before ``invert_match``). A missing header fails every matcher except the
     ``present_match`` forms that ask for absence, unless ``treat_missing_header_as_empty``.
     """
-    test = _header_value_test(matcher, where)
+    test = header_value_test(matcher, where)
     name = matcher.name.encode()
     invert = matcher.invert_match
     matched = not invert

@@ -20,15 +20,12 @@ import time
 import gevent
 
 from ...sockio import send_all
-from ...stats.schema import count_status_class
 from ...upstream.connect import ConnectFailure
 from ...upstream.request import give_back, take_connection
-from ..http1.codec import END
 from ..http1.serialize import LAST_CHUNK
-from .downstream_head import CLASS_STATS, response_decoder
+from .own_response import read_response
 
 _HOST_LINE = re.compile(rb"\r\nhost:[ \t]*([^\r]*)\r\n", re.IGNORECASE)
-_RECV_SIZE = 65536
 
 
 def shadow_host(host):
@@ -147,7 +144,7 @@ def _exchange(cluster, request, timeout, head_only):
     try:
         with gevent.Timeout(timeout, False):
             send_all(upstream.sock, request)
-            reusable = _read_response(cluster, upstream, head_only)
+            reusable = read_response(cluster, upstream, head_only)[1]
         if reusable:
             cluster.rq_time.record((time.monotonic() - sent_at) * 1000)
     except Exception:   # noqa: BLE001 - a shadow's failure is never the client's
@@ -156,28 +153,3 @@ def _exchange(cluster, request, timeout, head_only):
         give_back(cluster, upstream, reusable)
 
 
-def _read_response(cluster, upstream, head_only):
-    """Read and drop the response; True when it ended cleanly and the connection may be reused."""
-    decoder = upstream.decoder
-    if decoder is None:
-        decoder = upstream.decoder = response_decoder(cluster.config)
-    if head_only:
-        decoder.expect_no_body()
-    events = decoder.events
-    keep_alive = False
-    while True:
-        data = upstream.sock.recv(_RECV_SIZE)
-        if data:
-            decoder.feed(data)
-        else:
-            decoder.feed_eof()
-        for event in events:
-            if event is END:
-                events.clear()
-                return keep_alive and not decoder.excess
-            if event.__class__ is not bytes and event.status >= 200:
-                count_status_class(cluster.stats, CLASS_STATS, event.status)
-                keep_alive = event.keep_alive
-        events.clear()
-        if not data:
-            return False
