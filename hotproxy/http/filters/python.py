@@ -19,7 +19,7 @@ import copy
 import logging
 
 from ...stats.schema import stat_set
-from .api import CONTINUE, FilterFactory
+from .api import CONTINUE, FilterFactory, HttpFilter
 from .python_loader import construct, load
 
 log = logging.getLogger("hotproxy.filters.python")
@@ -173,7 +173,7 @@ class PythonStreamFilter:
         return CONTINUE if result is None else result
 
 
-class _ErrorReply:
+class _ErrorReply(HttpFilter):
     """The filter of a stream whose ``new_stream`` raised (logged and counted then): it answers
     the 500 at once and lets everything else pass."""
 
@@ -184,21 +184,3 @@ class _ErrorReply:
 
     def decode_headers(self, stream, end_stream):
         return error_reply(stream)
-
-    def decode_data(self, stream, data, end_stream):
-        return CONTINUE
-
-    def decode_trailers(self, stream, trailers):
-        return CONTINUE
-
-    def encode_headers(self, stream, response, end_stream):
-        return CONTINUE
-
-    def encode_data(self, stream, data, end_stream):
-        return CONTINUE
-
-    def encode_trailers(self, stream, trailers):
-        return CONTINUE
-
-    def on_stream_end(self, stream):
-        pass
