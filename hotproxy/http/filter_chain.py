@@ -76,16 +76,18 @@ class _Pass:
     def headers(self, end_stream):
         self._headers_from(self.start, end_stream)
 
-    def _headers_from(self, start, end_stream):
-        stream = self.stream
+    def _headers_from(self, start, end_stream, settle_end=True):
+        """The head goes on from filter ``start``; False when a filter stopped it (or replied)
+        before the sink. With ``settle_end``, a filter that stops a head that ends the stream
+        decides on that end at once, nothing more being to come."""
         for index in range(start, len(self.hooks)):
             self.reached = index
-            result = self.hooks[index][0](stream, end_stream)
+            result = self.hooks[index][0](self.stream, end_stream)
             if self.replied:
                 return False
             if result is STOP:
                 self.held_at, self.headers_held = index, True
-                if end_stream:      # nothing will follow: the filter decides on the end now
+                if end_stream and settle_end:
                     self._data_from(index, b"", True)
                 return False
         self.ended = end_stream
@@ -124,7 +126,7 @@ class _Pass:
                     if self.headers_held:
                         self.headers_held = False
                         ends_with_headers = end_stream and not data
-                        if self._resume_headers(index + 1, ends_with_headers):
+                        if self._headers_from(index + 1, ends_with_headers, settle_end=False):
                             if ends_with_headers:
                                 return      # the sink has the end already
                         elif self.held_at >= 0 and not self.replied:
@@ -139,21 +141,6 @@ class _Pass:
             self.ended = end_stream
             self.sink[1](data, end_stream)
 
-    def _resume_headers(self, start, end_stream):
-        """Headers that a filter held go on from ``start``; False when they stopped again (or a
-        reply was sent) before the sink."""
-        stream = self.stream
-        for index in range(start, len(self.hooks)):
-            self.reached = index
-            result = self.hooks[index][0](stream, end_stream)
-            if self.replied:
-                return False
-            if result is STOP:
-                self.held_at, self.headers_held = index, True
-                return False
-        self.ended = end_stream
-        self.sink[0](end_stream)
-        return True
 
 
 class _Replied:
