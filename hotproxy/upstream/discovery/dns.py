@@ -16,7 +16,6 @@ import gevent
 from gevent import socket
 
 from ..host import Host
-from . import dns_query
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +52,10 @@ def resolve_with_ttl(name, port, config):
     """``(addresses, ttl)`` of ``name``: ttl is None when the answer has none (getaddrinfo,
     /etc/hosts, the test hook)."""
     test_file = os.environ.get(TEST_RESOLVER_ENV)
-    if (test_file or not (config.respect_dns_ttl or config.dns_resolvers)
-            or dns_query.in_hosts_file(name)):
+    if test_file or not (config.respect_dns_ttl or config.dns_resolvers):
+        return resolve(name, port, config.dns_lookup_family), None
+    from . import dns_query  # dnspython, only for the clusters that need it: it is slow to import
+    if dns_query.in_hosts_file(name):
         return resolve(name, port, config.dns_lookup_family), None
     addresses, ttl = dns_query.resolve(name, config.dns_lookup_family, config.dns_resolvers)
     return [(ip, port) for ip in addresses], ttl
