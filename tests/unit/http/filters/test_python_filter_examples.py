@@ -107,18 +107,21 @@ def test_jwt_a_list_claim_passes_when_it_holds_an_allowed_value(jwt):
     assert stream.run_request(jwt.create(stream)) == (True, b"")
 
 
-@pytest.mark.parametrize("token,why", [
-    (None, "missing bearer token"),
-    ("not-a-jwt", "malformed token"),
-    ("a.b.c", "malformed token"),
-    (make_token(claims(), "another secret"), "bad signature"),
-    (make_token(claims(), SECRET, alg="none"), "unsupported alg"),
-    (make_token(claims(exp=int(time.time()) - 10), SECRET), "token expired"),
-    (make_token({"sub": "x", "role": "reader"}, SECRET), "token expired"),
-    (make_token(claims(role="guest"), SECRET), "role not allowed"),
-    (make_token(claims(role=7), SECRET), "role not allowed"),
+# Tokens are made when the test runs (lambdas): made at collection, a token's expiry would
+# pass while a long suite runs.
+@pytest.mark.parametrize("make,why", [
+    (lambda: None, "missing bearer token"),
+    (lambda: "not-a-jwt", "malformed token"),
+    (lambda: "a.b.c", "malformed token"),
+    (lambda: make_token(claims(), "another secret"), "bad signature"),
+    (lambda: make_token(claims(), SECRET, alg="none"), "unsupported alg"),
+    (lambda: make_token(claims(exp=int(time.time()) - 10), SECRET), "token expired"),
+    (lambda: make_token({"sub": "x", "role": "reader"}, SECRET), "token expired"),
+    (lambda: make_token(claims(role="guest"), SECRET), "role not allowed"),
+    (lambda: make_token(claims(role=7), SECRET), "role not allowed"),
 ], ids=["missing", "not-jwt", "garbage", "signature", "alg-none", "expired", "no-exp", "role", "role-type"])
-def test_jwt_refusals_are_401s(jwt, token, why):
+def test_jwt_refusals_are_401s(jwt, make, why):
+    token = make()
     stream = jwt_stream(token)
     assert stream.run_request(jwt.create(stream)) == (None, b"")
     status, body, headers, details, _flag = stream.local_reply
