@@ -198,6 +198,7 @@ class DownstreamConnection:
                     self.log(stream)
                 if stream.filters is not None:
                     stream.filters.on_stream_end()
+                    stream.filters = None
 
     # request lifecycle
 
@@ -288,6 +289,7 @@ class DownstreamConnection:
             self.log(stream)
         if stream.filters is not None:
             stream.filters.on_stream_end()
+            stream.filters = None   # the manager refers back to the stream: no cycle for the GC
         self.stream = None
         self.request_deadline = 0.0
         hcm.stats.downstream_rq_active -= 1

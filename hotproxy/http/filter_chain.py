@@ -9,22 +9,22 @@ STOP); what reaches it while it holds is buffered there, and released when it co
 """
 from __future__ import annotations
 
-from .filters.api import CONTINUE, STOP
+from .filters.api import CONTINUE, STOP, HttpFilter
 
 
 class FilterManager:
     __slots__ = ("stream", "filters", "decoding", "encoding", "replied_from")
 
     def __init__(self, stream, filters, decoded, encoded):
-        """``filters``: the stream's filter objects in config order; ``decoded`` (headers hook,
-        data hook) and ``encoded`` the same for the sinks at the end of each direction."""
+        """``filters``: the stream's filter objects in config order; ``decoded`` (headers sink,
+        data sink) and ``encoded`` the same at the end of each direction."""
         self.stream = stream
         self.filters = filters
-        self.decoding = _Pass(stream, [(f.decode_headers, f.decode_data) for f in filters], decoded,
-                              _Replied(stream))
-        self.encoding = _Pass(stream, [(lambda s, end, f=f: f.encode_headers(s, s.response, end),
-                                        f.encode_data) for f in reversed(filters)], encoded,
-                              _NEVER_REPLIED)
+        self.decoding = _Pass(stream, _hooks(filters, "decode_headers"),
+                              _hooks(filters, "decode_data"), decoded, True)
+        backwards = filters[::-1]
+        self.encoding = _Pass(stream, _hooks(backwards, "encode_headers"),
+                              _hooks(backwards, "encode_data"), encoded, False)
         self.replied_from = None
 
     def decode_headers(self, end_stream):
@@ -55,17 +55,28 @@ class FilterManager:
             filter_.on_stream_end(self.stream)
 
 
+def _hooks(filters, name):
+    """Each filter's hook ``name``, None where the filter keeps HttpFilter's (it continues): a
+    call saved per filter and piece."""
+    inherited = getattr(HttpFilter, name)
+    return [None if getattr(type(f), name, None) is inherited else getattr(f, name)
+            for f in filters]
+
+
 class _Pass:
-    """One direction: ``hooks`` are (headers hook, data hook) pairs in the order they run."""
+    """One direction: ``header_hooks`` and ``data_hooks`` in the order they run. While decoding,
+    a hook may answer the request (``stream.replied``): the request then goes no further.
+    While encoding, the reply itself is what passes."""
 
-    __slots__ = ("stream", "hooks", "sink", "start", "reached", "held_at", "headers_held", "held",
-                 "ended", "replied")
+    __slots__ = ("stream", "header_hooks", "data_hooks", "sink_headers", "sink_data", "decoding",
+                 "start", "reached", "held_at", "headers_held", "held", "ended")
 
-    def __init__(self, stream, hooks, sink, replied):
-        self.replied = replied   # whether a hook answered the request: it goes no further
+    def __init__(self, stream, header_hooks, data_hooks, sink, decoding):
         self.stream = stream
-        self.hooks = hooks
-        self.sink = sink
+        self.header_hooks = header_hooks
+        self.data_hooks = data_hooks
+        self.sink_headers, self.sink_data = sink
+        self.decoding = decoding
         self.start = 0
         self.reached = -1        # the last filter whose headers hook ran
         self.held_at = -1        # the filter holding this direction, -1: none
@@ -80,18 +91,27 @@ class _Pass:
         """The head goes on from filter ``start``; False when a filter stopped it (or replied)
         before the sink. With ``settle_end``, a filter that stops a head that ends the stream
         decides on that end at once, nothing more being to come."""
-        for index in range(start, len(self.hooks)):
+        stream = self.stream
+        hooks = self.header_hooks
+        decoding = self.decoding
+        for index in range(start, len(hooks)):
             self.reached = index
-            result = self.hooks[index][0](self.stream, end_stream)
-            if self.replied:
-                return False
+            hook = hooks[index]
+            if hook is None:
+                continue
+            if decoding:
+                result = hook(stream, end_stream)
+                if stream.replied:
+                    return False
+            else:
+                result = hook(stream, stream.response, end_stream)
             if result is STOP:
                 self.held_at, self.headers_held = index, True
                 if end_stream and settle_end:
                     self._data_from(index, b"", True)
                 return False
         self.ended = end_stream
-        self.sink[0](end_stream)
+        self.sink_headers(end_stream)
         return True
 
     def data(self, data, end_stream):
@@ -99,67 +119,49 @@ class _Pass:
 
     def _data_from(self, start, data, end_stream):
         stream = self.stream
-        hooks = self.hooks
+        hooks = self.data_hooks
+        decoding = self.decoding
         index = start
         while index < len(hooks):
-            if self.held_at < 0 or index <= self.held_at:
-                result = hooks[index][1](stream, data, end_stream)
-                if self.replied:
+            held_at = self.held_at
+            hook = hooks[index]
+            if hook is None or (held_at >= 0 and index > held_at):
+                index += 1
+                continue
+            result = hook(stream, data, end_stream)
+            if decoding and stream.replied:
+                return
+            if result is CONTINUE and held_at < 0:
+                index += 1      # the common case: nothing held, nothing changed
+                continue
+            if result is STOP and end_stream:
+                result = CONTINUE   # nothing more will come: what it holds goes on
+            if result is STOP:
+                if held_at < 0:
+                    self.held_at = held_at = index
+                if index == held_at:
+                    self.held.append(data)
                     return
-                if result is STOP and end_stream:
-                    result = CONTINUE   # nothing more will come: what it holds goes on
-                if result is STOP:
-                    if self.held_at < 0:
-                        self.held_at = index
-                    if index == self.held_at:
-                        self.held.append(data)
-                        return
-                    result = CONTINUE   # a second holder: one hold at a time, it passes
-                if index == self.held_at:
-                    if result is CONTINUE and self.held:
-                        self.held.append(data)
-                        data = b"".join(self.held)
-                    elif result is not CONTINUE:
-                        data = result
-                    self.held = []
-                    self.held_at = -1
-                    if self.headers_held:
-                        self.headers_held = False
-                        ends_with_headers = end_stream and not data
-                        if self._headers_from(index + 1, ends_with_headers, settle_end=False):
-                            if ends_with_headers:
-                                return      # the sink has the end already
-                        elif self.held_at >= 0 and not self.replied:
-                            index += 1
-                            continue
-                        else:
-                            return
+                result = CONTINUE   # a second holder: one hold at a time, it passes
+            if index == held_at:
+                if result is CONTINUE and self.held:
+                    self.held.append(data)
+                    data = b"".join(self.held)
                 elif result is not CONTINUE:
                     data = result
+                self.held = []
+                self.held_at = -1
+                if self.headers_held:
+                    self.headers_held = False
+                    ends_with_headers = end_stream and not data
+                    if self._headers_from(index + 1, ends_with_headers, settle_end=False):
+                        if ends_with_headers:
+                            return      # the sink has the end already
+                    elif self.held_at < 0 or (decoding and stream.replied):
+                        return
+            elif result is not CONTINUE:
+                data = result
             index += 1
         if data or end_stream:
             self.ended = end_stream
-            self.sink[1](data, end_stream)
-
-
-
-class _Replied:
-    """True once a filter answered the stream's request (a local reply ends decoding)."""
-
-    __slots__ = ("stream",)
-
-    def __init__(self, stream):
-        self.stream = stream
-
-    def __bool__(self):
-        return self.stream.replied
-
-
-class _NeverReplied:
-    """Encoding goes on whatever was replied: the reply itself is what is encoded."""
-
-    def __bool__(self):
-        return False
-
-
-_NEVER_REPLIED = _NeverReplied()
+            self.sink_data(data, end_stream)

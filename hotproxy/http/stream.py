@@ -1,4 +1,5 @@
 """ActiveStream: the state of one request/response exchange on a downstream connection."""
+from ..config.parse_http_filters import FilterConfig
 from ..stream_info import StreamInfo
 
 
@@ -72,7 +73,7 @@ class ActiveStream:
         weighted = self.weighted
         table = weighted.per_filter if weighted is not None else route.per_filter
         entry = table.get(name) if table is not None else None
-        return getattr(entry, "config", entry) if entry.__class__.__name__ == "FilterConfig" else entry
+        return entry.config if entry.__class__ is FilterConfig else entry
 
     def filter_disabled(self, name, by_default):
         """Whether the filter ``name`` stays out of this stream: the route's FilterConfig

@@ -121,12 +121,16 @@ def header_value(headers, name):
 
 def set_header(headers, name, value):
     """Replace every ``name`` header with one ``name: value``, in the first one's place."""
+    first = -1
     for index, item in enumerate(headers):
         if item[0] == name:
+            if first >= 0:     # a second one: the rare case pays for the rebuild
+                headers[first + 1:] = [pair for pair in headers[first + 1:] if pair[0] != name]
+                break
+            first = index
             headers[index] = (name, value)
-            headers[index + 1:] = [pair for pair in headers[index + 1:] if pair[0] != name]
-            return
-    headers.append((name, value))
+    if first < 0:
+        headers.append((name, value))
 
 
 def remove_header(headers, name):

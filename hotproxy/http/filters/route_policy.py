@@ -8,12 +8,7 @@ import random
 def route_config(stream, name):
     """The parsed typed_per_filter_config of ``name`` for the stream's route, unwrapped from a
     FilterConfig; None when there is none (or no route)."""
-    if stream.route is None:
-        return None
-    config = stream.route_config(name)
-    if config is not None and hasattr(config, "disabled") and hasattr(config, "config"):
-        return config.config
-    return config
+    return stream.route_config(name) if stream.route is not None else None
 
 
 def draw(fraction, rng=random.random):
@@ -27,8 +22,7 @@ def draw(fraction, rng=random.random):
 
 
 class CompiledCache:
-    """Per-route configs compiled on first use: a route table holds few of them, and the
-    parsed configs are frozen dataclasses, so they key the cache."""
+    """Per-route configs compiled on first use: a route table holds few of them."""
 
     __slots__ = ("_compile", "_compiled")
 
@@ -37,7 +31,9 @@ class CompiledCache:
         self._compiled = {}
 
     def get(self, config):
-        compiled = self._compiled.get(config)
-        if compiled is None:
-            compiled = self._compiled[config] = self._compile(config)
-        return compiled
+        # by identity: hashing a frozen dataclass walks all of it on every request. The entry
+        # keeps the config alive, so its id is never reused for another.
+        entry = self._compiled.get(id(config))
+        if entry is None:
+            entry = self._compiled[id(config)] = (config, self._compile(config))
+        return entry[1]
