@@ -41,6 +41,18 @@ def free_port():
         return s.getsockname()[1]
 
 
+_REFUSING = []
+
+
+def refused_port():
+    """A port where every connect is refused, for as long as the test process lives: bound and
+    never listening, so that no other test (pytest-xdist runs several) can take it meanwhile."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    _REFUSING.append(sock)
+    return sock.getsockname()[1]
+
+
 def wait_for_port(port, timeout=10.0, process=None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -3,7 +3,7 @@ on one config: 1 once a cluster is chosen (even without a host), every attempt o
 request, 0 without a route; flags in the order they were set (URX,UF)."""
 import time
 
-from harness import free_port, http_listener, simple_routes, to_yaml
+from harness import http_listener, refused_port, simple_routes, to_yaml
 from raw_upstream import RecordingUpstream
 from harness import RawClient
 
@@ -34,7 +34,7 @@ def test_attempt_counts_and_flag_order_match_envoy(peer_factory, tmp_path):
     try:
         peer = peer_factory(to_yaml({"admin": ADMIN, "static_resources": {
             "listeners": [listener],
-            "clusters": [cluster("empty"), cluster("dead", free_port()), cluster("ok", ok.port)]}}))
+            "clusters": [cluster("empty"), cluster("dead", refused_port()), cluster("ok", ok.port)]}}))
         for path in ("/empty", "/dead", "/ok", "/none"):
             client = RawClient(peer.port("listen"))
             try:

@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from harness import (HOTPROXY, ROOT, ScriptedUpstream, bootstrap, free_port, http_listener, next_base_id, render,
-                     simple_routes, static_cluster, wait_for_port)
+from harness import (HOTPROXY, ROOT, ScriptedUpstream, bootstrap, http_listener, next_base_id,
+                     refused_port, render, simple_routes, static_cluster, wait_for_port)
 from raw_upstream import RecordingUpstream, ok_for
 
 CONNECT_ERROR = b"upstream connect error or disconnect/reset before headers. reset reason: "
@@ -26,7 +26,7 @@ def config(upstream_port, hcm_extra=None, extra_routes=(), clusters=()):
     empty = {"name": "empty", "type": "STATIC", "connect_timeout": "1s", "load_assignment": {"cluster_name": "empty"}}
     return bootstrap([http_listener("http", "listen", routes, hcm_extra)],
                      [static_cluster("backend", upstream_port), empty,
-                      static_cluster("refused", free_port()), *clusters])
+                      static_cluster("refused", refused_port()), *clusters])
 
 
 @pytest.fixture

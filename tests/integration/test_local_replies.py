@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from harness import RawClient, free_port, http_listener, static_cluster, to_yaml
+from harness import RawClient, http_listener, refused_port, static_cluster, to_yaml
 from raw_upstream import RecordingUpstream, ok_for
 
 MUTATED = ("x-route", "x-vh", "x-rc")
@@ -35,7 +35,7 @@ def config(upstream_port):
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": "{port:admin}"}}},
         "static_resources": {
             "listeners": [http_listener("http", "listen", routes)],
-            "clusters": [static_cluster("backend", upstream_port), static_cluster("refused", free_port()), empty]}})
+            "clusters": [static_cluster("backend", upstream_port), static_cluster("refused", refused_port()), empty]}})
 
 
 def answer(request):

@@ -5,7 +5,7 @@ import socket
 import time
 import urllib.request
 
-from harness import TCP_PROXY_TYPE, accept_each, admin_stats, free_port, to_yaml
+from harness import TCP_PROXY_TYPE, accept_each, admin_stats, refused_port, to_yaml
 
 BASE_EJECTION_S = 1.0
 
@@ -83,7 +83,7 @@ def back(proxy, label, timeout=15.0):
 
 def test_a_failing_host_is_ejected_from_every_worker_and_comes_back_for_longer_each_time(proxy_factory):
     good = NamedServer("good")
-    refusing_port = free_port()          # nothing listens: every connect is refused
+    refusing_port = refused_port()          # nothing listens: every connect is refused
     proxy = proxy_factory(config(good.port, refusing_port, {
         "consecutive_5xx": 3, "interval": "0.2s", "base_ejection_time": f"{BASE_EJECTION_S}s",
         "max_ejection_percent": 50}), extra_args=("--concurrency", "2"))
@@ -111,7 +111,7 @@ def test_a_failing_host_is_ejected_from_every_worker_and_comes_back_for_longer_e
 def test_max_ejection_percent_refuses_the_ejection_as_envoy_does(proxy_factory):
     # probed on Envoy 1.40: with two hosts and the default 10%, no host is ever ejected
     good = NamedServer("good")
-    refusing_port = free_port()
+    refusing_port = refused_port()
     proxy = proxy_factory(config(good.port, refusing_port, {"consecutive_5xx": 2, "interval": "0.2s"}))
     for _ in range(12):
         through(proxy)
@@ -134,7 +134,7 @@ def test_hotproxy_and_envoy_eject_alike(peer_factory):
                                "max_ejection_percent": 50}, True),
                              ({"consecutive_5xx": 3, "interval": "0.2s"}, False)):
         good = NamedServer("good")
-        refusing_port = free_port()
+        refusing_port = refused_port()
         peer = peer_factory(config(good.port, refusing_port, outlier))
         for _ in range(6):           # round robin: three to each host
             through(peer)

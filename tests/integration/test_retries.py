@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from harness import free_port, http_listener, RawClient, read_lines, simple_routes, static_cluster, to_yaml
+from harness import RawClient, http_listener, read_lines, refused_port, simple_routes, static_cluster, to_yaml
 from raw_upstream import RecordingUpstream
 
 FILE_LOG = "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog"
@@ -124,7 +124,7 @@ def start(peer_factory, backend, tmp_path):
     log_path = tmp_path / "access.log"
 
     def start_peer():
-        peer = peer_factory(config(backend.port, log_path, free_port()))
+        peer = peer_factory(config(backend.port, log_path, refused_port()))
         peer.log_path = log_path
         return peer
     return start_peer

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from harness import TCP_PROXY_TYPE, accept_each, free_port, static_cluster, to_yaml
+from harness import TCP_PROXY_TYPE, accept_each, refused_port, static_cluster, to_yaml
 
 
 def tcp_config(upstream_port, idle_timeout=None, cluster_port=None):
@@ -76,7 +76,7 @@ def test_bytes_flow_both_ways_and_half_close_is_honoured(proxy_factory, echo):
 
 
 def test_upstream_connect_failure_closes_downstream(proxy_factory):
-    proxy = proxy_factory(tcp_config(free_port()))
+    proxy = proxy_factory(tcp_config(refused_port()))
     with socket.create_connection(("127.0.0.1", proxy.port("listen")), timeout=5) as sock:
         assert sock.recv(10) == b""
 
