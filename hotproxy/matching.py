@@ -148,3 +148,19 @@ def header_value_test(matcher, where):
     if kind in _LITERAL_KINDS:
         return literal_test(kind, matcher.value.encode(), False)
     raise ConfigError([(where, f"header matcher '{kind}' is not supported by hotproxy yet")])
+
+
+def header_matcher_outcomes(matcher, where):
+    """A HeaderMatcher as its checks use it: (``test`` of one value, the outcome of a value that
+    matches, of one that does not, of a missing header). Each value of a repeated header is
+    tested on its own, as in Envoy 1.40; a missing header fails every matcher except the
+    ``present_match`` forms asking for absence, unless ``treat_missing_header_as_empty``."""
+    test = header_value_test(matcher, where)
+    invert = matcher.invert_match
+    if matcher.treat_missing_header_as_empty:
+        on_missing = bool(test(b"")) != invert
+    elif matcher.kind == "present":
+        on_missing = bool(matcher.value) == invert
+    else:
+        on_missing = False
+    return test, not invert, invert, on_missing

@@ -62,7 +62,9 @@ def filter_chain_match(node: Node) -> FilterChainMatch | None:
         or None))
 
 
-def cidr_range(node: Node) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+def cidr_range(node: Node, whole_family=False) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    """A core CidrRange. Without ``prefix_len`` a filter chain's range is the one address; with
+    ``whole_family`` (RBAC's, as in Envoy 1.40) the length is 0: every address of its family."""
     m = node.message(CIDR_RANGE)
     if m is None:
         return None
@@ -74,7 +76,8 @@ def cidr_range(node: Node) -> ipaddress.IPv4Network | ipaddress.IPv6Network | No
         address = ipaddress.ip_address(prefix)
     except ValueError:
         return m.at("address_prefix").fail(f"malformed IP address: {prefix}")
-    length = address.max_prefixlen if length is None else length
+    if length is None:
+        length = 0 if whole_family else address.max_prefixlen
     if length > address.max_prefixlen:
         return m.at("prefix_len").fail(f"must be at most {address.max_prefixlen} for {prefix}")
     return ipaddress.ip_network(f"{prefix}/{length}", strict=False)

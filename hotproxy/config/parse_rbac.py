@@ -2,11 +2,9 @@
 typed configs: the HTTP filter and its per-route config, and the network filter."""
 from __future__ import annotations
 
-import ipaddress
-
 from .fields import Enum, Fields, Node, present
 from .parse_core import header_matcher, string_matcher
-from .parse_tls import wrapped_uint32
+from .parse_filter_chain import cidr_range
 from .rbac import (MetadataMatcher, NetworkRbac, Policy, RbacFilter, RbacPerRoute, Rule, Rules,
                    ValueMatcher)
 
@@ -39,7 +37,6 @@ PRINCIPAL_SET = Fields("ids")
 AUTHENTICATED = Fields("principal_name")
 PATH_MATCHER = Fields("path")
 INT32_RANGE = Fields("start end")
-CIDR_RANGE = Fields("address_prefix prefix_len")
 METADATA_MATCHER = Fields("filter path value invert")
 PATH_SEGMENT = Fields("key")
 VALUE_MATCHER = Fields("null_match double_match string_match bool_match present_match "
@@ -206,7 +203,7 @@ def _common(m, kind) -> Rule | None:
     if kind == "url_path":
         return _wrap(kind, m.nested(kind, path_matcher))
     if kind in _ADDRESS_KINDS:
-        return _wrap(kind, m.nested(kind, cidr_range))
+        return _wrap(kind, m.nested(kind, lambda n: cidr_range(n, whole_family=True)))
     return _wrap(kind, m.nested(kind, metadata_matcher))
 
 
@@ -236,26 +233,6 @@ def port_range(node: Node) -> tuple[int, int] | None:
         m.node.fail(f"range start {start} cannot be greater or equal than range end {end}")
         return None
     return start, end
-
-
-def cidr_range(node: Node):
-    """A core CidrRange. Unlike a filter chain's, an RBAC range without ``prefix_len`` has
-    length 0 and so holds every address of its family, as in Envoy 1.40."""
-    m = node.message(CIDR_RANGE)
-    if m is None:
-        return None
-    prefix = m.string("address_prefix", required=True)
-    length = m.nested("prefix_len", wrapped_uint32)
-    if prefix is None:
-        return None
-    try:
-        address = ipaddress.ip_address(prefix)
-    except ValueError:
-        return m.at("address_prefix").fail(f"malformed IP address: {prefix}")
-    length = 0 if length is None else length
-    if length > address.max_prefixlen:
-        return m.at("prefix_len").fail(f"must be at most {address.max_prefixlen} for {prefix}")
-    return ipaddress.ip_network(f"{prefix}/{length}", strict=False)
 
 
 def metadata_matcher(node: Node) -> MetadataMatcher | None:

@@ -14,7 +14,7 @@ import ipaddress
 from functools import lru_cache
 
 from ..errors import ConfigError
-from ..matching import compile_string_matcher, header_value_test
+from ..matching import compile_string_matcher, header_matcher_outcomes
 
 _MISSING = object()
 
@@ -179,20 +179,9 @@ _PSEUDO_HEADERS = {b":authority": "host", b"host": "host", b":path": "path",
 
 
 def compile_header_check(matcher, where):
-    """HeaderMatcher → ``check(facts)``: each value of a repeated header is tested on its own
-    and the matcher holds when one matches (before ``invert_match``); a missing header fails
-    every matcher but the ``present_match`` forms asking for absence, unless
-    ``treat_missing_header_as_empty``."""
-    test = header_value_test(matcher, where)
+    """HeaderMatcher → ``check(facts)`` (the outcomes: matching.header_matcher_outcomes)."""
+    test, matched, invert, on_missing = header_matcher_outcomes(matcher, where)
     name = matcher.name.encode()
-    invert = matcher.invert_match
-    matched = not invert
-    if matcher.treat_missing_header_as_empty:
-        on_missing = bool(test(b"")) != invert
-    elif matcher.kind == "present":
-        on_missing = bool(matcher.value) == invert
-    else:
-        on_missing = False
     pseudo = _PSEUDO_HEADERS.get(name)
 
     def check(facts):

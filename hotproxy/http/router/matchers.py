@@ -8,7 +8,7 @@ Errors are ``ConfigError`` problems whose path is relative to the route configur
 """
 from __future__ import annotations
 
-from ...matching import compile_string_matcher, header_value_test
+from ...matching import compile_string_matcher, header_matcher_outcomes
 
 
 # --- header matchers ---------------------------------------------------------------------------
@@ -24,22 +24,10 @@ _PSEUDO_HEADERS = {
 
 
 def compile_header_matcher(matcher, where):
-    """HeaderMatcher → ``check(headers, host, path, method, scheme) -> bool``.
-
-    Envoy 1.40 tests each value of a repeated header on its own: the matcher holds when any value
-    matches (before ``invert_match``). A missing header fails every matcher except the
-    ``present_match`` forms that ask for absence, unless ``treat_missing_header_as_empty``.
-    """
-    test = header_value_test(matcher, where)
+    """HeaderMatcher → ``check(headers, host, path, method, scheme) -> bool`` (the outcomes:
+    matching.header_matcher_outcomes)."""
+    test, matched, invert, on_missing = header_matcher_outcomes(matcher, where)
     name = matcher.name.encode()
-    invert = matcher.invert_match
-    matched = not invert
-    if matcher.treat_missing_header_as_empty:
-        on_missing = bool(test(b"")) != invert
-    elif matcher.kind == "present":
-        on_missing = bool(matcher.value) == invert
-    else:
-        on_missing = False
 
     pseudo = _PSEUDO_HEADERS.get(name)
     if pseudo is not None:
