@@ -177,7 +177,9 @@ def test_processes_racing_for_tokens_never_take_more_than_there_are():
         os.waitpid(pid, 0)
         taken.append(int(os.read(read_end, 64)))
         os.close(read_end)
-    assert sum(taken) == 3000 and all(taken), taken
+    # Which process gets how many is the scheduler's (under load one may take them all); that
+    # together they never take more than the bucket held is the bucket's.
+    assert sum(taken) == 3000, taken
 
 
 def test_a_changed_config_gets_buckets_of_its_own():
