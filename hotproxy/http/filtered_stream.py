@@ -15,13 +15,12 @@ from .filter_chain import FilterManager
 from .filters.api import Response, header_value
 from .http1.serialize import LAST_CHUNK, chunk, response_head
 from .request_headers import forwarded_headers
-from .router.terminal import route_request
+from .router.terminal import CONTINUE, route_request
 
 log = logging.getLogger("hotproxy.http.filters")
 
 _NONE, _RAW, _CHUNKED = "none", "raw", "chunked"
 _FILTER_ERROR = b"filter error"
-CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
 def run_filters(conn, stream, target):
