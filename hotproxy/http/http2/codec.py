@@ -113,7 +113,7 @@ class Http2Codec:
         self._goaway_received = False
         self._deferred_events = []  # produced by the owner's calls, returned by the next receive
 
-    def _local_settings(self, extra):
+    def _initiate(self, extra):
         """Advertise ``extra`` with Envoy's settings; h2 enforces none of them on its own."""
         options, codes, conn = self.options, settings.SettingCodes, self._conn
         advertised = {codes.HEADER_TABLE_SIZE: options.hpack_table_size, codes.ENABLE_PUSH: 0,
@@ -272,9 +272,10 @@ class Http2Codec:
         try:
             self._conn.reset_stream(stream_id, error_code)
         except exceptions.StreamClosedError:
-            return
-        self.stats.tx_reset += 1
-        self._outbound.queued(1, control=True)
+            pass  # both ends already closed it: nothing to send, only the owner to tell
+        else:
+            self.stats.tx_reset += 1
+            self._outbound.queued(1, control=True)
         if stream_id in self._streams:
             self._close_stream(stream_id, events)
             if reason is not None:
@@ -418,7 +419,7 @@ class ServerCodec(Http2Codec):
             lib.RemoteSettingsChanged: self._on_settings_changed,
             lib.PingAckReceived: self._on_ping_ack, lib.SettingsAcknowledged: self._on_settings_acked}
         connect = {settings.SettingCodes.ENABLE_CONNECT_PROTOCOL: 1} if options.allow_connect else {}
-        self._local_settings(connect)
+        self._initiate(connect)
 
     def _on_request(self, event, events):
         stream_id, headers = event.stream_id, event.headers
