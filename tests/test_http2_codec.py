@@ -509,3 +509,12 @@ def test_codec_reset_is_counted():
     reset = single(peer.output(), RstStreamFrame)
     assert (reset.stream_id, reset.error_code) == (1, INTERNAL_ERROR)
     assert peer.stats.tx_reset == 1 and peer.server.open_streams == 0
+
+
+def test_keepalive_ping_is_acked_as_an_event():
+    peer = Peer()
+    peer.server.ping(b"keepaliv")
+    ping = single(peer.output(), PingFrame)
+    assert ping.opaque_data == b"keepaliv" and "ACK" not in ping.flags
+    ack = PingFrame(0, b"keepaliv", flags=["ACK"])
+    assert [(type(e), e.opaque_data) for e in peer.send(ack)] == [(ev.PingAck, b"keepaliv")]

@@ -27,7 +27,8 @@ class ClientCodec(Http2Codec):
             lib.DataReceived: self._on_data, lib.TrailersReceived: self._on_trailers,
             lib.StreamReset: self._on_stream_reset, lib.WindowUpdated: self._on_window_updated,
             lib.PingReceived: self._on_ping, lib.RemoteSettingsChanged: self._on_settings_changed,
-            lib.PingAckReceived: self._on_ping_ack, lib.SettingsAcknowledged: self._on_settings_acked}
+            lib.PingAckReceived: self._on_ping_ack,
+            lib.SettingsAcknowledged: self._on_settings_acked}
 
     def initiate(self):
         self._initiate({})

@@ -23,7 +23,10 @@ STAT_GAUGES = ("streams_active", "pending_send_bytes", "deferred_stream_close",
 class Http2Stats:
     """Envoy 1.40's HTTP/2 codec stats (codec_stats.h ALL_HTTP2_CODEC_STATS), all at 0: rooted at
     ``http2.`` downstream and ``cluster.<name>.http2.`` upstream. Shared by the connections of one
-    listener or cluster; the gauges are sums over them."""
+    listener or cluster; the gauges are sums over them. The codecs count what they see; the
+    owner counts ``keepalive_timeout``, ``tx_flush_timeout``, ``deferred_stream_close`` and the
+    underscore pair (its timers and headers_with_underscores_action); ``metadata_empty_frames``
+    and ``headers_cb_no_stream`` have no cause here (no METADATA, no callback without a stream)."""
     __slots__ = STAT_COUNTERS + STAT_GAUGES
 
     def __init__(self):
@@ -41,7 +44,8 @@ class InboundFrameLimits:
         self.stats = stats
         self.max_empty = options.max_consecutive_inbound_frames_with_empty_payload
         self.max_priority_per_stream = options.max_inbound_priority_frames_per_stream
-        self.max_window_updates_per_data = options.max_inbound_window_update_frames_per_data_frame_sent
+        self.max_window_updates_per_data = (
+            options.max_inbound_window_update_frames_per_data_frame_sent)
         self.consecutive_empty = self.priority_frames = self.window_update_frames = 0
         self.opened_streams = self.data_frames_sent = 0
 
