@@ -44,11 +44,11 @@ static_resources:
           route_config:
             virtual_hosts:
             - name: all
-              domains: ["*"]
+              domains: ["*"]{policy}
               routes:
               - match: {{ prefix: "/" }}
                 route: {{ cluster: upstream }}
-          http_filters:
+          http_filters:{filters}
           - name: envoy.filters.http.router
             typed_config:
               "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
@@ -73,6 +73,37 @@ def response(body_size):
 
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n"
+
+# --filters: compare.py --filters' three (bench/configs/http-filters.yaml), the policy on the
+# filter itself here; the client sends an Origin the policy allows
+FILTERS = """
+          - name: envoy.filters.http.cors
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors
+          - name: envoy.filters.http.local_ratelimit
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit
+              stat_prefix: bench_rl
+              token_bucket: { max_tokens: 100000000, tokens_per_fill: 100000000, fill_interval: 1s }
+              filter_enabled: { default_value: { numerator: 100, denominator: HUNDRED } }
+              filter_enforced: { default_value: { numerator: 100, denominator: HUNDRED } }
+          - name: envoy.filters.http.rbac
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC
+              rules:
+                action: ALLOW
+                policies:
+                  get-only:
+                    permissions: [{ header: { name: ":method", string_match: { exact: GET } } }]
+                    principals: [{ any: true }]"""
+CORS_POLICY = """
+              typed_per_filter_config:
+                envoy.filters.http.cors:
+                  "@type": type.googleapis.com/envoy.extensions.filters.http.cors.v3.CorsPolicy
+                  allow_origin_string_match: [{ exact: "http://bench.example.com" }]
+                  allow_methods: "GET, POST"
+                  max_age: "600" """
+ORIGIN = b"Origin: http://bench.example.com\r\n"
 
 
 def free_port():
@@ -108,14 +139,14 @@ def upstream(port, answer):
     threading.Thread(target=accept, daemon=True).start()
 
 
-def client(port, requests, body_size, connections=10):
+def client(port, requests, body_size, request=REQUEST, connections=10):
     per = requests // connections
     ending = b"hello world\n" if body_size == 12 else b"x" * 64
 
     def run():
         with socket.create_connection(("127.0.0.1", port)) as sock:
             for _ in range(per):
-                sock.sendall(REQUEST)
+                sock.sendall(request)
                 got = b""
                 while not (got.endswith(ending) and len(got) > body_size):
                     got += sock.recv(262144)
@@ -138,7 +169,7 @@ def wait_for_port(port, timeout=120):
     raise RuntimeError(f"nothing listens on {port}")
 
 
-def count(checkout, requests, scratch, body_size):
+def count(checkout, requests, scratch, body_size, filters):
     """Instructions the worker executed for ``requests`` requests (plus start and stop)."""
     out = scratch / f"callgrind.{os.getpid()}.{requests}.out"
     wrapper = scratch / "python"
@@ -151,7 +182,8 @@ def count(checkout, requests, scratch, body_size):
     listen, up = free_port(), free_port()
     upstream(up, response(body_size))
     config = scratch / "bench.yaml"
-    config.write_text(CONFIG.format(listen=listen, upstream=up))
+    config.write_text(CONFIG.format(listen=listen, upstream=up, filters=FILTERS if filters else "",
+                                    policy=CORS_POLICY if filters else ""))
     # the wrapper is no venv interpreter: name the venv's packages explicitly
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(checkout), *site.getsitepackages()])}
     # exec -a makes the wrapper the arbiter's sys.executable, so its workers start through it
@@ -164,8 +196,9 @@ def count(checkout, requests, scratch, body_size):
             wait_for_port(listen)
         except RuntimeError:
             raise RuntimeError((scratch / "hotproxy.log").read_text()[-3000:]) from None
-        client(listen, 200, body_size)  # warm: imports, first connections
-        client(listen, requests, body_size)
+        request = REQUEST[:-2] + ORIGIN + b"\r\n" if filters else REQUEST
+        client(listen, 200, body_size, request)  # warm: imports, first connections
+        client(listen, requests, body_size, request)
     finally:
         proxy.send_signal(signal.SIGTERM)
         proxy.wait(120)
@@ -176,9 +209,10 @@ def count(checkout, requests, scratch, body_size):
     return int(re.search(r"^summary: (\d+)", out.read_text(), re.M).group(1))
 
 
-def per_request(checkout, requests, scratch, body_size):
+def per_request(checkout, requests, scratch, body_size, filters):
     small = requests // 6
-    return ((count(checkout, requests, scratch, body_size) - count(checkout, small, scratch, body_size))
+    return ((count(checkout, requests, scratch, body_size, filters)
+             - count(checkout, small, scratch, body_size, filters))
             / (requests - small))
 
 
@@ -187,11 +221,13 @@ def main():
     parser.add_argument("--requests", type=int, default=6000)
     parser.add_argument("--baseline", metavar="DIR", help="another checkout to measure the same way")
     parser.add_argument("--body-size", type=int, default=12, help="response body bytes (default 12)")
+    parser.add_argument("--filters", action="store_true",
+                        help="cors, local_ratelimit and rbac in front of the router (compare.py --filters)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="hotproxy-callgrind-") as scratch:
         scratch = Path(scratch)
         rows = [("hotproxy", ROOT)] + ([("baseline", Path(args.baseline).resolve())] if args.baseline else [])
-        results = {name: per_request(path, args.requests, scratch, args.body_size) for name, path in rows}
+        results = {name: per_request(path, args.requests, scratch, args.body_size, args.filters) for name, path in rows}
     for name, value in results.items():
         print(f"{name:10} {value:10.0f} instructions per request")
     if args.baseline:

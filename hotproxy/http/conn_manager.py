@@ -66,6 +66,9 @@ class HttpConnectionManager:
         self.filters = filter_factories(config, FilterContext(
             cluster_manager, f"http.{config.stat_prefix}.", self.server, deadlines,
             config.route_config))
+        self._default_filters = tuple(factory for factory, disabled in self.filters
+                                      if not disabled)
+        self._filters_by_table = {}     # id(typed_per_filter_config table) → (table, factories)
 
     def serve(self, sock, address, tls=None):
         """Serve the connection ``sock`` from ``address``; ``tls`` is what its handshake
@@ -113,6 +116,22 @@ class HttpConnectionManager:
                 connection.release_if_idle()
             else:
                 connection.linger()
+
+    def filters_for(self, route):
+        """The factories of the filters that see a stream of ``route``, in order. A route's
+        typed_per_filter_config entry for a filter decides whether it runs (a FilterConfig's
+        ``disabled``; any other entry turns it on), else the filter's own ``disabled``.
+        Worked out once a table: the route table holds few of them."""
+        table = route.per_filter if route is not None else None
+        if table is None:
+            return self._default_filters
+        found = self._filters_by_table.get(id(table))
+        if found is None or found[0] is not table:
+            found = self._filters_by_table[id(table)] = (table, tuple(
+                factory for factory, disabled in self.filters
+                if not (disabled if factory.name not in table
+                        else getattr(table[factory.name], "disabled", False))))
+        return found[1]
 
     def stat_sets(self):
         """The HTTP filters' (prefix, stats) pairs."""

@@ -17,21 +17,23 @@ class FilterManager:
 
     def __init__(self, stream, filters, decoded, encoded):
         """``filters``: the stream's filter objects in config order; ``decoded`` (headers sink,
-        data sink) and ``encoded`` the same at the end of each direction."""
+        data sink) and ``encoded`` the same at the end of each direction: functions called with
+        the stream, then ``end_stream`` (headers) or ``data, end_stream``."""
         self.stream = stream
         self.filters = filters
-        self.decoding = _Pass(stream, _hooks(filters, "decode_headers"),
-                              _hooks(filters, "decode_data"), decoded, True)
-        backwards = filters[::-1]
-        self.encoding = _Pass(stream, _hooks(backwards, "encode_headers"),
-                              _hooks(backwards, "encode_data"), encoded, False)
+        hooks = []
+        for filter_ in filters:
+            cls = filter_.__class__
+            hooks.append(_HOOKS_OF.get(cls) or _learn_hooks(cls))
+        self.decoding = _new_pass(stream, filters, hooks, 0, decoded, True)
+        self.encoding = _new_pass(stream, filters[::-1], hooks[::-1], 2, encoded, False)
         self.replied_from = None
 
     def decode_headers(self, end_stream):
-        self.decoding.headers(end_stream)
+        self.decoding.headers_from(0, end_stream)
 
     def decode_data(self, data, end_stream):
-        self.decoding.data(data, end_stream)
+        self.decoding.data_from(0, data, end_stream)
 
     def encode_headers(self, end_stream):
         """The response head is ``stream.response``. A local reply sent while decoding passes
@@ -40,95 +42,114 @@ class FilterManager:
         if self.replied_from is None:
             self.replied_from = self.decoding.reached
         skip = len(self.filters) - 1 - self.replied_from
-        encoding.start = max(skip, 0)
-        encoding.headers(end_stream)
+        encoding.start = start = skip if skip > 0 else 0
+        encoding.headers_from(start, end_stream)
 
     def encode_data(self, data, end_stream):
-        self.encoding.data(data, end_stream)
+        encoding = self.encoding
+        encoding.data_from(encoding.start, data, end_stream)
 
     @property
     def encoding_ended(self):
         return self.encoding.ended
 
     def on_stream_end(self):
-        for filter_ in self.filters:
-            filter_.on_stream_end(self.stream)
+        stream = self.stream
+        for filter_, hooks in zip(self.filters, self.decoding.hooks):
+            if hooks[4] is not None:
+                hooks[4](filter_, stream)
 
 
-def _hooks(filters, name):
-    """Each filter's hook ``name``, None where the filter keeps HttpFilter's (it continues): a
-    call saved per filter and piece."""
-    inherited = getattr(HttpFilter, name)
-    return [None if getattr(type(f), name, None) is inherited else getattr(f, name)
-            for f in filters]
+#: filter class → its (decode_headers, decode_data, encode_headers, encode_data, on_stream_end)
+#: functions, None for each it keeps from HttpFilter (which continues): learnt once a class, so a
+#: stream pays neither a lookup nor a call for a hook its filter does not have
+_HOOKS_OF = {}
+_HOOK_NAMES = ("decode_headers", "decode_data", "encode_headers", "encode_data", "on_stream_end")
+
+
+def _learn_hooks(cls):
+    hooks = _HOOKS_OF[cls] = tuple(
+        None if getattr(cls, name, None) is getattr(HttpFilter, name) else getattr(cls, name)
+        for name in _HOOK_NAMES)
+    return hooks
+
+
+def _new_pass(stream, filters, hooks, first_hook, sink, decoding):
+    """A _Pass without an __init__ call: one is made per stream and direction."""
+    made = _Pass()
+    made.stream = stream
+    made.filters = filters
+    made.hooks = hooks
+    made.headers_hook = first_hook
+    made.data_hook = first_hook + 1
+    made.sink_headers, made.sink_data = sink
+    made.decoding = decoding
+    made.start = 0
+    made.reached = -1
+    made.ended = False
+    return made
 
 
 class _Pass:
-    """One direction: ``header_hooks`` and ``data_hooks`` in the order they run. While decoding,
-    a hook may answer the request (``stream.replied``): the request then goes no further.
-    While encoding, the reply itself is what passes."""
+    """One direction: the filters in the order they run, each with its hooks (``_HOOKS_OF``);
+    ``headers_hook`` and ``data_hook`` index this direction's. While decoding, a hook may answer
+    the request (``stream.replied``): the request then goes no further. While encoding, the
+    reply itself is what passes."""
 
-    __slots__ = ("stream", "header_hooks", "data_hooks", "sink_headers", "sink_data", "decoding",
-                 "start", "reached", "held_at", "headers_held", "held", "ended")
+    __slots__ = ("stream", "filters", "hooks", "headers_hook", "data_hook", "sink_headers",
+                 "sink_data", "decoding",
+                 "start",       # the first filter this pass runs (a local reply skips some)
+                 "reached",     # the last filter whose headers hook ran
+                 "ended",       # the sink has the end of the stream
+                 "__dict__")
+    # only a pass that a filter stops sets these: class attributes until then
+    held_at = -1        # the filter holding this direction, -1: none
+    headers_held = False
+    held = ()           # data pieces held at ``held_at`` (a list once there are some)
 
-    def __init__(self, stream, header_hooks, data_hooks, sink, decoding):
-        self.stream = stream
-        self.header_hooks = header_hooks
-        self.data_hooks = data_hooks
-        self.sink_headers, self.sink_data = sink
-        self.decoding = decoding
-        self.start = 0
-        self.reached = -1        # the last filter whose headers hook ran
-        self.held_at = -1        # the filter holding this direction, -1: none
-        self.headers_held = False
-        self.held = []           # data pieces held at ``held_at``
-        self.ended = False       # the sink has the end of the stream
-
-    def headers(self, end_stream):
-        self._headers_from(self.start, end_stream)
-
-    def _headers_from(self, start, end_stream, settle_end=True):
+    def headers_from(self, start, end_stream, settle_end=True):
         """The head goes on from filter ``start``; False when a filter stopped it (or replied)
         before the sink. With ``settle_end``, a filter that stops a head that ends the stream
         decides on that end at once, nothing more being to come."""
         stream = self.stream
-        hooks = self.header_hooks
+        filters = self.filters
+        hooks = self.hooks
+        which = self.headers_hook
         decoding = self.decoding
         for index in range(start, len(hooks)):
             self.reached = index
-            hook = hooks[index]
+            hook = hooks[index][which]
             if hook is None:
                 continue
             if decoding:
-                result = hook(stream, end_stream)
+                result = hook(filters[index], stream, end_stream)
                 if stream.replied:
                     return False
             else:
-                result = hook(stream, stream.response, end_stream)
+                result = hook(filters[index], stream, stream.response, end_stream)
             if result is STOP:
                 self.held_at, self.headers_held = index, True
                 if end_stream and settle_end:
-                    self._data_from(index, b"", True)
+                    self.data_from(index, b"", True)
                 return False
         self.ended = end_stream
-        self.sink_headers(end_stream)
+        self.sink_headers(stream, end_stream)
         return True
 
-    def data(self, data, end_stream):
-        self._data_from(self.start, data, end_stream)
-
-    def _data_from(self, start, data, end_stream):
+    def data_from(self, start, data, end_stream):
         stream = self.stream
-        hooks = self.data_hooks
+        filters = self.filters
+        hooks = self.hooks
+        which = self.data_hook
         decoding = self.decoding
         index = start
         while index < len(hooks):
             held_at = self.held_at
-            hook = hooks[index]
+            hook = hooks[index][which]
             if hook is None or (held_at >= 0 and index > held_at):
                 index += 1
                 continue
-            result = hook(stream, data, end_stream)
+            result = hook(filters[index], stream, data, end_stream)
             if decoding and stream.replied:
                 return
             if result is CONTINUE and held_at < 0:
@@ -140,21 +161,23 @@ class _Pass:
                 if held_at < 0:
                     self.held_at = held_at = index
                 if index == held_at:
-                    self.held.append(data)
+                    if self.held:
+                        self.held.append(data)
+                    else:
+                        self.held = [data]
                     return
                 result = CONTINUE   # a second holder: one hold at a time, it passes
             if index == held_at:
                 if result is CONTINUE and self.held:
-                    self.held.append(data)
-                    data = b"".join(self.held)
+                    data = b"".join((*self.held, data))
                 elif result is not CONTINUE:
                     data = result
-                self.held = []
+                self.held = ()
                 self.held_at = -1
                 if self.headers_held:
                     self.headers_held = False
                     ends_with_headers = end_stream and not data
-                    if self._headers_from(index + 1, ends_with_headers, settle_end=False):
+                    if self.headers_from(index + 1, ends_with_headers, settle_end=False):
                         if ends_with_headers:
                             return      # the sink has the end already
                     elif self.held_at < 0 or (decoding and stream.replied):
@@ -164,4 +187,4 @@ class _Pass:
             index += 1
         if data or end_stream:
             self.ended = end_stream
-            self.sink_data(data, end_stream)
+            self.sink_data(stream, data, end_stream)

@@ -6,7 +6,6 @@ their responses itself, and local replies are encoded whole.
 from __future__ import annotations
 
 import logging
-from functools import partial
 
 from ..sockio import send_all, send_parts
 from .control import CONTROL
@@ -33,20 +32,17 @@ def run_filters(conn, stream, target):
     if head.expect_continue:
         send_all(conn.sock, CONTINUE)  # before the filters, as Envoy's codec answers it
     filters = []
-    for factory, disabled in conn.hcm.filters:
-        if stream.filter_disabled(factory.name, disabled):
-            continue
-        made = factory.create(stream)
+    for factory in conn.hcm.filters_for(stream.route):
+        made = factory.shared or factory.create(stream)
         if made is not None:
             filters.append(made)
-    stream.filters = FilterManager(
-        stream, filters, (partial(_decoded_headers, conn, stream), partial(_decoded_data, conn, stream)),
-        (partial(encode_head, conn, stream), partial(encode_body, conn, stream)))
+    stream.filters = FilterManager(stream, filters, _DECODED, _ENCODED)
     guarded(conn, stream, stream.filters.decode_headers, not head.has_body)
 
 
-def _decoded_headers(conn, stream, end_stream):
+def _decoded_headers(stream, end_stream):
     """The request head came out of the filters: the router's turn."""
+    conn = stream.connection
     head = stream.head
     # a filter that changed the body's length took its Content-Length away, or set one
     stream.chunked = head.has_body and header_value(head.headers, b"content-length") is None
@@ -58,9 +54,9 @@ def _decoded_headers(conn, stream, end_stream):
         stream.decoded = True
 
 
-def _decoded_data(conn, stream, data, end_stream):
+def _decoded_data(stream, data, end_stream):
     if data and stream.upstream is not None:
-        conn.hcm.router.send_body(stream, data)
+        stream.connection.hcm.router.send_body(stream, data)
     if end_stream:
         stream.decoded = True
 
@@ -103,7 +99,7 @@ def encode_local_reply(conn, stream, status, body, close, extra, leading):
         manager.encode_data(body, True)
 
 
-def encode_head(conn, stream, end_stream):
+def encode_head(stream, end_stream):
     """The response head left the filters: choose its framing and send it (with the first body
     piece when one follows soon)."""
     response = stream.response
@@ -113,7 +109,7 @@ def encode_head(conn, stream, end_stream):
     head_only = stream.head.method == b"HEAD"
     if status < 200 or status in (204, 304):
         framing = _NONE
-    elif any(name == b"content-length" for name, _ in headers):
+    elif header_value(headers, b"content-length") is not None:
         framing = _NONE if head_only else _RAW
     elif head_only:
         framing = _NONE
@@ -124,10 +120,10 @@ def encode_head(conn, stream, end_stream):
     stream.framing = framing
     stream.head_bytes = response_head(status, headers)
     if end_stream:
-        encode_body(conn, stream, b"", True)
+        encode_body(stream, b"", True)
 
 
-def encode_body(conn, stream, data, end_stream):
+def encode_body(stream, data, end_stream):
     parts = []
     if stream.head_bytes is not None:
         parts.append(stream.head_bytes)
@@ -139,4 +135,8 @@ def encode_body(conn, stream, data, end_stream):
     if end_stream and framing is _CHUNKED:
         parts.append(LAST_CHUNK)
     if parts:
-        send_parts(conn.sock, parts)
+        send_parts(stream.connection.sock, parts)
+
+
+_DECODED = (_decoded_headers, _decoded_data)
+_ENCODED = (encode_head, encode_body)

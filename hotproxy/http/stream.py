@@ -61,10 +61,6 @@ class ActiveStream:
 
     # the view filters have of the stream (http/filters/api.py)
 
-    @property
-    def request(self):
-        return self.head
-
     def route_config(self, name):
         """The most specific typed_per_filter_config for the filter ``name``, or None."""
         route = self.route
@@ -74,16 +70,6 @@ class ActiveStream:
         table = weighted.per_filter if weighted is not None else route.per_filter
         entry = table.get(name) if table is not None else None
         return entry.config if entry.__class__ is FilterConfig else entry
-
-    def filter_disabled(self, name, by_default):
-        """Whether the filter ``name`` stays out of this stream: the route's FilterConfig
-        decides, else the filter's own ``disabled``."""
-        route = self.route
-        table = route.per_filter if route is not None else None
-        entry = table.get(name) if table is not None else None
-        if entry is None:
-            return by_default
-        return bool(getattr(entry, "disabled", False))
 
     def clear_route_cache(self):
         self.route_cleared = True
@@ -111,3 +97,7 @@ class ActiveStream:
 
     def cookies(self):
         return getattr(self, "set_cookies", None)
+
+
+#: filters read the request head as ``stream.request``: the ``head`` slot under a second name
+ActiveStream.request = ActiveStream.head

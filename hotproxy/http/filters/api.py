@@ -3,7 +3,8 @@
 A listener's ``http_filters`` become one ``FilterFactory`` each, made once per connection manager
 by the ``factory(config, context)`` function of the filter's module (see registry.py). For every
 request the factory's ``create(stream)`` returns the filter object that sees that stream (a fresh
-one, or a shared one when the filter keeps no per-stream state), or None to stay out of it.
+one, or a shared one when the filter keeps no per-stream state), or None to stay out of it; a
+factory whose filter is always the same one object sets ``shared`` to it instead.
 
 A filter implements any of the hooks of ``HttpFilter``; those it leaves alone continue. Requests
 pass the filters in config order, then the router (the terminal filter); responses pass them in
@@ -79,9 +80,14 @@ class FilterFactory:
 
     #: the ``http_filters[].name``: the key of its ``typed_per_filter_config`` entries
     name = ""
+    #: a filter that keeps no per-stream state may be this one object for every stream, which
+    #: spares each stream a ``create`` call
+    shared = None
 
     def create(self, stream):
-        raise NotImplementedError
+        if self.shared is None:
+            raise NotImplementedError
+        return self.shared
 
     def stat_sets(self):
         """(prefix, stats object) pairs to ship (see stats/schema.py ``stat_set``)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 from ...matching import compile_string_matcher
 from ...stats.schema import stat_set
 from .api import CONTINUE, FilterFactory, HttpFilter, header_value, set_header
-from .route_policy import CompiledCache, draw, route_config
+from .route_policy import CompiledCache, draw
 
 CorsStats = stat_set("CorsStats", ("origin_invalid", "origin_valid"))
 
@@ -36,7 +36,7 @@ class Policy:
     """A CorsPolicy compiled: origin tests and header values as bytes."""
 
     __slots__ = ("origin_tests", "allow_methods", "allow_headers", "expose_headers", "max_age",
-                 "allow_credentials", "filter_enabled", "shadow_enabled",
+                 "allow_credentials", "filter_enabled", "always_enabled", "shadow_enabled",
                  "allow_private_network_access", "forward_not_matching_preflights")
 
     def __init__(self, config):
@@ -49,13 +49,18 @@ class Policy:
         self.max_age = config.max_age.encode()
         self.allow_credentials = config.allow_credentials
         self.filter_enabled = config.filter_enabled
+        enabled = config.filter_enabled
+        self.always_enabled = enabled is not None and enabled[0] >= enabled[1]
         self.shadow_enabled = config.shadow_enabled
         self.allow_private_network_access = config.allow_private_network_access
         self.forward_not_matching_preflights = config.forward_not_matching_preflights
 
     def origin_allowed(self, origin):
         # A matcher that matches "*" allows every origin, as in Envoy.
-        return any(test(b"*") or test(origin) for test in self.origin_tests)
+        for test in self.origin_tests:
+            if test(b"*") or test(origin):
+                return True
+        return False
 
 
 class CorsFactory(FilterFactory):
@@ -70,32 +75,32 @@ class CorsFactory(FilterFactory):
 
     def create(self, stream):
         # Without an Origin a request is no CORS request: nothing to count or to add.
-        if not header_value(stream.request.headers, b"origin"):
+        origin = header_value(stream.request.headers, b"origin")
+        if not origin:
             return None
-        config = route_config(stream, self.name)
+        config = stream.route_config(self.name)
         if config is None:
             return None
         policy = self._policies.get(config)
-        enabled = draw(policy.filter_enabled)
+        enabled = policy.always_enabled or draw(policy.filter_enabled)
         if not enabled and not draw(policy.shadow_enabled):
             return None
-        return CorsFilter(policy, self.stats, enabled)
+        return CorsFilter(policy, self.stats, enabled, origin)
 
 
 class CorsFilter(HttpFilter):
-    __slots__ = ("policy", "stats", "enabled", "allowed_origin")
+    __slots__ = ("policy", "stats", "enabled", "origin", "allowed_origin")
 
-    def __init__(self, policy, stats, enabled):
+    def __init__(self, policy, stats, enabled, origin):
         self.policy = policy
         self.stats = stats
         self.enabled = enabled
+        self.origin = origin
         self.allowed_origin = None     # set on an enforced CORS request whose origin is allowed
 
     def decode_headers(self, stream, end_stream):
         request = stream.request
-        origin = header_value(request.headers, b"origin")
-        if not origin:
-            return CONTINUE
+        origin = self.origin
         policy = self.policy
         allowed = policy.origin_allowed(origin)
         if allowed:

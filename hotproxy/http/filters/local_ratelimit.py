@@ -65,9 +65,11 @@ class LocalRateLimitFactory(FilterFactory):
     def create(self, stream):
         route_config = stream.route_config(self.name)
         limiter = self.limiter if route_config is None else self._route_limiter(route_config)
-        if not limiter.enabled():
+        if not (limiter.always_enabled or limiter.enabled()):
             return None
-        return LocalRateLimitFilter(self, limiter)
+        if limiter.x_headers:
+            return LocalRateLimitWithHeaders(self, limiter)
+        return limiter.shared_filter(self)
 
 
 class Limiter:
@@ -81,6 +83,8 @@ class Limiter:
         self.has_descriptors = bool(config.descriptors)
         self._rng = rng
         self._enabled = _fraction(config.filter_enabled, rng)
+        enabled = config.filter_enabled
+        self.always_enabled = enabled is not None and enabled[0] >= enabled[1]
         self._enforced = _fraction(config.filter_enforced, rng)
         where = config.location
         self.response_headers = compile_header_level(config.response_headers_to_add, (), where,
@@ -91,9 +95,17 @@ class Limiter:
         self._buckets = None if config.per_connection else self._make_buckets(shared=True)
         self._per_connection = weakref.WeakKeyDictionary() if config.per_connection else None
         self._rate_limits = {}      # id(rate_limits tuple) → (tuple, describe)
+        self._shared_filter = None
 
     def enabled(self):
         return self._enabled()
+
+    def shared_filter(self, factory):
+        """The filter of every stream when no x-ratelimit header is asked for: it keeps nothing
+        per stream then."""
+        if self._shared_filter is None:
+            self._shared_filter = LocalRateLimitFilter(factory, self)
+        return self._shared_filter
 
     def enforced(self):
         return self._enforced()
@@ -165,12 +177,13 @@ class Limiter:
 
 
 class LocalRateLimitFilter(HttpFilter):
-    __slots__ = ("factory", "limiter", "bucket")
+    __slots__ = ("factory", "limiter")
+    #: whether it keeps the bucket that decided, for the x-ratelimit headers (one per stream)
+    keeps_bucket = False
 
     def __init__(self, factory, limiter):
         self.factory = factory
         self.limiter = limiter
-        self.bucket = None
 
     def decode_headers(self, stream, end_stream):
         limiter = self.limiter
@@ -178,7 +191,9 @@ class LocalRateLimitFilter(HttpFilter):
         stats.enabled += 1
         descriptors = (limiter.describe(stream, self.factory._local_cluster)
                        if limiter.has_descriptors else ())
-        allowed, self.bucket = limiter.allow(limiter.buckets(stream.connection), descriptors)
+        allowed, bucket = limiter.allow(limiter.buckets(stream.connection), descriptors)
+        if self.keeps_bucket:
+            self.bucket = bucket
         if allowed:
             stats.ok += 1
             return CONTINUE
@@ -194,9 +209,16 @@ class LocalRateLimitFilter(HttpFilter):
                                        headers=limiter.add_response_headers([], stream),
                                        details=DETAILS, flag="RL")
 
+
+class LocalRateLimitWithHeaders(LocalRateLimitFilter):
+    """One per stream: the response says what is left in the bucket that decided."""
+
+    __slots__ = ("bucket",)
+    keeps_bucket = True
+
     def encode_headers(self, stream, response, end_stream):
         bucket = self.bucket
-        if bucket is not None and self.limiter.x_headers:
+        if bucket is not None:
             response.headers.extend(((X_LIMIT, b"%d" % bucket.max_tokens),
                                      (X_REMAINING, b"%d" % bucket.remaining()),
                                      (X_RESET, b"%d" % bucket.reset_seconds())))

@@ -15,7 +15,7 @@ metadata keys stay the filter's.
 """
 from __future__ import annotations
 
-from ...rbac.engine import Engine, Facts
+from ...rbac.engine import Engine
 from ...stats.counter_map import CounterMap
 from ...stats.schema import stat_set
 from .api import CONTINUE, FilterFactory, HttpFilter, header_value
@@ -59,10 +59,7 @@ class RbacFactory(FilterFactory):
         self._per_route = {}     # id(RbacPerRoute) → (config, enforced, shadow)
         # track_per_rule_stats: policy.<name>.allowed|denied, policy.<name>.shadow_allowed|…
         self.by_policy = (CounterMap(), CounterMap()) if config.track_per_rule_stats else None
-        self.filter = RbacFilter(self)
-
-    def create(self, stream):
-        return self.filter
+        self.shared = RbacFilter(self)
 
     def engines_for(self, stream):
         per_route = stream.route_config(self.name)
@@ -92,7 +89,7 @@ class RbacFilter(HttpFilter):
         enforced, shadow = factory.engines_for(stream)
         if enforced is None and shadow is None:
             return CONTINUE
-        facts = request_facts(stream)
+        facts = StreamFacts(stream)
         info = stream.info
         policy_key, result_key = factory.keys[2], factory.keys[3]
         if shadow is not None:
@@ -126,18 +123,51 @@ class RbacFilter(HttpFilter):
             details=f"rbac_access_denied_matched_policy[{policy or 'none'}]")
 
 
-def request_facts(stream):
-    request = stream.request
-    conn = stream.connection
-    tls = conn.tls
-    local_ip, local_port = split_address(conn.local_address)
-    peer_ip = conn.remote_ip
-    return Facts(local_ip, local_port, peer_ip, peer_ip, _remote_ip(conn, request.headers),
-                 server_name=tls.server_name if tls is not None else None,
-                 tls=tls is not None, peer=tls.peer if tls is not None else None,
-                 metadata=stream.info.dynamic_metadata, headers=request.headers,
-                 host=request.host, path=request.target, method=request.method,
-                 scheme=b"https" if tls is not None else b"http")
+class StreamFacts:
+    """The request's Facts (rbac/engine.py): what the request head and the connection say, the
+    addresses worked out only when a rule reads them (most rules read a header or the path)."""
+
+    __slots__ = ("_conn", "headers", "host", "path", "method", "metadata", "tls")
+
+    def __init__(self, stream):
+        request = stream.request
+        self._conn = conn = stream.connection
+        self.headers = request.headers
+        self.host = request.host
+        self.path = request.target
+        self.method = request.method
+        self.metadata = stream.info.dynamic_metadata
+        self.tls = conn.tls is not None
+
+    @property
+    def scheme(self):
+        return b"https" if self.tls else b"http"
+
+    @property
+    def server_name(self):
+        return self._conn.tls.server_name if self.tls else None
+
+    @property
+    def peer(self):
+        return self._conn.tls.peer if self.tls else None
+
+    @property
+    def local_ip(self):
+        return split_address(self._conn.local_address)[0]
+
+    @property
+    def local_port(self):
+        return split_address(self._conn.local_address)[1]
+
+    @property
+    def source_ip(self):
+        return self._conn.remote_ip
+
+    direct_remote_ip = source_ip
+
+    @property
+    def remote_ip(self):
+        return _remote_ip(self._conn, self.headers)
 
 
 def split_address(label):

@@ -283,10 +283,13 @@ class Router:
                         # that an error in it is a 502 before any of the response went out.
                         decoder.feed(pieces[1])
                         merged = True
+                held = None     # a filtered body piece: the end may follow, to go with it
                 for event in events:
                     if event.__class__ is bytes:
                         if framing is _FILTERED:
-                            stream.filters.encode_data(bytes(event), False)
+                            if held is not None:
+                                stream.filters.encode_data(held, False)
+                            held = bytes(event)
                             continue
                         stream.info.bytes_sent += len(event)
                         if framing is _CHUNKED:
@@ -297,7 +300,8 @@ class Router:
                         if framing is _CHUNKED:
                             out.append(LAST_CHUNK)
                         elif framing is _FILTERED and not stream.filters.encoding_ended:
-                            stream.filters.encode_data(b"", True)
+                            stream.filters.encode_data(held or b"", True)
+                            held = None
                         done = True
                     else:
                         if attempt is not None:
@@ -306,6 +310,8 @@ class Router:
                                                   conn, attempt)
                         if framing is _RAW:
                             expected = int(event.content_length)
+                if held is not None:
+                    stream.filters.encode_data(held, False)
                 events.clear()
             if out:
                 stream.buffered = received or 0  # held until the client takes it

@@ -38,9 +38,10 @@ def chain(*filters):
     sent = []
     manager = FilterManager(
         stream, list(filters),
-        (lambda end: got.append(("headers", end)), lambda data, end: got.append(("data", data, end))),
-        (lambda end: sent.append(("head", list(stream.response.headers), end)),
-         lambda data, end: sent.append(("body", data, end))))
+        (lambda _, end: got.append(("headers", end)),
+         lambda _, data, end: got.append(("data", data, end))),
+        (lambda _, end: sent.append(("head", list(stream.response.headers), end)),
+         lambda _, data, end: sent.append(("body", data, end))))
     return stream, manager, got, sent
 
 
