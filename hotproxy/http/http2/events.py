@@ -80,8 +80,10 @@ class StreamError(Event):
 
 
 class ConnectionError(Event):
-    """The codec queued a GOAWAY with ``error_code``: flush ``data_to_send()`` and close. Events
-    after it in the same list are not produced; further ``receive`` calls return nothing."""
+    """The connection is over: flush ``data_to_send()`` and close. ``error_code`` is the GOAWAY's
+    the codec queued, or None where Envoy closes without one (a malformed request without the
+    stream-error override, a flood). Nothing after it in the same list; later ``receive`` calls
+    return nothing."""
     __slots__ = ("reason", "error_code")
 
     def __init__(self, reason, error_code):

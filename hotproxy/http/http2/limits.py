@@ -2,7 +2,7 @@
 protocol_constraints.cc and conn_manager_impl.cc), and the ``http2.*`` codec stats.
 
 Each check returns a reason (a string) when the peer went over a limit, else None; the codec then
-sends a GOAWAY (ENHANCE_YOUR_CALM) and reports a ``ConnectionError``.
+closes the connection without a GOAWAY, as Envoy 1.40 does, and reports a ``ConnectionError``.
 """
 
 # Frame type numbers (RFC 9113 §6): the limits look at hyperframe frames by number, so they work
@@ -10,23 +10,28 @@ sends a GOAWAY (ENHANCE_YOUR_CALM) and reports a ``ConnectionError``.
 DATA, HEADERS, PRIORITY, WINDOW_UPDATE, CONTINUATION = 0x0, 0x1, 0x2, 0x8, 0x9
 
 STAT_COUNTERS = (
-    "dropped_headers_with_underscores", "goaway_sent", "goaway_graceful_sent", "header_overflow",
-    "headers_cb_no_stream", "inbound_empty_frames_flood", "inbound_priority_frames_flood",
+    "cookies_total_bytes_too_large", "dropped_headers_with_underscores", "goaway_sent",
+    "header_list_size_too_large", "header_overflow", "headers_cb_no_stream",
+    "inbound_empty_frames_flood", "inbound_priority_frames_flood",
     "inbound_window_update_frames_flood", "keepalive_timeout", "metadata_empty_frames",
-    "outbound_control_flood", "outbound_flood", "requests_rejected_with_underscores_in_headers",
-    "rx_messaging_error", "rx_reset", "stream_refused_errors", "trailers", "tx_flush_timeout",
-    "tx_reset")
+    "nghttp2_downstream_connections", "nghttp2_upstream_connections",
+    "oghttp2_downstream_connections", "oghttp2_upstream_connections", "outbound_control_flood",
+    "outbound_flood", "requests_rejected_with_underscores_in_headers", "rx_messaging_error",
+    "rx_reset", "stream_refused_errors", "trailers", "tx_flush_timeout", "tx_reset")
 STAT_GAUGES = ("streams_active", "pending_send_bytes", "deferred_stream_close",
                "outbound_frames_active", "outbound_control_frames_active")
 
 
 class Http2Stats:
-    """Envoy 1.40's HTTP/2 codec stats (codec_stats.h ALL_HTTP2_CODEC_STATS), all at 0: rooted at
-    ``http2.`` downstream and ``cluster.<name>.http2.`` upstream. Shared by the connections of one
-    listener or cluster; the gauges are sums over them. The codecs count what they see; the
-    owner counts ``keepalive_timeout``, ``tx_flush_timeout``, ``deferred_stream_close`` and the
-    underscore pair (its timers and headers_with_underscores_action); ``metadata_empty_frames``
-    and ``headers_cb_no_stream`` have no cause here (no METADATA, no callback without a stream)."""
+    """Envoy 1.40's HTTP/2 codec counters and gauges, all at 0, as its admin /stats lists them
+    (the histograms cookie_count, cookie_size, header_count and header_list_size left out):
+    rooted at ``http2.`` downstream and ``cluster.<name>.http2.`` upstream, shared by the
+    connections of one listener or cluster; the gauges are sums over them. The codecs count what
+    they see. The owner counts ``keepalive_timeout``, ``tx_flush_timeout``,
+    ``deferred_stream_close``, the underscore pair (its headers_with_underscores_action) and the
+    ``*_connections`` pair Envoy counts per codec library (hotproxy reports nghttp2's, whose
+    behaviour it matches); ``metadata_empty_frames``, ``headers_cb_no_stream`` and
+    ``cookies_total_bytes_too_large`` have no cause here."""
     __slots__ = STAT_COUNTERS + STAT_GAUGES
 
     def __init__(self):
