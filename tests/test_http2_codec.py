@@ -85,16 +85,27 @@ def single(frames, kind):
     return matching[0]
 
 
-def test_settings_advertise_envoy_defaults_and_open_the_connection_window():
-    peer = Peer(max_concurrent_streams=50, hpack_table_size=8192, allow_connect=True)
+def test_preface_is_what_envoy_sends():
+    """As the Envoy 1.40 binary answers a connection with no http2_protocol_options."""
+    peer = Peer()
+    settings = single(peer.settings_frames, SettingsFrame).settings
+    assert list(settings.items()) == [(SettingsFrame.HEADER_TABLE_SIZE, 4096),
+                                      (SettingsFrame.ENABLE_CONNECT_PROTOCOL, 0),
+                                      (SettingsFrame.MAX_CONCURRENT_STREAMS, 1024),
+                                      (SettingsFrame.INITIAL_WINDOW_SIZE, 16777216)]
+    update = single(peer.settings_frames, WindowUpdateFrame)
+    assert (update.stream_id, update.window_increment) == (0, 25100289)
+
+
+def test_settings_follow_the_options():
+    peer = Peer(max_concurrent_streams=50, hpack_table_size=8192, allow_connect=True,
+                initial_stream_window_size=65535, initial_connection_window_size=65535)
     settings = single(peer.settings_frames, SettingsFrame).settings
     assert settings[SettingsFrame.MAX_CONCURRENT_STREAMS] == 50
-    assert settings[SettingsFrame.INITIAL_WINDOW_SIZE] == 268435456
+    assert settings[SettingsFrame.INITIAL_WINDOW_SIZE] == 65535
     assert settings[SettingsFrame.HEADER_TABLE_SIZE] == 8192
     assert settings[SettingsFrame.ENABLE_CONNECT_PROTOCOL] == 1
-    assert settings[SettingsFrame.ENABLE_PUSH] == 0
-    update = single(peer.settings_frames, WindowUpdateFrame)
-    assert (update.stream_id, update.window_increment) == (0, 268435456 - 65535)
+    assert not [f for f in peer.settings_frames if isinstance(f, WindowUpdateFrame)]
 
 
 def test_get_round_trip_with_pseudo_headers_first():

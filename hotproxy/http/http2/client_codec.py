@@ -9,7 +9,7 @@ against the body on this side (responses to HEAD and 304s carry one without a bo
 import time
 
 from . import events as ev
-from .codec import MAX_STREAM_ID, REFUSED_STREAM, Http2Codec, lib
+from .codec import MAX_STREAM_ID, REFUSED_STREAM, Http2Codec, lib, settings
 
 
 class NoStreamAvailable(Exception):
@@ -31,7 +31,7 @@ class ClientCodec(Http2Codec):
             lib.SettingsAcknowledged: self._on_settings_acked}
 
     def initiate(self):
-        self._initiate({})
+        self._initiate({settings.SettingCodes.ENABLE_PUSH: 0})
 
     @property
     def available_streams(self):

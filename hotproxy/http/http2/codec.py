@@ -126,18 +126,22 @@ class Http2Codec:
         self._deferred_events = []  # produced by the owner's calls, returned by the next receive
 
     def _initiate(self, extra):
-        """Advertise ``extra`` with Envoy's settings; h2 enforces none of them on its own."""
+        """Queue the preface: the SETTINGS Envoy sends (``extra`` is the side's own setting, in
+        Envoy's order), then the connection window."""
         options, codes, conn = self.options, settings.SettingCodes, self._conn
-        advertised = {codes.HEADER_TABLE_SIZE: options.hpack_table_size, codes.ENABLE_PUSH: 0,
-                      codes.INITIAL_WINDOW_SIZE: options.initial_stream_window_size,
-                      codes.MAX_CONCURRENT_STREAMS: options.max_concurrent_streams, **extra}
-        conn.local_settings = settings.Settings(client=conn.config.client_side,
-                                                initial_values=advertised)
-        conn.initiate_connection()
-        # h2 answers a stream over the limit with a connection error; the codec refuses it instead.
+        advertised = {codes.HEADER_TABLE_SIZE: options.hpack_table_size, **extra,
+                      codes.MAX_CONCURRENT_STREAMS: options.max_concurrent_streams,
+                      codes.INITIAL_WINDOW_SIZE: options.initial_stream_window_size}
+        # The library's local settings, which it enforces: not its defaults (it would advertise
+        # a MAX_HEADER_LIST_SIZE Envoy does not), nor the stream limit (it would answer a stream
+        # over it with a connection error where Envoy refuses the stream).
         conn.local_settings = settings.Settings(
             client=conn.config.client_side,
             initial_values={**advertised, codes.MAX_CONCURRENT_STREAMS: 2 ** 32 - 1})
+        conn.initiate_connection()
+        conn.clear_outbound_data_buffer()
+        preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" if conn.config.client_side else b""
+        conn._data_to_send += preface + connection.SettingsFrame(0, settings=advertised).serialize()
         extra_window = options.initial_connection_window_size - 65535
         if extra_window > 0:
             conn.increment_flow_control_window(extra_window)
@@ -451,8 +455,7 @@ class ServerCodec(Http2Codec):
             lib.RemoteSettingsChanged: self._on_settings_changed,
             lib.PingAckReceived: self._on_ping_ack,
             lib.SettingsAcknowledged: self._on_settings_acked}
-        enable_connect = settings.SettingCodes.ENABLE_CONNECT_PROTOCOL
-        self._initiate({enable_connect: 1} if options.allow_connect else {})
+        self._initiate({settings.SettingCodes.ENABLE_CONNECT_PROTOCOL: int(options.allow_connect)})
 
     def _on_request(self, event, events):
         stream_id, headers = event.stream_id, event.headers

@@ -1,5 +1,10 @@
 """Http2Options: Envoy 1.40's ``http2_protocol_options`` with its defaults (config.core.v3
-Http2ProtocolOptions), plus the header limits of the connection manager and two runtime keys."""
+Http2ProtocolOptions), plus the header limits of the connection manager and two runtime keys.
+
+The stream limit and the windows are what the Envoy 1.40 binary advertises when they are not
+configured (SETTINGS 1024 streams, a 16 MiB stream window, a WINDOW_UPDATE to 24 MiB), not the
+2147483647 / 256 MiB the API reference still gives (envoy/http/codec.h OptionsLimits before the
+change). The flood limits are codec.h's OptionsLimits."""
 
 
 class Http2Options:
@@ -11,9 +16,9 @@ class Http2Options:
 
     def __init__(self, **overrides):
         self.hpack_table_size = 4096
-        self.max_concurrent_streams = 2147483647
-        self.initial_stream_window_size = 268435456
-        self.initial_connection_window_size = 268435456
+        self.max_concurrent_streams = 1024
+        self.initial_stream_window_size = 16 * 1024 * 1024
+        self.initial_connection_window_size = 24 * 1024 * 1024
         self.allow_connect = False
         self.max_outbound_frames = 10000
         self.max_outbound_control_frames = 1000
