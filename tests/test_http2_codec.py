@@ -546,3 +546,15 @@ def test_keepalive_ping_is_acked_as_an_event():
     assert ping.opaque_data == b"keepaliv" and "ACK" not in ping.flags
     ack = PingFrame(0, b"keepaliv", flags=["ACK"])
     assert [(type(e), e.opaque_data) for e in peer.send(ack)] == [(ev.PingAck, b"keepaliv")]
+
+
+def test_window_updates_are_batched_until_half_the_window_is_consumed():
+    peer = Peer(initial_stream_window_size=1000, initial_connection_window_size=65535)
+    peer.request(1, end_stream=False)
+    peer.send(data_frame(1, b"x" * 100), data_frame(1, b"x" * 400))
+    peer.server.acknowledge(1, 100)
+    assert not [f for f in peer.output() if isinstance(f, WindowUpdateFrame)]
+    peer.server.acknowledge(1, 400)
+    updates = {f.stream_id: f.window_increment for f in peer.output()
+               if isinstance(f, WindowUpdateFrame)}
+    assert updates == {1: 500}
