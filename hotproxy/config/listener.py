@@ -40,7 +40,9 @@ class HttpConnectionManager:
     """
     stat_prefix: str
     route_config: RouteConfiguration
-    codec_type: str = "AUTO"                  # AUTO or HTTP1
+    codec_type: str = "AUTO"                  # AUTO, HTTP1 or HTTP2
+    #: http2_protocol_options set in the config: (Http2Options attribute, value) pairs
+    http2_options: tuple = ()
     http_filters: tuple[HttpFilter, ...] = (ROUTER_FILTER,)
     server_name: str = "envoy"
     use_remote_address: bool = False
@@ -50,6 +52,7 @@ class HttpConnectionManager:
     max_headers_count: int = 100              # common_http_protocol_options.max_headers_count
     max_request_headers_kb: int = 60
     request_timeout: float = 0.0
+    drain_timeout: float = 5.0                # HTTP/2: between the two GOAWAYs of a drain
     request_headers_timeout: float = 0.0
     stream_idle_timeout: float = 300.0
     access_log: tuple[AccessLog, ...] = ()

@@ -9,6 +9,7 @@ from .listener import (ConnectionLimit, FilterChain, HttpConnectionManager, List
 from .parse_accesslog import access_logs
 from .parse_core import address
 from .parse_http_filters import http_filters
+from .parse_http2 import http2_options
 from .parse_filter_chain import downstream_transport_socket, filter_chain_match, listener_filter
 from .parse_rbac import NETWORK_RBAC_TYPE, network_rbac
 from .network_local_ratelimit import NETWORK_LOCAL_RATELIMIT_TYPE, network_local_ratelimit
@@ -41,11 +42,12 @@ HTTP_CONNECTION_MANAGER = Fields(
     "max_request_headers_kb stream_idle_timeout request_timeout request_headers_timeout "
     "use_remote_address xff_num_trusted_hops generate_request_id access_log normalize_path "
     "merge_slashes path_with_escaped_slashes_action strip_trailing_host_dot strip_any_host_port "
-    "strip_matching_host_port forward_client_cert_details set_current_client_cert_details",
+    "strip_matching_host_port forward_client_cert_details set_current_client_cert_details "
+    "http2_protocol_options drain_timeout",
     unsupported="rds scoped_routes add_user_agent tracing http1_safe_max_connection_duration "
-                "http_protocol_options http2_protocol_options http3_protocol_options "
+                "http_protocol_options http3_protocol_options "
                 "server_header_transformation scheme_header_transformation stream_flush_timeout "
-                "drain_timeout delayed_close_timeout access_log_flush_interval "
+                "delayed_close_timeout access_log_flush_interval "
                 "flush_access_log_on_new_request access_log_options "
                 "original_ip_detection_extensions early_header_mutation_extensions "
                 "internal_address_config skip_xff_append via preserve_external_request_id "
@@ -55,7 +57,7 @@ HTTP_CONNECTION_MANAGER = Fields(
                 "path_normalization_options proxy_status_config "
                 "typed_header_validation_config append_x_forwarded_port append_local_overload "
                 "add_proxy_protocol_connection_state forward_proto_config")
-CODEC_TYPES = Enum("AUTO HTTP1", unsupported="HTTP2 HTTP3")
+CODEC_TYPES = Enum("AUTO HTTP1 HTTP2", unsupported="HTTP3")
 HTTP_PROTOCOL_OPTIONS = Fields(
     "idle_timeout max_headers_count max_response_headers_kb headers_with_underscores_action",
     unsupported="max_connection_duration max_stream_duration max_requests_per_connection")
@@ -193,6 +195,8 @@ def http_connection_manager(node: Node) -> HttpConnectionManager | None:
         access_log=access_logs(m, tcp=False),
         **present(
             codec_type=m.enum("codec_type", CODEC_TYPES),
+            http2_options=tuple(sorted((m.nested("http2_protocol_options", http2_options)
+                                        or {}).items())) or None,
             server_name=m.string("server_name", http_safe=True),
             use_remote_address=m.boolean("use_remote_address"),
             xff_num_trusted_hops=m.uint32("xff_num_trusted_hops"),
@@ -201,6 +205,7 @@ def http_connection_manager(node: Node) -> HttpConnectionManager | None:
             max_headers_count=options and options.uint32("max_headers_count", minimum=1),
             max_request_headers_kb=m.uint32("max_request_headers_kb", minimum=1, maximum=8192),
             request_timeout=m.duration("request_timeout"),
+            drain_timeout=m.duration("drain_timeout"),
             request_headers_timeout=m.duration("request_headers_timeout"),
             stream_idle_timeout=m.duration("stream_idle_timeout"),
             normalize_path=m.boolean("normalize_path"),

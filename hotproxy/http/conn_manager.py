@@ -17,6 +17,7 @@ from . import xfcc
 from .control import OverloadReset
 from .downstream import RECV_SIZE, DownstreamConnection
 from .filters.api import FilterContext
+from .http2.downstream import Http2Connection, opens_with_preface, options_for, worker_http2_stats
 from .filters.registry import filter_factories
 from .request_normalization import RequestNormalizer
 from .router.route_table import RouteTable
@@ -66,6 +67,10 @@ class HttpConnectionManager:
         self.filters = filter_factories(config, FilterContext(
             cluster_manager, f"http.{config.stat_prefix}.", self.server, deadlines,
             config.route_config))
+        #: HTTP/2's options when the codec may speak it (AUTO or HTTP2), else None
+        self.codec_type = config.codec_type
+        self.http2_options = options_for(config) if config.codec_type != "HTTP1" else None
+        self.http2_stats = worker_http2_stats() if self.http2_options is not None else None
         self._default_filters = tuple(factory for factory, disabled in self.filters
                                       if not disabled)
         self._filters_by_table = {}     # id(typed_per_filter_config table) → (table, factories)
@@ -79,7 +84,14 @@ class HttpConnectionManager:
         if tls is not None:
             stats.downstream_cx_ssl_total += 1
             stats.downstream_cx_ssl_active += 1
-        connection = DownstreamConnection(self, sock, address, tls)
+        http2 = self.codec_type == "HTTP2" or (tls is not None and tls.alpn == "h2")
+        if not http2 and self.codec_type == "AUTO" and tls is None:
+            http2 = self._opens_with_preface(sock)
+            if http2 is None:
+                stats.downstream_cx_active -= 1
+                stats.downstream_cx_destroy += 1
+                return
+        connection = (Http2Connection if http2 else DownstreamConnection)(self, sock, address, tls)
         self.deadlines.watch(connection)
         self.connections.add(connection)
         try:
@@ -89,11 +101,21 @@ class HttpConnectionManager:
         finally:
             self.connections.discard(connection)
             self.deadlines.unwatch(connection)
-            connection.set_deadline = None  # its partial refers back to it: no cycle left
+            if connection.__class__ is DownstreamConnection:
+                connection.set_deadline = None  # its partial refers back to it: no cycle left
             stats.downstream_cx_active -= 1
             stats.downstream_cx_destroy += 1
             if tls is not None:
                 stats.downstream_cx_ssl_active -= 1
+
+    def _opens_with_preface(self, sock):
+        """Plain text with codec_type AUTO: whether the client opens with HTTP/2's preface (h2c
+        with prior knowledge), peeked at, not read. None when it sent nothing before the idle
+        timeout, or went away."""
+        try:
+            return opens_with_preface(sock, self.idle_timeout)
+        except OSError:
+            return None
 
     def drain(self, move=True, drain_time=0.0, immediate=False):
         """Stop serving. With ``move``, idle connections move to the next generation now and busy

@@ -22,8 +22,9 @@ _NONE, _RAW, _CHUNKED = "none", "raw", "chunked"
 _FILTER_ERROR = b"filter error"
 
 
-def run_filters(conn, stream, target):
-    """Run the request through the HTTP filters (filter_chain.py), the router last."""
+def run_filters(conn, stream, target, encoded=None):
+    """Run the request through the HTTP filters (filter_chain.py), the router last. ``encoded``:
+    the sinks of the response (HTTP/1.1's by default; HTTP/2 streams frame it their way)."""
     head = stream.head
     stream.target = target
     stream.connection = conn
@@ -36,7 +37,7 @@ def run_filters(conn, stream, target):
         made = factory.shared or factory.create(stream)
         if made is not None:
             filters.append(made)
-    stream.filters = FilterManager(stream, filters, _DECODED, _ENCODED)
+    stream.filters = FilterManager(stream, filters, DECODED, encoded or _ENCODED)
     guarded(conn, stream, stream.filters.decode_headers, not head.has_body)
 
 
@@ -138,5 +139,5 @@ def encode_body(stream, data, end_stream):
         send_parts(stream.connection.sock, parts)
 
 
-_DECODED = (_decoded_headers, _decoded_data)
+DECODED = (_decoded_headers, _decoded_data)
 _ENCODED = (encode_head, encode_body)

@@ -43,7 +43,7 @@ def log_unparsed(conn, status, body_length):
 def _connection_facts(conn, info, started, now):
     info.start_time = time.time() - (now - started)
     info.start_monotonic = started
-    info.protocol = "HTTP/1.1"
+    info.protocol = conn.protocol
     info.scheme = conn.scheme
     info.downstream_tls = conn.tls
     info.response_complete_ms = (now - started) * 1000

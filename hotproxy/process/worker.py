@@ -84,6 +84,7 @@ class Worker:
     def _declare_stats(self):
         """Every stat this worker keeps, under Envoy's names."""
         shipper = StatsShipper()
+        http2 = []
         for listener in self.listeners.values():
             config = listener.config
             shipper.add(f"listener.{config.stat_name}.", listener.stats)
@@ -95,6 +96,9 @@ class Worker:
                     prefix = f"http.{filter_config.stat_prefix}."
                     shipper.add(prefix, terminal.stats)
                     shipper.add("http1.", terminal.http1_stats)
+                    if terminal.http2_stats is not None and terminal.http2_stats not in http2:
+                        http2.append(terminal.http2_stats)   # one for every listener: Envoy's
+                        shipper.add("http2.", terminal.http2_stats)
                     for filter_prefix, filter_stats in terminal.stat_sets():
                         shipper.add(filter_prefix, filter_stats)
                     shipper.add_histogram(prefix + "downstream_rq_time", terminal.rq_time)

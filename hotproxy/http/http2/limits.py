@@ -5,6 +5,8 @@ Each check returns a reason (a string) when the peer went over a limit, else Non
 closes the connection without a GOAWAY, as Envoy 1.40 does, and reports a ``ConnectionError``.
 """
 
+from ...stats.schema import stat_set
+
 # Frame type numbers (RFC 9113 §6): the limits look at hyperframe frames by number, so they work
 # with whichever library's copy of hyperframe parsed them.
 DATA, HEADERS, PRIORITY, WINDOW_UPDATE, CONTINUATION = 0x0, 0x1, 0x2, 0x8, 0x9
@@ -22,21 +24,15 @@ STAT_GAUGES = ("streams_active", "pending_send_bytes", "deferred_stream_close",
                "outbound_frames_active", "outbound_control_frames_active")
 
 
-class Http2Stats:
-    """Envoy 1.40's HTTP/2 codec counters and gauges, all at 0, as its admin /stats lists them
-    (the histograms cookie_count, cookie_size, header_count and header_list_size left out):
-    rooted at ``http2.`` downstream and ``cluster.<name>.http2.`` upstream, shared by the
-    connections of one listener or cluster; the gauges are sums over them. The codecs count what
-    they see. The owner counts ``keepalive_timeout``, ``tx_flush_timeout``,
-    ``deferred_stream_close``, the underscore pair (its headers_with_underscores_action) and the
-    ``*_connections`` pair Envoy counts per codec library (hotproxy reports nghttp2's, whose
-    behaviour it matches); ``metadata_empty_frames``, ``headers_cb_no_stream`` and
-    ``cookies_total_bytes_too_large`` have no cause here."""
-    __slots__ = STAT_COUNTERS + STAT_GAUGES
-
-    def __init__(self):
-        for name in self.__slots__:
-            setattr(self, name, 0)
+#: Envoy 1.40's HTTP/2 codec counters and gauges, all at 0, as its admin /stats lists them (the
+#: histograms cookie_count, cookie_size, header_count and header_list_size left out): rooted at
+#: ``http2.`` downstream and ``cluster.<name>.http2.`` upstream, shared by the connections of one
+#: worker or cluster; the gauges are sums over them. The codecs count what they see. The owner
+#: counts ``keepalive_timeout``, ``tx_flush_timeout``, ``deferred_stream_close``, the underscore
+#: pair (its headers_with_underscores_action) and the ``*_connections`` pair Envoy counts per codec
+#: library (hotproxy reports nghttp2's, whose behaviour it matches); ``metadata_empty_frames``,
+#: ``headers_cb_no_stream`` and ``cookies_total_bytes_too_large`` have no cause here.
+Http2Stats = stat_set("Http2Stats", STAT_COUNTERS, gauges=STAT_GAUGES)
 
 
 class InboundFrameLimits:

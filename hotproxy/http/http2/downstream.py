@@ -1,0 +1,259 @@
+"""One downstream HTTP/2 connection of a connection manager (conn_manager.py).
+
+The connection's greenlet reads frames and hands their events to the streams (the codec,
+codec.py, is sans-IO); each request stream runs in a greenlet of its own (stream_port.py), through
+the same checks, HTTP filters and router as an HTTP/1.1 request. Writes from every stream go out
+through ``flush``, one at a time, in the order the codec framed them.
+
+Flow control is end to end: request body bytes are acknowledged to the client (so that its
+window reopens) only once the router passed them upstream, and a response body waits for the
+client's window. Memory per stream and per connection stays within the windows.
+
+A draining generation sends Envoy's two-phase GOAWAY: one naming 2^31-1 (codec.start_drain),
+then after the connection manager's ``drain_timeout`` the final one naming the last stream
+taken; streams in flight finish here, the client opens its next ones on the new generation.
+"""
+from __future__ import annotations
+
+import time
+from socket import MSG_PEEK
+from socket import timeout as SocketTimeout
+
+import gevent
+from gevent.lock import Semaphore
+
+from ...deadlines import NEVER
+from ...sockio import address_label
+from . import events as ev
+from .codec import ServerCodec
+from .limits import Http2Stats
+from .options import Http2Options
+from .stream_port import StreamPort
+
+RECV_SIZE = 65536
+#: The client preface: a connection that starts with it speaks HTTP/2 (h2c with prior knowledge).
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+def opens_with_preface(sock, timeout):
+    """Whether the client's first bytes are HTTP/2's preface, without reading them (MSG_PEEK).
+    Waits for as many bytes as it takes to tell, up to ``timeout`` seconds (None: no limit);
+    raises ``socket.timeout`` when they do not come, OSError when the client went away."""
+    deadline = time.monotonic() + timeout if timeout else None
+    while True:
+        remaining = deadline - time.monotonic() if deadline is not None else None
+        if remaining is not None and remaining <= 0:
+            raise SocketTimeout("timed out")
+        sock.settimeout(remaining)
+        try:
+            seen = sock.recv(len(PREFACE), MSG_PEEK)
+        finally:
+            sock.settimeout(None)
+        if not seen:
+            raise OSError("closed before its first byte")
+        if not PREFACE.startswith(seen):
+            return False
+        if len(seen) == len(PREFACE):
+            return True
+        gevent.sleep(0.005)     # a preface split across packets: the rest is on its way
+
+
+_worker_stats = None
+
+
+def worker_http2_stats():
+    """The worker's downstream HTTP/2 codec stats, which Envoy keeps under ``http2.`` for every
+    listener together."""
+    global _worker_stats
+    if _worker_stats is None:
+        _worker_stats = Http2Stats()
+    return _worker_stats
+
+
+def options_for(hcm_config):
+    """The Http2Options of a connection manager: its http2_protocol_options and header limits."""
+    return Http2Options(max_headers_kb=hcm_config.max_request_headers_kb,
+                        max_headers_count=hcm_config.max_headers_count,
+                        **dict(hcm_config.http2_options or ()))
+
+
+class Http2Connection:
+    """The connection: what stream ports share, and the deadline the worker's Deadlines watch
+    (the idle timeout while no stream is open, the drain's end while draining)."""
+
+    protocol = "HTTP/2"
+
+    def __init__(self, hcm, sock, address, tls=None):
+        self.hcm = hcm
+        self.sock = sock
+        self.tls = tls
+        self.scheme = b"http" if tls is None else b"https"
+        self.client_cert = None     # request_headers.client_certificate's, made once
+        self.remote_ip, self.remote_port = address[0], address[1]
+        self._local_address = None
+        self.codec = ServerCodec(hcm.http2_options, hcm.http2_stats)
+        self.ports = {}             # stream id → StreamPort
+        self._writing = Semaphore()
+        self.greenlet = gevent.getcurrent()
+        self.deadline = NEVER
+        self.close_at = time.monotonic() if hcm.closing else NEVER
+        self._drain_started = 0.0
+
+    # what conn_manager.drain asks of a connection
+    @property
+    def idle(self):
+        return not self.ports
+
+    def release_if_idle(self):
+        """The generation drains: HTTP/2 cannot move a connection, so it says GOAWAY."""
+        self.start_drain()
+
+    linger = release_if_idle
+
+    def start_drain(self):
+        if self._drain_started:
+            return
+        self._drain_started = time.monotonic()
+        self.codec.start_drain()
+        self.flush()
+        self.deadline = self._drain_started + self.hcm.config.drain_timeout
+
+    def expire(self):
+        """The Deadlines' call: idle too long, the drain_timeout after the first GOAWAY, or the
+        close time of a connection manager that closes its connections."""
+        now = time.monotonic()
+        self.deadline = NEVER
+        if now >= self.close_at and not self._drain_started:
+            return self.start_drain()
+        if self._drain_started and self.codec.draining:
+            self.codec.finish_drain()
+            self.flush()
+            if self.ports:
+                return None
+        self.greenlet.kill(SocketTimeout("timed out"), block=False)
+        return None
+
+    # the mutation context that header formatters read (%DOWNSTREAM_REMOTE_ADDRESS% …)
+    @property
+    def remote_address(self):
+        return address_label((self.remote_ip, self.remote_port))
+
+    @property
+    def local_address(self):
+        if self._local_address is None:
+            self._local_address = address_label(self.sock.getsockname())
+        return self._local_address
+
+    @property
+    def local_ip(self):
+        return self.sock.getsockname()[0]
+
+    # writing
+
+    def flush(self):
+        """Send what the codec framed, one writer at a time, in the order it was framed."""
+        with self._writing:
+            data = self.codec.data_to_send()
+            if data:
+                self.sock.sendall(data)
+
+    # reading
+
+    def run(self):
+        sock = self.sock
+        codec = self.codec
+        stats = self.hcm.stats
+        stats.downstream_cx_http2_total += 1
+        stats.downstream_cx_http2_active += 1
+        self.hcm.http2_stats.nghttp2_downstream_connections += 1
+        try:
+            self.flush()    # our SETTINGS
+            data = b""
+            while True:
+                if data:
+                    events = codec.receive(data)
+                    if not self._dispatch(events):
+                        break
+                    self.flush()
+                if self._drain_started and not self.ports and codec.open_streams == 0:
+                    break
+                self._watch_idle()
+                data = sock.recv(RECV_SIZE)
+                if not data:
+                    break
+        except (OSError, SocketTimeout):
+            pass
+        finally:
+            stats.downstream_cx_http2_active -= 1
+            for port in list(self.ports.values()):
+                port.abort("connection termination")
+            self.deadline = NEVER
+            self._flush_quietly()
+
+    def _watch_idle(self):
+        if self.ports or self._drain_started:
+            return
+        timeout = self.hcm.idle_timeout
+        now = time.monotonic()
+        self.deadline = min(now + timeout if timeout else NEVER, self.close_at)
+
+    def _dispatch(self, events):
+        """Hand each event to its stream; False when the connection must end."""
+        ports = self.ports
+        for event in events:
+            kind = event.__class__
+            if kind is ev.RequestData:
+                port = ports.get(event.stream_id)
+                if port is not None:
+                    port.inbox.put(event)
+                else:
+                    self.codec.acknowledge(event.stream_id, event.flow_length)
+            elif kind is ev.RequestHeaders:
+                self.deadline = NEVER
+                port = ports[event.stream_id] = StreamPort(self, event)
+                port.greenlet = gevent.spawn(port.serve)
+            elif kind is ev.RequestTrailers:
+                port = ports.get(event.stream_id)
+                if port is not None:
+                    port.inbox.put(event)
+            elif kind is ev.WindowOpened:
+                self._window_opened(event.stream_id)
+            elif kind is ev.StreamReset or kind is ev.StreamError:
+                port = ports.get(event.stream_id)
+                if port is not None:
+                    port.abort("stream reset" if kind is ev.StreamReset else event.reason)
+            elif kind is ev.ConnectionError:
+                self.hcm.stats.downstream_cx_protocol_error += 1
+                self._flush_quietly()
+                return False
+            elif kind is ev.PrematureResetsExceeded:
+                self.hcm.stats.downstream_rq_too_many_premature_resets += 1
+                return False
+        return True
+
+    def _window_opened(self, stream_id):
+        if stream_id == 0:
+            for port in self.ports.values():
+                port.window.set()
+        else:
+            port = self.ports.get(stream_id)
+            if port is not None:
+                port.window.set()
+
+    def stream_done(self, port):
+        self.ports.pop(port.stream_id, None)
+        if not self.ports:
+            if self._drain_started:
+                # the last stream of a draining connection: a reader waiting for bytes closes
+                # (one busy elsewhere sees it at the top of its loop)
+                sock = self.sock
+                sock.hub.cancel_wait(sock._read_event, SocketTimeout("drained"), False)
+            else:
+                self._watch_idle()
+
+    def _flush_quietly(self):
+        try:
+            self.flush()
+        except OSError:
+            pass
+

@@ -1,0 +1,340 @@
+"""One request stream of a downstream HTTP/2 connection (downstream.py), in its own greenlet.
+
+A ``StreamPort`` is what the filters and the router see as the stream's connection (the
+callbacks an HTTP/1.1 stream has in DownstreamConnection): local replies, the stream's deadline,
+the connection's addresses and TLS facts. The request goes through the same checks, filters and
+router as an HTTP/1.1 one; its response always takes the filter chain's encode path (with no
+filter but the router, the chain is empty), whose sinks here frame HEADERS and DATA instead of
+HTTP/1.1 bytes.
+"""
+from __future__ import annotations
+
+import time
+from socket import timeout as SocketTimeout
+
+from gevent.event import Event
+from gevent.queue import Queue
+
+from ...deadlines import NEVER
+from ...sockio import address_label
+from ..control import CloseConnection
+from ..filter_chain import FilterManager
+from ..filtered_stream import DECODED, guarded, run_filters
+from ..http1.heads import RequestHead
+from ..local_answer import answer
+from ..request_checks import normalized_target, overloaded
+from ..stream import ActiveStream
+from ..stream_log import log_stream
+from . import events as ev
+from .codec import CONNECTION_SPECIFIC
+
+#: error code of RST_STREAM when our side abandons a stream (RFC 9113 §7)
+_INTERNAL_ERROR = 0x2
+_CANCEL = 0x8
+
+
+class StreamAborted(Exception):
+    """Thrown into a stream's greenlet: the client reset it, or the connection ended."""
+
+
+class StreamPort:
+    protocol = "HTTP/2"
+    #: HTTP/1.1's framed-bytes callbacks: an HTTP/2 stream's response always takes the encode
+    #: sinks below, so the router never calls these
+    send_response = send_body = None
+
+    def __init__(self, connection, event):
+        self.connection = connection
+        self.hcm = connection.hcm
+        self.sock = connection.sock
+        self.tls = connection.tls
+        self.scheme = connection.scheme
+        self.remote_ip, self.remote_port = connection.remote_ip, connection.remote_port
+        self.stream_id = event.stream_id
+        self.opening = event        # the RequestHeaders that opened the stream
+        self.inbox = Queue()        # RequestData / RequestTrailers events, in order
+        self.window = Event()       # set when the client's window may have grown
+        self.deadline = NEVER
+        self.greenlet = None
+        self.stream = None
+        self.ended = False          # our side of the stream is closed (END_STREAM or RST)
+
+    # the connection facts filters, header formatters and access logs read
+    @property
+    def client_cert(self):
+        return self.connection.client_cert
+
+    @client_cert.setter
+    def client_cert(self, value):
+        self.connection.client_cert = value
+
+    @property
+    def remote_address(self):
+        return address_label((self.remote_ip, self.remote_port))
+
+    @property
+    def local_address(self):
+        return self.connection.local_address
+
+    @property
+    def local_ip(self):
+        return self.connection.local_ip
+
+    @property
+    def upstream_address(self):
+        upstream = self.stream.upstream if self.stream is not None else None
+        return upstream.pool.host.label if upstream is not None else ""
+
+    # the stream's callbacks
+
+    def set_deadline(self, deadline):
+        self.deadline = deadline
+
+    def expire(self):
+        self.deadline = NEVER
+        self.greenlet.kill(SocketTimeout("timed out"), block=False)
+
+    def local_reply(self, stream, status, body, close=False, extra=(), flag=None, leading=()):
+        answer(self, stream, status, body, close, extra, flag, leading)
+
+    def defer_reply(self, stream, status, body, flag=None, leading=()):
+        stream.pending_reply = (status, body, flag, leading)
+
+    def log(self, stream):
+        log_stream(self, stream)
+
+    def abort(self, reason):
+        """The client reset the stream (or the connection ended): the greenlet stops."""
+        self.ended = True
+        if self.greenlet is not None:
+            self.greenlet.kill(StreamAborted(reason), block=False)
+
+    # the exchange
+
+    def serve(self):
+        hcm = self.hcm
+        stats = hcm.stats
+        event = self.opening
+        head, target = request_head(event.headers, event.end_stream)
+        stats.downstream_rq_total += 1
+        stats.downstream_rq_http2_total += 1
+        stats.downstream_rq_active += 1
+        stream = self.stream = ActiveStream(head, time.monotonic())
+        stream.connection = self
+        stream.replied = stream.decoded = stream.route_cleared = False
+        stream.target = target
+        stream.filters = FilterManager(stream, [], DECODED, ENCODED)  # local replies until routed
+        hcm.deadlines.watch(self)
+        completed = False
+        try:
+            try:
+                if self._start(stream, head, target):
+                    self._receive_body(stream, event.end_stream)
+                    self._finish(stream)
+                else:
+                    self._discard_body(event.end_stream)
+                completed = True
+            except CloseConnection:
+                completed = True    # a reply that closes an HTTP/1.1 connection ends the stream
+            except SocketTimeout:
+                self._timed_out(stream)
+        except StreamAborted:
+            if not stream.responded:
+                stream.flag("DC")
+        except OSError:
+            stream.flag("DC")       # the connection failed under a write
+        finally:
+            self._end(stream, completed)
+
+    def _start(self, stream, head, target):
+        """The checks and routing of DownstreamConnection._on_head; False when answered."""
+        hcm = self.hcm
+        if hcm.overload is not None and overloaded(self, stream, hcm.overload):
+            return False
+        if head.host is None:
+            self.local_reply(stream, 400, b"")
+            return False
+        if head.method == b"CONNECT":
+            hcm.stats.no_route += 1
+            self.local_reply(stream, 404, b"", flag="NR")
+            return False
+        if b"#" in target:
+            self.local_reply(stream, 400, b"")
+            return False
+        if hcm.normalizer is not None:
+            target = normalized_target(self, stream, head, target)
+            if target is None:
+                return False
+        if hcm.server.health_check_failed:
+            stream.health_check_failed = hcm.health_check is not None
+        stream.route = hcm.route_table.match(head.host, target, head.headers, head.method)
+        run_filters(self, stream, target, ENCODED)
+        return not stream.responded or stream.upstream is not None
+
+    def _receive_body(self, stream, end):
+        hcm = self.hcm
+        codec = self.connection.codec
+        while not end:
+            self.deadline = (time.monotonic() + hcm.stream_idle_timeout
+                             if hcm.stream_idle_timeout else NEVER)
+            event = self.inbox.get()
+            if event.__class__ is ev.RequestTrailers:
+                break           # trailers end the request; HTTP/1.1 upstreams get none
+            data, end = event.data, event.end_stream
+            if data:
+                stream.info.bytes_received += len(data)
+                if not stream.responded:
+                    guarded(self, stream, stream.filters.decode_data, bytes(data), False)
+                if stream.out:
+                    hcm.router.send_pending(stream, self)
+            codec.acknowledge(self.stream_id, event.flow_length)
+            self.connection.flush()
+
+    def _discard_body(self, end):
+        """The stream was answered before its body: take the rest so the windows reopen."""
+        codec = self.connection.codec
+        while not end and not self.ended:
+            event = self.inbox.get()
+            if event.__class__ is ev.RequestTrailers:
+                break
+            end = event.end_stream
+            codec.acknowledge(self.stream_id, event.flow_length)
+        self.connection.flush()
+
+    def _finish(self, stream):
+        hcm = self.hcm
+        stream.body_done = True
+        if hcm.logging:
+            stream.info.request_complete_ms = (time.monotonic() - stream.start) * 1000
+        if stream.head.has_body and not stream.responded:
+            guarded(self, stream, stream.filters.decode_data, b"", True)
+        if not stream.decoded:
+            return
+        if stream.pending_reply is not None:
+            if hcm.router.mirroring:
+                hcm.router.mirrors.send(stream)
+            status, body, flag, leading = stream.pending_reply
+            stream.pending_reply = None
+            self.local_reply(stream, status, body, flag=flag, leading=leading)
+        elif stream.upstream is not None:
+            hcm.router.finish(stream, self)
+
+    def _timed_out(self, stream):
+        hcm = self.hcm
+        if stream.responded:
+            return
+        hcm.stats.downstream_rq_idle_timeout += 1
+        stream.flag("SI")
+        try:
+            self.local_reply(stream, 408, b"stream timeout")
+        except CloseConnection:
+            pass
+
+    def _end(self, stream, completed):
+        hcm = self.hcm
+        stats = hcm.stats
+        hcm.deadlines.unwatch(self)
+        stats.downstream_rq_active -= 1
+        if completed:
+            stats.downstream_rq_completed += 1
+            hcm.rq_time.record((time.monotonic() - stream.start) * 1000)
+        if stream.upstream is not None or hcm.router.mirroring:
+            hcm.router.abort(stream)
+        if hcm.logging:
+            log_stream(self, stream)
+        if stream.filters is not None:
+            stream.filters.on_stream_end()
+            stream.filters = None   # the manager refers back to the stream: no cycle for the GC
+        connection = self.connection
+        if not self.ended:
+            self.ended = True
+            connection.codec.reset(self.stream_id, _INTERNAL_ERROR if completed else _CANCEL)
+            try:
+                connection.flush()
+            except OSError:
+                pass
+        connection.stream_done(self)
+
+    # the encode sinks (filter_chain.py): HEADERS and DATA frames
+
+    def send_headers(self, status, headers, end_stream):
+        self.connection.codec.send_headers(self.stream_id, status, headers, end_stream)
+        self.ended = end_stream
+        self.connection.flush()
+
+    def send_data(self, data, end_stream):
+        """Send ``data`` as the client's windows allow, waiting for them to open."""
+        connection = self.connection
+        codec = connection.codec
+        view = memoryview(data)
+        while True:
+            self.window.clear()
+            sent = codec.send_data(self.stream_id, view, end_stream)
+            connection.flush()
+            view = view[sent:]
+            if not view:
+                break
+            self.window.wait()
+        self.ended = end_stream
+
+
+def _encode_head(stream, end_stream):
+    """The response head left the filters: HEADERS, without what HTTP/2 forbids."""
+    port = stream.connection
+    response = stream.response
+    headers = [item for item in response.headers if item[0] not in CONNECTION_SPECIFIC]
+    stream.info.response_code = response.status
+    stream.info.response_headers = headers
+    head_only = stream.head.method == b"HEAD"
+    port.send_headers(response.status, headers, end_stream or head_only)
+
+
+def _encode_body(stream, data, end_stream):
+    port = stream.connection
+    if port.ended:
+        return              # a HEAD response, or a stream ended already
+    if data:
+        stream.info.bytes_sent += len(data)
+    port.send_data(data, end_stream)
+
+
+ENCODED = (_encode_head, _encode_body)
+
+
+def request_head(headers, end_stream):
+    """A RequestHead (http1/heads.py) for an HTTP/2 request: the pseudo-headers as its method,
+    target and Host, the body framed by its content-length or by the stream's end. Returns
+    (head, target)."""
+    head = RequestHead()
+    head.version = "2"
+    head.keep_alive = True
+    head.upgrade = head.connection = None
+    head.nominated = ()
+    head.method = head.target = b""
+    regular = []
+    authority = None
+    for name, value in headers:
+        if name[:1] == b":":
+            if name == b":method":
+                head.method = value
+            elif name == b":path":
+                head.target = value
+            elif name == b":authority":
+                authority = value
+        elif name == b"host":
+            if authority is None:
+                authority = value
+        elif name == b"cookie" and regular and any(n == b"cookie" for n, _ in regular):
+            # RFC 9113 §8.2.3: split cookies are joined for an HTTP/1.1 upstream
+            at = next(i for i, (n, _) in enumerate(regular) if n == b"cookie")
+            regular[at] = (b"cookie", regular[at][1] + b"; " + value)
+        else:
+            regular.append((name, value))
+            if name == b"content-length":
+                head.content_length = value
+    if authority is not None:
+        head.host = authority
+        regular.insert(0, (b"host", authority))
+    head.headers = regular
+    head.chunked = not end_stream and head.content_length is None
+    return head, head.target
