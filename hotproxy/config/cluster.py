@@ -160,6 +160,12 @@ class Cluster:
     # typed_extension_protocol_options' common_http_protocol_options: response head bounds
     max_response_headers_kb: int = 80
     max_response_headers_count: int = 100
+    #: HTTP/2 upstream (Http2Options overrides, sorted (name, value) pairs), None for HTTP/1.1:
+    #: from explicit_http_config or use_downstream_protocol_config (HttpProtocolOptions), or the
+    #: deprecated cluster-level http2_protocol_options
+    http2_options: tuple[tuple[str, object], ...] | None = None
+    #: use_downstream_protocol_config: HTTP/2 only for requests that came over HTTP/2
+    http2_for_http2_downstream_only: bool = False
     transport_socket: UpstreamTransportSocket = None   # None: plain text (raw_buffer)
     transport_socket_matches: tuple[TransportSocketMatch, ...] = ()
     # upstream_http_protocol_options: the SNI and the SAN to verify, from each request's Host

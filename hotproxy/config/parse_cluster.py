@@ -9,7 +9,7 @@ from .parse_dns import dns_settings
 from .parse_outlier import outlier_detection
 from .parse_health_check import endpoint_health_check_config, health_checks
 from .parse_original_dst import original_dst_fields, upstream_bind_config
-from .parse_protocol import request_server_names, typed_extension_protocol_options
+from .parse_protocol import legacy_http2_options, request_server_names, typed_extension_protocol_options
 from .parse_upstream_transport import socket_match_labels, transport_socket_match, upstream_transport_socket
 
 CLUSTER = Fields(
@@ -17,14 +17,14 @@ CLUSTER = Fields(
     "per_connection_buffer_limit_bytes circuit_breakers least_request_lb_config round_robin_lb_config "
     "ring_hash_lb_config maglev_lb_config common_lb_config "
     "typed_extension_protocol_options transport_socket upstream_http_protocol_options "
-    "transport_socket_matches health_checks outlier_detection "
+    "transport_socket_matches health_checks outlier_detection http2_protocol_options "
     "cleanup_interval original_dst_lb_config upstream_bind_config "
     "dns_failure_refresh_rate respect_dns_ttl dns_resolvers typed_dns_resolver_config",
     # ``hosts`` was removed in v3; it is listed for older configs that still carry it.
     unsupported="hosts transport_socket_matcher alt_stat_name "
                 "cluster_type eds_cluster_config max_requests_per_connection "
                 "common_http_protocol_options "
-                "http_protocol_options http2_protocol_options "
+                "http_protocol_options "
                 "dns_jitter use_tcp_for_dns_lookups dns_resolution_config "
                 "wait_for_warm_on_init "
                 "lb_subset_config "
@@ -104,7 +104,12 @@ def cluster(node: Node) -> Cluster | None:
     if common.get("locality_weighted") and policy in ("RING_HASH", "MAGLEV"):
         m.at("common_lb_config").fail(f"locality_weighted_lb_config with {policy} is {NOT_SUPPORTED}")
     protocol = {**(m.nested("upstream_http_protocol_options", request_server_names) or {}),
+                **(m.nested("http2_protocol_options", legacy_http2_options) or {}),
                 **(m.nested("typed_extension_protocol_options", typed_extension_protocol_options) or {})}
+    if m.has("http2_protocol_options") and m.has("typed_extension_protocol_options"):
+        m.at("http2_protocol_options").fail(   # as Envoy: the two ways cannot be mixed
+            "cannot be set with typed_extension_protocol_options; set its "
+            "explicit_http_config.http2_protocol_options instead")
     checks = health_checks(m)
     if checks and (m.has("transport_socket") or m.has("transport_socket_matches")):
         m.at("health_checks").fail(f"health checks of a cluster with a transport socket are {NOT_SUPPORTED}")

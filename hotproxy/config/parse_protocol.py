@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from .fields import Fields, Node, typed_config
+from .parse_http2 import http2_options
 
 UPSTREAM_HTTP_OPTIONS_TYPE = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 #: Keys Envoy accepts for them: the message's name, and the extension's older name.
@@ -12,11 +13,14 @@ UPSTREAM_HTTP_OPTIONS_KEYS = ("envoy.extensions.upstreams.http.v3.HttpProtocolOp
                               "envoy.upstreams.http.http_protocol_options")
 
 UPSTREAM_HTTP_OPTIONS = Fields(
-    "common_http_protocol_options explicit_http_config upstream_http_protocol_options",
-    unsupported="use_downstream_protocol_config auto_config "
-                "http_filters header_validation_config outlier_detection")
-EXPLICIT_HTTP_CONFIG = Fields("http_protocol_options",
-                              unsupported="http2_protocol_options http3_protocol_options")
+    "common_http_protocol_options explicit_http_config use_downstream_protocol_config "
+    "upstream_http_protocol_options",
+    # auto_config chooses by ALPN, which the upstream TLS client does not offer yet
+    unsupported="auto_config http_filters header_validation_config outlier_detection")
+EXPLICIT_HTTP_CONFIG = Fields("http_protocol_options http2_protocol_options",
+                              unsupported="http3_protocol_options")
+DOWNSTREAM_PROTOCOL_CONFIG = Fields("http_protocol_options http2_protocol_options",
+                                    unsupported="http3_protocol_options")
 HTTP1_PROTOCOL_OPTIONS = Fields(
     "",
     unsupported="allow_absolute_url accept_http_10 default_host_for_http_10 header_key_format "
@@ -54,11 +58,15 @@ def upstream_http_options(node: Node) -> dict | None:
     m = node.message(UPSTREAM_HTTP_OPTIONS)
     if m is None:
         return None
-    if m.one_of("explicit_http_config") is not None:
-        explicit = m.nested("explicit_http_config", lambda n: n.message(EXPLICIT_HTTP_CONFIG))
-        if explicit is not None and explicit.one_of("http_protocol_options") is not None:
-            explicit.nested("http_protocol_options", lambda n: n.message(HTTP1_PROTOCOL_OPTIONS))
-    names = m.nested("upstream_http_protocol_options", request_server_names) or {}
+    protocol = {}
+    chosen = m.one_of("explicit_http_config", "use_downstream_protocol_config",
+                      required="auto_config" not in node.value)  # that one is refused already
+    if chosen == "explicit_http_config":
+        protocol = m.nested(chosen, lambda n: _protocol_config(n, EXPLICIT_HTTP_CONFIG, True)) or {}
+    elif chosen == "use_downstream_protocol_config":
+        protocol = m.nested(chosen, lambda n: _protocol_config(n, DOWNSTREAM_PROTOCOL_CONFIG, False))
+        protocol = {**(protocol or {}), "http2_for_http2_downstream_only": True}
+    names = {**protocol, **(m.nested("upstream_http_protocol_options", request_server_names) or {})}
     common = m.nested("common_http_protocol_options", lambda n: n.message(UPSTREAM_COMMON_OPTIONS))
     if common is None:
         return names
@@ -66,6 +74,28 @@ def upstream_http_options(node: Node) -> dict | None:
               "max_response_headers_kb": common.uint32("max_response_headers_kb", minimum=1,
                                                        maximum=8192)}
     return {name: value for name, value in values.items() if value is not None}
+
+
+def _protocol_config(node: Node, fields: Fields, exclusive: bool) -> dict | None:
+    """explicit_http_config (one protocol) or use_downstream_protocol_config (either, chosen per
+    request by the downstream's): ``http2_options`` when HTTP/2 may be spoken upstream."""
+    m = node.message(fields)
+    if m is None:
+        return None
+    if exclusive:
+        m.one_of("http_protocol_options", "http2_protocol_options")
+    if m.has("http_protocol_options"):
+        m.nested("http_protocol_options", lambda n: n.message(HTTP1_PROTOCOL_OPTIONS))
+    if not m.has("http2_protocol_options"):
+        return {}
+    return {"http2_options": tuple(sorted((m.nested("http2_protocol_options", http2_options)
+                                           or {}).items()))}
+
+
+def legacy_http2_options(node: Node) -> dict | None:
+    """The cluster's deprecated ``http2_protocol_options``: HTTP/2 to every upstream."""
+    options = http2_options(node)
+    return None if options is None else {"http2_options": tuple(sorted(options.items()))}
 
 
 def request_server_names(node: Node) -> dict | None:

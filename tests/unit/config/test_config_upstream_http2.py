@@ -1,0 +1,89 @@
+"""HTTP/2 to upstreams in the config: HttpProtocolOptions' explicit_http_config and
+use_downstream_protocol_config, the cluster's deprecated http2_protocol_options, and what is
+refused (auto_config needs ALPN upstream)."""
+import pytest
+
+from config_helpers import CLUSTER, Rejected, ids, parse_with
+
+KEY = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+TYPE = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+OPTIONS = f"{CLUSTER}.typed_extension_protocol_options"
+
+
+def options(**fields):
+    return {OPTIONS: {KEY: {"@type": TYPE, **fields}}}
+
+
+def test_clusters_speak_http1_by_default():
+    cluster = parse_with({}).clusters[0]
+    assert cluster.http2_options is None and not cluster.http2_for_http2_downstream_only
+
+
+def test_explicit_http1_keeps_http1():
+    cluster = parse_with(options(explicit_http_config={"http_protocol_options": {}})).clusters[0]
+    assert cluster.http2_options is None
+
+
+def test_explicit_http2_with_envoys_defaults():
+    cluster = parse_with(options(explicit_http_config={"http2_protocol_options": {}})).clusters[0]
+    assert cluster.http2_options == ()
+    assert not cluster.http2_for_http2_downstream_only
+
+
+def test_explicit_http2_options_are_read_as_the_connection_managers_are():
+    cluster = parse_with(options(explicit_http_config={"http2_protocol_options": {
+        "max_concurrent_streams": 7, "initial_stream_window_size": 65536,
+        "initial_connection_window_size": 1048576}})).clusters[0]
+    assert dict(cluster.http2_options) == {
+        "max_concurrent_streams": 7, "initial_stream_window_size": 65536,
+        "initial_connection_window_size": 1048576}
+
+
+def test_use_downstream_protocol_config_speaks_http2_to_http2_clients_only():
+    cluster = parse_with(options(use_downstream_protocol_config={
+        "http2_protocol_options": {"max_concurrent_streams": 3}})).clusters[0]
+    assert dict(cluster.http2_options) == {"max_concurrent_streams": 3}
+    assert cluster.http2_for_http2_downstream_only
+
+
+def test_use_downstream_protocol_config_without_http2_options_stays_http1():
+    cluster = parse_with(options(use_downstream_protocol_config={
+        "http_protocol_options": {}})).clusters[0]
+    assert cluster.http2_options is None
+
+
+def test_the_deprecated_cluster_field():
+    cluster = parse_with({f"{CLUSTER}.http2_protocol_options": {
+        "max_concurrent_streams": 5}}).clusters[0]
+    assert dict(cluster.http2_options) == {"max_concurrent_streams": 5}
+
+
+REJECTED = [
+    Rejected(options(auto_config={"http2_protocol_options": {}}), f"{OPTIONS}.{KEY}.auto_config",
+             "not supported", id="auto_config needs upstream ALPN"),
+    Rejected(options(explicit_http_config={"http_protocol_options": {},
+                                           "http2_protocol_options": {}}),
+             f"{OPTIONS}.{KEY}.explicit_http_config", "only one of", id="explicit: both"),
+    Rejected(options(explicit_http_config={"http3_protocol_options": {}}),
+             f"{OPTIONS}.{KEY}.explicit_http_config.http3_protocol_options", "not supported"),
+    Rejected(options(explicit_http_config={"http2_protocol_options": {
+        "max_concurrent_streams": 0}}),
+             f"{OPTIONS}.{KEY}.explicit_http_config.http2_protocol_options.max_concurrent_streams",
+             "", id="bounds as the connection manager's"),
+    Rejected(options(explicit_http_config={"http2_protocol_options": {
+        "connection_keepalive": {}}}),
+             f"{OPTIONS}.{KEY}.explicit_http_config.http2_protocol_options.connection_keepalive",
+             "not supported"),
+    Rejected({f"{CLUSTER}.http2_protocol_options": {"initial_stream_window_size": 10}},
+             f"{CLUSTER}.http2_protocol_options.initial_stream_window_size", ""),
+    Rejected({f"{CLUSTER}.http2_protocol_options": {},
+              **options(explicit_http_config={"http2_protocol_options": {}})},
+             f"{CLUSTER}.http2_protocol_options", "typed_extension_protocol_options",
+             id="deprecated and typed together"),
+    Rejected(options(), f"{OPTIONS}.{KEY}", "exactly one of", id="a protocol is required"),
+]
+
+
+@pytest.mark.parametrize("case", REJECTED, ids=ids(REJECTED))
+def test_rejected(case):
+    case.check()
