@@ -219,9 +219,13 @@ class UpstreamHandler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = do_PATCH = _handle
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128    # a proxy may open dozens of connections at once (HTTP/2 streams)
+
+
 class Upstream:
     def __init__(self):
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), UpstreamHandler)
+        self.server = _Server(("127.0.0.1", 0), UpstreamHandler)
         self.server.daemon_threads = True
         self.server.requests = []
         self.server.connections = set()
