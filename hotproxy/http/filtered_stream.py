@@ -90,7 +90,7 @@ def encode_local_reply(conn, stream, status, body, close, extra, leading):
     headers += [(b"date", http_date()), (b"server", conn.hcm.server_name)]
     if close:
         headers.append((b"connection", b"close"))
-    if not body:    # as local_reply.encode frames an empty reply
+    if not body and stream.head.version != "2":    # as local_reply.encode frames an empty reply
         headers.append((b"transfer-encoding", b"chunked") if stream.head.method == b"HEAD"
                        else (b"content-length", b"0"))
     stream.response = Response(status, headers)

@@ -8,6 +8,7 @@ from . import local_reply
 from .control import CloseConnection
 from .filtered_stream import encode_local_reply
 from .filters.health_check import FAILED_HEADER
+from .grpc import is_grpc, trailers_only
 
 
 def answer(conn, stream, status, body, close=False, extra=(), flag=None, leading=()):
@@ -25,6 +26,10 @@ def answer(conn, stream, status, body, close=False, extra=(), flag=None, leading
         close = True
     close = close or stream.close
     stream.close = close
+    if is_grpc(head.headers):
+        # a gRPC client reads the outcome from grpc-status, in a trailers-only response
+        leading = [*leading, *trailers_only(status, body)]
+        status, body = 200, b""
     stream.info.response_code = status
     stream.responded = True
     if flag is not None:
