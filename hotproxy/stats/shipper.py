@@ -36,6 +36,10 @@ class StatsShipper:
         if transports.tls_stats is not None:
             for stats in transports.tls_stats:
                 self.add(f"cluster.{cluster.name}.ssl.", stats)
+        http2 = cluster.__dict__.get("http2")    # its HTTP/2 pools (upstream/http2_pool.py)
+        if http2 is not None:
+            self.add(f"cluster.{cluster.name}.", http2.stats)
+            self.add(f"cluster.{cluster.name}.http2.", http2.codec_stats)
         self.add_histogram(f"cluster.{cluster.name}.upstream_rq_time", cluster.rq_time)
         self._clusters.append(cluster)
 

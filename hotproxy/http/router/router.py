@@ -24,6 +24,7 @@ from ...errors import ProtocolError
 from ...deadlines import NEVER
 from ...upstream.cluster import HASHING_POLICIES
 from ...upstream.connect import ConnectFailure
+from ...upstream.http2_pool import Request as H2Request
 from ...upstream.request import give_back, take_connection
 from .. import local_reply
 from ..http1.codec import END
@@ -32,6 +33,7 @@ from ...sockio import send_all
 from .downstream_head import CHUNKED as _CHUNKED, FILTERED as _FILTERED, RAW as _RAW, downstream_head
 from .downstream_head import parser_takes_rest as _parser_takes_rest
 from .downstream_head import response_decoder as _response_decoder, set_header as _set_header
+from . import h2_exchange
 from .outcomes import report, report_host
 from .retry import UpstreamReset
 from .mirroring import Mirrors
@@ -60,6 +62,8 @@ class Router:
         self.replays = self.retries.replays
         self.mirrors = Mirrors(self)
         self.mirroring = self.mirrors.copies  # requests whose shadow copies are in the making
+        self.h2 = {}    # stream -> h2_exchange.Exchange, for requests to HTTP/2 upstreams
+        h2_exchange.attach_pools(cluster_manager)
 
     def start(self, stream, conn, target, headers):
         route = stream.route
@@ -72,6 +76,8 @@ class Router:
             return conn.local_reply(stream, 503, b"", flag="NC")
         stream.cluster = cluster
         hash_key = self._extras(route, stream, conn, cluster, target, headers) if route.extras else None
+        if cluster.http2 is not None and cluster.http2.takes(stream):
+            return h2_exchange.start(self, stream, conn, cluster, target, headers, hash_key)
         if route.retry is not None:
             return self.retries.start(stream, conn, cluster, target, headers, hash_key)
         host = cluster.pick_host(hash_key, conn.sock, headers)
@@ -123,6 +129,8 @@ class Router:
 
     def flush(self, stream):
         """Send the queued request bytes. Raises ``UpstreamReset``."""
+        if stream.upstream.__class__ is H2Request:
+            return h2_exchange.flush(self, stream)
         out = stream.out
         data = out[0] if len(out) == 1 else b"".join(out)
         out.clear()
@@ -154,6 +162,8 @@ class Router:
         """The downstream request is complete: send the rest and relay the response."""
         if self.mirroring:
             self.mirrors.send(stream)
+        if stream.upstream.__class__ is H2Request:
+            return h2_exchange.finish(self, stream, conn)
         if self.replays:
             replay = self.replays.get(stream)
             if replay is not None:
@@ -189,6 +199,8 @@ class Router:
             self.retries.forget(stream)
         if self.mirroring:
             self.mirrors.forget(stream)
+        if self.h2:
+            h2_exchange.forget(self, stream)
         self._release(stream, False)
 
     def _relay_response(self, stream, conn, attempt=None):
@@ -317,6 +329,8 @@ class Router:
                 stream.buffered = received or 0  # held until the client takes it
                 send_response(out)
                 stream.buffered = 0
+            elif framing is _FILTERED:
+                conn.flush_response(stream)     # a head whose body is still to come
             if since_yield >= _YIELD_EVERY:  # an upstream that always has bytes ready (fairness)
                 since_yield = 0
                 gevent.sleep(0)

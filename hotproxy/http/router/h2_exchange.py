@@ -1,0 +1,369 @@
+"""A request's exchange with an HTTP/2 upstream (a cluster with ``http2_options``): what
+``Router.start`` / ``flush`` / ``finish`` do for HTTP/1.1, over a stream of a multiplexed
+connection (upstream/http2_pool.py).
+
+The request goes out as HEADERS (pseudo-headers from the method, target and Host; no
+connection-specific header) and DATA as its body arrives, END_STREAM with the last piece. The
+response head is handed to ``downstream_head`` as the HTTP/1.1 decoder's head would be, its DATA
+to the stream's filters or framed as HTTP/1.1 (raw with a content-length, else chunked), each
+piece acknowledged to the upstream once it went downstream (flow control end to end). Trailers
+reach an HTTP/2 client; an HTTP/1.1 client gets none, as from Envoy without enable_trailers.
+
+A route with a retry policy retries here: connect failures, resets (``refused-stream`` too) and
+responses its ``retry_on`` names, before any response byte went downstream, replaying the body
+kept up to the buffer limit. Hedging is not done over HTTP/2: such a route retries without it.
+"""
+from __future__ import annotations
+
+import time
+from socket import timeout as SocketTimeout
+
+import gevent
+
+from ...deadlines import NEVER
+from ...errors import ProtocolError
+from ...upstream.connect import ConnectFailure
+from ...upstream.http2_pool import Http2Pools, StreamEnded
+from ...upstream.request import take_connection
+from .. import local_reply
+from ..http1.serialize import LAST_CHUNK, chunk
+from ..http2 import events as ev
+from ..http2.client_codec import ClientCodec
+from ..http2.codec import CONNECTION_SPECIFIC
+from ..http2.limits import Http2Stats
+from ..http2.options import Http2Options
+from .attempts import RETRIED
+from .downstream_head import CHUNKED, FILTERED, RAW, downstream_head, set_header
+from .host_choice import pick_host
+from .outcomes import report, report_host
+from .retry import OVERFLOW, RETRY, RETRY_ON_BITS, UpstreamReset
+
+#: request headers HTTP/2 does not carry (RFC 9113 §8.2.2); ``te: trailers`` is kept
+_NOT_SENT = CONNECTION_SPECIFIC | {b"host", b"te", b"http2-settings"}
+_REFUSED = "remote refused stream reset"
+_REFUSED_STREAM_BIT = RETRY_ON_BITS["refused-stream"]
+
+
+def attach_pools(cluster_manager):
+    """Give every cluster its ``http2``: its Http2Pools when it speaks HTTP/2 upstream, else
+    None (what ``Router.start`` tests). Once per worker: connection managers share them."""
+    for cluster in getattr(cluster_manager, "clusters", {}).values():
+        if "http2" in cluster.__dict__:
+            continue
+        config = cluster.config
+        if config.http2_options is None:
+            cluster.http2 = None
+            continue
+        options = Http2Options(max_headers_kb=config.max_response_headers_kb,
+                               max_headers_count=config.max_response_headers_count,
+                               **dict(config.http2_options))
+        codec_stats = Http2Stats()
+        cluster.http2 = Http2Pools(cluster, lambda: ClientCodec(options, codec_stats), ev,
+                                   codec_stats, config.http2_for_http2_downstream_only)
+
+
+class Exchange:
+    """What an exchange keeps besides ``stream.upstream``: the request as sent, the body for a
+    replay (None once over the limit, or without a retry policy), the retry state."""
+
+    __slots__ = ("headers", "end_with_head", "body", "size", "limit", "state", "host_high")
+
+    def __init__(self, headers, end_with_head, state, limit, high):
+        self.headers = headers
+        self.end_with_head = end_with_head
+        self.state = state
+        self.body = [] if state is not None and state.enabled else None
+        self.size = 0
+        self.limit = limit
+        self.host_high = high
+
+
+def start(router, stream, conn, cluster, target, headers, hash_key):
+    route = stream.route
+    if route.rewrites_path:
+        target = route.rewrite_path(target)
+    if route.host_rewrite_literal is not None:
+        set_header(headers, b"host", route.host_rewrite_literal)
+    if route.timeout:
+        headers.append((b"x-envoy-expected-rq-timeout-ms", b"%d" % int(route.timeout * 1000)))
+    if route.has_request_mutations:
+        headers = route.mutate_request(headers, stream.weighted, conn)
+    state = None
+    if route.retry is not None:
+        state = route.retry.begin(stream.head, target, cluster.stats,
+                                  cluster.high if route.high_priority else cluster)
+    stream.chunked = False          # DATA frames carry the body
+    exchange = Exchange(_request_headers(stream.head.method, target, headers, cluster),
+                        not stream.head.has_body, state, router.retries.connection_buffer_limit,
+                        route.high_priority)
+    exchange.host_high = route.high_priority
+    failure = _attempt(router, stream, conn, cluster, exchange, hash_key)
+    if failure is not None:
+        if state is not None:
+            state.release()
+        status, body, flag = failure
+        if flag == "UH" or not stream.head.has_body:
+            return conn.local_reply(stream, status, body, flag=flag)
+        return conn.defer_reply(stream, status, body, flag,
+                                local_reply.OVERFLOW_HEADERS if flag == "UO" else ())
+    router.h2[stream] = exchange
+    return None
+
+
+def _attempt(router, stream, conn, cluster, exchange, hash_key=None):
+    """Pick a host, take a stream and send the request head (and the body kept so far);
+    connect failures are retried as the policy says. None, or the (status, body, flag) to
+    answer."""
+    state = exchange.state
+    while True:
+        host = (pick_host(cluster, state, hash_key, conn.sock, exchange.headers)
+                if state is not None else cluster.pick_host(hash_key, conn.sock, exchange.headers))
+        if host is None:
+            return 503, local_reply.NO_HEALTHY_UPSTREAM, "UH"
+        if state is not None:
+            state.attempted_hosts.append(host)
+        stream.info.upstream_host = host.label
+        try:
+            stream.upstream = take_connection(cluster, host,
+                                              cluster.http2.pool(host, exchange.host_high))
+            cluster.stats.upstream_rq_total += 1
+            host.stats.rq_total += 1
+            stream.upstream.open(exchange.headers, exchange.end_with_head)
+            for piece in exchange.body or ():
+                stream.upstream.send_data(piece, False)
+            stream.head_sent = True
+            return None
+        except ConnectFailure as failure:
+            reason = failure.reason
+        except StreamEnded as ended:
+            router._release(stream, False)
+            reason = ended.reason
+        if state is None or state.on_reset(OVERFLOW if reason == "overflow" else reason) is not RETRY:
+            prefix = RETRIED if state is not None and state.attempts > 1 else local_reply.CONNECT_ERROR
+            return 503, prefix + reason.encode(), "UO" if reason == "overflow" else "UF"
+        gevent.sleep(state.backoff())
+
+
+def flush(router, stream):
+    """Send the queued body pieces as DATA. Raises ``UpstreamReset``."""
+    out = stream.out
+    data = out[0] if len(out) == 1 else b"".join(out)
+    out.clear()
+    exchange = router.h2.get(stream)
+    if exchange is not None and exchange.body is not None:
+        exchange.size += len(data)
+        if exchange.size > exchange.limit:
+            stream.cluster.stats.retry_or_shadow_abandoned += 1
+            exchange.state.disable()
+            exchange.body = None
+        else:
+            exchange.body.append(data)
+    try:
+        stream.upstream.send_data(data, False)
+    except StreamEnded as ended:
+        raise UpstreamReset(ended.reason) from None
+    stream.body_sent = True
+
+
+def finish(router, stream, conn):
+    """The downstream request is complete: end it upstream and relay the response."""
+    exchange = router.h2.pop(stream, None)
+    state = exchange.state if exchange is not None else None
+    route = stream.route
+    complete_at = time.monotonic()
+    route_deadline = complete_at + route.timeout if route.timeout else NEVER
+    idle = route.idle_timeout if route.idle_timeout is not None else router.stream_idle_timeout
+    try:
+        while True:
+            try:
+                if stream.upstream is None:
+                    conn.set_deadline(route_deadline)
+                    failure = _attempt(router, stream, conn, stream.cluster, exchange)
+                    if failure is not None:
+                        return router._fail(stream, conn, *failure)
+                if stream.out:
+                    flush(router, stream)
+                if exchange is not None and not exchange.end_with_head:
+                    stream.upstream.send_data(b"", True)
+                if relay(router, stream, conn, state, route_deadline, idle):
+                    return None
+            except (StreamEnded, UpstreamReset) as ended:
+                reason = ended.reason
+                upstream = stream.upstream
+                if upstream is not None:
+                    report_host(stream.cluster, upstream.pool.host, "reset")
+                router._release(stream, False)
+                if not _retries_reset(state, stream, reason):
+                    report(stream, "reset")
+                    prefix = RETRIED if state is not None and state.attempts > 1 else local_reply.CONNECT_ERROR
+                    return router._fail(stream, conn, 503, prefix + reason.encode(), "UC")
+            conn.set_deadline(route_deadline)
+            gevent.sleep(state.backoff())
+    except SocketTimeout:
+        report(stream, "timeout")
+        stream.cluster.stats.upstream_rq_timeout += 1
+        if stream.upstream is not None:
+            stream.upstream.pool.host.stats.rq_timeout += 1
+        router._fail(stream, conn, 504, local_reply.UPSTREAM_TIMEOUT, "UT")
+    except ProtocolError:
+        report(stream, "reset")
+        stream.cluster.stats.upstream_cx_protocol_error += 1
+        router._fail(stream, conn, 502, local_reply.CONNECT_ERROR + b"protocol error", "UPE")
+    except OSError:
+        router._release(stream, False)     # the downstream failed while the response was relayed
+        stream.flag("DC")
+        stream.close = True
+    finally:
+        if state is not None:
+            state.release()
+    return None
+
+
+def _retries_reset(state, stream, reason):
+    if state is None or stream.responded:
+        return False
+    if reason == _REFUSED and state.retry_on & _REFUSED_STREAM_BIT:
+        return state._decide(True) is RETRY
+    return state.on_reset(reason) is RETRY
+
+
+def forget(router, stream):
+    exchange = router.h2.pop(stream, None)
+    if exchange is not None and exchange.state is not None:
+        exchange.state.release()
+
+
+def relay(router, stream, conn, state, route_deadline, idle):
+    """Relay the response as it arrives; False when its head is to be retried (``state``)."""
+    request = stream.upstream
+    head_only = stream.head.method == b"HEAD"
+    sent_at = time.monotonic()
+    conn.set_deadline(_deadline(route_deadline, sent_at, idle))
+    framing = None
+    while True:
+        event = request.next_event()
+        kind = event.__class__
+        if kind is ev.InformationalHeaders:
+            continue        # a 1xx: swallowed, as Envoy does by default
+        end = kind is ev.ResponseTrailers or event.end_stream
+        if kind is ev.ResponseHeaders:
+            if state is not None and not stream.responded:
+                if state.on_response(event.status, event.headers) is RETRY:
+                    report(stream, event.status)
+                    request.pool.host.stats.rq_error += 1
+                    router._release(stream, False)
+                    return False
+            out = []
+            framing = downstream_head(router, stream, _Head(event), out, sent_at, head_only,
+                                      conn, None)
+            if out:
+                conn.send_response(out)
+            if end:
+                _end_body(stream, conn, framing)
+        elif kind is ev.ResponseData:
+            _relay_data(stream, conn, framing, event.data, end)
+            request.consumed(event.flow_length)
+        elif kind is ev.ResponseTrailers:
+            _relay_trailers(stream, conn, framing, event.headers)
+        if end:
+            request.complete = True
+            stream.cluster.rq_time.record((time.monotonic() - sent_at) * 1000)
+            router._release(stream, True)
+            return True
+        conn.set_deadline(_deadline(route_deadline, time.monotonic(), idle))
+
+
+def _relay_data(stream, conn, framing, data, end):
+    if framing is FILTERED:
+        if not stream.filters.encoding_ended:
+            stream.filters.encode_data(data, end)
+        return
+    if framing is RAW:
+        if data:
+            stream.info.bytes_sent += len(data)
+            conn.send_body(data)
+    elif framing is CHUNKED:
+        parts = []
+        if data:
+            stream.info.bytes_sent += len(data)
+            parts.append(chunk(data))
+        if end:
+            parts.append(LAST_CHUNK)
+        if parts:
+            conn.send_response(parts)
+
+
+def _end_body(stream, conn, framing):
+    if framing is FILTERED:
+        if not stream.filters.encoding_ended:
+            stream.filters.encode_data(b"", True)
+    elif framing is CHUNKED:
+        conn.send_response([LAST_CHUNK])
+
+
+def _relay_trailers(stream, conn, framing, trailers):
+    """Trailers end the response: an HTTP/2 client gets them when no filter holds the body
+    (filters have no trailers hook yet); otherwise the body just ends."""
+    port = stream.connection if framing is FILTERED else None
+    encoding = stream.filters.encoding if framing is FILTERED else None
+    if (port is not None and port.protocol == "HTTP/2" and not port.ended
+            and not encoding.ended and encoding.held_at < 0):
+        encoding.ended = True
+        port.ended = True
+        port.connection.codec.send_trailers(port.stream_id, trailers)
+        port.connection.flush()
+        return
+    _end_body(stream, conn, framing)
+
+
+class _Head:
+    """An HTTP/2 response head shaped as http1's ResponseHead, for ``downstream_head``."""
+
+    __slots__ = ("status", "headers", "content_length", "keep_alive", "connection", "server_at",
+                 "has_date")
+
+    def __init__(self, event):
+        self.status = event.status
+        headers = self.headers = []
+        self.content_length = None
+        for item in event.headers:
+            name = item[0]
+            if name in CONNECTION_SPECIFIC:
+                continue
+            if name == b"content-length":
+                self.content_length = item[1]
+            headers.append(item)
+        if event.end_stream and self.content_length is None and not 100 <= self.status < 200:
+            self.content_length = b"0"      # no body follows: nothing to chunk
+            if self.status not in (204, 304):
+                headers.append((b"content-length", b"0"))
+        self.keep_alive = True
+        self.connection = None
+        self.server_at = -2         # not known: downstream_head looks
+        self.has_date = False
+
+
+def _request_headers(method, target, headers, cluster):
+    authority = b""
+    regular = []
+    for item in headers:
+        name = item[0]
+        if name in _NOT_SENT:
+            if name == b"host":
+                authority = item[1]
+            elif name == b"te" and item[1].strip().lower() == b"trailers":
+                regular.append((b"te", b"trailers"))
+            continue
+        regular.append(item)
+    scheme = b"https" if cluster.transports.uses_tls else b"http"
+    return [(b":method", method), (b":scheme", scheme), (b":authority", authority),
+            (b":path", target), *regular]
+
+
+def _deadline(route_deadline, now, idle):
+    if idle:
+        idle_deadline = now + idle
+        if idle_deadline < route_deadline:
+            return idle_deadline
+    return route_deadline
+

@@ -1,0 +1,442 @@
+"""Per-worker, per-host multiplexed HTTP/2 connection pool.
+
+Each connection carries many requests at once: a reader greenlet feeds its codec and hands each
+event to the request of its stream; writers take the codec's bytes one at a time, in the order
+they were framed. A request takes a stream slot on a connection with room (the peer's
+SETTINGS_MAX_CONCURRENT_STREAMS, counted with slots handed out and not yet opened); with none,
+a new connection is opened, or the request waits for one that is being opened or for a slot to
+free. The cluster's circuit breakers bound it as they bound pool.py's: ``max_requests`` per
+request, ``max_connections`` per connection (the first one is opened regardless, as Envoy's),
+``max_pending_requests`` for requests that wait.
+
+A new connection is handed out once the peer's SETTINGS arrived (its stream limit is known then).
+After a GOAWAY a connection takes no new stream and closes when its last one ends; the streams the
+peer refused by it end as ``remote refused stream reset`` (safe to retry).
+
+The codec is the caller's (``codec_factory`` and its ``events`` module: http/http2/): upstream/
+speaks no protocol of its own.
+"""
+from __future__ import annotations
+
+import time
+from collections import deque
+from socket import timeout as SocketTimeout
+
+import gevent
+from gevent.event import Event
+from gevent.lock import Semaphore
+
+from ..sockio import send_all
+from ..stats.schema import stat_set
+from .connect import ConnectFailure, connect
+
+UpstreamHttp2Stats = stat_set("UpstreamHttp2Stats", ("upstream_cx_http2_total",))
+
+#: an idle connection older than this is closed rather than used (the peer likely dropped it)
+IDLE_EXPIRY_S = 55.0
+RECV_SIZE = 256 * 1024
+REFUSED_STREAM, CANCEL = 0x7, 0x8
+
+
+class StreamEnded(Exception):
+    """The stream ended without its response: ``reason`` is Envoy's reset reason."""
+
+    def __init__(self, reason):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Http2Pools:
+    """One cluster's HTTP/2 pools in this worker, with their stats (``cluster.<name>.http2.*``
+    from ``codec_stats``; ``upstream_cx_http2_total`` in ``stats``)."""
+
+    def __init__(self, cluster, codec_factory, events, codec_stats, downstream_only=False):
+        self.cluster = cluster
+        self.codec_factory = codec_factory  # () -> a ClientCodec
+        self.events = events
+        self.codec_stats = codec_stats
+        self.stats = UpstreamHttp2Stats()
+        self.downstream_only = downstream_only
+        self._pools = {}
+
+    def takes(self, stream):
+        """Whether ``stream``'s request goes over HTTP/2 (use_downstream_protocol_config)."""
+        return not self.downstream_only or stream.head.version == "2"
+
+    def pool(self, host, high=False):
+        key = (host, high)
+        pool = self._pools.get(key)
+        if pool is None:
+            breakers = self.cluster.high.breakers if high else self.cluster.breakers
+            pool = self._pools[key] = Http2Pool(self, host, breakers)
+        return pool
+
+    def close(self):
+        for pool in self._pools.values():
+            pool.close()
+
+
+class Http2Pool:
+    def __init__(self, pools, host, breakers):
+        cluster = pools.cluster
+        self.pools = pools
+        self.host = host
+        self.breakers = breakers
+        self.stats = cluster.stats
+        self.overflow_stats = cluster.breaker_stats
+        self.connect_timeout = cluster.config.connect_timeout
+        self.bind = cluster.config.upstream_bind_config
+        self.connections = []
+        self.connecting = 0
+        self._changed = _Signal()   # replaced each time it is set: a slot or a connection came
+        self.total = 0
+
+    def __repr__(self):
+        return f"<Http2Pool {self.host.label} connections={len(self.connections)}>"
+
+    # --- taking and giving back a stream slot ---------------------------------------------------
+
+    def acquire(self):
+        """A Request holding a stream slot (and its place under max_requests); raises
+        ConnectFailure."""
+        requests = self.breakers.requests
+        if requests is not None and not requests.try_acquire():
+            self.overflow_stats.upstream_rq_active_overflow += 1
+            raise ConnectFailure("overflow")
+        try:
+            conn = self._slot()
+        except BaseException:
+            if requests is not None:
+                requests.release()
+            raise
+        request = Request(conn)
+        request.holds_request = requests is not None
+        return request
+
+    acquire_fresh = acquire
+
+    def release(self, request, reusable):
+        """The exchange is over; a stream still open is reset (the connection stays)."""
+        if request.holds_request:
+            request.holds_request = False
+            self.breakers.requests.release()
+        request.connection.finished(request)
+        self._wake()
+
+    def _slot(self):
+        pending = False
+        deadline = 0.0
+        try:
+            while True:
+                conn = self._with_room()
+                if conn is not None:
+                    conn.reserved += 1
+                    return conn
+                if not self.connecting and self._may_connect():
+                    return self._connect()
+                if not pending:
+                    if not self.breakers.pending.try_acquire():
+                        self.stats.upstream_rq_pending_overflow += 1
+                        raise ConnectFailure("overflow")
+                    pending = True
+                    self.stats.upstream_rq_pending_total += 1
+                    deadline = time.monotonic() + self.connect_timeout
+                changed = self._changed
+                left = deadline - time.monotonic()
+                if left <= 0 or not changed.event.wait(left):
+                    raise ConnectFailure("connection timeout")
+                if changed.failure is not None:
+                    raise ConnectFailure(changed.failure)
+        finally:
+            if pending:
+                self.breakers.pending.release()
+
+    def _with_room(self):
+        now = time.monotonic()
+        for conn in list(self.connections):
+            if conn.closed:
+                continue
+            if not conn.requests and not conn.reserved and now - conn.idle_since > IDLE_EXPIRY_S:
+                conn.close()
+                continue
+            if conn.room() > 0:
+                return conn
+        return None
+
+    def _may_connect(self):
+        if self.breakers.connections.try_acquire():
+            return True
+        self.overflow_stats.upstream_cx_overflow += 1
+        if not self.connections:    # Envoy's pool opens its first connection regardless
+            self.breakers.connections.add()
+            return True
+        return False
+
+    def _connect(self):
+        """Open a connection (its place under max_connections is taken) and take a slot on it."""
+        self.connecting += 1
+        self.total += 1
+        try:
+            sock = connect(self.host, self.stats, self.connect_timeout, self.host.transport, None,
+                           self.bind)
+            conn = Connection(self, sock)
+            conn.start(self.connect_timeout)
+        except ConnectFailure as failure:
+            self.total -= 1
+            self.breakers.connections.release()
+            self._wake(failure.reason)
+            raise
+        finally:
+            self.connecting -= 1
+        self.connections.append(conn)
+        self.pools.stats.upstream_cx_http2_total += 1
+        conn.reserved += 1
+        self._wake()
+        return conn
+
+    def _wake(self, failure=None):
+        changed, self._changed = self._changed, _Signal()
+        changed.failure = failure
+        changed.event.set()
+
+    def forget(self, conn):
+        """``conn`` closed: its place under max_connections is free."""
+        if conn in self.connections:
+            self.connections.remove(conn)
+            self.total -= 1
+            self.breakers.connections.release()
+            self.stats.upstream_cx_active -= 1
+            self.stats.upstream_cx_destroy += 1
+            self._wake()
+
+    def close(self):
+        for conn in list(self.connections):
+            if not conn.requests:
+                conn.close()
+
+
+class _Signal:
+    __slots__ = ("event", "failure")
+
+    def __init__(self):
+        self.event = Event()
+        self.failure = None     # the connect failure that woke the waiters, if that was it
+
+
+class Connection:
+    """One multiplexed connection: its codec, its reader greenlet and its requests by stream."""
+
+    def __init__(self, pool, sock):
+        self.pool = pool
+        self.sock = sock
+        self.codec = pool.pools.codec_factory()
+        self.events = pool.pools.events
+        self.requests = {}          # stream id -> Request
+        self.reserved = 0           # slots handed out, streams not opened yet
+        self.opened = 0             # streams opened so far
+        self.closed = False
+        self.goaway = False
+        self.idle_since = time.monotonic()
+        self._writing = Semaphore()
+        self.reader = None
+
+    def room(self):
+        if self.closed or self.goaway:
+            return 0
+        return self.codec.available_streams - self.reserved
+
+    def start(self, timeout):
+        """Send the preface and wait (up to ``timeout``) for the peer's SETTINGS."""
+        codec = self.codec
+        codec.initiate()
+        try:
+            self.flush()
+            self.sock.settimeout(timeout)
+            data = self.sock.recv(RECV_SIZE)
+            self.sock.settimeout(None)
+            if not data or not self._dispatch(codec.receive(data)):
+                raise OSError("closed before its SETTINGS")
+            self.flush()
+        except OSError as error:
+            self.closed = True
+            self.sock.close()
+            self.pool.stats.upstream_cx_active -= 1     # connect() counted it
+            self.pool.stats.upstream_cx_connect_fail += 1
+            self.pool.host.stats.cx_connect_fail += 1
+            if isinstance(error, SocketTimeout):
+                self.pool.stats.upstream_cx_connect_timeout += 1
+                raise ConnectFailure("connection timeout") from None
+            raise ConnectFailure("remote connection failure") from None
+        self.reader = gevent.spawn(self._read)
+
+    def flush(self):
+        """Write what the codec framed: one writer at a time, in the order it was framed."""
+        with self._writing:
+            data = self.codec.data_to_send()
+            if data:
+                send_all(self.sock, data)
+
+    def open(self, request, headers, end_stream):
+        self.reserved -= 1
+        stream_id = self.codec.send_request(headers, end_stream)
+        request.stream_id = stream_id
+        self.requests[stream_id] = request
+        self.opened += 1
+        self._flush_or_end(request)
+
+    def _flush_or_end(self, request):
+        try:
+            self.flush()
+        except OSError:
+            self.close()
+            raise StreamEnded("connection termination") from None
+
+    def finished(self, request):
+        if request.stream_id is None:
+            self.reserved -= 1
+        elif self.requests.pop(request.stream_id, None) is not None and not request.complete:
+            if not self.closed:
+                self.codec.reset(request.stream_id, CANCEL)
+                try:
+                    self.flush()
+                except OSError:
+                    self.close()
+        if not self.requests and not self.reserved:
+            self.idle_since = time.monotonic()
+            if self.goaway:
+                self.close()
+
+    def _read(self):
+        try:
+            while True:
+                data = self.sock.recv(RECV_SIZE)
+                if not data or not self._dispatch(self.codec.receive(data)):
+                    break
+                self.flush()
+        except OSError:
+            pass
+        finally:
+            self.close()
+
+    def _dispatch(self, events):
+        """Hand each event to its request; False when the connection is over."""
+        ev = self.events
+        requests = self.requests
+        for event in events:
+            kind = event.__class__
+            if kind is ev.ResponseData or kind is ev.ResponseHeaders or kind is ev.ResponseTrailers:
+                request = requests.get(event.stream_id)
+                if request is not None:
+                    request.deliver(event)
+                elif kind is ev.ResponseData:
+                    self.codec.acknowledge(event.stream_id, event.flow_length)
+            elif kind is ev.WindowOpened:
+                if event.stream_id == 0:
+                    for request in requests.values():
+                        request.window.set()
+                elif event.stream_id in requests:
+                    requests[event.stream_id].window.set()
+            elif kind is ev.StreamReset or kind is ev.StreamError:
+                request = requests.get(event.stream_id)
+                if request is not None:
+                    request.end(_reset_reason(event, ev))
+            elif kind is ev.GoAwayReceived:
+                self.goaway = True
+                self.pool._wake()
+            elif kind is ev.ConnectionError:
+                try:
+                    self.flush()
+                except OSError:
+                    pass
+                self.close("protocol error")
+                return False
+        return True
+
+    def close(self, reason="connection termination"):
+        if self.closed:
+            return
+        self.closed = True
+        self.sock.close()
+        for request in list(self.requests.values()):
+            request.end(reason)
+        self.pool.forget(self)
+        reader = self.reader
+        if reader is not None and reader is not gevent.getcurrent():
+            reader.kill(block=False)
+
+
+def _reset_reason(event, ev):
+    if event.__class__ is ev.StreamError:
+        return "protocol error"
+    return "remote refused stream reset" if event.error_code == REFUSED_STREAM else "remote reset"
+
+
+class Request:
+    """One request's stream on a connection, as the router holds it in ``stream.upstream``
+    (``pool``, ``sock``, ``reused``, ``keep_alive`` as pool.UpstreamConnection has them)."""
+
+    __slots__ = ("connection", "pool", "sock", "stream_id", "inbox", "arrived", "window", "reused",
+                 "tls", "keep_alive", "decoder", "holds_request", "ended", "complete")
+
+    def __init__(self, connection):
+        self.connection = connection
+        self.pool = connection.pool
+        self.sock = connection.sock
+        self.stream_id = None
+        self.inbox = deque()
+        self.arrived = Event()
+        self.window = Event()
+        self.reused = connection.opened > 0
+        self.tls = False
+        self.keep_alive = True
+        self.decoder = None
+        self.holds_request = False
+        self.ended = None           # the reset reason once the stream ended without a response
+        self.complete = False       # the response ended (END_STREAM) and the request was sent
+
+    def open(self, headers, end_stream):
+        """Send the request head (HEADERS); raises StreamEnded."""
+        self.connection.open(self, headers, end_stream)
+
+    def send_data(self, data, end_stream):
+        """Send a body piece as the windows allow, waiting for them; raises StreamEnded."""
+        conn = self.connection
+        codec = conn.codec
+        view = memoryview(data)
+        while True:
+            if self.ended is not None:
+                raise StreamEnded(self.ended)
+            self.window.clear()
+            sent = codec.send_data(self.stream_id, view, end_stream)
+            conn._flush_or_end(self)
+            view = view[sent:]
+            if not view:
+                return
+            self.window.wait()
+
+    def deliver(self, event):
+        self.inbox.append(event)
+        self.arrived.set()
+
+    def end(self, reason):
+        if self.ended is None:
+            self.ended = reason
+        self.arrived.set()
+        self.window.set()
+
+    def next_event(self):
+        """The next response event, waiting for it; raises StreamEnded once none will come."""
+        inbox = self.inbox
+        while not inbox:
+            if self.ended is not None:
+                raise StreamEnded(self.ended)
+            self.arrived.clear()
+            self.arrived.wait()
+        return inbox.popleft()
+
+    def consumed(self, flow_length):
+        """A data event went downstream: the windows may reopen."""
+        conn = self.connection
+        if not conn.closed and flow_length:
+            conn.codec.acknowledge(self.stream_id, flow_length)
+            conn._flush_or_end(self)
