@@ -17,6 +17,10 @@ checkout (``--baseline DIR``, e.g. a ``git worktree`` of the commit before a cha
     python bench/compare.py --targets envoy,hotproxy,hotproxy-scraped,hotproxy-base --baseline /tmp/base
 
 ``--filters`` runs them on bench/configs/http-filters.yaml (cors, local_ratelimit and rbac).
+``--h2`` loads them with h2load over h2c instead of wrk (``--conns`` connections of ``--streams``
+streams each; bench-deps installs nghttp2-client):
+
+    python bench/compare.py --h2 --conns 10 --streams 5 --targets envoy,hotproxy --no-tcp
 ``--compression`` runs the proxies on bench/configs/http-compression.yaml (the compressor filter,
 gzip), wrk sends ``Accept-Encoding: gzip``, and the 64 KiB body is text that compresses about 2:1
 (the usual 64 KiB body is random bytes); ``direct`` is then nginx's uncompressed answer.
@@ -217,7 +221,7 @@ class Bench:
         nginx = self.start(["nginx", "-c", str(self.dir / "nginx.conf"), "-p", str(self.dir)], LOAD_CPU, "nginx.log")
         wait_for_port(nginx_port)
         targets = []
-        if "direct" in self.args.targets:
+        if "direct" in self.args.targets and not self.args.h2:  # nginx-light serves no h2c here
             targets.append(Target("direct", nginx_port, nginx.pid))
         targets += self.proxies(config, upstream=nginx_port)
         lua = self.dir / "report.lua"
@@ -234,12 +238,30 @@ class Bench:
                     if body not in self.args.bodies:
                         continue
                     for target in targets:
-                        result = self.wrk(target, path, conns, lua)
+                        result = (self.h2load(target, path, conns) if self.args.h2
+                                  else self.wrk(target, path, conns, lua))
                         samples.setdefault((body, conns, target.name), []).append(result)
                         print(f"  rep {rep + 1} {body:>6} c={conns:<3} {target.name:8} "
                               f"{result['rps']:9.0f} rps  p99 {result['p99']:6.2f} ms  "
                               f"{result['cpu_us']:6.1f} us/req", file=sys.stderr)
         return samples
+
+    def h2load(self, target, path, conns):
+        """h2load's figures for one point: ``conns`` h2c connections with ``--streams`` streams
+        each. h2load reports no percentiles: p50 is its mean, p99 is not measured (nan)."""
+        cpu_before = tree_cpu_seconds(target.pid)
+        out = subprocess.run(["taskset", "-c", LOAD_CPU, "h2load", "-c", str(conns), "-m", str(self.args.streams),
+                              "-D", str(self.args.duration), f"http://127.0.0.1:{target.port}{path}"],
+                             capture_output=True, text=True, timeout=self.args.duration + 60).stdout
+        cpu_after = tree_cpu_seconds(target.pid)
+        counts = next(l for l in out.splitlines() if l.startswith("requests:")).split()
+        succeeded = int(counts[counts.index("succeeded,") - 1])
+        errors = sum(int(counts[counts.index(word) - 1]) for word in ("failed,", "errored,", "timeout"))
+        timing = next(l for l in out.splitlines() if l.startswith("time for request:")).split()[3:]
+        mean = timing[2]
+        mean_ms = float(mean[:-2]) / 1000 if mean.endswith("us") else float(mean[:-2])
+        return {"rps": succeeded / self.args.duration, "p50": mean_ms, "p99": float("nan"),
+                "cpu_us": (cpu_after - cpu_before) * 1e6 / max(succeeded, 1), "errors": errors}
 
     def wrk(self, target, path, conns, lua):
         scraper = None
@@ -341,6 +363,9 @@ def parse_args(argv):
                         help="the compressor filter (gzip) on compressible 64 KiB text, Accept-Encoding: gzip")
     parser.add_argument("--filters", action="store_true",
                         help="cors, local_ratelimit and rbac in front of the router (http-filters.yaml)")
+    parser.add_argument("--h2", action="store_true",
+                        help="h2load over h2c (prior knowledge): --conns connections of --streams streams")
+    parser.add_argument("--streams", type=int, default=5, help="streams per h2 connection (default 5)")
     parser.add_argument("--tcp-seconds", type=int, default=5)
     parser.add_argument("--no-tcp", action="store_true")
     parser.add_argument("--quick", action="store_true", help="3 s points, one repetition")
@@ -369,6 +394,8 @@ def main(argv=None):
                  "wrk sends Accept-Encoding: gzip; the 64 KiB body is hex text (2:1)."] if args.compression else []),
               *(["HTTP with cors, local_ratelimit and rbac on both proxies: bench/configs/http-filters.yaml; "
                  "wrk sends an allowed Origin."] if args.filters else []),
+              *([f"HTTP/2 downstream (h2c) by h2load, {args.streams} streams per connection, HTTP/1.1 to "
+                 "nginx; p50 is h2load's mean, it reports no p99."] if args.h2 else []),
               "", http_table(http, args)]
     if tcp:
         report += ["", f"TCP proxy bulk transfer ({args.tcp_seconds} s per run):", "", tcp_table(tcp)]

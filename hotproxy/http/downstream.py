@@ -339,6 +339,14 @@ class DownstreamConnection:
     def log(self, stream):
         log_stream(self, stream)
 
+    def flush_response(self, stream):
+        """The router relayed one upstream read through the filters: a response head they
+        passed whose body has not come yet goes now (it waits for a first piece otherwise)."""
+        head_bytes = getattr(stream, "head_bytes", None)
+        if head_bytes is not None:
+            stream.head_bytes = None
+            send_all(self.sock, head_bytes)
+
     # timeouts
 
     def _start_request_clock(self):

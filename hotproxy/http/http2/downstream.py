@@ -205,7 +205,7 @@ class Http2Connection:
             if kind is ev.RequestData:
                 port = ports.get(event.stream_id)
                 if port is not None:
-                    port.inbox.put(event)
+                    port.deliver(event)
                 else:
                     self.codec.acknowledge(event.stream_id, event.flow_length)
             elif kind is ev.RequestHeaders:
@@ -215,7 +215,7 @@ class Http2Connection:
             elif kind is ev.RequestTrailers:
                 port = ports.get(event.stream_id)
                 if port is not None:
-                    port.inbox.put(event)
+                    port.deliver(event)
             elif kind is ev.WindowOpened:
                 self._window_opened(event.stream_id)
             elif kind is ev.StreamReset or kind is ev.StreamError:
@@ -234,11 +234,11 @@ class Http2Connection:
     def _window_opened(self, stream_id):
         if stream_id == 0:
             for port in self.ports.values():
-                port.window.set()
+                port.wake()
         else:
             port = self.ports.get(stream_id)
             if port is not None:
-                port.window.set()
+                port.wake()
 
     def stream_done(self, port):
         self.ports.pop(port.stream_id, None)

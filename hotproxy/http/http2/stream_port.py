@@ -12,8 +12,9 @@ from __future__ import annotations
 import time
 from socket import timeout as SocketTimeout
 
+from collections import deque
+
 from gevent.event import Event
-from gevent.queue import Queue
 
 from ...deadlines import NEVER
 from ...sockio import address_label
@@ -52,8 +53,8 @@ class StreamPort:
         self.remote_ip, self.remote_port = connection.remote_ip, connection.remote_port
         self.stream_id = event.stream_id
         self.opening = event        # the RequestHeaders that opened the stream
-        self.inbox = Queue()        # RequestData / RequestTrailers events, in order
-        self.window = Event()       # set when the client's window may have grown
+        self.inbox = deque()        # RequestData / RequestTrailers events, in order
+        self._waiter = None         # an Event while the greenlet waits for one or for window
         self.deadline = NEVER
         self.greenlet = None
         self.stream = None
@@ -95,6 +96,8 @@ class StreamPort:
         self.greenlet.kill(SocketTimeout("timed out"), block=False)
 
     def local_reply(self, stream, status, body, close=False, extra=(), flag=None, leading=()):
+        if stream.filters is None:      # answered before it was routed: through no filter
+            stream.filters = FilterManager(stream, [], DECODED, ENCODED)
         answer(self, stream, status, body, close, extra, flag, leading)
 
     def defer_reply(self, stream, status, body, flag=None, leading=()):
@@ -102,6 +105,33 @@ class StreamPort:
 
     def log(self, stream):
         log_stream(self, stream)
+
+    def deliver(self, event):
+        """The reader's call: a body piece or the trailers of this stream."""
+        self.inbox.append(event)
+        self.wake()
+
+    def wake(self):
+        """Something the greenlet may wait for arrived (an event, more send window)."""
+        if self._waiter is not None:
+            self._waiter.set()
+
+    def _armed_waiter(self):
+        """The Event to wait on, cleared before the check it guards (a wake in between stays)."""
+        waiter = self._waiter
+        if waiter is None:
+            waiter = self._waiter = Event()
+        else:
+            waiter.clear()
+        return waiter
+
+    def _next_event(self):
+        inbox = self.inbox
+        while not inbox:
+            waiter = self._armed_waiter()
+            if not inbox:
+                waiter.wait()
+        return inbox.popleft()
 
     def abort(self, reason):
         """The client reset the stream (or the connection ended): the greenlet stops."""
@@ -123,7 +153,6 @@ class StreamPort:
         stream.connection = self
         stream.replied = stream.decoded = stream.route_cleared = False
         stream.target = target
-        stream.filters = FilterManager(stream, [], DECODED, ENCODED)  # local replies until routed
         hcm.deadlines.watch(self)
         completed = False
         try:
@@ -177,7 +206,7 @@ class StreamPort:
         while not end:
             self.deadline = (time.monotonic() + hcm.stream_idle_timeout
                              if hcm.stream_idle_timeout else NEVER)
-            event = self.inbox.get()
+            event = self._next_event()
             if event.__class__ is ev.RequestTrailers:
                 break           # trailers end the request; HTTP/1.1 upstreams get none
             data, end = event.data, event.end_stream
@@ -194,7 +223,7 @@ class StreamPort:
         """The stream was answered before its body: take the rest so the windows reopen."""
         codec = self.connection.codec
         while not end and not self.ended:
-            event = self.inbox.get()
+            event = self._next_event()
             if event.__class__ is ev.RequestTrailers:
                 break
             end = event.end_stream
@@ -258,8 +287,15 @@ class StreamPort:
     # the encode sinks (filter_chain.py): HEADERS and DATA frames
 
     def send_headers(self, status, headers, end_stream):
+        """HEADERS, sent with the first DATA (or by ``flush_response``) unless they end the
+        stream: one write for a response that arrives whole."""
         self.connection.codec.send_headers(self.stream_id, status, headers, end_stream)
         self.ended = end_stream
+        if end_stream:
+            self.connection.flush()
+
+    def flush_response(self, stream):
+        """The router relayed what one upstream read held: send what is framed."""
         self.connection.flush()
 
     def send_data(self, data, end_stream):
@@ -268,13 +304,13 @@ class StreamPort:
         codec = connection.codec
         view = memoryview(data)
         while True:
-            self.window.clear()
+            waiter = self._armed_waiter()
             sent = codec.send_data(self.stream_id, view, end_stream)
             connection.flush()
             view = view[sent:]
             if not view:
                 break
-            self.window.wait()
+            waiter.wait()
         self.ended = end_stream
 
 
