@@ -309,6 +309,15 @@ class DownstreamConnection:
         """Answer ``stream`` from here (local_answer.py): the one local-reply path."""
         answer(self, stream, status, body, close, extra, flag, leading)
 
+    @property
+    def codec_stats(self):
+        return self.hcm.http1_stats
+
+    def reject_malformed(self, stream):
+        """A request the connection manager refuses as malformed (underscores in its header
+        names, with REJECT_REQUEST): HTTP/1.1 answers 400 and closes."""
+        self.local_reply(stream, 400, local_reply.PROTOCOL_ERROR_BODIES[400], close=True)
+
     def defer_reply(self, stream, status, body, flag=None, leading=()):
         """Answer once the request body has been read (an upstream failure, as Envoy does)."""
         stream.pending_reply = (status, body, flag, leading)

@@ -27,11 +27,12 @@ def normalized_target(conn, stream, head, target):
     """The target to route after the config's normalizations, or None when the request was
     answered (400 for what is refused, 307 to an unescaped path)."""
     hcm = conn.hcm
-    outcome, target = hcm.normalizer.apply(head, target, conn.sock.getsockname()[1], hcm.http1_stats)
+    outcome, target = hcm.normalizer.apply(head, target, conn.sock.getsockname()[1],
+                                           conn.codec_stats)
     if outcome is FORWARD:
         return target
     if outcome is REJECT_HEADERS:
-        conn.local_reply(stream, 400, local_reply.PROTOCOL_ERROR_BODIES[400], close=True)
+        conn.reject_malformed(stream)
     elif outcome is REJECT:
         hcm.stats.downstream_rq_failed_path_normalization += 1
         conn.local_reply(stream, 400, b"", close=True)

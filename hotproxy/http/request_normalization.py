@@ -133,14 +133,15 @@ class RequestNormalizer:
                          HostNormalizer.from_config(config))
         return normalizer if normalizer.underscores or normalizer.path or normalizer.host else None
 
-    def apply(self, head, target, listener_port, http1_stats):
-        """``(outcome, target)``; edits ``head`` (its headers, target and host) in place."""
+    def apply(self, head, target, listener_port, codec_stats):
+        """``(outcome, target)``; edits ``head`` (its headers, target and host) in place.
+        ``codec_stats``: the http1.* or http2.* stats, which count the underscores."""
         if self.underscores is not None and any(b"_" in name for name, _ in head.headers):
             if self.underscores == "REJECT_REQUEST":
-                http1_stats.requests_rejected_with_underscores_in_headers += 1
+                codec_stats.requests_rejected_with_underscores_in_headers += 1
                 return REJECT_HEADERS, target
             kept = [header for header in head.headers if b"_" not in header[0]]
-            http1_stats.dropped_headers_with_underscores += len(head.headers) - len(kept)
+            codec_stats.dropped_headers_with_underscores += len(head.headers) - len(kept)
             head.headers = kept
         if self.path is not None:
             outcome, target = self.path.apply(target)

@@ -270,3 +270,24 @@ def test_alpn_h2_on_a_tls_listener_and_http1_beside_it(proxy_factory, upstream, 
         assert out.startswith(expected), out[:200]
     seen = dict(upstream.requests[0]["headers"])
     assert seen["x-forwarded-proto"] == "https"
+
+
+@pytest.mark.parametrize("action", ["DROP_HEADER", "REJECT_REQUEST"])
+def test_headers_with_underscores_over_h2(proxy_factory, upstream, action):
+    hcm = {"common_http_protocol_options": {"headers_with_underscores_action": action}}
+    proxy = proxy_factory(config(upstream.port, hcm))
+    client = H2Client(proxy.port("listen"))
+    try:
+        response = client.request("GET", "/echo", [("x_under", "1"), ("x-fine", "2")])
+        after = client.request("GET", "/echo", [("x-fine", "3")])
+    finally:
+        client.close()
+    stats = admin_stats(proxy.port("admin"), "http2")
+    if action == "DROP_HEADER":
+        names = [name for name, _ in json.loads(response.body)["headers"]]
+        assert "x-fine" in names and "x_under" not in names
+        assert stats["http2.dropped_headers_with_underscores"] == 1
+    else:
+        assert response.reset == 2 and response.status is None     # INTERNAL_ERROR, as Envoy
+        assert stats["http2.requests_rejected_with_underscores_in_headers"] == 1
+    assert after.status == 200      # the connection serves on

@@ -100,6 +100,18 @@ class StreamPort:
             stream.filters = FilterManager(stream, [], DECODED, ENCODED)
         answer(self, stream, status, body, close, extra, flag, leading)
 
+    @property
+    def codec_stats(self):
+        return self.hcm.http2_stats
+
+    def reject_malformed(self, stream):
+        """A request refused as malformed ends with its stream reset (INTERNAL_ERROR, as the
+        Envoy 1.40 binary resets it)."""
+        stream.responded = True
+        self.ended = True
+        self.connection.codec.reset(self.stream_id, _INTERNAL_ERROR)
+        self.connection.flush()
+
     def defer_reply(self, stream, status, body, flag=None, leading=()):
         stream.pending_reply = (status, body, flag, leading)
 
