@@ -1,6 +1,6 @@
 """Sans-IO HTTP/2, the upstream side: ``ClientCodec`` sends requests on streams it opens and turns
 responses into events. Shares the frame loop, limits and flow control with the server side
-(codec.Http2Codec).
+(connection.Http2Codec).
 
 A response without a valid ``:status``, with request pseudo-headers, or over the header limits is
 handled as Envoy's codec handles a malformed message (codec.py); content-length is not checked
@@ -9,7 +9,7 @@ against the body on this side (responses to HEAD and 304s carry one without a bo
 import time
 
 from . import events as ev
-from .codec import MAX_STREAM_ID, REFUSED_STREAM, Http2Codec, lib, settings
+from .connection import MAX_STREAM_ID, REFUSED_STREAM, Http2Codec, lib, settings
 
 
 class NoStreamAvailable(Exception):

@@ -1,0 +1,558 @@
+"""Sans-IO HTTP/2, what both sides share (``Http2Codec``): settings, the frame loop, flow
+control, sending, GOAWAY. The downstream side is codec.ServerCodec, the upstream side
+client_codec.ClientCodec.
+
+Bytes in through ``receive`` (a list of events, events.py), calls out (``send_headers``,
+``send_data`` …), bytes to write from ``data_to_send``. No socket, no gevent, no timer.
+
+Library, chosen by bench/h2_codec.py: µs of CPU per request on the server side (a GET with 12
+headers; a 200 with 5 headers and the body), 50 concurrent streams per batch, median of 5
+interleaved reps, one process on this 2-core machine. h2 and jh2 are the bare libraries with their
+own header validation; ServerCodec is this module on jh2, with its own validation instead:
+
+    ============  ========  ========  ==================
+    response      h2 4.4.1  jh2 5.0   ServerCodec on jh2
+    12 B body       204       115           100
+    64 KiB body     276       182           165
+    ============  ========  ========  ==================
+
+jh2 keeps h2's API with HPACK in Rust: about 44% less CPU per request, so it is the one. What is
+left is jh2's Python framing and stream state machines (its open-stream count walks every stream
+on each new one). It
+differs from h2 in its defaults for the peer's settings (a 64 KiB HPACK table, a 6 MiB window,
+which RFC 9113 §6.5.2 puts at 4096 and 65535 until the peer says otherwise): the codec sets them
+back to the RFC's. Switching to h2 is the one import line below.
+
+The codec drives the library's frame loop itself (``_receive_frame`` per frame, a FrameBuffer
+subclass to see every frame before CONTINUATIONs are joined) because h2's ``receive_data`` turns
+any error into a connection error and drops the events decoded before it, and because Envoy
+answers several cases differently (below). Header validation is the codec's, not h2's.
+
+Every header block is walked before the library decodes it (``hpack_block_error``): jh2's Rust
+HPACK decoder panics on a truncated integer or string, and a panic unwinding through a gevent
+greenlet killed the worker (SIGSEGV) in the conformance tests.
+"""
+import time
+
+# The HTTP/2 library: h2 has the same modules (``from h2 import ...``).
+from jh2 import config, connection, events as lib, exceptions, frame_buffer, settings
+from jh2.hyperframe.exceptions import InvalidDataError, InvalidFrameError
+from jh2.hyperframe.frame import Frame, WindowUpdateFrame
+
+from . import events as ev
+from .limits import (CONTINUATION, DATA, HEADERS, PRIORITY, WINDOW_UPDATE, InboundFrameLimits,
+                     OutboundFrameLimits, PrematureResets)
+
+NO_ERROR, PROTOCOL_ERROR, INTERNAL_ERROR, STREAM_CLOSED, REFUSED_STREAM = 0x0, 0x1, 0x2, 0x5, 0x7
+COMPRESSION_ERROR = 0x9
+SETTINGS, GOAWAY = 0x4, 0x7
+MAX_WINDOW = 2 ** 31 - 1
+MAX_STREAM_ID = 2 ** 31 - 1
+MAX_FIELD_SIZE = 65536  # nghttp2's NGHTTP2_HD_MAX_NV
+RFC_PEER_DEFAULTS = {settings.SettingCodes.HEADER_TABLE_SIZE: 4096,
+                     settings.SettingCodes.INITIAL_WINDOW_SIZE: 65535,
+                     settings.SettingCodes.MAX_FRAME_SIZE: 16384}
+
+
+def _is_hpack_error(error):
+    """An HPACK decoding error, or a header block decoding past the decoder's bound."""
+    return (isinstance(error, exceptions.DenialOfServiceError)
+            or str(error).startswith("Error decoding header block"))
+
+
+class _Abuse(Exception):
+    def __init__(self, reason):
+        self.reason = reason
+
+
+class _InspectedFrameBuffer(frame_buffer.FrameBuffer):
+    """Shows each frame, CONTINUATIONs included, to ``inspect`` before the library joins them,
+    and answers frame-format errors as nghttp2 does for Envoy (``__next__``)."""
+
+    def __init__(self, inspect, server):
+        super().__init__(server=server)
+        self._inspect = inspect
+
+    def _update_header_buffer(self, frame):
+        self._inspect(frame)
+        return super()._update_header_buffer(frame)
+
+    def __next__(self):
+        """The library's, but a frame on the wrong stream is nghttp2's answer for its type: DATA
+        and CONTINUATION a GOAWAY PROTOCOL_ERROR, PRIORITY ignored, the others a close without
+        GOAWAY; a SETTINGS ack with a payload is a FRAME_SIZE_ERROR."""
+        while True:
+            offset = self._data_offset
+            available = len(self._data) - offset
+            if available < 9:
+                self._compact()
+                raise StopIteration()
+            header = memoryview(self._data[offset:offset + 9])
+            try:
+                frame, length = Frame.parse_frame_header(header)
+            except (InvalidDataError, InvalidFrameError) as error:
+                kind = header[3]
+                if kind == DATA or kind == CONTINUATION:
+                    raise exceptions.ProtocolError(f"frame on the wrong stream: {error}")
+                if kind != PRIORITY:
+                    raise _Abuse(f"frame on the wrong stream: {error}") from None
+                frame = length = None
+                length = int.from_bytes(header[:3], "big")
+            if available < length + 9:
+                self._compact()
+                raise StopIteration()
+            self._validate_frame_length(length)
+            self._data_offset = offset + 9 + length
+            if frame is None:
+                continue        # a PRIORITY on stream 0: ignored like every PRIORITY
+            body = memoryview(self._data[offset + 9:offset + 9 + length])
+            try:
+                frame.parse_body(body)
+            except InvalidDataError:
+                if frame.type == WINDOW_UPDATE:
+                    raise _Abuse("WINDOW_UPDATE of 0") from None
+                if frame.type == SETTINGS:
+                    raise exceptions.FrameDataMissingError("SETTINGS ack with a payload")
+                raise exceptions.ProtocolError("Received frame with non-compliant data")
+            except InvalidFrameError:
+                raise exceptions.FrameDataMissingError("Frame data missing or invalid")
+            if self._data_offset == len(self._data):
+                self._data = bytearray()
+                self._data_offset = 0
+            frame = self._update_header_buffer(frame)
+            if frame is not None:
+                return frame
+
+
+class Stream:
+    __slots__ = ("opened_at", "remote_open", "local_open", "responded", "expected_length",
+                 "received_length", "pending_send")
+
+    def __init__(self, opened_at, remote_open, expected_length=None):
+        self.opened_at, self.remote_open, self.local_open = opened_at, remote_open, True
+        self.responded = False
+        self.expected_length, self.received_length, self.pending_send = expected_length, 0, 0
+
+
+class Http2Codec:
+    """What both sides share: settings, the frame loop, limits, flow control, sending, GOAWAY."""
+
+    def __init__(self, options, stats, client_side, clock=time.monotonic):
+        self.options, self.stats, self._clock = options, stats, clock
+        conn = self._conn = connection.H2Connection(config.H2Configuration(
+            client_side=client_side, header_encoding=None,
+            validate_outbound_headers=False, normalize_outbound_headers=False,
+            validate_inbound_headers=False, normalize_inbound_headers=False))
+        conn.incoming_buffer = _InspectedFrameBuffer(self._inspect_frame, not client_side)
+        conn.remote_settings = settings.Settings(client=not client_side,
+                                                 initial_values=RFC_PEER_DEFAULTS)
+        header_limit = options.max_headers_kb * 1024
+        conn.decoder.max_header_list_size = 8 * header_limit + 32 * options.max_headers_count
+        conn.decoder.max_allowed_table_size = options.hpack_table_size
+        self._header_block_limit = 8 * header_limit
+        self._header_block_size = 0
+        self._streams = {}
+        self._inbound = InboundFrameLimits(options, stats)
+        self._outbound = OutboundFrameLimits(options, stats)
+        self._closed = False
+        self._settings_received = client_side  # the server's SETTINGS: not checked
+        self._goaway_received = False
+        self._deferred_events = []  # produced by the owner's calls, returned by the next receive
+
+    def _initiate(self, extra):
+        """Queue the preface: the SETTINGS Envoy sends (``extra`` is the side's own setting, in
+        Envoy's order), then the connection window."""
+        options, codes, conn = self.options, settings.SettingCodes, self._conn
+        advertised = {codes.HEADER_TABLE_SIZE: options.hpack_table_size, **extra,
+                      codes.MAX_CONCURRENT_STREAMS: options.max_concurrent_streams,
+                      codes.INITIAL_WINDOW_SIZE: options.initial_stream_window_size}
+        # The library's local settings, which it enforces: not its defaults (it would advertise
+        # a MAX_HEADER_LIST_SIZE Envoy does not), nor the stream limit (it would answer a stream
+        # over it with a connection error where Envoy refuses the stream).
+        conn.local_settings = settings.Settings(
+            client=conn.config.client_side,
+            initial_values={**advertised, codes.MAX_CONCURRENT_STREAMS: 2 ** 32 - 1})
+        conn.initiate_connection()
+        conn.clear_outbound_data_buffer()
+        preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" if conn.config.client_side else b""
+        conn._data_to_send += preface + connection.SettingsFrame(0, settings=advertised).serialize()
+        extra_window = options.initial_connection_window_size - 65535
+        if extra_window > 0:
+            conn.increment_flow_control_window(extra_window)
+
+    # ---- receiving
+
+    def receive(self, data):
+        """Feed bytes read from the socket; returns the events they complete."""
+        events, self._deferred_events = self._deferred_events, []
+        if self._closed:
+            return events
+        conn = self._conn
+        buffer = conn.incoming_buffer
+        buffer.max_frame_size = conn.max_inbound_frame_size
+        try:
+            buffer.add_data(data)
+            for frame in buffer:
+                queued = len(conn._data_to_send)
+                try:
+                    if frame.type == GOAWAY:
+                        self._on_goaway(frame, events)
+                        continue
+                    if self._screen(frame):
+                        continue
+                    handlers = self._handlers
+                    for event in conn._receive_frame(frame):
+                        handler = handlers.get(event.__class__)
+                        if handler is not None:
+                            handler(event, events)
+                except exceptions.ProtocolError as error:
+                    if self._is_malformed_message(frame, error):
+                        self._messaging_error(frame.stream_id, f"malformed: {error}", events)
+                    elif frame.type in (DATA, CONTINUATION) or _is_hpack_error(error):
+                        raise
+                    else:
+                        # nghttp2 reports it to Envoy's on_invalid_frame_recv, which closes the
+                        # connection without the GOAWAY the library queued
+                        del conn._data_to_send[queued:]
+                        self._close(f"invalid frame: {error}", events)
+                if self._closed:
+                    return events
+        except _Abuse as abuse:
+            self._close(abuse.reason, events)
+        except exceptions.ProtocolError as error:
+            code = error.error_code
+            if _is_hpack_error(error):
+                code = COMPRESSION_ERROR
+            self._connection_error(str(error), code, events)
+        except connection.InvalidPaddingError:
+            self._connection_error("invalid padding", PROTOCOL_ERROR, events)
+        if not self._closed:
+            reason = self._outbound.check()
+            if reason:
+                self._close(reason, events)
+        return events
+
+    def _inspect_frame(self, frame):
+        if not self._settings_received:
+            # RFC 9113 §3.4: the client preface ends with a SETTINGS
+            if frame.type != SETTINGS or "ACK" in frame.flags:
+                raise exceptions.ProtocolError("the preface is not followed by SETTINGS")
+            self._settings_received = True
+        reason = self._inbound.track(frame)
+        if reason:
+            raise _Abuse(reason)
+        if frame.type == HEADERS or frame.type == CONTINUATION:
+            if frame.type == HEADERS:
+                self._header_block_size = 0
+            self._header_block_size += len(frame.data)
+            if self._header_block_size > self._header_block_limit:
+                raise _Abuse("header block larger than 8 times max_headers_kb")
+
+    def _screen(self, frame):
+        """What nghttp2 answers for Envoy before the library would see ``frame``: True when the
+        frame is dropped (PRIORITY, which Envoy ignores; a frame on a closed stream); raises
+        ``_Abuse`` where Envoy closes without a GOAWAY (a WINDOW_UPDATE of 0, or one taking a
+        stream window past 2^31-1), a connection error for DATA on a half-closed stream."""
+        kind, stream_id = frame.type, frame.stream_id
+        if kind == PRIORITY:
+            return True
+        if kind == HEADERS:
+            reason = hpack_block_error(frame.data)
+            if reason is not None:
+                raise exceptions.ProtocolError(f"Error decoding header block: {reason}")
+        conn = self._conn
+        if kind == WINDOW_UPDATE:
+            if frame.window_increment == 0:
+                raise _Abuse("WINDOW_UPDATE of 0")
+            if stream_id and self._is_closed(stream_id):
+                return True
+            if stream_id in conn.streams and (conn.local_flow_control_window(stream_id)
+                                              + frame.window_increment > MAX_WINDOW):
+                raise _Abuse("stream window past 2^31-1")
+            return False
+        if stream_id == 0 or not self._is_closed(stream_id):
+            if kind == DATA:
+                stream = self._streams.get(stream_id)
+                if stream is not None and not stream.remote_open:
+                    self._discard_data(frame)
+                    raise exceptions.StreamClosedError(stream_id)
+            return False
+        if kind == DATA:
+            self._discard_data(frame)
+        elif kind == HEADERS:
+            try:
+                conn.decoder.decode(bytes(frame.data))    # the HPACK state moves on all the same
+            except Exception as error:
+                raise exceptions.ProtocolError(f"Error decoding header block: {error}") from None
+        return True
+
+    def _is_closed(self, stream_id):
+        """The peer's stream ``stream_id`` was opened once and is closed now (both ends, or
+        reset); frames on it are dropped."""
+        conn = self._conn
+        if stream_id > conn.highest_inbound_stream_id or stream_id % 2 == 0:
+            return False
+        stream = conn.streams.get(stream_id)
+        return stream is None or stream.closed
+
+    def _discard_data(self, frame):
+        """DATA dropped still counts against the connection window, and is handed back."""
+        manager = self._conn._inbound_flow_control_window_manager
+        size = frame.flow_controlled_length
+        manager.window_consumed(size)
+        increment = manager.process_bytes(size)
+        if increment:
+            update = WindowUpdateFrame(0)
+            update.window_increment = increment
+            self._conn._prepare_for_sending([update])
+
+    def _is_malformed_message(self, frame, error):
+        """A library error about one message (a bad content-length, trailers without
+        END_STREAM) rather than the connection: the stream exists and HPACK decoded."""
+        return (type(error) is exceptions.ProtocolError and frame.type == HEADERS
+                and frame.stream_id in self._conn.streams
+                and not _is_hpack_error(error))
+
+    def _on_goaway(self, frame, events):
+        # Not given to the library: it would refuse to send anything more, even on the streams
+        # the GOAWAY lets finish.
+        self._goaway_received = True
+        events.append(ev.GoAwayReceived(frame.last_stream_id, frame.error_code))
+
+    def _on_stream_reset(self, event, events):
+        if event.remote_reset:
+            self.stats.rx_reset += 1
+        if self._streams.get(event.stream_id) is not None:
+            events.append(ev.StreamReset(event.stream_id, event.error_code))
+            self._close_stream(event.stream_id, events)
+
+    def _on_window_updated(self, event, events):
+        events.append(ev.WindowOpened(event.stream_id))
+
+    def _on_settings_changed(self, event, events):
+        self._outbound.queued(1, control=True)  # the library queued the SETTINGS ack
+        if settings.SettingCodes.INITIAL_WINDOW_SIZE in event.changed_settings:
+            events.append(ev.WindowOpened(0))
+
+    def _on_ping(self, event, events):
+        self._outbound.queued(1, control=True)  # the library queued the PING ack
+
+    def _on_ping_ack(self, event, events):
+        events.append(ev.PingAck(event.ping_data))
+
+    def _on_settings_acked(self, event, events):
+        events.append(ev.SettingsAcked())
+
+    def _check_header_limits(self, stream_id, headers, events):
+        """Envoy checks each header as it is decoded; the first limit passed is the one counted."""
+        max_size, max_count = self.options.max_headers_kb * 1024, self.options.max_headers_count
+        size = count = 0
+        for name, value in headers:
+            field = len(name) + len(value)
+            if field > MAX_FIELD_SIZE:
+                self._connection_error("header field larger than 64 KiB", COMPRESSION_ERROR,
+                                       events)
+                return False
+            size += field
+            count += 1
+            if size > max_size:
+                self.stats.header_list_size_too_large += 1
+                break
+            if count > max_count:
+                self.stats.header_overflow += 1
+                break
+        else:
+            return True
+        self._reset(stream_id, INTERNAL_ERROR, events, "too_many_headers")
+        return False
+
+    def _messaging_error(self, stream_id, reason, events):
+        self.stats.rx_messaging_error += 1
+        if self.options.override_stream_error_on_invalid_http_message:
+            self._reset(stream_id, PROTOCOL_ERROR, events, reason)
+        else:
+            self._close(reason, events)
+
+    def _connection_error(self, reason, error_code, events):
+        self._conn._terminate_connection(error_code)
+        self._closed = True
+        events.append(ev.ConnectionError(reason, error_code))
+
+    def _close(self, reason, events):
+        self._closed = True
+        events.append(ev.ConnectionError(reason, None))
+
+    # ---- streams and sending
+
+    def _open_stream(self, stream_id, remote_open, expected_length=None):
+        self._streams[stream_id] = Stream(self._clock(), remote_open, expected_length)
+        self.stats.streams_active += 1
+
+    def _close_stream(self, stream_id, events):
+        stream = self._streams.pop(stream_id)
+        self.stats.streams_active -= 1
+        self.stats.pending_send_bytes -= stream.pending_send
+        return stream
+
+    def _remote_ended(self, stream_id, stream, events):
+        stream.remote_open = False
+        if not stream.local_open:
+            self._close_stream(stream_id, events)
+
+    def _local_ended(self, stream_id, stream):
+        stream.local_open = False
+        if not stream.remote_open:
+            self._close_stream(stream_id, None)
+
+    def _reset(self, stream_id, error_code, events, reason=None):
+        try:
+            self._conn.reset_stream(stream_id, error_code)
+        except exceptions.StreamClosedError:
+            pass  # both ends already closed it: nothing to send, only the owner to tell
+        else:
+            self.stats.tx_reset += 1
+            self._outbound.queued(1, control=True)
+        if stream_id in self._streams:
+            self._close_stream(stream_id, events)
+            if reason is not None:
+                events.append(ev.StreamError(stream_id, reason))
+
+    def reset(self, stream_id, error_code=INTERNAL_ERROR):
+        """Reset a stream (RST_STREAM); nothing more is received or sent on it."""
+        self._reset(stream_id, error_code, None)
+
+    def acknowledge(self, stream_id, flow_length):
+        """The owner consumed ``flow_length`` bytes of a data event: the windows may reopen (the
+        library batches WINDOW_UPDATEs until half a window is consumed)."""
+        self._conn.acknowledge_received_data(flow_length, stream_id)
+
+    def ping(self, opaque_data):
+        """Send a PING (8 bytes; connection keepalive): its ack comes back as ``PingAck``."""
+        self._conn.ping(opaque_data)
+        self._outbound.queued(1, control=True)
+
+    def send_window(self, stream_id):
+        """Bytes ``send_data`` may frame now on the stream (0: the connection's window)."""
+        conn = self._conn
+        if stream_id == 0:
+            return conn.outbound_flow_control_window
+        return conn.local_flow_control_window(stream_id)
+
+    def send_data(self, stream_id, data, end_stream):
+        """Frame as much of ``data`` as the send windows allow; returns the bytes framed. The
+        owner keeps the rest and calls again after a ``WindowOpened``. ``end_stream`` is sent
+        with the last byte only."""
+        stream = self._streams.get(stream_id)
+        if stream is None:
+            return 0
+        conn = self._conn
+        total = len(data)
+        size = min(total, conn.local_flow_control_window(stream_id))
+        frame_size = conn.max_outbound_frame_size
+        view, sent, frames = memoryview(data), 0, 0
+        while sent < size:
+            chunk = view[sent:min(size, sent + frame_size)]
+            sent += len(chunk)
+            conn.send_data(stream_id, chunk, end_stream=end_stream and sent == total)
+            frames += 1
+        if end_stream and total == 0:
+            conn.send_data(stream_id, b"", end_stream=True)
+            frames = 1
+        self._inbound.data_frames_sent += frames
+        self._outbound.queued(frames)
+        pending = total - sent
+        self.stats.pending_send_bytes += pending - stream.pending_send
+        stream.pending_send = pending
+        if end_stream and sent == total:
+            self._local_ended(stream_id, stream)
+        return sent
+
+    def send_trailers(self, stream_id, headers):
+        """Trailers end the stream."""
+        stream = self._streams.get(stream_id)
+        if stream is None:
+            return
+        self._conn.send_headers(stream_id, headers, end_stream=True)
+        self._outbound.queued(1)
+        self._local_ended(stream_id, stream)
+
+    def _queue_goaway(self, last_stream_id, error_code):
+        frame = connection.GoAwayFrame(0)
+        frame.last_stream_id, frame.error_code = last_stream_id, error_code
+        self._conn._prepare_for_sending([frame])
+        self._outbound.queued(1)
+
+    def data_to_send(self):
+        """The bytes to write now. Take them when the socket can take them: frames queued and not
+        taken count against max_outbound_frames / max_outbound_control_frames."""
+        self._outbound.drained()
+        return self._conn.data_to_send()
+
+    @property
+    def open_streams(self):
+        return len(self._streams)
+
+
+def _integer(block, pos, end, prefix_mask):
+    """HPACK integer at ``pos`` (RFC 7541 §5.1): (value, next position), or (None, _) when
+    truncated or over 2^32."""
+    value = block[pos] & prefix_mask
+    pos += 1
+    if value < prefix_mask:
+        return value, pos
+    shift = 0
+    while pos < end:
+        byte = block[pos]
+        pos += 1
+        value += (byte & 0x7F) << shift
+        if value > 0xFFFFFFFF:
+            return None, pos
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+    return None, pos
+
+
+def hpack_block_error(block):
+    """Why the HPACK header block is malformed, or None: a truncated integer or string, index 0,
+    a table size update after a field (RFC 7541 §4.2). Index ranges, table sizes and Huffman codes
+    are left to the decoder, which reports them without panicking."""
+    end = len(block)
+    pos = 0
+    fields = False
+    while pos < end:
+        byte = block[pos]
+        if byte & 0x80:                       # indexed field
+            if byte == 0x80:
+                return "index 0"
+            if byte != 0xFF:
+                pos += 1
+            else:
+                index, pos = _integer(block, pos, end, 0x7F)
+                if index is None:
+                    return "bad integer"
+            fields = True
+            continue
+        if byte & 0x40:
+            mask = 0x3F
+        elif byte & 0x20:                     # dynamic table size update
+            if fields:
+                return "table size update after a field"
+            size, pos = _integer(block, pos, end, 0x1F)
+            if size is None:
+                return "bad integer"
+            continue
+        else:
+            mask = 0x0F
+        index, pos = _integer(block, pos, end, mask)
+        if index is None:
+            return "bad integer"
+        for _ in range(1 if index else 2):    # the name when not indexed, then the value
+            if pos >= end:
+                return "truncated string"
+            length, pos = _integer(block, pos, end, 0x7F)
+            if length is None or pos + length > end:
+                return "truncated string"
+            pos += length
+        fields = True
+    return None
