@@ -339,6 +339,7 @@ class Connection:
             elif kind is ev.StreamReset or kind is ev.StreamError:
                 request = requests.get(event.stream_id)
                 if request is not None:
+                    request.complete = True     # over on the wire: nothing to reset
                     request.end(_reset_reason(event, ev))
             elif kind is ev.GoAwayReceived:
                 self.goaway = True
@@ -392,7 +393,7 @@ class Request:
         self.decoder = None
         self.holds_request = False
         self.ended = None           # the reset reason once the stream ended without a response
-        self.complete = False       # the response ended (END_STREAM) and the request was sent
+        self.complete = False       # the stream is over on the wire (both ends, or a reset)
 
     def open(self, headers, end_stream):
         """Send the request head (HEADERS); raises StreamEnded."""

@@ -37,6 +37,7 @@ class H2Upstream:
         self.port = self.listener.getsockname()[1]
         self.connections = 0
         self.seen = []
+        self.errors = []
         self._stop = False
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -83,8 +84,8 @@ class H2Upstream:
                                 sock, conn, lock, window, event.stream_id, head, body,
                                 number)).start()
                     sock.sendall(conn.data_to_send())
-        except Exception:
-            pass
+        except Exception as error:
+            self.errors.append(error)
         finally:
             sock.close()
 
@@ -94,8 +95,11 @@ class H2Upstream:
         if path == "/slow":
             time.sleep(0.3)
         with lock:
-            if path == "/reset":
+            if path == "/reset" or (path == "/reset-once" and self.seen.count((number, path)) == 1):
                 conn.reset_stream(stream_id, 2)
+            elif path == "/503":
+                conn.send_headers(stream_id, [(":status", "503"), ("content-length", "0")],
+                                  end_stream=True)
             elif path == "/big":
                 conn.send_headers(stream_id, [(":status", "200"), ("content-length", str(BIG))])
             elif path == "/trailers":
@@ -125,10 +129,10 @@ class H2Upstream:
                 sock.sendall(conn.data_to_send())
 
 
-def config(port, cluster_extra=None):
+def config(port, cluster_extra=None, route_extra=None):
     return to_yaml({"admin": ADMIN, "static_resources": {
         "listeners": [http_listener("http", "listen", simple_routes(
-            {"match": {"prefix": "/"}, "route": {"cluster": "backend"}}),
+            {"match": {"prefix": "/"}, "route": {"cluster": "backend", **(route_extra or {})}}),
             {"codec_type": "AUTO"})],
         "clusters": [static_cluster("backend", port, extra={**HTTP2, **(cluster_extra or {})})]}})
 
@@ -263,3 +267,23 @@ def test_an_http1_client_gets_the_body_without_trailers(proxied):
     server, proxy = proxied
     status, headers, body = get(proxy.port("listen"), "/trailers")
     assert status == 200 and body == b"payload"
+
+
+RETRIES = {"retry_policy": {"retry_on": "reset,5xx", "num_retries": 2,
+                            "retry_back_off": {"base_interval": "0.001s"}}}
+
+
+def test_resets_and_5xx_are_retried_as_the_route_says(proxy_factory, h2_upstream):
+    server = h2_upstream()
+    proxy = proxy_factory(config(server.port, route_extra=RETRIES), extra_args=["--concurrency", "1"])
+    port = proxy.port("listen")
+    status, _, body = get(port, "/reset-once", body=b"kept for the replay", method="POST")
+    assert status == 200 and json.loads(body)["body"] == "kept for the replay", (body, server.errors)
+    status, _, body = get(port, "/reset")
+    assert status == 503
+    assert body == (b"upstream connect error or disconnect/reset before headers. "
+                    b"retried and the latest reset reason: remote reset")
+    assert get(port, "/503")[0] == 503
+    assert server.seen.count((1, "/503")) == 3
+    stats = admin_stats(proxy.port("admin"), "cluster.backend.upstream_rq_retry")
+    assert stats["cluster.backend.upstream_rq_retry"] == 5

@@ -36,7 +36,7 @@ from .attempts import RETRIED
 from .downstream_head import CHUNKED, FILTERED, RAW, downstream_head, set_header
 from .host_choice import pick_host
 from .outcomes import report, report_host
-from .retry import OVERFLOW, RETRY, RETRY_ON_BITS, UpstreamReset
+from .retry import LOCAL_RESET, OVERFLOW, RETRY, RETRY_ON_BITS, UpstreamReset
 
 #: request headers HTTP/2 does not carry (RFC 9113 §8.2.2); ``te: trailers`` is kept
 _NOT_SENT = CONNECTION_SPECIFIC | {b"host", b"te", b"http2-settings"}
@@ -167,14 +167,20 @@ def flush(router, stream):
 
 def finish(router, stream, conn):
     """The downstream request is complete: end it upstream and relay the response."""
-    exchange = router.h2.pop(stream, None)
+    exchange = router.h2.get(stream)
     state = exchange.state if exchange is not None else None
     route = stream.route
     complete_at = time.monotonic()
     route_deadline = complete_at + route.timeout if route.timeout else NEVER
     idle = route.idle_timeout if route.idle_timeout is not None else router.stream_idle_timeout
+    per_try = route.retry.per_try_timeout if state is not None else None
+    if per_try is not None and route.timeout and per_try >= route.timeout:
+        per_try = None      # Envoy ignores a per-try timeout that is not below the route's
     try:
         while True:
+            attempt_deadline = route_deadline
+            if per_try is not None:
+                attempt_deadline = min(route_deadline, time.monotonic() + per_try)
             try:
                 if stream.upstream is None:
                     conn.set_deadline(route_deadline)
@@ -185,7 +191,7 @@ def finish(router, stream, conn):
                     flush(router, stream)
                 if exchange is not None and not exchange.end_with_head:
                     stream.upstream.send_data(b"", True)
-                if relay(router, stream, conn, state, route_deadline, idle):
+                if relay(router, stream, conn, state, attempt_deadline, idle):
                     return None
             except (StreamEnded, UpstreamReset) as ended:
                 reason = ended.reason
@@ -197,6 +203,17 @@ def finish(router, stream, conn):
                     report(stream, "reset")
                     prefix = RETRIED if state is not None and state.attempts > 1 else local_reply.CONNECT_ERROR
                     return router._fail(stream, conn, 503, prefix + reason.encode(), "UC")
+            except SocketTimeout:
+                if (attempt_deadline >= route_deadline or stream.responded
+                        or time.monotonic() >= route_deadline):
+                    raise
+                stream.cluster.stats.upstream_rq_per_try_timeout += 1
+                report(stream, "timeout")
+                if stream.upstream is not None:
+                    stream.upstream.pool.host.stats.rq_timeout += 1
+                router._release(stream, False)
+                if state.on_reset(LOCAL_RESET) is not RETRY:
+                    return router._fail(stream, conn, 504, local_reply.UPSTREAM_TIMEOUT, "UT")
             conn.set_deadline(route_deadline)
             gevent.sleep(state.backoff())
     except SocketTimeout:
@@ -214,6 +231,7 @@ def finish(router, stream, conn):
         stream.flag("DC")
         stream.close = True
     finally:
+        router.h2.pop(stream, None)
         if state is not None:
             state.release()
     return None
