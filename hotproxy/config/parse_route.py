@@ -37,8 +37,8 @@ ROUTE = Fields(
     unsupported="filter_action non_forwarding_action metadata decorator "
                 "tracing stat_prefix request_body_buffer_limit")
 ROUTE_MATCH = Fields(
-    "prefix path safe_regex path_separated_prefix case_sensitive headers query_parameters",
-    unsupported="connect_matcher path_match_policy runtime_fraction cookies grpc tls_context "
+    "prefix path safe_regex path_separated_prefix case_sensitive headers query_parameters grpc",
+    unsupported="connect_matcher path_match_policy runtime_fraction cookies tls_context "
                 "dynamic_metadata filter_state")
 ROUTE_ACTION = Fields(
     "cluster cluster_header weighted_clusters prefix_rewrite regex_rewrite host_rewrite_literal "
@@ -161,7 +161,8 @@ def route_match(node: Node) -> RouteMatch | None:
     return RouteMatch(path_kind=kind, path_value=value,
                       **present(case_sensitive=m.boolean("case_sensitive")),
                       headers=m.repeated("headers", header_matcher),
-                      query_parameters=m.repeated("query_parameters", query_parameter_matcher))
+                      query_parameters=m.repeated("query_parameters", query_parameter_matcher),
+                      grpc=m.has("grpc"))
 
 
 def route_action(node: Node) -> RouteAction | None:

@@ -20,6 +20,7 @@ class RouteMatch:
     case_sensitive: bool = True
     headers: tuple[HeaderMatcher, ...] = ()
     query_parameters: tuple[QueryParameterMatcher, ...] = ()
+    grpc: bool = False      # only gRPC requests (content-type application/grpc…) match
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Request matchers of a route, compiled once from the config into plain callables (the string
 and regex matching itself is hotproxy/matching.py's).
 
-- ``compile_request_checks``: a route's header and query-parameter matchers → one
+- ``compile_request_checks``: a route's header, query-parameter and gRPC matchers → one
   ``checks(headers, host, path, method, scheme) -> bool`` (None when the route has none).
 
 Errors are ``ConfigError`` problems whose path is relative to the route configuration.
@@ -9,6 +9,7 @@ Errors are ``ConfigError`` problems whose path is relative to the route configur
 from __future__ import annotations
 
 from ...matching import compile_string_matcher, header_matcher_outcomes
+from ..grpc import is_grpc
 
 
 # --- header matchers ---------------------------------------------------------------------------
@@ -81,6 +82,8 @@ def compile_request_checks(match, where):
     """All header and query-parameter matchers of RouteMatch ``match`` as one callable, or None."""
     header_checks = tuple(compile_header_matcher(matcher, f"{where}.headers[{i}]")
                           for i, matcher in enumerate(match.headers))
+    if match.grpc:
+        header_checks += (lambda headers, host, path, method, scheme: is_grpc(headers),)
     query_checks = tuple(_compile_query_matcher(matcher, f"{where}.query_parameters[{i}]")
                          for i, matcher in enumerate(match.query_parameters))
     if not header_checks and not query_checks:

@@ -26,3 +26,12 @@ def test_the_body_becomes_a_percent_encoded_grpc_message():
     assert trailers_only(503, b"")[-1][0] == b"grpc-status"
     assert percent_encoded(b"no healthy upstream") == b"no healthy upstream"
     assert percent_encoded(b"100% \xc3\xa9\n") == b"100%25 %C3%A9%0A"
+
+
+def test_a_grpc_route_matcher_takes_only_grpc_requests():
+    from hotproxy.config.route import RouteMatch
+    from hotproxy.http.router.matchers import compile_request_checks
+    check = compile_request_checks(RouteMatch("prefix", "/", grpc=True), "routes[0].match")
+    assert check([(b"content-type", b"application/grpc")], b"h", b"/", b"POST", b"http")
+    assert not check([(b"content-type", b"application/json")], b"h", b"/", b"POST", b"http")
+    assert compile_request_checks(RouteMatch("prefix", "/"), "routes[0].match") is None
