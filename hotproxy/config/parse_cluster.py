@@ -2,7 +2,8 @@
 into cluster.py's dataclasses."""
 from __future__ import annotations
 
-from .cluster import Cluster, LbEndpoint, LocalityLbEndpoints, RetryBudget, SlowStart, Thresholds
+from .cluster import (Cluster, LbEndpoint, LocalityLbEndpoints, RetryBudget, SlowStart, Thresholds,
+                      UpstreamProxyProtocol)
 from .fields import NOT_SUPPORTED, Enum, Fields, Node, present
 from .parse_core import address
 from .parse_dns import dns_settings
@@ -110,12 +111,14 @@ def cluster(node: Node) -> Cluster | None:
         m.at("http2_protocol_options").fail(   # as Envoy: the two ways cannot be mixed
             "cannot be set with typed_extension_protocol_options; set its "
             "explicit_http_config.http2_protocol_options instead")
+    if protocol.get("http2_options") is not None:
+        _refuse_per_request_pools(m, protocol)
     checks = health_checks(m)
     if checks and (m.has("transport_socket") or m.has("transport_socket_matches")):
         m.at("health_checks").fail(f"health checks of a cluster with a transport socket are {NOT_SUPPORTED}")
     outliers = m.nested("outlier_detection", outlier_detection)
     original_dst = original_dst_fields(m, kind, policy)
-    return Cluster(
+    parsed = Cluster(
         name=m.string("name", required=True),
         **present(type=kind,
                   connect_timeout=connect_timeout,
@@ -138,6 +141,22 @@ def cluster(node: Node) -> Cluster | None:
                   outlier_detection=outliers,
                   upstream_bind_config=m.nested("upstream_bind_config", upstream_bind_config),
                   **original_dst, **limits, **protocol))
+    if parsed.http2_options is not None and any(
+            isinstance(socket, UpstreamProxyProtocol)
+            for socket in (parsed.transport_socket,
+                           *(match.transport_socket for match in parsed.transport_socket_matches))):
+        m.at("transport_socket").fail(    # a PROXY header per downstream connection: per-request pools
+            f"upstream_proxy_protocol with HTTP/2 upstreams is {NOT_SUPPORTED}")
+    return parsed
+
+
+def _refuse_per_request_pools(m, protocol) -> None:
+    """HTTP/2 upstream connections are pooled per host only: what asks for a connection of a
+    request's or a downstream connection's own is refused with them."""
+    for name in ("auto_sni", "auto_san_validation"):
+        if protocol.get(name):
+            m.at("typed_extension_protocol_options").fail(
+                f"upstream_http_protocol_options.{name} with HTTP/2 upstreams is {NOT_SUPPORTED}")
 
 
 def circuit_breakers(node: Node) -> dict | None:

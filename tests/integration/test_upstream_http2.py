@@ -287,3 +287,39 @@ def test_resets_and_5xx_are_retried_as_the_route_says(proxy_factory, h2_upstream
     assert server.seen.count((1, "/503")) == 3
     stats = admin_stats(proxy.port("admin"), "cluster.backend.upstream_rq_retry")
     assert stats["cluster.backend.upstream_rq_retry"] == 5
+
+
+def test_grpc_unary_through_the_proxy(proxy_factory):
+    """grpcio's client and server (this test process, not hotproxy's), raw bytes messages: the
+    answer's trailers (grpc-status, grpc-message) reach the client, an error status too."""
+    grpc = pytest.importorskip("grpc")
+    from concurrent import futures
+
+    def say(request, context):
+        if request == b"fail":
+            context.abort(grpc.StatusCode.NOT_FOUND, "no such thing")
+        context.set_trailing_metadata((("x-trailer", "t"),))
+        return b"hello " + request
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+        "test.Echo", {"Say": grpc.unary_unary_rpc_method_handler(say)}),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        proxy = proxy_factory(config(port), extra_args=["--concurrency", "1"])
+        with grpc.insecure_channel(f"127.0.0.1:{proxy.port('listen')}") as channel:
+            call = channel.unary_unary("/test.Echo/Say")
+            response, outcome = call.with_call(b"world", timeout=10)
+            assert response == b"hello world"
+            assert outcome.code() == grpc.StatusCode.OK
+            assert ("x-trailer", "t") in outcome.trailing_metadata()
+            with pytest.raises(grpc.RpcError) as failed:
+                call(b"fail", timeout=10)
+            assert failed.value.code() == grpc.StatusCode.NOT_FOUND
+            assert failed.value.details() == "no such thing"
+        stats = admin_stats(proxy.port("admin"), "cluster.backend")
+        assert stats["cluster.backend.upstream_cx_http2_total"] == 1
+        assert stats["cluster.backend.upstream_rq_total"] == 2
+    finally:
+        server.stop(0)

@@ -81,6 +81,9 @@ REJECTED = [
              f"{CLUSTER}.http2_protocol_options", "typed_extension_protocol_options",
              id="deprecated and typed together"),
     Rejected(options(), f"{OPTIONS}.{KEY}", "exactly one of", id="a protocol is required"),
+    Rejected(options(explicit_http_config={"http2_protocol_options": {}},
+                     upstream_http_protocol_options={"auto_sni": True}),
+             OPTIONS, "auto_sni with HTTP/2 upstreams", id="per-request SNI pools"),
 ]
 
 
