@@ -24,7 +24,7 @@ from ...errors import ProtocolError
 from ...deadlines import NEVER
 from ...upstream.cluster import HASHING_POLICIES
 from ...upstream.connect import ConnectFailure
-from ...upstream.http2_pool import Request as H2Request
+from ...upstream.http2_request import Request as H2Request
 from ...upstream.request import give_back, take_connection
 from .. import local_reply
 from ..http1.codec import END
