@@ -130,11 +130,15 @@ class H2Upstream:
 
 
 def config(port, cluster_extra=None, route_extra=None):
+    return _with_cluster_options(port, {**HTTP2, **(cluster_extra or {})}, route_extra)
+
+
+def _with_cluster_options(port, cluster_extra, route_extra=None):
     return to_yaml({"admin": ADMIN, "static_resources": {
         "listeners": [http_listener("http", "listen", simple_routes(
             {"match": {"prefix": "/"}, "route": {"cluster": "backend", **(route_extra or {})}}),
             {"codec_type": "AUTO"})],
-        "clusters": [static_cluster("backend", port, extra={**HTTP2, **(cluster_extra or {})})]}})
+        "clusters": [static_cluster("backend", port, extra=cluster_extra)]}})
 
 
 @pytest.fixture
@@ -224,6 +228,8 @@ def test_an_upstream_reset_is_a_503_with_envoys_body(proxied):
     # the connection stays usable for the next request
     assert get(proxy.port("listen"), "/after")[0] == 200
     assert server.connections == 1
+    stats = admin_stats(proxy.port("admin"), "cluster.backend.http2")
+    assert stats["cluster.backend.http2.rx_reset"] == 1
 
 
 def test_after_a_goaway_the_next_request_opens_a_new_connection(proxied):
@@ -323,3 +329,19 @@ def test_grpc_unary_through_the_proxy(proxy_factory):
         assert stats["cluster.backend.upstream_rq_total"] == 2
     finally:
         server.stop(0)
+
+
+def test_use_downstream_protocol_config_follows_the_clients_protocol(proxy_factory, h2_upstream):
+    server = h2_upstream()
+    follow = {"typed_extension_protocol_options": {
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+            "use_downstream_protocol_config": {"http_protocol_options": {},
+                                               "http2_protocol_options": {}}}}}
+    proxy = proxy_factory(_with_cluster_options(server.port, follow), extra_args=["--concurrency", "1"])
+    out = curl_h2(proxy.port("listen"), "/over-h2")
+    assert out.startswith(b"HTTP/2 200")
+    # an HTTP/1.1 client's request goes upstream as HTTP/1.1, which this h2-only server answers
+    # with a GOAWAY: no HTTP/1.1 response (502, or 503 when it closes first)
+    assert get(proxy.port("listen"), "/over-http1")[0] in (502, 503)
+    assert [path for _, path in server.seen] == ["/over-h2"]
