@@ -22,10 +22,20 @@ with frames crafted by hand:
   (nghttp2's HPACK limit), as is a block whose decoded size passes 8 times ``max_headers_kb``
   (an HPACK bomb: the decoder stops there, so the HPACK state is lost; Envoy decodes on and
   resets). A block whose encoded size passes that bound before END_HEADERS (a CONTINUATION
-  flood) closes the connection like a flood.
+  flood) counts ``header_list_size_too_large`` and is a GOAWAY COMPRESSION_ERROR, where Envoy
+  ends too (after a reset of the stream).
 - A HEADERS beyond ``max_concurrent_streams`` is refused (RST_STREAM REFUSED_STREAM,
-  ``stream_refused_errors``), not a connection error as in h2.
+  ``stream_refused_errors``) while the client has not acknowledged our SETTINGS; once it has,
+  nghttp2 makes it a connection error and Envoy closes without a GOAWAY.
 - Floods (limits.py) close the connection with no GOAWAY.
+- Frame errors (connection.Http2Codec._screen and the frame buffer), as the binary answers
+  them: a framing error (a frame size, padding, CONTINUATION order, DATA on stream 0, an idle
+  stream or a half-closed one (STREAM_CLOSED), no SETTINGS after the preface) is a GOAWAY, as is
+  an HPACK error (COMPRESSION_ERROR); an error nghttp2 hands to Envoy's on_invalid_frame_recv
+  closes without one (HEADERS/RST_STREAM/SETTINGS/PING/GOAWAY on the wrong stream, bad SETTINGS
+  values, a WINDOW_UPDATE of 0 or past 2^31-1 even on a stream, an even or idle stream id,
+  HEADERS on a half-closed stream, a stream depending on itself); PRIORITY frames, and frames on
+  closed streams, are ignored (a HEADERS block still decoded for the HPACK state).
 - Drain: a GOAWAY naming 2^31-1, then, at the owner's ``drain_timeout``, the GOAWAY naming the
   last stream (``goaway_sent`` counts that one only; Envoy sends no PING between them).
 - Rapid reset: limits.PrematureResets, reported as ``PrematureResetsExceeded``.
@@ -114,6 +124,9 @@ class ServerCodec(Http2Codec):
             self._reset(stream_id, REFUSED_STREAM, events)
             return
         if len(self._streams) >= self.options.max_concurrent_streams:
+            if self._settings_acked:    # nghttp2: a connection error once the limit is acked
+                self._close("max concurrent streams exceeded", events)
+                return
             self.stats.stream_refused_errors += 1
             self._reset(stream_id, REFUSED_STREAM, events)
             return

@@ -156,6 +156,7 @@ class Http2Codec:
         self._outbound = OutboundFrameLimits(options, stats)
         self._closed = False
         self._settings_received = client_side  # the server's SETTINGS: not checked
+        self._settings_acked = False
         self._goaway_received = False
         self._deferred_events = []  # produced by the owner's calls, returned by the next receive
 
@@ -246,7 +247,10 @@ class Http2Codec:
                 self._header_block_size = 0
             self._header_block_size += len(frame.data)
             if self._header_block_size > self._header_block_limit:
-                raise _Abuse("header block larger than 8 times max_headers_kb")
+                # Envoy resets the stream, decodes on, and ends with a GOAWAY COMPRESSION_ERROR
+                self.stats.header_list_size_too_large += 1
+                raise exceptions.DenialOfServiceError(
+                    "header block larger than 8 times max_headers_kb")
 
     def _screen(self, frame):
         """What nghttp2 answers for Envoy before the library would see ``frame``: True when the
@@ -271,11 +275,12 @@ class Http2Codec:
                 raise _Abuse("stream window past 2^31-1")
             return False
         if stream_id == 0 or not self._is_closed(stream_id):
-            if kind == DATA:
-                stream = self._streams.get(stream_id)
-                if stream is not None and not stream.remote_open:
-                    self._discard_data(frame)
-                    raise exceptions.StreamClosedError(stream_id)
+            stream = self._streams.get(stream_id) if kind == DATA or kind == HEADERS else None
+            if stream is not None and not stream.remote_open:
+                if kind == HEADERS:
+                    raise _Abuse("HEADERS on a half-closed stream")
+                self._discard_data(frame)
+                raise exceptions.StreamClosedError(stream_id)
             return False
         if kind == DATA:
             self._discard_data(frame)
@@ -341,6 +346,7 @@ class Http2Codec:
         events.append(ev.PingAck(event.ping_data))
 
     def _on_settings_acked(self, event, events):
+        self._settings_acked = True
         events.append(ev.SettingsAcked())
 
     def _check_header_limits(self, stream_id, headers, events):

@@ -379,11 +379,45 @@ def test_one_header_field_over_64_kib_is_a_compression_error():
     assert single(peer.output(), GoAwayFrame).error_code == COMPRESSION_ERROR
 
 
-def test_continuation_flood_closes_the_connection():
+def test_continuation_flood_is_a_compression_error():
     peer = Peer(max_headers_kb=8)
     first = HeadersFrame(1, peer.encoder.encode(BASE))
     frames = [first] + [ContinuationFrame(1, b"\x00" * 4000) for _ in range(20)]
-    assert closed_without_goaway(peer, peer.send(*frames))
+    events = peer.send(*frames)
+    assert [(type(e), e.error_code) for e in events] == [(ev.ConnectionError, COMPRESSION_ERROR)]
+    assert peer.stats.header_list_size_too_large == 1
+
+
+def test_streams_over_the_acknowledged_limit_close_the_connection():
+    peer = Peer(max_concurrent_streams=1)
+    assert [type(e) for e in peer.send(SettingsFrame(0, flags=["ACK"]))] == [ev.SettingsAcked]
+    assert isinstance(peer.request(1, end_stream=False)[0], ev.RequestHeaders)
+    assert closed_without_goaway(peer, peer.request(3))
+
+
+def test_a_truncated_hpack_integer_is_a_compression_error_not_a_panic():
+    peer = Peer()
+    events = peer.send(HeadersFrame(1, b"\xff\xff\xff\xff", flags=["END_HEADERS"]))
+    assert [(type(e), e.error_code) for e in events] == [(ev.ConnectionError, COMPRESSION_ERROR)]
+
+
+def test_priority_frames_are_ignored():
+    peer = Peer()
+    on_stream_0 = b"\x00\x00\x05\x02\x00\x00\x00\x00\x00\x00\x00\x00\x00\x0f"
+    assert peer.send(on_stream_0, PriorityFrame(1, depends_on=1)) == []
+    assert isinstance(peer.request(1)[0], ev.RequestHeaders)
+
+
+def test_headers_on_a_half_closed_stream_close_without_goaway():
+    peer = Peer()
+    peer.request(1)
+    assert closed_without_goaway(peer, peer.request(1))
+
+
+def test_a_preface_not_followed_by_settings_is_a_protocol_error():
+    server = ServerCodec(Http2Options(), Http2Stats())
+    events = server.receive(PREFACE + PingFrame(0, b"12345678").serialize())
+    assert [(type(e), e.error_code) for e in events] == [(ev.ConnectionError, PROTOCOL_ERROR)]
 
 
 def test_empty_continuation_frames_are_an_empty_frame_flood():
