@@ -53,6 +53,8 @@ class HttpConnectionManager:
     max_request_headers_kb: int = 60
     request_timeout: float = 0.0
     drain_timeout: float = 5.0                # HTTP/2: between the two GOAWAYs of a drain
+    #: (upgrade type lower-case, enabled) pairs: the upgrades (websocket …) proxied as tunnels
+    upgrade_configs: tuple = ()
     request_headers_timeout: float = 0.0
     stream_idle_timeout: float = 300.0
     access_log: tuple[AccessLog, ...] = ()

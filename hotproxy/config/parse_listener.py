@@ -10,6 +10,7 @@ from .parse_accesslog import access_logs
 from .parse_core import address
 from .parse_http_filters import http_filters
 from .parse_http2 import http2_options
+from .parse_upgrade import hcm_upgrade_configs
 from .parse_filter_chain import downstream_transport_socket, filter_chain_match, listener_filter
 from .parse_rbac import NETWORK_RBAC_TYPE, network_rbac
 from .network_local_ratelimit import NETWORK_LOCAL_RATELIMIT_TYPE, network_local_ratelimit
@@ -43,7 +44,7 @@ HTTP_CONNECTION_MANAGER = Fields(
     "use_remote_address xff_num_trusted_hops generate_request_id access_log normalize_path "
     "merge_slashes path_with_escaped_slashes_action strip_trailing_host_dot strip_any_host_port "
     "strip_matching_host_port forward_client_cert_details set_current_client_cert_details "
-    "http2_protocol_options drain_timeout",
+    "http2_protocol_options drain_timeout upgrade_configs",
     unsupported="rds scoped_routes add_user_agent tracing http1_safe_max_connection_duration "
                 "http_protocol_options http3_protocol_options "
                 "server_header_transformation scheme_header_transformation stream_flush_timeout "
@@ -52,7 +53,7 @@ HTTP_CONNECTION_MANAGER = Fields(
                 "original_ip_detection_extensions early_header_mutation_extensions "
                 "internal_address_config skip_xff_append via preserve_external_request_id "
                 "always_set_request_id_in_response forward_client_cert_matcher proxy_100_continue "
-                "represent_ipv4_remote_address_as_ipv4_mapped_ipv6 upgrade_configs "
+                "represent_ipv4_remote_address_as_ipv4_mapped_ipv6 "
                 "request_id_extension local_reply_config stream_error_on_invalid_http_message "
                 "path_normalization_options proxy_status_config "
                 "typed_header_validation_config append_x_forwarded_port append_local_overload "
@@ -206,6 +207,7 @@ def http_connection_manager(node: Node) -> HttpConnectionManager | None:
             max_request_headers_kb=m.uint32("max_request_headers_kb", minimum=1, maximum=8192),
             request_timeout=m.duration("request_timeout"),
             drain_timeout=m.duration("drain_timeout"),
+            upgrade_configs=m.nested("upgrade_configs", hcm_upgrade_configs),
             request_headers_timeout=m.duration("request_headers_timeout"),
             stream_idle_timeout=m.duration("stream_idle_timeout"),
             normalize_path=m.boolean("normalize_path"),

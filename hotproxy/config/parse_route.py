@@ -11,6 +11,7 @@ from .parse_core import (HEADER_MUTATIONS, header_matcher, header_mutations,
                          query_parameter_matcher, regex)
 from .parse_hash_policy import hash_policies
 from .parse_http_filters import per_filter_configs
+from .parse_upgrade import route_upgrade_configs
 from .parse_mirror import DENOMINATOR, FRACTIONAL_PERCENT, mirror_policy
 from .parse_rate_limit import rate_limit
 from .parse_retry import retry_policy
@@ -43,12 +44,12 @@ ROUTE_MATCH = Fields(
 ROUTE_ACTION = Fields(
     "cluster cluster_header weighted_clusters prefix_rewrite regex_rewrite host_rewrite_literal "
     "auto_host_rewrite timeout idle_timeout retry_policy hash_policy request_mirror_policies "
-    "rate_limits include_vh_rate_limits priority hedge_policy",
+    "rate_limits include_vh_rate_limits priority hedge_policy upgrade_configs",
     unsupported="cluster_specifier_plugin inline_cluster_specifier_plugin "
                 "cluster_not_found_response_code metadata_match path_rewrite_policy path_rewrite "
                 "host_rewrite_header host_rewrite_path_regex host_rewrite append_x_forwarded_host "
                 "flush_timeout early_data_policy retry_policy_typed_config "
-                "cors max_grpc_timeout grpc_timeout_offset upgrade_configs "
+                "cors max_grpc_timeout grpc_timeout_offset "
                 "internal_redirect_policy internal_redirect_action max_internal_redirects "
                 "max_stream_duration")
 HEDGE_POLICY = Fields("initial_requests additional_request_chance hedge_on_per_try_timeout")
@@ -192,7 +193,8 @@ def route_action(node: Node) -> RouteAction | None:
         request_mirror_policies=m.repeated("request_mirror_policies", mirror_policy) or None,
         rate_limits=m.repeated("rate_limits", rate_limit) or None,
         include_vh_rate_limits=m.boolean("include_vh_rate_limits"),
-        priority=m.enum("priority", ROUTING_PRIORITIES)))
+        priority=m.enum("priority", ROUTING_PRIORITIES),
+        upgrade_configs=m.nested("upgrade_configs", route_upgrade_configs)))
 
 
 def hedge_policy(node: Node) -> HedgePolicy | None:

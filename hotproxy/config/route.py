@@ -137,6 +137,8 @@ class RouteAction:
     rate_limits: tuple[RateLimit, ...] = ()    # rate_limit.py; the local_ratelimit filter reads them
     include_vh_rate_limits: bool = False
     priority: str = "DEFAULT"                  # or "HIGH": the cluster's HIGH breakers and pools
+    #: (upgrade type lower-case, enabled) pairs overriding the connection manager's for this route
+    upgrade_configs: tuple = ()
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from .request_headers import forwarded_headers
 from .router.terminal import route_request
 from .stream import ActiveStream
 from .stream_log import log_stream
+from .upgrade import tunnel, upgrade_allowed
 
 RECV_SIZE = 65536
 #: Bytes a connection may read back to back before it yields to the others (fairness: a
@@ -246,13 +247,16 @@ class DownstreamConnection:
             target = normalized_target(self, stream, head, target)
             if target is None:
                 return None
-        if head.upgrade is not None:
-            # upgrade_configs are not supported yet: refused as Envoy refuses an unconfigured upgrade
-            return self.local_reply(stream, 403, b"", close=True)
+        if head.upgrade is not None and not hcm.upgrades:
+            return self.local_reply(stream, 403, b"", close=True)   # as Envoy, unconfigured
         if hcm.server.health_check_failed:
             stream.close = True  # Envoy's drain-close: load balancers move their clients away
             stream.health_check_failed = hcm.health_check is not None
         stream.route = hcm.route_table.match(head.host, target, head.headers, head.method)
+        if head.upgrade is not None:
+            if upgrade_allowed(hcm, stream.route, head.upgrade.lower()):
+                return tunnel(self, stream, target)
+            return self.local_reply(stream, 403, b"", close=True)
         if hcm.filters:
             return run_filters(self, stream, target)
         route_request(self, stream, target, forwarded_headers)

@@ -44,9 +44,9 @@ HttpStats = stat_set("HttpStats", (
     "downstream_rq_failed_path_normalization", "downstream_rq_redirected_with_normalized_path",
     "downstream_rq_overload_close", "downstream_cx_overload_disable_keepalive",
     "downstream_cx_ssl_total", "downstream_cx_http2_total", "downstream_rq_http2_total",
-    "downstream_rq_too_many_premature_resets",
+    "downstream_rq_too_many_premature_resets", "downstream_cx_upgrades_total",
 ), gauges=("downstream_cx_active", "downstream_rq_active", "downstream_cx_ssl_active",
-           "downstream_cx_http2_active"))
+           "downstream_cx_http2_active", "downstream_cx_upgrades_active"))
 
 # Envoy's HTTP/1 codec stats, kept per connection manager and reported under ``http1.``.
 Http1Stats = stat_set("Http1Stats", (

@@ -66,11 +66,12 @@ class ResponseHead:
     Server header (-1: none) and ``has_date`` whether there is a Date, for the router."""
 
     __slots__ = ("status", "version", "headers", "keep_alive", "chunked", "content_length",
-                 "connection", "server_at", "has_date", "dropped", "dropped_bytes")
+                 "connection", "upgrade", "server_at", "has_date", "dropped", "dropped_bytes")
 
     def __init__(self):
         self.headers = []
         self.connection = None
+        self.upgrade = None     # the Upgrade header of a 101 (hop-by-hop: not in ``headers``)
         self.chunked = False
         self.content_length = None
         self.server_at = -1

@@ -36,12 +36,18 @@ class ResponseDecoder(Decoder):
         self._parser = _response_parser(self)
         self._head = None
         self._no_body = False
+        self._upgrade = False
         self._complete = False
         self._behind_line = 0  # bytes of the feed after the line llhttp was last given
         self.excess = False
 
     def expect_no_body(self):
         self._no_body = True
+
+    def expect_upgrade(self):
+        """The request asked for an upgrade (http/upgrade.py): a 101 is its final response,
+        after which the connection carries a tunnel. Feed only the head's bytes then."""
+        self._upgrade = True
 
     def reset(self):
         """Forget the current message: its body was consumed without this decoder."""
@@ -120,6 +126,8 @@ class ResponseDecoder(Decoder):
                 head.chunked = True
             elif name == b"connection":
                 head.connection = value if head.connection is None else head.connection + b"," + value
+            elif name == b"upgrade":
+                head.upgrade = value
             head.dropped += 1
             head.dropped_bytes += len(name) + len(value) + 4
             return
@@ -145,6 +153,12 @@ class ResponseDecoder(Decoder):
         status = head.status
         if status < 100:  # llhttp takes any three digits; none below 100 is a status (RFC 9110 §15)
             raise ProtocolError(502, "upstream.invalid_response")
+        if status == 101 and self._upgrade:
+            head.version = parser.get_http_version()
+            head.keep_alive = False     # a tunnel now, never a pooled connection again
+            self.events.append(head)
+            self._finish()
+            raise _HeadDone()
         if status < 200 or status == 204:
             _check_bodiless(head)
             if status < 200:

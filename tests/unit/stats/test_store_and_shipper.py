@@ -21,7 +21,8 @@ def test_first_collect_declares_every_name_then_only_deltas_travel():
     assert first["c"]["http.in.downstream_rq_total"] == 0
     assert set(first["g"]) == {"http.in.downstream_cx_active", "http.in.downstream_rq_active",
                                "http.in.downstream_cx_ssl_active",
-                               "http.in.downstream_cx_http2_active"}
+                               "http.in.downstream_cx_http2_active",
+                               "http.in.downstream_cx_upgrades_active"}
     stats.downstream_rq_total += 3
     stats.downstream_cx_active = 2
     second = shipper.collect()

@@ -1,0 +1,190 @@
+"""Upgraded HTTP/1.1 connections: a request with ``Upgrade: websocket`` (or another type the
+connection manager's ``upgrade_configs`` names) goes to the upstream with its Upgrade and
+Connection headers; on the upstream's 101 the client gets the 101, and from then on the two
+connections are a byte pump (network/pump.py: splice where both ends are plain TCP) until either
+side closes. Counted in ``downstream_cx_upgrades_total`` / ``_active``. A tunnel is a busy
+connection: across a reload it stays on its generation until it closes.
+
+As Envoy 1.40: a type the connection manager does not name is answered 403; a route's own
+``upgrade_configs`` turns a named type on or off for that route. An upstream that does not
+answer 101 has its response relayed, and the connection then closes. Unlike Envoy, the HTTP
+filters do not see upgrade requests (``upgrade_configs[].filters`` is refused), and a route's
+retry policy does not apply to them (docs/envoy-reference.md).
+"""
+from __future__ import annotations
+
+import time
+
+from ..errors import ProtocolError
+from ..network.pump import Relay
+from ..sockio import send_all
+from . import local_reply
+from .control import CloseConnection
+from .http1.codec import END
+from .date import http_date
+from .headers import HOP_BY_HOP
+from .http1.serialize import LAST_CHUNK, chunk, response_head
+from .request_headers import forwarded_headers
+from .router.downstream_head import CHUNKED, RAW, downstream_head, response_decoder, set_server
+from .router.retry import UpstreamReset
+from .router.route_table import ROUTE
+from .router.terminal import route_request
+
+#: bounds on what is read of an upstream's answer to an upgrade request
+_HEAD_LIMIT = 64 * 1024
+_REFUSAL_LIMIT = 1 << 20
+
+
+def upgrade_allowed(hcm, route, kind):
+    """Whether an upgrade to ``kind`` (lower-case bytes) is proxied on ``route``."""
+    enabled = hcm.upgrades.get(kind)
+    if enabled is None:
+        return False
+    action = route.config.route if route is not None else None
+    for route_kind, route_enabled in (action.upgrade_configs if action is not None else ()):
+        if route_kind.encode() == kind:
+            return route_enabled
+    return enabled
+
+
+def tunnel(conn, stream, target):
+    """Proxy the upgrade request ``stream`` on HTTP/1.1 connection ``conn``; ends by closing it
+    (``CloseConnection``) once the tunnel or the refusal is over."""
+    hcm = conn.hcm
+    head = stream.head
+    router = hcm.router
+    stream.close = True     # whatever happens, this connection carries no further request
+    route = stream.route
+    if route is None or route.kind is not ROUTE:
+        return route_request(conn, stream, target, forwarded_headers)
+    headers = forwarded_headers(conn, stream)
+    headers += [(b"connection", b"upgrade"), (b"upgrade", head.upgrade)]
+    stream.close = False    # not to be said in the 101
+    router.start(stream, conn, target, headers)
+    if router.replays:
+        router.retries.forget(stream)
+    if stream.responded:
+        raise CloseConnection()
+    if stream.pending_reply is not None or stream.upstream is None:
+        status, body, flag, leading = stream.pending_reply or (503, b"", "UF", ())
+        return conn.local_reply(stream, status, body, close=True, flag=flag, leading=leading)
+    try:
+        router.flush(stream)
+        sent_at = time.monotonic()
+        conn.set_deadline(sent_at + route.timeout if route.timeout else float("inf"))
+        response, raw_head, rest = _response_head(stream)
+    except UpstreamReset:
+        return _fail(conn, stream, 503, local_reply.CONNECT_ERROR + b"connection termination", "UC")
+    except ProtocolError:
+        return _fail(conn, stream, 502, local_reply.CONNECT_ERROR + b"protocol error", "UPE")
+    if response.status != 101:
+        return _relay_refusal(conn, stream, response, rest, sent_at)
+    send_all(conn.sock, _switching_protocols(conn, stream, raw_head))
+    _pump(conn, stream, rest)
+
+
+def _switching_protocols(conn, stream, raw_head):
+    """The 101 for the client, as Envoy 1.40 relays it: the upstream's headers in their order,
+    Upgrade and Connection included, Server replaced, no x-envoy-upstream-service-time."""
+    router = conn.hcm.router
+    headers = []
+    for line in raw_head.split(b"\n")[1:]:
+        name, colon, value = line.rstrip(b"\r").partition(b":")
+        name = name.lower()
+        if colon and (name not in HOP_BY_HOP or name in (b"upgrade", b"connection")):
+            headers.append((name, value.strip(b" \t")))
+    route = stream.route
+    if route.has_response_mutations:
+        headers = route.mutate_response(headers, stream.weighted, conn)
+    server_at, has_date = set_server(headers, router.server_name)
+    if not has_date:
+        headers.insert(0, (b"date", http_date()))
+    if server_at == -1:
+        headers.append((b"server", router.server_name))
+    stream.info.response_code = 101
+    stream.info.response_code_details = "via_upstream"
+    stream.responded = True
+    stream.cluster.stats.upstream_rq_1xx += 1
+    router.stats.downstream_rq_1xx += 1
+    return response_head(101, headers)
+
+
+def _response_head(stream):
+    """The upstream's response head: a ResponseHead, its bytes, and the bytes after it."""
+    upstream = stream.upstream
+    decoder = upstream.decoder = response_decoder(stream.cluster.config)
+    decoder.expect_upgrade()
+    received = b""
+    while True:
+        data = upstream.sock.recv(65536)
+        if not data:
+            raise UpstreamReset("connection termination")
+        received += data
+        end = received.find(b"\r\n\r\n")
+        if end >= 0:
+            break
+        if len(received) > _HEAD_LIMIT:
+            raise ProtocolError(502, "upstream.headers_too_large")
+    events = decoder.feed(received[:end + 4])
+    return events[0], received[:end + 4], received[end + 4:]
+
+
+def _pump(conn, stream, upstream_tail):
+    hcm = conn.hcm
+    stats = hcm.stats
+    upstream = stream.upstream
+    stats.downstream_cx_upgrades_total += 1
+    stats.downstream_cx_upgrades_active += 1
+    conn.set_deadline(float("inf"))     # the relay's own idle timeout watches it now
+    try:
+        if upstream_tail:
+            send_all(conn.sock, upstream_tail)
+        client_tail = conn.decoder.upgrade_tail
+        if client_tail:
+            send_all(upstream.sock, client_tail)
+        relay = Relay(conn.sock, upstream.sock, hcm.deadlines, hcm.stream_idle_timeout)
+        relay.run()
+        stream.info.bytes_received += relay.bytes_up
+        stream.info.bytes_sent += relay.bytes_down + len(upstream_tail)
+    finally:
+        stats.downstream_cx_upgrades_active -= 1
+        hcm.router.abort(stream)    # the upstream connection ends with the tunnel
+    raise CloseConnection()
+
+
+def _relay_refusal(conn, stream, response, rest, sent_at):
+    """The upstream answered the upgrade request with a plain response: relay it, then close."""
+    decoder = stream.upstream.decoder
+    events = decoder.events
+    size = 0
+    data = rest
+    while True:
+        if data:
+            decoder.feed(data)
+        if END in events:
+            break
+        data = stream.upstream.sock.recv(65536)
+        if not data:
+            decoder.feed_eof()
+            continue
+        size += len(data)
+        if size > _REFUSAL_LIMIT:
+            return _fail(conn, stream, 502, local_reply.CONNECT_ERROR + b"protocol error", "UPE")
+    body = b"".join(bytes(event) for event in events if event.__class__ is bytes)
+    events.clear()
+    stream.close = True
+    out = []
+    framing = downstream_head(conn.hcm.router, stream, response, out, sent_at, False, conn, None)
+    if framing is RAW:
+        out.append(body)
+    elif framing is CHUNKED:
+        out += [chunk(body), LAST_CHUNK] if body else [LAST_CHUNK]
+    stream.info.bytes_sent += len(body)
+    send_all(conn.sock, b"".join(out))
+    conn.hcm.router.abort(stream)
+    raise CloseConnection()
+
+
+def _fail(conn, stream, status, body, flag):
+    conn.hcm.router.abort(stream)
+    return conn.local_reply(stream, status, body, close=True, flag=flag)
