@@ -120,3 +120,28 @@ class H2Client:
         except Exception:
             pass
         self.sock.close()
+
+
+def h2_post_until(port, stop, failures, done, goaways):
+    """A client that never retries a request the server took: POSTs on one h2 connection until
+    the server says GOAWAY (or closes), then on a new one, until ``stop`` is set. Non-200s and
+    errors go into ``failures``; ``done[0]`` counts requests, ``goaways[0]`` the GOAWAYs seen.
+    A stream the GOAWAY refused before the server took it is sent again (RFC 9113 §6.8)."""
+    client = H2Client(port)
+    while not stop.is_set():
+        if client.goaway is not None or client.closed:
+            goaways[0] += client.goaway is not None
+            client.close()
+            client = H2Client(port)
+        try:
+            response = client.request("POST", "/echo", body=b"payload")
+        except OSError as error:
+            failures.append(repr(error))
+            client = H2Client(port)
+            continue
+        if response.status is None and client.goaway is not None:
+            continue
+        if response.status != 200:
+            failures.append(f"status {response.status} reset {response.reset}")
+        done[0] += 1
+    client.close()

@@ -14,6 +14,7 @@ import psutil
 import pytest
 
 from harness import HOTPROXY, ROOT, RawClient, next_base_id, http_listener, post_until, simple_routes, static_cluster, to_yaml, wait_for_port
+from h2_client import h2_post_until
 from test_admin import Admin
 
 
@@ -116,6 +117,26 @@ def test_a_hot_restart_under_load_changes_the_pid_and_loses_no_request(chain):
     stats = admin.stats()
     assert stats["server.hot_restart_epoch"] == 1
     assert stats["server.parent_connections"] == 0
+
+
+def test_a_hot_restart_under_h2_load_loses_no_request(chain):
+    """h2 clients move to the new epoch on the old one's GOAWAY; the streams in flight finish."""
+    first = chain(0)
+    failures, done, goaways, stop = [], [0], [0], threading.Event()
+    threads = [threading.Thread(target=h2_post_until,
+                                args=(chain.ports["listen"], stop, failures, done, goaways))
+               for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.5)
+    chain(1)
+    assert first.process.wait(30) == 0, "the old epoch did not exit after draining"
+    time.sleep(0.5)
+    stop.set()
+    for thread in threads:
+        thread.join(10)
+    assert failures == [] and done[0] > 50
+    assert goaways[0] >= 1
 
 
 def test_counters_and_uptime_continue_and_gauges_are_exact_after_the_parent_exits(chain):

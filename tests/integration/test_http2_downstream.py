@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from h2_client import H2Client
+from h2_client import H2Client, h2_post_until
 from harness import (admin_stats, bootstrap, http_listener, read_lines, reload, rewrite,
                      simple_routes, static_cluster, to_yaml, workers)
 
@@ -207,30 +207,8 @@ def test_reloads_fail_no_h2_request(proxy_factory, upstream):
     port = proxy.port("listen")
     stop = threading.Event()
     failures, done, goaways = [], [0], [0]
-
-    def client_loop():
-        client = H2Client(port)
-        while not stop.is_set():
-            if client.goaway is not None or client.closed:
-                goaways[0] += client.goaway is not None
-                client.close()
-                client = H2Client(port)
-            try:
-                response = client.request("POST", "/echo", body=b"payload")
-            except OSError as error:
-                failures.append(repr(error))
-                client = H2Client(port)
-                continue
-            if response.status is None and client.goaway is not None:
-                # refused by the GOAWAY before the server took it: the client may send it
-                # again on a new connection (RFC 9113 §6.8); it did not fail
-                continue
-            if response.status != 200:
-                failures.append(f"status {response.status} reset {response.reset}")
-            done[0] += 1
-        client.close()
-
-    threads = [threading.Thread(target=client_loop) for _ in range(4)]
+    threads = [threading.Thread(target=h2_post_until, args=(port, stop, failures, done, goaways))
+               for _ in range(4)]
     for thread in threads:
         thread.start()
     try:
