@@ -290,7 +290,7 @@ def test_6_8_goaway_on_a_stream_closes_without_goaway(target):
 def test_6_8_goaway_from_the_client_lets_the_connection_close(target):
     client = target.connect()
     client.send(goaway(0))
-    frames, closed = client.outcome(2.0)
+    frames, closed = client.outcome(0.5)
     assert not [f for f in frames if f.type == GOAWAY and f.error_code != 0]
 
 
