@@ -93,10 +93,11 @@ def start(router, stream, conn, cluster, target, headers, hash_key):
         state = route.retry.begin(stream.head, target, cluster.stats,
                                   cluster.high if route.high_priority else cluster)
     stream.chunked = False          # DATA frames carry the body
+    limit = router.retries.connection_buffer_limit
+    if route.retry is not None and route.retry.buffer_limit is not None:
+        limit = min(limit, route.retry.buffer_limit)
     exchange = Exchange(_request_headers(stream.head.method, target, headers, cluster),
-                        not stream.head.has_body, state, router.retries.connection_buffer_limit,
-                        route.high_priority)
-    exchange.host_high = route.high_priority
+                        not stream.head.has_body, state, limit, route.high_priority)
     failure = _attempt(router, stream, conn, cluster, exchange, hash_key)
     if failure is not None:
         if state is not None:
@@ -123,6 +124,9 @@ def _attempt(router, stream, conn, cluster, exchange, hash_key=None):
         if state is not None:
             state.attempted_hosts.append(host)
         stream.info.upstream_host = host.label
+        route = stream.route
+        if route.auto_host_rewrite and route.host_rewrite_literal is None and host.hostname:
+            exchange.headers[2] = (b":authority", host.hostname.encode())
         try:
             stream.upstream = take_connection(cluster, host,
                                               cluster.http2.pool(host, exchange.host_high))
