@@ -4,6 +4,9 @@ connection as the binary does (a close without GOAWAY for the frame floods and r
 reset or a GOAWAY COMPRESSION_ERROR for oversized header blocks) and is counted in the admin
 stats."""
 import socket
+import time
+
+import pytest
 
 from h2_frames import (COMPRESSION_ERROR, CONTINUATION, GOAWAY, HEADERS, INTERNAL_ERROR,
                        END_STREAM, END_HEADERS, data, frame, peers_fixture, ping, priority,
@@ -117,3 +120,53 @@ def test_the_proxy_still_serves_after_the_floods(target):
     client = target.connect()
     assert client.alive(stream_id=1)
     assert isinstance(client.sock, socket.socket)
+
+
+# what the connection's end leaves in the gauges and counters
+
+def wait_for_stat(target, name, expected, timeout=3.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = target.stat(name)
+        if value == expected or time.monotonic() > deadline:
+            return value
+        time.sleep(0.05)
+
+
+def test_streams_open_when_the_proxy_closes_leave_streams_active(target):
+    client = target.connect()
+    before = target.stat("http2.streams_active")
+    client.send(*[client.request(s, "/echo", "POST", end_stream=False) for s in (1, 3, 5)])
+    time.sleep(0.2)
+    client.send(client.headers(7, [(":method", "GET")]))     # malformed: the proxy closes
+    client.expect_close_without_goaway()
+    assert wait_for_stat(target, "http2.streams_active", before) == before
+
+
+def test_streams_open_when_the_client_closes_leave_streams_active(target, request):
+    if target.kind == "hotproxy":
+        request.applymarker(pytest.mark.xfail(strict=True, reason=(
+            "downstream.py: Http2Connection.run does not call codec.connection_lost() when "
+            "the client closes, so its open streams stay in http2.streams_active")))
+    client = target.connect()
+    before = target.stat("http2.streams_active")
+    client.send(*[client.request(s, "/echo", "POST", end_stream=False) for s in (1, 3)])
+    time.sleep(0.3)
+    assert target.stat("http2.streams_active") == before + 2
+    client.close()
+    assert wait_for_stat(target, "http2.streams_active", before) == before
+
+
+def test_requests_on_a_connection_that_ends_at_once_are_counted(target, request):
+    # Envoy counts a request when its headers are decoded (a malformed one too)
+    if target.kind == "hotproxy":
+        request.applymarker(pytest.mark.xfail(strict=True, reason=(
+            "stream_port.py: StreamPort.serve counts downstream_rq_total / "
+            "downstream_rq_http2_total when its greenlet first runs; the connection's end "
+            "kills the greenlets spawned in the same read before they run, so they count 0")))
+    client = target.connect()
+    before = target.stat("http.ingress_http.downstream_rq_total")
+    client.send(*[client.request(s, "/echo", "POST", end_stream=False) for s in (1, 3, 5)],
+                window_update(0, 0))
+    client.expect_close_without_goaway()
+    assert wait_for_stat(target, "http.ingress_http.downstream_rq_total", before + 3) == before + 3

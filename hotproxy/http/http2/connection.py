@@ -187,6 +187,7 @@ class Http2Codec:
         """Feed bytes read from the socket; returns the events they complete."""
         events, self._deferred_events = self._deferred_events, []
         if self._closed:
+            self.connection_lost()
             return events
         conn = self._conn
         buffer = conn.incoming_buffer
@@ -217,6 +218,7 @@ class Http2Codec:
                         del conn._data_to_send[queued:]
                         self._close(f"invalid frame: {error}", events)
                 if self._closed:
+                    self.connection_lost()
                     return events
         except _Abuse as abuse:
             self._close(abuse.reason, events)
@@ -231,7 +233,18 @@ class Http2Codec:
             reason = self._outbound.check()
             if reason:
                 self._close(reason, events)
+        if self._closed:
+            self.connection_lost()
         return events
+
+    def connection_lost(self):
+        """The connection is over, ended by the codec or by the peer (the owner calls this when
+        the socket closes): the streams still open end with it and leave the gauges."""
+        self._closed = True
+        streams, self._streams = self._streams, {}
+        if streams:
+            self.stats.streams_active -= len(streams)
+            self.stats.pending_send_bytes -= sum(s.pending_send for s in streams.values())
 
     def _inspect_frame(self, frame):
         if not self._settings_received:

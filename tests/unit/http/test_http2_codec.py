@@ -592,3 +592,20 @@ def test_window_updates_are_batched_until_half_the_window_is_consumed():
     updates = {f.stream_id: f.window_increment for f in peer.output()
                if isinstance(f, WindowUpdateFrame)}
     assert updates == {1: 500}
+
+
+def test_connection_lost_ends_the_open_streams_in_the_gauges():
+    peer = Peer()
+    peer.request(1, end_stream=False)
+    peer.request(3, end_stream=False)
+    assert peer.stats.streams_active == 2
+    peer.server.connection_lost()
+    assert peer.stats.streams_active == 0 and peer.server.open_streams == 0
+    assert peer.request(5) == []
+
+
+def test_a_close_by_the_codec_ends_the_open_streams_in_the_gauges():
+    peer = Peer()
+    peer.request(1, end_stream=False)
+    assert closed_without_goaway(peer, peer.request(3, [(b":method", b"GET")]))
+    assert peer.stats.streams_active == 0
