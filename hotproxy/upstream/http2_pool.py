@@ -207,6 +207,10 @@ class Http2Pool:
                 conn.close()
 
 
+class _BecameIdle(Exception):
+    """Thrown into a reader waiting without a timeout: its connection's last stream ended."""
+
+
 class _Signal:
     __slots__ = ("event", "failure")
 
@@ -297,11 +301,30 @@ class Connection:
             self.idle_since = time.monotonic()
             if self.goaway:
                 self.close()
+            elif self.reader is not None and not self.closed:
+                # the reader waits without a timeout while streams are open: it starts the
+                # idle one now
+                self.sock.hub.cancel_wait(self.sock._read_event, _BecameIdle(), False)
 
     def _read(self):
         try:
             while True:
-                data = self.sock.recv(RECV_SIZE)
+                if self.requests or self.reserved:
+                    try:
+                        data = self.sock.recv(RECV_SIZE)
+                    except _BecameIdle:
+                        continue
+                else:
+                    data = None     # idle: closed once idle for IDLE_EXPIRY_S
+                    with gevent.Timeout(IDLE_EXPIRY_S, False):
+                        try:
+                            data = self.sock.recv(RECV_SIZE)
+                        except _BecameIdle:
+                            continue
+                    if data is None:
+                        if self.requests or self.reserved:
+                            continue    # taken meanwhile: not idle after all
+                        break
                 if not data or not self._dispatch(self.codec.receive(data)):
                     break
                 self.flush()

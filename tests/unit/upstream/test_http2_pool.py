@@ -164,3 +164,16 @@ def test_max_requests_overflows_at_once(world):
     assert failure.value.reason == "overflow"
     pool.release(held, True)
     assert pool.acquire() is not None
+
+
+def test_an_idle_connection_is_closed_after_the_idle_expiry(world, monkeypatch):
+    monkeypatch.setattr(http2_pool, "IDLE_EXPIRY_S", 0.1)
+    cluster, pool, pools = world.pools()
+    request = pool.acquire()
+    request.open(HEAD, True)
+    gevent.sleep(0.2)
+    assert not request.connection.closed     # a stream is open: not idle
+    pool.release(request, True)
+    gevent.sleep(0.3)
+    assert request.connection.closed and cluster.stats.upstream_cx_destroy == 1
+    assert pool.acquire().connection is not request.connection
