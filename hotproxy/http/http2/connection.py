@@ -26,7 +26,8 @@ back to the RFC's. Switching to h2 is the one import line below.
 The codec drives the library's frame loop itself (``_receive_frame`` per frame, a FrameBuffer
 subclass to see every frame before CONTINUATIONs are joined) because h2's ``receive_data`` turns
 any error into a connection error and drops the events decoded before it, and because Envoy
-answers several cases differently (below). Header validation is the codec's, not h2's.
+answers several cases differently (codec.py lists them; ``_screen`` and the frame buffer's
+``__next__`` give nghttp2's answers to frame errors). Header validation is the codec's, not h2's.
 
 Every header block is walked before the library decodes it (``hpack_block_error``): jh2's Rust
 HPACK decoder panics on a truncated integer or string, and a panic unwinding through a gevent
@@ -41,9 +42,9 @@ from jh2.hyperframe.frame import Frame, WindowUpdateFrame
 
 from . import events as ev
 from .limits import (CONTINUATION, DATA, HEADERS, PRIORITY, WINDOW_UPDATE, InboundFrameLimits,
-                     OutboundFrameLimits, PrematureResets)
+                     OutboundFrameLimits)
 
-NO_ERROR, PROTOCOL_ERROR, INTERNAL_ERROR, STREAM_CLOSED, REFUSED_STREAM = 0x0, 0x1, 0x2, 0x5, 0x7
+NO_ERROR, PROTOCOL_ERROR, INTERNAL_ERROR, REFUSED_STREAM = 0x0, 0x1, 0x2, 0x7
 COMPRESSION_ERROR = 0x9
 SETTINGS, GOAWAY = 0x4, 0x7
 MAX_WINDOW = 2 ** 31 - 1
