@@ -53,7 +53,7 @@ class HttpConnectionManager:
     max_request_headers_kb: int = 60
     request_timeout: float = 0.0
     drain_timeout: float = 5.0                # HTTP/2: between the two GOAWAYs of a drain
-    #: (upgrade type lower-case, enabled) pairs: the upgrades (websocket …) proxied as tunnels
+    #: (upgrade type lower-case, enabled, False) triples: the upgrades (websocket …) proxied
     upgrade_configs: tuple = ()
     request_headers_timeout: float = 0.0
     stream_idle_timeout: float = 300.0

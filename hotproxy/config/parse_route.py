@@ -38,9 +38,11 @@ ROUTE = Fields(
     unsupported="filter_action non_forwarding_action metadata decorator "
                 "tracing stat_prefix request_body_buffer_limit")
 ROUTE_MATCH = Fields(
-    "prefix path safe_regex path_separated_prefix case_sensitive headers query_parameters grpc",
-    unsupported="connect_matcher path_match_policy runtime_fraction cookies tls_context "
+    "prefix path safe_regex path_separated_prefix connect_matcher case_sensitive headers "
+    "query_parameters grpc",
+    unsupported="path_match_policy runtime_fraction cookies tls_context "
                 "dynamic_metadata filter_state")
+CONNECT_MATCHER = Fields("")
 ROUTE_ACTION = Fields(
     "cluster cluster_header weighted_clusters prefix_rewrite regex_rewrite host_rewrite_literal "
     "auto_host_rewrite timeout idle_timeout retry_policy hash_policy request_mirror_policies "
@@ -150,9 +152,12 @@ def route_match(node: Node) -> RouteMatch | None:
     m = node.message(ROUTE_MATCH)
     if m is None:
         return None
-    kind = m.one_of("prefix", "path", "safe_regex", "path_separated_prefix")
+    kind = m.one_of("prefix", "path", "safe_regex", "path_separated_prefix", "connect_matcher")
     if kind == "safe_regex":
         value = m.nested(kind, regex)
+    elif kind == "connect_matcher":
+        m.at(kind).message(CONNECT_MATCHER)
+        kind, value = "connect", ""
     else:
         value = kind and m.string(kind)
     if kind == "path_separated_prefix" and value is not None \

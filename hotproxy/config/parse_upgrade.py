@@ -6,11 +6,14 @@ from __future__ import annotations
 from .fields import Fields, Node
 
 HCM_UPGRADE_CONFIG = Fields("upgrade_type enabled", unsupported="filters")
-ROUTE_UPGRADE_CONFIG = Fields("upgrade_type enabled", unsupported="connect_config")
+ROUTE_UPGRADE_CONFIG = Fields("upgrade_type enabled connect_config")
+CONNECT_CONFIG = Fields("", unsupported="proxy_protocol_config allow_post")
 
 
 def _upgrade_configs(node: Node, fields: Fields) -> tuple | None:
-    """(upgrade type, enabled) pairs; a type named twice is refused, as Envoy refuses it."""
+    """(upgrade type, enabled, terminate) triples; a type named twice is refused, as Envoy
+    refuses it. ``terminate``: a route's CONNECT with ``connect_config`` ends at the proxy,
+    which tunnels the bytes to the cluster."""
     found = []
     seen = set()
     for item in node.items():
@@ -26,7 +29,12 @@ def _upgrade_configs(node: Node, fields: Fields) -> tuple | None:
             continue
         seen.add(kind)
         enabled = m.boolean("enabled")
-        found.append((kind, True if enabled is None else enabled))
+        terminate = fields is ROUTE_UPGRADE_CONFIG and m.has("connect_config")
+        if terminate:
+            if kind != "connect":
+                m.at("connect_config").fail("connect_config is for upgrade_type CONNECT only")
+            m.at("connect_config").message(CONNECT_CONFIG)
+        found.append((kind, True if enabled is None else enabled, terminate))
     return tuple(found)
 
 

@@ -14,7 +14,8 @@ from .rate_limit import RateLimit
 @dataclass(frozen=True)
 class RouteMatch:
     """Exactly one of the path specifiers is set: ``path_kind`` is "prefix", "path",
-    "safe_regex" or "path_separated_prefix" and ``path_value`` its string."""
+    "safe_regex" or "path_separated_prefix" and ``path_value`` its string, or "connect"
+    (``connect_matcher``: CONNECT requests only, which no other kind matches)."""
     path_kind: str
     path_value: str
     case_sensitive: bool = True
@@ -137,7 +138,8 @@ class RouteAction:
     rate_limits: tuple[RateLimit, ...] = ()    # rate_limit.py; the local_ratelimit filter reads them
     include_vh_rate_limits: bool = False
     priority: str = "DEFAULT"                  # or "HIGH": the cluster's HIGH breakers and pools
-    #: (upgrade type lower-case, enabled) pairs overriding the connection manager's for this route
+    #: (upgrade type lower-case, enabled, terminate) triples overriding the connection
+    #: manager's for this route (terminate: CONNECT with connect_config, see parse_upgrade.py)
     upgrade_configs: tuple = ()
 
 

@@ -68,7 +68,7 @@ class HttpConnectionManager:
             cluster_manager, f"http.{config.stat_prefix}.", self.server, deadlines,
             config.route_config))
         #: upgrade type (lower-case) → enabled, from upgrade_configs (http/upgrade.py)
-        self.upgrades = {kind.encode(): enabled for kind, enabled in config.upgrade_configs}
+        self.upgrades = {kind.encode(): enabled for kind, enabled, _ in config.upgrade_configs}
         #: HTTP/2's options when the codec may speak it (AUTO or HTTP2), else None
         self.codec_type = config.codec_type
         self.http2_options = options_for(config) if config.codec_type != "HTTP1" else None

@@ -27,6 +27,7 @@ from .request_headers import forwarded_headers
 from .router.terminal import route_request
 from .stream import ActiveStream
 from .stream_log import log_stream
+from .connect_tunnel import connect_request
 from .upgrade import tunnel, upgrade_allowed
 
 RECV_SIZE = 65536
@@ -238,8 +239,7 @@ class DownstreamConnection:
         if head.host is None:
             return self.local_reply(stream, 400, b"", close=True)
         if head.method == b"CONNECT":
-            stats.no_route += 1
-            return self.local_reply(stream, 404, b"", close=True, flag="NR")
+            return connect_request(self, stream)
         target = head.target
         if b"#" in target:
             return self.local_reply(stream, 400, b"", close=True)  # a fragment is not sent (Envoy)
@@ -247,8 +247,6 @@ class DownstreamConnection:
             target = normalized_target(self, stream, head, target)
             if target is None:
                 return None
-        if head.upgrade is not None and not hcm.upgrades:
-            return self.local_reply(stream, 403, b"", close=True)   # as Envoy, unconfigured
         if hcm.server.health_check_failed:
             stream.close = True  # Envoy's drain-close: load balancers move their clients away
             stream.health_check_failed = hcm.health_check is not None

@@ -5,8 +5,8 @@ connections are a byte pump (network/pump.py: splice where both ends are plain T
 side closes. Counted in ``downstream_cx_upgrades_total`` / ``_active``. A tunnel is a busy
 connection: across a reload it stays on its generation until it closes.
 
-As Envoy 1.40: a type the connection manager does not name is answered 403; a route's own
-``upgrade_configs`` turns a named type on or off for that route. An upstream that does not
+As Envoy 1.40: a type neither the connection manager nor the route names is answered 403; a
+route's own ``upgrade_configs`` turns a type on or off for that route. An upstream that does not
 answer 101 has its response relayed, and the connection then closes. Unlike Envoy, the HTTP
 filters do not see upgrade requests (``upgrade_configs[].filters`` is refused), and a route's
 retry policy does not apply to them (docs/envoy-reference.md).
@@ -25,7 +25,9 @@ from .date import http_date
 from .headers import HOP_BY_HOP
 from .http1.serialize import LAST_CHUNK, chunk, response_head
 from .request_headers import forwarded_headers
-from .router.downstream_head import CHUNKED, RAW, downstream_head, response_decoder, set_server
+from ..stats.schema import count_status_class
+from .router.downstream_head import (CHUNKED, CLASS_STATS, RAW, downstream_head, response_decoder,
+                                     set_server)
 from .router.retry import UpstreamReset
 from .router.route_table import ROUTE
 from .router.terminal import route_request
@@ -36,15 +38,22 @@ _REFUSAL_LIMIT = 1 << 20
 
 
 def upgrade_allowed(hcm, route, kind):
-    """Whether an upgrade to ``kind`` (lower-case bytes) is proxied on ``route``."""
-    enabled = hcm.upgrades.get(kind)
-    if enabled is None:
-        return False
+    """Whether an upgrade to ``kind`` (lower-case bytes) is proxied on ``route``: the route's
+    own upgrade_configs entry decides, else the connection manager's (Envoy's
+    createUpgradeFilterChain: a route may turn on a type its connection manager leaves out)."""
+    entry = route_upgrade(route, kind)
+    if entry is not None:
+        return entry[1]
+    return hcm.upgrades.get(kind, False)
+
+
+def route_upgrade(route, kind):
+    """The route's (type, enabled, terminate) entry for ``kind``, or None."""
     action = route.config.route if route is not None else None
-    for route_kind, route_enabled in (action.upgrade_configs if action is not None else ()):
-        if route_kind.encode() == kind:
-            return route_enabled
-    return enabled
+    for entry in (action.upgrade_configs if action is not None else ()):
+        if entry[0].encode() == kind:
+            return entry
+    return None
 
 
 def tunnel(conn, stream, target):
@@ -58,7 +67,9 @@ def tunnel(conn, stream, target):
     if route is None or route.kind is not ROUTE:
         return route_request(conn, stream, target, forwarded_headers)
     headers = forwarded_headers(conn, stream)
-    headers += [(b"connection", b"upgrade"), (b"upgrade", head.upgrade)]
+    connect = head.method == b"CONNECT"     # forwarded to an HTTP upstream (connect_tunnel.py)
+    if not connect:
+        headers += [(b"connection", b"upgrade"), (b"upgrade", head.upgrade)]
     stream.close = False    # not to be said in the 101
     router.start(stream, conn, target, headers)
     if router.replays:
@@ -77,15 +88,16 @@ def tunnel(conn, stream, target):
         return _fail(conn, stream, 503, local_reply.CONNECT_ERROR + b"connection termination", "UC")
     except ProtocolError:
         return _fail(conn, stream, 502, local_reply.CONNECT_ERROR + b"protocol error", "UPE")
-    if response.status != 101:
+    if not (200 <= response.status < 300 if connect else response.status == 101):
         return _relay_refusal(conn, stream, response, rest, sent_at)
-    send_all(conn.sock, _switching_protocols(conn, stream, raw_head))
+    send_all(conn.sock, _tunnel_head(conn, stream, response.status, raw_head))
     _pump(conn, stream, rest)
 
 
-def _switching_protocols(conn, stream, raw_head):
-    """The 101 for the client, as Envoy 1.40 relays it: the upstream's headers in their order,
-    Upgrade and Connection included, Server replaced, no x-envoy-upstream-service-time."""
+def _tunnel_head(conn, stream, status, raw_head):
+    """The 101 (or a CONNECT's 2xx) for the client, as Envoy 1.40 relays it: the upstream's
+    headers in their order, Upgrade and Connection included, Server replaced, no
+    x-envoy-upstream-service-time."""
     router = conn.hcm.router
     headers = []
     for line in raw_head.split(b"\n")[1:]:
@@ -101,12 +113,12 @@ def _switching_protocols(conn, stream, raw_head):
         headers.insert(0, (b"date", http_date()))
     if server_at == -1:
         headers.append((b"server", router.server_name))
-    stream.info.response_code = 101
+    stream.info.response_code = status
     stream.info.response_code_details = "via_upstream"
     stream.responded = True
-    stream.cluster.stats.upstream_rq_1xx += 1
-    router.stats.downstream_rq_1xx += 1
-    return response_head(101, headers)
+    count_status_class(stream.cluster.stats, CLASS_STATS, status)
+    conn.hcm.count_response(status)
+    return response_head(status, headers)
 
 
 def _response_head(stream):

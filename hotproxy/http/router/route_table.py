@@ -21,8 +21,9 @@ from .hashing import RequestHash
 from .mirroring import MirrorPolicies
 from .matchers import compile_request_checks
 
-# Path match kinds, tested in this order of likelihood by RouteTable.match.
-_PREFIX, _PREFIX_NOCASE, _EXACT, _EXACT_NOCASE, _SEPARATED, _SEPARATED_NOCASE, _REGEX = range(7)
+# Path match kinds, tested in this order of likelihood by RouteTable.match; CONNECT routes
+# are kept apart (RouteTable.match_connect).
+_PREFIX, _PREFIX_NOCASE, _EXACT, _EXACT_NOCASE, _SEPARATED, _SEPARATED_NOCASE, _REGEX, _CONNECT = range(8)
 # path specifier → (kind when case_sensitive, kind when not)
 _KINDS = {"prefix": (_PREFIX, _PREFIX_NOCASE), "path": (_EXACT, _EXACT_NOCASE),
           "path_separated_prefix": (_SEPARATED, _SEPARATED_NOCASE)}
@@ -53,6 +54,7 @@ class RouteTable:
             request_levels = (levels[0], global_levels[0])
             response_levels = (levels[1], global_levels[1])
             entries = []
+            connect = []
             for r, route in enumerate(vhost.routes):
                 try:
                     entry = _compile_entry(route, vhost, f"{where}.routes[{r}]",
@@ -61,8 +63,9 @@ class RouteTable:
                     problems.extend(error.problems)
                     continue
                 if entry is not None:
-                    entries.append(entry)
-            entries = tuple(entries)
+                    (connect if entry[0] == _CONNECT else entries).append(entry)
+            entries = _Routes(entries)
+            entries.connect = tuple(connect)
             for d, domain in enumerate(vhost.domains):
                 problem = self._add_domain(domain.lower(), entries, suffixes, prefixes, config.name)
                 if problem:
@@ -129,6 +132,15 @@ class RouteTable:
                     return entries
         return self._default
 
+    def match_connect(self, host, headers, scheme=None):
+        """The CompiledRoute of a CONNECT request (only ``connect_matcher`` routes take one, and
+        no other route does), or None."""
+        entries = self._default if self._default_only else self._virtual_host_routes(host)
+        for _, _, checks, route in (entries.connect if entries is not None else ()):
+            if checks is None or checks(headers, host, b"", b"CONNECT", scheme):
+                return route
+        return None
+
     def match(self, host, path, headers, method=None, scheme=None):
         """The CompiledRoute for a request, or None.
 
@@ -173,6 +185,10 @@ class RouteTable:
         return None
 
 
+class _Routes(tuple):
+    """A virtual host's routes in order, and apart (``connect``) its CONNECT ones."""
+
+
 def _without_query(path):
     query_at = path.find(b"?")
     if query_at >= 0:
@@ -190,6 +206,8 @@ def _compile_entry(route, vhost, where, request_levels, response_levels, rng):
     if path_kind == "safe_regex":
         kind = _REGEX
         value = compile_regex(text, f"{where}.match.safe_regex.regex").fullmatch
+    elif path_kind == "connect":
+        kind, value = _CONNECT, b""
     elif path_kind in ("prefix", "path", "path_separated_prefix"):
         value = text.encode()
         if not match.case_sensitive:

@@ -202,9 +202,9 @@ REJECTED = [
     # Route match.
     Rejected({f"{ROUTE}.match": DELETE}, f"{ROUTE}.match", "required field is missing"),
     Rejected({f"{ROUTE}.match": {}}, f"{ROUTE}.match",
-             "exactly one of prefix, path, safe_regex, path_separated_prefix is required"),
+             "exactly one of prefix, path, safe_regex, path_separated_prefix, connect_matcher is required"),
     Rejected({f"{ROUTE}.match.path": "/a"}, f"{ROUTE}.match",
-             "only one of prefix, path, safe_regex, path_separated_prefix may be set, "
+             "only one of prefix, path, safe_regex, path_separated_prefix, connect_matcher may be set, "
              "got prefix and path"),
     Rejected({f"{ROUTE}.match": {"path_separated_prefix": "/a/"}},
              f"{ROUTE}.match.path_separated_prefix",
