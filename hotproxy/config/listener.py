@@ -50,6 +50,8 @@ class HttpConnectionManager:
     generate_request_id: bool = True
     idle_timeout: float = 3600.0              # common_http_protocol_options.idle_timeout
     max_headers_count: int = 100              # common_http_protocol_options.max_headers_count
+    max_requests_per_connection: int = 0      # common_http_protocol_options; 0: no limit
+    max_connection_duration: float = 0.0      # common_http_protocol_options; 0: none
     max_request_headers_kb: int = 60
     request_timeout: float = 0.0
     drain_timeout: float = 5.0                # HTTP/2: between the two GOAWAYs of a drain

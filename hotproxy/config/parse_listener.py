@@ -60,8 +60,9 @@ HTTP_CONNECTION_MANAGER = Fields(
                 "add_proxy_protocol_connection_state forward_proto_config")
 CODEC_TYPES = Enum("AUTO HTTP1 HTTP2", unsupported="HTTP3")
 HTTP_PROTOCOL_OPTIONS = Fields(
-    "idle_timeout max_headers_count max_response_headers_kb headers_with_underscores_action",
-    unsupported="max_connection_duration max_stream_duration max_requests_per_connection")
+    "idle_timeout max_headers_count max_response_headers_kb headers_with_underscores_action "
+    "max_connection_duration max_requests_per_connection",
+    unsupported="max_stream_duration")
 ESCAPED_SLASHES_ACTIONS = Enum("IMPLEMENTATION_SPECIFIC_DEFAULT KEEP_UNCHANGED REJECT_REQUEST "
                                "UNESCAPE_AND_REDIRECT UNESCAPE_AND_FORWARD")
 UNDERSCORES_ACTIONS = Enum("ALLOW REJECT_REQUEST DROP_HEADER")
@@ -204,6 +205,8 @@ def http_connection_manager(node: Node) -> HttpConnectionManager | None:
             generate_request_id=m.boolean("generate_request_id"),
             idle_timeout=options and options.duration("idle_timeout"),
             max_headers_count=options and options.uint32("max_headers_count", minimum=1),
+            max_requests_per_connection=options and options.uint32("max_requests_per_connection"),
+            max_connection_duration=options and options.duration("max_connection_duration"),
             max_request_headers_kb=m.uint32("max_request_headers_kb", minimum=1, maximum=8192),
             request_timeout=m.duration("request_timeout"),
             drain_timeout=m.duration("drain_timeout"),

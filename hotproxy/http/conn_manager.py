@@ -67,6 +67,9 @@ class HttpConnectionManager:
         self.filters = filter_factories(config, FilterContext(
             cluster_manager, f"http.{config.stat_prefix}.", self.server, deadlines,
             config.route_config))
+        #: common_http_protocol_options' connection limits (0: none)
+        self.max_requests_per_connection = config.max_requests_per_connection
+        self.max_connection_duration = config.max_connection_duration
         #: upgrade type (lower-case) → enabled, from upgrade_configs (http/upgrade.py)
         self.upgrades = {kind.encode(): enabled for kind, enabled, _ in config.upgrade_configs}
         #: HTTP/2's options when the codec may speak it (AUTO or HTTP2), else None

@@ -75,6 +75,14 @@ class DownstreamConnection:
         # when a draining listener without a successor closes this connection: one accepted
         # while the listener already closes its connections serves one exchange
         self.close_at = time.monotonic() if hcm.closing else NEVER
+        #: max_connection_duration: the connection drains (its next response closes it, or it
+        #: closes while idle) from then on
+        self.max_duration_at = NEVER
+        if hcm.max_connection_duration:
+            self.max_duration_at = time.monotonic() + hcm.max_connection_duration
+            self.close_at = min(self.close_at, self.max_duration_at)
+        #: max_requests_per_connection: requests this connection may still take, 0: no limit
+        self.requests_left = hcm.max_requests_per_connection
         #: a TLS connection that cannot move to the next generation: its next response closes
         #: it, and while idle it is closed only by its idle timeout (the client may be sending)
         self.lingering = False
@@ -231,6 +239,14 @@ class DownstreamConnection:
         stream = self.stream = ActiveStream(head, time.monotonic())
         if stream.start >= self.close_at:
             stream.close = True  # draining: this exchange is the connection's last
+            if stream.start >= self.max_duration_at:
+                self.max_duration_at = NEVER
+                stats.downstream_cx_max_duration_reached += 1
+        if self.requests_left:
+            self.requests_left -= 1
+            if not self.requests_left:
+                stream.close = True
+                stats.downstream_cx_max_requests_reached += 1
         if head.version != "1.1":
             # HTTP/1.0 needs accept_http_10, which hotproxy does not support: Envoy's default.
             return self.local_reply(stream, 426, local_reply.PROTOCOL_ERROR_BODIES[426], close=True)

@@ -43,7 +43,10 @@ def timeout_reply(conn):
     stats = hcm.stats
     stream = conn.stream
     if not conn.decoder.mid_message and stream is None:
-        stats.downstream_cx_idle_timeout += 1
+        if time.monotonic() >= conn.max_duration_at:
+            stats.downstream_cx_max_duration_reached += 1
+        else:
+            stats.downstream_cx_idle_timeout += 1
         return  # an idle keep-alive connection: closed silently
     if stream is not None and stream.responded:
         return

@@ -143,11 +143,7 @@ def test_streams_open_when_the_proxy_closes_leave_streams_active(target):
     assert wait_for_stat(target, "http2.streams_active", before) == before
 
 
-def test_streams_open_when_the_client_closes_leave_streams_active(target, request):
-    if target.kind == "hotproxy":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "downstream.py: Http2Connection.run does not call codec.connection_lost() when "
-            "the client closes, so its open streams stay in http2.streams_active")))
+def test_streams_open_when_the_client_closes_leave_streams_active(target):
     client = target.connect()
     before = target.stat("http2.streams_active")
     client.send(*[client.request(s, "/echo", "POST", end_stream=False) for s in (1, 3)])
@@ -157,13 +153,8 @@ def test_streams_open_when_the_client_closes_leave_streams_active(target, reques
     assert wait_for_stat(target, "http2.streams_active", before) == before
 
 
-def test_requests_on_a_connection_that_ends_at_once_are_counted(target, request):
+def test_requests_on_a_connection_that_ends_at_once_are_counted(target):
     # Envoy counts a request when its headers are decoded (a malformed one too)
-    if target.kind == "hotproxy":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "stream_port.py: StreamPort.serve counts downstream_rq_total / "
-            "downstream_rq_http2_total when its greenlet first runs; the connection's end "
-            "kills the greenlets spawned in the same read before they run, so they count 0")))
     client = target.connect()
     before = target.stat("http.ingress_http.downstream_rq_total")
     client.send(*[client.request(s, "/echo", "POST", end_stream=False) for s in (1, 3, 5)],

@@ -97,6 +97,13 @@ class Http2Connection:
         self.greenlet = gevent.getcurrent()
         self.deadline = NEVER
         self.close_at = time.monotonic() if hcm.closing else NEVER
+        #: common_http_protocol_options: the connection drains once it is this old, or once it
+        #: has taken this many streams (0: no limit)
+        self.max_duration_at = NEVER
+        if hcm.max_connection_duration:
+            self.max_duration_at = time.monotonic() + hcm.max_connection_duration
+            self.close_at = min(self.close_at, self.max_duration_at)
+        self.requests_left = hcm.max_requests_per_connection
         self._drain_started = 0.0
 
     # what conn_manager.drain asks of a connection
@@ -124,6 +131,8 @@ class Http2Connection:
         now = time.monotonic()
         self.deadline = NEVER
         if now >= self.close_at and not self._drain_started:
+            if now >= self.max_duration_at:
+                self.hcm.stats.downstream_cx_max_duration_reached += 1
             return self.start_drain()
         if self._drain_started and self.codec.draining:
             self.codec.finish_drain()
@@ -185,13 +194,19 @@ class Http2Connection:
             pass
         finally:
             stats.downstream_cx_http2_active -= 1
+            codec.connection_lost()     # its streams leave http2.streams_active
             for port in list(self.ports.values()):
                 port.abort("connection termination")
             self.deadline = NEVER
             self._flush_quietly()
 
     def _watch_idle(self):
-        if self.ports or self._drain_started:
+        """The deadline while not draining: the close time, and the idle timeout while no stream
+        is open."""
+        if self._drain_started:
+            return
+        if self.ports:
+            self.deadline = self.close_at
             return
         timeout = self.hcm.idle_timeout
         now = time.monotonic()
@@ -209,9 +224,15 @@ class Http2Connection:
                 else:
                     self.codec.acknowledge(event.stream_id, event.flow_length)
             elif kind is ev.RequestHeaders:
-                self.deadline = NEVER
+                if not self._drain_started:
+                    self.deadline = self.close_at
                 port = ports[event.stream_id] = StreamPort(self, event)
                 port.greenlet = gevent.spawn(port.serve)
+                if self.requests_left:
+                    self.requests_left -= 1
+                    if not self.requests_left:
+                        self.hcm.stats.downstream_cx_max_requests_reached += 1
+                        self.start_drain()
             elif kind is ev.RequestTrailers:
                 port = ports.get(event.stream_id)
                 if port is not None:

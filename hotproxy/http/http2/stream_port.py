@@ -52,6 +52,9 @@ class StreamPort:
         self.scheme = connection.scheme
         self.remote_ip, self.remote_port = connection.remote_ip, connection.remote_port
         self.stream_id = event.stream_id
+        stats = self.hcm.stats     # a request counts once decoded, even if it never runs
+        stats.downstream_rq_total += 1
+        stats.downstream_rq_http2_total += 1
         self.opening = event        # the RequestHeaders that opened the stream
         self.inbox = deque()        # RequestData / RequestTrailers events, in order
         self._waiter = None         # an Event while the greenlet waits for one or for window
@@ -158,8 +161,6 @@ class StreamPort:
         stats = hcm.stats
         event = self.opening
         head, target = request_head(event.headers, event.end_stream)
-        stats.downstream_rq_total += 1
-        stats.downstream_rq_http2_total += 1
         stats.downstream_rq_active += 1
         stream = self.stream = ActiveStream(head, time.monotonic())
         stream.connection = self
