@@ -6,7 +6,6 @@ stats."""
 import socket
 import time
 
-import pytest
 
 from h2_frames import (COMPRESSION_ERROR, CONTINUATION, GOAWAY, HEADERS, INTERNAL_ERROR,
                        END_STREAM, END_HEADERS, data, frame, peers_fixture, ping, priority,
