@@ -18,7 +18,8 @@ class FilterManager:
     def __init__(self, stream, filters, decoded, encoded):
         """``filters``: the stream's filter objects in config order; ``decoded`` (headers sink,
         data sink) and ``encoded`` the same at the end of each direction: functions called with
-        the stream, then ``end_stream`` (headers) or ``data, end_stream``."""
+        the stream, then ``end_stream`` (headers) or ``data, end_stream``; ``encoded`` may add a
+        trailers sink (called with the stream and the trailers)."""
         self.stream = stream
         self.filters = filters
         hooks = []
@@ -49,6 +50,28 @@ class FilterManager:
         encoding = self.encoding
         encoding.data_from(encoding.start, data, end_stream)
 
+    def encode_trailers(self, trailers):
+        """The response ends with ``trailers`` (a header list). Each filter's encode_trailers
+        hook may edit them in place, or return bytes: the body's last piece instead of trailers,
+        which goes on through the filters after it (gRPC-Web puts trailers in the body so).
+        Where a filter holds the body, or the sink takes no trailers (HTTP/1.1), the response
+        just ends: the trailers are dropped, as Envoy drops them without enable_trailers."""
+        encoding = self.encoding
+        stream = self.stream
+        filters, hooks = encoding.filters, encoding.hooks
+        for index in range(encoding.start, len(hooks)):
+            hook = hooks[index][5]
+            if hook is not None:
+                result = hook(filters[index], stream, trailers)
+                if result is not CONTINUE:
+                    encoding.data_from(index + 1, result, True)
+                    return
+        if encoding.held_at >= 0 or encoding.sink_trailers is None:
+            encoding.data_from(encoding.start, b"", True)
+            return
+        encoding.ended = True
+        encoding.sink_trailers(stream, trailers)
+
     @property
     def encoding_ended(self):
         return self.encoding.ended
@@ -60,11 +83,12 @@ class FilterManager:
                 hooks[4](filter_, stream)
 
 
-#: filter class → its (decode_headers, decode_data, encode_headers, encode_data, on_stream_end)
-#: functions, None for each it keeps from HttpFilter (which continues): learnt once a class, so a
-#: stream pays neither a lookup nor a call for a hook its filter does not have
+#: filter class → its (decode_headers, decode_data, encode_headers, encode_data, on_stream_end,
+#: encode_trailers) functions, None for each it keeps from HttpFilter (which continues): learnt
+#: once a class, so a stream pays neither a lookup nor a call for a hook its filter does not have
 _HOOKS_OF = {}
-_HOOK_NAMES = ("decode_headers", "decode_data", "encode_headers", "encode_data", "on_stream_end")
+_HOOK_NAMES = ("decode_headers", "decode_data", "encode_headers", "encode_data", "on_stream_end",
+               "encode_trailers")
 
 
 def _learn_hooks(cls):
@@ -82,7 +106,8 @@ def _new_pass(stream, filters, hooks, first_hook, sink, decoding):
     made.hooks = hooks
     made.headers_hook = first_hook
     made.data_hook = first_hook + 1
-    made.sink_headers, made.sink_data = sink
+    made.sink_headers, made.sink_data = sink[0], sink[1]
+    made.sink_trailers = sink[2] if len(sink) > 2 else None
     made.decoding = decoding
     made.start = 0
     made.reached = -1
@@ -97,7 +122,7 @@ class _Pass:
     reply itself is what passes."""
 
     __slots__ = ("stream", "filters", "hooks", "headers_hook", "data_hook", "sink_headers",
-                 "sink_data", "decoding",
+                 "sink_data", "sink_trailers", "decoding",
                  "start",       # the first filter this pass runs (a local reply skips some)
                  "reached",     # the last filter whose headers hook ran
                  "ended",       # the sink has the end of the stream

@@ -311,6 +311,12 @@ class StreamPort:
         """The router relayed what one upstream read held: send what is framed."""
         self.connection.flush()
 
+    def send_trailers(self, trailers):
+        """Trailers end the stream (gRPC's grpc-status rides in them)."""
+        self.connection.codec.send_trailers(self.stream_id, trailers)
+        self.ended = True
+        self.connection.flush()
+
     def send_data(self, data, end_stream):
         """Send ``data`` as the client's windows allow, waiting for them to open."""
         connection = self.connection
@@ -347,7 +353,13 @@ def _encode_body(stream, data, end_stream):
     port.send_data(data, end_stream)
 
 
-ENCODED = (_encode_head, _encode_body)
+def _encode_trailers(stream, trailers):
+    port = stream.connection
+    if not port.ended:
+        port.send_trailers(trailers)
+
+
+ENCODED = (_encode_head, _encode_body, _encode_trailers)
 
 
 def request_head(headers, end_stream):

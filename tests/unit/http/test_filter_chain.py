@@ -115,3 +115,48 @@ def test_responses_pass_the_filters_in_reverse_order():
     assert sent[0][1] == [(b"x-seen-by", b"b"), (b"x-seen-by", b"a")]
     assert sent[1] == ("body", b"BODY", True)
     assert manager.encoding_ended
+
+
+class TrailerEditor(HttpFilter):
+    def encode_trailers(self, stream, trailers):
+        trailers.append((b"x-edited", b"1"))
+        return CONTINUE
+
+
+class TrailersIntoBody(HttpFilter):
+    def encode_trailers(self, stream, trailers):
+        return b"|" + b";".join(b"%s=%s" % pair for pair in trailers)
+
+
+def with_trailers_sink(*filters):
+    stream, manager, got, sent = chain(*filters)
+    manager.encoding.sink_trailers = lambda _, trailers: sent.append(("trailers", list(trailers)))
+    manager.decode_headers(True)
+    return stream, manager, sent
+
+
+def test_trailers_pass_the_encode_filters_to_the_trailers_sink():
+    stream, manager, sent = with_trailers_sink(TrailerEditor())
+    stream.response = Response(200, [])
+    manager.encode_headers(False)
+    manager.encode_data(b"body", False)
+    manager.encode_trailers([(b"grpc-status", b"0")])
+    assert sent[-1] == ("trailers", [(b"grpc-status", b"0"), (b"x-edited", b"1")])
+
+
+def test_a_filter_may_turn_the_trailers_into_the_last_body_piece():
+    stream, manager, sent = with_trailers_sink(TrailerEditor(), TrailersIntoBody())
+    stream.response = Response(200, [])
+    manager.encode_headers(False)
+    manager.encode_trailers([(b"grpc-status", b"0")])
+    # reverse order: TrailersIntoBody (last in config) sees them first; TrailerEditor never does
+    assert sent[-1] == ("body", b"|grpc-status=0", True)
+
+
+def test_without_a_trailers_sink_the_response_just_ends():
+    stream, manager, _, sent = chain(TrailerEditor())
+    manager.decode_headers(True)
+    stream.response = Response(200, [])
+    manager.encode_headers(False)
+    manager.encode_trailers([(b"grpc-status", b"0")])
+    assert sent[-1] == ("body", b"", True)
