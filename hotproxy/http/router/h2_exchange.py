@@ -324,16 +324,10 @@ def _end_body(stream, conn, framing):
 
 
 def _relay_trailers(stream, conn, framing, trailers):
-    """Trailers end the response: an HTTP/2 client gets them when no filter holds the body
-    (filters have no trailers hook yet); otherwise the body just ends."""
-    port = stream.connection if framing is FILTERED else None
-    encoding = stream.filters.encoding if framing is FILTERED else None
-    if (port is not None and port.protocol == "HTTP/2" and not port.ended
-            and not encoding.ended and encoding.held_at < 0):
-        encoding.ended = True
-        port.ended = True
-        port.connection.codec.send_trailers(port.stream_id, trailers)
-        port.connection.flush()
+    """Trailers end the response: through the filters (filter_chain.encode_trailers, which an
+    HTTP/2 client gets them from); an unfiltered HTTP/1.1 response just ends."""
+    if framing is FILTERED and not stream.filters.encoding_ended:
+        stream.filters.encode_trailers(trailers)
         return
     _end_body(stream, conn, framing)
 
