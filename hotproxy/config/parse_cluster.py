@@ -5,7 +5,7 @@ from __future__ import annotations
 from .cluster import (Cluster, LbEndpoint, LocalityLbEndpoints, RetryBudget, SlowStart, Thresholds,
                       UpstreamProxyProtocol)
 from .fields import NOT_SUPPORTED, Enum, Fields, Node, present
-from .parse_core import address
+from .parse_core import address, percent_value
 from .parse_dns import dns_settings
 from .parse_outlier import outlier_detection
 from .parse_health_check import endpoint_health_check_config, health_checks
@@ -59,7 +59,6 @@ THRESHOLDS = Fields("priority max_connections max_pending_requests max_requests 
                     "retry_budget track_remaining",
                     unsupported="max_connection_pools")
 RETRY_BUDGET = Fields("budget_percent min_retry_concurrency")
-PERCENT = Fields("value")
 ROUTING_PRIORITIES = Enum("DEFAULT HIGH")
 
 CLUSTER_LOAD_ASSIGNMENT = Fields("cluster_name endpoints", unsupported="named_endpoints policy")
@@ -193,21 +192,9 @@ def retry_budget(node: Node) -> RetryBudget | None:
     m = node.message(RETRY_BUDGET)
     if m is None:
         return None
-    percent = m.nested("budget_percent", _percent)
+    percent = m.nested("budget_percent", percent_value)
     return RetryBudget(**present(budget_percent=percent,
                                  min_retry_concurrency=m.uint32("min_retry_concurrency")))
-
-
-def _percent(node: Node) -> float | None:
-    """envoy.type.v3.Percent: ``value`` in [0, 100]."""
-    m = node.message(PERCENT)
-    if m is None:
-        return None
-    value = m.nested("value", lambda n: n.double())
-    if value is not None and not 0 <= value <= 100:
-        m.at("value").fail(f"must be between 0 and 100, got {value:g}")
-        return None
-    return value if value is not None else 0.0
 
 
 def ring_hash_lb_config(node: Node) -> dict | None:
@@ -244,7 +231,7 @@ def slow_start_config(node: Node) -> SlowStart | None:
         return None
     window = m.duration("slow_start_window")
     aggression = m.nested("aggression", _aggression)
-    percent = m.nested("min_weight_percent", _percent)
+    percent = m.nested("min_weight_percent", percent_value)
     if not window:
         return None
     return SlowStart(window, **present(aggression=aggression, min_weight_percent=percent))
@@ -266,7 +253,7 @@ def common_lb_config(node: Node) -> dict | None:
     m = node.message(COMMON_LB_CONFIG)
     if m is None:
         return None
-    percent = m.nested("healthy_panic_threshold", _percent)
+    percent = m.nested("healthy_panic_threshold", percent_value)
     weighted = m.nested("locality_weighted_lb_config", lambda n: n.message(Fields("")) is not None)
     return present(healthy_panic_threshold=None if percent is None else int(percent + 0.5),
                    locality_weighted=weighted)

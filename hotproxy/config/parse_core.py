@@ -180,3 +180,18 @@ def query_parameter_matcher(node: Node) -> QueryParameterMatcher | None:
     return QueryParameterMatcher(name=m.string("name", required=True),
                                  string_match=m.nested("string_match", string_matcher),
                                  present_match=m.boolean("present_match"))
+
+
+PERCENT = Fields("value")
+
+
+def percent_value(node: Node) -> float | None:
+    """envoy.type.v3.Percent: ``value`` in [0, 100]."""
+    m = node.message(PERCENT)
+    if m is None:
+        return None
+    value = m.nested("value", lambda n: n.double())
+    if value is not None and not 0 <= value <= 100:
+        m.at("value").fail(f"must be between 0 and 100, got {value:g}")
+        return None
+    return value if value is not None else 0.0

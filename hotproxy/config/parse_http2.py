@@ -4,15 +4,18 @@ bounds are the proto's validation rules in Envoy 1.40."""
 from __future__ import annotations
 
 from .fields import Fields, Node
+from .parse_core import percent_value
 
 HTTP2_PROTOCOL_OPTIONS = Fields(
     "hpack_table_size max_concurrent_streams initial_stream_window_size "
     "initial_connection_window_size allow_connect max_outbound_frames "
     "max_outbound_control_frames max_consecutive_inbound_frames_with_empty_payload "
     "max_inbound_priority_frames_per_stream max_inbound_window_update_frames_per_data_frame_sent "
-    "override_stream_error_on_invalid_http_message stream_error_on_invalid_http_messaging",
-    unsupported="allow_metadata custom_settings_parameters connection_keepalive "
+    "override_stream_error_on_invalid_http_message stream_error_on_invalid_http_messaging "
+    "connection_keepalive",
+    unsupported="allow_metadata custom_settings_parameters "
                 "use_oghttp2_codec max_metadata_size enable_huffman_encoding")
+KEEPALIVE = Fields("interval timeout interval_jitter", unsupported="connection_idle_interval")
 
 #: field → (minimum, maximum) of the uint32 wrappers Envoy validates
 _BOUNDS = {
@@ -45,4 +48,22 @@ def http2_options(node: Node) -> dict | None:
                  "override_stream_error_on_invalid_http_message"):
         if m.has(name):
             found["override_stream_error_on_invalid_http_message"] = bool(m.boolean(name))
+    keepalive = m.nested("connection_keepalive", _keepalive)
+    if keepalive:
+        found.update(keepalive)
     return found
+
+
+def _keepalive(node: Node) -> dict | None:
+    """KeepaliveSettings: a PING every ``interval`` (±``interval_jitter`` percent, 15 by
+    default), the connection closed when one is not answered within ``timeout``."""
+    m = node.message(KEEPALIVE)
+    if m is None:
+        return None
+    timeout = m.duration("timeout")
+    if timeout is None and not m.has("timeout"):
+        m.at("timeout").fail("required")
+    jitter = m.nested("interval_jitter", percent_value)
+    return {"keepalive_interval": m.duration("interval") or 0.0,
+            "keepalive_timeout": timeout or 0.0,
+            "keepalive_jitter": 0.15 if jitter is None else jitter / 100}

@@ -26,6 +26,7 @@ from ...deadlines import NEVER
 from ...sockio import address_label
 from . import events as ev
 from .codec import ServerCodec
+from .keepalive import Keepalive
 from .limits import Http2Stats
 from .options import Http2Options
 from .stream_port import StreamPort
@@ -105,6 +106,8 @@ class Http2Connection:
             self.close_at = min(self.close_at, self.max_duration_at)
         self.requests_left = hcm.max_requests_per_connection
         self._drain_started = 0.0
+        options = hcm.http2_options
+        self.keepalive = Keepalive(self, options) if options.keepalive_timeout else None
 
     # what conn_manager.drain asks of a connection
     @property
@@ -168,10 +171,16 @@ class Http2Connection:
 
     # reading
 
+    def abort(self, reason):
+        """End the connection now, without a GOAWAY (keepalive timeout)."""
+        self.greenlet.kill(SocketTimeout(reason), block=False)
+
     def run(self):
         sock = self.sock
         codec = self.codec
         stats = self.hcm.stats
+        if self.keepalive is not None:
+            self.hcm.deadlines.watch(self.keepalive)
         stats.downstream_cx_http2_total += 1
         stats.downstream_cx_http2_active += 1
         self.hcm.http2_stats.nghttp2_downstream_connections += 1
@@ -193,6 +202,8 @@ class Http2Connection:
         except (OSError, SocketTimeout):
             pass
         finally:
+            if self.keepalive is not None:
+                self.hcm.deadlines.unwatch(self.keepalive)
             stats.downstream_cx_http2_active -= 1
             codec.connection_lost()     # its streams leave http2.streams_active
             for port in list(self.ports.values()):
@@ -247,6 +258,9 @@ class Http2Connection:
                 self.hcm.stats.downstream_cx_protocol_error += 1
                 self._flush_quietly()
                 return False
+            elif kind is ev.PingAck:
+                if self.keepalive is not None:
+                    self.keepalive.acked(event.opaque_data)
             elif kind is ev.PrematureResetsExceeded:
                 self.hcm.stats.downstream_rq_too_many_premature_resets += 1
                 return False

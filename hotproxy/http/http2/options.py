@@ -28,6 +28,11 @@ class Http2Options:
         self.override_stream_error_on_invalid_http_message = False
         self.max_headers_kb = 60
         self.max_headers_count = 100
+        # connection_keepalive: seconds between PINGs (0: none), to wait for each one's ack,
+        # and the jitter as a fraction of the interval
+        self.keepalive_interval = 0.0
+        self.keepalive_timeout = 0.0
+        self.keepalive_jitter = 0.15
         self.premature_reset_min_stream_lifetime_seconds = 1
         self.premature_reset_total_stream_count = 500
         for name, value in overrides.items():
