@@ -25,6 +25,9 @@ FILTERS = {
     _EXT + "header_to_metadata.v3.Config": "header_to_metadata",
     _EXT + "header_mutation.v3.HeaderMutation": "header_mutation",
     _EXT + "cache.v3.CacheConfig": "cache",
+    _EXT + "grpc_web.v3.GrpcWeb": "grpc_web",
+    _EXT + "grpc_http1_bridge.v3.Config": "grpc_http1_bridge",
+    _EXT + "grpc_stats.v3.FilterConfig": "grpc_stats",
     "type.googleapis.com/hotproxy.filters.python.v1.Python": "python",
 }
 
