@@ -6,15 +6,19 @@ from __future__ import annotations
 from .fields import Fields, Node
 from .parse_core import percent_value
 
-HTTP2_PROTOCOL_OPTIONS = Fields(
+_HTTP2_FIELDS = (
     "hpack_table_size max_concurrent_streams initial_stream_window_size "
     "initial_connection_window_size allow_connect max_outbound_frames "
     "max_outbound_control_frames max_consecutive_inbound_frames_with_empty_payload "
     "max_inbound_priority_frames_per_stream max_inbound_window_update_frames_per_data_frame_sent "
-    "override_stream_error_on_invalid_http_message stream_error_on_invalid_http_messaging "
-    "connection_keepalive",
-    unsupported="allow_metadata custom_settings_parameters "
-                "use_oghttp2_codec max_metadata_size enable_huffman_encoding")
+    "override_stream_error_on_invalid_http_message stream_error_on_invalid_http_messaging")
+_HTTP2_UNSUPPORTED = ("allow_metadata custom_settings_parameters use_oghttp2_codec "
+                      "max_metadata_size enable_huffman_encoding")
+HTTP2_PROTOCOL_OPTIONS = Fields(_HTTP2_FIELDS + " connection_keepalive",
+                                unsupported=_HTTP2_UNSUPPORTED)
+#: an upstream's: its pool sends no keepalive PINGs yet
+UPSTREAM_HTTP2_PROTOCOL_OPTIONS = Fields(_HTTP2_FIELDS,
+                                         unsupported=_HTTP2_UNSUPPORTED + " connection_keepalive")
 KEEPALIVE = Fields("interval timeout interval_jitter", unsupported="connection_idle_interval")
 
 #: field → (minimum, maximum) of the uint32 wrappers Envoy validates
@@ -31,9 +35,9 @@ _BOUNDS = {
 }
 
 
-def http2_options(node: Node) -> dict | None:
+def http2_options(node: Node, fields: Fields = HTTP2_PROTOCOL_OPTIONS) -> dict | None:
     """The options that are set, by Http2Options attribute name."""
-    m = node.message(HTTP2_PROTOCOL_OPTIONS)
+    m = node.message(fields)
     if m is None:
         return None
     found = {}
@@ -48,10 +52,13 @@ def http2_options(node: Node) -> dict | None:
                  "override_stream_error_on_invalid_http_message"):
         if m.has(name):
             found["override_stream_error_on_invalid_http_message"] = bool(m.boolean(name))
-    keepalive = m.nested("connection_keepalive", _keepalive)
-    if keepalive:
-        found.update(keepalive)
+    if fields is HTTP2_PROTOCOL_OPTIONS:
+        found.update(m.nested("connection_keepalive", _keepalive) or {})
     return found
+
+
+def upstream_http2_options(node: Node) -> dict | None:
+    return http2_options(node, UPSTREAM_HTTP2_PROTOCOL_OPTIONS)
 
 
 def _keepalive(node: Node) -> dict | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from .fields import Fields, Node, typed_config
-from .parse_http2 import http2_options
+from .parse_http2 import upstream_http2_options
 
 UPSTREAM_HTTP_OPTIONS_TYPE = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 #: Keys Envoy accepts for them: the message's name, and the extension's older name.
@@ -88,13 +88,13 @@ def _protocol_config(node: Node, fields: Fields, exclusive: bool) -> dict | None
         m.nested("http_protocol_options", lambda n: n.message(HTTP1_PROTOCOL_OPTIONS))
     if not m.has("http2_protocol_options"):
         return {}
-    return {"http2_options": tuple(sorted((m.nested("http2_protocol_options", http2_options)
+    return {"http2_options": tuple(sorted((m.nested("http2_protocol_options", upstream_http2_options)
                                            or {}).items()))}
 
 
 def legacy_http2_options(node: Node) -> dict | None:
     """The cluster's deprecated ``http2_protocol_options``: HTTP/2 to every upstream."""
-    options = http2_options(node)
+    options = upstream_http2_options(node)
     return None if options is None else {"http2_options": tuple(sorted(options.items()))}
 
 
