@@ -21,32 +21,34 @@ left is jh2's Python framing and stream state machines (its open-stream count wa
 on each new one). It
 differs from h2 in its defaults for the peer's settings (a 64 KiB HPACK table, a 6 MiB window,
 which RFC 9113 §6.5.2 puts at 4096 and 65535 until the peer says otherwise): the codec sets them
-back to the RFC's. Switching to h2 is the one import line below.
+back to the RFC's. Switching to h2 is the jh2 import lines (here, frame_buffer.py, sending.py).
 
 The codec drives the library's frame loop itself (``_receive_frame`` per frame, a FrameBuffer
-subclass to see every frame before CONTINUATIONs are joined) because h2's ``receive_data`` turns
-any error into a connection error and drops the events decoded before it, and because Envoy
-answers several cases differently (codec.py lists them; ``_screen`` and the frame buffer's
-``__next__`` give nghttp2's answers to frame errors). Header validation is the codec's, not h2's.
+subclass to see every frame before CONTINUATIONs are joined: frame_buffer.py) because h2's
+``receive_data`` turns any error into a connection error and drops the events decoded before it,
+and because Envoy answers several cases differently (codec.py lists them; ``_screen`` and the
+frame buffer's ``__next__`` give nghttp2's answers to frame errors). Header validation is the
+codec's, not h2's.
 
-Every header block is walked before the library decodes it (``hpack_block_error``): jh2's Rust
-HPACK decoder panics on a truncated integer or string, and a panic unwinding through a gevent
-greenlet killed the worker (SIGSEGV) in the conformance tests.
+Every header block is walked before the library decodes it (hpack_check.py): jh2's Rust HPACK
+decoder panics on malformed blocks. The streams and sending are sending.py's, mixed in.
 """
 import time
 
 # The HTTP/2 library: h2 has the same modules (``from h2 import ...``).
-from jh2 import config, connection, events as lib, exceptions, frame_buffer, settings
-from jh2.hyperframe.exceptions import InvalidDataError, InvalidFrameError
-from jh2.hyperframe.frame import Frame, WindowUpdateFrame
+from jh2 import config, connection, events as lib, exceptions, settings
+from jh2.hyperframe.frame import WindowUpdateFrame
 
 from . import events as ev
+from .frame_buffer import SETTINGS, Abuse, InspectedFrameBuffer
+from .hpack_check import hpack_block_error
 from .limits import (CONTINUATION, DATA, HEADERS, PRIORITY, WINDOW_UPDATE, InboundFrameLimits,
                      OutboundFrameLimits)
+from .sending import StreamsAndSending
 
 NO_ERROR, PROTOCOL_ERROR, INTERNAL_ERROR, REFUSED_STREAM = 0x0, 0x1, 0x2, 0x7
 COMPRESSION_ERROR = 0x9
-SETTINGS, GOAWAY = 0x4, 0x7
+GOAWAY = 0x7
 MAX_WINDOW = 2 ** 31 - 1
 MAX_STREAM_ID = 2 ** 31 - 1
 MAX_FIELD_SIZE = 65536  # nghttp2's NGHTTP2_HD_MAX_NV
@@ -61,81 +63,7 @@ def _is_hpack_error(error):
             or str(error).startswith("Error decoding header block"))
 
 
-class _Abuse(Exception):
-    def __init__(self, reason):
-        self.reason = reason
-
-
-class _InspectedFrameBuffer(frame_buffer.FrameBuffer):
-    """Shows each frame, CONTINUATIONs included, to ``inspect`` before the library joins them,
-    and answers frame-format errors as nghttp2 does for Envoy (``__next__``)."""
-
-    def __init__(self, inspect, server):
-        super().__init__(server=server)
-        self._inspect = inspect
-
-    def _update_header_buffer(self, frame):
-        self._inspect(frame)
-        return super()._update_header_buffer(frame)
-
-    def __next__(self):
-        """The library's, but a frame on the wrong stream is nghttp2's answer for its type: DATA
-        and CONTINUATION a GOAWAY PROTOCOL_ERROR, PRIORITY ignored, the others a close without
-        GOAWAY; a SETTINGS ack with a payload is a FRAME_SIZE_ERROR."""
-        while True:
-            offset = self._data_offset
-            available = len(self._data) - offset
-            if available < 9:
-                self._compact()
-                raise StopIteration()
-            header = memoryview(self._data[offset:offset + 9])
-            try:
-                frame, length = Frame.parse_frame_header(header)
-            except (InvalidDataError, InvalidFrameError) as error:
-                kind = header[3]
-                if kind == DATA or kind == CONTINUATION:
-                    raise exceptions.ProtocolError(f"frame on the wrong stream: {error}")
-                if kind != PRIORITY:
-                    raise _Abuse(f"frame on the wrong stream: {error}") from None
-                frame = length = None
-                length = int.from_bytes(header[:3], "big")
-            if available < length + 9:
-                self._compact()
-                raise StopIteration()
-            self._validate_frame_length(length)
-            self._data_offset = offset + 9 + length
-            if frame is None:
-                continue        # a PRIORITY on stream 0: ignored like every PRIORITY
-            body = memoryview(self._data[offset + 9:offset + 9 + length])
-            try:
-                frame.parse_body(body)
-            except InvalidDataError:
-                if frame.type == WINDOW_UPDATE:
-                    raise _Abuse("WINDOW_UPDATE of 0") from None
-                if frame.type == SETTINGS:
-                    raise exceptions.FrameDataMissingError("SETTINGS ack with a payload")
-                raise exceptions.ProtocolError("Received frame with non-compliant data")
-            except InvalidFrameError:
-                raise exceptions.FrameDataMissingError("Frame data missing or invalid")
-            if self._data_offset == len(self._data):
-                self._data = bytearray()
-                self._data_offset = 0
-            frame = self._update_header_buffer(frame)
-            if frame is not None:
-                return frame
-
-
-class Stream:
-    __slots__ = ("opened_at", "remote_open", "local_open", "responded", "expected_length",
-                 "received_length", "pending_send")
-
-    def __init__(self, opened_at, remote_open, expected_length=None):
-        self.opened_at, self.remote_open, self.local_open = opened_at, remote_open, True
-        self.responded = False
-        self.expected_length, self.received_length, self.pending_send = expected_length, 0, 0
-
-
-class Http2Codec:
+class Http2Codec(StreamsAndSending):
     """What both sides share: settings, the frame loop, limits, flow control, sending, GOAWAY."""
 
     def __init__(self, options, stats, client_side, clock=time.monotonic):
@@ -144,7 +72,7 @@ class Http2Codec:
             client_side=client_side, header_encoding=None,
             validate_outbound_headers=False, normalize_outbound_headers=False,
             validate_inbound_headers=False, normalize_inbound_headers=False))
-        conn.incoming_buffer = _InspectedFrameBuffer(self._inspect_frame, not client_side)
+        conn.incoming_buffer = InspectedFrameBuffer(self._inspect_frame, not client_side)
         conn.remote_settings = settings.Settings(client=not client_side,
                                                  initial_values=RFC_PEER_DEFAULTS)
         header_limit = options.max_headers_kb * 1024
@@ -221,7 +149,7 @@ class Http2Codec:
                 if self._closed:
                     self.connection_lost()
                     return events
-        except _Abuse as abuse:
+        except Abuse as abuse:
             self._close(abuse.reason, events)
         except exceptions.ProtocolError as error:
             code = error.error_code
@@ -255,7 +183,7 @@ class Http2Codec:
             self._settings_received = True
         reason = self._inbound.track(frame)
         if reason:
-            raise _Abuse(reason)
+            raise Abuse(reason)
         if frame.type == HEADERS or frame.type == CONTINUATION:
             if frame.type == HEADERS:
                 self._header_block_size = 0
@@ -269,7 +197,7 @@ class Http2Codec:
     def _screen(self, frame):
         """What nghttp2 answers for Envoy before the library would see ``frame``: True when the
         frame is dropped (PRIORITY, which Envoy ignores; a frame on a closed stream); raises
-        ``_Abuse`` where Envoy closes without a GOAWAY (a WINDOW_UPDATE of 0, or one taking a
+        ``Abuse`` where Envoy closes without a GOAWAY (a WINDOW_UPDATE of 0, or one taking a
         stream window past 2^31-1), a connection error for DATA on a half-closed stream."""
         kind, stream_id = frame.type, frame.stream_id
         if kind == PRIORITY:
@@ -281,18 +209,18 @@ class Http2Codec:
         conn = self._conn
         if kind == WINDOW_UPDATE:
             if frame.window_increment == 0:
-                raise _Abuse("WINDOW_UPDATE of 0")
+                raise Abuse("WINDOW_UPDATE of 0")
             if stream_id and self._is_closed(stream_id):
                 return True
             if stream_id in conn.streams and (conn.local_flow_control_window(stream_id)
                                               + frame.window_increment > MAX_WINDOW):
-                raise _Abuse("stream window past 2^31-1")
+                raise Abuse("stream window past 2^31-1")
             return False
         if stream_id == 0 or not self._is_closed(stream_id):
             stream = self._streams.get(stream_id) if kind == DATA or kind == HEADERS else None
             if stream is not None and not stream.remote_open:
                 if kind == HEADERS:
-                    raise _Abuse("HEADERS on a half-closed stream")
+                    raise Abuse("HEADERS on a half-closed stream")
                 self._discard_data(frame)
                 raise exceptions.StreamClosedError(stream_id)
             return False
@@ -402,28 +330,6 @@ class Http2Codec:
         self._closed = True
         events.append(ev.ConnectionError(reason, None))
 
-    # ---- streams and sending
-
-    def _open_stream(self, stream_id, remote_open, expected_length=None):
-        self._streams[stream_id] = Stream(self._clock(), remote_open, expected_length)
-        self.stats.streams_active += 1
-
-    def _close_stream(self, stream_id, events):
-        stream = self._streams.pop(stream_id)
-        self.stats.streams_active -= 1
-        self.stats.pending_send_bytes -= stream.pending_send
-        return stream
-
-    def _remote_ended(self, stream_id, stream, events):
-        stream.remote_open = False
-        if not stream.local_open:
-            self._close_stream(stream_id, events)
-
-    def _local_ended(self, stream_id, stream):
-        stream.local_open = False
-        if not stream.remote_open:
-            self._close_stream(stream_id, None)
-
     def _reset(self, stream_id, error_code, events, reason=None):
         try:
             self._conn.reset_stream(stream_id, error_code)
@@ -440,139 +346,3 @@ class Http2Codec:
     def reset(self, stream_id, error_code=INTERNAL_ERROR):
         """Reset a stream (RST_STREAM); nothing more is received or sent on it."""
         self._reset(stream_id, error_code, None)
-
-    def acknowledge(self, stream_id, flow_length):
-        """The owner consumed ``flow_length`` bytes of a data event: the windows may reopen (the
-        library batches WINDOW_UPDATEs until half a window is consumed)."""
-        self._conn.acknowledge_received_data(flow_length, stream_id)
-
-    def ping(self, opaque_data):
-        """Send a PING (8 bytes; connection keepalive): its ack comes back as ``PingAck``."""
-        self._conn.ping(opaque_data)
-        self._outbound.queued(1, control=True)
-
-    def send_window(self, stream_id):
-        """Bytes ``send_data`` may frame now on the stream (0: the connection's window)."""
-        conn = self._conn
-        if stream_id == 0:
-            return conn.outbound_flow_control_window
-        return conn.local_flow_control_window(stream_id)
-
-    def send_data(self, stream_id, data, end_stream):
-        """Frame as much of ``data`` as the send windows allow; returns the bytes framed. The
-        owner keeps the rest and calls again after a ``WindowOpened``. ``end_stream`` is sent
-        with the last byte only."""
-        stream = self._streams.get(stream_id)
-        if stream is None:
-            return 0
-        conn = self._conn
-        total = len(data)
-        size = min(total, conn.local_flow_control_window(stream_id))
-        frame_size = conn.max_outbound_frame_size
-        view, sent, frames = memoryview(data), 0, 0
-        while sent < size:
-            chunk = view[sent:min(size, sent + frame_size)]
-            sent += len(chunk)
-            conn.send_data(stream_id, chunk, end_stream=end_stream and sent == total)
-            frames += 1
-        if end_stream and total == 0:
-            conn.send_data(stream_id, b"", end_stream=True)
-            frames = 1
-        self._inbound.data_frames_sent += frames
-        self._outbound.queued(frames)
-        pending = total - sent
-        self.stats.pending_send_bytes += pending - stream.pending_send
-        stream.pending_send = pending
-        if end_stream and sent == total:
-            self._local_ended(stream_id, stream)
-        return sent
-
-    def send_trailers(self, stream_id, headers):
-        """Trailers end the stream."""
-        stream = self._streams.get(stream_id)
-        if stream is None:
-            return
-        self._conn.send_headers(stream_id, headers, end_stream=True)
-        self._outbound.queued(1)
-        self._local_ended(stream_id, stream)
-
-    def _queue_goaway(self, last_stream_id, error_code):
-        frame = connection.GoAwayFrame(0)
-        frame.last_stream_id, frame.error_code = last_stream_id, error_code
-        self._conn._prepare_for_sending([frame])
-        self._outbound.queued(1)
-
-    def data_to_send(self):
-        """The bytes to write now. Take them when the socket can take them: frames queued and not
-        taken count against max_outbound_frames / max_outbound_control_frames."""
-        self._outbound.drained()
-        return self._conn.data_to_send()
-
-    @property
-    def open_streams(self):
-        return len(self._streams)
-
-
-def _integer(block, pos, end, prefix_mask):
-    """HPACK integer at ``pos`` (RFC 7541 §5.1): (value, next position), or (None, _) when
-    truncated or over 2^32."""
-    value = block[pos] & prefix_mask
-    pos += 1
-    if value < prefix_mask:
-        return value, pos
-    shift = 0
-    while pos < end:
-        byte = block[pos]
-        pos += 1
-        value += (byte & 0x7F) << shift
-        if value > 0xFFFFFFFF:
-            return None, pos
-        if not byte & 0x80:
-            return value, pos
-        shift += 7
-    return None, pos
-
-
-def hpack_block_error(block):
-    """Why the HPACK header block is malformed, or None: a truncated integer or string, index 0,
-    a table size update after a field (RFC 7541 §4.2). Index ranges, table sizes and Huffman codes
-    are left to the decoder, which reports them without panicking."""
-    end = len(block)
-    pos = 0
-    fields = False
-    while pos < end:
-        byte = block[pos]
-        if byte & 0x80:                       # indexed field
-            if byte == 0x80:
-                return "index 0"
-            if byte != 0xFF:
-                pos += 1
-            else:
-                index, pos = _integer(block, pos, end, 0x7F)
-                if index is None:
-                    return "bad integer"
-            fields = True
-            continue
-        if byte & 0x40:
-            mask = 0x3F
-        elif byte & 0x20:                     # dynamic table size update
-            if fields:
-                return "table size update after a field"
-            size, pos = _integer(block, pos, end, 0x1F)
-            if size is None:
-                return "bad integer"
-            continue
-        else:
-            mask = 0x0F
-        index, pos = _integer(block, pos, end, mask)
-        if index is None:
-            return "bad integer"
-        for _ in range(1 if index else 2):    # the name when not indexed, then the value
-            if pos >= end:
-                return "truncated string"
-            length, pos = _integer(block, pos, end, 0x7F)
-            if length is None or pos + length > end:
-                return "truncated string"
-            pos += length
-        fields = True
-    return None
