@@ -26,8 +26,8 @@ from .headers import HOP_BY_HOP
 from .http1.serialize import LAST_CHUNK, chunk, response_head
 from .request_headers import forwarded_headers
 from ..stats.schema import count_status_class
-from .router.downstream_head import (CHUNKED, CLASS_STATS, RAW, downstream_head, response_decoder,
-                                     set_server)
+from .router.downstream_head import (CHUNKED, CLASS_STATS, FILTERED, RAW, downstream_head,
+                                     response_decoder, set_server)
 from .router.retry import UpstreamReset
 from .router.route_table import ROUTE
 from .router.terminal import route_request
@@ -59,16 +59,32 @@ def route_upgrade(route, kind):
 def tunnel(conn, stream, target):
     """Proxy the upgrade request ``stream`` on HTTP/1.1 connection ``conn``; ends by closing it
     (``CloseConnection``) once the tunnel or the refusal is over."""
+    stream.close = True     # whatever happens, this connection carries no further request
+    opened = open_upstream(conn, stream, target)
+    if opened is None:
+        return None
+    response, raw_head, rest, sent_at = opened
+    if not tunnel_opens(stream, response):
+        return relay_refusal(conn, stream, response, rest, sent_at)
+    headers = tunnel_headers(conn, stream, response.status, raw_head)
+    send_all(conn.sock, response_head(response.status, headers))
+    _pump(conn, stream, rest)
+
+
+def open_upstream(conn, stream, target):
+    """Send the upgrade (or CONNECT) request upstream and read the response head: (its
+    ResponseHead, its bytes, the bytes after it, when the request went); None when the request
+    was answered here instead."""
     hcm = conn.hcm
     head = stream.head
     router = hcm.router
-    stream.close = True     # whatever happens, this connection carries no further request
     route = stream.route
     if route is None or route.kind is not ROUTE:
-        return route_request(conn, stream, target, forwarded_headers)
+        route_request(conn, stream, target, forwarded_headers)
+        return None
     headers = forwarded_headers(conn, stream)
-    connect = head.method == b"CONNECT"     # forwarded to an HTTP upstream (connect_tunnel.py)
-    if not connect:
+    if head.version != "2" and head.method != b"CONNECT":
+        # HTTP/1.1's were read as hop-by-hop; an HTTP/2 extended CONNECT's carries them already
         headers += [(b"connection", b"upgrade"), (b"upgrade", head.upgrade)]
     stream.close = False    # not to be said in the 101
     router.start(stream, conn, target, headers)
@@ -78,25 +94,32 @@ def tunnel(conn, stream, target):
         raise CloseConnection()
     if stream.pending_reply is not None or stream.upstream is None:
         status, body, flag, leading = stream.pending_reply or (503, b"", "UF", ())
-        return conn.local_reply(stream, status, body, close=True, flag=flag, leading=leading)
+        conn.local_reply(stream, status, body, close=True, flag=flag, leading=leading)
+        return None
     try:
         router.flush(stream)
         sent_at = time.monotonic()
         conn.set_deadline(sent_at + route.timeout if route.timeout else float("inf"))
         response, raw_head, rest = _response_head(stream)
     except UpstreamReset:
-        return _fail(conn, stream, 503, local_reply.CONNECT_ERROR + b"connection termination", "UC")
+        _fail(conn, stream, 503, local_reply.CONNECT_ERROR + b"connection termination", "UC")
+        return None
     except ProtocolError:
-        return _fail(conn, stream, 502, local_reply.CONNECT_ERROR + b"protocol error", "UPE")
-    if not (200 <= response.status < 300 if connect else response.status == 101):
-        return _relay_refusal(conn, stream, response, rest, sent_at)
-    send_all(conn.sock, _tunnel_head(conn, stream, response.status, raw_head))
-    _pump(conn, stream, rest)
+        _fail(conn, stream, 502, local_reply.CONNECT_ERROR + b"protocol error", "UPE")
+        return None
+    return response, raw_head, rest, sent_at
 
 
-def _tunnel_head(conn, stream, status, raw_head):
-    """The 101 (or a CONNECT's 2xx) for the client, as Envoy 1.40 relays it: the upstream's
-    headers in their order, Upgrade and Connection included, Server replaced, no
+def tunnel_opens(stream, response):
+    """An upgrade opens on a 101, a CONNECT forwarded upstream on a 2xx."""
+    if stream.head.method == b"CONNECT":
+        return 200 <= response.status < 300
+    return response.status == 101
+
+
+def tunnel_headers(conn, stream, status, raw_head):
+    """The headers of the 101 (or a CONNECT's 2xx) for the client, as Envoy 1.40 relays them:
+    the upstream's in their order, Upgrade and Connection included, Server replaced, no
     x-envoy-upstream-service-time."""
     router = conn.hcm.router
     headers = []
@@ -110,7 +133,7 @@ def _tunnel_head(conn, stream, status, raw_head):
         headers = route.mutate_response(headers, stream.weighted, conn)
     server_at, has_date = set_server(headers, router.server_name)
     if not has_date:
-        headers.insert(0, (b"date", http_date()))
+        headers.append((b"date", http_date()))
     if server_at == -1:
         headers.append((b"server", router.server_name))
     stream.info.response_code = status
@@ -118,7 +141,7 @@ def _tunnel_head(conn, stream, status, raw_head):
     stream.responded = True
     count_status_class(stream.cluster.stats, CLASS_STATS, status)
     conn.hcm.count_response(status)
-    return response_head(status, headers)
+    return headers
 
 
 def _response_head(stream):
@@ -164,8 +187,9 @@ def _pump(conn, stream, upstream_tail):
     raise CloseConnection()
 
 
-def _relay_refusal(conn, stream, response, rest, sent_at):
-    """The upstream answered the upgrade request with a plain response: relay it, then close."""
+def relay_refusal(conn, stream, response, rest, sent_at):
+    """The upstream answered the upgrade request with a plain response: relay it (an HTTP/2
+    stream's through its encode sinks), then close."""
     decoder = stream.upstream.decoder
     events = decoder.events
     size = 0
@@ -187,12 +211,16 @@ def _relay_refusal(conn, stream, response, rest, sent_at):
     stream.close = True
     out = []
     framing = downstream_head(conn.hcm.router, stream, response, out, sent_at, False, conn, None)
-    if framing is RAW:
-        out.append(body)
-    elif framing is CHUNKED:
-        out += [chunk(body), LAST_CHUNK] if body else [LAST_CHUNK]
-    stream.info.bytes_sent += len(body)
-    send_all(conn.sock, b"".join(out))
+    if framing is FILTERED:
+        if not stream.filters.encoding_ended:
+            stream.filters.encode_data(body, True)
+    else:
+        if framing is RAW:
+            out.append(body)
+        elif framing is CHUNKED:
+            out += [chunk(body), LAST_CHUNK] if body else [LAST_CHUNK]
+        stream.info.bytes_sent += len(body)
+        send_all(conn.sock, b"".join(out))
     conn.hcm.router.abort(stream)
     raise CloseConnection()
 

@@ -21,13 +21,15 @@ from ...sockio import address_label
 from ..control import CloseConnection
 from ..filter_chain import FilterManager
 from ..filtered_stream import DECODED, guarded, run_filters
-from ..http1.heads import RequestHead
 from ..local_answer import answer
 from ..request_checks import normalized_target, overloaded
 from ..stream import ActiveStream
 from ..stream_log import log_stream
+from ..upgrade import upgrade_allowed
 from . import events as ev
 from .codec import CONNECTION_SPECIFIC
+from .request_head import request_head
+from .tunnel_stream import serve_tunnel
 
 #: error code of RST_STREAM when our side abandons a stream (RFC 9113 §7)
 _INTERNAL_ERROR = 0x2
@@ -99,8 +101,7 @@ class StreamPort:
         self.greenlet.kill(SocketTimeout("timed out"), block=False)
 
     def local_reply(self, stream, status, body, close=False, extra=(), flag=None, leading=()):
-        if stream.filters is None:      # answered before it was routed: through no filter
-            stream.filters = FilterManager(stream, [], DECODED, ENCODED)
+        _give_empty_chain(stream)   # answered before it was routed: through no filter
         answer(self, stream, status, body, close, extra, flag, leading)
 
     @property
@@ -140,7 +141,8 @@ class StreamPort:
             waiter.clear()
         return waiter
 
-    def _next_event(self):
+    def next_event(self):
+        """The next RequestData or RequestTrailers of this stream, waiting for it."""
         inbox = self.inbox
         while not inbox:
             waiter = self._armed_waiter()
@@ -197,8 +199,8 @@ class StreamPort:
             self.local_reply(stream, 400, b"")
             return False
         if head.method == b"CONNECT":
-            hcm.stats.no_route += 1
-            self.local_reply(stream, 404, b"", flag="NR")
+            _give_empty_chain(stream)
+            serve_tunnel(self, stream, target)     # a CONNECT (no path: no normalization)
             return False
         if b"#" in target:
             self.local_reply(stream, 400, b"")
@@ -210,6 +212,13 @@ class StreamPort:
         if hcm.server.health_check_failed:
             stream.health_check_failed = hcm.health_check is not None
         stream.route = hcm.route_table.match(head.host, target, head.headers, head.method)
+        if head.upgrade is not None:    # an extended CONNECT (RFC 8441), now an upgrade request
+            if upgrade_allowed(hcm, stream.route, head.upgrade.lower()):
+                _give_empty_chain(stream)
+                serve_tunnel(self, stream, target)
+            else:
+                self.local_reply(stream, 403, b"")
+            return False
         run_filters(self, stream, target, ENCODED)
         return not stream.responded or stream.upstream is not None
 
@@ -219,7 +228,7 @@ class StreamPort:
         while not end:
             self.deadline = (time.monotonic() + hcm.stream_idle_timeout
                              if hcm.stream_idle_timeout else NEVER)
-            event = self._next_event()
+            event = self.next_event()
             if event.__class__ is ev.RequestTrailers:
                 break           # trailers end the request; HTTP/1.1 upstreams get none
             data, end = event.data, event.end_stream
@@ -236,7 +245,7 @@ class StreamPort:
         """The stream was answered before its body: take the rest so the windows reopen."""
         codec = self.connection.codec
         while not end and not self.ended:
-            event = self._next_event()
+            event = self.next_event()
             if event.__class__ is ev.RequestTrailers:
                 break
             end = event.end_stream
@@ -333,6 +342,13 @@ class StreamPort:
         self.ended = end_stream
 
 
+def _give_empty_chain(stream):
+    """A stream the filters do not see (a local reply before routing, a tunnel) still answers
+    through the encode sinks: an empty chain."""
+    if stream.filters is None:
+        stream.filters = FilterManager(stream, [], DECODED, ENCODED)
+
+
 def _encode_head(stream, end_stream):
     """The response head left the filters: HEADERS, without what HTTP/2 forbids."""
     port = stream.connection
@@ -360,42 +376,3 @@ def _encode_trailers(stream, trailers):
 
 
 ENCODED = (_encode_head, _encode_body, _encode_trailers)
-
-
-def request_head(headers, end_stream):
-    """A RequestHead (http1/heads.py) for an HTTP/2 request: the pseudo-headers as its method,
-    target and Host, the body framed by its content-length or by the stream's end. Returns
-    (head, target)."""
-    head = RequestHead()
-    head.version = "2"
-    head.keep_alive = True
-    head.upgrade = head.connection = None
-    head.nominated = ()
-    head.method = head.target = b""
-    regular = []
-    authority = None
-    for name, value in headers:
-        if name[:1] == b":":
-            if name == b":method":
-                head.method = value
-            elif name == b":path":
-                head.target = value
-            elif name == b":authority":
-                authority = value
-        elif name == b"host":
-            if authority is None:
-                authority = value
-        elif name == b"cookie" and regular and any(n == b"cookie" for n, _ in regular):
-            # RFC 9113 §8.2.3: split cookies are joined for an HTTP/1.1 upstream
-            at = next(i for i, (n, _) in enumerate(regular) if n == b"cookie")
-            regular[at] = (b"cookie", regular[at][1] + b"; " + value)
-        else:
-            regular.append((name, value))
-            if name == b"content-length":
-                head.content_length = value
-    if authority is not None:
-        head.host = authority
-        regular.insert(0, (b"host", authority))
-    head.headers = regular
-    head.chunked = not end_stream and head.content_length is None
-    return head, head.target
