@@ -43,17 +43,19 @@ ROUTE_MATCH = Fields(
     unsupported="path_match_policy runtime_fraction cookies tls_context "
                 "dynamic_metadata filter_state")
 CONNECT_MATCHER = Fields("")
+MAX_STREAM_DURATION = Fields("grpc_timeout_header_max grpc_timeout_header_offset",
+                             unsupported="max_stream_duration")
 ROUTE_ACTION = Fields(
     "cluster cluster_header weighted_clusters prefix_rewrite regex_rewrite host_rewrite_literal "
     "auto_host_rewrite timeout idle_timeout retry_policy hash_policy request_mirror_policies "
-    "rate_limits include_vh_rate_limits priority hedge_policy upgrade_configs",
+    "rate_limits include_vh_rate_limits priority hedge_policy upgrade_configs "
+    "max_stream_duration max_grpc_timeout grpc_timeout_offset",
     unsupported="cluster_specifier_plugin inline_cluster_specifier_plugin "
                 "cluster_not_found_response_code metadata_match path_rewrite_policy path_rewrite "
                 "host_rewrite_header host_rewrite_path_regex host_rewrite append_x_forwarded_host "
                 "flush_timeout early_data_policy retry_policy_typed_config "
-                "cors max_grpc_timeout grpc_timeout_offset "
-                "internal_redirect_policy internal_redirect_action max_internal_redirects "
-                "max_stream_duration")
+                "cors "
+                "internal_redirect_policy internal_redirect_action max_internal_redirects")
 HEDGE_POLICY = Fields("initial_requests additional_request_chance hedge_on_per_try_timeout")
 #: RouteAction.priority (envoy.config.core.v3.RoutingPriority)
 ROUTING_PRIORITIES = Enum("DEFAULT HIGH")
@@ -199,7 +201,23 @@ def route_action(node: Node) -> RouteAction | None:
         rate_limits=m.repeated("rate_limits", rate_limit) or None,
         include_vh_rate_limits=m.boolean("include_vh_rate_limits"),
         priority=m.enum("priority", ROUTING_PRIORITIES),
-        upgrade_configs=m.nested("upgrade_configs", route_upgrade_configs)))
+        upgrade_configs=m.nested("upgrade_configs", route_upgrade_configs),
+        **_grpc_timeouts(m)))
+
+
+def _grpc_timeouts(m) -> dict:
+    """max_stream_duration's grpc_timeout_header_max / _offset, else the deprecated
+    max_grpc_timeout / grpc_timeout_offset, as Envoy reads them."""
+    duration = m.nested("max_stream_duration", lambda n: n.message(MAX_STREAM_DURATION))
+    found = {}
+    if duration is not None and duration.has("grpc_timeout_header_max"):
+        found["grpc_timeout_max"] = duration.duration("grpc_timeout_header_max")
+        found["grpc_timeout_offset"] = duration.duration("grpc_timeout_header_offset") or 0.0
+    elif m.has("max_grpc_timeout"):
+        found["grpc_timeout_max"] = m.duration("max_grpc_timeout")
+        found["grpc_timeout_offset"] = m.duration("grpc_timeout_offset") or 0.0
+        found["grpc_timeout_announced"] = True
+    return {name: value for name, value in found.items() if value is not None}
 
 
 def hedge_policy(node: Node) -> HedgePolicy | None:

@@ -138,6 +138,12 @@ class RouteAction:
     rate_limits: tuple[RateLimit, ...] = ()    # rate_limit.py; the local_ratelimit filter reads them
     include_vh_rate_limits: bool = False
     priority: str = "DEFAULT"                  # or "HIGH": the cluster's HIGH breakers and pools
+    #: gRPC requests: the grpc-timeout header's cap (0: none) and what is taken off it, None:
+    #: the route timeout applies (router/grpc_timeout.py)
+    grpc_timeout_max: float | None = None
+    grpc_timeout_offset: float = 0.0
+    #: the deprecated max_grpc_timeout still sends x-envoy-expected-rq-timeout-ms (Envoy 1.40)
+    grpc_timeout_announced: bool = False
     #: (upgrade type lower-case, enabled, terminate) triples overriding the connection
     #: manager's for this route (terminate: CONNECT with connect_config, see parse_upgrade.py)
     upgrade_configs: tuple = ()

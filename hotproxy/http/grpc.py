@@ -7,6 +7,7 @@ from __future__ import annotations
 #: HTTP status → gRPC status code; any other status is UNKNOWN (2)
 _GRPC_STATUS = {400: 13, 401: 16, 403: 7, 404: 12, 429: 14, 502: 14, 503: 14, 504: 14}
 UNKNOWN = 2
+DEADLINE_EXCEEDED = 4
 _GRPC_CONTENT_TYPE = b"application/grpc"
 
 
@@ -24,11 +25,11 @@ def grpc_status(http_status):
     return _GRPC_STATUS.get(http_status, UNKNOWN)
 
 
-def trailers_only(http_status, body):
+def trailers_only(http_status, body, status=None):
     """The headers of the trailers-only answer to a gRPC request that ``http_status`` and
-    ``body`` would have answered."""
-    headers = [(b"content-type", _GRPC_CONTENT_TYPE),
-               (b"grpc-status", b"%d" % grpc_status(http_status))]
+    ``body`` would have answered; ``status``: the gRPC status, when not the one it maps to."""
+    status = grpc_status(http_status) if status is None else status
+    headers = [(b"content-type", _GRPC_CONTENT_TYPE), (b"grpc-status", b"%d" % status)]
     if body:
         headers.append((b"grpc-message", percent_encoded(body)))
     return headers

@@ -5,6 +5,7 @@ from .http1.serialize import status_line
 
 NO_HEALTHY_UPSTREAM = b"no healthy upstream"
 UPSTREAM_TIMEOUT = b"upstream request timeout"
+DURATION_TIMEOUT = b"downstream duration timeout"
 CONNECT_ERROR = b"upstream connect error or disconnect/reset before headers. reset reason: "
 OVERLOADED = b"envoy overloaded"  # stop_accepting_requests
 #: what Envoy's router puts first in a reply to a circuit-breaker overflow (UO)
@@ -19,6 +20,7 @@ DETAILS_BY_FLAG = {
     "UC": "upstream_reset_before_response_started{connection_termination}",
     "UO": "upstream_reset_before_response_started{overflow}",
     "UT": "response_timeout",
+    "DT": "max_duration_timeout",
     "UPE": "upstream_reset_before_response_started{protocol_error}",
 }
 

@@ -46,6 +46,7 @@ HttpStats = stat_set("HttpStats", (
     "downstream_cx_ssl_total", "downstream_cx_http2_total", "downstream_rq_http2_total",
     "downstream_rq_too_many_premature_resets", "downstream_cx_upgrades_total",
     "downstream_cx_max_requests_reached", "downstream_cx_max_duration_reached",
+    "downstream_rq_max_duration_reached",
 ), gauges=("downstream_cx_active", "downstream_rq_active", "downstream_cx_ssl_active",
            "downstream_cx_http2_active", "downstream_cx_upgrades_active"))
 

@@ -49,5 +49,3 @@ STALE_RETRY = ("a request that has sent no body and gets no byte back on a reuse
 UNSOLICITED_101 = ("hotproxy never asks for an upgrade, so a 101 is a protocol error (RFC 9110 §15.2.2): "
                    "Envoy relays it, then serves the next request on the connection the client switched")
 
-NEEDS_HTTP2 = ("needs conn_manager change: an HTTP/2 codec for codec_type AUTO, which Envoy switches to on "
-               "the prior-knowledge preface (it answers SETTINGS); hotproxy parses it as HTTP/1.1")

@@ -1,7 +1,7 @@
 """Corpus: request-line forms, methods, versions, head sizes and pipelining (notation:
 http1_corpus.py)."""
 from http1_corpus import Family, get, headers_lines, post, request_head_of
-from http1_corpus_differences import HOST_SYNTAX, HTTP09, NEEDS_HTTP2, REQUEST_LINE_WHITESPACE
+from http1_corpus_differences import HOST_SYNTAX, HTTP09, REQUEST_LINE_WHITESPACE
 
 request_line = Family("request-line")
 rl = request_line.request
@@ -80,7 +80,7 @@ vr("version-lowercase", get(version=b"http/1.1"), "400:11 close")
 vr("version-garbage-suffix", get(version=b"HTTP/1.1x"), "400:11 close")
 vr("version-xttp", get(version=b"XTTP/1.1"), "400:11 close")
 vr("version-letters", get(version=b"HTTP/a.b"), "400:11 close")
-vr("h2-preface", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "junk stuck", needs=NEEDS_HTTP2)
+vr("h2-preface", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "junk stuck")   # both speak HTTP/2 from here
 
 sizes = Family("size")
 sz = sizes.request

@@ -224,7 +224,8 @@ def _compile_entry(route, vhost, where, request_levels, response_levels, rng):
             compiled.makes_cookies = compiled.has_response_mutations = True
     if route.route is not None and route.route.request_mirror_policies:
         compiled.mirrors = MirrorPolicies(route.route.request_mirror_policies, rng)
-    compiled.extras = compiled.request_hash is not None or compiled.mirrors is not None
+    compiled.extras = (compiled.request_hash is not None or compiled.mirrors is not None
+                       or getattr(compiled, "grpc_timeout_max", None) is not None)
     if kind != _REGEX and (b"?" in value or b"#" in value):
         return None
     return (kind, value, checks, compiled)

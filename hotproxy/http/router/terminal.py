@@ -3,6 +3,7 @@ route, a direct response, a redirect) or the request goes to the upstream."""
 from __future__ import annotations
 
 from ...sockio import send_all
+from .grpc_timeout import grpc_timed, takes_grpc_timeout
 from .route_table import DIRECT_RESPONSE, REDIRECT, ROUTE
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -33,6 +34,8 @@ def route_request(conn, stream, target, decorate):
         location = route.redirect_location(redirect_scheme(head, conn.scheme), head.host, target)
         return conn.local_reply(stream, route.redirect_status, b"",
                                 extra=[(b"location", location)])
+    if route.extras and takes_grpc_timeout(route, head.headers):
+        stream.route = grpc_timed(route, head.headers)
     if decorate is None:
         return hcm.router.start(stream, conn, target, head.headers)
     if head.expect_continue:
