@@ -11,6 +11,7 @@ from ..errors import ConfigError
 from ..stats.tags import DEFAULT_TAG_NAMES, compile_tag_regex
 from .accesslog import AccessLog
 from .bootstrap import Admin, Bootstrap, StatsConfig, StatsTag
+from .http2_route_checks import http2_route_problems
 from .fields import Context, Fields, Node, present
 from .trees import text_problems
 from .parse_accesslog import access_logs
@@ -60,6 +61,7 @@ def parse_bootstrap(tree: dict, problems=()) -> Bootstrap:
     bootstrap = _bootstrap(root)
     if bootstrap is not None:
         _check_cluster_references(ctx, bootstrap)
+        ctx.problems.extend(http2_route_problems(bootstrap))
     if ctx.problems:
         raise ConfigError(ctx.problems)
     return bootstrap

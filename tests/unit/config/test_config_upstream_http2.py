@@ -90,3 +90,46 @@ REJECTED = [
 @pytest.mark.parametrize("case", REJECTED, ids=ids(REJECTED))
 def test_rejected(case):
     case.check()
+
+
+def _h2_bootstrap(route_extra=None, vhost_extra=None):
+    h2 = {"explicit_http_config": {"http2_protocol_options": {}}}
+    route = {"match": {"prefix": "/"}, "route": {"cluster": "h2", **(route_extra or {})}}
+    vhost = {"name": "v", "domains": ["*"], "routes": [route], **(vhost_extra or {})}
+    hcm = {"@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+           "stat_prefix": "p", "route_config": {"virtual_hosts": [vhost]},
+           "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {
+               "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}]}
+    cluster = lambda name, extra: {"name": name, "connect_timeout": "1s", "load_assignment": {
+        "cluster_name": name, "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {
+            "socket_address": {"address": "127.0.0.1", "port_value": 1}}}}]}]}, **extra}
+    return {"static_resources": {
+        "listeners": [{"name": "l", "address": {"socket_address": {"address": "127.0.0.1", "port_value": 2}},
+                       "filter_chains": [{"filters": [{"name": "envoy.filters.network.http_connection_manager",
+                                                       "typed_config": hcm}]}]}],
+        "clusters": [cluster("h2", {"typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions", **h2}}}),
+                     cluster("h1", {})]}}
+
+
+@pytest.mark.parametrize("route_extra, vhost_extra, where, message", [
+    ({"hedge_policy": {"hedge_on_per_try_timeout": True}}, None, "routes[0].route.hedge_policy",
+     "hedge_on_per_try_timeout is not supported by hotproxy yet with an HTTP/2 cluster"),
+    ({"request_mirror_policies": [{"cluster": "h2"}]}, None,
+     "routes[0].route.request_mirror_policies[0].cluster", "mirroring to an HTTP/2 cluster"),
+    (None, {"include_attempt_count_in_response": True}, "virtual_hosts[0]",
+     "attempt counts is not supported by hotproxy yet with an HTTP/2 cluster"),
+])
+def test_what_an_http2_cluster_cannot_carry_yet_is_refused_by_name(route_extra, vhost_extra, where, message):
+    from hotproxy.config.parse import parse_bootstrap
+    from hotproxy.errors import ConfigError
+    with pytest.raises(ConfigError) as refused:
+        parse_bootstrap(_h2_bootstrap(route_extra, vhost_extra))
+    assert any(path.endswith(where) and message in text for path, text in refused.value.problems), \
+        refused.value.problems
+
+
+def test_an_http1_mirror_of_an_http2_route_is_fine():
+    from hotproxy.config.parse import parse_bootstrap
+    parse_bootstrap(_h2_bootstrap({"request_mirror_policies": [{"cluster": "h1"}]}))
