@@ -1,13 +1,12 @@
 """Parser for the ext_authz HTTP filter (envoy.extensions.filters.http.ext_authz.v3.ExtAuthz) with
-an HTTP authorization service, and for its per-route ExtAuthzPerRoute. The gRPC service needs the
-HTTP/2 upstream of issue 19 and is refused by name."""
+an HTTP or a gRPC (``envoy_grpc``) authorization service, and for its per-route ExtAuthzPerRoute."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import ClassVar
 
 from ..core import StringMatcher
-from ..fields import NOT_SUPPORTED, Enum, Fields, Node, present
+from ..fields import Enum, Fields, Node, present
 from ..parse_core import string_matcher
 from ..parse_mirror import _runtime_fraction as runtime_fraction
 
@@ -37,12 +36,13 @@ RUNTIME_FEATURE_FLAG = Fields("default_value runtime_key")
 BOOL_VALUE = Fields("value")
 API_VERSION = Enum("V3", unsupported="AUTO V2")
 PER_ROUTE = Fields("disabled check_settings")
+GRPC_SERVICE = Fields("envoy_grpc timeout initial_metadata", unsupported="google_grpc retry_policy")
+ENVOY_GRPC = Fields("cluster_name authority",
+                    unsupported="retry_policy max_receive_message_length skip_envoy_headers")
 CHECK_SETTINGS = Fields("context_extensions disable_request_body_buffering",
                         unsupported="with_request_body service_override")
 
 DEFAULT_TIMEOUT_S = 0.2
-GRPC_REFUSED = (f"grpc_service is {NOT_SUPPORTED}: the gRPC authorization service needs the "
-                "HTTP/2 upstream (issue 19); use http_service")
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,15 @@ class HttpService:
 
 
 @dataclass(frozen=True)
+class GrpcService:
+    """envoy.config.core.v3.GrpcService with envoy_grpc: the cluster must speak HTTP/2."""
+    cluster: str
+    authority: str = ""                           # empty: the cluster's name, as Envoy sends it
+    timeout: float = DEFAULT_TIMEOUT_S
+    initial_metadata: tuple = ()                  # (name, value) str pairs, names lower-case
+
+
+@dataclass(frozen=True)
 class BufferSettings:
     max_request_bytes: int
     allow_partial_message: bool = False
@@ -69,7 +78,8 @@ class BufferSettings:
 @dataclass(frozen=True)
 class ExtAuthz:
     runtime: ClassVar[str] = "ext_authz"
-    http_service: HttpService
+    http_service: HttpService | None = None       # exactly one of the two services
+    grpc_service: GrpcService | None = None
     allowed_headers: tuple[StringMatcher, ...] = ()
     failure_mode_allow: bool = False
     failure_mode_allow_header_add: bool = False
@@ -94,11 +104,10 @@ def parse(node: Node) -> ExtAuthz | None:
     m = node.message(EXT_AUTHZ)
     if m is None:
         return None
-    if m.has("grpc_service"):
-        m.at("grpc_service").fail(GRPC_REFUSED)
-        return None
+    kind = m.one_of("http_service", "grpc_service")
     m.enum("transport_api_version", API_VERSION)
-    service = m.nested("http_service", http_service, required=True)
+    service = m.nested("http_service", http_service)
+    grpc = m.nested("grpc_service", grpc_service)
     request_allowed = service[1] if service is not None else None
     allowed = m.nested("allowed_headers", list_string_matcher)
     if allowed is not None and request_allowed:
@@ -117,9 +126,37 @@ def parse(node: Node) -> ExtAuthz | None:
         stat_prefix=m.string("stat_prefix"),
         filter_enabled=m.nested("filter_enabled", runtime_fraction),
         deny_at_disable=deny)
-    if service is None:
+    if kind == "http_service" and service is not None:
+        return ExtAuthz(http_service=service[0], **values)
+    if kind == "grpc_service" and grpc is not None:
+        return ExtAuthz(grpc_service=grpc, **values)
+    return None
+
+
+def grpc_service(node: Node) -> GrpcService | None:
+    m = node.message(GRPC_SERVICE)
+    if m is None:
         return None
-    return ExtAuthz(http_service=service[0], **values)
+    target = m.nested("envoy_grpc", _envoy_grpc, required=True)     # google_grpc is refused
+    timeout = m.duration("timeout")
+    metadata = m.repeated("initial_metadata", _header_value)
+    if target is None:
+        return None
+    return GrpcService(cluster=target[0], **present(
+        authority=target[1], timeout=timeout, initial_metadata=metadata or None))
+
+
+def _envoy_grpc(node: Node):
+    m = node.message(ENVOY_GRPC)
+    if m is None:
+        return None
+    cluster = m.string("cluster_name", required=True)
+    if cluster:
+        # a cluster without HTTP/2 makes every check fail (an error), as it does in Envoy 1.40,
+        # which accepts the config; refusing it needs the parsed clusters (config/parse.py)
+        m.at("cluster_name").refers_to_cluster(cluster)
+    authority = m.string("authority", http_safe=True)
+    return None if not cluster else (cluster, authority)
 
 
 def http_service(node: Node):

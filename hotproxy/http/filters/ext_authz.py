@@ -1,7 +1,11 @@
-"""The ext_authz HTTP filter (envoy.filters.http.ext_authz) with an HTTP authorization service.
+"""The ext_authz HTTP filter (envoy.filters.http.ext_authz) with an HTTP or a gRPC authorization
+service. With ``grpc_service`` each request is checked by a ``Check`` call over the cluster's
+HTTP/2 upstream (ext_authz_grpc.py), its messages and what the answer decides being
+ext_authz_check.py's; the answer is applied here as an HTTP service's is.
 
-Each request is first checked by an HTTP/1.1 request of the proxy's own to the service's cluster
-(http/side_request.py), made from the stream's greenlet, which waits for the answer:
+With ``http_service`` each request is first checked by an HTTP/1.1 request of the proxy's own to
+the service's cluster (http/side_request.py), made from the stream's greenlet, which waits for
+the answer:
 
 - the check request has the client's method, ``path_prefix`` + its path, its Host, a
   Content-Length (0, or the size of the body sent with ``with_request_body``), and those of the
@@ -25,6 +29,9 @@ from ...matching import compile_string_matcher
 from ...stats.schema import stat_set
 from ..side_request import SideRequestFailed, send
 from .api import CONTINUE, STOP, FilterFactory, HttpFilter, header_value, set_header
+from .ext_authz_check import DENIED as DENIED_KIND
+from .ext_authz_check import ERROR as ERROR_KIND
+from .ext_authz_check import FAILED, check_request, decide
 
 ExtAuthzStats = stat_set("ExtAuthzStats", ("ok", "denied", "error", "disabled",
                                            "failure_mode_allowed"))
@@ -128,8 +135,15 @@ class ExtAuthzFactory(FilterFactory):
     def __init__(self, config, context, name="envoy.filters.http.ext_authz"):
         self.name = name
         self.config = config
-        self.rules = CheckRules(config)
         self.cluster_manager = context.cluster_manager
+        if config.grpc_service is not None:
+            from .ext_authz_grpc import GrpcCheck
+            self.rules = None
+            self.grpc = GrpcCheck(context.cluster_manager, config.grpc_service)
+            self.grpc_allowed = name_matcher(config.allowed_headers, "allowed_headers")
+        else:
+            self.rules = CheckRules(config)
+            self.grpc = None
         self.stats = ExtAuthzStats()
         prefix = f"{config.stat_prefix}." if config.stat_prefix else ""
         self.stat_prefix = f"{context.stat_prefix}ext_authz.{prefix}"
@@ -208,6 +222,51 @@ class ExtAuthzFilter(HttpFilter):
         return CONTINUE
 
     def _check(self, stream, body, partial):
+        if self.factory.grpc is not None:
+            return self._check_grpc(stream, body, partial)
+        return self._check_http(stream, body, partial)
+
+    def _check_grpc(self, stream, body, partial):
+        from .ext_authz_grpc import CallFailed
+        factory = self.factory
+        settings = factory.config.with_request_body
+        per_route = stream.route_config(factory.name)
+        message = check_request(
+            stream, factory.grpc_allowed,
+            per_route.context_extensions if per_route is not None else (),
+            body if settings is not None else None, bool(partial),
+            settings is not None and settings.pack_as_bytes)
+        try:
+            decision = decide(factory.grpc.call(message))
+        except (CallFailed, ValueError):
+            decision = FAILED
+        if decision.kind is ERROR_KIND:
+            return self._failed(stream, decision.status, decision.body, decision.headers)
+        if decision.kind is DENIED_KIND:
+            factory.stats.denied += 1
+            self.denial_headers = decision.headers
+            return stream.send_local_reply(decision.status, decision.body, details=DENIED,
+                                           flag=FLAG)
+        factory.stats.ok += 1
+        self._apply(stream, decision.to_set, decision.to_append, decision.to_remove,
+                    decision.to_client, decision.metadata, join=True)
+        return CONTINUE
+
+    def _failed(self, stream, status=None, body=b"", headers=()):
+        """The service failed: ``status_on_error`` (or the service's own error answer), or on
+        under ``failure_mode_allow``."""
+        config, stats = self.factory.config, self.factory.stats
+        stats.error += 1
+        if not config.failure_mode_allow:
+            self.denial_headers = headers
+            return stream.send_local_reply(status or config.status_on_error, body, details=ERROR,
+                                           flag=FLAG)
+        stats.failure_mode_allowed += 1
+        if config.failure_mode_allow_header_add:
+            stream.request.headers.append(FAILURE_MODE_HEADER)     # added, as Envoy adds it
+        return CONTINUE
+
+    def _check_http(self, stream, body, partial):
         factory = self.factory
         config, rules, stats = factory.config, factory.rules, factory.stats
         service = config.http_service
@@ -224,13 +283,7 @@ class ExtAuthzFilter(HttpFilter):
             answer.headers.append((b"x-envoy-upstream-service-time",
                                    b"%d" % ((time.monotonic() - sent_at) * 1000)))
         if answer is None or answer.status >= 500:
-            stats.error += 1
-            if not config.failure_mode_allow:
-                return stream.send_local_reply(config.status_on_error, details=ERROR, flag=FLAG)
-            stats.failure_mode_allowed += 1
-            if config.failure_mode_allow_header_add:
-                request.headers.append(FAILURE_MODE_HEADER)     # added, as Envoy adds it
-            return CONTINUE
+            return self._failed(stream)
         if answer.status != 200:
             stats.denied += 1
             self.denial_headers = rules.denied_headers(answer)
@@ -239,7 +292,9 @@ class ExtAuthzFilter(HttpFilter):
         self._apply(stream, *rules.allowed(answer))
         return CONTINUE
 
-    def _apply(self, stream, to_set, to_append, to_remove, to_client, metadata):
+    def _apply(self, stream, to_set, to_append, to_remove, to_client, metadata, join=False):
+        """``join``: an appended value joins the request's first one with a comma (the gRPC
+        service's ``append``), rather than being added beside it (the HTTP service's)."""
         headers = stream.request.headers
         to_set = [pair for pair in to_set if pair[0] not in _NOT_MUTABLE]
         to_append = [pair for pair in to_append if pair[0] not in _NOT_MUTABLE]
@@ -247,7 +302,12 @@ class ExtAuthzFilter(HttpFilter):
             # Envoy's setCopy: the old values go, the new one comes last
             headers[:] = [pair for pair in headers if pair[0] != name]
             headers.append((name, value))
-        headers.extend(to_append)
+        for name, value in to_append:
+            at = next((i for i, pair in enumerate(headers) if pair[0] == name), None) if join else None
+            if at is None:
+                headers.append((name, value))
+            else:
+                headers[at] = (name, headers[at][1] + b"," + value)
         removed = False
         for name in to_remove:
             if name in _NOT_MUTABLE or name[:1] == b":" or header_value(headers, name) is None:

@@ -35,10 +35,30 @@ def test_defaults_and_cluster_reference():
     assert hash(value) is not None
 
 
-def test_grpc_service_is_refused_naming_issue_19():
-    _, problems = parsed({"grpc_service": {"envoy_grpc": {"cluster_name": "a"}}})
-    assert problems[0][0] == "f.grpc_service"
-    assert "not supported by hotproxy yet" in problems[0][1] and "issue 19" in problems[0][1]
+def test_grpc_service():
+    ctx = Context()
+    value = config_module.parse(Node({"grpc_service": {
+        "envoy_grpc": {"cluster_name": "authz"}, "timeout": "0.5s",
+        "initial_metadata": [{"key": "X-Tenant", "value": "t1"}]}}, "f", ctx))
+    assert ctx.problems == [] and value.http_service is None
+    assert value.grpc_service == config_module.GrpcService(
+        cluster="authz", timeout=0.5, initial_metadata=(("x-tenant", "t1"),))
+    assert ctx.cluster_refs == [("f.grpc_service.envoy_grpc.cluster_name", "authz")]
+    value, _ = parsed({"grpc_service": {"envoy_grpc": {"cluster_name": "a"}}})
+    assert value.grpc_service.timeout == 0.2
+
+
+@pytest.mark.parametrize("body, path, words", [
+    ({"grpc_service": {"google_grpc": {}}}, "f.grpc_service.google_grpc", "not supported"),
+    ({"grpc_service": {}}, "f.grpc_service.envoy_grpc", "required"),
+    ({"grpc_service": {"envoy_grpc": {}}}, "f.grpc_service.envoy_grpc.cluster_name", "required"),
+    ({"grpc_service": {"envoy_grpc": {"cluster_name": "a"}}, "http_service": SERVICE}, "f",
+     "only one of"),
+    ({}, "f", "exactly one of http_service, grpc_service"),
+])
+def test_bad_grpc_service_names_the_field(body, path, words):
+    _, problems = parsed(body)
+    assert any(p == path and words in reason for p, reason in problems), problems
 
 
 @pytest.mark.parametrize("body, path, words", [
