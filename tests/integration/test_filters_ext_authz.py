@@ -270,16 +270,17 @@ def test_access_log_flags_details_and_metadata(peer_factory, upstream, authz, tm
 # --- hotproxy only ------------------------------------------------------------------------
 
 
-def test_grpc_service_is_refused(tmp_path):
+def test_google_grpc_is_refused(tmp_path):
     import subprocess
     import sys
-    text = config(1, 2).replace('"http_service"', '"grpc_service"')
+    # the HTTP service moves aside under an unknown name: grpc_service is the filter's service
+    text = config(1, 2).replace('"http_service": {', '"grpc_service": {"google_grpc": {}}, "x": {', 1)
     path = tmp_path / "c.yaml"
     path.write_text(text.replace("{port:listen}", "10000").replace("{port:admin}", "10001"))
     result = subprocess.run([sys.executable, "-m", "hotproxy", "--mode", "validate", "-c", str(path)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
-    assert "grpc_service" in result.stderr + result.stdout and "issue 19" in result.stderr + result.stdout
+    assert "grpc_service.google_grpc: not supported" in result.stderr + result.stdout
 
 
 def test_filter_enabled_zero_with_deny_at_disable(proxy_factory, upstream, authz):
