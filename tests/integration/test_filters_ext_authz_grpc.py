@@ -219,3 +219,19 @@ def test_a_slow_check_holds_its_own_stream_only(peer_factory, upstream, authz):
     assert send(peer.port("listen"), "/app").status == 200
     slow.join()
     assert results == [403]
+
+
+def test_an_http2_client_is_checked_as_http2(peer_factory, upstream, authz):
+    from h2_client import H2Client
+    peer = peer_factory(config(upstream.port, authz.port))
+    client = H2Client(peer.port("listen"))
+    try:
+        response = client.request("POST", "/app?x=1", headers=(("x-secret", "s"),), body=b"abc",
+                                  authority="example.com")
+    finally:
+        client.close()
+    assert response.status == 200
+    http = authz.last()[0].attributes.request.http
+    assert (http.protocol, http.host, http.path, http.method) == ("HTTP/2", "example.com", "/app?x=1", "POST")
+    assert http.headers[":authority"] == "example.com" and http.headers["x-secret"] == "s"
+    assert seen(upstream.requests[-1], "x-user") == ["alice"]

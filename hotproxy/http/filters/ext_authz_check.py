@@ -79,8 +79,8 @@ def check_request(stream, allowed, context_extensions=(), body=None, partial=Fal
     http.method = request.method.decode("latin-1")
     http.path = request.target.decode("latin-1")
     http.host = (request.host or b"").decode("latin-1")
-    http.scheme = getattr(connection, "scheme", b"http").decode("latin-1")
-    http.protocol = getattr(connection, "protocol", "HTTP/1.1")
+    http.scheme = connection.scheme.decode("latin-1")
+    http.protocol = connection.protocol
     headers = http.headers
     for name, value in _header_map(request, http):
         if allowed is None or allowed(name.encode("latin-1")):

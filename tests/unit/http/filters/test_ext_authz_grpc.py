@@ -29,7 +29,9 @@ def config(**fields):
 
 def stream(headers=(), method=b"POST", target=b"/a?b=1", per_route=None):
     request = FakeRequest(method, target, b"svc", [(b"content-length", b"6"), *headers])
-    return FakeStream(request, per_route=per_route or {})
+    the_stream = FakeStream(request, per_route=per_route or {})
+    the_stream.connection.scheme, the_stream.connection.protocol = b"http", "HTTP/1.1"
+    return the_stream
 
 
 def built(the_stream, allowed=None, **options):
