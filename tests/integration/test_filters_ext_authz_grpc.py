@@ -144,6 +144,10 @@ def test_timeout_and_failed_call_are_errors(peer_factory, upstream, authz, path)
     assert time.monotonic() - started < 0.9     # the 0.3s timeout, not the service's second
     assert upstream.requests == []
     assert peer.counter(STAT + "error") == 1
+    assert peer.counter("cluster.authz.upstream_rq_timeout") == (1 if path == "/slow/x" else 0)
+    # the stream was given up, not the connection: the next check rides it
+    assert send(peer.port("listen"), "/app").status == 200
+    assert peer.counter("cluster.authz.upstream_cx_total") == 1
 
 
 def test_error_response_answers_with_its_status_and_body(peer_factory, upstream, authz):

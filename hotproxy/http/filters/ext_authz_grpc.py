@@ -66,24 +66,27 @@ class GrpcCheck:
             raise CallFailed("no_healthy_upstream")
         cluster.stats.upstream_rq_total += 1
         host.stats.rq_total += 1
-        with gevent.Timeout(self.service.timeout or None, False):
-            return self._exchange(cluster, pools.pool(host), host, message)
-        cluster.stats.upstream_rq_timeout += 1
-        raise CallFailed("timeout")
-
-    def _exchange(self, cluster, pool, host, message):
+        timer = gevent.Timeout(self.service.timeout or None)
+        request = None
+        timer.start()
         try:
-            request = take_connection(cluster, host, pool)
-        except ConnectFailure as failure:
-            raise CallFailed(failure.reason) from None
-        try:
+            request = take_connection(cluster, host, pools.pool(host))
             request.open(self.headers, False)
             request.send_data(struct.pack(">BI", 0, len(message)) + message, True)
             return _answer(request)
+        except ConnectFailure as failure:
+            raise CallFailed(failure.reason) from None
         except StreamEnded as ended:
             raise CallFailed(ended.reason) from None
+        except gevent.Timeout as expired:
+            if expired is not timer:
+                raise
+            cluster.stats.upstream_rq_timeout += 1
+            raise CallFailed("timeout") from None
         finally:
-            give_back(cluster, request, True)
+            timer.close()
+            if request is not None:     # an unfinished stream is reset, the connection stays
+                give_back(cluster, request, True)
 
 
 def _answer(request):
