@@ -15,8 +15,9 @@ import gevent
 
 from ..deadlines import NEVER
 from ..errors import ProtocolError
-from ..sockio import address_label, send_all, send_parts
+from ..sockio import send_all, send_parts
 from . import local_reply
+from .connection_addresses import ConnectionAddresses
 from .control import CloseConnection, OverloadReset, Release
 from .error_replies import protocol_error_reply, timeout_reply
 from .filtered_stream import guarded, run_filters
@@ -40,7 +41,7 @@ _YIELD_EVERY = 1 << 20
 _DELAYED_CLOSE_S = 1.0
 
 
-class DownstreamConnection:
+class DownstreamConnection(ConnectionAddresses):
     """One downstream connection. Reads happen only in ``run``; responses go straight out.
 
     It is also what the router and the filters answer through (the stream's callbacks):
@@ -113,22 +114,9 @@ class DownstreamConnection:
         self.deadline = NEVER
         self.greenlet.kill(SocketTimeout("timed out"), block=False)
 
-    # The mutation context that header formatters read (%DOWNSTREAM_REMOTE_ADDRESS% …).
+    # The mutation context that header formatters read (%DOWNSTREAM_REMOTE_ADDRESS% …): the
+    # addresses (ConnectionAddresses), the protocol and the upstream's address.
     protocol = "HTTP/1.1"
-
-    @property
-    def remote_address(self):
-        return address_label((self.remote_ip, self.remote_port))
-
-    @property
-    def local_address(self):
-        if self._local_address is None:
-            self._local_address = address_label(self.sock.getsockname())
-        return self._local_address
-
-    @property
-    def local_ip(self):
-        return self.sock.getsockname()[0]
 
     @property
     def upstream_address(self):

@@ -11,7 +11,7 @@ import pytest
 from h2_frames import (ACK, COMPRESSION_ERROR, STREAM_CLOSED, CONTINUATION, DATA, END_HEADERS, END_STREAM, FRAME_SIZE_ERROR,
                        GOAWAY, HEADERS, INITIAL_WINDOW_SIZE, MAX_FRAME_SIZE, PADDED, PING,
                        PRIORITY, PROTOCOL_ERROR, RST_STREAM, SETTINGS, WINDOW_UPDATE, H2Client,
-                       FLOW_CONTROL_ERROR, ENABLE_PUSH, data, frame, goaway, peers_fixture, ping,
+                       ENABLE_PUSH, data, frame, goaway, peers_fixture, ping,
                        priority, rst_stream, settings, window_update)
 
 target = peers_fixture()

@@ -5,7 +5,7 @@ without a GOAWAY and counts ``http2.rx_messaging_error``; a body against its con
 the stream; an HPACK error is a GOAWAY COMPRESSION_ERROR."""
 import pytest
 from h2_frames import (COMPRESSION_ERROR, END_HEADERS, END_STREAM, HEADERS, PROTOCOL_ERROR, data,
-                       frame, peers_fixture, request_headers)
+                       frame, peers_fixture)
 
 target = peers_fixture()
 

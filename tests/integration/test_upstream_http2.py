@@ -15,7 +15,7 @@ import h2.events
 import h2.settings
 import pytest
 
-from harness import (admin_stats, free_port, http_listener, simple_routes, static_cluster,
+from harness import (admin_stats, http_listener, simple_routes, static_cluster,
                      to_yaml)
 
 ADMIN = {"address": {"socket_address": {"address": "127.0.0.1", "port_value": "{port:admin}"}}}

@@ -43,9 +43,8 @@ with frames crafted by hand:
 import time
 
 from . import events as ev
-from .connection import (  # noqa: F401 (Http2Codec and the codes: this module's old API)
-    COMPRESSION_ERROR, INTERNAL_ERROR, MAX_STREAM_ID, NO_ERROR, PROTOCOL_ERROR, REFUSED_STREAM,
-    Http2Codec, lib, settings)
+from .connection import (MAX_STREAM_ID, NO_ERROR, PROTOCOL_ERROR, REFUSED_STREAM, Http2Codec, lib,
+                         settings)
 from .limits import PrematureResets
 
 

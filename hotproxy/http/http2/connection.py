@@ -36,7 +36,8 @@ decoder panics on malformed blocks. The streams and sending are sending.py's, mi
 import time
 
 # The HTTP/2 library: h2 has the same modules (``from h2 import ...``).
-from jh2 import config, connection, events as lib, exceptions, settings
+from jh2 import config, connection, exceptions, settings
+from jh2 import events as lib  # noqa: F401 (the codecs take the library's events from here)
 from jh2.hyperframe.frame import WindowUpdateFrame
 
 from . import events as ev

@@ -23,7 +23,7 @@ import gevent
 from gevent.lock import Semaphore
 
 from ...deadlines import NEVER
-from ...sockio import address_label
+from ..connection_addresses import ConnectionAddresses
 from . import events as ev
 from .codec import ServerCodec
 from .keepalive import Keepalive
@@ -78,7 +78,7 @@ def options_for(hcm_config):
                         **dict(hcm_config.http2_options or ()))
 
 
-class Http2Connection:
+class Http2Connection(ConnectionAddresses):
     """The connection: what stream ports share, and the deadline the worker's Deadlines watch
     (the idle timeout while no stream is open, the drain's end while draining)."""
 
@@ -144,21 +144,6 @@ class Http2Connection:
                 return None
         self.greenlet.kill(SocketTimeout("timed out"), block=False)
         return None
-
-    # the mutation context that header formatters read (%DOWNSTREAM_REMOTE_ADDRESS% …)
-    @property
-    def remote_address(self):
-        return address_label((self.remote_ip, self.remote_port))
-
-    @property
-    def local_address(self):
-        if self._local_address is None:
-            self._local_address = address_label(self.sock.getsockname())
-        return self._local_address
-
-    @property
-    def local_ip(self):
-        return self.sock.getsockname()[0]
 
     # writing
 

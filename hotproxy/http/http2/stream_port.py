@@ -17,7 +17,6 @@ from collections import deque
 from gevent.event import Event
 
 from ...deadlines import NEVER
-from ...sockio import address_label
 from ..control import CloseConnection
 from ..filter_chain import FilterManager
 from ..filtered_stream import DECODED, guarded, run_filters
@@ -76,7 +75,7 @@ class StreamPort:
 
     @property
     def remote_address(self):
-        return address_label((self.remote_ip, self.remote_port))
+        return self.connection.remote_address
 
     @property
     def local_address(self):

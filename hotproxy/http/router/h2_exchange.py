@@ -220,20 +220,8 @@ def finish(router, stream, conn):
                     return router._fail(stream, conn, 504, local_reply.UPSTREAM_TIMEOUT, "UT")
             conn.set_deadline(route_deadline)
             gevent.sleep(state.backoff())
-    except SocketTimeout:
-        report(stream, "timeout")
-        stream.cluster.stats.upstream_rq_timeout += 1
-        if stream.upstream is not None:
-            stream.upstream.pool.host.stats.rq_timeout += 1
-        router._fail(stream, conn, 504, local_reply.UPSTREAM_TIMEOUT, "UT")
-    except ProtocolError:
-        report(stream, "reset")
-        stream.cluster.stats.upstream_cx_protocol_error += 1
-        router._fail(stream, conn, 502, local_reply.CONNECT_ERROR + b"protocol error", "UPE")
-    except OSError:
-        router._release(stream, False)     # the downstream failed while the response was relayed
-        stream.flag("DC")
-        stream.close = True
+    except (ProtocolError, OSError) as error:
+        router.answer_failure(stream, conn, error)
     finally:
         router.h2.pop(stream, None)
         if state is not None:

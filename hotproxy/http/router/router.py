@@ -177,18 +177,24 @@ class Router:
         except UpstreamReset as reset:
             report(stream, "reset")
             self._fail(stream, conn, 503, local_reply.CONNECT_ERROR + reset.reason.encode(), "UC")
-        except SocketTimeout:
+        except (ProtocolError, OSError) as error:
+            self.answer_failure(stream, conn, error)
+
+    def answer_failure(self, stream, conn, error):
+        """The reply, and the counts, for an exchange that ``error`` ended: a timeout, an
+        upstream that broke the protocol, or (any other OSError) a downstream that went away
+        while the response was relayed."""
+        if isinstance(error, SocketTimeout):
             report(stream, "timeout")
             stream.cluster.stats.upstream_rq_timeout += 1
             if stream.upstream is not None:
                 stream.upstream.pool.host.stats.rq_timeout += 1
             self._fail(stream, conn, 504, local_reply.UPSTREAM_TIMEOUT, "UT")
-        except ProtocolError:
+        elif isinstance(error, ProtocolError):
             report(stream, "reset")
             stream.cluster.stats.upstream_cx_protocol_error += 1
             self._fail(stream, conn, 502, local_reply.CONNECT_ERROR + b"protocol error", "UPE")
-        except OSError:
-            # the downstream failed while the response was relayed
+        else:
             self._release(stream, False)
             stream.flag("DC")
             stream.close = True
