@@ -17,6 +17,7 @@ checkout (``--baseline DIR``, e.g. a ``git worktree`` of the commit before a cha
     python bench/compare.py --targets envoy,hotproxy,hotproxy-scraped,hotproxy-base --baseline /tmp/base
 
 ``--filters`` runs them on bench/configs/http-filters.yaml (cors, local_ratelimit and rbac).
+``--h2-upstream`` has the proxies speak HTTP/2 (h2c) to nginx (bench/configs/http-h2-upstream.yaml).
 ``--h2`` loads them with h2load over h2c instead of wrk (``--conns`` connections of ``--streams``
 streams each; bench-deps installs nghttp2-client):
 
@@ -68,6 +69,7 @@ http {{
   keepalive_requests 10000000;
   server {{
     listen 127.0.0.1:{port};
+    listen 127.0.0.1:{h2_port} http2;
     location = / {{ return 200 "hello world\\n"; }}
     location = /64k {{ alias {dir}/64k.bin; }}
     location = /64k-text {{ alias {dir}/64k.txt; }}
@@ -216,14 +218,17 @@ class Bench:
         config, big = ("http-compression.yaml", "/64k-text") if self.args.compression else ("http.yaml", "/64k")
         if self.args.filters:
             config = "http-filters.yaml"
-        nginx_port = free_port()
-        (self.dir / "nginx.conf").write_text(NGINX_CONF.format(dir=self.dir, port=nginx_port))
+        if self.args.h2_upstream:
+            config = "http-h2-upstream.yaml"
+        nginx_port, nginx_h2_port = free_port(), free_port()
+        (self.dir / "nginx.conf").write_text(NGINX_CONF.format(dir=self.dir, port=nginx_port,
+                                                               h2_port=nginx_h2_port))
         nginx = self.start(["nginx", "-c", str(self.dir / "nginx.conf"), "-p", str(self.dir)], LOAD_CPU, "nginx.log")
         wait_for_port(nginx_port)
         targets = []
         if "direct" in self.args.targets and not self.args.h2:  # nginx-light serves no h2c here
             targets.append(Target("direct", nginx_port, nginx.pid))
-        targets += self.proxies(config, upstream=nginx_port)
+        targets += self.proxies(config, upstream=nginx_port, upstream_h2=nginx_h2_port)
         lua = self.dir / "report.lua"
         lua.write_text(WRK_LUA)
         for target in targets:
@@ -366,6 +371,8 @@ def parse_args(argv):
     parser.add_argument("--h2", action="store_true",
                         help="h2load over h2c (prior knowledge): --conns connections of --streams streams")
     parser.add_argument("--streams", type=int, default=5, help="streams per h2 connection (default 5)")
+    parser.add_argument("--h2-upstream", action="store_true",
+                        help="HTTP/2 (h2c) from the proxies to nginx (http-h2-upstream.yaml)")
     parser.add_argument("--tcp-seconds", type=int, default=5)
     parser.add_argument("--no-tcp", action="store_true")
     parser.add_argument("--quick", action="store_true", help="3 s points, one repetition")
@@ -394,6 +401,8 @@ def main(argv=None):
                  "wrk sends Accept-Encoding: gzip; the 64 KiB body is hex text (2:1)."] if args.compression else []),
               *(["HTTP with cors, local_ratelimit and rbac on both proxies: bench/configs/http-filters.yaml; "
                  "wrk sends an allowed Origin."] if args.filters else []),
+              *(["HTTP/2 (h2c) from the proxies to nginx: bench/configs/http-h2-upstream.yaml."]
+                if args.h2_upstream else []),
               *([f"HTTP/2 downstream (h2c) by h2load, {args.streams} streams per connection, HTTP/1.1 to "
                  "nginx; p50 is h2load's mean, it reports no p99."] if args.h2 else []),
               "", http_table(http, args)]
