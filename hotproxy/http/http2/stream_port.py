@@ -10,9 +10,8 @@ HTTP/1.1 bytes.
 from __future__ import annotations
 
 import time
-from socket import timeout as SocketTimeout
-
 from collections import deque
+from socket import timeout as SocketTimeout
 
 from gevent.event import Event
 
