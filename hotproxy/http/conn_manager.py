@@ -10,11 +10,12 @@ import random
 import time
 
 from ..accesslog.loggers import AccessLoggers
+from ..deadlines import NEVER
 from ..server_state import ServerState
 from ..stats.histogram import Recorder
 from ..stats.schema import DOWNSTREAM_RQ_CLASSES, Http1Stats, HttpStats, count_status_class
 from . import xfcc
-from .control import OverloadReset
+from .control import OverloadReset, Release
 from .downstream import RECV_SIZE, DownstreamConnection
 from .filters.api import FilterContext
 from .http2.downstream import Http2Connection, opens_with_preface, options_for, worker_http2_stats
@@ -90,7 +91,7 @@ class HttpConnectionManager:
             stats.downstream_cx_ssl_total += 1
             stats.downstream_cx_ssl_active += 1
         http2 = self.codec_type == "HTTP2" or (tls is not None and tls.alpn == "h2")
-        if not http2 and self.codec_type == "AUTO" and tls is None:
+        if not http2 and self.codec_type == "AUTO" and tls is None and not self.draining:
             http2 = self._opens_with_preface(sock)
             if http2 is None:
                 stats.downstream_cx_active -= 1
@@ -116,11 +117,27 @@ class HttpConnectionManager:
     def _opens_with_preface(self, sock):
         """Plain text with codec_type AUTO: whether the client opens with HTTP/2's preface (h2c
         with prior knowledge), peeked at, not read. None when it sent nothing before the idle
-        timeout, or went away."""
+        timeout, went away, or was moved to the next generation (or closed) by a drain while it
+        had sent nothing yet, as an idle HTTP/1.1 connection is."""
+        waiting = _FirstBytes(sock)
+        self.connections.add(waiting)
+        self.deadlines.watch(waiting)
         try:
             return opens_with_preface(sock, self.idle_timeout)
         except OSError:
             return None
+        except Release:
+            if self.hand_off is not None:
+                try:
+                    self.hand_off(sock)
+                    return None
+                except OSError:
+                    pass
+            sock.close()
+            return None
+        finally:
+            self.connections.discard(waiting)
+            self.deadlines.unwatch(waiting)
 
     def drain(self, move=True, drain_time=0.0, immediate=False):
         """Stop serving. With ``move``, idle connections move to the next generation now and busy
@@ -166,3 +183,26 @@ class HttpConnectionManager:
 
     def count_response(self, status):
         count_status_class(self.stats, DOWNSTREAM_RQ_CLASSES, status)
+
+
+class _FirstBytes:
+    """A plain-text connection whose first bytes have not come yet (codec_type AUTO waits for
+    them to tell HTTP/2's preface): a drain moves it to the next generation, or closes it at its
+    close time, as it does an idle HTTP/1.1 connection (see ``drain``)."""
+
+    idle = True
+    tls = None
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.deadline = NEVER
+        self.close_at = NEVER
+
+    def release_if_idle(self):
+        sock = self.sock
+        sock.hub.cancel_wait(sock._read_event, Release(), False)
+
+    def expire(self):
+        """A closing drain's close time passed."""
+        self.deadline = NEVER
+        self.release_if_idle()

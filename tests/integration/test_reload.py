@@ -75,6 +75,22 @@ def test_an_idle_keep_alive_connection_moves_to_the_new_generation(proxy_factory
         assert client.request().body == b"B"
 
 
+def test_a_connection_that_has_sent_nothing_yet_moves_too(proxy_factory, client_factory):
+    """codec_type AUTO waits for a new connection's first bytes (HTTP/2's preface or not): a
+    reload moves such a connection as it moves an idle one."""
+    proxy = proxy_factory(direct_config("A"), extra_args=["--concurrency", "1"])
+    silent = client_factory(proxy.port("listen"))
+    time.sleep(0.3)     # accepted, waiting for its first bytes
+    old_workers = {p.pid for p in workers(proxy)}
+    rewrite(proxy, direct_config("B"))
+    reload(proxy, 1)
+    deadline = time.monotonic() + 10
+    while old_workers & {p.pid for p in workers(proxy)} and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not old_workers & {p.pid for p in workers(proxy)}, "the old generation did not exit"
+    assert silent.request().body == b"B"
+
+
 def test_a_request_in_flight_completes_and_its_connection_moves_after(proxy_factory, upstream, client_factory):
     proxy = proxy_factory(proxied_config(upstream.port, "A"), extra_args=["--concurrency", "1"])
     client = client_factory(proxy.port("listen"))
