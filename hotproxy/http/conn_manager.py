@@ -161,6 +161,18 @@ class HttpConnectionManager:
             else:
                 connection.linger()
 
+    def close_times(self):
+        """(close_at, max_duration_at) of a connection opening now. ``close_at``: when it starts
+        to close (a closing drain's connection serves one exchange; max_connection_duration
+        drains it); ``max_duration_at``: when max_connection_duration does (NEVER: no limit)."""
+        now = time.monotonic()
+        close_at = now if self.closing else NEVER
+        max_duration_at = NEVER
+        if self.max_connection_duration:
+            max_duration_at = now + self.max_connection_duration
+            close_at = min(close_at, max_duration_at)
+        return close_at, max_duration_at
+
     def filters_for(self, route):
         """The factories of the filters that see a stream of ``route``, in order. A route's
         typed_per_filter_config entry for a filter decides whether it runs (a FilterConfig's

@@ -73,15 +73,9 @@ class DownstreamConnection(ConnectionAddresses):
         #: waiting at a message boundary: nothing read and unparsed, so the connection may move
         self.idle = False
         self._local_address = None
-        # when a draining listener without a successor closes this connection: one accepted
-        # while the listener already closes its connections serves one exchange
-        self.close_at = time.monotonic() if hcm.closing else NEVER
-        #: max_connection_duration: the connection drains (its next response closes it, or it
-        #: closes while idle) from then on
-        self.max_duration_at = NEVER
-        if hcm.max_connection_duration:
-            self.max_duration_at = time.monotonic() + hcm.max_connection_duration
-            self.close_at = min(self.close_at, self.max_duration_at)
+        # from close_at on, its next response closes it, or it closes while idle (a closing
+        # drain, max_connection_duration: hcm.close_times)
+        self.close_at, self.max_duration_at = hcm.close_times()
         #: max_requests_per_connection: requests this connection may still take, 0: no limit
         self.requests_left = hcm.max_requests_per_connection
         #: a TLS connection that cannot move to the next generation: its next response closes

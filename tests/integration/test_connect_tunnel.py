@@ -2,12 +2,11 @@
 a connect_matcher route with connect_config tunnels the bytes to its cluster, other CONNECTs get
 Envoy's 403/404, and a CONNECT enabled without connect_config goes to the HTTP upstream."""
 import socket
-import threading
 import time
 
 import pytest
 
-from harness import to_yaml
+from harness import accept_each, to_yaml
 
 HCM_TYPE = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 ROUTER = {"name": "envoy.filters.http.router",
@@ -32,14 +31,7 @@ def tcp_echo():
                     continue
                 conn.sendall(b"echo:" + data)
 
-    def accept():
-        while True:
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                return
-            threading.Thread(target=handle, args=(conn,), daemon=True).start()
-    threading.Thread(target=accept, daemon=True).start()
+    accept_each(server, handle)
     yield server.getsockname()[1]
     server.close()
 

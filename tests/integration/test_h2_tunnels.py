@@ -2,12 +2,11 @@
 CONNECT (RFC 8441) becomes an HTTP/1.1 WebSocket upgrade upstream and a 200 for the client, a
 CONNECT with connect_config is a TCP tunnel to the cluster, and DATA carries the bytes."""
 import socket
-import threading
 
 import pytest
 
 from h2_frames import DATA, HEADERS, H2Client, data
-from harness import to_yaml
+from harness import accept_each, to_yaml
 
 HCM_TYPE = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
 ROUTER = {"name": "envoy.filters.http.router",
@@ -40,14 +39,7 @@ def upgrading_upstream():
                     return
                 conn.sendall(b"echo:" + got)
 
-    def accept():
-        while True:
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                return
-            threading.Thread(target=handle, args=(conn,), daemon=True).start()
-    threading.Thread(target=accept, daemon=True).start()
+    accept_each(server, handle)
     yield server.getsockname()[1], requests
     server.close()
 

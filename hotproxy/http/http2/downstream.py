@@ -97,13 +97,8 @@ class Http2Connection(ConnectionAddresses):
         self._writing = Semaphore()
         self.greenlet = gevent.getcurrent()
         self.deadline = NEVER
-        self.close_at = time.monotonic() if hcm.closing else NEVER
-        #: common_http_protocol_options: the connection drains once it is this old, or once it
-        #: has taken this many streams (0: no limit)
-        self.max_duration_at = NEVER
-        if hcm.max_connection_duration:
-            self.max_duration_at = time.monotonic() + hcm.max_connection_duration
-            self.close_at = min(self.close_at, self.max_duration_at)
+        # it drains from close_at on (hcm.close_times), or once it took requests_left streams
+        self.close_at, self.max_duration_at = hcm.close_times()
         self.requests_left = hcm.max_requests_per_connection
         self._drain_started = 0.0
         options = hcm.http2_options
