@@ -73,6 +73,9 @@ class ClusterManager:
         for cluster in self.clusters.values():
             for host in cluster.hosts:
                 host.close_pools()
+            http2 = getattr(cluster, "http2", None)     # set once a router attached its pools
+            if http2 is not None:
+                http2.close()
 
 
 def _cluster_class(config):
