@@ -204,6 +204,7 @@ class _FirstBytes:
 
     idle = True
     tls = None
+    stream = None       # no request yet: nothing for reset_high_memory_stream to weigh
 
     def __init__(self, sock):
         self.sock = sock

@@ -174,6 +174,9 @@ def test_sd_notify_protocol(proxy_factory, tmp_path, client_factory, monkeypatch
 def test_arbiter_descriptors_do_not_grow_with_reloads(proxy_factory):
     proxy = proxy_factory(direct_config("A"), extra_args=["--concurrency", "1"])
     reload(proxy, 1)
+    deadline = time.monotonic() + 10
+    while len(workers(proxy)) != 1 and time.monotonic() < deadline:
+        time.sleep(0.05)    # the first generation gone, and its channel with it
     time.sleep(0.5)
     baseline = psutil.Process(proxy.process.pid).num_fds()
     for i in range(2, 22):

@@ -83,6 +83,9 @@ class Http2Connection(ConnectionAddresses):
     (the idle timeout while no stream is open, the drain's end while draining)."""
 
     protocol = "HTTP/2"
+    #: what reset_high_memory_stream weighs on an HTTP/1.1 connection; an HTTP/2 connection's
+    #: streams are its ports, which it does not weigh yet
+    stream = None
 
     def __init__(self, hcm, sock, address, tls=None):
         self.hcm = hcm
