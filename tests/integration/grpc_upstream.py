@@ -9,6 +9,7 @@ threads) that records what reaches it: each request's headers and body. Answers 
 - ``/unavailable``: 503 text/plain ``down``;
 - ``/respond?status=S&type=T&size=N``: status S, content-type T, N bytes of ``x``, no trailers.
 """
+import contextlib
 import socket
 import struct
 import threading
@@ -96,3 +97,28 @@ class GrpcUpstream:
             conn.send_headers(stream_id, [(":status", "200"), ("content-type", "text/plain"),
                                           ("content-length", "2")])
             conn.send_data(stream_id, b"hi", end_stream=True)
+
+
+@contextlib.contextmanager
+def grpcio_echo_server():
+    """grpcio's own server (in this test process, never in hotproxy's), method ``test.Echo/Say``
+    on raw bytes: ``hello `` and the request, a trailer ``x-trailer: t``; a request ``fail`` is
+    NOT_FOUND ``no such thing``. Yields its port."""
+    import grpc
+    from concurrent import futures
+
+    def say(request, context):
+        if request == b"fail":
+            context.abort(grpc.StatusCode.NOT_FOUND, "no such thing")
+        context.set_trailing_metadata((("x-trailer", "t"),))
+        return b"hello " + request
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+        "test.Echo", {"Say": grpc.unary_unary_rpc_method_handler(say)}),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield port
+    finally:
+        server.stop(None)

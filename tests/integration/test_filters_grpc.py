@@ -6,11 +6,10 @@ import base64
 import struct
 import subprocess
 import time
-from concurrent import futures
 
 import pytest
 
-from grpc_upstream import GrpcUpstream, frame
+from grpc_upstream import GrpcUpstream, frame, grpcio_echo_server
 from harness import RawClient, admin_stats, http_listener, simple_routes, static_cluster, to_yaml
 
 EXT = "type.googleapis.com/envoy.extensions.filters.http."
@@ -265,21 +264,9 @@ def test_grpc_stats_as_envoy(peer_factory, grpc_upstream, case):
 
 @pytest.fixture
 def grpcio_server():
-    grpc = pytest.importorskip("grpc")
-
-    def say(request, context):
-        if request == b"fail":
-            context.abort(grpc.StatusCode.NOT_FOUND, "no such thing")
-        context.set_trailing_metadata((("x-trailer", "t"),))
-        return b"hello " + request
-
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
-        "test.Echo", {"Say": grpc.unary_unary_rpc_method_handler(say)}),))
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    yield port
-    server.stop(None)
+    pytest.importorskip("grpc")
+    with grpcio_echo_server() as port:
+        yield port
 
 
 def web_frames(body):

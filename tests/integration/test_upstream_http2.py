@@ -15,6 +15,7 @@ import h2.events
 import h2.settings
 import pytest
 
+from grpc_upstream import grpcio_echo_server
 from harness import (admin_stats, http_listener, simple_routes, static_cluster,
                      to_yaml)
 
@@ -299,20 +300,7 @@ def test_grpc_unary_through_the_proxy(proxy_factory):
     """grpcio's client and server (this test process, not hotproxy's), raw bytes messages: the
     answer's trailers (grpc-status, grpc-message) reach the client, an error status too."""
     grpc = pytest.importorskip("grpc")
-    from concurrent import futures
-
-    def say(request, context):
-        if request == b"fail":
-            context.abort(grpc.StatusCode.NOT_FOUND, "no such thing")
-        context.set_trailing_metadata((("x-trailer", "t"),))
-        return b"hello " + request
-
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
-        "test.Echo", {"Say": grpc.unary_unary_rpc_method_handler(say)}),))
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    try:
+    with grpcio_echo_server() as port:
         proxy = proxy_factory(config(port), extra_args=["--concurrency", "1"])
         with grpc.insecure_channel(f"127.0.0.1:{proxy.port('listen')}") as channel:
             call = channel.unary_unary("/test.Echo/Say")
@@ -327,8 +315,6 @@ def test_grpc_unary_through_the_proxy(proxy_factory):
         stats = admin_stats(proxy.port("admin"), "cluster.backend")
         assert stats["cluster.backend.upstream_cx_http2_total"] == 1
         assert stats["cluster.backend.upstream_rq_total"] == 2
-    finally:
-        server.stop(0)
 
 
 def test_use_downstream_protocol_config_follows_the_clients_protocol(proxy_factory, h2_upstream):
