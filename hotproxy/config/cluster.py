@@ -7,6 +7,7 @@ from .core import SocketAddress
 from .health_check import EndpointHealthCheckConfig, HealthCheck
 from .outlier import OutlierDetection
 from .tls import UpstreamTlsContext
+from .xds import Eds
 
 
 #: An endpoint's or locality's ``metadata.filter_metadata["envoy.transport_socket_match"]``, as
@@ -121,6 +122,8 @@ class Cluster:
     connect_timeout: float = 5.0
     lb_policy: str = "ROUND_ROBIN"
     endpoints: tuple[LocalityLbEndpoints, ...] = ()
+    #: EDS clusters: where their endpoints come from (``endpoints`` is then empty)
+    eds: Eds | None = None
     dns_refresh_rate: float = 5.0
     dns_lookup_family: str = "AUTO"          # AUTO, V4_ONLY, V6_ONLY, V4_PREFERRED, ALL
     # dns_failure_refresh_rate: (base_interval, max_interval); None: retry at dns_refresh_rate

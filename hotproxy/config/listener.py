@@ -9,6 +9,7 @@ from .core import HeaderMatcher, SocketAddress
 from .filter_chain import FilterChainMatch
 from .route import RouteConfiguration
 from .tls import DownstreamTlsContext
+from .xds import Rds
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,9 @@ class HttpConnectionManager:
     """
     stat_prefix: str
     route_config: RouteConfiguration
+    #: set when the route table comes from RDS (``route_config`` is then an empty one, until the
+    #: worker is given the one RDS sent)
+    rds: Rds | None = None
     codec_type: str = "AUTO"                  # AUTO, HTTP1 or HTTP2
     #: http2_protocol_options set in the config: (Http2Options attribute, value) pairs
     http2_options: tuple = ()

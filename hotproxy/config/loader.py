@@ -48,7 +48,7 @@ def effective_text(path: str | None, *, config_yaml: str | None = None,
     # YAML that is JSON too is read as JSON by parse_text, which may not be how Envoy reads it.
     if len(sources) == 1 and not unknown and text_tree(sources[0][0])[0] == tree:
         return sources[0][0], []
-    return json.dumps(_without(tree, set(unknown)), indent=2), unknown
+    return json.dumps(without_paths(tree, set(unknown)), indent=2), unknown
 
 
 def _read(path: str) -> str:
@@ -85,14 +85,14 @@ def _checked(read: tuple[object, list], source: str) -> dict:
     return tree
 
 
-def _without(value, paths: set, path=""):
+def without_paths(value, paths: set, path=""):
     """``value`` without the fields at ``paths``. Only the branches that lead to one are copied
     (a deep config nests deeper than Python recurses)."""
     if not any(p.startswith((f"{path}.", f"{path}[")) or not path for p in paths):
         return value
     if isinstance(value, dict):
-        return {key: _without(item, paths, join(path, key)) for key, item in value.items()
+        return {key: without_paths(item, paths, join(path, key)) for key, item in value.items()
                 if join(path, key) not in paths}
     if isinstance(value, list):
-        return [_without(item, paths, f"{path}[{index}]") for index, item in enumerate(value)]
+        return [without_paths(item, paths, f"{path}[{index}]") for index, item in enumerate(value)]
     return value

@@ -11,6 +11,8 @@ from .parse_outlier import outlier_detection
 from .parse_health_check import endpoint_health_check_config, health_checks
 from .parse_original_dst import original_dst_fields, upstream_bind_config
 from .parse_protocol import legacy_http2_options, request_server_names, typed_extension_protocol_options
+from .parse_xds import eds_cluster_config
+from .xds import Eds
 from .parse_upstream_transport import socket_match_labels, transport_socket_match, upstream_transport_socket
 
 CLUSTER = Fields(
@@ -20,10 +22,11 @@ CLUSTER = Fields(
     "typed_extension_protocol_options transport_socket upstream_http_protocol_options "
     "transport_socket_matches health_checks outlier_detection http2_protocol_options "
     "cleanup_interval original_dst_lb_config upstream_bind_config "
-    "dns_failure_refresh_rate respect_dns_ttl dns_resolvers typed_dns_resolver_config",
+    "dns_failure_refresh_rate respect_dns_ttl dns_resolvers typed_dns_resolver_config "
+    "eds_cluster_config",
     # ``hosts`` was removed in v3; it is listed for older configs that still carry it.
     unsupported="hosts transport_socket_matcher alt_stat_name "
-                "cluster_type eds_cluster_config max_requests_per_connection "
+                "cluster_type max_requests_per_connection "
                 "common_http_protocol_options "
                 "http_protocol_options "
                 "dns_jitter use_tcp_for_dns_lookups dns_resolution_config "
@@ -35,7 +38,7 @@ CLUSTER = Fields(
                 "load_balancing_policy lrs_server lrs_report_endpoint_metrics "
                 "track_timeout_budgets upstream_config track_cluster_stats preconnect_policy "
                 "connection_pool_per_downstream_connection")
-DISCOVERY_TYPES = Enum("STATIC STRICT_DNS LOGICAL_DNS ORIGINAL_DST", unsupported="EDS")
+DISCOVERY_TYPES = Enum("STATIC STRICT_DNS LOGICAL_DNS ORIGINAL_DST EDS")
 LB_POLICIES = Enum("ROUND_ROBIN LEAST_REQUEST RANDOM RING_HASH MAGLEV CLUSTER_PROVIDED",
                    unsupported="LOAD_BALANCING_POLICY_CONFIG")
 RING_HASH_LB_CONFIG = Fields("minimum_ring_size maximum_ring_size hash_function")
@@ -117,12 +120,14 @@ def cluster(node: Node) -> Cluster | None:
         m.at("health_checks").fail(f"health checks of a cluster with a transport socket are {NOT_SUPPORTED}")
     outliers = m.nested("outlier_detection", outlier_detection)
     original_dst = original_dst_fields(m, kind, policy)
+    eds = _eds(m, kind, checks)
     parsed = Cluster(
         name=m.string("name", required=True),
         **present(type=kind,
                   connect_timeout=connect_timeout,
                   lb_policy=policy,
-                  endpoints=endpoints,
+                  endpoints=endpoints if kind != "EDS" else None,
+                  eds=eds,
                   dns_refresh_rate=dns_refresh_rate,
                   dns_lookup_family=m.enum("dns_lookup_family", DNS_LOOKUP_FAMILIES),
                   **dns_settings(m),
@@ -147,6 +152,18 @@ def cluster(node: Node) -> Cluster | None:
         m.at("transport_socket").fail(    # a PROXY header per downstream connection: per-request pools
             f"upstream_proxy_protocol with HTTP/2 upstreams is {NOT_SUPPORTED}")
     return parsed
+
+
+def _eds(m, kind, checks) -> Eds | None:
+    """An EDS cluster's source; its load_assignment, if any, is ignored (EDS sends the hosts)."""
+    config = m.nested("eds_cluster_config", lambda n: eds_cluster_config(n, m.string("name", "")))
+    if kind != "EDS":
+        return None
+    if not m.has("eds_cluster_config"):
+        m.at("eds_cluster_config").fail("cannot create an EDS cluster without an EDS config")
+    if checks:      # the arbiter's checkers are built from the config's endpoints
+        m.at("health_checks").fail(f"health checks of an EDS cluster are {NOT_SUPPORTED}")
+    return config
 
 
 def _refuse_per_request_pools(m, protocol) -> None:

@@ -15,6 +15,8 @@ from .parse_filter_chain import downstream_transport_socket, filter_chain_match,
 from .parse_rbac import NETWORK_RBAC_TYPE, network_rbac
 from .network_local_ratelimit import NETWORK_LOCAL_RATELIMIT_TYPE, network_local_ratelimit
 from .parse_route import route_configuration
+from .parse_xds import rds
+from .route import RouteConfiguration
 
 HTTP_CONNECTION_MANAGER_TYPE = ("type.googleapis.com/envoy.extensions.filters.network"
                                 ".http_connection_manager.v3.HttpConnectionManager")
@@ -44,8 +46,8 @@ HTTP_CONNECTION_MANAGER = Fields(
     "use_remote_address xff_num_trusted_hops generate_request_id access_log normalize_path "
     "merge_slashes path_with_escaped_slashes_action strip_trailing_host_dot strip_any_host_port "
     "strip_matching_host_port forward_client_cert_details set_current_client_cert_details "
-    "http2_protocol_options drain_timeout upgrade_configs",
-    unsupported="rds scoped_routes add_user_agent tracing http1_safe_max_connection_duration "
+    "http2_protocol_options drain_timeout upgrade_configs rds",
+    unsupported="scoped_routes add_user_agent tracing http1_safe_max_connection_duration "
                 "http_protocol_options http3_protocol_options "
                 "server_header_transformation scheme_header_transformation stream_flush_timeout "
                 "delayed_close_timeout access_log_flush_interval "
@@ -190,9 +192,14 @@ def http_connection_manager(node: Node) -> HttpConnectionManager | None:
             "max_response_headers_kb cannot be set on http_connection_manager")
     if m.boolean("strip_any_host_port") and m.boolean("strip_matching_host_port"):
         m.node.fail("Only one of `strip_matching_host_port` or `strip_any_host_port` can be set.")
+    route_source = m.one_of("route_config", "rds")
+    dynamic_routes = m.nested("rds", rds)
     return HttpConnectionManager(
         stat_prefix=m.string("stat_prefix", required=True),
-        route_config=m.nested("route_config", route_configuration, required=True),
+        # until RDS sends it, a route table without routes: every request gets a 404 (NR)
+        route_config=(m.nested("route_config", route_configuration) if route_source != "rds" else
+                      RouteConfiguration(name=dynamic_routes.route_config_name if dynamic_routes else "")),
+        rds=dynamic_routes,
         http_filters=http_filters(m),
         access_log=access_logs(m, tcp=False),
         **present(

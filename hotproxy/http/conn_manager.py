@@ -189,6 +189,14 @@ class HttpConnectionManager:
                         else getattr(table[factory.name], "disabled", False))))
         return found[1]
 
+    def set_route_config(self, route_config):
+        """RDS sent a new version of this manager's route table: streams routed from here on
+        use it; those already routed keep their route. Compiled before the swap, which is one
+        assignment between two streams' matches."""
+        table = RouteTable(route_config)
+        self.route_table = table
+        self._filters_by_table.clear()
+
     def stat_sets(self):
         """The HTTP filters' (prefix, stats) pairs."""
         return [pair for factory, _ in self.filters for pair in factory.stat_sets()]

@@ -118,21 +118,26 @@ class Cluster:
         #: (stats prefix, gauges) of a hashing balancer (stats/lb.py), else None
         self.lb_stats = (("ring_hash_lb.", RingHashStats()) if config.lb_policy == "RING_HASH" else
                          ("maglev_lb.", MaglevStats()) if config.lb_policy == "MAGLEV" else None)
+        self._locality_weighted = config.locality_weighted
+        self._build_balancers()
+        if config.type == "STATIC":
+            self.set_hosts(_hosts_of(config))
+
+    def _build_balancers(self):
+        """One balancer per priority (per locality, with locality weights) of the config's
+        endpoints."""
+        config = self.config
+
         def make_balancer():
             return make_load_balancer(config.lb_policy, [], config.choice_count, config=config,
                                       stats=self.lb_stats and self.lb_stats[1])
 
-        self._locality_weighted = config.locality_weighted
         self._lbs = ([LocalityWeightedBalancer(make_balancer, weights, random)
                       for weights in config.locality_weights()] if config.locality_weighted else
                      [make_balancer() for _ in range(config.priority_count)])
         self._lb = self._lbs[0]
         self._loads = [100]
         self._panics = [False]
-        if config.type == "STATIC":
-            self.set_hosts([Host((ep.address.address, ep.address.port), ep.load_balancing_weight,
-                                 ep.hostname, labels, priority, locality)
-                            for ep, labels, priority, locality in config.endpoints_with_priority()])
 
     def __repr__(self):
         return f"<Cluster {self.name} {self.config.type} hosts={len(self.hosts)}>"
@@ -294,23 +299,43 @@ class Cluster:
         (upstream/discovery/resolver.py)."""
         self.set_hosts(hosts_of(self.config, entries))
 
+    def set_endpoints(self, endpoints):
+        """An EDS update: the cluster's endpoints (``LocalityLbEndpoints``) are now these. Hosts
+        that stay keep their pools and health; the balancers are rebuilt only when the
+        priorities or locality weights changed."""
+        previous = self.config
+        self.config = dataclasses.replace(previous, endpoints=tuple(endpoints))
+        if (self.config.priority_count != previous.priority_count
+                or self._locality_weighted and self.config.locality_weights() != previous.locality_weights()):
+            self._build_balancers()
+        self.set_hosts(_hosts_of(self.config))
+
     def set_hosts(self, hosts):
         """Replace the membership, keeping the pools (and warm connections) of hosts that stay."""
-        previous = {(h.address, h.weight): h for h in self.hosts}
+        previous = {(h.address, h.weight, h.socket_match_labels): h for h in self.hosts}
         merged = []
         # a host added healthy (any, without health checks) starts its slow start now
         now = self._slow_start_clock() if self._slow_start_clock is not None else None
         checked, healthy = self.health_checked, self._healthy
         for host in hosts:
-            kept = previous.pop((host.address, host.weight), None)
+            kept = previous.pop((host.address, host.weight, host.socket_match_labels), None)
             if kept is None:
                 kept = host
                 kept.transport = self.transports.for_host(*host.socket_match_labels)
                 kept.pool = self._new_pool(host)
                 if not checked or host.address in healthy:
                     kept.healthy_since = now
+            else:   # an EDS update may move a host to another priority or locality
+                kept.priority, kept.locality = host.priority, host.locality
             merged.append(kept)
         for gone in previous.values():
             gone.close_pools()
         self.hosts = merged
         self._rebalance()
+
+
+def _hosts_of(config):
+    """The hosts of the endpoints in ``config`` (a STATIC cluster's, or the last EDS update's)."""
+    return [Host((ep.address.address, ep.address.port), ep.load_balancing_weight, ep.hostname,
+                 labels, priority, locality)
+            for ep, labels, priority, locality in config.endpoints_with_priority()]

@@ -76,9 +76,8 @@ REJECTED = [
     Rejected({f"{CLUSTER}.name": DELETE}, f"{CLUSTER}.name", "required field is missing"),
     Rejected({"static_resources.clusters[1].name": "backend"}, "static_resources.clusters[1].name",
              "duplicate cluster name 'backend'"),
-    Rejected({f"{CLUSTER}.type": "EDS"}, f"{CLUSTER}.type",
-             "'EDS' is not supported by hotproxy yet (supported: STATIC, STRICT_DNS, LOGICAL_DNS, "
-             "ORIGINAL_DST)"),
+    Rejected({f"{CLUSTER}.type": "EDS"}, f"{CLUSTER}.eds_cluster_config",
+             "cannot create an EDS cluster without an EDS config"),
     Rejected({f"{CLUSTER}.type": "DNS"}, f"{CLUSTER}.type", "unknown enum value 'DNS'"),
     Rejected({f"{CLUSTER}.cluster_type": {}}, f"{CLUSTER}.cluster_type", NOT_SUPPORTED),
     Rejected({f"{CLUSTER}.hosts": []}, f"{CLUSTER}.hosts", NOT_SUPPORTED),

@@ -233,7 +233,10 @@ REJECTED = [
     Rejected({f"{HCM}.http2_protocol_options": {"allow_metadata": True}},
              f"{HCM}.http2_protocol_options.allow_metadata", "not supported"),
     Rejected({f"{HCM}.codec_type": "HTTP3"}, f"{HCM}.codec_type", NOT_SUPPORTED),
-    Rejected({f"{HCM}.rds": {"route_config_name": "r"}}, f"{HCM}.rds", NOT_SUPPORTED),
+    Rejected({f"{HCM}.rds": {"route_config_name": "r"}}, HCM,
+             "only one of route_config, rds may be set"),
+    Rejected({f"{HCM}.route_config": DELETE, f"{HCM}.rds": {"route_config_name": "r"}},
+             f"{HCM}.rds.config_source", "required field is missing"),
     Rejected({f"{HCM}.access_log": [{"name": "x"}]}, f"{HCM}.access_log[0].typed_config",
              "required field is missing"),      # access logs: test_config_accesslog.py
     Rejected({f"{HCM}.max_request_headers_kb": 0}, f"{HCM}.max_request_headers_kb",

@@ -208,9 +208,8 @@ tracing: {}
         ("static_resources.clusters[0].lb_policy",
          "unknown enum value 'ROUND_ROBBIN' (expected one of ROUND_ROBIN, LEAST_REQUEST, RANDOM, RING_HASH, MAGLEV, "
          "CLUSTER_PROVIDED)"),
-        ("static_resources.clusters[1].type",
-         "'EDS' is not supported by hotproxy yet (supported: STATIC, STRICT_DNS, LOGICAL_DNS, "
-         "ORIGINAL_DST)"),
+        ("static_resources.clusters[1].eds_cluster_config",
+         "cannot create an EDS cluster without an EDS config"),
         ("static_resources.clusters[1].name", "duplicate cluster name 'a'"),
     ]
     assert str(info.value).splitlines()[0] == "tracing: not supported by hotproxy yet"

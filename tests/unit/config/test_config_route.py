@@ -335,7 +335,7 @@ REJECTED = [
     Rejected(direct_response({"status": 200, "body_format": {}}),
              f"{ROUTE}.direct_response.body_format", NOT_SUPPORTED),
     # Where the route configuration comes from.
-    Rejected({f"{HCM}.route_config": DELETE}, f"{HCM}.route_config", "required field is missing"),
+    Rejected({f"{HCM}.route_config": DELETE}, HCM, "exactly one of route_config, rds is required"),
 ]
 
 

@@ -1,0 +1,54 @@
+"""One xDS resource read on its own: a Listener, Cluster, RouteConfiguration or
+ClusterLoadAssignment as a control plane sends it (the proto3 JSON mapping of the message, with
+``@type`` on nested ``Any`` fields).
+
+Unlike a bootstrap, a dynamic resource may carry fields hotproxy's protos do not know: Envoy
+ignores them with a warning, counted in ``server.dynamic_unknown_fields``, rather than rejecting
+the update (a control plane newer than the proxy is normal). So each parser returns the unknown
+fields' paths beside the result; everything else that is wrong raises ConfigError, whose paths
+are relative to the resource and which the xDS client sends back in its NACK.
+"""
+from __future__ import annotations
+
+from ..errors import ConfigError
+from .fields import Context, Node
+from .loader import without_paths
+from .parse_cluster import cluster, load_assignment
+from .parse_listener import listener
+from .parse_route import route_configuration
+from .trees import text_problems
+from .xds import CLUSTERS, ENDPOINTS, LISTENERS, ROUTES
+
+_PARSERS = {
+    LISTENERS: listener,
+    CLUSTERS: cluster,
+    ROUTES: route_configuration,
+    # EDS hosts are IP addresses: there is nothing to resolve
+    ENDPOINTS: lambda node: load_assignment(node, ip_only=True),
+}
+#: the field that names each type's resources
+NAME_FIELDS = {LISTENERS: "name", CLUSTERS: "name", ROUTES: "name", ENDPOINTS: "cluster_name"}
+
+
+def parse_resource(kind: str, body: dict):
+    """(parsed resource, unknown field paths) of ``body``, a resource of type ``kind`` (one of
+    config/xds.py's short names). Raises ConfigError."""
+    problems = text_problems(body)
+    if problems:
+        raise ConfigError(problems)
+    body = dict(body)
+    body.pop("@type", None)     # an Any's own type, which the transport checked
+    unknown = []
+    ctx = Context(unknown_fields=unknown)
+    parsed = _PARSERS[kind](Node(body, "", ctx))
+    if ctx.problems:
+        raise ConfigError(ctx.problems)
+    if parsed is None:
+        raise ConfigError([("", "the resource is empty")])
+    return parsed, unknown
+
+
+def without_unknown_fields(body: dict, paths: list[str]) -> dict:
+    """``body`` without the fields at ``paths`` (as ``parse_resource`` reports them), so that the
+    resource can be placed in a bootstrap, which refuses unknown fields."""
+    return without_paths(body, set(paths)) if paths else body
