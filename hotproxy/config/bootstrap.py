@@ -8,6 +8,7 @@ from .cluster import Cluster
 from .core import SocketAddress
 from .listener import Listener
 from .overload import OverloadManager
+from .xds import DynamicResources
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Bootstrap:
     node_cluster: str = ""
     stats_config: StatsConfig = StatsConfig()
     overload_manager: OverloadManager | None = None
+    dynamic_resources: DynamicResources | None = None
 
     def cluster(self, name: str) -> Cluster | None:
         for cluster in self.clusters:

@@ -57,6 +57,16 @@ class Fields:
         return None
 
 
+class StructFields(Fields):
+    """A google.protobuf.Struct read as a message: any string key is a field."""
+
+    def __init__(self):
+        super().__init__("")
+
+    def canonical(self, key) -> str | None:
+        return key if isinstance(key, str) else None
+
+
 class Enum:
     """The value names of one proto enum, split like ``Fields``."""
 

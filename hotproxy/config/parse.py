@@ -12,17 +12,19 @@ from ..stats.tags import DEFAULT_TAG_NAMES, compile_tag_regex
 from .accesslog import AccessLog
 from .bootstrap import Admin, Bootstrap, StatsConfig, StatsTag
 from .http2_route_checks import http2_route_problems
-from .fields import Context, Fields, Node, present
+from .fields import Context, Fields, Node, StructFields, present
 from .trees import text_problems
 from .parse_accesslog import access_logs
-from .parse_cluster import cluster
+from .parse_cluster import cluster, locality
 from .parse_core import address, is_ip
 from .parse_listener import listener
 from .parse_overload import overload_manager
+from .parse_xds import dynamic_resources
 
 BOOTSTRAP = Fields(
-    "node static_resources admin stats_flush_interval stats_config overload_manager",
-    unsupported="node_context_params dynamic_resources cluster_manager hds_config flags_path "
+    "node static_resources admin stats_flush_interval stats_config overload_manager "
+    "dynamic_resources",
+    unsupported="node_context_params cluster_manager hds_config flags_path "
                 "stats_sinks deferred_stat_options stats_flush_on_admin "
                 "stats_eviction_interval watchdog watchdogs tracing layered_runtime "
                 "enable_dispatcher_stats header_prefix "
@@ -34,8 +36,8 @@ BOOTSTRAP = Fields(
                 "application_log_config grpc_async_client_manager_config "
                 "memory_allocator_manager")
 STATIC_RESOURCES = Fields("listeners clusters", unsupported="secrets")
-NODE = Fields("id cluster",
-              unsupported="metadata dynamic_parameters locality user_agent_name "
+NODE = Fields("id cluster metadata locality",
+              unsupported="dynamic_parameters user_agent_name "
                           "user_agent_version user_agent_build_version extensions "
                           "client_features listening_addresses")
 ADMIN = Fields("address access_log_path access_log",
@@ -86,12 +88,16 @@ def _bootstrap(node: Node) -> Bootstrap | None:
         m.at("stats_flush_interval").fail("must be at least 0.001s and less than 300s")
     resources = m.nested("static_resources", lambda n: n.message(STATIC_RESOURCES))
     envoy_node = m.nested("node", lambda n: n.message(NODE))
+    if envoy_node is not None:     # sent to control planes as they are, once checked
+        envoy_node.nested("metadata", lambda n: n.message(StructFields()))
+        envoy_node.nested("locality", locality)
     return Bootstrap(
         **(_static_resources(resources) if resources else {}),
         **present(admin=m.nested("admin", admin),
                   stats_flush_interval=flush_interval,
                   stats_config=m.nested("stats_config", stats_config),
                   overload_manager=m.nested("overload_manager", overload_manager),
+                  dynamic_resources=m.nested("dynamic_resources", dynamic_resources),
                   node_id=envoy_node and envoy_node.string("id"),
                   node_cluster=envoy_node and envoy_node.string("cluster")))
 

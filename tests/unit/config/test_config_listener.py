@@ -149,13 +149,16 @@ def router(**config):
 REJECTED = [
     # Bootstrap.
     *[Rejected({name: {}}, name, NOT_SUPPORTED) for name in (
-        "dynamic_resources", "layered_runtime", "cluster_manager", "stats_sinks", "tracing", "watchdog")],
+        "layered_runtime", "cluster_manager", "stats_sinks", "tracing", "watchdog")],
     Rejected({"static_resources.secrets": []}, "static_resources.secrets", NOT_SUPPORTED),
     Rejected({"admin": {"profile_path": "/tmp/p", "address": socket_address("127.0.0.1", 9901)}},
              "admin.profile_path", NOT_SUPPORTED),
     Rejected({"admin": {"address": socket_address("localhost", 9901)}},
              "admin.address.socket_address.address", "expected an IP address, got 'localhost'"),
-    Rejected({"node": {"id": "a", "metadata": {}}}, "node.metadata", NOT_SUPPORTED),
+    Rejected({"node": {"id": "a", "metadata": ["a"]}}, "node.metadata", "expected a mapping, got a list"),
+    Rejected({"node": {"id": "a", "locality": {"zone": 1}}}, "node.locality.zone", "expected a string"),
+    Rejected({"dynamic_resources": {"cds_config": {"ads": {}}}}, "dynamic_resources.cds_config.ads",
+             "ADS is used but the bootstrap has no dynamic_resources.ads_config"),
     Rejected({"stats_flush_interval": "300s"}, "stats_flush_interval",
              "must be at least 0.001s and less than 300s"),
     Rejected({"stats_flush_interval": "0.0005s"}, "stats_flush_interval",

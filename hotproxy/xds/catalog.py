@@ -1,0 +1,227 @@
+"""The dynamic resources a control plane sent and hotproxy accepted, which of them are warming,
+and the config they make together with the bootstrap. Sans-IO: the xDS process
+(process/xds_child.py) feeds it updates and sends what it makes to the arbiter.
+
+An update is checked before anything changes, the way a reload is: every resource on its own
+(paths relative to it, for the NACK), then, for listeners and clusters, the whole bootstrap they
+make with the rest, which catches what spans resources (a duplicate address, a route to a
+cluster that is not there). A refused update changes nothing.
+
+Warming, as Envoy's: a dynamic listener whose routes come from RDS is not served before its
+RouteConfiguration arrives, nor an EDS cluster before its ClusterLoadAssignment, unless the
+initial fetch timed out (then it is served empty: 404s, or no healthy upstream).
+"""
+from __future__ import annotations
+
+import copy
+import re
+import time
+from dataclasses import dataclass
+
+from ..config.parse import parse_bootstrap
+from ..config.resources import NAME_FIELDS, parse_resource, without_unknown_fields
+from ..config.xds import CLUSTERS, ENDPOINTS, LISTENERS, ROUTES
+from ..errors import ConfigError
+
+KINDS = (LISTENERS, CLUSTERS, ROUTES, ENDPOINTS)
+_INDEXED = re.compile(r"static_resources\.(listeners|clusters)\[(\d+)\](.*)")
+_SINGULAR = {LISTENERS: "listener", CLUSTERS: "cluster", ROUTES: "route configuration",
+             ENDPOINTS: "cluster load assignment"}
+
+
+@dataclass
+class Entry:
+    body: dict              # as sent, less the fields hotproxy's protos do not know
+    version: str
+    last_updated: float
+    parsed: object
+
+
+class Catalog:
+    def __init__(self, bootstrap_tree: dict, bootstrap, check_resource=None, check_bootstrap=None,
+                 clock=time.time):
+        """``bootstrap_tree``/``bootstrap``: the static config, as read and as parsed.
+        ``check_resource(kind, parsed)`` raises ConfigError for what only compiling finds
+        (regexes); ``check_bootstrap(tree)`` checks a whole config (by default, parses it)."""
+        self.static_tree = bootstrap_tree
+        self.bootstrap = bootstrap
+        self._check_resource = check_resource or (lambda kind, parsed: None)
+        self._check_bootstrap = check_bootstrap or parse_bootstrap
+        self._clock = clock
+        self.entries = {kind: {} for kind in KINDS}
+        self.versions = {kind: "" for kind in KINDS}
+        #: types that answered at least once, or whose initial fetch timed out
+        self.fetched = set()
+        #: (kind, name) of routes and assignments whose initial fetch timed out: served empty
+        self.timed_out = set()
+        self.unknown_fields = 0
+
+    # updates
+
+    def check(self, kind: str, bodies: dict) -> tuple[dict, str | None]:
+        """``bodies``: the type's full set after the update, by name. Returns (entries to
+        ``apply``, None) or ({}, the reason to NACK with)."""
+        parsed, unknown = {}, 0
+        for name, body in bodies.items():
+            try:
+                result, unknown_paths = parse_resource(kind, body)
+                self._check_resource(kind, result)
+            except ConfigError as error:
+                return {}, _refusal(kind, name, error.problems)
+            declared = body.get(NAME_FIELDS[kind])
+            if declared != name:
+                return {}, f"{_SINGULAR[kind]} '{name}': its {NAME_FIELDS[kind]} is '{declared}'"
+            unknown += len(unknown_paths)
+            parsed[name] = (without_unknown_fields(body, unknown_paths), result)
+        if kind in (LISTENERS, CLUSTERS):
+            reason = self._check_composed(kind, {name: body for name, (body, _) in parsed.items()})
+            if reason is not None:
+                return {}, reason
+        self.unknown_fields += unknown
+        return parsed, None
+
+    def apply(self, kind: str, version: str, checked: dict, versions: dict | None = None) -> None:
+        """Make ``checked`` (from ``check``) the type's set; ``versions``: each resource's own
+        version (delta xDS), else the type's ``version``."""
+        now = self._clock()
+        old = self.entries[kind]
+        entries = {}
+        for name, (body, parsed) in checked.items():
+            resource_version = (versions or {}).get(name, version)
+            kept = old.get(name)
+            if kept is not None and kept.body == body:
+                entries[name] = kept        # unchanged: its last_updated stays
+            else:
+                entries[name] = Entry(body, resource_version, now, parsed)
+        self.entries[kind] = entries
+        self.versions[kind] = version
+        self.fetched.add(kind)
+
+    def fetch_timed_out(self, kind: str, names=None) -> None:
+        """The initial fetch of ``kind`` (of ``names`` of it) did not answer in time."""
+        self.fetched.add(kind)
+        for name in names or ():
+            if name not in self.entries[kind]:
+                self.timed_out.add((kind, name))
+
+    # what the data plane is given
+
+    def route_names(self) -> set:
+        """The RouteConfigurations to subscribe to: of static and accepted listeners."""
+        return {hcm.rds.route_config_name for listener in self._listeners()
+                for hcm in _managers(listener) if hcm.rds is not None}
+
+    def service_names(self) -> set:
+        """The ClusterLoadAssignments to subscribe to: of static and accepted EDS clusters."""
+        return {cluster.eds.service_name for cluster in self._clusters() if cluster.eds is not None}
+
+    def warming(self, kind: str) -> list[str]:
+        if kind == LISTENERS:
+            return sorted(name for name, entry in self.entries[LISTENERS].items()
+                          if not all(self._has(ROUTES, hcm.rds.route_config_name)
+                                     for hcm in _managers(entry.parsed) if hcm.rds is not None))
+        if kind == CLUSTERS:
+            return sorted(name for name, entry in self.entries[CLUSTERS].items()
+                          if entry.parsed.eds is not None
+                          and not self._has(ENDPOINTS, entry.parsed.eds.service_name))
+        return []
+
+    def active(self, kind: str) -> dict:
+        """The type's resources the data plane serves now, name → body."""
+        warming = set(self.warming(kind))
+        return {name: entry.body for name, entry in self.entries[kind].items() if name not in warming}
+
+    def initial_done(self, subscribed: set) -> bool:
+        """Whether the first generation may start: every type in ``subscribed`` answered (or
+        timed out), and the static listeners' routes and static EDS clusters' assignments are
+        in (or timed out)."""
+        if not subscribed <= self.fetched:
+            return False
+        static_routes = {hcm.rds.route_config_name for listener in self.bootstrap.listeners
+                         for hcm in _managers(listener) if hcm.rds is not None}
+        static_services = {cluster.eds.service_name for cluster in self.bootstrap.clusters
+                           if cluster.eds is not None}
+        return (all(self._has(ROUTES, name) for name in static_routes)
+                and all(self._has(ENDPOINTS, name) for name in static_services)
+                and not self.warming(LISTENERS) and not self.warming(CLUSTERS))
+
+    def composed_tree(self, listeners: dict | None = None, clusters: dict | None = None) -> dict:
+        """The bootstrap with the active dynamic listeners and clusters (or those given) added
+        to its static resources, as one config for a generation."""
+        tree = copy.copy(self.static_tree)
+        resources = dict(tree.get("static_resources") or {})
+        for key, dynamic in (("listeners", self.active(LISTENERS) if listeners is None else listeners),
+                             ("clusters", self.active(CLUSTERS) if clusters is None else clusters)):
+            if dynamic:
+                resources[key] = [*(resources.get(key) or []), *dynamic.values()]
+        if resources:
+            tree["static_resources"] = resources
+        return tree
+
+    def snapshot(self, initial: bool) -> dict:
+        """What the arbiter is sent: what to serve, and what /config_dump shows."""
+        return {
+            "initial": initial,
+            "listeners": self.active(LISTENERS), "clusters": self.active(CLUSTERS),
+            "routes": {name: entry.body for name, entry in self.entries[ROUTES].items()},
+            "endpoints": {name: entry.body for name, entry in self.entries[ENDPOINTS].items()},
+            "versions": dict(self.versions),
+            "resources": {kind: {name: [entry.version, entry.last_updated]
+                                 for name, entry in self.entries[kind].items()} for kind in KINDS},
+            "warming": {LISTENERS: self.warming(LISTENERS), CLUSTERS: self.warming(CLUSTERS)},
+            "unknown_fields": self.unknown_fields,
+        }
+
+    # helpers
+
+    def _has(self, kind, name) -> bool:
+        return name in self.entries[kind] or (kind, name) in self.timed_out
+
+    def _listeners(self):
+        return [*self.bootstrap.listeners, *(e.parsed for e in self.entries[LISTENERS].values())]
+
+    def _clusters(self):
+        return [*self.bootstrap.clusters, *(e.parsed for e in self.entries[CLUSTERS].values())]
+
+    def _check_composed(self, kind, bodies) -> str | None:
+        """The bootstrap made with ``bodies`` as the type's whole set (warming ones included: they
+        will be served), checked as a reload checks a config."""
+        others = {name: entry.body for name, entry in self.entries[CLUSTERS if kind == LISTENERS
+                                                                  else LISTENERS].items()}
+        listeners, clusters = (bodies, others) if kind == LISTENERS else (others, bodies)
+        tree = self.composed_tree(listeners, clusters)
+        try:
+            self._check_bootstrap(tree)
+        except ConfigError as error:
+            return _composed_refusal(tree, error.problems)
+        return None
+
+
+def _managers(listener):
+    """The HTTP connection managers of a parsed listener's filter chains."""
+    chains = [*listener.filter_chains, *([listener.default_filter_chain]
+                                         if listener.default_filter_chain is not None else [])]
+    return [f for chain in chains for f in chain.filters if hasattr(f, "rds")]
+
+
+def _refusal(kind, name, problems) -> str:
+    return "; ".join(f"{_SINGULAR[kind]} '{name}': {path + ': ' if path else ''}{reason}"
+                     for path, reason in problems)
+
+
+def _composed_refusal(tree, problems) -> str:
+    """Problems of the composed bootstrap, with paths into a dynamic resource told by its name."""
+    resources = tree.get("static_resources") or {}
+    described = []
+    for path, reason in problems:
+        found = _INDEXED.fullmatch(path)
+        if found:
+            key, index, rest = found.group(1), int(found.group(2)), found.group(3).lstrip(".")
+            body = (resources.get(key) or [])[index]
+            kind = LISTENERS if key == "listeners" else CLUSTERS
+            name = body.get("name", "") if isinstance(body, dict) else ""
+            described.append(f"{_SINGULAR[kind]} '{name}': {rest + ': ' if rest else ''}{reason}")
+        else:
+            described.append(f"{path + ': ' if path else ''}{reason}")
+    return "; ".join(described)
+
