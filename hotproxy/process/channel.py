@@ -5,10 +5,16 @@ SEQPACKET keeps message boundaries and sends each message atomically, so no fram
 descriptor always travels with its own message. Sends still take a lock: when the peer is slow and
 the socket buffer is full, a send waits, and gevent allows only one greenlet to wait on a socket.
 Received descriptors are close-on-exec (MSG_CMSG_CLOEXEC): nothing leaks into later children.
+
+A datagram is bounded by the socket's send buffer (about 200 KiB by default), which a large
+config's stats or an xDS update of thousands of endpoints outgrows: a message longer than
+``SPILL_BYTES`` travels in a memfd attached to a small stand-in, and comes out of ``recv`` as
+itself.
 """
 from __future__ import annotations
 
 import array
+import os
 import socket as _stdsocket
 
 import msgpack
@@ -17,6 +23,8 @@ from gevent.lock import Semaphore
 
 MAX_MESSAGE = 1 << 20
 MAX_FDS = 64
+SPILL_BYTES = 64 * 1024
+_SPILLED = "spilled"     # the stand-in's kind: the message is in the last descriptor
 
 
 def encode(message):
@@ -52,12 +60,20 @@ class Channel:
 
     def send(self, message, fds=()):
         data = encode(message)
-        with self._sending:
-            if fds:
-                self.sock.sendmsg([data], [(_stdsocket.SOL_SOCKET, _stdsocket.SCM_RIGHTS,
-                                            array.array("i", fds))])
-            else:
-                self.sock.send(data)
+        spilled = None
+        if len(data) > SPILL_BYTES:
+            spilled = _memfd_with(data)
+            data, fds = encode({"t": _SPILLED}), (*fds, spilled)
+        try:
+            with self._sending:
+                if fds:
+                    self.sock.sendmsg([data], [(_stdsocket.SOL_SOCKET, _stdsocket.SCM_RIGHTS,
+                                                array.array("i", fds))])
+                else:
+                    self.sock.send(data)
+        finally:
+            if spilled is not None:
+                os.close(spilled)
 
     def recv(self):
         """The next (message, fds); raises ChannelClosed when the peer is gone."""
@@ -71,7 +87,22 @@ class Channel:
             for fd in fds:
                 _stdsocket.close(fd)
             raise ChannelClosed()
-        return decode(data), fds
+        message = decode(data)
+        if message.get("t") == _SPILLED and fds:
+            spilled = fds.pop()
+            try:
+                message = decode(os.pread(spilled, os.fstat(spilled).st_size, 0))
+            finally:
+                os.close(spilled)
+        return message, fds
 
     def close(self):
         self.sock.close()
+
+
+def _memfd_with(data: bytes) -> int:
+    fd = os.memfd_create("hotproxy-message", os.MFD_CLOEXEC)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    return fd
