@@ -16,6 +16,7 @@ from __future__ import annotations
 import array
 import os
 import socket as _stdsocket
+import threading
 
 import msgpack
 from gevent import socket
@@ -46,17 +47,22 @@ class ChannelClosed(Exception):
 
 
 class Channel:
-    """One end of a channel, on the gevent hub."""
+    """One end of a channel, on the gevent hub; or, ``blocking``, on plain threads (the xDS
+    process, whose gRPC library does not run under gevent)."""
 
-    def __init__(self, sock):
-        if not isinstance(sock, socket.socket):
-            sock = socket.socket(fileno=sock.detach())
+    def __init__(self, sock, blocking=False):
+        if blocking:
+            self._sending = threading.Lock()
+        else:
+            if not isinstance(sock, socket.socket):
+                sock = socket.socket(fileno=sock.detach())
+            self._sending = Semaphore()
         self.sock = sock
-        self._sending = Semaphore()
 
     @classmethod
-    def from_fd(cls, fd):
-        return cls(socket.socket(_stdsocket.AF_UNIX, _stdsocket.SOCK_SEQPACKET, fileno=fd))
+    def from_fd(cls, fd, blocking=False):
+        family = _stdsocket.socket if blocking else socket.socket
+        return cls(family(_stdsocket.AF_UNIX, _stdsocket.SOCK_SEQPACKET, fileno=fd), blocking)
 
     def send(self, message, fds=()):
         data = encode(message)
