@@ -1,0 +1,2 @@
+"""xDS in its own process (threads, grpcio, no gevent): client XdsClient; subscription one type;
+sotw, delta: sans-IO state; grpc/rest_transport, file_source: IO; convert, resources; catalog."""
