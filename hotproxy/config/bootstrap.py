@@ -8,6 +8,7 @@ from .cluster import Cluster
 from .core import SocketAddress
 from .listener import Listener
 from .overload import OverloadManager
+from .runtime import LayeredRuntime
 from .xds import DynamicResources
 
 
@@ -44,6 +45,7 @@ class Bootstrap:
     stats_config: StatsConfig = StatsConfig()
     overload_manager: OverloadManager | None = None
     dynamic_resources: DynamicResources | None = None
+    layered_runtime: LayeredRuntime | None = None
 
     def cluster(self, name: str) -> Cluster | None:
         for cluster in self.clusters:

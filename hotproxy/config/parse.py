@@ -19,14 +19,15 @@ from .parse_cluster import cluster, locality
 from .parse_core import address, is_ip
 from .parse_listener import listener
 from .parse_overload import overload_manager
-from .parse_xds import dynamic_resources
+from .parse_runtime import layered_runtime
+from .parse_xds import bootstrap_source_problems, dynamic_resources
 
 BOOTSTRAP = Fields(
     "node static_resources admin stats_flush_interval stats_config overload_manager "
-    "dynamic_resources",
+    "dynamic_resources layered_runtime",
     unsupported="node_context_params cluster_manager hds_config flags_path "
                 "stats_sinks deferred_stat_options stats_flush_on_admin "
-                "stats_eviction_interval watchdog watchdogs tracing layered_runtime "
+                "stats_eviction_interval watchdog watchdogs tracing "
                 "enable_dispatcher_stats header_prefix "
                 "stats_server_version_override use_tcp_for_dns_lookups dns_resolution_config "
                 "typed_dns_resolver_config bootstrap_extensions fatal_actions config_sources "
@@ -64,6 +65,7 @@ def parse_bootstrap(tree: dict, problems=()) -> Bootstrap:
     if bootstrap is not None:
         _check_cluster_references(ctx, bootstrap)
         ctx.problems.extend(http2_route_problems(bootstrap))
+        ctx.problems.extend(bootstrap_source_problems(bootstrap))
     if ctx.problems:
         raise ConfigError(ctx.problems)
     return bootstrap
@@ -97,6 +99,7 @@ def _bootstrap(node: Node) -> Bootstrap | None:
                   stats_flush_interval=flush_interval,
                   stats_config=m.nested("stats_config", stats_config),
                   overload_manager=m.nested("overload_manager", overload_manager),
+                  layered_runtime=m.nested("layered_runtime", layered_runtime),
                   dynamic_resources=m.nested("dynamic_resources", dynamic_resources),
                   node_id=envoy_node and envoy_node.string("id"),
                   node_cluster=envoy_node and envoy_node.string("cluster")))
