@@ -19,7 +19,8 @@ class ResourceEntry:
     """One resource. ``body`` is it as MessageToDict(preserving_proto_field_name=True) writes
     it: nested Anys keep ``@type``; 64-bit integers are strings and Durations "1.500s" (proto3
     JSON). ``unknown_fields`` are the paths of fields the protos do not know (dropped from
-    ``body``), for Envoy's ``server.dynamic_unknown_fields``."""
+    ``body``), for Envoy's ``server.dynamic_unknown_fields``. Entries are shared between the
+    updates a resource stays the same in: the caller reads them, never changes them."""
     name: str
     version: str
     body: dict

@@ -173,6 +173,12 @@ class Recorder:
                 raise AssertionError(f"no such event among {self.events}")
             return event
 
+    def wait_count(self, name: str, count: int, timeout: float = WAIT):
+        """Waits for ``count`` events called ``name`` in all."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: len(self.named(name)) >= count, timeout):
+                raise AssertionError(f"fewer than {count} {name} events in {self.events}")
+
     def named(self, name: str) -> list[dict]:
         with self._changed:
             return [e for e in self.events if e["event"] == name]
