@@ -163,3 +163,43 @@ def eds_cluster_config(node: Node, cluster_name: str) -> Eds | None:
     source = m.nested("eds_config", config_source, required=True)
     service_name = m.string("service_name") or cluster_name
     return Eds(service_name, source) if source is not None else None
+
+
+def source_problem(source: ConfigSource, bootstrap) -> str | None:
+    """Why ``source`` cannot be followed with ``bootstrap``'s static clusters, or None. A gRPC
+    or REST server is reached through a static cluster (Envoy: the xDS client starts before any
+    dynamic cluster exists), in plain text for now."""
+    api = bootstrap.dynamic_resources.ads if source.ads and bootstrap.dynamic_resources else source.api
+    if api is None:
+        return None if not source.ads else "ADS is used but the bootstrap has no dynamic_resources.ads_config"
+    cluster = bootstrap.cluster(api.cluster)
+    if cluster is None:
+        return f"the control plane's cluster '{api.cluster}' is not a static cluster"
+    if cluster.type not in ("STATIC", "STRICT_DNS", "LOGICAL_DNS") or not any(cluster.all_endpoints()):
+        return f"the control plane's cluster '{api.cluster}' has no endpoint to connect to"
+    if cluster.transport_socket is not None or cluster.transport_socket_matches:
+        return f"TLS to the control plane (cluster '{api.cluster}') is not supported by hotproxy yet"
+    return None
+
+
+def bootstrap_source_problems(bootstrap) -> list:
+    """(path, reason) of the bootstrap's own sources that cannot be followed: its ADS server,
+    LDS and CDS, and the RDS and EDS sources of its static listeners and clusters."""
+    dynamic = bootstrap.dynamic_resources
+    sources = [(f"dynamic_resources.{kind[0]}ds_config", source)
+               for kind, source in (dynamic.sources if dynamic else []) if not source.ads]
+    if dynamic is not None and dynamic.ads is not None:
+        sources.append(("dynamic_resources.ads_config", ConfigSource(ads=True)))
+    for index, listener in enumerate(bootstrap.listeners):
+        for chain in (*listener.filter_chains, listener.default_filter_chain):
+            for terminal in (chain.filters if chain is not None else ()):
+                if getattr(terminal, "rds", None) is not None:
+                    sources.append((f"static_resources.listeners[{index}]", terminal.rds.config_source))
+    sources += [(f"static_resources.clusters[{index}].eds_cluster_config", cluster.eds.config_source)
+                for index, cluster in enumerate(bootstrap.clusters) if cluster.eds is not None]
+    problems = []
+    for path, source in sources:
+        reason = source_problem(source, bootstrap)
+        if reason is not None and (path, reason) not in problems:
+            problems.append((path, reason))
+    return problems

@@ -9,6 +9,8 @@ import logging
 from dataclasses import dataclass
 
 from ..config import effective_text, parse_text
+from ..config.parse import parse_bootstrap
+from ..config.xds import ROUTES
 from ..config.http_filters.python import Python
 from ..config.listener import HttpConnectionManager
 from ..config.loader import text_tree
@@ -104,7 +106,21 @@ def _drop_stats_tags(tree: dict, names: set) -> None:
 
 
 def check_text(text):
-    bootstrap = parse_text(text)
+    return _compiled(parse_text(text))
+
+
+def check_tree(tree):
+    """``check_text`` of a config already read into a tree (the xDS process's composed one)."""
+    return _compiled(parse_bootstrap(tree))
+
+
+def check_route_table(kind, parsed):
+    """What compiling an RDS RouteConfiguration finds (regexes, per-route filter configs)."""
+    if kind == ROUTES:
+        RouteTable(parsed)
+
+
+def _compiled(bootstrap):
     problems = []
     python_filters = []     # (typed_config path, config): loaded together in a fresh interpreter
     for li, listener in enumerate(bootstrap.listeners):

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from ..config.parse import parse_bootstrap
 from ..config.resources import NAME_FIELDS, parse_resource, without_unknown_fields
+from ..config.parse_xds import source_problem
 from ..config.xds import CLUSTERS, ENDPOINTS, LISTENERS, ROUTES
 from ..errors import ConfigError
 
@@ -68,6 +69,9 @@ class Catalog:
                 self._check_resource(kind, result)
             except ConfigError as error:
                 return {}, _refusal(kind, name, error.problems)
+            unfollowable = self._unfollowable_source(kind, result)
+            if unfollowable is not None:
+                return {}, f"{_SINGULAR[kind]} '{name}': {unfollowable}"
             declared = body.get(NAME_FIELDS[kind])
             if declared != name:
                 return {}, f"{_SINGULAR[kind]} '{name}': its {NAME_FIELDS[kind]} is '{declared}'"
@@ -106,14 +110,17 @@ class Catalog:
 
     # what the data plane is given
 
-    def route_names(self) -> set:
-        """The RouteConfigurations to subscribe to: of static and accepted listeners."""
-        return {hcm.rds.route_config_name for listener in self._listeners()
+    def route_sources(self) -> dict:
+        """The RouteConfigurations to subscribe to (of static and accepted listeners): name →
+        the ConfigSource their ``rds`` names."""
+        return {hcm.rds.route_config_name: hcm.rds.config_source for listener in self._listeners()
                 for hcm in _managers(listener) if hcm.rds is not None}
 
-    def service_names(self) -> set:
-        """The ClusterLoadAssignments to subscribe to: of static and accepted EDS clusters."""
-        return {cluster.eds.service_name for cluster in self._clusters() if cluster.eds is not None}
+    def service_sources(self) -> dict:
+        """The ClusterLoadAssignments to subscribe to (of static and accepted EDS clusters):
+        service name → the ConfigSource of their ``eds_cluster_config``."""
+        return {cluster.eds.service_name: cluster.eds.config_source for cluster in self._clusters()
+                if cluster.eds is not None}
 
     def warming(self, kind: str) -> list[str]:
         if kind == LISTENERS:
@@ -146,17 +153,10 @@ class Catalog:
                 and not self.warming(LISTENERS) and not self.warming(CLUSTERS))
 
     def composed_tree(self, listeners: dict | None = None, clusters: dict | None = None) -> dict:
-        """The bootstrap with the active dynamic listeners and clusters (or those given) added
-        to its static resources, as one config for a generation."""
-        tree = copy.copy(self.static_tree)
-        resources = dict(tree.get("static_resources") or {})
-        for key, dynamic in (("listeners", self.active(LISTENERS) if listeners is None else listeners),
-                             ("clusters", self.active(CLUSTERS) if clusters is None else clusters)):
-            if dynamic:
-                resources[key] = [*(resources.get(key) or []), *dynamic.values()]
-        if resources:
-            tree["static_resources"] = resources
-        return tree
+        """The bootstrap with the active dynamic listeners and clusters (or those given)."""
+        return compose(self.static_tree,
+                       self.active(LISTENERS) if listeners is None else listeners,
+                       self.active(CLUSTERS) if clusters is None else clusters)
 
     def snapshot(self, initial: bool) -> dict:
         """What the arbiter is sent: what to serve, and what /config_dump shows."""
@@ -183,6 +183,21 @@ class Catalog:
     def _clusters(self):
         return [*self.bootstrap.clusters, *(e.parsed for e in self.entries[CLUSTERS].values())]
 
+    def _unfollowable_source(self, kind, parsed) -> str | None:
+        """Why the RDS or EDS source a listener or cluster names cannot be followed, or None."""
+        if kind == LISTENERS:
+            sources = [("rds.config_source", hcm.rds.config_source)
+                       for hcm in _managers(parsed) if hcm.rds is not None]
+        elif kind == CLUSTERS and parsed.eds is not None:
+            sources = [("eds_cluster_config.eds_config", parsed.eds.config_source)]
+        else:
+            sources = []
+        for where, source in sources:
+            reason = source_problem(source, self.bootstrap)
+            if reason is not None:
+                return f"{where}: {reason}"
+        return None
+
     def _check_composed(self, kind, bodies) -> str | None:
         """The bootstrap made with ``bodies`` as the type's whole set (warming ones included: they
         will be served), checked as a reload checks a config."""
@@ -195,6 +210,19 @@ class Catalog:
         except ConfigError as error:
             return _composed_refusal(tree, error.problems)
         return None
+
+
+def compose(static_tree: dict, listeners: dict, clusters: dict) -> dict:
+    """``static_tree`` (a bootstrap) with dynamic ``listeners`` and ``clusters`` (name → body)
+    added to its static resources: one config for a generation."""
+    tree = copy.copy(static_tree)
+    resources = dict(tree.get("static_resources") or {})
+    for key, dynamic in (("listeners", listeners), ("clusters", clusters)):
+        if dynamic:
+            resources[key] = [*(resources.get(key) or []), *dynamic.values()]
+    if resources:
+        tree["static_resources"] = resources
+    return tree
 
 
 def _managers(listener):

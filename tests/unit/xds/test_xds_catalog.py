@@ -59,7 +59,7 @@ def accept(cat, kind, version, *bodies, key="name"):
 def test_an_eds_cluster_warms_until_its_assignment_arrives():
     cat = catalog()
     accept(cat, "clusters", "1", eds_cluster("svc"))
-    assert cat.service_names() == {"svc"}
+    assert set(cat.service_sources()) == {"svc"} and cat.service_sources()["svc"].ads
     assert cat.warming("clusters") == ["svc"] and cat.active("clusters") == {}
     assert not cat.initial_done({"clusters"})
     accept(cat, "endpoints", "1", assignment("svc", 8080), key="cluster_name")
@@ -73,7 +73,7 @@ def test_an_eds_cluster_warms_until_its_assignment_arrives():
 def test_a_listener_waits_for_its_routes_unless_their_fetch_timed_out():
     cat = catalog()
     accept(cat, "listeners", "1", http_listener("web", 10001, rds="routes-a"))
-    assert cat.route_names() == {"routes-a"} and cat.warming("listeners") == ["web"]
+    assert list(cat.route_sources()) == ["routes-a"] and cat.warming("listeners") == ["web"]
     cat.fetch_timed_out("routes", ["routes-a"])
     assert cat.warming("listeners") == [] and list(cat.active("listeners")) == ["web"]
 
@@ -126,3 +126,14 @@ def test_an_unchanged_resource_keeps_its_version_and_time():
     snapshot = cat.snapshot(initial=True)
     assert snapshot["versions"]["clusters"] == "2"
     assert snapshot["resources"]["clusters"]["b"] == ["2", 2000.0]
+
+
+def test_a_source_through_a_cluster_that_is_not_static_is_refused():
+    cat = catalog()
+    listener = http_listener("web", 10001, rds="r")
+    listener["filter_chains"][0]["filters"][0]["typed_config"]["rds"]["config_source"] = {
+        "api_config_source": {"api_type": "GRPC", "grpc_services": [
+            {"envoy_grpc": {"cluster_name": "dynamic-one"}}]}}
+    _checked, reason = cat.check("listeners", {"web": listener})
+    assert reason.startswith("listener 'web': rds.config_source: the control plane's cluster "
+                             "'dynamic-one' is not a static cluster")
