@@ -149,7 +149,7 @@ def router(**config):
 REJECTED = [
     # Bootstrap.
     *[Rejected({name: {}}, name, NOT_SUPPORTED) for name in (
-        "layered_runtime", "cluster_manager", "stats_sinks", "tracing", "watchdog")],
+        "cluster_manager", "stats_sinks", "tracing", "watchdog")],
     Rejected({"static_resources.secrets": []}, "static_resources.secrets", NOT_SUPPORTED),
     Rejected({"admin": {"profile_path": "/tmp/p", "address": socket_address("127.0.0.1", 9901)}},
              "admin.profile_path", NOT_SUPPORTED),
