@@ -15,6 +15,7 @@ from .parse_upgrade import route_upgrade_configs
 from .parse_mirror import DENOMINATOR, FRACTIONAL_PERCENT, mirror_policy
 from .parse_rate_limit import rate_limit
 from .parse_retry import retry_policy
+from .parse_runtime import runtime_fractional_percent
 from .route import (DirectResponseAction, HedgePolicy, RedirectAction, RegexRewrite, Route, RouteAction,
                     RouteConfiguration, RouteMatch, VirtualHost, WeightedCluster)
 
@@ -39,9 +40,8 @@ ROUTE = Fields(
                 "tracing stat_prefix request_body_buffer_limit")
 ROUTE_MATCH = Fields(
     "prefix path safe_regex path_separated_prefix connect_matcher case_sensitive headers "
-    "query_parameters grpc",
-    unsupported="path_match_policy runtime_fraction cookies tls_context "
-                "dynamic_metadata filter_state")
+    "query_parameters grpc runtime_fraction",
+    unsupported="path_match_policy cookies tls_context dynamic_metadata filter_state")
 CONNECT_MATCHER = Fields("")
 MAX_STREAM_DURATION = Fields("grpc_timeout_header_max grpc_timeout_header_offset",
                              unsupported="max_stream_duration")
@@ -170,7 +170,8 @@ def route_match(node: Node) -> RouteMatch | None:
                       **present(case_sensitive=m.boolean("case_sensitive")),
                       headers=m.repeated("headers", header_matcher),
                       query_parameters=m.repeated("query_parameters", query_parameter_matcher),
-                      grpc=m.has("grpc"))
+                      grpc=m.has("grpc"),
+                      runtime_fraction=m.nested("runtime_fraction", runtime_fractional_percent))
 
 
 def route_action(node: Node) -> RouteAction | None:

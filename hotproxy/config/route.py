@@ -9,19 +9,22 @@ from dataclasses import dataclass
 
 from .core import HeaderMatcher, HeaderValueOption, QueryParameterMatcher
 from .rate_limit import RateLimit
+from .runtime import RuntimeFraction
 
 
 @dataclass(frozen=True)
 class RouteMatch:
     """Exactly one of the path specifiers is set: ``path_kind`` is "prefix", "path",
     "safe_regex" or "path_separated_prefix" and ``path_value`` its string, or "connect"
-    (``connect_matcher``: CONNECT requests only, which no other kind matches)."""
+    (``connect_matcher``: CONNECT requests only, which no other kind matches).
+    ``runtime_fraction``: the route matches only that share of the requests it would match."""
     path_kind: str
     path_value: str
     case_sensitive: bool = True
     headers: tuple[HeaderMatcher, ...] = ()
     query_parameters: tuple[QueryParameterMatcher, ...] = ()
     grpc: bool = False      # only gRPC requests (content-type application/grpc…) match
+    runtime_fraction: RuntimeFraction | None = None
 
 
 @dataclass(frozen=True)

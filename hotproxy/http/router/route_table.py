@@ -8,12 +8,20 @@ value, port included (``example.com:8080`` matches only a domain spelled with th
 looked up among exact domains, then suffix wildcards (``*.foo.com``, longest first, never
 matching the bare suffix), then prefix wildcards (``foo.*``, longest first), then ``*``.
 Routes are tried in order; paths are matched without the query string.
+
+A route with ``match.runtime_fraction`` matches only its share of the requests it would match
+(the runtime key's value, else the default; a draw that fails moves on to the next route). As
+Envoy does with the stream's random value, one request draws once: every runtime_fraction route
+it is tested against reads the same 64-bit value (``value % denominator < numerator``), so of
+two 50% routes in a row the second never takes what the first turned down. Only tables with
+such routes draw at all (``_DrawingRouteTable``).
 """
 from __future__ import annotations
 
 import random
 
 from ...errors import ConfigError
+from ...runtime import fraction_enabled
 from ..header_mutation import compile_header_level
 from .actions import DIRECT_RESPONSE, REDIRECT, ROUTE, CompiledRoute  # noqa: F401 (re-exported)
 from ...matching import compile_regex
@@ -38,10 +46,17 @@ class RouteTable:
     tests deterministic).
     """
 
-    __slots__ = ("name", "_default_only", "_exact", "_suffixes", "_prefixes", "_default")
+    __slots__ = ("name", "_default_only", "_exact", "_suffixes", "_prefixes", "_default", "_draw")
+
+    def __new__(cls, config, rng=random):
+        if cls is RouteTable and _has_runtime_fractions(config):
+            cls = _DrawingRouteTable
+        return super().__new__(cls)
 
     def __init__(self, config, rng=random):
         self.name = config.name
+        #: [the random value of the request being matched, None until one is drawn]
+        self._draw = [None]
         problems = []
         global_levels = self._levels(config, "", problems)
         self._exact = {}
@@ -58,7 +73,7 @@ class RouteTable:
             for r, route in enumerate(vhost.routes):
                 try:
                     entry = _compile_entry(route, vhost, f"{where}.routes[{r}]",
-                                           request_levels, response_levels, rng)
+                                           request_levels, response_levels, rng, self._draw)
                 except ConfigError as error:
                     problems.extend(error.problems)
                     continue
@@ -185,6 +200,25 @@ class RouteTable:
         return None
 
 
+class _DrawingRouteTable(RouteTable):
+    """A table with runtime_fraction routes: each match starts a request's draw afresh."""
+
+    __slots__ = ()
+
+    def match_connect(self, host, headers, scheme=None):
+        self._draw[0] = None
+        return RouteTable.match_connect(self, host, headers, scheme)
+
+    def match(self, host, path, headers, method=None, scheme=None):
+        self._draw[0] = None
+        return RouteTable.match(self, host, path, headers, method, scheme)
+
+
+def _has_runtime_fractions(config):
+    return any(route.match is not None and route.match.runtime_fraction is not None
+               for vhost in config.virtual_hosts for route in vhost.routes)
+
+
 class _Routes(tuple):
     """A virtual host's routes in order, and apart (``connect``) its CONNECT ones."""
 
@@ -197,7 +231,7 @@ def _without_query(path):
     return path if fragment_at < 0 else path[:fragment_at]
 
 
-def _compile_entry(route, vhost, where, request_levels, response_levels, rng):
+def _compile_entry(route, vhost, where, request_levels, response_levels, rng, draw):
     """(kind, value, checks, CompiledRoute) for ``RouteTable.match``, or None for a route that
     can never match (a prefix or path with '?' or '#': Envoy matches without the query)."""
     match = route.match
@@ -216,6 +250,8 @@ def _compile_entry(route, vhost, where, request_levels, response_levels, rng):
     else:
         raise ConfigError([(f"{where}.match", f"unknown path specifier '{path_kind}'")])
     checks = compile_request_checks(match, f"{where}.match")
+    if match.runtime_fraction is not None:
+        checks = _with_runtime_fraction(match.runtime_fraction, checks, draw, rng.getrandbits)
     compiled = CompiledRoute(route, vhost.name, where, request_levels, response_levels, rng,
                              vhost)
     if route.route is not None and route.route.hash_policy:
@@ -229,3 +265,22 @@ def _compile_entry(route, vhost, where, request_levels, response_levels, rng):
     if kind != _REGEX and (b"?" in value or b"#" in value):
         return None
     return (kind, value, checks, compiled)
+
+
+def _with_runtime_fraction(fraction, checks, draw, getrandbits):
+    """``checks`` (None: none) and the route's runtime_fraction, drawn with the request's random
+    value (``draw[0]``, drawn here when no route has yet)."""
+    key = fraction.runtime_key
+    numerator, denominator = default = fraction.default
+
+    def in_fraction(headers, host, path, method, scheme):
+        value = draw[0]
+        if value is None:
+            value = draw[0] = getrandbits(64)
+        if key:
+            if not fraction_enabled(key, default, value):
+                return False
+        elif value % denominator >= numerator:
+            return False
+        return checks is None or checks(headers, host, path, method, scheme)
+    return in_fraction

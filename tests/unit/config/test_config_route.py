@@ -221,8 +221,11 @@ REJECTED = [
     Rejected({f"{ROUTE}.match": {"safe_regex": {"regex": "a", "google_re2": {
         "max_program_size": 100}}}},
              f"{ROUTE}.match.safe_regex.google_re2.max_program_size", NOT_SUPPORTED),
-    Rejected({f"{ROUTE}.match.runtime_fraction": {}}, f"{ROUTE}.match.runtime_fraction",
-             NOT_SUPPORTED),
+    Rejected({f"{ROUTE}.match.runtime_fraction": {}},
+             f"{ROUTE}.match.runtime_fraction.default_value", "required field is missing"),
+    Rejected({f"{ROUTE}.match.runtime_fraction": {"default_value": {"numerator": 5},
+                                                  "runtime_key": 5}},
+             f"{ROUTE}.match.runtime_fraction.runtime_key", "expected a string"),
     Rejected({f"{ROUTE}.match.headers": [{"exact_match": "a"}]}, f"{MATCH_HEADER}.name",
              "required field is missing"),
     Rejected({f"{ROUTE}.match.headers": [{"name": "a", "exact_match": "a", "prefix_match": "b"}]},
