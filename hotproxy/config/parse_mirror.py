@@ -2,16 +2,14 @@
 route.MirrorPolicy."""
 from __future__ import annotations
 
-from .fields import Enum, Fields, Node, present
+from .fields import Fields, Node, present
+from .parse_runtime import (DENOMINATOR, DENOMINATORS, FRACTIONAL_PERCENT,  # noqa: F401
+                            RUNTIME_FRACTIONAL_PERCENT, runtime_fractional_percent)
 from .route import MirrorPolicy
 
 REQUEST_MIRROR_POLICY = Fields(
     "cluster cluster_header runtime_fraction disable_shadow_host_suffix_append",
     unsupported="trace_sampled request_headers_mutations host_rewrite_literal")
-RUNTIME_FRACTIONAL_PERCENT = Fields("default_value runtime_key")
-FRACTIONAL_PERCENT = Fields("numerator denominator")
-DENOMINATORS = {"HUNDRED": 100, "TEN_THOUSAND": 10_000, "MILLION": 1_000_000}
-DENOMINATOR = Enum(" ".join(DENOMINATORS))
 
 
 def mirror_policy(node: Node) -> MirrorPolicy | None:
@@ -23,18 +21,20 @@ def mirror_policy(node: Node) -> MirrorPolicy | None:
     if cluster:
         m.at("cluster").refers_to_cluster(cluster)
     header = m.string("cluster_header", non_empty=True, http_safe=True)
-    fraction = m.nested("runtime_fraction", _runtime_fraction) or (None, None)
+    fraction = m.nested("runtime_fraction", runtime_fractional_percent)
     suffix = m.boolean("disable_shadow_host_suffix_append")
     if kind is None:
         return None
     return MirrorPolicy(**present(cluster=cluster, cluster_header=header and header.lower(),
-                                  numerator=fraction[0], denominator=fraction[1],
+                                  numerator=fraction and fraction.numerator,
+                                  denominator=fraction and fraction.denominator,
+                                  runtime_key=fraction and fraction.runtime_key,
                                   host_suffix=None if suffix is None else not suffix))
 
 
 def _runtime_fraction(node: Node):
-    """(numerator, denominator) of the default_value; a runtime_key is refused (hotproxy's
-    runtime has no fractional values yet)."""
+    """(numerator, denominator) of a RuntimeFractionalPercent's default_value, a runtime_key
+    refused: what ext_authz's filter_enabled reads (its filter does not read the runtime yet)."""
     m = node.message(RUNTIME_FRACTIONAL_PERCENT)
     if m is None:
         return None

@@ -104,12 +104,14 @@ class HashPolicy:
 class MirrorPolicy:
     """One ``RouteAction.request_mirror_policies[]`` entry: exactly one of ``cluster`` and
     ``cluster_header`` (lower-cased) is set; a request is mirrored with probability
-    ``numerator / denominator`` (runtime_fraction's default_value; always when unset);
+    ``numerator / denominator`` (runtime_fraction's default_value; always when unset), or as the
+    runtime's value of ``runtime_key`` says when it has one;
     ``host_suffix``: the shadow's Host gets "-shadow" (disable_shadow_host_suffix_append)."""
     cluster: str | None = None
     cluster_header: str | None = None
     numerator: int = 100
     denominator: int = 100
+    runtime_key: str = ""
     host_suffix: bool = True
 
 

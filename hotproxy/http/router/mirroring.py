@@ -1,8 +1,8 @@
 """Request mirroring (route ``request_mirror_policies``): a copy of each request goes to a shadow
 cluster, fire and forget.
 
-When a request is routed, ``Mirrors.start`` decides which policies mirror it (runtime_fraction's
-default_value, cluster_header) and keeps its body pieces as framed for the upstream, up to the
+When a request is routed, ``Mirrors.start`` decides which policies mirror it (runtime_fraction:
+its runtime key's value when the runtime has one, else its default_value; cluster_header) and keeps its body pieces as framed for the upstream, up to the
 buffer limit (past it the copy is dropped and ``retry_or_shadow_abandoned`` counted). Once the
 request is complete, each copy is sent from its own greenlet: the head the primary upstream got,
 its Host (authority) suffixed "-shadow" unless disable_shadow_host_suffix_append, and the body.
@@ -19,6 +19,7 @@ import time
 
 import gevent
 
+from ...runtime import fraction_enabled
 from ...sockio import send_all
 from ...upstream.connect import ConnectFailure
 from ...upstream.request import give_back, take_connection
@@ -50,18 +51,23 @@ def shadow_head(request_head, suffix):
 class MirrorPolicies:
     """A route's policies: ``targets(headers) -> [(cluster_name, host_suffix)]`` for one request."""
 
-    __slots__ = ("_policies", "_random")
+    __slots__ = ("_policies", "_random", "_random_bits")
 
     def __init__(self, policies, rng=random):
         self._policies = tuple((policy.cluster, policy.cluster_header and policy.cluster_header.encode(),
-                                policy.numerator, policy.denominator, policy.host_suffix)
+                                policy.numerator, policy.denominator, policy.runtime_key or None,
+                                policy.host_suffix)
                                for policy in policies)
         self._random = rng.random
+        self._random_bits = rng.getrandbits
 
     def targets(self, headers):
         chosen = []
-        for cluster, header, numerator, denominator, suffix in self._policies:
-            if numerator < denominator and self._random() * denominator >= numerator:
+        for cluster, header, numerator, denominator, key, suffix in self._policies:
+            if key is not None:
+                if not fraction_enabled(key, (numerator, denominator), self._random_bits(64)):
+                    continue
+            elif numerator < denominator and self._random() * denominator >= numerator:
                 continue
             if header is not None:
                 cluster = next((value.decode("latin-1") for name, value in headers

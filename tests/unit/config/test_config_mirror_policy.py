@@ -27,14 +27,21 @@ def test_every_field_parses():
            MirrorPolicy(cluster=cluster, numerator=5, denominator=100))
 
 
+def test_a_runtime_key_is_kept():
+    assert policies([{"cluster_header": "a", "runtime_fraction": {
+        "default_value": {"numerator": 1}, "runtime_key": "mirror.share"}}]) == (
+        MirrorPolicy(cluster_header="a", numerator=1, denominator=100,
+                     runtime_key="mirror.share"),)
+
+
 REJECTED = [
     Rejected({MP: [{"cluster": "nowhere"}]}, f"{MP}[0].cluster", "nowhere"),
     Rejected({MP: [{}]}, f"{MP}[0]", "exactly one of cluster, cluster_header"),
     Rejected({MP: [{"cluster_header": "a", "trace_sampled": True}]}, f"{MP}[0].trace_sampled",
              NOT_SUPPORTED),
     Rejected({MP: [{"cluster_header": "a", "runtime_fraction": {
-        "default_value": {"numerator": 1}, "runtime_key": "k"}}]},
-        f"{MP}[0].runtime_fraction.runtime_key", NOT_SUPPORTED),
+        "default_value": {"numerator": 1}, "runtime_key": ["k"]}}]},
+        f"{MP}[0].runtime_fraction.runtime_key", "expected a string"),
     Rejected({MP: [{"cluster_header": "a", "runtime_fraction": {}}]},
              f"{MP}[0].runtime_fraction.default_value", "required field is missing"),
     Rejected({MP: [{"cluster_header": "a", "runtime_fraction": {
