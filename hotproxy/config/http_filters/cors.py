@@ -9,7 +9,8 @@ from typing import ClassVar
 from ..core import StringMatcher
 from ..fields import Fields, Node, present
 from ..parse_core import string_matcher
-from .runtime_fraction import ALWAYS, runtime_fraction
+from ..runtime import RuntimeFraction
+from .runtime_fraction import ALWAYS, keyed_runtime_fraction
 
 CORS = Fields("")
 CORS_POLICY = Fields(
@@ -26,7 +27,8 @@ class Cors:
 @dataclass(frozen=True)
 class CorsPolicy:
     """``filter_enabled`` / ``shadow_enabled``: (numerator, denominator) of the requests the
-    policy applies to (enforced, or only counted); unset shadow_enabled is never."""
+    policy applies to (enforced, or only counted), or a RuntimeFraction when a runtime_key is
+    set; unset shadow_enabled is never."""
     runtime: ClassVar[str] = "cors"
     allow_origin_string_match: tuple[StringMatcher, ...] = ()
     allow_methods: str = ""
@@ -34,8 +36,8 @@ class CorsPolicy:
     expose_headers: str = ""
     max_age: str = ""
     allow_credentials: bool = False
-    filter_enabled: tuple[int, int] = ALWAYS
-    shadow_enabled: tuple[int, int] | None = None
+    filter_enabled: tuple[int, int] | RuntimeFraction = ALWAYS
+    shadow_enabled: tuple[int, int] | RuntimeFraction | None = None
     allow_private_network_access: bool = False
     forward_not_matching_preflights: bool = True
 
@@ -53,8 +55,8 @@ def parse_per_route(node: Node) -> CorsPolicy | None:
     return CorsPolicy(**present(
         allow_origin_string_match=m.repeated("allow_origin_string_match", string_matcher),
         allow_credentials=m.boolean("allow_credentials"),
-        filter_enabled=m.nested("filter_enabled", runtime_fraction),
-        shadow_enabled=m.nested("shadow_enabled", runtime_fraction),
+        filter_enabled=m.nested("filter_enabled", keyed_runtime_fraction),
+        shadow_enabled=m.nested("shadow_enabled", keyed_runtime_fraction),
         allow_private_network_access=m.boolean("allow_private_network_access"),
         forward_not_matching_preflights=m.boolean("forward_not_matching_preflights"),
         **text))

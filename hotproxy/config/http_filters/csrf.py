@@ -8,17 +8,19 @@ from typing import ClassVar
 from ..core import StringMatcher
 from ..fields import Fields, Node
 from ..parse_core import string_matcher
-from .runtime_fraction import runtime_fraction
+from ..runtime import RuntimeFraction
+from .runtime_fraction import keyed_runtime_fraction
 
 CSRF_POLICY = Fields("filter_enabled shadow_enabled additional_origins")
 
 
 @dataclass(frozen=True)
 class CsrfPolicy:
-    """``filter_enabled`` / ``shadow_enabled``: (numerator, denominator); None is never."""
+    """``filter_enabled`` / ``shadow_enabled``: (numerator, denominator), or a RuntimeFraction
+    when a runtime_key is set; None is never."""
     runtime: ClassVar[str] = "csrf"
-    filter_enabled: tuple[int, int] | None
-    shadow_enabled: tuple[int, int] | None = None
+    filter_enabled: tuple[int, int] | RuntimeFraction | None
+    shadow_enabled: tuple[int, int] | RuntimeFraction | None = None
     additional_origins: tuple[StringMatcher, ...] = ()
 
 
@@ -27,8 +29,8 @@ def parse(node: Node) -> CsrfPolicy | None:
     if m is None:
         return None
     return CsrfPolicy(
-        filter_enabled=m.nested("filter_enabled", runtime_fraction, required=True),
-        shadow_enabled=m.nested("shadow_enabled", runtime_fraction),
+        filter_enabled=m.nested("filter_enabled", keyed_runtime_fraction, required=True),
+        shadow_enabled=m.nested("shadow_enabled", keyed_runtime_fraction),
         additional_origins=m.repeated("additional_origins", string_matcher))
 
 

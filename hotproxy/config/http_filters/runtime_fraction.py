@@ -1,26 +1,29 @@
-"""A ``core.v3.RuntimeFractionalPercent`` (the filter_enabled / shadow_enabled of the CORS and
-CSRF policies) read as its default_value: (numerator, denominator).
+"""A ``core.v3.RuntimeFractionalPercent`` as the HTTP filters keep it.
 
-hotproxy's workers have no runtime values, so a ``runtime_key`` is accepted and its default
-applies, which is what Envoy does until someone sets the key in its runtime."""
+- ``keyed_runtime_fraction``: (numerator, denominator) of its default_value when it has no
+  runtime_key, else a ``config.runtime.RuntimeFraction`` whose key the filter reads in the
+  runtime (CORS and CSRF: http/filters/route_policy.py ``drawer``). A fraction without a key
+  stays a plain tuple, drawn as cheaply as before.
+- ``runtime_fraction``: the default_value's (numerator, denominator) only, for the filters that
+  do not read the runtime yet (local_ratelimit): a runtime_key is accepted and its default
+  applies, which is what Envoy does while the runtime has no value for the key."""
 from __future__ import annotations
 
-from ..fields import Enum, Fields, Node
+from ..fields import Node
+from ..parse_runtime import (DENOMINATOR, DENOMINATORS, FRACTIONAL_PERCENT,  # noqa: F401
+                             RUNTIME_FRACTIONAL_PERCENT, runtime_fractional_percent)
+from ..runtime import RuntimeFraction
 
-RUNTIME_FRACTIONAL_PERCENT = Fields("default_value runtime_key")
-FRACTIONAL_PERCENT = Fields("numerator denominator")
-DENOMINATORS = {"HUNDRED": 100, "TEN_THOUSAND": 10_000, "MILLION": 1_000_000}
-DENOMINATOR = Enum(" ".join(DENOMINATORS))
 ALWAYS = (100, 100)
 
 
+def keyed_runtime_fraction(node: Node) -> tuple[int, int] | RuntimeFraction | None:
+    fraction = runtime_fractional_percent(node)
+    if fraction is None:
+        return None
+    return fraction if fraction.runtime_key else fraction.default
+
+
 def runtime_fraction(node: Node) -> tuple[int, int] | None:
-    m = node.message(RUNTIME_FRACTIONAL_PERCENT)
-    if m is None:
-        return None
-    m.string("runtime_key")
-    percent = m.nested("default_value", lambda n: n.message(FRACTIONAL_PERCENT), required=True)
-    if percent is None:
-        return None
-    numerator = percent.uint32("numerator", 0)
-    return numerator, DENOMINATORS[percent.enum("denominator", DENOMINATOR, "HUNDRED")]
+    fraction = runtime_fractional_percent(node)
+    return None if fraction is None else fraction.default

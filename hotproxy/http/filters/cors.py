@@ -12,7 +12,7 @@ from __future__ import annotations
 from ...matching import compile_string_matcher
 from ...stats.schema import stat_set
 from .api import CONTINUE, FilterFactory, HttpFilter, header_value, set_header
-from .route_policy import CompiledCache, draw
+from .route_policy import CompiledCache, drawer
 
 CorsStats = stat_set("CorsStats", ("origin_invalid", "origin_valid"))
 
@@ -37,7 +37,8 @@ class Policy:
 
     __slots__ = ("origin_tests", "allow_methods", "allow_headers", "expose_headers", "max_age",
                  "allow_credentials", "filter_enabled", "always_enabled", "shadow_enabled",
-                 "allow_private_network_access", "forward_not_matching_preflights")
+                 "draw_enabled", "draw_shadow", "allow_private_network_access",
+                 "forward_not_matching_preflights")
 
     def __init__(self, config):
         self.origin_tests = tuple(
@@ -48,10 +49,12 @@ class Policy:
         self.expose_headers = config.expose_headers.encode()
         self.max_age = config.max_age.encode()
         self.allow_credentials = config.allow_credentials
-        self.filter_enabled = config.filter_enabled
-        enabled = config.filter_enabled
-        self.always_enabled = enabled is not None and enabled[0] >= enabled[1]
+        self.filter_enabled = enabled = config.filter_enabled
+        # a runtime key may lower a default of 100%: only a plain fraction is always enabled
+        self.always_enabled = type(enabled) is tuple and enabled[0] >= enabled[1]
         self.shadow_enabled = config.shadow_enabled
+        self.draw_enabled = drawer(enabled)
+        self.draw_shadow = drawer(config.shadow_enabled)
         self.allow_private_network_access = config.allow_private_network_access
         self.forward_not_matching_preflights = config.forward_not_matching_preflights
 
@@ -82,8 +85,8 @@ class CorsFactory(FilterFactory):
         if config is None:
             return None
         policy = self._policies.get(config)
-        enabled = policy.always_enabled or draw(policy.filter_enabled)
-        if not enabled and not draw(policy.shadow_enabled):
+        enabled = policy.always_enabled or policy.draw_enabled()
+        if not enabled and not policy.draw_shadow():
             return None
         return CorsFilter(policy, self.stats, enabled, origin)
 

@@ -10,7 +10,7 @@ import re
 from ...matching import compile_string_matcher
 from ...stats.schema import stat_set
 from .api import CONTINUE, FilterFactory, HttpFilter, header_value
-from .route_policy import CompiledCache, draw, route_config
+from .route_policy import CompiledCache, drawer, route_config
 
 CsrfStats = stat_set("CsrfStats", ("missing_source_origin", "request_invalid", "request_valid"))
 
@@ -33,11 +33,14 @@ def host_and_port(value):
 
 
 class Policy:
-    __slots__ = ("filter_enabled", "shadow_enabled", "origin_tests")
+    __slots__ = ("filter_enabled", "shadow_enabled", "draw_enabled", "draw_shadow",
+                 "origin_tests")
 
     def __init__(self, config):
         self.filter_enabled = config.filter_enabled
         self.shadow_enabled = config.shadow_enabled
+        self.draw_enabled = drawer(config.filter_enabled)
+        self.draw_shadow = drawer(config.shadow_enabled)
         self.origin_tests = tuple(
             compile_string_matcher(matcher, f"additional_origins[{index}]")
             for index, matcher in enumerate(config.additional_origins))
@@ -73,8 +76,8 @@ class CsrfFilter(HttpFilter):
 
     def decode_headers(self, stream, end_stream):
         policy = self.factory.policy_for(stream)
-        enabled = draw(policy.filter_enabled)
-        if not enabled and not draw(policy.shadow_enabled):
+        enabled = policy.draw_enabled()
+        if not enabled and not policy.draw_shadow():
             return CONTINUE
         stats = self.factory.stats
         headers = stream.request.headers

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import random
 
+from ...config.runtime import RuntimeFraction
+from ...runtime import fraction_enabled
+
 
 def route_config(stream, name):
     """The parsed typed_per_filter_config of ``name`` for the stream's route, unwrapped from a
@@ -11,14 +14,31 @@ def route_config(stream, name):
     return stream.route_config(name) if stream.route is not None else None
 
 
-def draw(fraction, rng=random.random):
-    """True for the share of requests (numerator, denominator) covers; None covers none."""
+def drawer(fraction, rng=random):
+    """``draw() -> bool``, True for the share of requests ``fraction`` covers: a (numerator,
+    denominator) tuple, a RuntimeFraction (the runtime's value of its key when it has one, else
+    its default, drawn with 64 random bits as Envoy's featureEnabled), or None (none). Chosen
+    once per policy, so that a fraction without a runtime key costs what it always did."""
     if fraction is None:
-        return False
+        return _never
+    if isinstance(fraction, RuntimeFraction):
+        key, default, bits = fraction.runtime_key, fraction.default, rng.getrandbits
+        return lambda: fraction_enabled(key, default, bits(64))
     numerator, denominator = fraction
     if numerator >= denominator:
-        return True
-    return numerator > 0 and rng() * denominator < numerator
+        return _always
+    if numerator <= 0:
+        return _never
+    random_ = rng.random
+    return lambda: random_() * denominator < numerator
+
+
+def _always():
+    return True
+
+
+def _never():
+    return False
 
 
 class CompiledCache:

@@ -4,6 +4,7 @@ import pytest
 from hotproxy.config.core import StringMatcher
 from hotproxy.config.fields import Context, Node
 from hotproxy.config.http_filters import buffer, cors, csrf
+from hotproxy.config.runtime import RuntimeFraction
 
 ENABLED_HALF = {"default_value": {"numerator": 50, "denominator": "HUNDRED"}, "runtime_key": "k"}
 
@@ -38,7 +39,9 @@ def test_cors_policy_fields_and_defaults():
     assert (policy.allow_methods, policy.allow_headers, policy.expose_headers, policy.max_age) == (
         "GET, POST", "x-a", "x-b", "600")
     assert policy.allow_credentials and policy.allow_private_network_access
-    assert policy.filter_enabled == (50, 100) and policy.shadow_enabled == (1, 10_000)
+    # with a runtime_key the fraction keeps it, for the filter to read the runtime's value
+    assert policy.filter_enabled == RuntimeFraction(50, 100, "k")
+    assert policy.shadow_enabled == (1, 10_000)
     assert not policy.forward_not_matching_preflights
     hash(policy)
 
@@ -60,7 +63,8 @@ def test_csrf_policy():
         "filter_enabled": {"default_value": {"numerator": 100}},
         "shadow_enabled": ENABLED_HALF, "additional_origins": [{"suffix": ".example.com"}]})
     assert problems == [] and policy.runtime == "csrf"
-    assert policy.filter_enabled == (100, 100) and policy.shadow_enabled == (50, 100)
+    assert policy.filter_enabled == (100, 100)
+    assert policy.shadow_enabled == RuntimeFraction(50, 100, "k")
     assert policy.additional_origins == (StringMatcher("suffix", ".example.com"),)
     assert csrf.parse_per_route is csrf.parse
     _, problems = parse(csrf.parse, {})
