@@ -6,8 +6,9 @@ arriving before the first resolution gets "no healthy upstream".
 
 A cluster with health checks or outlier detection balances over the hosts the arbiter last
 reported healthy (``set_health``) and not ejected (``set_ejected``); while fewer than
-healthy_panic_threshold percent are (50 by default), over all of them, counting each pick in
-``lb_healthy_panic``. Endpoints of several priorities share the load as Envoy's do
+healthy_panic_threshold percent are (50 by default; the runtime's
+``upstream.healthy_panic_threshold`` replaces it, read when the hosts are chosen, as Envoy reads
+it when its host sets change), over all of them, counting each pick in ``lb_healthy_panic``. Endpoints of several priorities share the load as Envoy's do
 (lb/priority.py), each priority with a balancer of its own (of each locality, with
 locality_weighted_lb_config: lb/locality.py). The hosts to balance over are chosen
 when membership or health changes, never per request.
@@ -54,6 +55,7 @@ import random
 import time
 from collections import OrderedDict
 
+from ..runtime import get_integer
 from ..stats.breakers import ClusterBreakerStats
 from ..stats.health import ClusterHealthStats
 from ..stats.histogram import Recorder
@@ -77,6 +79,8 @@ from .transport import TransportSockets
 MAX_POOLS_BY_OPTIONS = 256
 #: policies that look a request's hash key up
 HASHING_POLICIES = ("RING_HASH", "MAGLEV")
+#: the runtime key that replaces a cluster's healthy_panic_threshold (Envoy's)
+PANIC_THRESHOLD_KEY = "upstream.healthy_panic_threshold"
 
 
 class Cluster:
@@ -215,9 +219,13 @@ class Cluster:
         stats.membership_healthy = len(healthy)
         excluded = self._excluded_count(hosts)
         # Envoy leaves excluded hosts out of the share
-        panic = len(healthy) * 100 < self._panic_threshold * (len(hosts) - excluded)
+        panic = len(healthy) * 100 < self._panic_threshold_now() * (len(hosts) - excluded)
         self._lb.update(hosts if panic else healthy)
         return self._set_pick(panic)
+
+    def _panic_threshold_now(self):
+        """The runtime's upstream.healthy_panic_threshold, else the cluster's; 100 at most."""
+        return min(100, get_integer(PANIC_THRESHOLD_KEY, self._panic_threshold))
 
     def _healthy_of(self, hosts):
         if not self.health_checked and not self._ejected:
@@ -243,7 +251,7 @@ class Cluster:
             counts.append((len(level), len(healthy), sum(1 for h in level if h.address in self._excluded)))
         self._excluded_count(self.hosts)
         self.stats.membership_healthy = sum(len(healthy) for healthy in healthy_levels)
-        self._loads, self._panics = priority_loads(counts, self._panic_threshold)
+        self._loads, self._panics = priority_loads(counts, self._panic_threshold_now())
         for balancer, level, healthy, panic in zip(self._lbs, levels, healthy_levels, self._panics):
             if self._locality_weighted:
                 balancer.update_health(level, healthy, panic)
