@@ -10,8 +10,7 @@
 from __future__ import annotations
 
 from ..fields import Node
-from ..parse_runtime import (DENOMINATOR, DENOMINATORS, FRACTIONAL_PERCENT,  # noqa: F401
-                             RUNTIME_FRACTIONAL_PERCENT, runtime_fractional_percent)
+from ..parse_runtime import runtime_fractional_percent
 from ..runtime import RuntimeFraction
 
 ALWAYS = (100, 100)

@@ -35,7 +35,8 @@ layered_runtime:
 """)
     assert bootstrap.layered_runtime == LayeredRuntime(layers=(
         StaticLayer("base", (("health_check.min_interval", 5),
-                             ("feature", Struct((("numerator", 5), ("denominator", "TEN_THOUSAND")))),
+                             ("feature", Struct((("numerator", 5),
+                                                 ("denominator", "TEN_THOUSAND")))),
                              ("on", True))),
         DiskLayer("disk", "/srv/runtime/current", "envoy"),
         DiskLayer("override", "/srv/runtime/current", "envoy_override", True),

@@ -118,27 +118,35 @@ def test_connect_routes_draw_too():
     assert rt.match_connect(b"h:443", []) is None
 
 
+HCM = "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3"
+ROUTER = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+
+
 def test_a_config_with_runtime_fraction_routes_parses_and_matches():
-    bootstrap = parse_text("""
+    bootstrap = parse_text(f"""
 static_resources:
   listeners:
-  - address: {socket_address: {address: 127.0.0.1, port_value: 0}}
+  - address: {{socket_address: {{address: 127.0.0.1, port_value: 0}}}}
     filter_chains:
     - filters:
       - name: envoy.filters.network.http_connection_manager
         typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          "@type": {HCM}.HttpConnectionManager
           stat_prefix: p
-          http_filters: [{name: envoy.filters.http.router, typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}}]
+          http_filters: [{{name: envoy.filters.http.router, typed_config: {{"@type": {ROUTER}}}}}]
           route_config:
             virtual_hosts:
             - name: v
               domains: ["*"]
               routes:
-              - match: {prefix: /, runtime_fraction: {runtime_key: k, default_value: {numerator: 25, denominator: TEN_THOUSAND}}}
-                direct_response: {status: 201}
-              - match: {prefix: /}
-                direct_response: {status: 404}
+              - match:
+                  prefix: /
+                  runtime_fraction:
+                    runtime_key: k
+                    default_value: {{numerator: 25, denominator: TEN_THOUSAND}}
+                direct_response: {{status: 201}}
+              - match: {{prefix: /}}
+                direct_response: {{status: 404}}
 """)
     config = bootstrap.listeners[0].filter_chains[0].filters[0].route_config
     fraction = config.virtual_hosts[0].routes[0].match.runtime_fraction
