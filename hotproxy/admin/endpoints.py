@@ -10,7 +10,7 @@ import re
 
 from ..stats import prometheus, render
 from .certs import certificates
-from .config_dump import config_dump
+from .config_dump import ConfigDumpError, config_dump
 from .server import Endpoint, Response
 
 JSON = "application/json"
@@ -72,9 +72,15 @@ def build_endpoints(server, help_text):
             return Response(_json(body), content_type=JSON)
         return Response("".join(f"{name}::{_address_text(address, port)}\n" for name, address, port in rows))
 
-    def dump(_request):
+    def dump(request):
         text, loaded_at = server.config()
-        return Response(_json(config_dump(text, loaded_at)), content_type=JSON)
+        dynamic_config = getattr(server, "dynamic_config", None)
+        try:
+            body = config_dump(text, loaded_at, dynamic_config() if dynamic_config else None,
+                               request.query)
+        except ConfigDumpError as error:   # Envoy's plain-text refusal of the query
+            return Response(error.message, error.status, content_type="text/plain")
+        return Response(_json(body), content_type=JSON)
 
     def runtime(_request):
         return Response(_json(server.runtime.dump()), content_type=JSON)
