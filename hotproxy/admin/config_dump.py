@@ -93,16 +93,21 @@ class _Snapshot:
         self.warming = dynamic.get("warming") or {}
         self.warming_bodies = dynamic.get("warming_bodies") or {}
 
+    def record(self, kind, name):
+        """(version, last_updated as RFC 3339 or None) of a held resource."""
+        version, updated = (list(self.records.get(kind, {}).get(name) or ()) + ["", None])[:2]
+        return version, (timestamp(updated) if updated is not None else None)
+
     def state(self, kind, name, body, field):
         """{version_info, <field>: body as its Any, last_updated}, what Envoy knows of each."""
-        version, updated = (list(self.records.get(kind, {}).get(name) or ()) + ["", None])[:2]
+        version, updated = self.record(kind, name)
         state = {}
         if version:
             state["version_info"] = version
         if body is not None:
             state[field] = _typed(_TYPES[field], body)
         if updated is not None:
-            state["last_updated"] = timestamp(updated)
+            state["last_updated"] = updated
         return state
 
     def warming_names(self, kind):
@@ -199,12 +204,11 @@ def _managers(static_listeners, snapshot, loaded_at):
     """(HTTP connection manager, when its listener was added) of every listener: static, active
     and warming."""
     listeners = [(listener, loaded_at) for listener in static_listeners]
-    for name, body in snapshot.listeners.items():
-        listeners.append((body, snapshot.state("listeners", name, None, "").get("last_updated")))
-    for name in snapshot.warming_names("listeners"):
-        body = snapshot.warming_body("listeners", name)
-        if body is not None:
-            listeners.append((body, snapshot.state("listeners", name, None, "").get("last_updated")))
+    listeners += [(body, snapshot.record("listeners", name)[1])
+                  for name, body in snapshot.listeners.items()]
+    listeners += [(snapshot.warming_body("listeners", name), snapshot.record("listeners", name)[1])
+                  for name in snapshot.warming_names("listeners")
+                  if snapshot.warming_body("listeners", name) is not None]
     managers = []
     for listener, added in listeners:
         chains = [*(listener.get("filter_chains") or ()), listener.get("default_filter_chain") or {}]

@@ -77,7 +77,7 @@ def _name_matcher(pattern):
         reason = error.problems[0][1].removeprefix(f"invalid regex '{pattern}': ")
         raise ConfigDumpError(400, f"INVALID_ARGUMENT: Error while parsing name_regex from "
                                    f"{pattern}: {reason}") from None
-    return lambda name: compiled.fullmatch(name.encode()) is not None
+    return lambda name: compiled.fullmatch(str(name).encode()) is not None
 
 
 def select(configs: list, query: Query) -> dict:
