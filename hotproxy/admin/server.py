@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from urllib.parse import parse_qs
+from urllib.parse import unquote
 
 from gevent import socket
 from gevent.pywsgi import WSGIServer
@@ -37,9 +37,19 @@ class Request:
     def __init__(self, method, path, query_string):
         self.method = method
         self.path = path
-        #: every parameter with its last value; a bare ``?usedonly`` is present with ""
-        self.query = {key: values[-1] for key, values in
-                      parse_qs(query_string, keep_blank_values=True).items()}
+        self.query = query_parameters(query_string)
+
+
+def query_parameters(query_string):
+    """Every parameter with its first value, percent-decoded, a ``+`` kept as it is (Envoy's
+    admin reads queries so: ``name_regex=a.+`` is a regex); a bare ``?usedonly`` is present
+    with ""."""
+    query = {}
+    for pair in query_string.split("&"):
+        if pair:
+            key, _, value = pair.partition("=")
+            query.setdefault(unquote(key), unquote(value))
+    return query
 
 
 class Endpoint:

@@ -222,7 +222,8 @@ def test_read_only_endpoints_answer_as_envoys_do(started, upstream):
 
     dump = json.loads(admin.get("/config_dump"))
     types = [config["@type"].rsplit(".", 1)[1] for config in dump["configs"]]
-    assert types == ["BootstrapConfigDump", "ClustersConfigDump", "ListenersConfigDump", "SecretsConfigDump"]
+    assert types == ["BootstrapConfigDump", "ClustersConfigDump", "ListenersConfigDump",
+                     "ScopedRoutesConfigDump", "RoutesConfigDump", "SecretsConfigDump"]
     assert dump["configs"][0]["bootstrap"]["node"]["id"] == "n1"
     assert [c["cluster"]["name"] for c in dump["configs"][1]["static_clusters"]] == ["backend", "dead"]
 

@@ -172,9 +172,8 @@ def test_a_bad_name_regex_is_refused_as_envoy_does(peers):
         assert ours[2].startswith(prefix) and envoys[2].startswith(prefix)
 
 
-@pytest.mark.xfail(strict=True, reason="admin/server.py's Request decodes '+' in a query as a space "
-                                       "(parse_qs); Envoy keeps it")
 def test_a_plus_in_name_regex(peers):
+    """A '+' in a query is a '+', not a space, as Envoy reads it."""
     query = "name_regex=bac.%2B&resource=static_clusters&mask=cluster.name"
     assert json.loads(get(peers["envoy"], query)[2]) == json.loads(get(peers["envoy"], query.replace("%2B", "+"))[2])
     assert json.loads(get(peers["hotproxy"], query.replace("%2B", "+"))[2]) == \
