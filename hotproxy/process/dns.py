@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 
 from ..upstream.discovery.resolver import ClusterResolver, resolver_key
+from .messages import DNS_HOSTS
 
 #: how long a new resolver's first resolution may delay the start of workers
 FIRST_RESOLUTION_WAIT_S = 5.0
@@ -72,7 +73,7 @@ class DnsSupervisor:
 
     def _pusher(self, resolver):
         def push(entries):
-            message = {"t": "dns_hosts", "cluster": resolver.name, "hosts": entries}
+            message = {"t": DNS_HOSTS, "cluster": resolver.name, "hosts": entries}
             for generation in self._generations():
                 if getattr(generation, "dns", {}).get(resolver.name) is resolver:
                     generation.send_all(message)

@@ -22,6 +22,7 @@ import time
 
 from ..upstream.health.checker import ClusterChecker, checker_key
 from ..upstream.outlier.outcomes import IMMEDIATE_HC_FAIL
+from .messages import HEALTH, HEALTH_ALL
 
 log = logging.getLogger("hotproxy.arbiter")
 
@@ -94,11 +95,11 @@ class HealthSupervisor:
     @staticmethod
     def snapshot(health):
         """The ``health_all`` message for a worker of a generation with checkers ``health``."""
-        return {"t": "health_all",
+        return {"t": HEALTH_ALL,
                 "clusters": {name: _health_of(checker) for name, checker in health.items()}}
 
     def _changed(self, checker):
-        message = {"t": "health", "cluster": checker.name, **_health_of(checker)}
+        message = {"t": HEALTH, "cluster": checker.name, **_health_of(checker)}
         for generation in self._generations():
             if generation.health.get(checker.name) is checker:
                 generation.send_all(message)

@@ -28,6 +28,7 @@ import gevent
 from ..sockio import address_label
 from ..upstream.discovery.resolver import resubscribe
 from ..upstream.outlier.detector import OutlierDetector
+from .messages import EJECTED
 
 log = logging.getLogger("hotproxy.arbiter")
 
@@ -190,7 +191,7 @@ class OutlierSupervisor:
         return dict(outliers)
 
     def _changed(self, outliers):
-        message = {"t": "ejected", "cluster": outliers.name, "hosts": outliers.ejected()}
+        message = {"t": EJECTED, "cluster": outliers.name, "hosts": outliers.ejected()}
         for generation in self._generations():
             if getattr(generation, "outliers", {}).get(outliers.name) is outliers:
                 generation.send_all(message)

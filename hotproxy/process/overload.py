@@ -26,6 +26,7 @@ from ..stats.histogram import Recorder
 from .breakers import breaker_keys, gauges as breaker_gauges
 from .ratelimit_buckets import bucket_keys
 from .generation import STOPPED
+from .messages import OVERLOAD
 from .overload_triggers import action_states, gauges, pressures
 
 log = logging.getLogger("hotproxy.arbiter")
@@ -159,7 +160,7 @@ class OverloadSupervisor:
 
 
 def _message(states):
-    return {"t": "overload", "actions": states}
+    return {"t": OVERLOAD, "actions": states}
 
 
 def _keys(bootstrap):

@@ -41,6 +41,9 @@ from ..upstream.cluster_manager import ClusterManager
 from . import breakers, ratelimit_buckets
 from .channel import Channel, ChannelClosed
 from .logs import LogOptions, set_level, setup_logging
+from .messages import (ADOPT, CLOSE_CONNECTIONS, DNS_HOSTS, DRAIN, EJECTED, HANDOFF, HEALTH,
+                       HEALTHCHECK, HEALTH_ALL, HEARTBEAT, LOG_LEVEL, OUTCOMES, OVERLOAD, READY,
+                       STATS, STATS_FLUSH, STOP, STOP_LISTENERS)
 from .ticket_key import tls_ticket_key
 
 log = logging.getLogger(__name__)
@@ -113,7 +116,7 @@ class Worker:
         return shipper
 
     def ship_stats(self, request_id=None):
-        message = {"t": "stats", **self.shipper.collect()}
+        message = {"t": STATS, **self.shipper.collect()}
         if request_id is not None:
             message["id"] = request_id
         try:
@@ -140,7 +143,7 @@ class Worker:
         gevent.spawn(self._heartbeat)
         self.ship_stats()  # declares every name, at zero
         gevent.spawn(self._ship_stats_periodically)
-        self.channel.send({"t": "ready", "pid": os.getpid()})
+        self.channel.send({"t": READY, "pid": os.getpid()})
         self._stopped.wait()
 
     def stop(self):
@@ -191,7 +194,7 @@ class Worker:
 
     def _hand_off_to(self, listener_name):
         def hand_off(sock):
-            self.channel.send({"t": "handoff", "listener": listener_name}, [sock.fileno()])
+            self.channel.send({"t": HANDOFF, "listener": listener_name}, [sock.fileno()])
         return hand_off
 
     def _adopt(self, listener_name, fd):
@@ -209,7 +212,7 @@ class Worker:
 
     def _send_outcomes(self, cluster_name, hosts):
         try:
-            self.channel.send({"t": "outcomes", "cluster": cluster_name, "hosts": hosts})
+            self.channel.send({"t": OUTCOMES, "cluster": cluster_name, "hosts": hosts})
         except OSError:
             pass  # the arbiter is gone
 
@@ -224,7 +227,7 @@ class Worker:
                 log.error("%s: the arbiter is gone; stopping", self.name)
                 return False
             self._dispatch(message, fds)
-            if message.get("t") == "health_all" or self._stopped.is_set():
+            if message.get("t") == HEALTH_ALL or self._stopped.is_set():
                 return not self._stopped.is_set()
 
     def _read_channel(self):
@@ -235,49 +238,49 @@ class Worker:
             except (ChannelClosed, OSError):
                 log.error("%s: the arbiter is gone; stopping", self.name)
                 return self.stop()
-            if self._dispatch(message, fds) == "stop":
+            if self._dispatch(message, fds) == STOP:
                 return None
 
     def _dispatch(self, message, fds):
         kind = message.get("t")
-        if kind == "adopt" and fds:
+        if kind == ADOPT and fds:
             self._adopt(message["listener"], fds[0])
             return None
         for fd in fds:
             os.close(fd)
-        if kind == "health":
+        if kind == HEALTH:
             self.cluster_manager.set_health(message["cluster"], message["healthy"],
                                             message.get("excluded", ()))
-        elif kind == "health_all":
+        elif kind == HEALTH_ALL:
             for name, entries in message.get("dns", {}).items():    # the hosts, then their health
                 self.cluster_manager.set_resolved(name, entries)
             for name, health in message["clusters"].items():
                 self.cluster_manager.set_health(name, health["healthy"], health.get("excluded", ()))
             for name, hosts in message.get("ejected", {}).items():
                 self.cluster_manager.set_ejected(name, hosts)
-        elif kind == "dns_hosts":
+        elif kind == DNS_HOSTS:
             self.cluster_manager.set_resolved(message["cluster"], message["hosts"])
-        elif kind == "ejected":
+        elif kind == EJECTED:
             self.cluster_manager.set_ejected(message["cluster"], message["hosts"])
-        elif kind == "stats_flush":
+        elif kind == STATS_FLUSH:
             self.ship_stats(message.get("id"))
-        elif kind == "healthcheck":
+        elif kind == HEALTHCHECK:
             self.server_state.health_check_failed = message["failed"]
-        elif kind == "overload":
+        elif kind == OVERLOAD:
             if self.overload is not None:
                 self.overload.apply(message["actions"])
-        elif kind == "close_connections":
+        elif kind == CLOSE_CONNECTIONS:
             self.close_connections_of(message["listeners"], message["drain_time"])
-        elif kind == "stop_listeners":
+        elif kind == STOP_LISTENERS:
             self.stop_listeners(message["listeners"])
-        elif kind == "log_level":
+        elif kind == LOG_LEVEL:
             set_level(message["level"], message.get("logger"))
-        elif kind == "drain":
+        elif kind == DRAIN:
             self.drain(set(message.get("move", ())), message.get("drain_time", 0.0),
                        message.get("immediate", False))
-        elif kind == "stop":
+        elif kind == STOP:
             self.stop()
-            return "stop"
+            return STOP
         return None
 
     def _ship_stats_periodically(self):
@@ -290,7 +293,7 @@ class Worker:
         while True:
             gevent.sleep(HEARTBEAT_INTERVAL_S)
             try:
-                self.channel.send({"t": "heartbeat"})
+                self.channel.send({"t": HEARTBEAT})
             except OSError:
                 return
 

@@ -17,6 +17,8 @@ import msgpack
 from gevent.event import AsyncResult
 
 from ..channel import ChannelClosed
+from ..messages import (RESTART_CONNECTION, RESTART_FINAL_STATS, RESTART_GET_LISTEN_SOCKET, RESTART_HELLO,
+                        RESTART_REFUSED, RESTART_REPLY)
 from .version import VERSION
 from .wire import HELLO_TIMEOUT_S, HotRestartError
 
@@ -52,7 +54,7 @@ class Predecessor:
         predecessor = cls(channel, name)
         gevent.spawn(predecessor._read)
         try:
-            reply, _ = predecessor.request({"t": "hello", "version": VERSION}, timeout=HELLO_TIMEOUT_S)
+            reply, _ = predecessor.request({"t": RESTART_HELLO, "version": VERSION}, timeout=HELLO_TIMEOUT_S)
         except HotRestartError as error:
             predecessor.close()
             raise HotRestartError(f"{name} does not answer as a hotproxy epoch: {error}") from None
@@ -80,7 +82,7 @@ class Predecessor:
 
     def listen_socket(self, address, port):
         """The predecessor's listening socket for (address, port) as a descriptor, or None."""
-        _reply, fds = self.request({"t": "get_listen_socket", "address": [address, port]})
+        _reply, fds = self.request({"t": RESTART_GET_LISTEN_SOCKET, "address": [address, port]})
         for extra in fds[1:]:
             os.close(extra)
         return fds[0] if fds else None
@@ -93,17 +95,17 @@ class Predecessor:
             while True:
                 message, fds = self.channel.recv()
                 kind = message.get("t")
-                if kind == "reply":
+                if kind == RESTART_REPLY:
                     waiter = self._waiting.get(message.get("id"))
                     if waiter is not None:
                         waiter.set((message, fds))
                         continue
-                elif kind == "refused":
+                elif kind == RESTART_REFUSED:
                     raise HotRestartError(message.get("error"))
-                elif kind == "connection" and fds and self.on_connection is not None:
+                elif kind == RESTART_CONNECTION and fds and self.on_connection is not None:
                     self.on_connection(message.get("listener"), fds[0])
                     fds = fds[1:]
-                elif kind == "final_stats" and self.on_final_stats is not None:
+                elif kind == RESTART_FINAL_STATS and self.on_final_stats is not None:
                     self.on_final_stats(message)
                 for fd in fds:
                     os.close(fd)

@@ -1,0 +1,84 @@
+"""Every kind of message the arbiter's channels carry, in one place.
+
+A message is a msgpack map whose ``"t"`` names its kind (process/channel.py); descriptors travel
+with the message that names them (SCM_RIGHTS). Two channels use these names: arbiter ⇄ worker (a
+socketpair per worker) and epoch E+1 ⇄ epoch E (the hot-restart RPC, process/hotrestart/). A
+name means one thing on one channel; the hot-restart kinds that share a string with a worker
+kind ("stats", "health", "drain") are different messages, hence their ``RESTART_`` names.
+"""
+
+# --- worker → arbiter
+
+#: every HEARTBEAT_INTERVAL_S from the worker's hub; no fields. A wedged hub stops them.
+HEARTBEAT = "heartbeat"
+#: once the worker accepts; ``pid``.
+READY = "ready"
+#: counter deltas ``c``, gauge levels ``g``/``gm``, histogram deltas ``h``, ``hosts``; ``id`` when
+#: it answers a STATS_FLUSH.
+STATS = "stats"
+#: one cluster's request outcomes for outlier detection and passive health: ``cluster``,
+#: ``hosts`` {"ip:port": [codes]}.
+OUTCOMES = "outcomes"
+#: a draining worker's idle keep-alive connection, for the next generation: ``listener``, + fd.
+HANDOFF = "handoff"
+
+# --- arbiter → worker
+
+#: a connection handed off by an older generation (or epoch) to serve as if just accepted:
+#: ``listener``, + fd.
+ADOPT = "adopt"
+#: stop accepting, move or close connections: ``move`` (listener names the next generation
+#: serves), ``drain_time``, ``immediate``.
+DRAIN = "drain"
+#: stop now (SIGTERM follows); no fields.
+STOP = "stop"
+#: the first message a worker of a generation with checked, ejected or resolved clusters gets,
+#: awaited before it serves: ``clusters`` {name: {healthy, excluded}}, ``ejected``, ``dns``.
+HEALTH_ALL = "health_all"
+#: one cluster's active health changed: ``cluster``, ``healthy``, ``excluded`` ([[ip, port]]).
+HEALTH = "health"
+#: one DNS cluster's membership changed: ``cluster``, ``hosts`` [[ip, port, endpoint index]].
+DNS_HOSTS = "dns_hosts"
+#: one cluster's outlier ejections changed: ``cluster``, ``hosts`` [[ip, port]].
+EJECTED = "ejected"
+#: ship a STATS message now, for an admin read: ``id``, which the reply repeats.
+STATS_FLUSH = "stats_flush"
+#: admin /healthcheck/fail or /healthcheck/ok: ``failed``.
+HEALTHCHECK = "healthcheck"
+#: the overload manager's action states for the worker's generation: ``actions``.
+OVERLOAD = "overload"
+#: admin /drain_listeners?graceful: these listeners' connections close over ``drain_time``:
+#: ``listeners``, ``drain_time``.
+CLOSE_CONNECTIONS = "close_connections"
+#: admin /drain_listeners: these listeners accept no more: ``listeners``.
+STOP_LISTENERS = "stop_listeners"
+#: admin /logging: ``level``, ``logger`` (None: every component).
+LOG_LEVEL = "log_level"
+
+# --- hot restart, epoch E+1 → epoch E (requests carry an ``id`` that the reply repeats)
+
+#: ``version``; the reply says ``ok``, the parent's ``pid`` and ``epoch``, or ``error``.
+RESTART_HELLO = "hello"
+#: the parent's listening socket for ``address`` [host, port]; the reply carries it as an fd.
+RESTART_GET_LISTEN_SOCKET = "get_listen_socket"
+#: the parent stops its admin server; the reply carries ``original_start_time``.
+RESTART_SHUTDOWN_ADMIN = "shutdown_admin"
+#: the parent's counter deltas since the last export, its levels and ``connections``.
+RESTART_STATS = "stats"
+#: the parent's active health-check states, ``health`` {checker key: {label: [healthy, excluded]}}.
+RESTART_HEALTH = "health"
+#: the child serves: the parent drains (``move``, ``drain_time``, ``immediate``, as DRAIN).
+RESTART_DRAIN = "drain"
+#: the parent reached the child's --parent-shutdown-time-s: it stops now.
+RESTART_TERMINATE = "terminate"
+
+# --- hot restart, epoch E → epoch E+1
+
+#: the answer to a request: ``id`` and the request's fields; ``ok``/``error`` where it can fail.
+RESTART_REPLY = "reply"
+#: the parent will not be taken over (still starting, already handed over, busy): ``error``.
+RESTART_REFUSED = "refused"
+#: a pushed idle connection of a draining parent worker: ``listener``, + fd.
+RESTART_CONNECTION = "connection"
+#: the parent's last counts as it exits (as RESTART_STATS' reply), pushed.
+RESTART_FINAL_STATS = "final_stats"
