@@ -1,6 +1,9 @@
 """What the admin endpoints (admin/endpoints.py) see of the arbiter, and do to it.
 
-Reads are snapshots of the arbiter's state; mutations go to the arbiter, which tells its workers.
+Reads are snapshots of a few of the arbiter's components: the stats collector, the serving
+config and the last reload (process/reload.py), the supervisor (generations, processes), and the
+server as a whole (its state, uptimes, command line). Mutations go to the operator's controls,
+which tell the workers.
 """
 from __future__ import annotations
 
@@ -8,16 +11,16 @@ import os
 import sys
 import time
 
-import psutil
-
 from .. import __version__
 from ..config.bootstrap import Bootstrap
 from ..runtime import Runtime
 from ..sockio import address_label
 from ..stats.tags import TagExtractor
 from .breakers import DEFAULT_LIMITS
+from .health import HealthSupervisor
 from .hotrestart.version import VERSION as HOT_RESTART_VERSION
 from .logs import COMPONENTS, LEVELS, levels, set_level
+from .server_stats import memory_report
 
 STATE_NAMES = ("LIVE", "DRAINING", "PRE_INITIALIZING", "INITIALIZING")
 _STARTING = Bootstrap()
@@ -27,26 +30,34 @@ class AdminView:
     log_components = COMPONENTS
     log_level_names = LEVELS
 
-    def __init__(self, arbiter):
-        self.arbiter = arbiter
+    def __init__(self, server, collector, config, supervisor, controls):
+        """``server``: the arbiter, for the server as a whole: ``args``, ``server_state()``,
+        ``uptimes()``, ``command_line_options()``, ``quit()``. ``collector``: StatsCollector;
+        ``config``: ServingConfig (process/reload.py); ``supervisor``: Supervisor; ``controls``:
+        Controls."""
+        self.server = server
+        self.collector = collector
+        self.config_record = config
+        self.supervisor = supervisor
+        self.controls = controls
         self.runtime = Runtime()
         self._extractor = (None, None)  # (stats_config, TagExtractor)
 
     @property
     def bootstrap(self):
         """The serving config; an empty one while the first generation starts."""
-        return self.arbiter.bootstrap or _STARTING
+        return self.config_record.bootstrap or _STARTING
 
     @property
     def stats(self):
-        return self.arbiter.stats
+        return self.collector.store
 
     @property
     def hot_restart_version(self):
-        return "disabled" if self.arbiter.args.disable_hot_restart else HOT_RESTART_VERSION
+        return "disabled" if self.server.args.disable_hot_restart else HOT_RESTART_VERSION
 
     def flush_stats(self):
-        self.arbiter.collect_stats()
+        self.collector.collect()
 
     def tag_extractor(self):
         stats_config = self.bootstrap.stats_config
@@ -55,18 +66,16 @@ class AdminView:
         return self._extractor[1]
 
     def state_name(self):
-        return STATE_NAMES[self.arbiter.server_state()]
+        return STATE_NAMES[self.server.server_state()]
 
     def server_info(self):
-        arbiter = self.arbiter
-        uptime = int(time.time() - arbiter.started_at)
-        uptime_all = int(time.time() - arbiter.original_start_time)
+        uptime, uptime_all = self.server.uptimes()
         bootstrap = self.bootstrap
         return {
             "version": f"hotproxy/{__version__}",
             "state": self.state_name(),
             "hot_restart_version": self.hot_restart_version,
-            "command_line_options": arbiter.command_line_options(),
+            "command_line_options": self.server.command_line_options(),
             "node": self._node(bootstrap),
             "uptime_current_epoch": f"{uptime}s",
             "uptime_all_epochs": f"{uptime_all}s",
@@ -75,14 +84,14 @@ class AdminView:
                 "python": sys.version.split()[0],
                 "generations": [{"number": g.number, "state": g.state,
                                  "workers": [c.pid for c in g.children if c.pid]}
-                                for g in arbiter.generations],
-                "last_reload": arbiter.last_reload,
+                                for g in self.supervisor.generations],
+                "last_reload": self.config_record.last_reload,
             },
         }
 
     def _node(self, bootstrap):
         node = {"id": bootstrap.node_id, "cluster": bootstrap.node_cluster}
-        zone = self.arbiter.args.service_zone  # the config cannot set node.locality (yet)
+        zone = self.server.args.service_zone  # the config cannot set node.locality (yet)
         if zone:
             node["locality"] = {"region": "", "zone": zone, "sub_zone": ""}
         return node
@@ -90,13 +99,13 @@ class AdminView:
     def _health_flags(self):
         """``{cluster: {label: (health_flags, failed, excluded)}}`` from the serving generation's
         health checkers; hosts of clusters without checks are absent (healthy)."""
-        serving = self.arbiter.serving
-        return self.arbiter.health.flags(serving.health) if serving is not None else {}
+        serving = self.supervisor.serving
+        return HealthSupervisor.flags(serving.health) if serving is not None else {}
 
     def _outliers(self):
         """The serving generation's outlier detectors by cluster name (process/outlier.py)."""
-        serving = self.arbiter.serving
-        return getattr(serving, "outliers", {}) if serving is not None else {}
+        serving = self.supervisor.serving
+        return serving.outliers if serving is not None else {}
 
     def clusters_text(self):
         lines = []
@@ -195,62 +204,41 @@ class AdminView:
         """(name, address, port) of every listener the serving generation runs, with the port
         actually bound."""
         rows = []
+        serving = self.supervisor.serving
         for listener in self.bootstrap.listeners:
-            sock = self.arbiter.listener_socket(listener.name)
+            sock = serving.sockets.get(listener.name) if serving is not None else None
             port = sock.getsockname()[1] if sock is not None and sock.fileno() >= 0 else listener.address.port
             rows.append((listener.name, listener.address.address, port))
         return rows
 
     def config(self):
         """(config text, when it was loaded as RFC 3339) of the serving generation."""
-        arbiter = self.arbiter
-        loaded = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(arbiter.config_loaded_at))
-        return arbiter.config_text, loaded
+        record = self.config_record
+        loaded = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.loaded_at))
+        return record.text, loaded
 
     def memory(self):
-        processes = []
-        for role, generation, index, pid in self.arbiter.processes():
-            try:
-                process = psutil.Process(pid)
-                with process.oneshot():
-                    rss, fds = process.memory_info().rss, process.num_fds()
-            except psutil.Error:
-                continue
-            processes.append({"role": role, "generation": generation, "index": index, "pid": pid,
-                              "rss_bytes": rss, "open_fds": fds})
-        generations = {}
-        for entry in processes:
-            if entry["generation"] is not None:
-                totals = generations.setdefault(entry["generation"], {"generation": entry["generation"],
-                                                                      "workers": 0, "rss_bytes": 0,
-                                                                      "open_fds": 0})
-                totals["workers"] += 1
-                totals["rss_bytes"] += entry["rss_bytes"]
-                totals["open_fds"] += entry["open_fds"]
-        total = sum(entry["rss_bytes"] for entry in processes)
-        # Envoy's keys (tcmalloc figures there) carry the RSS of every hotproxy process here.
-        return {"allocated": str(total), "heap_size": str(total), "total_physical_bytes": str(total),
-                "processes": processes, "generations": [generations[n] for n in sorted(generations)]}
+        return memory_report(self.supervisor.processes())
 
     def log_levels(self):
         return levels()
 
     def set_log_level(self, level, component):
         set_level(level, component)
-        self.arbiter.broadcast_log_level(level, component)
+        self.controls.broadcast_log_level(level, component)
 
     def set_health_check_failed(self, failed):
-        self.arbiter.set_health_check_failed(failed)
+        self.controls.set_health_check_failed(failed)
 
     def drain_listeners(self, graceful, inbound_only):
-        self.arbiter.drain_listeners(graceful, inbound_only)
+        self.controls.drain_listeners(graceful, inbound_only)
 
     def reset_counters(self):
-        self.arbiter.collect_stats()
+        self.collector.collect()
         self.stats.reset_counters()
 
     def quit(self):
-        self.arbiter.signals.put("TERM")
+        self.server.quit()
 
 
 def _rate(value):

@@ -1,40 +1,58 @@
-"""A generation: the workers started for one config, and how each worker child is spawned.
+"""A generation: the workers started for one config, and each worker child's record.
 
 A generation goes STARTING → READY → DRAINING → STOPPED. It owns the memfd holding the config text
-its workers were started with, so every worker (and every respawn) runs exactly the config that
+its workers are started with, so every worker (and every respawn) runs exactly the config that
 was validated, whatever happens to the file afterwards.
+How a child is started is process/spawn.py's; when, and what happens when it dies, is
+process/supervisor.py's.
 """
 from __future__ import annotations
 
-import logging
 import os
-import subprocess
-import sys
 import time
 
-import gevent
 from gevent.event import Event
-
-from .channel import Channel, ChannelClosed, socketpair
-
-log = logging.getLogger(__name__)
 
 STARTING, READY, DRAINING, STOPPED = "starting", "ready", "draining", "stopped"
 
 
-class Child:
+class ChildProcess:
+    """A child process of the arbiter (its Popen, once started) and its channel, if any."""
+
+    def __init__(self):
+        self.process = None
+        self.channel = None
+        self.reader = None         # the greenlet reading its channel
+        self.started_at = 0.0
+
+    @property
+    def pid(self):
+        return self.process.pid if self.process else None
+
+    def alive(self):
+        return self.process is not None and self.process.poll() is None
+
+    def send(self, message, fds=()):
+        """False when it has no channel or the channel is gone."""
+        if self.channel is None:
+            return False
+        try:
+            self.channel.send(message, fds)
+            return True
+        except OSError:
+            return False
+
+
+class Child(ChildProcess):
     """One worker process and its channel."""
 
     def __init__(self, generation, index):
+        super().__init__()
         self.generation = generation
         self.index = index
-        self.process = None
-        self.channel = None
         self.ready = Event()
-        self.started_at = 0.0
         self.last_heartbeat = 0.0
         self.failures = 0          # consecutive quick deaths, for the respawn back-off
-        self.reader = None
         self.spawns = 0
 
     @property
@@ -47,34 +65,22 @@ class Child:
     def title(self):
         return f"hotproxy: worker {self.index} [gen {self.generation.number}]"
 
-    @property
-    def pid(self):
-        return self.process.pid if self.process else None
-
-    def alive(self):
-        return self.process is not None and self.process.poll() is None
-
-    def send(self, message, fds=()):
-        try:
-            self.channel.send(message, fds)
-            return True
-        except OSError:
-            return False
-
 
 class Generation:
-    def __init__(self, number, bootstrap, config_text, concurrency, sockets):
+    def __init__(self, number, bootstrap, config_text, concurrency, sockets, discovery=None):
+        """``discovery``: the (DNS resolvers, health checkers, outlier detectors) of its config
+        by cluster name (process/discovery.py)."""
         self.number = number
         self.bootstrap = bootstrap
         self.sockets = sockets          # listener name → the arbiter's listening socket
         self.state = STARTING
         self.children = [Child(self, index) for index in range(concurrency)]
-        self.config_fd = os.memfd_create(f"hotproxy-config-gen{number}", os.MFD_CLOEXEC)
-        os.write(self.config_fd, config_text.encode())
+        self.config_fd = self._memfd(config_text)
         self.drain_deadline = None
         self._next_adopter = 0
-        self.health = {}                # cluster name → its ClusterChecker (process/health.py)
-        self.dns = {}                   # cluster name → its ClusterResolver (process/dns.py)
+        # cluster name → its ClusterResolver (process/dns.py), ClusterChecker (process/health.py),
+        # ClusterOutliers (process/outlier.py)
+        self.dns, self.health, self.outliers = discovery or ({}, {}, {})
 
     def __repr__(self):
         return f"<Generation {self.number} {self.state} workers={[c.pid for c in self.children]}>"
@@ -105,59 +111,12 @@ class Generation:
         for child in self.live_children():
             child.send(message)
 
+    def _memfd(self, text):
+        fd = os.memfd_create(f"hotproxy-config-gen{self.number}", os.MFD_CLOEXEC)
+        os.write(fd, text.encode())
+        return fd
+
     def close(self):
         if self.config_fd is not None:
             os.close(self.config_fd)
             self.config_fd = None
-
-
-def spawn_worker(child, listen_sockets, on_message, log_options, access_log_fd, extra_argv=(), extra_fds=()):
-    """fork+exec a fresh interpreter for ``child``: never a bare fork of the arbiter, whose hub
-    and greenlets must not be copied. Its descriptors: the channel, the config memfd, the
-    access-log socket, one listening socket per listener name, and ``extra_fds`` (the shared
-    connection counts, named in ``extra_argv``)."""
-    generation = child.generation
-    parent_end, child_end = socketpair()
-    # a listener drained through the admin interface has its socket closed (fileno -1)
-    listen_fds = {name: sock.fileno() for name, sock in listen_sockets.items() if sock.fileno() >= 0}
-    argv = [sys.executable, "-m", "hotproxy.process.worker",
-            "--config-fd", str(generation.config_fd), "--channel-fd", str(child_end.fileno()),
-            "--arbiter-pid", str(os.getpid()), "--title", child.title,
-            "--access-log-fd", str(access_log_fd), *log_options.argv()]
-    for name, fd in listen_fds.items():
-        argv += ["--listen-fd", f"{name}={fd}"]
-    argv += extra_argv
-    try:
-        child.process = subprocess.Popen(
-            argv, pass_fds=[child_end.fileno(), generation.config_fd, access_log_fd, *listen_fds.values(),
-                            *extra_fds],
-            close_fds=True)
-    finally:
-        child_end.close()
-    child.channel = Channel(parent_end)
-    child.spawns += 1
-    child.ready.clear()
-    child.started_at = child.last_heartbeat = time.monotonic()
-    child.reader = gevent.spawn(_read_channel, child, on_message)
-    log.info("started %s (pid %d)", child.title, child.pid)
-
-
-def spawn_flusher(sink_fd, log_options, flush_interval_ms, flush_min_kb):
-    """The access-log flusher process, reading from the receiving end of the access-log socket
-    (--file-flush-interval-msec, --file-flush-min-size-kb)."""
-    argv = [sys.executable, "-m", "hotproxy.process.flusher", "--sink-fd", str(sink_fd),
-            "--arbiter-pid", str(os.getpid()), "--flush-interval-ms", str(flush_interval_ms),
-            "--flush-min-kb", str(flush_min_kb), *log_options.argv()]
-    process = subprocess.Popen(argv, pass_fds=[sink_fd], close_fds=True)
-    log.info("started hotproxy: flusher (pid %d)", process.pid)
-    return process
-
-
-def _read_channel(child, on_message):
-    channel = child.channel
-    while True:
-        try:
-            message, fds = channel.recv()
-        except (ChannelClosed, OSError):
-            return
-        on_message(child, message, fds)

@@ -120,7 +120,8 @@ class HealthSupervisor:
 
     # admin and hot restart
 
-    def flags(self, health):
+    @staticmethod
+    def flags(health):
         """``{cluster: {label: (health_flags, failed, excluded)}}`` for checkers ``health``."""
         return {name: checker.flags() for name, checker in health.items()}
 

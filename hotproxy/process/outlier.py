@@ -186,10 +186,6 @@ class OutlierSupervisor:
         """``{cluster: [[ip, port], ...]}`` of the ejected hosts, for ``health_all``."""
         return {name: cluster.ejected() for name, cluster in outliers.items()}
 
-    def flags(self, outliers):
-        """``{cluster: ClusterOutliers}`` for /clusters."""
-        return dict(outliers)
-
     def _changed(self, outliers):
         message = {"t": EJECTED, "cluster": outliers.name, "hosts": outliers.ejected()}
         for generation in self._generations():

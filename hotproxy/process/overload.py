@@ -38,8 +38,10 @@ MIN_INTERVAL_S = 0.01
 
 
 class OverloadSupervisor:
-    def __init__(self, arbiter):
-        self.arbiter = arbiter
+    def __init__(self, stats, supervisor):
+        """``supervisor``: whose generations and processes are measured (process/supervisor.py)."""
+        self.stats = stats
+        self.supervisor = supervisor
         self.counts = None       # ConnectionCounts, once a config counts connections
         self.measured = {}       # monitor name → what it last measured (bytes, connections)
         self._sent = {}          # generation number → the states its workers were last sent
@@ -82,7 +84,7 @@ class OverloadSupervisor:
     # the refresh loop
 
     def _live(self):
-        return [generation for generation in self.arbiter.generations if generation.state != STOPPED]
+        return [generation for generation in self.supervisor.generations if generation.state != STOPPED]
 
     def _configs(self):
         """``(generation, overload config)`` of the live generations that have one."""
@@ -122,7 +124,7 @@ class OverloadSupervisor:
         self._publish(delay_ms)
 
     def _measure(self, monitors):
-        stats = self.arbiter.stats
+        stats = self.stats
         if FIXED_HEAP in monitors:
             try:
                 self.measured[FIXED_HEAP] = self._resident_bytes()
@@ -134,7 +136,7 @@ class OverloadSupervisor:
 
     def _resident_bytes(self):
         total = 0
-        for _role, _generation, _index, pid in self.arbiter.processes():
+        for _role, _generation, _index, pid in self.supervisor.processes():
             try:
                 total += psutil.Process(pid).memory_info().rss
             except psutil.NoSuchProcess:
@@ -144,8 +146,8 @@ class OverloadSupervisor:
     def _publish(self, delay_ms):
         """The ``overload.*`` gauges, counters and refresh delays of the serving generation (of
         the first one, while it starts)."""
-        stats = self.arbiter.stats
-        shown = self.arbiter.serving or next(iter(self._live()), None)
+        stats = self.stats
+        shown = self.supervisor.serving or next(iter(self._live()), None)
         config = shown.bootstrap.overload_manager if shown is not None else None
         if config is None:
             stats.set_gauges("overload", {})

@@ -29,15 +29,13 @@ def report_failure(logger: logging.Logger, message: str) -> None:
         print(f"hotproxy: {message}", file=sys.stderr, flush=True)
 
 
-def finish_init_only(arbiter) -> int:
+def finish_init_only(admin, sockets, hot_restart) -> int:
     """Envoy's --mode init_only: the config was read, the hot-restart socket taken, every
-    listening socket and the admin address bound, and no process started. Release it all."""
-    if arbiter.admin is not None:
-        arbiter.admin.stop()
-    for sock in arbiter.sockets.values():
-        sock.close()
-    arbiter.restart_server.close()
-    if arbiter.predecessor is not None:
-        arbiter.predecessor.close()
+    listening socket and the admin address bound, and no process started. Release it all:
+    ``admin`` (AdminPort), ``sockets`` (ListenSockets), ``hot_restart`` (HotRestart)."""
+    admin.stop()
+    sockets.close_all()
+    hot_restart.close()
+    hot_restart.abandon()
     logging.getLogger("hotproxy.arbiter").info("init_only: initialised; exiting without serving")
     return 0

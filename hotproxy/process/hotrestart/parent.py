@@ -15,16 +15,21 @@ import gevent
 import msgpack
 
 from ..channel import Channel, ChannelClosed
+from ..messages import (RESTART_CONNECTION, RESTART_DRAIN, RESTART_FINAL_STATS, RESTART_GET_LISTEN_SOCKET,
+                        RESTART_HEALTH, RESTART_HELLO, RESTART_REFUSED, RESTART_REPLY, RESTART_SHUTDOWN_ADMIN,
+                        RESTART_STATS, RESTART_TERMINATE)
 from .version import VERSION
 
 log = logging.getLogger("hotproxy.arbiter")
 
 
 class RestartServer:
-    def __init__(self, arbiter, listening):
-        """``listening``: our bound rendezvous (wire.py), or None with --disable-hot-restart,
-        when no successor can find us."""
-        self.arbiter = arbiter
+    def __init__(self, owner, listening):
+        """``owner``: this epoch's HotRestart (epochs.py), which answers for it: ``epoch``,
+        ``listen_socket``, ``lend_admin``, ``export_stats``, ``export_health``, ``hand_over``,
+        ``terminate``, ``successor_gone``. ``listening``: our bound rendezvous (wire.py), or None
+        with --disable-hot-restart, when no successor can find us."""
+        self.owner = owner
         self.listening = listening
         self.successor = None        # the Channel of the epoch being started, one at a time
         self.handed_over = False     # the successor asked us to drain: it serves now
@@ -49,15 +54,15 @@ class RestartServer:
             channel = Channel(conn)
             reason = None
             if not self.serving:
-                reason = f"epoch {self.arbiter.epoch} is still starting"
+                reason = f"epoch {self.owner.epoch} is still starting"
             elif self.handed_over:
-                reason = f"epoch {self.arbiter.epoch} has already handed over"
+                reason = f"epoch {self.owner.epoch} has already handed over"
             elif self.successor is not None:
                 reason = "a hot restart of this epoch is already in progress"
             if reason is not None:
                 log.warning("hot restart refused: %s", reason)
                 try:
-                    channel.send({"t": "refused", "error": reason})
+                    channel.send({"t": RESTART_REFUSED, "error": reason})
                 except OSError:
                     pass
                 channel.close()
@@ -80,45 +85,38 @@ class RestartServer:
             self.successor = None
             if not self.handed_over:
                 log.warning("the new epoch went away before taking over: this epoch serves on")
-                self.arbiter.successor_gone()
+                self.owner.successor_gone()
 
     def _handle(self, channel, message):
         kind = message.get("t")
-        reply = {"t": "reply", "id": message.get("id")}
+        reply = {"t": RESTART_REPLY, "id": message.get("id")}
         fds = []
-        if kind == "hello":
+        if kind == RESTART_HELLO:
             if message.get("version") != VERSION:
                 reply.update(ok=False, error=f"incompatible hot restart version {message.get('version')!r}: "
                                              f"this epoch speaks {VERSION!r}")
                 log.error("hot restart refused: %s", reply["error"])
             else:
-                reply.update(ok=True, version=VERSION, pid=os.getpid(), epoch=self.arbiter.epoch)
-        elif kind == "get_listen_socket":
-            sock = self.arbiter.sockets.get(tuple(message["address"]))
-            if sock is not None and sock.fileno() >= 0:
+                reply.update(ok=True, version=VERSION, pid=os.getpid(), epoch=self.owner.epoch)
+        elif kind == RESTART_GET_LISTEN_SOCKET:
+            sock = self.owner.listen_socket(tuple(message["address"]))
+            if sock is not None:
                 fds.append(sock.fileno())
-        elif kind == "shutdown_admin":
-            self.arbiter.stop_admin()
-            reply["original_start_time"] = self.arbiter.original_start_time
-        elif kind == "stats":
-            reply.update(self.export_stats())
-        elif kind == "health":
-            reply["health"] = self.arbiter.health.export()
-        elif kind == "drain":
+        elif kind == RESTART_SHUTDOWN_ADMIN:
+            reply["original_start_time"] = self.owner.lend_admin()
+        elif kind == RESTART_STATS:
+            reply.update(self.owner.export_stats())
+        elif kind == RESTART_HEALTH:
+            reply["health"] = self.owner.export_health()
+        elif kind == RESTART_DRAIN:
             self.handed_over = True
-            self.arbiter.hand_over(message.get("move", []), message.get("drain_time", 0.0),
-                                   message.get("immediate", False))
-        elif kind == "terminate":
-            self.arbiter.signals.put("TERM")
+            self.owner.hand_over(message.get("move", []), message.get("drain_time", 0.0),
+                                 message.get("immediate", False))
+        elif kind == RESTART_TERMINATE:
+            self.owner.terminate()
         else:
             reply.update(ok=False, error=f"unknown request {kind!r}")
         channel.send(reply, fds)
-
-    def export_stats(self):
-        """Counter deltas since the last export, this epoch's levels and open connections."""
-        arbiter = self.arbiter
-        arbiter.collect_stats()
-        return {**arbiter.stats.export(), "connections": arbiter.stats.gauge("server.total_connections")}
 
     def pass_connection(self, listener_name, fd):
         """An idle connection of a draining worker goes to the successor. False if it cannot."""
@@ -126,7 +124,7 @@ class RestartServer:
         if channel is None:
             return False
         try:
-            channel.send({"t": "connection", "listener": listener_name}, [fd])
+            channel.send({"t": RESTART_CONNECTION, "listener": listener_name}, [fd])
             return True
         except OSError:
             return False
@@ -135,6 +133,6 @@ class RestartServer:
         channel = self.successor
         if channel is not None:
             try:
-                channel.send({"t": "final_stats", **self.export_stats()})
+                channel.send({"t": RESTART_FINAL_STATS, **self.owner.export_stats()})
             except OSError:
                 pass

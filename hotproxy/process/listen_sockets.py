@@ -1,0 +1,74 @@
+"""The arbiter's listening sockets, by address, for its whole life.
+
+A listener whose address is unchanged across a reload keeps its socket (and so its listen queue:
+no connection waiting in it is lost); a new address gets a socket now, from the previous epoch
+while one hands over (process/hotrestart/epochs.py), bound here otherwise. A socket closes once
+no STARTING or READY generation uses it, or when the operator drains its listener. Workers hold
+duplicates; a process leaving a listener only ever ``close()``s its own.
+"""
+from __future__ import annotations
+
+import logging
+
+from .generation import READY, STARTING
+
+log = logging.getLogger("hotproxy.arbiter")
+
+
+class ListenSockets:
+    def __init__(self, obtain):
+        """``obtain(address)``: a listening socket for a config SocketAddress (raises OSError)."""
+        self._obtain = obtain
+        self._sockets = {}           # (address, port) → listening stdlib socket
+
+    def get(self, key):
+        """The socket bound at ``key`` (address, port), or None."""
+        return self._sockets.get(key)
+
+    def bind(self, bootstrap):
+        """The listening socket of every listener in ``bootstrap`` by name: kept from earlier
+        generations when the address is unchanged, bound now otherwise. Raises OSError, naming
+        the listener, and then keeps none of the new ones."""
+        by_name = {}
+        fresh = []
+        try:
+            for listener in bootstrap.listeners:
+                key = (listener.address.address, listener.address.port)
+                sock = self._sockets.get(key) if listener.address.port else None
+                if sock is None:
+                    sock = self._obtain(listener.address)
+                    fresh.append((key, sock))
+                by_name[listener.name] = sock
+        except OSError as exc:
+            for _key, sock in fresh:
+                sock.close()
+            address = f"{listener.address.address}:{listener.address.port}"
+            raise OSError(exc.errno, f"listener '{listener.name}': cannot bind {address}: "
+                                     f"{exc.strerror or exc}") from None
+        for key, sock in fresh:
+            self._sockets[key if key[1] else (key[0], sock.getsockname()[1])] = sock
+        return by_name
+
+    def close_unused(self, generations):
+        """Close the sockets no STARTING or READY generation of ``generations`` uses."""
+        in_use = set()
+        for generation in generations:
+            if generation.state in (READY, STARTING):
+                in_use.update(id(sock) for sock in generation.sockets.values())
+        for key, sock in list(self._sockets.items()):
+            if id(sock) not in in_use:
+                log.info("closing listener socket %s:%d (no longer configured)", *key)
+                sock.close()
+                del self._sockets[key]
+
+    def close_drained(self, name, sock):
+        """Listener ``name`` was drained by the operator: its socket ``sock`` closes for good."""
+        for key, held in list(self._sockets.items()):
+            if held is sock:
+                log.info("listener %s drained: closing %s:%d", name, *key)
+                del self._sockets[key]
+                sock.close()
+
+    def close_all(self):
+        for sock in self._sockets.values():
+            sock.close()

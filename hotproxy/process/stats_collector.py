@@ -1,0 +1,67 @@
+"""Stats aggregation in the arbiter: every worker's ``stats`` messages merged into the one
+StatsStore (stats/store.py) that outlives every generation, so that counters stay continuous
+across reloads, crashes and (through the hot-restart export) epochs.
+
+Workers ship on their own every ``stats_flush_interval``; a reader that needs exact totals now
+(an admin read, the next epoch asking for our counts) calls ``collect``, which asks each ready
+worker to ship at once (``stats_flush`` with an id its reply repeats) and waits, at most
+STATS_FLUSH_TIMEOUT_S, for every one of them, then refreshes the arbiter's own gauges.
+"""
+from __future__ import annotations
+
+import gevent
+from gevent.event import Event
+
+from .messages import STATS_FLUSH
+
+STATS_FLUSH_TIMEOUT_S = 1.0
+
+
+class StatsCollector:
+    def __init__(self, store, workers, refresh):
+        """``workers()``: the live, ready workers to ask; ``refresh()``: sets the arbiter's own
+        gauges, after every collection."""
+        self.store = store
+        self._workers = workers
+        self._refresh = refresh
+        self._waits = {}             # stats_flush id → (children not yet answered, Event)
+        self._ids = 0
+
+    def on_stats(self, child, message):
+        """A worker's ``stats`` message (its last words too, read after its exit was seen)."""
+        request_id = message.get("id")
+        if child.process is None:
+            # its last words, read after its exit was seen: counts only, no levels of the dead
+            message = {"c": message.get("c", {}), "h": message.get("h", {})}
+        self.store.merge(child.stats_source, message)
+        wait = self._waits.get(request_id) if request_id is not None else None
+        if wait is not None:
+            waiting, done = wait
+            waiting.discard(child)
+            if not waiting:
+                done.set()
+
+    def collect(self):
+        """Ask every live worker for its counts now and wait (at most a second) for them all,
+        then refresh the arbiter's own gauges: an admin read sees exact totals."""
+        children = self._workers()
+        if children:
+            self._ids += 1
+            request_id = self._ids
+            done = Event()
+            self._waits[request_id] = (children, done)
+            for child in list(children):
+                if not child.send({"t": STATS_FLUSH, "id": request_id}):
+                    children.discard(child)
+            if children:
+                done.wait(STATS_FLUSH_TIMEOUT_S)
+            del self._waits[request_id]
+        self._refresh()
+
+    def rotate_histograms(self, interval, running):
+        """Every ``interval()`` seconds while ``running()``: the interval quantiles of /stats
+        move on."""
+        while running():
+            gevent.sleep(interval())
+            for totals in self.store.histograms.values():
+                totals.rotate()
