@@ -2,7 +2,8 @@
 
 A generation goes STARTING → READY → DRAINING → STOPPED. It owns the memfd holding the config text
 its workers are started with, so every worker (and every respawn) runs exactly the config that
-was validated, whatever happens to the file afterwards.
+was validated, whatever happens to the file afterwards. ``replace_config_text`` swaps in a new
+memfd for the respawns to come (a worker already running keeps the copy it inherited).
 How a child is started is process/spawn.py's; when, and what happens when it dies, is
 process/supervisor.py's.
 """
@@ -110,6 +111,13 @@ class Generation:
     def send_all(self, message):
         for child in self.live_children():
             child.send(message)
+
+    def replace_config_text(self, text):
+        """Workers spawned from now on (respawns) start with ``text``: a new memfd replaces the
+        old one, which is closed here. A worker already running read its own inherited copy."""
+        old, self.config_fd = self.config_fd, self._memfd(text)
+        if old is not None:
+            os.close(old)
 
     def _memfd(self, text):
         fd = os.memfd_create(f"hotproxy-config-gen{self.number}", os.MFD_CLOEXEC)
