@@ -159,12 +159,12 @@ class Supervisor:
 
     def stop_workers(self):
         """Every generation's workers stop now: SIGTERM, STOP_GRACE_S, then SIGKILL."""
-        for generation in self.generations:
+        for generation in list(self.generations):
             self.stop_generation(generation)
         deadline = time.monotonic() + STOP_GRACE_S
         while self.live_workers() and time.monotonic() < deadline:
             gevent.sleep(0.05)
-        for generation in self.generations:
+        for generation in list(self.generations):
             self.stop_generation(generation, kill=True)
 
     def draining(self):

@@ -212,6 +212,15 @@ def test_the_oldest_draining_generations_stop_beyond_max_draining(clock):
     assert generations[1].children[0].process.signals == []
 
 
+def test_stop_workers_kills_and_retires_every_generation(clock, monkeypatch):
+    monkeypatch.setattr(supervisor_module, "STOP_GRACE_S", 0.0)
+    supervisor, _stats, _launcher = supervisor_with(concurrency=1)
+    generations = [started(supervisor), started(supervisor)]
+    supervisor.stop_workers()
+    assert supervisor.generations == []
+    assert all(g.children[0].process.signals == ["TERM", "KILL"] for g in generations)
+
+
 def test_broadcast_reaches_the_serving_and_starting_generations_or_every_one(clock):
     supervisor, _stats, _launcher = supervisor_with(concurrency=2)
     draining, serving, starting = started(supervisor), started(supervisor), started(supervisor, "starting")
