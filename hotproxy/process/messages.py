@@ -32,8 +32,9 @@ ADOPT = "adopt"
 DRAIN = "drain"
 #: stop now (SIGTERM follows); no fields.
 STOP = "stop"
-#: the first message a worker of a generation with checked, ejected or resolved clusters gets,
-#: awaited before it serves: ``clusters`` {name: {healthy, excluded}}, ``ejected``, ``dns``.
+#: the first message every worker gets (awaited before it serves when its config has health
+#: checks, outlier detection or DNS clusters): ``clusters`` {name: {healthy, excluded}},
+#: ``ejected`` {name: [[ip, port]]}, ``dns`` {name: [[ip, port, endpoint index]]}.
 HEALTH_ALL = "health_all"
 #: one cluster's active health changed: ``cluster``, ``healthy``, ``excluded`` ([[ip, port]]).
 HEALTH = "health"
@@ -74,7 +75,8 @@ RESTART_TERMINATE = "terminate"
 
 # --- hot restart, epoch E → epoch E+1
 
-#: the answer to a request: ``id`` and the request's fields; ``ok``/``error`` where it can fail.
+#: the answer to a request: the request's ``id`` and the answer's fields (``ok``/``error`` where
+#: it can fail), descriptors attached.
 RESTART_REPLY = "reply"
 #: the parent will not be taken over (still starting, already handed over, busy): ``error``.
 RESTART_REFUSED = "refused"
