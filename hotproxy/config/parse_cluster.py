@@ -161,8 +161,11 @@ def _eds(m, kind, checks) -> Eds | None:
         return None
     if not m.has("eds_cluster_config"):
         m.at("eds_cluster_config").fail("cannot create an EDS cluster without an EDS config")
-    if checks:      # the arbiter's checkers are built from the config's endpoints
+    # the arbiter's checkers and detectors follow the config's endpoints, not EDS's yet
+    if checks:
         m.at("health_checks").fail(f"health checks of an EDS cluster are {NOT_SUPPORTED}")
+    if m.has("outlier_detection"):
+        m.at("outlier_detection").fail(f"outlier detection of an EDS cluster is {NOT_SUPPORTED}")
     return config
 
 

@@ -32,7 +32,7 @@ class AdminView:
 
     def __init__(self, server, collector, config, supervisor, controls):
         """``server``: the arbiter, for the server as a whole: ``args``, ``server_state()``,
-        ``uptimes()``, ``command_line_options()``, ``quit()``. ``collector``: StatsCollector;
+        ``uptimes()``, ``command_line_options()``, ``quit()``, ``xds``. ``collector``: StatsCollector;
         ``config``: ServingConfig (process/reload.py); ``supervisor``: Supervisor; ``controls``:
         Controls."""
         self.server = server
@@ -216,6 +216,10 @@ class AdminView:
         record = self.config_record
         loaded = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.loaded_at))
         return record.text, loaded
+
+    def dynamic_config(self):
+        """What xDS serves (process/xds_link.py's snapshot), None without dynamic resources."""
+        return self.server.xds.snapshot
 
     def memory(self):
         return memory_report(self.supervisor.processes())

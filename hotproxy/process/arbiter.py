@@ -50,7 +50,8 @@ from .startup import describe, finish_init_only, report_failure
 from .stats_collector import StatsCollector
 from .supervisor import AuxiliarySpec, DrainSettings, Supervisor
 from .systemd import Notifier
-from .validate import ConfigReader
+from .validate import ConfigReader, check_text
+from .xds_link import XdsLink, needs_xds
 
 log = logging.getLogger("hotproxy.arbiter")
 
@@ -86,8 +87,10 @@ class Arbiter:
                                AccessLogSink(self.sink_send),  # the admin interface's own lines
                                args.admin_address_path)
         self.steps = GenerationSteps(supervisor, self.sockets, self.admin, self.discovery, self.drain)
-        self.reloads = Reloader(self.config_reader.read, self.steps, stats, self.config, self.notifier,
+        self.reloads = Reloader(self._read_config, self.steps, stats, self.config, self.notifier,
                                 self._reloaded)
+        self.xds = XdsLink(stats, lambda: self.request_reload(self._xds_config),
+                           lambda message: supervisor.broadcast(message, draining=True), self.log_options)
         self.hot_restart = HotRestart(
             args, self.drain, collector=self.collector, health=self.discovery.health, admin=self.admin,
             supervisor=supervisor, sockets=self.sockets, config=self.config, notifier=self.notifier,
@@ -108,9 +111,11 @@ class Arbiter:
         try:
             text, bootstrap = self.config_reader.read()
             hot_restart.open()
-            sockets = self.sockets.bind(bootstrap)
             if hot_restart.predecessor is None:
                 self.admin.serve(bootstrap)  # else the predecessor's, once it lets it go
+            if needs_xds(bootstrap) and self.args.mode != "init_only":
+                text, bootstrap = self._first_xds_config(text)
+            sockets = self.sockets.bind(bootstrap)
         except (ConfigError, OSError, HotRestartError) as error:
             report_failure(log, "cannot start: " + describe(error, self.config_reader.source.name))
             hot_restart.close()
@@ -311,13 +316,39 @@ class Arbiter:
         if generation is not None:
             self._set_title(f"gen {generation.number}")
 
+    # configs: the file's, with what xDS serves
+
+    def _read_config(self):
+        """The source of SIGHUP reloads: the config file, composed with xDS's listeners and
+        clusters when it has dynamic resources."""
+        text, bootstrap = self.config_reader.read()
+        if not needs_xds(bootstrap):
+            return text, bootstrap
+        self.xds.follow(self.supervisor, text)
+        return self._xds_config()
+
+    def _xds_config(self):
+        """The source of xDS's reloads: the bootstrap last read, with the latest snapshot."""
+        text = self.xds.compose()
+        return text, check_text(text)
+
+    def _first_xds_config(self, text):
+        """Start the xDS process and wait for its first complete snapshot (each resource's
+        initial_fetch_timeout bounds it; with none, it waits as Envoy does), supervising it."""
+        self.xds.follow(self.supervisor, text)
+        log.info("waiting for the initial xDS fetch")
+        while not self.xds.initial.wait(TICK_S):
+            self.supervisor.tick()
+        return self._xds_config()
+
     # children
 
     def _launch(self, child):
         spawn_worker(child, child.generation.sockets, self._on_message, self.log_options, self.sink_send.fileno(),
                      *self.overload.prepare_worker(child))
-        # first on its channel: the worker knows its hosts' health before it serves
-        child.send(self.discovery.first_message(child.generation))
+        # first on its channel: the worker knows its hosts' health, its routes and its EDS
+        # memberships before it serves
+        child.send({**self.discovery.first_message(child.generation), **self.xds.worker_state()})
 
     def _spawn_flusher(self):
         return spawn_flusher(self.sink_recv.fileno(), self.log_options, self.args.file_flush_interval_msec,

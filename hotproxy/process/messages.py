@@ -56,6 +56,26 @@ STOP_LISTENERS = "stop_listeners"
 #: admin /logging: ``level``, ``logger`` (None: every component).
 LOG_LEVEL = "log_level"
 
+#: RDS sent new route tables: ``routes`` {route_config_name: RouteConfiguration body}; the
+#: first message of a worker whose config uses RDS or EDS carries all of them as ``xds_routes``.
+XDS_ROUTES = "xds_routes"
+#: EDS sent new memberships: ``endpoints`` {service name: ClusterLoadAssignment body}; in a
+#: first message, ``xds_endpoints``.
+XDS_ENDPOINTS = "xds_endpoints"
+
+# --- the arbiter ⇄ the xDS process (process/xds_child.py)
+
+#: arbiter → xDS process, first on its channel: ``snapshot``, the last XDS_SNAPSHOT the arbiter
+#: holds (None at first), which a respawned process starts from.
+XDS_SEED = "xds_seed"
+#: xDS process → arbiter: what to serve: ``initial``, ``listeners``, ``clusters``, ``routes``,
+#: ``endpoints`` (name → body), ``versions``, ``resources`` (per resource [version, time]),
+#: ``warming``, ``unknown_fields`` (xds/catalog.py's snapshot).
+XDS_SNAPSHOT = "xds_snapshot"
+#: xDS process → arbiter: a client event for stats: ``event`` (connected, disconnected, ack,
+#: nack, connection_failure...), ``type`` (listeners, clusters...), ``version_info``, ``error``.
+XDS_EVENT = "xds_event"
+
 # --- hot restart, epoch E+1 → epoch E (requests carry an ``id`` that the reply repeats)
 
 #: ``version``; the reply says ``ok``, the parent's ``pid`` and ``epoch``, or ``error``.

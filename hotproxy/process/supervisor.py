@@ -244,8 +244,28 @@ class Supervisor:
         return self._auxiliaries[name]
 
     def start_auxiliaries(self):
+        """Those not started yet (the xDS process may have started before the others)."""
         for auxiliary in self._auxiliaries.values():
-            self._start_auxiliary(auxiliary)
+            if not auxiliary.alive():
+                self._start_auxiliary(auxiliary)
+
+    def start_auxiliary(self, name):
+        self._start_auxiliary(self._auxiliaries[name])
+
+    def restart_auxiliary(self, name):
+        """Stop it and start it again now, as asked (not counted as a respawn)."""
+        auxiliary = self._auxiliaries[name]
+        process, auxiliary.process = auxiliary.process, None    # tick() leaves it alone now
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if auxiliary.channel is not None:
+            auxiliary.channel.close()
+        self._start_auxiliary(auxiliary)
 
     def stop_auxiliaries(self):
         """After the workers (the flusher writes what they sent): SIGTERM, then SIGKILL after

@@ -32,6 +32,7 @@ from gevent.event import Event
 from ..accesslog.sink import AccessLogSink
 from ..deadlines import Deadlines
 from ..config.listener import HttpConnectionManager as HcmConfig
+from ..config.xds import uses_rds_or_eds
 from ..listener.connection_counts import WorkerCounts
 from ..listener.manager import ActiveListener, accept_pool
 from ..listener.overload import WorkerOverload
@@ -43,7 +44,8 @@ from .channel import Channel, ChannelClosed
 from .logs import LogOptions, set_level, setup_logging
 from .messages import (ADOPT, CLOSE_CONNECTIONS, DNS_HOSTS, DRAIN, EJECTED, HANDOFF, HEALTH,
                        HEALTHCHECK, HEALTH_ALL, HEARTBEAT, LOG_LEVEL, OUTCOMES, OVERLOAD, READY,
-                       STATS, STATS_FLUSH, STOP, STOP_LISTENERS)
+                       STATS, STATS_FLUSH, STOP, STOP_LISTENERS, XDS_ENDPOINTS, XDS_ROUTES)
+from .worker_xds import apply_endpoints, apply_routes
 from .ticket_key import tls_ticket_key
 
 log = logging.getLogger(__name__)
@@ -135,8 +137,8 @@ class Worker:
         gevent.signal_handler(signal.SIGTERM, self.stop)
         gevent.signal_handler(signal.SIGINT, self.stop)
         manager = self.cluster_manager
-        if ((manager.health_checked or manager.outlier_detected or manager.dns_discovered)
-                and not self._await_health()):
+        if ((manager.health_checked or manager.outlier_detected or manager.dns_discovered
+             or uses_rds_or_eds(self.bootstrap)) and not self._await_health()):
             return
         self.start()
         gevent.spawn(self._read_channel)
@@ -218,8 +220,8 @@ class Worker:
 
     def _await_health(self):
         """Before serving: the arbiter's ``health_all``, the first message it sends a worker of
-        a config with health checks or outlier detection. False when the arbiter is gone
-        meanwhile."""
+        a config with health checks, outlier detection, DNS, RDS or EDS. False when the arbiter
+        is gone meanwhile."""
         while True:
             try:
                 message, fds = self.channel.recv()
@@ -252,12 +254,18 @@ class Worker:
             self.cluster_manager.set_health(message["cluster"], message["healthy"],
                                             message.get("excluded", ()))
         elif kind == HEALTH_ALL:
+            apply_routes(self.listeners.values(), message.get(XDS_ROUTES) or {})
+            apply_endpoints(self.cluster_manager, message.get(XDS_ENDPOINTS) or {})
             for name, entries in message.get("dns", {}).items():    # the hosts, then their health
                 self.cluster_manager.set_resolved(name, entries)
             for name, health in message["clusters"].items():
                 self.cluster_manager.set_health(name, health["healthy"], health.get("excluded", ()))
             for name, hosts in message.get("ejected", {}).items():
                 self.cluster_manager.set_ejected(name, hosts)
+        elif kind == XDS_ROUTES:
+            apply_routes(self.listeners.values(), message["routes"])
+        elif kind == XDS_ENDPOINTS:
+            apply_endpoints(self.cluster_manager, message["endpoints"])
         elif kind == DNS_HOSTS:
             self.cluster_manager.set_resolved(message["cluster"], message["hosts"])
         elif kind == EJECTED:

@@ -45,10 +45,10 @@ def test_validate_reports_a_route_to_a_missing_cluster_and_a_bad_regex(tmp_path)
 
 def test_unknown_fields_and_unsupported_ones_are_told_apart(tmp_path):
     config = tmp_path / "x.yaml"
-    config.write_text("static_resources: {}\ndynamic_resources: {}\nfrobnicate: 1\n")
+    config.write_text("static_resources: {}\ntracing: {}\nfrobnicate: 1\n")
     result = run("--mode", "validate", "-c", str(config))
     assert result.returncode == 1
-    assert "dynamic_resources: not supported by hotproxy yet" in result.stderr
+    assert "tracing: not supported by hotproxy yet" in result.stderr
     assert "frobnicate: unknown field" in result.stderr
 
 

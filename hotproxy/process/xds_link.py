@@ -1,0 +1,164 @@
+"""The arbiter's side of xDS: the xDS process as an auxiliary child, and what its snapshots
+change.
+
+The xDS process (process/xds_child.py) checks every update before it ACKs it and sends the
+arbiter a snapshot of what to serve (``xds_snapshot``). Here a snapshot is turned into the two
+kinds of change hotproxy makes without dropping a connection:
+- listeners or clusters changed: a reload (process/reload.py), the config composed from the
+  bootstrap and the snapshot's listeners and clusters; updates that come while one runs
+  coalesce, as SIGHUPs do;
+- route tables or memberships changed: the changed RouteConfigurations and
+  ClusterLoadAssignments go to every live worker (process/worker_xds.py), with no new
+  generation; a worker started later gets them all in its first message.
+Snapshots before the first one marked ``initial`` are held back: the first generation waits
+for it (``initial``), as Envoy's initialization waits for its first fetches.
+
+Stats, under Envoy's names: ``control_plane.connected_state``, ``listener_manager.lds.*`` and
+``cluster_manager.cds.*`` (update_attempt, update_success, update_rejected, update_failure, and
+the gauges version and update_time), ``server.dynamic_unknown_fields``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import subprocess
+import time
+
+import xxhash
+from gevent.event import Event
+
+from ..config.trees import text_tree
+from ..config.xds import CLUSTERS, ENDPOINTS, LISTENERS, ROUTES, uses_rds_or_eds
+from ..xds.catalog import compose
+from . import messages
+from .channel import Channel, socketpair
+from .supervisor import AuxiliarySpec
+
+log = logging.getLogger("hotproxy.arbiter")
+
+PREFIXES = {LISTENERS: "listener_manager.lds.", CLUSTERS: "cluster_manager.cds."}
+COUNTERS = ("update_attempt", "update_success", "update_rejected", "update_failure")
+UNKNOWN_FIELDS = "server.dynamic_unknown_fields"
+CONNECTED = "control_plane.connected_state"
+RESPAWNED = "xds.respawned"
+
+
+def needs_xds(bootstrap) -> bool:
+    """Whether ``bootstrap`` has anything to fetch."""
+    return bootstrap.dynamic_resources is not None or uses_rds_or_eds(bootstrap)
+
+
+class XdsLink:
+    def __init__(self, stats, request_reload, broadcast, log_options):
+        """``request_reload()`` asks for a reload (coalesced with any running);
+        ``broadcast(message)`` reaches every live worker."""
+        self._stats = stats
+        self._request_reload = request_reload
+        self._broadcast = broadcast
+        self._log_options = log_options
+        self.static_text = None        # the bootstrap the xDS process runs with
+        self.snapshot = None           # the last initial-or-later snapshot
+        self.initial = Event()
+        self._levels = {CONNECTED: 0}
+        self._unknown_seen = 0
+        stats.declare(UNKNOWN_FIELDS, RESPAWNED,
+                      *(prefix + name for prefix in PREFIXES.values() for name in COUNTERS))
+
+    def follow(self, supervisor, text: str) -> None:
+        """Run the xDS process for the bootstrap ``text`` (the config file as read): started the
+        first time, restarted when a reload changed the bootstrap."""
+        if self.static_text == text:
+            return
+        first, self.static_text = self.static_text is None, text
+        if first:
+            supervisor.register(AuxiliarySpec("xds", self._spawn, RESPAWNED, stop_order=-1,
+                                              on_message=self._on_message))
+            supervisor.start_auxiliary("xds")
+        else:
+            log.info("the bootstrap changed: restarting the xDS process")
+            supervisor.restart_auxiliary("xds")
+
+    def compose(self) -> str:
+        """The config of a generation: the bootstrap with the snapshot's listeners and clusters
+        (the xDS process checked that they compose: xds/catalog.py)."""
+        if self.snapshot is None:
+            return self.static_text
+        tree, _problems = text_tree(self.static_text)
+        return json.dumps(compose(tree, self.snapshot[LISTENERS], self.snapshot[CLUSTERS]), indent=1)
+
+    def worker_state(self) -> dict:
+        """The routes and memberships of a worker's first message."""
+        snapshot = self.snapshot or {}
+        return {"xds_routes": snapshot.get(ROUTES, {}), "xds_endpoints": snapshot.get(ENDPOINTS, {})}
+
+    # the xDS process
+
+    def _spawn(self):
+        parent_end, child_end = socketpair()
+        config_fd = os.memfd_create("hotproxy-xds-bootstrap", os.MFD_CLOEXEC)
+        try:
+            os.write(config_fd, self.static_text.encode())
+            argv = [sys.executable, "-m", "hotproxy.process.xds_child", "--config-fd", str(config_fd),
+                    "--channel-fd", str(child_end.fileno()), "--arbiter-pid", str(os.getpid()),
+                    *self._log_options.argv()]
+            process = subprocess.Popen(argv, pass_fds=[config_fd, child_end.fileno()], close_fds=True)
+        finally:
+            child_end.close()
+            os.close(config_fd)
+        channel = Channel(parent_end)
+        # first on its channel: what is served now, so that a respawned process starts from it
+        channel.send({"t": messages.XDS_SEED, "snapshot": self.snapshot})
+        log.info("started hotproxy: xds (pid %d)", process.pid)
+        return process, channel
+
+    def _on_message(self, _child, message, fds):
+        for fd in fds:
+            os.close(fd)
+        kind = message.get("t")
+        if kind == messages.XDS_SNAPSHOT:
+            self._on_snapshot(message)
+        elif kind == messages.XDS_EVENT:
+            self._on_event(message)
+
+    def _on_snapshot(self, snapshot):
+        unknown = snapshot.get("unknown_fields", 0)
+        if unknown > self._unknown_seen:
+            self._stats.add(UNKNOWN_FIELDS, unknown - self._unknown_seen)
+        self._unknown_seen = unknown
+        if not snapshot.get("initial"):
+            return
+        previous, self.snapshot = self.snapshot, snapshot
+        if previous is None:
+            self.initial.set()
+            return
+        routes = _changed(previous[ROUTES], snapshot[ROUTES])
+        endpoints = _changed(previous[ENDPOINTS], snapshot[ENDPOINTS])
+        if routes:
+            self._broadcast({"t": messages.XDS_ROUTES, "routes": routes})
+        if endpoints:
+            self._broadcast({"t": messages.XDS_ENDPOINTS, "endpoints": endpoints})
+        if previous[LISTENERS] != snapshot[LISTENERS] or previous[CLUSTERS] != snapshot[CLUSTERS]:
+            log.info("xDS changed listeners or clusters: reloading")
+            self._request_reload()
+
+    def _on_event(self, event):
+        name, kind = event.get("event"), event.get("type")
+        prefix = PREFIXES.get(kind)
+        if name in ("connected", "disconnected"):
+            self._levels[CONNECTED] = 1 if name == "connected" else 0
+        elif prefix is not None and name in ("ack", "nack", "connection_failure"):
+            if name != "connection_failure":
+                self._stats.add(prefix + "update_attempt")
+            self._stats.add(prefix + {"ack": "update_success", "nack": "update_rejected",
+                                      "connection_failure": "update_failure"}[name])
+            if name == "ack":
+                self._levels[prefix + "version"] = xxhash.xxh64_intdigest(
+                    (event.get("version_info") or "").encode())
+                self._levels[prefix + "update_time"] = int(time.time() * 1000)
+        self._stats.set_gauges("xds", dict(self._levels), local=True)
+
+
+def _changed(before: dict, after: dict) -> dict:
+    return {name: body for name, body in after.items() if before.get(name) != body}
