@@ -33,8 +33,9 @@ DRAIN = "drain"
 #: stop now (SIGTERM follows); no fields.
 STOP = "stop"
 #: the first message every worker gets (awaited before it serves when its config has health
-#: checks, outlier detection or DNS clusters): ``clusters`` {name: {healthy, excluded}},
-#: ``ejected`` {name: [[ip, port]]}, ``dns`` {name: [[ip, port, endpoint index]]}.
+#: checks, outlier detection or DNS clusters, or a layered_runtime): ``clusters`` {name:
+#: {healthy, excluded}}, ``ejected`` {name: [[ip, port]]}, ``dns`` {name: [[ip, port, endpoint
+#: index]]}, ``runtime`` (the runtime's values, as RUNTIME's ``values``).
 HEALTH_ALL = "health_all"
 #: one cluster's active health changed: ``cluster``, ``healthy``, ``excluded`` ([[ip, port]]).
 HEALTH = "health"
@@ -55,6 +56,9 @@ CLOSE_CONNECTIONS = "close_connections"
 STOP_LISTENERS = "stop_listeners"
 #: admin /logging: ``level``, ``logger`` (None: every component).
 LOG_LEVEL = "log_level"
+#: the layered runtime's final values changed (disk swap, /runtime_modify, RTDS, reload):
+#: ``values`` {key: value} (Runtime.snapshot()), installed whole (process/runtime_layers.py).
+RUNTIME = "runtime"
 
 #: RDS sent new route tables: ``routes`` {route_config_name: RouteConfiguration body}; the
 #: first message of a worker whose config uses RDS or EDS carries all of them as ``xds_routes``.

@@ -15,6 +15,9 @@ exits cleanly loses no count.
 With an overload manager, ``overload`` messages carry its actions' states (listener/overload.py).
 Connection limits that hold across workers count in a table shared with the arbiter
 (``--connection-counts``, listener/connection_counts.py).
+
+The layered runtime's values come in the first message and in every ``runtime`` message after
+(process/runtime_layers.py); each replaces the process's snapshot whole (hotproxy.runtime).
 """
 from __future__ import annotations
 
@@ -36,6 +39,7 @@ from ..config.xds import uses_rds_or_eds
 from ..listener.connection_counts import WorkerCounts
 from ..listener.manager import ActiveListener, accept_pool
 from ..listener.overload import WorkerOverload
+from ..runtime import install as install_runtime
 from ..server_state import ServerState
 from ..stats.shipper import StatsShipper
 from ..upstream.cluster_manager import ClusterManager
@@ -44,7 +48,7 @@ from .channel import Channel, ChannelClosed
 from .logs import LogOptions, set_level, setup_logging
 from .messages import (ADOPT, CLOSE_CONNECTIONS, DNS_HOSTS, DRAIN, EJECTED, HANDOFF, HEALTH,
                        HEALTHCHECK, HEALTH_ALL, HEARTBEAT, LOG_LEVEL, OUTCOMES, OVERLOAD, READY,
-                       STATS, STATS_FLUSH, STOP, STOP_LISTENERS, XDS_ENDPOINTS, XDS_ROUTES)
+                       RUNTIME, STATS, STATS_FLUSH, STOP, STOP_LISTENERS, XDS_ENDPOINTS, XDS_ROUTES)
 from .worker_xds import apply_endpoints, apply_routes
 from .ticket_key import tls_ticket_key
 
@@ -138,7 +142,8 @@ class Worker:
         gevent.signal_handler(signal.SIGINT, self.stop)
         manager = self.cluster_manager
         if ((manager.health_checked or manager.outlier_detected or manager.dns_discovered
-             or uses_rds_or_eds(self.bootstrap)) and not self._await_health()):
+             or uses_rds_or_eds(self.bootstrap) or self.bootstrap.layered_runtime is not None)
+                and not self._await_health()):
             return
         self.start()
         gevent.spawn(self._read_channel)
@@ -220,8 +225,8 @@ class Worker:
 
     def _await_health(self):
         """Before serving: the arbiter's ``health_all``, the first message it sends a worker of
-        a config with health checks, outlier detection, DNS, RDS or EDS. False when the arbiter
-        is gone meanwhile."""
+        a config with health checks, outlier detection, DNS, RDS, EDS or a layered runtime. False
+        when the arbiter is gone meanwhile."""
         while True:
             try:
                 message, fds = self.channel.recv()
@@ -254,6 +259,8 @@ class Worker:
             self.cluster_manager.set_health(message["cluster"], message["healthy"],
                                             message.get("excluded", ()))
         elif kind == HEALTH_ALL:
+            if "runtime" in message:     # the runtime's values, before the first request
+                install_runtime(message["runtime"])
             apply_routes(self.listeners.values(), message.get(XDS_ROUTES) or {})
             apply_endpoints(self.cluster_manager, message.get(XDS_ENDPOINTS) or {})
             for name, entries in message.get("dns", {}).items():    # the hosts, then their health
@@ -283,6 +290,8 @@ class Worker:
             self.stop_listeners(message["listeners"])
         elif kind == LOG_LEVEL:
             set_level(message["level"], message.get("logger"))
+        elif kind == RUNTIME:
+            install_runtime(message["values"])
         elif kind == DRAIN:
             self.drain(set(message.get("move", ())), message.get("drain_time", 0.0),
                        message.get("immediate", False))
