@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 
+from ..runtime import NoAdminLayer, RuntimeValueError
 from ..stats import prometheus, render
 from .certs import certificates
 from .config_dump import ConfigDumpError, config_dump
@@ -15,6 +16,9 @@ from .server import Endpoint, Response
 
 JSON = "application/json"
 PROMETHEUS = "text/plain; version=0.0.4; charset=UTF-8"
+RUNTIME_MODIFY_USAGE = ("usage: /runtime_modify?key1=value1&key2=value2&keyN=valueN\n"
+                        "       or send the parameters as form values\n"
+                        "use an empty value to remove a previously added override")
 
 
 def build_endpoints(server, help_text):
@@ -86,9 +90,15 @@ def build_endpoints(server, help_text):
         return Response(_json(server.runtime.dump()), content_type=JSON)
 
     def runtime_modify(request):
+        """Envoy 1.40's answers: 400 and its usage without parameters; 503 "No admin layer
+        specified" when the runtime has none, 503 with the YAML error for a value that is not
+        YAML (nothing changed then). The new values are sent to every worker before the 200."""
         if not request.query:
-            return Response("usage: /runtime_modify?key1=value1&key2=value2&keyN=valueN\n", 400)
-        server.runtime.modify(request.query)
+            return Response(RUNTIME_MODIFY_USAGE, 400)
+        try:
+            server.runtime.modify(request.query)
+        except (NoAdminLayer, RuntimeValueError) as error:
+            return Response(str(error), 503)
         return Response("OK\n")
 
     def hot_restart_version(_request):

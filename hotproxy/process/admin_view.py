@@ -3,7 +3,8 @@
 Reads are snapshots of a few of the arbiter's components: the stats collector, the serving
 config and the last reload (process/reload.py), the supervisor (generations, processes), and the
 server as a whole (its state, uptimes, command line). Mutations go to the operator's controls,
-which tell the workers.
+which tell the workers; /runtime_modify goes to the layered runtime (process/runtime_layers.py),
+which tells them too.
 """
 from __future__ import annotations
 
@@ -13,13 +14,13 @@ import time
 
 from .. import __version__
 from ..config.bootstrap import Bootstrap
-from ..runtime import Runtime
 from ..sockio import address_label
 from ..stats.tags import TagExtractor
 from .breakers import DEFAULT_LIMITS
 from .health import HealthSupervisor
 from .hotrestart.version import VERSION as HOT_RESTART_VERSION
 from .logs import COMPONENTS, LEVELS, levels, set_level
+from .runtime_layers import RuntimeLayers
 from .server_stats import memory_report
 
 STATE_NAMES = ("LIVE", "DRAINING", "PRE_INITIALIZING", "INITIALIZING")
@@ -30,17 +31,17 @@ class AdminView:
     log_components = COMPONENTS
     log_level_names = LEVELS
 
-    def __init__(self, server, collector, config, supervisor, controls):
+    def __init__(self, server, collector, config, supervisor, controls, runtime_layers=None):
         """``server``: the arbiter, for the server as a whole: ``args``, ``server_state()``,
         ``uptimes()``, ``command_line_options()``, ``quit()``, ``xds``. ``collector``: StatsCollector;
         ``config``: ServingConfig (process/reload.py); ``supervisor``: Supervisor; ``controls``:
-        Controls."""
+        Controls; ``runtime_layers``: RuntimeLayers (None: a runtime of no layer, told to nobody)."""
         self.server = server
         self.collector = collector
         self.config_record = config
         self.supervisor = supervisor
         self.controls = controls
-        self.runtime = Runtime()
+        self.runtime_layers = runtime_layers or RuntimeLayers(lambda message: None)
         self._extractor = (None, None)  # (stats_config, TagExtractor)
 
     @property
@@ -51,6 +52,12 @@ class AdminView:
     @property
     def stats(self):
         return self.collector.store
+
+    @property
+    def runtime(self):
+        """The running Runtime (/runtime, /runtime_modify): read on each request, since a reload
+        that changes layered_runtime replaces it."""
+        return self.runtime_layers.runtime
 
     @property
     def hot_restart_version(self):

@@ -13,6 +13,7 @@ supervisor supervise.
     listen_sockets.py   the listening sockets, by address, kept across generations
     admin_port.py       the admin server, over admin_view.py; controls.py: what it changes
     overload.py         the overload manager and the connection counts workers share
+    runtime_layers.py   the layered runtime: its values pushed to workers, /runtime's source
     messages.py         every kind of message on the channels
 
 Stats live here, not in the workers: counters stay continuous across reloads and crashes. The
@@ -44,6 +45,7 @@ from .messages import HANDOFF, HEARTBEAT, OUTCOMES, READY as WORKER_READY, STATS
 from .overload import OverloadSupervisor
 from .procutil import set_title
 from .reload import READY_TIMEOUT_S, GenerationSteps, Reloader, ServingConfig
+from .runtime_layers import RuntimeLayers
 from .server_stats import DRAINING, LIVE, PRE_INITIALIZING, memory_report, server_levels
 from .spawn import spawn_flusher, spawn_worker
 from .startup import describe, finish_init_only, report_failure
@@ -83,10 +85,14 @@ class Arbiter:
         self.overload = OverloadSupervisor(stats, supervisor)  # resource monitors, shared counts
         self.sockets = ListenSockets(lambda address: self.hot_restart.listening_socket(address))
         self.controls = Controls(supervisor, self.sockets, self.drain.drain_time)
-        self.admin = AdminPort(AdminView(self, self.collector, self.config, supervisor, self.controls),
+        self.runtime_layers = RuntimeLayers(lambda message: supervisor.broadcast(message, draining=True),
+                                            args.service_cluster or None)
+        self.admin = AdminPort(AdminView(self, self.collector, self.config, supervisor, self.controls,
+                                         runtime_layers=self.runtime_layers),
                                AccessLogSink(self.sink_send),  # the admin interface's own lines
                                args.admin_address_path)
-        self.steps = GenerationSteps(supervisor, self.sockets, self.admin, self.discovery, self.drain)
+        self.steps = GenerationSteps(supervisor, self.sockets, self.admin, self.discovery, self.drain,
+                                     self.runtime_layers)
         self.reloads = Reloader(self._read_config, self.steps, stats, self.config, self.notifier,
                                 self._reloaded)
         self.xds = XdsLink(stats, lambda: self.request_reload(self._xds_config),
@@ -115,6 +121,7 @@ class Arbiter:
                 self.admin.serve(bootstrap)  # else the predecessor's, once it lets it go
             if needs_xds(bootstrap) and self.args.mode != "init_only":
                 text, bootstrap = self._first_xds_config(text)
+            self.runtime_layers.configure(bootstrap)  # the first workers start with its values
             sockets = self.sockets.bind(bootstrap)
         except (ConfigError, OSError, HotRestartError) as error:
             report_failure(log, "cannot start: " + describe(error, self.config_reader.source.name))
@@ -126,6 +133,7 @@ class Arbiter:
         for name in SIGNALS:
             gevent.signal_handler(getattr(signal, "SIG" + name), self.signals.put, name)
         self.supervisor.start_auxiliaries()
+        self.runtime_layers.start()
         if hot_restart.predecessor is not None:
             hot_restart.inherit_health()
         generation = self.steps.start(bootstrap, text, sockets)
@@ -158,6 +166,7 @@ class Arbiter:
             return self._loop()
         finally:
             self.discovery.stop()
+            self.runtime_layers.stop()
             hot_restart.close()
             self.admin.stop()
             self._remove_pid_file()
@@ -314,6 +323,7 @@ class Arbiter:
         """After a reload: systemd hears how it went; a new generation names the process."""
         self.notifier.ready(self._status())
         if generation is not None:
+            self.runtime_layers.commit(generation.bootstrap)  # a changed layered_runtime runs now
             self._set_title(f"gen {generation.number}")
 
     # configs: the file's, with what xDS serves
@@ -346,9 +356,10 @@ class Arbiter:
     def _launch(self, child):
         spawn_worker(child, child.generation.sockets, self._on_message, self.log_options, self.sink_send.fileno(),
                      *self.overload.prepare_worker(child))
-        # first on its channel: the worker knows its hosts' health, its routes and its EDS
-        # memberships before it serves
-        child.send({**self.discovery.first_message(child.generation), **self.xds.worker_state()})
+        # first on its channel: the worker knows its hosts' health, its routes, its EDS
+        # memberships and the runtime's values before it serves
+        child.send({**self.discovery.first_message(child.generation), **self.xds.worker_state(),
+                    **self.runtime_layers.worker_state()})
 
     def _spawn_flusher(self):
         return spawn_flusher(self.sink_recv.fileno(), self.log_options, self.args.file_flush_interval_msec,

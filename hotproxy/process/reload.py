@@ -148,21 +148,27 @@ class Reloader:
 class GenerationSteps:
     """What each phase of a reload (and of the first start) does to the arbiter's components."""
 
-    def __init__(self, supervisor, sockets, admin, discovery, drain):
+    def __init__(self, supervisor, sockets, admin, discovery, drain, runtime=None):
         """``sockets``: ListenSockets; ``admin``: AdminPort; ``discovery``: Discovery;
-        ``drain``: DrainSettings (process/supervisor.py)."""
+        ``drain``: DrainSettings (process/supervisor.py); ``runtime``: RuntimeLayers
+        (process/runtime_layers.py), which the arbiter commits once the generation serves."""
         self._supervisor = supervisor
         self._sockets = sockets
         self._admin = admin
         self._discovery = discovery
         self._drain = drain
+        self._runtime = runtime
 
     @property
     def stopping(self):
         return self._supervisor.stopping
 
     def bind(self, bootstrap):
-        """The listening sockets by listener name, and the admin address. Raises OSError."""
+        """The listening sockets by listener name, and the admin address; a changed
+        layered_runtime is built first (nothing bound yet if it cannot be). Raises OSError,
+        ConfigError."""
+        if self._runtime is not None:
+            self._runtime.prepare(bootstrap)
         sockets = self._sockets.bind(bootstrap)
         self._admin.serve(bootstrap)
         return sockets
