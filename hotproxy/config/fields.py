@@ -37,6 +37,10 @@ class Context:
     # A list: fields Envoy's protos do not know are recorded here by path, not reported as
     # problems (Envoy's --allow-unknown-static-fields).
     unknown_fields: list | None = None
+    # Secrets by name, parsed (config/tls.py's TlsCertificate or ValidationContext): those of
+    # static_resources.secrets, and those SDS sent, which TLS contexts refer to by name.
+    secrets: dict = field(default_factory=dict)
+    sds_secrets: dict = field(default_factory=dict)
 
 
 class Fields:

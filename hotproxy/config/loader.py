@@ -19,9 +19,9 @@ def load_bootstrap(path: str) -> Bootstrap:
     return parse_bootstrap(*_file_tree(path, _read(path)))
 
 
-def parse_text(text: str) -> Bootstrap:
-    """The Bootstrap in JSON or YAML ``text``."""
-    return parse_bootstrap(*text_tree(text))
+def parse_text(text: str, sds_secrets=None) -> Bootstrap:
+    """The Bootstrap in JSON or YAML ``text``; ``sds_secrets``: what SDS sent (parse_bootstrap)."""
+    return parse_bootstrap(*text_tree(text), sds_secrets=sds_secrets)
 
 
 def effective_text(path: str | None, *, config_yaml: str | None = None,

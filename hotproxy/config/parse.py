@@ -18,6 +18,7 @@ from .parse_accesslog import access_logs
 from .parse_cluster import cluster, locality
 from .parse_core import address, is_ip
 from .parse_listener import listener
+from .parse_tls import secret
 from .parse_overload import overload_manager
 from .parse_runtime import layered_runtime
 from .parse_xds import bootstrap_source_problems, dynamic_resources
@@ -36,7 +37,7 @@ BOOTSTRAP = Fields(
                 "xds_delegate_extension xds_config_tracker_extension listener_manager "
                 "application_log_config grpc_async_client_manager_config "
                 "memory_allocator_manager")
-STATIC_RESOURCES = Fields("listeners clusters", unsupported="secrets")
+STATIC_RESOURCES = Fields("listeners clusters secrets")
 NODE = Fields("id cluster metadata locality",
               unsupported="dynamic_parameters user_agent_name "
                           "user_agent_version user_agent_build_version extensions "
@@ -50,10 +51,11 @@ _MAX_TAG_REGEX_BYTES = 1024     # Envoy's validation rule on TagSpecifier.regex
 _LISTENER_NAMESPACE = uuid.UUID("5d0c1e8a-47f3-4d0e-9a51-3c1b2f6e7a90")
 
 
-def parse_bootstrap(tree: dict, problems=()) -> Bootstrap:
+def parse_bootstrap(tree: dict, problems=(), sds_secrets=None) -> Bootstrap:
     """The Bootstrap that ``tree`` (a YAML/JSON document as Python values) describes. Raises
-    ConfigError listing every problem, including ``problems`` already found in reading it."""
-    ctx = Context(problems=list(problems))
+    ConfigError listing every problem, including ``problems`` already found in reading it.
+    ``sds_secrets``: the secrets SDS sent, by name, parsed (config/resources.py)."""
+    ctx = Context(problems=list(problems), sds_secrets=sds_secrets or {})
     root = Node(tree, "", ctx)
     if tree is None:
         root.fail("the configuration is empty")
@@ -106,6 +108,7 @@ def _bootstrap(node: Node) -> Bootstrap | None:
 
 
 def _static_resources(m) -> dict:
+    _static_secrets(m.items("secrets"))      # first: TLS contexts refer to them by name
     listener_nodes, cluster_nodes = m.items("listeners"), m.items("clusters")
     listeners = _named([listener(n) for n in listener_nodes])
     clusters = [cluster(n) for n in cluster_nodes]
@@ -116,6 +119,17 @@ def _static_resources(m) -> dict:
     _check_unique(cluster_nodes, clusters, "name", lambda resource: resource.name,
                   lambda name: f"duplicate cluster name '{name}'")
     return {"listeners": tuple(filter(None, listeners)), "clusters": tuple(filter(None, clusters))}
+
+
+def _static_secrets(nodes) -> None:
+    for node in nodes:
+        parsed = secret(node)
+        if parsed is None:
+            continue
+        name, value = parsed
+        if name in node.ctx.secrets:
+            node.child("name").fail(f"duplicate secret name '{name}'")
+        node.ctx.secrets[name] = value
 
 
 def _named(listeners: list) -> list:

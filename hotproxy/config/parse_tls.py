@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import os
 import re
 
@@ -13,6 +14,7 @@ from ..tls import params as tls_parameters
 from ..tls.certificates import CertificateError, check_pair, load_chain, load_crl, load_key
 from .fields import NOT_SUPPORTED, UINT32_MAX, Enum, Fields, Node, present
 from .parse_core import string_matcher
+from .parse_xds import config_source
 from .tls import (TLS1_2, TLS1_3, TLS_AUTO, CommonTlsContext, DownstreamTlsContext, SanMatcher,
                   TlsCertificate, TlsParams, UpstreamTlsContext, ValidationContext)
 
@@ -28,12 +30,19 @@ DOWNSTREAM = Fields(
 UPSTREAM = Fields("common_tls_context sni auto_host_sni auto_sni_san_validation max_session_keys",
                   unsupported="allow_renegotiation enforce_rsa_key_usage")
 COMMON = Fields(
-    "tls_params tls_certificates validation_context alpn_protocols",
-    unsupported="tls_certificate_sds_secret_configs tls_certificate_provider_instance "
+    "tls_params tls_certificates validation_context alpn_protocols "
+    "tls_certificate_sds_secret_configs validation_context_sds_secret_config "
+    "combined_validation_context",
+    unsupported="tls_certificate_provider_instance "
                 "custom_tls_certificate_selector tls_certificate_certificate_provider "
-                "tls_certificate_certificate_provider_instance validation_context_sds_secret_config "
-                "combined_validation_context validation_context_certificate_provider "
+                "tls_certificate_certificate_provider_instance validation_context_certificate_provider "
                 "validation_context_certificate_provider_instance custom_handshaker key_log")
+SDS_SECRET_CONFIG = Fields("name sds_config")
+COMBINED_VALIDATION = Fields("default_validation_context validation_context_sds_secret_config",
+                             unsupported="validation_context_certificate_provider "
+                                         "validation_context_certificate_provider_instance")
+SECRET = Fields("name tls_certificate validation_context",
+                unsupported="session_ticket_keys generic_secret")
 TLS_PARAMS = Fields("tls_minimum_protocol_version tls_maximum_protocol_version cipher_suites ecdh_curves",
                     unsupported="signature_algorithms compliance_policies")
 TLS_PROTOCOLS = Enum("TLS_AUTO TLSv1_2 TLSv1_3", unsupported="TLSv1_0 TLSv1_1")
@@ -89,7 +98,8 @@ def downstream_tls_context(node: Node) -> DownstreamTlsContext | None:
         return None
     common = m.nested("common_tls_context", lambda n: common_tls_context(n, server=True))
     written = m.get("common_tls_context")
-    if written is None or not (isinstance(written.value, dict) and written.value.get("tls_certificates")):
+    if written is None or not (isinstance(written.value, dict) and (
+            written.value.get("tls_certificates") or written.value.get("tls_certificate_sds_secret_configs"))):
         m.node.child("common_tls_context").child("tls_certificates").fail("a server context needs a certificate")
     if common is None:
         return None
@@ -139,11 +149,87 @@ def common_tls_context(node: Node, server: bool) -> CommonTlsContext | None:
     if m is None:
         return None
     alpn = [n.string() for n in m.items("alpn_protocols")]
+    sds, missing = [], []
+    certificates = [*m.repeated("tls_certificates", tls_certificate),
+                    *(_secret(n, TlsCertificate, sds, missing)
+                      for n in m.items("tls_certificate_sds_secret_configs"))]
+    kind = m.one_of("validation_context", "validation_context_sds_secret_config",
+                    "combined_validation_context", required=False)
+    if kind == "validation_context":
+        validation = m.nested(kind, validation_context)
+    elif kind == "validation_context_sds_secret_config":
+        validation = _secret(m.get(kind), ValidationContext, sds, missing)
+    else:
+        validation = m.nested("combined_validation_context",
+                              lambda n: _combined_validation(n, sds, missing))
     return CommonTlsContext(**present(
-        tls_certificates=m.repeated("tls_certificates", tls_certificate),
+        tls_certificates=tuple(c for c in certificates if c is not None),
         tls_params=m.nested("tls_params", lambda n: tls_params(n, server)),
         alpn_protocols=tuple(a for a in alpn if a is not None) or None,
-        validation=m.nested("validation_context", validation_context)))
+        validation=validation, sds_secrets=tuple(sds) or None, missing_secrets=tuple(missing) or None))
+
+
+def _secret(node: Node, kind, sds: list, missing: list):
+    """What the SdsSecretConfig at ``node`` names: a static secret (no sds_config), or one SDS
+    sent (noted in ``sds``; in ``missing`` while it has not come)."""
+    m = node.message(SDS_SECRET_CONFIG)
+    if m is None:
+        return None
+    name = m.string("name", required=True)
+    source = m.nested("sds_config", config_source)
+    if not name:
+        return None
+    if not m.has("sds_config"):
+        found = node.ctx.secrets.get(name)
+        if found is None:
+            return m.at("name").fail(f"Unknown static secret: {name}")
+    elif source is None:
+        return None
+    else:
+        sds.append((name, source))
+        found = node.ctx.sds_secrets.get(name)
+        if found is None:
+            missing.append(name)
+            return None
+    if not isinstance(found, kind):
+        wanted = "a tls_certificate" if kind is TlsCertificate else "a validation_context"
+        return m.at("name").fail(f"secret '{name}' does not hold {wanted}")
+    return found
+
+
+def _combined_validation(node: Node, sds: list, missing: list) -> ValidationContext | None:
+    """Envoy merges the SDS secret's validation context into the default one."""
+    m = node.message(COMBINED_VALIDATION)
+    if m is None:
+        return None
+    default = m.nested("default_validation_context", validation_context) or ValidationContext()
+    ref = m.get("validation_context_sds_secret_config")
+    if ref is None:
+        return m.at("validation_context_sds_secret_config").fail("required field is missing")
+    dynamic = _secret(ref, ValidationContext, sds, missing)
+    if dynamic is None:
+        return None
+    merged = {}
+    for item in dataclasses.fields(ValidationContext):
+        mine, theirs = getattr(default, item.name), getattr(dynamic, item.name)
+        if isinstance(mine, tuple):
+            merged[item.name] = mine + theirs
+        elif theirs != item.default:
+            merged[item.name] = theirs
+    return dataclasses.replace(default, **merged)
+
+
+def secret(node: Node):
+    """A Secret (static_resources.secrets, or from SDS): (name, TlsCertificate or
+    ValidationContext)."""
+    m = node.message(SECRET)
+    if m is None:
+        return None
+    name = m.string("name", required=True)
+    kind = m.one_of("tls_certificate", "validation_context")
+    value = (m.nested(kind, tls_certificate) if kind == "tls_certificate" else
+             m.nested(kind, validation_context) if kind else None)
+    return (name, value) if name and value is not None else None
 
 
 def tls_params(node: Node, server: bool) -> TlsParams | None:

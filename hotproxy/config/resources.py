@@ -16,8 +16,9 @@ from .loader import without_paths
 from .parse_cluster import cluster, load_assignment
 from .parse_listener import listener
 from .parse_route import route_configuration
+from .parse_tls import secret
 from .trees import text_problems
-from .xds import CLUSTERS, ENDPOINTS, LISTENERS, ROUTES
+from .xds import CLUSTERS, ENDPOINTS, LISTENERS, ROUTES, SECRETS
 
 _PARSERS = {
     LISTENERS: listener,
@@ -25,21 +26,26 @@ _PARSERS = {
     ROUTES: route_configuration,
     # EDS hosts are IP addresses: there is nothing to resolve
     ENDPOINTS: lambda node: load_assignment(node, ip_only=True),
+    # (name, TlsCertificate or ValidationContext): certificate files are read here, as a
+    # static config's are
+    SECRETS: secret,
 }
 #: the field that names each type's resources
-NAME_FIELDS = {LISTENERS: "name", CLUSTERS: "name", ROUTES: "name", ENDPOINTS: "cluster_name"}
+NAME_FIELDS = {LISTENERS: "name", CLUSTERS: "name", ROUTES: "name", ENDPOINTS: "cluster_name",
+               SECRETS: "name"}
 
 
-def parse_resource(kind: str, body: dict):
+def parse_resource(kind: str, body: dict, sds_secrets=None):
     """(parsed resource, unknown field paths) of ``body``, a resource of type ``kind`` (one of
-    config/xds.py's short names). Raises ConfigError."""
+    config/xds.py's short names); ``sds_secrets``: the secrets its TLS contexts may name (as
+    parse_bootstrap's). Raises ConfigError."""
     problems = text_problems(body)
     if problems:
         raise ConfigError(problems)
     body = dict(body)
     body.pop("@type", None)     # an Any's own type, which the transport checked
     unknown = []
-    ctx = Context(unknown_fields=unknown)
+    ctx = Context(unknown_fields=unknown, sds_secrets=sds_secrets or {})
     parsed = _PARSERS[kind](Node(body, "", ctx))
     if ctx.problems:
         raise ConfigError(ctx.problems)

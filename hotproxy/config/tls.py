@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .core import StringMatcher
+from .xds import ConfigSource
 
 TLS_AUTO, TLS1_0, TLS1_1, TLS1_2, TLS1_3 = "TLS_AUTO", "TLSv1_0", "TLSv1_1", "TLSv1_2", "TLSv1_3"
 
@@ -59,10 +60,15 @@ class ValidationContext:
 
 @dataclass(frozen=True)
 class CommonTlsContext:
+    """``tls_certificates`` and ``validation`` include what the context's SDS secrets hold;
+    ``sds_secrets`` names those fetched from a control plane (its rotation rebuilds the
+    context), ``missing_secrets`` those not fetched yet (the listener or cluster warms)."""
     tls_certificates: tuple[TlsCertificate, ...] = ()
     tls_params: TlsParams = TlsParams()
     alpn_protocols: tuple[str, ...] = ()
     validation: ValidationContext | None = None
+    sds_secrets: tuple[tuple[str, ConfigSource], ...] = ()     # (name, where it comes from)
+    missing_secrets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

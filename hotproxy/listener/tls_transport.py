@@ -41,8 +41,14 @@ class DownstreamTls:
 class TlsTransport:
     def __init__(self, config: DownstreamTlsContext, ticket_key: bytes | None = None):
         self.server = ServerTls(config, ticket_key)
+        self._ticket_key = ticket_key
         self.stats = TlsStats()
         self.dynamic = CounterMap()   # ciphers.<name>, versions.<name>, curves.*, sigalgs.*
+
+    def use(self, config: DownstreamTlsContext):
+        """SDS rotated a secret: handshakes from now on use ``config``'s certificates (built
+        first, swapped in one assignment; connections already up keep theirs)."""
+        self.server = ServerTls(config, self._ticket_key)
 
     def handshake(self, sock):
         """``(tls socket, DownstreamTls)`` after a handshake that succeeded and passed every

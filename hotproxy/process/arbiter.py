@@ -340,7 +340,7 @@ class Arbiter:
     def _xds_config(self):
         """The source of xDS's reloads: the bootstrap last read, with the latest snapshot."""
         text = self.xds.compose()
-        return text, check_text(text)
+        return text, check_text(text, self.xds.secrets)
 
     def _first_xds_config(self, text):
         """Start the xDS process and wait for its first complete snapshot (each resource's

@@ -66,6 +66,9 @@ XDS_ROUTES = "xds_routes"
 #: EDS sent new memberships: ``endpoints`` {service name: ClusterLoadAssignment body}; in a
 #: first message, ``xds_endpoints``.
 XDS_ENDPOINTS = "xds_endpoints"
+#: SDS sent new secrets: ``secrets`` {name: Secret body}; new handshakes use them. In a first
+#: message (which the worker reads before its config: TLS contexts name them), ``xds_secrets``.
+XDS_SECRETS = "xds_secrets"
 
 # --- the arbiter ⇄ the xDS process (process/xds_child.py)
 

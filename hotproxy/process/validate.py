@@ -105,13 +105,14 @@ def _drop_stats_tags(tree: dict, names: set) -> None:
                                      or tag.get("tag_name", tag.get("tagName")) not in names]
 
 
-def check_text(text):
-    return _compiled(parse_text(text))
+def check_text(text, sds_secrets=None):
+    """``sds_secrets``: what SDS sent, parsed, by name (config/resources.py)."""
+    return _compiled(parse_text(text, sds_secrets))
 
 
-def check_tree(tree):
+def check_tree(tree, sds_secrets=None):
     """``check_text`` of a config already read into a tree (the xDS process's composed one)."""
-    return _compiled(parse_bootstrap(tree))
+    return _compiled(parse_bootstrap(tree, sds_secrets=sds_secrets))
 
 
 def check_route_table(kind, parsed):

@@ -35,7 +35,6 @@ from gevent.event import Event
 from ..accesslog.sink import AccessLogSink
 from ..deadlines import Deadlines
 from ..config.listener import HttpConnectionManager as HcmConfig
-from ..config.xds import uses_rds_or_eds
 from ..listener.connection_counts import WorkerCounts
 from ..listener.manager import ActiveListener, accept_pool
 from ..listener.overload import WorkerOverload
@@ -48,8 +47,9 @@ from .channel import Channel, ChannelClosed
 from .logs import LogOptions, set_level, setup_logging
 from .messages import (ADOPT, CLOSE_CONNECTIONS, DNS_HOSTS, DRAIN, EJECTED, HANDOFF, HEALTH,
                        HEALTHCHECK, HEALTH_ALL, HEARTBEAT, LOG_LEVEL, OUTCOMES, OVERLOAD, READY,
-                       RUNTIME, STATS, STATS_FLUSH, STOP, STOP_LISTENERS, XDS_ENDPOINTS, XDS_ROUTES)
-from .worker_xds import apply_endpoints, apply_routes
+                       RUNTIME, STATS, STATS_FLUSH, STOP, STOP_LISTENERS, XDS_ENDPOINTS, XDS_ROUTES,
+                       XDS_SECRETS)
+from .worker_xds import WorkerSecrets, apply_endpoints, apply_routes
 from .ticket_key import tls_ticket_key
 
 log = logging.getLogger(__name__)
@@ -58,10 +58,15 @@ HEARTBEAT_INTERVAL_S = 1.0
 
 
 class Worker:
-    def __init__(self, bootstrap, listen_sockets, channel, name, access_log_sink, counts=None):
+    def __init__(self, bootstrap, listen_sockets, channel, name, access_log_sink, counts=None,
+                 first_message=None, xds=None):
         """``listen_sockets`` maps listener names to bound, listening stdlib sockets; ``counts``
-        is the shared connection-count table when the config counts connections."""
+        is the shared connection-count table when the config counts connections.
+        ``first_message``: the arbiter's first (HEALTH_ALL), read before the config was parsed;
+        ``xds``: the worker's WorkerSecrets (process/worker_xds.py)."""
         self.bootstrap = bootstrap
+        self.first_message = first_message
+        self.xds = xds
         self.name = name
         self.channel = channel
         if counts is not None:
@@ -140,11 +145,8 @@ class Worker:
         """Start, then serve until stopped (SIGTERM/SIGINT, ``stop``, or drained)."""
         gevent.signal_handler(signal.SIGTERM, self.stop)
         gevent.signal_handler(signal.SIGINT, self.stop)
-        manager = self.cluster_manager
-        if ((manager.health_checked or manager.outlier_detected or manager.dns_discovered
-             or uses_rds_or_eds(self.bootstrap) or self.bootstrap.layered_runtime is not None)
-                and not self._await_health()):
-            return
+        if self.first_message is not None:      # hosts, health, routes: known before serving
+            self._dispatch(self.first_message, [])
         self.start()
         gevent.spawn(self._read_channel)
         gevent.spawn(self._heartbeat)
@@ -223,20 +225,6 @@ class Worker:
         except OSError:
             pass  # the arbiter is gone
 
-    def _await_health(self):
-        """Before serving: the arbiter's ``health_all``, the first message it sends a worker of
-        a config with health checks, outlier detection, DNS, RDS, EDS or a layered runtime. False
-        when the arbiter is gone meanwhile."""
-        while True:
-            try:
-                message, fds = self.channel.recv()
-            except (ChannelClosed, OSError):
-                log.error("%s: the arbiter is gone; stopping", self.name)
-                return False
-            self._dispatch(message, fds)
-            if message.get("t") == HEALTH_ALL or self._stopped.is_set():
-                return not self._stopped.is_set()
-
     def _read_channel(self):
         channel = self.channel
         while True:
@@ -273,6 +261,8 @@ class Worker:
             apply_routes(self.listeners.values(), message["routes"])
         elif kind == XDS_ENDPOINTS:
             apply_endpoints(self.cluster_manager, message["endpoints"])
+        elif kind == XDS_SECRETS:
+            self.xds.rotate(self, message["secrets"])
         elif kind == DNS_HOSTS:
             self.cluster_manager.set_resolved(message["cluster"], message["hosts"])
         elif kind == EJECTED:
@@ -335,11 +325,17 @@ def main(argv=None):
     die_with_parent(args.arbiter_pid)
     set_title(args.title)
     setup_logging(LogOptions.from_args(args))
-    from ..config import parse_text
     # pread: every worker of a generation shares this memfd's file offset
     text = os.pread(args.config_fd, os.fstat(args.config_fd).st_size, 0).decode()
     os.close(args.config_fd)
-    bootstrap = parse_text(text)
+    channel = Channel.from_fd(args.channel_fd)
+    # first on the channel: what the arbiter found out (health, DNS, xDS), SDS secrets included,
+    # which the config's TLS contexts may name
+    first_message, fds = channel.recv()
+    for fd in fds:
+        os.close(fd)
+    xds = WorkerSecrets(text, first_message.get(XDS_SECRETS) or {})
+    bootstrap = xds.parse()
     sockets = {}
     for item in args.listen_fd:
         name, _, fd = item.rpartition("=")
@@ -347,7 +343,7 @@ def main(argv=None):
     sink = AccessLogSink(_stdsocket.socket(_stdsocket.AF_UNIX, _stdsocket.SOCK_DGRAM, fileno=args.access_log_fd))
     counts = (WorkerCounts.from_args(args.connection_counts, args.connection_counter)
               if args.connection_counts else None)
-    Worker(bootstrap, sockets, Channel.from_fd(args.channel_fd), args.title, sink, counts).run()
+    Worker(bootstrap, sockets, channel, args.title, sink, counts, first_message, xds).run()
     return 0
 
 

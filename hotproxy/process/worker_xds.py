@@ -1,5 +1,5 @@
-"""A worker's share of xDS: the route tables (RDS) and cluster memberships (EDS) the arbiter
-pushes, applied in place, without a new generation.
+"""A worker's share of xDS: the route tables (RDS), cluster memberships (EDS) and secrets (SDS)
+the arbiter pushes, applied in place, without a new generation.
 
 The arbiter sends them by name: RouteConfiguration bodies by route_config_name, and
 ClusterLoadAssignment bodies by EDS service name, as the control plane sent them (checked by
@@ -8,14 +8,18 @@ each change as it comes. Each worker parses them itself: a few milliseconds per 
 a message per host per worker that parsed results would cost the arbiter.
 
 A route table is swapped between two streams' matches (http/conn_manager.py); a membership keeps
-the pools and health of the hosts that stay (upstream/cluster.py).
+the pools and health of the hosts that stay (upstream/cluster.py). A rotated secret rebuilds the
+TLS contexts that name it: the worker parses its config again with the new secrets and swaps
+each changed context in for new handshakes (listener/tls_transport.py, upstream/transport.py);
+connections already up keep theirs, as Envoy's do.
 """
 from __future__ import annotations
 
 import logging
 
+from ..config import parse_text
 from ..config.resources import parse_resource
-from ..config.xds import ENDPOINTS, ROUTES
+from ..config.xds import ENDPOINTS, ROUTES, SECRETS
 from ..errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -57,3 +61,44 @@ def _parsed(kind, name, body):
         log.error("%s '%s' ignored: %s", kind, name, error)
         return None
 
+
+class WorkerSecrets:
+    """The config text a worker runs and the SDS secrets its TLS contexts name."""
+
+    def __init__(self, text: str, bodies: dict):
+        self.text = text
+        self.secrets = {}
+        self._read(bodies)
+
+    def parse(self):
+        """The worker's Bootstrap, its TLS contexts holding the current secrets."""
+        return parse_text(self.text, self.secrets)
+
+    def rotate(self, worker, bodies: dict) -> None:
+        """New versions of some secrets: every listener filter chain and cluster whose TLS
+        changed uses the new material for new connections."""
+        self._read(bodies)
+        try:
+            bootstrap = self.parse()
+        except ConfigError as error:
+            log.error("rotated secrets not applied: %s", error)
+            return
+        for name, active in worker.listeners.items():
+            config = next((listener for listener in bootstrap.listeners if listener.name == name), None)
+            if config is None:
+                continue
+            for chain, fresh in zip(active.chains.chains, config.all_filter_chains()):
+                if chain.tls is not None and fresh.transport_socket != chain.config.transport_socket:
+                    chain.tls.use(fresh.transport_socket)
+                    chain.config = fresh
+        for name, cluster in worker.cluster_manager.clusters.items():
+            fresh = bootstrap.cluster(name)
+            if fresh is not None:
+                cluster.transports.use(fresh)
+        log.info("%d rotated secrets applied", len(bodies))
+
+    def _read(self, bodies):
+        for name, body in bodies.items():
+            parsed = _parsed(SECRETS, name, body)
+            if parsed is not None:
+                self.secrets[name] = parsed[1]

@@ -25,7 +25,7 @@ import time
 
 from ..config import parse_text
 from ..config.trees import text_tree
-from ..config.xds import CLUSTERS, ENDPOINTS, LISTENERS, ROUTES
+from ..config.xds import CLUSTERS, ENDPOINTS, LISTENERS, ROUTES, SECRETS
 from ..xds.catalog import Catalog
 from ..xds.client import XdsClient
 from ..xds.type_urls import BY_SHORT_NAME, resource_type
@@ -84,7 +84,7 @@ class XdsProcess:
             os.close(fd)
         seed = message.get("snapshot") or {}
         with self._lock:
-            for kind in (CLUSTERS, ENDPOINTS, LISTENERS, ROUTES):
+            for kind in (SECRETS, CLUSTERS, ENDPOINTS, LISTENERS, ROUTES):
                 bodies = seed.get(kind) or {}
                 if not bodies:
                     continue
@@ -137,8 +137,10 @@ class XdsProcess:
         source = client_source(config_source, self.bootstrap)
         now = self._clock()
         timeout = config_source.initial_fetch_timeout
+        held = self.catalog.entries[kind]
         for name in (names if names is not None else [None]):
-            if (kind, name) not in self._deadlines and timeout > 0:
+            if (kind, name) not in self._deadlines and timeout > 0 and name not in held \
+                    and not (name is None and kind in self.catalog.fetched):
                 self._deadlines[kind, name] = now + timeout
         previous = self._subscribed.get(kind)
         if previous is not None and previous[0] != source:
@@ -151,9 +153,11 @@ class XdsProcess:
         self.client.subscribe(BY_SHORT_NAME[kind].type_url, source, names)
 
     def _follow_dependencies(self):
-        """Subscribe to the routes of the listeners and the assignments of the clusters held."""
+        """Subscribe to the routes of the listeners, the assignments of the clusters and the
+        secrets of both."""
         for kind, wanted in ((ROUTES, self.catalog.route_sources()),
-                             (ENDPOINTS, self.catalog.service_sources())):
+                             (ENDPOINTS, self.catalog.service_sources()),
+                             (SECRETS, self.catalog.secret_sources())):
             if not wanted:
                 continue
             names = frozenset(wanted)

@@ -30,7 +30,9 @@ import xxhash
 from gevent.event import Event
 
 from ..config.trees import text_tree
-from ..config.xds import CLUSTERS, ENDPOINTS, LISTENERS, ROUTES, uses_rds_or_eds
+from ..config.resources import parse_resource
+from ..config.xds import CLUSTERS, ENDPOINTS, LISTENERS, ROUTES, SECRETS, uses_rds_or_eds
+from ..errors import ConfigError
 from ..xds.catalog import compose
 from . import messages
 from .channel import Channel, socketpair
@@ -60,6 +62,7 @@ class XdsLink:
         self._log_options = log_options
         self.static_text = None        # the bootstrap the xDS process runs with
         self.snapshot = None           # the last initial-or-later snapshot
+        self.secrets = {}              # its secrets, parsed: what composed configs are read with
         self.initial = Event()
         self._levels = {CONNECTED: 0}
         self._unknown_seen = 0
@@ -89,9 +92,11 @@ class XdsLink:
         return json.dumps(compose(tree, self.snapshot[LISTENERS], self.snapshot[CLUSTERS]), indent=1)
 
     def worker_state(self) -> dict:
-        """The routes and memberships of a worker's first message."""
+        """The routes, memberships and secrets of a worker's first message."""
         snapshot = self.snapshot or {}
-        return {"xds_routes": snapshot.get(ROUTES, {}), "xds_endpoints": snapshot.get(ENDPOINTS, {})}
+        return {messages.XDS_ROUTES: snapshot.get(ROUTES, {}),
+                messages.XDS_ENDPOINTS: snapshot.get(ENDPOINTS, {}),
+                messages.XDS_SECRETS: snapshot.get(SECRETS, {})}
 
     # the xDS process
 
@@ -130,11 +135,15 @@ class XdsLink:
         if not snapshot.get("initial"):
             return
         previous, self.snapshot = self.snapshot, snapshot
+        secrets = _changed((previous or {}).get(SECRETS, {}), snapshot[SECRETS])
+        self._parse_secrets(secrets, snapshot[SECRETS])
         if previous is None:
             self.initial.set()
             return
         routes = _changed(previous[ROUTES], snapshot[ROUTES])
         endpoints = _changed(previous[ENDPOINTS], snapshot[ENDPOINTS])
+        if secrets:     # rotated: new handshakes use them, in every worker
+            self._broadcast({"t": messages.XDS_SECRETS, "secrets": secrets})
         if routes:
             self._broadcast({"t": messages.XDS_ROUTES, "routes": routes})
         if endpoints:
@@ -142,6 +151,17 @@ class XdsLink:
         if previous[LISTENERS] != snapshot[LISTENERS] or previous[CLUSTERS] != snapshot[CLUSTERS]:
             log.info("xDS changed listeners or clusters: reloading")
             self._request_reload()
+
+    def _parse_secrets(self, changed, current):
+        """Read what changed (the xDS process checked it: a failure here is a file that
+        changed since, and the secret keeps its last reading)."""
+        for name, body in changed.items():
+            try:
+                self.secrets[name] = parse_resource(SECRETS, body)[0][1]
+            except ConfigError as error:
+                log.error("secret '%s' cannot be read: %s", name, error)
+        for name in set(self.secrets) - set(current):
+            del self.secrets[name]
 
     def _on_event(self, event):
         name, kind = event.get("event"), event.get("type")

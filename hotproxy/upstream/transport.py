@@ -21,6 +21,15 @@ class UpstreamTransport:
         if isinstance(config, UpstreamProxyProtocol):
             self.proxy_version, config = config.version, config.inner
         self.tls = UpstreamTls(config, *tls_counters) if config is not None else None
+        self._tls_counters = tls_counters
+
+    def use(self, config):
+        """SDS rotated a secret: connections made from now on use ``config``'s TLS (pooled
+        ones keep theirs). Same shape as the one it replaces."""
+        if isinstance(config, UpstreamProxyProtocol):
+            config = config.inner
+        if config is not None:
+            self.tls = UpstreamTls(config, *self._tls_counters)
 
     def establish(self, sock, host, options):
         """``sock`` (connected to ``host``) ready to carry data; raises ConnectFailure."""
@@ -48,6 +57,7 @@ class TransportSockets:
                       for s in sockets)
         #: the cluster's ``ssl.*`` counters, shared by its TLS transports; None without TLS
         self.tls_stats = (TlsStats(), CounterMap()) if has_tls else None
+        self._applied = sockets      # the configs the transports were made or last rebuilt with
         self.default = self._make(cluster_config.transport_socket)
         self.matches = [(match.name, dict(match.match), self._make(match.transport_socket))
                         for match in cluster_config.transport_socket_matches]
@@ -72,6 +82,16 @@ class TransportSockets:
                     return transport
         self.match_counts.add("default.total_match_count")
         return self.default
+
+    def use(self, cluster_config):
+        """The same transports with the TLS material of ``cluster_config`` (SDS rotated a
+        secret); hosts hold these objects, so they follow."""
+        sockets = [cluster_config.transport_socket,
+                   *(match.transport_socket for match in cluster_config.transport_socket_matches)]
+        for transport, config, applied in zip(self._all(), sockets, self._applied):
+            if transport is not None and config != applied:
+                transport.use(config)
+        self._applied = sockets
 
     def _make(self, config):
         return UpstreamTransport(config, self.tls_stats) if config is not None else None

@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from ..config.parse import parse_bootstrap
 from ..config.resources import NAME_FIELDS, parse_resource, without_unknown_fields
 from ..config.parse_xds import source_problem
-from ..config.xds import CLUSTERS, ENDPOINTS, LISTENERS, ROUTES
+from ..config.xds import CLUSTERS, ENDPOINTS, LISTENERS, ROUTES, SECRETS
 from ..errors import ConfigError
 
-KINDS = (LISTENERS, CLUSTERS, ROUTES, ENDPOINTS)
+KINDS = (LISTENERS, CLUSTERS, ROUTES, ENDPOINTS, SECRETS)
 _INDEXED = re.compile(r"static_resources\.(listeners|clusters)\[(\d+)\](.*)")
 _SINGULAR = {LISTENERS: "listener", CLUSTERS: "cluster", ROUTES: "route configuration",
-             ENDPOINTS: "cluster load assignment"}
+             ENDPOINTS: "cluster load assignment", SECRETS: "secret"}
 
 
 @dataclass
@@ -65,7 +65,7 @@ class Catalog:
         parsed, unknown = {}, 0
         for name, body in bodies.items():
             try:
-                result, unknown_paths = parse_resource(kind, body)
+                result, unknown_paths = parse_resource(kind, body, self.secrets())
                 self._check_resource(kind, result)
             except ConfigError as error:
                 return {}, _refusal(kind, name, error.problems)
@@ -77,8 +77,9 @@ class Catalog:
                 return {}, f"{_SINGULAR[kind]} '{name}': its {NAME_FIELDS[kind]} is '{declared}'"
             unknown += len(unknown_paths)
             parsed[name] = (without_unknown_fields(body, unknown_paths), result)
-        if kind in (LISTENERS, CLUSTERS):
-            reason = self._check_composed(kind, {name: body for name, (body, _) in parsed.items()})
+        if kind in (LISTENERS, CLUSTERS, SECRETS):
+            reason = self._check_composed(kind, {name: body for name, (body, _) in parsed.items()},
+                                          {name: result for name, (_, result) in parsed.items()})
             if reason is not None:
                 return {}, reason
         self.unknown_fields += unknown
@@ -122,15 +123,29 @@ class Catalog:
         return {cluster.eds.service_name: cluster.eds.config_source for cluster in self._clusters()
                 if cluster.eds is not None}
 
+    def secret_sources(self) -> dict:
+        """The secrets to subscribe to (of static and accepted listeners and clusters): name →
+        the ConfigSource of the SdsSecretConfig that names it."""
+        return {name: source for resource in (*self._listeners(), *self._clusters())
+                for context in _tls_contexts(resource) for name, source in context.sds_secrets}
+
+    def secrets(self) -> dict:
+        """The secrets SDS sent, parsed, by name (what TLS contexts are parsed with)."""
+        return {name: entry.parsed[1] for name, entry in self.entries[SECRETS].items()}
+
     def warming(self, kind: str) -> list[str]:
+        """A listener waits for its routes and its secrets; a cluster for its endpoints and its
+        secrets. A secret is waited for whatever the time: without it, no handshake."""
         if kind == LISTENERS:
             return sorted(name for name, entry in self.entries[LISTENERS].items()
                           if not all(self._has(ROUTES, hcm.rds.route_config_name)
-                                     for hcm in _managers(entry.parsed) if hcm.rds is not None))
+                                     for hcm in _managers(entry.parsed) if hcm.rds is not None)
+                          or not self._has_secrets(entry.parsed))
         if kind == CLUSTERS:
             return sorted(name for name, entry in self.entries[CLUSTERS].items()
                           if entry.parsed.eds is not None
-                          and not self._has(ENDPOINTS, entry.parsed.eds.service_name))
+                          and not self._has(ENDPOINTS, entry.parsed.eds.service_name)
+                          or not self._has_secrets(entry.parsed))
         return []
 
     def active(self, kind: str) -> dict:
@@ -148,9 +163,25 @@ class Catalog:
                          for hcm in _managers(listener) if hcm.rds is not None}
         static_services = {cluster.eds.service_name for cluster in self.bootstrap.clusters
                            if cluster.eds is not None}
+        fetching = [name for resource in (*self.bootstrap.listeners, *self.bootstrap.clusters)
+                    for context in _tls_contexts(resource) for name, _source in context.sds_secrets]
+        for kind in (LISTENERS, CLUSTERS):
+            entries = self.entries[kind]
+            for name in self.warming(kind):
+                resource = entries[name].parsed
+                fetching += [secret for context in _tls_contexts(resource)
+                             for secret, _source in context.sds_secrets]
+                if kind == LISTENERS:
+                    fetching += [(ROUTES, hcm.rds.route_config_name) for hcm in _managers(resource)
+                                 if hcm.rds is not None]
+                elif resource.eds is not None:
+                    fetching.append((ENDPOINTS, resource.eds.service_name))
+        # a secret whose fetch timed out no longer holds the start back (its listener or cluster
+        # stays warming until it comes)
         return (all(self._has(ROUTES, name) for name in static_routes)
                 and all(self._has(ENDPOINTS, name) for name in static_services)
-                and not self.warming(LISTENERS) and not self.warming(CLUSTERS))
+                and all(self._has(*item) if isinstance(item, tuple) else self._has(SECRETS, item)
+                        for item in fetching))
 
     def composed_tree(self, listeners: dict | None = None, clusters: dict | None = None) -> dict:
         """The bootstrap with the active dynamic listeners and clusters (or those given)."""
@@ -165,6 +196,7 @@ class Catalog:
             "listeners": self.active(LISTENERS), "clusters": self.active(CLUSTERS),
             "routes": {name: entry.body for name, entry in self.entries[ROUTES].items()},
             "endpoints": {name: entry.body for name, entry in self.entries[ENDPOINTS].items()},
+            "secrets": {name: entry.body for name, entry in self.entries[SECRETS].items()},
             "versions": dict(self.versions),
             "resources": {kind: {name: [entry.version, entry.last_updated]
                                  for name, entry in self.entries[kind].items()} for kind in KINDS},
@@ -176,6 +208,10 @@ class Catalog:
 
     def _has(self, kind, name) -> bool:
         return name in self.entries[kind] or (kind, name) in self.timed_out
+
+    def _has_secrets(self, resource) -> bool:
+        return all(name in self.entries[SECRETS] for context in _tls_contexts(resource)
+                   for name, _source in context.sds_secrets)
 
     def _listeners(self):
         return [*self.bootstrap.listeners, *(e.parsed for e in self.entries[LISTENERS].values())]
@@ -198,15 +234,21 @@ class Catalog:
                 return f"{where}: {reason}"
         return None
 
-    def _check_composed(self, kind, bodies) -> str | None:
-        """The bootstrap made with ``bodies`` as the type's whole set (warming ones included: they
-        will be served), checked as a reload checks a config."""
-        others = {name: entry.body for name, entry in self.entries[CLUSTERS if kind == LISTENERS
-                                                                  else LISTENERS].items()}
-        listeners, clusters = (bodies, others) if kind == LISTENERS else (others, bodies)
+    def _check_composed(self, kind, bodies, parsed) -> str | None:
+        """The bootstrap made with ``bodies`` as the type's whole set (``parsed``: as parsed),
+        checked as a reload checks a config: listeners and clusters, warming ones included
+        (they will be served), or the active ones with new secrets."""
+        if kind == SECRETS:     # parsed secrets are (name, value)
+            listeners, clusters = self.active(LISTENERS), self.active(CLUSTERS)
+            secrets = {name: value for name, (_, value) in parsed.items()}
+        else:
+            others = {name: entry.body for name, entry in self.entries[CLUSTERS if kind == LISTENERS
+                                                                      else LISTENERS].items()}
+            listeners, clusters = (bodies, others) if kind == LISTENERS else (others, bodies)
+            secrets = self.secrets()
         tree = self.composed_tree(listeners, clusters)
         try:
-            self._check_bootstrap(tree)
+            self._check_bootstrap(tree, sds_secrets=secrets)
         except ConfigError as error:
             return _composed_refusal(tree, error.problems)
         return None
@@ -223,6 +265,18 @@ def compose(static_tree: dict, listeners: dict, clusters: dict) -> dict:
     if resources:
         tree["static_resources"] = resources
     return tree
+
+
+def _tls_contexts(resource):
+    """The CommonTlsContexts of a parsed listener's filter chains or a parsed cluster's
+    transport sockets."""
+    if hasattr(resource, "filter_chains"):
+        sockets = [chain.transport_socket for chain in (*resource.filter_chains, resource.default_filter_chain)
+                   if chain is not None]
+    else:
+        sockets = [resource.transport_socket, *(m.transport_socket for m in resource.transport_socket_matches)]
+    sockets = [getattr(s, "inner", s) for s in sockets]      # TLS under a PROXY protocol header
+    return [s.common for s in sockets if s is not None and hasattr(s, "common")]
 
 
 def _managers(listener):

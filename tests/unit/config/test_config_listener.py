@@ -150,7 +150,10 @@ REJECTED = [
     # Bootstrap.
     *[Rejected({name: {}}, name, NOT_SUPPORTED) for name in (
         "cluster_manager", "stats_sinks", "tracing", "watchdog")],
-    Rejected({"static_resources.secrets": []}, "static_resources.secrets", NOT_SUPPORTED),
+    Rejected({"static_resources.secrets": [{"name": "s"}]}, "static_resources.secrets[0]",
+             "exactly one of tls_certificate, validation_context is required"),
+    Rejected({"static_resources.secrets": [{"name": "s", "generic_secret": {}}]},
+             "static_resources.secrets[0].generic_secret", NOT_SUPPORTED),
     Rejected({"admin": {"profile_path": "/tmp/p", "address": socket_address("127.0.0.1", 9901)}},
              "admin.profile_path", NOT_SUPPORTED),
     Rejected({"admin": {"address": socket_address("localhost", 9901)}},

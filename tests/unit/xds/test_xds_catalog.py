@@ -137,3 +137,22 @@ def test_a_source_through_a_cluster_that_is_not_static_is_refused():
     _checked, reason = cat.check("listeners", {"web": listener})
     assert reason.startswith("listener 'web': rds.config_source: the control plane's cluster "
                              "'dynamic-one' is not a static cluster")
+
+
+def test_a_tls_listener_warms_until_its_secret_comes_whatever_the_timeout():
+    from certs import CA
+    issued = CA().issue("web", dns=["web.example.com"])
+    cat = catalog()
+    listener = http_listener("web", 10001)
+    listener["filter_chains"][0]["transport_socket"] = {"name": "tls", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+        "common_tls_context": {"tls_certificate_sds_secret_configs": [{"name": "cert", "sds_config": ADS}]}}}
+    accept(cat, "listeners", "1", listener)
+    assert list(cat.secret_sources()) == ["cert"] and cat.warming("listeners") == ["web"]
+    assert not cat.initial_done({"listeners"})
+    cat.fetch_timed_out("secrets", ["cert"])
+    assert cat.initial_done({"listeners"}) and cat.warming("listeners") == ["web"]
+    accept(cat, "secrets", "1", {"name": "cert", "tls_certificate": {
+        "certificate_chain": {"inline_string": issued.chain_pem.decode()},
+        "private_key": {"inline_string": issued.key_pem().decode()}}})
+    assert cat.warming("listeners") == [] and list(cat.snapshot(True)["secrets"]) == ["cert"]
