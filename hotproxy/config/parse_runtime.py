@@ -3,6 +3,7 @@ for ``core.v3.RuntimeFractionalPercent``, into runtime.py's dataclasses, with En
 unique layer names, at most one admin layer, static values that a runtime entry can hold."""
 from __future__ import annotations
 
+from .parse_xds import config_source
 from .fields import Enum, Fields, Node, describe, join
 from .runtime import (AdminLayer, DiskLayer, LayeredRuntime, RtdsLayer, RuntimeFraction,
                       StaticLayer, flatten)
@@ -86,16 +87,13 @@ def admin_layer(node: Node, name: str) -> AdminLayer | None:
 
 
 def rtds_layer(node: Node, name: str) -> RtdsLayer | None:
-    """The resource name and the ConfigSource as written (its parser is the subscriber's)."""
+    """The RTDS resource's name and where it comes from."""
     m = node.message(RTDS_LAYER)
     if m is None:
         return None
     resource_name = m.string("name", "")
-    source = m.get("rtds_config")
-    if source is not None and not isinstance(source.value, dict):
-        return source.fail(f"expected a mapping, got {describe(source.value)}")
-    return RtdsLayer(name=name, resource_name=resource_name,
-                     rtds_config=dict(source.value) if source is not None else {})
+    source = m.nested("rtds_config", config_source, required=True)
+    return RtdsLayer(name=name, resource_name=resource_name, rtds_config=source)
 
 
 def runtime_fractional_percent(node: Node) -> RuntimeFraction | None:

@@ -197,9 +197,19 @@ def bootstrap_source_problems(bootstrap) -> list:
                     sources.append((f"static_resources.listeners[{index}]", terminal.rds.config_source))
     sources += [(f"static_resources.clusters[{index}].eds_cluster_config", cluster.eds.config_source)
                 for index, cluster in enumerate(bootstrap.clusters) if cluster.eds is not None]
+    runtime = getattr(bootstrap, "layered_runtime", None)
+    sources += [(f"layered_runtime.layers[{index}].rtds_layer.rtds_config", layer.rtds_config)
+                for index, layer in enumerate(runtime.layers if runtime else ())
+                if getattr(layer, "rtds_config", None) is not None]
     problems = []
     for path, source in sources:
         reason = source_problem(source, bootstrap)
         if reason is not None and (path, reason) not in problems:
             problems.append((path, reason))
     return problems
+
+
+def rtds_layers(bootstrap) -> list:
+    """The bootstrap's runtime layers that RTDS fills."""
+    runtime = getattr(bootstrap, "layered_runtime", None)
+    return [layer for layer in (runtime.layers if runtime else ()) if getattr(layer, "rtds_config", None)]

@@ -11,14 +11,15 @@ are relative to the resource and which the xDS client sends back in its NACK.
 from __future__ import annotations
 
 from ..errors import ConfigError
-from .fields import Context, Node
+from .fields import Context, Fields, Node, StructFields
 from .loader import without_paths
 from .parse_cluster import cluster, load_assignment
 from .parse_listener import listener
 from .parse_route import route_configuration
 from .parse_tls import secret
 from .trees import text_problems
-from .xds import CLUSTERS, ENDPOINTS, LISTENERS, ROUTES, SECRETS
+from .runtime import flatten
+from .xds import CLUSTERS, ENDPOINTS, LISTENERS, ROUTES, RUNTIME, SECRETS
 
 _PARSERS = {
     LISTENERS: listener,
@@ -29,10 +30,12 @@ _PARSERS = {
     # (name, TlsCertificate or ValidationContext): certificate files are read here, as a
     # static config's are
     SECRETS: secret,
+    RUNTIME: lambda node: runtime_layer(node),
 }
 #: the field that names each type's resources
 NAME_FIELDS = {LISTENERS: "name", CLUSTERS: "name", ROUTES: "name", ENDPOINTS: "cluster_name",
-               SECRETS: "name"}
+               SECRETS: "name", RUNTIME: "name"}
+RUNTIME_RESOURCE = Fields("name layer")
 
 
 def parse_resource(kind: str, body: dict, sds_secrets=None):
@@ -58,3 +61,16 @@ def without_unknown_fields(body: dict, paths: list[str]) -> dict:
     """``body`` without the fields at ``paths`` (as ``parse_resource`` reports them), so that the
     resource can be placed in a bootstrap, which refuses unknown fields."""
     return without_paths(body, set(paths)) if paths else body
+
+
+def runtime_layer(node: Node):
+    """An RTDS Runtime resource: (name, its layer as a mapping). A list or a null in the layer
+    is refused, as Envoy refuses it ("Invalid runtime entry value")."""
+    m = node.message(RUNTIME_RESOURCE)
+    if m is None:
+        return None
+    name = m.string("name", required=True)
+    layer = m.nested("layer", lambda n: n.message(StructFields()) and n.value) or {}
+    for key, value in flatten(layer)[1]:
+        m.at("layer").fail(f"Invalid runtime entry value for {key}: {value!r}")
+    return (name, layer) if name else None

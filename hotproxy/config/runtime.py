@@ -9,7 +9,9 @@ or float), a string, or a ``Struct`` (a mapping kept whole: empty, or with a ``n
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from .xds import ConfigSource
 
 
 @dataclass(frozen=True)
@@ -50,11 +52,11 @@ class AdminLayer:
 
 @dataclass(frozen=True)
 class RtdsLayer:
-    """``rtds_layer``: values an RTDS update for the resource ``resource_name`` sets;
-    ``rtds_config`` is the ConfigSource as written (a mapping, parsed by whoever subscribes)."""
+    """``rtds_layer``: values an RTDS update for the resource ``resource_name`` sets, fetched
+    from ``rtds_config``."""
     name: str
     resource_name: str = ""
-    rtds_config: dict = field(default_factory=dict, hash=False)
+    rtds_config: ConfigSource | None = None
 
 
 @dataclass(frozen=True)

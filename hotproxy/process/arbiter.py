@@ -96,7 +96,8 @@ class Arbiter:
         self.reloads = Reloader(self._read_config, self.steps, stats, self.config, self.notifier,
                                 self._reloaded)
         self.xds = XdsLink(stats, lambda: self.request_reload(self._xds_config),
-                           lambda message: supervisor.broadcast(message, draining=True), self.log_options)
+                           lambda message: supervisor.broadcast(message, draining=True), self.log_options,
+                           lambda name, values: self.runtime_layers.set_rtds(name, values))
         self.hot_restart = HotRestart(
             args, self.drain, collector=self.collector, health=self.discovery.health, admin=self.admin,
             supervisor=supervisor, sockets=self.sockets, config=self.config, notifier=self.notifier,
@@ -122,6 +123,7 @@ class Arbiter:
             if needs_xds(bootstrap) and self.args.mode != "init_only":
                 text, bootstrap = self._first_xds_config(text)
             self.runtime_layers.configure(bootstrap)  # the first workers start with its values
+            self.xds.push_runtime()
             sockets = self.sockets.bind(bootstrap)
         except (ConfigError, OSError, HotRestartError) as error:
             report_failure(log, "cannot start: " + describe(error, self.config_reader.source.name))

@@ -25,7 +25,7 @@ import time
 
 from ..config import parse_text
 from ..config.trees import text_tree
-from ..config.xds import CLUSTERS, ENDPOINTS, LISTENERS, ROUTES, SECRETS
+from ..config.xds import CLUSTERS, ENDPOINTS, LISTENERS, ROUTES, RUNTIME, SECRETS
 from ..xds.catalog import Catalog
 from ..xds.client import XdsClient
 from ..xds.type_urls import BY_SHORT_NAME, resource_type
@@ -84,7 +84,7 @@ class XdsProcess:
             os.close(fd)
         seed = message.get("snapshot") or {}
         with self._lock:
-            for kind in (SECRETS, CLUSTERS, ENDPOINTS, LISTENERS, ROUTES):
+            for kind in (SECRETS, CLUSTERS, ENDPOINTS, LISTENERS, ROUTES, RUNTIME):
                 bodies = seed.get(kind) or {}
                 if not bodies:
                     continue
@@ -153,11 +153,12 @@ class XdsProcess:
         self.client.subscribe(BY_SHORT_NAME[kind].type_url, source, names)
 
     def _follow_dependencies(self):
-        """Subscribe to the routes of the listeners, the assignments of the clusters and the
-        secrets of both."""
+        """Subscribe to the routes of the listeners, the assignments of the clusters, the
+        secrets of both and the runtime layers' RTDS resources."""
         for kind, wanted in ((ROUTES, self.catalog.route_sources()),
                              (ENDPOINTS, self.catalog.service_sources()),
-                             (SECRETS, self.catalog.secret_sources())):
+                             (SECRETS, self.catalog.secret_sources()),
+                             (RUNTIME, self.catalog.runtime_sources())):
             if not wanted:
                 continue
             names = frozenset(wanted)

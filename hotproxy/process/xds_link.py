@@ -31,7 +31,9 @@ from gevent.event import Event
 
 from ..config.trees import text_tree
 from ..config.resources import parse_resource
-from ..config.xds import CLUSTERS, ENDPOINTS, LISTENERS, ROUTES, SECRETS, uses_rds_or_eds
+from ..config.parse_xds import rtds_layers
+from ..config.xds import CLUSTERS, ENDPOINTS, LISTENERS, ROUTES, RUNTIME, SECRETS, uses_rds_or_eds
+from ..runtime import RuntimeValueError
 from ..errors import ConfigError
 from ..xds.catalog import compose
 from . import messages
@@ -49,17 +51,20 @@ RESPAWNED = "xds.respawned"
 
 def needs_xds(bootstrap) -> bool:
     """Whether ``bootstrap`` has anything to fetch."""
-    return bootstrap.dynamic_resources is not None or uses_rds_or_eds(bootstrap)
+    return (bootstrap.dynamic_resources is not None or uses_rds_or_eds(bootstrap)
+            or bool(rtds_layers(bootstrap)))
 
 
 class XdsLink:
-    def __init__(self, stats, request_reload, broadcast, log_options):
+    def __init__(self, stats, request_reload, broadcast, log_options, set_rtds):
         """``request_reload()`` asks for a reload (coalesced with any running);
-        ``broadcast(message)`` reaches every live worker."""
+        ``broadcast(message)`` reaches every live worker; ``set_rtds(name, values)`` gives the
+        layered runtime an RTDS resource's values (process/runtime_layers.py)."""
         self._stats = stats
         self._request_reload = request_reload
         self._broadcast = broadcast
         self._log_options = log_options
+        self._set_rtds = set_rtds
         self.static_text = None        # the bootstrap the xDS process runs with
         self.snapshot = None           # the last initial-or-later snapshot
         self.secrets = {}              # its secrets, parsed: what composed configs are read with
@@ -138,8 +143,9 @@ class XdsLink:
         secrets = _changed((previous or {}).get(SECRETS, {}), snapshot[SECRETS])
         self._parse_secrets(secrets, snapshot[SECRETS])
         if previous is None:
-            self.initial.set()
+            self.initial.set()      # the runtime takes its RTDS values once built: push_runtime
             return
+        self.push_runtime(_changed(previous.get(RUNTIME, {}), snapshot[RUNTIME]))
         routes = _changed(previous[ROUTES], snapshot[ROUTES])
         endpoints = _changed(previous[ENDPOINTS], snapshot[ENDPOINTS])
         if secrets:     # rotated: new handshakes use them, in every worker
@@ -151,6 +157,14 @@ class XdsLink:
         if previous[LISTENERS] != snapshot[LISTENERS] or previous[CLUSTERS] != snapshot[CLUSTERS]:
             log.info("xDS changed listeners or clusters: reloading")
             self._request_reload()
+
+    def push_runtime(self, changed=None):
+        """RTDS resources to the layered runtime: those ``changed``, else all of them."""
+        for name, body in (self.snapshot or {}).get(RUNTIME, {}).items() if changed is None else changed.items():
+            try:
+                self._set_rtds(name, body.get("layer") or {})
+            except (KeyError, RuntimeValueError) as error:
+                log.error("RTDS resource '%s' not applied: %s", name, error)
 
     def _parse_secrets(self, changed, current):
         """Read what changed (the xDS process checked it: a failure here is a file that

@@ -21,13 +21,14 @@ from dataclasses import dataclass
 from ..config.parse import parse_bootstrap
 from ..config.resources import NAME_FIELDS, parse_resource, without_unknown_fields
 from ..config.parse_xds import source_problem
-from ..config.xds import CLUSTERS, ENDPOINTS, LISTENERS, ROUTES, SECRETS
+from ..config.parse_xds import rtds_layers
+from ..config.xds import CLUSTERS, ENDPOINTS, LISTENERS, ROUTES, RUNTIME, SECRETS
 from ..errors import ConfigError
 
-KINDS = (LISTENERS, CLUSTERS, ROUTES, ENDPOINTS, SECRETS)
+KINDS = (LISTENERS, CLUSTERS, ROUTES, ENDPOINTS, SECRETS, RUNTIME)
 _INDEXED = re.compile(r"static_resources\.(listeners|clusters)\[(\d+)\](.*)")
 _SINGULAR = {LISTENERS: "listener", CLUSTERS: "cluster", ROUTES: "route configuration",
-             ENDPOINTS: "cluster load assignment", SECRETS: "secret"}
+             ENDPOINTS: "cluster load assignment", SECRETS: "secret", RUNTIME: "runtime"}
 
 
 @dataclass
@@ -129,6 +130,10 @@ class Catalog:
         return {name: source for resource in (*self._listeners(), *self._clusters())
                 for context in _tls_contexts(resource) for name, source in context.sds_secrets}
 
+    def runtime_sources(self) -> dict:
+        """The RTDS resources of the bootstrap's runtime layers: name → ConfigSource."""
+        return {layer.resource_name: layer.rtds_config for layer in rtds_layers(self.bootstrap)}
+
     def secrets(self) -> dict:
         """The secrets SDS sent, parsed, by name (what TLS contexts are parsed with)."""
         return {name: entry.parsed[1] for name, entry in self.entries[SECRETS].items()}
@@ -178,6 +183,7 @@ class Catalog:
                     fetching.append((ENDPOINTS, resource.eds.service_name))
         # a secret whose fetch timed out no longer holds the start back (its listener or cluster
         # stays warming until it comes)
+        fetching += [(RUNTIME, name) for name in self.runtime_sources()]
         return (all(self._has(ROUTES, name) for name in static_routes)
                 and all(self._has(ENDPOINTS, name) for name in static_services)
                 and all(self._has(*item) if isinstance(item, tuple) else self._has(SECRETS, item)
@@ -197,6 +203,7 @@ class Catalog:
             "routes": {name: entry.body for name, entry in self.entries[ROUTES].items()},
             "endpoints": {name: entry.body for name, entry in self.entries[ENDPOINTS].items()},
             "secrets": {name: entry.body for name, entry in self.entries[SECRETS].items()},
+            "runtime": {name: entry.body for name, entry in self.entries[RUNTIME].items()},
             "versions": dict(self.versions),
             "resources": {kind: {name: [entry.version, entry.last_updated]
                                  for name, entry in self.entries[kind].items()} for kind in KINDS},

@@ -73,7 +73,7 @@ def test_an_rtds_layer_overrides_what_comes_before_it_only():
 layered_runtime:
   layers:
   - {name: base, static_layer: {a: 1, b: 1}}
-  - {name: rtds, rtds_layer: {name: resource, rtds_config: {ads: {}}}}
+  - {name: rtds, rtds_layer: {name: resource, rtds_config: {path: /srv/rtds.yaml}}}
   - {name: admin, admin_layer: {}}
 """)
     assert rt.rtds_resource_names() == ["resource"]

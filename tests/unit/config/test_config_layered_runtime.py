@@ -6,6 +6,7 @@ import pytest
 from hotproxy.config import parse_text
 from hotproxy.config.fields import Context, Node
 from hotproxy.config.parse_runtime import runtime_fractional_percent
+from hotproxy.config.xds import ConfigSource
 from hotproxy.config.runtime import (AdminLayer, DiskLayer, LayeredRuntime, RtdsLayer,
                                      RuntimeFraction, StaticLayer, Struct, flatten)
 
@@ -31,7 +32,7 @@ layered_runtime:
   - name: admin
     admin_layer: {}
   - name: rtds
-    rtds_layer: {name: some_resource, rtds_config: {ads: {}, resource_api_version: V3}}
+    rtds_layer: {name: some_resource, rtds_config: {path: /srv/rtds.yaml, resource_api_version: V3}}
 """)
     assert bootstrap.layered_runtime == LayeredRuntime(layers=(
         StaticLayer("base", (("health_check.min_interval", 5),
@@ -41,7 +42,7 @@ layered_runtime:
         DiskLayer("disk", "/srv/runtime/current", "envoy"),
         DiskLayer("override", "/srv/runtime/current", "envoy_override", True),
         AdminLayer("admin"),
-        RtdsLayer("rtds", "some_resource", {"ads": {}, "resource_api_version": "V3"})))
+        RtdsLayer("rtds", "some_resource", ConfigSource(path="/srv/rtds.yaml"))))
 
 
 def test_no_layered_runtime_and_no_layers():

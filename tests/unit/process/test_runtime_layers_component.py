@@ -18,7 +18,7 @@ def config(*layers, cluster="svc"):
 
 STATIC = "{name: base, static_layer: {a: 1, b: 2}}"
 ADMIN = "{name: admin, admin_layer: {}}"
-RTDS = "{name: rtds, rtds_layer: {name: flags, rtds_config: {ads: {}}}}"
+RTDS = "{name: rtds, rtds_layer: {name: flags, rtds_config: {path: /srv/rtds.yaml}}}"
 
 
 @pytest.fixture
