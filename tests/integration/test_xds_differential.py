@@ -37,7 +37,7 @@ ENVOY_NODE, HOTPROXY_NODE = "envoy-diff", "hotproxy-diff"
 KINDS = ("clusters", "endpoints", "routes", "listeners")     # the order a control plane sets them
 REFUSED = "refused"
 #: (listener, path) of every request made after each step
-PROBES = (("web", "/"), ("web", "/gamma"), ("web", "/empty"), ("api", "/"))
+PROBES = (("web", "/"), ("web", "/gamma"), ("web", "/empty"), ("web", "/ghost"), ("api", "/"))
 STATS = ("listener_manager.lds.update_success", "listener_manager.lds.update_rejected",
          "cluster_manager.cds.update_success", "cluster_manager.cds.update_rejected",
          "control_plane.connected_state")
@@ -94,10 +94,12 @@ class Step:
 
 
 def steps(a_port, b_port):
-    """Listener ``web`` routes / to alpha (upstream A) and /empty to a cluster without
-    endpoints; ``api`` routes / to beta (B). Then: gamma (B) and a /gamma route to it; alpha
-    moved to B and gamma to A; ``api`` removed; gamma with a negative connect_timeout."""
+    """Listener ``web`` routes / to alpha (upstream A), /empty to a cluster without endpoints
+    and /ghost to one there is not (RDS does not check: 503); ``api`` routes / to beta (B).
+    Then: gamma (B) and a /gamma route to it; alpha moved to B and gamma to A; ``api``
+    removed; gamma with a negative connect_timeout."""
     empty = {"match": {"prefix": "/empty"}, "route": {"cluster": "empty"}}
+    ghost = {"match": {"prefix": "/ghost"}, "route": {"cluster": "ghost"}}
     to_gamma = {"match": {"prefix": "/gamma"}, "route": {"cluster": "gamma"}}
     web = rds_listener("web", 0, "web-routes")
     api = rds_listener("api", 0, "api-routes")
@@ -106,20 +108,21 @@ def steps(a_port, b_port):
     api_routes = route_config("api-routes", "beta")
     both = {"web-routes", "api-routes"}
     first = {("web", "/"): (200, "A"), ("web", "/gamma"): (200, "A"),
-             ("web", "/empty"): (503, "no healthy upstream"), ("api", "/"): (200, "B")}
+             ("web", "/empty"): (503, "no healthy upstream"), ("web", "/ghost"): (503, ""),
+             ("api", "/"): (200, "B")}
     added = {**first, ("web", "/gamma"): (200, "B")}
     moved = {**added, ("web", "/"): (200, "B"), ("web", "/gamma"): (200, "A")}
     removed = {**moved, ("api", "/"): REFUSED}
     return [
         Step("initial", {
             "clusters": (clusters, "c1"), "endpoints": (endpoints, "e1"),
-            "routes": ([route_config("web-routes", "alpha", extra_routes=[empty]), api_routes], "r1"),
+            "routes": ([route_config("web-routes", "alpha", extra_routes=[empty, ghost]), api_routes], "r1"),
             "listeners": ([web, api], "l1")}, first, both),
         Step("a cluster and a route added", {
             "clusters": ([*clusters, eds_cluster("gamma")], "c2"),
             "endpoints": ([*endpoints, assignment("gamma", b_port)], "e2"),
-            "routes": ([route_config("web-routes", "alpha", extra_routes=[empty, to_gamma]), api_routes],
-                       "r2")}, added, both),
+            "routes": ([route_config("web-routes", "alpha", extra_routes=[empty, ghost, to_gamma]),
+                        api_routes], "r2")}, added, both),
         Step("endpoints moved", {
             "endpoints": ([assignment("alpha", b_port), assignment("beta", b_port), {"cluster_name": "empty"},
                            assignment("gamma", a_port)], "e3")}, moved, both),
@@ -340,7 +343,7 @@ def answer_to(server, kind, version):
     "Catalog (xds/catalog.py), which only changes on an update, and a delta server answers no "
     "unsubscription: the route configuration stays in every snapshot, /config_dump and the "
     "workers' tables; it also counts as already fetched should a listener name it again, so "
-    "that listener is not warmed. The same holds for a removed EDS cluster's assignment. "
+    "that listener is not warmed. By the same path, a removed EDS cluster's assignment stays. "
     "SotW is spared because the server answers the new resource_names."))
 def test_delta_drops_the_routes_of_a_removed_listener(proxy_factory, upstreams, tmp_path):
     a, _b = upstreams
