@@ -51,15 +51,16 @@ class XdsProcess:
         self._lock = threading.RLock()
         #: (kind, name or None) → when its initial fetch times out; None: the wildcard LDS/CDS
         self._deadlines = {}
-        self._subscribed = {}           # kind → (source, names or None)
+        self._subscribed = {}           # (kind, client source) → names, or None for all
+        self._held = {}                 # (kind, client source) → {name: body} it sent
         self._initial_sent = False
         self._stopped = threading.Event()
 
     def run(self):
         self._seed()
         with self._lock:
-            for kind, source in self.bootstrap.dynamic_resources.sources:
-                self._subscribe(kind, source, None)
+            for kind, source in self._bootstrap_sources():
+                self._subscribe(kind, {None: source})
             self._follow_dependencies()
         self.client.start()
         threading.Thread(target=self._tick, name="xds-timeouts", daemon=True).start()
@@ -102,11 +103,15 @@ class XdsProcess:
         if kind not in self.catalog.entries:
             return f"{kind} resources are not supported by hotproxy yet"
         with self._lock:
-            bodies = {name: entry.body for name, entry in update.resources.items()}
+            sent = {name: entry.body for name, entry in update.resources.items()}
+            bodies = {name: body for (held_kind, source), held in self._held.items()
+                      if held_kind == kind and source != update.source for name, body in held.items()}
+            bodies.update(sent)     # a type may come from several sources: all of them count
             checked, reason = self.catalog.check(kind, bodies)
             if reason is not None:
                 log.warning("%s version %r rejected: %s", kind, update.version_info, reason)
                 return reason
+            self._held[kind, update.source] = sent
             versions = {name: entry.version for name, entry in update.resources.items()}
             self.catalog.apply(kind, update.version_info, checked, versions)
             for name in (None, *checked):   # what came needs no initial fetch clock any more
@@ -116,7 +121,7 @@ class XdsProcess:
                 self.catalog.unknown_fields += unknown
             self._follow_dependencies()
             self._send_snapshot()
-        log.info("%s version %r accepted (%d resources)", kind, update.version_info, len(bodies))
+        log.info("%s version %r accepted (%d resources)", kind, update.version_info, len(sent))
         return None
 
     def _on_event(self, event):
@@ -131,26 +136,22 @@ class XdsProcess:
 
     # subscriptions
 
-    def _subscribe(self, kind, config_source, names):
-        """Subscribe ``kind`` from ``config_source`` (config/xds.py's ConfigSource); ``names``
-        None: all of them. A new name's initial fetch clock starts now."""
-        source = client_source(config_source, self.bootstrap)
-        now = self._clock()
-        timeout = config_source.initial_fetch_timeout
-        held = self.catalog.entries[kind]
-        for name in (names if names is not None else [None]):
+    def _subscribe(self, kind, wanted):
+        """Subscribe to ``wanted`` resources of ``kind``: name → its ConfigSource (config/xds.py),
+        or {None: source} for all of them (LDS, CDS). One subscription per source; a new
+        name's initial fetch clock starts now, at its source's initial_fetch_timeout."""
+        now, held, groups = self._clock(), self.catalog.entries[kind], {}
+        for name, config_source in wanted.items():
+            timeout = config_source.initial_fetch_timeout
             if (kind, name) not in self._deadlines and timeout > 0 and name not in held \
                     and not (name is None and kind in self.catalog.fetched):
                 self._deadlines[kind, name] = now + timeout
-        previous = self._subscribed.get(kind)
-        if previous is not None and previous[0] != source:
-            log.error("%s come from %s; %s is not followed (one source per type)",
-                      kind, previous[0].describe(), source.describe())
-            return
-        if previous is not None and previous[1] == names:
-            return
-        self._subscribed[kind] = (source, names)
-        self.client.subscribe(BY_SHORT_NAME[kind].type_url, source, names)
+            groups.setdefault(client_source(config_source, self.bootstrap), set()).add(name)
+        for source, names in groups.items():
+            names = None if names == {None} else frozenset(names)
+            if self._subscribed.get((kind, source), ()) != names:
+                self._subscribed[kind, source] = names
+                self.client.subscribe(BY_SHORT_NAME[kind].type_url, source, names)
 
     def _follow_dependencies(self):
         """Subscribe to the routes of the listeners, the assignments of the clusters, the
@@ -159,11 +160,8 @@ class XdsProcess:
                              (ENDPOINTS, self.catalog.service_sources()),
                              (SECRETS, self.catalog.secret_sources()),
                              (RUNTIME, self.catalog.runtime_sources())):
-            if not wanted:
-                continue
-            names = frozenset(wanted)
-            source = next(iter(wanted.values()))
-            self._subscribe(kind, source, names)
+            if wanted:
+                self._subscribe(kind, wanted)
 
     def _tick(self):
         while not self._stopped.wait(TICK_S):
@@ -181,10 +179,15 @@ class XdsProcess:
 
     def _send_snapshot(self):
         with self._lock:
-            subscribed = {kind for kind, _ in self.bootstrap.dynamic_resources.sources}
+            subscribed = {kind for kind, _ in self._bootstrap_sources()}
             initial = self._initial_sent or self.catalog.initial_done(subscribed)
             self._initial_sent = initial
             self._send({"t": messages.XDS_SNAPSHOT, **self.catalog.snapshot(initial)})
+
+    def _bootstrap_sources(self):
+        """(kind, ConfigSource) of LDS and CDS, when the bootstrap has dynamic_resources."""
+        dynamic = self.bootstrap.dynamic_resources
+        return dynamic.sources if dynamic is not None else []
 
     def _send(self, message):
         try:

@@ -49,26 +49,23 @@ class XdsClient:
         self._node = convert.node_message(node)
         self._callbacks = Callbacks(on_update, on_event)
         self._lock = threading.Lock()
-        self._subs = {}             # type URL → Subscription
+        self._subs = {}             # (type URL, source) → Subscription
         self._transports = {}       # key → GrpcStream, RestPoller or FileWatcher
         self._started = False
         self._stopped = False
 
     def subscribe(self, type_url: str, source, resource_names=None):
         """Subscribes to ``type_url`` from ``source``: ``resource_names`` None for all (a
-        wildcard: LDS, CDS), else those names. Called again for a type, it changes the names
-        (the source must be the same, and a wildcard stays one). Before start(), nothing is sent
-        yet."""
+        wildcard: LDS, CDS), else those names. Called again for a type and source, it changes
+        the names (a wildcard stays one); another source of the type is another subscription,
+        whose updates carry it (Update.source). Before start(), nothing is sent yet."""
         rtype = resource_type(type_url)
         names = None if resource_names is None else frozenset(resource_names)
         with self._lock:
             if self._stopped:
                 raise RuntimeError("the xDS client is stopped")
-            sub = self._subs.get(type_url)
+            sub = self._subs.get((type_url, source))
             if sub is not None:
-                if sub.source != source:
-                    raise ValueError(f"{rtype.short_name} is already subscribed from "
-                                     f"{sub.source.describe()}")
                 if names is None:
                     if sub.state.names is not None:
                         raise ValueError(f"{rtype.short_name} is subscribed by name")
@@ -77,7 +74,7 @@ class XdsClient:
                 return
             sub = Subscription(rtype, source, names, self._callbacks)
             transport = self._transport_for(sub)
-            self._subs[type_url] = sub
+            self._subs[type_url, source] = sub
             if self._started:
                 sub.arm_initial_fetch_timeout()
                 transport.start()
@@ -124,7 +121,7 @@ class XdsClient:
                 key = ("ads", replace(source, initial_fetch_timeout_s=0))
                 method = ads_method(source.delta)
             else:
-                key, method = ("grpc", sub.type_url), sub.rtype.grpc_method(source.delta)
+                key, method = ("grpc", sub.type_url, source), sub.rtype.grpc_method(source.delta)
             transport = self._transports.get(key)
             if transport is None:
                 transport = self._transports[key] = GrpcStream(source, method, self._node,
@@ -139,5 +136,5 @@ class XdsClient:
             transport = FileWatcher(source, sub)
         else:
             raise TypeError(f"not an xDS source: {source!r}")
-        self._transports[("single", sub.type_url)] = transport
+        self._transports[("single", sub.type_url, source)] = transport
         return transport

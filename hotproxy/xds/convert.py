@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import threading
 
 from google.protobuf import descriptor_pool, json_format, message_factory, unknown_fields
 from google.protobuf.descriptor import FieldDescriptor
@@ -34,6 +35,7 @@ _SPECIAL_JSON = frozenset(
 
 _pool = descriptor_pool.Default()
 _imported_packages = set()
+_importing = threading.RLock()
 _json_names = {}    # descriptor full name → {json_name: field}
 
 
@@ -52,19 +54,21 @@ def message_class(full_name: str):
 
 
 def _import_package(package: str):
-    if not package or package in _imported_packages:
-        return
-    _imported_packages.add(package)
-    try:
-        spec = importlib.util.find_spec(package)
-    except (ImportError, ValueError):
-        return
-    if spec is None or not spec.submodule_search_locations:
-        return
-    for directory in spec.submodule_search_locations:
-        for entry in sorted(os.listdir(directory)):
-            if entry.endswith("_pb2.py"):
-                importlib.import_module(f"{package}.{entry[:-3]}")
+    """Under a lock: the client's threads decode at once, and a package marked imported
+    before its modules are must not send another thread looking in an incomplete pool."""
+    with _importing:
+        if not package or package in _imported_packages:
+            return
+        try:
+            spec = importlib.util.find_spec(package)
+        except (ImportError, ValueError):
+            spec = None
+        if spec is not None and spec.submodule_search_locations:
+            for directory in spec.submodule_search_locations:
+                for entry in sorted(os.listdir(directory)):
+                    if entry.endswith("_pb2.py"):
+                        importlib.import_module(f"{package}.{entry[:-3]}")
+        _imported_packages.add(package)
 
 
 def type_name(type_url: str) -> str:

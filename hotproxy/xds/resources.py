@@ -42,6 +42,8 @@ class Update:
     resources: dict
     added_or_changed: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
+    #: the subscription's source: a type may come from several (each EDS cluster its own file)
+    source: object = None
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ so on_update is never called twice at once for one type.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import logging
 import threading
 
@@ -110,7 +112,7 @@ class Subscription:
             for name, paths in staged.unknown_fields.items():
                 self._callbacks.event(event="unknown_fields", type_url=self.type_url,
                                       name=name, paths=list(paths))
-            error = self._callbacks.update(staged.update)
+            error = self._callbacks.update(dataclasses.replace(staged.update, source=self.source))
         with self.lock:
             if error is None:
                 request = self.state.accept(staged)

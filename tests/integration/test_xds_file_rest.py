@@ -102,3 +102,40 @@ def test_a_rest_control_plane_is_polled(proxy_factory, upstream, xds):
     wait_until(lambda: RawClient(port).request("GET", "/rest").status == 202,
                what="the polled route change serving")
     assert xds.requests("routes", kind="rest", node="rest")
+
+
+def test_static_eds_clusters_each_follow_their_own_file(proxy_factory, upstream, tmp_path):
+    """No dynamic_resources at all: static clusters whose endpoints come from files, one each,
+    and a static listener; moving a new file in changes one cluster's hosts in place."""
+    from harness import Upstream, http_listener, simple_routes
+    other = Upstream()
+    try:
+        directory = tmp_path / "eds"
+        directory.mkdir()
+
+        def write(name, *ports):
+            staged = directory / f".{name}.tmp"
+            staged.write_text(json.dumps({"version_info": "-".join(map(str, ports)), "resources": [
+                {"@type": TYPES["endpoints"], **assignment(name, *ports)}]}))
+            os.replace(staged, directory / f"{name}.json")
+
+        write("a", upstream.port)
+        write("b", upstream.port)
+        clusters = [eds_cluster(name, source=file_source(directory, name)) for name in ("a", "b")]
+        routes = simple_routes({"match": {"prefix": "/a"}, "route": {"cluster": "a"}},
+                               {"match": {"prefix": "/b"}, "route": {"cluster": "b"}})
+        proxy = proxy_factory(to_yaml({"static_resources": {
+            "listeners": [http_listener("http", "listen", routes)], "clusters": clusters}}))
+        port = proxy.port("listen")
+        assert RawClient(port).request("GET", "/a").status == 200
+        assert RawClient(port).request("GET", "/b").status == 200
+        generations = proxy.log().count("serving (")
+        write("b", other.port)
+        wait_until(lambda: RawClient(port).request("GET", "/b").status == 200 and other.requests,
+                   what="cluster b's new host serving")
+        before = len(upstream.requests)
+        assert RawClient(port).request("GET", "/a").status == 200
+        assert len(upstream.requests) == before + 1      # cluster a kept its own host
+        assert proxy.log().count("serving (") == generations
+    finally:
+        other.stop()
