@@ -116,9 +116,6 @@ class XdsProcess:
             self.catalog.apply(kind, update.version_info, checked, versions)
             for name in (None, *checked):   # what came needs no initial fetch clock any more
                 self._deadlines.pop((kind, name), None)
-            unknown = sum(len(entry.unknown_fields) for entry in update.resources.values())
-            if unknown:
-                self.catalog.unknown_fields += unknown
             self._follow_dependencies()
             self._send_snapshot()
         log.info("%s version %r accepted (%d resources)", kind, update.version_info, len(sent))

@@ -179,3 +179,14 @@ def test_a_killed_xds_process_is_respawned_and_keeps_the_config(proxy_factory, u
     assert RawClient(port).request("GET", "/echo").status == 200
     time.sleep(1.0)
     assert proxy.log().count("serving (") == generations      # the seed matched: nothing reloaded
+
+
+def test_a_listener_whose_routes_never_come_serves_404s_after_the_fetch_timeout(proxy_factory, xds):
+    port = free_port()
+    listener = rds_listener("web", port, "missing", source={"ads": {}, "initial_fetch_timeout": "1s"})
+    serve(xds, listeners=[listener], clusters=[], routes=[])
+    proxy = start_proxy(proxy_factory, xds)
+    wait_for_port(port, process=proxy.process)
+    response = RawClient(port).request("GET", "/")
+    assert response.status == 404
+    assert "initial fetch of routes 'missing' timed out" in proxy.log()

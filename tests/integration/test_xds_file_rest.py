@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from harness import RawClient, free_port, post_until, static_cluster, to_yaml, wait_for_port
+from harness import RawClient, admin_counter, free_port, post_until, static_cluster, to_yaml, wait_for_port
 from test_xds_dynamic import wait_until
 from xds_configs import assignment, eds_cluster, inline_listener, rds_listener, route_config, serve
 from xds_control import XdsServer
@@ -42,7 +42,9 @@ def test_file_based_listeners_and_clusters_are_picked_up_by_a_move(proxy_factory
     directory.mkdir()
     port, second_port = free_port(), free_port()
     listener = inline_listener("web", port, route_config("local", "svc"))
-    write_by_move(directory, "clusters", "1", [static_cluster_with("svc", upstream.port)])
+    # a field of a newer control plane: a warning and a count, not a rejection (Envoy's default)
+    write_by_move(directory, "clusters", "1", [{**static_cluster_with("svc", upstream.port),
+                                                "field_from_the_future": {"x": 1}}])
     write_by_move(directory, "listeners", "1", [listener])
     admin = free_port()
     bootstrap = {"node": {"id": "files", "cluster": "test"},
@@ -51,6 +53,7 @@ def test_file_based_listeners_and_clusters_are_picked_up_by_a_move(proxy_factory
                  "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}}}
     proxy = proxy_factory(to_yaml(bootstrap), listeners=[])
     wait_for_port(port, process=proxy.process)
+    assert admin_counter(admin, "server.dynamic_unknown_fields") == 1
     stop, failures, done = threading.Event(), [], [0]
     clients = [threading.Thread(target=post_until, args=(port, stop, failures, done)) for _ in range(3)]
     for client in clients:
