@@ -105,7 +105,7 @@ def downstream_tls_context(node: Node) -> DownstreamTlsContext | None:
         return None
     require = m.boolean("require_client_certificate")
     validation = common.validation
-    if require and (validation is None or validation.trusted_ca_pem is None):
+    if require and (validation is None or validation.trusted_ca_pem is None) and not common.missing_secrets:
         m.at("require_client_certificate").fail(
             "requires a validation_context with a trusted_ca to verify the client certificate against")
     if validation is not None and validation.checks_peer and validation.trusted_ca_pem is None:

@@ -20,6 +20,9 @@ class ListenSockets:
         """``obtain(address)``: a listening socket for a config SocketAddress (raises OSError)."""
         self._obtain = obtain
         self._sockets = {}           # (address, port) → listening stdlib socket
+        #: (listener name, address) → the (address, port) the kernel gave a listener on port 0:
+        #: it keeps that port while its name and address stay, as Envoy's does
+        self._ephemeral = {}
 
     def get(self, key):
         """The socket bound at ``key`` (address, port), or None."""
@@ -34,10 +37,14 @@ class ListenSockets:
         try:
             for listener in bootstrap.listeners:
                 key = (listener.address.address, listener.address.port)
-                sock = self._sockets.get(key) if listener.address.port else None
+                if not key[1]:
+                    key = self._ephemeral.get((listener.name, key[0]), key)
+                sock = self._sockets.get(key) if key[1] else None
                 if sock is None:
                     sock = self._obtain(listener.address)
                     fresh.append((key, sock))
+                    if not key[1]:
+                        self._ephemeral[listener.name, key[0]] = (key[0], sock.getsockname()[1])
                 by_name[listener.name] = sock
         except OSError as exc:
             for _key, sock in fresh:
@@ -60,6 +67,7 @@ class ListenSockets:
                 log.info("closing listener socket %s:%d (no longer configured)", *key)
                 sock.close()
                 del self._sockets[key]
+        self._ephemeral = {name: key for name, key in self._ephemeral.items() if key in self._sockets}
 
     def close_drained(self, name, sock):
         """Listener ``name`` was drained by the operator: its socket ``sock`` closes for good."""

@@ -110,6 +110,13 @@ class XdsProcess:
             checked, reason = self.catalog.check(kind, bodies)
             if reason is not None:
                 log.warning("%s version %r rejected: %s", kind, update.version_info, reason)
+                # a refused first answer ends the initial fetch, as Envoy's does: what it named
+                # is served as if it had timed out (empty), the rest starts
+                held = self.catalog.entries[kind]
+                self.catalog.fetch_timed_out(kind, [name for name in sent if name not in held])
+                for name in (None, *sent):
+                    self._deadlines.pop((kind, name), None)
+                self._send_snapshot()
                 return reason
             self._held[kind, update.source] = sent
             versions = {name: entry.version for name, entry in update.resources.items()}
@@ -117,11 +124,16 @@ class XdsProcess:
             for name in (None, *checked):   # what came needs no initial fetch clock any more
                 self._deadlines.pop((kind, name), None)
             self._follow_dependencies()
+            self._forget_unwanted()
             self._send_snapshot()
         log.info("%s version %r accepted (%d resources)", kind, update.version_info, len(sent))
         return None
 
     def _on_event(self, event):
+        if "type_urls" in event and "type_url" not in event:    # a stream's: once per type
+            for type_url in event["type_urls"]:
+                self._on_event({**event, "type_url": type_url, "type_urls": None})
+            return
         kind = event.get("type_url")
         event = {**event, "type": resource_type(kind).short_name if kind else None}
         event.pop("type_url", None)
@@ -159,6 +171,15 @@ class XdsProcess:
                              (RUNTIME, self.catalog.runtime_sources())):
             if wanted:
                 self._subscribe(kind, wanted)
+
+    def _forget_unwanted(self):
+        """What no listener or cluster names any more leaves the catalog, and the sets held
+        per source, so that a later update of that source does not bring it back."""
+        self.catalog.forget_unwanted()
+        for (kind, source), held in self._held.items():
+            if kind in (ROUTES, ENDPOINTS, SECRETS):
+                self._held[kind, source] = {name: body for name, body in held.items()
+                                            if name in self.catalog.entries[kind]}
 
     def _tick(self):
         while not self._stopped.wait(TICK_S):

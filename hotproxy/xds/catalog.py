@@ -103,6 +103,17 @@ class Catalog:
         self.versions[kind] = version
         self.fetched.add(kind)
 
+    def forget_unwanted(self) -> None:
+        """Drop the routes, assignments and secrets no listener or cluster names any more
+        (a delta server sends no removal for what the client stopped asking for)."""
+        wanted = {ROUTES: self.route_sources(), ENDPOINTS: self.service_sources(),
+                  SECRETS: self.secret_sources()}
+        for kind, names in wanted.items():
+            self.entries[kind] = {name: entry for name, entry in self.entries[kind].items()
+                                  if name in names}
+        self.timed_out = {(kind, name) for kind, name in self.timed_out
+                          if kind not in wanted or name in wanted[kind]}
+
     def fetch_timed_out(self, kind: str, names=None) -> None:
         """The initial fetch of ``kind`` (of ``names`` of it) did not answer in time."""
         self.fetched.add(kind)
@@ -208,6 +219,8 @@ class Catalog:
             "resources": {kind: {name: [entry.version, entry.last_updated]
                                  for name, entry in self.entries[kind].items()} for kind in KINDS},
             "warming": {LISTENERS: self.warming(LISTENERS), CLUSTERS: self.warming(CLUSTERS)},
+            "warming_bodies": {kind: {name: self.entries[kind][name].body for name in self.warming(kind)}
+                               for kind in (LISTENERS, CLUSTERS)},
             "unknown_fields": self.unknown_fields,
         }
 
