@@ -6,14 +6,14 @@ and the same answers to the same requests (status, and which of two upstreams se
 where Envoy is not installed.
 
 The server serves every node the same resources, so the listeners are on port 0: each data
-plane binds its own ephemeral ports, read from its /listeners before each request (hotproxy
-binds a port-0 listener again at every generation, where Envoy keeps it: see
-test_a_listener_on_port_zero). Envoy's answers are held to what each step says it does; then
-hotproxy's to Envoy's.
+plane binds its own ephemeral ports, read from its /listeners before each request. Envoy's
+answers are held to what each step says it does; then hotproxy's to Envoy's. The tests after
+it hold, one each, the differences this one found (fixed since).
 """
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import threading
 import time
@@ -187,18 +187,6 @@ def dumped(admin_port):
     }
 
 
-def as_is(dump, _step):
-    return dump
-
-
-def without_stale_routes(dump, step):
-    """KNOWN BUG (test_delta_drops_the_routes_of_a_removed_listener): over delta xDS hotproxy
-    keeps, and dumps, the route configuration of a removed listener. Left out of the comparison
-    so that the rest of the delta run is still held to Envoy's; remove with the bug."""
-    return {**dump, "routes": {name: version for name, version in dump["routes"].items()
-                               if name in step.routes}}
-
-
 def until(observe, done, timeout=10.0):
     """``observe()`` once ``done`` of it, or the last one after ``timeout``."""
     deadline = time.monotonic() + timeout
@@ -214,7 +202,6 @@ class Plane:
     """A data plane under test and what it showed after each step."""
     node: str
     admin: int
-    normalise: object = as_is       # (dump, step) -> the dump compared
     ports: dict = field(default_factory=dict)       # the last port seen of each listener
     answers: list = field(default_factory=list)
     dumps: list = field(default_factory=list)
@@ -225,11 +212,10 @@ class Plane:
         return {(listener, path): ask(self.ports[listener], path) if listener in self.ports
                 else "no such listener" for listener, path in PROBES}
 
-    def record(self, step, answers, dump):
+    def record(self, answers, dump):
         """Wait for ``answers`` and ``dump`` (each a value or a predicate), keep what was seen."""
         self.answers.append(until(self.answer, answers if callable(answers) else answers.__eq__))
-        observe = lambda: self.normalise(dumped(self.admin), step)     # noqa: E731
-        self.dumps.append(until(observe, dump if callable(dump) else dump.__eq__))
+        self.dumps.append(until(lambda: dumped(self.admin), dump if callable(dump) else dump.__eq__))
 
 
 def start_envoy(server, api_type, directory):
@@ -289,8 +275,7 @@ def test_envoy_and_hotproxy_end_alike(api_type, proxy_factory, upstreams, tmp_pa
         envoy, envoy_plane = start_envoy(server, api_type, tmp_path / "envoy")
         try:
             proxy = start_hotproxy(proxy_factory, server, api_type)
-            hotproxy_plane = Plane(HOTPROXY_NODE, proxy.ports["admin"],
-                                   without_stale_routes if api_type == "DELTA_GRPC" else as_is)
+            hotproxy_plane = Plane(HOTPROXY_NODE, proxy.ports["admin"])
             for index, step in enumerate(sequence):
                 if index:
                     for kind in KINDS:
@@ -299,9 +284,8 @@ def test_envoy_and_hotproxy_end_alike(api_type, proxy_factory, upstreams, tmp_pa
                 for plane in (envoy_plane, hotproxy_plane):
                     wait_for_answers(server, plane, step)
                 # Envoy drops a removed listener's routes once it has drained
-                envoy_plane.record(step, step.expected,
-                                   lambda dump, step=step: set(dump["routes"]) == step.routes)
-                hotproxy_plane.record(step, envoy_plane.answers[-1], envoy_plane.dumps[-1])
+                envoy_plane.record(step.expected, lambda dump, step=step: set(dump["routes"]) == step.routes)
+                hotproxy_plane.record(envoy_plane.answers[-1], envoy_plane.dumps[-1])
             stats = {plane.node: {name: admin_counter(plane.admin, name) for name in STATS}
                      for plane in (envoy_plane, hotproxy_plane)}
         finally:
@@ -328,7 +312,7 @@ def test_envoy_and_hotproxy_end_alike(api_type, proxy_factory, upstreams, tmp_pa
     assert stats[HOTPROXY_NODE] == stats[ENVOY_NODE]
 
 
-# --- differences found, held as failing tests until hotproxy is fixed -------------------------
+# --- differences this test found, fixed in hotproxy (18cd01f), each held on its own ------------
 
 def answer_to(server, kind, version):
     """hotproxy's ACK or NACK of ``version`` of ``kind``."""
@@ -337,15 +321,10 @@ def answer_to(server, kind, version):
                                    and r["response_version"] == version)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "delta xDS: when a listener goes, the xDS process unsubscribes from its route configuration "
-    "(DeltaState.set_names drops it from the client's state) but never drops it from the "
-    "Catalog (xds/catalog.py), which only changes on an update, and a delta server answers no "
-    "unsubscription: the route configuration stays in every snapshot, /config_dump and the "
-    "workers' tables; it also counts as already fetched should a listener name it again, so "
-    "that listener is not warmed. By the same path, a removed EDS cluster's assignment stays. "
-    "SotW is spared because the server answers the new resource_names."))
 def test_delta_drops_the_routes_of_a_removed_listener(proxy_factory, upstreams, tmp_path):
+    """Over delta, a removed listener's route configuration leaves the catalog, snapshot and dump
+    (a delta server answers no unsubscription, so the client cannot wait for one); Envoy 1.40
+    drops it once the listener has drained."""
     a, _b = upstreams
     with XdsServer.start(tmp_path / "xds") as server:
         server.set("clusters", [eds_cluster("alpha")], "c1")
@@ -365,12 +344,9 @@ def test_delta_drops_the_routes_of_a_removed_listener(proxy_factory, upstreams, 
         assert set(dump["routes"]) == {"web-routes"}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a listener on port 0 is bound to a new ephemeral port at every generation "
-    "(process/listen_sockets.py ListenSockets.bind reuses a socket only for a non-zero port), "
-    "so any listener or cluster change from the control plane moves it; Envoy 1.40 keeps the "
-    "port of a listener that did not change (its socket is shared with the new listener)."))
 def test_a_listener_on_port_zero(proxy_factory, tmp_path):
+    """A listener on port 0 keeps the port the kernel gave it across generations (a cluster
+    change here), as Envoy 1.40 keeps the socket of a listener that did not change."""
     direct = {"name": "local", "virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [
         {"match": {"prefix": "/"}, "direct_response": {"status": 204}}]}]}
     with XdsServer.start(tmp_path / "xds") as server:
@@ -388,13 +364,9 @@ def test_a_listener_on_port_zero(proxy_factory, tmp_path):
         assert ask(port, "/")[0] == 204
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "/config_dump lists a warming cluster or listener without its body: the xDS process's "
-    "snapshot (xds/catalog.py Catalog.snapshot) names what warms ('warming') but sends no "
-    "'warming_bodies', which admin/config_dump.py reads them from, so an entry of "
-    "dynamic_warming_clusters has no 'cluster' (and so no name) and a listener's warming_state "
-    "no 'listener'; Envoy 1.40 dumps both with the resource"))
 def test_what_warms_is_dumped_with_its_resource(proxy_factory, tmp_path):
+    """A warming cluster and listener are in /config_dump with their resources
+    (dynamic_warming_clusters[].cluster, warming_state.listener), as Envoy 1.40 dumps them."""
     with XdsServer.start(tmp_path / "xds") as server:
         server.set("clusters", [], "c1")
         server.set("listeners", [], "l1")
@@ -415,15 +387,9 @@ def test_what_warms_is_dumped_with_its_resource(proxy_factory, tmp_path):
                 for entry in listeners] == [("slow", "slow")]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a failed stream to the control plane counts in no update_failure: the gRPC transport's "
-    "connection_failure event names its types in 'type_urls' (xds/grpc_transport.py _event; "
-    "a failed REST poll's too, xds/rest_transport.py _failed), "
-    "XdsProcess._on_event (process/xds_child.py) reads only 'type_url', so the event reaches "
-    "XdsLink._on_event (process/xds_link.py) with no type and no listener_manager.lds. or "
-    "cluster_manager.cds. prefix; Envoy 1.40 counts each failed attempt in both (5 each within "
-    "4 s of the control plane's SIGKILL, with update_attempt counting them too)"))
 def test_a_lost_control_plane_counts_update_failures(proxy_factory, tmp_path):
+    """Each failed attempt to reach a lost control plane counts in the lds and cds
+    update_failure, as in Envoy 1.40 (5 each within 4 s of the control plane's SIGKILL)."""
     with XdsServer.start(tmp_path / "xds") as server:
         server.set("clusters", [], "c1")
         server.set("listeners", [], "l1")
@@ -438,26 +404,24 @@ def test_a_lost_control_plane_counts_update_failures(proxy_factory, tmp_path):
         assert min(failures.values()) >= 2, failures
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a mutual-TLS listener whose validation context comes over SDS is NACKed when its secret has "
-    "not come yet: downstream_tls_context (config/parse_tls.py) requires a trusted_ca for "
-    "require_client_certificate and finds none in a validation_context_sds_secret_config it "
-    "cannot resolve yet, so the listener is refused (\"require_client_certificate: requires a "
-    "validation_context with a trusted_ca ...\") instead of warming until the secret comes, and "
-    "stays refused once it has; Envoy 1.40 ACKs it, warms it and serves it once the secrets come "
-    "(Istio's inbound listeners: ROOTCA over SDS)"))
 def test_a_mutual_tls_listener_warms_for_its_sds_validation_context(proxy_factory, tmp_path):
+    """A mutual-TLS listener whose certificate and CA come over SDS is ACKed before they come,
+    warms, and serves once they do, asking clients for a certificate from that CA, as in
+    Envoy 1.40 (Istio's inbound listeners: ROOTCA over SDS)."""
+    import ssl
     from certs import CA
     from tls_harness import DOWNSTREAM_TLS, transport_socket
     from xds_configs import ADS
     ca = CA()
     issued = ca.issue("web", dns=["web.example.com"])
+    client_cert, client_key = ca.issue("client", client=True, server=False).write(tmp_path, "client")
+    quick = {**ADS, "initial_fetch_timeout": "1s"}      # the first generation waits that long
     port = free_port()
     listener = rds_listener("web", port, "routes")
     listener["filter_chains"][0]["transport_socket"] = transport_socket(DOWNSTREAM_TLS, {
         "common_tls_context": {
-            "tls_certificate_sds_secret_configs": [{"name": "default", "sds_config": ADS}],
-            "validation_context_sds_secret_config": {"name": "ROOTCA", "sds_config": ADS}},
+            "tls_certificate_sds_secret_configs": [{"name": "default", "sds_config": quick}],
+            "validation_context_sds_secret_config": {"name": "ROOTCA", "sds_config": quick}},
         "require_client_certificate": True})
     with XdsServer.start(tmp_path / "xds") as server:
         server.set("clusters", [], "c1")
@@ -471,20 +435,27 @@ def test_a_mutual_tls_listener_warms_for_its_sds_validation_context(proxy_factor
             {"name": "default", "tls_certificate": {
                 "certificate_chain": {"inline_string": issued.chain_pem.decode()},
                 "private_key": {"inline_string": issued.key_pem().decode()}}},
-            {"name": "ROOTCA", "validation_context": {"trusted_ca": {"inline_string": ca.pem.decode()}}}], "s1")
+            {"name": "ROOTCA",
+             "validation_context": {"trusted_ca": {"inline_string": ca.pem.decode()}}}], "s1")
         wait_for_port(port, timeout=10, process=proxy.process)
+        context = ssl.create_default_context(cadata=ca.pem.decode())
+        context.load_cert_chain(client_cert, client_key)
+        with context.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=5),
+                                 server_hostname="web.example.com") as tls:
+            tls.sendall(b"GET / HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n")
+            assert tls.recv(12) == b"HTTP/1.1 503"          # the route's cluster is not there
+        anonymous = ssl.create_default_context(cadata=ca.pem.decode())
+        with pytest.raises((ssl.SSLError, ConnectionError)):   # no client certificate: refused
+            with anonymous.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=5),
+                                       server_hostname="web.example.com") as tls:
+                tls.sendall(b"GET / HTTP/1.1\r\nHost: web\r\n\r\n")
+                if not tls.recv(1):
+                    raise ConnectionError("closed without an answer")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a NACKed first response does not end the initial fetch: XdsProcess._on_update "
-    "(process/xds_child.py) returns the refusal without marking the type fetched, and "
-    "Catalog.initial_done (xds/catalog.py) waits for every subscribed type in Catalog.fetched, "
-    "which only an accepted update fills; the client's initial_fetch_done event (reason "
-    "'rejected') is not read. So the first generation waits for the initial_fetch_timeout (15 s "
-    "by default) and with 0s, Istio's setting, for ever: no listener serves, static ones "
-    "included, and /ready answers 503. Envoy 1.40 ends the initial fetch on a rejected update "
-    "and serves its static listeners at once"))
 def test_a_rejected_first_update_ends_the_initial_fetch(tmp_path):
+    """A NACKed first response ends the initial fetch, as in Envoy 1.40: with
+    initial_fetch_timeout 0s (Istio's), the static listeners serve at once instead of never."""
     from harness import Proxy
     direct = {"name": "local", "virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [
         {"match": {"prefix": "/"}, "direct_response": {"status": 204}}]}]}
@@ -500,7 +471,7 @@ def test_a_rejected_first_update_ends_the_initial_fetch(tmp_path):
         proxy = Proxy(to_yaml(bootstrap), tmp_path, {"admin": admin}, ["--concurrency", "1"])
         try:
             assert answer_to(server, "clusters", "c1")["flag"] == "nack"
-            wait_for_port(static_port, timeout=5, process=proxy.process)
+            wait_for_port(static_port, timeout=15, process=proxy.process)
             assert ask(static_port, "/")[0] == 204
         finally:
             proxy.stop()
