@@ -22,6 +22,12 @@ class LbEndpoint:
     socket_match_labels: SocketMatchLabels = None
     health_check: EndpointHealthCheckConfig | None = None
     hostname: str = ""      # endpoint.hostname: what auto_host_rewrite and auto_sni use
+    #: what the control plane says of it: UNHEALTHY, DRAINING and TIMEOUT take no traffic
+    health_status: str = "UNKNOWN"
+
+    @property
+    def serves(self) -> bool:
+        return self.health_status not in ("UNHEALTHY", "DRAINING", "TIMEOUT")
 
     def health_check_address(self) -> tuple[str, int]:
         """Where active health checks of this endpoint go: its ``health_check_config`` address

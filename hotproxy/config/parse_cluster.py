@@ -69,8 +69,9 @@ LOCALITY_LB_ENDPOINTS = Fields(
     "lb_endpoints load_balancing_weight priority metadata locality",
     unsupported="load_balancer_endpoints leds_cluster_locality_config "
                 "proximity")
-LB_ENDPOINT = Fields("endpoint load_balancing_weight metadata",
-                     unsupported="endpoint_name health_status")
+LB_ENDPOINT = Fields("endpoint load_balancing_weight metadata health_status",
+                     unsupported="endpoint_name")
+HEALTH_STATUSES = Enum("UNKNOWN HEALTHY UNHEALTHY DRAINING TIMEOUT DEGRADED")
 LOCALITY = Fields("region zone sub_zone")
 ENDPOINT = Fields("address health_check_config hostname", unsupported="additional_addresses")
 
@@ -343,4 +344,5 @@ def lb_endpoint(node: Node, ip_only: bool) -> LbEndpoint | None:
         return None
     return LbEndpoint(address=socket_address, socket_match_labels=labels,
                       **present(load_balancing_weight=weight, health_check=health_check,
-                                hostname=hostname))
+                                hostname=hostname,
+                                health_status=m.enum("health_status", HEALTH_STATUSES)))

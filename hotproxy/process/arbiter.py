@@ -257,7 +257,7 @@ class Arbiter:
             state=self.server_state(), uptime=self.uptimes()[1], concurrency=supervisor.concurrency,
             epoch=self.hot_restart.epoch, parent_connections=self.hot_restart.parent_connections,
             draining=len(supervisor.draining()), gauges=stats.gauges(),
-            memory=memory_report(supervisor.processes())))
+            memory=memory_report(supervisor.processes())), set_=True)
 
     def _set_title(self, state):
         set_title(f"hotproxy: arbiter [epoch {self.hot_restart.epoch}, {state}]")

@@ -61,6 +61,8 @@ def server_levels(*, state, uptime, concurrency, epoch, parent_connections, drai
         "server.parent_connections": parent_connections,
         "server.version": version_number(__version__),
         "server.draining_generations": draining,
+        # Envoy's: 1 once the workers run (pilot-agent's readiness probe asks for it)
+        "listener_manager.workers_started": 1 if state != PRE_INITIALIZING else 0,
         "server.memory_allocated": int(memory["allocated"]),
         "server.memory_physical_size": int(memory["total_physical_bytes"]),
     }

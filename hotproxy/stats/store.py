@@ -65,13 +65,15 @@ class StatsStore:
                         totals[name] = totals.get(name, 0) + delta
             self._hosts[source] = levels
 
-    def set_gauges(self, source, levels, local=False):
+    def set_gauges(self, source, levels, local=False, set_=False):
         """Levels the arbiter itself owns (``server.*``), replacing what ``source`` had.
-        ``local``: never exported to the next epoch, which measures them itself."""
+        ``local``: never exported to the next epoch, which measures them itself. ``set_``:
+        each counts as used (``?usedonly``) even at 0, as an Envoy gauge the server sets does
+        (``server.state: 0``); else once it is not 0."""
         self._summed[source] = levels
         if local:
             self._local.add(source)
-        self.used.update(name for name, level in levels.items() if level)
+        self.used.update(levels if set_ else (name for name, level in levels.items() if level))
 
     def add(self, name, delta=1):
         self.counters[name] = self.counters.get(name, 0) + delta

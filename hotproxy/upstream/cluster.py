@@ -346,4 +346,4 @@ def _hosts_of(config):
     """The hosts of the endpoints in ``config`` (a STATIC cluster's, or the last EDS update's)."""
     return [Host((ep.address.address, ep.address.port), ep.load_balancing_weight, ep.hostname,
                  labels, priority, locality)
-            for ep, labels, priority, locality in config.endpoints_with_priority()]
+            for ep, labels, priority, locality in config.endpoints_with_priority() if ep.serves]

@@ -466,7 +466,7 @@ def _refused_today(reason):
 @pytest.mark.parametrize("kind", [
     pytest.param("clusters", marks=_refused_today(
         "alt_stat_name, metadata and filters (istio.metadata_exchange) are not supported")),
-    pytest.param("endpoints", marks=_refused_today("lb_endpoints[].health_status is not supported")),
+    "endpoints",
     pytest.param("routes", marks=_refused_today(
         "validate_clusters, max_direct_response_body_size_bytes, ignore_port_in_host_matching, "
         "decorator, max_stream_duration and the retry conditions unavailable and cancelled")),
@@ -497,13 +497,9 @@ def test_istiods_resources_as_sent(kind, proxy_factory, reviews, tmp_path):
         assert answer["flag"] == "ack", answer["error_detail"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "pilot-agent's readiness probe (pkg/envoy/util GetReadinessStats) asks the admin for "
-    "/stats?usedonly&filter=^(server\\.state|listener_manager\\.workers_started) and wants both "
-    "lines, as Envoy 1.40 answers 'listener_manager.workers_started: 1' and 'server.state: 0'; "
-    "hotproxy has no listener_manager.workers_started and leaves server.state out of usedonly "
-    "while it is 0 (LIVE), so istio-agent would never report the pod ready"))
 def test_pilot_agents_readiness_query(proxy_factory, tmp_path):
+    """pilot-agent's readiness probe (pkg/envoy/util GetReadinessStats) wants both lines, as
+    Envoy 1.40 answers them, or istio-agent never reports the pod ready."""
     port = free_port()
     with XdsServer.start(tmp_path / "xds") as xds:
         xds.set("clusters", [])

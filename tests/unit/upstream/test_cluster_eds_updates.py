@@ -56,3 +56,14 @@ def test_an_empty_update_leaves_no_host():
     cluster.set_endpoints(endpoints((0, [1001])))
     cluster.set_endpoints(())
     assert cluster.pick_host() is None and cluster.hosts == []
+
+
+def test_endpoints_the_control_plane_calls_unhealthy_or_draining_take_no_traffic():
+    body = {"cluster_name": "svc", "endpoints": [{"lb_endpoints": [
+        {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}},
+         "health_status": status}
+        for port, status in ((1001, "HEALTHY"), (1002, "UNHEALTHY"), (1003, "DRAINING"),
+                             (1004, "DEGRADED"), (1005, "UNKNOWN"))]}]}
+    cluster = Cluster(CONFIG)
+    cluster.set_endpoints(parse_resource("endpoints", body)[0])
+    assert set(ports_picked(cluster)) == {1001, 1004, 1005}
