@@ -72,7 +72,10 @@ def message_class(full_name):
     except KeyError:
         pass
     package = full_name.rsplit(".", 1)[0]
-    spec = importlib.util.find_spec(package) if "." in package else None
+    try:
+        spec = importlib.util.find_spec(package) if "." in package else None
+    except ModuleNotFoundError:     # a parent package is not installed (istio.*): a 400
+        spec = None
     if spec is None or not spec.submodule_search_locations:
         raise KeyError(f"no generated module for {full_name}")
     for module in pkgutil.iter_modules(spec.submodule_search_locations):
