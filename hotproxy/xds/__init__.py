@@ -1,2 +1,3 @@
 """xDS in its own process (threads, grpcio, no gevent): client XdsClient; subscription one type;
-sotw, delta: sans-IO state; grpc/rest_transport, file_source: IO; convert, resources; catalog."""
+sotw, delta: sans-IO state; grpc/rest_transport, file_source: IO on a
+source_thread each; convert, resources; catalog."""

@@ -16,12 +16,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import threading
 
 from google.protobuf import text_format
 
 from . import convert
 from .resources import parse_json_response
+from .source_thread import SourceThread
 
 POLL_INTERVAL = 0.1
 _TEXT_ANY = re.compile(r"\[\s*[\w.-]+/([\w.]+)\s*\]")
@@ -68,25 +68,13 @@ def _stat(path: str):
     return st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size
 
 
-class FileWatcher:
+class FileWatcher(SourceThread):
     def __init__(self, source, sub, interval: float = POLL_INTERVAL):
+        super().__init__()
         self.source = source
         self._sub = sub
         self._interval = interval
         self._watched = [p for p in (source.path, source.watched_directory) if p]
-        self._stopped = threading.Event()
-        self._thread = None
-
-    def start(self):
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, daemon=True,
-                                            name=f"xds {self.source.describe()}")
-            self._thread.start()
-
-    def stop(self, timeout: float = 5.0):
-        self._stopped.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
 
     def _run(self):
         seen = self._signature()        # before the read: a replace during it is seen next

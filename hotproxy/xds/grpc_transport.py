@@ -22,6 +22,7 @@ import grpc
 from envoy.service.discovery.v3 import discovery_pb2
 
 from .backoff import Backoff
+from .source_thread import SourceThread
 
 _CLOSED = object()
 
@@ -76,8 +77,9 @@ class _Connection:
             self._state = "down"
 
 
-class GrpcStream:
+class GrpcStream(SourceThread):
     def __init__(self, source, method: str, node, callbacks, rng=random.random):
+        super().__init__()
         self.source = source
         self._method = method
         self._node = node
@@ -93,8 +95,6 @@ class GrpcStream:
         self._subs = {}                     # type URL → Subscription
         self._outbox = None                 # of the open stream
         self._call = None
-        self._stopped = threading.Event()
-        self._thread = None
 
     def add(self, sub):
         """Carries ``sub`` from now on; on an open stream, its first request goes at once."""
@@ -103,20 +103,14 @@ class GrpcStream:
             if self._outbox is not None:
                 sub.attach(self._outbox)
 
-    def start(self):
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, daemon=True,
-                                            name=f"xds {self.source.describe()}")
-            self._thread.start()
-
     def stop(self, timeout: float = 5.0):
+        """The open call is cancelled first: its thread waits on the server, not on the event."""
         self._stopped.set()
         with self._lock:
             call = self._call
         if call is not None:
             call.cancel()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        super().stop(timeout)
 
     def _run(self):
         while not self._stopped.is_set():

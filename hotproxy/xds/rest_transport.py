@@ -9,33 +9,21 @@ from __future__ import annotations
 import http.client
 import json
 import random
-import threading
 
 from google.protobuf import json_format
 
 from .resources import parse_json_response
+from .source_thread import SourceThread
 
 
-class RestPoller:
+class RestPoller(SourceThread):
     def __init__(self, source, sub, node, callbacks, rng=random.random):
+        super().__init__()
         self.source = source
         self._sub = sub
         self._node = node
         self._callbacks = callbacks
         self._rng = rng
-        self._stopped = threading.Event()
-        self._thread = None
-
-    def start(self):
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, daemon=True,
-                                            name=f"xds {self.source.describe()}")
-            self._thread.start()
-
-    def stop(self, timeout: float = 5.0):
-        self._stopped.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
 
     def _run(self):
         refresh = self.source.refresh_delay_s
