@@ -20,6 +20,13 @@ def xds(tmp_path):
         yield server
 
 
+def serve_web(xds, port, upstream_port):
+    """The control plane's usual state here: listener "web" on ``port`` with RDS routes to the
+    EDS cluster "svc" of one host."""
+    serve(xds, listeners=[rds_listener("web", port, "routes")], clusters=[eds_cluster("svc")],
+          endpoints=[assignment("svc", upstream_port)], routes=[route_config("routes", "svc")])
+
+
 def start_proxy(proxy_factory, xds, api_type="GRPC", concurrency=2):
     admin = free_port()
     text = to_yaml(ads_bootstrap(xds.grpc_port, admin, NODE, api_type))
@@ -47,8 +54,7 @@ def answers(port, path="/echo"):
 @pytest.mark.parametrize("api_type", ["GRPC", "DELTA_GRPC"])
 def test_a_bootstrap_of_nothing_but_a_control_plane_serves(proxy_factory, upstream, xds, api_type):
     port = free_port()
-    serve(xds, listeners=[rds_listener("web", port, "routes")], clusters=[eds_cluster("svc")],
-          endpoints=[assignment("svc", upstream.port)], routes=[route_config("routes", "svc")])
+    serve_web(xds, port, upstream.port)
     proxy = start_proxy(proxy_factory, xds, api_type)
     wait_for_port(port, process=proxy.process)
     assert RawClient(port).request("GET", "/echo").status == 200
@@ -63,8 +69,7 @@ def test_a_bootstrap_of_nothing_but_a_control_plane_serves(proxy_factory, upstre
 
 def test_a_refused_resource_is_nacked_by_name_and_the_last_config_serves(proxy_factory, upstream, xds):
     port = free_port()
-    serve(xds, listeners=[rds_listener("web", port, "routes")], clusters=[eds_cluster("svc")],
-          endpoints=[assignment("svc", upstream.port)], routes=[route_config("routes", "svc")])
+    serve_web(xds, port, upstream.port)
     proxy = start_proxy(proxy_factory, xds)
     wait_for_port(port, process=proxy.process)
     good = xds.version("clusters")
@@ -82,8 +87,7 @@ def test_an_eds_update_under_load_fails_no_request(proxy_factory, upstream, xds)
     second = Upstream()
     try:
         port = free_port()
-        serve(xds, listeners=[rds_listener("web", port, "routes")], clusters=[eds_cluster("svc")],
-              endpoints=[assignment("svc", upstream.port)], routes=[route_config("routes", "svc")])
+        serve_web(xds, port, upstream.port)
         proxy = start_proxy(proxy_factory, xds)
         wait_for_port(port, process=proxy.process)
         stop, failures, done = threading.Event(), [], [0]
@@ -111,8 +115,7 @@ def test_an_eds_update_under_load_fails_no_request(proxy_factory, upstream, xds)
 
 def test_listeners_and_clusters_change_under_load_with_no_failed_request(proxy_factory, upstream, xds):
     port, extra_port = free_port(), free_port()
-    serve(xds, listeners=[rds_listener("web", port, "routes")], clusters=[eds_cluster("svc")],
-          endpoints=[assignment("svc", upstream.port)], routes=[route_config("routes", "svc")])
+    serve_web(xds, port, upstream.port)
     proxy = start_proxy(proxy_factory, xds)
     wait_for_port(port, process=proxy.process)
     stop, failures, done = threading.Event(), [], [0]
@@ -146,8 +149,7 @@ def test_listeners_and_clusters_change_under_load_with_no_failed_request(proxy_f
 
 def test_the_last_config_serves_while_the_control_plane_is_away(proxy_factory, upstream, xds):
     port = free_port()
-    serve(xds, listeners=[rds_listener("web", port, "routes")], clusters=[eds_cluster("svc")],
-          endpoints=[assignment("svc", upstream.port)], routes=[route_config("routes", "svc")])
+    serve_web(xds, port, upstream.port)
     proxy = start_proxy(proxy_factory, xds)
     wait_for_port(port, process=proxy.process)
     xds.kill()
@@ -167,8 +169,7 @@ def test_the_last_config_serves_while_the_control_plane_is_away(proxy_factory, u
 def test_a_killed_xds_process_is_respawned_and_keeps_the_config(proxy_factory, upstream, xds):
     import psutil
     port = free_port()
-    serve(xds, listeners=[rds_listener("web", port, "routes")], clusters=[eds_cluster("svc")],
-          endpoints=[assignment("svc", upstream.port)], routes=[route_config("routes", "svc")])
+    serve_web(xds, port, upstream.port)
     proxy = start_proxy(proxy_factory, xds)
     wait_for_port(port, process=proxy.process)
     (child,) = [c for c in psutil.Process(proxy.process.pid).children()
