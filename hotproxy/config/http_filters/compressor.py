@@ -80,11 +80,13 @@ class Zstd:
 
 @dataclass(frozen=True)
 class Direction:
-    """A CommonDirectionConfig: ``enabled`` is the RuntimeFeatureFlag's default_value (hotproxy
-    has no runtime layer to override it); ``content_types`` lower-case, Envoy's list when empty."""
+    """A CommonDirectionConfig: ``enabled`` is the RuntimeFeatureFlag's default_value, which the
+    runtime's boolean for ``runtime_key`` replaces when it has one (the filter reads it per
+    request only when the key is set); ``content_types`` lower-case, Envoy's list when empty."""
     enabled: bool = True
     min_content_length: int = 30
     content_types: frozenset = field(default_factory=lambda: frozenset(DEFAULT_CONTENT_TYPES))
+    runtime_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -165,23 +167,30 @@ def parse_per_route(node: Node) -> CompressorPerRoute | None:
 
 
 def runtime_feature_flag(node: Node) -> bool | None:
-    """A RuntimeFeatureFlag's default_value (required, as in Envoy); the runtime_key is read
-    but hotproxy has no runtime layer that could override the value."""
+    """A RuntimeFeatureFlag's default_value (required, as in Envoy), its runtime_key read but
+    not kept (the decompressor's)."""
+    flag = keyed_feature_flag(node)
+    return None if flag is None else flag[0]
+
+
+def keyed_feature_flag(node: Node) -> tuple[bool | None, str] | None:
+    """A RuntimeFeatureFlag: (default_value, runtime_key)."""
     m = node.message(RUNTIME_FEATURE_FLAG)
     if m is None:
         return None
-    m.string("runtime_key")
+    key = m.string("runtime_key", "")
     value = m.boolean("default_value")
     if value is None:
         m.at("default_value").fail("required field is missing")
-    return value
+    return value, key
 
 
 def _direction(m, enabled_name="enabled", length_name="min_content_length") -> Direction:
     types = m.repeated("content_type", lambda n: n.string())
     length = m.uint32(length_name)
+    enabled, key = m.nested(enabled_name, keyed_feature_flag) or (None, None)
     return Direction(**present(
-        enabled=m.nested(enabled_name, runtime_feature_flag),
+        enabled=enabled, runtime_key=key or None,
         # Envoy takes 0 as unset: the default 30 applies.
         min_content_length=length or None,
         content_types=frozenset(t.strip().lower() for t in types) if types else None))

@@ -8,7 +8,8 @@ from typing import ClassVar
 from ..core import StringMatcher
 from ..fields import Enum, Fields, Node, present
 from ..parse_core import string_matcher
-from ..parse_mirror import _runtime_fraction as runtime_fraction
+from ..runtime import RuntimeFraction
+from .runtime_fraction import keyed_runtime_fraction
 
 EXT_AUTHZ = Fields(
     "http_service grpc_service failure_mode_allow failure_mode_allow_header_add with_request_body "
@@ -88,8 +89,11 @@ class ExtAuthz:
     status_on_error: int = 403
     include_peer_certificate: bool = False
     stat_prefix: str = ""
-    filter_enabled: tuple[int, int] | None = None     # (numerator, denominator)
+    #: (numerator, denominator), or a RuntimeFraction when a runtime_key is set; None: always
+    filter_enabled: tuple[int, int] | RuntimeFraction | None = None
     deny_at_disable: bool = False
+    #: the runtime key whose boolean replaces deny_at_disable's default_value ("": none)
+    deny_at_disable_runtime_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,7 @@ def parse(node: Node) -> ExtAuthz | None:
                                      "allowed_headers are mutually exclusive")
     status = m.nested("status_on_error", _http_status)
     deny = m.nested("deny_at_disable", _feature_flag)
+    deny, deny_key = deny if deny is not None else (None, None)
     values = present(
         allowed_headers=allowed if allowed is not None else request_allowed,
         failure_mode_allow=m.boolean("failure_mode_allow"),
@@ -124,8 +129,9 @@ def parse(node: Node) -> ExtAuthz | None:
         status_on_error=status,
         include_peer_certificate=m.boolean("include_peer_certificate"),
         stat_prefix=m.string("stat_prefix"),
-        filter_enabled=m.nested("filter_enabled", runtime_fraction),
-        deny_at_disable=deny)
+        filter_enabled=m.nested("filter_enabled", keyed_runtime_fraction),
+        deny_at_disable=deny,
+        deny_at_disable_runtime_key=deny_key or None)
     if kind == "http_service" and service is not None:
         return ExtAuthz(http_service=service[0], **values)
     if kind == "grpc_service" and grpc is not None:
@@ -252,13 +258,14 @@ def _http_status(node: Node) -> int | None:
     return number
 
 
-def _feature_flag(node: Node) -> bool | None:
-    """A RuntimeFeatureFlag's default_value (hotproxy has no runtime layer to override it)."""
+def _feature_flag(node: Node) -> tuple[bool | None, str] | None:
+    """A RuntimeFeatureFlag: (default_value, runtime_key); the filter reads the key's boolean in
+    the runtime, the default_value when it has none (Envoy's Runtime::FeatureFlag)."""
     m = node.message(RUNTIME_FEATURE_FLAG)
     if m is None:
         return None
-    m.string("runtime_key")
-    return m.nested("default_value", _bool_value, required=True)
+    key = m.string("runtime_key", "")
+    return m.nested("default_value", _bool_value, required=True), key
 
 
 def _bool_value(node: Node) -> bool | None:

@@ -12,7 +12,8 @@ from typing import ClassVar
 from ..core import HeaderValueOption
 from ..fields import Enum, Fields, Node, present
 from ..parse_core import header_value_option
-from .runtime_fraction import runtime_fraction
+from ..runtime import RuntimeFraction
+from .runtime_fraction import keyed_runtime_fraction
 
 LOCAL_RATE_LIMIT = Fields(
     "stat_prefix status token_bucket filter_enabled filter_enforced "
@@ -53,8 +54,9 @@ class Descriptor:
 
 @dataclass(frozen=True)
 class LocalRateLimit:
-    """``filter_enabled`` / ``filter_enforced``: (numerator, denominator), None is never (Envoy's
-    default for both: a filter without filter_enabled limits nothing). ``location`` is where the
+    """``filter_enabled`` / ``filter_enforced``: (numerator, denominator), or a RuntimeFraction
+    when a runtime_key is set (the runtime's value of the key decides, else the default_value);
+    None is never (Envoy's default for both: a filter without filter_enabled limits nothing). ``location`` is where the
     config sits in the bootstrap: its token buckets are shared by every worker process under
     keys made from it and from the config (``bucket_keys``)."""
     runtime: ClassVar[str] = "local_ratelimit"
@@ -62,8 +64,8 @@ class LocalRateLimit:
     location: str
     status: int = 429
     token_bucket: TokenBucket | None = None
-    filter_enabled: tuple[int, int] | None = None
-    filter_enforced: tuple[int, int] | None = None
+    filter_enabled: tuple[int, int] | RuntimeFraction | None = None
+    filter_enforced: tuple[int, int] | RuntimeFraction | None = None
     request_headers_to_add_when_not_enforced: tuple[HeaderValueOption, ...] = ()
     response_headers_to_add: tuple[HeaderValueOption, ...] = ()
     descriptors: tuple[Descriptor, ...] = ()
@@ -117,8 +119,8 @@ def parse(node: Node, per_route=False) -> LocalRateLimit | None:
         request_headers_to_add_when_not_enforced=headers_when_not_enforced,
         response_headers_to_add=response_headers,
         **present(status=m.nested("status", http_status),
-                  filter_enabled=m.nested("filter_enabled", runtime_fraction),
-                  filter_enforced=m.nested("filter_enforced", runtime_fraction),
+                  filter_enabled=m.nested("filter_enabled", keyed_runtime_fraction),
+                  filter_enforced=m.nested("filter_enforced", keyed_runtime_fraction),
                   stage=m.uint32("stage", maximum=10),
                   per_connection=m.boolean("local_rate_limit_per_downstream_connection"),
                   x_ratelimit_headers=None if x_headers is None else x_headers != "OFF",

@@ -5,6 +5,7 @@ across all the chain's compressor filters (accept_encoding.py), as in Envoy 1.40
 """
 from __future__ import annotations
 
+from ...runtime import get_boolean
 from ...stats.schema import stat_set
 from .accept_encoding import IDENTITY, VALID, WILDCARD, Candidate, choose
 from .api import CONTINUE, FilterFactory, HttpFilter, header_value, remove_header, set_header
@@ -82,7 +83,7 @@ class CompressorFilter(HttpFilter):
             remove_header(headers, b"accept-encoding")
         request = config.request
         stats = factory.request_stats
-        if (not end_stream and request is not None and request.enabled
+        if (not end_stream and request is not None and _enabled(request)
                 and not _is_upgrade(headers)
                 and _long_enough(request, headers, stats)
                 and _content_type_allowed(request, headers)
@@ -175,7 +176,15 @@ def _compress(compressor, stats, data, end_stream):
 def _response_enabled(config, per_route):
     if per_route is not None and per_route.response_enabled is not None:
         return per_route.response_enabled
-    return config.response.enabled
+    return _enabled(config.response)
+
+
+def _enabled(direction):
+    """A direction's ``enabled`` RuntimeFeatureFlag (or the deprecated ``runtime_enabled``): the
+    runtime's boolean for its key, else the default_value, as Envoy's FeatureFlag reads it on
+    each request; without a key the runtime is not consulted."""
+    key = direction.runtime_key
+    return get_boolean(key, direction.enabled) if key else direction.enabled
 
 
 def _remove_accept_encoding(config, per_route):

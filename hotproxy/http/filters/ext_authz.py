@@ -18,6 +18,9 @@ the answer:
 - any other status denies: the client gets that status, the service's body and the headers
   ``allowed_client_headers`` selects (all but Host when it is unset), flag UAEX.
 
+``filter_enabled`` and ``deny_at_disable`` read their ``runtime_key`` in the layered runtime, as
+Envoy's do; without a key the filter never calls into the runtime.
+
 Stats as Envoy's, under ``http.<stat_prefix>.ext_authz.[<filter stat_prefix>.]``.
 """
 from __future__ import annotations
@@ -25,13 +28,16 @@ from __future__ import annotations
 import random
 import time
 
+from ...config.runtime import RuntimeFraction
 from ...matching import compile_string_matcher
+from ...runtime import get_boolean
 from ...stats.schema import stat_set
 from ..side_request import SideRequestFailed, send
 from .api import CONTINUE, STOP, FilterFactory, HttpFilter, header_value, set_header
 from .ext_authz_check import DENIED as DENIED_KIND
 from .ext_authz_check import ERROR as ERROR_KIND
 from .ext_authz_check import FAILED, check_request, decide
+from .route_policy import drawer
 
 ExtAuthzStats = stat_set("ExtAuthzStats", ("ok", "denied", "error", "disabled",
                                            "failure_mode_allowed"))
@@ -148,6 +154,16 @@ class ExtAuthzFactory(FilterFactory):
         prefix = f"{config.stat_prefix}." if config.stat_prefix else ""
         self.stat_prefix = f"{context.stat_prefix}ext_authz.{prefix}"
         self.random = random.random
+        if isinstance(config.filter_enabled, RuntimeFraction):
+            # the runtime's value of the key, else the default, on each request (Envoy's
+            # Runtime::FractionalPercent); a plain fraction stays the method below
+            self.enabled = drawer(config.filter_enabled)
+
+    def deny_at_disable(self):
+        """deny_at_disable's RuntimeFeatureFlag: the key's boolean, else its default_value."""
+        config = self.config
+        key = config.deny_at_disable_runtime_key
+        return get_boolean(key, config.deny_at_disable) if key else config.deny_at_disable
 
     def create(self, stream):
         return ExtAuthzFilter(self)
@@ -184,7 +200,7 @@ class ExtAuthzFilter(HttpFilter):
         config = factory.config
         if not factory.enabled():
             factory.stats.disabled += 1
-            if config.deny_at_disable:
+            if factory.deny_at_disable():
                 return stream.send_local_reply(config.status_on_error, details=ERROR, flag=FLAG)
             return CONTINUE
         skip_body = per_route is not None and per_route.disable_request_body_buffering

@@ -4,7 +4,8 @@ its route's ``rate_limits`` produce and that the config lists, and from the defa
 none matched or ``always_consume_default_token_bucket``. Without a token it is counted as
 rate limited, and when the limit is enforced too (``filter_enforced``) answered with ``status``
 (429) "local_rate_limited", flag RL; when not enforced it goes on with
-``request_headers_to_add_when_not_enforced``.
+``request_headers_to_add_when_not_enforced``. A ``runtime_key`` on filter_enabled or
+filter_enforced is read in the layered runtime on each draw (its value, else the default_value).
 
 Buckets are shared by every worker process (token_bucket.py), or kept per downstream connection
 with ``local_rate_limit_per_downstream_connection``. A route's typed_per_filter_config replaces
@@ -21,8 +22,10 @@ import weakref
 from ...stats.schema import stat_set
 from ...token_bucket import TokenBucket, shared_bucket
 from ..header_mutation import compile_header_level
+from ...config.runtime import RuntimeFraction
 from .api import CONTINUE, FilterFactory, HttpFilter
 from .rate_limit_descriptors import compile_rate_limits
+from .route_policy import drawer
 
 #: shadow_mode counts descriptors in shadow mode, which hotproxy refuses: it stays 0, as in Envoy
 LocalRateLimitStats = stat_set("LocalRateLimitStats", ("enabled", "enforced", "rate_limited", "ok",
@@ -84,7 +87,8 @@ class Limiter:
         self._rng = rng
         self._enabled = _fraction(config.filter_enabled, rng)
         enabled = config.filter_enabled
-        self.always_enabled = enabled is not None and enabled[0] >= enabled[1]
+        # a runtime key may lower a default of 100%: only a plain fraction is always enabled
+        self.always_enabled = type(enabled) is tuple and enabled[0] >= enabled[1]
         self._enforced = _fraction(config.filter_enforced, rng)
         where = config.location
         self.response_headers = compile_header_level(config.response_headers_to_add, (), where,
@@ -239,7 +243,11 @@ class _HeaderContext:
 
 
 def _fraction(fraction, rng):
-    """``check() -> bool`` for a (numerator, denominator) of requests; None is never."""
+    """``check() -> bool`` for a (numerator, denominator) of requests; None is never. A
+    RuntimeFraction reads its runtime key on every draw (Envoy's Runtime::FractionalPercent);
+    only then does a request call into the runtime."""
+    if isinstance(fraction, RuntimeFraction):
+        return drawer(fraction, rng)
     if fraction is None or fraction[0] == 0:
         return lambda: False
     numerator, denominator = fraction

@@ -2,6 +2,7 @@
 import pytest
 
 from hotproxy.config.http_filters.local_ratelimit import Descriptor, LocalRateLimit, TokenBucket
+from hotproxy.config.runtime import RuntimeFraction
 from config_helpers import HCM, ROUTE, Rejected, ids, parse_with
 
 LRL = "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit"
@@ -37,7 +38,8 @@ def test_every_field():
     assert isinstance(config, LocalRateLimit)
     assert config.stat_prefix == "rl" and config.status == 503
     assert config.token_bucket == TokenBucket(max_tokens=10, fill_interval=2.0, tokens_per_fill=5)
-    assert config.filter_enabled == (50, 100) and config.filter_enforced == (1, 10_000)
+    assert config.filter_enabled == RuntimeFraction(50, 100, "on")
+    assert config.filter_enforced == (1, 10_000)
     assert config.request_headers_to_add_when_not_enforced[0].key == "x-a"
     assert config.descriptors == (Descriptor(entries=(("k", "v"),),
                                              token_bucket=TokenBucket(1, 1.0)),)

@@ -40,7 +40,7 @@ def test_response_and_request_direction():
         "request_direction_config": {}})
     assert problems == []
     assert config.library == cc.Brotli(quality=5, mode="TEXT")
-    assert config.response == cc.Direction(False, 100, frozenset({"text/html"}))
+    assert config.response == cc.Direction(False, 100, frozenset({"text/html"}), runtime_key="k")
     assert config.response_stats_infix == "response."
     assert config.disable_on_etag_header and config.remove_accept_encoding_header and config.choose_first
     assert config.uncompressible_response_codes == {206}
