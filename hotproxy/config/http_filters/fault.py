@@ -13,10 +13,21 @@ from ..parse_mirror import DENOMINATOR, DENOMINATORS, FRACTIONAL_PERCENT
 
 HTTP_FAULT = Fields(
     "delay abort upstream_cluster headers downstream_nodes max_active_faults "
-    "response_rate_limit disable_downstream_cluster_stats",
-    unsupported="delay_percent_runtime abort_percent_runtime delay_duration_runtime "
-                "abort_http_status_runtime max_active_faults_runtime "
-                "response_rate_limit_percent_runtime abort_grpc_status_runtime filter_metadata")
+    "response_rate_limit disable_downstream_cluster_stats delay_percent_runtime "
+    "abort_percent_runtime delay_duration_runtime abort_http_status_runtime "
+    "max_active_faults_runtime response_rate_limit_percent_runtime abort_grpc_status_runtime",
+    unsupported="filter_metadata")
+#: the fields naming a runtime key, and the key each reads when left unset or empty (Envoy's
+#: FaultFilterRuntimeKeys): the keys apply whether or not a config names them
+RUNTIME_KEYS = {
+    "delay_percent_runtime": "fault.http.delay.fixed_delay_percent",
+    "abort_percent_runtime": "fault.http.abort.abort_percent",
+    "delay_duration_runtime": "fault.http.delay.fixed_duration_ms",
+    "abort_http_status_runtime": "fault.http.abort.http_status",
+    "abort_grpc_status_runtime": "fault.http.abort.grpc_status",
+    "max_active_faults_runtime": "fault.http.max_active_faults",
+    "response_rate_limit_percent_runtime": "fault.http.rate_limit.response_percent",
+}
 FAULT_DELAY = Fields("fixed_delay header_delay percentage", unsupported="type")
 FAULT_ABORT = Fields("http_status header_abort percentage response_body",
                      unsupported="grpc_status")
@@ -54,6 +65,8 @@ class FaultRateLimit:
 
 @dataclass(frozen=True)
 class HttpFault:
+    """The ``*_runtime`` fields are the runtime keys the filter reads (Envoy's defaults unless
+    set); ``abort_grpc_status_runtime`` is kept but never read: hotproxy refuses gRPC aborts."""
     runtime: ClassVar[str] = "fault"
     delay: FaultDelay | None = None
     abort: FaultAbort | None = None
@@ -63,6 +76,13 @@ class HttpFault:
     max_active_faults: int | None = None         # None: no limit
     response_rate_limit: FaultRateLimit | None = None
     disable_downstream_cluster_stats: bool = False
+    delay_percent_runtime: str = RUNTIME_KEYS["delay_percent_runtime"]
+    abort_percent_runtime: str = RUNTIME_KEYS["abort_percent_runtime"]
+    delay_duration_runtime: str = RUNTIME_KEYS["delay_duration_runtime"]
+    abort_http_status_runtime: str = RUNTIME_KEYS["abort_http_status_runtime"]
+    abort_grpc_status_runtime: str = RUNTIME_KEYS["abort_grpc_status_runtime"]
+    max_active_faults_runtime: str = RUNTIME_KEYS["max_active_faults_runtime"]
+    response_rate_limit_percent_runtime: str = RUNTIME_KEYS["response_rate_limit_percent_runtime"]
 
 
 def parse(node: Node) -> HttpFault | None:
@@ -77,7 +97,9 @@ def parse(node: Node) -> HttpFault | None:
         response_rate_limit=m.nested("response_rate_limit", fault_rate_limit),
         **present(upstream_cluster=m.string("upstream_cluster"),
                   max_active_faults=m.nested("max_active_faults", _uint32_value),
-                  disable_downstream_cluster_stats=m.boolean("disable_downstream_cluster_stats")))
+                  disable_downstream_cluster_stats=m.boolean("disable_downstream_cluster_stats")),
+        # an empty key is unset (Envoy's PROTOBUF_GET_STRING_OR_DEFAULT)
+        **present(**{name: m.string(name) or None for name in RUNTIME_KEYS}))
 
 
 parse_per_route = parse

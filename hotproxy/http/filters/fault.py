@@ -10,6 +10,15 @@ The delay sleeps in the connection's greenlet before the request goes on; the re
 limit holds each piece of the response body until the bytes so far fit the rate, with a first
 slice of 1/16 s worth free, as Envoy's StreamRateLimiter.
 
+The layered runtime overrides each setting as in Envoy, under the config's ``*_runtime`` keys
+or Envoy's defaults (fault.http.delay.fixed_delay_percent, .delay.fixed_duration_ms,
+.abort.abort_percent, .abort.http_status, .max_active_faults, .rate_limit.response_percent),
+read once a fault of that kind is configured and the request matches: a percentage key replaces
+the (header-lowered) percentage, a duration or status key the configured (or header's) value.
+With x-envoy-downstream-service-cluster: C, ``fault.http.C.delay.fixed_delay_percent`` and
+``fault.http.C.abort.abort_percent`` are drawn too (either draw injects), and
+``fault.http.C.delay.fixed_duration_ms`` / ``fault.http.C.abort.http_status`` replace the value.
+
 Stats: ``http.<stat_prefix>.fault.{delays_injected,aborts_injected,response_rl_injected,
 faults_overflow}`` and the gauge ``active_faults``.
 """
@@ -20,6 +29,7 @@ import time
 
 import gevent
 
+from ...runtime import current
 from ...stats.schema import stat_set
 from ..router.matchers import compile_header_matcher
 from .api import CONTINUE, FilterFactory, HttpFilter, header_value
@@ -34,6 +44,8 @@ ABORT_PERCENTAGE_HEADER = b"x-envoy-fault-abort-request-percentage"
 THROUGHPUT_HEADER = b"x-envoy-fault-throughput-response"
 THROUGHPUT_PERCENTAGE_HEADER = b"x-envoy-fault-throughput-response-percentage"
 NODE_HEADER = b"x-envoy-downstream-service-node"
+CLUSTER_HEADER = b"x-envoy-downstream-service-cluster"
+NO_LIMIT = 2**64 - 1          # Envoy's max_active_faults when unset
 BODY = b"fault filter abort"
 DETAILS = "fault_filter_abort"
 SLICES_A_SECOND = 16          # Envoy's StreamRateLimiter paces in 1/16 s slices
@@ -75,6 +87,16 @@ class FaultFactory(FilterFactory):
         return numerator > 0 and (numerator >= denominator
                                   or self.rng.randrange(denominator) < numerator)
 
+    def runtime_enabled(self, percents, key, percentage):
+        """Envoy's featureEnabled(key, percentage): the runtime's percentage for ``key`` (a
+        fractional percent, or an integer as a percentage) drawn with 64 random bits, else
+        ``percentage`` drawn as without a runtime."""
+        value = percents.get(key)
+        if value is None:
+            return self.enabled(percentage)
+        numerator, denominator = value
+        return self.rng.getrandbits(64) % denominator < numerator
+
 
 class Settings:
     """One HTTPFault config, compiled."""
@@ -88,7 +110,7 @@ class Settings:
         self.nodes = frozenset(node.encode() for node in config.downstream_nodes)
         self.checks = [compile_header_matcher(matcher, f"headers[{index}]")
                        for index, matcher in enumerate(config.headers)]
-        self.max_active = config.max_active_faults
+        self.max_active = NO_LIMIT if config.max_active_faults is None else config.max_active_faults
         self.inert = self.delay is None and self.abort is None and self.rate_limit is None
 
     def applies(self, stream):
@@ -118,15 +140,19 @@ class FaultFilter(HttpFilter):
             return CONTINUE
         headers = stream.request.headers
         factory = self.factory
+        snapshot = current()
+        cluster = header_value(headers, CLUSTER_HEADER)
+        if cluster is not None:
+            cluster = cluster.decode("latin-1")
         if settings.rate_limit is not None:
-            self._setup_rate_limit(headers)
-        delay = self._delay_ms(headers)
-        if delay and self._activate():
+            self._setup_rate_limit(headers, snapshot)
+        delay = self._delay_ms(headers, snapshot, cluster)
+        if delay and self._activate(snapshot):
             factory.stats.delays_injected += 1
             stream.flag("DI")
             factory.sleep(delay / 1000)
-        status = self._abort_status(headers)
-        if status is not None and self._activate():
+        status = self._abort_status(headers, snapshot, cluster)
+        if status is not None and self._activate(snapshot):
             factory.stats.aborts_injected += 1
             body = settings.abort.response_body.encode() or BODY
             return stream.send_local_reply(status, body, details=DETAILS, flag="FI")
@@ -145,45 +171,81 @@ class FaultFilter(HttpFilter):
             self.active = False
             self.factory.stats.active_faults -= 1
 
-    def _activate(self):
-        """Count this stream among the active faults (once), unless max_active_faults are."""
+    def _activate(self, snapshot):
+        """Count this stream among the active faults (once), unless max_active_faults are (the
+        runtime's max_active_faults_runtime key, else the config's, else no limit)."""
         if self.active:
             return True
         stats = self.factory.stats
-        limit = self.settings.max_active
-        if limit is not None and stats.active_faults >= limit:
+        settings = self.settings
+        limit = snapshot.integers.get(settings.config.max_active_faults_runtime,
+                                      settings.max_active)
+        if stats.active_faults >= limit:
             stats.faults_overflow += 1
             return False
         stats.active_faults += 1
         self.active = True
         return True
 
-    def _delay_ms(self, headers):
+    def _percent_enabled(self, snapshot, key, cluster_key, percentage):
+        """Envoy's isDelayEnabled / isAbortEnabled: the filter's key, or the downstream
+        cluster's, draws the request in."""
+        factory, percents = self.factory, snapshot.percents
+        enabled = factory.runtime_enabled(percents, key, percentage)
+        if cluster_key is not None:
+            enabled |= factory.runtime_enabled(percents, cluster_key, percentage)
+        return enabled
+
+    def _delay_ms(self, headers, snapshot, cluster):
         delay = self.settings.delay
         if delay is None:
             return 0
-        if delay.fixed_delay is not None:
-            if not self.factory.enabled(delay.percentage):
-                return 0
-            return int(delay.fixed_delay * 1000)
-        if not self.factory.enabled(_header_percentage(headers, DELAY_PERCENTAGE_HEADER,
-                                                       delay.percentage)):
+        config = self.settings.config
+        percentage = delay.percentage
+        if delay.fixed_delay is None:
+            percentage = _header_percentage(headers, DELAY_PERCENTAGE_HEADER, percentage)
+        cluster_key = None if cluster is None else f"fault.http.{cluster}.delay.fixed_delay_percent"
+        if not self._percent_enabled(snapshot, config.delay_percent_runtime, cluster_key,
+                                     percentage):
             return 0
-        return _header_number(headers, DELAY_HEADER) or 0
+        if delay.fixed_delay is not None:
+            duration = int(delay.fixed_delay * 1000)
+        else:
+            duration = _header_number(headers, DELAY_HEADER)
+            if duration is None:
+                return 0
+        integers = snapshot.integers
+        duration = integers.get(config.delay_duration_runtime, duration)
+        if cluster is not None:
+            duration = integers.get(f"fault.http.{cluster}.delay.fixed_duration_ms", duration)
+        return duration if duration > 0 else 0
 
-    def _abort_status(self, headers):
+    def _abort_status(self, headers, snapshot, cluster):
         abort = self.settings.abort
         if abort is None:
             return None
-        if abort.http_status is not None:
-            return abort.http_status if self.factory.enabled(abort.percentage) else None
-        if not self.factory.enabled(_header_percentage(headers, ABORT_PERCENTAGE_HEADER,
-                                                       abort.percentage)):
+        config = self.settings.config
+        percentage = abort.percentage
+        if abort.http_status is None:
+            percentage = _header_percentage(headers, ABORT_PERCENTAGE_HEADER, percentage)
+        cluster_key = None if cluster is None else f"fault.http.{cluster}.abort.abort_percent"
+        if not self._percent_enabled(snapshot, config.abort_percent_runtime, cluster_key,
+                                     percentage):
             return None
-        status = _header_number(headers, ABORT_HEADER)
-        return status if status is not None and 200 <= status < 600 else None
+        status = abort.http_status
+        if status is None:
+            status = _header_number(headers, ABORT_HEADER)
+            if status is None or not 200 <= status < 600:
+                return None
+        integers = snapshot.integers
+        # As Envoy: the downstream cluster's key falls back to the configured status, not to
+        # the filter's key. A runtime status outside [200, 600) is ignored.
+        key = (config.abort_http_status_runtime if cluster is None
+               else f"fault.http.{cluster}.abort.http_status")
+        runtime_status = integers.get(key, status)
+        return runtime_status if 200 <= runtime_status < 600 else status
 
-    def _setup_rate_limit(self, headers):
+    def _setup_rate_limit(self, headers, snapshot):
         limit = self.settings.rate_limit
         if limit.limit_kbps is not None:
             kbps, percentage = limit.limit_kbps, limit.percentage
@@ -192,7 +254,9 @@ class FaultFilter(HttpFilter):
             percentage = _header_percentage(headers, THROUGHPUT_PERCENTAGE_HEADER, limit.percentage)
             if not kbps:
                 return
-        if not self.factory.enabled(percentage) or not self._activate():
+        key = self.settings.config.response_rate_limit_percent_runtime
+        if (not self.factory.runtime_enabled(snapshot.percents, key, percentage)
+                or not self._activate(snapshot)):
             return
         self.factory.stats.response_rl_injected += 1
         self.pacer = Pacer(kbps * 1024, self.factory.clock)

@@ -45,6 +45,27 @@ def test_per_route_and_defaults():
     assert config == HttpFault(delay=FaultDelay(None, (0, 100)), max_active_faults=2)
 
 
+def test_runtime_keys():
+    """Each *_runtime field names the key the filter reads; unset or empty, Envoy's default."""
+    config = filter_config(parse_with(with_filter(
+        delay={"fixed_delay": "1s", "percentage": {"numerator": 1}},
+        delay_percent_runtime="my.delay", abort_percent_runtime="",
+        delay_duration_runtime="my.duration", abort_http_status_runtime="my.status",
+        max_active_faults_runtime="my.max", response_rate_limit_percent_runtime="my.rl",
+        abort_grpc_status_runtime="my.grpc")))
+    assert (config.delay_percent_runtime, config.abort_percent_runtime,
+            config.delay_duration_runtime, config.abort_http_status_runtime,
+            config.max_active_faults_runtime, config.response_rate_limit_percent_runtime,
+            config.abort_grpc_status_runtime) == (
+        "my.delay", "fault.http.abort.abort_percent", "my.duration", "my.status", "my.max",
+        "my.rl", "my.grpc")
+    default = HttpFault()
+    assert (default.delay_percent_runtime, default.delay_duration_runtime,
+            default.abort_http_status_runtime, default.max_active_faults_runtime) == (
+        "fault.http.delay.fixed_delay_percent", "fault.http.delay.fixed_duration_ms",
+        "fault.http.abort.http_status", "fault.http.max_active_faults")
+
+
 REJECTED = [
     Rejected(with_filter(delay={"percentage": {"numerator": 1}}), f"{FILTER}.delay",
              "exactly one of fixed_delay, header_delay is required"),
@@ -55,7 +76,6 @@ REJECTED = [
     Rejected(with_filter(abort={"grpc_status": 14}), f"{FILTER}.abort.grpc_status", NOT_SUPPORTED),
     Rejected(with_filter(response_rate_limit={"fixed_limit": {"limit_kbps": 0}}),
              f"{FILTER}.response_rate_limit.fixed_limit.limit_kbps", "must be between 1"),
-    Rejected(with_filter(delay_percent_runtime="x"), f"{FILTER}.delay_percent_runtime", NOT_SUPPORTED),
     Rejected(with_filter(filter_metadata={}), f"{FILTER}.filter_metadata", NOT_SUPPORTED),
     Rejected(with_filter(delay={"fixed_delay": "1s", "percentage": {"denominator": "THOUSAND"}}),
              f"{FILTER}.delay.percentage.denominator", "unknown enum value"),
