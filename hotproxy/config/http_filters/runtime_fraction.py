@@ -2,11 +2,11 @@
 
 - ``keyed_runtime_fraction``: (numerator, denominator) of its default_value when it has no
   runtime_key, else a ``config.runtime.RuntimeFraction`` whose key the filter reads in the
-  runtime (CORS and CSRF: http/filters/route_policy.py ``drawer``). A fraction without a key
+  runtime (CORS, CSRF, local_ratelimit, ext_authz: http/filters/route_policy.py ``drawer``). A fraction without a key
   stays a plain tuple, drawn as cheaply as before.
-- ``runtime_fraction``: the default_value's (numerator, denominator) only, for the filters that
-  do not read the runtime yet (local_ratelimit): a runtime_key is accepted and its default
-  applies, which is what Envoy does while the runtime has no value for the key."""
+- ``runtime_fraction``: the default_value's (numerator, denominator) only, for a filter that
+  does not read the runtime (none of the HTTP filters now): a runtime_key is accepted and its
+  default applies, which is what Envoy does while the runtime has no value for the key."""
 from __future__ import annotations
 
 from ..fields import Node
