@@ -3,8 +3,7 @@ route.MirrorPolicy."""
 from __future__ import annotations
 
 from .fields import Fields, Node, present
-from .parse_runtime import (DENOMINATOR, DENOMINATORS, FRACTIONAL_PERCENT,  # noqa: F401
-                            RUNTIME_FRACTIONAL_PERCENT, runtime_fractional_percent)
+from .parse_runtime import runtime_fractional_percent
 from .route import MirrorPolicy
 
 REQUEST_MIRROR_POLICY = Fields(
@@ -30,20 +29,3 @@ def mirror_policy(node: Node) -> MirrorPolicy | None:
                                   denominator=fraction and fraction.denominator,
                                   runtime_key=fraction and fraction.runtime_key,
                                   host_suffix=None if suffix is None else not suffix))
-
-
-def _runtime_fraction(node: Node):
-    """(numerator, denominator) of a RuntimeFractionalPercent's default_value, a runtime_key
-    refused: what ext_authz's filter_enabled reads (its filter does not read the runtime yet)."""
-    m = node.message(RUNTIME_FRACTIONAL_PERCENT)
-    if m is None:
-        return None
-    if m.string("runtime_key"):
-        m.at("runtime_key").fail("a runtime_key is not supported by hotproxy yet")
-    percent = m.at("default_value").message(FRACTIONAL_PERCENT) if m.has("default_value") else None
-    if percent is None:
-        m.at("default_value").fail("required field is missing")
-        return None
-    numerator = percent.uint32("numerator", 0)
-    denominator = DENOMINATORS[percent.enum("denominator", DENOMINATOR, "HUNDRED")]
-    return numerator, denominator

@@ -12,7 +12,8 @@ from .parse_core import (HEADER_MUTATIONS, header_matcher, header_mutations,
 from .parse_hash_policy import hash_policies
 from .parse_http_filters import per_filter_configs
 from .parse_upgrade import route_upgrade_configs
-from .parse_mirror import DENOMINATOR, FRACTIONAL_PERCENT, mirror_policy
+from .parse_mirror import mirror_policy
+from .parse_runtime import DENOMINATOR, FRACTIONAL_PERCENT
 from .parse_rate_limit import rate_limit
 from .parse_retry import retry_policy
 from .parse_runtime import runtime_fractional_percent

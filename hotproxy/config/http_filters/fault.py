@@ -9,7 +9,7 @@ from typing import ClassVar
 from ..core import HeaderMatcher
 from ..fields import Fields, Node, present
 from ..parse_core import header_matcher
-from ..parse_mirror import DENOMINATOR, DENOMINATORS, FRACTIONAL_PERCENT
+from ..parse_runtime import DENOMINATOR, DENOMINATORS, FRACTIONAL_PERCENT
 
 HTTP_FAULT = Fields(
     "delay abort upstream_cluster headers downstream_nodes max_active_faults "
