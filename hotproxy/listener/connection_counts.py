@@ -127,12 +127,13 @@ class ConnectionCounts:
             cells[1 + column * SLOTS + slot] = 0
         self._free_slots.append(slot)
 
-    def worker_argv(self, owner, keys) -> list[str]:
-        """The worker command-line arguments that give it its slot and its counters."""
-        argv = ["--connection-counts", f"{self.fd}:{self._slots[owner]}"]
-        for key in keys:
-            argv += ["--connection-counter", f"{key}={self.column(key)}"]
-        return argv
+    def worker_share(self, owner, keys) -> tuple[list[str], dict]:
+        """(the worker command-line arguments that give it the table and its slot, its counters'
+        columns by key). The columns travel in the worker's first message, not its command line:
+        a config of thousands of clusters has eight counters a cluster, which would outgrow
+        the kernel's limit on arguments (and argparse reads repeated options in quadratic time)."""
+        return (["--connection-counts", f"{self.fd}:{self._slots[owner]}"],
+                {key: self.column(key) for key in keys})
 
 
 class WorkerCounts:
@@ -147,14 +148,10 @@ class WorkerCounts:
         self._cells = memoryview(self._mapped).cast("q")
 
     @classmethod
-    def from_args(cls, counts_arg: str, counter_args) -> WorkerCounts:
-        """From ``--connection-counts FD:SLOT`` and each ``--connection-counter KEY=COLUMN``."""
+    def from_args(cls, counts_arg: str, columns: dict) -> WorkerCounts:
+        """From ``--connection-counts FD:SLOT`` and the columns by key (``worker_share``)."""
         fd, _, slot = counts_arg.partition(":")
-        columns = {}
-        for item in counter_args:
-            key, _, column = item.rpartition("=")
-            columns[key] = int(column)
-        return cls(int(fd), int(slot), columns)
+        return cls(int(fd), int(slot), dict(columns))
 
     def counter(self, key: str, limit: int) -> SharedCounter:
         return SharedCounter(self, self.columns[key], limit)

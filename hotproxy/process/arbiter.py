@@ -138,11 +138,14 @@ class Arbiter:
         self.runtime_layers.start()
         if hot_restart.predecessor is not None:
             hot_restart.inherit_health()
-        generation = self.steps.start(bootstrap, text, sockets)
         failure = None
-        if not self.steps.wait_ready(generation):
+        try:
+            generation = self.steps.start(bootstrap, text, sockets)
+        except OSError as error:        # none of its workers runs
+            generation, failure = None, f"workers could not be started: {error}"
+        if generation is not None and not self.steps.wait_ready(generation):
             failure = f"workers did not become ready in {READY_TIMEOUT_S:.0f} s"
-        else:
+        elif generation is not None:
             generation.state = READY
             self.config.update(bootstrap, text)
             if hot_restart.predecessor is not None and not hot_restart.take_over(bootstrap):
@@ -150,7 +153,8 @@ class Arbiter:
         if failure is not None:
             log.error("cannot start: %s", failure)
             hot_restart.abandon()  # before any drain: the previous epoch serves on untouched
-            self.steps.abandon(generation)
+            if generation is not None:
+                self.steps.abandon(generation)
             self.discovery.stop()
             self.supervisor.stop_auxiliaries()
             return 1
@@ -356,12 +360,13 @@ class Arbiter:
     # children
 
     def _launch(self, child):
+        argv, fds, columns = self.overload.prepare_worker(child)
         spawn_worker(child, child.generation.sockets, self._on_message, self.log_options, self.sink_send.fileno(),
-                     *self.overload.prepare_worker(child))
+                     argv, fds)
         # first on its channel: the worker knows its hosts' health, its routes, its EDS
-        # memberships and the runtime's values before it serves
+        # memberships, the runtime's values and its shared counters before it serves
         child.send({**self.discovery.first_message(child.generation), **self.xds.worker_state(),
-                    **self.runtime_layers.worker_state()})
+                    **self.runtime_layers.worker_state(), "connection_counters": columns})
 
     def _spawn_flusher(self):
         return spawn_flusher(self.sink_recv.fileno(), self.log_options, self.args.file_flush_interval_msec,

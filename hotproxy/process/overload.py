@@ -51,19 +51,21 @@ class OverloadSupervisor:
     # workers
 
     def prepare_worker(self, child):
-        """``(argv, fds)`` to add to ``child``'s command line: its slot and counters in the
-        shared connection counts, when its config counts connections."""
+        """``(argv, fds, columns)``: what to add to ``child``'s command line (its slot in the
+        shared connection counts, when its config counts connections) and its counters'
+        columns by key, for its first message."""
         bootstrap = child.generation.bootstrap
         if bootstrap.overload_manager is not None and self._loop is None:
             self._loop = gevent.spawn(self._run)
         keys = _keys(bootstrap)
         if not keys:
-            return (), ()
+            return (), (), {}
         if self.counts is None:
             self.counts = ConnectionCounts()
         self.counts.retain({key for generation in self._live() for key in _keys(generation.bootstrap)})
         self.counts.claim_slot(child)
-        return self.counts.worker_argv(child, keys), (self.counts.fd,)
+        argv, columns = self.counts.worker_share(child, keys)
+        return argv, (self.counts.fd,), columns
 
     def breaker_gauges(self, bootstrap):
         """The circuit_breakers.* gauges of ``bootstrap``'s clusters (process/breakers.py)."""

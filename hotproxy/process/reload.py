@@ -121,7 +121,10 @@ class Reloader:
         except (ConfigError, OSError) as error:
             return self._failed(f"invalid configuration: {error}")
         self.phase = START
-        generation = self.steps.start(bootstrap, text, sockets)
+        try:
+            generation = self.steps.start(bootstrap, text, sockets)
+        except OSError as error:
+            return self._failed(f"workers could not be started: {error}")
         self.phase = WAIT_READY
         if not self.steps.wait_ready(generation) or self.steps.stopping:
             self.steps.abandon(generation)

@@ -126,12 +126,17 @@ class Supervisor:
 
     def start_generation(self, bootstrap, text, sockets, discovery):
         """A new generation of ``concurrency`` workers for ``bootstrap`` (``text``, listening
-        ``sockets`` by listener name, ``discovery`` as Generation takes it), started."""
+        ``sockets`` by listener name, ``discovery`` as Generation takes it), started. Raises
+        OSError when a worker cannot be started (then none of the generation runs)."""
         number = self.generations[-1].number + 1 if self.generations else 1
         generation = Generation(number, bootstrap, text, self.concurrency, sockets, discovery)
         self.generations.append(generation)
-        for child in generation.children:
-            self._launch(child)
+        try:
+            for child in generation.children:
+                self._launch(child)
+        except OSError:
+            self.stop_generation(generation, kill=True)
+            raise
         return generation
 
     def drain(self, generation, move, drain_time, immediate, deadline):

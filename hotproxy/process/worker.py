@@ -314,7 +314,6 @@ def _parse_args(argv):
     parser.add_argument("--access-log-fd", type=int, required=True)
     parser.add_argument("--title", default="hotproxy: worker")
     parser.add_argument("--connection-counts", metavar="FD:SLOT", help="shared connection counts (memfd)")
-    parser.add_argument("--connection-counter", action="append", default=[], metavar="KEY=COLUMN")
     LogOptions.add_arguments(parser)
     return parser.parse_args(argv)
 
@@ -341,7 +340,7 @@ def main(argv=None):
         name, _, fd = item.rpartition("=")
         sockets[name] = _stdsocket.socket(fileno=int(fd))
     sink = AccessLogSink(_stdsocket.socket(_stdsocket.AF_UNIX, _stdsocket.SOCK_DGRAM, fileno=args.access_log_fd))
-    counts = (WorkerCounts.from_args(args.connection_counts, args.connection_counter)
+    counts = (WorkerCounts.from_args(args.connection_counts, first_message.get("connection_counters", {}))
               if args.connection_counts else None)
     Worker(bootstrap, sockets, channel, args.title, sink, counts, first_message, xds).run()
     return 0

@@ -11,7 +11,7 @@ import ssl
 import pytest
 from certs import CA
 
-from harness import free_port, to_yaml, wait_for_port
+from harness import free_port, wait_for_log, wait_for_port
 from test_xds_dynamic import NODE, start_proxy, wait_until
 from tls_harness import DOWNSTREAM_TLS, transport_socket
 from xds_configs import ADS, assignment, eds_cluster, rds_listener, route_config, serve
@@ -88,6 +88,7 @@ def test_a_listener_waits_for_its_secret_and_a_rotation_needs_no_reload(proxy_fa
     context = ssl.create_default_context(cadata=ca.pem.decode())
     kept = context.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="web.example.com")
     assert get_over(kept) == b"200"
+    wait_for_log(proxy, "serving (")        # the reload that brought the listener in
     generations = proxy.log().count("serving (")
     xds.set("secrets", [secret("web-cert", second)])
     xds.wait_for_ack("secrets", xds.version("secrets"), node=NODE)

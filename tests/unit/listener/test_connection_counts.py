@@ -23,9 +23,8 @@ def table():
 def worker(table, owner, keys):
     """What a worker spawned for ``owner`` maps, from the arguments the arbiter gives it."""
     table.claim_slot(owner)
-    argv = table.worker_argv(owner, keys)
-    counter_args = [argv[i + 1] for i, arg in enumerate(argv) if arg == "--connection-counter"]
-    return WorkerCounts.from_args(argv[1], counter_args)
+    argv, columns = table.worker_share(owner, keys)
+    return WorkerCounts.from_args(argv[1], columns)
 
 
 def test_a_limit_holds_across_workers_and_a_release_frees_a_place(table):

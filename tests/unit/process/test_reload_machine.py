@@ -71,6 +71,8 @@ class Steps:
 
     def start(self, bootstrap, text, sockets):
         self._record("start", bootstrap)
+        if self.fail == "start":
+            raise OSError(7, "Argument list too long")
         return Generation(next(self.numbers))
 
     def wait_ready(self, generation):
@@ -206,3 +208,16 @@ def test_the_queued_reload_is_dropped_when_the_arbiter_stops_meanwhile():
     reloader.request()               # the machine is free again
     settle(reloader)
     assert source.calls == ["file text", "file text"]
+
+
+def test_workers_that_cannot_be_started_fail_the_reload_and_the_old_config_serves():
+    """A worker's exec refused (E2BIG for a huge config, EMFILE, ENOMEM) is a failed reload,
+    counted and logged, not a dead reload greenlet."""
+    steps = Steps(fail="start")
+    reloader, stats, config, done = reloader_with(steps)
+    reloader.request()
+    settle(reloader)
+    assert stats.counters["server.reload_failed"] == 1 and stats.counters["server.reload_total"] == 0
+    assert config.last_reload["result"] == "failed"
+    assert "workers could not be started" in config.last_reload["reason"]
+    assert done == [None] and config.bootstrap is None

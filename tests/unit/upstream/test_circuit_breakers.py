@@ -37,8 +37,8 @@ def table():
     workers = []
     for owner in ("w0", "w1"):
         arbiter.claim_slot(owner)
-        argv = arbiter.worker_argv(owner, [key])
-        workers.append(WorkerCounts.from_args(argv[1], [argv[3]]))
+        argv, columns = arbiter.worker_share(owner, [key])
+        workers.append(WorkerCounts.from_args(argv[1], columns))
     return arbiter, key, workers
 
 

@@ -86,8 +86,8 @@ def shared(configs):
     for key in keys:
         arbiter.column(key)
     arbiter.claim_slot("w0")
-    argv = arbiter.worker_argv("w0", keys)
-    counts = WorkerCounts.from_args(argv[1], argv[3::2])
+    argv, columns = arbiter.worker_share("w0", keys)
+    counts = WorkerCounts.from_args(argv[1], columns)
     return arbiter, bootstrap, counts
 
 
