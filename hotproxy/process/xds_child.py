@@ -59,8 +59,7 @@ class XdsProcess:
     def run(self):
         self._seed()
         with self._lock:
-            for kind, source in self._bootstrap_sources():
-                self._subscribe(kind, {None: source})
+            self._subscribe_bootstrap()
             self._follow_dependencies()
         self.client.start()
         threading.Thread(target=self._tick, name="xds-timeouts", daemon=True).start()
@@ -116,6 +115,7 @@ class XdsProcess:
                 self.catalog.fetch_timed_out(kind, [name for name in sent if name not in held])
                 for name in (None, *sent):
                     self._deadlines.pop((kind, name), None)
+                self._subscribe_bootstrap()
                 self._send_snapshot()
                 return reason
             self._held[kind, update.source] = sent
@@ -123,6 +123,7 @@ class XdsProcess:
             self.catalog.apply(kind, update.version_info, checked, versions)
             for name in (None, *checked):   # what came needs no initial fetch clock any more
                 self._deadlines.pop((kind, name), None)
+            self._subscribe_bootstrap()
             self._follow_dependencies()
             self._forget_unwanted()
             self._send_snapshot()
@@ -162,6 +163,16 @@ class XdsProcess:
                 self._subscribed[kind, source] = names
                 self.client.subscribe(BY_SHORT_NAME[kind].type_url, source, names)
 
+    def _subscribe_bootstrap(self):
+        """CDS first, LDS once CDS's initial fetch is over (answered, refused or timed out), as
+        Envoy orders them: a listener that routes to a cluster checked before the cluster came
+        would be refused, and a file source sends it no second time."""
+        for kind, source in self._bootstrap_sources():
+            waits = (kind == LISTENERS and CLUSTERS not in self.catalog.fetched
+                     and any(other == CLUSTERS for other, _ in self._bootstrap_sources()))
+            if not waits:
+                self._subscribe(kind, {None: source})
+
     def _follow_dependencies(self):
         """Subscribe to the routes of the listeners, the assignments of the clusters, the
         secrets of both and the runtime layers' RTDS resources."""
@@ -191,6 +202,7 @@ class XdsProcess:
                     log.warning("initial fetch of %s%s timed out", kind, f" '{name}'" if name else "")
                     self.catalog.fetch_timed_out(kind, [name] if name else None)
                 if due:
+                    self._subscribe_bootstrap()
                     self._send_snapshot()
 
     # to the arbiter
