@@ -25,10 +25,8 @@ Stats as Envoy's, under ``http.<stat_prefix>.ext_authz.[<filter stat_prefix>.]``
 """
 from __future__ import annotations
 
-import random
 import time
 
-from ...config.runtime import RuntimeFraction
 from ...matching import compile_string_matcher
 from ...runtime import get_boolean
 from ...stats.schema import stat_set
@@ -37,7 +35,7 @@ from .api import CONTINUE, STOP, FilterFactory, HttpFilter, header_value, set_he
 from .ext_authz_check import DENIED as DENIED_KIND
 from .ext_authz_check import ERROR as ERROR_KIND
 from .ext_authz_check import FAILED, check_request, decide
-from .route_policy import drawer
+from .route_policy import always, drawer
 
 ExtAuthzStats = stat_set("ExtAuthzStats", ("ok", "denied", "error", "disabled",
                                            "failure_mode_allowed"))
@@ -153,11 +151,8 @@ class ExtAuthzFactory(FilterFactory):
         self.stats = ExtAuthzStats()
         prefix = f"{config.stat_prefix}." if config.stat_prefix else ""
         self.stat_prefix = f"{context.stat_prefix}ext_authz.{prefix}"
-        self.random = random.random
-        if isinstance(config.filter_enabled, RuntimeFraction):
-            # the runtime's value of the key, else the default, on each request (Envoy's
-            # Runtime::FractionalPercent); a plain fraction stays the method below
-            self.enabled = drawer(config.filter_enabled)
+        #: ``enabled() -> bool`` per request: every request without filter_enabled
+        self.enabled = always if config.filter_enabled is None else drawer(config.filter_enabled)
 
     def deny_at_disable(self):
         """deny_at_disable's RuntimeFeatureFlag: the key's boolean, else its default_value."""
@@ -170,13 +165,6 @@ class ExtAuthzFactory(FilterFactory):
 
     def stat_sets(self):
         return ((self.stat_prefix, self.stats),)
-
-    def enabled(self):
-        fraction = self.config.filter_enabled
-        if fraction is None:
-            return True
-        numerator, denominator = fraction
-        return numerator >= denominator or self.random() * denominator < numerator
 
 
 class ExtAuthzFilter(HttpFilter):

@@ -22,7 +22,6 @@ import weakref
 from ...stats.schema import stat_set
 from ...token_bucket import TokenBucket, shared_bucket
 from ..header_mutation import compile_header_level
-from ...config.runtime import RuntimeFraction
 from .api import CONTINUE, FilterFactory, HttpFilter
 from .rate_limit_descriptors import compile_rate_limits
 from .route_policy import drawer
@@ -85,11 +84,11 @@ class Limiter:
         self.x_headers = config.x_ratelimit_headers
         self.has_descriptors = bool(config.descriptors)
         self._rng = rng
-        self._enabled = _fraction(config.filter_enabled, rng)
+        self._enabled = drawer(config.filter_enabled, rng)
         enabled = config.filter_enabled
         # a runtime key may lower a default of 100%: only a plain fraction is always enabled
         self.always_enabled = type(enabled) is tuple and enabled[0] >= enabled[1]
-        self._enforced = _fraction(config.filter_enforced, rng)
+        self._enforced = drawer(config.filter_enforced, rng)
         where = config.location
         self.response_headers = compile_header_level(config.response_headers_to_add, (), where,
                                                      "response")
@@ -240,20 +239,6 @@ class _HeaderContext:
         self.local_ip = self.local_address.rpartition(":")[0].strip("[]")
         self.protocol = "HTTP/1.1"
         self.upstream_address = ""
-
-
-def _fraction(fraction, rng):
-    """``check() -> bool`` for a (numerator, denominator) of requests; None is never. A
-    RuntimeFraction reads its runtime key on every draw (Envoy's Runtime::FractionalPercent);
-    only then does a request call into the runtime."""
-    if isinstance(fraction, RuntimeFraction):
-        return drawer(fraction, rng)
-    if fraction is None or fraction[0] == 0:
-        return lambda: False
-    numerator, denominator = fraction
-    if numerator >= denominator:
-        return lambda: True
-    return lambda: rng.randrange(denominator) < numerator
 
 
 def _per_route_configs(route_config):

@@ -20,24 +20,24 @@ def drawer(fraction, rng=random):
     its default, drawn with 64 random bits as Envoy's featureEnabled), or None (none). Chosen
     once per policy, so that a fraction without a runtime key costs what it always did."""
     if fraction is None:
-        return _never
+        return never
     if isinstance(fraction, RuntimeFraction):
         key, default, bits = fraction.runtime_key, fraction.default, rng.getrandbits
         return lambda: fraction_enabled(key, default, bits(64))
     numerator, denominator = fraction
     if numerator >= denominator:
-        return _always
+        return always
     if numerator <= 0:
-        return _never
+        return never
     random_ = rng.random
     return lambda: random_() * denominator < numerator
 
 
-def _always():
+def always():
     return True
 
 
-def _never():
+def never():
     return False
 
 

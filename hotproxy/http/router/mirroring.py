@@ -2,9 +2,9 @@
 cluster, fire and forget.
 
 When a request is routed, ``Mirrors.start`` decides which policies mirror it (runtime_fraction:
-its runtime key's value when the runtime has one, else its default_value; cluster_header) and keeps its body pieces as framed for the upstream, up to the
-buffer limit (past it the copy is dropped and ``retry_or_shadow_abandoned`` counted). Once the
-request is complete, each copy is sent from its own greenlet: the head the primary upstream got,
+its runtime key's value when the runtime has one, else its default_value; cluster_header) and
+keeps its body pieces as framed for the upstream, up to the buffer limit (past it the copy is
+dropped and ``retry_or_shadow_abandoned`` counted). Once the request is complete, each copy is sent from its own greenlet: the head the primary upstream got,
 its Host (authority) suffixed "-shadow" unless disable_shadow_host_suffix_append, and the body.
 The shadow's response is read and dropped; its failures and delays are never seen by the client,
 and the primary response is never held back for it. The shadow cluster counts the request as
@@ -19,10 +19,11 @@ import time
 
 import gevent
 
-from ...runtime import fraction_enabled
+from ...config.runtime import RuntimeFraction
 from ...sockio import send_all
 from ...upstream.connect import ConnectFailure
 from ...upstream.request import give_back, take_connection
+from ..filters.route_policy import drawer
 from ..http1.serialize import LAST_CHUNK
 from .own_response import read_response
 
@@ -51,23 +52,17 @@ def shadow_head(request_head, suffix):
 class MirrorPolicies:
     """A route's policies: ``targets(headers) -> [(cluster_name, host_suffix)]`` for one request."""
 
-    __slots__ = ("_policies", "_random", "_random_bits")
+    __slots__ = ("_policies",)
 
     def __init__(self, policies, rng=random):
         self._policies = tuple((policy.cluster, policy.cluster_header and policy.cluster_header.encode(),
-                                policy.numerator, policy.denominator, policy.runtime_key or None,
-                                policy.host_suffix)
+                                drawer(_fraction_of(policy), rng), policy.host_suffix)
                                for policy in policies)
-        self._random = rng.random
-        self._random_bits = rng.getrandbits
 
     def targets(self, headers):
         chosen = []
-        for cluster, header, numerator, denominator, key, suffix in self._policies:
-            if key is not None:
-                if not fraction_enabled(key, (numerator, denominator), self._random_bits(64)):
-                    continue
-            elif numerator < denominator and self._random() * denominator >= numerator:
+        for cluster, header, draw, suffix in self._policies:
+            if not draw():
                 continue
             if header is not None:
                 cluster = next((value.decode("latin-1") for name, value in headers
@@ -159,3 +154,8 @@ def _exchange(cluster, request, timeout, head_only):
         give_back(cluster, upstream, reusable)
 
 
+def _fraction_of(policy):
+    """A policy's runtime_fraction as ``drawer`` takes it: keyed, or its plain default."""
+    if policy.runtime_key:
+        return RuntimeFraction(policy.numerator, policy.denominator, policy.runtime_key)
+    return policy.numerator, policy.denominator

@@ -11,6 +11,7 @@ from hotproxy.config.http_filters import local_ratelimit as config_module
 from hotproxy.config.rate_limit import RateLimit, RateLimitAction
 from hotproxy.config.route import Route, RouteAction, RouteMatch
 from hotproxy.http.filters import local_ratelimit
+from hotproxy.http.filters.route_policy import drawer
 from hotproxy.http.filters.api import CONTINUE, FilterContext
 from hotproxy import token_bucket
 from filter_fakes import FakeConnection, FakeRequest, FakeStream
@@ -249,7 +250,7 @@ def test_per_connection_buckets():
 def test_filter_enabled_fraction_is_random_per_request():
     factory = make_factory(filter_enabled={"default_value": {"numerator": 50}},
                            token_bucket={"max_tokens": 1000, "fill_interval": "60s"})
-    factory.limiter._enabled = local_ratelimit._fraction((50, 100), random.Random(7))
+    factory.limiter._enabled = drawer((50, 100), random.Random(7))
     created = sum(factory.create(FakeStream(route=compiled_route())) is not None for _ in range(1000))
     assert 400 < created < 600
 
