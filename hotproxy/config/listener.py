@@ -152,6 +152,11 @@ class Listener:
         if self.default_filter_chain is not None:
             yield self.default_filter_chain
 
+    def connection_managers(self):
+        """The HTTP connection managers of its filter chains."""
+        return [f for chain in self.all_filter_chains() for f in chain.filters
+                if isinstance(f, HttpConnectionManager)]
+
     @property
     def stat_name(self) -> str:
         """Envoy's ``listener.<address>`` stat scope (``127.0.0.1_10000``, ``[::1]_80``)."""

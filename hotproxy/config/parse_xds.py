@@ -190,11 +190,9 @@ def bootstrap_source_problems(bootstrap) -> list:
                for kind, source in (dynamic.sources if dynamic else []) if not source.ads]
     if dynamic is not None and dynamic.ads is not None:
         sources.append(("dynamic_resources.ads_config", ConfigSource(ads=True)))
-    for index, listener in enumerate(bootstrap.listeners):
-        for chain in (*listener.filter_chains, listener.default_filter_chain):
-            for terminal in (chain.filters if chain is not None else ()):
-                if getattr(terminal, "rds", None) is not None:
-                    sources.append((f"static_resources.listeners[{index}]", terminal.rds.config_source))
+    sources += [(f"static_resources.listeners[{index}]", hcm.rds.config_source)
+                for index, listener in enumerate(bootstrap.listeners)
+                for hcm in listener.connection_managers() if hcm.rds is not None]
     sources += [(f"static_resources.clusters[{index}].eds_cluster_config", cluster.eds.config_source)
                 for index, cluster in enumerate(bootstrap.clusters) if cluster.eds is not None]
     runtime = getattr(bootstrap, "layered_runtime", None)

@@ -82,6 +82,4 @@ def uses_rds_or_eds(bootstrap) -> bool:
     """Whether a listener of ``bootstrap`` takes its routes from RDS or a cluster its endpoints
     from EDS: then its workers wait for them before they serve."""
     return any(cluster.eds is not None for cluster in bootstrap.clusters) or any(
-        getattr(terminal, "rds", None) is not None for listener in bootstrap.listeners
-        for chain in (*listener.filter_chains, listener.default_filter_chain) if chain is not None
-        for terminal in chain.filters)
+        hcm.rds is not None for listener in bootstrap.listeners for hcm in listener.connection_managers())

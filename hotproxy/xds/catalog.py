@@ -65,6 +65,7 @@ class Catalog:
         ``apply``, None) or ({}, the reason to NACK with)."""
         parsed, unknown = {}, 0
         held = self.entries[kind] if kind in (ROUTES, ENDPOINTS) else {}
+        secrets = self.secrets()
         for name, body in bodies.items():
             kept = held.get(name)
             if kept is not None and kept.body == body:
@@ -73,7 +74,7 @@ class Catalog:
                 parsed[name] = (kept.body, kept.parsed)
                 continue
             try:
-                result, unknown_paths = parse_resource(kind, body, self.secrets())
+                result, unknown_paths = parse_resource(kind, body, secrets)
                 self._check_resource(kind, result)
             except ConfigError as error:
                 return {}, _refusal(kind, name, error.problems)
@@ -134,7 +135,7 @@ class Catalog:
         """The RouteConfigurations to subscribe to (of static and accepted listeners): name →
         the ConfigSource their ``rds`` names."""
         return {hcm.rds.route_config_name: hcm.rds.config_source for listener in self._listeners()
-                for hcm in _managers(listener) if hcm.rds is not None}
+                for hcm in listener.connection_managers() if hcm.rds is not None}
 
     def service_sources(self) -> dict:
         """The ClusterLoadAssignments to subscribe to (of static and accepted EDS clusters):
@@ -162,7 +163,7 @@ class Catalog:
         if kind == LISTENERS:
             return sorted(name for name, entry in self.entries[LISTENERS].items()
                           if not all(self._has(ROUTES, hcm.rds.route_config_name)
-                                     for hcm in _managers(entry.parsed) if hcm.rds is not None)
+                                     for hcm in entry.parsed.connection_managers() if hcm.rds is not None)
                           or not self._has_secrets(entry.parsed))
         if kind == CLUSTERS:
             return sorted(name for name, entry in self.entries[CLUSTERS].items()
@@ -183,7 +184,7 @@ class Catalog:
         if not subscribed <= self.fetched:
             return False
         static_routes = {hcm.rds.route_config_name for listener in self.bootstrap.listeners
-                         for hcm in _managers(listener) if hcm.rds is not None}
+                         for hcm in listener.connection_managers() if hcm.rds is not None}
         static_services = {cluster.eds.service_name for cluster in self.bootstrap.clusters
                            if cluster.eds is not None}
         fetching = [name for resource in (*self.bootstrap.listeners, *self.bootstrap.clusters)
@@ -195,7 +196,7 @@ class Catalog:
                 fetching += [secret for context in _tls_contexts(resource)
                              for secret, _source in context.sds_secrets]
                 if kind == LISTENERS:
-                    fetching += [(ROUTES, hcm.rds.route_config_name) for hcm in _managers(resource)
+                    fetching += [(ROUTES, hcm.rds.route_config_name) for hcm in resource.connection_managers()
                                  if hcm.rds is not None]
                 elif resource.eds is not None:
                     fetching.append((ENDPOINTS, resource.eds.service_name))
@@ -250,7 +251,7 @@ class Catalog:
         """Why the RDS or EDS source a listener or cluster names cannot be followed, or None."""
         if kind == LISTENERS:
             sources = [("rds.config_source", hcm.rds.config_source)
-                       for hcm in _managers(parsed) if hcm.rds is not None]
+                       for hcm in parsed.connection_managers() if hcm.rds is not None]
         elif kind == CLUSTERS and parsed.eds is not None:
             sources = [("eds_cluster_config.eds_config", parsed.eds.config_source)]
         else:
@@ -298,19 +299,12 @@ def _tls_contexts(resource):
     """The CommonTlsContexts of a parsed listener's filter chains or a parsed cluster's
     transport sockets."""
     if hasattr(resource, "filter_chains"):
-        sockets = [chain.transport_socket for chain in (*resource.filter_chains, resource.default_filter_chain)
-                   if chain is not None]
+        sockets = [chain.transport_socket for chain in resource.all_filter_chains()]
     else:
-        sockets = [resource.transport_socket, *(m.transport_socket for m in resource.transport_socket_matches)]
+        sockets = [resource.transport_socket,
+                   *(match.transport_socket for match in resource.transport_socket_matches)]
     sockets = [getattr(s, "inner", s) for s in sockets]      # TLS under a PROXY protocol header
     return [s.common for s in sockets if s is not None and hasattr(s, "common")]
-
-
-def _managers(listener):
-    """The HTTP connection managers of a parsed listener's filter chains."""
-    chains = [*listener.filter_chains, *([listener.default_filter_chain]
-                                         if listener.default_filter_chain is not None else [])]
-    return [f for chain in chains for f in chain.filters if hasattr(f, "rds")]
 
 
 def _refusal(kind, name, problems) -> str:
