@@ -10,7 +10,7 @@ CONFIG ?= deploy/quickstart.yaml
 SYSTEM_PACKAGES := libcap-dev openssl
 BENCH_PACKAGES := wrk nginx-light
 
-.PHONY: run test unit integration bench bench-xds fuzz system-deps bench-deps clean
+.PHONY: run test unit integration integration-docker install uninstall bench bench-xds fuzz system-deps bench-deps clean
 
 run: $(STAMP)
 	$(VENV)/bin/hotproxy -c $(CONFIG)
@@ -20,13 +20,26 @@ run: $(STAMP)
 TEST_JOBS ?= 3
 
 test: $(STAMP)
-	$(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile tests
+	$(PY) -m pytest -q -n $(TEST_JOBS) --dist loadfile tests integration
 
 unit: $(STAMP)
 	$(PY) -m pytest -q tests/unit
 
 integration: $(STAMP)
 	$(PY) -m pytest -q tests/integration
+
+# The Docker multi-host harness (integration/, docs/integration.md): skipped where no engine answers.
+integration-docker: $(STAMP)
+	$(PY) -m pytest -q integration
+
+# A VM install (docs/install.md): a wheel into PREFIX's own venv, the hotproxy user, /etc/hotproxy,
+# /var/log/hotproxy and the systemd units. Idempotent; `make uninstall` reverses it.
+PREFIX ?= /opt/hotproxy
+install:
+	bash scripts/install.sh install --prefix $(PREFIX)
+
+uninstall:
+	bash scripts/install.sh uninstall --prefix $(PREFIX)
 
 # Coverage-guided fuzzing (docs/fuzzing.md): each target in turn, FUZZ_RUNS inputs, niced; a
 # target that crashes does not stop the others. Crashes go to tests/fuzz/out/TARGET/crashes.
