@@ -121,7 +121,7 @@ def cluster(node: Node) -> Cluster | None:
         m.at("health_checks").fail(f"health checks of a cluster with a transport socket are {NOT_SUPPORTED}")
     outliers = m.nested("outlier_detection", outlier_detection)
     original_dst = original_dst_fields(m, kind, policy)
-    eds = _eds(m, kind, checks)
+    eds = _eds(m, kind)
     parsed = Cluster(
         name=m.string("name", required=True),
         **present(type=kind,
@@ -155,18 +155,13 @@ def cluster(node: Node) -> Cluster | None:
     return parsed
 
 
-def _eds(m, kind, checks) -> Eds | None:
+def _eds(m, kind) -> Eds | None:
     """An EDS cluster's source; its load_assignment, if any, is ignored (EDS sends the hosts)."""
     config = m.nested("eds_cluster_config", lambda n: eds_cluster_config(n, m.string("name", "")))
     if kind != "EDS":
         return None
     if not m.has("eds_cluster_config"):
         m.at("eds_cluster_config").fail("cannot create an EDS cluster without an EDS config")
-    # the arbiter's checkers and detectors follow the config's endpoints, not EDS's yet
-    if checks:
-        m.at("health_checks").fail(f"health checks of an EDS cluster are {NOT_SUPPORTED}")
-    if m.has("outlier_detection"):
-        m.at("outlier_detection").fail(f"outlier detection of an EDS cluster is {NOT_SUPPORTED}")
     return config
 
 

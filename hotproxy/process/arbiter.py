@@ -97,7 +97,8 @@ class Arbiter:
                                 self._reloaded)
         self.xds = XdsLink(stats, lambda: self.request_reload(self._xds_config),
                            lambda message: supervisor.broadcast(message, draining=True), self.log_options,
-                           lambda name, values: self.runtime_layers.set_rtds(name, values))
+                           lambda name, values: self.runtime_layers.set_rtds(name, values),
+                           self.discovery.eds.update)
         self.hot_restart = HotRestart(
             args, self.drain, collector=self.collector, health=self.discovery.health, admin=self.admin,
             supervisor=supervisor, sockets=self.sockets, config=self.config, notifier=self.notifier,

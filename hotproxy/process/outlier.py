@@ -11,7 +11,7 @@ does from its health checker's callback.
 A reload keeps the detector of a cluster whose outlier_detection, discovery and endpoints are
 unchanged (its ejections and backoff carry on); others start clean, as in Envoy. A hot restart
 starts clean. STRICT_DNS and LOGICAL_DNS clusters are resolved here too, as the workers resolve
-them.
+them; an EDS cluster's hosts are those of its last ClusterLoadAssignment (process/eds_hosts.py).
 
 Messages: ``outcomes`` from a worker (``{"cluster": name, "hosts": {"ip:port": [codes]}}``),
 ``ejected`` to workers (``{"cluster": name, "hosts": [[ip, port], ...]}``), and the snapshot of
@@ -35,7 +35,8 @@ log = logging.getLogger("hotproxy.arbiter")
 
 def detector_key(cluster) -> str:
     described = repr((cluster.name, cluster.outlier_detection, cluster.type, cluster.dns_lookup_family,
-                      [endpoint.address for endpoint in cluster.all_endpoints()]))
+                      [endpoint.address for endpoint in cluster.all_endpoints()],
+                      cluster.eds.service_name if cluster.eds is not None else None))
     return hashlib.sha256(described.encode()).hexdigest()
 
 
@@ -58,7 +59,8 @@ class ClusterOutliers:
         stats.declare(*(self._prefix + name for name in self.detector.counters))
 
     def start(self, resolver=None):
-        """``resolver``: the cluster's ClusterResolver, for STRICT_DNS and LOGICAL_DNS."""
+        """``resolver``: the cluster's ClusterResolver for STRICT_DNS and LOGICAL_DNS, its
+        EdsMembership for EDS."""
         if self.cluster.type == "STATIC":
             self._set_hosts([(e.address.address, e.address.port) for e in self.cluster.all_endpoints()])
         else:

@@ -56,15 +56,18 @@ def needs_xds(bootstrap) -> bool:
 
 
 class XdsLink:
-    def __init__(self, stats, request_reload, broadcast, log_options, set_rtds):
+    def __init__(self, stats, request_reload, broadcast, log_options, set_rtds, follow_endpoints):
         """``request_reload()`` asks for a reload (coalesced with any running);
         ``broadcast(message)`` reaches every live worker; ``set_rtds(name, values)`` gives the
-        layered runtime an RTDS resource's values (process/runtime_layers.py)."""
+        layered runtime an RTDS resource's values (process/runtime_layers.py);
+        ``follow_endpoints(bodies)`` gives the arbiter's health checkers and outlier detectors
+        new ClusterLoadAssignments by service name (process/eds_hosts.py)."""
         self._stats = stats
         self._request_reload = request_reload
         self._broadcast = broadcast
         self._log_options = log_options
         self._set_rtds = set_rtds
+        self._follow_endpoints = follow_endpoints
         self.static_text = None        # the bootstrap the xDS process runs with
         self.snapshot = None           # the last initial-or-later snapshot
         self.secrets = {}              # its secrets, parsed: what composed configs are read with
@@ -142,12 +145,14 @@ class XdsLink:
         previous, self.snapshot = self.snapshot, snapshot
         secrets = _changed((previous or {}).get(SECRETS, {}), snapshot[SECRETS])
         self._parse_secrets(secrets, snapshot[SECRETS])
+        endpoints = _changed((previous or {}).get(ENDPOINTS, {}), snapshot[ENDPOINTS])
+        if endpoints:
+            self._follow_endpoints(endpoints)
         if previous is None:
             self.initial.set()      # the runtime takes its RTDS values once built: push_runtime
             return
         self.push_runtime(_changed(previous.get(RUNTIME, {}), snapshot[RUNTIME]))
         routes = _changed(previous[ROUTES], snapshot[ROUTES])
-        endpoints = _changed(previous[ENDPOINTS], snapshot[ENDPOINTS])
         if secrets:     # rotated: new handshakes use them, in every worker
             self._broadcast({"t": messages.XDS_SECRETS, "secrets": secrets})
         if routes:

@@ -88,6 +88,10 @@ class ClusterResolver:
         if self.entries is not None:
             on_change(self.entries)
 
+    def endpoints(self):
+        """The endpoint each entry's index points at."""
+        return list(self.cluster.all_endpoints())
+
     def unsubscribe(self, on_change):
         if on_change in self._subscribers:
             self._subscribers.remove(on_change)

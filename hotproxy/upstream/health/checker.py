@@ -36,7 +36,8 @@ def checker_key(cluster) -> str:
     endpoints = [(endpoint.address, endpoint.health_check_address())
                  for endpoint in cluster.all_endpoints()]
     described = repr((cluster.name, cluster.health_checks, cluster.type, cluster.dns_lookup_family,
-                      cluster.dns_refresh_rate if cluster.type != "STATIC" else None, endpoints))
+                      cluster.dns_refresh_rate if cluster.type != "STATIC" else None, endpoints,
+                      cluster.eds.service_name if cluster.eds is not None else None))
     return hashlib.sha256(described.encode()).hexdigest()
 
 
@@ -58,7 +59,9 @@ class ClusterChecker:
         self._on_change = on_change
         self._event_log = EventLog(self.health_check.event_log_paths)
         self._clock = clock
-        self._resolver = None         # a discovery.resolver.ClusterResolver (DNS clusters)
+        # a discovery.resolver.ClusterResolver (DNS clusters), or a process/eds_hosts.py
+        # EdsMembership (EDS clusters)
+        self._resolver = None
         self._resumed = {}            # label → (healthy, excluded), from a previous checker
         self._pass_listeners = []     # on_pass(address) after each passing check of a healthy host
         stats.declare(*(self._prefix + name for name in COUNTERS))
@@ -69,7 +72,7 @@ class ClusterChecker:
     def start(self, resumed=None, resolver=None):
         """``resumed``: ``{label: (healthy, excluded)}`` of the hosts a previous checker with the
         same key knew; they keep that state instead of starting failed. ``resolver``: the
-        cluster's ClusterResolver, for STRICT_DNS and LOGICAL_DNS."""
+        cluster's ClusterResolver for STRICT_DNS and LOGICAL_DNS, its EdsMembership for EDS."""
         self._resumed = dict(resumed or {})
         if self.cluster.type == "STATIC":
             self._set_targets(self._static_targets())
@@ -80,7 +83,8 @@ class ClusterChecker:
         """Take the membership from ``resolver`` (a reload may hand over a new one)."""
         if resolver is self._resolver:
             return
-        self._resolver = resubscribe(self._resolver, resolver, self._resolved)
+        previous, self._resolver = self._resolver, resolver    # _resolved reads it at once
+        resubscribe(previous, resolver, self._resolved)
         if resolver.first_round.is_set() and resolver.entries is None:
             self._check_first_round(give_up=True)
 
@@ -154,7 +158,7 @@ class ClusterChecker:
                 for endpoint in self.cluster.all_endpoints()]
 
     def _resolved(self, entries):
-        endpoints = list(self.cluster.all_endpoints())
+        endpoints = self._resolver.endpoints()
         targets = []
         for ip, port, index in entries:
             config = endpoints[index].health_check
