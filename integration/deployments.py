@@ -1,0 +1,78 @@
+"""The deploy/ topologies as containers, each host running the deploy/ config unchanged: the
+hosts find each other by the names the configs use (Docker's DNS aliases), and the certificates
+come from the deployment's own gen-certs script, mounted where the configs expect them
+(``certs/`` under the working directory, /etc/hotproxy, as a VM install has it).
+
+Addresses: every topology has its own /24s in 172.30.x (``internal=True`` networks), so modules
+running one after the other never meet.
+"""
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from images import ROOT
+from topology import Host, Topology, hotproxy_command, start_detached_hotproxy, wait_until_serving
+
+DEPLOY = ROOT / "deploy"
+ETC = "/etc/hotproxy"
+
+
+def generate_certs(deployment: str, directory: Path) -> Path:
+    certs = directory / "certs"
+    subprocess.run(["bash", str(DEPLOY / deployment / "gen-certs.sh"), str(certs)], check=True,
+                   capture_output=True)
+    certs.chmod(0o755)
+    for key in certs.glob("*.key"):
+        key.chmod(0o644)  # read by hotproxy whatever uid the container runs it as
+    return certs
+
+
+@dataclass
+class DoubleProxy:
+    """client ─(front net)─ edge ─(back net)─ inner ─ service, as deploy/double-proxy/README.md."""
+    topology: Topology
+    client: Host
+    edge: Host
+    inner: Host
+    service: Host
+    certs: Path
+    edge_log: Path
+    workdir: Path          # shared rw with every host, at the same path
+    FRONT = "front"
+    BACK = "back"
+
+    def url(self, path: str = "/") -> list[str]:
+        """http_client.py arguments for a request to the edge as app.example.com."""
+        return [f"https://app.example.com:10443{path}", "--connect", self.edge.ip(self.FRONT),
+                "--cacert", f"{ETC}/certs/ca.pem"]
+
+    def get(self, path: str = "/", *options: str) -> dict:
+        return self.client.http(*self.url(path), *options)
+
+
+def double_proxy(topology: Topology, workdir: Path, octet: int, base_id: int) -> DoubleProxy:
+    """Starts deploy/double-proxy on 172.30.<octet>.0/24 (clients and the edge) and
+    172.30.<octet+1>.0/24 (the edge, the inner tier and the service). The edge runs hotproxy as a
+    process started on the host (so SIGHUP and SIGUSR2 behave as on a VM); the inner tier's
+    hotproxy is its container's command (so ``docker restart`` restarts it)."""
+    certs = generate_certs("double-proxy", workdir)
+    front, back = f"172.30.{octet}", f"172.30.{octet + 1}"
+    topology.network(DoubleProxy.FRONT, f"{front}.0/24")
+    topology.network(DoubleProxy.BACK, f"{back}.0/24")
+    etc = {str(certs): {"bind": f"{ETC}/certs", "mode": "ro"}}
+    config = DEPLOY / "double-proxy"
+    service = topology.service("service", {DoubleProxy.BACK: f"{back}.40"},
+                               aliases={DoubleProxy.BACK: ["service.internal"]})
+    inner = topology.host("inner", hotproxy_command(str(config / "inner.yaml"), base_id),
+                          {DoubleProxy.BACK: f"{back}.30"}, aliases={DoubleProxy.BACK: ["inner.internal"]},
+                          mounts=etc, working_dir=ETC)
+    edge = topology.client_host("edge", {DoubleProxy.FRONT: f"{front}.20", DoubleProxy.BACK: f"{back}.20"},
+                                mounts=etc)
+    edge_log = workdir / "edge.log"
+    start_detached_hotproxy(edge, str(config / "edge.yaml"), base_id + 1, str(edge_log), ETC)
+    client = topology.client_host("client", {DoubleProxy.FRONT: f"{front}.10"}, mounts=etc)
+    wait_until_serving(inner, port=9902)
+    wait_until_serving(edge)
+    return DoubleProxy(topology, client, edge, inner, service, certs, edge_log, workdir)
