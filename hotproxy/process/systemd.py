@@ -2,8 +2,8 @@
 
 READY=1 once every worker is ready; RELOADING=1 with MONOTONIC_USEC while a reload runs (systemd's
 Type=notify-reload protocol) and READY=1 after it; STOPPING=1; STATUS= lines shown by
-``systemctl status``; WATCHDOG=1 pings when WATCHDOG_USEC is set. Outside systemd every call is a
-no-op.
+``systemctl status``; WATCHDOG=1 pings when WATCHDOG_USEC is set (``Watchdog``). Outside systemd
+every call is a no-op.
 """
 from __future__ import annotations
 
@@ -54,3 +54,32 @@ class Notifier:
 
     def watchdog(self):
         self.send(watchdog=1)
+
+
+class Watchdog:
+    """WATCHDOG=1 at half of WATCHDOG_USEC, sent from the arbiter's main loop (``tick`` on every
+    turn of it), not from a greenlet of its own: a loop that is stuck, whether the hub is blocked
+    or the loop waits on something that never comes, stops the pings, and systemd's
+    WatchdogSec= kills and restarts the service. The loop turns at least every TICK_S (0.5 s),
+    so the pings keep up with any WatchdogSec= of 2 s or more.
+
+    WATCHDOG_PID is not checked: after a hot restart the successor epoch, whose pid is not the
+    one systemd started, must ping too (it announced MAINPID=, and NotifyAccess=all lets it)."""
+
+    def __init__(self, notifier, clock=time.monotonic):
+        self._notifier = notifier
+        self._clock = clock
+        self._next = None
+
+    @property
+    def enabled(self):
+        return self._notifier.enabled and self._notifier.watchdog_interval is not None
+
+    def tick(self):
+        """One turn of the main loop: a ping when half the watchdog timeout has passed since the last."""
+        if not self.enabled:
+            return
+        now = self._clock()
+        if self._next is None or now >= self._next:
+            self._notifier.watchdog()
+            self._next = now + self._notifier.watchdog_interval
