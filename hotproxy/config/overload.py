@@ -51,3 +51,13 @@ class OverloadManager:
             if monitor.name == name:
                 return monitor
         return None
+
+
+def runtime_limits_connections(bootstrap) -> bool:
+    """Whether the runtime key ``overload.global_downstream_max_connections`` (Envoy's older
+    global connection limit) may apply: the bootstrap has runtime layers to set it in, and no
+    global_downstream_max_connections monitor, which wins over the key as in Envoy."""
+    layered = bootstrap.layered_runtime
+    overload = bootstrap.overload_manager
+    return (layered is not None and bool(layered.layers)
+            and (overload is None or overload.monitor(DOWNSTREAM_CONNECTIONS) is None))

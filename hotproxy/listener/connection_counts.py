@@ -20,7 +20,7 @@ import mmap
 import os
 import struct
 
-from ..config.overload import DOWNSTREAM_CONNECTIONS
+from ..config.overload import DOWNSTREAM_CONNECTIONS, runtime_limits_connections
 from ..config.listener import ConnectionLimit
 
 #: Worker processes that can count at once (every generation's, draining ones included).
@@ -35,7 +35,8 @@ def counter_keys(bootstrap) -> list[str]:
     has a connection_limit filter (the same chain in the next generation shares it)."""
     keys = []
     overload = bootstrap.overload_manager
-    if overload is not None and overload.monitor(DOWNSTREAM_CONNECTIONS) is not None:
+    if (overload is not None and overload.monitor(DOWNSTREAM_CONNECTIONS) is not None
+            or runtime_limits_connections(bootstrap)):
         keys.append(GLOBAL_CONNECTIONS)
     for listener in bootstrap.listeners:
         for index, chain in enumerate(listener.all_filter_chains()):
@@ -156,6 +157,9 @@ class WorkerCounts:
     def counter(self, key: str, limit: int) -> SharedCounter:
         return SharedCounter(self, self.columns[key], limit)
 
+    def runtime_limited_counter(self, key: str, read_limit) -> RuntimeLimitedCounter:
+        return RuntimeLimitedCounter(self, self.columns[key], read_limit)
+
     def optimistic_counter(self, key: str, limit: int) -> OptimisticCounter:
         return OptimisticCounter(self, self.columns[key], limit)
 
@@ -240,3 +244,23 @@ def _cells_of(count):
     if unpack is None:
         unpack = _UNPACKERS[count] = struct.Struct(f"{count}q").unpack_from
     return unpack
+
+
+class RuntimeLimitedCounter(SharedCounter):
+    """A counter whose limit the runtime sets, and may unset, at any time (``read_limit()``, None
+    for none): every place is counted, so the count is right the moment a limit appears, but
+    only with a limit is a place taken under the lock. Without one it costs a store."""
+
+    __slots__ = ("_read_limit",)
+
+    def __init__(self, counts: WorkerCounts, column: int, read_limit):
+        super().__init__(counts, column, 0)
+        self._read_limit = read_limit
+
+    def try_acquire(self) -> bool:
+        limit = self._read_limit()
+        if limit is None:
+            self._row[self._slot] += 1
+            return True
+        self.limit = limit
+        return super().try_acquire()

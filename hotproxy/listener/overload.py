@@ -13,6 +13,8 @@ messages, values in [0, 1]); ``WorkerOverload.apply`` acts on them as Envoy's wo
 
 The global connection limit (``global_downstream_max_connections``) needs no message: every
 worker counts its connections in the shared table (connection_counts.py) and refuses one more.
+Without that monitor, the runtime key ``overload.global_downstream_max_connections`` sets the
+limit, read at each new connection, as Envoy still reads it (deprecated there).
 """
 from __future__ import annotations
 
@@ -22,10 +24,13 @@ import random
 from ..config.overload import (DISABLE_HTTP_KEEPALIVE, DOWNSTREAM_CONNECTIONS, REJECT_INCOMING_CONNECTIONS,
                                RESET_HIGH_MEMORY_STREAM, STOP_ACCEPTING_CONNECTIONS, STOP_ACCEPTING_REQUESTS)
 from ..stats.schema import OverloadResetStats, ProactiveMonitorStats
+from ..runtime import get_integer
 from .connection_counts import GLOBAL_CONNECTIONS
 
 log = logging.getLogger(__name__)
 
+#: Envoy's runtime key for the global connection limit, without the monitor
+GLOBAL_LIMIT_KEY = "overload.global_downstream_max_connections"
 #: Envoy's buffer memory classes (BufferMemoryAccountImpl::NUM_MEMORY_CLASSES_).
 MEMORY_CLASSES = 8
 #: Envoy resets at most this many streams per action change (kMaxNumberOfStreamsToResetPerInvocation).
@@ -63,7 +68,9 @@ def streams_to_reset(candidates, state: float, power: int) -> list:
 
 
 class WorkerOverload:
-    def __init__(self, config, counts=None):
+    def __init__(self, config, counts=None, runtime_limit=False):
+        """``runtime_limit``: the runtime key GLOBAL_LIMIT_KEY may limit the connections
+        (config/overload.py runtime_limits_connections)."""
         names = {action.name for action in config.actions}
         #: probabilities the connection manager reads for each new request
         self.stop_requests = 0.0
@@ -75,7 +82,12 @@ class WorkerOverload:
         self.reset_power = (config.minimum_account_to_track_power_of_two
                             if RESET_HIGH_MEMORY_STREAM in names else None)
         monitor = config.monitor(DOWNSTREAM_CONNECTIONS)
-        self.global_connections = counts.counter(GLOBAL_CONNECTIONS, monitor.limit) if monitor is not None else None
+        self.global_connections = None
+        if monitor is not None:
+            self.global_connections = counts.counter(GLOBAL_CONNECTIONS, monitor.limit)
+        elif runtime_limit:
+            self.global_connections = counts.runtime_limited_counter(
+                GLOBAL_CONNECTIONS, lambda: get_integer(GLOBAL_LIMIT_KEY, None))
         self.global_stats = ProactiveMonitorStats() if monitor is not None else None
         self.reset_stats = OverloadResetStats() if self.reset_power is not None else None
         self.listeners = []        # what stop_accepting_connections pauses
@@ -164,7 +176,8 @@ class Admission:
             return True
         if counter is not None and not counter.try_acquire():
             self.stats.downstream_global_cx_overflow += 1
-            self.overload.global_stats.failed_updates += 1
+            if self.overload.global_stats is not None:     # the monitor's, not the runtime key's
+                self.overload.global_stats.failed_updates += 1
             return False
         if bernoulli(self.overload.reject_fraction):
             if counter is not None:

@@ -35,6 +35,7 @@ from gevent.event import Event
 from ..accesslog.sink import AccessLogSink
 from ..deadlines import Deadlines
 from ..config.listener import HttpConnectionManager as HcmConfig
+from ..config.overload import OverloadManager, runtime_limits_connections
 from ..listener.connection_counts import WorkerCounts
 from ..listener.manager import ActiveListener, accept_pool
 from ..listener.overload import WorkerOverload
@@ -76,8 +77,11 @@ class Worker:
         self.deadlines = Deadlines()
         self.server_state = ServerState(bootstrap.node_cluster)
         pool = accept_pool()
-        overload = bootstrap.overload_manager
-        self.overload = WorkerOverload(overload, counts) if overload is not None else None
+        overload, runtime_limit = bootstrap.overload_manager, runtime_limits_connections(bootstrap)
+        if overload is not None or runtime_limit:
+            self.overload = WorkerOverload(overload or OverloadManager(), counts, runtime_limit)
+        else:
+            self.overload = None
         self.listeners = {
             config.name: ActiveListener(config, socket.socket(fileno=listen_sockets[config.name].detach()),
                                         self.cluster_manager, self.deadlines, access_log_sink,

@@ -147,3 +147,41 @@ def test_counter_keys_name_the_global_limit_and_each_limited_listener():
     text = f"static_resources:\n  listeners:{plain}{limited}{CLUSTER}"
     assert counter_keys(parse_text(text)) == [connection_limit_key("limited", 0)]
     assert counter_keys(parse_text(OVERLOAD + text)) == [GLOBAL_CONNECTIONS, connection_limit_key("limited", 0)]
+
+
+def test_a_runtime_limited_counter_counts_without_a_limit_and_holds_one_once_set(table):
+    limit = [None]
+    first = worker(table, "w0", ["g"]).runtime_limited_counter("g", lambda: limit[0])
+    second = worker(table, "w1", ["g"]).runtime_limited_counter("g", lambda: limit[0])
+    assert all(counter.try_acquire() for counter in (first, second, first))
+    assert table.total("g") == 3       # counted all along, so a limit set now is right at once
+    limit[0] = 3
+    assert not second.try_acquire()
+    first.release()
+    assert second.try_acquire() and not first.try_acquire()
+    limit[0] = None
+    assert first.try_acquire() and table.total("g") == 4
+
+
+def test_the_runtime_key_gives_a_global_counter_only_with_runtime_layers_and_no_monitor():
+    listener = """
+static_resources:
+  listeners:
+  - name: l
+    address: {socket_address: {address: 127.0.0.1, port_value: 1}}
+    filter_chains: [{filters: [{name: envoy.filters.network.tcp_proxy,
+      typed_config: {"@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy,
+                     stat_prefix: t, cluster: c}}]}]
+  clusters: [{name: c, type: STATIC, connect_timeout: 1s}]
+"""
+    runtime = "layered_runtime: {layers: [{name: admin, admin_layer: {}}]}\n"
+    monitor = """overload_manager:
+  resource_monitors:
+  - name: envoy.resource_monitors.global_downstream_max_connections
+    typed_config:
+      "@type": type.googleapis.com/envoy.extensions.resource_monitors.downstream_connections.v3.DownstreamConnectionsConfig
+      max_active_downstream_connections: 5
+"""
+    assert GLOBAL_CONNECTIONS not in counter_keys(parse_text(listener))
+    assert GLOBAL_CONNECTIONS in counter_keys(parse_text(runtime + listener))
+    assert counter_keys(parse_text(runtime + monitor + listener)).count(GLOBAL_CONNECTIONS) == 1

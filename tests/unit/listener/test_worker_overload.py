@@ -154,3 +154,14 @@ def test_a_listener_that_ignores_the_global_limit_is_neither_limited_nor_counted
 
 def test_no_admission_when_nothing_checks_connections():
     assert WorkerOverload(overload_config("stop_accepting_requests")).admission(ListenerStats()) is None
+
+
+def test_the_runtime_key_limits_connections_without_the_monitor():
+    counter = FakeCounter(free=0)
+    seen = []
+    counts = SimpleNamespace(runtime_limited_counter=lambda key, read_limit: seen.append(read_limit) or counter)
+    overload = WorkerOverload(OverloadManager(), counts, runtime_limit=True)
+    stats = ListenerStats()
+    assert not overload.admission(stats).admit()
+    assert stats.downstream_global_cx_overflow == 1 and overload.global_stats is None
+    assert seen[0]() is None      # the runtime has no value for the key here

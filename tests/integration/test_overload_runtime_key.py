@@ -1,0 +1,50 @@
+"""The runtime key ``overload.global_downstream_max_connections``: Envoy's older global connection
+limit, still read when no global_downstream_max_connections monitor is configured. Held to Envoy
+1.40 on the same config: set in a static layer, raised through the admin layer, unset."""
+import urllib.request
+
+from harness import RawClient, http_listener, simple_routes, to_yaml
+from test_overload_manager import open_served
+
+KEY = "overload.global_downstream_max_connections"
+
+
+def config(limit):
+    routes = simple_routes({"match": {"prefix": "/"},
+                            "direct_response": {"status": 200, "body": {"inline_string": "ok"}}})
+    return to_yaml({
+        # Envoy counts its admin interface unless told not to; hotproxy's is never counted
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": "{port:admin}"}},
+                  "ignore_global_conn_limit": True},
+        "layered_runtime": {"layers": [{"name": "static", "static_layer": {KEY: limit}},
+                                       {"name": "admin", "admin_layer": {}}]},
+        "static_resources": {"listeners": [http_listener("http", "listen", routes)]}})
+
+
+def modify(peer, query):
+    request = urllib.request.Request(f"http://127.0.0.1:{peer.port('admin')}/runtime_modify?{query}",
+                                     method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+
+
+def test_the_runtime_key_limits_every_listeners_connections_and_follows_the_runtime(peer_factory):
+    peer = peer_factory(config(2))
+    port = peer.port("listen")
+    overflow = f"listener.127.0.0.1_{port}.downstream_global_cx_overflow"
+    held = open_served(port, 2)
+    assert RawClient(port).is_closed(wait=2)       # accepted by the kernel, closed at once
+    assert peer.counter(overflow) == 1
+
+    modify(peer, f"{KEY}=3")
+    held += open_served(port, 1)
+    assert RawClient(port).is_closed(wait=2)
+    assert peer.counter(overflow) == 2
+
+    held.pop().close()     # a place given back is free again
+    held += open_served(port, 1)
+
+    modify(peer, f"{KEY}=")     # an empty value takes the key out of the admin layer: 2 again
+    assert RawClient(port).is_closed(wait=2)
+    for client in held:
+        client.close()
