@@ -55,7 +55,8 @@ def build_endpoints(server, help_text):
         gauges = server.stats.gauges()
         counters = {name: value for name, value in values.items() if name not in gauges}
         gauge_values = {name: value for name, value in values.items() if name in gauges}
-        return Response(prometheus.render(counters, gauge_values, histograms, server.tag_extractor()),
+        return Response(prometheus.render(counters, gauge_values, histograms, server.tag_extractor(),
+                                          server.stats.selection.bucket_bounds),
                         content_type=PROMETHEUS)
 
     def certs(_request):
@@ -85,6 +86,9 @@ def build_endpoints(server, help_text):
         except ConfigDumpError as error:   # Envoy's plain-text refusal of the query
             return Response(error.message, error.status, content_type="text/plain")
         return Response(_json(body), content_type=JSON)
+
+    def config_inventory(_request):
+        return Response(_json(server.config_inventory()), content_type=JSON)
 
     def runtime(_request):
         return Response(_json(server.runtime.dump()), content_type=JSON)
@@ -148,6 +152,8 @@ def build_endpoints(server, help_text):
         Endpoint("/certs", certs, "print certs on machine"),
         Endpoint("/listeners", listeners, "print listener info (?format=json)"),
         Endpoint("/config_dump", dump, "dump current hotproxy configs (secrets redacted)"),
+        Endpoint("/hotproxy/config_inventory", config_inventory,
+                 "digests of the serving config, for hotproxy --mode diff (docs/reloads.md)"),
         Endpoint("/runtime", runtime, "print runtime values"),
         Endpoint("/runtime_modify", runtime_modify, "Adds or modifies runtime values", mutates=True),
         Endpoint("/hot_restart_version", hot_restart_version, "print the hot restart compatibility version"),
@@ -186,6 +192,10 @@ def _select(server, request):
     if kind in ("All", "Gauges"):
         values.update(store.gauges())
     histograms = dict(store.histograms) if kind in ("All", "Histograms") else {}
+    selection = store.selection     # stats_config.stats_matcher: the arbiter's own stats too
+    if not selection.accepts_all:
+        values = {name: value for name, value in values.items() if selection.accepts(name)}
+        histograms = {name: totals for name, totals in histograms.items() if selection.accepts(name)}
     if "usedonly" in request.query:
         values = {name: value for name, value in values.items() if name in store.used}
         histograms = {name: totals for name, totals in histograms.items() if totals.used}

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from .accesslog import AccessLog
 from .cluster import Cluster
-from .core import SocketAddress
+from .core import SocketAddress, StringMatcher
 from .listener import Listener
 from .overload import OverloadManager
 from .runtime import LayeredRuntime
@@ -29,9 +29,43 @@ class StatsTag:
 
 
 @dataclass(frozen=True)
+class StatsMatcher:
+    """``stats_config.stats_matcher``: which stats exist. ``kind`` is "reject_all" (with
+    ``reject_all`` true: none; false: all), "exclusion_list" or "inclusion_list" of ``patterns``
+    matched against the full stat name."""
+    kind: str
+    reject_all: bool = False
+    patterns: tuple[StringMatcher, ...] = ()
+
+
+@dataclass(frozen=True)
+class HistogramBuckets:
+    """One of ``stats_config.histogram_bucket_settings``: the histograms whose name ``match``
+    matches get these Prometheus bucket bounds (sorted, unique) instead of Envoy's defaults."""
+    match: StringMatcher
+    buckets: tuple[float, ...]
+
+
+@dataclass(frozen=True)
 class StatsConfig:
     stats_tags: tuple[StatsTag, ...] = ()
     use_all_default_tags: bool = True
+    stats_matcher: StatsMatcher | None = None
+    histogram_bucket_settings: tuple[HistogramBuckets, ...] = ()
+
+
+@dataclass(frozen=True)
+class StatsSink:
+    """One of ``stats_sinks``: ``kind`` "statsd" (envoy.stat_sinks.statsd: full stat names,
+    over UDP to ``address`` whatever its protocol says, as in Envoy, or over TCP to a host of
+    ``tcp_cluster_name``) or "dog_statsd" (tag-extracted names with ``|#tag:value`` tags, over
+    UDP, lines packed into datagrams of up to ``max_bytes_per_datagram``; one a datagram
+    without it)."""
+    kind: str
+    address: SocketAddress | None = None
+    tcp_cluster_name: str | None = None
+    prefix: str = "envoy"
+    max_bytes_per_datagram: int | None = None
 
 
 @dataclass(frozen=True)
@@ -43,6 +77,7 @@ class Bootstrap:
     node_id: str = ""
     node_cluster: str = ""
     stats_config: StatsConfig = StatsConfig()
+    stats_sinks: tuple[StatsSink, ...] = ()
     overload_manager: OverloadManager | None = None
     dynamic_resources: DynamicResources | None = None
     layered_runtime: LayeredRuntime | None = None

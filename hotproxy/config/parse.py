@@ -8,9 +8,8 @@ import uuid
 from collections import Counter
 
 from ..errors import ConfigError
-from ..stats.tags import DEFAULT_TAG_NAMES, compile_tag_regex
 from .accesslog import AccessLog
-from .bootstrap import Admin, Bootstrap, StatsConfig, StatsTag
+from .bootstrap import Admin, Bootstrap
 from .http2_route_checks import http2_route_problems
 from .fields import Context, Fields, Node, StructFields, present
 from .trees import text_problems
@@ -21,13 +20,14 @@ from .parse_listener import listener
 from .parse_tls import secret
 from .parse_overload import overload_manager
 from .parse_runtime import layered_runtime
+from .parse_stats import stats_config, stats_sinks
 from .parse_xds import bootstrap_source_problems, dynamic_resources
 
 BOOTSTRAP = Fields(
-    "node static_resources admin stats_flush_interval stats_config overload_manager "
-    "dynamic_resources layered_runtime",
+    "node static_resources admin stats_flush_interval stats_config stats_sinks "
+    "overload_manager dynamic_resources layered_runtime",
     unsupported="node_context_params cluster_manager hds_config flags_path "
-                "stats_sinks deferred_stat_options stats_flush_on_admin "
+                "deferred_stat_options stats_flush_on_admin "
                 "stats_eviction_interval watchdog watchdogs tracing "
                 "enable_dispatcher_stats header_prefix "
                 "stats_server_version_override use_tcp_for_dns_lookups dns_resolution_config "
@@ -46,10 +46,6 @@ NODE = Fields("id cluster metadata locality",
 # global connection limit, which is what true asks for; false is documented as a difference
 ADMIN = Fields("address access_log_path access_log ignore_global_conn_limit",
                unsupported="profile_path socket_options allow_paths")
-STATS_CONFIG = Fields("stats_tags use_all_default_tags",
-                      unsupported="stats_matcher histogram_bucket_settings")
-TAG_SPECIFIER = Fields("tag_name regex fixed_value")
-_MAX_TAG_REGEX_BYTES = 1024     # Envoy's validation rule on TagSpecifier.regex
 _LISTENER_NAMESPACE = uuid.UUID("5d0c1e8a-47f3-4d0e-9a51-3c1b2f6e7a90")
 
 
@@ -101,7 +97,8 @@ def _bootstrap(node: Node) -> Bootstrap | None:
         **(_static_resources(resources) if resources else {}),
         **present(admin=m.nested("admin", admin),
                   stats_flush_interval=flush_interval,
-                  stats_config=m.nested("stats_config", stats_config),
+                  stats_config=m.nested("stats_config", lambda n: stats_config(n, _check_unique)),
+                  stats_sinks=stats_sinks(m) or None,
                   overload_manager=m.nested("overload_manager", overload_manager),
                   layered_runtime=m.nested("layered_runtime", layered_runtime),
                   dynamic_resources=m.nested("dynamic_resources", dynamic_resources),
@@ -186,47 +183,6 @@ def admin(node: Node) -> Admin | None:
     if admin_address is None:
         return None
     return Admin(address=admin_address, access_log=logs)
-
-
-def stats_config(node: Node) -> StatsConfig | None:
-    m = node.message(STATS_CONFIG)
-    if m is None:
-        return None
-    tag_nodes = m.items("stats_tags")
-    tags = [stats_tag(n) for n in tag_nodes]
-    _check_unique(tag_nodes, tags, "tag_name", lambda tag: tag.tag_name,
-                  lambda name: f"duplicate tag name '{name}'")
-    return StatsConfig(stats_tags=tuple(filter(None, tags)),
-                       **present(use_all_default_tags=m.boolean("use_all_default_tags")))
-
-
-def stats_tag(node: Node) -> StatsTag | None:
-    m = node.message(TAG_SPECIFIER)
-    if m is None:
-        return None
-    tag_name = m.string("tag_name", required=True)
-    m.one_of("regex", "fixed_value", required=False)
-    regex = m.string("regex") or None       # an empty regex is none, as in Envoy
-    fixed_value = m.string("fixed_value")
-    if regex is not None:
-        _check_tag_regex(m.at("regex"), regex)
-    elif fixed_value is None and tag_name and tag_name not in DEFAULT_TAG_NAMES:
-        # With neither, Envoy uses its default extractors of that name, if it has any.
-        node.fail(f"one of regex, fixed_value is required: '{tag_name}' is not a default tag name "
-                  f"({', '.join(sorted(DEFAULT_TAG_NAMES))})")
-    if tag_name is None:
-        return None
-    return StatsTag(tag_name, **present(regex=regex, fixed_value=fixed_value))
-
-
-def _check_tag_regex(node: Node, regex: str) -> None:
-    if len(regex.encode()) > _MAX_TAG_REGEX_BYTES:
-        node.fail(f"must be at most {_MAX_TAG_REGEX_BYTES} bytes")
-        return
-    try:
-        compile_tag_regex(regex)
-    except ValueError as exc:
-        node.fail(str(exc))
 
 
 def _check_cluster_references(ctx: Context, bootstrap: Bootstrap) -> None:

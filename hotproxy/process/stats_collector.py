@@ -2,6 +2,10 @@
 StatsStore (stats/store.py) that outlives every generation, so that counters stay continuous
 across reloads, crashes and (through the hot-restart export) epochs.
 
+Every ``stats_flush_interval`` (``flush_loop``) the histograms' interval moves on and the
+config's stats sinks (process/stats_sinks.py) get what changed. The store follows the serving
+config's ``stats_config`` (which stats exist, histogram buckets) from then on.
+
 Workers ship on their own every ``stats_flush_interval``; a reader that needs exact totals now
 (an admin read, the next epoch asking for our counts) calls ``collect``, which asks each ready
 worker to ship at once (``stats_flush`` with an id its reply repeats) and waits, at most
@@ -12,18 +16,24 @@ from __future__ import annotations
 import gevent
 from gevent.event import Event
 
+from ..stats.selection import StatsSelection
 from .messages import STATS_FLUSH
+from .stats_sinks import StatsSinks
 
 STATS_FLUSH_TIMEOUT_S = 1.0
 
 
 class StatsCollector:
-    def __init__(self, store, workers, refresh):
+    def __init__(self, store, workers, refresh, bootstrap=None):
         """``workers()``: the live, ready workers to ask; ``refresh()``: sets the arbiter's own
-        gauges, after every collection."""
+        gauges, after every collection; ``bootstrap()``: the serving config (None before the
+        first), by default that of the arbiter ``refresh`` belongs to."""
         self.store = store
         self._workers = workers
         self._refresh = refresh
+        self._bootstrap = bootstrap or (lambda: refresh.__self__.config.bootstrap)
+        self._stats_config = None
+        self.sinks = StatsSinks(store)
         self._waits = {}             # stats_flush id → (children not yet answered, Event)
         self._ids = 0
 
@@ -33,6 +43,7 @@ class StatsCollector:
         if child.process is None:
             # its last words, read after its exit was seen: counts only, no levels of the dead
             message = {"c": message.get("c", {}), "h": message.get("h", {})}
+        self._follow_config()
         self.store.merge(child.stats_source, message)
         wait = self._waits.get(request_id) if request_id is not None else None
         if wait is not None:
@@ -58,10 +69,25 @@ class StatsCollector:
             del self._waits[request_id]
         self._refresh()
 
-    def rotate_histograms(self, interval, running):
+    def flush_loop(self, interval, running):
         """Every ``interval()`` seconds while ``running()``: the interval quantiles of /stats
-        move on."""
-        while running():
-            gevent.sleep(interval())
-            for totals in self.store.histograms.values():
-                totals.rotate()
+        move on and the stats sinks are flushed."""
+        try:
+            while running():
+                gevent.sleep(interval())
+                for totals in self.store.histograms.values():
+                    totals.rotate()
+                self._follow_config()
+                self.sinks.flush(self._bootstrap())
+        finally:
+            self.sinks.stop()
+
+    # the arbiter starts the loop under its first name
+    rotate_histograms = flush_loop
+
+    def _follow_config(self):
+        bootstrap = self._bootstrap()
+        stats_config = bootstrap.stats_config if bootstrap is not None else None
+        if stats_config is not self._stats_config:
+            self._stats_config = stats_config
+            self.store.select(StatsSelection(stats_config))

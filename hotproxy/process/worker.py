@@ -101,7 +101,7 @@ class Worker:
 
     def _declare_stats(self):
         """Every stat this worker keeps, under Envoy's names."""
-        shipper = StatsShipper()
+        shipper = StatsShipper(keep_samples=bool(self.bootstrap.stats_sinks))  # statsd sends each value
         http2 = []
         for listener in self.listeners.values():
             config = listener.config
@@ -113,6 +113,7 @@ class Worker:
                 if isinstance(filter_config, HcmConfig):
                     prefix = f"http.{filter_config.stat_prefix}."
                     shipper.add(prefix, terminal.stats)
+                    shipper.add_listener_http(f"listener.{config.stat_name}.{prefix}", terminal.stats)
                     shipper.add("http1.", terminal.http1_stats)
                     if terminal.http2_stats is not None and terminal.http2_stats not in http2:
                         http2.append(terminal.http2_stats)   # one for every listener: Envoy's

@@ -1,11 +1,17 @@
-"""Fixed-bucket histograms: workers record into a ``Recorder``, the arbiter adds the shipped bucket
-deltas into a ``Totals``. Buckets are Envoy's defaults (in milliseconds for ``*_rq_time``), so
-merging is adding counts and Prometheus sees the ``le`` bounds Envoy's exposition has."""
+"""Histograms: workers record into a ``Recorder``, the arbiter adds the shipped deltas into a
+``Totals``.
+
+Values fall into log-linear bins of two significant decimal digits ((1.0, 1.1], (1.1, 1.2] …
+(99, 100], (100, 110] …), the layout of Envoy's circllhist (upper-inclusive here). Merging workers is adding counts per
+bin, and any bucket bounds (Envoy's defaults, or ``histogram_bucket_settings``, which only the
+arbiter reads) and any quantile are read from the merged bins afterwards. A bin is a plain int
+key (``exponent * 100 + mantissa``) so that it travels in msgpack as it is.
+"""
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
 
+# Envoy's default Prometheus bounds (in milliseconds for ``*_rq_time``)
 BUCKETS = (0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000,
            300000, 600000, 1800000, 3600000)
 
@@ -13,84 +19,147 @@ BUCKETS = (0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000,
 QUANTILES = (("P0", 0.0), ("P25", 0.25), ("P50", 0.5), ("P75", 0.75), ("P90", 0.9),
              ("P95", 0.95), ("P99", 0.99), ("P99.5", 0.995), ("P99.9", 0.999), ("P100", 1.0))
 
+ZERO_BIN = -10**9           # values <= 0; sorts below every other bin
+
+
+def bin_of(value) -> int:
+    """The bin ``(lower, upper]`` holding ``value``: upper-inclusive, so that a value equal to a
+    bucket bound counts under that bound's ``le``, as Prometheus defines it."""
+    if value <= 0:
+        return ZERO_BIN
+    exponent = math.floor(math.log10(value))
+    # rounded, so that 0.3 (a binary 0.29999…) is 30 and not 29.999… or 30.000…04
+    if exponent >= 1:
+        scaled = round(value / 10 ** (exponent - 1), 9)
+    else:
+        scaled = round(value * 10 ** (1 - exponent), 9)
+    if scaled <= 10:
+        exponent, scaled = exponent - 1, scaled * 10
+    elif scaled > 100:
+        exponent, scaled = exponent + 1, scaled / 10
+    return exponent * 100 + math.ceil(scaled) - 1
+
+
+def bin_edges(key: int) -> tuple[float, float]:
+    """``(lower, upper]`` of a bin."""
+    if key == ZERO_BIN:
+        return 0.0, 0.0
+    exponent, mantissa = divmod(key, 100)
+    if exponent >= 1:
+        scale = 10 ** (exponent - 1)
+        return float(mantissa * scale), float((mantissa + 1) * scale)
+    divisor = 10 ** (1 - exponent)     # dividing keeps 0.5 exact where multiplying by 0.1 would not
+    return mantissa / divisor, (mantissa + 1) / divisor
+
 
 class Recorder:
-    """Worker side: one count per bucket (the last one for values above every bound) and the sum
-    of the values since the last ``take``."""
-    __slots__ = ("counts", "sum", "recorded")
+    """Worker side: counts per bin and the sum of the values since the last ``take``; with
+    ``keep_samples``, also the values themselves (at most ``limit`` per take), for stats sinks
+    that send every value as Envoy's statsd sinks do."""
+    __slots__ = ("bins", "sum", "samples", "sample_limit", "samples_dropped")
 
     def __init__(self):
-        self.counts = [0] * (len(BUCKETS) + 1)
+        self.bins = {}
         self.sum = 0.0
-        self.recorded = False
+        self.samples = None
+        self.sample_limit = 0
+        self.samples_dropped = 0
+
+    def keep_samples(self, limit: int) -> None:
+        self.samples = []
+        self.sample_limit = limit
 
     def record(self, value):
-        # bisect_left: a value equal to a bound belongs to that bound's bucket (le = less or equal)
-        self.counts[bisect_left(BUCKETS, value)] += 1
+        key = bin_of(value)
+        bins = self.bins
+        bins[key] = bins.get(key, 0) + 1
         self.sum += value
-        self.recorded = True
+        samples = self.samples
+        if samples is not None:
+            if len(samples) < self.sample_limit:
+                samples.append(value)
+            else:
+                self.samples_dropped += 1
 
     def take(self):
-        """``(counts, sum)`` recorded since the last take, or None if nothing was."""
-        if not self.recorded:
+        """``(flat bins [key, count, key, count …], sum)`` recorded since the last take, or None
+        if nothing was."""
+        if not self.bins:
             return None
-        delta = (self.counts, self.sum)
-        self.counts = [0] * (len(BUCKETS) + 1)
+        flat = [item for pair in self.bins.items() for item in pair]
+        delta = (flat, self.sum)
+        self.bins = {}
         self.sum = 0.0
-        self.recorded = False
         return delta
+
+    def take_samples(self):
+        """``(values, dropped)`` since the last call, or None when there are none."""
+        if not self.samples and not self.samples_dropped:
+            return None
+        taken = (self.samples, self.samples_dropped)
+        self.samples = []
+        self.samples_dropped = 0
+        return taken
 
 
 class Totals:
-    """Arbiter side: the merged counts of one histogram since the start (``counts``), and those
-    of the last complete flush interval (``interval``), as Envoy's summaries show both."""
-    __slots__ = ("counts", "sum", "used", "interval", "_current")
+    """Arbiter side: the merged bins of one histogram since the start (``bins``), and those of
+    the last complete flush interval (``interval``), as Envoy's summaries show both."""
+    __slots__ = ("bins", "sum", "count", "used", "interval", "_current")
 
     def __init__(self):
-        self.counts = [0] * (len(BUCKETS) + 1)
+        self.bins = {}
         self.sum = 0.0
+        self.count = 0
         self.used = False
         self.interval = None
-        self._current = [0] * (len(BUCKETS) + 1)
+        self._current = {}
 
-    def add(self, counts, total):
-        for index, count in enumerate(counts):
-            self.counts[index] += count
-            self._current[index] += count
+    def add(self, flat, total):
+        bins, current = self.bins, self._current
+        for index in range(0, len(flat), 2):
+            key, count = flat[index], flat[index + 1]
+            bins[key] = bins.get(key, 0) + count
+            current[key] = current.get(key, 0) + count
+            self.count += count
         self.sum += total
         self.used = True
 
     def rotate(self):
         """A flush interval ended: what arrived during it becomes ``interval``."""
         self.interval = self._current
-        self._current = [0] * (len(BUCKETS) + 1)
+        self._current = {}
 
-    @property
-    def count(self):
-        return sum(self.counts)
-
-    def cumulative(self):
+    def cumulative(self, bounds=BUCKETS):
         """``[(bound, values <= bound)]`` for every bound, for Prometheus' ``_bucket`` lines
-        (``+Inf`` is ``count``)."""
-        running, out = 0, []
-        for bound, count in zip(BUCKETS, self.counts):
-            running += count
-            out.append((bound, running))
+        (``+Inf`` is ``count``). A bin that a bound cuts counts in proportion, rounded down."""
+        ordered = sorted(self.bins.items())
+        out = []
+        for bound in bounds:
+            below = 0.0
+            for key, count in ordered:
+                lower, upper = bin_edges(key)
+                if upper <= bound:
+                    below += count
+                elif lower < bound:
+                    below += count * (bound - lower) / (upper - lower)
+                else:
+                    break
+            out.append((bound, int(below)))
         return out
 
     def quantile(self, fraction, interval=False):
         """An estimate of the ``fraction`` quantile (of the last interval with ``interval``),
-        interpolating linearly inside the bucket it falls in; NaN when nothing was recorded."""
-        counts = (self.interval or ()) if interval else self.counts
-        total = sum(counts)
+        interpolating linearly inside the bin it falls in; NaN when nothing was recorded."""
+        bins = (self.interval or {}) if interval else self.bins
+        total = sum(bins.values())
         if total == 0:
             return math.nan
         rank = fraction * total
         running = 0
-        for index, count in enumerate(counts):
+        for key, count in sorted(bins.items()):
             if count and running + count >= rank:
-                lower = BUCKETS[index - 1] if index else 0.0
-                upper = BUCKETS[index] if index < len(BUCKETS) else lower * 2
+                lower, upper = bin_edges(key)
                 return lower + (upper - lower) * max(rank - running, 0) / count
             running += count
-        return float(BUCKETS[-1])
+        return bin_edges(max(bins))[1]

@@ -14,16 +14,16 @@ from .histogram import BUCKETS, Totals
 from .tags import TagExtractor
 
 _NOT_IN_NAMES = re.compile(r"[^a-zA-Z0-9_]")
-# Envoy prints bounds and sums with ``{:.32g}``: 0.5, 1, 3600000; no exponent for these bounds.
-_BOUNDS = tuple(format(float(bound), ".32g") for bound in BUCKETS)
 
 
 def render(counters: dict[str, int], gauges: dict[str, int], histograms: dict[str, Totals],
-           extractor: TagExtractor) -> str:
+           extractor: TagExtractor, bucket_bounds=lambda name: BUCKETS) -> str:
+    """``bucket_bounds(histogram name)``: its ``le`` bounds (histogram_bucket_settings)."""
     out = []
+    bounded = {name: (totals, bucket_bounds(name)) for name, totals in histograms.items()}
     for stats, kind, write in ((counters, "counter", _write_number),
                                (gauges, "gauge", _write_number),
-                               (histograms, "histogram", _write_histogram)):
+                               (bounded, "histogram", _write_histogram)):
         families = _families(stats, extractor)
         for family in sorted(families):
             out.append(f"# TYPE {family} {kind}\n")
@@ -57,10 +57,12 @@ def _write_number(out: list, family: str, labels: str, value: int) -> None:
     out.append(f"{family}{{{labels}}} {value}\n")
 
 
-def _write_histogram(out: list, family: str, labels: str, totals: Totals) -> None:
+def _write_histogram(out: list, family: str, labels: str, histogram) -> None:
+    totals, bounds = histogram
     bucket_labels = labels + "," if labels else ""
-    for bound, (_, count) in zip(_BOUNDS, totals.cumulative()):
-        out.append(f'{family}_bucket{{{bucket_labels}le="{bound}"}} {count}\n')
+    for bound, count in totals.cumulative(bounds):
+        # Envoy prints bounds and sums with ``{:.32g}``: 0.5, 1, 3600000
+        out.append(f'{family}_bucket{{{bucket_labels}le="{format(float(bound), ".32g")}"}} {count}\n')
     count = totals.count
     out.append(f'{family}_bucket{{{bucket_labels}le="+Inf"}} {count}\n')
     out.append(f"{family}_sum{{{labels}}} {format(totals.sum, '.32g')}\n")

@@ -5,23 +5,56 @@ Components keep their stats in slotted objects (stats/schema.py) and never see t
 ``collect`` reads them all: counters as deltas since the previous collect, gauges as levels,
 histograms as bucket deltas, and each cluster's hosts with their own counters. The first
 collect also carries every name at zero, so that /stats lists what exists before it is used.
+
+With ``keep_samples`` (the config has stats sinks, which send every histogram value as Envoy's
+statsd sinks do) the histograms' values travel too, at most SAMPLES_PER_COLLECT of each a
+collect; the rest are counted as dropped.
 """
 from __future__ import annotations
 
+SAMPLES_PER_COLLECT = 20_000
+
+# What Envoy also counts per listener, under ``listener.<address>.http.<stat_prefix>.``
+LISTENER_HTTP_COUNTERS = ("downstream_rq_1xx", "downstream_rq_2xx", "downstream_rq_3xx",
+                          "downstream_rq_4xx", "downstream_rq_5xx", "downstream_rq_completed")
+
+
+class _Subset:
+    """Some counters of a stat set shipped a second time under another prefix, with deltas of
+    their own (the set's ``shipped`` belongs to its first prefix)."""
+    gauges = ()
+    shared_gauges = ()
+
+    def __init__(self, stats, counters):
+        self._stats = stats
+        self.counters = counters
+        self.shipped = {}
+
+    def __getattr__(self, name):
+        return getattr(self.__dict__["_stats"], name)
+
 
 class StatsShipper:
-    def __init__(self):
+    def __init__(self, keep_samples=False):
         self._sets = []         # (prefix, stats object)
         self._histograms = []   # (name, Recorder)
         self._clusters = []     # Cluster (hosts change over time, so they are read at collect)
         self._declared = False
+        self._keep_samples = keep_samples
 
     def add(self, prefix, stats):
         """``stats`` (a stat_set instance) reports as ``<prefix><name>``."""
         self._sets.append((prefix, stats))
 
+    def add_listener_http(self, prefix, http_stats):
+        """A connection manager's status-class counts again under its listener's ``prefix``
+        (``listener.<address>.http.<stat_prefix>.``), as Envoy keeps them."""
+        self.add(prefix, _Subset(http_stats, LISTENER_HTTP_COUNTERS))
+
     def add_histogram(self, name, recorder):
         self._histograms.append((name, recorder))
+        if self._keep_samples and recorder.samples is None:
+            recorder.keep_samples(SAMPLES_PER_COLLECT)
 
     def add_cluster(self, cluster):
         """A cluster's stats, its ``upstream_rq_time`` and its hosts' figures."""
@@ -45,7 +78,8 @@ class StatsShipper:
 
     def collect(self):
         """The ``stats`` message body: ``{"c": counter deltas, "g": summed gauges,
-        "gm": max-merged gauges, "h": {name: [bucket deltas, sum delta]}, "hosts": …}``."""
+        "gm": max-merged gauges, "h": {name: [flat bin deltas, sum delta]}, "hosts": …}``, and
+        with samples kept ``"hs": {name: [values, dropped]}``."""
         full = not self._declared
         self._declared = True
         counters, gauges, shared = {}, {}, {}
@@ -61,19 +95,28 @@ class StatsShipper:
             for name in stats.shared_gauges:
                 key = prefix + name
                 shared[key] = max(shared.get(key, 0), getattr(stats, name))
-        histograms = {}
+        histograms, samples = {}, {}
         for name, recorder in self._histograms:
             taken = recorder.take()
             if taken is not None:
-                counts, total = taken
-                if name in histograms:  # two components sharing a name: add up
+                bins, total = taken
+                if histograms.get(name):  # two components sharing a name: add up
                     merged = histograms[name]
-                    counts = [a + b for a, b in zip(merged[0], counts)]
+                    bins = merged[0] + bins
                     total += merged[1]
-                histograms[name] = [counts, total]
+                histograms[name] = [bins, total]
             elif full and name not in histograms:
                 histograms[name] = None
-        return {"c": counters, "g": gauges, "gm": shared, "h": histograms, "hosts": self._hosts()}
+            if recorder.samples is not None:
+                taken = recorder.take_samples()
+                if taken is not None:
+                    values, dropped = samples.setdefault(name, [[], 0])
+                    values.extend(taken[0])
+                    samples[name][1] = dropped + taken[1]
+        message = {"c": counters, "g": gauges, "gm": shared, "h": histograms, "hosts": self._hosts()}
+        if samples:
+            message["hs"] = samples
+        return message
 
     @staticmethod
     def _delta(stats, name):

@@ -9,6 +9,12 @@ gauge never stays counted for a process that is gone. Sans-IO: the arbiter feeds
 from __future__ import annotations
 
 from .histogram import Totals
+from .selection import StatsSelection
+
+# Histogram values waiting for the next stats sink flush, at most this many a histogram; more
+# are counted in SAMPLES_DROPPED (a dead or slow sink must not cost unbounded memory).
+MAX_PENDING_SAMPLES = 50_000
+SAMPLES_DROPPED = "statsd.samples_dropped"
 
 
 class HostTotals:
@@ -32,23 +38,43 @@ class StatsStore:
         self.host_counters = {}    # (cluster, label) → {counter: total}
         self._exported = {}        # counter → value last exported to the next epoch
         self._local = set()        # sources whose levels the next epoch measures itself
+        self.selection = StatsSelection()   # stats_config: which stats exist, histogram buckets
+        self.samples = {}          # histogram → values recorded since the last sink flush
+
+    def select(self, selection: StatsSelection) -> None:
+        """A config's ``stats_config`` applies: the stats its matcher rejects are forgotten and
+        are not created again."""
+        self.selection = selection
+        if selection.accepts_all:
+            return
+        for table in (self.counters, self.histograms, self.samples):
+            for name in [name for name in table if not selection.accepts(name)]:
+                del table[name]
 
     # feeding
 
     def merge(self, source, message):
         """Add one worker's ``stats`` message (stats/shipper.py) under ``source``."""
-        counters, used = self.counters, self.used
+        counters, used, accepts = self.counters, self.used, self.selection.accepts
         for name, delta in message.get("c", {}).items():
+            if not accepts(name):
+                continue
             counters[name] = counters.get(name, 0) + delta
             if delta:
                 used.add(name)
-        if "g" in message:
-            self._summed[source] = message["g"]
-            used.update(name for name, level in message["g"].items() if level)
-        if "gm" in message:
-            self._shared[source] = message["gm"]
-            used.update(name for name, level in message["gm"].items() if level)
+        for key, table in (("g", self._summed), ("gm", self._shared)):
+            if key in message:
+                levels = message[key]
+                if not self.selection.accepts_all:
+                    levels = {name: level for name, level in levels.items() if accepts(name)}
+                table[source] = levels
+                used.update(name for name, level in levels.items() if level)
+        for name, (values, dropped) in message.get("hs", {}).items():
+            if accepts(name):
+                self._keep_samples(name, values, dropped)
         for name, delta in message.get("h", {}).items():
+            if not accepts(name):
+                continue
             totals = self.histograms.get(name)
             if totals is None:
                 totals = self.histograms[name] = Totals()
@@ -64,6 +90,19 @@ class StatsStore:
                     for name, delta in deltas.items():
                         totals[name] = totals.get(name, 0) + delta
             self._hosts[source] = levels
+
+    def _keep_samples(self, name, values, dropped):
+        pending = self.samples.setdefault(name, [])
+        room = MAX_PENDING_SAMPLES - len(pending)
+        pending.extend(values[:room])
+        dropped += max(len(values) - room, 0)
+        if dropped:
+            self.add(SAMPLES_DROPPED, dropped)
+
+    def take_samples(self):
+        """``{histogram: [values]}`` recorded since the last call (for the stats sinks)."""
+        samples, self.samples = self.samples, {}
+        return samples
 
     def set_gauges(self, source, levels, local=False, set_=False):
         """Levels the arbiter itself owns (``server.*``), replacing what ``source`` had.

@@ -149,7 +149,7 @@ def router(**config):
 REJECTED = [
     # Bootstrap.
     *[Rejected({name: {}}, name, NOT_SUPPORTED) for name in (
-        "cluster_manager", "stats_sinks", "tracing", "watchdog")],
+        "cluster_manager", "tracing", "watchdog")],
     Rejected({"static_resources.secrets": [{"name": "s"}]}, "static_resources.secrets[0]",
              "exactly one of tls_certificate, validation_context is required"),
     Rejected({"static_resources.secrets": [{"name": "s", "generic_secret": {}}]},

@@ -36,8 +36,6 @@ def test_an_empty_regex_is_no_regex():
 
 
 REJECTED = [
-    *[Rejected({"stats_config": {name: {}}}, f"stats_config.{name}", NOT_SUPPORTED)
-      for name in ("stats_matcher", "histogram_bucket_settings")],
     Rejected({"stats_config": {"use_all_default_tags": "off"}}, "stats_config.use_all_default_tags",
              "expected a boolean"),
     Rejected({"stats_config": {"stats_tags": {}}}, TAGS, "expected a list"),

@@ -1,7 +1,7 @@
 """Worker-side shipping and arbiter-side merging of stats (sans-IO)."""
 import math
 
-from hotproxy.stats.histogram import BUCKETS, Recorder, Totals
+from hotproxy.stats.histogram import Recorder, Totals, bin_edges, bin_of
 from hotproxy.stats.schema import ClusterStats, HttpStats
 from hotproxy.stats.shipper import StatsShipper
 from hotproxy.stats.store import StatsStore
@@ -75,7 +75,7 @@ def test_cluster_membership_is_a_shared_gauge():
 
 def test_reset_counters_keeps_gauges_and_histograms():
     store = StatsStore()
-    store.merge("w0", {"c": {"x": 2}, "g": {"active": 3}, "h": {"t": [[1] + [0] * len(BUCKETS), 0.2]}})
+    store.merge("w0", {"c": {"x": 2}, "g": {"active": 3}, "h": {"t": [[bin_of(0.2), 1], 0.2]}})
     store.reset_counters()
     assert store.counters["x"] == 0 and store.gauges()["active"] == 3
     assert store.histograms["t"].count == 1
@@ -114,27 +114,46 @@ def test_histogram_buckets_are_le_and_quantiles_interpolate():
     recorder = Recorder()
     for value in (0.5, 0.7, 3, 3, 12):
         recorder.record(value)
-    counts, total = recorder.take()
-    assert counts[0] == 1 and counts[1] == 1 and counts[2] == 2 and counts[4] == 1
+    bins, total = recorder.take()
     assert recorder.take() is None
     totals = Totals()
-    totals.add(counts, total)
+    totals.add(bins, total)
     assert totals.count == 5 and math.isclose(totals.sum, 19.2)
-    assert totals.quantile(1.0) == 25 and 1 <= totals.quantile(0.5) <= 5
+    # a value equal to a bound counts under it (le), and bins are 2 significant digits wide
+    assert totals.quantile(1.0) == 12 and 2.9 <= totals.quantile(0.5) <= 3
+    assert totals.quantile(0.0) == 0.49
     assert math.isnan(totals.quantile(0.5, interval=True))
     totals.rotate()
     assert not math.isnan(totals.quantile(0.5, interval=True))
-    assert totals.cumulative()[2] == (5, 4)
+    assert totals.cumulative()[:4] == [(0.5, 1), (1, 2), (5, 4), (10, 4)]
+    assert totals.cumulative((2.95, 100)) == [(2.95, 3), (100, 5)]   # half of (2.9, 3]: rounded down
+
+
+def test_workers_histograms_merge_by_adding_bins():
+    totals, first, second = Totals(), Recorder(), Recorder()
+    for value in (1, 2, 40):
+        first.record(value)
+    second.record(2)
+    totals.add(*first.take())
+    totals.add(*second.take())
+    assert totals.count == 4 and totals.cumulative((1, 2, 39, 40)) == [(1, 1), (2, 3), (39, 3), (40, 4)]
+
+
+def test_bins_hold_every_value_between_their_edges():
+    for value in (1e-9, 0.0005, 0.3, 0.5, 1, 7, 9.99, 10, 99.99, 100, 123.4, 3_600_000):
+        lower, upper = bin_edges(bin_of(value))
+        assert lower < value <= upper and (upper - lower) / upper <= 0.1
+    assert bin_edges(bin_of(0)) == (0.0, 0.0) and bin_of(-1) == bin_of(0)
 
 
 def test_text_rendering_sorts_and_prints_quantiles_as_envoy():
     totals = Totals()
-    totals.add([0, 2] + [0] * (len(BUCKETS) - 1), 1.5)
+    totals.add([bin_of(1), 2], 2)
     text = render.text({"b": 1, "a": 2}, {"h": totals, "empty": Totals()})
     lines = text.splitlines()
     assert lines[:2] == ["a: 2", "b: 1"]
     assert lines[2] == "empty: No recorded values"
-    assert lines[3].startswith("h: P0(nan,0.5) P25(nan,0.625) P50(nan,0.75)")
+    assert lines[3].startswith("h: P0(nan,0.99) P25(nan,0.992") and lines[3].endswith(" P100(nan,1)")
 
 
 def test_json_rendering_is_compact_with_null_quantiles():
