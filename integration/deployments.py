@@ -52,7 +52,8 @@ class DoubleProxy:
         return self.client.http(*self.url(path), *options)
 
 
-def double_proxy(topology: Topology, workdir: Path, octet: int, base_id: int) -> DoubleProxy:
+def double_proxy(topology: Topology, workdir: Path, octet: int, base_id: int,
+                 inner_options: dict | None = None) -> DoubleProxy:
     """Starts deploy/double-proxy on 172.30.<octet>.0/24 (clients and the edge) and
     172.30.<octet+1>.0/24 (the edge, the inner tier and the service). The edge runs hotproxy as a
     process started on the host (so SIGHUP and SIGUSR2 behave as on a VM); the inner tier's
@@ -67,7 +68,7 @@ def double_proxy(topology: Topology, workdir: Path, octet: int, base_id: int) ->
                                aliases={DoubleProxy.BACK: ["service.internal"]})
     inner = topology.host("inner", hotproxy_command(str(config / "inner.yaml"), base_id),
                           {DoubleProxy.BACK: f"{back}.30"}, aliases={DoubleProxy.BACK: ["inner.internal"]},
-                          mounts=etc, working_dir=ETC)
+                          mounts=etc, working_dir=ETC, **(inner_options or {}))
     edge = topology.client_host("edge", {DoubleProxy.FRONT: f"{front}.20", DoubleProxy.BACK: f"{back}.20"},
                                 mounts=etc)
     edge_log = workdir / "edge.log"
