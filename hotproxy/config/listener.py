@@ -9,6 +9,7 @@ from .core import HeaderMatcher, SocketAddress
 from .filter_chain import FilterChainMatch
 from .route import RouteConfiguration
 from .tls import DownstreamTlsContext
+from .tracing import Tracing
 from .xds import Rds
 
 
@@ -27,6 +28,7 @@ class HttpFilter:
     name: str
     config: object
     disabled: bool = False
+    start_child_span: bool = False     # the router's: an egress span per upstream request
 
 
 ROUTER_FILTER = HttpFilter("envoy.filters.http.router", None)
@@ -75,6 +77,8 @@ class HttpConnectionManager:
     # {subject, cert, chain, dns, uri: bool}
     forward_client_cert_details: str = "SANITIZE"
     client_cert_details: dict | None = None
+    #: ``tracing`` (hotproxy/tracing/): None traces nothing
+    tracing: Tracing | None = None
 
     @property
     def health_check(self) -> HealthCheck | None:

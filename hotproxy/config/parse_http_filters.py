@@ -17,8 +17,8 @@ HTTP_FILTER = Fields("name typed_config is_optional disabled", unsupported="conf
 HEALTH_CHECK = Fields("pass_through_mode headers",
                       unsupported="cache_time cluster_min_healthy_percentages")
 ROUTER = Fields(
-    "",
-    unsupported="dynamic_stats start_child_span upstream_log upstream_log_options "
+    "start_child_span",
+    unsupported="dynamic_stats upstream_log upstream_log_options "
                 "suppress_envoy_headers strict_check_headers respect_expected_rq_timeout "
                 "suppress_grpc_request_failure_code_stats upstream_http_filters "
                 "reject_connect_request_early_data")
@@ -92,14 +92,15 @@ def http_filter(node: Node) -> HttpFilter | None:
     config = m.nested("typed_config", _typed_filter_config, required=True)
     if config is None:
         return None
-    if config is _ROUTER:
+    if config is _ROUTER or config is _ROUTER_CHILD_SPAN:
         if disabled:
             m.at("disabled").fail("the router (the terminal filter) cannot be disabled")
-        return HttpFilter(name, None)
+        return HttpFilter(name, None, start_child_span=config is _ROUTER_CHILD_SPAN)
     return HttpFilter(name, config, disabled=disabled)
 
 
 _ROUTER = object()
+_ROUTER_CHILD_SPAN = object()   # the router with start_child_span (hotproxy/tracing/)
 
 
 def _parser_for(url):
@@ -129,7 +130,10 @@ def _unknown(node, url, known):
 
 
 def _router(node: Node):
-    return _ROUTER if node.message(ROUTER) is not None else None
+    m = node.message(ROUTER)
+    if m is None:
+        return None
+    return _ROUTER_CHILD_SPAN if m.boolean("start_child_span") else _ROUTER
 
 
 def health_check(node: Node) -> HealthCheck | None:

@@ -15,6 +15,7 @@ from .parse_filter_chain import downstream_transport_socket, filter_chain_match,
 from .parse_rbac import NETWORK_RBAC_TYPE, network_rbac
 from .network_local_ratelimit import NETWORK_LOCAL_RATELIMIT_TYPE, network_local_ratelimit
 from .parse_route import route_configuration
+from .parse_tracing import hcm_tracing
 from .parse_xds import rds
 from .route import RouteConfiguration
 
@@ -46,8 +47,8 @@ HTTP_CONNECTION_MANAGER = Fields(
     "use_remote_address xff_num_trusted_hops generate_request_id access_log normalize_path "
     "merge_slashes path_with_escaped_slashes_action strip_trailing_host_dot strip_any_host_port "
     "strip_matching_host_port forward_client_cert_details set_current_client_cert_details "
-    "http2_protocol_options drain_timeout upgrade_configs rds",
-    unsupported="scoped_routes add_user_agent tracing http1_safe_max_connection_duration "
+    "http2_protocol_options drain_timeout upgrade_configs rds tracing",
+    unsupported="scoped_routes add_user_agent http1_safe_max_connection_duration "
                 "http_protocol_options http3_protocol_options "
                 "server_header_transformation scheme_header_transformation stream_flush_timeout "
                 "delayed_close_timeout access_log_flush_interval "
@@ -230,7 +231,8 @@ def http_connection_manager(node: Node) -> HttpConnectionManager | None:
             headers_with_underscores_action=options and options.enum(
                 "headers_with_underscores_action", UNDERSCORES_ACTIONS),
             forward_client_cert_details=m.enum("forward_client_cert_details", FORWARD_CLIENT_CERT),
-            client_cert_details=m.nested("set_current_client_cert_details", client_cert_details)))
+            client_cert_details=m.nested("set_current_client_cert_details", client_cert_details),
+            tracing=m.nested("tracing", hcm_tracing)))
 
 
 def client_cert_details(node: Node) -> dict | None:

@@ -17,6 +17,7 @@ from .parse_runtime import DENOMINATOR, FRACTIONAL_PERCENT
 from .parse_rate_limit import rate_limit
 from .parse_retry import retry_policy
 from .parse_runtime import runtime_fractional_percent
+from .parse_tracing import decorator, route_tracing
 from .route import (DirectResponseAction, HedgePolicy, RedirectAction, RegexRewrite, Route, RouteAction,
                     RouteConfiguration, RouteMatch, VirtualHost, WeightedCluster)
 
@@ -35,10 +36,11 @@ VIRTUAL_HOST = Fields(
                 "retry_policy_typed_config include_is_timeout_retry_header "
                 "request_body_buffer_limit request_mirror_policies metadata")
 ROUTE = Fields(
-    "name match route redirect direct_response per_request_buffer_limit_bytes " + PER_FILTER
+    "name match route redirect direct_response per_request_buffer_limit_bytes decorator tracing "
+    + PER_FILTER
     + HEADER_MUTATIONS,
-    unsupported="filter_action non_forwarding_action metadata decorator "
-                "tracing stat_prefix request_body_buffer_limit")
+    unsupported="filter_action non_forwarding_action metadata "
+                "stat_prefix request_body_buffer_limit")
 ROUTE_MATCH = Fields(
     "prefix path safe_regex path_separated_prefix connect_matcher case_sensitive headers "
     "query_parameters grpc runtime_fraction",
@@ -148,6 +150,8 @@ def route(node: Node) -> Route | None:
                  **present(per_request_buffer_limit_bytes=m.uint32(
                      "per_request_buffer_limit_bytes")),
                  typed_per_filter_config=per_filter_configs(m),
+                 decorator=m.nested("decorator", decorator),
+                 tracing=m.nested("tracing", route_tracing),
                  **header_mutations(m))
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from .core import HeaderMatcher, HeaderValueOption, QueryParameterMatcher
 from .rate_limit import RateLimit
 from .runtime import RuntimeFraction
+from .tracing import Decorator, RouteTracing
 
 
 @dataclass(frozen=True)
@@ -189,6 +190,8 @@ class Route:
     request_headers_to_remove: tuple[str, ...] = ()
     response_headers_to_add: tuple[HeaderValueOption, ...] = ()
     response_headers_to_remove: tuple[str, ...] = ()
+    decorator: Decorator | None = None      # the span's operation name (hotproxy/tracing/)
+    tracing: RouteTracing | None = None     # sampling shares and tags replacing the manager's
 
 
 @dataclass(frozen=True)

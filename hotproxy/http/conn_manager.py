@@ -14,6 +14,8 @@ from ..deadlines import NEVER
 from ..server_state import ServerState
 from ..stats.histogram import Recorder
 from ..stats.schema import DOWNSTREAM_RQ_CLASSES, Http1Stats, HttpStats, count_status_class
+from ..tracing.logged import TracedLogs
+from ..tracing.tracer import Tracer
 from . import xfcc
 from .control import OverloadReset, Release
 from .downstream import RECV_SIZE, DownstreamConnection
@@ -62,8 +64,15 @@ class HttpConnectionManager:
         #: while draining without a next generation to move to (the listener was removed, or the
         #: proxy shuts down), connections close over the drain time instead: see ``drain``
         self.closing = False
+        #: tracing's Tracer, None when the config has no ``tracing``: then the request path pays
+        #: one test of it (terminal.py); with it, every stream is logged, for its span's end
+        self.tracer = Tracer(config, cluster_manager) if config.tracing is not None else None
+        if self.tracer is not None:
+            self.access_logs = TracedLogs(self.access_logs, self.tracer)
+            self.logging = True
         self.router = Router(cluster_manager, self.server_name, self.stats, self.stream_idle_timeout,
                              self.logging)
+        self.router.tracer = self.tracer
         #: (factory, disabled) per HTTP filter besides the router, in order; empty: none
         self.filters = filter_factories(config, FilterContext(
             cluster_manager, f"http.{config.stat_prefix}.", self.server, deadlines,
@@ -198,8 +207,11 @@ class HttpConnectionManager:
         self._filters_by_table.clear()
 
     def stat_sets(self):
-        """The HTTP filters' (prefix, stats) pairs."""
-        return [pair for factory, _ in self.filters for pair in factory.stat_sets()]
+        """The HTTP filters' (prefix, stats) pairs, and tracing's."""
+        pairs = [pair for factory, _ in self.filters for pair in factory.stat_sets()]
+        if self.tracer is not None:
+            pairs += self.tracer.stat_sets(self.config.stat_prefix)
+        return pairs
 
     def count_response(self, status):
         count_status_class(self.stats, DOWNSTREAM_RQ_CLASSES, status)

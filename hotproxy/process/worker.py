@@ -42,6 +42,7 @@ from ..listener.overload import WorkerOverload
 from ..runtime import install as install_runtime
 from ..server_state import ServerState
 from ..stats.shipper import StatsShipper
+from ..tracing.local_info import LOCAL as tracing_local_info
 from ..upstream.cluster_manager import ClusterManager
 from . import breakers, ratelimit_buckets
 from .channel import Channel, ChannelClosed
@@ -76,6 +77,8 @@ class Worker:
             bootstrap.clusters, (lambda name: breakers.counter_factory(counts, name)) if counts else None)
         self.deadlines = Deadlines()
         self.server_state = ServerState(bootstrap.node_cluster)
+        tracing_local_info.set(bootstrap.node_id, bootstrap.node_cluster,
+                               getattr(bootstrap, "node_zone", ""))
         pool = accept_pool()
         overload, runtime_limit = bootstrap.overload_manager, runtime_limits_connections(bootstrap)
         if overload is not None or runtime_limit:

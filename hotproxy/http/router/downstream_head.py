@@ -59,6 +59,10 @@ def downstream_head(router, stream, head, out, sent_at, head_only, conn, attempt
     service_time_ms = int((time.monotonic() - sent_at) * 1000)
     stream.info.upstream_service_time_ms = service_time_ms
     headers.append((b"x-envoy-upstream-service-time", b"%d" % service_time_ms))
+    if router.tracer is not None:
+        decorated = router.tracer.response_header(stream)
+        if decorated is not None:
+            headers.append(decorated)
     if attempt is not None and attempt.count_in_response:
         headers.append((b"x-envoy-attempt-count", b"%d" % attempt.state.attempts))
     route = stream.route

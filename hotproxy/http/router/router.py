@@ -64,6 +64,8 @@ class Router:
         self.mirroring = self.mirrors.copies  # requests whose shadow copies are in the making
         self.h2 = {}    # stream -> h2_exchange.Exchange, for requests to HTTP/2 upstreams
         h2_exchange.attach_pools(cluster_manager)
+        #: the connection manager's tracing.Tracer, or None
+        self.tracer = None
 
     def start(self, stream, conn, target, headers):
         route = stream.route
@@ -75,6 +77,8 @@ class Router:
             self.stats.no_cluster += 1
             return conn.local_reply(stream, 503, b"", flag="NC")
         stream.cluster = cluster
+        if self.tracer is not None:
+            self.tracer.upstream(stream, name, headers)
         hash_key = self._extras(route, stream, conn, cluster, target, headers) if route.extras else None
         if cluster.http2 is not None and cluster.http2.takes(stream):
             return h2_exchange.start(self, stream, conn, cluster, target, headers, hash_key)

@@ -1,0 +1,66 @@
+"""Zipkin v2 span batches as Envoy's Zipkin tracer POSTs them: JSON (HTTP_JSON, a list of
+spans) or protobuf (HTTP_PROTO, zipkin.proto3's ListOfSpans)."""
+from __future__ import annotations
+
+import json
+import socket
+
+from . import protowire as pw
+from .span import CLIENT, SERVER
+
+_KIND_NUMBERS = {CLIENT: 1, SERVER: 2}
+#: the annotation a span ends with: server send, client receive
+_END_ANNOTATIONS = {SERVER: "ss", CLIENT: "cr"}
+
+
+def encode_json(spans, local):
+    """``local``: (service name, IPv4 address text) of this proxy (local_info.py)."""
+    service, address = local
+    endpoint = {"serviceName": service, "ipv4": address, "port": 0}
+    return json.dumps([_json_span(span, endpoint) for span in spans],
+                      separators=(",", ":")).encode()
+
+
+def _json_span(span, endpoint):
+    out = {"traceId": span.trace_hex, "id": "%016x" % span.span_id, "name": span.name,
+           "kind": span.kind, "timestamp": span.start_us, "duration": span.duration_us,
+           "localEndpoint": endpoint,
+           "annotations": _annotations(span), "tags": span.tags}
+    if span.parent_id:
+        out["parentId"] = "%016x" % span.parent_id
+    if span.shared:
+        out["shared"] = True
+    return out
+
+
+def _annotations(span):
+    end = [(span.start_us + span.duration_us, _END_ANNOTATIONS[span.kind])]
+    return [{"timestamp": at, "value": text} for at, text in (span.annotations or []) + end]
+
+
+def encode_proto(spans, local):
+    service, address = local
+    endpoint = pw.string(1, service)
+    try:
+        endpoint += pw.length_delimited(2, socket.inet_aton(address))
+    except OSError:
+        pass
+    endpoint = pw.length_delimited(8, endpoint)
+    return b"".join(pw.length_delimited(1, _proto_span(span, endpoint)) for span in spans)
+
+
+def _proto_span(span, endpoint):
+    trace = span.trace_id.to_bytes(16 if span.wide else 8, "big")
+    parts = [pw.length_delimited(1, trace)]
+    if span.parent_id:
+        parts.append(pw.length_delimited(2, span.parent_id.to_bytes(8, "big")))
+    parts += [pw.length_delimited(3, span.span_id.to_bytes(8, "big")),
+              pw.uint(4, _KIND_NUMBERS[span.kind]), pw.string(5, span.name),
+              pw.fixed64(6, span.start_us), pw.uint(7, span.duration_us), endpoint]
+    for item in _annotations(span):
+        parts.append(pw.length_delimited(10, pw.fixed64(1, item["timestamp"])
+                                         + pw.string(2, item["value"])))
+    for key, value in span.tags.items():
+        parts.append(pw.length_delimited(11, pw.string(1, key) + pw.string(2, value)))
+    parts.append(pw.boolean(13, span.shared))
+    return b"".join(parts)
