@@ -8,6 +8,7 @@ from .accesslog import AccessLog
 from .core import HeaderMatcher, SocketAddress
 from .filter_chain import FilterChainMatch
 from .route import RouteConfiguration
+from .reload_probe import ReloadProbe
 from .tls import DownstreamTlsContext
 from .tracing import Tracing
 from .xds import Rds
@@ -149,6 +150,7 @@ class Listener:
     listener_filters_timeout: float = 15.0     # 0: no timeout
     continue_on_listener_filters_timeout: bool = False
     ignore_global_conn_limit: bool = False     # not counted against global_downstream_max_connections
+    reload_probe: ReloadProbe | None = None    # metadata's hotproxy.reload_probe (docs/reloads.md)
 
     def all_filter_chains(self):
         """The filter chains, the default one last."""

@@ -17,6 +17,7 @@ from .network_local_ratelimit import NETWORK_LOCAL_RATELIMIT_TYPE, network_local
 from .parse_route import route_configuration
 from .parse_tracing import hcm_tracing
 from .parse_xds import rds
+from .reload_probe import listener_metadata
 from .route import RouteConfiguration
 
 HTTP_CONNECTION_MANAGER_TYPE = ("type.googleapis.com/envoy.extensions.filters.network"
@@ -28,9 +29,9 @@ CONNECTION_LIMIT_TYPE = ("type.googleapis.com/envoy.extensions.filters.network.c
 LISTENER = Fields(
     "name address filter_chains per_connection_buffer_limit_bytes enable_reuse_port "
     "traffic_direction connection_balance_config listener_filters listener_filters_timeout "
-    "continue_on_listener_filters_timeout default_filter_chain ignore_global_conn_limit",
+    "continue_on_listener_filters_timeout default_filter_chain ignore_global_conn_limit metadata",
     unsupported="additional_addresses stat_prefix fcds_config filter_chain_matcher "
-                "use_original_dst metadata deprecated_v1 drain_type "
+                "use_original_dst deprecated_v1 drain_type "
                 "transparent freebind socket_options tcp_fast_open_queue_length "
                 "udp_listener_config api_listener "
                 "reuse_port access_log tcp_backlog_size max_connections_to_accept_per_socket_event "
@@ -99,12 +100,17 @@ def listener(node: Node) -> Listener | None:
         m.at("filter_chains").fail("a listener needs a filter chain or a default_filter_chain")
     chains = parse_each(chain_nodes, filter_chain)
     _refuse_identical_matches(chain_nodes, chains)
+    probe = m.nested("metadata", listener_metadata)
+    if probe is not None and not any(isinstance(chain.filters[-1], HttpConnectionManager)
+                                     for chain in (*chains, default_chain) if chain is not None):
+        m.at("metadata").fail("hotproxy.reload_probe needs an HTTP listener (an http_connection_manager)")
     return Listener(
         name=m.string("name", ""),      # parse.py names the unnamed ones, as Envoy does
         address=m.nested("address", address, required=True),
         filter_chains=chains,
         default_filter_chain=default_chain,
         listener_filters=m.repeated("listener_filters", listener_filter),
+        reload_probe=probe,
         **present(per_connection_buffer_limit_bytes=m.uint32("per_connection_buffer_limit_bytes"),
                   enable_reuse_port=m.boolean("enable_reuse_port"),
                   traffic_direction=m.enum("traffic_direction", TRAFFIC_DIRECTIONS),

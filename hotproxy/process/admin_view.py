@@ -8,12 +8,15 @@ which tells them too.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
 
 from .. import __version__
 from ..config.bootstrap import Bootstrap
+from ..config.diff import empty_inventory, inventory
+from ..config.xds import CLUSTERS, LISTENERS
 from ..sockio import address_label
 from ..stats.tags import TagExtractor
 from .breakers import DEFAULT_LIMITS
@@ -223,6 +226,28 @@ class AdminView:
         record = self.config_record
         loaded = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.loaded_at))
         return record.text, loaded
+
+    def config_inventory(self):
+        """/hotproxy/config_inventory: what the serving config's file holds, as config/diff.py
+        compares it (digests, no key material), for ``hotproxy --mode diff``. The listeners and
+        clusters xDS serves are left out (a config file does not hold them) and named in
+        ``dynamic``."""
+        snapshot = self.server.xds.snapshot or {}
+        dynamic = {"listeners": sorted(snapshot.get(LISTENERS) or ()),
+                   "clusters": sorted(snapshot.get(CLUSTERS) or ())}
+        record = self.config_record
+        if record.bootstrap is None:
+            held = empty_inventory()
+        elif dynamic["listeners"] or dynamic["clusters"]:
+            bootstrap = record.bootstrap
+            held = inventory(dataclasses.replace(
+                bootstrap, listeners=tuple(l for l in bootstrap.listeners if l.name not in dynamic["listeners"]),
+                clusters=tuple(c for c in bootstrap.clusters if c.name not in dynamic["clusters"])))
+        else:
+            held = record.inventory
+        serving = self.supervisor.serving
+        return {"generation": serving.number if serving is not None else None, "inventory": held,
+                "dynamic": dynamic}
 
     def dynamic_config(self):
         """What xDS serves (process/xds_link.py's snapshot), None without dynamic resources."""

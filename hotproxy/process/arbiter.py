@@ -43,8 +43,10 @@ from .hotrestart.epochs import HotRestart
 from .listen_sockets import ListenSockets
 from .messages import HANDOFF, HEARTBEAT, OUTCOMES, READY as WORKER_READY, STATS
 from .overload import OverloadSupervisor
+from .pid_file import remove_pid_file, write_pid_file
 from .procutil import set_title
-from .reload import READY_TIMEOUT_S, GenerationSteps, Reloader, ServingConfig
+from .reload import (READY_TIMEOUT_S, GenerationSteps, Reloader, ServingConfig, hot_restart_report,
+                     status_summary)
 from .runtime_layers import RuntimeLayers
 from .server_stats import DRAINING, LIVE, PRE_INITIALIZING, memory_report, server_levels
 from .spawn import spawn_flusher, spawn_worker
@@ -95,7 +97,7 @@ class Arbiter:
                                      self.runtime_layers)
         self.reloads = Reloader(self._read_config, self.steps, stats, self.config, self.notifier,
                                 self._reloaded)
-        self.xds = XdsLink(stats, lambda: self.request_reload(self._xds_config),
+        self.xds = XdsLink(stats, lambda: self.request_reload(self._xds_config, "xds"),
                            lambda message: supervisor.broadcast(message, draining=True), self.log_options,
                            lambda name, values: self.runtime_layers.set_rtds(name, values),
                            self.discovery.eds.update)
@@ -146,11 +148,11 @@ class Arbiter:
             generation, failure = None, f"workers could not be started: {error}"
         if generation is not None and not self.steps.wait_ready(generation):
             failure = f"workers did not become ready in {READY_TIMEOUT_S:.0f} s"
+        elif generation is not None and hot_restart.predecessor is not None:
+            failure = self._take_over(generation, bootstrap, text)
         elif generation is not None:
             generation.state = READY
             self.config.update(bootstrap, text)
-            if hot_restart.predecessor is not None and not hot_restart.take_over(bootstrap):
-                failure = "the hand-over failed"
         if failure is not None:
             log.error("cannot start: %s", failure)
             hot_restart.abandon()  # before any drain: the previous epoch serves on untouched
@@ -160,7 +162,7 @@ class Arbiter:
             self.supervisor.stop_auxiliaries()
             return 1
         hot_restart.start()
-        self._write_pid_file()
+        write_pid_file(self.args.pid_file)
         self.notifier.ready(self._status())
         gevent.spawn(self.collector.rotate_histograms, lambda: self.config.bootstrap.stats_flush_interval,
                      lambda: not self.supervisor.stopping)
@@ -176,28 +178,20 @@ class Arbiter:
             self.runtime_layers.stop()
             hot_restart.close()
             self.admin.stop()
-            self._remove_pid_file()
+            remove_pid_file(self.args.pid_file)
 
-    def _write_pid_file(self):
-        """Once we serve (after a hot restart, the file names the new epoch), atomically."""
-        path = self.args.pid_file
-        if path:
-            tmp = f"{path}.{os.getpid()}"
-            with open(tmp, "w") as pid_file:
-                pid_file.write(f"{os.getpid()}\n")
-            os.replace(tmp, path)
-
-    def _remove_pid_file(self):
-        """Only while it still names us: a successor epoch may have written its own."""
-        path = self.args.pid_file
-        if not path:
-            return
-        try:
-            with open(path) as pid_file:
-                if pid_file.read().strip() == str(os.getpid()):
-                    os.unlink(path)
-        except OSError:
-            pass
+    def _take_over(self, generation, bootstrap, text):
+        """A hot restart: our first generation is probed (the previous epoch serves until it
+        passes), compared with what the previous epoch serves, then takes over. Why not, or None."""
+        problem = self.steps.probe(generation)
+        if problem is not None:
+            return f"generation {generation.number} failed its reload probe: {problem}"
+        generation.state = READY
+        self.config.update(bootstrap, text)
+        self.config.last_reload = hot_restart_report(self.hot_restart.predecessor, self.config)
+        if not self.hot_restart.take_over(bootstrap):
+            return "the hand-over failed"
+        return None
 
     def _loop(self):
         supervisor, hot_restart = self.supervisor, self.hot_restart
@@ -251,7 +245,7 @@ class Arbiter:
         serving = self.supervisor.serving
         return (f"serving generation {serving.number if serving else '-'} with {self.supervisor.concurrency} "
                 f"workers; {len(self.supervisor.draining())} draining; "
-                f"last reload: {self.config.last_reload['result']}")
+                f"last reload: {status_summary(self.config.last_reload)}")
 
     def _refresh_gauges(self):
         """The arbiter's own gauges, after every stats collection."""
@@ -269,12 +263,12 @@ class Arbiter:
 
     # signals
 
-    def request_reload(self, source=None):
+    def request_reload(self, source=None, trigger="SIGHUP"):
         """A new generation from ``source`` (a callable returning (text, bootstrap); the config
         file when None), unless this arbiter stops or has handed over to the next epoch."""
         if self.supervisor.stopping or self.hot_restart.handed_over:
             return
-        self.reloads.request(source)
+        self.reloads.request(source, trigger)
 
     def handle_hup(self):
         self.request_reload()
@@ -324,7 +318,7 @@ class Arbiter:
     def _resize(self, concurrency):
         self.supervisor.concurrency = concurrency
         log.info("concurrency now %d: reloading", concurrency)
-        self.request_reload()
+        self.request_reload(trigger="concurrency")
 
     def _reloaded(self, generation):
         """After a reload: systemd hears how it went; a new generation names the process."""

@@ -99,6 +99,9 @@ RESTART_HEALTH = "health"
 RESTART_DRAIN = "drain"
 #: the parent reached the child's --parent-shutdown-time-s: it stops now.
 RESTART_TERMINATE = "terminate"
+#: what the parent serves, as config/diff.py compares it: the reply's ``inventory`` (for the
+#: new epoch's reload report, docs/reloads.md). An older epoch answers ``ok`` False.
+RESTART_CONFIG_INVENTORY = "config_inventory"
 
 # --- hot restart, epoch E → epoch E+1
 

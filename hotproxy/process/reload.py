@@ -6,10 +6,15 @@ Two-phase, so that everything that can fail happens before anything changes:
     BIND      listening sockets of new addresses, the admin's   OSError
     START     discovery prepared, generation G+1's workers started
     READY     every worker of G+1 reports ready (READY_TIMEOUT_S), or G+1 is killed
+    PROBE     the listeners of G+1 that opted in answer their probe (process/reload_probe.py),
+              or G+1 is killed: the reload is rolled back
     DRAIN     G+1 serves; the older READY generations drain, unused sockets close
 
 A failure at any step leaves the serving generation exactly as it was: it is counted
-(server.reload_failed), logged, and reported in ``last_reload`` (/server_info) and to systemd.
+(server.reload_failed, and server.reload_rolled_back for a failed probe), logged, and reported
+in ``last_reload`` (/server_info) and to systemd. Once the new config is read, every reload
+has its report (config/diff.py): what it changes, or would have changed, against the config
+that serves; logged, and in ``last_reload`` too (docs/reloads.md).
 Draining workers stop accepting and hand their idle keep-alive connections to the arbiter, which
 passes each to a worker of the newest generation.
 
@@ -27,14 +32,20 @@ import time
 
 import gevent
 
+from ..config.diff import diff_inventories, empty_inventory, inventory
 from ..errors import ConfigError
 from .generation import READY
+from .hotrestart.child import HotRestartError
+from .messages import RESTART_CONFIG_INVENTORY
+from .reload_probe import probe_generation
 
 log = logging.getLogger("hotproxy.arbiter")
 
-IDLE, VALIDATE, BIND, START, WAIT_READY, DRAIN = "idle", "validate", "bind", "start", "ready", "drain"
+IDLE, VALIDATE, BIND, START, WAIT_READY, PROBE, DRAIN = (
+    "idle", "validate", "bind", "start", "ready", "probe", "drain")
 READY_TIMEOUT_S = 30.0
-COUNTERS = ("server.reload_total", "server.reload_failed")
+#: server.reload_rolled_back is hotproxy's: reloads whose new generation failed its probe
+COUNTERS = ("server.reload_total", "server.reload_failed", "server.reload_rolled_back")
 
 
 class ReloadQueue:
@@ -71,11 +82,23 @@ class ServingConfig:
         self.text = ""
         self.loaded_at = 0.0
         self.last_reload = {"result": "none"}
+        self._inventory = None
 
-    def update(self, bootstrap, text):
+    def update(self, bootstrap, text, inventory_=None):
+        """``inventory_``: the bootstrap's (config/diff.py), when already made."""
         self.bootstrap = bootstrap
         self.text = text
         self.loaded_at = time.time()
+        self._inventory = inventory_
+
+    @property
+    def inventory(self):
+        """What the serving config holds, as config/diff.py compares it (made once per config)."""
+        if self.bootstrap is None:
+            return empty_inventory()
+        if self._inventory is None:
+            self._inventory = inventory(self.bootstrap)
+        return self._inventory
 
 
 class Reloader:
@@ -94,57 +117,79 @@ class Reloader:
         self._queue = ReloadQueue()
         stats.declare(*COUNTERS)
 
-    def request(self, source=None):
-        """Reload from ``source`` (the config file when None), now or after the running one."""
-        if self._queue.request(source or self.source):
+    def request(self, source=None, trigger="SIGHUP"):
+        """Reload from ``source`` (the config file when None), now or after the running one.
+        ``trigger``: what asked for it, as the report names it (SIGHUP, xds, concurrency)."""
+        if self._queue.request((source or self.source, trigger)):
             gevent.spawn(self._run, self._queue.running)
 
-    def _run(self, source):
+    def _run(self, request):
         try:
-            while source is not None:
-                self._reload_once(source)
-                source = self._queue.finished()
+            while request is not None:
+                self._reload_once(*request)
+                request = self._queue.finished()
                 if self.steps.stopping:
                     break
         finally:
             self._queue.clear()
             self.phase = IDLE
 
-    def _reload_once(self, source):
+    def _reload_once(self, source, trigger):
         self.notifier.reloading("reloading")
         started = time.monotonic()
+        record = {"trigger": trigger}
         try:
             self.phase = VALIDATE
             text, bootstrap = source()
+        except ConfigError as error:
+            return self._failed(record, f"invalid configuration: {error}")
+        new_inventory = inventory(bootstrap)
+        report = diff_inventories(self.config.inventory, new_inventory)
+        record["report"] = report.to_json()
+        log.info("reload (%s): %s", trigger, report.text().rstrip("\n").replace("\n", "\n    "))
+        try:
             self.phase = BIND
             sockets = self.steps.bind(bootstrap)
         except (ConfigError, OSError) as error:
-            return self._failed(f"invalid configuration: {error}")
+            return self._failed(record, f"invalid configuration: {error}")
         self.phase = START
         try:
             generation = self.steps.start(bootstrap, text, sockets)
         except OSError as error:
-            return self._failed(f"workers could not be started: {error}")
+            self.steps.release_unused()
+            return self._failed(record, f"workers could not be started: {error}")
+        record["generation"] = generation.number
         self.phase = WAIT_READY
         if not self.steps.wait_ready(generation) or self.steps.stopping:
             self.steps.abandon(generation)
-            return self._failed(f"generation {generation.number} did not become ready")
+            return self._failed(record, f"generation {generation.number} did not become ready")
+        self.phase = PROBE
+        problem = self.steps.probe(generation)
+        if problem is not None or self.steps.stopping:
+            self.steps.abandon(generation)
+            if problem is None:
+                return self._failed(record, "the server is stopping")
+            self.stats.add("server.reload_rolled_back")
+            return self._failed(record, f"generation {generation.number} failed its reload probe: {problem}",
+                                result="rolled_back")
         self.phase = DRAIN
         generation.state = READY
-        self.config.update(bootstrap, text)
+        self.config.update(bootstrap, text, new_inventory)
         self.steps.drain_older(generation)
         self.stats.add("server.reload_total")
-        self.config.last_reload = {"result": "ok", "generation": generation.number,
-                                   "seconds": round(time.monotonic() - started, 3)}
+        self.config.last_reload = {"result": "ok", **record, "seconds": round(time.monotonic() - started, 3)}
         log.info("reload %d: generation %d serving (%.3f s)", self.stats.counters["server.reload_total"],
                  generation.number, time.monotonic() - started)
         self.on_done(generation)
         return None
 
-    def _failed(self, reason):
+    def _failed(self, record, reason, result="failed"):
         self.stats.add("server.reload_failed")
-        self.config.last_reload = {"result": "failed", "reason": reason}
-        log.error("reload failed, the running configuration keeps serving: %s", reason)
+        self.config.last_reload = {"result": result, "reason": reason, **record}
+        if result == "rolled_back":
+            log.error("reload rolled back, the running configuration keeps serving: %s", reason)
+        else:
+            log.error("reload failed, the running configuration keeps serving: %s", reason)
         self.on_done(None)
 
 
@@ -183,8 +228,18 @@ class GenerationSteps:
     def wait_ready(self, generation):
         return generation.wait_ready(READY_TIMEOUT_S)
 
+    def probe(self, generation):
+        """None when ``generation``'s probed listeners answer as expected, else why not."""
+        return probe_generation(generation)
+
     def abandon(self, generation):
+        """``generation`` will not serve: its workers are killed, the sockets only it would
+        have used close."""
         self._supervisor.stop_generation(generation, kill=True)
+        self.release_unused()
+
+    def release_unused(self):
+        self._sockets.close_unused(self._supervisor.generations)
 
     def drain_older(self, generation):
         """``generation`` serves: the older READY ones drain, moving their idle connections to
@@ -199,3 +254,31 @@ class GenerationSteps:
         self._sockets.close_unused(supervisor.generations)
         supervisor.enforce_max_draining()
         self._discovery.retain()
+
+
+def status_summary(last_reload) -> str:
+    """The last reload in a few words, for systemd's STATUS=: "ok (clusters ~1)", "rolled back
+    (listener 'web': GET /healthz answered 503, expected 200)"."""
+    result = last_reload.get("result", "none").replace("_", " ")
+    if "reason" in last_reload:
+        return f"{result} ({last_reload['reason']})"
+    report = last_reload.get("report")
+    return f"{result} ({report['summary']})" if report else result
+
+
+def hot_restart_report(predecessor, config):
+    """The report of a hot restart: what this epoch serves (``config``, a ServingConfig) against
+    what the previous epoch served, which it tells over the hot-restart channel (an epoch that
+    predates the request cannot: then the report says so)."""
+    try:
+        reply, _ = predecessor.request({"t": RESTART_CONFIG_INVENTORY})
+    except HotRestartError as error:
+        reply = {"ok": False, "error": str(error)}
+    record = {"result": "hot_restart", "trigger": "hot restart", "from_pid": predecessor.pid}
+    if not reply.get("ok") or not isinstance(reply.get("inventory"), dict):
+        record["reason"] = f"the previous epoch did not say what it served: {reply.get('error')}"
+        log.warning("hot restart: no reload report: %s", record["reason"])
+        return record
+    report = diff_inventories(reply["inventory"], config.inventory)
+    log.info("hot restart: %s", report.text().rstrip("\n").replace("\n", "\n    "))
+    return {**record, "report": report.to_json()}

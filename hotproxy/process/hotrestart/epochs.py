@@ -220,6 +220,10 @@ class HotRestart:
     def export_health(self):
         return self._health.export()
 
+    def config_inventory(self):
+        """What we serve, for the successor's reload report (config/diff.py)."""
+        return self._config.inventory
+
     def successor_gone(self):
         """The new epoch failed before taking over: serve exactly as before."""
         if self.admin_lent and not self._supervisor.stopping:

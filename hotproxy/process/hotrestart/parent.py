@@ -15,7 +15,7 @@ import gevent
 import msgpack
 
 from ..channel import Channel, ChannelClosed
-from ..messages import (RESTART_CONNECTION, RESTART_DRAIN, RESTART_FINAL_STATS, RESTART_GET_LISTEN_SOCKET,
+from ..messages import (RESTART_CONFIG_INVENTORY, RESTART_CONNECTION, RESTART_DRAIN, RESTART_FINAL_STATS, RESTART_GET_LISTEN_SOCKET,
                         RESTART_HEALTH, RESTART_HELLO, RESTART_REFUSED, RESTART_REPLY, RESTART_SHUTDOWN_ADMIN,
                         RESTART_STATS, RESTART_TERMINATE)
 from .version import VERSION
@@ -114,6 +114,8 @@ class RestartServer:
                                  message.get("immediate", False))
         elif kind == RESTART_TERMINATE:
             self.owner.terminate()
+        elif kind == RESTART_CONFIG_INVENTORY:
+            reply.update(ok=True, inventory=self.owner.config_inventory())
         else:
             reply.update(ok=False, error=f"unknown request {kind!r}")
         channel.send(reply, fds)

@@ -16,4 +16,4 @@ def test_each_channel_s_kinds_are_distinct():
             "health_all", "dns_hosts", "ejected", "stats_flush", "healthcheck", "overload",
             "close_connections", "stop_listeners", "log_level"} <= set(worker.values())
     assert {"hello", "get_listen_socket", "shutdown_admin", "stats", "health", "drain", "terminate",
-            "reply", "refused", "connection", "final_stats"} == set(restart.values())
+            "reply", "refused", "connection", "final_stats", "config_inventory"} == set(restart.values())

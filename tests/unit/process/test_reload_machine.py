@@ -4,10 +4,11 @@ import gevent
 import pytest
 from gevent.event import Event
 
+from hotproxy.config.bootstrap import Bootstrap
 from hotproxy.errors import ConfigError
 from hotproxy.process.generation import READY, STARTING
-from hotproxy.process.reload import (BIND, DRAIN, IDLE, START, VALIDATE, WAIT_READY, ReloadQueue, Reloader,
-                                     ServingConfig)
+from hotproxy.process.reload import (BIND, DRAIN, IDLE, PROBE, START, VALIDATE, WAIT_READY, ReloadQueue,
+                                     Reloader, ServingConfig)
 from hotproxy.stats.store import StatsStore
 
 
@@ -49,7 +50,8 @@ class Generation:
 
 class Steps:
     """Records each step with the phase the machine is in; ``fail`` names the step to fail;
-    ``gate`` holds wait_ready; ``on_drain`` runs as a reload completes."""
+    ``gate`` holds wait_ready; ``on_drain`` runs as a reload completes; ``probe_failure`` is
+    what the probe answers."""
 
     def __init__(self, fail=None):
         self.fail = fail
@@ -59,6 +61,7 @@ class Steps:
         self.on_drain = None
         self.phase = lambda: None
         self.numbers = iter(range(2, 100))
+        self.probe_failure = None
 
     def _record(self, name, arg):
         self.calls.append((name, arg, self.phase()))
@@ -81,8 +84,15 @@ class Steps:
             self.gate.wait()
         return self.fail != "ready"
 
+    def probe(self, generation):
+        self._record("probe", generation.number)
+        return self.probe_failure
+
     def abandon(self, generation):
         self._record("abandon", generation.number)
+
+    def release_unused(self):
+        self._record("release_unused", None)
 
     def drain_older(self, generation):
         self._record("drain_older", generation.number)
@@ -99,7 +109,10 @@ class Notifier:
         self.sent.append("RELOADING")
 
 
-def source_of(text, bootstrap="bootstrap"):
+BOOTSTRAP, XDS_BOOTSTRAP, SERVING = Bootstrap(node_id="file"), Bootstrap(node_id="xds"), Bootstrap(node_id="old")
+
+
+def source_of(text, bootstrap=BOOTSTRAP):
     def read():
         read.calls.append(text)
         return text, bootstrap
@@ -129,15 +142,15 @@ def test_a_successful_reload_goes_through_every_phase_and_serves_the_new_config(
 
     def source():
         validated.append(reloader.phase)
-        return "file text", "bootstrap"
+        return "file text", BOOTSTRAP
     reloader, stats, config, done = reloader_with(steps, source)
     reloader.request()
     settle(reloader)
     assert validated == [VALIDATE]
     assert [(name, phase) for name, _arg, phase in steps.calls] == [
-        ("bind", BIND), ("start", START), ("wait_ready", WAIT_READY), ("drain_older", DRAIN)]
+        ("bind", BIND), ("start", START), ("wait_ready", WAIT_READY), ("probe", PROBE), ("drain_older", DRAIN)]
     assert stats.counters["server.reload_total"] == 1 and stats.counters["server.reload_failed"] == 0
-    assert config.bootstrap == "bootstrap" and config.text == "file text"
+    assert config.bootstrap == BOOTSTRAP and config.text == "file text"
     assert config.last_reload["result"] == "ok" and config.last_reload["generation"] == 2
     assert [generation.number for generation in done] == [2]
     assert reloader.notifier.sent == ["RELOADING"]
@@ -151,11 +164,11 @@ def test_a_successful_reload_goes_through_every_phase_and_serves_the_new_config(
 def test_a_failure_at_any_phase_leaves_the_serving_config_as_it_was(fail, reason, steps_run):
     steps = Steps(fail=fail)
     reloader, stats, config, done = reloader_with(steps, invalid_source if fail == "validate" else None)
-    config.update("serving", "serving text")
+    config.update(SERVING, "serving text")
     reloader.request()
     settle(reloader)
     assert [name for name, _arg, _phase in steps.calls] == steps_run
-    assert config.bootstrap == "serving" and config.text == "serving text"
+    assert config.bootstrap == SERVING and config.text == "serving text"
     assert stats.counters["server.reload_failed"] == 1 and stats.counters["server.reload_total"] == 0
     assert config.last_reload["result"] == "failed" and config.last_reload["reason"].startswith(reason)
     assert done == [None]
@@ -178,7 +191,7 @@ def test_stopping_while_the_generation_starts_abandons_it():
 def test_a_burst_of_requests_runs_at_most_twice_and_the_newest_source_wins():
     steps = Steps()
     steps.gate = Event()
-    file_source, xds_source = source_of("file text"), source_of("xds text", "xds bootstrap")
+    file_source, xds_source = source_of("file text"), source_of("xds text", XDS_BOOTSTRAP)
     reloader, stats, config, _done = reloader_with(steps, file_source)
     reloader.request()
     gevent.sleep(0)
@@ -189,7 +202,7 @@ def test_a_burst_of_requests_runs_at_most_twice_and_the_newest_source_wins():
     settle(reloader)
     assert file_source.calls == ["file text"] and xds_source.calls == ["xds text"]
     assert stats.counters["server.reload_total"] == 2
-    assert config.bootstrap == "xds bootstrap" and config.text == "xds text"
+    assert config.bootstrap == XDS_BOOTSTRAP and config.text == "xds text"
 
 
 def test_the_queued_reload_is_dropped_when_the_arbiter_stops_meanwhile():
@@ -221,3 +234,34 @@ def test_workers_that_cannot_be_started_fail_the_reload_and_the_old_config_serve
     assert config.last_reload["result"] == "failed"
     assert "workers could not be started" in config.last_reload["reason"]
     assert done == [None] and config.bootstrap is None
+
+
+def test_a_failed_probe_rolls_the_reload_back_with_its_reason_and_report():
+    steps = Steps()
+    steps.probe_failure = "listener 'web': GET /healthz (Host: localhost) answered 503, expected 200"
+    reloader, stats, config, done = reloader_with(steps)
+    config.update(SERVING, "serving text")
+    reloader.request()
+    settle(reloader)
+    assert [name for name, _arg, _phase in steps.calls] == ["bind", "start", "wait_ready", "probe", "abandon"]
+    assert config.bootstrap == SERVING and done == [None]
+    assert stats.counters["server.reload_rolled_back"] == 1 and stats.counters["server.reload_failed"] == 1
+    assert stats.counters["server.reload_total"] == 0
+    last = config.last_reload
+    assert last["result"] == "rolled_back" and last["trigger"] == "SIGHUP" and last["generation"] == 2
+    assert last["reason"] == f"generation 2 failed its reload probe: {steps.probe_failure}"
+    assert last["report"]["other"] == ["node_id"]
+
+
+def test_every_reload_reports_what_it_changes_and_what_asked_for_it():
+    steps = Steps()
+    reloader, _stats, config, _done = reloader_with(steps, source_of("xds text", XDS_BOOTSTRAP))
+    config.update(SERVING, "serving text")
+    reloader.request(trigger="xds")
+    settle(reloader)
+    assert config.last_reload["trigger"] == "xds"
+    assert config.last_reload["report"]["summary"] == "other: node_id"
+    reloader.request(trigger="SIGHUP")
+    settle(reloader)
+    assert config.last_reload["report"] == {**config.last_reload["report"], "changed": False,
+                                            "summary": "no change"}
