@@ -3,6 +3,8 @@
 ``hotproxy -c envoy.yaml`` starts the arbiter and its workers; ``hotproxy --mode validate -c
 envoy.yaml`` checks the config and exits 0 (printing OK) or 1 (printing every problem with its
 field path). Every other failure to start is one line naming what failed, and exit status 1.
+``hotproxy --mode diff -c new.yaml --against http://127.0.0.1:9901`` prints what a reload to
+new.yaml would change on that server (commandline/diff_mode.py).
 """
 from __future__ import annotations
 
@@ -47,6 +49,9 @@ def main(argv=None):
         log.info("core dumps enabled (RLIMIT_CORE %s)", enable_core_dumps())
     if options.mode == "validate":
         return _validate(options)
+    if options.mode == "diff":
+        from .commandline.diff_mode import run_diff
+        return run_diff(options)
     from .process.arbiter import Arbiter
     return Arbiter(options).run()
 

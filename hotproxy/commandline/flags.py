@@ -104,10 +104,12 @@ ENVOY_FLAGS = (
           help="YAML (or JSON) merged over -c as Envoy merges it (protobuf MergeFrom); alone, the "
                "whole configuration. Re-read with the file on every reload (SIGHUP)"),
     value("--mode", metavar="MODE", default="serve",
-          convert=one_of("serve", "validate", "init_only", reason="unknown mode"),
+          convert=one_of("serve", "validate", "init_only", "diff", reason="unknown mode"),
           help="serve (default); validate: check the configuration, print OK or every problem, exit "
                "0 or 1, touching nothing; init_only: also take the hot-restart socket, bind every "
-               "listener and the admin address, then release them and exit 0 without serving"),
+               "listener and the admin address, then release them and exit 0 without serving; "
+               "diff (hotproxy's): check the configuration and print what a reload to it would "
+               "change against the server at --against, exit 0 (no change), 1 (changes) or 2"),
     switch("--allow-unknown-static-fields",
            help="drop the fields Envoy's protos do not know, with a warning each (counted in "
                 "server.static_unknown_fields), instead of refusing the configuration; fields "
@@ -209,6 +211,8 @@ HOTPROXY_FLAGS = (
     value("--max-draining-generations", metavar="N", convert=uint32, default=8,
           help="more draining generations than this stops the oldest (default: 8)"),
     value("--pid-file", metavar="PATH", help="write the serving arbiter's PID here"),
+    value("--against", metavar="ADMIN_URL",
+          help="--mode diff: the running server's admin address (http://127.0.0.1:9901)"),
 )
 
 #: ``--`` and ``--ignore_rest``: Envoy ignores every argument after them.

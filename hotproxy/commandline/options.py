@@ -72,7 +72,7 @@ class Options:
             "log_format_escaped": self.log_format_escaped, "enable_fine_grain_logging": False,
             "log_path": self.log_path or "", "service_cluster": self.service_cluster,
             "service_node": self.service_node, "service_zone": self.service_zone,
-            "mode": {"serve": "Serve", "validate": "Validate", "init_only": "InitOnly"}[self.mode],
+            "mode": {"serve": "Serve", "validate": "Validate", "init_only": "InitOnly", "diff": "Diff"}[self.mode],
             "file_flush_interval": _duration(self.file_flush_interval_msec / 1000),
             "file_flush_min_size": self.file_flush_min_size_kb * 1024,
             "drain_time": _duration(self.drain_time_s),

@@ -59,6 +59,9 @@ def _check(options: Options) -> None:
         return
     if not options.config_path and not options.config_yaml:
         raise UsageError("no configuration: give -c/--config-path or --config-yaml")
+    if (options.mode == "diff") != bool(options.against):
+        raise UsageError("--mode diff needs --against ADMIN_URL" if options.mode == "diff"
+                         else "--against is for --mode diff")
     epoch = options.restart_epoch
     if options.use_dynamic_base_id and epoch > 0:
         raise UsageError(f"cannot use --restart-epoch={epoch} with --use-dynamic-base-id: the "
