@@ -78,7 +78,10 @@ class StatsCollector:
                 for totals in self.store.histograms.values():
                     totals.rotate()
                 self._follow_config()
-                self.sinks.flush(self._bootstrap())
+                bootstrap = self._bootstrap()
+                if bootstrap is not None and bootstrap.stats_sinks:
+                    self._refresh()     # the arbiter's own gauges (server.*) go out too
+                self.sinks.flush(bootstrap)
         finally:
             self.sinks.stop()
 
