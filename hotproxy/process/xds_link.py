@@ -14,8 +14,9 @@ Snapshots before the first one marked ``initial`` are held back: the first gener
 for it (``initial``), as Envoy's initialization waits for its first fetches.
 
 Stats, under Envoy's names: ``control_plane.connected_state``, ``listener_manager.lds.*`` and
-``cluster_manager.cds.*`` (update_attempt, update_success, update_rejected, update_failure, and
-the gauges version and update_time), ``server.dynamic_unknown_fields``.
+``cluster_manager.cds.*`` (update_attempt, update_success, update_rejected, update_failure,
+init_fetch_timeout, and the gauges version and update_time), ``server.dynamic_unknown_fields``;
+each route configuration's and assignment's in process/xds_resource_stats.py.
 """
 from __future__ import annotations
 
@@ -39,11 +40,12 @@ from ..xds.catalog import compose
 from . import messages
 from .channel import Channel, socketpair
 from .supervisor import AuxiliarySpec
+from .xds_resource_stats import ResourceStats
 
 log = logging.getLogger("hotproxy.arbiter")
 
 PREFIXES = {LISTENERS: "listener_manager.lds.", CLUSTERS: "cluster_manager.cds."}
-COUNTERS = ("update_attempt", "update_success", "update_rejected", "update_failure")
+COUNTERS = ("update_attempt", "update_success", "update_rejected", "update_failure", "init_fetch_timeout")
 UNKNOWN_FIELDS = "server.dynamic_unknown_fields"
 CONNECTED = "control_plane.connected_state"
 RESPAWNED = "xds.respawned"
@@ -68,6 +70,7 @@ class XdsLink:
         self._log_options = log_options
         self._set_rtds = set_rtds
         self._follow_endpoints = follow_endpoints
+        self._resource_stats = ResourceStats(stats)
         self.static_text = None        # the bootstrap the xDS process runs with
         self.snapshot = None           # the last initial-or-later snapshot
         self.secrets = {}              # its secrets, parsed: what composed configs are read with
@@ -146,13 +149,14 @@ class XdsLink:
         secrets = _changed((previous or {}).get(SECRETS, {}), snapshot[SECRETS])
         self._parse_secrets(secrets, snapshot[SECRETS])
         endpoints = _changed((previous or {}).get(ENDPOINTS, {}), snapshot[ENDPOINTS])
+        routes = _changed((previous or {}).get(ROUTES, {}), snapshot[ROUTES])
+        self._resource_stats.count(snapshot, routes, endpoints)
         if endpoints:
             self._follow_endpoints(endpoints)
         if previous is None:
             self.initial.set()      # the runtime takes its RTDS values once built: push_runtime
             return
         self.push_runtime(_changed(previous.get(RUNTIME, {}), snapshot[RUNTIME]))
-        routes = _changed(previous[ROUTES], snapshot[ROUTES])
         if secrets:     # rotated: new handshakes use them, in every worker
             self._broadcast({"t": messages.XDS_SECRETS, "secrets": secrets})
         if routes:
@@ -187,6 +191,8 @@ class XdsLink:
         prefix = PREFIXES.get(kind)
         if name in ("connected", "disconnected"):
             self._levels[CONNECTED] = 1 if name == "connected" else 0
+        elif prefix is not None and name == "initial_fetch_done" and event.get("reason") == "timeout":
+            self._stats.add(prefix + "init_fetch_timeout")
         elif prefix is not None and name in ("ack", "nack", "connection_failure"):
             if name != "connection_failure":
                 self._stats.add(prefix + "update_attempt")

@@ -230,7 +230,22 @@ class Catalog:
             "warming_bodies": {kind: {name: self.entries[kind][name].body for name in self.warming(kind)}
                                for kind in (LISTENERS, CLUSTERS)},
             "unknown_fields": self.unknown_fields,
+            "stat_scopes": self.stat_scopes(),
         }
+
+    def stat_scopes(self) -> dict:
+        """Whose stats count an RDS or EDS resource's updates, as Envoy scopes them: the
+        connection managers' stat prefixes by route config name (``http.<prefix>.rds.<name>.``),
+        the clusters by EDS service name (``cluster.<name>.``)."""
+        routes, endpoints = {}, {}
+        for listener in self._listeners():
+            for manager in listener.connection_managers():
+                if manager.rds is not None:
+                    routes.setdefault(manager.rds.route_config_name, []).append(manager.stat_prefix)
+        for cluster in self._clusters():
+            if cluster.eds is not None:
+                endpoints.setdefault(cluster.eds.service_name, []).append(cluster.name)
+        return {ROUTES: routes, ENDPOINTS: endpoints}
 
     # helpers
 
