@@ -141,11 +141,12 @@ def inventory(bootstrap) -> dict:
             for manager in (f for f in chain.filters if isinstance(f, HttpConnectionManager)):
                 if manager.rds is None:
                     _route_entries(routes, manager.route_config, f"{listener.name}/{chain_name}")
-        _certificate_entries(certificates, listener, f"listener '{listener.name}'")
+        _certificate_entries(certificates, [chain.transport_socket for chain in listener.all_filter_chains()],
+                             f"listener '{listener.name}'")
         listeners[listener.name] = _field_digests(listener)
     clusters = {}
     for cluster in bootstrap.clusters:
-        _certificate_entries(certificates, cluster, f"cluster '{cluster.name}'")
+        _certificate_entries(certificates, list(cluster.tls_contexts()), f"cluster '{cluster.name}'")
         clusters[cluster.name] = _field_digests(cluster)
     other = {name: digest for name, digest in _field_digests(bootstrap).items() if name not in _RESOURCE_FIELDS}
     return {"listeners": listeners, "clusters": clusters, "routes": routes, "certificates": certificates,
@@ -162,9 +163,9 @@ def _route_entries(routes: dict, route_config: RouteConfiguration, unnamed: str)
         routes[f"{config_name}/{vhost.name}"] = _field_digests(vhost)
 
 
-def _certificate_entries(certificates: dict, resource, owner: str) -> None:
-    """Every certificate and CA inside ``resource``, by file name (inline ones by their owner)."""
-    for found in _walk(resource):
+def _certificate_entries(certificates: dict, contexts, owner: str) -> None:
+    """Every certificate and CA of the TLS ``contexts``, by file name (inline ones by their owner)."""
+    for found in _walk(contexts):
         if isinstance(found, TlsCertificate):
             where = found.source if found.source and found.source != "<inline>" else f"<inline> in {owner}"
             certificates[where] = fingerprint(found.chain_pem, found.key_pem, found.password or b"")
@@ -185,10 +186,11 @@ def fingerprint(*parts: bytes) -> str:
 
 def _walk(value):
     """``value`` and every dataclass instance inside it."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+    names = _field_names(type(value))
+    if names is not None:
         yield value
-        for field in dataclasses.fields(value):
-            yield from _walk(getattr(value, field.name))
+        for name in names:
+            yield from _walk(getattr(value, name))
     elif isinstance(value, (tuple, list)):
         for item in value:
             yield from _walk(item)
@@ -220,28 +222,42 @@ def _digest(canonical) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+_PRIMITIVES = (str, int, float, bool, type(None))
+_FIELD_NAMES = {}       # dataclass type → its field names
+
+
+def _field_names(kind) -> tuple[str, ...] | None:
+    """The field names of dataclass type ``kind``; None when it is not one."""
+    try:
+        return _FIELD_NAMES[kind]
+    except KeyError:
+        names = (tuple(f.name for f in dataclasses.fields(kind))
+                 if dataclasses.is_dataclass(kind) else None)
+        _FIELD_NAMES[kind] = names
+        return names
+
+
 def _canonical(value):
     """A JSON value standing for ``value``, the same in any process that parsed the same config:
     route tables become their name (routes are reported by virtual host), certificate material
-    its fingerprint, sets sorted, bytes hashed."""
-    if isinstance(value, RouteConfiguration):
-        return {"route_config": value.name}
-    if isinstance(value, TlsCertificate):
-        return {"certificate": value.source}
-    if isinstance(value, ValidationContext):
-        return {"@": "ValidationContext", **{f.name: _canonical(getattr(value, f.name))
-                                             for f in dataclasses.fields(value) if f.name not in _PEM_FIELDS}}
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {"@": type(value).__name__,
-                **{f.name: _canonical(getattr(value, f.name)) for f in dataclasses.fields(value)}}
-    if value is None or isinstance(value, (bool, int, float, str)):
+    where it came from (certificates are reported by fingerprint), sets sorted, bytes hashed."""
+    if isinstance(value, _PRIMITIVES):
         return value
+    if isinstance(value, (tuple, list)):
+        return [_canonical(item) for item in value]
+    kind = type(value)
+    names = _field_names(kind)
+    if names is not None:
+        if kind is RouteConfiguration:
+            return {"route_config": value.name}
+        if kind is TlsCertificate:
+            return {"certificate": value.source}
+        return {"@": kind.__name__, **{name: _canonical(getattr(value, name)) for name in names
+                                       if not (kind is ValidationContext and name in _PEM_FIELDS)}}
     if isinstance(value, enum.Enum):
         return value.name
     if isinstance(value, (bytes, bytearray, memoryview)):
         return {"bytes": hashlib.sha256(bytes(value)).hexdigest()}
-    if isinstance(value, (tuple, list)):
-        return [_canonical(item) for item in value]
     if isinstance(value, (set, frozenset)):
         return sorted((_canonical(item) for item in value), key=lambda item: json.dumps(item, sort_keys=True))
     if isinstance(value, dict):
@@ -250,6 +266,6 @@ def _canonical(value):
     if isinstance(value, re.Pattern):
         return {"regex": value.pattern, "flags": value.flags}
     if hasattr(value, "__dict__"):
-        return {"@": type(value).__name__, **{key: _canonical(item) for key, item in sorted(vars(value).items())
-                                             if not key.startswith("_")}}
+        return {"@": kind.__name__, **{key: _canonical(item) for key, item in sorted(vars(value).items())
+                                      if not key.startswith("_")}}
     return _ADDRESS.sub("", repr(value))

@@ -11,8 +11,10 @@ filters, routing and the upstream cluster of G+1 answer — exactly what the new
 with a client's request — and nothing of G is involved.
 
 What differs from a client's connection: the listener filters (TLS inspector, PROXY protocol,
-original_dst) do not run, as for any adopted connection; the chain is chosen by the connection's
-addresses, which are loopback ones; the probe speaks plain text.
+original_dst) do not run, as for any adopted connection, and the chain is chosen by the
+connection's addresses, which are loopback ones. The probe speaks TLS (SNI: the probe's host, no
+certificate checked, none presented) when every filter chain of the listener terminates TLS,
+plain text otherwise.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import logging
 import socket as _stdsocket
 
 import gevent
-from gevent import socket
+from gevent import socket, ssl
 
 from .messages import ADOPT
 
@@ -33,11 +35,13 @@ MAX_ANSWER = 64 * 1024
 def probe_generation(generation) -> str | None:
     """None when each opted-in listener of ``generation`` answered as its probe expects, else why
     not (every failure, "; "-separated). The probes run at once, each bound by its timeout."""
-    probes = [(listener.name, listener.reload_probe) for listener in generation.bootstrap.listeners
-              if listener.reload_probe is not None and listener.name in generation.sockets]
-    if not probes:
+    listeners = [listener for listener in generation.bootstrap.listeners
+                 if listener.reload_probe is not None and listener.name in generation.sockets]
+    if not listeners:
         return None
-    jobs = [gevent.spawn(probe_listener, generation, name, probe) for name, probe in probes]
+    probes = [(listener.name, listener.reload_probe) for listener in listeners]
+    jobs = [gevent.spawn(probe_listener, generation, listener.name, listener.reload_probe, _speaks_tls(listener))
+            for listener in listeners]
     gevent.joinall(jobs)
     failures = [job.value if job.successful() else f"probe error: {job.exception}" for job in jobs]
     failures = [failure for failure in failures if failure]
@@ -47,7 +51,11 @@ def probe_generation(generation) -> str | None:
     return "; ".join(failures) or None
 
 
-def probe_listener(generation, name, probe) -> str | None:
+def _speaks_tls(listener) -> bool:
+    return all(chain.transport_socket is not None for chain in listener.all_filter_chains())
+
+
+def probe_listener(generation, name, probe, tls=False) -> str | None:
     """One probe through a worker of ``generation``: None if it answered as expected."""
     what = f"listener '{name}': GET {probe.path} (Host: {probe.host})"
     worker = generation.adopter()
@@ -59,6 +67,8 @@ def probe_listener(generation, name, probe) -> str | None:
         return f"{what}: the probe connection failed: {error}"
     try:
         with gevent.Timeout(probe.timeout, False):
+            if tls:
+                client = _tls_client().wrap_socket(client, server_hostname=probe.host)
             answer = _exchange(client, probe)
             status, body = parse_answer(answer)
             if status is None:
@@ -69,10 +79,21 @@ def probe_listener(generation, name, probe) -> str | None:
             detail = f" ({body})" if body else ""
             return f"{what} answered {status}{detail}, expected {probe.expected()}"
         return f"{what}: no answer within {probe.timeout:g}s"
+    except ssl.SSLError as error:
+        return f"{what}: the TLS handshake failed: {error.reason or error}"
     except OSError as error:
         return f"{what}: {error}"
     finally:
         client.close()
+
+
+def _tls_client():
+    """The probe checks what the new config answers, not who it is: no verification."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.set_alpn_protocols(["http/1.1"])
+    return context
 
 
 def _adopted_connection(worker, listener_name):

@@ -3,16 +3,20 @@ a listener that opted in is rolled back, and the old generation serves on withou
 request; a good reload after it is accepted."""
 import json
 import signal
+import subprocess
 import threading
+import time
 import urllib.request
 
-from harness import (HOTPROXY, ROOT, http_listener, post_until, refused_port, reload, rewrite,
-                     simple_routes, static_cluster, to_yaml, wait_for_log)
+from certs import CA
+from harness import (HOTPROXY, ROOT, RawClient, free_port, http_listener, next_base_id, post_until, refused_port,
+                     reload, render, rewrite, simple_routes, static_cluster, to_yaml, wait_for_log, wait_for_port)
+from test_xds_dynamic import start_proxy
+from xds_configs import assignment, eds_cluster, inline_listener, route_config, serve
+from xds_control import XdsServer
 
-import subprocess
 
-
-def probed_config(tag, health_cluster, upstream_port, probe=None, namespace="hotproxy.reload_probe"):
+def probed_config(tag, health_cluster, upstream_port, probe=None, namespace="hotproxy.reload_probe", tls=None):
     """``/`` goes to the upstream, answered with an ``x-config: tag`` header; ``/healthz`` goes to
     ``health_cluster`` (``backend``: the same upstream, ``dead``: a port refusing every connection)."""
     routes = simple_routes(
@@ -20,6 +24,11 @@ def probed_config(tag, health_cluster, upstream_port, probe=None, namespace="hot
         {"match": {"prefix": "/"}, "route": {"cluster": "backend"},
          "response_headers_to_add": [{"header": {"key": "x-config", "value": tag}}]})
     listener = http_listener("http", "listen", routes)
+    if tls is not None:
+        listener["filter_chains"][0]["transport_socket"] = {"name": "envoy.transport_sockets.tls", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+            "common_tls_context": {"tls_certificates": [{"certificate_chain": {"filename": str(tls[0])},
+                                                         "private_key": {"filename": str(tls[1])}}]}}}
     listener["metadata"] = {"filter_metadata": {namespace: probe or {
         "path": "/healthz", "expected_status": 200, "timeout": "3s"}}}
     return to_yaml({
@@ -118,3 +127,87 @@ def test_probe_settings_are_checked_with_their_field_path(tmp_path):
     at = "static_resources.listeners[0].metadata.filter_metadata.hotproxy.reload_probe"
     assert f"{at}.path: must start with '/'" in result.stderr
     assert f"{at}.expected_status: end (200) must be greater than start (300)" in result.stderr
+
+
+def test_a_tls_listener_is_probed_over_tls(proxy_factory, upstream, tmp_path):
+    paths = CA().issue("proxy", dns=["proxy.test"]).write(tmp_path, "proxy")
+    proxy = proxy_factory(probed_config("A", "backend", upstream.port, tls=paths), extra_args=["--concurrency", "1"])
+    rewrite(proxy, probed_config("B", "dead", upstream.port, tls=paths))
+    proxy.process.send_signal(signal.SIGHUP)
+    wait_for_log(proxy, "reload rolled back")
+    assert "answered 503" in server_info(proxy)["last_reload"]["reason"]
+    rewrite(proxy, probed_config("B", "backend", upstream.port, tls=paths))
+    reload(proxy, 1)
+    assert server_info(proxy)["last_reload"]["result"] == "ok"
+
+
+def test_an_xds_reload_goes_through_the_report_and_the_probe(proxy_factory, upstream, tmp_path):
+    def web(port, health_cluster, tag):
+        routes = route_config("routes", "svc", extra_routes=[{"match": {"path": "/healthz"},
+                                                              "route": {"cluster": health_cluster}}])
+        routes["response_headers_to_add"] = [{"header": {"key": "x-config", "value": tag}}]
+        listener = inline_listener("web", port, routes)
+        listener["metadata"] = {"filter_metadata": {"hotproxy.reload_probe": {"path": "/healthz"}}}
+        return listener
+
+    with XdsServer.start(tmp_path / "xds") as xds:
+        port = free_port()
+        serve(xds, listeners=[web(port, "svc", "A")], endpoints=[assignment("svc", upstream.port)],
+              clusters=[eds_cluster("svc"), static_cluster("dead", refused_port())])
+        proxy = start_proxy(proxy_factory, xds, concurrency=1)
+        wait_for_port(port, process=proxy.process)
+        assert RawClient(port).request().header("x-config") == "A"
+
+        xds.set("listeners", [web(port, "dead", "B")])
+        wait_for_log(proxy, "reload rolled back")
+        last = server_info(proxy)["last_reload"]
+        assert last["result"] == "rolled_back" and last["trigger"] == "xds"
+        assert "listener 'web': GET /healthz" in last["reason"]
+        assert last["report"]["routes"]["modified"] == {"routes": "response_headers_to_add", "routes/all": "routes"}
+        assert RawClient(port).request().header("x-config") == "A"
+
+        xds.set("listeners", [web(port, "svc", "B")])
+        wait_for_log(proxy, "serving (")
+        assert server_info(proxy)["last_reload"]["result"] == "ok"
+        assert RawClient(port).request().header("x-config") == "B"
+
+
+def wait_for_log_file(path, needle, process, timeout=30):
+    deadline = time.monotonic() + timeout
+    while needle not in path.read_text(errors="replace"):
+        assert process.poll() is None and time.monotonic() < deadline, path.read_text(errors="replace")
+        time.sleep(0.05)
+
+
+def test_a_hot_restart_whose_probe_fails_leaves_the_previous_epoch_serving(upstream, tmp_path):
+    text, ports = render(probed_config("A", "backend", upstream.port), {})
+    config_path = tmp_path / "hotproxy.yaml"
+    config_path.write_text(text)
+    base_id = next_base_id()
+    logs, processes = [], []
+
+    def start(epoch):
+        logs.append(open(tmp_path / f"epoch{epoch}.log", "wb"))
+        processes.append(subprocess.Popen(
+            HOTPROXY + ["-c", str(config_path), "--concurrency", "1", "--base-id", str(base_id),
+                        "--restart-epoch", str(epoch)], cwd=ROOT, stdout=logs[-1], stderr=subprocess.STDOUT))
+        return processes[-1]
+
+    try:
+        first = start(0)
+        wait_for_log_file(tmp_path / "epoch0.log", "] serving: ", first)
+        config_path.write_text(render(probed_config("B", "dead", upstream.port), ports)[0])
+        second = start(1)
+        assert second.wait(60) == 1
+        assert "failed its reload probe: listener 'http': GET /healthz" in (tmp_path / "epoch1.log").read_text()
+        assert first.poll() is None
+        assert RawClient(ports["listen"]).request().header("x-config") == "A"
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports['admin']}/server_info", timeout=10) as answer:
+            assert json.load(answer)["hotproxy"]["arbiter_pid"] == first.pid
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(10)
+        for log in logs:
+            log.close()
