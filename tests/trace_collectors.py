@@ -1,6 +1,7 @@
-"""Fake trace collectors for the tracing tests, in the test process: a Zipkin collector (HTTP,
-JSON v2 or zipkin.proto3's ListOfSpans, decoded with protobuf from a schema written here) and
-OTLP collectors over HTTP and gRPC (opentelemetry-proto's messages). Each keeps every span it
+"""Fake trace collectors for the tracing tests (unit and integration), in the test process: a
+Zipkin collector (HTTP, JSON v2 or zipkin.proto3's ListOfSpans, decoded with protobuf from a
+schema written here) and OTLP collectors over HTTP and gRPC (opentelemetry-proto's messages).
+Each keeps every span it
 received as a dict in Zipkin v2 JSON's shape, so that tests read both providers alike."""
 from __future__ import annotations
 

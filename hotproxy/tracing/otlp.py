@@ -42,8 +42,8 @@ def _span(span):
     for key, value in span.tags.items():
         parts.append(pw.length_delimited(9, _key_value(key, value)))
     for at_us, text in span.annotations or ():
-        # events: time_unix_nano (2), name (3)
-        parts.append(pw.length_delimited(11, pw.fixed64(2, at_us * 1000) + pw.string(3, text)))
+        # Span.events: time_unix_nano (1), name (2)
+        parts.append(pw.length_delimited(11, pw.fixed64(1, at_us * 1000) + pw.string(2, text)))
     if span.tags.get("error") == "true":
         parts.append(pw.length_delimited(15, pw.uint(3, _STATUS_ERROR)))
     return b"".join(parts)
