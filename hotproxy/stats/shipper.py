@@ -37,7 +37,7 @@ class _Subset:
 class StatsShipper:
     def __init__(self, keep_samples=False):
         self._sets = []         # (prefix, stats object)
-        self._histograms = []   # (name, Recorder)
+        self._histograms = []   # (name, Recorder, declared before its first value)
         self._clusters = []     # Cluster (hosts change over time, so they are read at collect)
         self._declared = False
         self._keep_samples = keep_samples
@@ -51,8 +51,10 @@ class StatsShipper:
         (``listener.<address>.http.<stat_prefix>.``), as Envoy keeps them."""
         self.add(prefix, _Subset(http_stats, LISTENER_HTTP_COUNTERS))
 
-    def add_histogram(self, name, recorder):
-        self._histograms.append((name, recorder))
+    def add_histogram(self, name, recorder, declare=True):
+        """``declare``: listed (as "No recorded values") before anything is recorded; Envoy
+        creates a cluster's ``upstream_rq_time`` only with its first value."""
+        self._histograms.append((name, recorder, declare))
         if self._keep_samples and recorder.samples is None:
             recorder.keep_samples(SAMPLES_PER_COLLECT)
 
@@ -73,7 +75,7 @@ class StatsShipper:
         if http2 is not None:
             self.add(f"cluster.{cluster.name}.", http2.stats)
             self.add(f"cluster.{cluster.name}.http2.", http2.codec_stats)
-        self.add_histogram(f"cluster.{cluster.name}.upstream_rq_time", cluster.rq_time)
+        self.add_histogram(f"cluster.{cluster.name}.upstream_rq_time", cluster.rq_time, declare=False)
         self._clusters.append(cluster)
 
     def collect(self):
@@ -96,7 +98,7 @@ class StatsShipper:
                 key = prefix + name
                 shared[key] = max(shared.get(key, 0), getattr(stats, name))
         histograms, samples = {}, {}
-        for name, recorder in self._histograms:
+        for name, recorder, declare in self._histograms:
             taken = recorder.take()
             if taken is not None:
                 bins, total = taken
@@ -105,7 +107,7 @@ class StatsShipper:
                     bins = merged[0] + bins
                     total += merged[1]
                 histograms[name] = [bins, total]
-            elif full and name not in histograms:
+            elif full and declare and name not in histograms:
                 histograms[name] = None
             if recorder.samples is not None:
                 taken = recorder.take_samples()
