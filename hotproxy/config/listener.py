@@ -144,6 +144,8 @@ class Listener:
     filter_chains: tuple[FilterChain, ...]
     per_connection_buffer_limit_bytes: int = 1024 * 1024
     enable_reuse_port: bool = True
+    #: connection_balance_config: "exact" (exact_balance, listener/balance.py), "" for none
+    connection_balance: str = ""
     traffic_direction: str = "UNSPECIFIED"    # UNSPECIFIED, INBOUND or OUTBOUND
     default_filter_chain: FilterChain | None = None
     listener_filters: tuple[object, ...] = ()  # filter_chain.py's TlsInspector, ProxyProtocol, …

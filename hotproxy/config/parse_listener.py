@@ -72,7 +72,8 @@ ESCAPED_SLASHES_ACTIONS = Enum("IMPLEMENTATION_SPECIFIC_DEFAULT KEEP_UNCHANGED R
 UNDERSCORES_ACTIONS = Enum("ALLOW REJECT_REQUEST DROP_HEADER")
 FORWARD_CLIENT_CERT = Enum("SANITIZE FORWARD_ONLY APPEND_FORWARD SANITIZE_SET ALWAYS_FORWARD_ONLY")
 CLIENT_CERT_DETAILS = Fields("subject cert chain dns uri")
-CONNECTION_BALANCE = Fields("", unsupported="exact_balance extend_balance")
+CONNECTION_BALANCE = Fields("exact_balance extend_balance")
+EXACT_BALANCE = Fields("")
 CONNECTION_LIMIT = Fields("stat_prefix max_connections delay", unsupported="runtime_enabled")
 TRAFFIC_DIRECTIONS = Enum("UNSPECIFIED INBOUND OUTBOUND")
 
@@ -93,7 +94,6 @@ def listener(node: Node) -> Listener | None:
     m = node.message(LISTENER)
     if m is None:
         return None
-    m.nested("connection_balance_config", connection_balance)
     chain_nodes = m.items("filter_chains")
     default_chain = m.nested("default_filter_chain", filter_chain)
     if not chain_nodes and not m.has("default_filter_chain"):
@@ -111,7 +111,8 @@ def listener(node: Node) -> Listener | None:
         default_filter_chain=default_chain,
         listener_filters=m.repeated("listener_filters", listener_filter),
         reload_probe=probe,
-        **present(per_connection_buffer_limit_bytes=m.uint32("per_connection_buffer_limit_bytes"),
+        **present(connection_balance=m.nested("connection_balance_config", connection_balance),
+                  per_connection_buffer_limit_bytes=m.uint32("per_connection_buffer_limit_bytes"),
                   enable_reuse_port=m.boolean("enable_reuse_port"),
                   traffic_direction=m.enum("traffic_direction", TRAFFIC_DIRECTIONS),
                   listener_filters_timeout=m.duration("listener_filters_timeout"),
@@ -156,11 +157,20 @@ def filter_chain(node: Node) -> FilterChain | None:
                                  transport_socket=m.nested("transport_socket", downstream_transport_socket)))
 
 
-def connection_balance(node: Node):
-    """Both balancers are refused by name: the workers share one accept queue per listener and
-    the kernel hands each connection to one of them; nothing here can balance exactly."""
-    if node.message(CONNECTION_BALANCE) is not None and not node.value:
-        node.fail("exactly one of exact_balance, extend_balance is required")
+def connection_balance(node: Node) -> str | None:
+    """``"exact"`` for exact_balance (listener/balance.py: across the worker processes, the
+    least-loaded one accepts). A balancer extension (extend_balance) has nothing to load."""
+    m = node.message(CONNECTION_BALANCE)
+    if m is None:
+        return None
+    chosen = m.one_of("exact_balance", "extend_balance")
+    if chosen == "extend_balance":
+        m.at("extend_balance").fail(f"extend_balance (a connection balancer extension) is {NOT_SUPPORTED}: "
+                                    "hotproxy has no balancer extensions; exact_balance is built in")
+        return None
+    if chosen == "exact_balance":
+        m.nested("exact_balance", lambda n: n.message(EXACT_BALANCE))
+        return "exact"
     return None
 
 

@@ -90,8 +90,6 @@ REJECTED = [
              "the last filter of a chain must be a terminal filter"),
     Rejected({f"{CHAIN}.filters[1]": limit(stat_prefix="cl", max_connections=1)}, f"{CHAIN}.filters[0]",
              "must be the last filter in a network filter chain"),
-    Rejected({f"{LISTENER}.connection_balance_config": {"exact_balance": {}}},
-             f"{LISTENER}.connection_balance_config.exact_balance", "not supported by hotproxy yet"),
     Rejected({f"{LISTENER}.connection_balance_config": {"extend_balance": {}}},
              f"{LISTENER}.connection_balance_config.extend_balance", "not supported by hotproxy yet"),
     Rejected({f"{LISTENER}.connection_balance_config": {}},
