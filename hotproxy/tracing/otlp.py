@@ -12,9 +12,19 @@ _STATUS_ERROR = 2
 
 
 def resource(service_name, attributes):
-    """The encoded Resource message, made once per tracer."""
-    pairs = [("service.name", service_name), *attributes]
+    """The encoded Resource message, made once per tracer: the SDK's attributes (this one's,
+    where Envoy names itself), service.name, then the detectors'."""
+    pairs = [("telemetry.sdk.name", "hotproxy"), ("telemetry.sdk.language", "python"),
+             ("telemetry.sdk.version", _version()), ("service.name", service_name), *attributes]
     return b"".join(pw.length_delimited(1, _key_value(key, value)) for key, value in pairs)
+
+
+def _version():
+    try:
+        from importlib.metadata import version
+        return version("hotproxy")
+    except Exception:   # an uninstalled tree
+        return "unknown"
 
 
 def encode(spans, resource_bytes):

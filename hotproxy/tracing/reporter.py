@@ -22,7 +22,8 @@ MAX_IN_FLIGHT = 8
 
 class Reporter:
     """``export(spans)`` encodes and sends one batch, returning exporters.py's outcome;
-    ``count(outcome)`` counts it. ``stats`` has spans_sent and timer_flushed."""
+    ``count(outcome, spans)`` counts it (``spans``: how many the batch held). ``stats`` has
+    spans_sent and timer_flushed."""
 
     def __init__(self, name, stats, export, count):
         self.name = name
@@ -46,17 +47,17 @@ class Reporter:
         self.pending = []
         self.stats.spans_sent += len(batch)
         if self.in_flight >= MAX_IN_FLIGHT:
-            self.count("failed")    # as Envoy's async client fails past its circuit breaker
+            self.count("failed", len(batch))   # as Envoy's async client fails past its breaker
             return
         self.in_flight += 1
         gevent.spawn(self._send, batch)
 
     def _send(self, batch):
         try:
-            self.count(self.export(batch))
+            self.count(self.export(batch), len(batch))
         except Exception:   # a collector's answer must never take the worker down
             log.exception("tracing: exporting %d spans failed", len(batch))
-            self.count("failed")
+            self.count("failed", len(batch))
         finally:
             self.in_flight -= 1
 

@@ -8,8 +8,7 @@ ZipkinStats = stat_set("ZipkinStats", (
     "reports_skipped_no_cluster"))
 
 OpenTelemetryStats = stat_set("OpenTelemetryStats", (
-    "spans_sent", "timer_flushed", "http_reports_sent", "http_reports_success",
-    "http_reports_failed"))
+    "spans_sent", "timer_flushed", "spans_dropped"))
 
 DecisionStats = stat_set("DecisionStats", (
     "random_sampling", "service_forced", "client_enabled", "not_traceable", "health_check"))

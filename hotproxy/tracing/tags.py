@@ -25,8 +25,7 @@ def downstream_tags(span, info, max_path_length):
     url = b"%s://%s%s" % (scheme, host, path)
     tags["component"] = "proxy"
     tags["node_id"] = LOCAL.node_id
-    if LOCAL.zone:
-        tags["zone"] = LOCAL.zone
+    tags["zone"] = LOCAL.zone
     request_id = request_header(headers, b"x-request-id")
     if request_id is not None:
         tags["guid:x-request-id"] = request_id.decode("latin-1")

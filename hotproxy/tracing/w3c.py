@@ -37,10 +37,9 @@ def extract(headers):
 
 
 def inject(headers, span):
-    """Write ``span``'s context as traceparent (and its tracestate) into ``headers``."""
+    """Write ``span``'s context as traceparent and its tracestate into ``headers``."""
     value = b"00-%032x-%016x-%s" % (span.trace_id, span.span_id,
                                      b"01" if span.sampled else b"00")
     set_header(headers, b"traceparent", value)
-    if span.tracestate:
-        set_header(headers, b"tracestate", span.tracestate)
+    set_header(headers, b"tracestate", span.tracestate)     # empty too, as Envoy sends it
 

@@ -153,7 +153,7 @@ def test_span_tags_name_and_decorator(proxy_factory, upstream, collector, client
     assert span["localEndpoint"]["serviceName"] == "svc-node-a"
     request_id = forwarded(upstream)["x-request-id"]
     assert span["tags"] == {
-        "component": "proxy", "node_id": "node-a", "guid:x-request-id": request_id,
+        "component": "proxy", "node_id": "node-a", "zone": "", "guid:x-request-id": request_id,
         "http.url": "http://shop.example/orders/7?verbose=1"[:30], "http.method": "GET",
         "downstream_cluster": "web", "user_agent": "curl/8", "http.protocol": "HTTP/1.1",
         "peer.address": "127.0.0.1", "request_size": "0",

@@ -53,7 +53,10 @@ def test_zipkin_proto_says_what_the_json_says():
 def test_otlp_export_request():
     body = otlp.encode(spans(), otlp.resource("shop", (("deployment.environment", "prod"),)))
     server, client = otlp_spans(ExportTraceServiceRequest.FromString(body))
-    assert server["resource"] == {"service.name": "shop", "deployment.environment": "prod"}
+    resource = server["resource"]
+    assert (resource["service.name"], resource["deployment.environment"]) == ("shop", "prod")
+    assert (resource["telemetry.sdk.name"], resource["telemetry.sdk.language"]) == (
+        "hotproxy", "python")
     assert (server["traceId"], server["id"], server["kind"], server["name"]) == (
         "463ac35c9f6413ad48485a3953bb6124", "a2fb4a1d1a96d312", "SERVER", "checkout")
     assert server["end"] - server["start"] == 1_500_000

@@ -77,6 +77,12 @@ def test_malformed_traceparent_is_refused(value):
         w3c.extract([(b"traceparent", value)])
 
 
+def test_traceparent_injection_always_says_tracestate():
+    headers = []
+    w3c.inject(headers, span(wide=True))
+    assert headers[1] == (b"tracestate", b"")
+
+
 def test_traceparent_injection():
     s = span(wide=True)
     s.tracestate = b"a=1"
