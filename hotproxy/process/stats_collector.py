@@ -17,6 +17,7 @@ import gevent
 from gevent.event import Event
 
 from ..stats.selection import StatsSelection
+from .certificate_gauges import certificate_expirations
 from .messages import STATS_FLUSH
 from .stats_sinks import StatsSinks
 
@@ -32,7 +33,7 @@ class StatsCollector:
         self._workers = workers
         self._refresh = refresh
         self._bootstrap = bootstrap or (lambda: refresh.__self__.config.bootstrap)
-        self._stats_config = None
+        self._followed = None        # the Bootstrap the store follows
         self.sinks = StatsSinks(store)
         self._waits = {}             # stats_flush id → (children not yet answered, Event)
         self._ids = 0
@@ -90,7 +91,9 @@ class StatsCollector:
 
     def _follow_config(self):
         bootstrap = self._bootstrap()
-        stats_config = bootstrap.stats_config if bootstrap is not None else None
-        if stats_config is not self._stats_config:
-            self._stats_config = stats_config
-            self.store.select(StatsSelection(stats_config))
+        if bootstrap is self._followed:
+            return
+        self._followed = bootstrap
+        self.store.select(StatsSelection(bootstrap.stats_config if bootstrap is not None else None))
+        if bootstrap is not None:
+            self.store.set_gauges("certificates", certificate_expirations(bootstrap), local=True, set_=True)

@@ -25,6 +25,7 @@ _SEGMENT = r"[^.]+"
 DEFAULT_TAGS = (
     ("envoy_response_code", r"_rq(_(\d{3}))$"),
     ("envoy_response_code_class", r"_rq_((\d))xx$"),
+    ("envoy_tls_certificate", r"\.ssl\.certificate\.(([^.]+)\.)expiration_unix_time_seconds$"),
     ("envoy_http_conn_manager_prefix", rf"^listener\..*?\.http\.(({_SEGMENT})\.)"),
     ("envoy_worker_id", rf"^(?:listener\.(?:{_ADDRESS}|{_SEGMENT})\.|server\.|listener_manager\.)"
                         rf"worker_((\d+)\.)"),
