@@ -77,3 +77,36 @@ def double_proxy(topology: Topology, workdir: Path, octet: int, base_id: int,
     wait_until_serving(inner, port=9902)
     wait_until_serving(edge)
     return DoubleProxy(topology, client, edge, inner, service, certs, edge_log, workdir)
+
+
+@dataclass
+class FrontProxy:
+    """client ─ front proxy ─ service-a1, service-a2, service-b on one network, as
+    deploy/front-proxy/README.md."""
+    topology: Topology
+    client: Host
+    front: Host
+    services: dict
+    workdir: Path
+
+    def url(self, path: str = "/") -> list[str]:
+        return [f"https://front.example.com:8443{path}", "--connect", self.front.ip(),
+                "--cacert", f"{ETC}/certs/ca.pem"]
+
+    def get(self, path: str = "/", *options: str) -> dict:
+        return self.client.http(*self.url(path), *options)
+
+
+def front_proxy(topology: Topology, workdir: Path, octet: int, base_id: int) -> FrontProxy:
+    certs = generate_certs("front-proxy", workdir)
+    net = f"172.30.{octet}"
+    topology.network("net", f"{net}.0/24")
+    etc = {str(certs): {"bind": f"{ETC}/certs", "mode": "ro"}}
+    services = {name: topology.service(name, {"net": f"{net}.{30 + index}"},
+                                       aliases={"net": [f"service-{name}.internal"]})
+                for index, name in enumerate(("a1", "a2", "b"))}
+    front = topology.host("front", hotproxy_command(str(DEPLOY / "front-proxy" / "front.yaml"), base_id),
+                          {"net": f"{net}.20"}, mounts=etc, working_dir=ETC)
+    client = topology.client_host("client", {"net": f"{net}.10"}, mounts=etc)
+    wait_until_serving(front)
+    return FrontProxy(topology, client, front, services, workdir)
