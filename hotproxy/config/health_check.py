@@ -46,6 +46,9 @@ class HealthCheck:
     #: event_log_path and every envoy.health_check.event_sink.file of event_logger
     event_log_paths: tuple[str, ...] = ()
     always_log_health_check_failures: bool = False
+    #: labels that choose the transport of the checks among the cluster's
+    #: transport_socket_matches, as a host's own labels would; None: each host's own transport
+    transport_socket_match_criteria: tuple[tuple[str, object], ...] | None = None
 
     @property
     def checker_type(self) -> str:

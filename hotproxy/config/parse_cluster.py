@@ -117,8 +117,6 @@ def cluster(node: Node) -> Cluster | None:
     if protocol.get("http2_options") is not None:
         _refuse_per_request_pools(m, protocol)
     checks = health_checks(m)
-    if checks and (m.has("transport_socket") or m.has("transport_socket_matches")):
-        m.at("health_checks").fail(f"health checks of a cluster with a transport socket are {NOT_SUPPORTED}")
     outliers = m.nested("outlier_detection", outlier_detection)
     original_dst = original_dst_fields(m, kind, policy)
     eds = _eds(m, kind)

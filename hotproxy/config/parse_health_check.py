@@ -8,15 +8,16 @@ import binascii
 from .fields import NOT_SUPPORTED, Enum, Fields, Node, present, typed_config
 from .health_check import EndpointHealthCheckConfig, HealthCheck, HttpHealthCheck, TcpHealthCheck
 from .parse_core import address, header_to_remove, header_value_option
+from .parse_upstream_transport import struct
 
 HEALTH_CHECK = Fields(
     "timeout interval initial_jitter interval_jitter interval_jitter_percent unhealthy_threshold "
     "healthy_threshold http_health_check tcp_health_check no_traffic_interval unhealthy_interval "
     "unhealthy_edge_interval healthy_edge_interval event_log_path event_logger "
-    "always_log_health_check_failures",
+    "always_log_health_check_failures transport_socket_match_criteria",
     unsupported="alt_port reuse_connection grpc_health_check custom_health_check "
                 "no_traffic_healthy_interval event_service always_log_health_check_success "
-                "tls_options transport_socket_match_criteria name")
+                "tls_options name")
 HTTP_HEALTH_CHECK = Fields(
     "host path expected_statuses request_headers_to_add request_headers_to_remove "
     "codec_client_type",
@@ -57,12 +58,14 @@ def health_check(node: Node) -> HealthCheck | None:
     if path:
         paths.append(path)
     paths.extend(m.repeated("event_logger", event_logger))
+    criteria = m.nested("transport_socket_match_criteria", struct)
     if None in (timeout, interval, unhealthy, healthy) or (http is None and tcp is None):
         _read_the_rest(m)
         return None
     return HealthCheck(
         timeout=timeout, interval=interval, unhealthy_threshold=unhealthy, healthy_threshold=healthy,
         http=http, tcp=tcp, event_log_paths=tuple(paths),
+        transport_socket_match_criteria=tuple(criteria.items()) if criteria is not None else None,
         **present(initial_jitter=m.duration("initial_jitter"),
                   interval_jitter=m.duration("interval_jitter"),
                   interval_jitter_percent=m.uint32("interval_jitter_percent"),

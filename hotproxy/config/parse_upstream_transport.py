@@ -44,7 +44,7 @@ def transport_socket_match(node: Node) -> TransportSocketMatch | None:
     m = node.message(TRANSPORT_SOCKET_MATCH)
     if m is None:
         return None
-    match = m.nested("match", _struct) or {}
+    match = m.nested("match", struct) or {}
     if not m.has("transport_socket"):
         m.at("transport_socket").fail("required field is missing")
         return None
@@ -62,12 +62,12 @@ def socket_match_labels(node: Node) -> tuple | None:
     if not isinstance(filters.value, dict):
         return filters.fail("expected a mapping")
     for name, value in filters.value.items():
-        _struct(filters.child(name, value))
+        struct(filters.child(name, value))
     labels = filters.value.get(SOCKET_MATCH_KEY)
     return tuple(labels.items()) if isinstance(labels, dict) else None
 
 
-def _struct(node: Node) -> dict | None:
+def struct(node: Node) -> dict | None:
     """A ``google.protobuf.Struct``: any mapping."""
     if not isinstance(node.value, dict):
         return node.fail("expected a mapping (a Struct)")

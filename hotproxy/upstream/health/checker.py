@@ -19,6 +19,7 @@ from gevent.event import Event
 
 from ...sockio import address_label
 from ..discovery.resolver import resubscribe
+from ..transport import TransportSockets
 from .events import EventLog, event_line
 from .http_probe import request_bytes
 from .session import HostSession
@@ -30,14 +31,15 @@ COUNTERS = ("attempt", "success", "failure", "network_failure", "passive_failure
 
 
 def checker_key(cluster) -> str:
-    """What a checker's state depends on: the cluster's name, its health check, its discovery
-    and its endpoints with their health-check addresses. Equal keys (across a reload, or from
+    """What a checker's state depends on: the cluster's name, its health check, its discovery,
+    its endpoints with their health-check addresses and its transport sockets. Equal keys (across a reload, or from
     the previous epoch of a hot restart) may carry the state over."""
     endpoints = [(endpoint.address, endpoint.health_check_address())
                  for endpoint in cluster.all_endpoints()]
     described = repr((cluster.name, cluster.health_checks, cluster.type, cluster.dns_lookup_family,
                       cluster.dns_refresh_rate if cluster.type != "STATIC" else None, endpoints,
-                      cluster.eds.service_name if cluster.eds is not None else None))
+                      cluster.eds.service_name if cluster.eds is not None else None,
+                      cluster.transport_socket, cluster.transport_socket_matches))
     return hashlib.sha256(described.encode()).hexdigest()
 
 
@@ -58,6 +60,9 @@ class ClusterChecker:
         self._prefix = f"cluster.{cluster.name}.health_check."
         self._on_change = on_change
         self._event_log = EventLog(self.health_check.event_log_paths)
+        # checks go over the transport (TLS, PROXY protocol) the host's traffic takes, as Envoy's
+        self._transports = (TransportSockets(cluster) if cluster.transport_socket is not None
+                            or cluster.transport_socket_matches else None)
         self._clock = clock
         # a discovery.resolver.ClusterResolver (DNS clusters), or a process/eds_hosts.py
         # EdsMembership (EDS clusters)
@@ -154,33 +159,44 @@ class ClusterChecker:
     # membership
 
     def _static_targets(self):
-        return [((endpoint.address.address, endpoint.address.port), endpoint.health_check_address())
-                for endpoint in self.cluster.all_endpoints()]
+        return [((endpoint.address.address, endpoint.address.port), endpoint.health_check_address(),
+                 self._transport_for(labels))
+                for endpoint, labels in self.cluster.endpoints_with_labels()]
 
     def _resolved(self, entries):
         endpoints = self._resolver.endpoints()
         targets = []
         for ip, port, index in entries:
-            config = endpoints[index].health_check
+            endpoint = endpoints[index]
+            config = endpoint.health_check
             check_ip = config.address.address if config is not None and config.address else ip
             check_port = config.port if config is not None and config.port else port
-            targets.append(((ip, port), (check_ip, check_port)))
+            targets.append(((ip, port), (check_ip, check_port),
+                            self._transport_for((endpoint.socket_match_labels, None))))
         self._set_targets(targets)
 
+    def _transport_for(self, labels):
+        """The transport of a host with these (endpoint, locality) socket match labels, or the
+        one the health check's transport_socket_match_criteria choose; None: plain text."""
+        if self._transports is None:
+            return None
+        criteria = self.health_check.transport_socket_match_criteria
+        return self._transports.for_host(*((criteria, None) if criteria is not None else labels))
+
     def _set_targets(self, targets):
-        wanted = dict(targets)
+        wanted = {address: (check_address, transport) for address, check_address, transport in targets}
         changed = False
         for address in list(self.sessions):
             if address not in wanted:
                 self.sessions.pop(address).stop()
                 changed = True
-        for address, check_address in wanted.items():
+        for address, (check_address, transport) in wanted.items():
             session = self.sessions.get(address)
-            if session is not None and session.check_address == check_address:
+            if session is not None and (session.check_address, session.transport) == (check_address, transport):
                 continue
             if session is not None:
                 session.stop()
-            session = self.sessions[address] = HostSession(self, address, check_address)
+            session = self.sessions[address] = HostSession(self, address, check_address, transport)
             resumed = self._resumed.pop(address_label(address), None)
             if resumed is not None:
                 session.health.resume(*resumed)

@@ -14,6 +14,7 @@ import gevent
 from gevent import socket
 
 from ...sockio import address_label
+from ..connect import ConnectFailure
 from .http_probe import ProbeError, ResponseReader
 from .schedule import initial_delay, next_interval
 from .state import ACTIVE, NETWORK, PASSIVE, HostHealth
@@ -34,13 +35,16 @@ class CheckFailed(Exception):
 
 class HostSession:
     """``address`` is the host's own (ip, port), as workers balance over it; ``check_address``
-    where its checks go. ``checker`` (checker.py) records results and is told of changes."""
+    where its checks go, over ``transport`` (an upstream/transport.py UpstreamTransport: TLS, a
+    PROXY header; None: plain text). ``checker`` (checker.py) records results and is told of
+    changes."""
 
-    def __init__(self, checker, address, check_address):
+    def __init__(self, checker, address, check_address, transport=None):
         self.checker = checker
         self.address = address
         self.label = address_label(address)
         self.check_address = check_address
+        self.transport = transport
         config = checker.health_check
         self.health = HostHealth(config.unhealthy_threshold, config.healthy_threshold,
                                  config.always_log_health_check_failures)
@@ -122,7 +126,7 @@ class HostSession:
                     self._tcp_check(config.tcp)
         except gevent.Timeout:
             raise CheckFailed(NETWORK) from None
-        except (OSError, ProbeError):
+        except (OSError, ProbeError, ConnectFailure):
             raise CheckFailed(NETWORK) from None
 
     def _connect(self):
@@ -134,6 +138,8 @@ class HostSession:
         except OSError:
             sock.close()
             raise
+        if self.transport is not None:      # closes the socket when it fails
+            sock = self.transport.establish(sock, _CheckedHost(self.address), None)
         return sock
 
     def _http_check(self, http):
@@ -201,3 +207,13 @@ class HostSession:
 
 class _ClosedBeforeResponse(Exception):
     pass
+
+
+class _CheckedHost:
+    """What a transport reads of a host: its name for SNI (none: the TLS context's ``sni``)."""
+
+    __slots__ = ("address", "hostname")
+
+    def __init__(self, address):
+        self.address = address
+        self.hostname = ""

@@ -140,14 +140,14 @@ REJECTED = [
              f"{HC}.event_logger[0].typed_config.event_log_path", "required field is missing"),
     Rejected({f"{ENDPOINT}.health_check_config": {"port_value": 70000}},
              f"{ENDPOINT}.health_check_config.port_value", "must be between 0 and 65535"),
-    Rejected({HCS: [check()], f"{CLUSTER}.transport_socket": {"name": "envoy.transport_sockets.tls"}},
-             HCS, f"health checks of a cluster with a transport socket are {NOT_SUPPORTED}"),
+    Rejected({HCS: [check(transport_socket_match_criteria=["a"])]},
+             f"{HC}.transport_socket_match_criteria", "expected a mapping (a Struct)"),
 ] + [
     Rejected({HCS: [check(**{name: value})]}, f"{HC}.{name}", NOT_SUPPORTED, id=name)
     for name, value in [("alt_port", 1), ("reuse_connection", False), ("grpc_health_check", {}),
                         ("custom_health_check", {}), ("no_traffic_healthy_interval", "1s"),
                         ("event_service", {}), ("always_log_health_check_success", True),
-                        ("tls_options", {}), ("transport_socket_match_criteria", {}), ("name", "x")]
+                        ("tls_options", {}), ("name", "x")]
 ] + [
     Rejected({HCS: [check(http_health_check={**HTTP, name: value})]}, f"{HC}.http_health_check.{name}",
              NOT_SUPPORTED, id=f"http.{name}")
