@@ -36,7 +36,7 @@ from ..config.parse_xds import rtds_layers
 from ..config.xds import CLUSTERS, ENDPOINTS, LISTENERS, ROUTES, RUNTIME, SECRETS, uses_rds_or_eds
 from ..runtime import RuntimeValueError
 from ..errors import ConfigError
-from ..xds.catalog import compose
+from ..xds.catalog import compose, uses_sds
 from . import messages
 from .channel import Channel, socketpair
 from .supervisor import AuxiliarySpec
@@ -54,7 +54,7 @@ RESPAWNED = "xds.respawned"
 def needs_xds(bootstrap) -> bool:
     """Whether ``bootstrap`` has anything to fetch."""
     return (bootstrap.dynamic_resources is not None or uses_rds_or_eds(bootstrap)
-            or bool(rtds_layers(bootstrap)))
+            or uses_sds(bootstrap) or bool(rtds_layers(bootstrap)))
 
 
 class XdsLink:

@@ -310,6 +310,13 @@ def compose(static_tree: dict, listeners: dict, clusters: dict) -> dict:
     return tree
 
 
+def uses_sds(bootstrap) -> bool:
+    """Whether a static listener or cluster of ``bootstrap`` takes a secret from SDS: then the
+    xDS process must run to fetch it, even with no dynamic_resources."""
+    return any(context.sds_secrets for resource in (*bootstrap.listeners, *bootstrap.clusters)
+               for context in _tls_contexts(resource))
+
+
 def _tls_contexts(resource):
     """The CommonTlsContexts of a parsed listener's filter chains or a parsed cluster's
     transport sockets."""
