@@ -75,7 +75,7 @@ def client_certificate(conn):
         peer = tls.peer
         conn.client_cert = xfcc.ClientCertificate(
             sha256=peer.sha256, subject=peer.subject, uris=peer.uris, dns=peer.dns, pem=tls.peer_pem,
-            chain_pem=tls.peer_pem, local_uris=tls.local_uris)
+            chain_pem=tls.peer_chain_pem or tls.peer_pem, local_uris=tls.local_uris)
     return conn.client_cert
 
 

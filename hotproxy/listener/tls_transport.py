@@ -9,6 +9,7 @@ closes the connection before any byte of it is read.
 from __future__ import annotations
 
 import ssl
+import _ssl
 from dataclasses import dataclass
 
 from gevent import Timeout
@@ -36,6 +37,7 @@ class DownstreamTls:
     peer: CertificateInfo | None      # the client's certificate, when it presented one
     peer_pem: str | None
     local_uris: tuple[str, ...]       # this proxy's own certificate's URI SANs
+    peer_chain_pem: str | None = None   # the chain the client presented, its certificate first
 
 
 class TlsTransport:
@@ -92,7 +94,17 @@ class TlsTransport:
             server_name=self.server.requested_name(tls),
             version=version, cipher=cipher, alpn=tls.selected_alpn_protocol(), session_reused=reused,
             peer=peer, peer_pem=pem_of(der).decode() if der is not None else None,
-            local_uris=self.server.local_uris(tls.context))
+            local_uris=self.server.local_uris(tls.context),
+            peer_chain_pem=_presented_chain(tls) if der is not None else None)
+
+
+def _presented_chain(tls) -> str | None:
+    """The certificates the client sent, as PEM, its own first (for XFCC's ``Chain``). Python
+    3.11 reads them only on the private SSL object (public from 3.13); None where it cannot."""
+    read = getattr(getattr(tls, "_sslobj", None), "get_unverified_chain", None)
+    if read is None:
+        return None
+    return "".join(certificate.public_bytes(_ssl.ENCODING_PEM) for certificate in read() or ())
 
 
 def _closed(tls):

@@ -2,6 +2,7 @@
 certificate each SNI gets, what a name no chain serves gets, mutual TLS refusals, and exactly what
 the upstream receives in x-forwarded-proto and x-forwarded-client-cert in each forwarding mode."""
 import ssl
+import urllib.parse
 
 import pytest
 from certs import CA
@@ -40,11 +41,12 @@ def tls_socket(files, name, ca_file, validation=True, require=False):
     return {"name": "envoy.transport_sockets.tls", "typed_config": {"@type": DOWNSTREAM_TLS, **context}}
 
 
-def config(pki, upstream_port, mode="SANITIZE_SET", require=False):
+def config(pki, upstream_port, mode="SANITIZE_SET", require=False, chain=False):
     _ca, files, _ = pki
     routes = simple_routes({"match": {"prefix": "/"}, "route": {"cluster": "backend"}})
     hcm = {"forward_client_cert_details": mode,
-           "set_current_client_cert_details": {"subject": True, "uri": True, "dns": True}}
+           "set_current_client_cert_details": {"subject": True, "uri": True, "dns": True,
+                                               **({"chain": True} if chain else {})}}
     chains = []
     for name, server_names in (("a", ["a.example.com"]), ("b", ["*.b.example.com"])):
         chain = http_listener("x", "listen", routes, hcm)["filter_chains"][0]
@@ -125,3 +127,17 @@ def test_a_required_client_certificate(peer_factory, pki, tmp_path):
             with tls_client(peer.port("listen"), server_name="a.example.com", context=context) as sock:
                 get_over(sock, "/", host="a")
     assert upstream.requests == []
+
+
+def test_the_forwarded_chain_is_the_one_the_client_presented(peer_factory, pki):
+    """XFCC's Chain: the client's certificate and the issuer it sent with it, in that order."""
+    ca, files, _ = pki
+    upstream = RecordingUpstream()
+    peer = peer_factory(config(pki, upstream.port, "SANITIZE_SET", chain=True))
+    with_cert = client_context(ca)
+    with_cert.load_cert_chain(*files["client"])
+    with tls_client(peer.port("listen"), server_name="a.example.com", context=with_cert) as sock:
+        assert get_over(sock, "/mtls", host="a")[0] == 200
+    xfcc = upstream.requests[-1].header(b"x-forwarded-client-cert").decode()
+    chain = urllib.parse.unquote(xfcc.split('Chain="')[1].split('"')[0]).encode()
+    assert chain == files["client"][0].read_bytes()      # the leaf and the CA certificate it sent
