@@ -27,15 +27,27 @@ gzip), wrk sends ``Accept-Encoding: gzip``, and the 64 KiB body is text that com
 (the usual 64 KiB body is random bytes); ``direct`` is then nginx's uncompressed answer.
 
     python bench/compare.py --compression --bodies "64 KiB" --no-tcp
+
+Issue #23's points. Every HTTP point runs at 12 B, 64 KiB and 1 MiB (``--bodies``). ``--access-log``
+gives both proxies a file access log in its default format on every HTTP connection manager (the
+issue's "every default on"). ``--points`` picks what runs (default: all of them):
+- ``http``, ``tcp``: the tables above;
+- ``memory``: a fresh proxy per repetition, warmed, then ``--idle-conns`` (5,000) keep-alive
+  connections that made one request each and stay idle: RSS per worker before them, and the RSS
+  they added divided by their number (bench/idle_memory.py);
+- ``reload``: wrk at ``--reload-conns`` (50) with a reload every second against the same without:
+  hotproxy's SIGHUP, Envoy's hot restart (a new epoch per second, as its hot-restarter does;
+  Envoy has no in-process reload of a static config), bench/reload_load.py.
+
+    python bench/compare.py --access-log --points http --conns 50,200
+    python bench/compare.py --points memory,reload --targets envoy,hotproxy
 """
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,6 +56,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import psutil
+
+import idle_memory
+import reload_load
+from access_log_config import with_file_access_log
+from compare_args import BODY_PATHS, describe, parse_args
+from compare_tables import HOTPROXY_TARGETS, result_sections
+from spread import median  # noqa: F401 (tls_compare.py imports it from here)
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -73,6 +92,8 @@ http {{
     location = / {{ return 200 "hello world\\n"; }}
     location = /64k {{ alias {dir}/64k.bin; }}
     location = /64k-text {{ alias {dir}/64k.txt; }}
+    location = /1m {{ alias {dir}/1m.bin; }}
+    location = /1m-text {{ alias {dir}/1m.txt; }}
   }}
 }}
 """
@@ -128,8 +149,6 @@ while True:
     time.sleep(0.1)
 """
 
-HOTPROXY_TARGETS = ("hotproxy", "hotproxy-scraped", "hotproxy-base")
-
 
 class Target:
     def __init__(self, name, port, pid, admin_port=None):
@@ -163,21 +182,60 @@ class Bench:
         if not self.args.keep:
             shutil.rmtree(self.dir, ignore_errors=True)
 
-    def render(self, template, **ports):
+    def stop_since(self, started):
+        """Stop the processes started since ``len(self.processes)`` was ``started``."""
+        for process in self.processes[started:]:
+            if process.poll() is None:
+                self.stop(process)
+
+    def stop(self, process):
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def render(self, template, target="", **ports):
+        """The config for one target: its own file, since a hotproxy reload re-reads it."""
         text = (HERE / "configs" / template).read_text()
         for name, port in ports.items():
             text = text.replace("{" + name + "}", str(port))
-        path = self.dir / template
+        path = self.dir / (f"{target}-{template}" if target else template)
+        copy = 1
+        while target and path.exists():     # a target started again (memory point): a file of its own
+            copy += 1
+            path = self.dir / f"{target}-{copy}-{template}"
+        if getattr(self.args, "access_log", False) and template.startswith("http"):
+            text = with_file_access_log(text, self.dir / f"access-{path.stem}.log")
         path.write_text(text)
         return path
 
-    def proxies(self, config_template, **ports):
-        """Start Envoy and hotproxy on the same config; returns the targets that came up."""
+    def start_nginx(self):
+        """nginx on the load CPU, serving every body; returns (its port, its h2c port, process)."""
+        (self.dir / "64k.bin").write_bytes(os.urandom(65536))
+        (self.dir / "64k.txt").write_bytes(os.urandom(32768).hex().encode())
+        (self.dir / "1m.bin").write_bytes(os.urandom(2**20))
+        (self.dir / "1m.txt").write_bytes(os.urandom(2**19).hex().encode())
+        nginx_port, nginx_h2_port = free_port(), free_port()
+        (self.dir / "nginx.conf").write_text(NGINX_CONF.format(dir=self.dir, port=nginx_port,
+                                                               h2_port=nginx_h2_port))
+        nginx = self.start(["nginx", "-c", str(self.dir / "nginx.conf"), "-p", str(self.dir)], LOAD_CPU, "nginx.log")
+        wait_for_port(nginx_port)
+        return nginx_port, nginx_h2_port, nginx
+
+    def base_id(self):
+        # every proxy its own hot-restart rendezvous: two on one base id collide
+        return os.getpid() % 10000 + len(self.processes) * 10000
+
+    def proxies(self, config_template, names=None, **ports):
+        """Start Envoy and hotproxy on the same config; returns the targets that came up.
+        ``names``: the targets to start (default: those of --targets)."""
         targets = []
         envoy = VENV_BIN / "envoy"
         hotproxy = VENV_BIN / "hotproxy"
         for name in ("envoy", *HOTPROXY_TARGETS):
-            if name not in self.args.targets:
+            if name not in (self.args.targets if names is None else names):
                 continue
             binary = envoy if name == "envoy" else hotproxy
             if not binary.exists():
@@ -188,14 +246,12 @@ class Bench:
                 continue
             port = free_port()
             admin_port = free_port() if name == "hotproxy-scraped" else None
-            config = self.render(config_template, listen=port, **ports)
+            config = self.render(config_template, name, listen=port, **ports)
             if admin_port:
                 config.write_text(config.read_text() + "admin:\n  address:\n    socket_address: "
                                   f"{{ address: 127.0.0.1, port_value: {admin_port} }}\n")
             env = None
-            # every proxy its own hot-restart rendezvous: two on one base id collide
-            common = ["-c", str(config), "--concurrency", "1", "-l", "error",
-                      "--base-id", str(os.getpid() % 10000 + len(self.processes) * 10000)]
+            common = ["-c", str(config), "--concurrency", "1", "-l", "error", "--base-id", str(self.base_id())]
             if name == "envoy":
                 argv = [str(envoy), *common]
             elif name == "hotproxy-base":
@@ -212,36 +268,37 @@ class Bench:
 
     # HTTP
 
-    def run_http(self):
-        (self.dir / "64k.bin").write_bytes(os.urandom(65536))
-        (self.dir / "64k.txt").write_bytes(os.urandom(32768).hex().encode())
-        config, big = ("http-compression.yaml", "/64k-text") if self.args.compression else ("http.yaml", "/64k")
+    def http_config(self):
         if self.args.filters:
-            config = "http-filters.yaml"
+            return "http-filters.yaml"
         if self.args.h2_upstream:
-            config = "http-h2-upstream.yaml"
-        nginx_port, nginx_h2_port = free_port(), free_port()
-        (self.dir / "nginx.conf").write_text(NGINX_CONF.format(dir=self.dir, port=nginx_port,
-                                                               h2_port=nginx_h2_port))
-        nginx = self.start(["nginx", "-c", str(self.dir / "nginx.conf"), "-p", str(self.dir)], LOAD_CPU, "nginx.log")
-        wait_for_port(nginx_port)
+            return "http-h2-upstream.yaml"
+        return "http-compression.yaml" if self.args.compression else "http.yaml"
+
+    def run_http(self, nginx_port, nginx_h2_port, nginx):
+        config = self.http_config()
+        paths = {body: BODY_PATHS[body][1 if self.args.compression else 0] for body in self.args.bodies}
         targets = []
         if "direct" in self.args.targets and not self.args.h2:  # nginx-light serves no h2c here
             targets.append(Target("direct", nginx_port, nginx.pid))
+        started = len(self.processes)   # the proxies stop when done: later points run on a quiet CPU
         targets += self.proxies(config, upstream=nginx_port, upstream_h2=nginx_h2_port)
         lua = self.dir / "report.lua"
-        lua.write_text(WRK_LUA)
+        try:
+            return self.http_samples(targets, paths, lua)
+        finally:
+            self.stop_since(started)
+
+    def http_samples(self, targets, paths, lua):
         for target in targets:
-            for path in ("/", big):
+            for path in paths.values():
                 status = http_get(target.port, path)
                 if status != 200:
                     raise RuntimeError(f"{target.name}{path} answered {status}, not 200")
         samples = {}
         for rep in range(self.args.reps):
             for conns in self.args.conns:
-                for body, path in (("12 B", "/"), ("64 KiB", big)):
-                    if body not in self.args.bodies:
-                        continue
+                for body, path in paths.items():
                     for target in targets:
                         result = (self.h2load(target, path, conns) if self.args.h2
                                   else self.wrk(target, path, conns, lua))
@@ -294,6 +351,13 @@ class Bench:
     # TCP
 
     def run_tcp(self):
+        started = len(self.processes)
+        try:
+            return self.tcp_samples()
+        finally:
+            self.stop_since(started)
+
+    def tcp_samples(self):
         sink_port = free_port()
         sink = self.start([sys.executable, str(HERE / "tcp_bulk.py"), "sink", str(sink_port)], LOAD_CPU, "sink.log")
         wait_for_port(sink_port)
@@ -314,42 +378,57 @@ class Bench:
                 print(f"  tcp {target.name:8} {moved / seconds / 1e6:8.0f} MB/s", file=sys.stderr)
         return samples
 
+    # memory
 
-def median(rows, key):
-    return statistics.median(r[key] for r in rows)
+    def run_memory(self, nginx_port, nginx_h2_port):
+        """A fresh proxy per target and repetition: RSS per worker, KB per idle connection."""
+        idle_memory.raise_open_files_limit(self.args.idle_conns + 1024)
+        names = [name for name in ("envoy", *HOTPROXY_TARGETS) if name in self.args.targets]
+        samples = {}
+        for rep in range(self.args.reps):
+            for name in names:
+                started = len(self.processes)
+                targets = self.proxies(self.http_config(), names=(name,), upstream=nginx_port,
+                                       upstream_h2=nginx_h2_port)
+                try:
+                    for target in targets:
+                        result = idle_memory.measure(target.port, target.pid, self.args.idle_conns, LOAD_CPU)
+                        samples.setdefault(target.name, []).append(result)
+                        print(f"  rep {rep + 1} memory {target.name:8} {result['rss_mb_per_holder']:6.1f} MB/worker "
+                              f"{result['kb_per_conn']:6.1f} KB/idle conn ({result['open']} open)", file=sys.stderr)
+                finally:
+                    self.stop_since(started)
+        return samples
 
+    # reload under load
 
-def http_table(samples, args):
-    lines = ["| body | conns | target | rps | p50 ms | p99 ms | CPU µs/req | CPU vs Envoy | p99 vs Envoy | errors |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for body in ("12 B", "64 KiB"):
-        for conns in args.conns:
-            envoy = samples.get((body, conns, "envoy"))
-            for target in ("direct", "envoy", *HOTPROXY_TARGETS):
-                rows = samples.get((body, conns, target))
-                if not rows:
-                    continue
-                cpu, p99 = median(rows, "cpu_us"), median(rows, "p99")
-                cpu_ratio = p99_ratio = "—"
-                if envoy and target != "direct":
-                    cpu_ratio = f"{cpu / median(envoy, 'cpu_us'):.2f}x"
-                    p99_ratio = f"{p99 / median(envoy, 'p99'):.2f}x"
-                lines.append(f"| {body} | {conns} | {target} | {median(rows, 'rps'):.0f} | {median(rows, 'p50'):.2f} | "
-                             f"{p99:.2f} | {cpu:.1f} | {cpu_ratio} | {p99_ratio} | {sum(r['errors'] for r in rows)} |")
-    return "\n".join(lines)
-
-
-def tcp_table(samples):
-    lines = ["| target | MB/s | CPU s per GB | throughput vs Envoy |", "|---|---|---|---|"]
-    envoy = samples.get("envoy")
-    for target in ("direct", "envoy", *HOTPROXY_TARGETS):
-        rows = samples.get(target)
-        if not rows:
-            continue
-        mbps = median(rows, "mbps")
-        ratio = f"{mbps / median(envoy, 'mbps'):.2f}x" if envoy and target != "direct" else "—"
-        lines.append(f"| {target} | {mbps:.0f} | {median(rows, 'cpu_s_per_gb'):.2f} | {ratio} |")
-    return "\n".join(lines)
+    def run_reload(self, nginx_port, nginx_h2_port, lua):
+        config = self.http_config()
+        ports = {"upstream": nginx_port, "upstream_h2": nginx_h2_port}
+        reloaders = []
+        if "envoy" in self.args.targets and (VENV_BIN / "envoy").exists():
+            port = free_port()
+            rendered = self.render(config, "envoy-reload", listen=port, **ports)
+            reloaders.append((reload_load.EnvoyHotRestarts(self.start, VENV_BIN / "envoy", PROXY_CPU, rendered,
+                                                           self.base_id()), port))
+            wait_for_port(port)
+        for target in self.proxies(config, names=[n for n in HOTPROXY_TARGETS if n in self.args.targets], **ports):
+            reloaders.append((reload_load.HotproxyReloads(target), target.port))
+        samples = {}
+        for reloader, port in reloaders:
+            self.wrk(Target(reloader.label, port, reloader.pid), "/", max(self.args.reload_conns), lua)
+        for rep in range(self.args.reps):
+            for conns in self.args.reload_conns:
+                for reloader, port in reloaders:
+                    def load():
+                        return self.wrk(Target(reloader.label, port, reloader.pid), "/", conns, lua)
+                    for mode, run in (("steady", reload_load.steady), ("reload", reload_load.under_reloads)):
+                        result = {**run(reloader, load), "every_s": reload_load.RELOAD_EVERY_S}
+                        samples.setdefault((reloader.label, conns, mode), []).append(result)
+                        print(f"  rep {rep + 1} {mode:6} c={conns:<3} {reloader.label:17} p99 {result['p99']:6.2f} ms "
+                              f"{result['generations']}/{result['reloads']} reloads {result['errors']} errors",
+                              file=sys.stderr)
+        return samples
 
 
 def machine():
@@ -357,58 +436,32 @@ def machine():
     return f"{os.cpu_count()} cores, {model}, Linux {platform.release()}, Python {platform.python_version()}"
 
 
-def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk point (default 10)")
-    parser.add_argument("--reps", type=int, default=3, help="interleaved repetitions (default 3)")
-    parser.add_argument("--conns", type=lambda v: [int(x) for x in v.split(",")], default=[10, 50, 200])
-    parser.add_argument("--bodies", type=lambda v: v.split(","), default=["12 B", "64 KiB"])
-    parser.add_argument("--targets", type=lambda v: v.split(","), default=["direct", "envoy", "hotproxy"])
-    parser.add_argument("--compression", action="store_true",
-                        help="the compressor filter (gzip) on compressible 64 KiB text, Accept-Encoding: gzip")
-    parser.add_argument("--filters", action="store_true",
-                        help="cors, local_ratelimit and rbac in front of the router (http-filters.yaml)")
-    parser.add_argument("--h2", action="store_true",
-                        help="h2load over h2c (prior knowledge): --conns connections of --streams streams")
-    parser.add_argument("--streams", type=int, default=5, help="streams per h2 connection (default 5)")
-    parser.add_argument("--h2-upstream", action="store_true",
-                        help="HTTP/2 (h2c) from the proxies to nginx (http-h2-upstream.yaml)")
-    parser.add_argument("--tcp-seconds", type=int, default=5)
-    parser.add_argument("--no-tcp", action="store_true")
-    parser.add_argument("--quick", action="store_true", help="3 s points, one repetition")
-    parser.add_argument("--baseline", metavar="DIR", help="a hotproxy checkout for the hotproxy-base target")
-    parser.add_argument("--keep", action="store_true", help="keep the scratch directory (configs, logs)")
-    parser.add_argument("--out", default=str(HERE / "results"))
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.duration, args.reps, args.tcp_seconds = 3, 1, 3
-    return args
-
-
 def main(argv=None):
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    args = parse_args(sys.argv[1:] if argv is None else argv, __doc__)
     command = "python bench/compare.py " + " ".join(sys.argv[1:] if argv is None else argv)
     bench = Bench(args)
+    http = tcp = memory = reloads = None
     try:
-        http = bench.run_http()
-        tcp = None if args.no_tcp else bench.run_tcp()
+        nginx_port, nginx_h2_port, nginx = bench.start_nginx()
+        lua = bench.dir / "report.lua"
+        lua.write_text(WRK_LUA)
+        if "http" in args.points:
+            http = bench.run_http(nginx_port, nginx_h2_port, nginx)
+        if "tcp" in args.points:
+            tcp = bench.run_tcp()
+        if "memory" in args.points:
+            memory = bench.run_memory(nginx_port, nginx_h2_port)
+        if "reload" in args.points:
+            reloads = bench.run_reload(nginx_port, nginx_h2_port, lua)
     finally:
         bench.stop_all()
     report = [f"Command: `{command.strip()}`", f"Machine: {machine()}",
               f"Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {args.reps} interleaved repetitions of "
               f"{args.duration} s per point, medians; proxy on CPU {PROXY_CPU}, wrk and nginx on CPU {LOAD_CPU}.",
-              *(["HTTP with the compressor filter (gzip) on both proxies: bench/configs/http-compression.yaml; "
-                 "wrk sends Accept-Encoding: gzip; the 64 KiB body is hex text (2:1)."] if args.compression else []),
-              *(["HTTP with cors, local_ratelimit and rbac on both proxies: bench/configs/http-filters.yaml; "
-                 "wrk sends an allowed Origin."] if args.filters else []),
-              *(["HTTP/2 (h2c) from the proxies to nginx: bench/configs/http-h2-upstream.yaml."]
-                if args.h2_upstream else []),
-              *([f"HTTP/2 downstream (h2c) by h2load, {args.streams} streams per connection, HTTP/1.1 to "
-                 "nginx; p50 is h2load's mean, it reports no p99."] if args.h2 else []),
-              "", http_table(http, args)]
-    if tcp:
-        report += ["", f"TCP proxy bulk transfer ({args.tcp_seconds} s per run):", "", tcp_table(tcp)]
-    report += [f"- {note}" for note in bench.notes]
+              *describe(args)]
+    sections, moved = result_sections(args, http, tcp, memory, reloads)
+    report += sections
+    report += [f"- {note}" for note in moved + bench.notes]
     text = "\n".join(report) + "\n"
     print(text)
     out = Path(args.out)
