@@ -47,6 +47,7 @@ from .pid_file import remove_pid_file, write_pid_file
 from .procutil import set_title
 from .reload import (READY_TIMEOUT_S, GenerationSteps, Reloader, ServingConfig, hot_restart_report,
                      status_summary)
+from .reload_probe import holds_accepting
 from .runtime_layers import RuntimeLayers
 from .server_stats import DRAINING, LIVE, PRE_INITIALIZING, memory_report, server_levels
 from .spawn import spawn_flusher, spawn_worker
@@ -187,6 +188,7 @@ class Arbiter:
         if problem is not None:
             return f"generation {generation.number} failed its reload probe: {problem}"
         generation.state = READY
+        self.steps.accept(generation)
         self.config.update(bootstrap, text)
         self.config.last_reload = hot_restart_report(self.hot_restart.predecessor, self.config)
         if not self.hot_restart.take_over(bootstrap):
@@ -360,8 +362,11 @@ class Arbiter:
                      argv, fds)
         # first on its channel: the worker knows its hosts' health, its routes, its EDS
         # memberships, the runtime's values and its shared counters before it serves
+        hold = holds_accepting(child.generation, self.supervisor.serving is not None
+                               or self.hot_restart.predecessor is not None)
         child.send({**self.discovery.first_message(child.generation), **self.xds.worker_state(),
-                    **self.runtime_layers.worker_state(), "connection_counters": columns})
+                    **self.runtime_layers.worker_state(), "connection_counters": columns,
+                    "hold_accepting": hold})
 
     def _spawn_flusher(self):
         return spawn_flusher(self.sink_recv.fileno(), self.log_options, self.args.file_flush_interval_msec,

@@ -32,10 +32,14 @@ ADOPT = "adopt"
 DRAIN = "drain"
 #: stop now (SIGTERM follows); no fields.
 STOP = "stop"
+#: start accepting on the listening sockets: sent to a generation whose first message said
+#: ``hold_accepting`` (its reload probe had to pass first, docs/reloads.md); no fields.
+ACCEPT = "accept"
 #: the first message every worker gets (awaited before it serves when its config has health
 #: checks, outlier detection or DNS clusters, or a layered_runtime): ``clusters`` {name:
 #: {healthy, excluded}}, ``ejected`` {name: [[ip, port]]}, ``dns`` {name: [[ip, port, endpoint
 #: index]]}, ``runtime`` (the runtime's values, as RUNTIME's ``values``).
+#: ``hold_accepting``: serve adopted connections only until ACCEPT comes.
 HEALTH_ALL = "health_all"
 #: one cluster's active health changed: ``cluster``, ``healthy``, ``excluded`` ([[ip, port]]).
 HEALTH = "health"

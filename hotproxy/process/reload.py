@@ -36,7 +36,7 @@ from ..config.diff import diff_inventories, empty_inventory, inventory
 from ..errors import ConfigError
 from .generation import READY
 from .hotrestart.child import HotRestartError
-from .messages import RESTART_CONFIG_INVENTORY
+from .messages import ACCEPT, RESTART_CONFIG_INVENTORY
 from .reload_probe import probe_generation
 
 log = logging.getLogger("hotproxy.arbiter")
@@ -241,9 +241,14 @@ class GenerationSteps:
     def release_unused(self):
         self._sockets.close_unused(self._supervisor.generations)
 
+    def accept(self, generation):
+        """``generation`` serves: its workers accept on the listening sockets, if they held."""
+        generation.send_all({"t": ACCEPT})
+
     def drain_older(self, generation):
-        """``generation`` serves: the older READY ones drain, moving their idle connections to
-        it; sockets and discovery no generation uses any more go."""
+        """``generation`` serves: it accepts, the older READY ones drain, moving their idle
+        connections to it; sockets and discovery no generation uses any more go."""
+        self.accept(generation)
         supervisor, drain = self._supervisor, self._drain
         for older in supervisor.generations:
             if older is not generation and older.state == READY:

@@ -15,6 +15,10 @@ original_dst) do not run, as for any adopted connection, and the chain is chosen
 connection's addresses, which are loopback ones. The probe speaks TLS (SNI: the probe's host, no
 certificate checked, none presented) when every filter chain of the listener terminates TLS,
 plain text otherwise.
+
+Until its probes pass, a probed generation does not accept on the shared listening sockets at
+all (``holds_accepting``; the workers wait for ``accept``): a client's connection accepted by a
+generation that is then rolled back would fail.
 """
 from __future__ import annotations
 
@@ -24,12 +28,22 @@ import socket as _stdsocket
 import gevent
 from gevent import socket, ssl
 
+from .generation import STARTING
 from .messages import ADOPT
 
 log = logging.getLogger("hotproxy.arbiter")
 
 USER_AGENT = "hotproxy-reload-probe"
 MAX_ANSWER = 64 * 1024
+
+
+def holds_accepting(generation, another_serves) -> bool:
+    """Whether ``generation``'s workers wait for ACCEPT before accepting on the listening
+    sockets: while it is probed, a client's connection must go to the generation that serves
+    (``another_serves``: an older generation, or the previous epoch), never to one that may be
+    rolled back. Its probe reaches it over adopted connections meanwhile."""
+    return (another_serves and generation.state == STARTING
+            and any(listener.reload_probe is not None for listener in generation.bootstrap.listeners))
 
 
 def probe_generation(generation) -> str | None:

@@ -47,7 +47,7 @@ from ..upstream.cluster_manager import ClusterManager
 from . import breakers, ratelimit_buckets
 from .channel import Channel, ChannelClosed
 from .logs import LogOptions, set_level, setup_logging
-from .messages import (ADOPT, CLOSE_CONNECTIONS, DNS_HOSTS, DRAIN, EJECTED, HANDOFF, HEALTH,
+from .messages import (ACCEPT, ADOPT, CLOSE_CONNECTIONS, DNS_HOSTS, DRAIN, EJECTED, HANDOFF, HEALTH,
                        HEALTHCHECK, HEALTH_ALL, HEARTBEAT, LOG_LEVEL, OUTCOMES, OVERLOAD, READY,
                        RUNTIME, STATS, STATS_FLUSH, STOP, STOP_LISTENERS, XDS_ENDPOINTS, XDS_ROUTES,
                        XDS_SECRETS)
@@ -100,6 +100,7 @@ class Worker:
         self.shipper = self._declare_stats()
         self.cluster_manager.report_outcomes(self._send_outcomes)
         self.draining = False
+        self.accepting = False
         self._stopped = Event()
 
     def _declare_stats(self):
@@ -146,8 +147,16 @@ class Worker:
     def start(self):
         self.deadlines.start()
         self.cluster_manager.start()
-        for listener in self.listeners.values():
-            listener.start()
+        if not (self.first_message or {}).get("hold_accepting"):
+            self.start_accepting()
+
+    def start_accepting(self):
+        """Accept on the listening sockets (at once, or once the generation's reload probe
+        passed: until then only adopted connections, the probe's, are served)."""
+        if not self.accepting and not self.draining:
+            self.accepting = True
+            for listener in self.listeners.values():
+                listener.start()
 
     def run(self):
         """Start, then serve until stopped (SIGTERM/SIGINT, ``stop``, or drained)."""
@@ -293,6 +302,8 @@ class Worker:
         elif kind == DRAIN:
             self.drain(set(message.get("move", ())), message.get("drain_time", 0.0),
                        message.get("immediate", False))
+        elif kind == ACCEPT:
+            self.start_accepting()
         elif kind == STOP:
             self.stop()
             return STOP

@@ -96,16 +96,35 @@ def test_a_reload_whose_probe_fails_is_rolled_back_and_a_good_one_is_accepted(
                for r in upstream.requests)
 
 
-def test_a_probe_that_gets_no_answer_in_time_rolls_back(proxy_factory, upstream, client_factory):
-    """A route to an upstream that accepts and never answers: the probe's timeout ends it."""
-    proxy = proxy_factory(probed_config("A", "backend", upstream.port), extra_args=["--concurrency", "1"])
-    probe = {"path": "/sleep/3000", "timeout": "0.5s"}
-    rewrite(proxy, probed_config("B", "backend", upstream.port, probe=probe).replace(
-        '"path": "/healthz"', '"prefix": "/sleep"'))
-    proxy.process.send_signal(signal.SIGHUP)
-    wait_for_log(proxy, "reload rolled back")
-    assert "no answer within 0.5s" in server_info(proxy)["last_reload"]["reason"]
-    assert client_factory(proxy.port("listen")).request().header("x-config") == "A"
+def test_a_probe_that_gets_no_answer_in_time_rolls_back_and_no_client_meets_the_new_generation(
+        proxy_factory, upstream):
+    """A probe route to an upstream that answers too late: the probe's timeout ends it. While the
+    new generation is probed, clients on fresh connections keep meeting the old one only."""
+    proxy = proxy_factory(probed_config("A", "backend", upstream.port), extra_args=["--concurrency", "2"])
+    stop, seen, errors = threading.Event(), [], []
+
+    def fresh_connections():
+        while not stop.is_set():
+            try:
+                seen.append(RawClient(proxy.port("listen")).request().header("x-config"))
+            except (OSError, EOFError) as error:
+                errors.append(repr(error))
+
+    client = threading.Thread(target=fresh_connections)
+    client.start()
+    try:
+        probe = {"path": "/sleep/3000", "timeout": "1.5s"}
+        rewrite(proxy, probed_config("B", "backend", upstream.port, probe=probe).replace(
+            '"path": "/healthz"', '"prefix": "/sleep"'))
+        proxy.process.send_signal(signal.SIGHUP)
+        wait_for_log(proxy, "reload rolled back")
+    finally:
+        stop.set()
+        client.join(30)
+    assert "no answer within 1.5s" in server_info(proxy)["last_reload"]["reason"]
+    assert errors == [] and len(seen) > 0
+    assert set(seen) == {"A"}
+    assert RawClient(proxy.port("listen")).request().header("x-config") == "A"
 
 
 def test_a_listener_without_the_opt_in_is_not_probed(proxy_factory, upstream, client_factory):
