@@ -39,6 +39,8 @@ def counter_keys(bootstrap) -> list[str]:
             or runtime_limits_connections(bootstrap)):
         keys.append(GLOBAL_CONNECTIONS)
     for listener in bootstrap.listeners:
+        if listener.connection_balance:
+            keys.extend(balance_keys(listener))
         for index, chain in enumerate(listener.all_filter_chains()):
             if any(isinstance(f, ConnectionLimit) for f in chain.filters):
                 keys.append(connection_limit_key(listener.name, index))
@@ -48,6 +50,14 @@ def counter_keys(bootstrap) -> list[str]:
 def connection_limit_key(listener_name: str, chain_index: int) -> str:
     """A chain's counter, as Envoy counts a connection_limit filter per filter chain."""
     return f"connection_limit {listener_name} {chain_index}"
+
+
+def balance_keys(listener) -> tuple[str, str]:
+    """The counters of a listener's exact_balance (balance.py): each worker's connections on it
+    (while it accepts), and each worker's accepts so far. Keyed by address too: only workers on
+    one socket balance against each other."""
+    where = f"{listener.name} {listener.address.address}:{listener.address.port}"
+    return f"connection_balance {where} active", f"connection_balance {where} accepted"
 
 
 def _offset(column: int) -> int:
@@ -153,6 +163,15 @@ class WorkerCounts:
         """From ``--connection-counts FD:SLOT`` and the columns by key (``worker_share``)."""
         fd, _, slot = counts_arg.partition(":")
         return cls(int(fd), int(slot), dict(columns))
+
+    def row(self, key: str) -> memoryview:
+        """Every worker's cell of one counter, by slot (for balance.py, which reads them all)."""
+        start = 1 + self.columns[key] * SLOTS
+        return self._cells[start:start + SLOTS]
+
+    def slots_in_use(self) -> int:
+        """The slot high-water mark: no cell at or past it has ever counted."""
+        return self._cells[0]
 
     def counter(self, key: str, limit: int) -> SharedCounter:
         return SharedCounter(self, self.columns[key], limit)

@@ -30,6 +30,7 @@ from ..network.tcp_proxy import TcpProxy
 from ..server_state import ServerState
 from ..stats.schema import ListenerStats
 from ..upstream import restored_destinations
+from .balance import RECHECK_S, ExactBalance
 from .filter_chains import FilterChains
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,64 @@ class _PausableServer(StreamServer):
             super().start_accepting()
 
 
+class _BalancedServer(_PausableServer):
+    """exact_balance (balance.py): accepts one connection per readiness, and only on this
+    worker's turn; otherwise stops watching the socket (level-triggered, it would wake the loop
+    again at once) and looks again after RECHECK_S, or as soon as one of its connections ends."""
+    max_accept = 1
+
+    def __init__(self, listener, handle, spawn, balance):
+        super().__init__(listener, handle, spawn=spawn)
+        self.balance = balance
+        self._recheck = None
+
+    def start_accepting(self):
+        if not self.paused:
+            self.balance.join()
+        super().start_accepting()
+
+    def stop_accepting(self):
+        self._cancel_recheck()
+        super().stop_accepting()
+
+    def _do_read(self):
+        balance = self.balance
+        if balance.my_turn():
+            super()._do_read()
+            return
+        balance.stood_aside()
+        if self._watcher is not None and self._recheck is None:
+            self._watcher.stop()
+            self._recheck = self.loop.timer(RECHECK_S)
+            self._recheck.start(self._look_again)
+
+    def do_read(self):
+        accepted = super().do_read()
+        if accepted:
+            self.balance.opened(accepted=True)
+        return accepted
+
+    def _look_again(self):
+        self.balance.recheck()
+        self._resume()
+
+    def _resume(self):
+        self._cancel_recheck()
+        if self._watcher is not None and not self.paused:
+            self._watcher.start(self._do_read)
+
+    def _cancel_recheck(self):
+        if self._recheck is not None:
+            self._recheck.stop()
+            self._recheck.close()
+            self._recheck = None
+
+    def connection_ended(self):
+        self.balance.closed()
+        if self._recheck is not None:     # fewer connections here: maybe this worker's turn now
+            self._resume()
+
+
 class ActiveListener:
     def __init__(self, config, listen_socket, cluster_manager, deadlines, access_log_sink=None,
                  server_state=None, pool=None, overload=None, counts=None, tls_ticket_key=None):
@@ -102,8 +161,16 @@ class ActiveListener:
                         terminal.overload = overload
                     if overload.reset_power is not None:
                         overload.http_managers.append(terminal)
-        self._server = _PausableServer(listen_socket, self._handle,
-                                       spawn="default" if pool is None else pool)
+        spawn = "default" if pool is None else pool
+        if config.connection_balance and counts is not None:
+            self._server = _BalancedServer(listen_socket, self._handle, spawn,
+                                           ExactBalance.from_counts(counts, config))
+        else:
+            if config.connection_balance:
+                log.warning("listener %s: exact_balance needs the shared connection counts; "
+                            "the kernel spreads its connections", config.name)
+            self._server = _PausableServer(listen_socket, self._handle, spawn=spawn)
+        self._balanced = isinstance(self._server, _BalancedServer)
 
     def terminals(self):
         """Each filter chain's terminal filter (connection manager or TCP proxy)."""
@@ -126,6 +193,13 @@ class ActiveListener:
         return sets
 
     def _handle(self, sock, address, adopted=False):
+        try:
+            self._serve(sock, address, adopted)
+        finally:
+            if self._balanced:
+                self._server.connection_ended()
+
+    def _serve(self, sock, address, adopted):
         admission = self.admission
         if admission is not None and not admission.admit(adopted):
             return  # the server closes it now, as Envoy closes a refused connection
@@ -161,6 +235,8 @@ class ActiveListener:
         gevent.spawn(self._adopted, sock, address)
 
     def _adopted(self, sock, address):
+        if self._balanced:
+            self._server.balance.opened(accepted=False)
         try:
             self._handle(sock, address, adopted=True)
         finally:
@@ -179,12 +255,18 @@ class ActiveListener:
 
     def stop_accepting(self):
         """Close this process's duplicate of the listening socket (never ``shutdown``)."""
+        self._leave_balance()
         self._server.close()
 
     def pause_accepting(self):
         """stop_accepting_connections: new connections wait in the kernel's backlog."""
+        self._leave_balance()
         self._server.paused = True
         self._server.stop_accepting()
+
+    def _leave_balance(self):
+        if self._balanced:
+            self._server.balance.leave()
 
     def resume_accepting(self):
         server = self._server
