@@ -228,9 +228,10 @@ class Bench:
         # every proxy its own hot-restart rendezvous: two on one base id collide
         return os.getpid() % 10000 + len(self.processes) * 10000
 
-    def proxies(self, config_template, names=None, **ports):
+    def proxies(self, config_template, names=None, hotproxy_env=None, **ports):
         """Start Envoy and hotproxy on the same config; returns the targets that came up.
-        ``names``: the targets to start (default: those of --targets)."""
+        ``names``: the targets to start (default: those of --targets); ``hotproxy_env``: more
+        environment for hotproxy (PYTHONPATH is prepended to, not replaced)."""
         targets = []
         envoy = VENV_BIN / "envoy"
         hotproxy = VENV_BIN / "hotproxy"
@@ -250,17 +251,19 @@ class Bench:
             if admin_port:
                 config.write_text(config.read_text() + "admin:\n  address:\n    socket_address: "
                                   f"{{ address: 127.0.0.1, port_value: {admin_port} }}\n")
-            env = None
+            env = dict(hotproxy_env or {})
             common = ["-c", str(config), "--concurrency", "1", "-l", "error", "--base-id", str(self.base_id())]
             if name == "envoy":
                 argv = [str(envoy), *common]
             elif name == "hotproxy-base":
                 # the workers are started as `python -m hotproxy.process.worker`: PYTHONPATH makes
                 # them the baseline's too
-                env = {**os.environ, "PYTHONPATH": str(Path(self.args.baseline).resolve())}
+                env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH"),
+                                                                  str(Path(self.args.baseline).resolve())]))
                 argv = [sys.executable, "-m", "hotproxy", *common]
             else:
                 argv = [str(hotproxy), *common]
+            env = {**os.environ, **env} if env and name != "envoy" else None
             process = self.start(argv, PROXY_CPU, f"{name}-{config_template}.log", env)
             wait_for_port(port)
             targets.append(Target(name, port, process.pid, admin_port))
