@@ -66,8 +66,12 @@ class StreamInfo:
     downstream_remote_address = None
     #: "ip:port" of the TCP peer
     downstream_direct_remote_address = None
-    #: "ip:port" the client connected to
+    #: "ip:port" the client connected to (the destination a listener
+    #: filter restored, if one did)
     downstream_local_address = None
+    #: "ip:port" of the socket itself when a listener filter restored
+    #: another local address, else None (the same)
+    downstream_direct_local_address = None
     #: name of the matched route, or None
     route_name = None
     #: always None for now

@@ -225,6 +225,11 @@ def _text(attribute, empty_is_missing=False):
     return _plain(f"(_s.encode() if (_s := info.{attribute}){test} else None)")
 
 
+# The socket's own address: set only where a listener filter (original_dst, proxy_protocol)
+# restored another local address, else the local address itself.
+_DIRECT_LOCAL = "downstream_direct_local_address or info.downstream_local_address"
+
+
 def _without_port(address):
     if address is None:
         return None
@@ -311,17 +316,16 @@ _SUPPORTED = {
         _BARE, _apply(_without_port, "downstream_direct_remote_address")),
     "DOWNSTREAM_DIRECT_REMOTE_PORT": (
         _BARE, _apply(_port, "downstream_direct_remote_address", numeric=True)),
-    # hotproxy has no listener filter that changes the local address: "direct" is the same.
     "DOWNSTREAM_LOCAL_ADDRESS": (_BARE, _text("downstream_local_address")),
-    "DOWNSTREAM_DIRECT_LOCAL_ADDRESS": (_BARE, _text("downstream_local_address")),
+    "DOWNSTREAM_DIRECT_LOCAL_ADDRESS": (_BARE, _text(_DIRECT_LOCAL)),
     "DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT": (
         _BARE, _apply(_without_port, "downstream_local_address")),
     "DOWNSTREAM_DIRECT_LOCAL_ADDRESS_WITHOUT_PORT": (
-        _BARE, _apply(_without_port, "downstream_local_address")),
+        _BARE, _apply(_without_port, _DIRECT_LOCAL)),
     "DOWNSTREAM_LOCAL_PORT": (
         _BARE, _apply(_port, "downstream_local_address", numeric=True)),
     "DOWNSTREAM_DIRECT_LOCAL_PORT": (
-        _BARE, _apply(_port, "downstream_local_address", numeric=True)),
+        _BARE, _apply(_port, _DIRECT_LOCAL, numeric=True)),
     "ROUTE_NAME": (_BARE, _text("route_name", empty_is_missing=True)),
     "VIRTUAL_CLUSTER_NAME": (_BARE, _text("virtual_cluster_name")),
     "CONNECTION_ID": (_BARE, _plain("info.connection_id", numeric=True, optional=False)),

@@ -49,3 +49,4 @@ def _connection_facts(conn, info, started, now):
     info.response_complete_ms = (now - started) * 1000
     info.downstream_remote_address = info.downstream_direct_remote_address = conn.remote_address
     info.downstream_local_address = conn.local_address
+    info.downstream_direct_local_address = conn.direct_local_address

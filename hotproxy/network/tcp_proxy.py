@@ -12,6 +12,7 @@ from ..sockio import address_label
 from ..stats.schema import TcpStats
 from ..stream_info import StreamInfo
 from ..upstream.connect import ConnectFailure, ConnectOptions, connect
+from ..upstream.restored_destinations import restored
 from .pump import CHUNK, Relay
 
 log = logging.getLogger(__name__)
@@ -104,9 +105,13 @@ class TcpProxy:
         info.downstream_tls = tls
         info.downstream_remote_address = info.downstream_direct_remote_address = address_label(address)
         try:
-            info.downstream_local_address = address_label(sock.getsockname())
+            direct = address_label(sock.getsockname())
         except OSError:
-            pass
+            direct = None
+        destination = restored(sock)   # what original_dst or proxy_protocol restored, as Envoy logs it
+        info.downstream_local_address = address_label(destination) if destination else direct
+        if destination:
+            info.downstream_direct_local_address = direct
         info.response_complete_ms = (now - started) * 1000
         info.upstream_cluster = cluster.name if cluster is not None else None
         if host is None:
@@ -123,8 +128,10 @@ class TcpProxy:
 
 
 def _proxy_options(host, sock, address):
-    """The addresses a PROXY protocol header to ``host`` announces: the downstream connection's."""
+    """The addresses a PROXY protocol header to ``host`` announces: the downstream connection's
+    (its destination the one a listener filter restored, as Envoy's local address)."""
     transport = host.transport
     if transport is None or transport.proxy_version is None:
         return None
-    return ConnectOptions(proxy_source=tuple(address[:2]), proxy_destination=sock.getsockname()[:2])
+    return ConnectOptions(proxy_source=tuple(address[:2]),
+                          proxy_destination=restored(sock) or sock.getsockname()[:2])
