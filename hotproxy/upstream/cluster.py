@@ -70,6 +70,7 @@ from .lb.priority import choose_priority, priority_loads
 from .connect import ConnectOptions
 from .discovery.dns import hosts_of
 from .pool import ConnectionPool
+from .restored_destinations import restored
 from .server_names import NamesFromRequest
 from .transport import TransportSockets
 
@@ -275,9 +276,11 @@ class Cluster:
                    if self._names_from_request is not None else None)
         transport = host.transport
         if transport is not None and transport.proxy_version is not None:
+            # the destination a listener filter restored is the connection's, as Envoy's local address
+            destination = restored(downstream.sock) or downstream.sock.getsockname()[:2]
             options = dataclasses.replace(options or ConnectOptions(),
                                           proxy_source=(downstream.remote_ip, downstream.remote_port),
-                                          proxy_destination=downstream.sock.getsockname()[:2])
+                                          proxy_destination=destination)
         if options is None:
             return self.high.pool(host) if high else host.pool
         return self._pool_by_options(host, options, high)

@@ -214,3 +214,35 @@ def test_a_client_certificate_in_a_match_reaches_the_upstream(proxy_factory, pro
         {"name": "mtls", "match": {"mtls": True}, "transport_socket": proxy_protocol_socket("V1", inner)}])
     proxy = proxy_factory(http_config(up))
     assert RawClient(proxy.port("listen")).request(path="/m").body == b"1 /m"
+
+
+PROXY_PROTOCOL_FILTER = {"name": "envoy.filters.listener.proxy_protocol", "typed_config": {
+    "@type": "type.googleapis.com/envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol"}}
+
+
+@pytest.mark.parametrize("terminal", ["http", "tcp"])
+def test_an_announced_connection_is_announced_on_as_it_came(peer_factory, proxied_upstreams, terminal):
+    """A connection that came in with a PROXY header of its own is announced upstream with that
+    header's source and destination, as Envoy restores both."""
+    upstream = proxied_upstreams(echo=terminal == "tcp")
+    if terminal == "http":
+        listener = http_listener("in", "listen", simple_routes({"match": {"prefix": "/"}, "route": {"cluster": "up"}}))
+    else:
+        listener = {"name": "in", "address": {"socket_address": {"address": "127.0.0.1", "port_value": "{port:listen}"}},
+                    "filter_chains": [{"filters": [{"name": "tcp", "typed_config": {
+                        "@type": TCP_PROXY_TYPE, "stat_prefix": "tcp", "cluster": "up"}}]}]}
+    listener["listener_filters"] = [PROXY_PROTOCOL_FILTER]
+    peer = peer_factory(to_yaml({"admin": ADMIN, "static_resources": {
+        "listeners": [listener],
+        "clusters": [cluster([endpoint(upstream.port)], transport_socket=proxy_protocol_socket("V1"))]}}))
+    client = socket.create_connection(("127.0.0.1", peer.port("listen")), timeout=10)
+    client.sendall(b"PROXY TCP4 10.1.2.3 10.9.8.7 1111 2222\r\n")
+    if terminal == "http":
+        client.sendall(b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert client.recv(4096).startswith(b"HTTP/1.1 200")
+    else:
+        client.sendall(b"hello")
+        assert client.recv(100) == b"hello"
+    client.close()
+    announced = [(h.source, h.destination) for h in upstream.headers if h.source == ("10.1.2.3", 1111)]
+    assert announced == [(("10.1.2.3", 1111), ("10.9.8.7", 2222))]
