@@ -26,6 +26,12 @@ DEFAULT_TAGS = (
     ("envoy_response_code", r"_rq(_(\d{3}))$"),
     ("envoy_response_code_class", r"_rq_((\d))xx$"),
     ("envoy_tls_certificate", r"\.ssl\.certificate\.(([^.]+)\.)expiration_unix_time_seconds$"),
+    # listener.<address>.ssl.ciphers.<cipher> and cluster.<name>.ssl.ciphers.<cipher>: the rest
+    # of the name is the value, dots included (ssl.versions.TLSv1.3)
+    ("envoy_ssl_cipher", r"^(?:listener|cluster)\..*\.ssl\.ciphers(\.(.+))$"),
+    ("envoy_ssl_version", r"^(?:listener|cluster)\..*\.ssl\.versions(\.(.+))$"),
+    ("envoy_ssl_curve", r"^(?:listener|cluster)\..*\.ssl\.curves(\.(.+))$"),
+    ("envoy_ssl_sigalg", r"^(?:listener|cluster)\..*\.ssl\.sigalgs(\.(.+))$"),
     ("envoy_http_conn_manager_prefix", rf"^listener\..*?\.http\.(({_SEGMENT})\.)"),
     ("envoy_worker_id", rf"^(?:listener\.(?:{_ADDRESS}|{_SEGMENT})\.|server\.|listener_manager\.)"
                         rf"worker_((\d+)\.)"),

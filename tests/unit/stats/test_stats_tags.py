@@ -116,3 +116,19 @@ def test_bad_regexes(regex, reason):
 def test_a_tag_name_alone_must_be_a_default_one():
     with pytest.raises(ValueError, match="no default extractor"):
         TagExtractor((StatsTag("region"),))
+
+
+@pytest.mark.parametrize("name, extracted, tags", [
+    # as a real Envoy 1.40 exports them (its /stats/prometheus on a TLS listener)
+    ("listener.127.0.0.1_443.ssl.ciphers.TLS_AES_256_GCM_SHA384", "listener.ssl.ciphers",
+     (("envoy_ssl_cipher", "TLS_AES_256_GCM_SHA384"), ("envoy_listener_address", "127.0.0.1_443"))),
+    ("listener.127.0.0.1_443.ssl.versions.TLSv1.3", "listener.ssl.versions",
+     (("envoy_ssl_version", "TLSv1.3"), ("envoy_listener_address", "127.0.0.1_443"))),
+    ("cluster.backend.ssl.curves.X25519", "cluster.ssl.curves",
+     (("envoy_ssl_curve", "X25519"), ("envoy_cluster_name", "backend"))),
+    ("listener.127.0.0.1_443.ssl.certificate.unnamed_cert_e3b0c442.expiration_unix_time_seconds",
+     "listener.ssl.certificate.expiration_unix_time_seconds",
+     (("envoy_tls_certificate", "unnamed_cert_e3b0c442"), ("envoy_listener_address", "127.0.0.1_443"))),
+])
+def test_tls_tags_as_envoy_extracts_them(name, extracted, tags):
+    assert TagExtractor().extract(name) == (extracted, tags)
