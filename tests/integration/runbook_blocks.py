@@ -121,9 +121,23 @@ def check(block: Block, status: int, output: str) -> None:
                                  + f"\n--- the step printed\n{output}")
 
 
+_ASSIGNED = re.compile(r"^([A-Z][A-Z0-9_]*)=", re.M)
+
+
+def with_shell_state(block: Block, state: str) -> str:
+    """The block's script as the steps of a runbook run: in one shell. The variables the earlier
+    blocks set (``NAME=`` at the start of a line) are read from the file ``state`` first, and
+    the ones this block sets are added to it when it succeeds."""
+    names = sorted(set(_ASSIGNED.findall(block.script)))
+    save = f'\ndeclare -p {" ".join(names)} >> "{state}"' if names else ""
+    return f'if [ -f "{state}" ]; then . "{state}"; fi\n{block.script}{save}\n'
+
+
 def run_local(block: Block, env: dict, cwd: Path, timeout: float = 120) -> str:
-    """Runs a ``sh`` block with bash -euo pipefail; checks it (``check``); returns its output."""
-    result = subprocess.run(["bash", "-euo", "pipefail", "-c", block.script], env=env, cwd=cwd,
+    """Runs a ``sh`` block with bash -euo pipefail in ``cwd``, with the variables earlier blocks
+    set (``with_shell_state``); checks it (``check``); returns its output."""
+    script = with_shell_state(block, str(Path(cwd) / ".runbook-shell-state"))
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], env=env, cwd=cwd,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
     check(block, result.returncode, result.stdout)
     return result.stdout

@@ -8,17 +8,24 @@ beyond the printed output. The ``sh systemd`` blocks run in order in a container
 a real systemd, on the shipped systemd/hotproxy.service (test_systemd_blocks)."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import signal
+import subprocess
 import sys
+import sysconfig
+import threading
+import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from certs import CA
-from harness import (HCM_TYPE, ROUTER_TYPE, Upstream, refused_port, render, static_cluster, to_yaml,
-                     wait_for_log)
+from harness import (HCM_TYPE, ROOT, ROUTER_TYPE, Upstream, next_base_id, refused_port, render, static_cluster,
+                     to_yaml, wait_for_log, wait_for_port)
 from runbook_blocks import LOCAL, RunbookFormatError, Walk, mismatch, parse, run_local, runbook_paths
 
 HOTPROXY = str(Path(sys.prefix) / "bin" / "hotproxy")
@@ -145,6 +152,129 @@ def test_deploy_config(proxy_factory, ports, client_factory, tmp_path):
     walk.step('cp "$CONFIG.previous"')
     assert client_factory(proxy.port("listen")).request().header("x-config") == "v1"
     walk.done()
+
+
+class Release:
+    """hotproxy installed the way a release is, so that a hot restart really runs other code: a
+    venv of its own (the checkout venv's dependencies reached through a .pth file), the
+    ``hotproxy`` command, and the package copied into site-packages under a version the test
+    chooses. ``install(version)`` replaces the package as an upgrade does; what runs keeps the
+    code it loaded."""
+
+    def __init__(self, root: Path):
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True)
+        self.python = root / "bin" / "python"
+        self.hotproxy = root / "bin" / "hotproxy"
+        self.site = Path(subprocess.check_output(
+            [str(self.python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True).strip())
+        (self.site / "checkout-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+        self.hotproxy.write_text(f"#!{self.python}\nimport sys\nfrom hotproxy.cli import main\nsys.exit(main())\n")
+        self.hotproxy.chmod(0o755)
+
+    def install(self, version):
+        staged, target = self.site / ".hotproxy.new", self.site / "hotproxy"
+        shutil.copytree(ROOT / "hotproxy", staged, ignore=shutil.ignore_patterns("__pycache__"))
+        init = staged / "__init__.py"
+        init.write_text(init.read_text().replace('__version__ = "0.1.0"', f'__version__ = "{version}"'))
+        if target.exists():
+            shutil.rmtree(target)
+        staged.rename(target)
+
+
+class Arbiters:
+    """The arbiters a test started, followed across hot restarts through the admin interface,
+    all stopped at the end. Each process started here is reaped as soon as it exits, as systemd
+    or a container's init would, so that ``kill -0`` sees it gone."""
+
+    def __init__(self):
+        self.pids, self.logs = set(), []
+
+    def start(self, argv, log_path, cwd):
+        log = open(log_path, "ab")
+        self.logs.append(log)
+        process = subprocess.Popen(argv, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+        self.pids.add(process.pid)
+        threading.Thread(target=process.wait, daemon=True).start()
+        return process
+
+    def follow(self, admin_port):
+        with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/server_info", timeout=10) as answer:
+            self.pids.add(json.load(answer)["hotproxy"]["arbiter_pid"])
+
+    def stop(self):
+        for pid in self.pids:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        for log in self.logs:
+            log.close()
+
+
+@pytest.fixture
+def arbiters():
+    started = Arbiters()
+    yield started
+    started.stop()
+
+
+def wait_for_text(path, needle, timeout=60):
+    deadline = time.monotonic() + timeout
+    while needle not in (path.read_text(errors="replace") if path.exists() else ""):
+        assert time.monotonic() < deadline, f"{needle!r} not in {path}"
+        time.sleep(0.1)
+
+
+def test_upgrade(ports, arbiters, client_factory, tmp_path):
+    release = Release(tmp_path / "opt")
+    release.install("0.1.0")
+    text, rendered = render(site_config(ports), {})
+    config = tmp_path / "envoy.yaml"
+    config.write_text(text)
+    log = tmp_path / "hotproxy.log"
+    arbiters.start([str(release.hotproxy), "-c", str(config), "--concurrency", "2", "--base-id",
+                    str(next_base_id()), "--parent-shutdown-time-s", "20"], log, tmp_path)
+    wait_for_text(log, "] serving: ")
+    admin = rendered["admin"]
+    env = dict(os.environ, HOTPROXY=str(release.hotproxy), CONFIG=str(config), LOG=str(log),
+               ADMIN=f"http://127.0.0.1:{admin}", LISTENER=f"http://127.0.0.1:{rendered['listen']}")
+    walk = local_walk("upgrade.md", env, tmp_path)
+    kept = client_factory(rendered["listen"])
+    assert kept.request().status == 200
+
+    walk.step("server_info")
+    release.install("0.1.1")                      # step 2, as docs/install.md does it
+    walk.step("/hot_restart_version")
+    walk.step("kill -USR2")
+    arbiters.follow(admin)
+    assert kept.request().status == 200           # the idle keep-alive connection moved across
+    walk.step("kill -0")
+    assert "serving: 2 workers, generation 1, epoch 1" in log.read_text()
+
+    release.install("0.1.0")
+    walk.step("kill -USR2")
+    arbiters.follow(admin)
+    assert kept.request().status == 200
+
+    restarter_site(walk, ports, arbiters, tmp_path)
+    walk.done()
+
+
+def restarter_site(walk, ports, arbiters, tmp_path):
+    """The last section: a site under hotproxy-restarter (the checkout's hotproxy)."""
+    text, rendered = render(site_config(ports), {})
+    config = tmp_path / "restarter.yaml"
+    config.write_text(text)
+    log = tmp_path / "restarter.log"
+    restarter = arbiters.start([sys.executable, "-m", "hotproxy.process.restarter", "--", HOTPROXY, "-c", str(config),
+                                "--concurrency", "1", "--base-id", str(next_base_id())], log, ROOT)
+    wait_for_text(log, "] serving: ")
+    wait_for_port(rendered["listen"])
+    arbiters.follow(rendered["admin"])
+    walk._runner = lambda block: run_local(block, dict(
+        os.environ, ADMIN=f"http://127.0.0.1:{rendered['admin']}", RESTARTER_PID=str(restarter.pid)), tmp_path)
+    walk.step('kill -HUP "$RESTARTER_PID"')
+    arbiters.follow(rendered["admin"])
 
 
 # --- the conventions themselves
