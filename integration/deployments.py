@@ -110,3 +110,38 @@ def front_proxy(topology: Topology, workdir: Path, octet: int, base_id: int) -> 
     client = topology.client_host("client", {"net": f"{net}.10"}, mounts=etc)
     wait_until_serving(front)
     return FrontProxy(topology, client, front, services, workdir)
+
+
+@dataclass
+class SidecarPod:
+    """A pod (the application's container, and hotproxy's sharing its network namespace) as
+    deploy/sidecar/README.md, a remote service and a client on one network."""
+    topology: Topology
+    app: Host
+    sidecar: Host
+    remote: Host
+    client: Host
+    PROXY_UID = "1337"
+
+    def access_log(self) -> str:
+        return self.sidecar.logs()
+
+
+def sidecar_pod(topology: Topology, octet: int, base_id: int) -> SidecarPod:
+    """The application is echo_service.py on 9080 and 9090, started before anything else and
+    never told about the proxy; iptables.sh runs in an init container, as istio-init does."""
+    net = f"172.30.{octet}"
+    topology.network("pod", f"{net}.0/24")
+    remote = topology.service("remote", {"pod": f"{net}.20"}, ports=(8080, 7070))
+    app = topology.service("productpage", {"pod": f"{net}.10"}, ports=(9080, 9090))
+    in_pod = {"network_mode": f"container:{app.container.id}"}
+    init = topology.host("init", ["/bin/sh", str(DEPLOY / "sidecar" / "iptables.sh")], {},
+                         cap_add=["NET_ADMIN"], **in_pod)
+    status = init.container.wait(timeout=60)["StatusCode"]
+    assert status == 0, f"iptables.sh failed ({status}): {init.logs()}"
+    sidecar = topology.host("sidecar", hotproxy_command(str(DEPLOY / "sidecar" / "sidecar.yaml"), base_id),
+                            {}, user=f"{SidecarPod.PROXY_UID}:{SidecarPod.PROXY_UID}", **in_pod)
+    sidecar.addresses = dict(app.addresses)
+    client = topology.client_host("client", {"pod": f"{net}.30"})
+    wait_until_serving(sidecar, port=15000)
+    return SidecarPod(topology, app, sidecar, remote, client)

@@ -119,15 +119,17 @@ class Topology:
         aliases = aliases or {}
         volumes = host_mounts(*self.rw_dirs)
         volumes.update(mounts or {})
-        (first, first_ip), *others = networks.items()
         options.setdefault("init", True)
         options.setdefault("working_dir", str(ROOT))
-        if "network_mode" not in options:
+        others = []
+        if "network_mode" not in options:   # else it shares another container's network namespace
+            (first, first_ip), *others = networks.items()
+            options["hostname"] = name
             options["network"] = self.networks[first].name
             options["networking_config"] = {self.networks[first].name: self.client.api.create_endpoint_config(
                 ipv4_address=first_ip, aliases=aliases.get(first, []))}
         container = self.client.containers.create(
-            self.image.id, command, name=self._name(name), hostname=name, labels={LABEL: self.run_id},
+            self.image.id, command, name=self._name(name), labels={LABEL: self.run_id},
             volumes=volumes, environment={"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"},
             shm_size="128m", **options)
         for network, ip in others:
@@ -137,12 +139,12 @@ class Topology:
         self.hosts[name] = host
         return host
 
-    def service(self, name: str, networks: dict[str, str], aliases=None, ports=(8080,)) -> Host:
+    def service(self, name: str, networks: dict[str, str], aliases=None, ports=(8080,), **options) -> Host:
         """An echo_service.py host."""
         command = [PYTHON, ECHO_SERVICE, "--name", name]
         for port in ports:
             command += ["--port", str(port)]
-        host = self.host(name, command, networks, aliases)
+        host = self.host(name, command, networks, aliases, **options)
         wait_until(lambda: f"echo service {name}" in host.logs(), f"{name} to serve", host)
         return host
 
