@@ -116,6 +116,11 @@ def zipkin(node: Node) -> ZipkinProvider | None:
     if endpoint and not endpoint.startswith("/"):
         m.at("collector_endpoint").fail(f"must start with '/', got {endpoint!r}")
     version = m.enum("collector_endpoint_version", ZIPKIN_VERSIONS)
+    if not m.has("collector_endpoint_version"):
+        # Envoy 1.40 refuses the deprecated default, so a config must name its encoding
+        m.at("collector_endpoint_version").fail(
+            "required: the default DEPRECATED_AND_UNAVAILABLE_DO_NOT_USE is refused "
+            "(set HTTP_JSON or HTTP_PROTO)")
     if not cluster or not endpoint:
         return None
     return ZipkinProvider(cluster, endpoint, **present(

@@ -18,6 +18,7 @@ ENVOY_CONTROL_HEADERS = frozenset((
     b"x-envoy-retriable-header-names", b"x-envoy-hedge-on-per-try-timeout",
     b"x-envoy-upstream-alt-stat-name", b"x-envoy-upstream-rq-timeout-alt-response",
     b"x-envoy-external-address",
+    b"x-envoy-force-trace",     # honoured from internal peers only, and every peer is external
 ))
 
 #: What a proxied request loses on its way upstream.

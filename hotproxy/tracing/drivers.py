@@ -48,8 +48,9 @@ class ZipkinDriver:
         if not found.span_id:
             span_id = new_id()
             trace_id = (getrandbits(64) << 64 | span_id) if self.wide else span_id
+            # Envoy marks an ingress span shared whenever the config shares span contexts
             span = Span(name, trace_id, self.wide, span_id, 0, SERVER if ingress else CLIENT,
-                        start_us, sampled)
+                        start_us, sampled, shared=ingress and self.shared)
         else:
             span = self._joined(name, found.trace_id, found.wide, found.span_id,
                                 found.parent_id, start_us, sampled, ingress)

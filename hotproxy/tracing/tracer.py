@@ -23,14 +23,17 @@ _DECORATOR = b"x-envoy-decorator-operation"
 
 
 class TraceState:
-    """What a stream carries between ``start``, ``upstream`` and ``finish`` (StreamInfo.trace)."""
-    __slots__ = ("span", "child", "single", "route")
+    """What a stream carries between ``start``, ``upstream`` and ``finish`` (StreamInfo.trace):
+    ``span`` is None when the request's context was malformed (Envoy's null span) or there is
+    no provider; ``response_operation`` the decorator the response names, or None."""
+    __slots__ = ("span", "child", "single", "route", "response_operation")
 
     def __init__(self, span, single, route):
         self.span = span
         self.child = None
         self.single = single
         self.route = route
+        self.response_operation = None
 
 
 class Tracer:
@@ -82,27 +85,35 @@ class Tracer:
             headers[id_at] = (b"x-request-id", marked)
         counter = REASONS[mark]
         setattr(self.stats, counter, getattr(self.stats, counter) + 1)
+        decorator = route.config.decorator if route is not None else None
+        # the ingress span's operation: the caller's (an egress proxy's decorator), else the
+        # route's, which the response then names too when it propagates (as in Envoy, even
+        # for a request that is not traced)
+        state = info.trace = TraceState(None, False, None)
+        if operation is not None:
+            headers[:] = [item for item in headers if item[0] != _DECORATOR]
+        if operation:
+            name = operation.decode("latin-1")
+        elif decorator is not None:
+            name = decorator.operation
+            if decorator.propagate:
+                state.response_operation = decorator.operation.encode()
+        else:
+            name = None
         driver = self.driver
         if driver is None:
-            info.trace = False
             return
         start_us = int((time.time() - (time.monotonic() - stream.start)) * 1_000_000)
-        span, single = driver.start(headers, mark != NOT_TRACED, host, start_us)
-        if span is None:
-            info.trace = False
-            return
-        if operation is not None:
-            # the egress proxy before us named the operation: it names this span too
-            span.name = operation.decode("latin-1")
-            headers[:] = [item for item in headers if item[0] != _DECORATOR]
-        elif route is not None and route.config.decorator is not None:
-            span.name = route.config.decorator.operation
-        info.trace = TraceState(span, single, route)
+        span, state.single = driver.start(headers, mark != NOT_TRACED, host, start_us)
+        if span is not None and name is not None:
+            span.name = name
+        state.span = span
+        state.route = route
 
     def upstream(self, stream, cluster_name, headers):
         """The router chose ``cluster_name``: the egress span, and the context upstream."""
         state = getattr(stream.info, "trace", None)
-        if not state:
+        if state is None or state.span is None:
             return
         span = state.span
         if self.child_spans:
@@ -114,19 +125,16 @@ class Tracer:
         """x-envoy-decorator-operation for the response, or None: a route's decorator that
         propagates (Envoy tells the caller the operation its ingress span named)."""
         state = getattr(stream.info, "trace", None)
-        if not state or state.route is None:
+        if state is None or state.response_operation is None:
             return None
-        decorator = state.route.config.decorator
-        if decorator is None or not decorator.propagate:
-            return None
-        return (_DECORATOR, decorator.operation.encode())
+        return (_DECORATOR, state.response_operation)
 
     def finish(self, info):
         """The stream ended (StreamInfo as logged): tag its spans and report the sampled ones."""
         state = getattr(info, "trace", None)
         if state is None:
             state = self._late_start(info)
-        if not state:
+        if state is None or state.span is None:
             return
         span = state.span
         end_us = int(time.time() * 1_000_000)

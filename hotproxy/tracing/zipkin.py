@@ -25,12 +25,17 @@ def _json_span(span, endpoint):
     out = {"traceId": span.trace_hex, "id": "%016x" % span.span_id, "name": span.name,
            "kind": span.kind, "timestamp": span.start_us, "duration": span.duration_us,
            "localEndpoint": endpoint,
-           "annotations": _annotations(span), "tags": span.tags}
+           "annotations": _annotations(span), "tags": _tags(span)}
     if span.parent_id:
         out["parentId"] = "%016x" % span.parent_id
     if span.shared:
         out["shared"] = True
     return out
+
+
+def _tags(span):
+    """Envoy's Zipkin spans keep no tag with an empty value (an unset zone, ...)."""
+    return {key: value for key, value in span.tags.items() if value}
 
 
 def _annotations(span):
@@ -60,7 +65,7 @@ def _proto_span(span, endpoint):
     for item in _annotations(span):
         parts.append(pw.length_delimited(10, pw.fixed64(1, item["timestamp"])
                                          + pw.string(2, item["value"])))
-    for key, value in span.tags.items():
+    for key, value in _tags(span).items():
         parts.append(pw.length_delimited(11, pw.string(1, key) + pw.string(2, value)))
     parts.append(pw.boolean(13, span.shared))
     return b"".join(parts)

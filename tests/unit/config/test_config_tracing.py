@@ -12,7 +12,7 @@ ROUTER = f"{HCM}.http_filters[0].typed_config"
 def zipkin(**fields):
     return {"name": "envoy.tracers.zipkin", "typed_config": {
         "@type": ZIPKIN, "collector_cluster": "backend", "collector_endpoint": "/api/v2/spans",
-        **fields}}
+        "collector_endpoint_version": "HTTP_JSON", **fields}}
 
 
 def hcm_of(config):
@@ -92,6 +92,9 @@ REJECTED = [
              "not supported by hotproxy yet"),
     Rejected({f"{HCM}.tracing": {"provider": zipkin(collector_endpoint="spans")}},
              f"{HCM}.tracing.provider.typed_config.collector_endpoint", "must start with '/'"),
+    Rejected({f"{HCM}.tracing": {"provider": zipkin(collector_endpoint_version=None)}},
+             f"{HCM}.tracing.provider.typed_config.collector_endpoint_version",
+             "the default DEPRECATED_AND_UNAVAILABLE_DO_NOT_USE is refused"),
     Rejected({f"{HCM}.tracing": {"random_sampling": {"value": 101}}},
              f"{HCM}.tracing.random_sampling.value", "between 0 and 100"),
     Rejected({f"{HCM}.tracing": {"provider": {"name": "x", "typed_config": {
