@@ -13,6 +13,8 @@ STATS_FLUSH_TIMEOUT_S, for every one of them, then refreshes the arbiter's own g
 """
 from __future__ import annotations
 
+import logging
+
 import gevent
 from gevent.event import Event
 
@@ -22,6 +24,7 @@ from .messages import STATS_FLUSH
 from .stats_sinks import StatsSinks
 
 STATS_FLUSH_TIMEOUT_S = 1.0
+log = logging.getLogger("hotproxy.stats")
 
 
 class StatsCollector:
@@ -76,15 +79,21 @@ class StatsCollector:
         try:
             while running():
                 gevent.sleep(interval())
-                for totals in self.store.histograms.values():
-                    totals.rotate()
-                self._follow_config()
-                bootstrap = self._bootstrap()
-                if bootstrap is not None and bootstrap.stats_sinks:
-                    self._refresh()     # the arbiter's own gauges (server.*) go out too
-                self.sinks.flush(bootstrap)
+                try:
+                    self._flush()
+                except Exception:       # one bad flush must not end the next ones
+                    log.exception("stats flush failed")
         finally:
             self.sinks.stop()
+
+    def _flush(self):
+        for totals in self.store.histograms.values():
+            totals.rotate()
+        self._follow_config()
+        bootstrap = self._bootstrap()
+        if bootstrap is not None and bootstrap.stats_sinks:
+            self._refresh()     # the arbiter's own gauges (server.*) go out too
+        self.sinks.flush(bootstrap)
 
     # the arbiter starts the loop under its first name
     rotate_histograms = flush_loop
@@ -96,4 +105,9 @@ class StatsCollector:
         self._followed = bootstrap
         self.store.select(StatsSelection(bootstrap.stats_config if bootstrap is not None else None))
         if bootstrap is not None:
-            self.store.set_gauges("certificates", certificate_expirations(bootstrap), local=True, set_=True)
+            try:
+                expirations = certificate_expirations(bootstrap)
+            except ValueError as error:   # a certificate the TLS code accepted but cannot date
+                log.warning("certificate expiry gauges: %s", error)
+                expirations = {}
+            self.store.set_gauges("certificates", expirations, local=True, set_=True)
