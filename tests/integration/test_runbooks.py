@@ -277,6 +277,20 @@ def restarter_site(walk, ports, arbiters, tmp_path):
     arbiters.follow(rendered["admin"])
 
 
+def test_drain_host(proxy_factory, ports, client_factory, tmp_path):
+    proxy = start_site(proxy_factory, site_config(ports), "--drain-time-s", "2")
+    walk = local_walk("drain-host.md", env_for(proxy, tmp_path), tmp_path)
+    idle = client_factory(proxy.port("listen"))
+    assert idle.request().status == 200
+
+    walk.step("/healthcheck/fail")
+    walk.step("/drain_listeners?graceful")
+    walk.step("server.total_connections")
+    assert idle.is_closed(wait=5)           # the idle keep-alive connection was closed for it
+    walk.step("/healthcheck/ok")
+    walk.done()
+
+
 # --- the conventions themselves
 
 def test_every_runbook_has_a_test_and_an_index_entry():
