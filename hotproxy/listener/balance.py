@@ -46,8 +46,12 @@ class ExactBalance:
         self.overdue = False
 
     @classmethod
-    def from_counts(cls, counts, listener_config) -> ExactBalance:
-        active, accepted = balance_keys(listener_config)
+    def from_counts(cls, counts, listener_config) -> ExactBalance | None:
+        """None when the arbiter gave the worker no column for the listener's counters."""
+        keys = balance_keys(listener_config)
+        if counts is None or not all(key in counts.columns for key in keys):
+            return None
+        active, accepted = keys
         return cls(counts.row(active), counts.row(accepted), counts.slot, counts.slots_in_use)
 
     # what this worker publishes

@@ -162,12 +162,12 @@ class ActiveListener:
                     if overload.reset_power is not None:
                         overload.http_managers.append(terminal)
         spawn = "default" if pool is None else pool
-        if config.connection_balance and counts is not None:
-            self._server = _BalancedServer(listen_socket, self._handle, spawn,
-                                           ExactBalance.from_counts(counts, config))
+        balance = ExactBalance.from_counts(counts, config) if config.connection_balance else None
+        if balance is not None:
+            self._server = _BalancedServer(listen_socket, self._handle, spawn, balance)
         else:
             if config.connection_balance:
-                log.warning("listener %s: exact_balance needs the shared connection counts; "
+                log.warning("listener %s: exact_balance has no shared counts to balance with; "
                             "the kernel spreads its connections", config.name)
             self._server = _PausableServer(listen_socket, self._handle, spawn=spawn)
         self._balanced = isinstance(self._server, _BalancedServer)
