@@ -271,3 +271,29 @@ def test_histogram_bucket_settings_set_the_prometheus_bounds(proxy_factory, upst
     assert [int(count) for _, count in bounds][1:] == [3, 3, 3]
     # the other histograms keep Envoy's default bounds
     assert 'envoy_http_downstream_rq_time_bucket{envoy_http_conn_manager_prefix="ingress_http",le="3600000"} 3' in text
+
+
+def test_a_reload_changes_the_sinks(proxy_factory, upstream, udp):
+    from harness import reload, rewrite
+    before, after = udp(), udp()
+    proxy = proxy_factory(config(upstream.port, [udp_sink("statsd", before.port)]))
+    send(proxy, 2)
+    before.receive_until(lambda lines: total(lines, "envoy.http.ingress_http.downstream_rq_total") >= 2)
+    rewrite(proxy, config(upstream.port, [udp_sink("dog_statsd", after.port, prefix="next")]))
+    reload(proxy, 1)
+    send(proxy, 3)
+    lines = after.receive_until(lambda lines: sum(1 for line in lines
+                                                  if line.startswith("next.http.downstream_rq_time:")) >= 3)
+    assert all(line.startswith("next.") for line in lines)
+    drain(before)       # what it was sent before the reload
+    time.sleep(1)       # several flush intervals: the removed sink hears nothing more
+    assert drain(before) == []
+
+
+def drain(sink):
+    received = []
+    while True:
+        try:
+            received.append(sink.sock.recv(65536))
+        except socket.timeout:
+            return received
