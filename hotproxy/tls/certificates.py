@@ -97,7 +97,7 @@ def describe(der: bytes) -> CertificateInfo:
     return CertificateInfo(
         subject=cert.subject.rfc4514_string(), issuer=cert.issuer.rfc4514_string(),
         common_name=str(common_names[0].value) if common_names else None,
-        serial=format(cert.serial_number, "x"),
+        serial=_hex_bytes(cert.serial_number),
         dns=tuple(names.get_values_for_type(x509.DNSName)) if names else (),
         uris=tuple(names.get_values_for_type(x509.UniformResourceIdentifier)) if names else (),
         ips=tuple(str(ip) for ip in names.get_values_for_type(x509.IPAddress)) if names else (),
@@ -133,3 +133,9 @@ def load_crl(pem: bytes) -> list[x509.CertificateRevocationList]:
     if not crls:
         raise CertificateError("no PEM CRL in it")
     return crls
+
+
+def _hex_bytes(number: int) -> str:
+    """Lower-case hex in whole bytes (0xabc is "0abc"), as Envoy prints a serial number."""
+    digits = format(number, "x")
+    return digits.zfill(len(digits) + len(digits) % 2)
