@@ -10,6 +10,7 @@ key (``exponent * 100 + mantissa``) so that it travels in msgpack as it is.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 # Envoy's default Prometheus bounds (in milliseconds for ``*_rq_time``)
 BUCKETS = (0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000,
@@ -40,6 +41,7 @@ def bin_of(value) -> int:
     return exponent * 100 + math.ceil(scaled) - 1
 
 
+@lru_cache(maxsize=4096)     # a few hundred distinct bins in practice: read at every scrape
 def bin_edges(key: int) -> tuple[float, float]:
     """``(lower, upper]`` of a bin."""
     if key == ZERO_BIN:
@@ -131,35 +133,42 @@ class Totals:
         self._current = {}
 
     def cumulative(self, bounds=BUCKETS):
-        """``[(bound, values <= bound)]`` for every bound, for Prometheus' ``_bucket`` lines
-        (``+Inf`` is ``count``). A bin that a bound cuts counts in proportion, rounded down."""
+        """``[(bound, values <= bound)]`` for every bound (sorted), for Prometheus' ``_bucket``
+        lines (``+Inf`` is ``count``). A bin that a bound cuts counts in proportion, rounded
+        down. One walk over the sorted bins and bounds."""
         ordered = sorted(self.bins.items())
-        out = []
+        out, below, index = [], 0, 0
         for bound in bounds:
-            below = 0.0
-            for key, count in ordered:
-                lower, upper = bin_edges(key)
-                if upper <= bound:
-                    below += count
-                elif lower < bound:
-                    below += count * (bound - lower) / (upper - lower)
-                else:
-                    break
-            out.append((bound, int(below)))
+            while index < len(ordered) and bin_edges(ordered[index][0])[1] <= bound:
+                below += ordered[index][1]
+                index += 1
+            partial = 0.0
+            if index < len(ordered):
+                lower, upper = bin_edges(ordered[index][0])
+                if lower < bound:
+                    partial = ordered[index][1] * (bound - lower) / (upper - lower)
+            out.append((bound, int(below + partial)))
         return out
 
     def quantile(self, fraction, interval=False):
         """An estimate of the ``fraction`` quantile (of the last interval with ``interval``),
         interpolating linearly inside the bin it falls in; NaN when nothing was recorded."""
+        return self.quantiles((fraction,), interval)[0]
+
+    def quantiles(self, fractions, interval=False):
+        """``quantile`` of each of ``fractions`` (ascending), in one walk over the bins."""
         bins = (self.interval or {}) if interval else self.bins
         total = sum(bins.values())
         if total == 0:
-            return math.nan
-        rank = fraction * total
-        running = 0
-        for key, count in sorted(bins.items()):
-            if count and running + count >= rank:
-                lower, upper = bin_edges(key)
-                return lower + (upper - lower) * max(rank - running, 0) / count
-            running += count
-        return bin_edges(max(bins))[1]
+            return [math.nan] * len(fractions)
+        ordered = sorted(bins.items())
+        out, running, index = [], 0, 0
+        for fraction in fractions:
+            rank = fraction * total
+            while index < len(ordered) - 1 and (not ordered[index][1] or running + ordered[index][1] < rank):
+                running += ordered[index][1]
+                index += 1
+            key, count = ordered[index]
+            lower, upper = bin_edges(key)
+            out.append(lower + (upper - lower) * min(max(rank - running, 0) / count, 1.0))
+        return out

@@ -15,8 +15,10 @@ def text(counters_and_gauges, histograms):
         if not totals.count:
             lines.append(f"{name}: No recorded values")
             continue
-        parts = [f"{label}({_number(totals.quantile(q, interval=True))},{_number(totals.quantile(q))})"
-                 for label, q in QUANTILES]
+        fractions = [q for _label, q in QUANTILES]
+        intervals, cumulatives = totals.quantiles(fractions, interval=True), totals.quantiles(fractions)
+        parts = [f"{label}({_number(interval)},{_number(cumulative)})"
+                 for (label, _q), interval, cumulative in zip(QUANTILES, intervals, cumulatives)]
         lines.append(f"{name}: {' '.join(parts)}")
     return "".join(line + "\n" for line in lines)
 
@@ -25,9 +27,11 @@ def as_json(counters_and_gauges, histograms):
     stats = [{"name": name, "value": value} for name, value in sorted(counters_and_gauges.items())]
     if histograms:
         computed = []
+        fractions = [q for _label, q in QUANTILES]
         for name, totals in sorted(histograms.items()):
-            values = [{"interval": _json_number(totals.quantile(q, interval=True)),
-                       "cumulative": _json_number(totals.quantile(q))} for _label, q in QUANTILES]
+            values = [{"interval": _json_number(interval), "cumulative": _json_number(cumulative)}
+                      for interval, cumulative in zip(totals.quantiles(fractions, interval=True),
+                                                      totals.quantiles(fractions))]
             computed.append({"name": name, "values": values})
         stats.append({"histograms": {
             "supported_quantiles": [q * 100 for _label, q in QUANTILES],
