@@ -143,10 +143,7 @@ class Reloader:
             text, bootstrap = source()
         except ConfigError as error:
             return self._failed(record, f"invalid configuration: {error}")
-        new_inventory = inventory(bootstrap)
-        report = diff_inventories(self.config.inventory, new_inventory)
-        record["report"] = report.to_json()
-        log.info("reload (%s): %s", trigger, report.text().rstrip("\n").replace("\n", "\n    "))
+        new_inventory = self._report(bootstrap, record)
         try:
             self.phase = BIND
             sockets = self.steps.bind(bootstrap)
@@ -182,6 +179,19 @@ class Reloader:
                  generation.number, time.monotonic() - started)
         self.on_done(generation)
         return None
+
+    def _report(self, bootstrap, record):
+        """The new config's inventory, and the report against the serving one into ``record``
+        (logged). A report that cannot be made is logged and the reload goes on without it."""
+        try:
+            new_inventory = inventory(bootstrap)
+            report = diff_inventories(self.config.inventory, new_inventory)
+        except Exception:  # a bug in the report must never cost the reload
+            log.exception("reload (%s): no report", record["trigger"])
+            return None
+        record["report"] = report.to_json()
+        log.info("reload (%s): %s", record["trigger"], report.text().rstrip("\n").replace("\n", "\n    "))
+        return new_inventory
 
     def _failed(self, record, reason, result="failed"):
         self.stats.add("server.reload_failed")
@@ -284,6 +294,10 @@ def hot_restart_report(predecessor, config):
         record["reason"] = f"the previous epoch did not say what it served: {reply.get('error')}"
         log.warning("hot restart: no reload report: %s", record["reason"])
         return record
-    report = diff_inventories(reply["inventory"], config.inventory)
+    try:
+        report = diff_inventories(reply["inventory"], config.inventory)
+    except Exception:  # an epoch's odd answer must never cost the hot restart
+        log.exception("hot restart: no reload report")
+        return {**record, "reason": "the previous epoch's config could not be compared"}
     log.info("hot restart: %s", report.text().rstrip("\n").replace("\n", "\n    "))
     return {**record, "report": report.to_json()}
