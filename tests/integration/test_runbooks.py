@@ -12,6 +12,8 @@ import json
 import os
 import shutil
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import sysconfig
@@ -22,10 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 
 from certs import CA
-from harness import (HCM_TYPE, ROOT, ROUTER_TYPE, Upstream, next_base_id, refused_port, render, static_cluster,
-                     to_yaml, wait_for_log, wait_for_port)
+from harness import (HCM_TYPE, ROOT, ROUTER_TYPE, Proxy, Upstream, next_base_id, refused_port, render, static_cluster,
+                     to_yaml, wait_for_port)
 from runbook_blocks import LOCAL, RunbookFormatError, Walk, mismatch, parse, run_local, runbook_paths
 
 HOTPROXY = str(Path(sys.prefix) / "bin" / "hotproxy")
@@ -111,10 +114,26 @@ def ports(app):
     return Ports(app.port, refused_port())
 
 
-def start_site(proxy_factory, text, *extra_args):
-    proxy = proxy_factory(text, extra_args=["--concurrency", "2", *extra_args])
-    wait_for_log(proxy, "] serving: ")
-    return proxy
+@pytest.fixture
+def sites(tmp_path):
+    """``sites(config_text, *flags, name=...)``: a hotproxy with two workers on the config (its
+    ``{port:name}`` placeholders made free ports), in a directory of its own, serving."""
+    started = []
+
+    def start(text, *extra_args, name="site"):
+        directory = tmp_path / name
+        directory.mkdir()
+        text, ports = render(text, {})
+        proxy = Proxy(text, directory, ports, ["--concurrency", "2", *extra_args])
+        started.append(proxy)
+        for port in ports.values():
+            wait_for_port(port, timeout=30, process=proxy.process)
+        proxy.wait_until_serving()
+        return proxy
+
+    yield start
+    for proxy in started:
+        proxy.stop()
 
 
 def env_for(proxy, tmp_path, **extra):
@@ -136,8 +155,8 @@ def write_rendered(path, text, proxy):
 
 # --- the runbooks
 
-def test_deploy_config(proxy_factory, ports, client_factory, tmp_path):
-    proxy = start_site(proxy_factory, site_config(ports, "v1"))
+def test_deploy_config(sites, ports, client_factory, tmp_path):
+    proxy = sites(site_config(ports, "v1"))
     env = env_for(proxy, tmp_path)
     walk = local_walk("deploy-config.md", env, tmp_path)
     write_rendered(Path(env["NEW"]), site_config(ports, "v2"), proxy)
@@ -277,8 +296,8 @@ def restarter_site(walk, ports, arbiters, tmp_path):
     arbiters.follow(rendered["admin"])
 
 
-def test_drain_host(proxy_factory, ports, client_factory, tmp_path):
-    proxy = start_site(proxy_factory, site_config(ports), "--drain-time-s", "2")
+def test_drain_host(sites, ports, client_factory, tmp_path):
+    proxy = sites(site_config(ports), "--drain-time-s", "2")
     walk = local_walk("drain-host.md", env_for(proxy, tmp_path), tmp_path)
     idle = client_factory(proxy.port("listen"))
     assert idle.request().status == 200
@@ -288,6 +307,63 @@ def test_drain_host(proxy_factory, ports, client_factory, tmp_path):
     walk.step("server.total_connections")
     assert idle.is_closed(wait=5)           # the idle keep-alive connection was closed for it
     walk.step("/healthcheck/ok")
+    walk.done()
+
+
+def tls_listener(name, port_name, common):
+    return listener(name, port_name, hcm(name, "v1"), transport_socket=tls_socket(common))
+
+
+def sds_secret_file(path, cert, key):
+    path.write_text(json.dumps({"resources": [{"@type": SECRET_TYPE, "name": "web-cert", "tls_certificate": {
+        "certificate_chain": {"filename": str(cert)}, "private_key": {"filename": str(key)}}}]}))
+
+
+def served_serial(port):
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        with context.wrap_socket(raw, server_hostname="web.example.com") as tls:
+            return x509.load_der_x509_certificate(tls.getpeercert(binary_form=True)).serial_number
+
+
+def test_rotate_certificates(sites, ports, tmp_path):
+    ca = CA()
+    cert_dir, sds_dir, incoming = tmp_path / "certs", tmp_path / "sds", tmp_path / "incoming"
+    for directory in (cert_dir, sds_dir, incoming):
+        directory.mkdir()
+    ca.write(cert_dir)
+    ca.issue("web", dns=["web.example.com"]).write(cert_dir, "server")
+    renewed = ca.issue("web renewed", dns=["web.example.com"])
+    new_cert, new_key = renewed.write(incoming, "renewed")
+    files = {"tls_certificates": [{"certificate_chain": {"filename": str(cert_dir / "server.pem")},
+                                   "private_key": {"filename": str(cert_dir / "server.key")}}]}
+    # section A: a listener whose certificate is named by file
+    site_a = sites(site_config(ports, extra_listeners=[tls_listener("web_tls", "tls", files)]))
+    env = env_for(site_a, tmp_path, CA=cert_dir / "ca.pem", CERT_DIR=cert_dir, SNI="web.example.com",
+                  TLS_ADDR=f"127.0.0.1:{site_a.port('tls')}", NEW_CERT=new_cert, NEW_KEY=new_key)
+    walk = local_walk("rotate-certificates.md", env, tmp_path)
+    walk.step("/certs")
+    walk.step('mv "$NEW_CERT"')
+    walk.step("--mode diff")
+    walk.step("kill -HUP")
+    assert served_serial(site_a.port("tls")) == renewed.cert.serial_number
+
+    # section B: a listener whose certificate comes from an SDS file source
+    ca.issue("web sds", dns=["web.example.com"]).write(cert_dir, "sds")
+    sds_secret_file(sds_dir / "secret.yaml", cert_dir / "sds.pem", cert_dir / "sds.key")
+    source = {"path_config_source": {"path": str(sds_dir / "secret.yaml"), "watched_directory": {"path": str(sds_dir)}}}
+    sds = {"tls_certificate_sds_secret_configs": [{"name": "web-cert", "sds_config": source}]}
+    site_b = sites(site_config(ports, extra_listeners=[tls_listener("web_sds", "sds", sds)]), name="site-sds")
+    generations = site_b.log().count("serving (")
+    renewed_again = ca.issue("web sds renewed", dns=["web.example.com"])
+    new_cert, new_key = renewed_again.write(incoming, "renewed-sds")
+    env.update(env_for(site_b, tmp_path), SDS_DIR=str(sds_dir), SDS_ADDR=f"127.0.0.1:{site_b.port('sds')}",
+               NEW_CERT=str(new_cert), NEW_KEY=str(new_key))
+    walk.step('mv "$SDS_DIR/.secret.yaml.new"')
+    walk.step("rotated secrets applied")
+    assert served_serial(site_b.port("sds")) == renewed_again.cert.serial_number
+    assert site_b.log().count("serving (") == generations        # no reload
     walk.done()
 
 
