@@ -367,6 +367,18 @@ def test_rotate_certificates(sites, ports, tmp_path):
     walk.done()
 
 
+def test_rotate_logs(sites, ports, tmp_path):
+    access_log = tmp_path / "access.log"
+    proxy = sites(site_config(ports, access_log=access_log))
+    walk = local_walk("rotate-logs.md", env_for(proxy, tmp_path, ACCESS_LOG=access_log), tmp_path)
+    urllib.request.urlopen(f"http://127.0.0.1:{proxy.port('listen')}/before-rotation", timeout=10).read()
+    wait_for_text(access_log, "/before-rotation")
+    walk.step("kill -USR1")
+    assert "/after-rotation" not in (tmp_path / "access.log.1").read_text()
+    assert "/before-rotation" not in access_log.read_text()
+    walk.done()
+
+
 # --- the conventions themselves
 
 def test_every_runbook_has_a_test_and_an_index_entry():
