@@ -265,3 +265,12 @@ def test_every_reload_reports_what_it_changes_and_what_asked_for_it():
     settle(reloader)
     assert config.last_reload["report"] == {**config.last_reload["report"], "changed": False,
                                             "summary": "no change"}
+
+
+def test_the_status_line_says_how_the_last_reload_went():
+    from hotproxy.process.reload import status_summary
+    assert status_summary({"result": "none"}) == "none"
+    assert status_summary({"result": "ok", "report": {"summary": "clusters ~1"}}) == "ok (clusters ~1)"
+    assert status_summary({"result": "rolled_back", "reason": "generation 3 failed its reload probe: x",
+                           "report": {"summary": "routes ~1"}}) == \
+        "rolled back (generation 3 failed its reload probe: x)"
