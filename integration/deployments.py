@@ -126,6 +126,20 @@ class SidecarPod:
     def access_log(self) -> str:
         return self.sidecar.logs()
 
+    def iptables(self, *args: str) -> str:
+        """Runs deploy/sidecar/iptables.sh in the pod's network namespace, from a one-shot
+        container with NET_ADMIN (as istio-init); returns its output."""
+        return run_iptables_script(self.topology, self.app, *args)
+
+
+def run_iptables_script(topology: Topology, app: Host, *args: str) -> str:
+    runs = sum(1 for name in topology.hosts if name.startswith("init"))
+    init = topology.host(f"init-{runs}", ["/bin/sh", str(DEPLOY / "sidecar" / "iptables.sh"), *args], {},
+                         cap_add=["NET_ADMIN"], network_mode=f"container:{app.container.id}")
+    status = init.container.wait(timeout=60)["StatusCode"]
+    assert status == 0, f"iptables.sh {' '.join(args)} failed ({status}): {init.logs()}"
+    return init.logs()
+
 
 def sidecar_pod(topology: Topology, octet: int, base_id: int) -> SidecarPod:
     """The application is echo_service.py on 9080 and 9090, started before anything else and
@@ -135,10 +149,7 @@ def sidecar_pod(topology: Topology, octet: int, base_id: int) -> SidecarPod:
     remote = topology.service("remote", {"pod": f"{net}.20"}, ports=(8080, 7070))
     app = topology.service("productpage", {"pod": f"{net}.10"}, ports=(9080, 9090))
     in_pod = {"network_mode": f"container:{app.container.id}"}
-    init = topology.host("init", ["/bin/sh", str(DEPLOY / "sidecar" / "iptables.sh")], {},
-                         cap_add=["NET_ADMIN"], **in_pod)
-    status = init.container.wait(timeout=60)["StatusCode"]
-    assert status == 0, f"iptables.sh failed ({status}): {init.logs()}"
+    run_iptables_script(topology, app)
     sidecar = topology.host("sidecar", hotproxy_command(str(DEPLOY / "sidecar" / "sidecar.yaml"), base_id),
                             {}, user=f"{SidecarPod.PROXY_UID}:{SidecarPod.PROXY_UID}", **in_pod)
     sidecar.addresses = dict(app.addresses)

@@ -82,3 +82,13 @@ def test_inbound_tcp_to_another_port_is_passed_through(pod):
     assert "x-request-id" not in seen["headers"]
     wait_until(lambda: logged(pod, f"original_dst={app} cluster=InboundPassthroughClusterIpv4"),
                "the inbound tcp access log line", pod.sidecar)
+
+
+def test_iptables_clean_lets_the_pod_talk_directly_and_a_second_install_captures_again(pod):
+    """Last in the module: it takes the rules away and puts them back."""
+    url = f"http://{pod.remote.ip()}:8080/after-clean"
+    pod.iptables("clean")
+    assert "x-request-id" not in seen_by_service(pod.app.http(url))["headers"]
+    for _ in range(2):                                  # the second run replaces the first's rules
+        assert "outbound TCP → :15001, uid 1337 exempt" in pod.iptables()
+    assert "x-request-id" in seen_by_service(pod.app.http(url))["headers"]

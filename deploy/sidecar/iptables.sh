@@ -19,20 +19,20 @@ OUTBOUND_PORT="${OUTBOUND_PORT:-15001}"
 INBOUND_EXCLUDE_PORTS="${INBOUND_EXCLUDE_PORTS:-15000 15001 15006}"
 OUTBOUND_EXCLUDE_CIDRS="${OUTBOUND_EXCLUDE_CIDRS:-}"
 IPT="${IPTABLES:-iptables}"
+CHAINS="HOTPROXY_INBOUND HOTPROXY_IN_REDIRECT HOTPROXY_OUTPUT HOTPROXY_REDIRECT"
 
 clean() {
     $IPT -t nat -D PREROUTING -p tcp -j HOTPROXY_INBOUND 2>/dev/null || true
     $IPT -t nat -D OUTPUT -p tcp -j HOTPROXY_OUTPUT 2>/dev/null || true
-    for chain in HOTPROXY_INBOUND HOTPROXY_IN_REDIRECT HOTPROXY_OUTPUT HOTPROXY_REDIRECT; do
-        $IPT -t nat -F "$chain" 2>/dev/null || true
-        $IPT -t nat -X "$chain" 2>/dev/null || true
-    done
+    # every chain flushed before any is deleted: a chain still jumped to cannot be
+    for chain in $CHAINS; do $IPT -t nat -F "$chain" 2>/dev/null || true; done
+    for chain in $CHAINS; do $IPT -t nat -X "$chain" 2>/dev/null || true; done
 }
 
 clean
 [ "${1:-}" = clean ] && exit 0
 
-for chain in HOTPROXY_INBOUND HOTPROXY_IN_REDIRECT HOTPROXY_OUTPUT HOTPROXY_REDIRECT; do
+for chain in $CHAINS; do
     $IPT -t nat -N "$chain"
 done
 $IPT -t nat -A HOTPROXY_IN_REDIRECT -p tcp -j REDIRECT --to-ports "$INBOUND_PORT"
