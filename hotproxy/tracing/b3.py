@@ -16,14 +16,16 @@ class Malformed(Exception):
 class B3:
     """What the request's headers said: ``sampled`` (True/False/None when unsaid), and a
     context (``trace_id`` int, ``wide`` for 128 bits, ``span_id``, ``parent_id``, 0 when
-    absent) when ``span_id``; ``single``: it came in the ``b3`` header."""
-    __slots__ = ("trace_id", "wide", "span_id", "parent_id", "sampled", "single")
+    absent) when ``span_id``; ``single``: it came in the ``b3`` header; ``present``: some B3
+    header came at all."""
+    __slots__ = ("trace_id", "wide", "span_id", "parent_id", "sampled", "single", "present")
 
     def __init__(self):
         self.trace_id = self.span_id = self.parent_id = 0
         self.wide = False
         self.sampled = None
         self.single = False
+        self.present = False
 
 
 def extract(headers):
@@ -35,6 +37,7 @@ def extract(headers):
     b3 = B3()
     if not found:
         return b3
+    b3.present = True
     single = found.get(b"b3")
     if single is not None:
         b3.single = True
@@ -100,11 +103,18 @@ def _id(text):
     return value
 
 
-def inject(headers, span, single):
+def inject(headers, span, single, present=True):
     """Write ``span``'s context into ``headers`` (replacing what they held): the single ``b3``
-    header when the request came with one, else the multi-header form."""
+    header when the request came with one, else the multi-header form. ``present``: whether the
+    headers hold any B3 header (else they are only added, without a search)."""
     sampled = b"1" if span.sampled else b"0"
     trace = span.trace_hex.encode()
+    if not present:
+        headers += ((b"x-b3-traceid", trace), (b"x-b3-spanid", b"%016x" % span.span_id))
+        if span.parent_id:
+            headers.append((b"x-b3-parentspanid", b"%016x" % span.parent_id))
+        headers.append((b"x-b3-sampled", sampled))
+        return
     if single:
         value = b"%s-%016x-%s" % (trace, span.span_id, sampled)
         if span.parent_id:

@@ -38,11 +38,12 @@ class ZipkinDriver:
 
     def start(self, headers, traced, host, start_us, ingress=True):
         """The connection manager's span, None when the headers' context is malformed.
-        Returns (span, whether the context came in the single ``b3`` header)."""
+        Returns (span, how to write the context: (single ``b3`` header, some B3 header is
+        there already))."""
         try:
             found = b3.extract(headers)
         except b3.Malformed:
-            return None, False
+            return None, None
         sampled = found.sampled if found.sampled is not None else traced
         name = host.decode("latin-1")
         if not found.span_id:
@@ -54,7 +55,7 @@ class ZipkinDriver:
         else:
             span = self._joined(name, found.trace_id, found.wide, found.span_id,
                                 found.parent_id, start_us, sampled, ingress)
-        return span, found.single
+        return span, (found.single, found.present)
 
     def _joined(self, name, trace_id, wide, span_id, parent_id, start_us, sampled, ingress):
         """A span in the caller's trace: with a shared span context an ingress span takes the
@@ -73,8 +74,9 @@ class ZipkinDriver:
         return self._joined(name, parent.trace_id, parent.wide, parent.span_id, parent.parent_id
                             if ingress and self.shared else 0, start_us, parent.sampled, ingress)
 
-    def inject(self, headers, span, single):
-        b3.inject(headers, span, single)
+    def inject(self, headers, span, how):
+        single, present = how
+        b3.inject(headers, span, single, present)
 
     def _export(self, spans):
         provider = self.provider
@@ -112,21 +114,21 @@ class OpenTelemetryDriver:
         try:
             found = w3c.extract(headers)
         except w3c.Malformed:
-            return None, False
+            return None, None
         name = "ingress" if ingress else "egress " + host.decode("latin-1")
         kind = SERVER if ingress else CLIENT
         if found is None:
             return Span(name, getrandbits(128) or 1, True, new_id(), 0, kind, start_us,
-                        traced), False
+                        traced), None
         trace_id, parent_id, sampled, state = found
         return Span(name, trace_id, True, new_id(), parent_id, kind, start_us, sampled,
-                    tracestate=state), False
+                    tracestate=state), None
 
     def child(self, parent, name, start_us, ingress=True):
         return Span(name, parent.trace_id, True, new_id(), parent.span_id, CLIENT, start_us,
                     parent.sampled, tracestate=parent.tracestate)
 
-    def inject(self, headers, span, single):
+    def inject(self, headers, span, how):
         w3c.inject(headers, span)
 
     def _export(self, spans):

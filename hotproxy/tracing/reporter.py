@@ -1,11 +1,13 @@
 """A worker's span reporter for one provider: spans queue as requests finish, and leave in
-batches from greenlets of their own, so that no request waits on a collector.
+batches from a greenlet of their own, so that no request waits on a collector.
 
 A batch leaves once ``min_flush_spans`` spans wait (runtime ``tracing.<provider>.min_flush_spans``,
-5 as in Envoy) and at every flush interval (``tracing.<provider>.flush_interval_ms``, 5 s). At
-most ``MAX_IN_FLIGHT`` batches are out at once: with a slow or dead collector the next batches
-are dropped and counted as failed reports, so memory stays bounded by
-(``MAX_IN_FLIGHT`` + 1) batches whatever the collector does.
+5 as in Envoy) and at every flush interval (``tracing.<provider>.flush_interval_ms``, 5 s). One
+report is out at a time: the spans that end meanwhile wait and leave together when it is
+answered, so a busy worker sends fewer, larger batches than Envoy (which sends every batch at
+once). At most ``MAX_PENDING`` spans wait: with a slow or dead collector the waiting batch is
+dropped whole and counted as a failed report, so memory stays bounded whatever the collector
+does, and no request ever waits for it.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from ..runtime import get_integer
 
 log = logging.getLogger(__name__)
 
-MAX_IN_FLIGHT = 8
+MAX_PENDING = 1000
 
 
 class Reporter:
@@ -31,35 +33,43 @@ class Reporter:
         self.export = export
         self.count = count
         self.pending = []
-        self.in_flight = 0
+        self.sending = False
+        self._min_flush_key = f"tracing.{name}.min_flush_spans"
         self._timer = gevent.spawn(self._flush_periodically)
 
     def report(self, span):
         pending = self.pending
         pending.append(span)
-        if len(pending) >= get_integer(f"tracing.{self.name}.min_flush_spans", 5):
-            self.flush()
+        if len(pending) >= get_integer(self._min_flush_key, 5):
+            if not self.sending:
+                self.flush()
+            elif len(pending) >= MAX_PENDING:
+                self.pending = []
+                self.stats.spans_sent += len(pending)
+                self.count("failed", len(pending))  # as Envoy's async client past its breaker
 
     def flush(self):
         batch = self.pending
-        if not batch:
+        if not batch or self.sending:
             return
         self.pending = []
         self.stats.spans_sent += len(batch)
-        if self.in_flight >= MAX_IN_FLIGHT:
-            self.count("failed", len(batch))   # as Envoy's async client fails past its breaker
-            return
-        self.in_flight += 1
+        self.sending = True
         gevent.spawn(self._send, batch)
 
     def _send(self, batch):
-        try:
-            self.count(self.export(batch), len(batch))
-        except Exception:   # a collector's answer must never take the worker down
-            log.exception("tracing: exporting %d spans failed", len(batch))
-            self.count("failed", len(batch))
-        finally:
-            self.in_flight -= 1
+        while batch:
+            try:
+                self.count(self.export(batch), len(batch))
+            except Exception:   # a collector's answer must never take the worker down
+                log.exception("tracing: exporting %d spans failed", len(batch))
+                self.count("failed", len(batch))
+            batch = None
+            pending = self.pending
+            if len(pending) >= get_integer(self._min_flush_key, 5):
+                batch, self.pending = pending, []
+                self.stats.spans_sent += len(batch)
+        self.sending = False
 
     def _flush_periodically(self):
         while True:

@@ -15,33 +15,37 @@ def request_header(headers, name):
     return None
 
 
+#: the request headers the ingress span's tags read, found in one pass over the headers
+_TAGGED = frozenset((b"host", b"x-request-id", b"x-client-trace-id",
+                     b"x-envoy-downstream-service-cluster", b"user-agent"))
+
+
 def downstream_tags(span, info, max_path_length):
     """The ingress span's tags from the stream's StreamInfo, at its end."""
-    tags = span.tags
-    headers = info.request_headers or ()
-    host = request_header(headers, b"host") or b""
-    path = info.path or b""
-    scheme = info.scheme or b"http"
-    url = b"%s://%s%s" % (scheme, host, path)
-    tags["component"] = "proxy"
-    tags["node_id"] = LOCAL.node_id
-    tags["zone"] = LOCAL.zone
-    request_id = request_header(headers, b"x-request-id")
-    if request_id is not None:
-        tags["guid:x-request-id"] = request_id.decode("latin-1")
-    client_trace_id = request_header(headers, b"x-client-trace-id")
-    if client_trace_id is not None:
-        tags["guid:x-client-trace-id"] = client_trace_id.decode("latin-1")
-    tags["http.url"] = url[:max_path_length].decode("latin-1")
-    tags["http.method"] = (info.method or b"").decode("latin-1")
-    tags["downstream_cluster"] = (request_header(headers, b"x-envoy-downstream-service-cluster")
-                                  or b"-").decode("latin-1")
-    tags["user_agent"] = (request_header(headers, b"user-agent") or b"-").decode("latin-1")
-    tags["http.protocol"] = info.protocol or "HTTP/1.1"
+    found = {}
+    for name, value in info.request_headers or ():
+        if name in _TAGGED and name not in found:
+            found[name] = value.decode("latin-1")
+    url = "%s://%s%s" % ((info.scheme or b"http").decode(), found.get(b"host", ""),
+                         (info.path or b"").decode("latin-1"))
     remote = info.downstream_remote_address or ""
-    tags["peer.address"] = remote.rsplit(":", 1)[0].strip("[]") if remote else ""
-    tags["request_size"] = str(info.bytes_received)
-    tags["response_size"] = str(info.bytes_sent)
+    tags = span.tags
+    tags.update((
+        ("component", "proxy"), ("node_id", LOCAL.node_id), ("zone", LOCAL.zone),
+        ("http.url", url[:max_path_length]),
+        ("http.method", (info.method or b"").decode("latin-1")),
+        ("downstream_cluster", found.get(b"x-envoy-downstream-service-cluster", "-")),
+        ("user_agent", found.get(b"user-agent", "-")),
+        ("http.protocol", info.protocol or "HTTP/1.1"),
+        ("peer.address", remote.rsplit(":", 1)[0].strip("[]") if remote else ""),
+        ("request_size", str(info.bytes_received)),
+        ("response_size", str(info.bytes_sent))))
+    request_id = found.get(b"x-request-id")
+    if request_id is not None:
+        tags["guid:x-request-id"] = request_id
+    client_trace_id = found.get(b"x-client-trace-id")
+    if client_trace_id is not None:
+        tags["guid:x-client-trace-id"] = client_trace_id
     if info.upstream_cluster is not None:
         tags["upstream_cluster"] = tags["upstream_cluster.name"] = info.upstream_cluster
     _response_tags(tags, info)

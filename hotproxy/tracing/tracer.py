@@ -25,13 +25,14 @@ _DECORATOR = b"x-envoy-decorator-operation"
 class TraceState:
     """What a stream carries between ``start``, ``upstream`` and ``finish`` (StreamInfo.trace):
     ``span`` is None when the request's context was malformed (Envoy's null span) or there is
-    no provider; ``response_operation`` the decorator the response names, or None."""
-    __slots__ = ("span", "child", "single", "route", "response_operation")
+    no provider; ``how`` what the driver needs to write the context upstream;
+    ``response_operation`` the decorator the response names, or None."""
+    __slots__ = ("span", "child", "how", "route", "response_operation")
 
-    def __init__(self, span, single, route):
+    def __init__(self, span, how, route):
         self.span = span
         self.child = None
-        self.single = single
+        self.how = how
         self.route = route
         self.response_operation = None
 
@@ -89,7 +90,7 @@ class Tracer:
         # the ingress span's operation: the caller's (an egress proxy's decorator), else the
         # route's, which the response then names too when it propagates (as in Envoy, even
         # for a request that is not traced)
-        state = info.trace = TraceState(None, False, None)
+        state = info.trace = TraceState(None, None, None)
         if operation is not None:
             headers[:] = [item for item in headers if item[0] != _DECORATOR]
         if operation:
@@ -104,7 +105,7 @@ class Tracer:
         if driver is None:
             return
         start_us = int((time.time() - (time.monotonic() - stream.start)) * 1_000_000)
-        span, state.single = driver.start(headers, mark != NOT_TRACED, host, start_us)
+        span, state.how = driver.start(headers, mark != NOT_TRACED, host, start_us)
         if span is not None and name is not None:
             span.name = name
         state.span = span
@@ -119,7 +120,7 @@ class Tracer:
         if self.child_spans:
             start_us = int(time.time() * 1_000_000)
             span = state.child = self.driver.child(span, f"router {cluster_name} egress", start_us)
-        self.driver.inject(headers, span, state.single)
+        self.driver.inject(headers, span, state.how)
 
     def response_header(self, stream):
         """x-envoy-decorator-operation for the response, or None: a route's decorator that

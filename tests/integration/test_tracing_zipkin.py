@@ -250,15 +250,17 @@ def test_proto_batches_and_128_bit_trace_ids(proxy_factory, upstream, collector,
 
 def test_a_dead_collector_costs_counted_reports_never_requests(proxy_factory, upstream,
                                                                client_factory):
+    """Every span is counted sent (it left the queue), every report failed: one is out at a
+    time, and the spans that ended meanwhile leave together after it."""
     proxy = proxy_factory(zipkin_config(upstream.port, refused_port()))
     for _ in range(5):
         assert get(client_factory, proxy.port("listen")).status == 200
     admin = proxy.port("admin")
-    assert admin_counter(admin, "tracing.zipkin.spans_sent") == 5
     deadline = time.monotonic() + 20
-    while admin_counter(admin, "tracing.zipkin.reports_failed") < 5 and time.monotonic() < deadline:
+    while admin_counter(admin, "tracing.zipkin.spans_sent") < 5 and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert admin_counter(admin, "tracing.zipkin.reports_failed") == 5
+    assert admin_counter(admin, "tracing.zipkin.spans_sent") == 5
+    assert admin_counter(admin, "tracing.zipkin.reports_failed") >= 1
     assert admin_counter(admin, "tracing.zipkin.reports_sent") == 0
 
 

@@ -56,6 +56,14 @@ def test_injection_replaces_in_place_and_adds_what_is_missing():
                        (b"x-b3-parentspanid", b"0000000000000007"), (b"x-b3-sampled", b"1")]
 
 
+def test_injection_without_b3_headers_only_adds():
+    headers = [(b"host", b"h")]
+    b3.inject(headers, span(), single=False, present=False)
+    assert headers == [(b"host", b"h"), (b"x-b3-traceid", b"463ac35c9f6413ad"),
+                       (b"x-b3-spanid", b"a2fb4a1d1a96d312"), (b"x-b3-sampled", b"1")]
+    assert b3.extract(headers).present and not b3.extract([(b"host", b"h")]).present
+
+
 def test_single_injection_for_a_single_header_caller():
     headers = [(b"b3", b"old")]
     b3.inject(headers, span(sampled=False, wide=True), single=True)
