@@ -69,10 +69,9 @@ class _PausableServer(StreamServer):
 
 
 class _BalancedServer(_PausableServer):
-    """exact_balance (balance.py): accepts one connection per readiness, and only on this
-    worker's turn; otherwise stops watching the socket (level-triggered, it would wake the loop
-    again at once) and looks again after RECHECK_S, or as soon as one of its connections ends."""
-    max_accept = 1
+    """exact_balance (balance.py): accepts only on this worker's turn, looked at before each
+    accept; otherwise stops watching the socket (level-triggered, it would wake the loop again
+    at once) and looks again after RECHECK_S, or as soon as one of its connections ends."""
 
     def __init__(self, listener, handle, spawn, balance):
         super().__init__(listener, handle, spawn=spawn)
@@ -88,22 +87,22 @@ class _BalancedServer(_PausableServer):
         self._cancel_recheck()
         super().stop_accepting()
 
-    def _do_read(self):
+    def do_read(self):
         balance = self.balance
-        if balance.my_turn():
-            super()._do_read()
-            return
-        balance.stood_aside()
+        if not balance.my_turn():
+            self._stand_aside()
+            return None         # ends this wakeup's accepts
+        accepted = super().do_read()
+        if accepted:
+            balance.opened(accepted=True)
+        return accepted
+
+    def _stand_aside(self):
+        self.balance.stood_aside()
         if self._watcher is not None and self._recheck is None:
             self._watcher.stop()
             self._recheck = self.loop.timer(RECHECK_S)
             self._recheck.start(self._look_again)
-
-    def do_read(self):
-        accepted = super().do_read()
-        if accepted:
-            self.balance.opened(accepted=True)
-        return accepted
 
     def _look_again(self):
         self.balance.recheck()
