@@ -147,6 +147,8 @@ class Tracer:
         if tags:
             custom_tags(span, tags, info)
         span.duration_us = max(end_us - span.start_us, 0)
+        if config.verbose:
+            _annotate_timings(span, info)
         child = state.child
         if child is not None:
             upstream_tags(child, info)
@@ -168,6 +170,20 @@ class Tracer:
         stream = _Late(info)
         self.start(None, stream, list(headers))
         return info.trace
+
+
+#: verbose spans' logs: the StreamInfo timings hotproxy keeps (ms from the stream's start), with
+#: Envoy's event names
+_TIMINGS = (("request_complete_ms", "last_downstream_rx_byte_received"),
+            ("first_upstream_rx_ms", "first_upstream_rx_byte_received"),
+            ("response_complete_ms", "last_downstream_tx_byte_sent"))
+
+
+def _annotate_timings(span, info):
+    for field, event in _TIMINGS:
+        at_ms = getattr(info, field)
+        if at_ms is not None:
+            span.annotate(span.start_us + int(at_ms * 1000), event)
 
 
 class _Late:

@@ -289,3 +289,15 @@ def test_a_bad_tracing_config_names_the_field(tmp_path):
     assert result.returncode != 0
     assert "collector_endpoint_version: 'GRPC' is not supported by hotproxy yet" in result.stderr
     assert "collector_endpoint: must start with '/'" in result.stderr
+
+
+def test_verbose_spans_log_the_streams_timings(proxy_factory, upstream, collector,
+                                               client_factory):
+    proxy = proxy_factory(zipkin_config(upstream.port, collector.port, tracing={"verbose": True}))
+    get(client_factory, proxy.port("listen"))
+    [span] = collector.wait_for(1)
+    events = [a["value"] for a in span["annotations"]]
+    assert events == ["last_downstream_rx_byte_received", "first_upstream_rx_byte_received",
+                      "last_downstream_tx_byte_sent", "ss"]
+    times = [a["timestamp"] for a in span["annotations"]]
+    assert span["timestamp"] <= times[0] <= times[1] <= times[2]
