@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -27,7 +28,7 @@ import pytest
 from cryptography import x509
 
 from certs import CA
-from harness import (HCM_TYPE, ROOT, ROUTER_TYPE, Proxy, Upstream, next_base_id, refused_port, render, static_cluster,
+from harness import (HCM_TYPE, ROOT, ROUTER_TYPE, Proxy, Upstream, admin_stats, next_base_id, refused_port, render, static_cluster,
                      to_yaml, wait_for_port)
 from runbook_blocks import LOCAL, RunbookFormatError, Walk, mismatch, parse, run_local, runbook_paths
 
@@ -377,6 +378,99 @@ def test_rotate_logs(sites, ports, tmp_path):
     assert "/after-rotation" not in (tmp_path / "access.log.1").read_text()
     assert "/before-rotation" not in access_log.read_text()
     walk.done()
+
+
+def reloads_done(admin_port):
+    counts = admin_stats(admin_port, r"^server\.reload_(total|failed)$")
+    return counts["server.reload_total"] + counts["server.reload_failed"]
+
+
+def reload_and_wait(admin_port, sig=signal.SIGHUP, timeout=120):
+    """SIGHUP to the serving arbiter, as the operator did; returns once the reload has ended."""
+    before = reloads_done(admin_port)
+    with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/server_info", timeout=10) as answer:
+        os.kill(json.load(answer)["hotproxy"]["arbiter_pid"], sig)
+    deadline = time.monotonic() + timeout
+    while reloads_done(admin_port) == before:
+        assert time.monotonic() < deadline, "the reload did not end"
+        time.sleep(0.2)
+
+
+def last_reload(admin_port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/server_info", timeout=10) as answer:
+        return json.load(answer)["hotproxy"]["last_reload"]
+
+
+def test_reload_failures(ports, arbiters, client_factory, tmp_path):
+    release = Release(tmp_path / "opt")
+    release.install("0.1.0")
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    good, rendered = render(site_config(ports), {"busy": busy.getsockname()[1]})
+    config, log = tmp_path / "envoy.yaml", tmp_path / "hotproxy.log"
+    config.write_text(good)
+    arbiter = arbiters.start([str(release.hotproxy), "-c", str(config), "--concurrency", "2", "--base-id",
+                              str(next_base_id())], log, tmp_path)
+    wait_for_text(log, "] serving: ")
+    admin = rendered["admin"]
+    env = dict(os.environ, HOTPROXY=str(release.hotproxy), CONFIG=str(config), LOG=str(log),
+               ADMIN=f"http://127.0.0.1:{admin}", LISTENER=f"http://127.0.0.1:{rendered['listen']}")
+    walk = local_walk("reload-failures.md", env, tmp_path)
+
+    def serves_v1():
+        assert client_factory(rendered["listen"]).request().header("x-config") == "v1"
+
+    def restore():
+        config.write_text(good)
+        reload_and_wait(admin)
+        assert last_reload(admin)["result"] == "ok"
+        serves_v1()
+
+    bad_timeout = good.replace('"connect_timeout": "1s"', '"connect_timeout": "5"', 1)
+    config.write_text(bad_timeout)
+    reload_and_wait(admin)
+    walk.step("/server_info")
+    walk.step("--mode validate")
+    serves_v1()
+    restore()
+
+    extra = listener("extra", "busy", hcm("extra", "v2"))
+    config.write_text(render(site_config(ports, extra_listeners=[extra]), rendered)[0])
+    reload_and_wait(admin)
+    walk.step("ss -ltnpH")
+    restore()
+
+    open_now = len(os.listdir(f"/proc/{arbiter.pid}/fd"))
+    resource.prlimit(arbiter.pid, resource.RLIMIT_NOFILE, (open_now + 2, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+    reload_and_wait(admin)
+    assert last_reload(admin)["reason"] == "workers could not be started: [Errno 24] Too many open files"
+    walk.step("prlimit")
+    restore()                                     # the raised limit lets the next reload start its workers
+
+    worker = release.site / "hotproxy" / "process" / "worker.py"
+    worker.write_text(worker.read_text() + "\ndef half_written(:\n")
+    reload_and_wait(admin)
+    assert last_reload(admin)["reason"].endswith("did not become ready")
+    walk.step("Error")
+    release.install("0.1.0")
+    serves_v1()
+    restore()
+
+    config.write_text(render(site_config(ports, app_cluster=static_cluster("app", ports.down)), rendered)[0])
+    reload_and_wait(admin)
+    assert last_reload(admin)["result"] == "rolled_back"
+    walk.step("--mode diff")
+    serves_v1()
+    restore()
+
+    config.write_text(bad_timeout)
+    os.kill(arbiter.pid, signal.SIGUSR2)
+    wait_for_text(log, "this epoch serves on")
+    walk.step("this epoch serves on")
+    serves_v1()
+    walk.done()
+    busy.close()
 
 
 # --- the conventions themselves
