@@ -28,7 +28,7 @@ import pytest
 from cryptography import x509
 
 from certs import CA
-from harness import (HCM_TYPE, ROOT, ROUTER_TYPE, Proxy, Upstream, admin_stats, next_base_id, refused_port, render, static_cluster,
+from harness import (HCM_TYPE, ROOT, ROUTER_TYPE, Proxy, Upstream, admin_stats, next_base_id, read_lines, refused_port, render, static_cluster,
                      to_yaml, wait_for_port)
 from runbook_blocks import LOCAL, RunbookFormatError, Walk, mismatch, parse, run_local, runbook_paths
 
@@ -471,6 +471,23 @@ def test_reload_failures(ports, arbiters, client_factory, tmp_path):
     serves_v1()
     walk.done()
     busy.close()
+
+
+def test_incident_stats(sites, ports, client_factory, tmp_path):
+    access_log = tmp_path / "access.log"
+    proxy = sites(site_config(ports, access_log=access_log))
+    walk = local_walk("incident-stats.md", env_for(proxy, tmp_path, ACCESS_LOG=access_log), tmp_path)
+    assert client_factory(proxy.port("listen")).request(path="/").status == 200
+    assert client_factory(proxy.port("listen")).request(path="/down/x").status == 503
+    assert client_factory(proxy.port("listen")).request(path="/sleep/3000").status == 504
+    read_lines(access_log, 3)
+
+    walk.step("/server_info")
+    walk.step("downstream_(rq_total")
+    walk.step("upstream_cx_connect_fail")
+    walk.step("uniq -c")
+    walk.step("respawned")
+    walk.done()
 
 
 # --- the conventions themselves
