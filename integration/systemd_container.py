@@ -1,6 +1,7 @@
 """A container whose PID 1 is a real systemd: the host's own (Debian's systemd 252 package, under the
 host's /usr bind-mounted read-only, as every harness container has it), booted on the harness's tiny
-base image (images.py), with this checkout's units installed as an operator would install them.
+base image (images.py), where scripts/install.sh installs hotproxy as on a VM (a venv in /opt/hotproxy
+from wheels given in /wheels, the user, the units, enabled and started).
 
 What the engine here needs for it (docs/systemd.md): the cgroup v1 hierarchy bind-mounted
 read-write; tmpfs on /run, /run/lock and /tmp; every capability but CAP_SYS_RESOURCE (the engine
@@ -12,31 +13,38 @@ has presets for (docker, postgresql...).
 """
 from __future__ import annotations
 
+import hashlib
+import shutil
+import subprocess
 import sys
 import time
+import tempfile
+import tomllib
 import uuid
+from pathlib import Path
 
 from images import LABEL, ROOT, host_mounts
 
 SYSTEMD = "/lib/systemd/systemd"
 UNIT_DIR = "/etc/systemd/system"
-HOTPROXY = f"{sys.prefix}/bin/hotproxy"      # the checkout's venv, mounted at its host path
-INSTALLED = "/opt/hotproxy/.venv/bin/hotproxy"  # where the shipped units look for it
 
 
 class SystemdHost:
     """One container with systemd as PID 1. ``sh(script)`` runs a shell command in it."""
 
-    def __init__(self, client, image, run, scratch):
+    def __init__(self, client, image, run, scratch, wheels):
+        """``wheels``: a host directory of wheels, mounted at /wheels."""
         machine_id = scratch / "machine-id"
         machine_id.write_text(uuid.uuid4().hex + "\n")
         mounts = host_mounts()
         mounts["/sys/fs/cgroup"] = {"bind": "/sys/fs/cgroup", "mode": "rw"}
         mounts[str(machine_id)] = {"bind": "/etc/machine-id", "mode": "ro"}
+        mounts[str(wheels)] = {"bind": "/wheels", "mode": "ro"}
         self.container = client.containers.run(
             image.id, [SYSTEMD], name=f"hotproxy-it-{run}-systemd", hostname="vm", detach=True,
             labels={LABEL: run}, volumes=mounts, environment={"container": "docker"},
-            tmpfs={"/run": "", "/run/lock": "", "/tmp": ""}, stop_signal="SIGRTMIN+3",
+            # /opt on a tmpfs: the venv's thousands of files install faster than on fuse-overlayfs
+            tmpfs={"/run": "", "/run/lock": "", "/tmp": "", "/opt": "exec,mode=755"}, stop_signal="SIGRTMIN+3",
             cap_add=["ALL"], cap_drop=["SYS_RESOURCE"],
             security_opt=["seccomp=unconfined", "apparmor=unconfined"])
         self.container.reload()
@@ -73,25 +81,56 @@ class SystemdHost:
             assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
             time.sleep(0.2)
 
-    def install_units(self, *names, dropins=None):
-        """The units of this checkout's systemd/ (``names``), pointing at this checkout's venv,
-        under /etc/systemd/system; ``dropins`` {unit: text} as hotproxy.service.d/harness.conf.
-        The harness's drop-in for every service: its Python lives under /root (pyenv), which the
-        units' ProtectHome=yes hides, so /root becomes a tmpfs with that one directory in it."""
-        self.sh(f"mkdir -p {UNIT_DIR}")
-        for name in names:
-            self.sh(f"sed 's#{INSTALLED}#{HOTPROXY}#g' {ROOT}/systemd/{name} > '{UNIT_DIR}/{name}'")
-        for unit, text in (dropins or {}).items():
-            self.sh(f"mkdir -p '{UNIT_DIR}/{unit}.d' && cat > '{UNIT_DIR}/{unit}.d/harness.conf' <<'EOF'\n"
-                    f"[Service]\nProtectHome=tmpfs\nBindReadOnlyPaths={sys.base_prefix}\n{text}\nEOF")
-        self.sh("systemctl daemon-reload")
+    def install_sh(self, *args):
+        """scripts/install.sh of this checkout, as root, with the system's python3 and only /wheels."""
+        return self.sh(f"bash {ROOT}/scripts/install.sh " + " ".join(args) +
+                       " --python /usr/bin/python3 --pip-args '--no-index --find-links /wheels'")
 
-    def add_service_user(self):
-        self.sh("groupadd --system hotproxy && useradd --system --gid hotproxy --no-create-home "
-                "--home-dir /nonexistent --shell /usr/sbin/nologin hotproxy")
+    def dropin(self, unit, text):
+        """/etc/systemd/system/UNIT.d/harness.conf, then daemon-reload."""
+        self.sh(f"mkdir -p '{UNIT_DIR}/{unit}.d' && cat > '{UNIT_DIR}/{unit}.d/harness.conf' <<'EOF'\n"
+                f"[Service]\n{text}\nEOF\nsystemctl daemon-reload")
 
     def write(self, path, text):
         self.sh(f"mkdir -p \"$(dirname '{path}')\" && cat > '{path}' <<'EOF'\n{text}\nEOF")
 
     def remove(self):
         self.container.remove(force=True)
+
+
+def build_wheels(directory):
+    """Into ``directory``: wheels of hotproxy's dependencies and build backend, and two hotproxy
+    wheels of this checkout as it is now, v1/ and v2/, v2 with one more line, so that installing v2
+    over v1 is an upgrade. Returns the two wheels' container paths. The dependencies' wheels come
+    from the machine's package index once per dependency list, then from a cache in the system's
+    temporary directory."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    needs = ["setuptools>=68", "wheel", *project["project"]["dependencies"]]
+    cache = Path(tempfile.gettempdir()) / ("hotproxy-it-wheels-" + hashlib.sha256(" ".join(needs).encode()).hexdigest()[:16])
+    if not (cache / "complete").exists():
+        _pip("wheel", "-q", "-w", str(cache), *needs)
+        (cache / "complete").touch()
+    for wheel in cache.glob("*.whl"):
+        shutil.copy2(wheel, directory / wheel.name)
+    source = directory / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, source / name)
+    shutil.copytree(ROOT / "hotproxy", source / "hotproxy", ignore=shutil.ignore_patterns("__pycache__"))
+    paths = []
+    for version in ("v1", "v2"):
+        if version == "v2":
+            with open(source / "hotproxy" / "__init__.py", "a") as init:
+                init.write("# the upgrade the harness installs\n")
+        _pip("wheel", "-q", "--no-deps", "--no-index", "--find-links", str(directory),
+             "-w", str(directory / version), str(source))
+        wheel = next((directory / version).glob("hotproxy-*.whl"))
+        paths.append(f"/wheels/{version}/{wheel.name}")
+    shutil.rmtree(source)
+    return paths
+
+
+def _pip(*args):
+    result = subprocess.run([sys.executable, "-m", "pip", *args], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"pip {args[0]} failed (is a package index reachable?):\n{result.stderr[-3000:]}")

@@ -1,7 +1,9 @@
-"""The shipped systemd units under a real systemd (252, PID 1 of a container; systemd_container.py):
-start with ExecStartPre validation, reload under load, hot restart by SIGUSR2, the logrotate
-signal, watchdog expiry, socket activation across a full restart, stop, and two instances of the
-template side by side. Requests come from this test process over the container's address."""
+"""hotproxy on a VM as docs/install.md installs it, under a real systemd (252, PID 1 of a container;
+systemd_container.py): scripts/install.sh installs and starts it, the units as shipped run it:
+start with ExecStartPre validation, reload under load, hot restart by SIGUSR2, an upgrade by
+install.sh under load, the logrotate signal, watchdog expiry, socket activation across a full
+restart, stop (also right after a hot restart), two instances of the template side by side, and
+uninstall. Requests come from this test process over the container's address."""
 import http.client
 import json
 import threading
@@ -9,7 +11,7 @@ import time
 
 import pytest
 
-from systemd_container import SystemdHost
+from systemd_container import SystemdHost, build_wheels
 
 CONFIG = """
 admin:
@@ -49,16 +51,22 @@ def config(body, name="access", port=10000, admin=9901):
 
 
 @pytest.fixture(scope="module")
-def vm(docker_client, harness_image, tmp_path_factory):
+def wheels(tmp_path_factory):
+    """(host directory, [v1 wheel, v2 wheel] as the container sees them)."""
+    directory = tmp_path_factory.mktemp("wheels")
+    return directory, build_wheels(directory)
+
+
+@pytest.fixture(scope="module")
+def vm(docker_client, harness_image, tmp_path_factory, wheels):
     from images import remove_labelled
     run = "systemd-" + tmp_path_factory.mktemp("run").name[-8:].replace("_", "")
-    host = SystemdHost(docker_client, harness_image, run, tmp_path_factory.mktemp("systemd"))
+    directory, (first, _upgrade) = wheels
+    host = SystemdHost(docker_client, harness_image, run, tmp_path_factory.mktemp("systemd"), directory)
     try:
         host.wait_booted()
-        host.add_service_user()
-        host.write("/etc/hotproxy/envoy.yaml", config("v1"))
-        host.install_units("hotproxy.service", "hotproxy@.service", "hotproxy.socket",
-                           dropins={SERVICE: "", "hotproxy@.service": ""})
+        host.write("/etc/hotproxy/envoy.yaml", config("v1"))  # the operator's, kept by the install
+        host.install_output = host.install_sh("install", "--wheel", first)
         yield host
     finally:
         remove_labelled(docker_client, run)
@@ -85,14 +93,16 @@ def main_pid(vm, unit=SERVICE):
 
 
 class Load:
-    """Two clients that never retry, until stopped: one on a keep-alive connection, one on a fresh
-    connection per request. Every error or non-200 is a failure."""
+    """Clients that never retry, until stopped: one on a keep-alive connection (unless
+    ``keep_alive`` is False), one on a fresh connection per request. Every error or non-200 is a
+    failure."""
 
-    def __init__(self, vm, port=10000):
-        self.address, self.port = vm.address, port
+    def __init__(self, vm, port=10000, keep_alive=True, timeout=10):
+        self.address, self.port, self.timeout = vm.address, port, timeout
         self.failures, self.done = [], 0
         self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, args=(fresh,)) for fresh in (False, True)]
+        self._threads = [threading.Thread(target=self._run, args=(fresh,))
+                         for fresh in ((False, True) if keep_alive else (True,))]
 
     def __enter__(self):
         for thread in self._threads:
@@ -109,7 +119,7 @@ class Load:
         while not self._stop.is_set():
             try:
                 if conn is None or fresh:
-                    conn = http.client.HTTPConnection(self.address, self.port, timeout=10)
+                    conn = http.client.HTTPConnection(self.address, self.port, timeout=self.timeout)
                 conn.request("GET", "/")
                 response = conn.getresponse()
                 response.read()
@@ -127,21 +137,28 @@ class Load:
             time.sleep(0.05)
 
 
-def test_start_validates_first_and_serves(vm):
+def test_the_install_script_installs_enables_and_starts_it(vm):
+    assert "keeping /etc/hotproxy/envoy.yaml" in vm.install_output
+    assert "starting hotproxy.service" in vm.install_output
+    state = vm.show(SERVICE, "ActiveState", "UnitFileState", "StatusText", "WatchdogUSec", "DropInPaths")
+    assert state == {"ActiveState": "active", "UnitFileState": "enabled", "WatchdogUSec": "10s",
+                     "DropInPaths": "",  # the unit exactly as shipped
+                     "StatusText": "serving generation 1 with 2 workers; 0 draining; last reload: none"}
+    pid = main_pid(vm)
+    assert vm.sh(f"stat -c %U /proc/{pid}") == "hotproxy"
+    assert vm.sh(f"readlink /proc/{pid}/exe").startswith("/usr/bin/python3")
+    assert vm.sh(f"grep -c /opt/hotproxy/.venv/ /proc/{pid}/maps") != "0"  # the installed venv's modules
+    assert vm.sh("stat -c '%U %a' /var/log/hotproxy") == "hotproxy 750"
+    assert get(vm) == (200, "v1")
+
+
+def test_execstartpre_refuses_an_invalid_config_before_the_arbiter_runs(vm):
     vm.write("/etc/hotproxy/broken.yaml", config("x").replace("port_value: 10000", "port_value: 99999"))
     vm.sh("systemctl start hotproxy@broken", check=False)
-    broken = vm.show("hotproxy@broken.service", "ActiveState", "ExecMainPID")
-    assert broken["ExecMainPID"] == "0"  # ExecStartPre refused it: the arbiter never ran
+    assert vm.show("hotproxy@broken.service", "ExecMainPID")["ExecMainPID"] == "0"
     journal = vm.journal("hotproxy@broken.service")
     assert "port_value" in journal, journal
     vm.sh("systemctl stop hotproxy@broken; systemctl reset-failed hotproxy@broken", check=False)
-
-    vm.sh(f"systemctl start {SERVICE}")  # Type=notify: returns once the arbiter said READY=1
-    state = vm.show(SERVICE, "ActiveState", "StatusText", "WatchdogUSec")
-    assert state["ActiveState"] == "active"
-    assert state["StatusText"].startswith("serving generation 1")
-    assert state["WatchdogUSec"] == "10s"
-    assert get(vm) == (200, "v1")
 
 
 def test_reload_under_load_loses_no_request(vm):
@@ -172,6 +189,24 @@ def test_usr2_hot_restart_under_load_moves_mainpid(vm):
     assert get(vm) == (200, "v2")
 
 
+def test_an_upgrade_by_the_install_script_is_a_hot_restart_that_loses_no_request(vm, wheels):
+    _directory, (_first, upgrade) = wheels
+    pid = main_pid(vm)
+    with Load(vm) as load:
+        load.wait_for(20)
+        output = vm.install_sh("install", "--wheel", upgrade)
+        load.wait_for(20)
+    assert load.failures == [] and load.done > 40
+    assert f"hotproxy.service: hot restart onto the new hotproxy (SIGUSR2 to pid {pid})" in output
+    assert main_pid(vm) != pid
+    assert "the upgrade the harness installs" in vm.sh(
+        "cat /opt/hotproxy/.venv/lib/python3*/site-packages/hotproxy/__init__.py")
+    # once more: nothing to upgrade, nothing restarted
+    new = main_pid(vm)
+    assert "is already installed" in vm.install_sh("install", "--wheel", upgrade)
+    assert main_pid(vm) == new
+
+
 def test_the_logrotate_signal_reopens_the_access_log(vm):
     vm.sh("mv /var/log/hotproxy/access.log /var/log/hotproxy/access.log.1")
     # the postrotate line of systemd/hotproxy.logrotate
@@ -185,10 +220,10 @@ def test_the_logrotate_signal_reopens_the_access_log(vm):
 
 
 def test_a_wedged_arbiter_is_killed_and_restarted_by_the_watchdog(vm):
-    vm.install_units(dropins={SERVICE: "WatchdogSec=2\nTimeoutAbortSec=2\nRestartSec=1"})
+    vm.dropin(SERVICE, "WatchdogSec=2\nTimeoutAbortSec=2\nRestartSec=1")
     vm.sh(f"systemctl restart {SERVICE}")
     pid, restarts = main_pid(vm), int(vm.show(SERVICE, "NRestarts")["NRestarts"])
-    time.sleep(3)  # longer than WatchdogSec: it pings while its loop turns
+    time.sleep(2.5)  # longer than WatchdogSec: it pings while its loop turns
     assert main_pid(vm) == pid
     vm.sh(f"kill -STOP {pid}")
     vm.wait_for(lambda: int(vm.show(SERVICE, "NRestarts")["NRestarts"]) == restarts + 1, "a watchdog restart")
@@ -199,15 +234,17 @@ def test_a_wedged_arbiter_is_killed_and_restarted_by_the_watchdog(vm):
 
 
 def test_socket_activation_keeps_connections_across_a_full_restart(vm):
-    vm.install_units(dropins={SERVICE: ""})
-    vm.sh(f"systemctl stop {SERVICE}")
+    vm.sh(f"rm -r /etc/systemd/system/{SERVICE}.d && systemctl daemon-reload && systemctl stop {SERVICE}")
     vm.sh(f"sed -i 's/^ListenStream=.*/ListenStream=0.0.0.0:10000/' /etc/systemd/system/hotproxy.socket "
           f"&& systemctl daemon-reload && systemctl start hotproxy.socket")
     assert vm.show(SERVICE, "ActiveState")["ActiveState"] == "inactive"
     assert get(vm) == (200, "v2")  # this connection waited in systemd's socket and started the service
     assert "listener 'ingress' serves on the socket systemd passed" in vm.journal(SERVICE)
 
-    with Load(vm) as load:
+    # New connections only: a full restart closes the keep-alive ones (a client's next request on
+    # one may cross the close), but no connection attempt is refused or lost meanwhile: they wait
+    # in systemd's socket until the new process accepts them.
+    with Load(vm, keep_alive=False, timeout=60) as load:
         load.wait_for(20)
         vm.sh(f"systemctl restart {SERVICE}")  # stopped (drained) and started again: a new process
         load.wait_for(20)
@@ -215,12 +252,18 @@ def test_socket_activation_keeps_connections_across_a_full_restart(vm):
     assert load.failures == [] and load.done > 40
 
 
-def test_stop_drains_and_exits_cleanly(vm):
+def test_stop_right_after_a_hot_restart_drains_and_exits_cleanly(vm):
+    # the new epoch is not systemd's child: ExecStop, not KillSignal, must wait for its drain
+    pid = main_pid(vm)
+    vm.sh(f"systemctl kill --signal=SIGUSR2 --kill-whom=main {SERVICE}")
+    vm.wait_for(lambda: main_pid(vm) not in (0, pid), "MAINPID= from the new epoch")
+    new = main_pid(vm)
     vm.sh(f"systemctl stop hotproxy.socket {SERVICE}")
-    state = vm.show(SERVICE, "ActiveState", "Result", "ExecMainStatus")
-    assert state == {"ActiveState": "inactive", "Result": "success", "ExecMainStatus": "0"}
-    assert "graceful shutdown" in vm.journal(SERVICE)
-    vm.sh("systemctl reset-failed")
+    state = vm.show(SERVICE, "ActiveState", "Result")
+    assert state == {"ActiveState": "inactive", "Result": "success"}
+    journal = vm.journal(SERVICE)
+    assert any(f"[{new}]" in line and "graceful shutdown" in line for line in journal.splitlines()), journal
+    assert f"Killing process {new}" not in journal
 
 
 def test_template_instances_run_side_by_side_with_their_own_base_id(vm):
@@ -241,3 +284,12 @@ def test_template_instances_run_side_by_side_with_their_own_base_id(vm):
     assert (get(vm, 10100), get(vm, 10200)) == ((200, "a"), (200, "b"))
     vm.sh("systemctl stop hotproxy@a hotproxy@b")
 
+
+
+def test_uninstall_removes_the_install_but_the_config(vm):
+    output = vm.install_sh("uninstall")
+    assert "kept /etc/hotproxy" in output
+    assert vm.show(SERVICE, "LoadState")["LoadState"] == "not-found"
+    assert vm.sh("getent passwd hotproxy || echo none") == "none"
+    assert vm.sh("ls /opt; ls /etc/systemd/system | grep hotproxy || true") == ""
+    assert vm.sh("cat /etc/hotproxy/envoy.yaml") == config("v2").strip()

@@ -235,7 +235,11 @@ do_install() {
     make_venv
     WORK=$(mktemp -d)
     trap 'rm -rf "$WORK"' EXIT
-    [ -n "$WHEEL" ] || build_wheel "$WORK"
+    if [ -n "$WHEEL" ]; then
+        [ -f "$WHEEL" ] || die "--wheel $WHEEL: no such file"
+    else
+        build_wheel "$WORK"
+    fi
     install_wheel
     add_user
     install_config
@@ -266,7 +270,10 @@ do_uninstall() {
     rm -rf "$UNITS/hotproxy.service.d/notify-reload.conf" "$UNITS/hotproxy@.service.d/notify-reload.conf"
     rmdir "$UNITS/hotproxy.service.d" "$UNITS/hotproxy@.service.d" 2>/dev/null || true
     rm -f "$LOGROTATE"
-    systemd_runs && systemctl daemon-reload
+    if systemd_runs; then
+        systemctl daemon-reload
+        systemctl reset-failed 'hotproxy*' 2>/dev/null || true
+    fi
     if system_wide; then
         marker_has created-user && userdel "$SERVICE_USER"
         marker_has created-group && getent group "$SERVICE_USER" >/dev/null && groupdel "$SERVICE_USER"
