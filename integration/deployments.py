@@ -4,7 +4,8 @@ come from the deployment's own gen-certs script, mounted where the configs expec
 (``certs/`` under the working directory, /etc/hotproxy, as a VM install has it).
 
 Addresses: every topology has its own /24s in 172.30.x (``internal=True`` networks), so modules
-running one after the other never meet.
+never meet; another run on the same engine holding one moves this one to a free /24
+(``Topology.network``).
 """
 from __future__ import annotations
 
@@ -59,9 +60,8 @@ def double_proxy(topology: Topology, workdir: Path, octet: int, base_id: int,
     process started on the host (so SIGHUP and SIGUSR2 behave as on a VM); the inner tier's
     hotproxy is its container's command (so ``docker restart`` restarts it)."""
     certs = generate_certs("double-proxy", workdir)
-    front, back = f"172.30.{octet}", f"172.30.{octet + 1}"
-    topology.network(DoubleProxy.FRONT, f"{front}.0/24")
-    topology.network(DoubleProxy.BACK, f"{back}.0/24")
+    front = topology.network(DoubleProxy.FRONT, octet)
+    back = topology.network(DoubleProxy.BACK, octet + 1)
     etc = {str(certs): {"bind": f"{ETC}/certs", "mode": "ro"}}
     config = DEPLOY / "double-proxy"
     service = topology.service("service", {DoubleProxy.BACK: f"{back}.40"},
@@ -99,8 +99,7 @@ class FrontProxy:
 
 def front_proxy(topology: Topology, workdir: Path, octet: int, base_id: int) -> FrontProxy:
     certs = generate_certs("front-proxy", workdir)
-    net = f"172.30.{octet}"
-    topology.network("net", f"{net}.0/24")
+    net = topology.network("net", octet)
     etc = {str(certs): {"bind": f"{ETC}/certs", "mode": "ro"}}
     services = {name: topology.service(name, {"net": f"{net}.{30 + index}"},
                                        aliases={"net": [f"service-{name}.internal"]})
@@ -144,8 +143,7 @@ def run_iptables_script(topology: Topology, app: Host, *args: str) -> str:
 def sidecar_pod(topology: Topology, octet: int, base_id: int) -> SidecarPod:
     """The application is echo_service.py on 9080 and 9090, started before anything else and
     never told about the proxy; iptables.sh runs in an init container, as istio-init does."""
-    net = f"172.30.{octet}"
-    topology.network("pod", f"{net}.0/24")
+    net = topology.network("pod", octet)
     remote = topology.service("remote", {"pod": f"{net}.20"}, ports=(8080, 7070))
     app = topology.service("productpage", {"pod": f"{net}.10"}, ports=(9080, 9090))
     in_pod = {"network_mode": f"container:{app.container.id}"}

@@ -4,7 +4,6 @@ a hot restart of the edge. Skipped without a Docker engine."""
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 

@@ -18,8 +18,6 @@ import time
 import uuid
 from pathlib import Path
 
-from docker.types import IPAMConfig, IPAMPool
-
 from images import LABEL, ROOT, host_mounts, remove_labelled
 
 PYTHON = sys.executable
@@ -103,13 +101,25 @@ class Topology:
     def _name(self, name: str) -> str:
         return f"hpit-{self.run_id}-{name}"
 
-    def network(self, name: str, subnet: str):
-        gateway = subnet.rsplit(".", 1)[0] + ".1"
-        network = self.client.networks.create(
-            self._name(name), driver="bridge", internal=True, labels={LABEL: self.run_id},
-            ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=subnet, gateway=gateway)]))
-        self.networks[name] = network
-        return network
+    def network(self, name: str, octet: int) -> str:
+        """Creates the network ``name`` on 172.30.<octet>.0/24, or, when another run on the same
+        engine holds that subnet, on the first free one from 172.30.100.0/24 up; returns its
+        prefix ("172.30.<x>"), from which the hosts' fixed addresses are made."""
+        from docker.errors import APIError  # here: without the SDK, tests skip, not fail to import
+        from docker.types import IPAMConfig, IPAMPool
+        for candidate in (octet, *range(100, 255)):
+            prefix = f"172.30.{candidate}"
+            try:
+                network = self.client.networks.create(
+                    self._name(name), driver="bridge", internal=True, labels={LABEL: self.run_id},
+                    ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=f"{prefix}.0/24", gateway=f"{prefix}.1")]))
+            except APIError as error:
+                if "overlap" in str(error):
+                    continue
+                raise
+            self.networks[name] = network
+            return prefix
+        raise RuntimeError("no free 172.30.x.0/24 subnet")
 
     def host(self, name: str, command: list[str], networks: dict[str, str],
              aliases: dict[str, list[str]] | None = None, mounts: dict | None = None,
@@ -189,7 +199,7 @@ def wait_until(predicate, what: str, host: Host | None = None, timeout: float = 
         time.sleep(interval)
 
 
-def wait_until_serving(host: Host, log_text=None, port: int = 9901, timeout: float = 60.0) -> None:
+def wait_until_serving(host: Host, port: int = 9901, timeout: float = 60.0) -> None:
     """hotproxy on ``host`` answers its admin's /ready."""
     def ready():
         return host.http(f"http://127.0.0.1:{port}/ready", "--timeout", "2").get("status") == 200
