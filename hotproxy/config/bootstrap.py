@@ -76,6 +76,7 @@ class Bootstrap:
     stats_flush_interval: float = 5.0
     node_id: str = ""
     node_cluster: str = ""
+    node_zone: str = ""         # node.locality.zone: spans' zone tag (hotproxy/tracing/)
     stats_config: StatsConfig = StatsConfig()
     stats_sinks: tuple[StatsSink, ...] = ()
     overload_manager: OverloadManager | None = None

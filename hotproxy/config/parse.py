@@ -90,9 +90,10 @@ def _bootstrap(node: Node) -> Bootstrap | None:
         m.at("stats_flush_interval").fail("must be at least 0.001s and less than 300s")
     resources = m.nested("static_resources", lambda n: n.message(STATIC_RESOURCES))
     envoy_node = m.nested("node", lambda n: n.message(NODE))
+    node_locality = None
     if envoy_node is not None:     # sent to control planes as they are, once checked
         envoy_node.nested("metadata", lambda n: n.message(StructFields()))
-        envoy_node.nested("locality", locality)
+        node_locality = envoy_node.nested("locality", locality)
     return Bootstrap(
         **(_static_resources(resources) if resources else {}),
         **present(admin=m.nested("admin", admin),
@@ -103,7 +104,8 @@ def _bootstrap(node: Node) -> Bootstrap | None:
                   layered_runtime=m.nested("layered_runtime", layered_runtime),
                   dynamic_resources=m.nested("dynamic_resources", dynamic_resources),
                   node_id=envoy_node and envoy_node.string("id"),
-                  node_cluster=envoy_node and envoy_node.string("cluster")))
+                  node_cluster=envoy_node and envoy_node.string("cluster"),
+                  node_zone=node_locality and node_locality[1]))
 
 
 def _static_resources(m) -> dict:

@@ -26,7 +26,7 @@ def collector():
 
 
 def zipkin_config(next_port, collector_port, node="node-a", tracing=None, zipkin=None,
-                  router=None, route=None, runtime=None):
+                  router=None, route=None, runtime=None, zone=None):
     """One proxy: a traced listener whose only route goes to ``next_port``."""
     provider = {"@type": ZIPKIN_TYPE, "collector_cluster": "zipkin",
                 "collector_endpoint": "/api/v2/spans",
@@ -47,7 +47,8 @@ def zipkin_config(next_port, collector_port, node="node-a", tracing=None, zipkin
                                                 "typed_config": hcm}]}]}
     layer = {"tracing.zipkin.min_flush_spans": 1, **(runtime or {})}
     return to_yaml({
-        "node": {"id": node, "cluster": f"svc-{node}"},
+        "node": {"id": node, "cluster": f"svc-{node}",
+                 **({"locality": {"zone": zone}} if zone else {})},
         "admin": {"address": {"socket_address": {"address": "127.0.0.1",
                                                  "port_value": "{port:admin}"}}},
         "layered_runtime": {"layers": [{"name": "static", "static_layer": layer}]},
@@ -301,3 +302,10 @@ def test_verbose_spans_log_the_streams_timings(proxy_factory, upstream, collecto
                       "last_downstream_tx_byte_sent", "ss"]
     times = [a["timestamp"] for a in span["annotations"]]
     assert span["timestamp"] <= times[0] <= times[1] <= times[2]
+
+
+def test_the_nodes_zone_tags_the_span(proxy_factory, upstream, collector, client_factory):
+    proxy = proxy_factory(zipkin_config(upstream.port, collector.port, zone="eu-west-1a"))
+    get(client_factory, proxy.port("listen"))
+    [span] = collector.wait_for(1)
+    assert span["tags"]["zone"] == "eu-west-1a"
