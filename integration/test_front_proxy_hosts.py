@@ -53,6 +53,9 @@ def test_a_stopped_service_host_is_failed_over_with_no_5xx_once_the_health_check
     a2.container.stop(timeout=1)
     wait_until(lambda: healthy_a_hosts(deployment) == 1, "the health check to notice", deployment.front)
     assert deployment.front.stats()["cluster.service_a.health_check.failure"] >= 1
+    # the arbiter counts it, then tells the worker: round robin over a1 alone from then on
+    wait_until(lambda: {served_by(deployment.get("/service/a/")) for _ in range(4)} == {"a1"},
+               "the worker to leave a2 out", deployment.front)
     with Load(deployment.client, deployment.url("/service/a/"), deployment.workdir / "failover") as load:
         load.wait_for(60)
     assert load.failures() == [], load.summary()
