@@ -6,8 +6,9 @@ STAMP := $(VENV)/.installed
 CONFIG ?= deploy/quickstart.yaml
 
 # Debian packages: what the Python dependencies build against (python-prctl needs libcap's headers),
-# and the openssl command deploy/double-proxy/gen-certs.sh uses (its test too).
-SYSTEM_PACKAGES := libcap-dev openssl
+# the openssl command deploy/double-proxy/gen-certs.sh uses (its test too), and the commands the
+# runbooks run (docs/runbooks/, tests/integration/test_runbooks.py: curl, jq, openssl, logrotate).
+SYSTEM_PACKAGES := libcap-dev openssl curl jq logrotate
 BENCH_PACKAGES := wrk nginx-light
 
 .PHONY: run test unit integration integration-docker install uninstall bench bench-xds fuzz system-deps bench-deps clean

@@ -268,6 +268,7 @@ def test_upgrade(ports, arbiters, client_factory, tmp_path):
     walk.step("kill -USR2")
     arbiters.follow(admin)
     assert kept.request().status == 200           # the idle keep-alive connection moved across
+    walk.step("hot_restart_epoch")
     walk.step("kill -0")
     assert "serving: 2 workers, generation 1, epoch 1" in log.read_text()
 
