@@ -55,7 +55,7 @@ class Tracer:
             sets.append((self.driver.stat_prefix, self.driver.stats))
         return sets
 
-    def start(self, conn, stream, headers):
+    def start(self, stream, headers):
         """Decide for the request whose upstream headers are ``headers`` (edited in place: the
         marked x-request-id) and start its span."""
         info = stream.info
@@ -168,7 +168,7 @@ class Tracer:
         if not headers:
             return None
         stream = _Late(info)
-        self.start(None, stream, list(headers))
+        self.start(stream, list(headers))
         return info.trace
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from harness import (HCM_TYPE, ROUTER_TYPE, admin_counter, refused_port, static_cluster,
                      to_yaml)
+from h2_client import H2Client
 from trace_collectors import ZipkinCollector
 
 ZIPKIN_TYPE = "type.googleapis.com/envoy.config.trace.v3.ZipkinConfig"
@@ -309,3 +310,20 @@ def test_the_nodes_zone_tags_the_span(proxy_factory, upstream, collector, client
     get(client_factory, proxy.port("listen"))
     [span] = collector.wait_for(1)
     assert span["tags"]["zone"] == "eu-west-1a"
+
+
+def test_an_http2_client_is_traced_alike(proxy_factory, upstream, collector):
+    proxy = proxy_factory(zipkin_config(upstream.port, collector.port,
+                                        route={"decorator": {"operation": "h2-op"}}))
+    client = H2Client(proxy.port("listen"))
+    try:
+        response = client.request("GET", "/orders/7", authority="shop.example")
+    finally:
+        client.close()
+    assert response.status == 200
+    assert response.header(b"x-envoy-decorator-operation") == b"h2-op"
+    [span] = collector.wait_for(1)
+    headers = forwarded(upstream)
+    assert (span["traceId"], span["id"]) == (headers["x-b3-traceid"], headers["x-b3-spanid"])
+    assert span["tags"]["http.protocol"] == "HTTP/2"
+    assert span["tags"]["http.url"] == "http://shop.example/orders/7"

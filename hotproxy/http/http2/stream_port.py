@@ -81,6 +81,10 @@ class StreamPort:
         return self.connection.local_address
 
     @property
+    def direct_local_address(self):
+        return self.connection.direct_local_address
+
+    @property
     def local_ip(self):
         return self.connection.local_ip
 

@@ -38,7 +38,7 @@ def route_request(conn, stream, target, decorate):
         stream.route = grpc_timed(route, head.headers)
     headers = head.headers if decorate is None else decorate(conn, stream)
     if hcm.tracer is not None:
-        hcm.tracer.start(conn, stream, headers)
+        hcm.tracer.start(stream, headers)
     if decorate is not None and head.expect_continue:
         send_all(conn.sock, CONTINUE)
     hcm.router.start(stream, conn, target, headers)
