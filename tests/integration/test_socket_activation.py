@@ -2,13 +2,11 @@
 on the first connection and passes it the listening sockets (LISTEN_FDS, LISTEN_FDNAMES), which
 hotproxy serves on instead of binding, across SIGHUP reloads and a hot restart."""
 import json
-import os
 import shutil
 import signal
 import socket
 import subprocess
 import threading
-import time
 
 import psutil
 import pytest
