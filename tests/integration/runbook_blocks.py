@@ -143,6 +143,17 @@ def run_local(block: Block, env: dict, cwd: Path, timeout: float = 120) -> str:
     return result.stdout
 
 
+def run_in_container(container, block: Block, env: dict, timeout_s: int = 180) -> str:
+    """Runs a ``sh systemd`` block in ``container`` (a docker SDK container) as ``run_local`` runs
+    a ``sh`` block; ``env``: the runbook variables as they are on that host."""
+    script = with_shell_state(block, "/root/.runbook-shell-state")
+    status, output = container.exec_run(["timeout", str(timeout_s), "bash", "-euo", "pipefail", "-c", script],
+                                        environment=env)
+    output = output.decode(errors="replace")
+    check(block, status, output)
+    return output
+
+
 class Walk:
     """One runbook's blocks of one kind, run in their order. ``step(piece)`` is the next block,
     which must contain ``piece``; ``done()`` asserts none was left out."""

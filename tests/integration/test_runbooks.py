@@ -30,7 +30,8 @@ from cryptography import x509
 from certs import CA
 from harness import (HCM_TYPE, ROOT, ROUTER_TYPE, Proxy, Upstream, admin_stats, next_base_id, read_lines, refused_port, render, static_cluster,
                      to_yaml, wait_for_port)
-from runbook_blocks import LOCAL, RunbookFormatError, Walk, mismatch, parse, run_local, runbook_paths
+from runbook_blocks import (LOCAL, SYSTEMD, RunbookFormatError, Walk, mismatch, parse, run_in_container, run_local,
+                            runbook_paths)
 
 HOTPROXY = str(Path(sys.prefix) / "bin" / "hotproxy")
 TLS_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext"
@@ -491,15 +492,111 @@ def test_incident_stats(sites, ports, client_factory, tmp_path):
     walk.done()
 
 
+# --- the sh systemd blocks, on a VM install under a real systemd
+
+#: the runbooks with ``sh systemd`` blocks, in the order test_systemd_blocks walks them
+SYSTEMD_RUNBOOKS = ("deploy-config.md", "reload-failures.md", "upgrade.md", "rotate-logs.md")
+VM_CONFIG = "/etc/hotproxy/envoy.yaml"
+VM_ENV = {"HOTPROXY": "/opt/hotproxy/.venv/bin/hotproxy", "CONFIG": VM_CONFIG, "ADMIN": "http://127.0.0.1:9901",
+          "LISTENER": "http://127.0.0.1:10000", "ACCESS_LOG": "/var/log/hotproxy/access.log"}
+
+
+def vm_config(body):
+    """The VM's config: a listener answering ``body`` and logging to /var/log/hotproxy/access.log."""
+    route = {"name": "routes", "virtual_hosts": [{"name": "app", "domains": ["*"], "routes": [
+        {"match": {"prefix": "/"}, "direct_response": {"status": 200, "body": {"inline_string": body}}}]}]}
+    manager = {"name": "envoy.filters.network.http_connection_manager", "typed_config": {
+        "@type": HCM_TYPE, "stat_prefix": "ingress_http", "route_config": route,
+        "access_log": [{"name": "envoy.access_loggers.file",
+                        "typed_config": {"@type": FILE_LOG_TYPE, "path": VM_ENV["ACCESS_LOG"]}}],
+        "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {"@type": ROUTER_TYPE}}]}}
+    return json.dumps({
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 9901}}},
+        "static_resources": {
+            "listeners": [{"name": "ingress", "address": {"socket_address": {"address": "0.0.0.0", "port_value": 10000}},
+                           "filter_chains": [{"filters": [manager]}]}],
+            "clusters": [static_cluster("spare", 9)]}}, indent=1)
+
+
+@pytest.fixture(scope="module")
+def vm(tmp_path_factory):
+    """A container whose PID 1 is systemd, with hotproxy installed by scripts/install.sh as on a
+    VM (integration/systemd_container.py, the Docker harness's), serving vm_config("v1")."""
+    docker = pytest.importorskip("docker")
+    sys.path.append(str(ROOT / "integration"))
+    from images import base_image, remove_labelled
+    from systemd_container import SystemdHost, build_wheels
+    try:
+        client = docker.from_env()
+        client.ping()
+    except Exception as exc:  # no engine, no socket, no permission
+        pytest.skip(f"no Docker engine: {exc}")
+    run = "runbooks-" + os.urandom(4).hex()
+    wheels = tmp_path_factory.mktemp("wheels")
+    release, _upgrade = build_wheels(wheels)
+    try:
+        host = SystemdHost(client, base_image(client), run, tmp_path_factory.mktemp("systemd"), wheels)
+        host.wait_booted()
+        host.write(VM_CONFIG, vm_config("v1"))
+        host.install_sh("install", "--wheel", release)
+        host.sh("mkdir -p /var/lib/logrotate")        # what Debian's logrotate package makes
+        yield host
+    finally:
+        remove_labelled(client, run)
+
+
+def vm_get(vm, path="/"):
+    return vm.sh(f"curl -s {VM_ENV['LISTENER']}{path}")
+
+
+def vm_reload(vm):
+    """``systemctl reload``, as the operator did, then until the reload has ended."""
+    done = "curl -s 'http://127.0.0.1:9901/stats?filter=^server\\.reload_(total|failed)$'"
+    before = vm.sh(done)
+    vm.sh("systemctl reload hotproxy")
+    vm.wait_for(lambda: vm.sh(done) != before, "the reload to end", timeout=90)
+
+
+def test_systemd_blocks(vm):
+    walks = {name: Walk(name, SYSTEMD, lambda block: run_in_container(vm.container, block, VM_ENV))
+             for name in SYSTEMD_RUNBOOKS}
+    assert vm_get(vm) == "v1"
+
+    vm.write(VM_CONFIG, vm_config("v2"))
+    walks["deploy-config.md"].step("systemctl reload")
+    assert vm_get(vm) == "v2"
+
+    vm.write(VM_CONFIG, vm_config("v2").replace('"connect_timeout": "1s"', '"connect_timeout": "5"'))
+    vm_reload(vm)
+    walks["reload-failures.md"].step("StatusText")
+    assert vm_get(vm) == "v2"
+    vm.write(VM_CONFIG, vm_config("v2"))
+    vm_reload(vm)
+
+    walks["upgrade.md"].step("SIGUSR2")
+    assert vm_get(vm) == "v2"
+
+    vm.sh(f"until [ -s {VM_ENV['ACCESS_LOG']} ]; do curl -s -o /dev/null {VM_ENV['LISTENER']}/; sleep 1; done")
+    walks["rotate-logs.md"].step("logrotate --force")
+    assert "/after-rotation" not in vm.sh(f"cat {VM_ENV['ACCESS_LOG']}.1")
+    for walk in walks.values():
+        walk.done()
+
+
 # --- the conventions themselves
 
 def test_every_runbook_has_a_test_and_an_index_entry():
+    """A runbook's sh blocks are walked by test_<its name>, its sh systemd blocks by
+    test_systemd_blocks; each walk fails on a block it did not run (Walk.done)."""
     tested = {name for name in globals() if name.startswith("test_")}
     index = (Path(runbook_paths()[0]).parent / "README.md").read_text()
     for path in runbook_paths():
+        kinds = {block.kind for block in parse(path)}
+        assert LOCAL in kinds, f"{path.name} has no sh block"
         assert f"test_{path.stem.replace('-', '_')}" in tested, f"{path.name} has no test here"
+        assert (SYSTEMD in kinds) == (path.name in SYSTEMD_RUNBOOKS), \
+            f"{path.name}: its sh systemd blocks and SYSTEMD_RUNBOOKS disagree"
         assert f"]({path.name})" in index, f"{path.name} is not in docs/runbooks/README.md"
-        assert parse(path), f"{path.name} has no sh block"
 
 
 def test_output_lines_match_in_order_with_ellipses():
