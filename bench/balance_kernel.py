@@ -10,7 +10,8 @@ the accept spread and the wasted wakeups per worker, for three ways to share the
   kernel hashes each connection to one socket, and only its worker is woken.
 
 Each worker accepts like gevent's StreamServer (up to 100 per wakeup, until EAGAIN) and answers
-one HTTP request per connection. Two loads: ``serial`` (one connection at a time: an idle server)
+one HTTP request per connection. Two loads: ``serial`` (one connection at a time, ``--gap``
+apart: every worker is asleep when one arrives)
 and ``parallel`` (``--clients`` clients each opening connection after connection).
 
     python bench/balance_kernel.py --reps 3
@@ -110,6 +111,7 @@ def run(mode, load, args):
     if load == "serial":
         while time.monotonic() < deadline:
             connect_once(port)
+            time.sleep(args.gap)
     else:
         def client():
             while time.monotonic() < deadline:
@@ -156,6 +158,8 @@ def main():
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--gap", type=float, default=0.002,
+                        help="pause between serial connections, so that every worker sleeps between them")
     args = parser.parse_args()
     rows = {(mode, load): [] for load in ("serial", "parallel") for mode in MODES}
     for _rep in range(args.reps):                   # interleaved

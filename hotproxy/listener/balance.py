@@ -44,6 +44,7 @@ class ExactBalance:
         self._seen_progress = None  # the accepts of all workers when this one last stood aside
         self._idle_checks = 0
         self.overdue = False
+        self.overdue_accepts = 0    # connections taken out of turn (a stuck least-loaded worker)
 
     @classmethod
     def from_counts(cls, counts, listener_config) -> ExactBalance | None:
@@ -73,6 +74,7 @@ class ExactBalance:
         self._publish()
         if accepted:
             self._accepted_row[self._slot] += 1
+            self.overdue_accepts += self.overdue
             self._seen_progress = None
             self._idle_checks = 0
             self.overdue = False

@@ -146,7 +146,7 @@ def test_standing_aside_without_progress_makes_the_turn_overdue(spawn):
     first.recheck()
     assert first.my_turn() and first.overdue
     accept(first)                       # the overdue accept: back to taking turns
-    assert not first.overdue and not first.my_turn()
+    assert not first.overdue and not first.my_turn() and first.overdue_accepts == 1
 
 
 def test_progress_elsewhere_restarts_the_patience(spawn):
@@ -169,3 +169,105 @@ def test_a_recheck_without_standing_aside_counts_nothing(spawn):
     for _ in range(OVERDUE_CHECKS + 1):
         first.recheck()
     assert not first.overdue and not first.my_turn()
+
+
+# The accept side (manager.py's _BalancedServer), two "workers" in one gevent loop on one socket.
+
+class Worker:
+    """A balanced server that holds every connection it accepts until told to let one go."""
+
+    def __init__(self, listening, balance):
+        from gevent import socket as gsocket
+        from gevent.event import Event
+        from hotproxy.listener.manager import _BalancedServer
+        self.held = []
+        self._release = []
+
+        def handle(sock, address):
+            done = Event()
+            self.held.append(sock)
+            self._release.append(done)
+            try:
+                done.wait()
+            finally:
+                self.server.connection_ended()
+
+        self.server = _BalancedServer(gsocket.socket(fileno=os.dup(listening.fileno())), handle, "default",
+                                      balance)
+        self.server.start()
+
+    def let_go(self):
+        self._release.pop(0).set()
+        self.held.pop(0).close()
+
+    def stall(self):
+        """Stop accepting while still counting as an accepting worker (a stuck process)."""
+        self.server._watcher.stop()
+
+
+@pytest.fixture
+def pair(spawn):
+    import socket
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    listening.listen(64)
+    workers = [Worker(listening, spawn("w0")), Worker(listening, spawn("w1"))]
+    clients = []
+
+    def connect():
+        import gevent
+        from gevent import socket as gsocket
+        client = gsocket.create_connection(listening.getsockname())
+        clients.append(client)
+        gevent.sleep(0)
+        return client
+
+    yield workers, connect
+    for worker in workers:
+        worker.server.close()
+    for client in clients:
+        client.close()
+    listening.close()
+
+
+def wait_until(check):
+    import gevent
+    for _ in range(2000):
+        if check():
+            return True
+        gevent.sleep(0.005)
+    return False
+
+
+def test_connections_alternate_between_two_idle_workers(pair):
+    workers, connect = pair
+    for count in range(1, 7):
+        connect()
+        assert wait_until(lambda: sum(len(w.held) for w in workers) == count)
+        assert abs(len(workers[0].held) - len(workers[1].held)) <= 1
+
+
+def test_a_worker_standing_aside_gets_its_turn_back_when_one_of_its_connections_ends(pair):
+    (first, second), connect = pair
+    for _ in range(3):
+        connect()
+    assert wait_until(lambda: len(first.held) + len(second.held) == 3)
+    more, fewer = (first, second) if len(first.held) > len(second.held) else (second, first)
+    fewer.stall()                       # the least-loaded worker does not accept for now
+    connect()
+    assert wait_until(lambda: more.server._recheck is not None)    # it stood aside
+    before = len(more.held)
+    more.let_go()                       # now it is the least loaded
+    assert wait_until(lambda: len(more.held) == before)
+    assert more.server.balance.overdue_accepts == 0      # taken on its turn, not as overdue
+
+
+def test_a_stuck_least_loaded_worker_does_not_hold_connections_forever(pair):
+    (first, second), connect = pair
+    connect()
+    assert wait_until(lambda: len(first.held) + len(second.held) == 1)
+    loaded, idle = (first, second) if first.held else (second, first)
+    idle.stall()
+    connect()                           # idle has the turn but never accepts
+    assert wait_until(lambda: len(loaded.held) == 2)
+    assert idle.held == [] and loaded.server.balance.overdue_accepts == 1
