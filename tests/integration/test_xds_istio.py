@@ -4,8 +4,7 @@ it) and resources named and shaped as istiod builds them for a sidecar, served o
 test management server (xds_control.py).
 
 What of Istio's bootstrap hotproxy refuses is left out here and listed in docs/xds.md ("Under
-istiod"): bootstrap_extensions, tracing, stats_sinks, cluster_manager, stats_config.stats_matcher,
-admin.profile_path, Unix-socket (pipe) addresses, and on xds-grpc upstream_connection_options and
+istiod"): bootstrap_extensions, tracing, cluster_manager, admin.profile_path, Unix-socket (pipe) addresses, and on xds-grpc upstream_connection_options and
 max_requests_per_connection. istio-agent's xds-grpc is a Unix socket to its own xDS proxy (which
 speaks TLS to istiod); here it is plain HTTP/2 on loopback. The pushed resources keep the fields
 hotproxy takes; what istiod sends that it refuses is in docs/xds.md too, the most common of it
@@ -121,7 +120,19 @@ def istio_bootstrap(ports, xds_type="GRPC"):
                                        {"name": "admin", "admin_layer": {}}]},
         "stats_config": {"use_all_default_tags": False,
                          "stats_tags": [{"tag_name": name, "regex": regex}
-                                        for name, regex in ISTIO_STATS_TAGS]},
+                                        for name, regex in ISTIO_STATS_TAGS],
+                         # the inclusion list istio-agent writes, with what a pod's
+                         # proxyStatsMatcher (inclusionSuffixes, inclusionPrefixes) adds for the
+                         # stats checked below
+                         "stats_matcher": {"inclusion_list": {"patterns": [
+                             {"suffix": "upstream_rq_retry"}, {"prefix": "control_plane"},
+                             {"prefix": "reporter="}, {"prefix": "cluster_manager"},
+                             {"prefix": "listener_manager"}, {"prefix": "server"},
+                             {"prefix": "cluster.xds-grpc"}, {"prefix": "wasm"},
+                             {"suffix": "rbac.allowed"}, {"suffix": "rbac.denied"},
+                             {"suffix": "shadow_allowed"}, {"suffix": "shadow_denied"},
+                             {"safe_regex": {"regex": "vhost\\..*\\.route\\..*"}},
+                             {"prefix": "component"}, {"prefix": "istio"}]}}},
         "admin": {
             "access_log": [{"name": "envoy.access_loggers.file", "typed_config": {
                 "@type": T + "envoy.extensions.access_loggers.file.v3.FileAccessLog", "path": "/dev/null"}}],
