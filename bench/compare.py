@@ -385,7 +385,7 @@ class Bench:
 
     def run_memory(self, nginx_port, nginx_h2_port):
         """A fresh proxy per target and repetition: RSS per worker, KB per idle connection."""
-        idle_memory.raise_open_files_limit(self.args.idle_conns + 1024)
+        idle_memory.raise_open_files_limit(idle_memory.open_files_needed(self.args.idle_conns))
         names = [name for name in ("envoy", *HOTPROXY_TARGETS) if name in self.args.targets]
         samples = {}
         for rep in range(self.args.reps):

@@ -19,6 +19,15 @@ import psutil
 WORKER_MARKS = ("hotproxy: worker", "hotproxy.process.worker")
 WARM_REQUESTS = 400
 SETTLE_S = 1.0
+#: a proxy that stops answering (a connection limit reached) ends the point after this many
+GIVE_UP_AFTER_FAILURES = 3
+
+
+def open_files_needed(idle_conns):
+    """hotproxy's workers accept only as many connections as half their descriptor limit (each
+    may need an upstream one, listener/manager.py's accept_pool), and the bench holds the client
+    ends: twice the connections, and room for everything else."""
+    return 2 * idle_conns + 1024
 
 
 def raise_open_files_limit(needed):
@@ -122,13 +131,15 @@ def measure(port, root_pid, count, load_cpu=None):
         tree_before = tree_rss_bytes(root_pid)
         failed = 0
         for _ in range(count):
-            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-            sockets.append(sock)
             try:
+                sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+                sockets.append(sock)
                 if keepalive_request(sock) != 200:
                     failed += 1
             except OSError:
                 failed += 1
+            if failed >= GIVE_UP_AFTER_FAILURES:
+                break
         time.sleep(SETTLE_S)
         after = rss_bytes(holders)
         tree_after = tree_rss_bytes(root_pid)
