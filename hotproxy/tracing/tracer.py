@@ -1,10 +1,10 @@
 """A connection manager's tracing: the decision, the span, the context the upstream hears, and
 the span's end, reported with the stream's facts.
 
-``start`` runs as the router takes a request (http/router/terminal.py): it decides, marks the
-x-request-id, and starts the connection manager's span. ``upstream`` runs once the router chose
-the cluster (router.py): it starts the router's egress span when asked (start_child_span,
-spawn_upstream_span) and writes the context into the upstream request's headers. ``finish``
+``upstream`` runs once the router chose the cluster (router.py, the one test tracing costs the
+request path when it is off): ``start`` decides, marks the x-request-id and starts the
+connection manager's span, then the router's egress span starts when asked (start_child_span,
+spawn_upstream_span) and the context is written into the upstream request's headers. ``finish``
 runs as the stream is logged (stream_log.py): the tags, and the spans go to the reporter.
 A request that was answered before the router took it (a filter's reply, a malformed one) is
 decided and spanned there, from what the log has.
@@ -112,9 +112,14 @@ class Tracer:
         state.route = route
 
     def upstream(self, stream, cluster_name, headers):
-        """The router chose ``cluster_name``: the egress span, and the context upstream."""
+        """The router chose ``cluster_name`` for the request whose upstream headers are
+        ``headers``: the decision (unless made already), the egress span, and the context
+        upstream."""
         state = getattr(stream.info, "trace", None)
-        if state is None or state.span is None:
+        if state is None:
+            self.start(stream, headers)
+            state = stream.info.trace
+        if state.span is None:
             return
         span = state.span
         if self.child_spans:

@@ -36,12 +36,11 @@ def route_request(conn, stream, target, decorate):
                                 extra=[(b"location", location)])
     if route.extras and takes_grpc_timeout(route, head.headers):
         stream.route = grpc_timed(route, head.headers)
-    headers = head.headers if decorate is None else decorate(conn, stream)
-    if hcm.tracer is not None:
-        hcm.tracer.start(stream, headers)
-    if decorate is not None and head.expect_continue:
+    if decorate is None:
+        return hcm.router.start(stream, conn, target, head.headers)
+    if head.expect_continue:
         send_all(conn.sock, CONTINUE)
-    hcm.router.start(stream, conn, target, headers)
+    hcm.router.start(stream, conn, target, decorate(conn, stream))
 
 
 def redirect_scheme(head, connection_scheme):
