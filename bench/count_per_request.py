@@ -83,9 +83,10 @@ class Counter:
         scale = loaded_s / idle_s if idle_s else 0.0
         rows = []
         for name in sorted(set(loaded) | set(idle)):
-            calls = loaded.get(name, (0, 0))[0]
+            calls, failed = loaded.get(name, (0, 0))
             background = idle.get(name, (0, 0))[0] * scale
-            rows.append((name, calls / max(requests, 1), max(calls - background, 0) / max(requests, 1)))
+            per = max(requests, 1)
+            rows.append((name, calls / per, max(calls - background, 0) / per, failed / per))
         rows.sort(key=lambda row: (-row[2], row[0]))
         return {"requests": requests, "errors": errors, "rows": rows}
 
@@ -174,13 +175,14 @@ def report(results, args):
                 continue
             totals[name][0] += row[1]
             totals[name][1] += row[2]
-            cells.append(f"{row[2]:.2f} ({row[1]:.2f})")
+            failing = f", {row[3]:.2f} failing" if row[3] >= 0.005 else ""
+            cells.append(f"{row[2]:.2f} ({row[1]:.2f}{failing})")
         if any(per_target[name].get(syscall) and per_target[name][syscall][2] >= 0.005 for name in names):
             lines.append(f"| {syscall} | " + " | ".join(cells) + " |")
     lines.append("| **total** | " + " | ".join(f"**{net:.2f}** ({gross:.2f})" for gross, net in totals.values())
                  + " |")
-    text = ["", "System calls per request, without the idle rate (in brackets: with it); rows under 0.005 "
-                "per request left out:", "", *lines, ""]
+    text = ["", "System calls per request, without the idle rate (in brackets: with it, and how many of "
+                "them failed, with it too); rows under 0.005 per request left out:", "", *lines, ""]
     for name, result in results.items():
         calls = result["syscalls"]
         text.append(f"- {name}: {calls['requests']} requests traced, {calls['errors']} errors")
