@@ -7,6 +7,9 @@ the listeners stop accepting and new connections wait in the kernel's backlog un
 rather than failing on the file-descriptor limit (each proxied connection needs two). The
 overload manager's stop_accepting_connections pauses them the same way (``pause_accepting``).
 
+With connection_balance_config's exact_balance, a listener's workers take turns at accepting:
+the one holding the fewest of its connections accepts (``_BalancedServer``, balance.py).
+
 Before a connection reaches its chain, the overload manager may refuse it (listener/overload.py:
 the global connection limit, reject_incoming_connections); a connection_limit filter in the
 chain may hold and close it (network/connection_limit.py).
@@ -231,11 +234,11 @@ class ActiveListener:
 
     def adopt(self, sock, address):
         """Serve a connection accepted by an earlier generation, as if just accepted here."""
+        if self._balanced:
+            self._server.balance.opened(accepted=False)     # load here before the next accept
         gevent.spawn(self._adopted, sock, address)
 
     def _adopted(self, sock, address):
-        if self._balanced:
-            self._server.balance.opened(accepted=False)
         try:
             self._handle(sock, address, adopted=True)
         finally:
