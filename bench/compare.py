@@ -47,99 +47,19 @@ from __future__ import annotations
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-import psutil
-
-import idle_memory
-import reload_load
 from access_log_config import with_file_access_log
 from compare_args import BODY_PATHS, describe, parse_args
+from compare_common import (HERE, LOAD_CPU, NGINX_CONF, PROXY_CPU, ROOT, VENV_BIN, WRK_LUA,  # noqa: F401
+                            Target, free_port, http_get, tree_cpu_seconds, wait_for_port)
+from compare_points import MemoryAndReloadPoints
 from compare_tables import HOTPROXY_TARGETS, result_sections
-from spread import median  # noqa: F401 (tls_compare.py imports it from here)
-
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-VENV_BIN = Path(sys.executable).parent
-PROXY_CPU, LOAD_CPU = "0", "1"
-
-WRK_LUA = """
-done = function(summary, latency, requests)
-  io.write(string.format("RESULT %d %d %d %d\\n", summary.requests, latency:percentile(50),
-                         latency:percentile(99), summary.errors.status + summary.errors.connect +
-                         summary.errors.read + summary.errors.write + summary.errors.timeout))
-end
-"""
-
-NGINX_CONF = """
-worker_processes 1;
-daemon off;
-pid {dir}/nginx.pid;
-error_log {dir}/nginx-error.log;
-events {{ worker_connections 8192; }}
-http {{
-  access_log off;
-  keepalive_requests 10000000;
-  server {{
-    listen 127.0.0.1:{port};
-    listen 127.0.0.1:{h2_port} http2;
-    location = / {{ return 200 "hello world\\n"; }}
-    location = /64k {{ alias {dir}/64k.bin; }}
-    location = /64k-text {{ alias {dir}/64k.txt; }}
-    location = /1m {{ alias {dir}/1m.bin; }}
-    location = /1m-text {{ alias {dir}/1m.txt; }}
-  }}
-}}
-"""
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port, timeout=15):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing accepts on port {port}")
-
-
-def http_get(port, path):
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-        s.sendall(f"GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n".encode())
-        data = b""
-        while chunk := s.recv(65536):
-            data += chunk
-    return int(data.split(b" ", 2)[1])
-
-
-def tree_cpu_seconds(pid):
-    """user+system seconds of a process and all its descendants."""
-    total = 0.0
-    try:
-        root = psutil.Process(pid)
-        for proc in [root, *root.children(recursive=True)]:
-            try:
-                times = proc.cpu_times()
-                total += times.user + times.system
-            except psutil.NoSuchProcess:
-                pass
-    except psutil.NoSuchProcess:
-        pass
-    return total
-
+from spread import median  # noqa: F401 (tls_compare.py imports it, and the above, from here)
 
 SCRAPER = """
 import sys, time, urllib.request
@@ -150,12 +70,7 @@ while True:
 """
 
 
-class Target:
-    def __init__(self, name, port, pid, admin_port=None):
-        self.name, self.port, self.pid, self.admin_port = name, port, pid, admin_port
-
-
-class Bench:
+class Bench(MemoryAndReloadPoints):
     def __init__(self, args):
         self.args = args
         self.dir = Path(tempfile.mkdtemp(prefix="hotproxy-bench-"))
@@ -379,58 +294,6 @@ class Bench:
                 samples.setdefault(target.name, []).append(
                     {"mbps": moved / seconds / 1e6, "cpu_s_per_gb": cpu / (moved / 1e9)})
                 print(f"  tcp {target.name:8} {moved / seconds / 1e6:8.0f} MB/s", file=sys.stderr)
-        return samples
-
-    # memory
-
-    def run_memory(self, nginx_port, nginx_h2_port):
-        """A fresh proxy per target and repetition: RSS per worker, KB per idle connection."""
-        idle_memory.raise_open_files_limit(idle_memory.open_files_needed(self.args.idle_conns))
-        names = [name for name in ("envoy", *HOTPROXY_TARGETS) if name in self.args.targets]
-        samples = {}
-        for rep in range(self.args.reps):
-            for name in names:
-                started = len(self.processes)
-                targets = self.proxies(self.http_config(), names=(name,), upstream=nginx_port,
-                                       upstream_h2=nginx_h2_port)
-                try:
-                    for target in targets:
-                        result = idle_memory.measure(target.port, target.pid, self.args.idle_conns, LOAD_CPU)
-                        samples.setdefault(target.name, []).append(result)
-                        print(f"  rep {rep + 1} memory {target.name:8} {result['rss_mb_per_holder']:6.1f} MB/worker "
-                              f"{result['kb_per_conn']:6.1f} KB/idle conn ({result['open']} open)", file=sys.stderr)
-                finally:
-                    self.stop_since(started)
-        return samples
-
-    # reload under load
-
-    def run_reload(self, nginx_port, nginx_h2_port, lua):
-        config = self.http_config()
-        ports = {"upstream": nginx_port, "upstream_h2": nginx_h2_port}
-        reloaders = []
-        if "envoy" in self.args.targets and (VENV_BIN / "envoy").exists():
-            port = free_port()
-            rendered = self.render(config, "envoy-reload", listen=port, **ports)
-            reloaders.append((reload_load.EnvoyHotRestarts(self.start, VENV_BIN / "envoy", PROXY_CPU, rendered,
-                                                           self.base_id()), port))
-            wait_for_port(port)
-        for target in self.proxies(config, names=[n for n in HOTPROXY_TARGETS if n in self.args.targets], **ports):
-            reloaders.append((reload_load.HotproxyReloads(target), target.port))
-        samples = {}
-        for reloader, port in reloaders:
-            self.wrk(Target(reloader.label, port, reloader.pid), "/", max(self.args.reload_conns), lua)
-        for rep in range(self.args.reps):
-            for conns in self.args.reload_conns:
-                for reloader, port in reloaders:
-                    def load():
-                        return self.wrk(Target(reloader.label, port, reloader.pid), "/", conns, lua)
-                    for mode, run in (("steady", reload_load.steady), ("reload", reload_load.under_reloads)):
-                        result = {**run(reloader, load), "every_s": reload_load.RELOAD_EVERY_S}
-                        samples.setdefault((reloader.label, conns, mode), []).append(result)
-                        print(f"  rep {rep + 1} {mode:6} c={conns:<3} {reloader.label:17} p99 {result['p99']:6.2f} ms "
-                              f"{result['generations']}/{result['reloads']} reloads {result['errors']} errors",
-                              file=sys.stderr)
         return samples
 
 
