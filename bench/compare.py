@@ -6,7 +6,7 @@ hotproxy run the same config file (bench/configs/http.yaml, bench/configs/tcp.ya
 filled in). CPU per request is the proxy's whole process tree's user+system time (from /proc, via
 psutil) over a wrk run, divided by the requests wrk completed.
 
-    python bench/compare.py                  # full run (~10 min)
+    python bench/compare.py                  # full run (~20 min)
     python bench/compare.py --quick          # 3 s points, one repetition
 
 Two more hotproxy targets measure the cost of stats: ``hotproxy-scraped`` is hotproxy with an
