@@ -152,9 +152,10 @@ class Arbiters:
             log.close()
 
 
-def wait_for_text(path, needle, timeout=60):
+def wait_for_text(path, needle, timeout=60, count=1):
+    """Until ``needle`` is ``count`` times in the file at ``path`` (a log another process writes)."""
     deadline = time.monotonic() + timeout
-    while needle not in (path.read_text(errors="replace") if path.exists() else ""):
+    while (path.read_text(errors="replace") if path.exists() else "").count(needle) < count:
         assert time.monotonic() < deadline, f"{needle!r} not in {path}"
         time.sleep(0.1)
 

@@ -301,6 +301,16 @@ def test_reload_failures(ports, arbiters, client_factory, tmp_path):
     wait_for_text(log, "this epoch serves on")
     walk.step("this epoch serves on")
     serves_v1()
+
+    config.write_text(good)
+    starting = log.read_text().count("SIGUSR2: starting epoch 1")
+    os.kill(arbiter.pid, signal.SIGUSR2)
+    wait_for_text(log, "SIGUSR2: starting epoch 1", count=starting + 1)
+    os.kill(arbiter.pid, signal.SIGUSR2)           # while epoch 1 starts (a Python process takes seconds)
+    wait_for_text(log, "hot restart refused")
+    walk.step("hot restart refused")
+    arbiters.follow(admin)
+    serves_v1()
     walk.done()
     busy.close()
 
