@@ -54,7 +54,7 @@ from .spawn import spawn_flusher, spawn_worker
 from .startup import describe, finish_init_only, report_failure
 from .stats_collector import StatsCollector
 from .supervisor import AuxiliarySpec, DrainSettings, Supervisor
-from .systemd import Notifier
+from .systemd import Notifier, Watchdog
 from .validate import ConfigReader, check_text
 from .xds_link import XdsLink, needs_xds
 
@@ -71,6 +71,7 @@ class Arbiter:
         self.started_at = time.time()
         self.log_options = args.log_options()
         self.notifier = Notifier()
+        self.watchdog = Watchdog(self.notifier)     # pinged by each turn of the main loop
         self.signals = Queue()
         self.drain = DrainSettings.from_args(args)
         self.config_reader = ConfigReader(args.config_source())  # re-read on every reload
@@ -83,7 +84,8 @@ class Arbiter:
         self.supervisor = supervisor = Supervisor(stats, self._launch, args.concurrency or os.cpu_count() or 1,
                                                   args.max_draining_generations)
         supervisor.register(AuxiliarySpec("flusher", self._spawn_flusher, "flusher.respawned"))
-        self.collector = StatsCollector(stats, supervisor.ready_workers, self._refresh_gauges)
+        self.collector = StatsCollector(stats, supervisor.ready_workers, self._refresh_gauges,
+                                        lambda: self.config.bootstrap)
         self.discovery = Discovery(stats, lambda: supervisor.generations)
         self.overload = OverloadSupervisor(stats, supervisor)  # resource monitors, shared counts
         self.sockets = ListenSockets(lambda address: self.hot_restart.listening_socket(address))
@@ -165,10 +167,8 @@ class Arbiter:
         hot_restart.start()
         write_pid_file(self.args.pid_file)
         self.notifier.ready(self._status())
-        gevent.spawn(self.collector.rotate_histograms, lambda: self.config.bootstrap.stats_flush_interval,
+        gevent.spawn(self.collector.flush_loop, lambda: self.config.bootstrap.stats_flush_interval,
                      lambda: not self.supervisor.stopping)
-        if self.notifier.watchdog_interval:
-            gevent.spawn(self._watchdog)
         self._set_title(f"gen {generation.number}")
         log.info("serving: %d workers, generation %d, epoch %d", self.supervisor.concurrency, generation.number,
                  hot_restart.epoch)
@@ -208,6 +208,7 @@ class Arbiter:
                     return result
             hot_restart.reap_successor()
             supervisor.tick()
+            self.watchdog.tick()
             if (supervisor.stopping or hot_restart.handed_over and hot_restart.relayed_all()) \
                     and not supervisor.live_workers():
                 log.info("all workers have exited")
@@ -216,12 +217,6 @@ class Arbiter:
                     hot_restart.send_final_stats()
                 supervisor.stop_auxiliaries()
                 return 0
-
-    def _watchdog(self):
-        """WATCHDOG=1 from the hub itself: a wedged arbiter stops pinging and systemd restarts it."""
-        while not self.supervisor.stopping:
-            self.notifier.watchdog()
-            gevent.sleep(self.notifier.watchdog_interval)
 
     # the server as a whole (what admin_view.py asks)
 

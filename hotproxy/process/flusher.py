@@ -21,7 +21,7 @@ from gevent.event import Event
 from ..accesslog.batch import decode_batch
 from ..accesslog.writer import AccessLogWriter
 from .logs import LogOptions, setup_logging
-from .procutil import die_with_parent, set_title
+from .procutil import die_with_parent, ignore_operator_signals, set_title
 
 
 def serve(sock, writer, flush_interval_s):
@@ -66,6 +66,7 @@ def main(argv=None):
     LogOptions.add_arguments(parser)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     die_with_parent(args.arbiter_pid)
+    ignore_operator_signals(keep=(signal.SIGUSR1,))     # its own: reopen the files
     set_title("hotproxy: flusher")
     setup_logging(LogOptions.from_args(args))
     sock = socket.socket(_stdsocket.AF_UNIX, _stdsocket.SOCK_DGRAM, fileno=args.sink_fd)

@@ -15,5 +15,18 @@ def die_with_parent(parent_pid):
         sys.exit(1)
 
 
+#: the signals an operator sends the arbiter (reload, hot restart, log reopening, concurrency)
+OPERATOR_SIGNALS = (signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGTTIN, signal.SIGTTOU)
+
+
+def ignore_operator_signals(keep=()):
+    """A child of the arbiter ignores the operator's signals but those in ``keep``: they are the
+    arbiter's to act on, and ``systemctl kill -s USR2 hotproxy`` without ``--kill-whom=main``
+    sends them to every process of the unit, where their default action ends (or stops) it."""
+    for signum in OPERATOR_SIGNALS:
+        if signum not in keep:
+            signal.signal(signum, signal.SIG_IGN)
+
+
 def set_title(title):
     setproctitle.setproctitle(title)

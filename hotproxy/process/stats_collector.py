@@ -28,14 +28,14 @@ log = logging.getLogger("hotproxy.stats")
 
 
 class StatsCollector:
-    def __init__(self, store, workers, refresh, bootstrap=None):
+    def __init__(self, store, workers, refresh, bootstrap):
         """``workers()``: the live, ready workers to ask; ``refresh()``: sets the arbiter's own
         gauges, after every collection; ``bootstrap()``: the serving config (None before the
-        first), by default that of the arbiter ``refresh`` belongs to."""
+        first)."""
         self.store = store
         self._workers = workers
         self._refresh = refresh
-        self._bootstrap = bootstrap or (lambda: refresh.__self__.config.bootstrap)
+        self._bootstrap = bootstrap
         self._followed = None        # the Bootstrap the store follows
         self.sinks = StatsSinks(store)
         self._waits = {}             # stats_flush id → (children not yet answered, Event)
@@ -96,8 +96,6 @@ class StatsCollector:
         self.sinks.flush(bootstrap)
 
     # the arbiter starts the loop under its first name
-    rotate_histograms = flush_loop
-
     def _follow_config(self):
         bootstrap = self._bootstrap()
         if bootstrap is self._followed:

@@ -339,8 +339,9 @@ def _parse_args(argv):
 
 def main(argv=None):
     args = _parse_args(sys.argv[1:] if argv is None else argv)
-    from .procutil import die_with_parent, set_title
+    from .procutil import die_with_parent, ignore_operator_signals, set_title
     die_with_parent(args.arbiter_pid)
+    ignore_operator_signals()
     set_title(args.title)
     setup_logging(LogOptions.from_args(args))
     # pread: every worker of a generation shares this memfd's file offset

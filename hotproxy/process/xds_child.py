@@ -237,8 +237,9 @@ def _parse_args(argv):
 
 def main(argv=None):
     args = _parse_args(sys.argv[1:] if argv is None else argv)
-    from .procutil import die_with_parent, set_title
+    from .procutil import die_with_parent, ignore_operator_signals, set_title
     die_with_parent(args.arbiter_pid)
+    ignore_operator_signals()
     set_title("hotproxy: xds")
     setup_logging(LogOptions.from_args(args))
     text = os.pread(args.config_fd, os.fstat(args.config_fd).st_size, 0).decode()
