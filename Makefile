@@ -9,7 +9,7 @@ CONFIG ?= deploy/quickstart.yaml
 # the openssl command deploy/double-proxy/gen-certs.sh uses (its test too), and the commands the
 # runbooks run (docs/runbooks/, tests/integration/test_runbooks.py: curl, jq, openssl, logrotate).
 SYSTEM_PACKAGES := libcap-dev openssl curl jq logrotate
-BENCH_PACKAGES := wrk nginx-light
+BENCH_PACKAGES := wrk nginx-light strace
 
 .PHONY: run test unit integration integration-docker install uninstall bench bench-xds fuzz system-deps bench-deps clean
 

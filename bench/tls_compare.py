@@ -18,19 +18,14 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from compare import LOAD_CPU, NGINX_CONF, PROXY_CPU, ROOT, WRK_LUA, Bench, free_port, machine, median, \
-    tree_cpu_seconds, wait_for_port
+from compare import LOAD_CPU, PROXY_CPU, ROOT, WRK_LUA, Bench, machine, median, tree_cpu_seconds
 
 _S_TIME = re.compile(r"(\d+) connections in ([\d.]+)s")
 
 
 class TlsBench(Bench):
     def run(self):
-        (self.dir / "64k.bin").write_bytes(b"x" * 65536)
-        nginx_port = free_port()
-        (self.dir / "nginx.conf").write_text(NGINX_CONF.format(dir=self.dir, port=nginx_port))
-        self.start(["nginx", "-c", str(self.dir / "nginx.conf"), "-p", str(self.dir)], LOAD_CPU, "nginx.log")
-        wait_for_port(nginx_port)
+        nginx_port, _h2_port, _nginx = self.start_nginx()
         certs = self.dir / "certs"
         subprocess.run(["bash", str(ROOT / "deploy/double-proxy/gen-certs.sh"), str(certs)], check=True,
                        capture_output=True)
