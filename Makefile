@@ -11,7 +11,7 @@ CONFIG ?= deploy/quickstart.yaml
 SYSTEM_PACKAGES := libcap-dev openssl curl jq logrotate
 BENCH_PACKAGES := wrk nginx-light strace
 
-.PHONY: run test unit integration integration-docker install uninstall bench bench-xds fuzz system-deps bench-deps clean
+.PHONY: run test unit integration integration-docker install uninstall bench bench-xds bench-balance fuzz system-deps bench-deps clean
 
 run: $(STAMP)
 	$(VENV)/bin/hotproxy -c $(CONFIG)
@@ -61,6 +61,12 @@ bench: $(STAMP) bench-deps
 bench-xds: $(STAMP)
 	$(VENV)/bin/pip install -q -e '.[bench]'
 	$(PY) bench/xds_scale.py $(BENCH_XDS_ARGS)
+
+# How accepted connections spread over the workers, with and without exact_balance, and the
+# kernel's wakeups per connection (docs/benchmarks.md, "Balanced workers"): about 9 minutes.
+bench-balance: $(STAMP) bench-deps
+	$(PY) bench/balance.py --herd $(BENCH_BALANCE_ARGS)
+	$(PY) bench/balance_kernel.py
 
 $(STAMP): pyproject.toml | system-deps
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
