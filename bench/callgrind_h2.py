@@ -1,0 +1,153 @@
+"""Instructions per HTTP/2 request, counted by callgrind in a hotproxy worker: callgrind_path.py's
+method (a wrapper starts only the worker under valgrind; the difference between a run of
+``--requests`` and one of ``--requests / 6`` removes start-up and shut-down) with h2c clients:
+10 connections of 5 concurrent streams each (compare.py --h2's shape), a GET with a realistic head,
+to the same HTTP/1.1 upstream answering 12 bytes (``--body-size`` for others).
+
+    python bench/callgrind_h2.py                    # this checkout
+    python bench/callgrind_h2.py --baseline /tmp/base
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import site
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from jh2 import config, connection, events
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from callgrind_path import CONFIG, ROOT, free_port, response, upstream, wait_for_port  # noqa: E402
+
+CONNECTIONS, STREAMS = 10, 5
+HEAD = [(b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"127.0.0.1"),
+        (b":path", b"/"), (b"user-agent", b"h2load nghttp2/1.52.0"), (b"accept", b"*/*")]
+
+
+def h2_connection(port, requests):
+    """One h2c connection sending ``requests`` GETs, ``STREAMS`` at a time, each read to its end."""
+    conn = connection.H2Connection(config.H2Configuration(client_side=True, header_encoding=None))
+    conn.initiate_connection()
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(conn.data_to_send())
+        left = requests
+        while left:
+            batch = min(STREAMS, left)
+            open_streams = set()
+            for _ in range(batch):
+                stream_id = conn.get_next_available_stream_id()
+                conn.send_headers(stream_id, HEAD, end_stream=True)
+                open_streams.add(stream_id)
+            sock.sendall(conn.data_to_send())
+            while open_streams:
+                data = sock.recv(262144)
+                if not data:
+                    raise RuntimeError("the proxy closed the connection")
+                for event in conn.receive_data(data):
+                    if isinstance(event, events.DataReceived):
+                        conn.acknowledge_received_data(event.flow_controlled_length,
+                                                       event.stream_id)
+                    elif isinstance(event, events.StreamEnded):
+                        open_streams.discard(event.stream_id)
+                    elif isinstance(event, events.StreamReset):
+                        raise RuntimeError(f"stream {event.stream_id} reset")
+                sock.sendall(conn.data_to_send())
+            left -= batch
+
+
+def h2_client(port, requests):
+    errors = []
+
+    def run():
+        try:
+            h2_connection(port, requests // CONNECTIONS)
+        except Exception as error:  # reported after the join, so that a failure is seen
+            errors.append(error)
+
+    threads = [threading.Thread(target=run) for _ in range(CONNECTIONS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise RuntimeError(f"{len(errors)} client connections failed: {errors[0]!r}")
+
+
+def count(checkout, requests, scratch, body_size):
+    """Instructions the worker executed for ``requests`` requests (plus start and stop)."""
+    out = scratch / f"callgrind.{os.getpid()}.{requests}.out"
+    wrapper = scratch / "python"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'case "$*" in *hotproxy.process.worker*) '
+        f'exec valgrind --tool=callgrind --callgrind-out-file={out} -q {sys.executable} "$@";; esac\n'
+        f'exec {sys.executable} "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+    listen, up = free_port(), free_port()
+    upstream(up, response(body_size))
+    config_file = scratch / "bench-h2.yaml"
+    config_file.write_text(CONFIG.format(listen=listen, upstream=up, filters="", policy=""))
+    # a worker under callgrind on a loaded machine takes longer than the arbiter's 30 s to be
+    # ready: the arbiter of the bench waits longer (sitecustomize runs before its imports)
+    (scratch / "sitecustomize.py").write_text(
+        "try:\n    import hotproxy.process.reload as reload\n    reload.READY_TIMEOUT_S = 600.0\n"
+        "except ImportError:\n    pass\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(checkout), *site.getsitepackages(), str(scratch)])}
+    log = open(scratch / "hotproxy.log", "ab")
+    proxy = subprocess.Popen(
+        ["bash", "-c", f"exec -a {wrapper} {sys.executable} -m hotproxy -c {config_file} "
+                       f"--concurrency 1 -l error --base-id {os.getpid() % 1000 + 5000 + requests % 997}"],
+        env=env, cwd=checkout, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        try:
+            wait_for_port(listen, 600)
+        except RuntimeError:
+            raise RuntimeError((scratch / "hotproxy.log").read_text()[-3000:]) from None
+        h2_client(listen, 200)     # warm: imports, first connections
+        h2_client(listen, requests)
+    finally:
+        proxy.send_signal(signal.SIGTERM)
+        proxy.wait(120)
+    for _ in range(100):
+        if out.exists() and re.search(r"^summary: (\d+)", out.read_text(), re.M):
+            break
+        time.sleep(0.2)
+    return int(re.search(r"^summary: (\d+)", out.read_text(), re.M).group(1))
+
+
+def per_request(checkout, requests, scratch, body_size):
+    small = requests // 6
+    return ((count(checkout, requests, scratch, body_size)
+             - count(checkout, small, scratch, body_size)) / (requests - small))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--baseline", metavar="DIR", help="another checkout to measure the same way")
+    parser.add_argument("--body-size", type=int, default=12, help="response body bytes (default 12)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="hotproxy-callgrind-h2-") as scratch:
+        scratch = Path(scratch)
+        rows = [("hotproxy", ROOT)] + ([("baseline", Path(args.baseline).resolve())]
+                                       if args.baseline else [])
+        results = {name: per_request(path, args.requests, scratch, args.body_size)
+                   for name, path in rows}
+    for name, value in results.items():
+        print(f"{name:10} {value:10.0f} instructions per HTTP/2 request")
+    if args.baseline:
+        print(f"change     {results['hotproxy'] / results['baseline'] - 1:+10.1%}")
+
+
+if __name__ == "__main__":
+    main()
