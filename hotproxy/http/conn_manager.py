@@ -14,8 +14,6 @@ from ..deadlines import NEVER
 from ..server_state import ServerState
 from ..stats.histogram import Recorder
 from ..stats.schema import DOWNSTREAM_RQ_CLASSES, Http1Stats, HttpStats, count_status_class
-from ..tracing.logged import TracedLogs
-from ..tracing.tracer import Tracer
 from . import xfcc
 from .control import OverloadReset, Release
 from .downstream import RECV_SIZE, DownstreamConnection
@@ -65,11 +63,10 @@ class HttpConnectionManager:
         #: proxy shuts down), connections close over the drain time instead: see ``drain``
         self.closing = False
         #: tracing's Tracer, None when the config has no ``tracing``: then the request path pays
-        #: one test of it (terminal.py); with it, every stream is logged, for its span's end
-        self.tracer = Tracer(config, cluster_manager) if config.tracing is not None else None
-        if self.tracer is not None:
-            self.access_logs = TracedLogs(self.access_logs, self.tracer)
-            self.logging = True
+        #: one test of it (router.py); with it, every stream is logged, for its span's end
+        self.tracer = None
+        if config.tracing is not None:
+            self._trace(cluster_manager)
         self.router = Router(cluster_manager, self.server_name, self.stats, self.stream_idle_timeout,
                              self.logging)
         self.router.tracer = self.tracer
@@ -89,6 +86,15 @@ class HttpConnectionManager:
         self._default_filters = tuple(factory for factory, disabled in self.filters
                                       if not disabled)
         self._filters_by_table = {}     # id(typed_per_filter_config table) → (table, factories)
+
+    def _trace(self, cluster_manager):
+        # imported here: a worker whose managers trace nothing never loads tracing (its
+        # modules would only add to what the garbage collector walks)
+        from ..tracing.logged import TracedLogs
+        from ..tracing.tracer import Tracer
+        self.tracer = Tracer(self.config, cluster_manager)
+        self.access_logs = TracedLogs(self.access_logs, self.tracer)
+        self.logging = True
 
     def serve(self, sock, address, tls=None):
         """Serve the connection ``sock`` from ``address``; ``tls`` is what its handshake
