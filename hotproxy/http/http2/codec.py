@@ -194,8 +194,8 @@ class ServerCodec(Http2Codec):
         stream = self._streams.get(stream_id)
         if stream is None:
             return
-        self._conn.send_headers(stream_id, [(b":status", b"%d" % status)] + headers,
-                                end_stream=end_stream)
+        self._frame_headers(stream_id, [(b":status", b"%d" % status)] + headers, end_stream,
+                            informational=status < 200)
         self._outbound.queued(1)
         if status >= 200:
             stream.responded = True

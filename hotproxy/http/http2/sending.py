@@ -1,7 +1,30 @@
 """The streams and the sending half of ``connection.Http2Codec``: the per-stream state
 (``Stream``), opening and ending streams, and the frames the owner sends (DATA within the send
-windows, trailers, PING, GOAWAY) and takes as bytes."""
+windows, trailers, PING, GOAWAY) and takes as bytes.
+
+HEADERS and DATA on a stream the peer opened are framed here rather than by the library (its
+frame objects, per-frame logging and header validation were a third of the codec's calls per
+request): the library's state machines are still told what was sent, so that they judge the
+peer's frames as before, its HPACK encoder encodes the block, and the bytes go onto its
+outbound buffer in order with the frames it queues itself.
+"""
+import struct
+
+from jh2.connection import ALTERNATIVE_HPACK, ConnectionInputs
 from jh2.hyperframe.frame import GoAwayFrame
+from jh2.stream import StreamInputs
+
+FRAME_HEAD = struct.Struct(">BHBBL")    # length (24 bits: high byte, low 16), type, flags, stream
+DATA_TYPE, HEADERS_TYPE, CONTINUATION_TYPE = 0x0, 0x1, 0x9
+END_STREAM, END_HEADERS = 0x1, 0x4
+_SEND_HEADERS, _SEND_DATA = ConnectionInputs.SEND_HEADERS, ConnectionInputs.SEND_DATA
+_STREAM_HEADERS, _STREAM_DATA = StreamInputs.SEND_HEADERS, StreamInputs.SEND_DATA
+_STREAM_INFORMATIONAL = StreamInputs.SEND_INFORMATIONAL_HEADERS
+_STREAM_END = StreamInputs.SEND_END_STREAM
+
+
+def _frame_head(length, kind, flags, stream_id):
+    return FRAME_HEAD.pack(length >> 16, length & 0xFFFF, kind, flags, stream_id)
 
 
 class Stream:
@@ -48,6 +71,32 @@ class StreamsAndSending:
         self._conn.ping(opaque_data)
         self._outbound.queued(1, control=True)
 
+    def _frame_headers(self, stream_id, headers, end_stream, informational=False):
+        """HEADERS (and CONTINUATIONs past the peer's frame size) on an open stream."""
+        conn = self._conn
+        conn.state_machine.process_input(_SEND_HEADERS)
+        machine = conn._get_stream_by_id(stream_id).state_machine
+        machine.process_input(_STREAM_INFORMATIONAL if informational else _STREAM_HEADERS)
+        if end_stream:
+            machine.process_input(_STREAM_END)
+        # jh2's native encoder takes (name, value, never_indexed); its pure-Python one pairs
+        block = conn.encoder.encode([(name, value, False) for name, value in headers]
+                                    if ALTERNATIVE_HPACK else headers)
+        out, size, length = conn._data_to_send, conn.max_outbound_frame_size, len(block)
+        flags = END_STREAM if end_stream else 0
+        if length <= size:
+            out += _frame_head(length, HEADERS_TYPE, flags | END_HEADERS, stream_id)
+            out += block
+            return
+        view = memoryview(block)
+        out += _frame_head(size, HEADERS_TYPE, flags, stream_id)
+        out += view[:size]
+        for offset in range(size, length, size):
+            piece = view[offset:offset + size]
+            last = offset + size >= length
+            out += _frame_head(len(piece), CONTINUATION_TYPE, END_HEADERS if last else 0, stream_id)
+            out += piece
+
     def send_window(self, stream_id):
         """Bytes ``send_data`` may frame now on the stream (0: the connection's window)."""
         conn = self._conn
@@ -63,18 +112,32 @@ class StreamsAndSending:
         if stream is None:
             return 0
         conn = self._conn
+        library_stream = conn._get_stream_by_id(stream_id)
         total = len(data)
-        size = min(total, conn.local_flow_control_window(stream_id))
-        frame_size = conn.max_outbound_frame_size
-        view, sent, frames = memoryview(data), 0, 0
-        while sent < size:
-            chunk = view[sent:min(size, sent + frame_size)]
-            sent += len(chunk)
-            conn.send_data(stream_id, chunk, end_stream=end_stream and sent == total)
-            frames += 1
-        if end_stream and total == 0:
-            conn.send_data(stream_id, b"", end_stream=True)
-            frames = 1
+        size = min(total, conn.outbound_flow_control_window,
+                   library_stream.outbound_flow_control_window)
+        sent = frames = 0
+        if size or end_stream and total == 0:
+            conn.state_machine.process_input(_SEND_DATA)
+            machine = library_stream.state_machine
+            machine.process_input(_STREAM_DATA)
+            frame_size, out = conn.max_outbound_frame_size, conn._data_to_send
+            view = memoryview(data)
+            while True:
+                chunk = view[sent:min(size, sent + frame_size)]
+                sent += len(chunk)
+                frames += 1
+                if end_stream and sent == total:
+                    machine.process_input(_STREAM_END)
+                    out += _frame_head(len(chunk), DATA_TYPE, END_STREAM, stream_id)
+                    out += chunk
+                    break
+                out += _frame_head(len(chunk), DATA_TYPE, 0, stream_id)
+                out += chunk
+                if sent >= size:
+                    break
+            library_stream.outbound_flow_control_window -= sent
+            conn.outbound_flow_control_window -= sent
         self._inbound.data_frames_sent += frames
         self._outbound.queued(frames)
         pending = total - sent
@@ -89,7 +152,7 @@ class StreamsAndSending:
         stream = self._streams.get(stream_id)
         if stream is None:
             return
-        self._conn.send_headers(stream_id, headers, end_stream=True)
+        self._frame_headers(stream_id, headers, True)
         self._outbound.queued(1)
         self._local_ended(stream_id, stream)
 
@@ -103,7 +166,9 @@ class StreamsAndSending:
         """The bytes to write now. Take them when the socket can take them: frames queued and not
         taken count against max_outbound_frames / max_outbound_control_frames."""
         self._outbound.drained()
-        return self._conn.data_to_send()
+        conn = self._conn
+        data, conn._data_to_send = conn._data_to_send, bytearray()
+        return data
 
     @property
     def open_streams(self):
