@@ -150,7 +150,7 @@ class Arbiter:
         except OSError as error:        # none of its workers runs
             generation, failure = None, f"workers could not be started: {error}"
         if generation is not None and not self.steps.wait_ready(generation):
-            failure = f"workers did not become ready in {READY_TIMEOUT_S:.0f} s"
+            failure = generation.start_failure or f"workers did not become ready in {READY_TIMEOUT_S:.0f} s"
         elif generation is not None and hot_restart.predecessor is not None:
             failure = self._take_over(generation, bootstrap, text)
         elif generation is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import time
 
+import gevent
 from gevent.event import Event
 
 STARTING, READY, DRAINING, STOPPED = "starting", "ready", "draining", "stopped"
@@ -78,6 +79,9 @@ class Generation:
         self.children = [Child(self, index) for index in range(concurrency)]
         self.config_fd = self._memfd(config_text)
         self.drain_deadline = None
+        #: why it cannot become ready: a worker exited before it was (its config, its code)
+        self.start_failure = None
+        self._start_failed = Event()
         self._next_adopter = 0
         # cluster name → its ClusterResolver (process/dns.py), ClusterChecker (process/health.py),
         # ClusterOutliers (process/outlier.py)
@@ -102,11 +106,19 @@ class Generation:
         return ready[self._next_adopter]
 
     def wait_ready(self, timeout):
+        """Whether every worker reported ready within ``timeout``; False at once when one exited
+        before it did (``start_failure`` says which)."""
         deadline = time.monotonic() + timeout
         for child in self.children:
-            if not child.ready.wait(max(deadline - time.monotonic(), 0)):
+            gevent.wait([child.ready, self._start_failed], timeout=max(deadline - time.monotonic(), 0), count=1)
+            if self.start_failure is not None or not child.ready.is_set():
                 return False
         return True
+
+    def worker_exited_starting(self, reason):
+        if self.start_failure is None:
+            self.start_failure = reason
+            self._start_failed.set()
 
     def send_all(self, message):
         for child in self.live_children():

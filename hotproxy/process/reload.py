@@ -159,7 +159,8 @@ class Reloader:
         self.phase = WAIT_READY
         if not self.steps.wait_ready(generation) or self.steps.stopping:
             self.steps.abandon(generation)
-            return self._failed(record, f"generation {generation.number} did not become ready")
+            why = f": {generation.start_failure}" if generation.start_failure else ""
+            return self._failed(record, f"generation {generation.number} did not become ready{why}")
         self.phase = PROBE
         problem = self.steps.probe(generation)
         if problem is not None or self.steps.stopping:

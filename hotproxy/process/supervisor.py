@@ -356,6 +356,11 @@ class Supervisor:
         pid = child.pid
         child.process = None
         self._worker_gone(child)
+        if generation.state == STARTING and not self.stopping and not child.ready.is_set():
+            reason = f"{child.title} (pid {pid}) exited with {code} before it was ready"
+            log.error("%s", reason)
+            generation.worker_exited_starting(reason)
+            return
         if generation.state != READY or self.stopping:
             return
         lived = now - child.started_at

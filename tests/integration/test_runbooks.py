@@ -297,7 +297,8 @@ def test_reload_failures(ports, arbiters, client_factory, tmp_path):
     worker = release.site / "hotproxy" / "process" / "worker.py"
     worker.write_text(worker.read_text() + "\ndef half_written(:\n")
     reload_and_wait(admin)
-    assert last_reload(admin)["reason"].endswith("did not become ready")
+    reason = last_reload(admin)["reason"]        # at once, not after 30 s: a worker exited starting
+    assert "did not become ready: hotproxy: worker" in reason and reason.endswith("exited with 1 before it was ready")
     walk.step("Error")
     release.install("0.1.0")
     serves_v1()

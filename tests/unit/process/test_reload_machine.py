@@ -46,6 +46,7 @@ class Generation:
     def __init__(self, number):
         self.number = number
         self.state = STARTING
+        self.start_failure = None
 
 
 class Steps:
