@@ -11,6 +11,10 @@ A listener's digests leave out its route tables and certificate bytes, which are
 their own (routes by virtual host, certificates by where they came from and a fingerprint of
 their content), so that a route edit reads as a route change and a rotated certificate as a
 certificate change, not as a modified listener.
+
+A TLS context that takes secrets from SDS is compared by the secrets it names, not by what they
+hold: SDS sends those (and rotates them without a reload), and a config read on its own, as
+``--mode diff`` reads the new one, has none of them.
 """
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ from dataclasses import dataclass
 
 from .listener import HttpConnectionManager
 from .route import RouteConfiguration
-from .tls import TlsCertificate, ValidationContext
+from .tls import CommonTlsContext, TlsCertificate, ValidationContext
 
 KINDS = ("listeners", "clusters", "routes", "certificates")
 ADDED, REMOVED, MODIFIED = "added", "removed", "modified"
@@ -165,7 +169,7 @@ def _route_entries(routes: dict, route_config: RouteConfiguration, unnamed: str)
 
 def _certificate_entries(certificates: dict, contexts, owner: str) -> None:
     """Every certificate and CA of the TLS ``contexts``, by file name (inline ones by their owner)."""
-    for found in _walk(contexts):
+    for found in _walk([_static_part(context) for context in contexts]):
         if isinstance(found, TlsCertificate):
             where = found.source if found.source and found.source != "<inline>" else f"<inline> in {owner}"
             certificates[where] = fingerprint(found.chain_pem, found.key_pem, found.password or b"")
@@ -173,6 +177,15 @@ def _certificate_entries(certificates: dict, contexts, owner: str) -> None:
             where = found.trusted_ca_source or "<inline>"
             where = where if where != "<inline>" else f"<inline> CA in {owner}"
             certificates[where] = fingerprint(found.trusted_ca_pem, found.crl_pem or b"")
+
+
+def _static_part(value):
+    """A TLS context without what its SDS secrets put in it (``value`` unchanged otherwise)."""
+    common = getattr(value, "common", value)
+    if not isinstance(common, CommonTlsContext) or not common.sds_secrets:
+        return value
+    static = dataclasses.replace(common, tls_certificates=(), validation=None, missing_secrets=())
+    return static if common is value else dataclasses.replace(value, common=static)
 
 
 def fingerprint(*parts: bytes) -> str:
@@ -252,6 +265,8 @@ def _canonical(value):
             return {"route_config": value.name}
         if kind is TlsCertificate:
             return {"certificate": value.source}
+        if kind is CommonTlsContext and value.sds_secrets:
+            value = _static_part(value)
         return {"@": kind.__name__, **{name: _canonical(getattr(value, name)) for name in names
                                        if not (kind is ValidationContext and name in _PEM_FIELDS)}}
     if isinstance(value, enum.Enum):

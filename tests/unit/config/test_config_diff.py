@@ -120,3 +120,28 @@ def test_route_table_wide_headers_are_their_own_entry():
     changes = report({}, {f"{HCM}.route_config.response_headers_to_add": [
         {"header": {"key": "x-a", "value": "1"}}]})
     assert [(c.action, c.name) for c in changes.routes] == [("added", "local_route")]
+
+
+def test_a_tls_context_from_sds_compares_by_the_secrets_it_names():
+    """The serving config holds what SDS sent; a config read on its own (--mode diff) holds none
+    of it: that is no change. Naming another secret is one."""
+    from hotproxy.config.resources import parse_resource
+    leaf = CA().issue("a", dns=["a.example.com"])
+    pem = {"certificate_chain": {"inline_string": leaf.chain_pem.decode()},
+           "private_key": {"inline_string": leaf.key_pem().decode()}}
+    sent = {"server-cert": parse_resource("secrets", {"name": "server-cert", "tls_certificate": pem})[0][1]}
+
+    def with_secret(name):
+        tree = base_tree()
+        chain = tree["static_resources"]["listeners"][0]["filter_chains"][0]
+        chain["transport_socket"] = {"name": "tls", "typed_config": {"@type": TLS_TYPE, "common_tls_context": {
+            "tls_certificate_sds_secret_configs": [{"name": name, "sds_config": {"ads": {}}}]}}}
+        tree["dynamic_resources"] = {"ads_config": {"api_type": "GRPC", "grpc_services": [
+            {"envoy_grpc": {"cluster_name": tree["static_resources"]["clusters"][0]["name"]}}]}}
+        return tree
+
+    serving = parse_bootstrap(with_secret("server-cert"), sds_secrets=sent)
+    assert serving.listeners[0].filter_chains[0].transport_socket.common.tls_certificates
+    assert not diff_configs(serving, parse_bootstrap(with_secret("server-cert"))).changed
+    renamed = diff_configs(serving, parse_bootstrap(with_secret("other-cert")))
+    assert [change.name for change in renamed.listeners] == [serving.listeners[0].name]
