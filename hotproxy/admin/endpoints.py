@@ -60,7 +60,7 @@ def build_endpoints(server, help_text):
                         content_type=PROMETHEUS)
 
     def certs(_request):
-        return Response(_json(certificates(server.bootstrap)), content_type=JSON)
+        return Response(_json(certificates(server.tls_bootstrap())), content_type=JSON)
 
     def clusters(request):
         server.flush_stats()

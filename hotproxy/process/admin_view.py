@@ -14,11 +14,14 @@ import sys
 import time
 
 from .. import __version__
+from ..config import parse_text
 from ..config.bootstrap import Bootstrap
 from ..config.diff import empty_inventory, inventory
 from ..config.xds import CLUSTERS, LISTENERS
+from ..errors import ConfigError
 from ..sockio import address_label
 from ..stats.tags import TagExtractor
+from ..xds.catalog import uses_sds
 from .breakers import DEFAULT_LIMITS
 from .health import HealthSupervisor
 from .hotrestart.version import VERSION as HOT_RESTART_VERSION
@@ -51,6 +54,18 @@ class AdminView:
     def bootstrap(self):
         """The serving config; an empty one while the first generation starts."""
         return self.config_record.bootstrap or _STARTING
+
+    def tls_bootstrap(self):
+        """The serving config with the SDS secrets as they are now (a rotation applies without a
+        reload, so the serving Bootstrap still holds the ones its generation started with)."""
+        bootstrap = self.bootstrap
+        secrets = getattr(self.server.xds, "secrets", None)
+        if not secrets or not uses_sds(bootstrap):
+            return bootstrap
+        try:
+            return parse_text(self.config_record.text, secrets)
+        except ConfigError:     # a secret changed since it was checked: what started serves
+            return bootstrap
 
     @property
     def stats(self):

@@ -97,6 +97,15 @@ def test_a_listener_waits_for_its_secret_and_a_rotation_needs_no_reload(proxy_fa
     assert get_over(kept) == b"200"             # the connection made before goes on
     assert proxy.log().count("serving (") == generations
     kept.close()
+    assert listed_serials(proxy) == [second.cert.serial_number]     # /certs shows what serves
+
+
+def listed_serials(proxy):
+    """The serial numbers of the certificate chains /certs lists."""
+    import urllib.request
+    with urllib.request.urlopen(f"http://127.0.0.1:{proxy.ports['admin']}/certs", timeout=10) as answer:
+        listed = json.loads(answer.read())["certificates"]
+    return [int(cert["serial_number"], 16) for context in listed for cert in context["cert_chain"]]
 
 
 def test_a_secret_from_a_file_is_rotated_by_a_move(proxy_factory, upstream, xds, ca, tmp_path):
