@@ -19,7 +19,7 @@ from gevent import ssl as gevent_ssl
 
 from ..config.core import StringMatcher
 from ..config.tls import SanMatcher, UpstreamTlsContext, ValidationContext
-from . import params
+from . import data_socket, params
 from .material import load_certificate, load_trust
 from .verify import PeerCheck
 
@@ -39,6 +39,7 @@ class ClientTls:
         self.config = config
         common = config.common
         context = gevent_ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        data_socket.configure(context, server=False)
         context.check_hostname = False
         params.apply(context, common.tls_params, server=False)
         validation = common.validation or ValidationContext()

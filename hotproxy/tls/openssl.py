@@ -1,7 +1,7 @@
 """What Python's ``ssl`` module cannot set on an ``SSLContext``, set on its OpenSSL ``SSL_CTX``
 through ctypes: session-ticket keys (so that every worker process, and every generation, resumes
-the sessions of the others), the session cache timeout, the list of key-exchange groups, and the
-TLS 1.3 cipher suites.
+the sessions of the others), the session cache timeout, the list of key-exchange groups, the
+TLS 1.3 cipher suites, and read-ahead (data_socket.py).
 
 How it finds the ``SSL_CTX``: CPython's ``PySSLContext`` object starts with the object header
 (reference count, type) followed by the ``SSL_CTX *``. That layout has held since Python 3.4 and
@@ -15,6 +15,7 @@ import ctypes
 import ctypes.util
 import ssl
 
+_SSL_CTRL_SET_READ_AHEAD = 41
 _SSL_CTRL_SET_SESS_CACHE_MODE = 44
 _SSL_CTRL_SET_TLSEXT_TICKET_KEYS = 59
 _SSL_CTRL_SET_GROUPS_LIST = 92
@@ -107,6 +108,13 @@ def set_tls13_cipher_suites(context: ssl.SSLContext, suites: list[str]) -> None:
         raise ssl.SSLError(f"unknown TLS 1.3 cipher suites: {', '.join(suites)}")
 
 
+def set_read_ahead(context: ssl.SSLContext) -> None:
+    """OpenSSL reads as many bytes as the socket has into its buffer, not a record's 5-byte header
+    and then its body: one ``read`` system call per record instead of two (three with the read
+    that finds nothing more)."""
+    _libssl.SSL_CTX_ctrl(_pointer(context), _SSL_CTRL_SET_READ_AHEAD, 1, None)
+
+
 def disable_session_cache(context: ssl.SSLContext) -> None:
     """No server-side session cache (``disable_stateful_session_resumption``)."""
     _libssl.SSL_CTX_ctrl(_pointer(context), _SSL_CTRL_SET_SESS_CACHE_MODE, 0, None)
@@ -140,6 +148,8 @@ if _libssl is not None:
     _libssl.SSL_get_SSL_CTX.restype = ctypes.c_void_p
     _libssl.SSL_get_peer_signature_type_nid.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int)]
     _libssl.SSL_get_peer_signature_type_nid.restype = ctypes.c_int
+    _libssl.SSL_has_pending.argtypes = [ctypes.c_void_p]
+    _libssl.SSL_has_pending.restype = ctypes.c_int
 
 
 def negotiated(tls_socket) -> tuple[str | None, str | None]:
@@ -159,6 +169,17 @@ def negotiated(tls_socket) -> tuple[str | None, str | None]:
         elif _libssl.SSL_ctrl(pointer, _SSL_CTRL_GET_PEER_SIGNATURE_NID, 0, ctypes.byref(digest)) == 1:
             signature = _SIGNATURE_NAMES.get((kind.value, digest.value))
     return group, signature
+
+
+def ssl_pointer(tls_socket) -> int | None:
+    """The ``SSL *`` of a Python TLS socket after its handshake, or None where it cannot be read."""
+    return _ssl_pointer(tls_socket)
+
+
+def has_pending(ssl_pointer: int) -> bool:
+    """OpenSSL holds bytes of this connection not yet returned by a read (decrypted, or records
+    read ahead from the socket): a read would not block, whatever the descriptor says."""
+    return _libssl.SSL_has_pending(ssl_pointer) == 1
 
 
 def _ssl_pointer(tls_socket) -> int | None:

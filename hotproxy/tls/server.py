@@ -19,7 +19,7 @@ import ssl
 from gevent import ssl as gevent_ssl
 
 from ..config.tls import DownstreamTlsContext, TlsCertificate
-from . import openssl, params
+from . import data_socket, openssl, params
 from .certificates import describe, der_of, key_type, load_chain, load_key, server_names
 from .material import load_certificate, load_trust
 from .verify import PeerCheck
@@ -53,6 +53,7 @@ class ServerTls:
     def _context(self, certificates, ticket_key):
         config = self.config
         context = gevent_ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        data_socket.configure(context, server=True)
         params.apply(context, config.common.tls_params, server=True)
         for certificate in certificates:
             load_certificate(context, certificate)

@@ -1,0 +1,160 @@
+"""Instructions per keep-alive request over TLS in a hotproxy worker: bench/callgrind_path.py with
+the listener terminating TLS (TLS 1.3, the ECDSA P-256 certificate of
+deploy/double-proxy/gen-certs.sh) and clients that speak TLS. Every run opens the same 10
+connections, so their handshakes cancel out of the difference between the long and the short run;
+what is left is the per-request cost of reading and writing through the TLS socket.
+
+callgrind counts instructions in user space only: a system call saved (one ``read`` less per
+request) shows as the few hundred instructions around it, not as the kernel's time.
+
+    python bench/callgrind_tls.py --baseline /tmp/base
+    python bench/callgrind_tls.py --body-size 65536
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import site
+import socket
+import ssl
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import callgrind_path as plain
+
+_CHAIN = """    - transport_socket:
+        name: envoy.transport_sockets.tls
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
+          common_tls_context:
+            tls_certificates:
+            - certificate_chain: {{{{ filename: {chain} }}}}
+              private_key: {{{{ filename: {key} }}}}
+      filters:
+"""
+
+
+def tls_client(port, requests, body_size, request=plain.REQUEST, connections=10):
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    per = requests // connections
+    ending = b"hello world\n" if body_size == 12 else b"x" * 64
+
+    def run():
+        with context.wrap_socket(socket.create_connection(("127.0.0.1", port))) as sock:
+            for _ in range(per):
+                sock.sendall(request)
+                got = b""
+                while not (got.endswith(ending) and len(got) > body_size):
+                    got += sock.recv(262144)
+
+    threads = [threading.Thread(target=run) for _ in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+# A worker under callgrind loads its TLS contexts slowly on a busy machine: the arbiter waits for
+# it longer than the 30 s it gives a worker normally.
+_START = ("import runpy, sys; import hotproxy.process.reload as reload; reload.READY_TIMEOUT_S = 900; "
+          "sys.argv[0] = 'hotproxy'; runpy.run_module('hotproxy', run_name='__main__')")
+
+
+def count(checkout, requests, scratch, body_size, _filters=False):
+    """callgrind_path.count, but the arbiter waits up to 900 s for the worker."""
+    out = scratch / f"callgrind.{os.getpid()}.{requests}.out"
+    wrapper = scratch / "python"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'case "$*" in *hotproxy.process.worker*) '
+        f'exec valgrind --tool=callgrind --callgrind-out-file={out} -q {sys.executable} "$@";; esac\n'
+        f'exec {sys.executable} "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+    listen, up = plain.free_port(), plain.free_port()
+    plain.upstream(up, plain.response(body_size))
+    config = scratch / "bench.yaml"
+    config.write_text(plain.CONFIG.format(listen=listen, upstream=up, filters="", policy=""))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(checkout), *site.getsitepackages()])}
+    log = open(scratch / "hotproxy.log", "ab")
+    proxy = subprocess.Popen(["bash", "-c", f'exec -a {wrapper} {sys.executable} -c "{_START}" -c {config} '
+                              f'--concurrency 1 -l error --base-id {os.getpid() % 1000 + 4000 + requests % 997}'],
+                             env=env, cwd=checkout, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        try:
+            plain.wait_for_port(listen, timeout=900)
+        except RuntimeError:
+            raise RuntimeError((scratch / "hotproxy.log").read_text()[-3000:]) from None
+        tls_client(listen, 200, body_size)  # warm: imports, first connections
+        tls_client(listen, requests, body_size)
+    finally:
+        proxy.send_signal(signal.SIGTERM)
+        proxy.wait(300)
+    for _ in range(300):
+        if out.exists() and re.search(r"^summary: (\d+)", out.read_text(), re.M):
+            break
+        time.sleep(0.2)
+    return int(re.search(r"^summary: (\d+)", out.read_text(), re.M).group(1))
+
+
+def per_request(checkout, requests, scratch, body_size):
+    small = requests // 6
+    return (count(checkout, requests, scratch, body_size) - count(checkout, small, scratch, body_size)) / (requests - small)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--baseline", metavar="DIR", help="another checkout to measure the same way")
+    parser.add_argument("--body-size", type=int, default=12, help="response body bytes (default 12)")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="set in hotproxy's environment for the first row (e.g. a switch under test)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="hotproxy-callgrind-tls-") as scratch:
+        scratch = Path(scratch)
+        subprocess.run(["bash", str(plain.ROOT / "deploy/double-proxy/gen-certs.sh"), str(scratch / "certs")],
+                       check=True, capture_output=True)
+        chain = _CHAIN.format(chain=scratch / "certs/edge-server.pem", key=scratch / "certs/edge-server.key")
+        plain.CONFIG = plain.CONFIG.replace("    - filters:\n", chain, 1)
+        rows = [("hotproxy", plain.ROOT)] + ([("baseline", Path(args.baseline).resolve())] if args.baseline else [])
+        results = {}
+        for name, path in rows:
+            extra = dict(item.split("=", 1) for item in args.env) if name == "hotproxy" else {}
+            with _environment(extra):
+                results[name] = per_request(path, args.requests, scratch, args.body_size)
+    for name, value in results.items():
+        print(f"{name:10} {value:10.0f} instructions per request")
+    if args.baseline:
+        print(f"change     {results['hotproxy'] / results['baseline'] - 1:+10.1%}")
+
+
+class _environment:
+    def __init__(self, values):
+        self.values = values
+        self.saved = {}
+
+    def __enter__(self):
+        import os
+        for name, value in self.values.items():
+            self.saved[name] = os.environ.get(name)
+            os.environ[name] = value
+
+    def __exit__(self, *_):
+        import os
+        for name, old in self.saved.items():
+            if old is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = old
+
+
+if __name__ == "__main__":
+    main()
