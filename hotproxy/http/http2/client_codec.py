@@ -86,14 +86,15 @@ class ClientCodec(Http2Codec):
             self._remote_ended(stream_id, self._streams[stream_id], events)
 
     def _on_data(self, event, events):
-        stream_id = event.stream_id
+        self._data(event.stream_id, event.data, event.stream_ended is not None,
+                   event.flow_controlled_length, events)
+
+    def _data(self, stream_id, data, end_stream, flow_length, events):
         stream = self._streams.get(stream_id)
         if stream is None:
-            self._conn.acknowledge_received_data(event.flow_controlled_length, stream_id)
+            self._conn.acknowledge_received_data(flow_length, stream_id)
             return
-        end_stream = event.stream_ended is not None
-        events.append(ev.ResponseData(stream_id, event.data, end_stream,
-                                      event.flow_controlled_length))
+        events.append(ev.ResponseData(stream_id, data, end_stream, flow_length))
         if end_stream:
             self._remote_ended(stream_id, stream, events)
 

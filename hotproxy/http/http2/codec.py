@@ -117,8 +117,12 @@ class ServerCodec(Http2Codec):
             lib.SettingsAcknowledged: self._on_settings_acked}
         self._initiate({settings.SettingCodes.ENABLE_CONNECT_PROTOCOL: int(options.allow_connect)})
 
+    _hot_headers = True
+
     def _on_request(self, event, events):
-        stream_id, headers = event.stream_id, event.headers
+        self._request(event.stream_id, event.headers, event.stream_ended is not None, events)
+
+    def _request(self, stream_id, headers, end_stream, events):
         if stream_id > self._last_stream_id:  # opened after the final GOAWAY
             self._reset(stream_id, REFUSED_STREAM, events)
             return
@@ -136,7 +140,6 @@ class ServerCodec(Http2Codec):
         if reason:
             self._messaging_error(stream_id, reason, events)
             return
-        end_stream = event.stream_ended is not None
         if end_stream and content_length:
             self._messaging_error(stream_id, "content-length without a body", events)
             return
@@ -146,20 +149,22 @@ class ServerCodec(Http2Codec):
         events.append(ev.RequestHeaders(stream_id, headers, end_stream))
 
     def _on_data(self, event, events):
-        stream_id, data = event.stream_id, event.data
+        self._data(event.stream_id, event.data, event.stream_ended is not None,
+                   event.flow_controlled_length, events)
+
+    def _data(self, stream_id, data, end_stream, flow_length, events):
         stream = self._streams.get(stream_id)
         if stream is None:
-            self._conn.acknowledge_received_data(event.flow_controlled_length, stream_id)
+            self._conn.acknowledge_received_data(flow_length, stream_id)
             return
-        end_stream = event.stream_ended is not None
         stream.received_length += len(data)
         expected = stream.expected_length
         if expected is not None and (stream.received_length > expected
                                      or end_stream and stream.received_length != expected):
-            self._conn.acknowledge_received_data(event.flow_controlled_length, stream_id)
+            self._conn.acknowledge_received_data(flow_length, stream_id)
             self._reset(stream_id, PROTOCOL_ERROR, events, "body length differs from content-length")
             return
-        events.append(ev.RequestData(stream_id, data, end_stream, event.flow_controlled_length))
+        events.append(ev.RequestData(stream_id, data, end_stream, flow_length))
         if end_stream:
             self._remote_ended(stream_id, stream, events)
 

@@ -45,6 +45,7 @@ from .frame_buffer import SETTINGS, Abuse, InspectedFrameBuffer
 from .hpack_check import hpack_block_error
 from .limits import (CONTINUATION, DATA, HEADERS, PRIORITY, WINDOW_UPDATE, InboundFrameLimits,
                      OutboundFrameLimits)
+from .hot_frames import HotFrames
 from .sending import StreamsAndSending
 
 NO_ERROR, PROTOCOL_ERROR, INTERNAL_ERROR, REFUSED_STREAM = 0x0, 0x1, 0x2, 0x7
@@ -68,9 +69,10 @@ class _LibraryConnection(connection.H2Connection):
     """jh2's connection without its walk over every stream on each new one: jh2 counts the open
     streams that way to enforce the stream limits, and drops its closed streams as it goes. The
     codecs enforce the limits on their own streams (the library's local limit is 2^32-1, and the
-    client side checks ``available_streams`` first), so the count is only needed to drop closed
-    streams: done when the table has doubled since the last walk (``_is_closed`` treats a closed
-    stream still in the table as dropped, so when it goes does not matter)."""
+    client side checks ``available_streams`` first), so the walk is only needed to drop closed
+    streams: ``drop_closed_streams`` does it when the table has doubled since the last walk
+    (``_is_closed`` treats a closed stream still in the table as dropped, so when it goes does
+    not matter)."""
     _walk_at = 64
 
     def _open_streams(self, remainder):
@@ -80,8 +82,11 @@ class _LibraryConnection(connection.H2Connection):
         self._walk_at = max(64, 2 * len(self.streams))
         return count
 
+    def drop_closed_streams(self):
+        self._open_streams(0)
 
-class Http2Codec(StreamsAndSending):
+
+class Http2Codec(HotFrames, StreamsAndSending):
     """What both sides share: settings, the frame loop, limits, flow control, sending, GOAWAY."""
 
     def __init__(self, options, stats, client_side, clock=time.monotonic):
@@ -105,6 +110,7 @@ class Http2Codec(StreamsAndSending):
         self._settings_received = client_side  # the server's SETTINGS: not checked
         self._settings_acked = False
         self._goaway_received = False
+        self._pending = b""        # the start of a frame the hot path waits to see whole
         self._deferred_events = []  # produced by the owner's calls, returned by the next receive
 
     def _initiate(self, extra):
@@ -137,36 +143,9 @@ class Http2Codec(StreamsAndSending):
             self.connection_lost()
             return events
         conn = self._conn
-        buffer = conn.incoming_buffer
-        buffer.max_frame_size = conn.max_inbound_frame_size
+        conn.incoming_buffer.max_frame_size = conn.max_inbound_frame_size
         try:
-            buffer.add_data(data)
-            for frame in buffer:
-                queued = len(conn._data_to_send)
-                try:
-                    if frame.type == GOAWAY:
-                        self._on_goaway(frame, events)
-                        continue
-                    if self._screen(frame):
-                        continue
-                    handlers = self._handlers
-                    for event in conn._receive_frame(frame):
-                        handler = handlers.get(event.__class__)
-                        if handler is not None:
-                            handler(event, events)
-                except exceptions.ProtocolError as error:
-                    if self._is_malformed_message(frame, error):
-                        self._messaging_error(frame.stream_id, f"malformed: {error}", events)
-                    elif frame.type in (DATA, CONTINUATION) or _is_hpack_error(error):
-                        raise
-                    else:
-                        # nghttp2 reports it to Envoy's on_invalid_frame_recv, which closes the
-                        # connection without the GOAWAY the library queued
-                        del conn._data_to_send[queued:]
-                        self._close(f"invalid frame: {error}", events)
-                if self._closed:
-                    self.connection_lost()
-                    return events
+            self._receive_frames(data, events)
         except Abuse as abuse:
             self._close(abuse.reason, events)
         except exceptions.ProtocolError as error:
@@ -183,6 +162,76 @@ class Http2Codec(StreamsAndSending):
         if self._closed:
             self.connection_lost()
         return events
+
+    def _receive_frames(self, data, events):
+        """Each whole frame in turn to the hot path (hot_frames.py) or the library's. The library
+        takes all the bytes while it holds some of its own: the preface, a partial frame, a header
+        block awaiting its CONTINUATIONs."""
+        buffer = self._conn.incoming_buffer
+        if self._pending:
+            data = self._pending + data
+            self._pending = b""
+        if not self._settings_received or buffer._data or buffer._headers_buffer:
+            self._receive_library(data, events)
+            return
+        view = memoryview(data)
+        end = len(data)
+        pos = library_from = 0
+        while end - pos >= 9:
+            frame_end = pos + 9 + (data[pos] << 16 | data[pos + 1] << 8 | data[pos + 2])
+            if frame_end > end:
+                break
+            if library_from < pos and data[pos + 3] <= HEADERS:     # may be hot: order first
+                if self._receive_library(view[library_from:pos], events):
+                    return
+                library_from = pos
+                if buffer._headers_buffer:
+                    break
+            if library_from == pos and self._take_hot(view, pos, events):
+                library_from = frame_end
+                if self._closed:
+                    return
+            pos = frame_end
+        if library_from < pos:
+            if self._receive_library(view[library_from:pos], events):
+                return
+        if pos < end:
+            if buffer._headers_buffer:
+                self._receive_library(view[pos:], events)
+            else:
+                self._pending = bytes(view[pos:])
+
+    def _receive_library(self, data, events):
+        """The library's path for ``data``: True when the connection ended."""
+        conn = self._conn
+        buffer = conn.incoming_buffer
+        buffer.add_data(data)
+        for frame in buffer:
+            queued = len(conn._data_to_send)
+            try:
+                if frame.type == GOAWAY:
+                    self._on_goaway(frame, events)
+                    continue
+                if self._screen(frame):
+                    continue
+                handlers = self._handlers
+                for event in conn._receive_frame(frame):
+                    handler = handlers.get(event.__class__)
+                    if handler is not None:
+                        handler(event, events)
+            except exceptions.ProtocolError as error:
+                if self._is_malformed_message(frame, error):
+                    self._messaging_error(frame.stream_id, f"malformed: {error}", events)
+                elif frame.type in (DATA, CONTINUATION) or _is_hpack_error(error):
+                    raise
+                else:
+                    # nghttp2 reports it to Envoy's on_invalid_frame_recv, which closes the
+                    # connection without the GOAWAY the library queued
+                    del conn._data_to_send[queued:]
+                    self._close(f"invalid frame: {error}", events)
+            if self._closed:
+                return True
+        return False
 
     def connection_lost(self):
         """The connection is over, ended by the codec or by the peer (the owner calls this when

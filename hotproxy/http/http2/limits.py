@@ -53,14 +53,8 @@ class InboundFrameLimits:
     def track(self, frame):
         kind = frame.type
         if kind == DATA or kind == HEADERS or kind == CONTINUATION:
-            if not frame.data and "END_STREAM" not in frame.flags:
-                self.consecutive_empty += 1
-                if self.consecutive_empty > self.max_empty:
-                    self.stats.inbound_empty_frames_flood += 1
-                    return "too many consecutive frames with an empty payload"
-            else:
-                self.consecutive_empty = 0
-        elif kind == PRIORITY:
+            return self.track_payload(len(frame.data), "END_STREAM" in frame.flags)
+        if kind == PRIORITY:
             self.priority_frames += 1
             if self.priority_frames > self.max_priority_per_stream * (1 + self.opened_streams):
                 self.stats.inbound_priority_frames_flood += 1
@@ -72,6 +66,18 @@ class InboundFrameLimits:
             if self.window_update_frames > allowed:
                 self.stats.inbound_window_update_frames_flood += 1
                 return "too many WINDOW_UPDATE frames"
+        return None
+
+    def track_payload(self, length, end_stream):
+        """A DATA, HEADERS or CONTINUATION frame of ``length`` payload bytes (also read without a
+        frame object, hot_frames.py)."""
+        if not length and not end_stream:
+            self.consecutive_empty += 1
+            if self.consecutive_empty > self.max_empty:
+                self.stats.inbound_empty_frames_flood += 1
+                return "too many consecutive frames with an empty payload"
+        else:
+            self.consecutive_empty = 0
         return None
 
 

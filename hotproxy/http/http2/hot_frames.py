@@ -1,0 +1,97 @@
+"""The receiving hot path of ``connection.Http2Codec`` (``HotFrames``): the frames of an ordinary
+request or response (a HEADERS opening a request stream, DATA on an open stream) read straight from
+the bytes with ``struct``, without the library's frame buffer, frame objects and event objects,
+which were most of the codec's Python calls per request.
+
+Every other frame, and any of these that is not plainly well formed (padding, priority, a header
+block over several frames, a window overrun, a frame on a stream not open), goes to the library's
+path (``Http2Codec._receive_library``) in its turn, which answers it as before: the conformance
+suite holds both paths to the same answers. Whatever the hot path takes, it does as that path
+would: the flood limits, the HPACK walk, the library's state machines and windows told.
+"""
+import struct
+
+from jh2 import exceptions
+from jh2.connection import AllowedStreamIDs, ConnectionInputs, _decode_headers
+from jh2.stream import StreamInputs
+
+from .frame_buffer import Abuse
+from .hpack_check import hpack_block_error
+from .limits import DATA, HEADERS
+
+FRAME_HEAD = struct.Struct(">BHBBL")    # length (high byte, low 16 bits), type, flags, stream
+END_STREAM, END_HEADERS, PADDED, PRIORITY_FLAG = 0x1, 0x4, 0x8, 0x20
+_RECV_HEADERS, _RECV_DATA = ConnectionInputs.RECV_HEADERS, ConnectionInputs.RECV_DATA
+_STREAM_HEADERS, _STREAM_DATA = StreamInputs.RECV_HEADERS, StreamInputs.RECV_DATA
+_STREAM_END = StreamInputs.RECV_END_STREAM
+
+
+class HotFrames:
+    """Mixed into ``Http2Codec``: ``_take_hot(view, pos, events)`` handles the whole frame at
+    ``pos`` when it is one of the hot path's, returning True, else False (the library takes it).
+    The side says what it accepts: ``_hot_headers`` (the server's new request streams) and
+    ``_data(stream_id, data, end_stream, flow_length, events)``."""
+
+    _hot_headers = False
+
+    def _take_hot(self, view, pos, events):
+        high, low, kind, flags, stream_id = FRAME_HEAD.unpack_from(view, pos)
+        length = high << 16 | low
+        stream_id &= 0x7FFFFFFF
+        if flags & PADDED or length > self._conn.max_inbound_frame_size:
+            return False
+        if kind == DATA:
+            return self._hot_data(view, pos + 9, length, flags, stream_id, events)
+        if kind == HEADERS and self._hot_headers:
+            return self._hot_request(view, pos + 9, length, flags, stream_id, events)
+        return False
+
+    def _hot_data(self, view, start, length, flags, stream_id, events):
+        stream = self._streams.get(stream_id)
+        if stream is None or not stream.remote_open:
+            return False
+        conn = self._conn
+        library_stream = conn.streams.get(stream_id)
+        connection_window = conn._inbound_flow_control_window_manager
+        if (library_stream is None or length > connection_window.current_window_size
+                or length > library_stream._inbound_window_manager.current_window_size):
+            return False
+        end_stream = flags & END_STREAM
+        reason = self._inbound.track_payload(length, end_stream)
+        if reason:
+            raise Abuse(reason)
+        conn.state_machine.process_input(_RECV_DATA)
+        connection_window.window_consumed(length)
+        machine = library_stream.state_machine
+        machine.process_input(_STREAM_DATA)
+        library_stream._inbound_window_manager.window_consumed(length)
+        if end_stream:
+            machine.process_input(_STREAM_END)
+        self._data(stream_id, view[start:start + length].tobytes(), bool(end_stream), length,
+                   events)
+        return True
+
+    def _hot_request(self, view, start, length, flags, stream_id, events):
+        conn = self._conn
+        if (flags & (END_HEADERS | PRIORITY_FLAG) != END_HEADERS or not stream_id & 1
+                or stream_id <= conn.highest_inbound_stream_id
+                or length > self._header_block_limit):
+            return False
+        end_stream = flags & END_STREAM
+        reason = self._inbound.track_payload(length, end_stream)
+        if reason:
+            raise Abuse(reason)
+        self._header_block_size = length
+        block = view[start:start + length].tobytes()
+        reason = hpack_block_error(block)
+        if reason is not None:
+            raise exceptions.ProtocolError(f"Error decoding header block: {reason}")
+        headers = _decode_headers(conn.decoder, block)
+        conn.state_machine.process_input(_RECV_HEADERS)
+        conn.drop_closed_streams()
+        machine = conn._begin_new_stream(stream_id, AllowedStreamIDs.ODD).state_machine
+        machine.process_input(_STREAM_HEADERS)
+        if end_stream:
+            machine.process_input(_STREAM_END)
+        self._request(stream_id, headers, bool(end_stream), events)
+        return True
