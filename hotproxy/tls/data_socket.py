@@ -1,17 +1,17 @@
 """The TLS socket that carries a connection's bytes: gevent's ``SSLSocket`` with a shorter path for
-``recv``, ``recv_into`` and ``send``, the three calls of the request path.
+``recv``, ``recv_into`` and ``send``, the three calls of the request path, and OpenSSL's read-ahead
+on downstream connections.
 
-What it saves, per keep-alive request (bench/callgrind_tls.py, docs/benchmarks.md):
+What it saves per keep-alive request (bench/tls_syscalls.py, bench/callgrind_tls.py,
+docs/benchmarks.md):
 
+- Read-ahead: without it OpenSSL reads a record's 5-byte header, then its body, two ``read`` system
+  calls per record; with it, one read takes what the socket has. The bytes of a next record may then
+  sit in OpenSSL while the descriptor shows nothing to read, so nothing may wait for the descriptor
+  before reading a TLS socket: ``recv`` asks OpenSSL first and waits only when it wants more (as
+  gevent's does, and as http/ and router/ already do for TLS sockets).
 - gevent's ``recv`` goes through ``_checkClosed``, ``read`` and a loop before it reaches OpenSSL;
   here the call reaches ``_sslobj.read`` directly.
-- Turn-taking: after this socket has sent (a response, or a request upstream), the peer's next
-  bytes cannot be there before it has read what we sent. A read then would fail with
-  ``SSLWantReadError`` (a ``read`` system call and an exception built by ``_ssl``); this socket
-  waits for readability first instead. It does so only when OpenSSL holds no bytes of its own
-  (``SSL_has_pending``): with read-ahead a whole record can sit in OpenSSL while the descriptor
-  shows nothing to read, and waiting then would wait for ever. Where the ``SSL`` cannot be reached
-  (openssl.ssl_pointer), it never waits first.
 
 Every other case (flags, a zero length, an unwrapped or closed socket) is gevent's own code.
 """
@@ -31,19 +31,10 @@ _WRITE_TIMEOUT = SSLError("The write operation timed out")
 
 
 class TlsDataSocket(SSLSocket):
-    _sent = False            # the last call was a send: the peer's answer is not here yet
-    _ssl = None              # this connection's ``SSL *`` (set after the handshake), or None
-
-    def do_handshake(self):
-        super().do_handshake()
-        self._ssl = openssl.ssl_pointer(self)
-
     def recv(self, buflen=1024, flags=0):
         sslobj = self._sslobj
         if sslobj is None or flags or buflen <= 0:
             return SSLSocket.recv(self, buflen, flags)
-        if self._sent:
-            self._wait_for_answer()
         return self._read(buflen, None)
 
     def recv_into(self, buffer, nbytes=None, flags=0):
@@ -51,13 +42,10 @@ class TlsDataSocket(SSLSocket):
         if sslobj is None or flags or buffer is None:
             return SSLSocket.recv_into(self, buffer, nbytes, flags)
         if not nbytes:
-            nbytes = memoryview(buffer).nbytes or 1024
-        if self._sent:
-            self._wait_for_answer()
+            nbytes = (len(buffer) if type(buffer) is bytearray else memoryview(buffer).nbytes) or 1024
         return self._read(nbytes, buffer)
 
     def send(self, data, flags=0, timeout=timeout_default):
-        self._sent = True
         sslobj = self._sslobj
         if sslobj is None or flags:
             return SSLSocket.send(self, data, flags, timeout)
@@ -75,12 +63,6 @@ class TlsDataSocket(SSLSocket):
             sslobj = self._sslobj
             if sslobj is None:
                 raise ValueError("Write on closed or unwrapped SSL socket.")
-
-    def _wait_for_answer(self):
-        self._sent = False
-        pointer = self._ssl
-        if pointer is not None and self.timeout != 0.0 and not openssl.has_pending(pointer):
-            self._wait(self._read_event, timeout_exc=_READ_TIMEOUT)
 
     def _read(self, nbytes, buffer):
         while True:

@@ -148,8 +148,6 @@ if _libssl is not None:
     _libssl.SSL_get_SSL_CTX.restype = ctypes.c_void_p
     _libssl.SSL_get_peer_signature_type_nid.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_int)]
     _libssl.SSL_get_peer_signature_type_nid.restype = ctypes.c_int
-    _libssl.SSL_has_pending.argtypes = [ctypes.c_void_p]
-    _libssl.SSL_has_pending.restype = ctypes.c_int
 
 
 def negotiated(tls_socket) -> tuple[str | None, str | None]:
@@ -174,12 +172,6 @@ def negotiated(tls_socket) -> tuple[str | None, str | None]:
 def ssl_pointer(tls_socket) -> int | None:
     """The ``SSL *`` of a Python TLS socket after its handshake, or None where it cannot be read."""
     return _ssl_pointer(tls_socket)
-
-
-def has_pending(ssl_pointer: int) -> bool:
-    """OpenSSL holds bytes of this connection not yet returned by a read (decrypted, or records
-    read ahead from the socket): a read would not block, whatever the descriptor says."""
-    return _libssl.SSL_has_pending(ssl_pointer) == 1
 
 
 def _ssl_pointer(tls_socket) -> int | None:

@@ -1,6 +1,6 @@
 """TlsDataSocket, the TLS socket of hotproxy's connections, over a real socketpair in gevent: what
-its short paths must keep of gevent's SSLSocket (bytes in order, EOF, a peer's records that
-OpenSSL read ahead), and that a read after a send waits instead of failing first."""
+its short paths must keep of gevent's SSLSocket (bytes in order, EOF, waiting when there is
+nothing to read) and what read-ahead must not lose (a peer's records OpenSSL read ahead)."""
 import ssl
 
 import gevent
@@ -96,8 +96,8 @@ def test_gevent_in_the_environment_keeps_gevents_socket_and_openssls_reads(issue
 
 def test_records_read_ahead_are_returned_after_a_send_without_waiting_for_the_socket(issued):
     """Two requests, each a record of its own, in one segment: OpenSSL reads both on the first read.
-    After the answer to the first is sent, the second must come from OpenSSL's buffer; waiting for
-    the descriptor (which has nothing more to read) would hang."""
+    After the answer to the first is sent, the second must come from OpenSSL's buffer: a read that
+    waited for the descriptor first (it has nothing more to read) would hang."""
     tls, client = connected(issued)
     client.send(b"first request", b"second request")
     assert tls.recv(65536) == b"first request"
@@ -107,7 +107,7 @@ def test_records_read_ahead_are_returned_after_a_send_without_waiting_for_the_so
     assert client.receive(len(b"first answer")) == b"first answer"
 
 
-def test_a_read_after_a_send_waits_for_the_peer_then_reads(issued):
+def test_a_read_with_nothing_to_read_waits_for_the_peer_then_reads(issued):
     tls, client = connected(issued)
     tls.send(b"answer")
     reader = gevent.spawn(tls.recv, 65536)
