@@ -20,7 +20,9 @@ from socket import MSG_PEEK
 from socket import timeout as SocketTimeout
 
 import gevent
+from gevent import get_hub
 from gevent.lock import Semaphore
+from greenlet import greenlet as RawGreenlet
 
 from ...deadlines import NEVER
 from ..connection_addresses import ConnectionAddresses
@@ -32,6 +34,8 @@ from .options import Http2Options
 from .stream_port import StreamPort
 
 RECV_SIZE = 65536
+#: framed bytes past which flush_soon writes at once
+FLUSH_NOW_BYTES = 65536
 #: The client preface: a connection that starts with it speaks HTTP/2 (h2c with prior knowledge).
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
@@ -98,6 +102,9 @@ class Http2Connection(ConnectionAddresses):
         self.codec = ServerCodec(hcm.http2_options, hcm.http2_stats)
         self.ports = {}             # stream id → StreamPort
         self._writing = Semaphore()
+        self._hub = get_hub()
+        self._writer = None             # the greenlet of flush_soon, made on its first call
+        self._flush_scheduled = False
         self.greenlet = gevent.getcurrent()
         self.deadline = NEVER
         # it drains from close_at on (hcm.close_times), or once it took requests_left streams
@@ -152,6 +159,30 @@ class Http2Connection(ConnectionAddresses):
             if data:
                 self.sock.sendall(data)
 
+    def flush_soon(self):
+        """Send what the codec framed once the greenlets ready now have run, so that the
+        responses completed in one turn of the loop leave in one write. Past FLUSH_NOW_BYTES
+        framed, now: a stream greenlet that writes waits for the socket, which holds a fast
+        upstream back to the client's pace."""
+        if self.codec.pending_bytes >= FLUSH_NOW_BYTES:
+            self.flush()
+        elif not self._flush_scheduled:
+            self._flush_scheduled = True
+            if self._writer is None:
+                self._writer = RawGreenlet(self._write_loop, parent=self._hub)
+            self._hub.loop.run_callback(self._writer.switch)
+
+    def _write_loop(self):
+        """The connection's writer, switched to from the loop once per ``flush_soon`` batch."""
+        while True:
+            try:
+                while self.codec.pending_bytes:
+                    self.flush()
+            except OSError:
+                self.abort("write failed")
+            self._flush_scheduled = False
+            self._hub.switch()
+
     # reading
 
     def abort(self, reason):
@@ -193,6 +224,7 @@ class Http2Connection(ConnectionAddresses):
                 port.abort("connection termination")
             self.deadline = NEVER
             self._flush_quietly()
+            self._writer = None     # a writer greenlet waiting in the loop ends with its last reference
 
     def _watch_idle(self):
         """The deadline while not draining: the close time, and the idle timeout while no stream

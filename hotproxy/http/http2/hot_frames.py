@@ -12,7 +12,9 @@ would: the flood limits, the HPACK walk, the library's state machines and window
 import struct
 
 from jh2 import exceptions
-from jh2.connection import AllowedStreamIDs, ConnectionInputs, _decode_headers
+from jh2.connection import (ALTERNATIVE_HPACK, AllowedStreamIDs, ConnectionInputs, HPACKError,
+                            OversizedHeaderListError, _decode_headers)
+from jh2.hpack import NeverIndexedHeaderTuple
 from jh2.stream import StreamInputs
 
 from .frame_buffer import Abuse
@@ -86,7 +88,7 @@ class HotFrames:
         reason = hpack_block_error(block)
         if reason is not None:
             raise exceptions.ProtocolError(f"Error decoding header block: {reason}")
-        headers = _decode_headers(conn.decoder, block)
+        headers = _decode_block(conn.decoder, block)
         conn.state_machine.process_input(_RECV_HEADERS)
         conn.drop_closed_streams()
         machine = conn._begin_new_stream(stream_id, AllowedStreamIDs.ODD).state_machine
@@ -95,3 +97,23 @@ class HotFrames:
             machine.process_input(_STREAM_END)
         self._request(stream_id, headers, bool(end_stream), events)
         return True
+
+
+def _decode_block(decoder, block):
+    """The header list of an HPACK block: plain pairs, where the library makes an object of each
+    (a never-indexed field stays marked, so that it is never indexed on its way on); errors
+    raised as the library raises them (jh2.connection._decode_headers)."""
+    if not ALTERNATIVE_HPACK:
+        return _decode_headers(decoder, block)
+    try:
+        fields = decoder.decode(block, raw=True)
+    except OversizedHeaderListError as error:
+        raise exceptions.DenialOfServiceError(f"Oversized header block: {error}") from None
+    except (HPACKError, IndexError, TypeError, UnicodeDecodeError) as error:
+        raise exceptions.ProtocolError(f"Error decoding header block: {error}") from None
+    except BaseException as error:      # the native decoder's panics
+        if "index out of bounds" in str(error):
+            raise exceptions.ProtocolError(f"Error decoding header block: {error}") from None
+        raise
+    return [(field[0], field[1]) if not field[2] else NeverIndexedHeaderTuple(field[0], field[1])
+            for field in fields]

@@ -171,5 +171,10 @@ class StreamsAndSending:
         return data
 
     @property
+    def pending_bytes(self):
+        """Bytes framed and not yet taken by ``data_to_send``."""
+        return len(self._conn._data_to_send)
+
+    @property
     def open_streams(self):
         return len(self._streams)

@@ -316,17 +316,17 @@ class StreamPort:
         self.connection.codec.send_headers(self.stream_id, status, headers, end_stream)
         self.ended = end_stream
         if end_stream:
-            self.connection.flush()
+            self.connection.flush_soon()
 
     def flush_response(self, stream):
         """The router relayed what one upstream read held: send what is framed."""
-        self.connection.flush()
+        self.connection.flush_soon()
 
     def send_trailers(self, trailers):
         """Trailers end the stream (gRPC's grpc-status rides in them)."""
         self.connection.codec.send_trailers(self.stream_id, trailers)
         self.ended = True
-        self.connection.flush()
+        self.connection.flush_soon()
 
     def send_data(self, data, end_stream):
         """Send ``data`` as the client's windows allow, waiting for them to open."""
@@ -336,7 +336,7 @@ class StreamPort:
         while True:
             waiter = self._armed_waiter()
             sent = codec.send_data(self.stream_id, view, end_stream)
-            connection.flush()
+            connection.flush_soon()
             view = view[sent:]
             if not view:
                 break
