@@ -61,7 +61,10 @@ class TcpProxy:
         overflow = False
         try:
             if host is None:
-                stats.downstream_cx_no_route += 1
+                if cluster is None:
+                    stats.downstream_cx_no_route += 1
+                else:
+                    cluster.stats.upstream_cx_none_healthy += 1
                 return  # closing the downstream is all Envoy does too
             connections = cluster.breakers.connections
             if not connections.try_acquire():

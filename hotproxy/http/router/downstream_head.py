@@ -33,6 +33,7 @@ def downstream_head(router, stream, head, out, sent_at, head_only, conn, attempt
     stream.responded = True
     cluster = stream.cluster
     host = stream.upstream.pool.host
+    cluster.stats.upstream_rq_completed += 1
     if 200 <= status < 300:     # the common case, without count_status_class's lookups
         cluster.stats.upstream_rq_2xx += 1
         router.stats.downstream_rq_2xx += 1     # the connection manager's
@@ -42,6 +43,10 @@ def downstream_head(router, stream, head, out, sent_at, head_only, conn, attempt
         count_status_class(router.stats, DOWNSTREAM_RQ_CLASSES, status)
         if status >= 500:
             host.stats.rq_error += 1
+            if status == 503:
+                cluster.stats.upstream_rq_503 += 1
+            elif status == 504:
+                cluster.stats.upstream_rq_504 += 1
         else:
             host.stats.rq_success += 1
     if cluster.outlier_detection is not None and status >= 200:
