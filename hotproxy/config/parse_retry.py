@@ -23,10 +23,9 @@ RETRY_ON = frozenset((
     "refused-stream", "retriable-status-codes", "retriable-headers", "envoy-ratelimited",
     # HTTP/3 only: never true for hotproxy's HTTP/1.1 upstreams, as for Envoy's TCP ones
     "http3-post-connect-failure",
+    # gRPC's, read from a trailers-only response's grpc-status (router/retry.py)
+    "cancelled", "deadline-exceeded", "internal", "resource-exhausted", "unavailable",
 ))
-#: gRPC conditions read grpc-status, which hotproxy does not: refused rather than never true.
-GRPC_RETRY_ON = frozenset(("cancelled", "deadline-exceeded", "internal", "resource-exhausted",
-                           "unavailable"))
 PREVIOUS_HOSTS = "envoy.retry_host_predicates.previous_hosts"
 PREVIOUS_HOSTS_TYPE = ("type.googleapis.com/"
                        "envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate")
@@ -54,14 +53,11 @@ def retry_policy(node: Node) -> RetryPolicy | None:
 
 def retry_on(node: Node) -> tuple[str, ...] | None:
     """Comma-separated condition names. Envoy ignores unknown ones (with a warning): so does
-    hotproxy, except gRPC's, whose retries hotproxy would silently never make."""
+    hotproxy."""
     text = node.string()
     if text is None:
         return None
     names = [name.strip() for name in text.split(",") if name.strip()]
-    grpc = [name for name in names if name in GRPC_RETRY_ON]
-    if grpc:
-        node.fail(f"gRPC retry conditions ({', '.join(grpc)}) are {NOT_SUPPORTED}")
     return tuple(name for name in names if name in RETRY_ON)
 
 

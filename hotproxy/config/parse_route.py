@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextvars
 import dataclasses
 import re
 
@@ -22,10 +23,10 @@ from .route import (DirectResponseAction, HedgePolicy, RedirectAction, RegexRewr
                     RouteConfiguration, RouteMatch, VirtualHost, WeightedCluster)
 
 ROUTE_CONFIGURATION = Fields(
-    "name virtual_hosts " + HEADER_MUTATIONS,
+    "name virtual_hosts validate_clusters max_direct_response_body_size_bytes "
+    "ignore_port_in_host_matching " + HEADER_MUTATIONS,
     unsupported="vhds internal_only_headers most_specific_header_mutations_wins "
-                "validate_clusters max_direct_response_body_size_bytes cluster_specifier_plugins "
-                "request_mirror_policies ignore_port_in_host_matching vhost_header "
+                "cluster_specifier_plugins request_mirror_policies vhost_header "
                 "ignore_path_parameters_in_path_matching typed_per_filter_config metadata")
 PER_FILTER = "typed_per_filter_config "
 VIRTUAL_HOST = Fields(
@@ -46,8 +47,7 @@ ROUTE_MATCH = Fields(
     "query_parameters grpc runtime_fraction",
     unsupported="path_match_policy cookies tls_context dynamic_metadata filter_state")
 CONNECT_MATCHER = Fields("")
-MAX_STREAM_DURATION = Fields("grpc_timeout_header_max grpc_timeout_header_offset",
-                             unsupported="max_stream_duration")
+MAX_STREAM_DURATION = Fields("max_stream_duration grpc_timeout_header_max grpc_timeout_header_offset")
 ROUTE_ACTION = Fields(
     "cluster cluster_header weighted_clusters prefix_rewrite regex_rewrite host_rewrite_literal "
     "auto_host_rewrite timeout idle_timeout retry_policy hash_policy request_mirror_policies "
@@ -77,7 +77,7 @@ DATA_SOURCE = Fields("inline_string inline_bytes",
 REDIRECT_CODES = {"MOVED_PERMANENTLY": 301, "FOUND": 302, "SEE_OTHER": 303,
                   "TEMPORARY_REDIRECT": 307, "PERMANENT_REDIRECT": 308}
 REDIRECT_RESPONSE_CODES = Enum(" ".join(REDIRECT_CODES))
-# Envoy's default max_direct_response_body_size_bytes (a field hotproxy does not support yet).
+# Envoy's default max_direct_response_body_size_bytes.
 MAX_DIRECT_RESPONSE_BODY = 4096
 # Envoy's proto rule for path_separated_prefix: no '?' or '#', no trailing '/'.
 _PATH_SEPARATED_PREFIX = re.compile(r"[^?#]+[^?#/]")
@@ -88,10 +88,29 @@ def route_configuration(node: Node) -> RouteConfiguration | None:
     if m is None:
         return None
     domain_owners = {}       # lower-cased domain → the virtual host that has it
+    validate_clusters = m.boolean("validate_clusters")
+    body_limit = m.uint32("max_direct_response_body_size_bytes")
+    references_before = len(node.ctx.cluster_refs)
+    token = _body_limit.set(MAX_DIRECT_RESPONSE_BODY if body_limit is None else body_limit)
+    try:
+        virtual_hosts = m.repeated("virtual_hosts", lambda n: virtual_host(n, domain_owners))
+    finally:
+        _body_limit.reset(token)
+    if validate_clusters is False:
+        # Envoy resolves the clusters when a request is routed: an unknown one answers 503
+        del node.ctx.cluster_refs[references_before:]
     return RouteConfiguration(
-        **present(name=m.string("name")),
-        virtual_hosts=m.repeated("virtual_hosts", lambda n: virtual_host(n, domain_owners)),
+        **present(name=m.string("name"),
+                  ignore_port_in_host_matching=m.boolean("ignore_port_in_host_matching"),
+                  validate_clusters=validate_clusters),
+        virtual_hosts=virtual_hosts,
         **header_mutations(m))
+
+
+#: the max_direct_response_body_size_bytes of the route configuration being parsed (xDS
+#: resources are parsed on more than one thread)
+_body_limit = contextvars.ContextVar("max_direct_response_body_size_bytes",
+                                     default=MAX_DIRECT_RESPONSE_BODY)
 
 
 def virtual_host(node: Node, domain_owners: dict) -> VirtualHost | None:
@@ -215,6 +234,12 @@ def _grpc_timeouts(m) -> dict:
     """max_stream_duration's grpc_timeout_header_max / _offset, else the deprecated
     max_grpc_timeout / grpc_timeout_offset, as Envoy reads them."""
     duration = m.nested("max_stream_duration", lambda n: n.message(MAX_STREAM_DURATION))
+    if duration is not None and duration.duration("max_stream_duration"):
+        # 0s (istiod's) turns the connection manager's limit off for the route; the connection
+        # manager has none in hotproxy (common_http_protocol_options.max_stream_duration is
+        # refused), so only a limit is refused here
+        duration.at("max_stream_duration").fail(
+            "a limit is not supported by hotproxy yet (0s, no limit, is)")
     found = {}
     if duration is not None and duration.has("grpc_timeout_header_max"):
         found["grpc_timeout_max"] = duration.duration("grpc_timeout_header_max")
@@ -347,8 +372,11 @@ def data_source(node: Node) -> bytes | None:
         body = None if text is None else text.encode()
     else:
         body = kind and _base64(m.at(kind))
-    if body is not None and len(body) > MAX_DIRECT_RESPONSE_BODY:
-        node.fail(f"the body is {len(body)} bytes; Envoy's maximum is {MAX_DIRECT_RESPONSE_BODY}")
+    limit = _body_limit.get()
+    if body is not None and len(body) > limit:
+        maximum = ("Envoy's maximum" if limit == MAX_DIRECT_RESPONSE_BODY
+                   else "max_direct_response_body_size_bytes")
+        node.fail(f"the body is {len(body)} bytes; {maximum} is {limit}")
         return None
     return body
 

@@ -216,6 +216,10 @@ class VirtualHost:
 class RouteConfiguration:
     name: str = ""
     virtual_hosts: tuple[VirtualHost, ...] = ()
+    #: the Host's port is left out when choosing a virtual host (router/route_table.py)
+    ignore_port_in_host_matching: bool = False
+    #: as set; unset means Envoy's default: true inline in a connection manager, false from RDS
+    validate_clusters: bool | None = None
     request_headers_to_add: tuple[HeaderValueOption, ...] = ()
     request_headers_to_remove: tuple[str, ...] = ()
     response_headers_to_add: tuple[HeaderValueOption, ...] = ()

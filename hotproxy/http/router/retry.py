@@ -20,12 +20,23 @@ from .matchers import compile_header_matcher
 _5XX, _GATEWAY_ERROR, _CONNECT_FAILURE, _RETRIABLE_4XX = 1, 2, 4, 8
 _REFUSED_STREAM, _STATUS_CODES, _HEADERS, _RATE_LIMITED = 16, 32, 64, 128
 _RESET, _RESET_BEFORE_REQUEST = 256, 512
+_GRPC_CANCELLED, _GRPC_DEADLINE_EXCEEDED, _GRPC_RESOURCE_EXHAUSTED = 1024, 2048, 4096
+_GRPC_UNAVAILABLE, _GRPC_INTERNAL = 8192, 16384
+#: the gRPC conditions and the grpc-status each retries (Envoy reads grpc-status from the
+#: response headers only: a trailers-only answer, not trailers after a body)
+_GRPC_STATUS_BITS = {b"1": _GRPC_CANCELLED, b"4": _GRPC_DEADLINE_EXCEEDED,
+                     b"8": _GRPC_RESOURCE_EXHAUSTED, b"14": _GRPC_UNAVAILABLE, b"13": _GRPC_INTERNAL}
+_GRPC = (_GRPC_CANCELLED | _GRPC_DEADLINE_EXCEEDED | _GRPC_RESOURCE_EXHAUSTED | _GRPC_UNAVAILABLE
+         | _GRPC_INTERNAL)
 RETRY_ON_BITS = {
     "5xx": _5XX, "gateway-error": _GATEWAY_ERROR, "connect-failure": _CONNECT_FAILURE,
     "retriable-4xx": _RETRIABLE_4XX, "refused-stream": _REFUSED_STREAM,
     "retriable-status-codes": _STATUS_CODES, "retriable-headers": _HEADERS,
     "envoy-ratelimited": _RATE_LIMITED, "reset": _RESET,
     "reset-before-request": _RESET_BEFORE_REQUEST, "http3-post-connect-failure": 0,
+    "cancelled": _GRPC_CANCELLED, "deadline-exceeded": _GRPC_DEADLINE_EXCEEDED,
+    "resource-exhausted": _GRPC_RESOURCE_EXHAUSTED, "unavailable": _GRPC_UNAVAILABLE,
+    "internal": _GRPC_INTERNAL,
 }
 
 # Why an attempt ended without a response (Envoy's stream reset reasons, as they read in bodies).
@@ -246,6 +257,10 @@ class RetryState:
             for check in self.response_checks:
                 if check(headers, b"", b"", b"", b""):
                     return True
+        if retry_on & _GRPC:
+            for name, value in headers:
+                if name == b"grpc-status":
+                    return bool(retry_on & _GRPC_STATUS_BITS.get(value.strip(), 0))
         return False
 
     def would_retry_reset(self, reason):
@@ -283,6 +298,10 @@ def _with_control_headers(control, retry_on, num_retries, status_codes, response
     if value is not None:
         for name in value.decode("latin-1").split(","):
             retry_on |= RETRY_ON_BITS.get(name.strip(), 0)
+    value = control.get(b"x-envoy-retry-grpc-on")
+    if value is not None:
+        for name in value.decode("latin-1").split(","):
+            retry_on |= RETRY_ON_BITS.get(name.strip(), 0) & _GRPC
     value = control.get(b"x-envoy-max-retries")
     if value is not None and retry_on and value.isdigit():
         num_retries = int(value)

@@ -7,6 +7,9 @@ Virtual hosts are chosen like Envoy's ``RouteMatcher::findVirtualHost``: the low
 value, port included (``example.com:8080`` matches only a domain spelled with that port), is
 looked up among exact domains, then suffix wildcards (``*.foo.com``, longest first, never
 matching the bare suffix), then prefix wildcards (``foo.*``, longest first), then ``*``.
+With ``ignore_port_in_host_matching`` the Host's port (what follows its last ':' outside an
+IPv6 address's brackets) is dropped first, as istiod, which lists domains without ports,
+expects.
 Routes are tried in order; paths are matched without the query string.
 
 A route with ``match.runtime_fraction`` matches only its share of the requests it would match
@@ -46,7 +49,8 @@ class RouteTable:
     tests deterministic).
     """
 
-    __slots__ = ("name", "_default_only", "_exact", "_suffixes", "_prefixes", "_default", "_draw")
+    __slots__ = ("name", "_default_only", "_exact", "_suffixes", "_prefixes", "_default", "_draw",
+                 "_ignore_port")
 
     def __new__(cls, config, rng=random):
         if cls is RouteTable and _has_runtime_fractions(config):
@@ -55,6 +59,7 @@ class RouteTable:
 
     def __init__(self, config, rng=random):
         self.name = config.name
+        self._ignore_port = config.ignore_port_in_host_matching
         #: [the random value of the request being matched, None until one is drawn]
         self._draw = [None]
         problems = []
@@ -127,6 +132,8 @@ class RouteTable:
         return None
 
     def _virtual_host_routes(self, host):
+        if self._ignore_port:
+            host = _without_port(host)
         entries = self._exact.get(host)
         if entries is not None:
             return entries
@@ -212,6 +219,14 @@ class _DrawingRouteTable(RouteTable):
     def match(self, host, path, headers, method=None, scheme=None):
         self._draw[0] = None
         return RouteTable.match(self, host, path, headers, method, scheme)
+
+
+def _without_port(host):
+    """Envoy's HeaderUtility::getPortStart: from the last ':' not inside '[...]'."""
+    colon = host.rfind(b":")
+    if colon < 0 or host.rfind(b"]") > colon:
+        return host
+    return host[:colon]
 
 
 def _has_runtime_fractions(config):

@@ -6,7 +6,7 @@ from hotproxy.config.fields import NOT_SUPPORTED
 from hotproxy.config.parse_retry import PREVIOUS_HOSTS, PREVIOUS_HOSTS_TYPE
 from hotproxy.config.route import RateLimitedRetryBackOff, ResetHeader, RetryBackOff, RetryPolicy
 
-from config_helpers import HCM, ROUTE, VHOST, Rejected, ids, parse_with
+from config_helpers import ROUTE, VHOST, Rejected, ids, parse_with
 
 PREVIOUS = {"name": PREVIOUS_HOSTS, "typed_config": {"@type": PREVIOUS_HOSTS_TYPE}}
 
@@ -59,8 +59,6 @@ def test_defaults_and_virtual_host_fields():
 
 RP = f"{ROUTE}.route.retry_policy"
 REJECTED = [
-    Rejected({RP: {"retry_on": "5xx,unavailable"}}, f"{RP}.retry_on",
-             f"gRPC retry conditions (unavailable) are {NOT_SUPPORTED}"),
     Rejected({RP: {"retry_back_off": {"base_interval": "1s", "max_interval": "0.5s"}}},
              f"{RP}.retry_back_off.max_interval",
              "max_interval must be greater than or equal to the base_interval"),
@@ -94,8 +92,6 @@ REJECTED = [
              f"{VHOST}.include_is_timeout_retry_header", NOT_SUPPORTED),
     Rejected({f"{VHOST}.request_body_buffer_limit": {}}, f"{VHOST}.request_body_buffer_limit",
              NOT_SUPPORTED),
-    Rejected({f"{HCM}.route_config.virtual_hosts[0].retry_policy": {"retry_on": "cancelled"}},
-             f"{VHOST}.retry_policy.retry_on", NOT_SUPPORTED),
 ]
 
 
