@@ -478,9 +478,7 @@ def _refused_today(reason):
     pytest.param("clusters", marks=_refused_today(
         "alt_stat_name, metadata and filters (istio.metadata_exchange) are not supported")),
     "endpoints",
-    pytest.param("routes", marks=_refused_today(
-        "validate_clusters, max_direct_response_body_size_bytes, ignore_port_in_host_matching, "
-        "decorator, max_stream_duration and the retry conditions unavailable and cancelled")),
+    "routes",
     pytest.param("listeners", marks=_refused_today(
         "bind_to_port, request_id_extension, tracing, grpc_stats' emit_filter_state, and the "
         "TypedStruct HTTP filters (istio.metadata_exchange, istio.stats)")),
