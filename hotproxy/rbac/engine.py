@@ -48,29 +48,43 @@ class Facts:
         self.scheme = scheme
 
 
+class Outcome:
+    """What an evaluation comes to: built once per policy (and once for no match), so that a
+    check returns one of these rather than making a tuple; ``extra`` is for a caller's own
+    precomputed data about it (the HTTP filter's metadata, counters and details)."""
+
+    __slots__ = ("allowed", "policy", "extra")
+
+    def __init__(self, allowed, policy):
+        self.allowed = allowed
+        self.policy = policy
+        self.extra = None
+
+
 class Engine:
     """One Rules config compiled. ``where`` names its field path, for errors."""
 
     def __init__(self, rules, where):
-        self.action = rules.action
+        self.action = action = rules.action
         self.policies = tuple(
             (policy.name, _policy_check(policy, f"{where}.policies.{policy.name}"))
             for policy in rules.policies)
+        # LOG allows everything; the policy says whether the request is to be logged
+        self.checks = tuple((check, Outcome(action != "DENY", name)) for name, check in self.policies)
+        self.no_match = Outcome(action != "ALLOW", None)
+        self.outcomes = (*(outcome for _, outcome in self.checks), self.no_match)
+
+    def outcome(self, facts):
+        """The Outcome of the first policy that matches, else ``no_match``."""
+        for check, outcome in self.checks:
+            if check(facts):
+                return outcome
+        return self.no_match
 
     def evaluate(self, facts):
-        """(allowed, the effective policy's name or None). LOG allows everything; the policy
-        says whether the request is to be logged."""
-        matched = None
-        for name, check in self.policies:
-            if check(facts):
-                matched = name
-                break
-        action = self.action
-        if action == "ALLOW":
-            return matched is not None, matched
-        if action == "DENY":
-            return matched is None, matched
-        return True, matched
+        """(allowed, the effective policy's name or None)."""
+        outcome = self.outcome(facts)
+        return outcome.allowed, outcome.policy
 
 
 def _policy_check(policy, where):
@@ -78,16 +92,31 @@ def _policy_check(policy, where):
                            for i, rule in enumerate(policy.permissions)])
     principals = _any_of([compile_rule(rule, f"{where}.principals[{i}]")
                           for i, rule in enumerate(policy.principals)])
+    # `any: true` on one side (the usual principal) leaves the other side's check alone
+    if principals is always:
+        return permissions
+    if permissions is always:
+        return principals
     return lambda facts: permissions(facts) and principals(facts)
 
 
+def always(facts):
+    """The check of ``any: true``: recognised by identity, so that and/or/policies drop it."""
+    return True
+
+
 def _any_of(checks):
+    if always in checks:
+        return always
     if len(checks) == 1:
         return checks[0]
     return lambda facts: any(check(facts) for check in checks)
 
 
 def _all_of(checks):
+    checks = [check for check in checks if check is not always]
+    if not checks:
+        return always
     if len(checks) == 1:
         return checks[0]
     return lambda facts: all(check(facts) for check in checks)
@@ -97,7 +126,7 @@ def compile_rule(rule, where):
     """A Permission or Principal → ``check(facts) -> bool``."""
     kind, value = rule.kind, rule.value
     if kind == "any":
-        return lambda facts: True
+        return always
     if kind == "and":
         return _all_of([compile_rule(r, f"{where}.and[{i}]") for i, r in enumerate(value)])
     if kind == "or":
@@ -183,13 +212,10 @@ def compile_header_check(matcher, where):
     test, matched, invert, on_missing = header_matcher_outcomes(matcher, where)
     name = matcher.name.encode()
     pseudo = _PSEUDO_HEADERS.get(name)
+    if pseudo is not None:
+        return _pseudo_header_check(pseudo, test, matched, invert, on_missing)
 
     def check(facts):
-        if pseudo is not None:
-            value = getattr(facts, pseudo)
-            if value is None:
-                return on_missing
-            return matched if test(value) else invert
         headers = facts.headers
         if headers is None:
             return on_missing
@@ -200,6 +226,26 @@ def compile_header_check(matcher, where):
                     return matched
                 missing = False
         return on_missing if missing else invert
+    return check
+
+
+def _pseudo_header_check(attribute, test, matched, invert, on_missing):
+    """``:method``, ``:path``, ``:authority`` (``host``) and ``:scheme`` read a fact. An exact
+    match (``test`` is then ``bytes.__eq__``) compares without a call to it."""
+    exact = getattr(test, "__self__", None) if getattr(test, "__name__", "") == "__eq__" else None
+    if exact.__class__ is bytes:
+        def check_exact(facts):
+            value = getattr(facts, attribute)
+            if value is None:
+                return on_missing
+            return matched if value == exact else invert
+        return check_exact
+
+    def check(facts):
+        value = getattr(facts, attribute)
+        if value is None:
+            return on_missing
+        return matched if test(value) else invert
     return check
 
 

@@ -36,18 +36,40 @@ def stat_scope(prefix):
     return prefix if prefix.endswith(".") else prefix + "."
 
 
-def _engines(config, where):
+def _engines(config, where, keys, by_policy):
     enforced = Engine(config.rules, f"{where}.rules") if config.rules is not None else None
     shadow = (Engine(config.shadow_rules, f"{where}.shadow_rules")
               if config.shadow_rules is not None else None)
+    if enforced is not None:
+        for outcome in enforced.outcomes:
+            outcome.extra = Verdict(outcome, keys[0], keys[1], "", by_policy, enforced.action)
+    if shadow is not None:
+        for outcome in shadow.outcomes:
+            outcome.extra = Verdict(outcome, keys[2], keys[3], "shadow_", by_policy, None)
     return enforced, shadow
+
+
+class Verdict:
+    """What the filter does with one Outcome of one of its engines, worked out when the engine
+    is built: the metadata it writes, the counter it adds to and, for a denial, its details."""
+
+    __slots__ = ("metadata", "policy_counter", "details")
+
+    def __init__(self, outcome, policy_key, result_key, counter_prefix, by_policy, action):
+        result = "allowed" if outcome.allowed else "denied"
+        policy = outcome.policy
+        self.metadata = {result_key: result}
+        if policy is not None:
+            self.metadata = {policy_key: policy, result_key: result}
+        self.policy_counter = (f"policy.{policy}.{counter_prefix}{result}"
+                               if policy is not None and by_policy is not None else None)
+        self.details = f"rbac_access_denied_matched_policy[{policy or 'none'}]"
 
 
 class RbacFactory(FilterFactory):
     name = NAMESPACE      # the chain names it after its http_filters entry
 
     def __init__(self, config, stat_prefix):
-        self.enforced, self.shadow = _engines(config, "typed_config")
         self.stats = RbacStats()
         self.shadow_stats = RbacShadowStats()
         scope = stat_prefix + "rbac."
@@ -56,18 +78,17 @@ class RbacFactory(FilterFactory):
         rules, shadow = config.rules_stat_prefix, config.shadow_rules_stat_prefix
         self.keys = (rules + "enforced_effective_policy_id", rules + "enforced_engine_result",
                      shadow + "shadow_effective_policy_id", shadow + "shadow_engine_result")
-        self._per_route = {}     # id(RbacPerRoute) → (config, enforced, shadow)
         # track_per_rule_stats: policy.<name>.allowed|denied, policy.<name>.shadow_allowed|…
         self.by_policy = (CounterMap(), CounterMap()) if config.track_per_rule_stats else None
+        self.enforced, self.shadow = _engines(config, "typed_config", self.keys, self.by_policy)
+        self._per_route = {}     # id(RbacPerRoute) → (config, enforced, shadow)
         self.shared = RbacFilter(self)
 
-    def engines_for(self, stream):
-        per_route = stream.route_config(self.name)
-        if per_route is None:
-            return self.enforced, self.shadow
+    def engines_for(self, per_route):
         cached = self._per_route.get(id(per_route))
         if cached is None or cached[0] is not per_route:
-            cached = (per_route, *_engines(per_route.rbac, "typed_per_filter_config.rbac"))
+            cached = (per_route, *_engines(per_route.rbac, "typed_per_filter_config.rbac",
+                                           self.keys, self.by_policy))
             self._per_route[id(per_route)] = cached
         return cached[1], cached[2]
 
@@ -86,41 +107,52 @@ class RbacFilter(HttpFilter):
 
     def decode_headers(self, stream, end_stream):
         factory = self.factory
-        enforced, shadow = factory.engines_for(stream)
+        per_route = stream.route_config(factory.name)
+        if per_route is None:
+            enforced, shadow = factory.enforced, factory.shadow
+        else:
+            enforced, shadow = factory.engines_for(per_route)
         if enforced is None and shadow is None:
             return CONTINUE
         facts = StreamFacts(stream)
         info = stream.info
-        policy_key, result_key = factory.keys[2], factory.keys[3]
         if shadow is not None:
-            allowed, policy = shadow.evaluate(facts)
-            if allowed:
+            outcome = shadow.outcome(facts)
+            verdict = outcome.extra
+            if outcome.allowed:
                 factory.shadow_stats.shadow_allowed += 1
             else:
                 factory.shadow_stats.shadow_denied += 1
-            if policy is not None:
-                info.set_metadata(NAMESPACE, policy_key, policy)
-                if factory.by_policy is not None:
-                    outcome = "shadow_allowed" if allowed else "shadow_denied"
-                    factory.by_policy[1].add(f"policy.{policy}.{outcome}")
-            info.set_metadata(NAMESPACE, result_key, "allowed" if allowed else "denied")
+            if verdict.policy_counter is not None:
+                factory.by_policy[1].add(verdict.policy_counter)
+            _write_metadata(info, verdict.metadata)
         if enforced is None:
             return CONTINUE
-        allowed, policy = enforced.evaluate(facts)
+        outcome = enforced.outcome(facts)
+        verdict = outcome.extra
         if enforced.action == "LOG":
-            info.set_metadata("envoy.common", "access_log_hint", policy is not None)
-        if policy is not None:
-            info.set_metadata(NAMESPACE, factory.keys[0], policy)
-            if factory.by_policy is not None:
-                factory.by_policy[0].add(f"policy.{policy}.{'allowed' if allowed else 'denied'}")
-        info.set_metadata(NAMESPACE, factory.keys[1], "allowed" if allowed else "denied")
-        if allowed:
+            info.set_metadata("envoy.common", "access_log_hint", outcome.policy is not None)
+        if verdict.policy_counter is not None:
+            factory.by_policy[0].add(verdict.policy_counter)
+        _write_metadata(info, verdict.metadata)
+        if outcome.allowed:
             factory.stats.allowed += 1
             return CONTINUE
         factory.stats.denied += 1
-        return stream.send_local_reply(
-            403, BODY,
-            details=f"rbac_access_denied_matched_policy[{policy or 'none'}]")
+        return stream.send_local_reply(403, BODY, details=verdict.details)
+
+
+def _write_metadata(info, values):
+    """``values`` into the stream's ``envoy.filters.http.rbac`` metadata."""
+    metadata = info.dynamic_metadata
+    if metadata is None:
+        info.dynamic_metadata = {NAMESPACE: values.copy()}
+        return
+    ours = metadata.get(NAMESPACE)
+    if ours is None:
+        metadata[NAMESPACE] = values.copy()
+    else:
+        ours.update(values)
 
 
 class StreamFacts:
