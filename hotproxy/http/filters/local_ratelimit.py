@@ -53,7 +53,11 @@ class LocalRateLimitFactory(FilterFactory):
         stats = self._stats.get(config.stat_prefix)
         if stats is None:
             stats = self._stats[config.stat_prefix] = LocalRateLimitStats()
-        return Limiter(config, stats, self._rng)
+        limiter = Limiter(config, stats, self._rng)
+        # the filter of every stream when no x-ratelimit header is asked for: it keeps
+        # nothing per stream then
+        limiter.shared = None if limiter.x_headers else LocalRateLimitFilter(self, limiter)
+        return limiter
 
     def _route_limiter(self, config):
         entry = self._route_limiters.get(id(config))
@@ -69,9 +73,7 @@ class LocalRateLimitFactory(FilterFactory):
         limiter = self.limiter if route_config is None else self._route_limiter(route_config)
         if not (limiter.always_enabled or limiter.enabled()):
             return None
-        if limiter.x_headers:
-            return LocalRateLimitWithHeaders(self, limiter)
-        return limiter.shared_filter(self)
+        return limiter.shared or LocalRateLimitWithHeaders(self, limiter)
 
 
 class Limiter:
@@ -98,17 +100,14 @@ class Limiter:
         self._buckets = None if config.per_connection else self._make_buckets(shared=True)
         self._per_connection = weakref.WeakKeyDictionary() if config.per_connection else None
         self._rate_limits = {}      # id(rate_limits tuple) → (tuple, describe)
-        self._shared_filter = None
+        self.shared = None          # set by the factory
+        # the one bucket every request takes from, when that is all there is to it: no
+        # descriptors, buckets shared by the workers (allow() comes to its consume() then)
+        self.only_bucket = (self._buckets[0] if self._buckets is not None and not config.descriptors
+                            else None)
 
     def enabled(self):
         return self._enabled()
-
-    def shared_filter(self, factory):
-        """The filter of every stream when no x-ratelimit header is asked for: it keeps nothing
-        per stream then."""
-        if self._shared_filter is None:
-            self._shared_filter = LocalRateLimitFilter(factory, self)
-        return self._shared_filter
 
     def enforced(self):
         return self._enforced()
@@ -192,9 +191,13 @@ class LocalRateLimitFilter(HttpFilter):
         limiter = self.limiter
         stats = limiter.stats
         stats.enabled += 1
-        descriptors = (limiter.describe(stream, self.factory._local_cluster)
-                       if limiter.has_descriptors else ())
-        allowed, bucket = limiter.allow(limiter.buckets(stream.connection), descriptors)
+        bucket = limiter.only_bucket
+        if bucket is not None:
+            allowed = bucket.consume()
+        else:
+            descriptors = (limiter.describe(stream, self.factory._local_cluster)
+                           if limiter.has_descriptors else ())
+            allowed, bucket = limiter.allow(limiter.buckets(stream.connection), descriptors)
         if self.keeps_bucket:
             self.bucket = bucket
         if allowed:
