@@ -9,6 +9,8 @@ hotproxy reads the most specific CorsPolicy only; Envoy takes each field from th
 level that sets it (docs/envoy-reference.md)."""
 from __future__ import annotations
 
+from operator import itemgetter
+
 from ...matching import compile_string_matcher
 from ...stats.schema import stat_set
 from .api import CONTINUE, FilterFactory, HttpFilter, header_value, set_header
@@ -26,6 +28,9 @@ ALLOW_PRIVATE_NETWORK = b"access-control-allow-private-network"
 REQUEST_METHOD = b"access-control-request-method"
 REQUEST_HEADERS = b"access-control-request-headers"
 REQUEST_PRIVATE_NETWORK = b"access-control-request-private-network"
+#: the response headers the filter sets: when the response has none of them, it appends
+RESPONSE_NAMES = frozenset((ALLOW_ORIGIN, ALLOW_CREDENTIALS, EXPOSE_HEADERS))
+_name_of = itemgetter(0)
 
 
 def factory(config, context):
@@ -38,7 +43,8 @@ class Policy:
     __slots__ = ("origin_tests", "allow_methods", "allow_headers", "expose_headers", "max_age",
                  "allow_credentials", "filter_enabled", "always_enabled", "shadow_enabled",
                  "draw_enabled", "draw_shadow", "allow_private_network_access",
-                 "forward_not_matching_preflights")
+                 "forward_not_matching_preflights", "any_origin", "exact_origins",
+                 "response_after_origin")
 
     def __init__(self, config):
         self.origin_tests = tuple(
@@ -57,11 +63,27 @@ class Policy:
         self.draw_shadow = drawer(config.shadow_enabled)
         self.allow_private_network_access = config.allow_private_network_access
         self.forward_not_matching_preflights = config.forward_not_matching_preflights
+        # A matcher that matches "*" allows every origin, as in Envoy.
+        self.any_origin = any(test(b"*") for test in self.origin_tests)
+        #: the allowed origins when every matcher is a case-sensitive exact one (the usual
+        #: policy): a set lookup decides then; None otherwise
+        self.exact_origins = None
+        matchers = config.allow_origin_string_match
+        if not self.any_origin and all(m.kind == "exact" and not m.ignore_case for m in matchers):
+            self.exact_origins = frozenset(m.value.encode() for m in matchers)
+        #: what an allowed CORS request's response gets after Access-Control-Allow-Origin
+        self.response_after_origin = (
+            ((ALLOW_CREDENTIALS, b"true"),) if self.allow_credentials else ()) + (
+            ((EXPOSE_HEADERS, self.expose_headers),) if self.expose_headers else ())
 
     def origin_allowed(self, origin):
-        # A matcher that matches "*" allows every origin, as in Envoy.
+        if self.any_origin:
+            return True
+        exact = self.exact_origins
+        if exact is not None:
+            return origin in exact
         for test in self.origin_tests:
-            if test(b"*") or test(origin):
+            if test(origin):
                 return True
         return False
 
@@ -72,40 +94,48 @@ class CorsFactory(FilterFactory):
         self.stats = CorsStats()
         self._prefix = f"{stat_prefix}cors."
         self._policies = CompiledCache(Policy)
+        self._last = (None, None)   # (config, policy) of the last stream: most tables have one
 
     def stat_sets(self):
         return ((self._prefix, self.stats),)
 
     def create(self, stream):
         # Without an Origin a request is no CORS request: nothing to count or to add.
-        origin = header_value(stream.request.headers, b"origin")
+        for name, origin in stream.request.headers:
+            if name == b"origin":
+                break
+        else:
+            return None
         if not origin:
             return None
         config = stream.route_config(self.name)
         if config is None:
             return None
-        policy = self._policies.get(config)
+        last = self._last
+        if last[0] is config:
+            policy = last[1]
+        else:
+            policy = self._policies.get(config)
+            self._last = (config, policy)
         enabled = policy.always_enabled or policy.draw_enabled()
         if not enabled and not policy.draw_shadow():
             return None
-        return CorsFilter(policy, self.stats, enabled, origin)
+        made = CorsFilter()     # no __init__ to run: one is made per CORS request
+        made.policy, made.stats, made.enabled, made.origin = policy, self.stats, enabled, origin
+        made.allowed_origin = None
+        return made
 
 
 class CorsFilter(HttpFilter):
+    #: allowed_origin: set on an enforced CORS request whose origin is allowed, else None
     __slots__ = ("policy", "stats", "enabled", "origin", "allowed_origin")
-
-    def __init__(self, policy, stats, enabled, origin):
-        self.policy = policy
-        self.stats = stats
-        self.enabled = enabled
-        self.origin = origin
-        self.allowed_origin = None     # set on an enforced CORS request whose origin is allowed
 
     def decode_headers(self, stream, end_stream):
         request = stream.request
         origin = self.origin
         policy = self.policy
-        allowed = policy.origin_allowed(origin)
+        exact = policy.exact_origins
+        allowed = origin in exact if exact is not None else policy.origin_allowed(origin)
         if allowed:
             self.stats.origin_valid += 1
         else:
@@ -150,8 +180,12 @@ class CorsFilter(HttpFilter):
         if origin is None:
             return CONTINUE
         headers = response.headers
-        set_header(headers, ALLOW_ORIGIN, origin)
         policy = self.policy
+        if RESPONSE_NAMES.isdisjoint(map(_name_of, headers)):
+            headers.append((ALLOW_ORIGIN, origin))
+            headers += policy.response_after_origin
+            return CONTINUE
+        set_header(headers, ALLOW_ORIGIN, origin)
         if policy.allow_credentials:
             set_header(headers, ALLOW_CREDENTIALS, b"true")
         if policy.expose_headers:
