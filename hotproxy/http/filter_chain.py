@@ -13,7 +13,8 @@ from .filters.api import CONTINUE, STOP, HttpFilter
 
 
 class FilterManager:
-    __slots__ = ("stream", "filters", "decoding", "encoding", "replied_from")
+    __slots__ = ("stream", "filters", "decoding", "encoding", "replied_from", "body_passes",
+                 "enders")
 
     def __init__(self, stream, filters, decoded, encoded):
         """``filters``: the stream's filter objects in config order; ``decoded`` (headers sink,
@@ -23,11 +24,46 @@ class FilterManager:
         self.stream = stream
         self.filters = filters
         hooks = []
+        data_hooks = False
+        enders = None
         for filter_ in filters:
             cls = filter_.__class__
-            hooks.append(_HOOKS_OF.get(cls) or _learn_hooks(cls))
-        self.decoding = _new_pass(stream, filters, hooks, 0, decoded, True)
-        self.encoding = _new_pass(stream, filters[::-1], hooks[::-1], 2, encoded, False)
+            learnt = _HOOKS_OF.get(cls) or _learn_hooks(cls)
+            hooks.append(learnt)
+            if learnt[3] is not None or learnt[5] is not None:
+                data_hooks = True
+            if learnt[4] is not None:
+                if enders is None:
+                    enders = []
+                enders.append((learnt[4], filter_))
+        #: (on_stream_end hook, filter) of the filters that have one; None: no filter has
+        self.enders = enders
+        # the two passes made inline, without __init__ calls: this runs once per stream
+        decoding = self.decoding = _Pass()
+        decoding.stream = stream
+        decoding.filters = filters
+        decoding.hooks = hooks
+        decoding.headers_hook, decoding.data_hook = 0, 1
+        decoding.sink_headers, decoding.sink_data = decoded[0], decoded[1]
+        decoding.sink_trailers = None
+        decoding.decoding = True
+        decoding.start = 0
+        decoding.reached = -1
+        decoding.ended = False
+        encoding = self.encoding = _Pass()
+        encoding.stream = stream
+        encoding.filters = filters[::-1]
+        encoding.hooks = hooks[::-1]
+        encoding.headers_hook, encoding.data_hook = 2, 3
+        encoding.sink_headers, encoding.sink_data = encoded[0], encoded[1]
+        encoding.sink_trailers = encoded[2] if len(encoded) > 2 else None
+        encoding.decoding = False
+        encoding.start = 0
+        encoding.reached = -1
+        encoding.ended = False
+        #: no filter has an encode_data or encode_trailers hook: the response body goes
+        #: straight to the sink unless a filter holds the response head
+        self.body_passes = not data_hooks
         self.replied_from = None
 
     def decode_headers(self, end_stream):
@@ -48,6 +84,11 @@ class FilterManager:
 
     def encode_data(self, data, end_stream):
         encoding = self.encoding
+        if self.body_passes and encoding.held_at < 0:
+            if data or end_stream:
+                encoding.ended = end_stream
+                encoding.sink_data(self.stream, data, end_stream)
+            return
         encoding.data_from(encoding.start, data, end_stream)
 
     def encode_trailers(self, trailers):
@@ -77,10 +118,10 @@ class FilterManager:
         return self.encoding.ended
 
     def on_stream_end(self):
-        stream = self.stream
-        for filter_, hooks in zip(self.filters, self.decoding.hooks):
-            if hooks[4] is not None:
-                hooks[4](filter_, stream)
+        if self.enders is not None:
+            stream = self.stream
+            for hook, filter_ in self.enders:
+                hook(filter_, stream)
 
 
 #: filter class → its (decode_headers, decode_data, encode_headers, encode_data, on_stream_end,
@@ -96,23 +137,6 @@ def _learn_hooks(cls):
         None if getattr(cls, name, None) is getattr(HttpFilter, name) else getattr(cls, name)
         for name in _HOOK_NAMES)
     return hooks
-
-
-def _new_pass(stream, filters, hooks, first_hook, sink, decoding):
-    """A _Pass without an __init__ call: one is made per stream and direction."""
-    made = _Pass()
-    made.stream = stream
-    made.filters = filters
-    made.hooks = hooks
-    made.headers_hook = first_hook
-    made.data_hook = first_hook + 1
-    made.sink_headers, made.sink_data = sink[0], sink[1]
-    made.sink_trailers = sink[2] if len(sink) > 2 else None
-    made.decoding = decoding
-    made.start = 0
-    made.reached = -1
-    made.ended = False
-    return made
 
 
 class _Pass:
@@ -171,10 +195,16 @@ class _Pass:
         while index < len(hooks):
             held_at = self.held_at
             hook = hooks[index][which]
-            if hook is None or (held_at >= 0 and index > held_at):
+            if held_at >= 0 and index > held_at:
                 index += 1
                 continue
-            result = hook(filters[index], stream, data, end_stream)
+            if hook is not None:
+                result = hook(filters[index], stream, data, end_stream)
+            elif index == held_at:
+                result = CONTINUE   # a holder without a data hook continues at the first piece
+            else:
+                index += 1
+                continue
             if decoding and stream.replied:
                 return
             if result is CONTINUE and held_at < 0:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from ..sockio import send_all, send_parts
+from ..sockio import _GATHER_MIN, send_all, send_parts
 from .control import CONTROL
 from .date import http_date
 from .filter_chain import FilterManager
@@ -37,8 +37,13 @@ def run_filters(conn, stream, target, encoded=None):
         made = factory.shared or factory.create(stream)
         if made is not None:
             filters.append(made)
-    stream.filters = FilterManager(stream, filters, DECODED, encoded or _ENCODED)
-    guarded(conn, stream, stream.filters.decode_headers, not head.has_body)
+    manager = stream.filters = FilterManager(stream, filters, DECODED, encoded or _ENCODED)
+    try:    # guarded(), written out: this runs for every filtered stream
+        manager.decoding.headers_from(0, not head.has_body)
+    except OSError:
+        raise
+    except Exception as error:
+        _failed(conn, stream, error)
 
 
 def _decoded_headers(stream, end_stream):
@@ -70,14 +75,20 @@ def guarded(conn, stream, hook, *args):
     except OSError:
         raise               # the connection's own failures and timeouts
     except Exception as error:
-        if isinstance(error, CONTROL):
-            raise
-        log.exception("HTTP filter failed on %s %s", stream.head.method, stream.head.target)
-        if stream.responded:
-            stream.close = True
-            raise OSError("an HTTP filter failed mid-response") from error
-        stream.replied = True
-        conn.local_reply(stream, 500, _FILTER_ERROR, close=True)
+        _failed(conn, stream, error)
+
+
+def _failed(conn, stream, error):
+    """A filter raised ``error`` (re-raised when it is the connection's control flow)."""
+    if isinstance(error, CONTROL):
+        raise error
+    log.exception("HTTP filter failed on %s %s", stream.head.method, stream.head.target,
+                  exc_info=error)
+    if stream.responded:
+        stream.close = True
+        raise OSError("an HTTP filter failed mid-response") from error
+    stream.replied = True
+    conn.local_reply(stream, 500, _FILTER_ERROR, close=True)
 
 
 def encode_local_reply(conn, stream, status, body, close, extra, leading):
@@ -110,13 +121,17 @@ def encode_head(stream, end_stream):
     head_only = stream.head.method == b"HEAD"
     if status < 200 or status in (204, 304):
         framing = _NONE
-    elif header_value(headers, b"content-length") is not None:
-        framing = _NONE if head_only else _RAW
-    elif head_only:
-        framing = _NONE
     else:
-        framing = _CHUNKED
-        headers.append((b"transfer-encoding", b"chunked"))
+        for name, _ in headers:
+            if name == b"content-length":
+                framing = _NONE if head_only else _RAW
+                break
+        else:
+            if head_only:
+                framing = _NONE
+            else:
+                framing = _CHUNKED
+                headers.append((b"transfer-encoding", b"chunked"))
     stream.info.response_headers = headers
     stream.framing = framing
     stream.head_bytes = response_head(status, headers)
@@ -135,8 +150,15 @@ def encode_body(stream, data, end_stream):
         stream.info.bytes_sent += len(data)
     if end_stream and framing is _CHUNKED:
         parts.append(LAST_CHUNK)
-    if parts:
-        send_parts(stream.connection.sock, parts)
+    if len(parts) == 1:
+        send_all(stream.connection.sock, parts[0])
+    elif parts:
+        # a small body: one joined send, as send_parts would make it (decided from the body
+        # alone, so that no generator sums the pieces' lengths)
+        if len(data) < _GATHER_MIN:
+            send_all(stream.connection.sock, b"".join(parts))
+        else:
+            send_parts(stream.connection.sock, parts)
 
 
 DECODED = (_decoded_headers, _decoded_data)

@@ -128,7 +128,11 @@ class RbacFilter(HttpFilter):
             _write_metadata(info, verdict.metadata)
         if enforced is None:
             return CONTINUE
-        outcome = enforced.outcome(facts)
+        for check, outcome in enforced.checks:     # Engine.outcome, written out
+            if check(facts):
+                break
+        else:
+            outcome = enforced.no_match
         verdict = outcome.extra
         if enforced.action == "LOG":
             info.set_metadata("envoy.common", "access_log_hint", outcome.policy is not None)
