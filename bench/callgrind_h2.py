@@ -6,6 +6,7 @@ to the same HTTP/1.1 upstream answering 12 bytes (``--body-size`` for others).
 
     python bench/callgrind_h2.py                    # this checkout
     python bench/callgrind_h2.py --baseline /tmp/base
+    python bench/callgrind_h2.py --envoy            # and Envoy's, counted the same way
 """
 from __future__ import annotations
 
@@ -121,6 +122,11 @@ def count(checkout, requests, scratch, body_size):
     finally:
         proxy.send_signal(signal.SIGTERM)
         proxy.wait(900)
+    return summary(out)
+
+
+def summary(out):
+    """The instruction count callgrind writes last in ``out`` (waiting for it to be written)."""
     for _ in range(300):
         if out.exists() and re.search(r"^summary: (\d+)", out.read_text(), re.M):
             break
@@ -128,8 +134,34 @@ def count(checkout, requests, scratch, body_size):
     return int(re.search(r"^summary: (\d+)", out.read_text(), re.M).group(1))
 
 
+def count_envoy(requests, scratch, body_size):
+    """The same for Envoy (.venv/bin/envoy, one worker thread), every thread of it counted."""
+    out = scratch / f"callgrind.envoy.{os.getpid()}.{requests}.out"
+    listen, up = free_port(), free_port()
+    upstream(up, response(body_size))
+    config_file = scratch / "bench-h2-envoy.yaml"
+    config_file.write_text(CONFIG.format(listen=listen, upstream=up, filters="", policy=""))
+    log = open(scratch / "envoy.log", "ab")
+    proxy = subprocess.Popen(
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "-q",
+         str(ROOT / ".venv" / "bin" / "envoy"), "-c", str(config_file), "--concurrency", "1",
+         "-l", "error", "--base-id", str(os.getpid() % 1000 + 6000 + requests % 997)],
+        stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(listen, 600)
+        h2_client(listen, 200)
+        h2_client(listen, requests)
+    finally:
+        proxy.send_signal(signal.SIGTERM)
+        proxy.wait(900)
+    return summary(out)
+
+
 def per_request(checkout, requests, scratch, body_size):
     small = requests // 6
+    if checkout is None:
+        return ((count_envoy(requests, scratch, body_size)
+                 - count_envoy(small, scratch, body_size)) / (requests - small))
     return ((count(checkout, requests, scratch, body_size)
              - count(checkout, small, scratch, body_size)) / (requests - small))
 
@@ -139,17 +171,22 @@ def main():
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--baseline", metavar="DIR", help="another checkout to measure the same way")
     parser.add_argument("--body-size", type=int, default=12, help="response body bytes (default 12)")
+    parser.add_argument("--envoy", action="store_true",
+                        help="Envoy too, under callgrind the same way (its instructions are C++'s)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="hotproxy-callgrind-h2-") as scratch:
         scratch = Path(scratch)
         rows = [("hotproxy", ROOT)] + ([("baseline", Path(args.baseline).resolve())]
                                        if args.baseline else [])
+        rows += [("envoy", None)] if args.envoy else []
         results = {name: per_request(path, args.requests, scratch, args.body_size)
                    for name, path in rows}
     for name, value in results.items():
         print(f"{name:10} {value:10.0f} instructions per HTTP/2 request")
     if args.baseline:
         print(f"change     {results['hotproxy'] / results['baseline'] - 1:+10.1%}")
+    if args.envoy:
+        print(f"ratio      {results['hotproxy'] / results['envoy']:10.2f}x Envoy's instructions")
 
 
 if __name__ == "__main__":

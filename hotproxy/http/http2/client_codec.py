@@ -8,6 +8,8 @@ against the body on this side (responses to HEAD and 304s carry one without a bo
 """
 import time
 
+from jh2.connection import AllowedStreamIDs
+
 from . import events as ev
 from .connection import MAX_STREAM_ID, REFUSED_STREAM, Http2Codec, lib, settings
 
@@ -47,7 +49,12 @@ class ClientCodec(Http2Codec):
             raise NoStreamAvailable()
         conn = self._conn
         stream_id = conn.get_next_available_stream_id()
-        conn.send_headers(stream_id, headers, end_stream=end_stream)
+        conn.drop_closed_streams()
+        library_stream = conn._begin_new_stream(stream_id, AllowedStreamIDs.ODD)
+        # the library reads a response's content-length by the request's method (HEAD)
+        library_stream.request_method = next(
+            (value for name, value in headers if name == b":method"), None)
+        self._frame_headers(stream_id, headers, end_stream)
         self._outbound.queued(1)
         self._open_stream(stream_id, True)
         if end_stream:
