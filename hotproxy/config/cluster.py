@@ -1,7 +1,7 @@
 """Cluster (envoy.config.cluster.v3) as frozen dataclasses."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .core import SocketAddress
 from .health_check import EndpointHealthCheckConfig, HealthCheck
@@ -124,6 +124,10 @@ class Cluster:
     LEAST_REQUEST, RANDOM, RING_HASH or MAGLEV (CLUSTER_PROVIDED for, and only for, ORIGINAL_DST).
     ``endpoints`` flattens load_assignment (locality weights are not supported yet)."""
     name: str
+    #: the name its stats go by (``cluster.<alt_stat_name>.*``), Envoy's observability name
+    alt_stat_name: str = ""
+    #: metadata.filter_metadata, by namespace (Istio's ``istio``); accepted, read by nothing yet
+    filter_metadata: dict = field(default_factory=dict, hash=False)
     type: str = "STATIC"
     connect_timeout: float = 5.0
     lb_policy: str = "ROUND_ROBIN"
@@ -169,6 +173,8 @@ class Cluster:
     # typed_extension_protocol_options' common_http_protocol_options: response head bounds
     max_response_headers_kb: int = 80
     max_response_headers_count: int = 100
+    #: explicit_http_config / use_downstream_protocol_config http_protocol_options.enable_trailers
+    http1_enable_trailers: bool = False
     #: HTTP/2 upstream (Http2Options overrides, sorted (name, value) pairs), None for HTTP/1.1:
     #: from explicit_http_config or use_downstream_protocol_config (HttpProtocolOptions), or the
     #: deprecated cluster-level http2_protocol_options
@@ -188,6 +194,10 @@ class Cluster:
     original_dst_lb_config: OriginalDstLbConfig = OriginalDstLbConfig()
     cleanup_interval: float = 5.0
     upstream_bind_config: UpstreamBindConfig | None = None
+
+    @property
+    def stat_name(self) -> str:
+        return self.alt_stat_name or self.name
 
     def tls_contexts(self):
         """Every UpstreamTlsContext the cluster's connections may use."""

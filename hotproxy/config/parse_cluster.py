@@ -13,7 +13,8 @@ from .parse_original_dst import original_dst_fields, upstream_bind_config
 from .parse_protocol import legacy_http2_options, request_server_names, typed_extension_protocol_options
 from .parse_xds import eds_cluster_config
 from .xds import Eds
-from .parse_upstream_transport import socket_match_labels, transport_socket_match, upstream_transport_socket
+from .parse_upstream_transport import (METADATA, socket_match_labels, struct, transport_socket_match,
+                                      upstream_transport_socket)
 
 CLUSTER = Fields(
     "name type connect_timeout lb_policy load_assignment dns_refresh_rate dns_lookup_family "
@@ -23,16 +24,15 @@ CLUSTER = Fields(
     "transport_socket_matches health_checks outlier_detection http2_protocol_options "
     "cleanup_interval original_dst_lb_config upstream_bind_config "
     "dns_failure_refresh_rate respect_dns_ttl dns_resolvers typed_dns_resolver_config "
-    "eds_cluster_config",
+    "eds_cluster_config alt_stat_name metadata",
     # ``hosts`` was removed in v3; it is listed for older configs that still carry it.
-    unsupported="hosts transport_socket_matcher alt_stat_name "
+    unsupported="hosts transport_socket_matcher "
                 "cluster_type max_requests_per_connection "
                 "common_http_protocol_options "
                 "http_protocol_options "
                 "dns_jitter use_tcp_for_dns_lookups dns_resolution_config "
                 "wait_for_warm_on_init "
                 "lb_subset_config "
-                "metadata "
                 "protocol_selection upstream_connection_options "
                 "close_connections_on_host_health_failure ignore_health_on_host_removal filters "
                 "load_balancing_policy lrs_server lrs_report_endpoint_metrics "
@@ -122,7 +122,9 @@ def cluster(node: Node) -> Cluster | None:
     eds = _eds(m, kind)
     parsed = Cluster(
         name=m.string("name", required=True),
-        **present(type=kind,
+        **present(alt_stat_name=m.string("alt_stat_name"),
+                  filter_metadata=m.nested("metadata", filter_metadata),
+                  type=kind,
                   connect_timeout=connect_timeout,
                   lb_policy=policy,
                   endpoints=endpoints if kind != "EDS" else None,
@@ -151,6 +153,19 @@ def cluster(node: Node) -> Cluster | None:
         m.at("transport_socket").fail(    # a PROXY header per downstream connection: per-request pools
             f"upstream_proxy_protocol with HTTP/2 upstreams is {NOT_SUPPORTED}")
     return parsed
+
+
+def filter_metadata(node: Node) -> dict | None:
+    """A cluster's ``metadata``: its filter_metadata, a Struct per namespace."""
+    m = node.message(METADATA)
+    if m is None or not m.has("filter_metadata"):
+        return None
+    namespaces = m.at("filter_metadata")
+    if not isinstance(namespaces.value, dict):
+        return namespaces.fail("expected a mapping")
+    for name, value in namespaces.value.items():
+        struct(namespaces.child(name, value))
+    return dict(namespaces.value)
 
 
 def _eds(m, kind) -> Eds | None:

@@ -139,7 +139,7 @@ class AdminView:
         outliers = self._outliers()
         for cluster in self.bootstrap.clusters:
             name = cluster.name
-            lines.append(f"{name}::observability_name::{name}")
+            lines.append(f"{name}::observability_name::{cluster.stat_name}")
             detector = outliers[name].detector if name in outliers else None
             if detector is not None:
                 for origin, (mean, threshold) in (("", detector.success_rate_numbers),
@@ -197,7 +197,7 @@ class AdminView:
                     for field in ("success_rate", "local_origin_success_rate"):
                         if getattr(monitor, field) >= 0:
                             host_statuses[-1][field] = {"value": getattr(monitor, field)}
-            status = {"name": cluster.name, "observability_name": cluster.name,
+            status = {"name": cluster.name, "observability_name": cluster.stat_name,
                       "added_via_api": False, "host_statuses": host_statuses}
             if detector is not None:
                 for field, (_, threshold) in (

@@ -59,7 +59,7 @@ def gauges(bootstrap, total) -> dict:
     for cluster in bootstrap.clusters:
         for priority, prefix in PRIORITIES.items():
             limits = thresholds(cluster, priority)
-            at = f"cluster.{cluster.name}.circuit_breakers.{priority}."
+            at = f"cluster.{cluster.stat_name}.circuit_breakers.{priority}."
             totals = {resource: total(breaker_key(cluster.name, prefix + resource))
                       for resource in RESOURCES}
             for resource, (field, open_name, remaining_name) in RESOURCES.items():

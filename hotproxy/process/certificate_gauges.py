@@ -22,7 +22,7 @@ def certificate_expirations(bootstrap) -> dict[str, int]:
                 _add(gauges, f"listener.{listener.stat_name}", chain.transport_socket.common)
     for cluster in bootstrap.clusters:
         for context in cluster.tls_contexts():
-            _add(gauges, f"cluster.{cluster.name}", context.common)
+            _add(gauges, f"cluster.{cluster.stat_name}", context.common)
     return gauges
 
 

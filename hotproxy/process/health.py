@@ -50,7 +50,7 @@ class HealthSupervisor:
             checker = self._checkers.get(key)
             if checker is None:
                 checker = self._checkers[key] = ClusterChecker(
-                    cluster, self._stats, self._changed, self._traffic_probe(cluster.name))
+                    cluster, self._stats, self._changed, self._traffic_probe(cluster.stat_name))
                 checker.start(resumed=self.inherited.pop(key, None), resolver=resolvers.get(cluster.name))
                 fresh.append(checker)
             elif cluster.name in resolvers:
@@ -113,7 +113,7 @@ class HealthSupervisor:
     def _publish_gauges(self):
         levels = {}
         for checker in self._checkers.values():
-            name = f"cluster.{checker.name}.health_check.healthy"
+            name = f"cluster.{checker.stat_name}.health_check.healthy"
             # of two checkers of one name (during a reload) the newest speaks
             levels[name] = checker.healthy_count()
         self._stats.set_gauges("health", levels, local=True)

@@ -51,7 +51,7 @@ class ClusterOutliers:
         self._stats = stats
         self._on_change = on_change
         self._clock = clock
-        self._prefix = f"cluster.{cluster.name}.outlier_detection."
+        self._prefix = f"cluster.{cluster.stat_name}.outlier_detection."
         self._shipped = dict.fromkeys(self.detector.counters, 0)
         self._greenlets = []
         self._resolver = None

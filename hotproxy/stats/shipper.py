@@ -60,22 +60,22 @@ class StatsShipper:
 
     def add_cluster(self, cluster):
         """A cluster's stats, its ``upstream_rq_time`` and its hosts' figures."""
-        self.add(f"cluster.{cluster.name}.", cluster.stats)
-        self.add(f"cluster.{cluster.name}.", cluster.health_stats)
-        self.add(f"cluster.{cluster.name}.", cluster.breaker_stats)
+        self.add(f"cluster.{cluster.stat_name}.", cluster.stats)
+        self.add(f"cluster.{cluster.stat_name}.", cluster.health_stats)
+        self.add(f"cluster.{cluster.stat_name}.", cluster.breaker_stats)
         if cluster.lb_stats is not None:
             infix, stats = cluster.lb_stats
-            self.add(f"cluster.{cluster.name}.{infix}", stats)
+            self.add(f"cluster.{cluster.stat_name}.{infix}", stats)
         transports = cluster.transports
-        self.add(f"cluster.{cluster.name}.", transports.match_counts)
+        self.add(f"cluster.{cluster.stat_name}.", transports.match_counts)
         if transports.tls_stats is not None:
             for stats in transports.tls_stats:
-                self.add(f"cluster.{cluster.name}.ssl.", stats)
+                self.add(f"cluster.{cluster.stat_name}.ssl.", stats)
         http2 = cluster.__dict__.get("http2")    # its HTTP/2 pools (upstream/http2_pool.py)
         if http2 is not None:
-            self.add(f"cluster.{cluster.name}.", http2.stats)
-            self.add(f"cluster.{cluster.name}.http2.", http2.codec_stats)
-        self.add_histogram(f"cluster.{cluster.name}.upstream_rq_time", cluster.rq_time, declare=False)
+            self.add(f"cluster.{cluster.stat_name}.", http2.stats)
+            self.add(f"cluster.{cluster.stat_name}.http2.", http2.codec_stats)
+        self.add_histogram(f"cluster.{cluster.stat_name}.upstream_rq_time", cluster.rq_time, declare=False)
         self._clusters.append(cluster)
 
     def collect(self):

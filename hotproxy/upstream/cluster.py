@@ -89,6 +89,7 @@ class Cluster:
         """``counter_for(resource, limit)``: the circuit breakers' counters (circuit_breaker.py)."""
         self.config = config
         self.name = config.name
+        self.stat_name = config.stat_name     # cluster.<stat_name>.* (alt_stat_name)
         self.stats = ClusterStats()
         self.health_stats = ClusterHealthStats()
         self.health_checked = bool(config.health_checks)

@@ -244,7 +244,7 @@ class Catalog:
                     routes.setdefault(manager.rds.route_config_name, []).append(manager.stat_prefix)
         for cluster in self._clusters():
             if cluster.eds is not None:
-                endpoints.setdefault(cluster.eds.service_name, []).append(cluster.name)
+                endpoints.setdefault(cluster.eds.service_name, []).append(cluster.stat_name)
         return {ROUTES: routes, ENDPOINTS: endpoints}
 
     # helpers

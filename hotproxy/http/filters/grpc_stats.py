@@ -64,7 +64,7 @@ class GrpcStatsFilter(HttpFilter):
 
     def _prefix(self, stream):
         cluster = stream.cluster
-        return None if cluster is None else f"{cluster.name}.grpc.{self.scope}"
+        return None if cluster is None else f"{cluster.stat_name}.grpc.{self.scope}"
 
     def decode_data(self, stream, data, end_stream):
         self._count_messages(stream, self.requests, data, "request_message_count")

@@ -75,7 +75,7 @@ class GrpcWebFactory(FilterFactory):
         names = service_and_method(stream.request.target)
         if cluster is None or names is None:
             return
-        prefix = f"{cluster.name}.grpc-web.{names[0]}.{names[1]}."
+        prefix = f"{cluster.stat_name}.grpc-web.{names[0]}.{names[1]}."
         stats.add(prefix + status.decode("latin-1"))
         stats.add(prefix + ("success" if status == b"0" else "failure"))
         stats.add(prefix + "total")

@@ -73,7 +73,7 @@ class ClusterResolver:
         self.first_round = Event()
         self._subscribers = []
         self._stats = stats
-        self._prefix = f"cluster.{cluster.name}."
+        self._prefix = f"cluster.{cluster.stat_name}."
         self._resolve = resolve
         self._greenlet = None
         self.backoff = FailureBackOff(cluster)

@@ -49,6 +49,7 @@ class ClusterChecker:
         opened an upstream connection (Envoy's no_traffic_interval applies until it does)."""
         self.cluster = cluster
         self.name = cluster.name
+        self.stat_name = cluster.stat_name
         self.key = checker_key(cluster)
         self.health_check = cluster.health_checks[0]
         self.http_request = (request_bytes(self.health_check.http, cluster.name)
@@ -57,7 +58,7 @@ class ClusterChecker:
         self.first_round = Event()
         self.has_traffic = has_traffic
         self._stats = stats
-        self._prefix = f"cluster.{cluster.name}.health_check."
+        self._prefix = f"cluster.{cluster.stat_name}.health_check."
         self._on_change = on_change
         self._event_log = EventLog(self.health_check.event_log_paths)
         # checks go over the transport (TLS, PROXY protocol) the host's traffic takes, as Envoy's

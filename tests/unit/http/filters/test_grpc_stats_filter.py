@@ -23,7 +23,7 @@ def run(config, target=b"/test.Echo/Say", content_type=b"application/grpc", requ
     factory = factory or grpc_stats.factory(config, None)
     stream = FakeStream(FakeRequest(method=b"POST", target=target,
                                     headers=[(b"content-type", content_type)]))
-    stream.cluster = SimpleNamespace(name="backend")
+    stream.cluster = SimpleNamespace(name="backend", stat_name="backend")
     filter_ = factory.create(stream)
     if filter_ is None:
         return None
@@ -79,7 +79,7 @@ def test_a_non_grpc_answer_carries_no_messages_and_no_status():
 def test_a_trailers_only_answer_is_charged_from_its_head():
     factory = grpc_stats.factory(GrpcStats(), None)
     stream = FakeStream(FakeRequest(target=b"/a/b", headers=[(b"content-type", b"application/grpc")]))
-    stream.cluster = SimpleNamespace(name="c")
+    stream.cluster = SimpleNamespace(name="c", stat_name="c")
     filter_ = factory.create(stream)
     filter_.encode_headers(stream, Response(200, [(b"grpc-status", b"5")]), True)
     assert factory.stats.counters == ("c.grpc.5", "c.grpc.failure", "c.grpc.total")

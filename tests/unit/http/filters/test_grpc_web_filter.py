@@ -21,7 +21,7 @@ def make_stream(content_type, accept=None, target=b"/test.Echo/Say"):
     if accept:
         headers.append((b"accept", accept))
     stream = FakeStream(FakeRequest(method=b"POST", target=target, headers=headers))
-    stream.cluster = SimpleNamespace(name="backend")
+    stream.cluster = SimpleNamespace(name="backend", stat_name="backend")
     return stream
 
 
@@ -164,7 +164,7 @@ def test_no_stats_without_a_cluster_or_a_method():
     factory, stream, filter_ = start()
     stream.cluster = None
     filter_.encode_trailers(stream, [(b"grpc-status", b"0")])
-    stream.cluster = SimpleNamespace(name="backend")
+    stream.cluster = SimpleNamespace(name="backend", stat_name="backend")
     stream.request.target = b"/nomethod"
     filter_.encode_trailers(stream, [(b"grpc-status", b"0")])
     assert factory.stats.counters == ()
