@@ -107,7 +107,8 @@ def _plain(value):
         return value
     if isinstance(value, str):
         return _str_bytes(value)
-    return to_json(value)
+    serialize = getattr(value, "serialize_as_string", None)
+    return serialize() if serialize is not None else to_json(value)
 
 
 def to_json(value) -> bytes:
@@ -127,6 +128,9 @@ def to_json(value) -> bytes:
         return b"[%b]" % b",".join(b"null" if item is None else to_json(item) for item in value)
     if value is None:
         return b"null"
+    serialize = getattr(value, "serialize_as_json", None)     # an object of a filter's own
+    if serialize is not None:
+        return serialize()
     return b'"%b"' % json_string(_str_bytes(str(value)))
 
 

@@ -1,7 +1,6 @@
 """Parser for the gRPC statistics filter's ``FilterConfig``
-(envoy.extensions.filters.http.grpc_stats.v3). ``emit_filter_state`` and
-``enable_upstream_stats`` are refused when true: hotproxy keeps neither the filter state object
-nor the upstream_rq_time histograms."""
+(envoy.extensions.filters.http.grpc_stats.v3). ``enable_upstream_stats`` is refused when
+true: hotproxy keeps no per-cluster gRPC upstream_rq_time histograms."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,15 +22,16 @@ class GrpcStats:
     all_methods: bool = False
     allowlist: frozenset | None = None
     replace_dots: bool = False
+    #: the message counts left in the filter state (%FILTER_STATE(envoy.filters.http.grpc_stats)%)
+    emit_filter_state: bool = False
 
 
 def parse(node: Node) -> GrpcStats | None:
     m = node.message(FILTER_CONFIG)
     if m is None:
         return None
-    for name in ("emit_filter_state", "enable_upstream_stats"):
-        if m.boolean(name):
-            m.at(name).fail(f"true is {NOT_SUPPORTED}")
+    if m.boolean("enable_upstream_stats"):
+        m.at("enable_upstream_stats").fail(f"true is {NOT_SUPPORTED}")
     kind = m.one_of("stats_for_all_methods", "individual_method_stats_allowlist", required=False)
     allowlist = None
     if kind == "individual_method_stats_allowlist":
@@ -39,7 +39,8 @@ def parse(node: Node) -> GrpcStats | None:
     return GrpcStats(all_methods=bool(kind == "stats_for_all_methods"
                                       and m.boolean("stats_for_all_methods")),
                      allowlist=allowlist,
-                     replace_dots=bool(m.boolean("replace_dots_in_grpc_service_name")))
+                     replace_dots=bool(m.boolean("replace_dots_in_grpc_service_name")),
+                     emit_filter_state=bool(m.boolean("emit_filter_state")))
 
 
 def _method_list(node):

@@ -37,7 +37,10 @@ class GrpcStatsFactory(FilterFactory):
     def create(self, stream):
         if not is_grpc(stream.request.headers):
             return None
-        return GrpcStatsFilter(self, self.method_scope(stream.request.target))
+        grpc_filter = GrpcStatsFilter(self, self.method_scope(stream.request.target))
+        if self.config.emit_filter_state:
+            stream.info.set_filter_state(FILTER_STATE_KEY, MessageCounts(grpc_filter))
+        return grpc_filter
 
     def method_scope(self, target):
         """``<service>.<method>.`` for a request counted on its own, else ``""``."""
@@ -51,6 +54,34 @@ class GrpcStatsFactory(FilterFactory):
         if config.allowlist is not None and names in config.allowlist:
             return f"{service}.{method}."
         return ""
+
+
+#: where emit_filter_state leaves the counts, Envoy's name
+FILTER_STATE_KEY = "envoy.filters.http.grpc_stats"
+
+
+class MessageCounts:
+    """Envoy's GrpcStatsObject, read when the access log is written: the messages each way so
+    far. As Envoy prints it: as JSON, the proto's (uint64 as strings, zeros left out); as a
+    plain string, ``<request>,<response>``."""
+
+    __slots__ = ("_filter",)
+
+    def __init__(self, grpc_filter):
+        self._filter = grpc_filter
+
+    def counts(self):
+        responses = self._filter.responses
+        return self._filter.requests.count, 0 if responses is None else responses.count
+
+    def serialize_as_json(self) -> bytes:
+        request, response = self.counts()
+        fields = [b'"%s":"%d"' % (name, count) for name, count in (
+            (b"requestMessageCount", request), (b"responseMessageCount", response)) if count]
+        return b"{%b}" % b",".join(fields)
+
+    def serialize_as_string(self) -> bytes:
+        return b"%d,%d" % self.counts()
 
 
 class GrpcStatsFilter(HttpFilter):
