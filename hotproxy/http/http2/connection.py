@@ -43,6 +43,7 @@ from jh2.hyperframe.frame import WindowUpdateFrame
 from . import events as ev
 from .frame_buffer import SETTINGS, Abuse, InspectedFrameBuffer
 from .hpack_check import hpack_block_error
+from .library_connection import LibraryConnection
 from .limits import (CONTINUATION, DATA, HEADERS, PRIORITY, WINDOW_UPDATE, InboundFrameLimits,
                      OutboundFrameLimits)
 from .hot_frames import HotFrames
@@ -65,33 +66,12 @@ def _is_hpack_error(error):
             or str(error).startswith("Error decoding header block"))
 
 
-class _LibraryConnection(connection.H2Connection):
-    """jh2's connection without its walk over every stream on each new one: jh2 counts the open
-    streams that way to enforce the stream limits, and drops its closed streams as it goes. The
-    codecs enforce the limits on their own streams (the library's local limit is 2^32-1, and the
-    client side checks ``available_streams`` first), so the walk is only needed to drop closed
-    streams: ``drop_closed_streams`` does it when the table has doubled since the last walk
-    (``_is_closed`` treats a closed stream still in the table as dropped, so when it goes does
-    not matter)."""
-    _walk_at = 64
-
-    def _open_streams(self, remainder):
-        if len(self.streams) < self._walk_at:
-            return 0
-        count = super()._open_streams(remainder)
-        self._walk_at = max(64, 2 * len(self.streams))
-        return count
-
-    def drop_closed_streams(self):
-        self._open_streams(0)
-
-
 class Http2Codec(HotFrames, StreamsAndSending):
     """What both sides share: settings, the frame loop, limits, flow control, sending, GOAWAY."""
 
     def __init__(self, options, stats, client_side, clock=time.monotonic):
         self.options, self.stats, self._clock = options, stats, clock
-        conn = self._conn = _LibraryConnection(config.H2Configuration(
+        conn = self._conn = LibraryConnection(config.H2Configuration(
             client_side=client_side, header_encoding=None,
             validate_outbound_headers=False, normalize_outbound_headers=False,
             validate_inbound_headers=False, normalize_inbound_headers=False))

@@ -224,7 +224,7 @@ class Http2Connection(ConnectionAddresses):
                 port.abort("connection termination")
             self.deadline = NEVER
             self._flush_quietly()
-            self._writer = None     # a writer greenlet waiting in the loop ends with its last reference
+            self._writer = None     # a writer waiting in the loop ends with its last reference
 
     def _watch_idle(self):
         """The deadline while not draining: the close time, and the idle timeout while no stream

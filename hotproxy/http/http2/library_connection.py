@@ -1,0 +1,23 @@
+"""jh2's connection object as the codecs use it (``LibraryConnection``)."""
+from jh2 import connection
+
+
+class LibraryConnection(connection.H2Connection):
+    """jh2's connection without its walk over every stream on each new one: jh2 counts the open
+    streams that way to enforce the stream limits, and drops its closed streams as it goes. The
+    codecs enforce the limits on their own streams (the library's local limit is 2^32-1, and the
+    client side checks ``available_streams`` first), so the walk is only needed to drop closed
+    streams: ``drop_closed_streams`` does it when the table has doubled since the last walk
+    (``_is_closed`` treats a closed stream still in the table as dropped, so when it goes does
+    not matter)."""
+    _walk_at = 64
+
+    def _open_streams(self, remainder):
+        if len(self.streams) < self._walk_at:
+            return 0
+        count = super()._open_streams(remainder)
+        self._walk_at = max(64, 2 * len(self.streams))
+        return count
+
+    def drop_closed_streams(self):
+        self._open_streams(0)
