@@ -13,6 +13,7 @@ from .parse_http2 import http2_options
 from .parse_upgrade import hcm_upgrade_configs
 from .parse_filter_chain import downstream_transport_socket, filter_chain_match, listener_filter
 from .parse_rbac import NETWORK_RBAC_TYPE, network_rbac
+from .parse_request_id import request_id_extension
 from .network_local_ratelimit import NETWORK_LOCAL_RATELIMIT_TYPE, network_local_ratelimit
 from .parse_route import route_configuration
 from .parse_tracing import hcm_tracing
@@ -48,7 +49,7 @@ HTTP_CONNECTION_MANAGER = Fields(
     "use_remote_address xff_num_trusted_hops generate_request_id access_log normalize_path "
     "merge_slashes path_with_escaped_slashes_action strip_trailing_host_dot strip_any_host_port "
     "strip_matching_host_port forward_client_cert_details set_current_client_cert_details "
-    "http2_protocol_options drain_timeout upgrade_configs rds tracing",
+    "http2_protocol_options drain_timeout upgrade_configs rds tracing request_id_extension",
     unsupported="scoped_routes add_user_agent http1_safe_max_connection_duration "
                 "http_protocol_options http3_protocol_options "
                 "server_header_transformation scheme_header_transformation stream_flush_timeout "
@@ -58,7 +59,7 @@ HTTP_CONNECTION_MANAGER = Fields(
                 "internal_address_config skip_xff_append via preserve_external_request_id "
                 "always_set_request_id_in_response forward_client_cert_matcher proxy_100_continue "
                 "represent_ipv4_remote_address_as_ipv4_mapped_ipv6 "
-                "request_id_extension local_reply_config stream_error_on_invalid_http_message "
+                "local_reply_config stream_error_on_invalid_http_message "
                 "path_normalization_options proxy_status_config "
                 "typed_header_validation_config append_x_forwarded_port append_local_overload "
                 "add_proxy_protocol_connection_state forward_proto_config")
@@ -209,6 +210,7 @@ def http_connection_manager(node: Node) -> HttpConnectionManager | None:
             "max_response_headers_kb cannot be set on http_connection_manager")
     if m.boolean("strip_any_host_port") and m.boolean("strip_matching_host_port"):
         m.node.fail("Only one of `strip_matching_host_port` or `strip_any_host_port` can be set.")
+    m.nested("request_id_extension", request_id_extension)     # UUID, hotproxy's only way
     route_source = m.one_of("route_config", "rds")
     dynamic_routes = m.nested("rds", rds)
     return HttpConnectionManager(
