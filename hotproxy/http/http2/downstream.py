@@ -164,9 +164,10 @@ class Http2Connection(ConnectionAddresses):
         responses completed in one turn of the loop leave in one write. Past FLUSH_NOW_BYTES
         framed, now: a stream greenlet that writes waits for the socket, which holds a fast
         upstream back to the client's pace."""
-        if self.codec.pending_bytes >= FLUSH_NOW_BYTES:
+        pending = self.codec.pending_bytes
+        if pending >= FLUSH_NOW_BYTES:
             self.flush()
-        elif not self._flush_scheduled:
+        elif pending and not self._flush_scheduled:
             self._flush_scheduled = True
             if self._writer is None:
                 self._writer = RawGreenlet(self._write_loop, parent=self._hub)
