@@ -60,6 +60,7 @@ class HttpConnectionManager:
     max_requests_per_connection: int = 0      # common_http_protocol_options; 0: no limit
     max_connection_duration: float = 0.0      # common_http_protocol_options; 0: none
     max_request_headers_kb: int = 60
+    enable_trailers: bool = False             # http_protocol_options.enable_trailers (HTTP/1.1)
     request_timeout: float = 0.0
     drain_timeout: float = 5.0                # HTTP/2: between the two GOAWAYs of a drain
     #: (upgrade type lower-case, enabled, False) triples: the upgrades (websocket …) proxied

@@ -10,6 +10,7 @@ from .parse_accesslog import access_logs
 from .parse_core import address
 from .parse_http_filters import http_filters
 from .parse_http2 import http2_options
+from .parse_protocol import http1_enable_trailers
 from .parse_upgrade import hcm_upgrade_configs
 from .parse_filter_chain import downstream_transport_socket, filter_chain_match, listener_filter
 from .parse_rbac import NETWORK_RBAC_TYPE, network_rbac
@@ -49,9 +50,10 @@ HTTP_CONNECTION_MANAGER = Fields(
     "use_remote_address xff_num_trusted_hops generate_request_id access_log normalize_path "
     "merge_slashes path_with_escaped_slashes_action strip_trailing_host_dot strip_any_host_port "
     "strip_matching_host_port forward_client_cert_details set_current_client_cert_details "
-    "http2_protocol_options drain_timeout upgrade_configs rds tracing request_id_extension",
+    "http2_protocol_options drain_timeout upgrade_configs rds tracing http_protocol_options "
+    "request_id_extension",
     unsupported="scoped_routes add_user_agent http1_safe_max_connection_duration "
-                "http_protocol_options http3_protocol_options "
+                "http3_protocol_options "
                 "server_header_transformation scheme_header_transformation stream_flush_timeout "
                 "delayed_close_timeout access_log_flush_interval "
                 "flush_access_log_on_new_request access_log_options "
@@ -234,6 +236,7 @@ def http_connection_manager(node: Node) -> HttpConnectionManager | None:
             max_requests_per_connection=options and options.uint32("max_requests_per_connection"),
             max_connection_duration=options and options.duration("max_connection_duration"),
             max_request_headers_kb=m.uint32("max_request_headers_kb", minimum=1, maximum=8192),
+            enable_trailers=m.nested("http_protocol_options", http1_enable_trailers),
             request_timeout=m.duration("request_timeout"),
             drain_timeout=m.duration("drain_timeout"),
             upgrade_configs=m.nested("upgrade_configs", hcm_upgrade_configs),

@@ -22,9 +22,9 @@ EXPLICIT_HTTP_CONFIG = Fields("http_protocol_options http2_protocol_options",
 DOWNSTREAM_PROTOCOL_CONFIG = Fields("http_protocol_options http2_protocol_options",
                                     unsupported="http3_protocol_options")
 HTTP1_PROTOCOL_OPTIONS = Fields(
-    "",
+    "enable_trailers",
     unsupported="allow_absolute_url accept_http_10 default_host_for_http_10 header_key_format "
-                "enable_trailers allow_chunked_length override_stream_error_on_invalid_http_message "
+                "allow_chunked_length override_stream_error_on_invalid_http_message "
                 "send_fully_qualified_url use_balsa_parser allow_custom_methods "
                 "ignore_http_11_upgrade")
 UPSTREAM_HTTP_PROTOCOL_OPTIONS = Fields("auto_sni auto_san_validation override_auto_sni_header")
@@ -84,12 +84,20 @@ def _protocol_config(node: Node, fields: Fields, exclusive: bool) -> dict | None
         return None
     if exclusive:
         m.one_of("http_protocol_options", "http2_protocol_options")
-    if m.has("http_protocol_options"):
-        m.nested("http_protocol_options", lambda n: n.message(HTTP1_PROTOCOL_OPTIONS))
+    http1 = {}
+    if m.nested("http_protocol_options", http1_enable_trailers):
+        http1["http1_enable_trailers"] = True
     if not m.has("http2_protocol_options"):
-        return {}
-    return {"http2_options": tuple(sorted((m.nested("http2_protocol_options", upstream_http2_options)
+        return http1
+    return {**http1, "http2_options": tuple(sorted((m.nested("http2_protocol_options", upstream_http2_options)
                                            or {}).items()))}
+
+
+def http1_enable_trailers(node: Node) -> bool | None:
+    """envoy.config.core.v3.Http1ProtocolOptions, on a cluster or a connection manager: whether
+    the trailers of chunked messages are decoded and sent (Envoy drops them otherwise)."""
+    m = node.message(HTTP1_PROTOCOL_OPTIONS)
+    return None if m is None else m.boolean("enable_trailers", False)
 
 
 def legacy_http2_options(node: Node) -> dict | None:

@@ -1,9 +1,9 @@
 """What the HTTP/1.1 decoders of both directions share: the ``END`` event, where a decoder is
 within a message, and the bounds on what a peer can make llhttp hold.
 
-A head (and trailers, which are read and dropped, as Envoy does without ``enable_trailers``) may
-have at most ``max_headers_count`` headers and ``max_headers_bytes`` bytes, checked as each
-header arrives and, for a header still arriving, after every feed. So an endless head costs at
+A head (and trailers, kept on the message's head for whoever forwards them: Envoy drops them
+without ``enable_trailers``) may have at most ``max_headers_count`` headers and
+``max_headers_bytes`` bytes, checked as each header arrives and, for a header still arriving, after every feed. So an endless head costs at
 most the limit plus one read.
 """
 from __future__ import annotations
@@ -73,13 +73,18 @@ class Decoder:
         return size > self._max_bytes or len(head.headers) + head.dropped > self._max_count
 
     def _trailer(self, name, value):
-        """A trailer: counted against the same bounds as a head, then dropped (Envoy without
-        ``enable_trailers`` forwards none)."""
+        """A trailer: counted against the same bounds as a head (on their own, as Envoy counts
+        a trailer map), and kept on the head (heads.trailers_of)."""
         self._unparsed = 0
         self._size += len(name) + len(value) + 4
         self._count += 1
         if self._count > self._max_count or self._size > self._max_bytes:
             raise ProtocolError(*self._too_large)
+        trailer = (name.lower(), value.rstrip(b" \t"))
+        if self._count == 1:    # the count starts again after each chunk-size line
+            self._head.trailers = [trailer]
+        else:
+            self._head.trailers.append(trailer)
 
     def on_chunk_header(self):
         # After a chunk-size line, bytes that are not chunk data belong to the trailer section

@@ -18,7 +18,8 @@ class RequestHead:
 
     __slots__ = ("method", "target", "version", "headers", "keep_alive", "host", "chunked",
                  "content_length", "expect_continue", "upgrade", "connection", "hop_by_hop",
-                 "close_requested", "nominated")
+                 "close_requested", "nominated",
+                 "trailers")     # set only when the chunked body ended with some (trailers_of)
 
     def __init__(self):
         self.headers = []
@@ -66,7 +67,8 @@ class ResponseHead:
     Server header (-1: none) and ``has_date`` whether there is a Date, for the router."""
 
     __slots__ = ("status", "version", "headers", "keep_alive", "chunked", "content_length",
-                 "connection", "upgrade", "server_at", "has_date", "dropped", "dropped_bytes")
+                 "connection", "upgrade", "server_at", "has_date", "dropped", "dropped_bytes",
+                 "trailers")     # set only when the chunked body ended with some (trailers_of)
 
     def __init__(self):
         self.headers = []
@@ -137,3 +139,9 @@ REQUEST_HEADER_EFFECTS = {
     b"proxy-authenticate": _mark_hop_by_hop,
     **{name: _mark_hop_by_hop for name in ENVOY_CONTROL_HEADERS},
 }
+
+
+def trailers_of(head):
+    """The (name, value) trailers a chunked message ended with, or None: the slot is set only
+    when there were some, so a message without them costs nothing."""
+    return getattr(head, "trailers", None)

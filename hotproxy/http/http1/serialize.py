@@ -38,3 +38,12 @@ def request_head(method, target, headers):
 
 def chunk(data):
     return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def last_chunk(trailers):
+    """The last chunk of a chunked body and its trailer section (RFC 9112 §7.1.2)."""
+    parts = [b"0\r\n"]
+    for name, value in trailers:
+        parts += (name, b": ", value, b"\r\n")
+    parts.append(b"\r\n")
+    return b"".join(parts)

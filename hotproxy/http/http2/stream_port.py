@@ -232,7 +232,10 @@ class StreamPort:
                              if hcm.stream_idle_timeout else NEVER)
             event = self.next_event()
             if event.__class__ is ev.RequestTrailers:
-                break           # trailers end the request; HTTP/1.1 upstreams get none
+                # trailers end the request; an HTTP/1.1 upstream gets them where its cluster
+                # enables them (router.finish)
+                stream.head.trailers = [(name, value) for name, value in event.headers]
+                break
             data, end = event.data, event.end_stream
             if data:
                 stream.info.bytes_received += len(data)

@@ -28,7 +28,8 @@ from ...upstream.http2_request import Request as H2Request
 from ...upstream.request import give_back, take_connection
 from .. import local_reply
 from ..http1.codec import END
-from ..http1.serialize import LAST_CHUNK, chunk, request_head
+from ..http1.heads import trailers_of
+from ..http1.serialize import LAST_CHUNK, chunk, last_chunk, request_head
 from ...sockio import send_all
 from .downstream_head import CHUNKED as _CHUNKED, FILTERED as _FILTERED, RAW as _RAW, downstream_head
 from .downstream_head import parser_takes_rest as _parser_takes_rest
@@ -178,7 +179,12 @@ class Router:
             if replay is not None:
                 return self.retries.finish(stream, conn, replay)
         if stream.chunked:
-            stream.out.append(LAST_CHUNK)
+            trailers = trailers_of(stream.head)
+            if trailers is not None and stream.cluster.config.http1_enable_trailers \
+                    and (stream.head.version == "2" or conn.hcm.config.enable_trailers):
+                stream.out.append(last_chunk(trailers))
+            else:
+                stream.out.append(LAST_CHUNK)
         try:
             if stream.out:
                 self.flush(stream)
@@ -249,6 +255,7 @@ class Router:
         else:
             sent_at, route_deadline, idle = attempt.sent_at, attempt.deadline, attempt.idle
         framing = None       # None until the response head went out
+        response = None      # the upstream's response head
         expected = 0         # the response's Content-Length, with raw framing
         since_yield = 0      # bytes received since this exchange last yielded
         excess = False       # the upstream sent bytes past the end of its response
@@ -325,14 +332,15 @@ class Router:
                             out.append(event)
                     elif event is END:
                         if framing is _CHUNKED:
-                            out.append(LAST_CHUNK)
+                            out.append(self._last_chunk(stream, conn, response))
                         elif framing is _FILTERED and not stream.filters.encoding_ended:
-                            stream.filters.encode_data(held or b"", True)
+                            self._end_filtered(stream, held, response)
                             held = None
                         done = True
                     else:
                         if attempt is not None:
                             attempt.on_head(stream, event)  # raises retrying.RetryAttempt
+                        response = event
                         framing = downstream_head(self, stream, event, out, sent_at, head_only,
                                                   conn, attempt)
                         if framing is _RAW:
@@ -365,6 +373,29 @@ class Router:
                     return self._release(stream, False)
                 self._release(stream, upstream.keep_alive)
                 return
+
+    @staticmethod
+    def _last_chunk(stream, conn, response):
+        """The end of a chunk-framed response: with its trailers where both the cluster and the
+        connection manager enable them (Envoy's enable_trailers), else without."""
+        trailers = trailers_of(response)
+        if trailers is None or not conn.hcm.config.enable_trailers \
+                or not stream.cluster.config.http1_enable_trailers:
+            return LAST_CHUNK
+        return last_chunk(trailers)
+
+    @staticmethod
+    def _end_filtered(stream, held, response):
+        """The end of a response the filters take: its trailers go through their
+        encode_trailers hooks where the cluster decodes them (an HTTP/2 client gets them; the
+        HTTP/1.1 sink ends the body without)."""
+        filters = stream.filters
+        trailers = trailers_of(response) if stream.cluster.config.http1_enable_trailers else None
+        if trailers is None:
+            return filters.encode_data(held or b"", True)
+        if held:
+            filters.encode_data(held, False)
+        filters.encode_trailers(trailers)
 
     def _pass_through(self, view, stream, conn, remaining, route_deadline, idle):
         usock = stream.upstream.sock

@@ -1,0 +1,85 @@
+"""HTTP/1.1 chunked trailers (``enable_trailers``), hotproxy and Envoy 1.40 on one config: with it
+on the connection manager and the cluster, a chunked request's trailers reach the upstream and a
+chunked response's reach the client, over HTTP/1.1 and between an HTTP/2 client and an HTTP/1.1
+upstream; without it they are dropped and the bodies end with a bare last chunk."""
+import socket
+
+import pytest
+
+from h2_client import H2Client, H2Response
+from harness import http_listener, simple_routes, to_yaml
+from raw_upstream import RecordingUpstream
+
+ADMIN = {"address": {"socket_address": {"address": "127.0.0.1", "port_value": "{port:admin}"}}}
+OPTIONS = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+RESPONSE = (b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+            b"5\r\nhello\r\n0\r\ngrpc-status: 0\r\nx-t: v\r\n\r\n")
+REQUEST = (b"POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\nte: trailers\r\n"
+           b"connection: close\r\n\r\n3\r\nabc\r\n0\r\nx-req-t: 1\r\ngrpc-x: 2\r\n\r\n")
+
+
+def config(upstream_port, trailers):
+    cluster = {"name": "up", "connect_timeout": "1s",
+               "typed_extension_protocol_options": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                   "@type": OPTIONS,
+                   "explicit_http_config": {"http_protocol_options": {"enable_trailers": trailers}}}},
+               "load_assignment": {"cluster_name": "up", "endpoints": [{"lb_endpoints": [{"endpoint": {
+                   "address": {"socket_address": {"address": "127.0.0.1", "port_value": upstream_port}}}}]}]}}
+    routes = simple_routes({"match": {"prefix": "/"}, "route": {"cluster": "up"}})
+    listener = http_listener("http", "listen", routes,
+                             hcm_extra={"http_protocol_options": {"enable_trailers": trailers}})
+    return to_yaml({"admin": ADMIN, "static_resources": {"listeners": [listener], "clusters": [cluster]}})
+
+
+def exchange(port, request):
+    """``request`` on a fresh connection; everything the proxy sent back until it closed."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        received = b""
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                return received
+            received += data
+
+
+@pytest.mark.parametrize("trailers", [True, False], ids=["enabled", "disabled"])
+def test_chunked_trailers_cross_as_envoy_forwards_them(peer_factory, trailers):
+    upstream = RecordingUpstream(lambda request: RESPONSE)
+    try:
+        peer = peer_factory(config(upstream.port, trailers))
+        port = peer.port("listen")
+
+        received = exchange(port, REQUEST)
+        sent_up = upstream.requests[-1].raw
+        if trailers:
+            assert sent_up.endswith(b"3\r\nabc\r\n0\r\nx-req-t: 1\r\ngrpc-x: 2\r\n\r\n")
+            assert received.endswith(b"5\r\nhello\r\n0\r\ngrpc-status: 0\r\nx-t: v\r\n\r\n")
+        else:
+            assert sent_up.endswith(b"3\r\nabc\r\n0\r\n\r\n")
+            assert received.endswith(b"5\r\nhello\r\n0\r\n\r\n")
+
+        # HTTP/2 client, HTTP/1.1 upstream: the cluster's option alone decides
+        client = H2Client(port)
+        try:
+            conn = client.conn
+            stream_id = conn.get_next_available_stream_id()
+            conn.send_headers(stream_id, [(b":method", b"POST"), (b":scheme", b"http"),
+                                          (b":authority", b"x"), (b":path", b"/"), (b"te", b"trailers")])
+            conn.send_data(stream_id, b"abc")
+            conn.send_headers(stream_id, [(b"x-req-t", b"1")], end_stream=True)
+            client.responses[stream_id] = H2Response()
+            client._flush()
+            response = client.response(stream_id)
+        finally:
+            client.close()
+        assert response.status == 200 and response.body == b"hello"
+        sent_up = upstream.requests[-1].raw
+        if trailers:
+            assert response.trailers == [(b"grpc-status", b"0"), (b"x-t", b"v")]
+            assert sent_up.endswith(b"0\r\nx-req-t: 1\r\n\r\n")
+        else:
+            assert response.trailers == []
+            assert sent_up.endswith(b"3\r\nabc\r\n0\r\n\r\n")
+    finally:
+        upstream.close()
