@@ -25,6 +25,7 @@ from gevent.lock import Semaphore
 from greenlet import greenlet as RawGreenlet
 
 from ...deadlines import NEVER
+from ...sockio import send_all
 from ..connection_addresses import ConnectionAddresses
 from . import events as ev
 from .codec import ServerCodec
@@ -157,7 +158,7 @@ class Http2Connection(ConnectionAddresses):
         with self._writing:
             data = self.codec.data_to_send()
             if data:
-                self.sock.sendall(data)
+                send_all(self.sock, data)
 
     def flush_soon(self):
         """Send what the codec framed once the greenlets ready now have run, so that the
