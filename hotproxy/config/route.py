@@ -220,6 +220,20 @@ class RouteConfiguration:
     ignore_port_in_host_matching: bool = False
     #: as set; unset means Envoy's default: true inline in a connection manager, false from RDS
     validate_clusters: bool | None = None
+
+    def named_clusters(self):
+        """(field path, cluster name) of every cluster its routes name (not cluster_header's,
+        which only a request names)."""
+        for v, vhost in enumerate(self.virtual_hosts):
+            for r, route in enumerate(vhost.routes):
+                action = route.route
+                if action is None:
+                    continue
+                where = f"virtual_hosts[{v}].routes[{r}].route"
+                if action.cluster:
+                    yield f"{where}.cluster", action.cluster
+                for w, weighted in enumerate(action.weighted_clusters or ()):
+                    yield f"{where}.weighted_clusters.clusters[{w}].name", weighted.name
     request_headers_to_add: tuple[HeaderValueOption, ...] = ()
     request_headers_to_remove: tuple[str, ...] = ()
     response_headers_to_add: tuple[HeaderValueOption, ...] = ()

@@ -79,6 +79,8 @@ class Catalog:
             except ConfigError as error:
                 return {}, _refusal(kind, name, error.problems)
             unfollowable = self._unfollowable_source(kind, result)
+            if unfollowable is None and kind == ROUTES and result.validate_clusters:
+                unfollowable = self._unknown_cluster(result)
             if unfollowable is not None:
                 return {}, f"{_SINGULAR[kind]} '{name}': {unfollowable}"
             declared = body.get(NAME_FIELDS[kind])
@@ -261,6 +263,15 @@ class Catalog:
 
     def _clusters(self):
         return [*self.bootstrap.clusters, *(e.parsed for e in self.entries[CLUSTERS].values())]
+
+    def _unknown_cluster(self, route_config) -> str | None:
+        """validate_clusters: true on an RDS resource: a route to a cluster not known now is
+        refused, as Envoy refuses it."""
+        known = {cluster.name for cluster in self._clusters()}
+        for path, name in route_config.named_clusters():
+            if name not in known:
+                return f"{path}: unknown cluster '{name}'"
+        return None
 
     def _unfollowable_source(self, kind, parsed) -> str | None:
         """Why the RDS or EDS source a listener or cluster names cannot be followed, or None."""
