@@ -25,7 +25,10 @@ def config(upstream_port, trailers):
                    "explicit_http_config": {"http_protocol_options": {"enable_trailers": trailers}}}},
                "load_assignment": {"cluster_name": "up", "endpoints": [{"lb_endpoints": [{"endpoint": {
                    "address": {"socket_address": {"address": "127.0.0.1", "port_value": upstream_port}}}}]}]}}
-    routes = simple_routes({"match": {"prefix": "/"}, "route": {"cluster": "up"}})
+    routes = simple_routes(  # a retrying route keeps the request for a replay: its own path
+        {"match": {"prefix": "/retrying"}, "route": {"cluster": "up", "retry_policy": {
+            "retry_on": "5xx", "num_retries": 1}}},
+        {"match": {"prefix": "/"}, "route": {"cluster": "up"}})
     listener = http_listener("http", "listen", routes,
                              hcm_extra={"http_protocol_options": {"enable_trailers": trailers}})
     return to_yaml({"admin": ADMIN, "static_resources": {"listeners": [listener], "clusters": [cluster]}})
@@ -50,14 +53,15 @@ def test_chunked_trailers_cross_as_envoy_forwards_them(peer_factory, trailers):
         peer = peer_factory(config(upstream.port, trailers))
         port = peer.port("listen")
 
-        received = exchange(port, REQUEST)
-        sent_up = upstream.requests[-1].raw
-        if trailers:
-            assert sent_up.endswith(b"3\r\nabc\r\n0\r\nx-req-t: 1\r\ngrpc-x: 2\r\n\r\n")
-            assert received.endswith(b"5\r\nhello\r\n0\r\ngrpc-status: 0\r\nx-t: v\r\n\r\n")
-        else:
-            assert sent_up.endswith(b"3\r\nabc\r\n0\r\n\r\n")
-            assert received.endswith(b"5\r\nhello\r\n0\r\n\r\n")
+        for path in (b"/", b"/retrying"):
+            received = exchange(port, REQUEST.replace(b"POST / ", b"POST %s " % path))
+            sent_up = upstream.requests[-1].raw
+            if trailers:
+                assert sent_up.endswith(b"3\r\nabc\r\n0\r\nx-req-t: 1\r\ngrpc-x: 2\r\n\r\n")
+                assert received.endswith(b"5\r\nhello\r\n0\r\ngrpc-status: 0\r\nx-t: v\r\n\r\n")
+            else:
+                assert sent_up.endswith(b"3\r\nabc\r\n0\r\n\r\n")
+                assert received.endswith(b"5\r\nhello\r\n0\r\n\r\n")
 
         # HTTP/2 client, HTTP/1.1 upstream: the cluster's option alone decides
         client = H2Client(port)

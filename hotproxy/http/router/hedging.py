@@ -30,8 +30,8 @@ from ...errors import ProtocolError
 from ...upstream.health.passive import report_immediate_fail
 from ...upstream.request import give_back
 from .. import local_reply
-from ..http1.serialize import LAST_CHUNK
 from .outcomes import report, report_host
+from .trailers import request_end
 from .retry import LIMIT_EXCEEDED, OVERFLOW_DECISION, PROTOCOL_ERROR, RETRY, UpstreamReset
 from .attempts import RETRIED as _RETRIED, Attempt, RetryAttempt
 
@@ -114,9 +114,10 @@ class Hedge:
         stream, conn, replay = self.stream, self.conn, self.replay
         replay.finishing = True
         if stream.chunked:
-            stream.out.append(LAST_CHUNK)
+            end = request_end(stream, conn)
+            stream.out.append(end)
             if replay.body is not None:
-                replay.body.append(LAST_CHUNK)
+                replay.body.append(end)
         self.complete_at = now = time.monotonic()
         timeout = stream.route.timeout
         self.route_deadline = now + timeout if timeout else NEVER

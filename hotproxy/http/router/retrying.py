@@ -22,13 +22,14 @@ from ...errors import ProtocolError
 from ...upstream.connect import ConnectFailure
 from ...upstream.request import take_connection
 from .. import local_reply
-from ..http1.serialize import LAST_CHUNK, request_head
+from ..http1.serialize import request_head
 from ..headers import header_index
 from . import hedging as _hedging
 from .attempts import RETRIED as _RETRIED, Attempt, RetryAttempt
 from .downstream_head import set_header as _set_header
 from .host_choice import pick_host
 from .outcomes import report, report_host
+from .trailers import request_end
 from .retry import (LIMIT_EXCEEDED, LOCAL_RESET, OVERFLOW, OVERFLOW_DECISION, PROTOCOL_ERROR,
                     RETRY, DEFAULT_BUFFER_LIMIT, UpstreamReset)
 
@@ -151,9 +152,10 @@ class Retries:
         state = replay.state
         replay.finishing = True
         if stream.chunked:
-            stream.out.append(LAST_CHUNK)
+            end = request_end(stream, conn)
+            stream.out.append(end)
             if replay.body is not None:
-                replay.body.append(LAST_CHUNK)
+                replay.body.append(end)
         complete_at = time.monotonic()
         route_deadline = complete_at + route.timeout if route.timeout else NEVER
         idle = route.idle_timeout

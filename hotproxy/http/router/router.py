@@ -30,6 +30,7 @@ from .. import local_reply
 from ..http1.codec import END
 from ..http1.heads import trailers_of
 from ..http1.serialize import LAST_CHUNK, chunk, last_chunk, request_head
+from .trailers import request_end
 from ...sockio import send_all
 from .downstream_head import CHUNKED as _CHUNKED, FILTERED as _FILTERED, RAW as _RAW, downstream_head
 from .downstream_head import parser_takes_rest as _parser_takes_rest
@@ -179,12 +180,7 @@ class Router:
             if replay is not None:
                 return self.retries.finish(stream, conn, replay)
         if stream.chunked:
-            trailers = trailers_of(stream.head)
-            if trailers is not None and stream.cluster.config.http1_enable_trailers \
-                    and (stream.head.version == "2" or conn.hcm.config.enable_trailers):
-                stream.out.append(last_chunk(trailers))
-            else:
-                stream.out.append(LAST_CHUNK)
+            stream.out.append(request_end(stream, conn))
         try:
             if stream.out:
                 self.flush(stream)
