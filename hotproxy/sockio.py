@@ -1,4 +1,5 @@
 """Socket helpers for the data path (gevent sockets)."""
+from gevent.socket import socket as _GeventSocket
 
 
 def send_all(sock, data):
@@ -41,3 +42,54 @@ def address_label(address):
     """``ip:port`` as Envoy prints an address (``[::1]:80`` for IPv6)."""
     ip, port = address[0], address[1]
     return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+
+class ReadRegistration:
+    """Keeps a plain gevent socket's fd registered for reading in the event loop for as long as
+    the connection lives, so the socket's own waits stop costing an ``epoll_ctl`` each.
+
+    gevent starts the socket's read watcher at each wait and stops it after. libev keeps an fd in
+    the kernel's epoll set when its last watcher stops, forgets that it did, and at the next start
+    asks the kernel to ADD it again, which fails with EEXIST: one failing system call per wait,
+    two per proxied request (the downstream's and the upstream's). A second read watcher on the
+    same fd, left started, keeps libev's mask for the fd unchanged, so starting and stopping the
+    socket's own watcher no longer reaches the kernel.
+
+    The kept watcher does no reading. The fd is level-triggered: when it is readable and nobody
+    waits for it (a pipelined request, an idle pooled connection's FIN), the kept watcher stops
+    itself rather than wake the loop on every turn; ``rearm`` starts it again at the next quiet
+    point. ``close`` must come before the socket is closed or handed to another process."""
+
+    __slots__ = ("_sock", "_watcher")
+
+    def __init__(self, sock):
+        self._sock = sock
+        self._watcher = sock.hub.loop.io(sock.fileno(), 1)
+        self._watcher.start(self._on_readable)
+
+    def _on_readable(self):
+        read_event = self._sock._read_event
+        if read_event is None or read_event.callback is None:  # closed, or nobody waits
+            self._watcher.stop()
+
+    @property
+    def active(self):
+        return self._watcher.active
+
+    def rearm(self):
+        """Start the kept watcher again if it stopped itself (at most one ``epoll_ctl``)."""
+        watcher = self._watcher
+        if not watcher.active and self._sock._read_event is not None:
+            watcher.start(self._on_readable)
+
+    def close(self):
+        """Stop the watcher and release it; the socket goes back to gevent's own waits."""
+        self._watcher.close()
+
+
+def keep_read_registered(sock):
+    """A ReadRegistration for ``sock``, or None for a socket whose reads do not go through
+    gevent's read watcher (TLS sockets wait in their own ways)."""
+    if type(sock) is not _GeventSocket:
+        return None
+    return ReadRegistration(sock)

@@ -32,6 +32,7 @@ from collections import deque
 
 from gevent.event import AsyncResult
 
+from ..sockio import keep_read_registered
 from .connect import ConnectFailure, connect
 
 #: An idle connection older than this is not reused (the upstream has likely dropped it).
@@ -41,7 +42,7 @@ _PEEK = socket.MSG_PEEK | socket.MSG_DONTWAIT
 
 class UpstreamConnection:
     __slots__ = ("sock", "readable", "decoder", "pool", "reused", "idle_since", "keep_alive", "tls",
-                 "holds_request")
+                 "holds_request", "readiness")
 
     def __init__(self, sock, pool, tls=False):
         self.sock = sock
@@ -57,6 +58,8 @@ class UpstreamConnection:
         self.keep_alive = False
         self.tls = tls
         self.holds_request = False   # a place under the cluster's max_requests
+        #: the kept read registration (sockio.ReadRegistration): no epoll_ctl per response wait
+        self.readiness = None if tls else keep_read_registered(sock)
 
 
 class ConnectionPool:
@@ -192,6 +195,9 @@ class ConnectionPool:
         upstream's excess (counted); an end of stream or an error is a connection the upstream
         closed (not counted: the pool just does not hand it out)."""
         if not conn.readable(0):
+            readiness = conn.readiness
+            if readiness is not None and not readiness.active:
+                readiness.rearm()   # it stopped itself while a response was read in pieces
             return True
         if conn.tls:
             return self._clean_tls(conn)
@@ -240,6 +246,8 @@ class ConnectionPool:
         return UpstreamConnection(sock, self, self.tls is not None)
 
     def _discard(self, conn):
+        if conn.readiness is not None:
+            conn.readiness.close()
         conn.sock.close()
         self.total -= 1
         self._connections.release()
