@@ -6,9 +6,8 @@ import json
 import sys
 import time
 
-import pytest
-
 from images import LABEL, ROOT, host_mounts
+
 CONFIG = """
 admin:
   address: {socket_address: {address: 127.0.0.1, port_value: 9901}}

@@ -37,7 +37,7 @@ def test_the_path_chooses_the_service_over_tls(deployment):
 
 
 def test_plain_http_is_redirected_to_https(deployment):
-    answer = deployment.client.http(f"http://front.example.com:8080/service/a/", "--connect",
+    answer = deployment.client.http("http://front.example.com:8080/service/a/", "--connect",
                                     deployment.front.ip())
     assert answer["status"] == 301
     assert answer["headers"]["location"] == "https://front.example.com:8443/service/a/"

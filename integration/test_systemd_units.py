@@ -246,8 +246,8 @@ def test_a_wedged_arbiter_is_killed_and_restarted_by_the_watchdog(vm):
 
 def test_socket_activation_keeps_connections_across_a_full_restart(vm):
     vm.sh(f"rm -r /etc/systemd/system/{SERVICE}.d && systemctl daemon-reload && systemctl stop {SERVICE}")
-    vm.sh(f"sed -i 's/^ListenStream=.*/ListenStream=0.0.0.0:10000/' /etc/systemd/system/hotproxy.socket "
-          f"&& systemctl daemon-reload && systemctl start hotproxy.socket")
+    vm.sh("sed -i 's/^ListenStream=.*/ListenStream=0.0.0.0:10000/' /etc/systemd/system/hotproxy.socket "
+          "&& systemctl daemon-reload && systemctl start hotproxy.socket")
     assert vm.show(SERVICE, "ActiveState")["ActiveState"] == "inactive"
     assert get(vm) == (200, "v2")  # this connection waited in systemd's socket and started the service
     assert "listener 'ingress' serves on the socket systemd passed" in vm.journal(SERVICE)

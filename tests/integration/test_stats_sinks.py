@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from harness import (RawClient, admin_counter, bootstrap, http_listener, refused_port, simple_routes,
+from harness import (RawClient, admin_counter, http_listener, refused_port, simple_routes,
                      static_cluster, to_yaml)
 
 STATSD = "type.googleapis.com/envoy.config.metrics.v3.StatsdSink"

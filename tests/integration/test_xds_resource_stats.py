@@ -1,7 +1,7 @@
 """Each RDS and EDS resource's stats under Envoy's names, from a real hotproxy under the test
 control plane: ``http.<prefix>.rds.<name>.*`` and ``cluster.<name>.update_*``."""
 from harness import admin_counter, free_port, wait_for_port
-from test_xds_dynamic import NODE, start_proxy, wait_until, xds  # noqa: F401 (the fixture)
+from test_xds_dynamic import start_proxy, wait_until, xds  # noqa: F401 (the fixture)
 from xds_configs import assignment, eds_cluster, rds_listener, route_config, serve
 
 

@@ -1,7 +1,6 @@
 """route.v3.RouteAction.hash_policy: what parses, and every rejection."""
 import pytest
 
-from hotproxy.config.fields import NOT_SUPPORTED
 from hotproxy.config.route import HashPolicy, RegexRewrite
 
 from config_helpers import ROUTE, Rejected, ids, parse_with
