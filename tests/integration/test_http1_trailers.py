@@ -18,10 +18,13 @@ REQUEST = (b"POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\nte: tra
            b"connection: close\r\n\r\n3\r\nabc\r\n0\r\nx-req-t: 1\r\ngrpc-x: 2\r\n\r\n")
 
 
-def config(upstream_port, trailers):
+def config(upstream_port, trailers, max_headers_count=None):
+    """``max_headers_count``: on both sides (common_http_protocol_options), when given."""
+    common = {} if max_headers_count is None else {
+        "common_http_protocol_options": {"max_headers_count": max_headers_count}}
     cluster = {"name": "up", "connect_timeout": "1s",
                "typed_extension_protocol_options": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                   "@type": OPTIONS,
+                   "@type": OPTIONS, **common,
                    "explicit_http_config": {"http_protocol_options": {"enable_trailers": trailers}}}},
                "load_assignment": {"cluster_name": "up", "endpoints": [{"lb_endpoints": [{"endpoint": {
                    "address": {"socket_address": {"address": "127.0.0.1", "port_value": upstream_port}}}}]}]}}
@@ -30,7 +33,7 @@ def config(upstream_port, trailers):
             "retry_on": "5xx", "num_retries": 1}}},
         {"match": {"prefix": "/"}, "route": {"cluster": "up"}})
     listener = http_listener("http", "listen", routes,
-                             hcm_extra={"http_protocol_options": {"enable_trailers": trailers}})
+                             hcm_extra={"http_protocol_options": {"enable_trailers": trailers}, **common})
     return to_yaml({"admin": ADMIN, "static_resources": {"listeners": [listener], "clusters": [cluster]}})
 
 
@@ -85,5 +88,32 @@ def test_chunked_trailers_cross_as_envoy_forwards_them(peer_factory, trailers):
         else:
             assert response.trailers == []
             assert sent_up.endswith(b"3\r\nabc\r\n0\r\n\r\n")
+    finally:
+        upstream.close()
+
+
+def test_trailers_count_against_the_header_limits(peer_factory):
+    """max_headers_count bounds a trailer section on its own (not added to its head's), as
+    Envoy counts it."""
+    many = b"".join(b"x-t%d: v\r\n" % index for index in range(6))
+    upstream = RecordingUpstream(lambda request: RESPONSE.replace(b"grpc-status: 0\r\nx-t: v\r\n", many))
+    try:
+        peer = peer_factory(config(upstream.port, True, max_headers_count=5))
+        request = REQUEST.replace(b"x-req-t: 1\r\ngrpc-x: 2\r\n", many)
+        received = exchange(peer.port("listen"), request)
+        assert received.startswith(b"HTTP/1.1 431 ") and upstream.requests == []
+        # five trailers after a head of four headers: within the limit, each section on its own
+        five = b"".join(b"x-t%d: v\r\n" % index for index in range(5))
+        upstream.respond = lambda request: RESPONSE
+        received = exchange(peer.port("listen"), REQUEST.replace(b"x-req-t: 1\r\ngrpc-x: 2\r\n", five))
+        assert received.startswith(b"HTTP/1.1 200 ") and upstream.requests[-1].raw.endswith(five + b"\r\n")
+        upstream.respond = lambda request: RESPONSE.replace(b"grpc-status: 0\r\nx-t: v\r\n", many)
+
+        # Six response trailers: the response fails. Envoy has sent the head and body by then and
+        # cuts the connection; hotproxy read it all at once and answers 502 (envoy-reference).
+        received = exchange(peer.port("listen"), REQUEST)
+        assert b"x-t0" not in received and not received.endswith(b"0\r\n\r\n")
+        if peer.kind == "hotproxy":
+            assert received.startswith(b"HTTP/1.1 502 ")
     finally:
         upstream.close()
