@@ -13,11 +13,14 @@ STATS = ("upstream_rq_total", "upstream_rq_completed", "upstream_rq_5xx", "upstr
          "upstream_rq_504", "upstream_rq_timeout", "upstream_cx_connect_fail", "upstream_cx_none_healthy")
 
 
-def cluster(name, port=None):
+def cluster(name, port=None, http2=False):
     endpoints = [] if port is None else [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {
         "address": "127.0.0.1", "port_value": port}}}}]}]
-    return {"name": name, "connect_timeout": "1s",
+    made = {"name": name, "connect_timeout": "1s",
             "load_assignment": {"cluster_name": name, "endpoints": endpoints}}
+    if http2:
+        made["http2_protocol_options"] = {}
+    return made
 
 
 def tcp_listener(cluster_name):
@@ -33,13 +36,23 @@ def test_local_failures_count_as_envoy_counts_them(peer_factory):
     routes = simple_routes(
         {"match": {"prefix": "/slow"}, "route": {"cluster": "slow", "timeout": "0.3s"}},
         {"match": {"prefix": "/dead"}, "route": {"cluster": "dead"}},
-        {"match": {"prefix": "/empty"}, "route": {"cluster": "empty"}})
+        {"match": {"prefix": "/empty"}, "route": {"cluster": "empty"}},
+        # the paths of retrying routes and of HTTP/2 clusters count alike
+        {"match": {"prefix": "/retry-dead"}, "route": {"cluster": "retry_dead", "retry_policy": {
+            "retry_on": "connect-failure", "num_retries": 1}}},
+        {"match": {"prefix": "/retry-empty"}, "route": {"cluster": "retry_empty", "retry_policy": {
+            "retry_on": "connect-failure", "num_retries": 1}}},
+        {"match": {"prefix": "/h2-dead"}, "route": {"cluster": "h2_dead"}},
+        {"match": {"prefix": "/h2-empty"}, "route": {"cluster": "h2_empty"}})
     try:
         peer = peer_factory(to_yaml({"admin": ADMIN, "static_resources": {
             "listeners": [http_listener("http", "listen", routes), tcp_listener("tcp_empty")],
             "clusters": [cluster("slow", silent.getsockname()[1]), cluster("dead", refused_port()),
-                         cluster("empty"), cluster("tcp_empty")]}}))
-        for path, status in (("/slow", 504), ("/dead", 503), ("/empty", 503)):
+                         cluster("empty"), cluster("tcp_empty"), cluster("retry_dead", refused_port()),
+                         cluster("retry_empty"), cluster("h2_dead", refused_port(), http2=True),
+                         cluster("h2_empty", http2=True)]}}))
+        for path, status in (("/slow", 504), ("/dead", 503), ("/empty", 503), ("/retry-dead", 503),
+                             ("/retry-empty", 503), ("/h2-dead", 503), ("/h2-empty", 503)):
             client = RawClient(peer.port("listen"))
             try:
                 assert client.request(path=path).status == status
@@ -50,8 +63,11 @@ def test_local_failures_count_as_envoy_counts_them(peer_factory):
         with socket.create_connection(("127.0.0.1", peer.port("listen_tcp")), timeout=10) as tcp:
             assert tcp.recv(1) == b""   # closed at once: no host to relay to
         seen = {name: {stat: peer.counter(f"cluster.{name}.{stat}") for stat in STATS}
-                for name in ("slow", "dead", "empty", "tcp_empty")}
+                for name in ("slow", "dead", "empty", "tcp_empty", "retry_dead", "retry_empty", "h2_dead",
+                             "h2_empty")}
         seen["tcp_empty"]["upstream_cx_none_healthy"] -= before
+        failed_503 = dict.fromkeys(STATS, 0) | {"upstream_rq_completed": 1, "upstream_rq_5xx": 1,
+                                                "upstream_rq_503": 1}
         seen["tcp_no_route"] = peer.counter("tcp.tcp_in.downstream_cx_no_route")
         print(peer.kind, seen)
         assert seen == {
@@ -64,6 +80,10 @@ def test_local_failures_count_as_envoy_counts_them(peer_factory):
                                                 "upstream_rq_503": 1, "upstream_cx_none_healthy": 1},
             "tcp_empty": dict.fromkeys(STATS, 0) | {"upstream_cx_none_healthy": 1},
             "tcp_no_route": 0,
+            "retry_dead": failed_503 | {"upstream_cx_connect_fail": 2},    # both attempts
+            "retry_empty": failed_503 | {"upstream_cx_none_healthy": 1},
+            "h2_dead": failed_503 | {"upstream_cx_connect_fail": 1},
+            "h2_empty": failed_503 | {"upstream_cx_none_healthy": 1},
         }
     finally:
         silent.close()

@@ -33,6 +33,7 @@ from ..http2.codec import CONNECTION_SPECIFIC
 from ..http2.limits import Http2Stats
 from ..http2.options import Http2Options
 from .attempts import RETRIED
+from .local_failure_stats import charge_local_reply
 from .downstream_head import CHUNKED, FILTERED, RAW, downstream_head, set_header
 from .host_choice import pick_host
 from .outcomes import report, report_host
@@ -103,6 +104,7 @@ def start(router, stream, conn, cluster, target, headers, hash_key):
         if state is not None:
             state.release()
         status, body, flag = failure
+        charge_local_reply(cluster, status, flag)
         if flag == "UH" or not stream.head.has_body:
             return conn.local_reply(stream, status, body, flag=flag)
         return conn.defer_reply(stream, status, body, flag,

@@ -29,6 +29,7 @@ from .attempts import RETRIED as _RETRIED, Attempt, RetryAttempt
 from .downstream_head import set_header as _set_header
 from .host_choice import pick_host
 from .outcomes import report, report_host
+from .local_failure_stats import charge_local_reply
 from .trailers import request_end
 from .retry import (LIMIT_EXCEEDED, LOCAL_RESET, OVERFLOW, OVERFLOW_DECISION, PROTOCOL_ERROR,
                     RETRY, DEFAULT_BUFFER_LIMIT, UpstreamReset)
@@ -114,10 +115,12 @@ class Retries:
             status, body, flag = failure
             if flag == "UH" and state.attempts == 1:
                 # before any attempt: Envoy adds no attempt count yet
+                charge_local_reply(cluster, status, flag)
                 return conn.local_reply(stream, status, body, flag=flag)
             if flag == "UH" or not stream.head.has_body:
                 # nothing to read first: answered now, with the attempt count when asked for
                 return self._reply(stream, conn, replay, status, body, flag)
+            charge_local_reply(cluster, status, flag)
             return conn.defer_reply(stream, status, body, flag,
                                     local_reply.OVERFLOW_HEADERS if flag == "UO" else ())
         self.replays[stream] = replay
@@ -288,6 +291,7 @@ class Retries:
             stream.flag("URX")
         elif decision is OVERFLOW_DECISION:
             stream.flag("UO")
+        charge_local_reply(stream.cluster, status, flag)
         extra = ()
         if stream.route.retry.count_in_response:
             extra = [(b"x-envoy-attempt-count", b"%d" % replay.state.attempts)]

@@ -30,6 +30,7 @@ from .. import local_reply
 from ..http1.codec import END
 from ..http1.heads import trailers_of
 from ..http1.serialize import LAST_CHUNK, chunk, last_chunk, request_head
+from .local_failure_stats import charge_local_reply
 from .trailers import request_end
 from ...sockio import send_all
 from .downstream_head import CHUNKED as _CHUNKED, FILTERED as _FILTERED, RAW as _RAW, downstream_head
@@ -88,8 +89,7 @@ class Router:
             return self.retries.start(stream, conn, cluster, target, headers, hash_key)
         host = cluster.pick_host(hash_key, conn.sock, headers)
         if host is None:
-            cluster.stats.upstream_cx_none_healthy += 1
-            charge_local_reply(cluster.stats, 503)
+            charge_local_reply(cluster, 503, "UH")
             return conn.local_reply(stream, 503, local_reply.NO_HEALTHY_UPSTREAM, flag="UH")
         stream.info.upstream_host = host.label
         pool = host.pool if not route.high_priority else cluster.high.pool(host)
@@ -113,7 +113,7 @@ class Router:
         except ConnectFailure as failure:
             # Never an upstream request (Envoy counts upstream_rq_total once a connection is
             # had), but a 503 of the cluster's all the same.
-            charge_local_reply(cluster.stats, 503)
+            charge_local_reply(cluster, 503)
             body = local_reply.CONNECT_ERROR + failure.reason.encode()
             if failure.reason == "overflow":
                 return conn.defer_reply(stream, 503, body, "UO", local_reply.OVERFLOW_HEADERS)
@@ -419,7 +419,7 @@ class Router:
             stream.flag(flag)
             stream.close = True
             return
-        charge_local_reply(stream.cluster.stats, status)
+        charge_local_reply(stream.cluster, status)
         conn.local_reply(stream, status, body, close=stream.close, flag=flag)
 
     def _reconnect(self, stream):
@@ -448,17 +448,6 @@ class Router:
         if upstream is not None:
             stream.upstream = None
             give_back(stream.cluster, upstream, reusable)
-
-def charge_local_reply(stats, status):
-    """Count a 5xx the router answers for a cluster as Envoy counts it: a completed request of
-    the cluster, in its status class and (503, 504) its code."""
-    stats.upstream_rq_completed += 1
-    stats.upstream_rq_5xx += 1
-    if status == 503:
-        stats.upstream_rq_503 += 1
-    elif status == 504:
-        stats.upstream_rq_504 += 1
-
 
 def _deadline(route_deadline, now, idle):
     """The sooner of the route's deadline and the stream idle timeout from ``now``."""

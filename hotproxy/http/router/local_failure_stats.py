@@ -1,0 +1,17 @@
+"""What a reply the router makes for a cluster itself (no healthy host, connect failure, timeout,
+reset, protocol error) counts in the cluster's stats, as Envoy's router charges it."""
+from __future__ import annotations
+
+
+def charge_local_reply(cluster, status, flag=None):
+    """A completed request of the cluster, in its status class and (503, 504) its code; no
+    healthy host (``UH``) also counts ``upstream_cx_none_healthy``."""
+    stats = cluster.stats
+    stats.upstream_rq_completed += 1
+    stats.upstream_rq_5xx += 1
+    if status == 503:
+        stats.upstream_rq_503 += 1
+    elif status == 504:
+        stats.upstream_rq_504 += 1
+    if flag == "UH":
+        stats.upstream_cx_none_healthy += 1
