@@ -12,22 +12,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import signal
-import site
 import socket
-import stat
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 from jh2 import config, connection, events
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from callgrind_path import CONFIG, ROOT, free_port, response, upstream, wait_for_port  # noqa: E402
+from callgrind_path import CONFIG, ROOT, free_port, response, upstream  # noqa: E402
+from callgrind_worker import per_request, summary, wait_for_port, worker_instructions  # noqa: E402
 
 CONNECTIONS, STREAMS = 10, 5
 HEAD = [(b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"127.0.0.1"),
@@ -85,53 +82,15 @@ def h2_client(port, requests):
 
 def count(checkout, requests, scratch, body_size):
     """Instructions the worker executed for ``requests`` requests (plus start and stop)."""
-    out = scratch / f"callgrind.{os.getpid()}.{requests}.out"
-    wrapper = scratch / "python"
-    wrapper.write_text(
-        "#!/bin/sh\n"
-        'case "$*" in *hotproxy.process.worker*) '
-        f'exec valgrind --tool=callgrind --callgrind-out-file={out} -q {sys.executable} "$@";; esac\n'
-        f'exec {sys.executable} "$@"\n')
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
     listen, up = free_port(), free_port()
     upstream(up, response(body_size))
-    config_file = scratch / "bench-h2.yaml"
-    config_file.write_text(CONFIG.format(listen=listen, upstream=up, filters="", policy=""))
-    # a worker under callgrind on a loaded machine is slower than the arbiter allows to be ready
-    # (30 s), to beat (10 s) and to exit and write its counts (5 s): the arbiter of the bench
-    # waits longer (sitecustomize runs before its imports)
-    (scratch / "sitecustomize.py").write_text(
-        "try:\n    import hotproxy.process.reload as reload\n    reload.READY_TIMEOUT_S = 600.0\n"
-        "    import hotproxy.process.supervisor as supervisor\n"
-        "    supervisor.HEARTBEAT_TIMEOUT_S = supervisor.STOP_GRACE_S = 600.0\n"
-        "except ImportError:\n    pass\n")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(checkout), *site.getsitepackages(), str(scratch)])}
-    log = open(scratch / "hotproxy.log", "ab")
-    proxy = subprocess.Popen(
-        ["bash", "-c", f"exec -a {wrapper} {sys.executable} -m hotproxy -c {config_file} "
-                       f"--concurrency 1 -l error --base-id {os.getpid() % 1000 + 5000 + requests % 997}"],
-        env=env, cwd=checkout, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        try:
-            wait_for_port(listen, 600)
-        except RuntimeError:
-            raise RuntimeError((scratch / "hotproxy.log").read_text()[-3000:]) from None
+
+    def drive():
         h2_client(listen, 200)     # warm: imports, first connections
         h2_client(listen, requests)
-    finally:
-        proxy.send_signal(signal.SIGTERM)
-        proxy.wait(900)
-    return summary(out)
 
-
-def summary(out):
-    """The instruction count callgrind writes last in ``out`` (waiting for it to be written)."""
-    for _ in range(300):
-        if out.exists() and re.search(r"^summary: (\d+)", out.read_text(), re.M):
-            break
-        time.sleep(0.2)
-    return int(re.search(r"^summary: (\d+)", out.read_text(), re.M).group(1))
+    return worker_instructions(checkout, scratch, CONFIG.format(listen=listen, upstream=up, filters="", policy=""),
+                               listen, drive, f"h2-{requests}")
 
 
 def envoy_binary():
@@ -163,13 +122,11 @@ def count_envoy(requests, scratch, body_size):
     return summary(out)
 
 
-def per_request(checkout, requests, scratch, body_size):
-    small = requests // 6
+def per_request_of(checkout, requests, scratch, body_size):
+    """Per HTTP/2 request: of the hotproxy in ``checkout``, or of Envoy when it is None."""
     if checkout is None:
-        return ((count_envoy(requests, scratch, body_size)
-                 - count_envoy(small, scratch, body_size)) / (requests - small))
-    return ((count(checkout, requests, scratch, body_size)
-             - count(checkout, small, scratch, body_size)) / (requests - small))
+        return per_request(lambda n: count_envoy(n, scratch, body_size), requests)
+    return per_request(lambda n: count(checkout, n, scratch, body_size), requests)
 
 
 def main():
@@ -185,7 +142,7 @@ def main():
         rows = [("hotproxy", ROOT)] + ([("baseline", Path(args.baseline).resolve())]
                                        if args.baseline else [])
         rows += [("envoy", None)] if args.envoy else []
-        results = {name: per_request(path, args.requests, scratch, args.body_size)
+        results = {name: per_request_of(path, args.requests, scratch, args.body_size)
                    for name, path in rows}
     for name, value in results.items():
         print(f"{name:10} {value:10.0f} instructions per HTTP/2 request")

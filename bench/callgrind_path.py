@@ -14,18 +14,12 @@ before/after figures:
 from __future__ import annotations
 
 import argparse
-import os
-import re
-import signal
-import site
 import socket
-import stat
-import subprocess
-import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
+
+from callgrind_worker import per_request, worker_instructions
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -158,62 +152,19 @@ def client(port, requests, body_size, request=REQUEST, connections=10):
         thread.join()
 
 
-def wait_for_port(port, timeout=120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"nothing listens on {port}")
-
-
 def count(checkout, requests, scratch, body_size, filters):
     """Instructions the worker executed for ``requests`` requests (plus start and stop)."""
-    out = scratch / f"callgrind.{os.getpid()}.{requests}.out"
-    wrapper = scratch / "python"
-    wrapper.write_text(
-        "#!/bin/sh\n"
-        'case "$*" in *hotproxy.process.worker*) '
-        f'exec valgrind --tool=callgrind --callgrind-out-file={out} -q {sys.executable} "$@";; esac\n'
-        f'exec {sys.executable} "$@"\n')
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
     listen, up = free_port(), free_port()
     upstream(up, response(body_size))
-    config = scratch / "bench.yaml"
-    config.write_text(CONFIG.format(listen=listen, upstream=up, filters=FILTERS if filters else "",
-                                    policy=CORS_POLICY if filters else ""))
-    # the wrapper is no venv interpreter: name the venv's packages explicitly
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(checkout), *site.getsitepackages()])}
-    # exec -a makes the wrapper the arbiter's sys.executable, so its workers start through it
-    log = open(scratch / "hotproxy.log", "ab")
-    proxy = subprocess.Popen(["bash", "-c", f'exec -a {wrapper} {sys.executable} -m hotproxy -c {config} '
-                              f'--concurrency 1 -l error --base-id {os.getpid() % 1000 + 3000 + requests % 997}'],
-                             env=env, cwd=checkout, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        try:
-            wait_for_port(listen)
-        except RuntimeError:
-            raise RuntimeError((scratch / "hotproxy.log").read_text()[-3000:]) from None
-        request = REQUEST[:-2] + ORIGIN + b"\r\n" if filters else REQUEST
+    config = CONFIG.format(listen=listen, upstream=up, filters=FILTERS if filters else "",
+                           policy=CORS_POLICY if filters else "")
+    request = REQUEST[:-2] + ORIGIN + b"\r\n" if filters else REQUEST
+
+    def drive():
         client(listen, 200, body_size, request)  # warm: imports, first connections
         client(listen, requests, body_size, request)
-    finally:
-        proxy.send_signal(signal.SIGTERM)
-        proxy.wait(120)
-    for _ in range(100):
-        if out.exists() and re.search(r"^summary: (\d+)", out.read_text(), re.M):
-            break
-        time.sleep(0.2)
-    return int(re.search(r"^summary: (\d+)", out.read_text(), re.M).group(1))
 
-
-def per_request(checkout, requests, scratch, body_size, filters):
-    small = requests // 6
-    return ((count(checkout, requests, scratch, body_size, filters)
-             - count(checkout, small, scratch, body_size, filters))
-            / (requests - small))
+    return worker_instructions(checkout, scratch, config, listen, drive, f"http1-{requests}")
 
 
 def main():
@@ -227,7 +178,8 @@ def main():
     with tempfile.TemporaryDirectory(prefix="hotproxy-callgrind-") as scratch:
         scratch = Path(scratch)
         rows = [("hotproxy", ROOT)] + ([("baseline", Path(args.baseline).resolve())] if args.baseline else [])
-        results = {name: per_request(path, args.requests, scratch, args.body_size, args.filters) for name, path in rows}
+        results = {name: per_request(lambda n, path=path: count(path, n, scratch, args.body_size, args.filters),
+                                     args.requests) for name, path in rows}
     for name, value in results.items():
         print(f"{name:10} {value:10.0f} instructions per request")
     if args.baseline:

@@ -14,20 +14,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-import signal
-import site
 import socket
 import ssl
-import stat
 import subprocess
-import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 import callgrind_path as plain
+from callgrind_worker import per_request, worker_instructions
 
 _CHAIN = """    - transport_socket:
         name: envoy.transport_sockets.tls
@@ -63,51 +58,17 @@ def tls_client(port, requests, body_size, request=plain.REQUEST, connections=10)
         thread.join()
 
 
-# A worker under callgrind loads its TLS contexts slowly on a busy machine: the arbiter waits for
-# it longer than the 30 s it gives a worker normally.
-_START = ("import runpy, sys; import hotproxy.process.reload as reload; reload.READY_TIMEOUT_S = 900; "
-          "sys.argv[0] = 'hotproxy'; runpy.run_module('hotproxy', run_name='__main__')")
-
-
-def count(checkout, requests, scratch, body_size, _filters=False):
-    """callgrind_path.count, but the arbiter waits up to 900 s for the worker."""
-    out = scratch / f"callgrind.{os.getpid()}.{requests}.out"
-    wrapper = scratch / "python"
-    wrapper.write_text(
-        "#!/bin/sh\n"
-        'case "$*" in *hotproxy.process.worker*) '
-        f'exec valgrind --tool=callgrind --callgrind-out-file={out} -q {sys.executable} "$@";; esac\n'
-        f'exec {sys.executable} "$@"\n')
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+def count(checkout, requests, scratch, body_size):
+    """Instructions the worker executed for ``requests`` TLS requests (plus start and stop)."""
     listen, up = plain.free_port(), plain.free_port()
     plain.upstream(up, plain.response(body_size))
-    config = scratch / "bench.yaml"
-    config.write_text(plain.CONFIG.format(listen=listen, upstream=up, filters="", policy=""))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(checkout), *site.getsitepackages()])}
-    log = open(scratch / "hotproxy.log", "ab")
-    proxy = subprocess.Popen(["bash", "-c", f'exec -a {wrapper} {sys.executable} -c "{_START}" -c {config} '
-                              f'--concurrency 1 -l error --base-id {os.getpid() % 1000 + 4000 + requests % 997}'],
-                             env=env, cwd=checkout, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        try:
-            plain.wait_for_port(listen, timeout=900)
-        except RuntimeError:
-            raise RuntimeError((scratch / "hotproxy.log").read_text()[-3000:]) from None
+
+    def drive():
         tls_client(listen, 200, body_size)  # warm: imports, first connections
         tls_client(listen, requests, body_size)
-    finally:
-        proxy.send_signal(signal.SIGTERM)
-        proxy.wait(300)
-    for _ in range(300):
-        if out.exists() and re.search(r"^summary: (\d+)", out.read_text(), re.M):
-            break
-        time.sleep(0.2)
-    return int(re.search(r"^summary: (\d+)", out.read_text(), re.M).group(1))
 
-
-def per_request(checkout, requests, scratch, body_size):
-    small = requests // 6
-    return (count(checkout, requests, scratch, body_size) - count(checkout, small, scratch, body_size)) / (requests - small)
+    return worker_instructions(checkout, scratch, plain.CONFIG.format(listen=listen, upstream=up, filters="", policy=""),
+                               listen, drive, f"tls-{requests}")
 
 
 def main():
@@ -129,7 +90,8 @@ def main():
         for name, path in rows:
             extra = dict(item.split("=", 1) for item in args.env) if name == "hotproxy" else {}
             with _environment(extra):
-                results[name] = per_request(path, args.requests, scratch, args.body_size)
+                results[name] = per_request(lambda n, path=path: count(path, n, scratch, args.body_size),
+                                            args.requests)
     for name, value in results.items():
         print(f"{name:10} {value:10.0f} instructions per request")
     if args.baseline:
@@ -142,13 +104,11 @@ class _environment:
         self.saved = {}
 
     def __enter__(self):
-        import os
         for name, value in self.values.items():
             self.saved[name] = os.environ.get(name)
             os.environ[name] = value
 
     def __exit__(self, *_):
-        import os
         for name, old in self.saved.items():
             if old is None:
                 os.environ.pop(name, None)
