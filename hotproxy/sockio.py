@@ -50,37 +50,35 @@ class ReadRegistration:
 
     gevent starts the socket's read watcher at each wait and stops it after. libev keeps an fd in
     the kernel's epoll set when its last watcher stops, forgets that it did, and at the next start
-    asks the kernel to ADD it again, which fails with EEXIST: one failing system call per wait,
-    two per proxied request (the downstream's and the upstream's). A second read watcher on the
-    same fd, left started, keeps libev's mask for the fd unchanged, so starting and stopping the
-    socket's own watcher no longer reaches the kernel.
+    on a later loop turn asks the kernel to ADD it again, which fails with EEXIST: one failing
+    system call per wait, two per proxied request (the downstream's and the upstream's). A second
+    read watcher on the same fd keeps libev's mask for the fd unchanged, so starting and stopping
+    the socket's own watcher no longer reaches the kernel.
 
-    The kept watcher does no reading. The fd is level-triggered: when it is readable and nobody
-    waits for it (a pipelined request, an idle pooled connection's FIN), the kept watcher stops
-    itself rather than wake the loop on every turn; ``rearm`` starts it again at the next quiet
-    point. ``close`` must come before the socket is closed or handed to another process."""
+    The kept watcher does no reading, and it stops itself whenever it fires (its callback is its
+    own ``stop``, a C call: no Python frame per readiness event). The fd is level-triggered: a
+    readable fd that nobody reads (a pipelined request, a FIN while the exchange waits upstream)
+    must not wake the loop on every turn. The owner calls ``rearm`` right after it has read, in
+    the same loop turn: libev applies fd changes once per turn, so a stop and a start within
+    one turn cost nothing. ``close`` must come before the socket is closed or handed to
+    another process."""
 
-    __slots__ = ("_sock", "_watcher")
+    __slots__ = ("_watcher",)
 
     def __init__(self, sock):
-        self._sock = sock
-        self._watcher = sock.hub.loop.io(sock.fileno(), 1)
-        self._watcher.start(self._on_readable)
-
-    def _on_readable(self):
-        read_event = self._sock._read_event
-        if read_event is None or read_event.callback is None:  # closed, or nobody waits
-            self._watcher.stop()
+        watcher = self._watcher = sock.hub.loop.io(sock.fileno(), 1)
+        watcher.start(watcher.stop)
 
     @property
     def active(self):
         return self._watcher.active
 
     def rearm(self):
-        """Start the kept watcher again if it stopped itself (at most one ``epoll_ctl``)."""
+        """Start the kept watcher again if it stopped (no system call within the loop turn that
+        stopped it; at most one ``epoll_ctl`` later)."""
         watcher = self._watcher
-        if not watcher.active and self._sock._read_event is not None:
-            watcher.start(self._on_readable)
+        if not watcher.active:
+            watcher.start(watcher.stop)
 
     def close(self):
         """Stop the watcher and release it; the socket goes back to gevent's own waits."""

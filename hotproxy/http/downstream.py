@@ -131,8 +131,6 @@ class DownstreamConnection(ConnectionAddresses):
         readiness = self.readiness = keep_read_registered(sock) if self.tls is None else None
         try:
             while True:
-                if readiness is not None and not readiness.active:
-                    readiness.rearm()
                 at_boundary = self.stream is None and not decoder.mid_message
                 if at_boundary and hcm.draining and not hcm.closing and self.tls is None:
                     return self._release()
@@ -143,6 +141,8 @@ class DownstreamConnection(ConnectionAddresses):
                     # wait for readability rather than paying a failing recv first.
                     sock._wait(sock._read_event)
                 data = sock.recv(recv_size)
+                if readiness is not None:
+                    readiness.rearm()  # in the turn its firing stopped it: no system call
                 self.idle = False
                 if not data:
                     return

@@ -175,6 +175,8 @@ class ConnectionPool:
             self._discard(conn)
             self._wake_one(None)
             return
+        if conn.readiness is not None:
+            conn.readiness.rearm()  # in the turn the response's last read stopped it: no system call
         if conn.tls and not conn.reused:
             # its first exchange is done: a TLS 1.3 server has sent its tickets
             self.tls.remember(conn.sock, self.host.hostname, self.options)
@@ -195,9 +197,6 @@ class ConnectionPool:
         upstream's excess (counted); an end of stream or an error is a connection the upstream
         closed (not counted: the pool just does not hand it out)."""
         if not conn.readable(0):
-            readiness = conn.readiness
-            if readiness is not None and not readiness.active:
-                readiness.rearm()   # it stopped itself while a response was read in pieces
             return True
         if conn.tls:
             return self._clean_tls(conn)

@@ -1,5 +1,6 @@
-"""sockio.ReadRegistration: a read watcher kept started for a socket's life, beside gevent's own
-waits on it. Real gevent sockets (socket pairs) on the real loop."""
+"""sockio.ReadRegistration: a read watcher kept for a socket's life beside gevent's own waits on
+it, stopping itself when it fires and re-armed by its owner after each read. Real gevent sockets
+(socket pairs) on the real loop."""
 import socket as stdsocket
 
 import gevent
@@ -31,6 +32,7 @@ def test_a_waiting_recv_wakes_for_each_piece_with_the_registration_kept(pair):
     def reader():
         while True:
             data = b.recv(100)
+            registration.rearm()
             received.append(data)
             if not data:
                 return
@@ -43,11 +45,11 @@ def test_a_waiting_recv_wakes_for_each_piece_with_the_registration_kept(pair):
     a.shutdown(stdsocket.SHUT_WR)
     greenlet.join(5)
     assert received == [b"one", b"two", b"three", b""]
-    assert registration.active  # every piece had a waiter: it never stopped itself
+    assert registration.active  # re-armed after every read
     registration.close()
 
 
-def test_readable_with_nobody_waiting_stops_it_and_rearm_starts_it_again(pair):
+def test_readable_with_nobody_reading_stops_it_and_rearm_starts_it_again(pair):
     a, b = pair
     registration = keep_read_registered(b)
     a.send(b"unread")
@@ -96,14 +98,14 @@ def test_closed_registration_is_stopped_and_the_fd_number_serves_a_new_socket(pa
         d.close()
 
 
-def test_rearm_after_the_socket_closed_does_nothing(pair):
+def test_a_peer_that_closes_while_nobody_reads_stops_it(pair):
+    """An EOF stays readable for ever: the kept watcher must not fire on every loop turn."""
     a, b = pair
     registration = keep_read_registered(b)
-    a.send(b"x")
+    a.close()
     _settle()
-    b.close()
-    registration.rearm()
     assert not registration.active
+    assert b.recv(100) == b""
     registration.close()
 
 
