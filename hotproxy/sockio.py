@@ -1,5 +1,4 @@
 """Socket helpers for the data path (gevent sockets)."""
-from gevent.socket import socket as _GeventSocket
 
 
 def send_all(sock, data):
@@ -42,52 +41,3 @@ def address_label(address):
     """``ip:port`` as Envoy prints an address (``[::1]:80`` for IPv6)."""
     ip, port = address[0], address[1]
     return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
-
-
-class ReadRegistration:
-    """Keeps a plain gevent socket's fd registered for reading in the event loop for as long as
-    the connection lives, so the socket's own waits stop costing an ``epoll_ctl`` each.
-
-    gevent starts the socket's read watcher at each wait and stops it after. libev keeps an fd in
-    the kernel's epoll set when its last watcher stops, forgets that it did, and at the next start
-    on a later loop turn asks the kernel to ADD it again, which fails with EEXIST: one failing
-    system call per wait, two per proxied request (the downstream's and the upstream's). A second
-    read watcher on the same fd keeps libev's mask for the fd unchanged, so starting and stopping
-    the socket's own watcher no longer reaches the kernel.
-
-    The kept watcher does no reading, and it stops itself whenever it fires (its callback is its
-    own ``stop``, a C call: no Python frame per readiness event). The fd is level-triggered: a
-    readable fd that nobody reads (a pipelined request, a FIN while the exchange waits upstream)
-    must not wake the loop on every turn. The owner calls ``rearm`` right after it has read, in
-    the same loop turn: libev applies fd changes once per turn, so a stop and a start within
-    one turn cost nothing. ``close`` must come before the socket is closed or handed to
-    another process."""
-
-    __slots__ = ("_watcher",)
-
-    def __init__(self, sock):
-        watcher = self._watcher = sock.hub.loop.io(sock.fileno(), 1)
-        watcher.start(watcher.stop)
-
-    @property
-    def active(self):
-        return self._watcher.active
-
-    def rearm(self):
-        """Start the kept watcher again if it stopped (no system call within the loop turn that
-        stopped it; at most one ``epoll_ctl`` later)."""
-        watcher = self._watcher
-        if not watcher.active:
-            watcher.start(watcher.stop)
-
-    def close(self):
-        """Stop the watcher and release it; the socket goes back to gevent's own waits."""
-        self._watcher.close()
-
-
-def keep_read_registered(sock):
-    """A ReadRegistration for ``sock``, or None for a socket whose reads do not go through
-    gevent's read watcher (TLS sockets wait in their own ways)."""
-    if type(sock) is not _GeventSocket:
-        return None
-    return ReadRegistration(sock)

@@ -15,7 +15,7 @@ import gevent
 
 from ..deadlines import NEVER
 from ..errors import ProtocolError
-from ..sockio import keep_read_registered, send_all, send_parts
+from ..sockio import send_all, send_parts
 from . import local_reply
 from .connection_addresses import ConnectionAddresses
 from .control import CloseConnection, OverloadReset, Release
@@ -81,8 +81,6 @@ class DownstreamConnection(ConnectionAddresses):
         #: a TLS connection that cannot move to the next generation: its next response closes
         #: it, and while idle it is closed only by its idle timeout (the client may be sending)
         self.lingering = False
-        #: the socket's kept read registration (sockio.ReadRegistration) while ``run`` runs
-        self.readiness = None
 
     def linger(self):
         """Stay on this generation (Python cannot hand TLS state over), saying ``Connection:
@@ -128,7 +126,6 @@ class DownstreamConnection(ConnectionAddresses):
         wait_first = False
         recv_size = hcm.recv_size
         since_yield = 0
-        readiness = self.readiness = keep_read_registered(sock) if self.tls is None else None
         try:
             while True:
                 at_boundary = self.stream is None and not decoder.mid_message
@@ -141,8 +138,6 @@ class DownstreamConnection(ConnectionAddresses):
                     # wait for readability rather than paying a failing recv first.
                     sock._wait(sock._read_event)
                 data = sock.recv(recv_size)
-                if readiness is not None:
-                    readiness.rearm()  # in the turn its firing stopped it: no system call
                 self.idle = False
                 if not data:
                     return
@@ -186,7 +181,6 @@ class DownstreamConnection(ConnectionAddresses):
             if self.stream is not None and not self.stream.responded:
                 self.stream.flag("DC")  # the client went away; nothing to answer
         finally:
-            self._drop_readiness()
             stream = self.stream
             if stream is not None:  # the connection ended inside an exchange
                 hcm.stats.downstream_rq_active -= 1
@@ -331,7 +325,6 @@ class DownstreamConnection(ConnectionAddresses):
     def _release(self):
         """Leave this idle connection to the next generation, or close it if none can take it."""
         self.idle = False
-        self._drop_readiness()  # the fd leaves this process's event loop
         if self.hcm.hand_off is not None:
             try:
                 self.hcm.hand_off(self.sock)
@@ -339,12 +332,6 @@ class DownstreamConnection(ConnectionAddresses):
             except OSError:
                 pass
         self.close()
-
-    def _drop_readiness(self):
-        readiness = self.readiness
-        if readiness is not None:
-            self.readiness = None
-            readiness.close()
 
     def close(self):
         """Half-close, then wait briefly for the client's FIN before the socket is closed."""

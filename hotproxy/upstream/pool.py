@@ -32,7 +32,6 @@ from collections import deque
 
 from gevent.event import AsyncResult
 
-from ..sockio import keep_read_registered
 from .connect import ConnectFailure, connect
 
 #: An idle connection older than this is not reused (the upstream has likely dropped it).
@@ -42,7 +41,7 @@ _PEEK = socket.MSG_PEEK | socket.MSG_DONTWAIT
 
 class UpstreamConnection:
     __slots__ = ("sock", "readable", "decoder", "pool", "reused", "idle_since", "keep_alive", "tls",
-                 "holds_request", "readiness")
+                 "holds_request")
 
     def __init__(self, sock, pool, tls=False):
         self.sock = sock
@@ -58,8 +57,6 @@ class UpstreamConnection:
         self.keep_alive = False
         self.tls = tls
         self.holds_request = False   # a place under the cluster's max_requests
-        #: the kept read registration (sockio.ReadRegistration): no epoll_ctl per response wait
-        self.readiness = None if tls else keep_read_registered(sock)
 
 
 class ConnectionPool:
@@ -175,8 +172,6 @@ class ConnectionPool:
             self._discard(conn)
             self._wake_one(None)
             return
-        if conn.readiness is not None:
-            conn.readiness.rearm()  # in the turn the response's last read stopped it: no system call
         if conn.tls and not conn.reused:
             # its first exchange is done: a TLS 1.3 server has sent its tickets
             self.tls.remember(conn.sock, self.host.hostname, self.options)
@@ -245,8 +240,6 @@ class ConnectionPool:
         return UpstreamConnection(sock, self, self.tls is not None)
 
     def _discard(self, conn):
-        if conn.readiness is not None:
-            conn.readiness.close()
         conn.sock.close()
         self.total -= 1
         self._connections.release()
