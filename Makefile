@@ -71,6 +71,9 @@ bench-balance: $(STAMP) bench-deps
 $(STAMP): pyproject.toml | system-deps
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q -e '.[test]'
+	# xds-protos ships an old copy of OpenTelemetry's trace proto in the same package path:
+	# whichever installs last wins, so the tracing tests' collectors get the current one last
+	$(VENV)/bin/pip install -q --force-reinstall --no-deps 'opentelemetry-proto>=1.27'
 	touch $(STAMP)
 
 # Installs missing Debian packages when running as root; otherwise says what is missing.

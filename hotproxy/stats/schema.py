@@ -65,7 +65,7 @@ ClusterStats = stat_set("ClusterStats", (
     "upstream_rq_pending_total", "upstream_rq_pending_overflow",
     "upstream_rq_1xx", "upstream_rq_2xx", "upstream_rq_3xx", "upstream_rq_4xx", "upstream_rq_5xx",
     # Envoy counts every status code; hotproxy the two its router answers for a cluster itself
-    "upstream_rq_completed", "upstream_rq_503", "upstream_rq_504", "upstream_cx_none_healthy",
+    "upstream_rq_completed", "upstream_cx_none_healthy",
     "upstream_cx_rx_bytes_total", "upstream_cx_tx_bytes_total", "upstream_cx_protocol_error",
 ), gauges=("upstream_cx_active", "upstream_rq_active"),
    shared_gauges=("membership_total", "membership_healthy"))

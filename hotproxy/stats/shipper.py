@@ -68,6 +68,7 @@ class StatsShipper:
             self.add(f"cluster.{cluster.stat_name}.{infix}", stats)
         transports = cluster.transports
         self.add(f"cluster.{cluster.stat_name}.", transports.match_counts)
+        self.add(f"cluster.{cluster.stat_name}.", cluster.response_codes)
         if transports.tls_stats is not None:
             for stats in transports.tls_stats:
                 self.add(f"cluster.{cluster.stat_name}.ssl.", stats)

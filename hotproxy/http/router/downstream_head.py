@@ -13,6 +13,7 @@ from ..filters.health_check import FAILED_HEADER
 from ..headers import nominated_headers, strip_hop_by_hop
 from ..http1.codec import END, ResponseDecoder
 from ..http1.serialize import response_head
+from .local_failure_stats import count_code
 
 # How the response body is framed for the client.
 NONE, RAW, CHUNKED = "none", "raw", "chunked"
@@ -34,6 +35,7 @@ def downstream_head(router, stream, head, out, sent_at, head_only, conn, attempt
     cluster = stream.cluster
     host = stream.upstream.pool.host
     cluster.stats.upstream_rq_completed += 1
+    count_code(cluster, status)
     if 200 <= status < 300:     # the common case, without count_status_class's lookups
         cluster.stats.upstream_rq_2xx += 1
         router.stats.downstream_rq_2xx += 1     # the connection manager's
@@ -43,10 +45,6 @@ def downstream_head(router, stream, head, out, sent_at, head_only, conn, attempt
         count_status_class(router.stats, DOWNSTREAM_RQ_CLASSES, status)
         if status >= 500:
             host.stats.rq_error += 1
-            if status == 503:
-                cluster.stats.upstream_rq_503 += 1
-            elif status == 504:
-                cluster.stats.upstream_rq_504 += 1
         else:
             host.stats.rq_success += 1
     if cluster.outlier_detection is not None and status >= 200:
