@@ -133,12 +133,14 @@ def upstream(port, answer):
     threading.Thread(target=accept, daemon=True).start()
 
 
-def client(port, requests, body_size, request=REQUEST, connections=10):
+def client(port, requests, body_size, request=REQUEST, connections=10, wrap=lambda sock: sock):
+    """``requests`` keep-alive GETs over ``connections`` connections, each made by ``wrap`` of a
+    TCP connection (callgrind_tls.py wraps it in TLS)."""
     per = requests // connections
     ending = b"hello world\n" if body_size == 12 else b"x" * 64
 
     def run():
-        with socket.create_connection(("127.0.0.1", port)) as sock:
+        with wrap(socket.create_connection(("127.0.0.1", port))) as sock:
             for _ in range(per):
                 sock.sendall(request)
                 got = b""

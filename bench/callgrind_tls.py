@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import ssl
 import subprocess
 import tempfile
-import threading
 from pathlib import Path
 
 import callgrind_path as plain
@@ -36,26 +34,11 @@ _CHAIN = """    - transport_socket:
 """
 
 
-def tls_client(port, requests, body_size, request=plain.REQUEST, connections=10):
+def tls_client(port, requests, body_size):
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
-    per = requests // connections
-    ending = b"hello world\n" if body_size == 12 else b"x" * 64
-
-    def run():
-        with context.wrap_socket(socket.create_connection(("127.0.0.1", port))) as sock:
-            for _ in range(per):
-                sock.sendall(request)
-                got = b""
-                while not (got.endswith(ending) and len(got) > body_size):
-                    got += sock.recv(262144)
-
-    threads = [threading.Thread(target=run) for _ in range(connections)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    plain.client(port, requests, body_size, wrap=context.wrap_socket)
 
 
 def count(checkout, requests, scratch, body_size):
