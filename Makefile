@@ -7,8 +7,9 @@ CONFIG ?= deploy/quickstart.yaml
 
 # Debian packages: what the Python dependencies build against (python-prctl needs libcap's headers),
 # the openssl command deploy/double-proxy/gen-certs.sh uses (its test too), and the commands the
-# runbooks run (docs/runbooks/, tests/integration/test_runbooks.py: curl, jq, openssl, logrotate).
-SYSTEM_PACKAGES := libcap-dev openssl curl jq logrotate
+# runbooks run (docs/runbooks/, tests/integration/test_runbooks.py: curl, jq, openssl, logrotate),
+# and h2load (nghttp2-client: test_http2_downstream.py's multiplexed client, bench/ HTTP/2 points).
+SYSTEM_PACKAGES := libcap-dev openssl curl jq logrotate nghttp2-client
 BENCH_PACKAGES := wrk nginx-light strace
 
 .PHONY: run test unit integration integration-docker install uninstall bench bench-xds bench-balance fuzz system-deps bench-deps clean
