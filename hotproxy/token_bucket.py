@@ -75,6 +75,18 @@ class LocalCells:
         """Called right after ``total()`` came out under ``floor``."""
         self.value = floor
 
+    def take(self, cost, floor, now):
+        """Add ``cost`` to ``T``, raised to ``floor`` first; past ``now``, take it back: whether
+        the token was there."""
+        value = self.value
+        if value < floor:
+            value = floor
+        if value + cost > now:
+            self.value = value
+            return False
+        self.value = value + cost
+        return True
+
 
 class TokenBucket:
     """``config``: a TokenBucket config (max_tokens, tokens_per_fill, fill_interval seconds).
@@ -93,16 +105,7 @@ class TokenBucket:
     def consume(self):
         """Take one token if there is one."""
         now = self.clock() + _EPOCH
-        cells = self.cells
-        floor = now - self.burst
-        if cells.total() < floor:
-            cells.raise_to(floor)
-        cost = self.cost
-        cells.add(cost)
-        if cells.total() > now:
-            cells.add(-cost)
-            return False
-        return True
+        return self.cells.take(self.cost, now - self.burst, now)
 
     def tokens(self):
         """The tokens there are now, with the fraction of the next one."""

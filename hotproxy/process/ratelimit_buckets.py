@@ -110,3 +110,27 @@ class SharedCells:
     def raise_to(self, floor):
         """Called right after ``total()`` came out under ``floor``."""
         self._raised[self._slot] = floor - self._consumed_sum
+
+    def take(self, cost, floor, now):
+        """TokenBucket.consume's step in one read of the cells: add ``cost`` to this worker's
+        cell, then read ``T`` (every worker's addition so far, this one's included); under
+        ``floor`` before this addition, raise it there; past ``now``, take the addition back.
+        Reading after adding is what makes two workers racing for the last token both refuse."""
+        consumed_cells, slot = self._consumed, self._slot
+        consumed_cells[slot] += cost
+        count = self._cells[0]
+        if count != self._count:
+            self._count, self._unpack = count, struct.Struct(f"{count}q").unpack_from
+        unpack, mapped = self._unpack, self._mapped
+        consumed = sum(unpack(mapped, self._consumed_at))
+        raised = max(unpack(mapped, self._raised_at))
+        before = consumed - cost
+        if raised > 0:
+            before += raised
+        if before < floor:
+            self._raised[slot] = floor - (consumed - cost)
+            before = floor
+        if before + cost > now:
+            consumed_cells[slot] -= cost
+            return False
+        return True
