@@ -8,8 +8,6 @@ enforced by the worker's ``Deadlines`` (no timer per wait).
 """
 from __future__ import annotations
 
-import fcntl
-import os
 import socket as _stdsocket
 import time
 
@@ -18,13 +16,10 @@ from gevent.ssl import SSLSocket
 
 from ..deadlines import NEVER
 from ..sockio import send_all
+from . import splice
 
-CHUNK = 256 * 1024
-_F_SETPIPE_SZ = 1031
+CHUNK = splice.PIPE_SIZE
 _YIELD_EVERY = 4 << 20
-#: splice(2) moves bytes between plain sockets only: a TLS socket's bytes are records
-_SPLICE = hasattr(os, "splice")
-_SPLICE_FLAGS = getattr(os, "SPLICE_F_MOVE", 1) | getattr(os, "SPLICE_F_NONBLOCK", 2)
 
 
 class Relay:
@@ -64,7 +59,7 @@ class Relay:
 
     def _direction(self, src, dst, counter):
         try:
-            if _SPLICE and not isinstance(src, SSLSocket) and not isinstance(dst, SSLSocket):
+            if splice.plain(src) and splice.plain(dst):
                 self._splice(src, dst, counter)
             else:
                 self._copy(src, dst, counter)
@@ -87,36 +82,24 @@ class Relay:
                 pass
 
     def _splice(self, src, dst, counter):
-        read_fd, write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        pipe = splice.take(self.chunk)
         try:
-            try:
-                fcntl.fcntl(write_fd, _F_SETPIPE_SZ, self.chunk)
-            except OSError:
-                pass  # keep the default pipe size
             src_fd, dst_fd = src.fileno(), dst.fileno()
+            most = pipe.size
             since_yield = 0
             while True:
-                try:
-                    n = os.splice(src_fd, write_fd, self.chunk, flags=_SPLICE_FLAGS)
-                except BlockingIOError:
-                    src._wait(src._read_event)
-                    continue
-                if n == 0:
+                moved = pipe.fill(src, src_fd, most)
+                if moved == 0:
                     return
                 self._touch()
-                setattr(self, counter, getattr(self, counter) + n)
-                since_yield += n
-                while n:
-                    try:
-                        n -= os.splice(read_fd, dst_fd, n, flags=_SPLICE_FLAGS)
-                    except BlockingIOError:
-                        dst._wait(dst._write_event)
+                setattr(self, counter, getattr(self, counter) + moved)
+                since_yield += moved
+                pipe.drain(dst, dst_fd)
                 if since_yield >= _YIELD_EVERY:
                     since_yield = 0
                     gevent.sleep(0)
         finally:
-            os.close(read_fd)
-            os.close(write_fd)
+            splice.give_back(pipe)
 
     def _copy(self, src, dst, counter):
         while True:
