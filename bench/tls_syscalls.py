@@ -25,6 +25,7 @@ import psutil
 
 import callgrind_path as plain
 from callgrind_tls import _CHAIN, tls_client
+from callgrind_worker import wait_for_port
 
 _ROW = re.compile(r"^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)\s*$", re.M)
 
@@ -41,7 +42,7 @@ def count(requests, scratch, body_size, data_path):
                               "--base-id", str(os.getpid() % 1000 + 5000 + requests % 997)],
                              env=env, cwd=plain.ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
-        plain.wait_for_port(listen)
+        wait_for_port(listen)
         tls_client(listen, 200, body_size)
         worker = next(child.pid for child in psutil.Process(proxy.pid).children(recursive=True)
                       if "worker" in " ".join(child.cmdline()))
@@ -67,6 +68,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=6000)
     parser.add_argument("--body-size", type=int, default=12, help="response body bytes (default 12)")
+    parser.add_argument("--paths", type=lambda v: v.split(","), default=["gevent", "lean"],
+                        help="HOTPROXY_TLS_DATA_PATH values, one column each (default gevent,lean; also bio)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="hotproxy-tls-syscalls-") as scratch:
         scratch = Path(scratch)
@@ -74,13 +77,13 @@ def main():
                        check=True, capture_output=True)
         plain.CONFIG = plain.CONFIG.replace("    - filters:\n", _CHAIN.format(
             chain=scratch / "certs/edge-server.pem", key=scratch / "certs/edge-server.key"), 1)
-        rows = {path: per_request(args.requests, scratch, args.body_size, path) for path in ("gevent", "lean")}
+        rows = {path: per_request(args.requests, scratch, args.body_size, path) for path in args.paths}
     names = sorted({name for row in rows.values() for name, value in row.items() if abs(value) >= 0.05},
-                   key=lambda name: -rows["gevent"].get(name, 0))
-    print(f"{'syscall':16} {'gevent':>8} {'lean':>8}")
+                   key=lambda name: -rows[args.paths[0]].get(name, 0))
+    print(f"{'syscall':16} " + " ".join(f"{path:>8}" for path in args.paths))
     for name in names:
-        print(f"{name:16} {rows['gevent'].get(name, 0):8.2f} {rows['lean'].get(name, 0):8.2f}")
-    print(f"{'total':16} {sum(rows['gevent'].values()):8.2f} {sum(rows['lean'].values()):8.2f}")
+        print(f"{name:16} " + " ".join(f"{rows[path].get(name, 0):8.2f}" for path in args.paths))
+    print(f"{'total':16} " + " ".join(f"{sum(rows[path].values()):8.2f}" for path in args.paths))
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from gevent.socket import timeout_default
 from gevent.ssl import SSLSocket
 
 from . import openssl
+from .bio_socket import BioTlsSocket
 
 # Raised when a wait outlives the socket's timeout; shared, as gevent shares its own.
 _READ_TIMEOUT = SSLError("The read operation timed out")
@@ -87,20 +88,33 @@ class TlsDataSocket(SSLSocket):
                 raise
 
 
-#: ``HOTPROXY_TLS_DATA_PATH=gevent`` in hotproxy's environment turns this socket and read-ahead off
-#: (gevent's own ``SSLSocket``, OpenSSL's defaults), for comparison or if either is suspected.
+#: ``HOTPROXY_TLS_DATA_PATH`` in hotproxy's environment chooses the downstream TLS socket: ``lean``
+#: (TlsDataSocket with read-ahead), ``bio`` (bio_socket.BioTlsSocket: OpenSSL on memory buffers,
+#: one ``send`` per response), ``gevent`` (gevent's own ``SSLSocket`` and OpenSSL's defaults, for
+#: comparison or if the others are suspected; upstream connections too).
 DATA_PATH_ENV = "HOTPROXY_TLS_DATA_PATH"
+DEFAULT = "lean"
+
+
+def mode() -> str:
+    return os.environ.get(DATA_PATH_ENV, DEFAULT)
 
 
 def enabled() -> bool:
-    return os.environ.get(DATA_PATH_ENV, "lean") != "gevent"
+    return mode() != "gevent"
 
 
 def configure(context, server: bool) -> None:
-    """Make ``context``'s TLS sockets TlsDataSocket, with read-ahead on a server's (downstream)
-    connections. Upstream connections keep OpenSSL's record-at-a-time reads: the pool tells an idle
-    connection the server closed from a readable descriptor, which bytes read ahead would hide."""
-    if not enabled():
+    """Make ``context``'s TLS sockets hotproxy's: on a server's (downstream) connections the mode's,
+    on a client's TlsDataSocket without read-ahead: the pool tells an idle connection the server
+    closed from a readable descriptor, which bytes read ahead (or held in a memory buffer) would
+    hide. Read-ahead is never on with BioTlsSocket, which relies on OpenSSL leaving in its
+    incoming buffer the bytes of records it has not read."""
+    chosen = mode()
+    if chosen == "gevent":
+        return
+    if server and chosen == "bio":
+        context.sslsocket_class = BioTlsSocket
         return
     context.sslsocket_class = TlsDataSocket
     if server and openssl.available:

@@ -1,6 +1,6 @@
 """The TLS data path of a worker (hotproxy/tls/data_socket.py: its own TLS socket, OpenSSL's
-read-ahead on downstream connections) through real processes, on and off
-(``HOTPROXY_TLS_DATA_PATH=gevent``): requests in records read ahead, large bodies both ways on one
+read-ahead on downstream connections; or hotproxy/tls/bio_socket.py; or gevent's, as
+``HOTPROXY_TLS_DATA_PATH`` chooses) through real processes: requests in records read ahead, large bodies both ways on one
 keep-alive connection, and a pooled TLS upstream."""
 import socket
 import ssl
@@ -22,7 +22,7 @@ def ca():
     return CA()
 
 
-@pytest.fixture(params=["lean", "gevent"])
+@pytest.fixture(params=["lean", "bio", "gevent"])
 def data_path(request, monkeypatch):
     """The proxy started by the test inherits the switch."""
     monkeypatch.setenv(DATA_PATH_ENV, request.param)

@@ -1,0 +1,225 @@
+"""A TLS socket whose OpenSSL object reads and writes memory buffers (``ssl.MemoryBIO``), not the
+socket: this module moves the bytes between those buffers and the plain socket itself.
+
+What that changes against OpenSSL writing to the socket (data_socket.py):
+
+- ``send`` encrypts into the outgoing buffer and writes all of its records in one ``send`` system
+  call: a 64 KiB response is four or five records, written by OpenSSL in as many ``write`` calls.
+- ``recv`` decrypts what the incoming buffer holds; only when it holds nothing (and OpenSSL has no
+  decrypted bytes left) does it read the socket, once, for everything the socket has. So no
+  ``SSLWantReadError`` is raised and caught on the common path, and no read-ahead is needed.
+- The handshake's flights go out in one write each.
+
+The object is a gevent ``SSLSocket`` to the rest of hotproxy: the certificate, cipher, version,
+ALPN, SNI and session accessors are gevent's, over the same ``_ssl._SSLSocket`` (``_sslobj``), and
+``isinstance(sock, SSLSocket)`` still keeps splice away from it (network/pump.py). Only the calls
+that move bytes are this module's. Semantics kept from gevent's: a bare EOF is an empty read when
+``suppress_ragged_eofs`` (the default), a close_notify is an empty read, ``shutdown`` drops the TLS
+state (no close_notify) and ``unwrap`` sends one. One difference: encrypted bytes are always
+written whole before ``send`` returns, even on a non-blocking socket (hotproxy has none).
+"""
+from __future__ import annotations
+
+from ssl import SSL_ERROR_EOF, MemoryBIO, SSLError, SSLWantReadError, SSLWantWriteError
+
+from gevent.socket import timeout_default
+from gevent.ssl import SSLSocket
+
+# Raised when a wait outlives the socket's timeout; shared, as gevent shares its own.
+_READ_TIMEOUT = SSLError("The read operation timed out")
+_WRITE_TIMEOUT = SSLError("The write operation timed out")
+_HANDSHAKE_TIMEOUT = SSLError("The handshake operation timed out")
+
+#: One socket read takes up to this much. The buffer is the worker's, shared by its connections:
+#: nothing switches greenlets between the read into it and the copy into a connection's BIO.
+_RECV_SIZE = 65536
+_scratch = bytearray(_RECV_SIZE)
+_scratch_view = memoryview(_scratch)
+
+#: ``send`` encrypts at most this much plain text per call (the caller loops), so that one call's
+#: records stay a bounded copy.
+_MAX_SEND = 256 * 1024
+
+
+class BioTlsSocket(SSLSocket):
+    # gevent's __init__ makes the OpenSSL object through this (name-mangled) method.
+    def _SSLSocket__create_sslobj(self, server_side=False, session=None):
+        self._incoming = MemoryBIO()
+        self._outgoing = MemoryBIO()
+        self._peer_closed = False
+        # owner: the _contextawaresock, which gevent's SNI callback wrapper expects to receive
+        return self.context._wrap_bio(self._incoming, self._outgoing, server_side, self.server_hostname,
+                                      owner=self._sock, session=session)
+
+    # the handshake
+
+    def do_handshake(self):
+        self._check_connected()
+        sslobj = self._sslobj
+        try:
+            while True:
+                try:
+                    sslobj.do_handshake()
+                    break
+                except SSLWantReadError:
+                    if self._outgoing.pending:
+                        self._flush()
+                    self._fill(_HANDSHAKE_TIMEOUT)
+        except (SSLError, OSError):
+            self._flush_quietly()   # the alert OpenSSL wrote, as it would have sent it itself
+            raise
+        if self._outgoing.pending:
+            self._flush()   # the last flight (a server's session tickets, a client's Finished)
+
+    # reading
+
+    def recv(self, buflen=1024, flags=0):
+        if self._sslobj is None or flags or buflen <= 0:
+            return SSLSocket.recv(self, buflen, flags)
+        return self._read(buflen, None)
+
+    def recv_into(self, buffer, nbytes=None, flags=0):
+        if self._sslobj is None or flags or buffer is None:
+            return SSLSocket.recv_into(self, buffer, nbytes, flags)
+        if not nbytes:
+            nbytes = (len(buffer) if type(buffer) is bytearray else memoryview(buffer).nbytes) or 1024
+        return self._read(nbytes, buffer)
+
+    def read(self, nbytes=1024, buffer=None):
+        if self._sslobj is None:
+            raise ValueError("Read on closed or unwrapped SSL socket.")
+        return self._read(nbytes, buffer) if nbytes > 0 else (b"" if buffer is None else 0)
+
+    def pending(self):
+        """Bytes readable without waiting for the socket: OpenSSL's decrypted bytes, plus (as a
+        count of encrypted bytes) what the incoming buffer holds."""
+        sslobj = self._sslobj
+        return sslobj.pending() + self._incoming.pending if sslobj is not None else 0
+
+    def _read(self, nbytes, buffer):
+        incoming = self._incoming
+        while True:
+            sslobj = self._sslobj
+            if sslobj is None:
+                raise ValueError("Read on closed or unwrapped SSL socket.")
+            # OpenSSL (without read-ahead) takes from the buffer only what a record needs, so an
+            # empty buffer and no decrypted bytes mean it could only ask for more: read the socket.
+            if incoming.pending or sslobj.pending() or incoming.eof:
+                try:
+                    data = sslobj.read(nbytes) if buffer is None else sslobj.read(nbytes, buffer)
+                except SSLWantReadError:
+                    data = None   # a record not whole yet
+                except SSLError as error:
+                    self._flush_quietly()
+                    if error.args[0] == SSL_ERROR_EOF and self.suppress_ragged_eofs:
+                        return b"" if buffer is None else 0
+                    raise
+                if self._outgoing.pending:
+                    self._flush()   # what a read made OpenSSL answer (an alert, a KeyUpdate)
+                if data is not None:
+                    if not data:
+                        self._peer_closed = True   # close_notify: every later read is empty too
+                    return data
+            elif self._peer_closed:
+                return b"" if buffer is None else 0
+            self._fill(_READ_TIMEOUT)
+
+    def _fill(self, timeout_exc):
+        """One read of the socket into the incoming buffer (its EOF, at the end)."""
+        sock = self._sock
+        while True:
+            try:
+                count = sock.recv_into(_scratch)
+                break
+            except BlockingIOError:
+                self._wait(self._read_event, timeout_exc=timeout_exc)
+            except ConnectionResetError:
+                count = 0   # as OpenSSL on the socket reports it: an EOF without close_notify
+                break
+        if count:
+            self._incoming.write(_scratch_view[:count])
+        else:
+            self._incoming.write_eof()
+
+    # writing
+
+    def send(self, data, flags=0, timeout=timeout_default):
+        sslobj = self._sslobj
+        if sslobj is None or flags:
+            return SSLSocket.send(self, data, flags, timeout)
+        if len(data) > _MAX_SEND:
+            data = memoryview(data)[:_MAX_SEND]
+        while True:
+            try:
+                count = sslobj.write(data)
+                break
+            except SSLWantReadError:   # TLS 1.2: a handshake message must be read first
+                self._flush()
+                self._fill(_WRITE_TIMEOUT)
+        self._flush()
+        return count
+
+    def write(self, data):
+        if self._sslobj is None:
+            raise ValueError("Write on closed or unwrapped SSL socket.")
+        return self.send(data)
+
+    def sendall(self, data, flags=0):
+        if self._sslobj is None or flags:
+            return SSLSocket.sendall(self, data, flags)
+        view = memoryview(data).cast("B")
+        sent, total = 0, len(view)
+        while sent < total:
+            sent += self.send(view[sent:])
+
+    def _flush(self):
+        """Write everything the outgoing buffer holds, waiting while the socket's buffer is full."""
+        data = self._outgoing.read()
+        sock = self._sock
+        sent, total = 0, len(data)
+        view = data
+        while True:
+            try:
+                sent += sock.send(view)
+            except BlockingIOError:
+                self._wait(self._write_event, timeout_exc=_WRITE_TIMEOUT)
+                continue
+            if sent >= total:
+                return
+            view = memoryview(data)[sent:]
+
+    def _flush_quietly(self):
+        try:
+            if self._outgoing.pending:
+                self._flush()
+        except (OSError, SSLError):
+            pass
+
+    # ending
+
+    def unwrap(self):
+        """Send a close_notify, wait for the peer's (or its EOF), and return the plain socket
+        (this object, with no TLS state), as gevent's."""
+        sslobj = self._sslobj
+        if sslobj is None:
+            raise ValueError("No SSL wrapper around " + str(self))
+        while True:
+            try:
+                sslobj.shutdown()
+                break
+            except SSLWantReadError:
+                self._flush()
+                if self._incoming.eof:
+                    break
+                self._fill(_READ_TIMEOUT)
+            except SSLWantWriteError:
+                self._flush()
+            except SSLError:   # an EOF or a zero return: the peer is gone or already closed
+                break
+        self._flush_quietly()
+        self._sslobj = None
+        return self
+
+    def verify_client_post_handshake(self):
+        SSLSocket.verify_client_post_handshake(self)
+        self._flush()
