@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from .fields import Enum, Fields, Node, present, typed_config
+from . import parse_side_service as side_service
 from .parse_core import percent_value
 from .parse_runtime import fractional_percent
 from .tracing import (CustomTag, Decorator, OpenTelemetryProvider, RouteTracing, Tracing,
@@ -41,14 +42,8 @@ ZIPKIN_VERSIONS = Enum("HTTP_JSON HTTP_PROTO",
                        unsupported="DEPRECATED_AND_UNAVAILABLE_DO_NOT_USE GRPC")
 OPENTELEMETRY = Fields("grpc_service http_service service_name resource_detectors",
                        unsupported="sampler max_cache_size")
-GRPC_SERVICE = Fields("envoy_grpc timeout initial_metadata",
-                      unsupported="google_grpc retry_policy")
-ENVOY_GRPC = Fields("cluster_name authority",
-                    unsupported="retry_policy max_receive_message_length skip_envoy_headers")
 HTTP_SERVICE = Fields("http_uri request_headers_to_add", unsupported="retry_policy")
-HTTP_URI = Fields("uri cluster timeout")
 HEADER_VALUE_OPTION = Fields("header", unsupported="append append_action keep_empty_value")
-HEADER_VALUE = Fields("key value", unsupported="raw_value")
 DETECTOR = Fields("name typed_config")
 STATIC_DETECTOR = Fields("attributes")
 
@@ -152,44 +147,32 @@ def opentelemetry(node: Node) -> OpenTelemetryProvider | None:
 
 
 def _grpc_service(node: Node) -> dict | None:
-    m = node.message(GRPC_SERVICE)
-    if m is None:
-        return None
-    target = m.nested("envoy_grpc", lambda n: n.message(ENVOY_GRPC), required=True)
-    timeout = m.duration("timeout")
-    metadata = m.repeated("initial_metadata", _header_value)
+    target = side_service.grpc_service(node)
     if target is None:
         return None
-    cluster = target.string("cluster_name", required=True)
-    if cluster:
-        target.at("cluster_name").refers_to_cluster(cluster)
-    return {"grpc_cluster": cluster or "", **present(
-        grpc_authority=target.string("authority", http_safe=True),
-        grpc_timeout=timeout, grpc_initial_metadata=metadata or None)}
+    return {"grpc_cluster": target.cluster, **present(
+        grpc_authority=target.authority, grpc_timeout=target.timeout,
+        grpc_initial_metadata=target.initial_metadata or None)}
 
 
 def _http_service(node: Node) -> dict | None:
     m = node.message(HTTP_SERVICE)
     if m is None:
         return None
-    uri = m.nested("http_uri", lambda n: n.message(HTTP_URI), required=True)
-    headers = m.repeated("request_headers_to_add",
-                         lambda n: n.message(HEADER_VALUE_OPTION).nested("header", _header_value,
-                                                                         required=True)
-                         if n.message(HEADER_VALUE_OPTION) else None)
+    uri = m.nested("http_uri", side_service.http_uri, required=True)
+    headers = m.repeated("request_headers_to_add", _header_to_add)
     if uri is None:
         return None
-    text = uri.string("uri", required=True, http_safe=True)
-    cluster = uri.string("cluster", required=True)
-    if cluster:
-        uri.at("cluster").refers_to_cluster(cluster)
-    timeout = uri.duration("timeout")
-    if not uri.has("timeout"):
-        uri.at("timeout").fail("required field is missing")
-    host, path = _split_uri(text or "")
-    return {"http_cluster": cluster or "", **present(
+    cluster, text, timeout = uri
+    host, path = _split_uri(text)
+    return {"http_cluster": cluster, **present(
         http_host=host or None, http_path=path or None, http_timeout=timeout,
         http_headers=headers or None)}
+
+
+def _header_to_add(node: Node):
+    m = node.message(HEADER_VALUE_OPTION)
+    return None if m is None else m.nested("header", side_service.header_value, required=True)
 
 
 def _split_uri(uri):
@@ -279,15 +262,6 @@ def _metadata_tag(node: Node, tag):
         return None
     return CustomTag(tag, "metadata", name=namespace, path=path,
                      default=m.string("default_value", ""))
-
-
-def _header_value(node: Node):
-    m = node.message(HEADER_VALUE)
-    if m is None:
-        return None
-    key = m.string("key", required=True, http_safe=True)
-    value = m.string("value", "", http_safe=True)
-    return (key.lower(), value) if key else None
 
 
 def _bool_value(node: Node) -> bool | None:

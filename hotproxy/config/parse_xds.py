@@ -8,6 +8,7 @@ must name a static cluster (Envoy: the xDS client starts before any dynamic clus
 from __future__ import annotations
 
 from .fields import Enum, Fields, Message, Node, present
+from .parse_side_service import ENVOY_GRPC
 from .xds import ApiConfigSource, ConfigSource, DynamicResources, Eds, Rds
 
 DYNAMIC_RESOURCES = Fields("lds_config cds_config ads_config",
@@ -23,8 +24,6 @@ API_CONFIG_SOURCE = Fields("api_type transport_api_version cluster_names grpc_se
                            "refresh_delay request_timeout set_node_on_first_message_only",
                            unsupported="rate_limit_settings config_validators")
 GRPC_SERVICE = Fields("envoy_grpc timeout", unsupported="google_grpc initial_metadata retry_policy")
-ENVOY_GRPC = Fields("cluster_name authority",
-                    unsupported="retry_policy max_receive_message_length skip_envoy_headers")
 API_TYPES = Enum("REST GRPC DELTA_GRPC AGGREGATED_GRPC AGGREGATED_DELTA_GRPC",
                  unsupported="DEPRECATED_AND_UNAVAILABLE_DO_NOT_USE")
 API_VERSIONS = Enum("V3", unsupported="AUTO V2")

@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from ..core import StringMatcher
 from ..fields import Enum, Fields, Node, present
+from .. import parse_side_service as side_service
 from ..parse_core import string_matcher
 from ..runtime import RuntimeFraction
 from .runtime_fraction import keyed_runtime_fraction
@@ -24,22 +25,17 @@ EXT_AUTHZ = Fields(
                 "enforce_response_header_limits")
 HTTP_SERVICE = Fields("server_uri path_prefix authorization_request authorization_response",
                       unsupported="retry_policy")
-HTTP_URI = Fields("uri cluster timeout")
 AUTHORIZATION_REQUEST = Fields("allowed_headers headers_to_add")
 AUTHORIZATION_RESPONSE = Fields(
     "allowed_upstream_headers allowed_upstream_headers_to_append allowed_client_headers "
     "allowed_client_headers_on_success dynamic_metadata_from_headers")
 LIST_STRING_MATCHER = Fields("patterns")
-HEADER_VALUE = Fields("key value", unsupported="raw_value")
 BUFFER_SETTINGS = Fields("max_request_bytes allow_partial_message pack_as_bytes")
 HTTP_STATUS = Fields("code")
 RUNTIME_FEATURE_FLAG = Fields("default_value runtime_key")
 BOOL_VALUE = Fields("value")
 API_VERSION = Enum("V3", unsupported="AUTO V2")
 PER_ROUTE = Fields("disabled check_settings")
-GRPC_SERVICE = Fields("envoy_grpc timeout initial_metadata", unsupported="google_grpc retry_policy")
-ENVOY_GRPC = Fields("cluster_name authority",
-                    unsupported="retry_policy max_receive_message_length skip_envoy_headers")
 CHECK_SETTINGS = Fields("context_extensions disable_request_body_buffering",
                         unsupported="with_request_body service_override")
 
@@ -140,29 +136,12 @@ def parse(node: Node) -> ExtAuthz | None:
 
 
 def grpc_service(node: Node) -> GrpcService | None:
-    m = node.message(GRPC_SERVICE)
-    if m is None:
-        return None
-    target = m.nested("envoy_grpc", _envoy_grpc, required=True)     # google_grpc is refused
-    timeout = m.duration("timeout")
-    metadata = m.repeated("initial_metadata", _header_value)
+    target = side_service.grpc_service(node)
     if target is None:
         return None
-    return GrpcService(cluster=target[0], **present(
-        authority=target[1], timeout=timeout, initial_metadata=metadata or None))
-
-
-def _envoy_grpc(node: Node):
-    m = node.message(ENVOY_GRPC)
-    if m is None:
-        return None
-    cluster = m.string("cluster_name", required=True)
-    if cluster:
-        # a cluster without HTTP/2 makes every check fail (an error), as it does in Envoy 1.40,
-        # which accepts the config; refusing it needs the parsed clusters (config/parse.py)
-        m.at("cluster_name").refers_to_cluster(cluster)
-    authority = m.string("authority", http_safe=True)
-    return None if not cluster else (cluster, authority)
+    return GrpcService(cluster=target.cluster, **present(
+        authority=target.authority, timeout=target.timeout,
+        initial_metadata=target.initial_metadata or None))
 
 
 def http_service(node: Node):
@@ -170,12 +149,12 @@ def http_service(node: Node):
     m = node.message(HTTP_SERVICE)
     if m is None:
         return None
-    uri = m.nested("server_uri", _http_uri, required=True)
+    uri = m.nested("server_uri", side_service.http_uri, required=True)
     request = m.nested("authorization_request", lambda n: n.message(AUTHORIZATION_REQUEST))
     allowed, to_add = None, ()
     if request is not None:
         allowed = request.nested("allowed_headers", list_string_matcher)
-        to_add = request.repeated("headers_to_add", _header_value)
+        to_add = request.repeated("headers_to_add", side_service.header_value)
     response = m.nested("authorization_response", lambda n: n.message(AUTHORIZATION_RESPONSE))
     lists = {}
     if response is not None:
@@ -192,22 +171,6 @@ def http_service(node: Node):
                                  **lists)), allowed
 
 
-def _http_uri(node: Node):
-    m = node.message(HTTP_URI)
-    if m is None:
-        return None
-    uri = m.string("uri", required=True)
-    cluster = m.string("cluster", required=True)
-    if cluster:
-        m.at("cluster").refers_to_cluster(cluster)
-    timeout = m.duration("timeout")
-    if not m.has("timeout"):
-        m.at("timeout").fail("required field is missing")
-    if cluster is None or uri is None or timeout is None:
-        return None
-    return cluster, uri, timeout
-
-
 def list_string_matcher(node: Node) -> tuple | None:
     m = node.message(LIST_STRING_MATCHER)
     if m is None:
@@ -216,15 +179,6 @@ def list_string_matcher(node: Node) -> tuple | None:
     if not m.items("patterns"):
         m.at("patterns").fail("must contain at least 1 item")
     return patterns
-
-
-def _header_value(node: Node):
-    m = node.message(HEADER_VALUE)
-    if m is None:
-        return None
-    key = m.string("key", required=True, http_safe=True)
-    value = m.string("value", "", http_safe=True)
-    return None if key is None else (key.lower(), value)
 
 
 def buffer_settings(node: Node) -> BufferSettings | None:
