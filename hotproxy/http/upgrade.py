@@ -26,6 +26,11 @@ from .headers import HOP_BY_HOP
 from .http1.serialize import LAST_CHUNK, chunk, response_head
 from .request_headers import forwarded_headers
 from ..stats.schema import count_status_class
+from .h2_upstream_tunnel import over_http2, pump_http1, pump_http2, reset_reply
+from .h2_upstream_tunnel import relay_refusal as h2_relay_refusal
+from .h2_upstream_tunnel import response_head as h2_response_head
+from .router.h2_tunnel_heads import client_response, opens
+from ..upstream.http2_request import StreamEnded
 from .router.downstream_head import (CHUNKED, CLASS_STATS, FILTERED, RAW, downstream_head,
                                      response_decoder, set_server)
 from .router.retry import UpstreamReset
@@ -64,6 +69,8 @@ def tunnel(conn, stream, target):
     if opened is None:
         return None
     response, raw_head, rest, sent_at = opened
+    if raw_head is None:
+        return h2_tunnel(conn, stream, response, False)
     if not tunnel_opens(stream, response):
         return relay_refusal(conn, stream, response, rest, sent_at)
     headers = tunnel_headers(conn, stream, response.status, raw_head)
@@ -73,8 +80,9 @@ def tunnel(conn, stream, target):
 
 def open_upstream(conn, stream, target):
     """Send the upgrade (or CONNECT) request upstream and read the response head: (its
-    ResponseHead, its bytes, the bytes after it, when the request went); None when the request
-    was answered here instead."""
+    ResponseHead, its bytes, the bytes after it, when the request went); for an HTTP/2
+    upstream (its events.ResponseHeaders, None, None, when); None when the request was answered
+    here instead."""
     hcm = conn.hcm
     head = stream.head
     router = hcm.router
@@ -96,6 +104,8 @@ def open_upstream(conn, stream, target):
         status, body, flag, leading = stream.pending_reply or (503, b"", "UF", ())
         conn.local_reply(stream, status, body, close=True, flag=flag, leading=leading)
         return None
+    if over_http2(stream):
+        return _h2_response(conn, stream, route)
     try:
         router.flush(stream)
         sent_at = time.monotonic()
@@ -110,6 +120,30 @@ def open_upstream(conn, stream, target):
     return response, raw_head, rest, sent_at
 
 
+def _h2_response(conn, stream, route):
+    sent_at = time.monotonic()
+    conn.set_deadline(sent_at + route.timeout if route.timeout else float("inf"))
+    try:
+        response = h2_response_head(stream)
+    except StreamEnded as ended:
+        _fail(conn, stream, *reset_reply(ended.reason))
+        return None
+    return response, None, None, sent_at
+
+
+def h2_tunnel(conn, stream, response, downstream_h2):
+    """The HTTP/2 upstream's answer to the tunnel request: the tunnel opens on its 200 (a
+    CONNECT's 2xx), else the answer is relayed (h2_upstream_tunnel.py)."""
+    head = stream.head
+    if not opens(head, response.status):
+        return h2_relay_refusal(conn, stream, response)
+    status, headers = client_response(head, response.status, response.headers, downstream_h2)
+    headers = _client_headers(conn, stream, status, headers)
+    if downstream_h2:
+        return pump_http2(conn, stream, headers)
+    return pump_http1(conn, stream, status, headers)
+
+
 def tunnel_opens(stream, response):
     """An upgrade opens on a 101, a CONNECT forwarded upstream on a 2xx."""
     if stream.head.method == b"CONNECT":
@@ -121,13 +155,19 @@ def tunnel_headers(conn, stream, status, raw_head):
     """The headers of the 101 (or a CONNECT's 2xx) for the client, as Envoy 1.40 relays them:
     the upstream's in their order, Upgrade and Connection included, Server replaced, no
     x-envoy-upstream-service-time."""
-    router = conn.hcm.router
     headers = []
     for line in raw_head.split(b"\n")[1:]:
         name, colon, value = line.rstrip(b"\r").partition(b":")
         name = name.lower()
         if colon and (name not in HOP_BY_HOP or name in (b"upgrade", b"connection")):
             headers.append((name, value.strip(b" \t")))
+    return _client_headers(conn, stream, status, headers)
+
+
+def _client_headers(conn, stream, status, headers):
+    """The route's response mutations, Date and Server on the head that opens the tunnel, which
+    is counted as the stream's response."""
+    router = conn.hcm.router
     route = stream.route
     if route.has_response_mutations:
         headers = route.mutate_response(headers, stream.weighted, conn)

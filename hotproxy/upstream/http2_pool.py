@@ -36,6 +36,7 @@ UpstreamHttp2Stats = stat_set("UpstreamHttp2Stats", ("upstream_cx_http2_total",)
 IDLE_EXPIRY_S = 55.0
 RECV_SIZE = 256 * 1024
 REFUSED_STREAM, CANCEL = 0x7, 0x8
+PROTOCOL_ERROR = 0x1
 
 
 class Http2Pools:
@@ -382,6 +383,6 @@ class Connection:
 
 
 def _reset_reason(event, ev):
-    if event.__class__ is ev.StreamError:
-        return "protocol error"
+    if event.__class__ is ev.StreamError or event.error_code == PROTOCOL_ERROR:
+        return "protocol error"     # Envoy's reason for a PROTOCOL_ERROR reset too
     return "remote refused stream reset" if event.error_code == REFUSED_STREAM else "remote reset"

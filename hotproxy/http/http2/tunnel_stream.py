@@ -19,7 +19,7 @@ import gevent
 from ...deadlines import NEVER
 from ..connect_tunnel import connect_route, open_tcp
 from ..date import http_date
-from ..upgrade import open_upstream, relay_refusal, tunnel_headers, tunnel_opens
+from ..upgrade import h2_tunnel, open_upstream, relay_refusal, tunnel_headers, tunnel_opens
 from . import events as ev
 
 
@@ -38,6 +38,8 @@ def serve_tunnel(port, stream, target):
     if opened is None:
         return
     response, raw_head, rest, sent_at = opened
+    if raw_head is None:        # an HTTP/2 upstream's stream
+        return h2_tunnel(port, stream, response, True)
     if not tunnel_opens(stream, response):
         return relay_refusal(port, stream, response, rest, sent_at)
     headers = [item for item in tunnel_headers(port, stream, response.status, raw_head)

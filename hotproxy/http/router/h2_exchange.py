@@ -35,6 +35,7 @@ from ..http2.options import Http2Options
 from .attempts import RETRIED
 from .local_failure_stats import charge_local_reply
 from .downstream_head import CHUNKED, FILTERED, RAW, downstream_head, set_header
+from .h2_tunnel_heads import tunnel_request_headers
 from .host_choice import pick_host
 from .outcomes import report, report_host
 from .retry import LOCAL_RESET, OVERFLOW, RETRY, RETRY_ON_BITS, UpstreamReset
@@ -89,16 +90,23 @@ def start(router, stream, conn, cluster, target, headers, hash_key):
         headers.append((b"x-envoy-expected-rq-timeout-ms", b"%d" % int(route.timeout * 1000)))
     if route.has_request_mutations:
         headers = route.mutate_request(headers, stream.weighted, conn)
-    state = None
-    if route.retry is not None:
-        state = route.retry.begin(stream.head, target, cluster.stats,
-                                  cluster.high if route.high_priority else cluster)
+    head = stream.head
     stream.chunked = False          # DATA frames carry the body
     limit = router.retries.connection_buffer_limit
-    if route.retry is not None and route.retry.buffer_limit is not None:
-        limit = min(limit, route.retry.buffer_limit)
-    exchange = Exchange(_request_headers(stream.head.method, target, headers, cluster),
-                        not stream.head.has_body, state, limit, route.high_priority)
+    if head.upgrade is not None or head.method == b"CONNECT":
+        # a tunnel (h2_upstream_tunnel.py): its stream stays open for the bytes; no retries
+        exchange = Exchange(tunnel_request_headers(head, target, headers, _scheme(cluster)),
+                            False, None, limit, route.high_priority)
+    else:
+        state = None
+        if route.retry is not None:
+            state = route.retry.begin(head, target, cluster.stats,
+                                      cluster.high if route.high_priority else cluster)
+            if route.retry.buffer_limit is not None:
+                limit = min(limit, route.retry.buffer_limit)
+        exchange = Exchange(_request_headers(head.method, target, headers, cluster),
+                            not head.has_body, state, limit, route.high_priority)
+    state = exchange.state
     failure = _attempt(router, stream, conn, cluster, exchange, hash_key)
     if failure is not None:
         if state is not None:
@@ -361,9 +369,12 @@ def _request_headers(method, target, headers, cluster):
                 regular.append((b"te", b"trailers"))
             continue
         regular.append(item)
-    scheme = b"https" if cluster.transports.uses_tls else b"http"
-    return [(b":method", method), (b":scheme", scheme), (b":authority", authority),
+    return [(b":method", method), (b":scheme", _scheme(cluster)), (b":authority", authority),
             (b":path", target), *regular]
+
+
+def _scheme(cluster):
+    return b"https" if cluster.transports.uses_tls else b"http"
 
 
 def _deadline(route_deadline, now, idle):
