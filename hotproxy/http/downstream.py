@@ -26,7 +26,9 @@ from .http1.codec import END, RequestDecoder
 from .request_checks import normalized_target, overloaded
 from .request_headers import forwarded_headers
 from .router.terminal import route_request
+from . import stream_duration
 from .stream import ActiveStream
+from .stream_duration import StreamDurationReached
 from .stream_log import log_stream
 from .connect_tunnel import connect_request
 from .upgrade import tunnel, upgrade_allowed
@@ -163,6 +165,11 @@ class DownstreamConnection(ConnectionAddresses):
                 stream = self.stream
                 if stream is not None and stream.out:
                     hcm.router.send_pending(stream, self)
+                    if events:  # the router spliced the rest of the body: the request's END
+                        outcome = self._dispatch(events)
+                        if outcome is _CLOSE:
+                            return self.close()
+                        wait_first = outcome is _NEXT
         except Release:
             self._release()
         except OverloadReset:
@@ -177,6 +184,8 @@ class DownstreamConnection(ConnectionAddresses):
             protocol_error_reply(self, error)
         except SocketTimeout:
             timeout_reply(self)
+        except StreamDurationReached:
+            stream_duration.end_http1(self)
         except OSError:
             if self.stream is not None and not self.stream.responded:
                 self.stream.flag("DC")  # the client went away; nothing to answer
@@ -249,6 +258,8 @@ class DownstreamConnection(ConnectionAddresses):
             stream.close = True  # Envoy's drain-close: load balancers move their clients away
             stream.health_check_failed = hcm.health_check is not None
         stream.route = hcm.route_table.match(head.host, target, head.headers, head.method)
+        if hcm.stream_limits is not None:
+            hcm.stream_limits.arm(self, stream)
         if head.upgrade is not None:
             if upgrade_allowed(hcm, stream.route, head.upgrade.lower()):
                 return tunnel(self, stream, target)

@@ -84,6 +84,17 @@ class RequestDecoder(Decoder):
             self._check_after_feed()
         return self.events
 
+    def body_consumed(self):
+        """The rest of the current request's Content-Length body went around this decoder
+        (spliced to the upstream): end the request as llhttp would have, and take the next one
+        with a fresh parser."""
+        self._parser = _request_parser(self)
+        self._head = None
+        self._partial = None
+        self._section = IDLE
+        self._unparsed = 0
+        self.events.append(END)
+
     def _continues_request_line(self):
         """This feed may go on with a request line that began in an earlier one."""
         partial = self._partial

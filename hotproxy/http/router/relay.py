@@ -23,6 +23,7 @@ from .downstream_head import CHUNKED as _CHUNKED, FILTERED as _FILTERED, RAW as 
 from .downstream_head import parser_takes_rest as _parser_takes_rest
 from .downstream_head import response_decoder as _response_decoder
 from .retry import UpstreamReset
+from .spliced_body import response_rest, response_spliceable
 
 _RECV_SIZE = 256 * 1024  # a 64 KiB body and its head arrive in one read
 #: A Content-Length body with at least this much left bypasses the parser (see _pass_through).
@@ -38,6 +39,7 @@ def relay_response(router, stream, conn, attempt=None):
     finally:
         stream.buffered = 0
         router._buffers.append(buffer)
+
 
 def _relay_with(router, buffer, stream, conn, attempt=None):
     """Relay the response, reading into ``buffer``: the parser and the downstream send see
@@ -181,6 +183,7 @@ def _relay_with(router, buffer, stream, conn, attempt=None):
             router._release(stream, upstream.keep_alive)
             return
 
+
 def _last_chunk(stream, conn, response):
     """The end of a chunk-framed response: with its trailers where both the cluster and the
     connection manager enable them (Envoy's enable_trailers), else without."""
@@ -189,6 +192,7 @@ def _last_chunk(stream, conn, response):
             or not stream.cluster.config.http1_enable_trailers:
         return LAST_CHUNK
     return last_chunk(trailers)
+
 
 def _end_filtered(stream, held, response):
     """The end of a response the filters take: its trailers go through their
@@ -202,7 +206,11 @@ def _end_filtered(stream, held, response):
         filters.encode_data(held, False)
     filters.encode_trailers(trailers)
 
+
 def _pass_through(view, stream, conn, remaining, route_deadline, idle):
+    if response_spliceable(conn, stream.upstream, remaining):
+        return response_rest(stream, conn, remaining, lambda: conn.set_deadline(
+            _deadline(route_deadline, time.monotonic(), idle)))
     usock = stream.upstream.sock
     send_body = conn.send_body
     relayed = 0

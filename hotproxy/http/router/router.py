@@ -33,6 +33,7 @@ from .outcomes import report, report_host
 from .retry import UpstreamReset
 from .mirroring import Mirrors
 from .relay import relay_response
+from .spliced_body import request_rest, request_spliceable
 from .retrying import Retries
 
 
@@ -147,14 +148,24 @@ class Router:
         stream.head_sent = True
 
     def send_pending(self, stream, conn):
-        """``flush`` for a request still arriving: an upstream failure is answered downstream."""
+        """``flush`` for a request still arriving: an upstream failure is answered downstream.
+        Then a long enough rest of a Content-Length body is spliced (spliced_body.py), and
+        the request's END waits in ``conn.decoder.events`` for the connection to act on."""
         try:
             self.flush(stream)
         except (UpstreamReset, OSError):
-            if self.replays:
-                self.retries.forget(stream)
-            report(stream, "reset")
-            self._fail(stream, conn, 503, local_reply.CONNECT_ERROR + b"connection termination", "UC")
+            return self._upstream_lost(stream, conn)
+        if request_spliceable(self, stream, conn):
+            try:
+                request_rest(stream, conn)  # a client's failure (OSError) is the connection's
+            except UpstreamReset:
+                self._upstream_lost(stream, conn)
+
+    def _upstream_lost(self, stream, conn):
+        if self.replays:
+            self.retries.forget(stream)
+        report(stream, "reset")
+        self._fail(stream, conn, 503, local_reply.CONNECT_ERROR + b"connection termination", "UC")
 
     def finish(self, stream, conn):
         """The downstream request is complete: send the rest and relay the response."""

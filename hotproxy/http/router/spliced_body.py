@@ -1,0 +1,110 @@
+"""Content-Length bodies spliced from one plain socket to the other (network/splice.py): the
+bytes go socket -> pipe -> socket and never enter Python (issue 23's zero-copy bodies).
+
+Only where nothing in between looks at them: both connections plain TCP (HTTP/1.1 on both
+sides), no HTTP filter on the stream, no retry replay or mirror keeping a copy of the request
+body, a Content-Length framing (no chunks, no trailers), and at least ``SPLICE_MIN`` bytes left
+after what was read with the head (those went first, through Python). Below it, two splices and
+their waits cost more than a recv and a send of bytes already in user space (docs/benchmarks.md).
+
+The access log's byte counts are kept per piece moved, so an exchange cut short counts exactly
+what went through.
+"""
+from __future__ import annotations
+
+import gevent
+
+from ...network import splice
+from ...upstream.http2_request import Request as H2Request
+from .retry import UpstreamReset
+
+#: the least body (past what came with the head) that is spliced
+SPLICE_MIN = 32 * 1024
+#: bytes moved before a busy exchange yields to other greenlets (fairness)
+_YIELD_EVERY = 1 << 20
+
+
+def response_spliceable(conn, upstream, remaining):
+    """Whether the rest of a response body (raw framing: no filters) can be spliced."""
+    return (remaining >= SPLICE_MIN and splice.AVAILABLE and conn.tls is None
+            and not upstream.tls and conn.send_body is not None)
+
+
+def response_rest(stream, conn, remaining, refresh):
+    """Splice the ``remaining`` response body bytes from the upstream to the client.
+    ``refresh()`` sets the exchange's deadline again after each piece (the idle timeout)."""
+    info = stream.info
+    upstream = stream.upstream.sock
+    client = conn.sock
+    pipe = splice.take()
+    try:
+        src_fd, dst_fd = upstream.fileno(), client.fileno()
+        most = pipe.size
+        since_yield = 0
+        while remaining:
+            moved = pipe.fill(upstream, src_fd, remaining if remaining < most else most)
+            if not moved:
+                raise UpstreamReset("connection termination")
+            try:
+                pipe.drain(client, dst_fd)
+            finally:
+                info.bytes_sent += moved - pipe.held   # exact, should the client go away
+            remaining -= moved
+            since_yield += moved
+            if since_yield >= _YIELD_EVERY:
+                since_yield = 0
+                gevent.sleep(0)
+            refresh()
+    finally:
+        splice.give_back(pipe)
+
+
+def request_spliceable(router, stream, conn):
+    """Whether the rest of this request's body can be spliced to its upstream now."""
+    head = stream.head
+    length = head.content_length
+    if not length or stream.chunked or length - stream.info.bytes_received < SPLICE_MIN:
+        return False
+    upstream = stream.upstream
+    return (splice.AVAILABLE and stream.filters is None and upstream is not None
+            and upstream.__class__ is not H2Request and not upstream.tls
+            and conn.tls is None and conn.protocol == "HTTP/1.1"
+            and stream not in router.replays and stream not in router.mirroring)
+
+
+def request_rest(stream, conn):
+    """Splice the rest of the request body from the client to the upstream; then the request
+    decoder ends the request (its END event waits in ``conn.decoder.events``).
+
+    A client that closes early leaves the request unfinished (the connection's next read sees
+    the EOF, as without splicing); a client reset raises its OSError; an upstream that fails to
+    take the body raises ``UpstreamReset`` (the router answers 503 and closes: the body is
+    cut)."""
+    info = stream.info
+    remaining = stream.head.content_length - info.bytes_received
+    client = conn.sock
+    upstream = stream.upstream.sock
+    pipe = splice.take()
+    try:
+        src_fd, dst_fd = client.fileno(), upstream.fileno()
+        most = pipe.size
+        since_yield = 0
+        while remaining:
+            moved = pipe.fill(client, src_fd, remaining if remaining < most else most)
+            if not moved:
+                return
+            info.bytes_received += moved
+            try:
+                pipe.drain(upstream, dst_fd)
+            except OSError:
+                raise UpstreamReset("connection termination") from None
+            remaining -= moved
+            stream.body_sent = True
+            since_yield += moved
+            if since_yield >= _YIELD_EVERY:
+                since_yield = 0
+                gevent.sleep(0)
+            conn.deadline = conn._read_deadline()  # the stream idle / request timeouts
+    finally:
+        splice.give_back(pipe)
+    conn.decoder.body_consumed()
