@@ -59,6 +59,7 @@ class HttpConnectionManager:
     max_headers_count: int = 100              # common_http_protocol_options.max_headers_count
     max_requests_per_connection: int = 0      # common_http_protocol_options; 0: no limit
     max_connection_duration: float = 0.0      # common_http_protocol_options; 0: none
+    max_stream_duration: float = 0.0          # common_http_protocol_options; 0: none
     max_request_headers_kb: int = 60
     enable_trailers: bool = False             # http_protocol_options.enable_trailers (HTTP/1.1)
     request_timeout: float = 0.0

@@ -68,8 +68,7 @@ HTTP_CONNECTION_MANAGER = Fields(
 CODEC_TYPES = Enum("AUTO HTTP1 HTTP2", unsupported="HTTP3")
 HTTP_PROTOCOL_OPTIONS = Fields(
     "idle_timeout max_headers_count max_response_headers_kb headers_with_underscores_action "
-    "max_connection_duration max_requests_per_connection",
-    unsupported="max_stream_duration")
+    "max_connection_duration max_requests_per_connection max_stream_duration")
 ESCAPED_SLASHES_ACTIONS = Enum("IMPLEMENTATION_SPECIFIC_DEFAULT KEEP_UNCHANGED REJECT_REQUEST "
                                "UNESCAPE_AND_REDIRECT UNESCAPE_AND_FORWARD")
 UNDERSCORES_ACTIONS = Enum("ALLOW REJECT_REQUEST DROP_HEADER")
@@ -235,6 +234,7 @@ def http_connection_manager(node: Node) -> HttpConnectionManager | None:
             max_headers_count=options and options.uint32("max_headers_count", minimum=1),
             max_requests_per_connection=options and options.uint32("max_requests_per_connection"),
             max_connection_duration=options and options.duration("max_connection_duration"),
+            max_stream_duration=options and options.duration("max_stream_duration"),
             max_request_headers_kb=m.uint32("max_request_headers_kb", minimum=1, maximum=8192),
             enable_trailers=m.nested("http_protocol_options", http1_enable_trailers),
             request_timeout=m.duration("request_timeout"),

@@ -8,6 +8,7 @@ import dataclasses
 import re
 
 from .fields import UINT32_MAX, Enum, Fields, Node, parse_each, present
+from .max_stream_duration import max_stream_duration
 from .parse_core import (HEADER_MUTATIONS, header_matcher, header_mutations,
                          query_parameter_matcher, regex)
 from .parse_hash_policy import hash_policies
@@ -47,7 +48,6 @@ ROUTE_MATCH = Fields(
     "query_parameters grpc runtime_fraction",
     unsupported="path_match_policy cookies tls_context dynamic_metadata filter_state")
 CONNECT_MATCHER = Fields("")
-MAX_STREAM_DURATION = Fields("max_stream_duration grpc_timeout_header_max grpc_timeout_header_offset")
 ROUTE_ACTION = Fields(
     "cluster cluster_header weighted_clusters prefix_rewrite regex_rewrite host_rewrite_literal "
     "auto_host_rewrite timeout idle_timeout retry_policy hash_policy request_mirror_policies "
@@ -217,7 +217,6 @@ def route_action(node: Node) -> RouteAction | None:
         regex_rewrite=m.nested("regex_rewrite", regex_rewrite),
         host_rewrite_literal=m.string("host_rewrite_literal", http_safe=True),
         auto_host_rewrite=m.boolean("auto_host_rewrite"),
-        timeout=m.duration("timeout"),
         idle_timeout=m.duration("idle_timeout"),
         retry_policy=m.nested("retry_policy", retry_policy),
         hedge_policy=m.nested("hedge_policy", hedge_policy),
@@ -227,27 +226,22 @@ def route_action(node: Node) -> RouteAction | None:
         include_vh_rate_limits=m.boolean("include_vh_rate_limits"),
         priority=m.enum("priority", ROUTING_PRIORITIES),
         upgrade_configs=m.nested("upgrade_configs", route_upgrade_configs),
-        **_grpc_timeouts(m)))
+        **_timeouts(m)))
 
 
-def _grpc_timeouts(m) -> dict:
-    """max_stream_duration's grpc_timeout_header_max / _offset, else the deprecated
-    max_grpc_timeout / grpc_timeout_offset, as Envoy reads them."""
-    duration = m.nested("max_stream_duration", lambda n: n.message(MAX_STREAM_DURATION))
-    if duration is not None and duration.duration("max_stream_duration"):
-        # 0s (istiod's) turns the connection manager's limit off for the route; the connection
-        # manager has none in hotproxy (common_http_protocol_options.max_stream_duration is
-        # refused), so only a limit is refused here
-        duration.at("max_stream_duration").fail(
-            "a limit is not supported by hotproxy yet (0s, no limit, is)")
-    found = {}
-    if duration is not None and duration.has("grpc_timeout_header_max"):
-        found["grpc_timeout_max"] = duration.duration("grpc_timeout_header_max")
-        found["grpc_timeout_offset"] = duration.duration("grpc_timeout_header_offset") or 0.0
-    elif m.has("max_grpc_timeout"):
-        found["grpc_timeout_max"] = m.duration("max_grpc_timeout")
-        found["grpc_timeout_offset"] = m.duration("grpc_timeout_offset") or 0.0
-        found["grpc_timeout_announced"] = True
+def _timeouts(m) -> dict:
+    """The route timeout and the stream's limits. With max_stream_duration set (even empty),
+    Envoy ignores the route ``timeout`` and the deprecated max_grpc_timeout / grpc_timeout_offset
+    (probed: the Envoy 1.40 binary lets such a route's request outlast its timeout)."""
+    timeout = m.duration("timeout")
+    grpc_max = m.duration("max_grpc_timeout")
+    grpc_offset = m.duration("grpc_timeout_offset")
+    limits = m.nested("max_stream_duration", max_stream_duration)
+    if limits is not None:
+        return {"timeout": 0.0, "max_stream_duration": limits}
+    found = {"timeout": timeout}
+    if grpc_max is not None:
+        found.update(grpc_timeout_max=grpc_max, grpc_timeout_offset=grpc_offset or 0.0)
     return {name: value for name, value in found.items() if value is not None}
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .core import HeaderMatcher, HeaderValueOption, QueryParameterMatcher
+from .max_stream_duration import MaxStreamDuration
 from .rate_limit import RateLimit
 from .runtime import RuntimeFraction
 from .tracing import Decorator, RouteTracing
@@ -144,12 +145,12 @@ class RouteAction:
     rate_limits: tuple[RateLimit, ...] = ()    # rate_limit.py; the local_ratelimit filter reads them
     include_vh_rate_limits: bool = False
     priority: str = "DEFAULT"                  # or "HIGH": the cluster's HIGH breakers and pools
-    #: gRPC requests: the grpc-timeout header's cap (0: none) and what is taken off it, None:
-    #: the route timeout applies (router/grpc_timeout.py)
+    #: the deprecated max_grpc_timeout / grpc_timeout_offset: a gRPC request's route timeout
+    #: comes from its grpc-timeout, capped (0: no cap) (router/grpc_timeout.py)
     grpc_timeout_max: float | None = None
     grpc_timeout_offset: float = 0.0
-    #: the deprecated max_grpc_timeout still sends x-envoy-expected-rq-timeout-ms (Envoy 1.40)
-    grpc_timeout_announced: bool = False
+    #: max_stream_duration (http/stream_duration.py); set, it voids timeout and max_grpc_timeout
+    max_stream_duration: MaxStreamDuration | None = None
     #: (upgrade type lower-case, enabled, terminate) triples overriding the connection
     #: manager's for this route (terminate: CONNECT with connect_config, see parse_upgrade.py)
     upgrade_configs: tuple = ()

@@ -23,6 +23,7 @@ from .filters.registry import filter_factories
 from .request_normalization import RequestNormalizer
 from .router.route_table import RouteTable
 from .router.router import Router
+from .stream_duration import StreamDurationReached, stream_limits
 
 class HttpConnectionManager:
     def __init__(self, config, cluster_manager, deadlines, access_log_sink=None, server_state=None):
@@ -42,6 +43,8 @@ class HttpConnectionManager:
         self.overload = None
         self.rq_time = Recorder()  # downstream_rq_time, ms
         self.route_table = RouteTable(config.route_config)
+        #: max_stream_duration's timers (stream_duration.py): None unless it or a route sets one
+        self.stream_limits = stream_limits(config.max_stream_duration, config.route_config, deadlines)
         self.cluster_manager = cluster_manager
         self.server_name = config.server_name.encode()
         self.use_remote_address = config.use_remote_address
@@ -117,9 +120,11 @@ class HttpConnectionManager:
         self.connections.add(connection)
         try:
             connection.run()
-        except OverloadReset:
+        except (OverloadReset, StreamDurationReached):
             pass  # it landed past the stream it was meant for: the connection ends all the same
         finally:
+            if self.stream_limits is not None:
+                self.stream_limits.disarm(connection)
             self.connections.discard(connection)
             self.deadlines.unwatch(connection)
             if connection.__class__ is DownstreamConnection:
@@ -209,7 +214,14 @@ class HttpConnectionManager:
         use it; those already routed keep their route. Compiled before the swap, which is one
         assignment between two streams' matches."""
         table = RouteTable(route_config)
+        limits = stream_limits(self.config.max_stream_duration, route_config, self.deadlines)
+        if self.stream_limits is not None:
+            if limits is not None:
+                limits.timers = self.stream_limits.timers   # the running streams keep theirs
+            else:
+                self.stream_limits.clear()                  # none is left to time anything
         self.route_table = table
+        self.stream_limits = limits
         self._filters_by_table.clear()
 
     def stat_sets(self):

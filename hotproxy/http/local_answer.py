@@ -9,7 +9,6 @@ from .control import CloseConnection
 from .filtered_stream import encode_local_reply
 from .filters.health_check import FAILED_HEADER
 from .grpc import DEADLINE_EXCEEDED, is_grpc, trailers_only
-from .router.grpc_timeout import GrpcTimedRoute
 
 
 def answer(conn, stream, status, body, close=False, extra=(), flag=None, leading=()):
@@ -20,10 +19,6 @@ def answer(conn, stream, status, body, close=False, extra=(), flag=None, leading
     no healthy upstream, connect failures, timeouts — alike)."""
     hcm = conn.hcm
     route = stream.route
-    if flag == "UT" and route.__class__ is GrpcTimedRoute and not route.grpc_timeout_announced:
-        # Envoy times a request out by its grpc-timeout with the stream's max duration
-        flag, body = "DT", local_reply.DURATION_TIMEOUT
-        hcm.stats.downstream_rq_max_duration_reached += 1
     if route is not None and route.has_response_mutations:
         extra = route.mutate_response(list(extra), stream.weighted, conn)
     head = stream.head
@@ -33,7 +28,8 @@ def answer(conn, stream, status, body, close=False, extra=(), flag=None, leading
     stream.close = close
     if is_grpc(head.headers):
         # a gRPC client reads the outcome from grpc-status, in a trailers-only response
-        grpc_status = DEADLINE_EXCEEDED if flag == "DT" else None
+        timed_out = stream.info.response_code_details == "max_duration_timeout"
+        grpc_status = DEADLINE_EXCEEDED if timed_out else None
         leading = [*leading, *trailers_only(status, body, grpc_status)]
         status, body = 200, b""
     stream.info.response_code = status

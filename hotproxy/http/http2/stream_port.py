@@ -23,6 +23,8 @@ from ..local_answer import answer
 from ..request_checks import normalized_target, overloaded
 from ..stream import ActiveStream
 from ..stream_log import log_stream
+from .. import stream_duration
+from ..stream_duration import StreamDurationReached
 from ..upgrade import upgrade_allowed
 from . import events as ev
 from .codec import CONNECTION_SPECIFIC
@@ -184,6 +186,10 @@ class StreamPort:
                 completed = True    # a reply that closes an HTTP/1.1 connection ends the stream
             except SocketTimeout:
                 self._timed_out(stream)
+            except StreamDurationReached:
+                completed = True
+                if not self.ended and not stream_duration.answer(self, stream, close=False):
+                    self._reset(_INTERNAL_ERROR)
         except StreamAborted:
             if not stream.responded:
                 stream.flag("DC")
@@ -214,6 +220,8 @@ class StreamPort:
         if hcm.server.health_check_failed:
             stream.health_check_failed = hcm.health_check is not None
         stream.route = hcm.route_table.match(head.host, target, head.headers, head.method)
+        if hcm.stream_limits is not None:
+            hcm.stream_limits.arm(self, stream)
         if head.upgrade is not None:    # an extended CONNECT (RFC 8441), now an upgrade request
             if upgrade_allowed(hcm, stream.route, head.upgrade.lower()):
                 _give_empty_chain(stream)
@@ -290,6 +298,8 @@ class StreamPort:
         hcm = self.hcm
         stats = hcm.stats
         hcm.deadlines.unwatch(self)
+        if hcm.stream_limits is not None:
+            hcm.stream_limits.disarm(self)
         stats.downstream_rq_active -= 1
         if completed:
             stats.downstream_rq_completed += 1
@@ -301,15 +311,19 @@ class StreamPort:
         if stream.filters is not None:
             stream.filters.on_stream_end()
             stream.filters = None   # the manager refers back to the stream: no cycle for the GC
-        connection = self.connection
         if not self.ended:
-            self.ended = True
-            connection.codec.reset(self.stream_id, _INTERNAL_ERROR if completed else _CANCEL)
-            try:
-                connection.flush()
-            except OSError:
-                pass
-        connection.stream_done(self)
+            self._reset(_INTERNAL_ERROR if completed else _CANCEL)
+        self.connection.stream_done(self)
+
+    def _reset(self, code):
+        """RST_STREAM with ``code``: our side of the stream ends unfinished."""
+        connection = self.connection
+        self.ended = True
+        connection.codec.reset(self.stream_id, code)
+        try:
+            connection.flush()
+        except OSError:
+            pass
 
     # the encode sinks (filter_chain.py): HEADERS and DATA frames
 

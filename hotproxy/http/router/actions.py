@@ -40,8 +40,7 @@ class CompiledRoute:
                  "direct_status", "direct_body", "direct_location",
                  "has_request_mutations", "has_response_mutations",
                  "_mutate_request", "_mutate_response", "per_filter", "high_priority",
-                 "vhost_rate_limits", "grpc_timeout_max", "grpc_timeout_offset",
-                 "grpc_timeout_announced")
+                 "vhost_rate_limits", "grpc_timeout_max", "grpc_timeout_offset")
 
     def __init__(self, route, vhost_name, where, outer_request_levels, outer_response_levels,
                  rng=random, vhost=None):
@@ -114,7 +113,6 @@ class CompiledRoute:
         self.idle_timeout = action.idle_timeout
         self.grpc_timeout_max = action.grpc_timeout_max
         self.grpc_timeout_offset = action.grpc_timeout_offset
-        self.grpc_timeout_announced = action.grpc_timeout_announced
         return entries
 
     def _init_redirect(self, redirect, match, where):

@@ -251,8 +251,6 @@ REJECTED = [
              "must be between 1 and 8192, got 8193"),
     Rejected({f"{HCM}.common_http_protocol_options": {"max_headers_count": 0}},
              f"{HCM}.common_http_protocol_options.max_headers_count", "must be between 1 and"),
-    Rejected({f"{HCM}.common_http_protocol_options": {"max_stream_duration": "1s"}},
-             f"{HCM}.common_http_protocol_options.max_stream_duration", NOT_SUPPORTED),
     Rejected({f"{HCM}.use_remote_address": "on"}, f"{HCM}.use_remote_address",
              "expected a boolean, got 'on'"),
     Rejected({f"{HCM}.generate_request_id": 1}, f"{HCM}.generate_request_id",
