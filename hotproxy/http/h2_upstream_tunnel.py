@@ -32,6 +32,7 @@ from .http2 import events as ev
 from .router import h2_exchange
 
 _RECV = 65536
+_INTERNAL_ERROR = 0x2
 
 
 def over_http2(stream):
@@ -204,7 +205,10 @@ def pump_http2(port, stream, headers):
             if up.get() is True:
                 request.complete = True
         except StreamEnded:
-            pass            # the upstream reset it (or it idled out): the client's is reset too
+            # the upstream reset it (or it idled out): the client's is reset too
+            port.ended = True
+            codec.reset(port.stream_id, _INTERNAL_ERROR)
+            port.connection.flush()
         finally:
             up.kill()
             hcm.router.abort(stream)

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from h2_frames import DATA, END_STREAM, HEADERS, RST_STREAM, H2Client, data, window_update
+from h2_frames import DATA, END_STREAM, HEADERS, RST_STREAM, H2Client, data, rst_stream, window_update
 from h2_websocket_upstream import H2WebSocketUpstream
 from harness import http_listener, simple_routes, static_cluster, to_yaml
 
@@ -117,13 +117,13 @@ def open_http1(port):
 
 
 def test_an_http1_websocket_becomes_an_extended_connect_upstream(peer_factory, h2_ws_upstream):
-    upstream = h2_ws_upstream()
+    upstream = h2_ws_upstream(response_headers=[("x-up", "1")])
     peer = peer_factory(config(upstream.port))
     client = open_http1(peer.port("listen"))
     try:
         assert client.status_line == b"HTTP/1.1 101 Switching Protocols"
         # Envoy synthesises the 101 from the upstream's 200 and computes no Sec-WebSocket-Accept
-        assert client.header_names() == [b"upgrade", b"connection", b"date", b"server"]
+        assert client.header_names() == [b"x-up", b"upgrade", b"connection", b"date", b"server"]
         client.send(Frame(Opcode.TEXT, b"hello"))
         assert next_frame(client).data == b"hello"
         client.send(Frame(Opcode.BINARY, BIG))
@@ -353,3 +353,44 @@ def test_a_connect_goes_to_the_h2_upstream_as_an_h2_connect(peer_factory, h2_ws_
             assert got == b"echo:raw bytes"
     pseudo = [(name, value) for name, value in upstream.seen[0] if name.startswith(":")]
     assert sorted(pseudo) == [(":authority", "example.com:443"), (":method", "CONNECT")]
+
+
+def test_an_h2_clients_reset_resets_the_upstream_stream(peer_factory, h2_ws_upstream):
+    upstream = h2_ws_upstream()
+    peer = peer_factory(config(upstream.port))
+    client, head = open_h2(peer.port("listen"), EXTENDED)
+    try:
+        assert head[0] == (":status", "200")
+        client.send(rst_stream(1))
+        assert wait_for(lambda: upstream.resets == [1])
+    finally:
+        client.close()
+
+
+def test_an_upstream_reset_resets_the_h2_clients_stream(peer_factory, h2_ws_upstream):
+    upstream = h2_ws_upstream()
+    peer = peer_factory(config(upstream.port))
+    client, head = open_h2(peer.port("listen"), EXTENDED)
+    ws = Protocol(Side.CLIENT)
+    try:
+        send_ws(client, ws, Frame(Opcode.TEXT, b"reset"))
+        frames, _ = client.outcome(timeout=3.0, until=lambda f: f.type == RST_STREAM)
+        assert [(f.stream_id, f.payload) for f in frames if f.type == RST_STREAM] == [
+            (1, b"\0\0\0\2")]     # INTERNAL_ERROR
+        client.alive()      # the connection itself goes on
+    finally:
+        client.close()
+
+
+def test_an_idle_tunnel_ends_at_the_stream_idle_timeout(peer_factory, h2_ws_upstream):
+    upstream = h2_ws_upstream()
+    peer = peer_factory(config(upstream.port).replace(
+        '"codec_type": "AUTO"', '"codec_type": "AUTO", "stream_idle_timeout": "0.5s"'))
+    client = open_http1(peer.port("listen"))
+    try:
+        client.send(Frame(Opcode.TEXT, b"once"))
+        assert next_frame(client).data == b"once"
+        assert next_frame(client) is None       # then nothing: the proxy ends it
+    finally:
+        client.close()
+    assert wait_for(lambda: upstream.resets == [1])
