@@ -181,6 +181,13 @@ class Cluster:
     http2_options: tuple[tuple[str, object], ...] | None = None
     #: use_downstream_protocol_config: HTTP/2 only for requests that came over HTTP/2
     http2_for_http2_downstream_only: bool = False
+    #: auto_config: each connection speaks what ALPN chose, HTTP/2 or HTTP/1.1 (http2_options set)
+    auto_http: bool = False
+    # common_http_protocol_options' connection lifetime (upstream/connection_limits.py):
+    # idle_timeout None keeps hotproxy's own idle expiry, 0 none; 0 is no limit for the others
+    idle_timeout: float | None = None
+    max_requests_per_connection: int = 0
+    max_connection_duration: float = 0.0
     transport_socket: UpstreamTransportSocket = None   # None: plain text (raw_buffer)
     transport_socket_matches: tuple[TransportSocketMatch, ...] = ()
     # upstream_http_protocol_options: the SNI and the SAN to verify, from each request's Host

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from .cluster import (Cluster, LbEndpoint, LocalityLbEndpoints, RetryBudget, SlowStart, Thresholds,
                       UpstreamProxyProtocol)
+from .tls import UpstreamTlsContext
 from .fields import NOT_SUPPORTED, Enum, Fields, Node, present
 from .parse_core import address, percent_value
 from .parse_dns import dns_settings
 from .parse_outlier import outlier_detection
 from .parse_health_check import endpoint_health_check_config, health_checks
 from .parse_original_dst import original_dst_fields, upstream_bind_config
-from .parse_protocol import legacy_http2_options, request_server_names, typed_extension_protocol_options
+from .parse_protocol import (http1_enable_trailers, legacy_http2_options, request_server_names,
+                             typed_extension_protocol_options, upstream_common_options)
 from .parse_xds import eds_cluster_config
 from .xds import Eds
 from .parse_upstream_transport import (METADATA, socket_match_labels, struct, transport_socket_match,
@@ -24,12 +26,11 @@ CLUSTER = Fields(
     "transport_socket_matches health_checks outlier_detection http2_protocol_options "
     "cleanup_interval original_dst_lb_config upstream_bind_config "
     "dns_failure_refresh_rate respect_dns_ttl dns_resolvers typed_dns_resolver_config "
-    "eds_cluster_config alt_stat_name metadata",
+    "eds_cluster_config alt_stat_name metadata max_requests_per_connection "
+    "common_http_protocol_options http_protocol_options",
     # ``hosts`` was removed in v3; it is listed for older configs that still carry it.
     unsupported="hosts transport_socket_matcher "
-                "cluster_type max_requests_per_connection "
-                "common_http_protocol_options "
-                "http_protocol_options "
+                "cluster_type "
                 "dns_jitter use_tcp_for_dns_lookups dns_resolution_config "
                 "wait_for_warm_on_init "
                 "lb_subset_config "
@@ -108,12 +109,13 @@ def cluster(node: Node) -> Cluster | None:
     if common.get("locality_weighted") and policy in ("RING_HASH", "MAGLEV"):
         m.at("common_lb_config").fail(f"locality_weighted_lb_config with {policy} is {NOT_SUPPORTED}")
     protocol = {**(m.nested("upstream_http_protocol_options", request_server_names) or {}),
-                **(m.nested("http2_protocol_options", legacy_http2_options) or {}),
+                **_deprecated_http_options(m),
                 **(m.nested("typed_extension_protocol_options", typed_extension_protocol_options) or {})}
     if m.has("http2_protocol_options") and m.has("typed_extension_protocol_options"):
         m.at("http2_protocol_options").fail(   # as Envoy: the two ways cannot be mixed
             "cannot be set with typed_extension_protocol_options; set its "
             "explicit_http_config.http2_protocol_options instead")
+    _cluster_max_requests(m, protocol)
     if protocol.get("http2_options") is not None:
         _refuse_per_request_pools(m, protocol)
     checks = health_checks(m)
@@ -152,6 +154,10 @@ def cluster(node: Node) -> Cluster | None:
                            *(match.transport_socket for match in parsed.transport_socket_matches))):
         m.at("transport_socket").fail(    # a PROXY header per downstream connection: per-request pools
             f"upstream_proxy_protocol with HTTP/2 upstreams is {NOT_SUPPORTED}")
+    if parsed.auto_http and not isinstance(parsed.transport_socket, UpstreamTlsContext):
+        # auto_config chooses by ALPN: Envoy 1.40's check and words (matches do not count)
+        m.at("typed_extension_protocol_options").fail(
+            f"ALPN configured for cluster {parsed.name} which has a non-ALPN transport socket")
     return parsed
 
 
@@ -176,6 +182,40 @@ def _eds(m, kind) -> Eds | None:
     if not m.has("eds_cluster_config"):
         m.at("eds_cluster_config").fail("cannot create an EDS cluster without an EDS config")
     return config
+
+
+def _deprecated_http_options(m) -> dict:
+    """The cluster-level http_protocol_options, http2_protocol_options and
+    common_http_protocol_options: validated always, used only without
+    typed_extension_protocol_options (Envoy 1.40 then ignores them)."""
+    if m.has("http_protocol_options") and m.has("http2_protocol_options"):
+        m.node.fail("cluster: Both HTTP1 and HTTP2 options may only be configured with "
+                    "non-default 'protocol_selection' values")
+    found = {**(m.nested("http2_protocol_options", legacy_http2_options) or {}),
+             **(m.nested("common_http_protocol_options", upstream_common_options) or {})}
+    if m.nested("http_protocol_options", http1_enable_trailers):
+        found["http1_enable_trailers"] = True
+    if m.has("typed_extension_protocol_options"):
+        return {name: value for name, value in found.items() if name == "http2_options"}
+    return found
+
+
+def _cluster_max_requests(m, protocol) -> None:
+    """The deprecated cluster-level max_requests_per_connection, unless the protocol options
+    set it too (Envoy refuses both)."""
+    value = m.uint32("max_requests_per_connection")
+    if value is None:
+        return
+    typed = m.node.value.get("typed_extension_protocol_options")
+    if isinstance(typed, dict) and any(
+            isinstance(options, dict) and isinstance(options.get("common_http_protocol_options"), dict)
+            and "max_requests_per_connection" in options["common_http_protocol_options"]
+            for options in typed.values()):
+        m.at("max_requests_per_connection").fail(
+            "Only one of max_requests_per_connection from Cluster or HttpProtocolOptions can be "
+            "specified")
+    else:
+        protocol["max_requests_per_connection"] = value
 
 
 def _refuse_per_request_pools(m, protocol) -> None:

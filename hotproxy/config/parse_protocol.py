@@ -14,9 +14,10 @@ UPSTREAM_HTTP_OPTIONS_KEYS = ("envoy.extensions.upstreams.http.v3.HttpProtocolOp
 
 UPSTREAM_HTTP_OPTIONS = Fields(
     "common_http_protocol_options explicit_http_config use_downstream_protocol_config "
-    "upstream_http_protocol_options",
-    # auto_config chooses by ALPN, which the upstream TLS client does not offer yet
-    unsupported="auto_config http_filters header_validation_config outlier_detection")
+    "upstream_http_protocol_options auto_config",
+    unsupported="http_filters header_validation_config outlier_detection")
+AUTO_HTTP_CONFIG = Fields("http_protocol_options http2_protocol_options",
+                          unsupported="http3_protocol_options alternate_protocols_cache_options")
 EXPLICIT_HTTP_CONFIG = Fields("http_protocol_options http2_protocol_options",
                               unsupported="http3_protocol_options")
 DOWNSTREAM_PROTOCOL_CONFIG = Fields("http_protocol_options http2_protocol_options",
@@ -32,9 +33,9 @@ UPSTREAM_HTTP_PROTOCOL_OPTIONS = Fields("auto_sni auto_san_validation override_a
 _HEADER_NAME = re.compile(r"^:?[0-9a-zA-Z!#$%&'*+-.^_|~`]+$")
 #: envoy.config.core.v3.HttpProtocolOptions as a cluster reads it.
 UPSTREAM_COMMON_OPTIONS = Fields(
-    "max_headers_count max_response_headers_kb",
-    unsupported="idle_timeout max_connection_duration max_stream_duration "
-                "headers_with_underscores_action max_requests_per_connection")
+    "max_headers_count max_response_headers_kb idle_timeout max_connection_duration "
+    "max_requests_per_connection",
+    unsupported="max_stream_duration headers_with_underscores_action")
 
 
 def typed_extension_protocol_options(node: Node) -> dict | None:
@@ -59,20 +60,44 @@ def upstream_http_options(node: Node) -> dict | None:
     if m is None:
         return None
     protocol = {}
-    chosen = m.one_of("explicit_http_config", "use_downstream_protocol_config",
-                      required="auto_config" not in node.value)  # that one is refused already
+    chosen = m.one_of("explicit_http_config", "use_downstream_protocol_config", "auto_config")
     if chosen == "explicit_http_config":
         protocol = m.nested(chosen, lambda n: _protocol_config(n, EXPLICIT_HTTP_CONFIG, True)) or {}
     elif chosen == "use_downstream_protocol_config":
         protocol = m.nested(chosen, lambda n: _protocol_config(n, DOWNSTREAM_PROTOCOL_CONFIG, False))
         protocol = {**(protocol or {}), "http2_for_http2_downstream_only": True}
+    elif chosen == "auto_config":
+        protocol = m.nested(chosen, auto_http_config) or {}
     names = {**protocol, **(m.nested("upstream_http_protocol_options", request_server_names) or {})}
-    common = m.nested("common_http_protocol_options", lambda n: n.message(UPSTREAM_COMMON_OPTIONS))
-    if common is None:
-        return names
-    values = {**names, "max_response_headers_count": common.uint32("max_headers_count", minimum=1),
-              "max_response_headers_kb": common.uint32("max_response_headers_kb", minimum=1,
-                                                       maximum=8192)}
+    return {**names, **(m.nested("common_http_protocol_options", upstream_common_options) or {})}
+
+
+def auto_http_config(node: Node) -> dict | None:
+    """AutoHttpConfig: HTTP/2 or HTTP/1.1 per connection, as ALPN chose, each with its options.
+    That it needs a TLS transport socket is the cluster's to check (parse_cluster.py)."""
+    m = node.message(AUTO_HTTP_CONFIG)
+    if m is None:
+        return None
+    found = {"auto_http": True,
+             "http2_options": tuple(sorted((m.nested("http2_protocol_options", upstream_http2_options)
+                                            or {}).items()))}
+    if m.nested("http_protocol_options", http1_enable_trailers):
+        found["http1_enable_trailers"] = True
+    return found
+
+
+def upstream_common_options(node: Node) -> dict | None:
+    """envoy.config.core.v3.HttpProtocolOptions as a cluster reads it (in its
+    HttpProtocolOptions, or the deprecated cluster-level common_http_protocol_options), as
+    Cluster keyword arguments: the response head bounds and the connection lifetime limits."""
+    m = node.message(UPSTREAM_COMMON_OPTIONS)
+    if m is None:
+        return None
+    values = {"max_response_headers_count": m.uint32("max_headers_count", minimum=1),
+              "max_response_headers_kb": m.uint32("max_response_headers_kb", minimum=1, maximum=8192),
+              "idle_timeout": m.duration("idle_timeout"),
+              "max_connection_duration": m.duration("max_connection_duration"),
+              "max_requests_per_connection": m.uint32("max_requests_per_connection")}
     return {name: value for name, value in values.items() if value is not None}
 
 

@@ -67,6 +67,7 @@ ClusterStats = stat_set("ClusterStats", (
     # Envoy counts every status code; hotproxy the two its router answers for a cluster itself
     "upstream_rq_completed", "upstream_cx_none_healthy",
     "upstream_cx_rx_bytes_total", "upstream_cx_tx_bytes_total", "upstream_cx_protocol_error",
+    "upstream_cx_idle_timeout", "upstream_cx_max_requests", "upstream_cx_max_duration_reached",
 ), gauges=("upstream_cx_active", "upstream_rq_active"),
    shared_gauges=("membership_total", "membership_healthy"))
 

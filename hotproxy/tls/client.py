@@ -35,7 +35,9 @@ class HandshakeFailure(Exception):
 
 
 class ClientTls:
-    def __init__(self, config: UpstreamTlsContext):
+    def __init__(self, config: UpstreamTlsContext, alpn_fallback=()):
+        """``alpn_fallback``: the protocols offered by ALPN when the context names none (an
+        auto_config cluster's h2 and http/1.1, as Envoy's mixed pool offers them)."""
         self.config = config
         common = config.common
         context = gevent_ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -50,8 +52,9 @@ class ClientTls:
             context.verify_mode = ssl.CERT_NONE
         for certificate in common.tls_certificates[:1]:
             load_certificate(context, certificate)
-        if common.alpn_protocols:
-            context.set_alpn_protocols(list(common.alpn_protocols))
+        alpn = common.alpn_protocols or alpn_fallback
+        if alpn:
+            context.set_alpn_protocols(list(alpn))
         self.context = context
         self.peer_check = PeerCheck(validation) if validation.checks_peer else None
         self.max_sessions = config.max_session_keys

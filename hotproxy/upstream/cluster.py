@@ -57,7 +57,7 @@ from collections import OrderedDict
 
 from ..runtime import get_integer
 from ..stats.breakers import ClusterBreakerStats
-from ..stats.counter_map import CounterMap
+from ..stats.counter_map import CodeCounts
 from ..stats.health import ClusterHealthStats
 from ..stats.histogram import Recorder
 from ..stats.lb import MaglevStats, RingHashStats
@@ -69,6 +69,7 @@ from .lb import make_load_balancer
 from .lb.locality import LocalityWeightedBalancer
 from .lb.priority import choose_priority, priority_loads
 from .connect import ConnectOptions
+from .connection_limits import ConnectionLimits
 from .discovery.dns import hosts_of
 from .pool import ConnectionPool
 from .restored_destinations import restored
@@ -92,7 +93,7 @@ class Cluster:
         self.name = config.name
         self.stat_name = config.stat_name     # cluster.<stat_name>.* (alt_stat_name)
         self.stats = ClusterStats()
-        self.response_codes = CounterMap()      # upstream_rq_<code>, each with its first response
+        self.response_codes = CodeCounts()     # upstream_rq_<code>, each with its first response
         self.health_stats = ClusterHealthStats()
         self.health_checked = bool(config.health_checks)
         #: (ip, port) of the hosts the arbiter's checks found healthy; until it says, none is
@@ -114,6 +115,8 @@ class Cluster:
         self.hashing = self._hashing = config.lb_policy in HASHING_POLICIES
         self.hosts = []
         self.transports = TransportSockets(config)
+        #: common_http_protocol_options' connection lifetime, None when it sets none
+        self.connection_limits = ConnectionLimits.of(config)
         #: the SNI and SAN a request asks for, when the cluster takes them from requests
         self._names_from_request = (NamesFromRequest(config) if self.transports.uses_tls and
                                     (config.auto_sni or config.auto_san_validation) else None)
@@ -306,7 +309,8 @@ class Cluster:
         """A pool under the DEFAULT priority's breakers, or under ``breakers``."""
         config = self.config
         return ConnectionPool(host, config.connect_timeout, self.stats, breakers or self.breakers,
-                              self.breaker_stats, options, config.upstream_bind_config)
+                              self.breaker_stats, options, config.upstream_bind_config,
+                              self.connection_limits)
 
     def set_resolved(self, entries):
         """The arbiter's latest resolution of a DNS cluster: ``[[ip, port, endpoint index], ...]``

@@ -14,7 +14,15 @@ After a GOAWAY a connection takes no new stream and closes when its last one end
 peer refused by it end as ``remote refused stream reset`` (safe to retry).
 
 The codec is the caller's (``codec_factory`` and its ``events`` module: http/http2/): upstream/
-speaks no protocol of its own.
+speaks no protocol of its own. An ``auto_config`` cluster's pools also take an
+``http1_codec_factory``: a connection whose TLS handshake settled on anything but ``h2`` by ALPN
+gets that codec instead (one stream at a time, under the same interface), as Envoy's mixed pool
+holds HTTP/1.1 and HTTP/2 clients. Once a host answered http/1.1, its pool opens a connection
+per waiting request instead of waiting for one being opened to multiplex.
+
+The cluster's connection limits (connection_limits.py) apply per connection: it stops taking
+streams after ``max_requests_per_connection`` of them or once ``max_connection_duration`` has
+passed, and closes when its last stream ends; ``idle_timeout`` closes it once idle that long.
 """
 from __future__ import annotations
 
@@ -28,11 +36,13 @@ from gevent.lock import Semaphore
 from ..sockio import send_all
 from ..stats.schema import stat_set
 from .connect import ConnectFailure, connect
+from .connection_limits import counts_idle_timeout, idle_expiry
 from .http2_request import Request, StreamEnded
 
 UpstreamHttp2Stats = stat_set("UpstreamHttp2Stats", ("upstream_cx_http2_total",))
 
-#: an idle connection older than this is closed rather than used (the peer likely dropped it)
+#: an idle connection older than this is closed rather than used (the peer likely dropped it),
+#: unless the cluster sets an idle_timeout
 IDLE_EXPIRY_S = 55.0
 RECV_SIZE = 256 * 1024
 REFUSED_STREAM, CANCEL = 0x7, 0x8
@@ -43,9 +53,12 @@ class Http2Pools:
     """One cluster's HTTP/2 pools in this worker, with their stats (``cluster.<name>.http2.*``
     from ``codec_stats``; ``upstream_cx_http2_total`` in ``stats``)."""
 
-    def __init__(self, cluster, codec_factory, events, codec_stats, downstream_only=False):
+    def __init__(self, cluster, codec_factory, events, codec_stats, downstream_only=False,
+                 http1_codec_factory=None):
         self.cluster = cluster
         self.codec_factory = codec_factory  # () -> a ClientCodec
+        #: auto_config: () -> the codec of a connection ALPN did not settle on h2
+        self.http1_codec_factory = http1_codec_factory
         self.events = events
         self.codec_stats = codec_stats
         self.stats = UpstreamHttp2Stats()
@@ -79,6 +92,10 @@ class Http2Pool:
         self.overflow_stats = cluster.breaker_stats
         self.connect_timeout = cluster.config.connect_timeout
         self.bind = cluster.config.upstream_bind_config
+        self.limits = limits = cluster.connection_limits
+        self.idle_expiry = idle_expiry(limits) if limits is not None else IDLE_EXPIRY_S
+        self.counts_idle = counts_idle_timeout(limits)
+        self.http1 = False      # the host answered http/1.1 by ALPN (auto_config)
         self.connections = []
         self.connecting = 0
         self._changed = _Signal()   # replaced each time it is set: a slot or a connection came
@@ -125,7 +142,7 @@ class Http2Pool:
                 if conn is not None:
                     conn.reserved += 1
                     return conn
-                if not self.connecting and self._may_connect():
+                if (not self.connecting or self.http1) and self._may_connect():
                     return self._connect()
                 if not pending:
                     if not self.breakers.pending.try_acquire():
@@ -149,7 +166,9 @@ class Http2Pool:
         for conn in list(self.connections):
             if conn.closed:
                 continue
-            if not conn.requests and not conn.reserved and now - conn.idle_since > IDLE_EXPIRY_S:
+            if not conn.requests and not conn.reserved and now - conn.idle_since > self.idle_expiry:
+                if self.counts_idle:
+                    self.stats.upstream_cx_idle_timeout += 1
                 conn.close()
                 continue
             if conn.room() > 0:
@@ -182,7 +201,11 @@ class Http2Pool:
         finally:
             self.connecting -= 1
         self.connections.append(conn)
-        self.pools.stats.upstream_cx_http2_total += 1
+        if conn.http1:
+            self.http1 = True
+        else:
+            self.http1 = False
+            self.pools.stats.upstream_cx_http2_total += 1
         conn.reserved += 1
         self._wake()
         return conn
@@ -226,8 +249,14 @@ class Connection:
     def __init__(self, pool, sock):
         self.pool = pool
         self.sock = sock
-        self.codec = pool.pools.codec_factory()
+        http1_codec = pool.pools.http1_codec_factory
+        #: auto_config, and ALPN did not settle on h2: HTTP/1.1, one stream at a time
+        self.http1 = http1_codec is not None and _alpn(sock) != "h2"
+        self.codec = http1_codec() if self.http1 else pool.pools.codec_factory()
         self.events = pool.pools.events
+        limits = pool.limits
+        self.max_streams = limits.max_requests if limits is not None else 0     # 0: unlimited
+        self._aging = None          # the greenlet that drains it at max_connection_duration
         self.requests = {}          # stream id -> Request
         self.reserved = 0           # slots handed out, streams not opened yet
         self.opened = 0             # streams opened so far
@@ -240,10 +269,18 @@ class Connection:
     def room(self):
         if self.closed or self.goaway:
             return 0
+        if self.max_streams:
+            return min(self.codec.available_streams, self.max_streams - self.opened) - self.reserved
         return self.codec.available_streams - self.reserved
 
     def start(self, timeout):
-        """Send the preface and wait (up to ``timeout``) for the peer's SETTINGS."""
+        """Send the preface and wait (up to ``timeout``) for the peer's SETTINGS (HTTP/2)."""
+        limits = self.pool.limits
+        if limits is not None and limits.max_duration:
+            self._aging = gevent.spawn_later(limits.max_duration, self._duration_reached)
+        if self.http1:
+            self.reader = gevent.spawn(self._read)
+            return
         codec = self.codec
         codec.initiate()
         try:
@@ -279,6 +316,9 @@ class Connection:
         request.stream_id = stream_id
         self.requests[stream_id] = request
         self.opened += 1
+        if self.max_streams and self.opened >= self.max_streams:
+            self.goaway = True      # retired: no further stream, closed when the last ends
+            self.pool.stats.upstream_cx_max_requests += 1
         self._flush_or_end(request)
 
     def _flush_or_end(self, request):
@@ -294,6 +334,8 @@ class Connection:
         elif self.requests.pop(request.stream_id, None) is not None and not request.complete:
             if not self.closed:
                 self.codec.reset(request.stream_id, CANCEL)
+                if self.http1:
+                    self.goaway = True      # an HTTP/1.1 exchange cut short: nothing more on it
                 try:
                     self.flush()
                 except OSError:
@@ -316,8 +358,9 @@ class Connection:
                     except _BecameIdle:
                         continue
                 else:
-                    data = None     # idle: closed once idle for IDLE_EXPIRY_S
-                    with gevent.Timeout(IDLE_EXPIRY_S, False):
+                    data = None     # idle: closed once idle for the pool's idle expiry
+                    expiry = self.pool.idle_expiry
+                    with gevent.Timeout(expiry if expiry != float("inf") else None, False):
                         try:
                             data = self.sock.recv(RECV_SIZE)
                         except _BecameIdle:
@@ -325,8 +368,14 @@ class Connection:
                     if data is None:
                         if self.requests or self.reserved:
                             continue    # taken meanwhile: not idle after all
+                        if self.pool.counts_idle:
+                            self.pool.stats.upstream_cx_idle_timeout += 1
                         break
-                if not data or not self._dispatch(self.codec.receive(data)):
+                if not data:
+                    if self.http1:      # the end of a body delimited by the close, if any
+                        self._dispatch(self.codec.receive_eof())
+                    break
+                if not self._dispatch(self.codec.receive(data)):
                     break
                 self.flush()
         except OSError:
@@ -361,6 +410,8 @@ class Connection:
                 self.goaway = True
                 self.pool._wake()
             elif kind is ev.ConnectionError:
+                if self.http1:  # bytes nobody asked for, or a response it could not read
+                    self.pool.stats.upstream_cx_protocol_error += 1
                 try:
                     self.flush()
                 except OSError:
@@ -369,10 +420,24 @@ class Connection:
                 return False
         return True
 
+    def _duration_reached(self):
+        """max_connection_duration: drained (no new stream), closed once its streams ended."""
+        self._aging = None
+        if self.closed:
+            return
+        self.pool.stats.upstream_cx_max_duration_reached += 1
+        self.goaway = True
+        if not self.requests and not self.reserved:
+            self.close()
+        else:
+            self.pool._wake()
+
     def close(self, reason="connection termination"):
         if self.closed:
             return
         self.closed = True
+        if self._aging is not None and self._aging is not gevent.getcurrent():
+            self._aging.kill(block=False)
         self.sock.close()
         for request in list(self.requests.values()):
             request.end(reason)
@@ -380,6 +445,12 @@ class Connection:
         reader = self.reader
         if reader is not None and reader is not gevent.getcurrent():
             reader.kill(block=False)
+
+
+def _alpn(sock):
+    """The protocol ALPN settled on for a TLS connection (None: plain text, or none chosen)."""
+    selected = getattr(sock, "selected_alpn_protocol", None)
+    return selected() if selected is not None else None
 
 
 def _reset_reason(event, ev):

@@ -21,27 +21,33 @@ connection is closed and counted as ``upstream_cx_protocol_error``, as Envoy cou
 
 The pool knows nothing of the protocol spoken on its connections: whoever speaks it attaches its
 decoder to ``UpstreamConnection.decoder``.
+
+A cluster's idle_timeout, max_requests_per_connection and max_connection_duration
+(connection_limits.py) retire connections when they are released, and close idle ones when they
+are due; without them, a connection idle longer than hotproxy's own expiry is just not handed out
+again.
 """
 from __future__ import annotations
 
 import select
 import socket
 import ssl
+import math
 import time
 from collections import deque
 
+import gevent
 from gevent.event import AsyncResult
 
 from .connect import ConnectFailure, connect
+from .connection_limits import idle_deadline, idle_expiry, retirement
 
-#: An idle connection older than this is not reused (the upstream has likely dropped it).
-IDLE_EXPIRY_S = 55.0
 _PEEK = socket.MSG_PEEK | socket.MSG_DONTWAIT
 
 
 class UpstreamConnection:
     __slots__ = ("sock", "readable", "decoder", "pool", "reused", "idle_since", "keep_alive", "tls",
-                 "holds_request")
+                 "holds_request", "served", "born")
 
     def __init__(self, sock, pool, tls=False):
         self.sock = sock
@@ -57,13 +63,16 @@ class UpstreamConnection:
         self.keep_alive = False
         self.tls = tls
         self.holds_request = False   # a place under the cluster's max_requests
+        self.served = 0              # requests carried (counted with connection limits only)
+        self.born = 0.0              # when it was opened (stamped with connection limits only)
 
 
 class ConnectionPool:
-    def __init__(self, host, connect_timeout, stats, breakers, overflow_stats, options=None, bind=None):
+    def __init__(self, host, connect_timeout, stats, breakers, overflow_stats, options=None, bind=None,
+                 limits=None):
         """``breakers``: the cluster's CircuitBreakers; ``overflow_stats`` counts
         upstream_cx_overflow and upstream_rq_active_overflow (stats/breakers.py); ``bind``:
-        the cluster's upstream_bind_config, or None."""
+        the cluster's upstream_bind_config, or None; ``limits``: its ConnectionLimits, or None."""
         self.host = host
         self.transport = host.transport     # transport.py; None for plain text
         self.tls = host.transport.tls if host.transport is not None else None
@@ -78,6 +87,12 @@ class ConnectionPool:
         if self._requests is None:      # max_requests not counted: no layer on the request path
             self.acquire = self._acquire
             self.acquire_fresh = self._acquire_fresh
+        self.limits = limits
+        self.idle_expiry = idle_expiry(limits)
+        if limits is not None:
+            self.release = self._release_limited
+            self._sweeper = None     # the greenlet that closes idle connections when due
+            self._sweep_at = math.inf
         self._idle = []          # LIFO: the most recently used connection is the warmest
         self._waiters = deque()
         self.total = 0
@@ -113,9 +128,11 @@ class ConnectionPool:
         idle = self._idle
         while idle:
             conn = idle.pop()
-            if time.monotonic() - conn.idle_since < IDLE_EXPIRY_S and self._clean(conn):
+            if time.monotonic() - conn.idle_since < self.idle_expiry and self._clean(conn):
                 conn.reused = True
                 return conn
+            if self.limits is not None:
+                self._count_expired(conn)
             self._discard(conn)
         if self._may_connect():
             return self._connect()
@@ -186,6 +203,52 @@ class ConnectionPool:
         self.closed = True
         while self._idle:
             self._discard(self._idle.pop())
+        if self.limits is not None and self._sweeper is not None:
+            self._sweeper.kill(block=False)
+            self._sweeper = None
+
+    # --- connection limits (connection_limits.py), only when the cluster sets them -------------
+
+    def _release_limited(self, conn, reusable):
+        if reusable and not self.closed:
+            conn.served += 1
+            stat = retirement(self.limits, conn.served, conn.born, time.monotonic())
+            if stat is not None:
+                setattr(self.stats, stat, getattr(self.stats, stat) + 1)
+                reusable = False
+        ConnectionPool.release(self, conn, reusable)
+        if reusable and self._idle and self._idle[-1] is conn:
+            self._watch_idle(conn)
+
+    def _watch_idle(self, conn):
+        """Have ``conn`` closed when its idle time or its age runs out."""
+        due = idle_deadline(self.limits, conn, self.idle_expiry)[0]
+        if due == math.inf or due >= self._sweep_at:
+            return
+        if self._sweeper is not None:
+            self._sweeper.kill(block=False)
+        self._sweep_at = due
+        self._sweeper = gevent.spawn_later(max(0.0, due - time.monotonic()), self._sweep)
+
+    def _sweep(self):
+        self._sweeper = None
+        self._sweep_at = math.inf
+        now = time.monotonic()
+        for conn in list(self._idle):
+            due, stat = idle_deadline(self.limits, conn, self.idle_expiry)
+            if due <= now:
+                self._idle.remove(conn)
+                if stat is not None:
+                    setattr(self.stats, stat, getattr(self.stats, stat) + 1)
+                self._discard(conn)
+            else:
+                self._watch_idle(conn)
+
+    def _count_expired(self, conn):
+        """An idle connection found past its time when taken."""
+        stat = idle_deadline(self.limits, conn, self.idle_expiry)[1]
+        if stat is not None and time.monotonic() - conn.idle_since >= self.idle_expiry:
+            setattr(self.stats, stat, getattr(self.stats, stat) + 1)
 
     def _clean(self, conn):
         """True when nothing arrived on ``conn`` since its last response ended. Bytes are an
@@ -237,7 +300,10 @@ class ConnectionPool:
             self._connections.release()
             self._wake_one(None)
             raise
-        return UpstreamConnection(sock, self, self.tls is not None)
+        conn = UpstreamConnection(sock, self, self.tls is not None)
+        if self.limits is not None:
+            conn.born = time.monotonic()
+        return conn
 
     def _discard(self, conn):
         conn.sock.close()

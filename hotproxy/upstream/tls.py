@@ -13,10 +13,10 @@ from .connect import ConnectFailure
 
 
 class UpstreamTls:
-    def __init__(self, config: UpstreamTlsContext, stats=None, dynamic=None):
+    def __init__(self, config: UpstreamTlsContext, stats=None, dynamic=None, alpn_fallback=()):
         """``stats`` and ``dynamic``: the cluster's ``ssl.*`` counters, when several of its
-        transport sockets share them."""
-        self.client = ClientTls(config)
+        transport sockets share them; ``alpn_fallback``: tls/client.py's."""
+        self.client = ClientTls(config, alpn_fallback)
         self.stats = stats if stats is not None else TlsStats()
         # ciphers.*, versions.*, curves.*, sigalgs.*
         self.dynamic = dynamic if dynamic is not None else CounterMap()

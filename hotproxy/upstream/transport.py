@@ -15,13 +15,14 @@ from .tls import UpstreamTls
 
 
 class UpstreamTransport:
-    def __init__(self, config, tls_counters):
+    def __init__(self, config, tls_counters, alpn_fallback=()):
         """``config``: an UpstreamTlsContext, an UpstreamProxyProtocol or None (plain text)."""
         self.proxy_version = None
         if isinstance(config, UpstreamProxyProtocol):
             self.proxy_version, config = config.version, config.inner
-        self.tls = UpstreamTls(config, *tls_counters) if config is not None else None
+        self.tls = UpstreamTls(config, *tls_counters, alpn_fallback) if config is not None else None
         self._tls_counters = tls_counters
+        self._alpn_fallback = alpn_fallback
 
     def use(self, config):
         """SDS rotated a secret: connections made from now on use ``config``'s TLS (pooled
@@ -29,7 +30,7 @@ class UpstreamTransport:
         if isinstance(config, UpstreamProxyProtocol):
             config = config.inner
         if config is not None:
-            self.tls = UpstreamTls(config, *self._tls_counters)
+            self.tls = UpstreamTls(config, *self._tls_counters, self._alpn_fallback)
 
     def establish(self, sock, host, options):
         """``sock`` (connected to ``host``) ready to carry data; raises ConnectFailure."""
@@ -58,6 +59,8 @@ class TransportSockets:
         #: the cluster's ``ssl.*`` counters, shared by its TLS transports; None without TLS
         self.tls_stats = (TlsStats(), CounterMap()) if has_tls else None
         self._applied = sockets      # the configs the transports were made or last rebuilt with
+        # auto_config: ALPN chooses each connection's protocol (Envoy's mixed pool offers both)
+        self._alpn_fallback = ("h2", "http/1.1") if cluster_config.auto_http else ()
         self.default = self._make(cluster_config.transport_socket)
         self.matches = [(match.name, dict(match.match), self._make(match.transport_socket))
                         for match in cluster_config.transport_socket_matches]
@@ -94,7 +97,8 @@ class TransportSockets:
         self._applied = sockets
 
     def _make(self, config):
-        return UpstreamTransport(config, self.tls_stats) if config is not None else None
+        return (UpstreamTransport(config, self.tls_stats, self._alpn_fallback)
+                if config is not None else None)
 
     def _all(self):
         return [self.default, *(transport for _, _, transport in self.matches)]

@@ -27,6 +27,7 @@ from ...upstream.http2_pool import Http2Pools, StreamEnded
 from ...upstream.request import take_connection
 from .. import local_reply
 from ..http1.serialize import LAST_CHUNK, chunk
+from ..http1.stream_client import codec_factory_for
 from ..http2 import events as ev
 from ..http2.client_codec import ClientCodec
 from ..http2.codec import CONNECTION_SPECIFIC
@@ -61,7 +62,8 @@ def attach_pools(cluster_manager):
                                **dict(config.http2_options))
         codec_stats = Http2Stats()
         cluster.http2 = Http2Pools(cluster, lambda: ClientCodec(options, codec_stats), ev,
-                                   codec_stats, config.http2_for_http2_downstream_only)
+                                   codec_stats, config.http2_for_http2_downstream_only,
+                                   codec_factory_for(config))
 
 
 class Exchange:

@@ -1,6 +1,6 @@
 """HTTP/2 to upstreams in the config: HttpProtocolOptions' explicit_http_config and
 use_downstream_protocol_config, the cluster's deprecated http2_protocol_options, and what is
-refused (auto_config needs ALPN upstream)."""
+refused (auto_config without a TLS transport socket)."""
 import pytest
 
 from config_helpers import CLUSTER, Rejected, ids, parse_with
@@ -59,8 +59,8 @@ def test_the_deprecated_cluster_field():
 
 
 REJECTED = [
-    Rejected(options(auto_config={"http2_protocol_options": {}}), f"{OPTIONS}.{KEY}.auto_config",
-             "not supported", id="auto_config needs upstream ALPN"),
+    Rejected(options(auto_config={"http2_protocol_options": {}}), OPTIONS,
+             "ALPN configured for cluster", id="auto_config needs upstream ALPN"),
     Rejected(options(explicit_http_config={"http_protocol_options": {},
                                            "http2_protocol_options": {}}),
              f"{OPTIONS}.{KEY}.explicit_http_config", "only one of", id="explicit: both"),
