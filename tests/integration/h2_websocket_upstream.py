@@ -14,10 +14,13 @@ tunnels, for integration tests: the ``h2`` library on a plain socket, one thread
 
 Sending respects the peer's windows (large messages wait for WINDOW_UPDATEs). ``seen`` holds the
 request headers of each stream (decoded pairs), ``ends`` the streams the peer ended, ``resets``
-those it reset.
+those it reset. ``accept_from_key`` answers a forwarded Sec-WebSocket-Key with the
+Sec-WebSocket-Accept an HTTP/1.1 client checks (RFC 8441 has the server send none).
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 import socket
 import threading
 
@@ -30,10 +33,18 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import Protocol, Side, State
 
 
+def accept_key(key):
+    """RFC 6455's Sec-WebSocket-Accept for ``key``."""
+    digest = hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()
+    return base64.b64encode(digest).decode()
+
+
 class H2WebSocketUpstream:
-    def __init__(self, enable_connect=True, status=200, response_headers=(), lenient=False):
+    def __init__(self, enable_connect=True, status=200, response_headers=(), lenient=False,
+                 accept_from_key=False):
         self.enable_connect = enable_connect
         self.lenient = lenient
+        self.accept_from_key = accept_from_key
         self.status = status
         self.response_headers = list(response_headers)
         self.seen = []
@@ -129,7 +140,10 @@ class _Connection:
                                                ("content-length", str(len(body)))])
             self.conn.send_data(stream_id, body, end_stream=True)
             return
-        self.conn.send_headers(stream_id, [(":status", "200"), *server.response_headers])
+        extra = list(server.response_headers)
+        if server.accept_from_key and "sec-websocket-key" in head:
+            extra.append(("sec-websocket-accept", accept_key(head["sec-websocket-key"])))
+        self.conn.send_headers(stream_id, [(":status", "200"), *extra])
         self.websockets[stream_id] = Protocol(Side.SERVER, max_size=None)
 
     def _data(self, stream_id, data):

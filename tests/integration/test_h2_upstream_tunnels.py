@@ -394,3 +394,23 @@ def test_an_idle_tunnel_ends_at_the_stream_idle_timeout(peer_factory, h2_ws_upst
     finally:
         client.close()
     assert wait_for(lambda: upstream.resets == [1])
+
+
+def test_a_real_websocket_client_needs_the_upstream_to_answer_its_key(peer_factory, h2_ws_upstream):
+    """Neither Envoy nor hotproxy makes up Sec-WebSocket-Accept for the 101: a client that checks
+    it (the ``websockets`` package) gets through when the HTTP/2 upstream answers the forwarded
+    Sec-WebSocket-Key itself, and refuses the handshake when it does not."""
+    from websockets.exceptions import InvalidHandshake
+    from websockets.sync.client import connect
+
+    answering = h2_ws_upstream(accept_from_key=True)
+    peer = peer_factory(config(answering.port))
+    with connect(f"ws://127.0.0.1:{peer.port('listen')}/chat", open_timeout=5) as ws:
+        ws.send("hello")
+        assert ws.recv(timeout=5) == "hello"
+        ws.send(BIG)
+        assert ws.recv(timeout=5) == BIG
+    silent = h2_ws_upstream()
+    other = peer_factory(config(silent.port))
+    with pytest.raises(InvalidHandshake):
+        connect(f"ws://127.0.0.1:{other.port('listen')}/chat", open_timeout=5)
