@@ -36,7 +36,8 @@ from compare_args import comma_list
 from compare_common import HERE, LOAD_CPU, PROXY_CPU, ROOT, Target, free_port, wait_for_port
 from compare_tables import TARGET_ORDER
 from h2_compare import setting
-from spread import median, moved_note
+from h2load_run import median
+from spread import moved_note
 
 METHOD = "/test.Echo/Say"
 REQUEST, REPLY = b"world", b"hello world"
@@ -103,7 +104,7 @@ class GrpcBench(Bench):
         extra = ["-d", str(body), "-H", "content-type: application/grpc", "-H", "te: trailers"]
         for targets in groups.values():
             for target in targets:
-                h2load_run.run(target, self.url(target), 4, 5, 1, self.dir / "warm.log", extra)
+                h2load_run.warm(target, self.url(target), extra=extra)
         samples = {}
         for rep in range(self.args.reps):
             for conns, streams in self.args.settings:
@@ -173,14 +174,16 @@ def table(groups, samples, args):
     return "\n".join(lines)
 
 
-def envoy_moved(samples):
-    notes = []
+def notes(samples):
+    """Where Envoy's own figure moved by more than 10%, and runs that completed nothing."""
+    found = []
     for (kind, (conns, streams), name), rows in samples.items():
+        found.append(h2load_run.stalled_note(f"{name} ({kind} upstream, {conns} × {streams})", rows))
         if name == "envoy":
             where = f"Envoy's {{}} ({kind} upstream, {conns} × {streams})"
-            notes += [moved_note(where.format("CPU per call"), rows, "cpu_us", "µs"),
+            found += [moved_note(where.format("CPU per call"), rows, "cpu_us", "µs"),
                       moved_note(where.format("p99"), rows, "p99", "ms")]
-    return [note for note in notes if note]
+    return [note for note in found if note]
 
 
 def parse_args(argv):
@@ -220,7 +223,7 @@ def main(argv=None):
         f"CPU {LOAD_CPU}; gRPC unary, {len(message(REQUEST))} B request and {len(message(REPLY))} B reply messages; "
         "c × m: h2load connections × concurrent calls on each; direct's CPU is the upstream's own.", "",
         table(groups, samples, args), "",
-        *[f"- {note}" for note in envoy_moved(samples) + bench.notes]]) + "\n"
+        *[f"- {note}" for note in notes(samples) + bench.notes]]) + "\n"
     print(text)
     out = HERE / "results"
     out.mkdir(exist_ok=True)

@@ -28,7 +28,8 @@ from compare import Bench, machine
 from compare_args import comma_list
 from compare_common import LOAD_CPU, PROXY_CPU, Target
 from compare_tables import TARGET_ORDER
-from spread import median, moved_note
+from h2load_run import median
+from spread import moved_note
 
 #: the proxies' upstream protocol: the config each runs, and how the table names it
 UPSTREAMS = {"h1": ("http.yaml", "h2c → proxy → HTTP/1.1"), "h2": ("http-h2-upstream.yaml", "h2c → proxy → h2c")}
@@ -53,7 +54,7 @@ class H2Bench(Bench):
         for targets in groups.values():
             for target in targets:
                 for path in self.paths().values():
-                    self.warm(target, path)
+                    h2load_run.warm(target, f"http://127.0.0.1:{target.port}{path}")
         samples = {}
         for rep in range(self.args.reps):
             for conns, streams in self.args.settings:
@@ -71,11 +72,6 @@ class H2Bench(Bench):
     def paths(self):
         return {body: BODY_PATHS[body] for body in self.args.bodies}
 
-    def warm(self, target, path):
-        """A short h2load run that must succeed whole: the target answers h2c with 200s."""
-        result = h2load_run.run(target, f"http://127.0.0.1:{target.port}{path}", 4, 5, 1, self.dir / "warm.log")
-        if result["errors"] or not result["requests"]:
-            raise RuntimeError(f"{target.name}{path} over h2c: {result}")
 
 
 def table(groups, samples, args):
@@ -100,14 +96,17 @@ def table(groups, samples, args):
     return "\n".join(lines)
 
 
-def envoy_moved(samples):
-    notes = []
+def notes(samples):
+    """Where Envoy's own figure moved by more than 10%, and runs that completed nothing."""
+    found = []
     for (kind, (conns, streams), body, name), rows in samples.items():
+        path = DIRECT_LABEL if kind == DIRECT else UPSTREAMS[kind][1]
+        found.append(h2load_run.stalled_note(f"{name} ({path}, {conns} × {streams}, {body})", rows))
         if name == "envoy":
-            where = f"Envoy's {{}} ({UPSTREAMS[kind][1]}, {conns} × {streams}, {body})"
-            notes += [moved_note(where.format("CPU per request"), rows, "cpu_us", "µs"),
+            where = f"Envoy's {{}} ({path}, {conns} × {streams}, {body})"
+            found += [moved_note(where.format("CPU per request"), rows, "cpu_us", "µs"),
                       moved_note(where.format("p99"), rows, "p99", "ms")]
-    return [note for note in notes if note]
+    return [note for note in found if note]
 
 
 def parse_args(argv):
@@ -148,7 +147,7 @@ def main(argv=None):
         f"{args.duration} s per point, medians; proxy on CPU {PROXY_CPU} (one worker), h2load and nginx on CPU "
         f"{LOAD_CPU}; c × m: h2load connections × concurrent streams on each.", "",
         table(groups, samples, args), "",
-        *[f"- {note}" for note in envoy_moved(samples) + bench.notes]]) + "\n"
+        *[f"- {note}" for note in notes(samples) + bench.notes]]) + "\n"
     print(text)
     out = Path(__file__).resolve().parent / "results"
     out.mkdir(exist_ok=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import re
+import statistics
 import subprocess
 from pathlib import Path
 
@@ -55,5 +56,28 @@ def run(target, url, conns, streams, duration, log_file, extra=()):
     times = latencies_ms(log_file)
     log_file.unlink(missing_ok=True)
     return {"rps": succeeded / seconds, "p50": percentile(times, 0.50), "p99": percentile(times, 0.99),
-            "cpu_us": cpu * 1e6 / max(succeeded, 1), "errors": failed + errored + timeout,
+            "cpu_us": cpu * 1e6 / succeeded if succeeded else float("nan"), "errors": failed + errored + timeout,
             "requests": succeeded}
+
+
+def median(rows, key):
+    """The median of the runs' figures that were measured (a run that completed no request has no
+    CPU per request nor percentiles); nan when none was."""
+    values = [row[key] for row in rows if row[key] == row[key]]
+    return statistics.median(values) if values else float("nan")
+
+
+def stalled_note(label, rows):
+    """A sentence when some runs completed no request at all, else None."""
+    stalled = sum(1 for row in rows if not row["requests"])
+    return f"{label} completed no request in {stalled} of {len(rows)} runs" if stalled else None
+
+
+def warm(target, url, requests=200, extra=()):
+    """``requests`` requests over 4 connections of 5 streams, waited for (a worker still starting
+    holds the first ones: the arbiter listens before its workers are ready); all must succeed."""
+    argv = ["taskset", "-c", LOAD_CPU, "h2load", "-n", str(requests), "-c", "4", "-m", "5", *extra, url]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=120).stdout
+    counts = _COUNTS.search(out)
+    if counts is None or int(counts.group(1)) != requests:
+        raise RuntimeError(f"{target.name} did not answer {requests} requests at {url}:\n{out}")
