@@ -7,7 +7,7 @@ tunnels, for integration tests: the ``h2`` library on a plain socket, one thread
   close (close frame, then END_STREAM); ``"reset"`` makes it reset the stream (CANCEL).
 - ``:method CONNECT`` without ``:protocol``: answered 200, then every DATA is echoed prefixed
   with ``echo:``.
-- Anything else: 404.
+- Anything else: 404 (``/protocol-error``: a PROTOCOL_ERROR reset).
 - With ``enable_connect=False`` (SETTINGS_ENABLE_CONNECT_PROTOCOL not sent) an extended CONNECT is
   reset with PROTOCOL_ERROR, as RFC 8441 §3 has a server do (nghttp2 does), unless
   ``lenient`` is set: then it is served all the same.
@@ -125,7 +125,10 @@ class _Connection:
         head = dict(headers)
         server = self.server
         if head.get(":method") != "CONNECT":
-            self.conn.send_headers(stream_id, [(":status", "404")], end_stream=True)
+            if head.get(":path") == "/protocol-error":
+                self.conn.reset_stream(stream_id, 1)
+            else:
+                self.conn.send_headers(stream_id, [(":status", "404")], end_stream=True)
             return
         if ":protocol" not in head:
             self.conn.send_headers(stream_id, [(":status", "200")])

@@ -414,3 +414,21 @@ def test_a_real_websocket_client_needs_the_upstream_to_answer_its_key(peer_facto
     other = peer_factory(config(silent.port))
     with pytest.raises(InvalidHandshake):
         connect(f"ws://127.0.0.1:{other.port('listen')}/chat", open_timeout=5)
+
+
+def test_a_protocol_error_reset_of_a_plain_request_is_a_502(peer_factory, h2_ws_upstream):
+    """What the tunnels' 502 comes from: Envoy answers any request whose HTTP/2 upstream stream
+    is reset with PROTOCOL_ERROR before its response head with a 502 "protocol error"."""
+    upstream = h2_ws_upstream()
+    peer = peer_factory(config(upstream.port))
+    with socket.create_connection(("127.0.0.1", peer.port("listen")), timeout=5) as sock:
+        sock.sendall(b"GET /protocol-error HTTP/1.1\r\nHost: x\r\n\r\n")
+        got = b""
+        while not got.endswith(b"protocol error"):
+            piece = sock.recv(65536)
+            if not piece:
+                break
+            got += piece
+    assert got.startswith(b"HTTP/1.1 502 Bad Gateway\r\n")
+    assert got.endswith(b"reset before headers. reset reason: protocol error")
+    assert peer.counter("cluster.ws.upstream_rq_502") == 1

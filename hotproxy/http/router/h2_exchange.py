@@ -218,6 +218,8 @@ def finish(router, stream, conn):
                 if not _retries_reset(state, stream, reason):
                     report(stream, "reset")
                     prefix = RETRIED if state is not None and state.attempts > 1 else local_reply.CONNECT_ERROR
+                    if reason == "protocol error":  # a malformed response, a PROTOCOL_ERROR reset
+                        return router._fail(stream, conn, 502, prefix + reason.encode(), "UPE")
                     return router._fail(stream, conn, 503, prefix + reason.encode(), "UC")
             except SocketTimeout:
                 if (attempt_deadline >= route_deadline or stream.responded
