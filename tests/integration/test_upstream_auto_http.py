@@ -178,3 +178,34 @@ def test_auto_config_needs_a_tls_transport_socket(tmp_path):
     assert result.returncode == 1
     assert ("static_resources.clusters[0].typed_extension_protocol_options: ALPN configured for "
             "cluster backend which has a non-ALPN transport socket") in result.stdout + result.stderr
+
+
+# --- the same against Envoy 1.40 (peer_factory runs each test on hotproxy, then on Envoy) ------
+
+@pytest.fixture
+def peer_with(peer_factory, servers, ca, tmp_path):
+    def start_peer(alpn, common=None):
+        server = AlpnUpstream(ca.issue("up", dns=["up.example.com"]), tmp_path, alpn)
+        servers.append(server)
+        extra = {**protocol_options(common), "transport_socket": upstream_tls(ca)}
+        return server, peer_factory(config(server.port, extra))
+    return start_peer
+
+
+@pytest.mark.parametrize("alpn,protocol", [(("h2", "http/1.1"), "h2"), (("http/1.1",), "http/1.1")],
+                         ids=["h2", "http1"])
+def test_peers_choose_the_same_protocol_and_retire_alike(peer_with, alpn, protocol):
+    server, peer = peer_with(alpn, {"max_requests_per_connection": 2})
+    answers = [get(peer.port("listen"), f"/d{i}")[1] for i in range(4)]
+    assert [(seen["proto"], seen["conn"]) for seen in answers] == [(protocol, 1), (protocol, 1),
+                                                                   (protocol, 2), (protocol, 2)]
+    assert server.wait_closed(2) >= 2
+    assert peer.counter("cluster.backend.upstream_cx_max_requests") == 2
+    assert peer.counter("cluster.backend.upstream_cx_http2_total") == (2 if protocol == "h2" else 0)
+
+
+def test_peers_close_idle_connections_alike(peer_with):
+    server, peer = peer_with(("http/1.1",), {"idle_timeout": "0.3s"})
+    assert get(peer.port("listen"))[1]["conn"] == 1
+    assert server.wait_closed(1) == 1
+    assert peer.counter("cluster.backend.upstream_cx_idle_timeout") == 1
