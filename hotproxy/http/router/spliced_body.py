@@ -8,7 +8,9 @@ after what was read with the head (those went first, through Python). Below it, 
 their waits cost more than a recv and a send of bytes already in user space (docs/benchmarks.md).
 
 The access log's byte counts are kept per piece moved, so an exchange cut short counts exactly
-what went through.
+what went through. A piece waiting in the pipe for its destination counts as the stream's
+buffered bytes, as a piece in a Python buffer does (the overload manager's
+reset_high_memory_stream weighs them).
 """
 from __future__ import annotations
 
@@ -45,10 +47,12 @@ def response_rest(stream, conn, remaining, refresh):
             moved = pipe.fill(upstream, src_fd, remaining if remaining < most else most)
             if not moved:
                 raise UpstreamReset("connection termination")
+            stream.buffered = moved     # held for the client (overload: reset_high_memory_stream)
             try:
                 pipe.drain(client, dst_fd)
             finally:
                 info.bytes_sent += moved - pipe.held   # exact, should the client go away
+            stream.buffered = 0
             remaining -= moved
             since_yield += moved
             if since_yield >= _YIELD_EVERY:
@@ -63,7 +67,8 @@ def request_spliceable(router, stream, conn):
     """Whether the rest of this request's body can be spliced to its upstream now."""
     head = stream.head
     length = head.content_length
-    if not length or stream.chunked or length - stream.info.bytes_received < SPLICE_MIN:
+    if (not length or stream.chunked or conn.protocol != "HTTP/1.1"     # an h2 head's length is bytes
+            or length - stream.info.bytes_received < SPLICE_MIN):
         return False
     upstream = stream.upstream
     return (splice.AVAILABLE and stream.filters is None and upstream is not None
@@ -94,10 +99,12 @@ def request_rest(stream, conn):
             if not moved:
                 return
             info.bytes_received += moved
+            stream.buffered = moved     # held for the upstream (overload: reset_high_memory_stream)
             try:
                 pipe.drain(upstream, dst_fd)
             except OSError:
                 raise UpstreamReset("connection termination") from None
+            stream.buffered = 0
             remaining -= moved
             stream.body_sent = True
             since_yield += moved
@@ -106,5 +113,6 @@ def request_rest(stream, conn):
                 gevent.sleep(0)
             conn.deadline = conn._read_deadline()  # the stream idle / request timeouts
     finally:
+        stream.buffered = 0
         splice.give_back(pipe)
     conn.decoder.body_consumed()
