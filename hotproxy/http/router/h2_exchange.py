@@ -373,7 +373,8 @@ def _request_headers(method, target, headers, cluster):
                 regular.append((b"te", b"trailers"))
             continue
         regular.append(item)
-    return [(b":method", method), (b":scheme", _scheme(cluster)), (b":authority", authority),
+    scheme = b"https" if cluster.transports.uses_tls else b"http"
+    return [(b":method", method), (b":scheme", scheme), (b":authority", authority),
             (b":path", target), *regular]
 
 
