@@ -145,8 +145,23 @@ def pump_http1(conn, stream, status, headers):
             pass
         finally:
             up.kill()
-            hcm.router.abort(stream)    # a stream still open upstream is reset
+            _reset_upstream(request)
+            hcm.router.abort(stream)
     raise CloseConnection()
+
+
+def _reset_upstream(request):
+    """The HTTP/1.1 client's side of the tunnel is over: a stream still open upstream is reset
+    with INTERNAL_ERROR, as Envoy resets it (the pool would say CANCEL)."""
+    connection = request.connection
+    if request.complete or request.stream_id is None or connection.closed:
+        return
+    request.complete = True
+    connection.codec.reset(request.stream_id, _INTERNAL_ERROR)
+    try:
+        connection.flush()
+    except OSError:
+        connection.close()
 
 
 def pump_http2(port, stream, headers):

@@ -14,7 +14,7 @@ tunnels, for integration tests: the ``h2`` library on a plain socket, one thread
 
 Sending respects the peer's windows (large messages wait for WINDOW_UPDATEs). ``seen`` holds the
 request headers of each stream (decoded pairs), ``ends`` the streams the peer ended, ``resets``
-those it reset. ``accept_from_key`` answers a forwarded Sec-WebSocket-Key with the
+those it reset (``reset_codes`` their error codes). ``accept_from_key`` answers a forwarded Sec-WebSocket-Key with the
 Sec-WebSocket-Accept an HTTP/1.1 client checks (RFC 8441 has the server send none).
 """
 from __future__ import annotations
@@ -50,6 +50,7 @@ class H2WebSocketUpstream:
         self.seen = []
         self.ends = []
         self.resets = []
+        self.reset_codes = []
         self.errors = []
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
@@ -117,6 +118,7 @@ class _Connection:
                 self._end(event.stream_id)
         elif isinstance(event, h2.events.StreamReset):
             self.server.resets.append(event.stream_id)
+            self.server.reset_codes.append(event.error_code)
             self.websockets.pop(event.stream_id, None)
             self.outbound.pop(event.stream_id, None)
 

@@ -176,6 +176,7 @@ def test_the_clients_eof_resets_the_upstream_stream(peer_factory, h2_ws_upstream
     assert next_frame(client) is None
     client.close()
     assert wait_for(lambda: upstream.resets == [1])
+    assert upstream.reset_codes == [2]      # INTERNAL_ERROR
     assert wait_for(lambda: peer.counter("http.ingress_http.downstream_cx_upgrades_active") == 0)
 
 
@@ -394,6 +395,7 @@ def test_an_idle_tunnel_ends_at_the_stream_idle_timeout(peer_factory, h2_ws_upst
     finally:
         client.close()
     assert wait_for(lambda: upstream.resets == [1])
+    assert upstream.reset_codes == [2]
 
 
 def test_a_real_websocket_client_needs_the_upstream_to_answer_its_key(peer_factory, h2_ws_upstream):
