@@ -151,8 +151,8 @@ def pump_http1(conn, stream, status, headers):
 
 
 def _reset_upstream(request):
-    """The HTTP/1.1 client's side of the tunnel is over: a stream still open upstream is reset
-    with INTERNAL_ERROR, as Envoy resets it (the pool would say CANCEL)."""
+    """The client's side of the tunnel is over: a stream still open upstream is reset with
+    INTERNAL_ERROR, as Envoy resets it whatever the client did (the pool would say CANCEL)."""
     connection = request.connection
     if request.complete or request.stream_id is None or connection.closed:
         return
@@ -226,6 +226,7 @@ def pump_http2(port, stream, headers):
             port.connection.flush()
         finally:
             up.kill()
+            _reset_upstream(request)
             hcm.router.abort(stream)
 
 

@@ -364,6 +364,7 @@ def test_an_h2_clients_reset_resets_the_upstream_stream(peer_factory, h2_ws_upst
         assert head[0] == (":status", "200")
         client.send(rst_stream(1))
         assert wait_for(lambda: upstream.resets == [1])
+        assert upstream.reset_codes == [2]      # INTERNAL_ERROR, whatever the client's code
     finally:
         client.close()
 
