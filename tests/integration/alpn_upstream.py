@@ -2,7 +2,7 @@
 the protocols it is told to offer (or plain text, HTTP/1.1). It counts the connections it
 accepted and those the proxy closed, and the most streams one HTTP/2 connection carried at once.
 Every answer is JSON: the protocol, the connection's number, the path. ``/slow`` answers after
-0.3 s."""
+0.3 s. An HTTP/1.1 request with ``Upgrade`` gets a 101 and an echo of the bytes that follow."""
 from __future__ import annotations
 
 import json
@@ -89,6 +89,14 @@ class AlpnUpstream:
             lines = head.decode("latin-1").split("\r\n")
             path = lines[0].split(" ")[1]
             headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+            if headers.get("upgrade"):     # a tunnel: 101, then an echo of what comes
+                sock.sendall(b"HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: %s\r\n"
+                             b"x-conn: %d\r\n\r\n" % (headers["upgrade"].encode(), number) + buffered)
+                while True:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    sock.sendall(data)
             length = int(headers.get("content-length", "0"))
             if headers.get("transfer-encoding") == "chunked":
                 while not buffered.endswith(b"0\r\n\r\n"):

@@ -4,6 +4,7 @@ pool). An h2 connection carries concurrent requests; an http/1.1 one carries one
 kept alive. The connection limits of common_http_protocol_options (max_requests_per_connection,
 idle_timeout, max_connection_duration) as the upstream sees them: connections opened and closed."""
 import json
+import socket
 import subprocess
 import threading
 import urllib.error
@@ -31,7 +32,8 @@ def protocol_options(common=None, **choice):
 def config(port, cluster_extra):
     return to_yaml({"admin": ADMIN, "static_resources": {
         "listeners": [http_listener("listen", "listen", simple_routes(
-            {"match": {"prefix": "/"}, "route": {"cluster": "backend"}}))],
+            {"match": {"prefix": "/"}, "route": {"cluster": "backend"}}),
+            {"upgrade_configs": [{"upgrade_type": "websocket"}]})],
         "clusters": [static_cluster("backend", port, connect_timeout="5s", extra=cluster_extra)]}})
 
 
@@ -168,6 +170,26 @@ def test_an_unset_idle_timeout_keeps_connections(start):
     assert [get(proxy.port("listen"))[1]["conn"] for _ in range(2)] == [1, 1]
     assert server.closed == 0
     assert stats(proxy)["cluster.backend.upstream_cx_idle_timeout"] == 0
+
+
+def test_a_websocket_upgrade_over_an_http1_connection(start):
+    """The router sends an upgrade to an auto_config cluster as an extended CONNECT; over an
+    http/1.1 connection it goes as the Upgrade request and the 101 opens the tunnel."""
+    server, proxy = start(alpn=("http/1.1",))
+    with socket.create_connection(("127.0.0.1", proxy.port("listen")), timeout=10) as sock:
+        sock.sendall(b"GET /ws HTTP/1.1\r\nHost: example\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+                     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += sock.recv(4096)
+        head, _, rest = head.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101") and b"x-conn: 1" in head.lower()
+        sock.sendall(b"ping")
+        echoed = rest
+        while len(echoed) < 4:
+            echoed += sock.recv(4096)
+        assert echoed == b"ping"
+    assert server.protocols == ["http/1.1"]
 
 
 def test_auto_config_needs_a_tls_transport_socket(tmp_path):

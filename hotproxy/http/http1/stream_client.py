@@ -10,6 +10,11 @@ The response is decoded by the HTTP/1.1 response decoder into the HTTP/2 events.
 response the connection may not carry another (``Connection: close``, a response that came
 before the request's end, bytes beyond it, an exchange cut short): the codec then says
 ``GoAwayReceived``, and the pool closes the connection once the stream is released.
+
+Tunnels, as Envoy converts them for an HTTP/1.1 upstream: an extended CONNECT (``:protocol``)
+goes as a ``GET`` with ``Upgrade`` and its 101 comes back as a 200; a CONNECT goes as
+``CONNECT <authority>`` and its 2xx comes back as is. After that head the bytes pass both ways as
+DATA, and the upstream's close ends the stream.
 """
 from __future__ import annotations
 
@@ -39,6 +44,8 @@ class Http1StreamCodec:
         self._request_ended = False
         self._reusable = True
         self._head = None
+        self._tunnel = None         # "upgrade" / "connect" while a tunnel's head is awaited, then "open"
+        self._unread = b""          # a tunnel's response head so far
 
     # --- the HTTP/2 ClientCodec's interface ---------------------------------------------------
 
@@ -72,6 +79,8 @@ class Http1StreamCodec:
             regular.append((name, value))
         if authority is not None:
             regular.insert(0, (b"host", authority))
+        if method == b"CONNECT":
+            return self._send_tunnel_request(stream_id, headers, path, authority or b"", regular)
         self._chunked = not end_stream and not has_length
         if self._chunked:
             regular.append((b"transfer-encoding", b"chunked"))
@@ -83,8 +92,27 @@ class Http1StreamCodec:
             self._decoder.expect_no_body()
         return stream_id
 
+    def _send_tunnel_request(self, stream_id, headers, path, authority, regular):
+        protocol = next((value for name, value in headers if name == b":protocol"), None)
+        self._chunked = False
+        self._request_ended = False
+        self._reusable = False      # a tunnel, or its refusal, ends the connection
+        if protocol is None:
+            self._tunnel = "connect"
+            self._out.append(request_head(b"CONNECT", authority, regular))
+        else:
+            self._tunnel = "upgrade"
+            self._decoder.expect_upgrade()
+            self._out.append(request_head(b"GET", path, [*regular, (b"connection", b"upgrade"),
+                                                         (b"upgrade", protocol)]))
+        return stream_id
+
     def send_data(self, stream_id, data, end_stream):
         """All of ``data`` is taken (HTTP/1.1 has no windows); returns its length."""
+        if self._tunnel == "open":
+            if data:
+                self._out.append(bytes(data))
+            return len(data)
         if stream_id != self._stream_id or self._request_ended:
             return len(data)
         if self._chunked:
@@ -122,6 +150,10 @@ class Http1StreamCodec:
                 self._reusable = False
                 events.append(ev.ConnectionError("upstream.excess_bytes", None))
             return events
+        if self._tunnel is not None:
+            data = self._tunnel_bytes(data, stream_id, events)
+            if not data:
+                return events
         decoder = self._decoder
         try:
             self._relay(decoder.feed(data), stream_id, events)
@@ -138,6 +170,11 @@ class Http1StreamCodec:
         self._reusable = False
         if stream_id is None:
             return events
+        if self._tunnel == "open":
+            self._stream_id = None
+            events.append(ev.ResponseData(stream_id, b"", True, 0))
+            events.append(ev.GoAwayReceived(stream_id, 0))
+            return events
         try:
             self._relay(self._decoder.feed_eof(), stream_id, events)
         except ProtocolError as error:
@@ -145,6 +182,46 @@ class Http1StreamCodec:
         return events
 
     # --- decoding -------------------------------------------------------------------------------
+
+    def _tunnel_bytes(self, data, stream_id, events):
+        """A tunnel's bytes: its data once open; until its response head is complete, that head
+        is decoded here (a 101 or a CONNECT's 2xx opens it). What is left for the decoder (the
+        rest of a refusal) is returned."""
+        if self._tunnel == "open":
+            if data:
+                events.append(ev.ResponseData(stream_id, bytes(data), False, len(data)))
+            return b""
+        unread = self._unread = self._unread + bytes(data)
+        end = unread.find(b"\r\n\r\n")
+        if end < 0:
+            if len(unread) > self._decoder._max_bytes:
+                return unread       # the decoder refuses a head this large
+            return b""
+        head_bytes, rest = unread[:end + 4], unread[end + 4:]
+        self._unread = b""
+        kind = self._tunnel
+        self._tunnel = None
+        try:
+            decoded = self._decoder.feed(head_bytes)
+        except ProtocolError as error:
+            self._failed(stream_id, error, events)
+            return b""
+        head = decoded[0] if decoded and decoded[0] is not END else None
+        if head is None:        # interim 1xx only: wait for the final head
+            self._tunnel = kind
+            decoded.clear()
+            return self._tunnel_bytes(rest, stream_id, events) if rest else b""
+        opened = head.status == 101 if kind == "upgrade" else 200 <= head.status < 300
+        if not opened:
+            self._relay(decoded, stream_id, events)
+            return rest
+        decoded.clear()
+        self._tunnel = "open"
+        events.append(ev.ResponseHeaders(stream_id, 200 if kind == "upgrade" else head.status,
+                                         head.headers, False))
+        if rest:
+            events.append(ev.ResponseData(stream_id, rest, False, len(rest)))
+        return b""
 
     def _relay(self, decoded, stream_id, events):
         for item in decoded:

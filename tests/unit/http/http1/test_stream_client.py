@@ -5,7 +5,6 @@ import pytest
 
 from hotproxy.config.cluster import Cluster
 from hotproxy.http.http1.stream_client import Http1StreamCodec, NoStreamAvailable, codec_factory_for
-from hotproxy.http.http2 import events as ev
 
 
 def request(method=b"GET", path=b"/p", authority=b"up.example", extra=()):
@@ -139,3 +138,35 @@ def test_only_auto_config_clusters_get_the_factory():
     assert codec_factory_for(Cluster(name="c")) is None
     factory = codec_factory_for(Cluster(name="c", auto_http=True, http2_options=()))
     assert isinstance(factory(), Http1StreamCodec)
+
+
+def test_an_extended_connect_goes_as_an_upgrade_and_its_101_comes_back_as_a_200():
+    codec = Http1StreamCodec()
+    stream = codec.send_request(request(b"CONNECT", b"/chat", extra=[(b":protocol", b"websocket"),
+                                                                     (b"sec-websocket-key", b"k")]), False)
+    assert codec.data_to_send() == (b"GET /chat HTTP/1.1\r\nhost: up.example\r\nsec-websocket-key: k\r\n"
+                                    b"connection: upgrade\r\nupgrade: websocket\r\n\r\n")
+    events = codec.receive(b"HTTP/1.1 101 Switching\r\nupgrade: websocket\r\nconnection: upgrade\r\n"
+                           b"sec-websocket-accept: a\r\n\r\nhello")
+    assert kinds(events) == ["ResponseHeaders", "ResponseData"]
+    assert events[0].status == 200 and (b"sec-websocket-accept", b"a") in events[0].headers
+    assert events[1].data == b"hello"
+    codec.send_data(stream, b"ping", False)
+    assert codec.data_to_send() == b"ping"
+    assert [e.data for e in codec.receive(b"pong")] == [b"pong"]
+    assert kinds(codec.receive_eof()) == ["ResponseData", "GoAwayReceived"]
+    assert codec.available_streams == 0
+
+
+def test_a_connect_goes_to_its_authority_and_a_refusal_is_a_response():
+    codec = Http1StreamCodec()
+    codec.send_request([(b":method", b"CONNECT"), (b":authority", b"db:5432")], False)
+    assert codec.data_to_send() == b"CONNECT db:5432 HTTP/1.1\r\nhost: db:5432\r\n\r\n"
+    events = codec.receive(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 2\r\n\r\nno")
+    assert kinds(events) == ["ResponseHeaders", "ResponseData", "ResponseData", "GoAwayReceived"]
+    assert events[0].status == 403 and events[2].end_stream
+    codec = Http1StreamCodec()
+    codec.send_request([(b":method", b"CONNECT"), (b":authority", b"db:5432")], False)
+    events = codec.receive(b"HTTP/1.1 200 OK\r\n\r\n")
+    assert kinds(events) == ["ResponseHeaders"] and events[0].status == 200
+    assert [e.data for e in codec.receive(b"\x00\x01")] == [b"\x00\x01"]
