@@ -145,6 +145,8 @@ def end_http1(conn):
     (Envoy keeps it open after a 504; hotproxy cannot resume its read loop there), or, with the
     response started, closed at once."""
     stream = conn.stream
+    if stream is None:
+        return      # thrown just as its stream ended (kill lands at the next wait): nothing to end
     if answer(conn, stream, close=True):
         if conn.hcm.logging:
             conn.log(stream)    # before the delayed close, which is not the request's time
