@@ -105,7 +105,7 @@ def open_upstream(conn, stream, target):
         conn.local_reply(stream, status, body, close=True, flag=flag, leading=leading)
         return None
     if over_http2(stream):
-        return _h2_response(conn, stream, route)
+        return _h2_response(conn, stream)
     try:
         router.flush(stream)
         sent_at = time.monotonic()
@@ -120,9 +120,12 @@ def open_upstream(conn, stream, target):
     return response, raw_head, rest, sent_at
 
 
-def _h2_response(conn, stream, route):
+def _h2_response(conn, stream):
+    # Envoy 1.40 holds no route timeout against a tunnel's response head (probed): the stream
+    # idle timeout ends the wait, with its 408
     sent_at = time.monotonic()
-    conn.set_deadline(sent_at + route.timeout if route.timeout else float("inf"))
+    idle = conn.hcm.stream_idle_timeout
+    conn.set_deadline(sent_at + idle if idle else float("inf"))
     try:
         response = h2_response_head(stream)
     except StreamEnded as ended:

@@ -7,6 +7,7 @@ tunnels, for integration tests: the ``h2`` library on a plain socket, one thread
   close (close frame, then END_STREAM); ``"reset"`` makes it reset the stream (CANCEL).
 - ``:method CONNECT`` without ``:protocol``: answered 200, then every DATA is echoed prefixed
   with ``echo:``.
+- ``status=None``: no answer at all.
 - Anything else: 404 (``/protocol-error``: a PROTOCOL_ERROR reset).
 - With ``enable_connect=False`` (SETTINGS_ENABLE_CONNECT_PROTOCOL not sent) an extended CONNECT is
   reset with PROTOCOL_ERROR, as RFC 8441 §3 has a server do (nghttp2 does), unless
@@ -138,6 +139,8 @@ class _Connection:
             return
         if not server.enable_connect and not server.lenient:
             self.conn.reset_stream(stream_id, 1)
+            return
+        if server.status is None:       # silence: no answer at all
             return
         if server.status != 200:
             body = b"refused"

@@ -435,3 +435,38 @@ def test_a_protocol_error_reset_of_a_plain_request_is_a_502(peer_factory, h2_ws_
     assert got.startswith(b"HTTP/1.1 502 Bad Gateway\r\n")
     assert got.endswith(b"reset before headers. reset reason: protocol error")
     assert peer.counter("cluster.ws.upstream_rq_502") == 1
+
+
+@pytest.mark.parametrize("downstream", ["http1", "h2"])
+def test_an_upstream_that_never_answers_is_the_stream_idle_timeouts_408(peer_factory, h2_ws_upstream,
+                                                                        downstream):
+    """Envoy holds no route timeout against a tunnel's response head (0.5 s here): the stream idle
+    timeout ends the wait."""
+    upstream = h2_ws_upstream(status=None)
+    text = config(upstream.port).replace(
+        '"route": {"cluster": "ws"}', '"route": {"cluster": "ws", "timeout": "0.5s"}').replace(
+        '"codec_type": "AUTO"', '"codec_type": "AUTO", "stream_idle_timeout": "1s"')
+    peer = peer_factory(text)
+    if downstream == "h2":
+        client, head = open_h2(peer.port("listen"), EXTENDED)
+        try:
+            if head is None:
+                frames, _ = client.outcome(timeout=10.0, until=lambda f: f.type in (HEADERS, RST_STREAM))
+                heads = [client.decoder.decode(f.payload) for f in frames if f.type == HEADERS]
+                head = heads[0] if heads else None
+            assert head is not None and head[0] == (":status", "408")
+            assert read_stream(client, lambda got: False) == (b"stream timeout", True)
+        finally:
+            client.close()
+    else:
+        with socket.create_connection(("127.0.0.1", peer.port("listen")), timeout=10) as sock:
+            sock.sendall(HANDSHAKE)
+            got = b""
+            while True:
+                piece = sock.recv(65536)
+                if not piece:
+                    break
+                got += piece
+        assert got.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+        assert got.endswith(b"\r\n\r\nstream timeout")
+    assert peer.counter("http.ingress_http.downstream_rq_idle_timeout") == 1
