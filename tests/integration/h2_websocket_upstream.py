@@ -4,7 +4,8 @@ tunnels, for integration tests: the ``h2`` library on a plain socket, one thread
 - ``:method CONNECT`` with ``:protocol websocket``: answered ``status`` (200 unless told), then
   the stream's bytes are WebSocket frames (the ``websockets`` package's sans-IO protocol, server
   side, already open) and every message is echoed. A text message ``"bye"`` makes the server
-  close (close frame, then END_STREAM); ``"reset"`` makes it reset the stream (CANCEL).
+  close (close frame, then END_STREAM); ``"reset"`` makes it reset the stream (CANCEL); ``"flood"``
+  is answered with a FLOOD-byte binary message.
 - ``:method CONNECT`` without ``:protocol``: answered 200, then every DATA is echoed prefixed
   with ``echo:``.
 - ``status=None``: no answer at all.
@@ -40,6 +41,10 @@ def accept_key(key):
     return base64.b64encode(digest).decode()
 
 
+#: the size of the message a text message ``"flood"`` is answered with
+FLOOD = 32 << 20
+
+
 class H2WebSocketUpstream:
     def __init__(self, enable_connect=True, status=200, response_headers=(), lenient=False,
                  accept_from_key=False):
@@ -52,6 +57,7 @@ class H2WebSocketUpstream:
         self.ends = []
         self.resets = []
         self.reset_codes = []
+        self.waiting = 0        # bytes of the last stream drained that its window holds back
         self.errors = []
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
@@ -166,6 +172,8 @@ class _Connection:
         for frame in ws.events_received():
             if frame.opcode is Opcode.TEXT and frame.data == b"bye":
                 ws.send_close(1000, "bye")
+            elif frame.opcode is Opcode.TEXT and frame.data == b"flood":
+                ws.send_frame(Frame(Opcode.BINARY, b"f" * FLOOD))
             elif frame.opcode is Opcode.TEXT and frame.data == b"reset":
                 self.conn.reset_stream(stream_id, 8)
                 self.websockets.pop(stream_id)
@@ -199,6 +207,7 @@ class _Connection:
                 conn.send_data(stream_id, data[:size])
                 data = data[size:]
             entry[0] = data
+            self.server.waiting = len(data)
             if not data and end:
                 try:
                     conn.end_stream(stream_id)

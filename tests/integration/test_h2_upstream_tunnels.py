@@ -8,7 +8,7 @@ import time
 import pytest
 
 from h2_frames import DATA, END_STREAM, HEADERS, RST_STREAM, H2Client, data, rst_stream, window_update
-from h2_websocket_upstream import H2WebSocketUpstream
+from h2_websocket_upstream import FLOOD, H2WebSocketUpstream
 from harness import http_listener, simple_routes, static_cluster, to_yaml
 
 websockets = pytest.importorskip("websockets")
@@ -470,3 +470,26 @@ def test_an_upstream_that_never_answers_is_the_stream_idle_timeouts_408(peer_fac
         assert got.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
         assert got.endswith(b"\r\n\r\nstream timeout")
     assert peer.counter("http.ingress_http.downstream_rq_idle_timeout") == 1
+
+
+def test_a_client_that_does_not_read_holds_the_upstream_back(peer_factory, h2_ws_upstream):
+    """Flow control end to end: while the HTTP/1.1 client reads nothing, the upstream can send no
+    more than the stream's window and the sockets' buffers take (far less than the 32 MiB it
+    has); once the client reads, the whole message arrives."""
+    upstream = h2_ws_upstream()
+    peer = peer_factory(config(upstream.port))
+    client = open_http1(peer.port("listen"))
+    try:
+        client.send(Frame(Opcode.TEXT, b"flood"))
+        assert wait_for(lambda: upstream.waiting > 0)
+        last, settled = None, False
+        deadline = time.monotonic() + 30
+        while not settled and time.monotonic() < deadline:
+            time.sleep(0.5)
+            settled, last = upstream.waiting == last, upstream.waiting
+        assert settled and last > FLOOD // 2
+        message = next_frame(client)
+        assert message.opcode is Opcode.BINARY and len(message.data) == FLOOD
+        assert upstream.waiting == 0
+    finally:
+        client.close()
