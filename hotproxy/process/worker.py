@@ -318,6 +318,7 @@ class Worker:
     def _heartbeat(self):
         while True:
             gevent.sleep(HEARTBEAT_INTERVAL_S)
+            self.shipper.fold()     # histogram values recorded this second into bins (bounded)
             try:
                 self.channel.send({"t": HEARTBEAT})
             except OSError:

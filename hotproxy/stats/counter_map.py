@@ -24,3 +24,28 @@ class CounterMap:
             return self.__dict__["_values"][name]
         except KeyError:
             raise AttributeError(name) from None
+
+
+class CodeCounts(dict):
+    """``upstream_rq_<code>``: counts by response status, with the interface of a declared stat
+    set for the shipper. A response counts with ``counts[status] += 1`` (a missing code is 0),
+    cheaper on the request path than a method call and a name per code."""
+    gauges = ()
+    shared_gauges = ()
+
+    def __init__(self):
+        super().__init__()
+        self.shipped = {}
+
+    def __missing__(self, code):
+        return 0
+
+    @property
+    def counters(self):
+        return tuple(f"upstream_rq_{code}" for code in self)
+
+    def __getattr__(self, name):
+        try:
+            return self[int(name.removeprefix("upstream_rq_"))]
+        except ValueError:
+            raise AttributeError(name) from None

@@ -10,7 +10,9 @@ key (``exponent * 100 + mantissa``) so that it travels in msgpack as it is.
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import lru_cache, reduce
+from math import ceil, floor, log10
+from operator import add
 
 # Envoy's default Prometheus bounds (in milliseconds for ``*_rq_time``)
 BUCKETS = (0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000,
@@ -23,9 +25,50 @@ QUANTILES = (("P0", 0.0), ("P25", 0.25), ("P50", 0.5), ("P75", 0.75), ("P90", 0.
 ZERO_BIN = -10**9           # values <= 0; sorts below every other bin
 
 
+# Powers of ten as floats, for count_bins' fast path: ``value * 10 ** k`` multiplies by the float
+# nearest 10 ** k, so ``value * _POWERS[k]`` is the same float.
+_POWERS = tuple(float(10 ** k) for k in range(300))
+# count_bins' fast path answers when the scaled value is at least this far from an integer,
+# where rounding it to 9 decimals (which moves it by at most 5e-9 after the scaling) cannot
+# change the bin; nearer, it computes the bin the exact way
+_MARGIN = 1e-7
+
+
 def bin_of(value) -> int:
     """The bin ``(lower, upper]`` holding ``value``: upper-inclusive, so that a value equal to a
     bucket bound counts under that bound's ``le``, as Prometheus defines it."""
+    bins = {}
+    count_bins((value,), bins)
+    return next(iter(bins))
+
+
+def count_bins(values, bins) -> None:
+    """Count each of ``values`` in its bin in ``bins`` (``{bin: count}``). ``_exact_bin``
+    defines the bin; this is the same bin without ``round(…, 9)`` (a decimal conversion of
+    3,000 instructions) for every value not within ``_MARGIN`` of a bin edge."""
+    powers, exact, low, high = _POWERS, _exact_bin, _MARGIN, 1 - _MARGIN
+    for value in values:
+        if type(value) is float and 1e-290 < value < 1e300:
+            exponent = floor(log10(value))
+            if exponent >= 1:
+                scaled = value / powers[exponent - 1]
+            else:
+                scaled = value * powers[1 - exponent]
+            if scaled <= 10:
+                exponent, scaled = exponent - 1, scaled * 10
+            elif scaled > 100:
+                exponent, scaled = exponent + 1, scaled / 10
+            upper = ceil(scaled)
+            if low < upper - scaled < high:
+                key = exponent * 100 + upper - 1
+            else:
+                key = exact(value)
+        else:
+            key = exact(value)
+        bins[key] = bins.get(key, 0) + 1
+
+
+def _exact_bin(value) -> int:
     if value <= 0:
         return ZERO_BIN
     exponent = math.floor(math.log10(value))
@@ -57,10 +100,18 @@ def bin_edges(key: int) -> tuple[float, float]:
 class Recorder:
     """Worker side: counts per bin and the sum of the values since the last ``take``; with
     ``keep_samples``, also the values themselves (at most ``limit`` per take), for stats sinks
-    that send every value as Envoy's statsd sinks do."""
-    __slots__ = ("bins", "sum", "samples", "sample_limit", "samples_dropped")
+    that send every value as Envoy's statsd sinks do.
+
+    ``record(value)`` is the C ``append`` of the ``pending`` list, the cheapest call a request
+    can make: the values are binned (``fold``) when ``take`` or ``take_samples`` reads them, and
+    every second by the worker (process/worker.py), which bounds what it holds. The bins, the
+    sum (added in the order recorded) and the samples are what binning each value as it came
+    gave: the output is the same."""
+    __slots__ = ("pending", "record", "bins", "sum", "samples", "sample_limit", "samples_dropped")
 
     def __init__(self):
+        self.pending = []
+        self.record = self.pending.append
         self.bins = {}
         self.sum = 0.0
         self.samples = None
@@ -71,21 +122,25 @@ class Recorder:
         self.samples = []
         self.sample_limit = limit
 
-    def record(self, value):
-        key = bin_of(value)
-        bins = self.bins
-        bins[key] = bins.get(key, 0) + 1
-        self.sum += value
+    def fold(self):
+        """The pending values into the bins, the sum and the samples."""
+        pending = self.pending
+        if not pending:
+            return
+        self.pending = []
+        self.record = self.pending.append
+        count_bins(pending, self.bins)
+        self.sum = reduce(add, pending, self.sum)   # in order, one addition a value, as recorded
         samples = self.samples
         if samples is not None:
-            if len(samples) < self.sample_limit:
-                samples.append(value)
-            else:
-                self.samples_dropped += 1
+            room = self.sample_limit - len(samples)
+            samples.extend(pending[:room] if room > 0 else ())
+            self.samples_dropped += max(len(pending) - max(room, 0), 0)
 
     def take(self):
         """``(flat bins [key, count, key, count …], sum)`` recorded since the last take, or None
         if nothing was."""
+        self.fold()
         if not self.bins:
             return None
         flat = [item for pair in self.bins.items() for item in pair]
@@ -96,6 +151,7 @@ class Recorder:
 
     def take_samples(self):
         """``(values, dropped)`` since the last call, or None when there are none."""
+        self.fold()
         if not self.samples and not self.samples_dropped:
             return None
         taken = (self.samples, self.samples_dropped)

@@ -58,6 +58,12 @@ class StatsShipper:
         if self._keep_samples and recorder.samples is None:
             recorder.keep_samples(SAMPLES_PER_COLLECT)
 
+    def fold(self):
+        """Bin the values every histogram holds unbinned (stats/histogram.py's ``Recorder``):
+        the worker calls it every second, so that what it holds stays bounded."""
+        for _name, recorder, _declare in self._histograms:
+            recorder.fold()
+
     def add_cluster(self, cluster):
         """A cluster's stats, its ``upstream_rq_time`` and its hosts' figures."""
         self.add(f"cluster.{cluster.stat_name}.", cluster.stats)

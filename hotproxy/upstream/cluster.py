@@ -57,7 +57,7 @@ from collections import OrderedDict
 
 from ..runtime import get_integer
 from ..stats.breakers import ClusterBreakerStats
-from ..stats.counter_map import CounterMap
+from ..stats.counter_map import CodeCounts
 from ..stats.health import ClusterHealthStats
 from ..stats.histogram import Recorder
 from ..stats.lb import MaglevStats, RingHashStats
@@ -93,7 +93,7 @@ class Cluster:
         self.name = config.name
         self.stat_name = config.stat_name     # cluster.<stat_name>.* (alt_stat_name)
         self.stats = ClusterStats()
-        self.response_codes = CounterMap()      # upstream_rq_<code>, each with its first response
+        self.response_codes = CodeCounts()     # upstream_rq_<code>, each with its first response
         self.health_stats = ClusterHealthStats()
         self.health_checked = bool(config.health_checks)
         #: (ip, port) of the hosts the arbiter's checks found healthy; until it says, none is

@@ -13,7 +13,6 @@ from ..filters.health_check import FAILED_HEADER
 from ..headers import nominated_headers, strip_hop_by_hop
 from ..http1.codec import END, ResponseDecoder
 from ..http1.serialize import response_head
-from .local_failure_stats import count_code
 
 # How the response body is framed for the client.
 NONE, RAW, CHUNKED = "none", "raw", "chunked"
@@ -35,7 +34,7 @@ def downstream_head(router, stream, head, out, sent_at, head_only, conn, attempt
     cluster = stream.cluster
     host = stream.upstream.pool.host
     cluster.stats.upstream_rq_completed += 1
-    count_code(cluster, status)
+    cluster.response_codes[status] += 1
     if 200 <= status < 300:     # the common case, without count_status_class's lookups
         cluster.stats.upstream_rq_2xx += 1
         router.stats.downstream_rq_2xx += 1     # the connection manager's

@@ -5,23 +5,12 @@ request as Envoy creates them."""
 from __future__ import annotations
 
 
-_CODE_NAMES = {}
-
-
-def count_code(cluster, status):
-    """``upstream_rq_<status>`` of the cluster (the name made once per code)."""
-    name = _CODE_NAMES.get(status)
-    if name is None:
-        name = _CODE_NAMES[status] = f"upstream_rq_{status}"
-    cluster.response_codes.add(name)
-
-
 def charge_local_reply(cluster, status, flag=None):
     """A completed request of the cluster, in its status class and its code; no healthy host
     (``UH``) also counts ``upstream_cx_none_healthy``."""
     stats = cluster.stats
     stats.upstream_rq_completed += 1
     stats.upstream_rq_5xx += 1
-    count_code(cluster, status)
+    cluster.response_codes[status] += 1
     if flag == "UH":
         stats.upstream_cx_none_healthy += 1
