@@ -14,7 +14,7 @@ from .filters.api import CONTINUE, STOP, HttpFilter
 
 class FilterManager:
     __slots__ = ("stream", "filters", "decoding", "encoding", "replied_from", "body_passes",
-                 "enders")
+                 "enders", "router_frames")
 
     def __init__(self, stream, filters, decoded, encoded):
         """``filters``: the stream's filter objects in config order; ``decoded`` (headers sink,
@@ -23,48 +23,38 @@ class FilterManager:
         trailers sink (called with the stream and the trailers)."""
         self.stream = stream
         self.filters = filters
-        hooks = []
-        data_hooks = False
-        enders = None
-        for filter_ in filters:
-            cls = filter_.__class__
-            learnt = _HOOKS_OF.get(cls) or _learn_hooks(cls)
-            hooks.append(learnt)
-            if learnt[3] is not None or learnt[5] is not None:
-                data_hooks = True
-            if learnt[4] is not None:
-                if enders is None:
-                    enders = []
-                enders.append((learnt[4], filter_))
+        classes = tuple(map(type, filters))
+        hooks, encode_hooks, body_passes, ender_at = _PLANS.get(classes) or _plan(classes)
         #: (on_stream_end hook, filter) of the filters that have one; None: no filter has
-        self.enders = enders
-        # the two passes made inline, without __init__ calls: this runs once per stream
-        decoding = self.decoding = _Pass()
+        self.enders = None if ender_at is None else [(hooks[index][4], filters[index])
+                                                     for index in ender_at]
+        # the two passes made inline, without __init__ calls: this runs once per stream (what
+        # is the same for every pass of a direction is on its class)
+        decoding = self.decoding = _Decoding()
         decoding.stream = stream
         decoding.filters = filters
         decoding.hooks = hooks
-        decoding.headers_hook, decoding.data_hook = 0, 1
-        decoding.sink_headers, decoding.sink_data = decoded[0], decoded[1]
-        decoding.sink_trailers = None
-        decoding.decoding = True
-        decoding.start = 0
+        decoding.sink_headers, decoding.sink_data = decoded
         decoding.reached = -1
         decoding.ended = False
-        encoding = self.encoding = _Pass()
+        encoding = self.encoding = _Encoding()
         encoding.stream = stream
         encoding.filters = filters[::-1]
-        encoding.hooks = hooks[::-1]
-        encoding.headers_hook, encoding.data_hook = 2, 3
-        encoding.sink_headers, encoding.sink_data = encoded[0], encoded[1]
-        encoding.sink_trailers = encoded[2] if len(encoded) > 2 else None
-        encoding.decoding = False
+        encoding.hooks = encode_hooks
+        if len(encoded) > 2:
+            encoding.sink_headers, encoding.sink_data, encoding.sink_trailers = encoded
+        else:
+            encoding.sink_headers, encoding.sink_data = encoded
         encoding.start = 0
-        encoding.reached = -1
         encoding.ended = False
         #: no filter has an encode_data or encode_trailers hook: the response body goes
         #: straight to the sink unless a filter holds the response head
-        self.body_passes = not data_hooks
+        self.body_passes = body_passes
         self.replied_from = None
+        #: the response body needs no filter: its head, once through the encode_headers hooks,
+        #: may be framed and sent by whoever made it, as a stream without filters has it
+        #: (router/downstream_head.py). run_filters sets it where the sinks are HTTP/1.1's
+        self.router_frames = False
 
     def decode_headers(self, end_stream):
         self.decoding.headers_from(0, end_stream)
@@ -72,15 +62,38 @@ class FilterManager:
     def decode_data(self, data, end_stream):
         self.decoding.data_from(0, data, end_stream)
 
-    def encode_headers(self, end_stream):
+    def encode_headers(self, end_stream, to_sink=True):
         """The response head is ``stream.response``. A local reply sent while decoding passes
-        only the filters that saw the request (the one that replied included)."""
+        only the filters that saw the request (the one that replied included). Returns whether
+        every filter continued; without ``to_sink`` the head then stays with the caller, which
+        sends it, or hands it on with ``head_to_sink``."""
         encoding = self.encoding
         if self.replied_from is None:
             self.replied_from = self.decoding.reached
         skip = len(self.filters) - 1 - self.replied_from
         encoding.start = start = skip if skip > 0 else 0
-        encoding.headers_from(start, end_stream)
+        # encoding.headers_from, written out: this runs for every filtered response
+        stream = self.stream
+        filters, hooks = encoding.filters, encoding.hooks
+        for index in range(start, len(hooks)):
+            hook = hooks[index][2]
+            if hook is not None and hook(filters[index], stream, stream.response,
+                                         end_stream) is STOP:
+                encoding.held_at, encoding.headers_held = index, True
+                if end_stream:
+                    encoding.data_from(index, b"", True)
+                return False
+        if to_sink:
+            encoding.ended = end_stream
+            encoding.sink_headers(stream, end_stream)
+        return True
+
+    def head_to_sink(self, end_stream):
+        """The head that ``encode_headers(end_stream, to_sink=False)`` passed goes to the sink
+        after all."""
+        encoding = self.encoding
+        encoding.ended = end_stream
+        encoding.sink_headers(self.stream, end_stream)
 
     def encode_data(self, data, end_stream):
         encoding = self.encoding
@@ -139,14 +152,28 @@ def _learn_hooks(cls):
     return hooks
 
 
+#: the filters' classes of a stream, in order → (their hooks, the same in encoding order, whether
+#: the response body passes no filter, the indexes of the filters with on_stream_end or None):
+#: worked out once for each combination a stream may have (few: a factory's filter is of one
+#: class, or two)
+_PLANS = {}
+
+
+def _plan(classes):
+    hooks = tuple(_HOOKS_OF.get(cls) or _learn_hooks(cls) for cls in classes)
+    body_passes = all(learnt[3] is None and learnt[5] is None for learnt in hooks)
+    ender_at = tuple(index for index, learnt in enumerate(hooks) if learnt[4] is not None)
+    plan = _PLANS[classes] = (hooks, hooks[::-1], body_passes, ender_at or None)
+    return plan
+
+
 class _Pass:
     """One direction: the filters in the order they run, each with its hooks (``_HOOKS_OF``);
     ``headers_hook`` and ``data_hook`` index this direction's. While decoding, a hook may answer
     the request (``stream.replied``): the request then goes no further. While encoding, the
     reply itself is what passes."""
 
-    __slots__ = ("stream", "filters", "hooks", "headers_hook", "data_hook", "sink_headers",
-                 "sink_data", "sink_trailers", "decoding",
+    __slots__ = ("stream", "filters", "hooks", "sink_headers", "sink_data",
                  "start",       # the first filter this pass runs (a local reply skips some)
                  "reached",     # the last filter whose headers hook ran
                  "ended",       # the sink has the end of the stream
@@ -155,6 +182,7 @@ class _Pass:
     held_at = -1        # the filter holding this direction, -1: none
     headers_held = False
     held = ()           # data pieces held at ``held_at`` (a list once there are some)
+    sink_trailers = None    # set where the sink takes trailers (HTTP/2's)
 
     def headers_from(self, start, end_stream, settle_end=True):
         """The head goes on from filter ``start``; False when a filter stopped it (or replied)
@@ -243,3 +271,15 @@ class _Pass:
         if data or end_stream:
             self.ended = end_stream
             self.sink_data(stream, data, end_stream)
+
+
+class _Decoding(_Pass):
+    __slots__ = ()
+    headers_hook, data_hook = 0, 1
+    decoding = True
+
+
+class _Encoding(_Pass):
+    __slots__ = ()
+    headers_hook, data_hook = 2, 3
+    decoding = False

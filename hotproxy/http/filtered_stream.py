@@ -38,6 +38,8 @@ def run_filters(conn, stream, target, encoded=None):
         if made is not None:
             filters.append(made)
     manager = stream.filters = FilterManager(stream, filters, DECODED, encoded or _ENCODED)
+    if encoded is None and manager.body_passes:
+        manager.router_frames = True    # no body hook: the router frames the response
     try:    # guarded(), written out: this runs for every filtered stream
         manager.decoding.headers_from(0, not head.has_body)
     except OSError:

@@ -87,7 +87,9 @@ def downstream_head(router, stream, head, out, sent_at, head_only, conn, attempt
     if stream.close:
         headers.append((b"connection", b"close"))
     if stream.filters is not None:
-        return _to_filters(stream, status, head, headers, head_only)
+        headers = _through_filters(stream, status, head, headers, head_only, conn)
+        if headers is None:
+            return FILTERED
     if status in NO_BODY_STATUS or status < 200:
         framing = NONE
     elif head.content_length is not None:
@@ -101,13 +103,40 @@ def downstream_head(router, stream, head, out, sent_at, head_only, conn, attempt
     return framing
 
 
-def _to_filters(stream, status, head, headers, head_only):
-    """Hand the response head to the stream's encode filters, which frame it after them."""
-    stream.response = Response(status, headers)
+def _through_filters(stream, status, head, headers, head_only, conn):
+    """The response head through the stream's encode filters. Returns its header list when
+    this function's caller frames the body after all, as without filters: every filter
+    continued, none has a body hook (``router_frames``), and the head frames it as the filters'
+    sink would (filtered_stream.encode_head). Else None: the filters took the head, and frame
+    the response after them (FILTERED)."""
+    response = stream.response = Response(status, headers)
     no_body = (head_only or status in NO_BODY_STATUS or status < 200
                or head.content_length == b"0")
-    stream.filters.encode_headers(no_body)
-    return FILTERED
+    manager = stream.filters
+    if not manager.router_frames:
+        manager.encode_headers(no_body)
+        return None
+    if not manager.encode_headers(no_body, to_sink=False):
+        return None         # a filter holds the head
+    headers = response.headers
+    if response.status == status:
+        if status in NO_BODY_STATUS or status < 200:
+            return headers
+        length = head.content_length
+        if length is not None:
+            if (b"content-length", length) in headers:  # the body's length, as the filters left it
+                return headers
+        elif not head_only and not (stream.cluster.config.http1_enable_trailers
+                                    and conn.hcm.config.enable_trailers):
+            # chunk-framed, as the sink frames it, unless a filter gave it a length; the
+            # filtered response ends without the trailers the router would forward
+            for name, _ in headers:
+                if name == b"content-length":
+                    break
+            else:
+                return headers
+    manager.head_to_sink(no_body)
+    return None
 
 
 def set_server(headers, server_name):
