@@ -138,7 +138,10 @@ class RbacFilter(HttpFilter):
             info.set_metadata("envoy.common", "access_log_hint", outcome.policy is not None)
         if verdict.policy_counter is not None:
             factory.by_policy[0].add(verdict.policy_counter)
-        _write_metadata(info, verdict.metadata)
+        if info.dynamic_metadata is None:   # _write_metadata's first case, without the call
+            info.dynamic_metadata = {NAMESPACE: verdict.metadata.copy()}
+        else:
+            _write_metadata(info, verdict.metadata)
         if outcome.allowed:
             factory.stats.allowed += 1
             return CONTINUE
