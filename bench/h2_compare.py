@@ -15,6 +15,12 @@ figure moved by more than 10% between them.
     python bench/h2_compare.py --quick                          # 3 s points, one repetition
     python bench/h2_compare.py --settings 10x5 --upstreams h1 --bodies "12 B"
     python bench/h2_compare.py --targets envoy,hotproxy,hotproxy-base --baseline /tmp/base
+    python bench/h2_compare.py --fresh        # new proxies for each repetition
+
+A run in which a target completed no request is left out of the medians and named under the
+table (hotproxy on an h2 upstream stalls once abandoned streams used up the upstream connection's
+window: tests/integration/test_upstream_http2_window.py; ``--fresh`` keeps each repetition
+below that).
 """
 from __future__ import annotations
 
@@ -45,18 +51,12 @@ def setting(value):
 
 class H2Bench(Bench):
     def run(self):
-        nginx_port, nginx_h2_port, nginx = self.start_nginx()
-        groups = {}     # upstream kind (or DIRECT) -> its targets
-        if DIRECT in self.args.targets:
-            groups[DIRECT] = [Target(DIRECT, nginx_h2_port, nginx.pid)]
-        for kind in self.args.upstreams:
-            groups[kind] = self.proxies(UPSTREAMS[kind][0], upstream=nginx_port, upstream_h2=nginx_h2_port)
-        for targets in groups.values():
-            for target in targets:
-                for path in self.paths().values():
-                    h2load_run.warm(target, f"http://127.0.0.1:{target.port}{path}")
-        samples = {}
+        nginx = self.start_nginx()
+        groups, started, samples = None, len(self.processes), {}
         for rep in range(self.args.reps):
+            if groups is None or self.args.fresh:
+                self.stop_since(started)
+                groups = self.start_targets(*nginx)
             for conns, streams in self.args.settings:
                 for body, path in self.paths().items():
                     for kind, targets in groups.items():
@@ -68,6 +68,19 @@ class H2Bench(Bench):
                                   f"{result['rps']:8.0f} rps  p50 {result['p50']:6.2f}  p99 {result['p99']:6.2f} ms  "
                                   f"{result['cpu_us']:6.1f} us/req  {result['errors']} errors", file=sys.stderr)
         return groups, samples
+
+    def start_targets(self, nginx_port, nginx_h2_port, nginx):
+        """The proxies on each upstream protocol (and nginx itself), warmed; by upstream kind."""
+        groups = {}
+        if DIRECT in self.args.targets:
+            groups[DIRECT] = [Target(DIRECT, nginx_h2_port, nginx.pid)]
+        for kind in self.args.upstreams:
+            groups[kind] = self.proxies(UPSTREAMS[kind][0], upstream=nginx_port, upstream_h2=nginx_h2_port)
+        for targets in groups.values():
+            for target in targets:
+                for path in self.paths().values():
+                    h2load_run.warm(target, f"http://127.0.0.1:{target.port}{path}")
+        return groups
 
     def paths(self):
         return {body: BODY_PATHS[body] for body in self.args.bodies}
@@ -120,6 +133,9 @@ def parse_args(argv):
                         help="the proxies' upstream protocol: h1, h2 (default both)")
     parser.add_argument("--targets", type=comma_list(), default=[DIRECT, "envoy", "hotproxy"])
     parser.add_argument("--baseline", metavar="DIR", help="a hotproxy checkout for the hotproxy-base target")
+    parser.add_argument("--fresh", action="store_true",
+                        help="start the proxies afresh for each repetition (a hotproxy whose h2 upstream "
+                             "connection's window leaked stalls; tests/integration/test_upstream_http2_window.py)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory (configs, logs)")
     parser.add_argument("--quick", action="store_true", help="3 s points, one repetition")
     args = parser.parse_args(argv)
@@ -145,7 +161,8 @@ def main(argv=None):
         f"Command: `{command.strip()}`", f"Machine: {machine()}",
         f"Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {args.reps} interleaved repetitions of "
         f"{args.duration} s per point, medians; proxy on CPU {PROXY_CPU} (one worker), h2load and nginx on CPU "
-        f"{LOAD_CPU}; c × m: h2load connections × concurrent streams on each.", "",
+        f"{LOAD_CPU}; c × m: h2load connections × concurrent streams on each"
+        f"{'; the proxies started afresh for each repetition' if args.fresh else ''}.", "",
         table(groups, samples, args), "",
         *[f"- {note}" for note in notes(samples) + bench.notes]]) + "\n"
     print(text)

@@ -55,7 +55,8 @@ def run(target, url, conns, streams, duration, log_file, extra=()):
     seconds = float(finished.group(1)) / (1000 if finished.group(2) == "ms" else 1)
     times = latencies_ms(log_file)
     log_file.unlink(missing_ok=True)
-    return {"rps": succeeded / seconds, "p50": percentile(times, 0.50), "p99": percentile(times, 0.99),
+    # a run that completed nothing has no rate either: its stall is reported (stalled_note)
+    return {"rps": succeeded / seconds if succeeded else float("nan"), "p50": percentile(times, 0.50), "p99": percentile(times, 0.99),
             "cpu_us": cpu * 1e6 / succeeded if succeeded else float("nan"), "errors": failed + errored + timeout,
             "requests": succeeded}
 
