@@ -9,7 +9,7 @@ import pytest
 
 from h2_frames import DATA, END_STREAM, HEADERS, RST_STREAM, H2Client, data, rst_stream, window_update
 from h2_websocket_upstream import FLOOD, H2WebSocketUpstream
-from harness import http_listener, simple_routes, static_cluster, to_yaml
+from harness import http_listener, reload, rewrite, simple_routes, static_cluster, to_yaml
 
 websockets = pytest.importorskip("websockets")
 from websockets.frames import Frame, Opcode  # noqa: E402
@@ -493,3 +493,25 @@ def test_a_client_that_does_not_read_holds_the_upstream_back(peer_factory, h2_ws
         assert upstream.waiting == 0
     finally:
         client.close()
+
+
+def test_an_open_tunnel_stays_on_its_generation_across_a_reload(proxy_factory, h2_ws_upstream):
+    upstream = h2_ws_upstream()
+    proxy = proxy_factory(config(upstream.port), extra_args=["--concurrency", "1"])
+    client = open_http1(proxy.port("listen"))
+    try:
+        client.send(Frame(Opcode.TEXT, b"before"))
+        assert next_frame(client).data == b"before"
+        rewrite(proxy, config(upstream.port).replace('"ingress_http"', '"ingress_http_b"'))
+        reload(proxy, 1)
+        for n in range(5):
+            client.send(Frame(Opcode.TEXT, b"after %d" % n))
+            assert next_frame(client).data == b"after %d" % n
+    finally:
+        client.close()
+    fresh = open_http1(proxy.port("listen"))
+    try:
+        fresh.send(Frame(Opcode.TEXT, b"new"))
+        assert next_frame(fresh).data == b"new"
+    finally:
+        fresh.close()
