@@ -52,9 +52,6 @@ REJECTED = [
              ""),
     Rejected({f"{ROUTE_CONFIG}.max_direct_response_body_size_bytes": -1},
              f"{ROUTE_CONFIG}.max_direct_response_body_size_bytes", ""),
-    Rejected({f"{ROUTE}.route.max_stream_duration": {"max_stream_duration": "5s"}},
-             f"{ROUTE}.route.max_stream_duration.max_stream_duration",
-             "a limit is not supported by hotproxy yet"),
 ]
 
 
