@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from .fields import Fields, Node
 
-MAX_STREAM_DURATION = Fields("max_stream_duration grpc_timeout_header_max grpc_timeout_header_offset")
+MAX_STREAM_DURATION = Fields(
+    "max_stream_duration grpc_timeout_header_max grpc_timeout_header_offset")
 
 
 @dataclass(frozen=True)
@@ -26,5 +27,6 @@ def max_stream_duration(node: Node) -> MaxStreamDuration | None:
     m = node.message(MAX_STREAM_DURATION)
     if m is None:
         return None
-    return MaxStreamDuration(m.duration("max_stream_duration"), m.duration("grpc_timeout_header_max"),
+    return MaxStreamDuration(m.duration("max_stream_duration"),
+                             m.duration("grpc_timeout_header_max"),
                              m.duration("grpc_timeout_header_offset"))

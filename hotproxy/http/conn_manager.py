@@ -44,7 +44,8 @@ class HttpConnectionManager:
         self.rq_time = Recorder()  # downstream_rq_time, ms
         self.route_table = RouteTable(config.route_config)
         #: max_stream_duration's timers (stream_duration.py): None unless it or a route sets one
-        self.stream_limits = stream_limits(config.max_stream_duration, config.route_config, deadlines)
+        self.stream_limits = stream_limits(config.max_stream_duration, config.route_config,
+                                           deadlines)
         self.cluster_manager = cluster_manager
         self.server_name = config.server_name.encode()
         self.use_remote_address = config.use_remote_address

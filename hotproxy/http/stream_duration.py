@@ -7,8 +7,8 @@ request's ``grpc-timeout`` (capped, 0 no cap; less ``grpc_timeout_header_offset`
 (Envoy's ActiveStream::refreshDurationTimeout); such a route also rewrites a gRPC request's
 grpc-timeout to the limit it set, or removes it where the route lifts the connection manager's.
 
-When the limit passes (ActiveStream::onStreamMaxDurationReached), ``downstream_rq_max_duration_reached``
-counts it and the access log says ``max_duration_timeout``, with no response flag; a stream whose
+When the limit passes (ActiveStream::onStreamMaxDurationReached),
+``downstream_rq_max_duration_reached`` counts it and the access log says ``max_duration_timeout``, with no response flag; a stream whose
 response has not started is answered ``downstream duration timeout``, 504 once its request was
 whole, 408 while it still arrives (gRPC: DEADLINE_EXCEEDED in a trailers-only response); one
 whose response has started is reset (HTTP/2: RST_STREAM INTERNAL_ERROR; HTTP/1.1: the
@@ -38,7 +38,7 @@ class StreamDurationReached(BaseException):
 def limit_ms(route, headers, hcm_limit_ms):
     """The stream's limit in milliseconds (0: it has passed), None for none. ``route`` is its
     CompiledRoute (None: no route), ``hcm_limit_ms`` the connection manager's (0: none)."""
-    limits = route.config.route.max_stream_duration if route is not None and route.kind is ROUTE else None
+    limits = _route_limits(route)
     if limits is None:
         return hcm_limit_ms or None
     sent = grpc_timeout_ms(header_value(headers, b"grpc-timeout"))
@@ -52,6 +52,13 @@ def limit_ms(route, headers, hcm_limit_ms):
     if ms and offset:
         ms = ms - offset if offset < ms else 0
     return ms
+
+
+def _route_limits(route):
+    """The route's MaxStreamDuration, None when it has none (or is no route to a cluster)."""
+    if route is None or route.kind is not ROUTE:
+        return None
+    return route.config.route.max_stream_duration
 
 
 def tell_grpc_upstream(headers, ms, hcm_limit_ms):
@@ -82,8 +89,7 @@ class StreamLimits:
         route = stream.route
         headers = stream.head.headers
         ms = limit_ms(route, headers, self.hcm_limit_ms)
-        if (route is not None and route.kind is ROUTE and route.config.route.max_stream_duration is not None
-                and is_grpc(headers)):
+        if _route_limits(route) is not None and is_grpc(headers):
             tell_grpc_upstream(headers, ms, self.hcm_limit_ms)
         timer = self.timers.get(owner)
         if ms is None:

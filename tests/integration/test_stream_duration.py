@@ -163,7 +163,8 @@ def test_a_grpc_timeout_sets_the_limit_and_is_rewritten(peer_factory, tmp_path, 
         kept = client.request("POST", "/echo", GRPC + [("grpc-timeout", "6S")], body=b"\0\0\0\0\0")
     finally:
         client.close()
-    assert (lengthened.status, lengthened.body, lengthened.header(b"grpc-status")) == (200, b"slept", None)
+    assert (lengthened.status, lengthened.body) == (200, b"slept")
+    assert lengthened.header(b"grpc-status") is None
     assert dict(json.loads(told.body)["headers"])["grpc-timeout"] == "500m"
     # a route without max_stream_duration leaves grpc-timeout as the client sent it
     assert dict(json.loads(kept.body)["headers"])["grpc-timeout"] == "6S"

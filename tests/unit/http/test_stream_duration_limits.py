@@ -18,7 +18,8 @@ def route(limits=None):
 
 
 def grpc(timeout=None):
-    return [(b"content-type", b"application/grpc")] + ([(b"grpc-timeout", timeout)] if timeout else [])
+    sent = [(b"grpc-timeout", timeout)] if timeout else []
+    return [(b"content-type", b"application/grpc"), *sent]
 
 
 @pytest.mark.parametrize("limits, headers, hcm_ms, expected", [
