@@ -13,8 +13,8 @@ from .filters.api import CONTINUE, STOP, HttpFilter
 
 
 class FilterManager:
-    __slots__ = ("stream", "filters", "decoding", "encoding", "replied_from", "body_passes",
-                 "enders", "router_frames")
+    __slots__ = ("stream", "filters", "decoding", "_encoding", "_encoded", "_encode_hooks",
+                 "replied_from", "body_passes", "enders", "router_frames")
 
     def __init__(self, stream, filters, decoded, encoded):
         """``filters``: the stream's filter objects in config order; ``decoded`` (headers sink,
@@ -28,8 +28,9 @@ class FilterManager:
         #: (on_stream_end hook, filter) of the filters that have one; None: no filter has
         self.enders = None if ender_at is None else [(hooks[index][4], filters[index])
                                                      for index in ender_at]
-        # the two passes made inline, without __init__ calls: this runs once per stream (what
-        # is the same for every pass of a direction is on its class)
+        # the decoding pass made inline, without an __init__ call: this runs once per stream
+        # (what is the same for every pass of a direction is on its class); the encoding one
+        # when the response needs it (``encoding``)
         decoding = self.decoding = _Decoding()
         decoding.stream = stream
         decoding.filters = filters
@@ -37,16 +38,9 @@ class FilterManager:
         decoding.sink_headers, decoding.sink_data = decoded
         decoding.reached = -1
         decoding.ended = False
-        encoding = self.encoding = _Encoding()
-        encoding.stream = stream
-        encoding.filters = filters[::-1]
-        encoding.hooks = encode_hooks
-        if len(encoded) > 2:
-            encoding.sink_headers, encoding.sink_data, encoding.sink_trailers = encoded
-        else:
-            encoding.sink_headers, encoding.sink_data = encoded
-        encoding.start = 0
-        encoding.ended = False
+        self._encoding = None
+        self._encoded = encoded
+        self._encode_hooks = encode_hooks
         #: no filter has an encode_data or encode_trailers hook: the response body goes
         #: straight to the sink unless a filter holds the response head
         self.body_passes = body_passes
@@ -55,6 +49,26 @@ class FilterManager:
         #: may be framed and sent by whoever made it, as a stream without filters has it
         #: (router/downstream_head.py). run_filters sets it where the sinks are HTTP/1.1's
         self.router_frames = False
+
+    @property
+    def encoding(self):
+        """The response's pass. A response that the router frames (``router_frames``) never
+        needs one: its head passes the encode_headers hooks in ``encode_headers``."""
+        return self._encoding or self._encode_pass()
+
+    def _encode_pass(self):
+        encoding = self._encoding = _Encoding()
+        encoding.stream = self.stream
+        encoding.filters = self.filters[::-1]
+        encoding.hooks = self._encode_hooks
+        encoded = self._encoded
+        if len(encoded) > 2:
+            encoding.sink_headers, encoding.sink_data, encoding.sink_trailers = encoded
+        else:
+            encoding.sink_headers, encoding.sink_data = encoded
+        encoding.start = 0
+        encoding.ended = False
+        return encoding
 
     def decode_headers(self, end_stream):
         self.decoding.headers_from(0, end_stream)
@@ -67,23 +81,29 @@ class FilterManager:
         only the filters that saw the request (the one that replied included). Returns whether
         every filter continued; without ``to_sink`` the head then stays with the caller, which
         sends it, or hands it on with ``head_to_sink``."""
-        encoding = self.encoding
         if self.replied_from is None:
             self.replied_from = self.decoding.reached
-        skip = len(self.filters) - 1 - self.replied_from
-        encoding.start = start = skip if skip > 0 else 0
-        # encoding.headers_from, written out: this runs for every filtered response
+        filters = self.filters
+        last = len(filters) - 1
+        skip = last - self.replied_from
+        start = skip if skip > 0 else 0
+        # the encoding pass's headers_from, written out (the pass is made only when it holds or
+        # sinks): this runs for every filtered response
         stream = self.stream
-        filters, hooks = encoding.filters, encoding.hooks
+        hooks = self._encode_hooks
         for index in range(start, len(hooks)):
             hook = hooks[index][2]
-            if hook is not None and hook(filters[index], stream, stream.response,
+            if hook is not None and hook(filters[last - index], stream, stream.response,
                                          end_stream) is STOP:
+                encoding = self._encoding or self._encode_pass()
+                encoding.start = start
                 encoding.held_at, encoding.headers_held = index, True
                 if end_stream:
                     encoding.data_from(index, b"", True)
                 return False
         if to_sink:
+            encoding = self._encoding or self._encode_pass()
+            encoding.start = start
             encoding.ended = end_stream
             encoding.sink_headers(stream, end_stream)
         return True
@@ -91,12 +111,14 @@ class FilterManager:
     def head_to_sink(self, end_stream):
         """The head that ``encode_headers(end_stream, to_sink=False)`` passed goes to the sink
         after all."""
-        encoding = self.encoding
+        encoding = self._encoding or self._encode_pass()
+        skip = len(self.filters) - 1 - self.replied_from
+        encoding.start = skip if skip > 0 else 0
         encoding.ended = end_stream
         encoding.sink_headers(self.stream, end_stream)
 
     def encode_data(self, data, end_stream):
-        encoding = self.encoding
+        encoding = self._encoding or self._encode_pass()
         if self.body_passes and encoding.held_at < 0:
             if data or end_stream:
                 encoding.ended = end_stream
@@ -110,7 +132,7 @@ class FilterManager:
         which goes on through the filters after it (gRPC-Web puts trailers in the body so).
         Where a filter holds the body, or the sink takes no trailers (HTTP/1.1), the response
         just ends: the trailers are dropped, as Envoy drops them without enable_trailers."""
-        encoding = self.encoding
+        encoding = self._encoding or self._encode_pass()
         stream = self.stream
         filters, hooks = encoding.filters, encoding.hooks
         for index in range(encoding.start, len(hooks)):
