@@ -8,6 +8,7 @@ The access log says max_duration_timeout with no response flag; the stat counts 
 The upstreams are slow by whole seconds against the half-second limit: what is asserted is which
 answer comes, never how long it took."""
 import json
+import threading
 import time
 
 import pytest
@@ -169,3 +170,35 @@ def test_a_grpc_timeout_sets_the_limit_and_is_rewritten(peer_factory, tmp_path, 
     # a route without max_stream_duration leaves grpc-timeout as the client sent it
     assert dict(json.loads(kept.body)["headers"])["grpc-timeout"] == "6S"
     assert peer.counter(STAT) == 0
+
+
+def test_a_websocket_is_cut_at_the_limit(peer_factory):
+    """An upgraded stream is a stream whose response started: at the limit the connection goes
+    (Envoy resets the stream), and the stat counts it."""
+    websockets = pytest.importorskip("websockets")
+    from websockets.sync.client import connect
+    from websockets.sync.server import serve
+
+    def echo(ws):
+        for message in ws:
+            ws.send(message)
+    server = serve(echo, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        routes = simple_routes({"match": {"prefix": "/"}, "route": {"cluster": "ws"}})
+        listener = http_listener("http", "listen", routes, stat_prefix="duration", hcm_extra={
+            "upgrade_configs": [{"upgrade_type": "websocket"}],
+            "common_http_protocol_options": {"max_stream_duration": "0.5s"}})
+        peer = peer_factory(to_yaml({"admin": ADMIN, "static_resources": {
+            "listeners": [listener],
+            "clusters": [static_cluster("ws", server.socket.getsockname()[1])]}}))
+        with connect(f"ws://127.0.0.1:{peer.port('listen')}/chat") as ws:
+            ws.send("before")
+            assert ws.recv(timeout=5) == "before"
+            time.sleep(1.5)
+            with pytest.raises(websockets.exceptions.ConnectionClosed):
+                ws.send("after")
+                ws.recv(timeout=5)
+        assert peer.counter(STAT) == 1
+    finally:
+        server.shutdown()
