@@ -12,7 +12,10 @@ import time
 import pytest
 
 from h2_client import H2Client
-from test_upstream_http2 import BIG, config, get, h2_upstream  # noqa: F401 (a fixture)
+import test_upstream_http2
+from test_upstream_http2 import BIG, config, get
+
+h2_upstream = test_upstream_http2.h2_upstream     # the fixture, for this module's test
 
 #: h2 clients that leave with STREAMS responses of 1 MiB each in flight, ROUNDS times: more than
 #: the 24 MiB window both proxies give an upstream connection
@@ -33,7 +36,7 @@ def abandon_big_responses(port, round_):
         client.close()
 
 
-def test_clients_leaving_mid_response_do_not_use_up_the_upstream_window(peer_factory, h2_upstream,  # noqa: F811
+def test_clients_leaving_mid_response_do_not_use_up_the_upstream_window(peer_factory, h2_upstream,
                                                                        request):
     server = h2_upstream()
     peer = peer_factory(config(server.port))
