@@ -218,3 +218,13 @@ def test_a_spliced_body_is_never_read_into_the_worker(proxied, client_factory, t
     # the request and 256 KiB of the response with their heads
     assert spliced >= 2 * (4 * MIB - 64 * 1024 - 256 * 1024)
     assert read_bytes < 64 * 1024 + 256 * 1024 + 16 * 1024
+
+
+def test_a_spliced_response_to_a_closing_request_ends_with_the_close(proxied, client_factory):
+    client = client_factory(proxied.port("listen"))
+    client.send(b"GET /pattern/%d HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n" % MIB)
+    with pytest.raises(EOFError):
+        while True:
+            client._fill()
+    head, body = client.buffer.split(b"\r\n\r\n", 1)
+    assert b"connection: close" in head.lower() and body == PATTERN[:MIB]

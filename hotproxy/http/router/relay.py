@@ -25,7 +25,9 @@ from .downstream_head import response_decoder as _response_decoder
 from .retry import UpstreamReset
 from .spliced_body import response_rest, response_spliceable
 
-_RECV_SIZE = 256 * 1024  # a 64 KiB body and its head arrive in one read
+#: A 64 KiB body and its head arrive in one read: such a body is relayed from this buffer, not
+#: spliced (a first read of the head alone, to splice the rest, did not pay: docs/benchmarks.md).
+_RECV_SIZE = 256 * 1024
 #: A Content-Length body with at least this much left bypasses the parser (see _pass_through).
 _PASS_THROUGH_MIN = 16384
 #: Bytes relayed before a busy exchange yields to other greenlets (fairness).

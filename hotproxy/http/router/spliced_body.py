@@ -5,7 +5,8 @@ Only where nothing in between looks at them: both connections plain TCP (HTTP/1.
 sides), no HTTP filter on the stream, no retry replay or mirror keeping a copy of the request
 body, a Content-Length framing (no chunks, no trailers), and at least ``SPLICE_MIN`` bytes left
 after what was read with the head (those went first, through Python). Below it, two splices and
-their waits cost more than a recv and a send of bytes already in user space (docs/benchmarks.md).
+their waits cost as much as a recv and a send of bytes already in user space, and save no copy
+worth it (bench/splice_threshold.py; docs/benchmarks.md).
 
 The access log's byte counts are kept per piece moved, so an exchange cut short counts exactly
 what went through. A piece waiting in the pipe for its destination counts as the stream's
@@ -73,8 +74,7 @@ def request_spliceable(router, stream, conn):
     upstream = stream.upstream
     return (splice.AVAILABLE and stream.filters is None and upstream is not None
             and upstream.__class__ is not H2Request and not upstream.tls
-            and conn.tls is None and conn.protocol == "HTTP/1.1"
-            and stream not in router.replays and stream not in router.mirroring)
+            and conn.tls is None and stream not in router.replays and stream not in router.mirroring)
 
 
 def request_rest(stream, conn):
