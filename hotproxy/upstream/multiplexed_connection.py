@@ -112,15 +112,18 @@ class Connection:
     def finished(self, request):
         if request.stream_id is None:
             self.reserved -= 1
-        elif self.requests.pop(request.stream_id, None) is not None and not request.complete:
-            if not self.closed:
+        elif self.requests.pop(request.stream_id, None) is not None and not self.closed and (
+                not request.complete or request.inbox):
+            if not request.complete:
                 self.codec.reset(request.stream_id, CANCEL)
                 if self.http1:
                     self.goaway = True      # an HTTP/1.1 exchange cut short: nothing more on it
-                try:
-                    self.flush()
-                except OSError:
-                    self.close()
+            if request.inbox:
+                self._acknowledge_unread(request)
+            try:
+                self.flush()
+            except OSError:
+                self.close()
         if not self.requests and not self.reserved:
             self.idle_since = time.monotonic()
             if self.goaway:
@@ -129,6 +132,16 @@ class Connection:
                 # the reader waits without a timeout while streams are open: it starts the
                 # idle one now
                 self.sock.hub.cancel_wait(self.sock._read_event, _BecameIdle(), False)
+
+    def _acknowledge_unread(self, request):
+        """The data its reader read for a stream ended early that nobody will relay still counts
+        against the connection's window: handed back, or each such stream shrinks it for good
+        (RFC 9113 6.9). What arrives after the reset is handed back by ``_dispatch``."""
+        data_kind = self.events.ResponseData
+        for event in request.inbox:
+            if event.__class__ is data_kind and event.flow_length:
+                self.codec.acknowledge(request.stream_id, event.flow_length)
+        request.inbox.clear()
 
     def _read(self):
         try:

@@ -9,8 +9,6 @@ h2load runs of 100 streams at 64 KiB (each timed run ends with its streams in fl
 still answered each new request's HEADERS on the upstream connection, but no DATA."""
 import time
 
-import pytest
-
 from h2_client import H2Client
 import test_upstream_http2
 from test_upstream_http2 import BIG, config, get
@@ -36,14 +34,9 @@ def abandon_big_responses(port, round_):
         client.close()
 
 
-def test_clients_leaving_mid_response_do_not_use_up_the_upstream_window(peer_factory, h2_upstream,
-                                                                       request):
+def test_clients_leaving_mid_response_do_not_use_up_the_upstream_window(peer_factory, h2_upstream):
     server = h2_upstream()
     peer = peer_factory(config(server.port))
-    if peer.kind == "hotproxy":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "hotproxy never gives an abandoned upstream h2 stream's data back to the connection's "
-            "window: round 3 gets no response")))
     port = peer.port("listen")
     for round_ in range(ROUNDS):
         abandon_big_responses(port, round_)

@@ -285,7 +285,11 @@ def relay(router, stream, conn, state, route_deadline, idle):
             if end:
                 _end_body(stream, conn, framing)
         elif kind is ev.ResponseData:
-            _relay_data(stream, conn, framing, event.data, end)
+            try:
+                _relay_data(stream, conn, framing, event.data, end)
+            except BaseException:
+                request.inbox.appendleft(event)     # not relayed: the pool hands it back
+                raise
             request.consumed(event.flow_length)
         elif kind is ev.ResponseTrailers:
             _relay_trailers(stream, conn, framing, event.headers)
