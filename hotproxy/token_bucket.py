@@ -68,13 +68,6 @@ class LocalCells:
     def total(self):
         return self.value
 
-    def add(self, delta):
-        self.value += delta
-
-    def raise_to(self, floor):
-        """Called right after ``total()`` came out under ``floor``."""
-        self.value = floor
-
     def take(self, cost, floor, now):
         """Add ``cost`` to ``T``, raised to ``floor`` first; past ``now``, take it back: whether
         the token was there."""
