@@ -36,9 +36,11 @@ _RECV_SIZE = 65536
 _scratch = bytearray(_RECV_SIZE)
 _scratch_view = memoryview(_scratch)
 
-#: ``send`` encrypts at most this much plain text per call (the caller loops), so that one call's
-#: records stay a bounded copy.
-_MAX_SEND = 256 * 1024
+#: ``send`` encrypts at most this much plain text per call (the caller loops): a 64 KiB body with
+#: its head. OpenSSL's memory BIO never shrinks: the outgoing one keeps 4/3 of the largest batch
+#: of records it held (up to ~93 KB), the incoming one 4/3 of the most bytes it held at once (up
+#: to ~87 KB, after large uploads), for the connection's life.
+_MAX_SEND = 68 * 1024
 
 
 class BioTlsSocket(SSLSocket):

@@ -1,6 +1,8 @@
-"""The TLS socket that carries a connection's bytes: gevent's ``SSLSocket`` with a shorter path for
-``recv``, ``recv_into`` and ``send``, the three calls of the request path, and OpenSSL's read-ahead
-on downstream connections.
+"""The TLS sockets that carry a connection's bytes, chosen per context by ``configure``: downstream,
+bio_socket.BioTlsSocket by default; upstream (and downstream with ``HOTPROXY_TLS_DATA_PATH=lean``)
+this module's TlsDataSocket: gevent's ``SSLSocket`` with a shorter path for ``recv``, ``recv_into``
+and ``send``, the three calls of the request path, and OpenSSL's read-ahead on downstream
+connections.
 
 What it saves per keep-alive request (bench/tls_syscalls.py, bench/callgrind_tls.py,
 docs/benchmarks.md):
@@ -88,12 +90,13 @@ class TlsDataSocket(SSLSocket):
                 raise
 
 
-#: ``HOTPROXY_TLS_DATA_PATH`` in hotproxy's environment chooses the downstream TLS socket: ``lean``
-#: (TlsDataSocket with read-ahead), ``bio`` (bio_socket.BioTlsSocket: OpenSSL on memory buffers,
-#: one ``send`` per response), ``gevent`` (gevent's own ``SSLSocket`` and OpenSSL's defaults, for
-#: comparison or if the others are suspected; upstream connections too).
+#: ``HOTPROXY_TLS_DATA_PATH`` in hotproxy's environment chooses the downstream TLS socket: ``bio``
+#: (the default: bio_socket.BioTlsSocket, OpenSSL on memory buffers, a response's records in one
+#: ``send``, a handshake's flights in one write each), ``lean`` (TlsDataSocket with read-ahead),
+#: ``gevent`` (gevent's own ``SSLSocket`` and OpenSSL's defaults, upstream connections too). The
+#: figures that chose the default are in docs/benchmarks.md ("TLS on memory BIOs").
 DATA_PATH_ENV = "HOTPROXY_TLS_DATA_PATH"
-DEFAULT = "lean"
+DEFAULT = "bio"
 
 
 def mode() -> str:

@@ -17,6 +17,12 @@ pytestmark = pytest.mark.skipif(not openssl.available, reason="no ctypes access 
 _SSL_CTRL_GET_READ_AHEAD = 40
 
 
+@pytest.fixture(autouse=True)
+def lean_mode(monkeypatch):
+    """TlsDataSocket is the ``lean`` data path's socket (test_tls_bio_socket.py tests ``bio``)."""
+    monkeypatch.setenv(data_socket.DATA_PATH_ENV, "lean")
+
+
 @pytest.fixture(scope="module")
 def issued(tmp_path_factory):
     return CA().issue("server", dns=["server.example.com"]).write(tmp_path_factory.mktemp("tls"), "server")
