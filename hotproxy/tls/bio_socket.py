@@ -49,6 +49,7 @@ class BioTlsSocket(SSLSocket):
         self._incoming = MemoryBIO()
         self._outgoing = MemoryBIO()
         self._peer_closed = False
+        self._flushing = False
         # owner: the _contextawaresock, which gevent's SNI callback wrapper expects to receive
         return self.context._wrap_bio(self._incoming, self._outgoing, server_side, self.server_hostname,
                                       owner=self._sock, session=session)
@@ -175,20 +176,31 @@ class BioTlsSocket(SSLSocket):
             sent += self.send(view[sent:])
 
     def _flush(self):
-        """Write everything the outgoing buffer holds, waiting while the socket's buffer is full."""
-        data = self._outgoing.read()
-        sock = self._sock
-        sent, total = 0, len(data)
-        view = data
-        while True:
-            try:
-                sent += sock.send(view)
-            except BlockingIOError:
-                self._wait(self._write_event, timeout_exc=_WRITE_TIMEOUT)
-                continue
-            if sent >= total:
-                return
-            view = memoryview(data)[sent:]
+        """Write everything the outgoing buffer holds, waiting while the socket's buffer is full.
+        One greenlet at a time: another that finds a flush under way (a writer, or a reader that
+        made OpenSSL answer something) leaves its records in the buffer for that flush to send
+        after the bytes it holds, so records never interleave on the wire."""
+        if self._flushing:
+            return
+        self._flushing = True
+        try:
+            outgoing = self._outgoing
+            sock = self._sock
+            while outgoing.pending:
+                data = outgoing.read()
+                sent, total = 0, len(data)
+                view = data
+                while True:
+                    try:
+                        sent += sock.send(view)
+                    except BlockingIOError:
+                        self._wait(self._write_event, timeout_exc=_WRITE_TIMEOUT)
+                        continue
+                    if sent >= total:
+                        break
+                    view = memoryview(data)[sent:]
+        finally:
+            self._flushing = False
 
     def _flush_quietly(self):
         try:

@@ -321,3 +321,19 @@ def test_shutdown_drops_tls_and_reads_the_plain_socket_after(issued):
     client.raw.close()
     with gevent.Timeout(5):
         assert tls.recv(1024) == b""
+
+
+def test_two_writers_at_once_never_interleave_records(issued):
+    """A writer blocked on a full socket holds part of its records; another greenlet's records
+    must go after them, not into the middle (the client would fail to decrypt)."""
+    tls, client = connected(issued)
+    big = bytes(range(256)) * 8192   # 2 MiB: the socketpair fills, the first writer waits
+    first = gevent.spawn(tls.sendall, big)
+    gevent.sleep(0.05)
+    second = gevent.spawn(tls.sendall, b"second writer")
+    gevent.sleep(0.05)
+    received = client.receive(len(big) + len(b"second writer"))
+    first.get(timeout=5)
+    second.get(timeout=5)
+    assert sorted(received) == sorted(big + b"second writer")
+    assert received.replace(b"second writer", b"", 1) == big
