@@ -61,8 +61,10 @@ def wait_for_port(port, timeout=15):
     raise RuntimeError(f"nothing accepts on port {port}")
 
 
-def http_get(port, path):
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+def http_get(port, path, timeout=60):
+    """The status of one GET. The wait is long: a proxy's listener accepts before its worker is
+    ready, and on a loaded machine a worker takes seconds to start."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
         s.sendall(f"GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n".encode())
         data = b""
         while chunk := s.recv(65536):

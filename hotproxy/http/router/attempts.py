@@ -1,4 +1,4 @@
-"""One attempt of a retrying route as the response relay sees it (router.Router._relay_with):
+"""One attempt of a retrying route as the response relay sees it (relay._relay_with):
 its timing, and its say on the response head before any byte goes downstream. Shared by the
 attempt loops of retrying.py and hedging.py."""
 from __future__ import annotations
@@ -16,7 +16,7 @@ class RetryAttempt(Exception):
 
 
 class Attempt:
-    """One attempt's view for the relay (router.Router._relay_with): when it was sent, its
+    """One attempt's view for the relay (relay._relay_with): when it was sent, its
     deadline (the sooner of the route's and the per-try one), its idle timeout, and ``on_head``."""
 
     __slots__ = ("router", "state", "sent_at", "deadline", "idle", "count_in_response")
