@@ -20,7 +20,6 @@ DETAILS_BY_FLAG = {
     "UC": "upstream_reset_before_response_started{connection_termination}",
     "UO": "upstream_reset_before_response_started{overflow}",
     "UT": "response_timeout",
-    "DT": "max_duration_timeout",
     "UPE": "upstream_reset_before_response_started{protocol_error}",
 }
 
