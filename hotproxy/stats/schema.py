@@ -62,6 +62,7 @@ ClusterStats = stat_set("ClusterStats", (
     "upstream_rq_retry_overflow", "upstream_rq_retry_limit_exceeded",
     "upstream_rq_retry_backoff_exponential", "upstream_rq_retry_backoff_ratelimited",
     "upstream_rq_per_try_timeout", "upstream_rq_per_try_idle_timeout", "retry_or_shadow_abandoned",
+    "upstream_rq_tx_reset", "upstream_rq_rx_reset",
     "upstream_rq_pending_total", "upstream_rq_pending_overflow",
     "upstream_rq_1xx", "upstream_rq_2xx", "upstream_rq_3xx", "upstream_rq_4xx", "upstream_rq_5xx",
     # Envoy counts every status code; hotproxy the two its router answers for a cluster itself

@@ -16,8 +16,8 @@ from .connect import ConnectFailure
 from .http2_request import StreamEnded
 
 RECV_SIZE = 256 * 1024
-REFUSED_STREAM, CANCEL = 0x7, 0x8
-PROTOCOL_ERROR = 0x1
+REFUSED_STREAM, CONNECT_ERROR = 0x7, 0xa
+PROTOCOL_ERROR, INTERNAL_ERROR = 0x1, 0x2
 
 
 class _BecameIdle(Exception):
@@ -115,9 +115,13 @@ class Connection:
         elif self.requests.pop(request.stream_id, None) is not None and not self.closed and (
                 not request.complete or request.inbox):
             if not request.complete:
-                self.codec.reset(request.stream_id, CANCEL)
+                # Envoy 1.40 resets a stream it abandons (its client left, a timeout) with
+                # INTERNAL_ERROR, as the tunnels do
+                self.codec.reset(request.stream_id, INTERNAL_ERROR)
                 if self.http1:
                     self.goaway = True      # an HTTP/1.1 exchange cut short: nothing more on it
+                else:
+                    self.pool.stats.upstream_rq_tx_reset += 1
             if request.inbox:
                 self._acknowledge_unread(request)
             try:
@@ -200,6 +204,7 @@ class Connection:
                 if request is not None:
                     request.complete = True     # over on the wire: nothing to reset
                     request.end(_reset_reason(event, ev))
+                    _count_reset(self.pool.stats, event, ev)
             elif kind is ev.GoAwayReceived:
                 self.goaway = True
                 self.pool._wake()
@@ -245,6 +250,15 @@ def _alpn(sock):
     """The protocol ALPN settled on for a TLS connection (None: plain text, or none chosen)."""
     selected = getattr(sock, "selected_alpn_protocol", None)
     return selected() if selected is not None else None
+
+
+def _count_reset(stats, event, ev):
+    """As Envoy's pool counts a stream's end: a reset it received (not one refusing the stream,
+    nor CONNECT_ERROR), or its codec's own reset of a malformed response."""
+    if event.__class__ is ev.StreamError:
+        stats.upstream_rq_tx_reset += 1
+    elif event.error_code != REFUSED_STREAM and event.error_code != CONNECT_ERROR:
+        stats.upstream_rq_rx_reset += 1
 
 
 def _reset_reason(event, ev):

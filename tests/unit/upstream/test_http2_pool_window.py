@@ -4,6 +4,7 @@ the peer sent before it saw the reset, still count against the connection's wind
 6.9), so they are handed back; else each abandoned stream shrinks the window for good and the
 connection ends up unable to carry any response body."""
 import gevent
+import h2.events
 import pytest
 from gevent import socket
 
@@ -30,7 +31,7 @@ def pool(monkeypatch):
     def fake_connect(host, stats, timeout, transport=None, options=None, bind=None):
         stats.upstream_cx_total += 1
         ours, theirs = socket.socketpair()
-        peers.append(Peer(theirs, 100))
+        peers.append(RecordingPeer(theirs, 100))
         stats.upstream_cx_active += 1
         return ours
 
@@ -122,3 +123,39 @@ def test_a_stream_ended_by_its_peer_hands_back_what_was_not_relayed(pool):
                 gevent.sleep(0.01)
         pool.release(request, False)
     assert a_body_still_arrives(pool)
+
+
+class RecordingPeer(Peer):
+    """Records the RST_STREAM codes it receives."""
+
+    def __init__(self, sock, max_streams):
+        self.resets = []
+        super().__init__(sock, max_streams)
+
+    def _read(self):
+        while True:
+            data = self.sock.recv(65536)
+            if not data:
+                return
+            for event in self.conn.receive_data(data):
+                if isinstance(event, h2.events.StreamReset):
+                    self.resets.append(event.error_code)
+            self.sock.sendall(self.conn.data_to_send())
+
+
+def test_an_abandoned_stream_is_reset_with_internal_error_and_counted_as_envoy_does(pool):
+    request, peer = opened(pool)
+    pool.release(request, False)        # its client left before the response
+    gevent.sleep(0.05)
+    assert peer.resets == [0x2]         # INTERNAL_ERROR, as Envoy 1.40 sends it
+    assert pool.stats.upstream_rq_tx_reset == 1 and pool.stats.upstream_rq_rx_reset == 0
+    refused, peer = opened(pool)
+    peer.reset(refused.stream_id, 0x7)  # REFUSED_STREAM: not counted as a reset, as in Envoy
+    gevent.sleep(0.05)
+    pool.release(refused, False)
+    reset, peer = opened(pool)
+    peer.reset(reset.stream_id, 0x2)
+    gevent.sleep(0.05)
+    pool.release(reset, False)
+    assert pool.stats.upstream_rq_tx_reset == 1 and pool.stats.upstream_rq_rx_reset == 1
+    assert peer.resets == [0x2]         # nothing sent for the streams its peer reset
