@@ -37,10 +37,13 @@ _scratch = bytearray(_RECV_SIZE)
 _scratch_view = memoryview(_scratch)
 
 #: ``send`` encrypts at most this much plain text per call (the caller loops): a 64 KiB body with
-#: its head. OpenSSL's memory BIO never shrinks: the outgoing one keeps 4/3 of the largest batch
-#: of records it held (up to ~93 KB), the incoming one 4/3 of the most bytes it held at once (up
-#: to ~87 KB, after large uploads), for the connection's life.
+#: its head.
 _MAX_SEND = 68 * 1024
+#: OpenSSL's memory BIO never gives back what it grew to, for the connection's life. So plain text
+#: is encrypted a record's worth at a time and each batch of records taken out of the outgoing
+#: buffer at once (all of them still go out in one ``sendmsg``), and the incoming buffer is fed at
+#: most this much at once: neither holds more than about one record, whatever the body sizes.
+_SLICE = 16384 + 256
 
 
 class BioTlsSocket(SSLSocket):
@@ -50,6 +53,8 @@ class BioTlsSocket(SSLSocket):
         self._outgoing = MemoryBIO()
         self._peer_closed = False
         self._flushing = False
+        self._queued = []      # records taken from the outgoing buffer, not yet sent, in order
+        self._unfed = b""      # bytes read from the socket, not yet given to the incoming buffer
         # owner: the _contextawaresock, which gevent's SNI callback wrapper expects to receive
         return self.context._wrap_bio(self._incoming, self._outgoing, server_side, self.server_hostname,
                                       owner=self._sock, session=session)
@@ -97,7 +102,9 @@ class BioTlsSocket(SSLSocket):
         """Bytes readable without waiting for the socket: OpenSSL's decrypted bytes, plus (as a
         count of encrypted bytes) what the incoming buffer holds."""
         sslobj = self._sslobj
-        return sslobj.pending() + self._incoming.pending if sslobj is not None else 0
+        if sslobj is None:
+            return 0
+        return sslobj.pending() + self._incoming.pending + len(self._unfed)
 
     def _read(self, nbytes, buffer):
         incoming = self._incoming
@@ -128,7 +135,11 @@ class BioTlsSocket(SSLSocket):
             self._fill(_READ_TIMEOUT)
 
     def _fill(self, timeout_exc):
-        """One read of the socket into the incoming buffer (its EOF, at the end)."""
+        """One read of the socket into the incoming buffer (its EOF, at the end); first, bytes
+        an earlier read left over."""
+        if self._unfed:
+            self._feed(self._unfed)
+            return
         sock = self._sock
         while True:
             try:
@@ -140,9 +151,20 @@ class BioTlsSocket(SSLSocket):
                 count = 0   # as OpenSSL on the socket reports it: an EOF without close_notify
                 break
         if count:
-            self._incoming.write(_scratch_view[:count])
+            self._feed(_scratch_view[:count])
         else:
             self._incoming.write_eof()
+
+    def _feed(self, data):
+        """Give the incoming buffer a slice of ``data`` (a memoryview); keep the rest for the next
+        time it runs dry, copied once out of the shared scratch buffer."""
+        if len(data) <= _SLICE:
+            self._incoming.write(data)
+            self._unfed = b""
+        else:
+            self._incoming.write(data[:_SLICE])
+            rest = data[_SLICE:]
+            self._unfed = memoryview(bytes(rest)) if rest.obj is _scratch else rest
 
     # writing
 
@@ -150,15 +172,19 @@ class BioTlsSocket(SSLSocket):
         sslobj = self._sslobj
         if sslobj is None or flags:
             return SSLSocket.send(self, data, flags, timeout)
-        if len(data) > _MAX_SEND:
-            data = memoryview(data)[:_MAX_SEND]
-        while True:
+        end = min(len(data), _MAX_SEND)
+        if end > _SLICE:
+            data = memoryview(data)
+        outgoing, queued = self._outgoing, self._queued
+        count = 0
+        while count < end:
             try:
-                count = sslobj.write(data)
-                break
+                count += sslobj.write(data if end <= _SLICE else data[count:min(count + _SLICE, end)])
             except SSLWantReadError:   # TLS 1.2: a handshake message must be read first
                 self._flush()
                 self._fill(_WRITE_TIMEOUT)
+                continue
+            queued.append(outgoing.read())
         self._flush()
         return count
 
@@ -176,35 +202,42 @@ class BioTlsSocket(SSLSocket):
             sent += self.send(view[sent:])
 
     def _flush(self):
-        """Write everything the outgoing buffer holds, waiting while the socket's buffer is full.
-        One greenlet at a time: another that finds a flush under way (a writer, or a reader that
-        made OpenSSL answer something) leaves its records in the buffer for that flush to send
-        after the bytes it holds, so records never interleave on the wire."""
+        """Send the queued records and what the outgoing buffer holds, waiting while the socket's
+        buffer is full. One greenlet at a time: another that finds a flush under way (a writer, or
+        a reader that made OpenSSL answer something) leaves its records queued or in the buffer
+        for that flush to send after the bytes it holds, so records never interleave on the wire.
+        Whatever is in the buffer is newer than what is queued (a writer queues its records as
+        soon as OpenSSL wrote them), so it goes last."""
         if self._flushing:
             return
         self._flushing = True
         try:
-            outgoing = self._outgoing
+            outgoing, queued = self._outgoing, self._queued
             sock = self._sock
-            while outgoing.pending:
-                data = outgoing.read()
-                sent, total = 0, len(data)
-                view = data
-                while True:
+            while queued or outgoing.pending:
+                if outgoing.pending:
+                    queued.append(outgoing.read())
+                buffers = [records for records in queued if records]
+                queued.clear()
+                while buffers:
                     try:
-                        sent += sock.send(view)
+                        sent = sock.sendmsg(buffers)
                     except BlockingIOError:
                         self._wait(self._write_event, timeout_exc=_WRITE_TIMEOUT)
                         continue
-                    if sent >= total:
-                        break
-                    view = memoryview(data)[sent:]
+                    while sent:
+                        first = len(buffers[0])
+                        if sent < first:
+                            buffers[0] = memoryview(buffers[0])[sent:]
+                            break
+                        sent -= first
+                        del buffers[0]
         finally:
             self._flushing = False
 
     def _flush_quietly(self):
         try:
-            if self._outgoing.pending:
+            if self._outgoing.pending or self._queued:
                 self._flush()
         except (OSError, SSLError):
             pass

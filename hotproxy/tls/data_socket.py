@@ -1,8 +1,8 @@
-"""The TLS sockets that carry a connection's bytes, chosen per context by ``configure``: downstream,
-bio_socket.BioTlsSocket by default; upstream (and downstream with ``HOTPROXY_TLS_DATA_PATH=lean``)
-this module's TlsDataSocket: gevent's ``SSLSocket`` with a shorter path for ``recv``, ``recv_into``
-and ``send``, the three calls of the request path, and OpenSSL's read-ahead on downstream
-connections.
+"""The TLS sockets that carry a connection's bytes, chosen per context by ``configure``: this
+module's TlsDataSocket by default (downstream and upstream), bio_socket.BioTlsSocket downstream
+with ``HOTPROXY_TLS_DATA_PATH=bio``. TlsDataSocket is gevent's ``SSLSocket`` with a shorter path
+for ``recv``, ``recv_into`` and ``send``, the three calls of the request path, and OpenSSL's
+read-ahead on downstream connections.
 
 What it saves per keep-alive request (bench/tls_syscalls.py, bench/callgrind_tls.py,
 docs/benchmarks.md):
@@ -90,13 +90,15 @@ class TlsDataSocket(SSLSocket):
                 raise
 
 
-#: ``HOTPROXY_TLS_DATA_PATH`` in hotproxy's environment chooses the downstream TLS socket: ``bio``
-#: (the default: bio_socket.BioTlsSocket, OpenSSL on memory buffers, a response's records in one
-#: ``send``, a handshake's flights in one write each), ``lean`` (TlsDataSocket with read-ahead),
-#: ``gevent`` (gevent's own ``SSLSocket`` and OpenSSL's defaults, upstream connections too). The
-#: figures that chose the default are in docs/benchmarks.md ("TLS on memory BIOs").
+#: ``HOTPROXY_TLS_DATA_PATH`` in hotproxy's environment chooses the downstream TLS socket: ``lean``
+#: (the default: TlsDataSocket with read-ahead), ``bio`` (bio_socket.BioTlsSocket, OpenSSL on memory
+#: buffers: a response's records in one ``send``, a handshake's flights in one write each, about
+#: 13% less CPU per handshake and per 64 KiB response, but about 40 KB more held by every idle
+#: connection that once carried a large body), ``gevent`` (gevent's own ``SSLSocket`` and
+#: OpenSSL's defaults, upstream connections too). The figures are in docs/benchmarks.md ("TLS on
+#: memory BIOs").
 DATA_PATH_ENV = "HOTPROXY_TLS_DATA_PATH"
-DEFAULT = "bio"
+DEFAULT = "lean"
 
 
 def mode() -> str:

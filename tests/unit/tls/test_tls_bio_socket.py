@@ -3,6 +3,7 @@ over a real socketpair: what it must keep of the socket it replaces (bytes in or
 close_notify, alerts, post-handshake messages, the accessors the rest of hotproxy reads) and what
 it is for (a response's records in one write)."""
 import ctypes
+import gc
 import ssl
 
 import gevent
@@ -125,14 +126,50 @@ def test_upstream_contexts_keep_the_data_socket_in_bio_mode(issued):
 def test_a_64k_response_goes_out_in_one_socket_write(issued, monkeypatch):
     tls, client = connected(issued)
     writes = []
-    real_send = gevent_ssl._contextawaresock.send
+    real_send, real_sendmsg = gevent_ssl._contextawaresock.send, gevent_ssl._contextawaresock.sendmsg
     monkeypatch.setattr(gevent_ssl._contextawaresock, "send",
                         lambda sock, data, *rest: writes.append(len(data)) or real_send(sock, data, *rest))
+    monkeypatch.setattr(gevent_ssl._contextawaresock, "sendmsg",
+                        lambda sock, buffers, *rest: writes.append(sum(map(len, buffers)))
+                        or real_sendmsg(sock, buffers, *rest))
     body = bytes(range(256)) * 256   # 64 KiB: five TLS records
     reader = gevent.spawn(client.receive, len(body))
     assert tls.send(body) == len(body)
     assert reader.get(timeout=5) == body
     assert len(writes) == 1 and writes[0] > len(body)
+
+
+def rss_kib():
+    """The process's resident memory, after the C heap gave back what is free."""
+    gc.collect()
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * 4
+
+
+def test_large_bodies_leave_no_large_buffers_behind(issued):
+    """OpenSSL's memory buffers keep what they grew to for the connection's life: 64 KiB each way
+    must leave about a record's worth in each buffer of an idle connection (~40 KiB in all; fed
+    and drained whole, they kept ~130 KiB)."""
+    pairs = [connected(issued) for _ in range(150)]
+    body = bytes(range(256)) * 256
+    before = rss_kib()
+    servers = []
+    while pairs:
+        tls, client = pairs.pop()
+        reader = gevent.spawn(client.receive, len(body))
+        tls.sendall(body)
+        assert reader.get(timeout=5) == body
+        client.send(*[body[i:i + 16384] for i in range(0, len(body), 16384)])
+        got = b""
+        while len(got) < len(body):
+            got += tls.recv(65536)
+        assert got == body
+        client.raw.close()    # the peer and its own buffers go; the server side stays, idle
+        servers.append(tls)
+    del tls, client, reader
+    grown = (rss_kib() - before) / len(servers)
+    assert grown < 64, f"{grown:.0f} KiB more per connection"
 
 
 def test_pipelined_records_come_from_the_buffer_without_waiting_for_the_socket(issued):
