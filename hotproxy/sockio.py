@@ -24,7 +24,7 @@ def send_parts(sock, parts):
     if len(parts) == 1:
         send_all(sock, parts[0])
         return len(parts[0])
-    total = sum(len(part) for part in parts)
+    total = sum(map(len, parts))
     if total < _GATHER_MIN:  # joining a few small pieces costs less than building an iovec
         send_all(sock, b"".join(parts))
         return total
