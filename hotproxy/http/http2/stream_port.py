@@ -14,6 +14,7 @@ from collections import deque
 from socket import timeout as SocketTimeout
 
 from gevent.event import Event
+from greenlet import greenlet as RawGreenlet
 
 from ...deadlines import NEVER
 from ..control import CloseConnection
@@ -155,10 +156,18 @@ class StreamPort:
         return inbox.popleft()
 
     def abort(self, reason):
-        """The client reset the stream (or the connection ended): the greenlet stops."""
+        """The client reset the stream (or the connection ended): the greenlet stops. One that
+        has not started never runs: the stream leaves its connection here, and the greenlet
+        ends as cancelled (an expected end, not a failure for the hub to print)."""
         self.ended = True
-        if self.greenlet is not None:
-            self.greenlet.kill(StreamAborted(reason), block=False)
+        greenlet = self.greenlet
+        if greenlet is None:
+            return
+        if RawGreenlet.__bool__(greenlet):      # running (the gevent Greenlet's bool: spawned)
+            greenlet.kill(StreamAborted(reason), block=False)
+        elif not greenlet.dead:
+            greenlet.kill(block=False)
+            self.connection.stream_done(self)
 
     # the exchange
 
