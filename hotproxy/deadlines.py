@@ -45,3 +45,12 @@ class Deadlines:
         """Expire every watched item whose deadline is at or before ``now``."""
         for item in [item for item in self._watched if item.deadline <= now]:
             item.expire()
+
+
+def sooner_of(deadline, now, idle):
+    """The sooner of ``deadline`` and an idle timeout of ``idle`` seconds (0: none) from ``now``."""
+    if idle:
+        idle_deadline = now + idle
+        if idle_deadline < deadline:
+            return idle_deadline
+    return deadline

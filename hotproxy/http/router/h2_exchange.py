@@ -20,7 +20,7 @@ from socket import timeout as SocketTimeout
 
 import gevent
 
-from ...deadlines import NEVER
+from ...deadlines import NEVER, sooner_of
 from ...errors import ProtocolError
 from ...upstream.connect import ConnectFailure
 from ...upstream.http2_pool import Http2Pools, StreamEnded
@@ -262,7 +262,7 @@ def relay(router, stream, conn, state, route_deadline, idle):
     request = stream.upstream
     head_only = stream.head.method == b"HEAD"
     sent_at = time.monotonic()
-    conn.set_deadline(_deadline(route_deadline, sent_at, idle))
+    conn.set_deadline(sooner_of(route_deadline, sent_at, idle))
     framing = None
     while True:
         event = request.next_event()
@@ -298,7 +298,7 @@ def relay(router, stream, conn, state, route_deadline, idle):
             stream.cluster.rq_time.record((time.monotonic() - sent_at) * 1000)
             router._release(stream, True)
             return True
-        conn.set_deadline(_deadline(route_deadline, time.monotonic(), idle))
+        conn.set_deadline(sooner_of(route_deadline, time.monotonic(), idle))
 
 
 def _relay_data(stream, conn, framing, data, end):
@@ -377,19 +377,9 @@ def _request_headers(method, target, headers, cluster):
                 regular.append((b"te", b"trailers"))
             continue
         regular.append(item)
-    scheme = b"https" if cluster.transports.uses_tls else b"http"
-    return [(b":method", method), (b":scheme", scheme), (b":authority", authority),
+    return [(b":method", method), (b":scheme", _scheme(cluster)), (b":authority", authority),
             (b":path", target), *regular]
 
 
 def _scheme(cluster):
     return b"https" if cluster.transports.uses_tls else b"http"
-
-
-def _deadline(route_deadline, now, idle):
-    if idle:
-        idle_deadline = now + idle
-        if idle_deadline < route_deadline:
-            return idle_deadline
-    return route_deadline
-

@@ -13,7 +13,7 @@ from socket import timeout as SocketTimeout
 
 import gevent
 
-from ...deadlines import NEVER
+from ...deadlines import NEVER, sooner_of
 from ...errors import ProtocolError
 from ...sockio import send_all
 from ..http1.codec import END
@@ -73,7 +73,7 @@ def _relay_with(router, buffer, stream, conn, attempt=None):
     received_any = False
     # Our request was just sent: the response cannot be here yet, so wait before reading
     # (TLS: a record may already wait inside OpenSSL, and its recv waits by itself).
-    conn.set_deadline(_deadline(route_deadline, sent_at, idle))
+    conn.set_deadline(sooner_of(route_deadline, sent_at, idle))
     if not upstream.tls:
         usock._wait(usock._read_event)
     while True:
@@ -168,7 +168,7 @@ def _relay_with(router, buffer, stream, conn, attempt=None):
         if since_yield >= _YIELD_EVERY:  # an upstream that always has bytes ready (fairness)
             since_yield = 0
             gevent.sleep(0)
-        conn.set_deadline(_deadline(route_deadline, time.monotonic(), idle))
+        conn.set_deadline(sooner_of(route_deadline, time.monotonic(), idle))
         if not done and (bypassed or (framing is _RAW and expected - stream.info.bytes_sent >= _PASS_THROUGH_MIN)):
             # The rest of a Content-Length body goes straight from one socket to the other
             # through a reusable buffer: no parser copy, no new bytes object per read.
@@ -198,8 +198,8 @@ def _last_chunk(stream, conn, response):
 
 def _end_filtered(stream, held, response):
     """The end of a response the filters take: its trailers go through their
-    encode_trailers hooks where the cluster decodes them (an HTTP/2 client gets them; the
-    HTTP/1.1 sink ends the body without)."""
+    encode_trailers hooks where the cluster decodes them, and on to the client where its codec
+    sends them (filtered_stream.encode_trailers, HTTP/2's sink)."""
     filters = stream.filters
     trailers = trailers_of(response) if stream.cluster.config.http1_enable_trailers else None
     if trailers is None:
@@ -212,7 +212,7 @@ def _end_filtered(stream, held, response):
 def _pass_through(view, stream, conn, remaining, route_deadline, idle):
     if response_spliceable(conn, stream.upstream, remaining):
         return response_rest(stream, conn, remaining, lambda: conn.set_deadline(
-            _deadline(route_deadline, time.monotonic(), idle)))
+            sooner_of(route_deadline, time.monotonic(), idle)))
     usock = stream.upstream.sock
     send_body = conn.send_body
     relayed = 0
@@ -229,14 +229,4 @@ def _pass_through(view, stream, conn, remaining, route_deadline, idle):
         if relayed >= _YIELD_EVERY:
             relayed = 0
             gevent.sleep(0)
-        conn.set_deadline(_deadline(route_deadline, time.monotonic(), idle))
-
-
-def _deadline(route_deadline, now, idle):
-    """The sooner of the route's deadline and the stream idle timeout from ``now``."""
-    if idle:
-        idle_deadline = now + idle
-        if idle_deadline < route_deadline:
-            return idle_deadline
-    return route_deadline
-
+        conn.set_deadline(sooner_of(route_deadline, time.monotonic(), idle))
