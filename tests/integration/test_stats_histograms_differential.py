@@ -72,10 +72,19 @@ def wait_for_count(peer, name, expected):
 
 
 def wait_for_merged_histograms(peer):
+    """Until both histograms hold every request: Envoy merges each histogram on its own flush, so
+    one may show all values while the other still misses the last."""
     deadline = time.monotonic() + 10
-    while "No recorded values" in admin(peer, "/stats?filter=ingress_http.downstream_rq_time$"):
+    while not all(_merged_count(admin(peer, "/stats/prometheus"), family) == REQUESTS
+                  for family in ("envoy_cluster_upstream_rq_time", "envoy_http_downstream_rq_time")):
         assert time.monotonic() < deadline, f"{peer.kind}: histograms never merged"
         time.sleep(0.1)
+
+
+def _merged_count(text, family):
+    counts = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+              if line.startswith(family + "_count{") and "admin" not in line]
+    return max(counts, default=0)
 
 
 def admin(peer, path):
