@@ -10,6 +10,7 @@ STOP); what reaches it while it holds is buffered there, and released when it co
 from __future__ import annotations
 
 from .filters.api import CONTINUE, STOP, HttpFilter
+from .http1.heads import trailers_of
 
 
 class FilterManager:
@@ -74,7 +75,40 @@ class FilterManager:
         self.decoding.headers_from(0, end_stream)
 
     def decode_data(self, data, end_stream):
+        if end_stream and not data and self._decode_trailers():
+            return
         self.decoding.data_from(0, data, end_stream)
+
+    def _decode_trailers(self):
+        """The request's end, when it ended with trailers its client's codec decoded (HTTP/2
+        always; HTTP/1.1 with the connection manager's enable_trailers, as Envoy's codec decodes
+        them): they pass each filter's decode_trailers hook in order (edited in place; nothing
+        follows them, so STOP continues), then the router, which sends them where the cluster
+        enables them (router/trailers.request_end). A filter that holds the body is released
+        first, with the end of the stream. False when there are none: the body just ends."""
+        stream = self.stream
+        head = stream.head
+        trailers = trailers_of(head)
+        if trailers is None or (head.version != "2"
+                                and not stream.connection.hcm.config.enable_trailers):
+            return False
+        decoding = self.decoding
+        if decoding.held_at >= 0:
+            decoding.data_from(0, b"", True)
+            if stream.replied:
+                return True
+        filters = self.filters
+        hooks = decoding.hooks
+        for index in range(len(hooks)):
+            hook = hooks[index][6]
+            if hook is not None:
+                hook(filters[index], stream, trailers)
+                if stream.replied:
+                    return True
+        if not decoding.ended:
+            decoding.ended = True
+            decoding.sink_data(stream, b"", True)
+        return True
 
     def encode_headers(self, end_stream, to_sink=True):
         """The response head is ``stream.response``. A local reply sent while decoding passes
@@ -130,8 +164,9 @@ class FilterManager:
         """The response ends with ``trailers`` (a header list). Each filter's encode_trailers
         hook may edit them in place, or return bytes: the body's last piece instead of trailers,
         which goes on through the filters after it (gRPC-Web puts trailers in the body so).
-        Where a filter holds the body, or the sink takes no trailers (HTTP/1.1), the response
-        just ends: the trailers are dropped, as Envoy drops them without enable_trailers."""
+        The sink sends them where its codec does (HTTP/2; HTTP/1.1 chunked, with the connection
+        manager's enable_trailers: filtered_stream.encode_trailers). Where a filter holds the
+        body, the response just ends without them."""
         encoding = self._encoding or self._encode_pass()
         stream = self.stream
         filters, hooks = encoding.filters, encoding.hooks
@@ -160,11 +195,12 @@ class FilterManager:
 
 
 #: filter class → its (decode_headers, decode_data, encode_headers, encode_data, on_stream_end,
-#: encode_trailers) functions, None for each it keeps from HttpFilter (which continues): learnt
-#: once a class, so a stream pays neither a lookup nor a call for a hook its filter does not have
+#: encode_trailers, decode_trailers) functions, None for each it keeps from HttpFilter (which
+#: continues): learnt once a class, so a stream pays neither a lookup nor a call for a hook its
+#: filter does not have
 _HOOKS_OF = {}
 _HOOK_NAMES = ("decode_headers", "decode_data", "encode_headers", "encode_data", "on_stream_end",
-               "encode_trailers")
+               "encode_trailers", "decode_trailers")
 
 
 def _learn_hooks(cls):
@@ -204,7 +240,7 @@ class _Pass:
     held_at = -1        # the filter holding this direction, -1: none
     headers_held = False
     held = ()           # data pieces held at ``held_at`` (a list once there are some)
-    sink_trailers = None    # set where the sink takes trailers (HTTP/2's)
+    sink_trailers = None    # set where the sink takes trailers
 
     def headers_from(self, start, end_stream, settle_end=True):
         """The head goes on from filter ``start``; False when a filter stopped it (or replied)

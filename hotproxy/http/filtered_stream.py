@@ -12,7 +12,7 @@ from .control import CONTROL
 from .date import http_date
 from .filter_chain import FilterManager
 from .filters.api import Response, header_value
-from .http1.serialize import LAST_CHUNK, chunk, response_head
+from .http1.serialize import LAST_CHUNK, chunk, last_chunk, response_head
 from .request_headers import forwarded_headers
 from .router.terminal import CONTINUE, route_request
 
@@ -163,5 +163,18 @@ def encode_body(stream, data, end_stream):
             send_parts(stream.connection.sock, parts)
 
 
+def encode_trailers(stream, trailers):
+    """The response's trailers left the filters: a chunked body ends with them where the
+    connection manager enables them (Envoy's HTTP/1.1 codec encodes them only then), else
+    without."""
+    if stream.framing is not _CHUNKED or not stream.connection.hcm.config.enable_trailers:
+        return encode_body(stream, b"", True)
+    end = last_chunk(trailers)
+    if stream.head_bytes is not None:
+        end = stream.head_bytes + end
+        stream.head_bytes = None
+    send_all(stream.connection.sock, end)
+
+
 DECODED = (_decoded_headers, _decoded_data)
-_ENCODED = (encode_head, encode_body)
+_ENCODED = (encode_head, encode_body, encode_trailers)

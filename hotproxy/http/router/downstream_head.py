@@ -85,9 +85,13 @@ def downstream_head(router, stream, head, out, sent_at, head_only, conn, attempt
     if stream.health_check_failed:
         headers.append(FAILED_HEADER)
     if stream.close:
+        if stream.head.upgrade is not None or stream.head.method == b"CONNECT":
+            # a refused upgrade (or CONNECT): Envoy adds the service time only once the
+            # downstream request ended, which a tunnel's never does (upgrade.py closes)
+            _drop_service_time(headers)
         headers.append((b"connection", b"close"))
     if stream.filters is not None:
-        headers = _through_filters(stream, status, head, headers, head_only, conn)
+        headers = _through_filters(stream, status, head, headers, head_only)
         if headers is None:
             return FILTERED
     if status in NO_BODY_STATUS or status < 200:
@@ -103,7 +107,7 @@ def downstream_head(router, stream, head, out, sent_at, head_only, conn, attempt
     return framing
 
 
-def _through_filters(stream, status, head, headers, head_only, conn):
+def _through_filters(stream, status, head, headers, head_only):
     """The response head through the stream's encode filters. Returns its header list when
     this function's caller frames the body after all, as without filters: every filter
     continued, none has a body hook (``router_frames``), and the head frames it as the filters'
@@ -126,10 +130,9 @@ def _through_filters(stream, status, head, headers, head_only, conn):
         if length is not None:
             if (b"content-length", length) in headers:  # the body's length, as the filters left it
                 return headers
-        elif not head_only and not (stream.cluster.config.http1_enable_trailers
-                                    and conn.hcm.config.enable_trailers):
-            # chunk-framed, as the sink frames it, unless a filter gave it a length; the
-            # filtered response ends without the trailers the router would forward
+        elif not head_only:
+            # chunk-framed, as the sink frames it, unless a filter gave it a length; no filter
+            # has an encode_trailers hook, so the router forwards the trailers as without filters
             for name, _ in headers:
                 if name == b"content-length":
                     break
@@ -137,6 +140,13 @@ def _through_filters(stream, status, head, headers, head_only, conn):
                 return headers
     manager.head_to_sink(no_body)
     return None
+
+
+def _drop_service_time(headers):
+    for index, item in enumerate(headers):
+        if item[0] == b"x-envoy-upstream-service-time":
+            del headers[index]
+            return
 
 
 def set_server(headers, server_name):

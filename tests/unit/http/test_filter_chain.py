@@ -8,6 +8,7 @@ class Stream:
     def __init__(self):
         self.replied = False
         self.response = None
+        self.head = None    # a request without trailers
 
 
 class Recorder(HttpFilter):
