@@ -7,6 +7,7 @@ import textwrap
 
 import pytest
 
+from h2_client import H2Client, H2Response
 from harness import admin_stats, http_listener, simple_routes, static_cluster, to_yaml
 from raw_upstream import RecordingUpstream
 from test_http1_trailers import ADMIN, OPTIONS, REQUEST, exchange
@@ -112,5 +113,28 @@ def test_a_filters_trailer_hooks_edit_them_on_the_way(proxy_factory, tmp_path, t
         else:   # neither codec decoded them: no hook ran, the bodies end bare
             assert sent_up.endswith(b"3\r\nabc\r\n0\r\n\r\n")
             assert received.endswith(b"5\r\nhello\r\n0\r\n\r\n")
+
+        # an HTTP/2 client's trailers pass the decode_trailers hook whatever the connection
+        # manager's option (HTTP/2 always carries them); the cluster's decides what goes up
+        client = H2Client(proxy.port("listen"))
+        try:
+            conn = client.conn
+            stream_id = conn.get_next_available_stream_id()
+            conn.send_headers(stream_id, [(b":method", b"POST"), (b":scheme", b"http"),
+                                          (b":authority", b"x"), (b":path", b"/"), (b"te", b"trailers")])
+            conn.send_data(stream_id, b"abc")
+            conn.send_headers(stream_id, [(b"x-req-t", b"1")], end_stream=True)
+            client.responses[stream_id] = H2Response()
+            client._flush()
+            response = client.response(stream_id)
+        finally:
+            client.close()
+        sent_up = upstream.requests[-1].raw
+        assert response.status == 200 and response.body == b"hello"
+        if trailers:
+            assert sent_up.endswith(b"0\r\nx-req-t: 1\r\nx-seen-up: 1\r\n\r\n")
+            assert response.trailers == [(b"grpc-status", b"0"), (b"x-seen-down", b"1")]
+        else:
+            assert sent_up.endswith(b"3\r\nabc\r\n0\r\n\r\n") and response.trailers == []
     finally:
         upstream.close()
