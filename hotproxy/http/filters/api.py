@@ -20,10 +20,12 @@ reverse order. Each hook runs in the connection's greenlet, so a filter may bloc
   this filter buffered before it (``b""`` drops it all);
 - ``stream.send_local_reply(...)``'s result: the request is answered here and goes no further.
 
-``encode_trailers(stream, trailers)`` sees a response's trailers (HTTP/2, gRPC): edit the list in
-place and CONTINUE, or return bytes to end the body with them instead of trailers (the filters
-after it see them as the last data). ``decode_trailers`` is not called yet: request trailers end
-the request (an HTTP/1.1 upstream gets none).
+``encode_trailers(stream, trailers)`` sees a response's trailers (HTTP/2, gRPC; HTTP/1.1 where
+the cluster's enable_trailers decodes them): edit the list in place and CONTINUE, or return bytes
+to end the body with them instead of trailers (the filters after it see them as the last data).
+``decode_trailers(stream, trailers)`` sees a request's (HTTP/2; HTTP/1.1 with the connection
+manager's enable_trailers), after its last data piece: edit the list in place; they end the
+request, so nothing is held there.
 
 An exception out of a hook is logged and answered as a 500 local reply that closes the
 connection (a reset once the response has started); it never ends the worker. The Python filter
