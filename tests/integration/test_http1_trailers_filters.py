@@ -1,8 +1,10 @@
 """HTTP/1.1 trailers (``enable_trailers``) through HTTP filters besides the router, hotproxy and
 Envoy 1.40 on one config: a chunked response's trailers reach the client and a chunked request's
 the upstream as they do without filters, whether the filters leave trailers alone (cors) or have
-trailer hooks (grpc_stats, which counts the response's grpc-status from them); and, hotproxy's
-own, a Python filter's decode_trailers / encode_trailers hooks see and edit them on the way."""
+trailer hooks (grpc_stats, which counts the response's grpc-status from them), from an HTTP/1.1
+upstream or an HTTP/2 one; and, hotproxy's own, a Python filter's decode_trailers /
+encode_trailers hooks see and edit them on the way."""
+import json
 import textwrap
 
 import pytest
@@ -11,6 +13,8 @@ from h2_client import H2Client, H2Response
 from harness import admin_stats, http_listener, simple_routes, static_cluster, to_yaml
 from raw_upstream import RecordingUpstream
 from test_http1_trailers import ADMIN, OPTIONS, REQUEST, exchange
+from test_upstream_http2 import H2Upstream
+from test_upstream_http2 import config as h2_config
 
 EXT = "type.googleapis.com/envoy.extensions.filters.http."
 ROUTER = {"name": "envoy.filters.http.router", "typed_config": {"@type": EXT + "router.v3.Router"}}
@@ -138,3 +142,26 @@ def test_a_filters_trailer_hooks_edit_them_on_the_way(proxy_factory, tmp_path, t
             assert sent_up.endswith(b"3\r\nabc\r\n0\r\n\r\n") and response.trailers == []
     finally:
         upstream.close()
+
+
+@pytest.mark.parametrize("trailers", [True, False], ids=["enabled", "disabled"])
+def test_an_h2_upstreams_trailers_reach_an_http1_client_through_the_filters(peer_factory, trailers):
+    """From an HTTP/2 upstream (which always carries trailers) through grpc_stats' hooks: the
+    connection manager's enable_trailers alone decides whether the HTTP/1.1 client gets them."""
+    server = H2Upstream()
+    try:
+        text = h2_config(server.port).replace(
+            '"codec_type": "AUTO"',
+            '"codec_type": "AUTO", "http_protocol_options": {"enable_trailers": %s}' % str(trailers).lower())
+        text = text.replace('"http_filters": [', '"http_filters": [%s,' % json.dumps(GRPC_STATS), 1)
+        assert "grpc_stats" in text and "enable_trailers" in text
+        peer = peer_factory(text)
+        received = exchange(peer.port("listen"), b"GET /trailers HTTP/1.1\r\nhost: x\r\nte: trailers\r\n"
+                            b"content-type: application/grpc\r\nconnection: close\r\n\r\n")
+        body = received.split(b"\r\n\r\n", 1)[1]
+        if trailers:
+            assert body == b"7\r\npayload\r\n0\r\ngrpc-status: 0\r\ngrpc-message: ok\r\n\r\n"
+        else:
+            assert body == b"7\r\npayload\r\n0\r\n\r\n"
+    finally:
+        server.stop()
