@@ -253,15 +253,19 @@ class Bench(MemoryAndReloadPoints):
             headers = ["-H", "Accept-Encoding: gzip"] if self.args.compression else []
             if self.args.filters:
                 headers += ["-H", "Origin: http://bench.example.com"]
-            out = subprocess.run(["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{conns}", f"-d{self.args.duration}s",
+            run = subprocess.run(["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{conns}", f"-d{self.args.duration}s",
                                   *headers, "-s", str(lua), f"http://127.0.0.1:{target.port}{path}"],
-                                 capture_output=True, text=True, timeout=self.args.duration + 60).stdout
+                                 capture_output=True, text=True, timeout=self.args.duration + 60)
+            out = run.stdout
             cpu_after = tree_cpu_seconds(target.pid)
         finally:
             if scraper is not None:
                 scraper.kill()
                 scraper.wait()
-        line = next(l for l in out.splitlines() if l.startswith("RESULT"))
+        line = next((l for l in out.splitlines() if l.startswith("RESULT")), None)
+        if line is None:
+            raise RuntimeError(f"wrk against {target.name}{path} reported nothing (exit {run.returncode}): "
+                               f"{(run.stderr or out)[-500:]}")
         requests, p50, p99, errors = (int(x) for x in line.split()[1:])
         return {"rps": requests / self.args.duration, "p50": p50 / 1000, "p99": p99 / 1000,
                 "cpu_us": (cpu_after - cpu_before) * 1e6 / max(requests, 1), "errors": errors}
@@ -307,6 +311,7 @@ def main(argv=None):
     command = "python bench/compare.py " + " ".join(sys.argv[1:] if argv is None else argv)
     bench = Bench(args)
     http = tcp = memory = reloads = None
+    failure = None
     try:
         nginx_port, nginx_h2_port, nginx = bench.start_nginx()
         lua = bench.dir / "report.lua"
@@ -319,6 +324,9 @@ def main(argv=None):
             memory = bench.run_memory(nginx_port, nginx_h2_port)
         if "reload" in args.points:
             reloads = bench.run_reload(nginx_port, nginx_h2_port, lua)
+    except Exception as exc:   # a point that fails does not lose the tables of those before it
+        failure = exc
+        bench.notes.append(f"stopped early: {type(exc).__name__}: {exc}")
     finally:
         bench.stop_all()
     report = [f"Command: `{command.strip()}`", f"Machine: {machine()}",
@@ -333,6 +341,8 @@ def main(argv=None):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{datetime.now():%Y%m%d-%H%M%S}.md").write_text(text)
+    if failure is not None:
+        raise failure
 
 
 if __name__ == "__main__":
