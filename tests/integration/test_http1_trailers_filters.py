@@ -165,3 +165,28 @@ def test_an_h2_upstreams_trailers_reach_an_http1_client_through_the_filters(peer
             assert body == b"7\r\npayload\r\n0\r\n\r\n"
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("filters", ["router only", "cors"])
+@pytest.mark.parametrize("trailers", [True, False], ids=["enabled", "disabled"])
+def test_an_h2_upstreams_trailers_reach_an_http1_client_without_trailer_hooks(peer_factory, trailers, filters):
+    """The same with no filter that has a body or trailer hook: the router frames the chunked
+    body, and ends it with the trailers where the connection manager enables them."""
+    server = H2Upstream()
+    try:
+        text = h2_config(server.port).replace(
+            '"codec_type": "AUTO"',
+            '"codec_type": "AUTO", "http_protocol_options": {"enable_trailers": %s}' % str(trailers).lower())
+        if filters == "cors":
+            text = text.replace('"http_filters": [', '"http_filters": [%s,' % json.dumps(CORS), 1)
+            assert "cors" in text
+        peer = peer_factory(text)
+        received = exchange(peer.port("listen"), b"GET /trailers HTTP/1.1\r\nhost: x\r\nte: trailers\r\n"
+                            b"connection: close\r\n\r\n")
+        body = received.split(b"\r\n\r\n", 1)[1]
+        if trailers:
+            assert body == b"7\r\npayload\r\n0\r\ngrpc-status: 0\r\ngrpc-message: ok\r\n\r\n"
+        else:
+            assert body == b"7\r\npayload\r\n0\r\n\r\n"
+    finally:
+        server.stop()

@@ -7,7 +7,8 @@ connection-specific header) and DATA as its body arrives, END_STREAM with the la
 response head is handed to ``downstream_head`` as the HTTP/1.1 decoder's head would be, its DATA
 to the stream's filters or framed as HTTP/1.1 (raw with a content-length, else chunked), each
 piece acknowledged to the upstream once it went downstream (flow control end to end). Trailers
-reach an HTTP/2 client; an HTTP/1.1 client gets none, as from Envoy without enable_trailers.
+reach an HTTP/2 client, and an HTTP/1.1 client in a chunked body's last chunk where the connection
+manager's enable_trailers asks for them, as from Envoy.
 
 A route with a retry policy retries here: connect failures, resets (``refused-stream`` too) and
 responses its ``retry_on`` names, before any response byte went downstream, replaying the body
@@ -26,7 +27,7 @@ from ...upstream.connect import ConnectFailure
 from ...upstream.http2_pool import Http2Pools, StreamEnded
 from ...upstream.request import take_connection
 from .. import local_reply
-from ..http1.serialize import LAST_CHUNK, chunk
+from ..http1.serialize import LAST_CHUNK, chunk, last_chunk
 from ..http1.stream_client import codec_factory_for
 from ..http2 import events as ev
 from ..http2.client_codec import ClientCodec
@@ -331,11 +332,14 @@ def _end_body(stream, conn, framing):
 
 def _relay_trailers(stream, conn, framing, trailers):
     """Trailers end the response: through the filters (filter_chain.encode_trailers, which an
-    HTTP/2 client gets them from); an unfiltered HTTP/1.1 response just ends."""
+    HTTP/2 client gets them from); an unfiltered HTTP/1.1 response in its last chunk where the
+    connection manager enables them (Envoy's enable_trailers), else it just ends."""
     if framing is FILTERED and not stream.filters.encoding_ended:
         stream.filters.encode_trailers(trailers)
-        return
-    _end_body(stream, conn, framing)
+    elif framing is CHUNKED and conn.hcm.config.enable_trailers:
+        conn.send_response([last_chunk(trailers)])
+    else:
+        _end_body(stream, conn, framing)
 
 
 class _Head:
