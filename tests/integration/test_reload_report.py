@@ -141,6 +141,11 @@ def test_a_hot_restart_reports_against_what_the_previous_epoch_served(upstream, 
         start(0)
         wait_for_port(ports["admin"], process=epochs[0][0])
         wait_for_port(ports["listen"], process=epochs[0][0])
+        # the arbiter binds before its workers are ready; a successor may only start once they are
+        deadline = time.monotonic() + 30
+        while b"] serving: " not in (tmp_path / "epoch0.log").read_bytes():
+            assert epochs[0][0].poll() is None and time.monotonic() < deadline, "epoch 0 never served"
+            time.sleep(0.05)
         config_path.write_text(render(config(upstream.port, tag="v2", clusters=("backend", "new")), ports)[0])
         start(1)
         deadline = time.monotonic() + 60

@@ -88,7 +88,7 @@ def test_http1_answers_before_the_response_and_closes_after_it(peer_factory, tmp
     client.send(b"POST /echo HTTP/1.1\r\nhost: test\r\ncontent-length: 10\r\n\r\nabc")
     response = client.read_response()
     assert (response.status, response.body) == (408, TIMED_OUT)
-    assert response.header("connection") == "close" and client.is_closed()
+    assert response.header("connection") == "close" and client.is_closed(wait=5)
     client.close()
 
     client = RawClient(peer.port("listen"))      # the response started: cut short
