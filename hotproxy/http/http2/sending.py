@@ -4,7 +4,7 @@ windows, trailers, PING, GOAWAY) and takes as bytes.
 
 HEADERS and DATA on a stream the peer opened are framed here rather than by the library (its
 frame objects, per-frame logging and header validation were a third of the codec's calls per
-request): the library's state machines are still told what was sent, so that they judge the
+request): the library's stream states are still moved (stream_states.py), so that they judge the
 peer's frames as before, its HPACK encoder encodes the block, and the bytes go onto its
 outbound buffer in order with the frames it queues itself.
 """
@@ -12,15 +12,13 @@ import struct
 
 from jh2.connection import ALTERNATIVE_HPACK, ConnectionInputs
 from jh2.hyperframe.frame import GoAwayFrame
-from jh2.stream import StreamInputs
+
+from .stream_states import connection_input, sent_data, sent_head_or_trailers, sent_informational
 
 FRAME_HEAD = struct.Struct(">BHBBL")    # length (24 bits: high byte, low 16), type, flags, stream
 DATA_TYPE, HEADERS_TYPE, CONTINUATION_TYPE = 0x0, 0x1, 0x9
 END_STREAM, END_HEADERS = 0x1, 0x4
-_SEND_HEADERS, _SEND_DATA = ConnectionInputs.SEND_HEADERS, ConnectionInputs.SEND_DATA
-_STREAM_HEADERS, _STREAM_DATA = StreamInputs.SEND_HEADERS, StreamInputs.SEND_DATA
-_STREAM_INFORMATIONAL = StreamInputs.SEND_INFORMATIONAL_HEADERS
-_STREAM_END = StreamInputs.SEND_END_STREAM
+SEND_HEADERS, SEND_DATA = ConnectionInputs.SEND_HEADERS, ConnectionInputs.SEND_DATA
 
 
 def _frame_head(length, kind, flags, stream_id):
@@ -72,13 +70,20 @@ class StreamsAndSending:
         self._outbound.queued(1, control=True)
 
     def _frame_headers(self, stream_id, headers, end_stream, informational=False):
-        """HEADERS (and CONTINUATIONs past the peer's frame size) on an open stream."""
+        """HEADERS (and CONTINUATIONs past the peer's frame size) on an open stream: a response
+        head (``informational``: a 1xx one) or trailers."""
         conn = self._conn
-        conn.state_machine.process_input(_SEND_HEADERS)
+        connection_input(conn, SEND_HEADERS)
         machine = conn._get_stream_by_id(stream_id).state_machine
-        machine.process_input(_STREAM_INFORMATIONAL if informational else _STREAM_HEADERS)
-        if end_stream:
-            machine.process_input(_STREAM_END)
+        if informational:
+            sent_informational(machine)
+        else:
+            sent_head_or_trailers(machine, end_stream)
+        self._write_header_block(stream_id, headers, end_stream)
+
+    def _write_header_block(self, stream_id, headers, end_stream):
+        """The HEADERS frame and its CONTINUATIONs, the stream states already moved."""
+        conn = self._conn
         # jh2's native encoder takes (name, value, never_indexed); its pure-Python one pairs
         block = conn.encoder.encode([(name, value, False) for name, value in headers]
                                     if ALTERNATIVE_HPACK else headers)
@@ -118,9 +123,8 @@ class StreamsAndSending:
                    library_stream.outbound_flow_control_window)
         sent = frames = 0
         if size or end_stream and total == 0:
-            conn.state_machine.process_input(_SEND_DATA)
-            machine = library_stream.state_machine
-            machine.process_input(_STREAM_DATA)
+            connection_input(conn, SEND_DATA)
+            sent_data(library_stream.state_machine, end_stream and size == total)
             frame_size, out = conn.max_outbound_frame_size, conn._data_to_send
             view = memoryview(data)
             while True:
@@ -128,7 +132,6 @@ class StreamsAndSending:
                 sent += len(chunk)
                 frames += 1
                 if end_stream and sent == total:
-                    machine.process_input(_STREAM_END)
                     out += _frame_head(len(chunk), DATA_TYPE, END_STREAM, stream_id)
                     out += chunk
                     break
