@@ -2,13 +2,11 @@
 on the connection manager and the cluster, a chunked request's trailers reach the upstream and a
 chunked response's reach the client, over HTTP/1.1 and between an HTTP/2 client and an HTTP/1.1
 upstream; without it they are dropped and the bodies end with a bare last chunk."""
-import socket
-
 import pytest
 
-from h2_client import H2Client, H2Response
 from harness import http_listener, simple_routes, to_yaml
 from raw_upstream import RecordingUpstream
+from trailer_clients import exchange, h2_post_with_trailers
 
 ADMIN = {"address": {"socket_address": {"address": "127.0.0.1", "port_value": "{port:admin}"}}}
 OPTIONS = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
@@ -37,18 +35,6 @@ def config(upstream_port, trailers, max_headers_count=None):
     return to_yaml({"admin": ADMIN, "static_resources": {"listeners": [listener], "clusters": [cluster]}})
 
 
-def exchange(port, request):
-    """``request`` on a fresh connection; everything the proxy sent back until it closed."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(request)
-        received = b""
-        while True:
-            data = sock.recv(65536)
-            if not data:
-                return received
-            received += data
-
-
 @pytest.mark.parametrize("trailers", [True, False], ids=["enabled", "disabled"])
 def test_chunked_trailers_cross_as_envoy_forwards_them(peer_factory, trailers):
     upstream = RecordingUpstream(lambda request: RESPONSE)
@@ -67,19 +53,7 @@ def test_chunked_trailers_cross_as_envoy_forwards_them(peer_factory, trailers):
                 assert received.endswith(b"5\r\nhello\r\n0\r\n\r\n")
 
         # HTTP/2 client, HTTP/1.1 upstream: the cluster's option alone decides
-        client = H2Client(port)
-        try:
-            conn = client.conn
-            stream_id = conn.get_next_available_stream_id()
-            conn.send_headers(stream_id, [(b":method", b"POST"), (b":scheme", b"http"),
-                                          (b":authority", b"x"), (b":path", b"/"), (b"te", b"trailers")])
-            conn.send_data(stream_id, b"abc")
-            conn.send_headers(stream_id, [(b"x-req-t", b"1")], end_stream=True)
-            client.responses[stream_id] = H2Response()
-            client._flush()
-            response = client.response(stream_id)
-        finally:
-            client.close()
+        response = h2_post_with_trailers(port)
         assert response.status == 200 and response.body == b"hello"
         sent_up = upstream.requests[-1].raw
         if trailers:

@@ -9,12 +9,12 @@ import textwrap
 
 import pytest
 
-from h2_client import H2Client, H2Response
 from harness import admin_stats, http_listener, simple_routes, static_cluster, to_yaml
 from raw_upstream import RecordingUpstream
-from test_http1_trailers import ADMIN, OPTIONS, REQUEST, exchange
+from test_http1_trailers import ADMIN, OPTIONS, REQUEST
 from test_upstream_http2 import H2Upstream
 from test_upstream_http2 import config as h2_config
+from trailer_clients import exchange, h2_post_with_trailers
 
 EXT = "type.googleapis.com/envoy.extensions.filters.http."
 ROUTER = {"name": "envoy.filters.http.router", "typed_config": {"@type": EXT + "router.v3.Router"}}
@@ -120,19 +120,7 @@ def test_a_filters_trailer_hooks_edit_them_on_the_way(proxy_factory, tmp_path, t
 
         # an HTTP/2 client's trailers pass the decode_trailers hook whatever the connection
         # manager's option (HTTP/2 always carries them); the cluster's decides what goes up
-        client = H2Client(proxy.port("listen"))
-        try:
-            conn = client.conn
-            stream_id = conn.get_next_available_stream_id()
-            conn.send_headers(stream_id, [(b":method", b"POST"), (b":scheme", b"http"),
-                                          (b":authority", b"x"), (b":path", b"/"), (b"te", b"trailers")])
-            conn.send_data(stream_id, b"abc")
-            conn.send_headers(stream_id, [(b"x-req-t", b"1")], end_stream=True)
-            client.responses[stream_id] = H2Response()
-            client._flush()
-            response = client.response(stream_id)
-        finally:
-            client.close()
+        response = h2_post_with_trailers(proxy.port("listen"))
         sent_up = upstream.requests[-1].raw
         assert response.status == 200 and response.body == b"hello"
         if trailers:
@@ -144,27 +132,39 @@ def test_a_filters_trailer_hooks_edit_them_on_the_way(proxy_factory, tmp_path, t
         upstream.close()
 
 
-@pytest.mark.parametrize("trailers", [True, False], ids=["enabled", "disabled"])
-def test_an_h2_upstreams_trailers_reach_an_http1_client_through_the_filters(peer_factory, trailers):
-    """From an HTTP/2 upstream (which always carries trailers) through grpc_stats' hooks: the
-    connection manager's enable_trailers alone decides whether the HTTP/1.1 client gets them."""
+#: what test_upstream_http2.H2Upstream answers GET /trailers with, framed chunked for an HTTP/1.1
+#: client, with and without the trailers
+H2_UPSTREAM_BODY_TRAILED = b"7\r\npayload\r\n0\r\ngrpc-status: 0\r\ngrpc-message: ok\r\n\r\n"
+H2_UPSTREAM_BODY = b"7\r\npayload\r\n0\r\n\r\n"
+
+
+def body_from_an_h2_upstream(peer_factory, trailers, http_filter, headers=b""):
+    """The body, framing and all, an HTTP/1.1 client gets for GET /trailers (with ``headers``)
+    from an HTTP/2 upstream, through ``http_filter`` (or the router alone) where the connection
+    manager's enable_trailers is ``trailers``."""
     server = H2Upstream()
     try:
         text = h2_config(server.port).replace(
             '"codec_type": "AUTO"',
             '"codec_type": "AUTO", "http_protocol_options": {"enable_trailers": %s}' % str(trailers).lower())
-        text = text.replace('"http_filters": [', '"http_filters": [%s,' % json.dumps(GRPC_STATS), 1)
-        assert "grpc_stats" in text and "enable_trailers" in text
+        assert "enable_trailers" in text
+        if http_filter is not None:
+            text = text.replace('"http_filters": [', '"http_filters": [%s,' % json.dumps(http_filter), 1)
+            assert http_filter["name"] in text
         peer = peer_factory(text)
         received = exchange(peer.port("listen"), b"GET /trailers HTTP/1.1\r\nhost: x\r\nte: trailers\r\n"
-                            b"content-type: application/grpc\r\nconnection: close\r\n\r\n")
-        body = received.split(b"\r\n\r\n", 1)[1]
-        if trailers:
-            assert body == b"7\r\npayload\r\n0\r\ngrpc-status: 0\r\ngrpc-message: ok\r\n\r\n"
-        else:
-            assert body == b"7\r\npayload\r\n0\r\n\r\n"
+                            + headers + b"connection: close\r\n\r\n")
+        return received.split(b"\r\n\r\n", 1)[1]
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("trailers", [True, False], ids=["enabled", "disabled"])
+def test_an_h2_upstreams_trailers_reach_an_http1_client_through_the_filters(peer_factory, trailers):
+    """From an HTTP/2 upstream (which always carries trailers) through grpc_stats' hooks: the
+    connection manager's enable_trailers alone decides whether the HTTP/1.1 client gets them."""
+    body = body_from_an_h2_upstream(peer_factory, trailers, GRPC_STATS, b"content-type: application/grpc\r\n")
+    assert body == (H2_UPSTREAM_BODY_TRAILED if trailers else H2_UPSTREAM_BODY)
 
 
 @pytest.mark.parametrize("filters", ["router only", "cors"])
@@ -172,21 +172,5 @@ def test_an_h2_upstreams_trailers_reach_an_http1_client_through_the_filters(peer
 def test_an_h2_upstreams_trailers_reach_an_http1_client_without_trailer_hooks(peer_factory, trailers, filters):
     """The same with no filter that has a body or trailer hook: the router frames the chunked
     body, and ends it with the trailers where the connection manager enables them."""
-    server = H2Upstream()
-    try:
-        text = h2_config(server.port).replace(
-            '"codec_type": "AUTO"',
-            '"codec_type": "AUTO", "http_protocol_options": {"enable_trailers": %s}' % str(trailers).lower())
-        if filters == "cors":
-            text = text.replace('"http_filters": [', '"http_filters": [%s,' % json.dumps(CORS), 1)
-            assert "cors" in text
-        peer = peer_factory(text)
-        received = exchange(peer.port("listen"), b"GET /trailers HTTP/1.1\r\nhost: x\r\nte: trailers\r\n"
-                            b"connection: close\r\n\r\n")
-        body = received.split(b"\r\n\r\n", 1)[1]
-        if trailers:
-            assert body == b"7\r\npayload\r\n0\r\ngrpc-status: 0\r\ngrpc-message: ok\r\n\r\n"
-        else:
-            assert body == b"7\r\npayload\r\n0\r\n\r\n"
-    finally:
-        server.stop()
+    body = body_from_an_h2_upstream(peer_factory, trailers, CORS if filters == "cors" else None)
+    assert body == (H2_UPSTREAM_BODY_TRAILED if trailers else H2_UPSTREAM_BODY)
