@@ -50,7 +50,7 @@ from .reload import (READY_TIMEOUT_S, GenerationSteps, Reloader, ServingConfig, 
 from .reload_probe import holds_accepting
 from .runtime_layers import RuntimeLayers
 from .server_stats import DRAINING, LIVE, PRE_INITIALIZING, memory_report, server_levels
-from .spawn import spawn_flusher, spawn_worker
+from .spawn import Zygote, spawn_flusher, spawn_worker
 from .startup import describe, finish_init_only, report_failure
 from .stats_collector import StatsCollector
 from .supervisor import AuxiliarySpec, DrainSettings, Supervisor
@@ -84,6 +84,9 @@ class Arbiter:
         self.supervisor = supervisor = Supervisor(stats, self._launch, args.concurrency or os.cpu_count() or 1,
                                                   args.max_draining_generations)
         supervisor.register(AuxiliarySpec("flusher", self._spawn_flusher, "flusher.respawned"))
+        self.zygote = Zygote()      # forks the workers of reloads and respawns, already imported
+        supervisor.register(AuxiliarySpec("zygote", self.zygote.spawn, "zygote.respawned",
+                                          on_message=self.zygote.on_message))
         self.collector = StatsCollector(stats, supervisor.ready_workers, self._refresh_gauges,
                                         lambda: self.config.bootstrap)
         self.discovery = Discovery(stats, lambda: supervisor.generations)
@@ -354,7 +357,7 @@ class Arbiter:
     def _launch(self, child):
         argv, fds, columns = self.overload.prepare_worker(child)
         spawn_worker(child, child.generation.sockets, self._on_message, self.log_options, self.sink_send.fileno(),
-                     argv, fds)
+                     argv, fds, self.zygote)
         # first on its channel: the worker knows its hosts' health, its routes, its EDS
         # memberships, the runtime's values and its shared counters before it serves
         hold = holds_accepting(child.generation, self.supervisor.serving is not None

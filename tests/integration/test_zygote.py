@@ -1,0 +1,75 @@
+"""Reloads start their workers as forks of the zygote (process/zygote.py), the arbiter's own
+children; without a zygote they are started by fork+exec, and the reload still works."""
+import os
+import signal
+import time
+
+import psutil
+
+from harness import (admin_counter, http_listener, reload, rewrite, simple_routes, to_yaml, wait_for_log,
+                     workers)
+
+
+def direct_config(body):
+    routes = simple_routes({"match": {"prefix": "/"}, "direct_response": {"status": 200, "body": {"inline_string": body}}})
+    return to_yaml({"admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": "{port:admin}"}}},
+                    "static_resources": {"listeners": [http_listener("http", "listen", routes)]}})
+
+
+def zygote_of(proxy):
+    for child in psutil.Process(proxy.process.pid).children():
+        if child.status() != psutil.STATUS_ZOMBIE and child.cmdline()[:1] == ["hotproxy: zygote"]:
+            return child
+    return None
+
+
+def generation_workers(proxy, generation):
+    return [w for w in workers(proxy) if f"[gen {generation}]" in " ".join(w.cmdline())]
+
+
+def wait_until(predicate, timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("never happened")
+
+
+def test_a_reload_forks_its_workers_from_the_zygote(proxy_factory, client_factory):
+    proxy = proxy_factory(direct_config("A"), extra_args=["--concurrency", "2"])
+    zygote = wait_until(lambda: zygote_of(proxy))
+    wait_for_log(proxy, "the zygote is ready")
+    rewrite(proxy, direct_config("B"))
+    reload(proxy, 1)
+    wait_for_log(proxy, "forked by the zygote)", count=2)
+    new = wait_until(lambda: len(generation_workers(proxy, 2)) == 2 and generation_workers(proxy, 2))
+    # the arbiter's children (it reaps them, and their death signal is armed on it)
+    assert {w.ppid() for w in new} == {proxy.process.pid}
+    for _ in range(6):
+        assert client_factory(proxy.port("listen")).request().body == b"B"
+    proxy.process.kill()            # no chance to stop anything: the death signals must
+    _gone, alive = psutil.wait_procs([zygote, *new], timeout=5)
+    assert not alive
+
+
+def test_without_its_zygote_a_reload_starts_workers_by_exec_and_the_zygote_comes_back(proxy_factory,
+                                                                                    client_factory):
+    proxy = proxy_factory(direct_config("A"), extra_args=["--concurrency", "1"])
+    zygote = wait_until(lambda: zygote_of(proxy))
+    os.kill(zygote.pid, signal.SIGKILL)
+    psutil.wait_procs([zygote], timeout=5)
+    rewrite(proxy, direct_config("B"))
+    reload(proxy, 1)
+    assert client_factory(proxy.port("listen")).request().body == b"B"
+    assert "forked by the zygote)" not in proxy.log()
+    wait_for_log(proxy, "the zygote exited with")
+    assert wait_until(lambda: admin_counter(proxy.port("admin"), "zygote.respawned")) == 1
+    back = wait_until(lambda: (z := zygote_of(proxy)) and z.pid != zygote.pid and z)
+    assert back.is_running()
+    wait_for_log(proxy, "the zygote is ready", count=2)
+    rewrite(proxy, direct_config("C"))
+    reload(proxy, 2)
+    wait_for_log(proxy, "forked by the zygote)")
+    assert client_factory(proxy.port("listen")).request().body == b"C"
