@@ -106,6 +106,10 @@ def pump_http1(conn, stream, status, headers):
     send_all(sock, http1_head(status, headers))
     conn.set_deadline(float("inf"))     # the tunnel's idle timeout watches it now
 
+    def send(data, end_stream):     # the connection's close ends the tunnel: no framing
+        if data:
+            send_all(sock, data)
+
     def upward():
         try:
             tail = conn.decoder.upgrade_tail
@@ -127,20 +131,7 @@ def pump_http1(conn, stream, status, headers):
     with _Counted(hcm, idle):
         up = gevent.spawn(upward)
         try:
-            while True:
-                event = request.next_event()
-                kind = event.__class__
-                if kind is ev.ResponseData:
-                    data = event.data
-                    if data:
-                        idle.touch()
-                        info.bytes_sent += len(data)
-                        send_all(sock, data)
-                    request.consumed(event.flow_length)
-                    if event.end_stream:
-                        break
-                elif kind is ev.ResponseTrailers:
-                    break
+            _relay_downward(request, idle, info, send)
         except StreamEnded:
             pass
         finally:
@@ -148,6 +139,27 @@ def pump_http1(conn, stream, status, headers):
             _reset_upstream(request)
             hcm.router.abort(stream)
     raise CloseConnection()
+
+
+def _relay_downward(request, idle, info, send):
+    """Relay the upstream's bytes to the client by ``send(data, end_stream)`` until the upstream
+    ends its side (END_STREAM, or trailers: ``send(b"", True)``). Raises StreamEnded at a reset."""
+    while True:
+        event = request.next_event()
+        kind = event.__class__
+        if kind is ev.ResponseData:
+            data = event.data
+            end = event.end_stream
+            if data or end:
+                idle.touch()
+                info.bytes_sent += len(data)
+                send(data, end)
+            request.consumed(event.flow_length)
+            if end:
+                return
+        elif kind is ev.ResponseTrailers:
+            send(b"", True)
+            return
 
 
 def _reset_upstream(request):
@@ -200,22 +212,7 @@ def pump_http2(port, stream, headers):
     with _Counted(hcm, idle):
         up = gevent.spawn(upward)
         try:
-            while True:
-                event = request.next_event()
-                kind = event.__class__
-                if kind is ev.ResponseData:
-                    data = event.data
-                    end = event.end_stream
-                    if data or end:
-                        idle.touch()
-                        info.bytes_sent += len(data)
-                        port.send_data(data, end)
-                    request.consumed(event.flow_length)
-                    if end:
-                        break
-                elif kind is ev.ResponseTrailers:
-                    port.send_data(b"", True)
-                    break
+            _relay_downward(request, idle, info, port.send_data)
             # the upstream ended its side: the tunnel is over once the client ends its own
             if up.get() is True:
                 request.complete = True
