@@ -28,10 +28,10 @@ ENVOY_DRAIN_ARGS = ("--drain-time-s", "2", "--parent-shutdown-time-s", "5")
 
 class HotproxyReloads:
     """SIGHUP to hotproxy's arbiter; the generation it reached is in its process title."""
-    label = "hotproxy SIGHUP"
 
     def __init__(self, target, concurrency=1):
         self.target, self.concurrency = target, concurrency
+        self.label = f"{target.name} SIGHUP"    # hotproxy and hotproxy-base: a row each
 
     @property
     def pid(self):
