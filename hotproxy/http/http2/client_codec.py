@@ -65,10 +65,11 @@ class ClientCodec(Http2Codec):
             self._streams[stream_id].local_open = False
         return stream_id
 
-    def _response_head(self, event, events):
+    _hot_responses = True
+
+    def _response_head(self, stream_id, headers, events):
         """``(status, headers)`` of a well-formed response head, else None (stream or connection
         already answered)."""
-        stream_id, headers = event.stream_id, event.headers
         if stream_id not in self._streams:
             return None
         if not self._check_header_limits(stream_id, headers, events):
@@ -81,16 +82,17 @@ class ClientCodec(Http2Codec):
         return int(status), headers[1:]
 
     def _on_informational(self, event, events):
-        head = self._response_head(event, events)
+        head = self._response_head(event.stream_id, event.headers, events)
         if head is not None:
             events.append(ev.InformationalHeaders(event.stream_id, *head))
 
     def _on_response(self, event, events):
-        head = self._response_head(event, events)
+        self._response(event.stream_id, event.headers, event.stream_ended is not None, events)
+
+    def _response(self, stream_id, headers, end_stream, events):
+        head = self._response_head(stream_id, headers, events)
         if head is None:
             return
-        stream_id = event.stream_id
-        end_stream = event.stream_ended is not None
         self._conn.streams[stream_id]._expected_content_length = None
         events.append(ev.ResponseHeaders(stream_id, head[0], head[1], end_stream))
         if end_stream:
