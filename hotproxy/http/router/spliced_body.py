@@ -36,32 +36,8 @@ def response_spliceable(conn, upstream, remaining):
 def response_rest(stream, conn, remaining, refresh):
     """Splice the ``remaining`` response body bytes from the upstream to the client.
     ``refresh()`` sets the exchange's deadline again after each piece (the idle timeout)."""
-    info = stream.info
-    upstream = stream.upstream.sock
-    client = conn.sock
-    pipe = splice.take()
-    try:
-        src_fd, dst_fd = upstream.fileno(), client.fileno()
-        most = pipe.size
-        since_yield = 0
-        while remaining:
-            moved = pipe.fill(upstream, src_fd, remaining if remaining < most else most)
-            if not moved:
-                raise UpstreamReset("connection termination")
-            stream.buffered = moved     # held for the client (overload: reset_high_memory_stream)
-            try:
-                pipe.drain(client, dst_fd)
-            finally:
-                info.bytes_sent += moved - pipe.held   # exact, should the client go away
-            stream.buffered = 0
-            remaining -= moved
-            since_yield += moved
-            if since_yield >= _YIELD_EVERY:
-                since_yield = 0
-                gevent.sleep(0)
-            refresh()
-    finally:
-        splice.give_back(pipe)
+    if not _splice(stream, stream.upstream.sock, conn.sock, remaining, False, refresh):
+        raise UpstreamReset("connection termination")
 
 
 def request_spliceable(router, stream, conn):
@@ -85,34 +61,50 @@ def request_rest(stream, conn):
     the EOF, as without splicing); a client reset raises its OSError; an upstream that fails to
     take the body raises ``UpstreamReset`` (the router answers 503 and closes: the body is
     cut)."""
+    def refresh():
+        stream.body_sent = True
+        conn.deadline = conn._read_deadline()  # the stream idle / request timeouts
+
+    remaining = stream.head.content_length - stream.info.bytes_received
+    if _splice(stream, conn.sock, stream.upstream.sock, remaining, True, refresh):
+        conn.decoder.body_consumed()
+
+
+def _splice(stream, src, dst, remaining, upward, refresh):
+    """Splice ``remaining`` bytes from socket ``src`` to socket ``dst``, piece by piece, calling
+    ``refresh()`` after each; False when ``src`` reached its EOF first. ``upward``: the client is
+    ``src`` (its bytes count as received when they are read, and ``dst``, the upstream, failing
+    to take them raises UpstreamReset); else ``dst`` (its bytes count as sent once they went)."""
     info = stream.info
-    remaining = stream.head.content_length - info.bytes_received
-    client = conn.sock
-    upstream = stream.upstream.sock
     pipe = splice.take()
     try:
-        src_fd, dst_fd = client.fileno(), upstream.fileno()
+        src_fd, dst_fd = src.fileno(), dst.fileno()
         most = pipe.size
         since_yield = 0
         while remaining:
-            moved = pipe.fill(client, src_fd, remaining if remaining < most else most)
+            moved = pipe.fill(src, src_fd, remaining if remaining < most else most)
             if not moved:
-                return
-            info.bytes_received += moved
-            stream.buffered = moved     # held for the upstream (overload: reset_high_memory_stream)
+                return False
+            if upward:
+                info.bytes_received += moved
+            stream.buffered = moved     # held for dst (overload: reset_high_memory_stream)
             try:
-                pipe.drain(upstream, dst_fd)
+                pipe.drain(dst, dst_fd)
             except OSError:
-                raise UpstreamReset("connection termination") from None
+                if upward:
+                    raise UpstreamReset("connection termination") from None
+                raise
+            finally:
+                if not upward:
+                    info.bytes_sent += moved - pipe.held   # exact, should the client go away
             stream.buffered = 0
             remaining -= moved
-            stream.body_sent = True
             since_yield += moved
             if since_yield >= _YIELD_EVERY:
                 since_yield = 0
                 gevent.sleep(0)
-            conn.deadline = conn._read_deadline()  # the stream idle / request timeouts
+            refresh()
+        return True
     finally:
         stream.buffered = 0
         splice.give_back(pipe)
-    conn.decoder.body_consumed()
