@@ -24,20 +24,14 @@ h2load run, divided by the calls completed; p50 and p99 come from h2load's per-r
 """
 from __future__ import annotations
 
-import argparse
 import struct
 import sys
 import time
-from datetime import datetime, timezone
 
+import h2load_compare
 import h2load_run
-from compare import Bench, machine
-from compare_args import comma_list
-from compare_common import HERE, LOAD_CPU, PROXY_CPU, ROOT, Target, free_port, wait_for_port
-from compare_tables import TARGET_ORDER
-from h2_compare import setting
-from h2load_run import median
-from spread import moved_note
+from compare import Bench
+from compare_common import LOAD_CPU, ROOT, Target, free_port, wait_for_port
 
 METHOD = "/test.Echo/Say"
 REQUEST, REPLY = b"world", b"hello world"
@@ -159,75 +153,33 @@ def table(groups, samples, args):
              "| errors |", "|---|---|---|---|---|---|---|---|---|---|"]
     for conns, streams in args.settings:
         for kind, targets in groups.items():
-            envoy = samples.get((kind, (conns, streams), "envoy"))
-            names = {target.name for target in targets}
-            for name in (n for n in TARGET_ORDER if n in names):
-                rows = samples[(kind, (conns, streams), name)]
-                cpu, p99 = median(rows, "cpu_us"), median(rows, "p99")
-                cpu_ratio = p99_ratio = "—"
-                if envoy and name not in ("envoy", "direct"):
-                    cpu_ratio = f"{cpu / median(envoy, 'cpu_us'):.2f}x"
-                    p99_ratio = f"{p99 / median(envoy, 'p99'):.2f}x"
-                lines.append(f"| {kind} | {conns} × {streams} | {name} | {median(rows, 'rps'):.0f} | "
-                             f"{median(rows, 'p50'):.2f} | {p99:.2f} | {cpu:.1f} | {cpu_ratio} | {p99_ratio} | "
-                             f"{sum(r['errors'] for r in rows)} |")
+            lines += h2load_compare.point_rows((kind, f"{conns} × {streams}"), targets,
+                                               lambda name: samples.get((kind, (conns, streams), name)))
     return "\n".join(lines)
 
 
-def notes(samples):
-    """Where Envoy's own figure moved by more than 10%, and runs that completed nothing."""
-    found = []
-    for (kind, (conns, streams), name), rows in samples.items():
-        found.append(h2load_run.stalled_note(f"{name} ({kind} upstream, {conns} × {streams})", rows))
-        if name == "envoy":
-            where = f"Envoy's {{}} ({kind} upstream, {conns} × {streams})"
-            found += [moved_note(where.format("CPU per call"), rows, "cpu_us", "µs"),
-                      moved_note(where.format("p99"), rows, "p99", "ms")]
-    return [note for note in found if note]
+def point(key):
+    """A sample's point in words."""
+    kind, (conns, streams), _ = key
+    return f"{kind} upstream, {conns} × {streams}"
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=int, default=5, help="seconds per h2load point (default 5)")
-    parser.add_argument("--reps", type=int, default=3, help="interleaved repetitions (default 3)")
-    parser.add_argument("--settings", type=comma_list(setting), default=[(10, 10), (50, 1)],
-                        help="h2load connections x streams per connection (default 10x10,50x1)")
-    parser.add_argument("--upstreams", type=comma_list(), default=list(UPSTREAMS),
-                        help="of " + ", ".join(UPSTREAMS) + " (default both)")
-    parser.add_argument("--targets", type=comma_list(), default=["direct", "envoy", "hotproxy"])
-    parser.add_argument("--baseline", metavar="DIR", help="a hotproxy checkout for the hotproxy-base target")
-    parser.add_argument("--keep", action="store_true", help="keep the scratch directory (configs, logs)")
-    parser.add_argument("--quick", action="store_true", help="3 s points, one repetition")
-    args = parser.parse_args(argv)
-    unknown = [item for item in args.upstreams if item not in UPSTREAMS]
-    if unknown:
-        parser.error(f"--upstreams: unknown {', '.join(unknown)} (known: {', '.join(UPSTREAMS)})")
-    if args.quick:
-        args.duration, args.reps = 3, 1
-    return args
+    parser = h2load_compare.parser(__doc__, [(10, 10), (50, 1)], UPSTREAMS,
+                                   "of " + ", ".join(UPSTREAMS) + " (default both)", ["direct", "envoy", "hotproxy"])
+    return h2load_compare.parse(parser, argv, {"--upstreams": UPSTREAMS})
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     bench = GrpcBench(args)
-    try:
-        groups, samples = bench.run()
-    finally:
-        bench.stop_all()
-    command = "python bench/grpc_compare.py " + " ".join(argv)
-    text = "\n".join([
-        f"Command: `{command.strip()}`", f"Machine: {machine()}",
-        f"Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {args.reps} interleaved repetitions of "
-        f"{args.duration} s per point, medians; proxy on CPU {PROXY_CPU} (one worker), h2load and the upstream on "
-        f"CPU {LOAD_CPU}; gRPC unary, {len(message(REQUEST))} B request and {len(message(REPLY))} B reply messages; "
-        "c × m: h2load connections × concurrent calls on each; direct's CPU is the upstream's own.", "",
-        table(groups, samples, args), "",
-        *[f"- {note}" for note in notes(samples) + bench.notes]]) + "\n"
-    print(text)
-    out = HERE / "results"
-    out.mkdir(exist_ok=True)
-    (out / f"grpc-{datetime.now():%Y%m%d-%H%M%S}.md").write_text(text)
+    groups, samples = h2load_compare.measure(bench)
+    h2load_compare.report(
+        "grpc", argv, args, f"the upstream on CPU {LOAD_CPU}; gRPC unary, {len(message(REQUEST))} B request and "
+        f"{len(message(REPLY))} B reply messages; c × m: h2load connections × concurrent calls on each; direct's "
+        "CPU is the upstream's own", table(groups, samples, args),
+        h2load_compare.notes(samples, point, "CPU per call") + bench.notes)
 
 
 if __name__ == "__main__":

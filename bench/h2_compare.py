@@ -24,29 +24,19 @@ below that).
 """
 from __future__ import annotations
 
-import argparse
 import sys
-from datetime import datetime, timezone
-from pathlib import Path
 
+import h2load_compare
 import h2load_run
-from compare import Bench, machine
+from compare import Bench
 from compare_args import comma_list
-from compare_common import LOAD_CPU, PROXY_CPU, Target
-from compare_tables import TARGET_ORDER
-from h2load_run import median
-from spread import moved_note
+from compare_common import LOAD_CPU, Target
 
 #: the proxies' upstream protocol: the config each runs, and how the table names it
 UPSTREAMS = {"h1": ("http.yaml", "h2c → proxy → HTTP/1.1"), "h2": ("http-h2-upstream.yaml", "h2c → proxy → h2c")}
 DIRECT = "direct"
 DIRECT_LABEL = "h2c → nginx (no proxy)"
 BODY_PATHS = {"12 B": "/", "64 KiB": "/64k"}
-
-
-def setting(value):
-    conns, _, streams = value.partition("x")
-    return int(conns), int(streams)
 
 
 class H2Bench(Bench):
@@ -93,82 +83,39 @@ def table(groups, samples, args):
     for conns, streams in args.settings:
         for body in args.bodies:
             for kind, targets in groups.items():
-                envoy = samples.get((kind, (conns, streams), body, "envoy"))
-                names = {target.name for target in targets}
-                for name in (n for n in TARGET_ORDER if n in names):
-                    rows = samples[(kind, (conns, streams), body, name)]
-                    cpu, p99 = median(rows, "cpu_us"), median(rows, "p99")
-                    cpu_ratio = p99_ratio = "—"
-                    if envoy and name != "envoy":
-                        cpu_ratio = f"{cpu / median(envoy, 'cpu_us'):.2f}x"
-                        p99_ratio = f"{p99 / median(envoy, 'p99'):.2f}x"
-                    label = DIRECT_LABEL if kind == DIRECT else UPSTREAMS[kind][1]
-                    lines.append(f"| {label} | {conns} × {streams} | {body} | {name} | {median(rows, 'rps'):.0f} | "
-                                 f"{median(rows, 'p50'):.2f} | {p99:.2f} | {cpu:.1f} | {cpu_ratio} | {p99_ratio} | "
-                                 f"{sum(r['errors'] for r in rows)} |")
+                label = DIRECT_LABEL if kind == DIRECT else UPSTREAMS[kind][1]
+                lines += h2load_compare.point_rows(
+                    (label, f"{conns} × {streams}", body), targets,
+                    lambda name: samples.get((kind, (conns, streams), body, name)))
     return "\n".join(lines)
 
 
-def notes(samples):
-    """Where Envoy's own figure moved by more than 10%, and runs that completed nothing."""
-    found = []
-    for (kind, (conns, streams), body, name), rows in samples.items():
-        path = DIRECT_LABEL if kind == DIRECT else UPSTREAMS[kind][1]
-        found.append(h2load_run.stalled_note(f"{name} ({path}, {conns} × {streams}, {body})", rows))
-        if name == "envoy":
-            where = f"Envoy's {{}} ({path}, {conns} × {streams}, {body})"
-            found += [moved_note(where.format("CPU per request"), rows, "cpu_us", "µs"),
-                      moved_note(where.format("p99"), rows, "p99", "ms")]
-    return [note for note in found if note]
+def point(key):
+    """A sample's point in words."""
+    kind, (conns, streams), body, _ = key
+    return f"{DIRECT_LABEL if kind == DIRECT else UPSTREAMS[kind][1]}, {conns} × {streams}, {body}"
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=int, default=5, help="seconds per h2load point (default 5)")
-    parser.add_argument("--reps", type=int, default=3, help="interleaved repetitions (default 3)")
-    parser.add_argument("--settings", type=comma_list(setting), default=[(10, 10), (50, 1), (10, 5)],
-                        help="h2load connections x streams per connection (default 10x10,50x1,10x5)")
+    parser = h2load_compare.parser(__doc__, [(10, 10), (50, 1), (10, 5)], UPSTREAMS,
+                                   "the proxies' upstream protocol: h1, h2 (default both)",
+                                   [DIRECT, "envoy", "hotproxy"])
     parser.add_argument("--bodies", type=comma_list(), default=list(BODY_PATHS))
-    parser.add_argument("--upstreams", type=comma_list(), default=list(UPSTREAMS),
-                        help="the proxies' upstream protocol: h1, h2 (default both)")
-    parser.add_argument("--targets", type=comma_list(), default=[DIRECT, "envoy", "hotproxy"])
-    parser.add_argument("--baseline", metavar="DIR", help="a hotproxy checkout for the hotproxy-base target")
     parser.add_argument("--fresh", action="store_true",
                         help="start the proxies afresh for each repetition (a hotproxy whose h2 upstream "
                              "connection's window leaked stalls; tests/integration/test_upstream_http2_window.py)")
-    parser.add_argument("--keep", action="store_true", help="keep the scratch directory (configs, logs)")
-    parser.add_argument("--quick", action="store_true", help="3 s points, one repetition")
-    args = parser.parse_args(argv)
-    for option, given, known in (("--bodies", args.bodies, BODY_PATHS), ("--upstreams", args.upstreams, UPSTREAMS)):
-        unknown = [item for item in given if item not in known]
-        if unknown:
-            parser.error(f"{option}: unknown {', '.join(unknown)} (known: {', '.join(known)})")
-    if args.quick:
-        args.duration, args.reps = 3, 1
-    return args
+    return h2load_compare.parse(parser, argv, {"--bodies": BODY_PATHS, "--upstreams": UPSTREAMS})
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     bench = H2Bench(args)
-    try:
-        groups, samples = bench.run()
-    finally:
-        bench.stop_all()
-    command = "python bench/h2_compare.py " + " ".join(argv)
-    text = "\n".join([
-        f"Command: `{command.strip()}`", f"Machine: {machine()}",
-        f"Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {args.reps} interleaved repetitions of "
-        f"{args.duration} s per point, medians; proxy on CPU {PROXY_CPU} (one worker), h2load and nginx on CPU "
-        f"{LOAD_CPU}; c × m: h2load connections × concurrent streams on each"
-        f"{'; the proxies started afresh for each repetition' if args.fresh else ''}.", "",
-        table(groups, samples, args), "",
-        *[f"- {note}" for note in notes(samples) + bench.notes]]) + "\n"
-    print(text)
-    out = Path(__file__).resolve().parent / "results"
-    out.mkdir(exist_ok=True)
-    (out / f"h2-{datetime.now():%Y%m%d-%H%M%S}.md").write_text(text)
+    groups, samples = h2load_compare.measure(bench)
+    fresh = "; the proxies started afresh for each repetition" if args.fresh else ""
+    h2load_compare.report("h2", argv, args, f"nginx on CPU {LOAD_CPU}; c × m: h2load connections × concurrent "
+                          f"streams on each{fresh}", table(groups, samples, args),
+                          h2load_compare.notes(samples, point, "CPU per request") + bench.notes)
 
 
 if __name__ == "__main__":
