@@ -10,6 +10,7 @@ import pytest
 from h2_frames import DATA, END_STREAM, HEADERS, RST_STREAM, H2Client, data, rst_stream, window_update
 from h2_websocket_upstream import FLOOD, H2WebSocketUpstream
 from harness import http_listener, reload, rewrite, simple_routes, static_cluster, to_yaml
+from http1_raw import exchange
 
 websockets = pytest.importorskip("websockets")
 from websockets.frames import Frame, Opcode  # noqa: E402
@@ -194,14 +195,7 @@ def test_an_upstream_reset_closes_the_clients_connection(peer_factory, h2_ws_ups
 def test_an_upstream_refusal_is_relayed_and_the_connection_closes(peer_factory, h2_ws_upstream):
     upstream = h2_ws_upstream(status=403)
     peer = peer_factory(config(upstream.port))
-    with socket.create_connection(("127.0.0.1", peer.port("listen")), timeout=5) as sock:
-        sock.sendall(HANDSHAKE)
-        got = b""
-        while True:
-            piece = sock.recv(65536)
-            if not piece:
-                break
-            got += piece
+    got = exchange(peer.port("listen"), HANDSHAKE, timeout=5)
     head, _, body = got.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 403 Forbidden\r\n")
     assert b"\r\nconnection: close" in head.lower() and b"\r\ncontent-length: 7" in head.lower()
@@ -227,14 +221,7 @@ def test_an_upstream_refusing_extended_connect_with_protocol_error_is_a_502(
         peer_factory, h2_ws_upstream):
     upstream = h2_ws_upstream(enable_connect=False)
     peer = peer_factory(config(upstream.port))
-    with socket.create_connection(("127.0.0.1", peer.port("listen")), timeout=5) as sock:
-        sock.sendall(HANDSHAKE)
-        got = b""
-        while True:
-            piece = sock.recv(65536)
-            if not piece:
-                break
-            got += piece
+    got = exchange(peer.port("listen"), HANDSHAKE, timeout=5)
     assert got.startswith(b"HTTP/1.1 502 Bad Gateway\r\n")
     assert got.endswith(b"upstream connect error or disconnect/reset before headers. "
                         b"reset reason: protocol error")

@@ -5,8 +5,9 @@ upstream; without it they are dropped and the bodies end with a bare last chunk.
 import pytest
 
 from harness import http_listener, simple_routes, to_yaml
+from http1_raw import exchange
 from raw_upstream import RecordingUpstream
-from trailer_clients import exchange, h2_post_with_trailers
+from trailer_clients import h2_post_with_trailers
 
 ADMIN = {"address": {"socket_address": {"address": "127.0.0.1", "port_value": "{port:admin}"}}}
 OPTIONS = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
@@ -35,6 +36,16 @@ def config(upstream_port, trailers, max_headers_count=None):
     return to_yaml({"admin": ADMIN, "static_resources": {"listeners": [listener], "clusters": [cluster]}})
 
 
+def assert_bodies_end(sent_up, received, trailers):
+    """REQUEST's body went up, and RESPONSE's body (``hello``) came back, with their trailers or without."""
+    if trailers:
+        assert sent_up.endswith(b"3\r\nabc\r\n0\r\nx-req-t: 1\r\ngrpc-x: 2\r\n\r\n")
+        assert received.endswith(b"5\r\nhello\r\n0\r\ngrpc-status: 0\r\nx-t: v\r\n\r\n")
+    else:
+        assert sent_up.endswith(b"3\r\nabc\r\n0\r\n\r\n")
+        assert received.endswith(b"5\r\nhello\r\n0\r\n\r\n")
+
+
 @pytest.mark.parametrize("trailers", [True, False], ids=["enabled", "disabled"])
 def test_chunked_trailers_cross_as_envoy_forwards_them(peer_factory, trailers):
     upstream = RecordingUpstream(lambda request: RESPONSE)
@@ -44,13 +55,7 @@ def test_chunked_trailers_cross_as_envoy_forwards_them(peer_factory, trailers):
 
         for path in (b"/", b"/retrying"):
             received = exchange(port, REQUEST.replace(b"POST / ", b"POST %s " % path))
-            sent_up = upstream.requests[-1].raw
-            if trailers:
-                assert sent_up.endswith(b"3\r\nabc\r\n0\r\nx-req-t: 1\r\ngrpc-x: 2\r\n\r\n")
-                assert received.endswith(b"5\r\nhello\r\n0\r\ngrpc-status: 0\r\nx-t: v\r\n\r\n")
-            else:
-                assert sent_up.endswith(b"3\r\nabc\r\n0\r\n\r\n")
-                assert received.endswith(b"5\r\nhello\r\n0\r\n\r\n")
+            assert_bodies_end(upstream.requests[-1].raw, received, trailers)
 
         # HTTP/2 client, HTTP/1.1 upstream: the cluster's option alone decides
         response = h2_post_with_trailers(port)

@@ -13,7 +13,6 @@ it is installed, against Envoy 1.40 on the same config: both must hold.
 from __future__ import annotations
 
 import re
-import socket
 import threading
 import time
 
@@ -21,6 +20,7 @@ import psutil
 import pytest
 
 from harness import RawClient, http_listener, simple_routes, static_cluster, to_yaml
+from http1_raw import exchange_until_quiet
 from raw_upstream import RecordingUpstream, ok_for
 
 CONNECT_ERROR = b"upstream connect error or disconnect/reset before headers. reset reason: "
@@ -40,22 +40,6 @@ def start_peer(peer_factory):
     """``start_peer(upstream_port, cluster_extra=None, route_extra=None)``: hotproxy, then Envoy."""
     return lambda upstream_port, cluster_extra=None, route_extra=None: peer_factory(
         config(upstream_port, cluster_extra, route_extra))
-
-
-def exchange(port, raw, wait=1.0):
-    """Send ``raw`` on a fresh connection; all bytes until the peer closes or goes quiet."""
-    with socket.create_connection(("127.0.0.1", port), timeout=wait) as sock:
-        sock.sendall(raw)
-        out = b""
-        try:
-            while True:
-                data = sock.recv(65536)
-                if not data:
-                    break
-                out += data
-        except (socket.timeout, ConnectionResetError):
-            pass
-    return out
 
 
 def statuses(raw_responses):
@@ -118,8 +102,8 @@ def test_configured_header_mutations_never_change_where_a_message_ends(start_pee
 def test_nominating_a_header_the_proxy_relies_on_is_400_and_nothing_goes_upstream(start_peer, nominated):
     upstream = RecordingUpstream()
     peer = start_peer(upstream.port)
-    out = exchange(peer.port("listen"), b"GET / HTTP/1.1\r\nHost: a\r\nConnection: " + nominated +
-                   b"\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n")
+    out = exchange_until_quiet(peer.port("listen"), b"GET / HTTP/1.1\r\nHost: a\r\nConnection: " + nominated +
+                                b"\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n")
     assert statuses(out) == [400] and out.endswith(b"Bad Request")
     assert upstream.requests == []
 
@@ -127,7 +111,7 @@ def test_nominating_a_header_the_proxy_relies_on_is_400_and_nothing_goes_upstrea
 def test_nominating_host_is_a_request_without_host(start_peer):
     upstream = RecordingUpstream()
     peer = start_peer(upstream.port)
-    out = exchange(peer.port("listen"), b"GET / HTTP/1.1\r\nHost: a\r\nConnection: host\r\n\r\n")
+    out = exchange_until_quiet(peer.port("listen"), b"GET / HTTP/1.1\r\nHost: a\r\nConnection: host\r\n\r\n")
     assert statuses(out) == [400] and out.endswith(b"content-length: 0\r\n\r\n")
     assert upstream.requests == []
 
@@ -276,7 +260,7 @@ def test_valid_pipelined_requests_before_a_malformed_one_are_served_in_order(sta
     upstream = RecordingUpstream()
     peer = start_peer(upstream.port)
     raw = b"".join(b"GET /%d HTTP/1.1\r\nHost: a\r\n\r\n" % i for i in range(3)) + b"BAD\r\n\r\n"
-    out = exchange(peer.port("listen"), raw)
+    out = exchange_until_quiet(peer.port("listen"), raw)
     assert statuses(out) == [200, 200, 200, 400]
     assert [r.target for r in upstream.requests] == [b"/0", b"/1", b"/2"]
     assert out.index(b"for /0") < out.index(b"for /1") < out.index(b"for /2")
@@ -286,7 +270,8 @@ def test_valid_pipelined_requests_before_a_malformed_one_are_served_in_order(sta
 def test_a_request_with_connection_close_is_served_whatever_follows_it(start_peer, tail):
     upstream = RecordingUpstream()
     peer = start_peer(upstream.port)
-    out = exchange(peer.port("listen"), b"GET /first HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n" + tail)
+    out = exchange_until_quiet(peer.port("listen"),
+                               b"GET /first HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n" + tail)
     assert statuses(out) == [200] and out.endswith(b"for /first")
     assert [r.target for r in upstream.requests] == [b"/first"]
 
@@ -294,8 +279,8 @@ def test_a_request_with_connection_close_is_served_whatever_follows_it(start_pee
 def test_a_post_before_a_malformed_request_is_served_with_its_body(start_peer):
     upstream = RecordingUpstream()
     peer = start_peer(upstream.port)
-    out = exchange(peer.port("listen"), b"POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nbody"
-                                        b"GET / HTTP/1.1\r\nHo st: x\r\n\r\n")
+    out = exchange_until_quiet(peer.port("listen"), b"POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nbody"
+                                                     b"GET / HTTP/1.1\r\nHo st: x\r\n\r\n")
     assert statuses(out) == [200, 400]
     assert [(r.target, r.body) for r in upstream.requests] == [(b"/p", b"body")]
 
@@ -306,7 +291,7 @@ def test_a_post_before_a_malformed_request_is_served_with_its_body(start_peer):
 def test_invalid_host_values_are_400_and_never_forwarded(start_peer, host):
     upstream = RecordingUpstream()
     peer = start_peer(upstream.port)
-    out = exchange(peer.port("listen"), b"GET / HTTP/1.1\r\nHost: " + host + b"\r\n\r\n")
+    out = exchange_until_quiet(peer.port("listen"), b"GET / HTTP/1.1\r\nHost: " + host + b"\r\n\r\n")
     assert statuses(out) == [400]
     assert upstream.requests == []
 
@@ -315,7 +300,7 @@ def test_invalid_host_values_are_400_and_never_forwarded(start_peer, host):
 def test_invalid_targets_are_400_and_never_forwarded(start_peer, target):
     upstream = RecordingUpstream()
     peer = start_peer(upstream.port)
-    out = exchange(peer.port("listen"), b"GET " + target + b" HTTP/1.1\r\nHost: a\r\n\r\n")
+    out = exchange_until_quiet(peer.port("listen"), b"GET " + target + b" HTTP/1.1\r\nHost: a\r\n\r\n")
     assert statuses(out) == [400]
     assert upstream.requests == []
 
@@ -324,6 +309,6 @@ def test_invalid_targets_are_400_and_never_forwarded(start_peer, target):
 def test_valid_host_values_are_forwarded_as_sent(start_peer, host):
     upstream = RecordingUpstream()
     peer = start_peer(upstream.port)
-    out = exchange(peer.port("listen"), b"GET / HTTP/1.1\r\nHost: " + host + b"\r\n\r\n")
+    out = exchange_until_quiet(peer.port("listen"), b"GET / HTTP/1.1\r\nHost: " + host + b"\r\n\r\n")
     assert statuses(out) == [200]
     assert upstream.requests[0].header(b"host") == host

@@ -17,13 +17,13 @@ Each vector runs against hotproxy and, where installed, Envoy 1.40.
 from __future__ import annotations
 
 import re
-import socket
 import time
 
 import pytest
 
 from conftest import PEER_KINDS, start_peer
 from harness import RawClient, http_listener, simple_routes, static_cluster, to_yaml
+from http1_raw import exchange_until_quiet
 from raw_upstream import RecordingUpstream, ok_for
 
 SMUGGLED = b"GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n"
@@ -168,21 +168,6 @@ def config(upstream_port):
                              "clusters": [static_cluster("backend", upstream_port)]}})
 
 
-def exchange(port, raw, wait=0.5):
-    with socket.create_connection(("127.0.0.1", port), timeout=wait) as sock:
-        sock.sendall(raw)
-        out = b""
-        try:
-            while True:
-                data = sock.recv(65536)
-                if not data:
-                    break
-                out += data
-        except (socket.timeout, ConnectionResetError):
-            pass
-    return out
-
-
 _REQUEST_LINE = re.compile(rb"[A-Z]+ /[^ \x00-\x20]* HTTP/1\.1")
 
 
@@ -232,7 +217,7 @@ def peer(module_peer, upstream):
 
 @pytest.mark.parametrize("vector", list(REQUEST_VECTORS), ids=list(REQUEST_VECTORS))
 def test_request_vector(peer, upstream, vector):
-    exchange(peer.port("listen"), REQUEST_VECTORS[vector])
+    exchange_until_quiet(peer.port("listen"), REQUEST_VECTORS[vector], wait=0.5)
     victim = send_victim(peer)
 
     assert victim.body == b"for /victim", f"the victim got {victim.status} {victim.body[:60]!r}"
@@ -250,7 +235,7 @@ def test_request_vector(peer, upstream, vector):
 @pytest.mark.parametrize("vector", list(RESPONSE_VECTORS), ids=list(RESPONSE_VECTORS))
 def test_response_vector(peer, upstream, vector):
     upstream.respond = respond(RESPONSE_VECTORS[vector])
-    out = exchange(peer.port("listen"), b"GET /respond HTTP/1.1\r\nHost: a\r\n\r\n")
+    out = exchange_until_quiet(peer.port("listen"), b"GET /respond HTTP/1.1\r\nHost: a\r\n\r\n", wait=0.5)
     victim = send_victim(peer)
     assert len(re.findall(rb"HTTP/1\.1 \d{3} ", out)) == 1, f"one request, other responses: {out[:300]!r}"
     assert b"injected" not in out

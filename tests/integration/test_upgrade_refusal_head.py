@@ -2,9 +2,8 @@
 Envoy 1.40 on one config, without ``x-envoy-upstream-service-time`` (Envoy adds it only once
 the downstream request has ended, which an upgrade request never does), and the connection
 closes."""
-import socket
-
 from harness import http_listener, simple_routes, static_cluster, to_yaml
+from http1_raw import exchange
 from raw_upstream import RecordingUpstream
 
 ADMIN = {"address": {"socket_address": {"address": "127.0.0.1", "port_value": "{port:admin}"}}}
@@ -21,29 +20,18 @@ def config(upstream_port):
         "clusters": [static_cluster("ws", upstream_port)]}})
 
 
-def received_for(port, request):
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(request)
-        received = b""
-        while True:
-            data = sock.recv(4096)
-            if not data:
-                return received
-            received += data
-
-
 def test_a_refused_upgrade_is_relayed_without_the_service_time(peer_factory):
     upstream = RecordingUpstream(lambda request: REFUSAL)
     try:
         peer = peer_factory(config(upstream.port))
-        received = received_for(peer.port("listen"), HANDSHAKE)
+        received = exchange(peer.port("listen"), HANDSHAKE)
         head, _, body = received.partition(b"\r\n\r\n")
         lines = head.lower().split(b"\r\n")
         assert lines[0].startswith(b"http/1.1 404 ") and body == b"nope"
         assert b"x-up: 1" in lines and b"connection: close" in lines
         assert not any(line.startswith(b"x-envoy-upstream-service-time") for line in lines)
         # a plain request on the same route still gets it
-        plain = received_for(peer.port("listen"), b"GET /x HTTP/1.1\r\nHost: x\r\nconnection: close\r\n\r\n")
+        plain = exchange(peer.port("listen"), b"GET /x HTTP/1.1\r\nHost: x\r\nconnection: close\r\n\r\n")
         assert b"x-envoy-upstream-service-time: " in plain.lower()
     finally:
         upstream.close()

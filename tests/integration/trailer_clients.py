@@ -1,20 +1,6 @@
-"""The two clients of the HTTP/1.1 trailer tests (test_http1_trailers*.py): a raw HTTP/1.1
-exchange, and an HTTP/2 POST whose body ends with a trailer section."""
-import socket
-
+"""The HTTP/2 client of the HTTP/1.1 trailer tests (test_http1_trailers*.py): a POST whose
+body ends with a trailer section."""
 from h2_client import H2Client, H2Response
-
-
-def exchange(port, request):
-    """``request`` on a fresh connection; everything the proxy sent back until it closed."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(request)
-        received = b""
-        while True:
-            data = sock.recv(65536)
-            if not data:
-                return received
-            received += data
 
 
 def h2_post_with_trailers(port):
