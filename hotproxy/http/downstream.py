@@ -26,9 +26,8 @@ from .http1.codec import END, RequestDecoder
 from .request_checks import normalized_target, overloaded
 from .request_headers import forwarded_headers
 from .router.terminal import route_request
-from . import stream_duration
 from .stream import ActiveStream
-from .stream_duration import StreamDurationReached
+from .stream_duration import StreamDurationReached, end_http1
 from .stream_log import log_stream
 from .connect_tunnel import connect_request
 from .upgrade import tunnel, upgrade_allowed
@@ -185,7 +184,7 @@ class DownstreamConnection(ConnectionAddresses):
         except SocketTimeout:
             timeout_reply(self)
         except StreamDurationReached:
-            stream_duration.end_http1(self)
+            end_http1(self)
         except OSError:
             if self.stream is not None and not self.stream.responded:
                 self.stream.flag("DC")  # the client went away; nothing to answer
@@ -286,7 +285,13 @@ class DownstreamConnection(ConnectionAddresses):
             stream.close = True  # its close time passed mid-exchange: say so in this response
         if hcm.logging:
             stream.info.request_complete_ms = (time.monotonic() - stream.start) * 1000
-        if stream.filters is None or self._filters_decoded(stream):
+        filters = stream.filters
+        if filters is not None and not stream.responded:
+            head = stream.head
+            if head.chunked or head.content_length:     # head.has_body
+                # the end of the request goes through the filters
+                guarded(self, stream, filters.decode_data, b"", True)
+        if filters is None or stream.decoded:
             # the router has the whole request: answer a deferred failure, or relay the response
             if stream.pending_reply is not None:
                 if hcm.router.mirroring:
@@ -298,8 +303,9 @@ class DownstreamConnection(ConnectionAddresses):
                 hcm.router.finish(stream, self)
         if hcm.logging:
             self.log(stream)
-        if stream.filters is not None:
-            stream.filters.on_stream_end()
+        if filters is not None:
+            if filters.ender_at is not None:
+                filters.on_stream_end()
             stream.filters = None   # the manager refers back to the stream: no cycle for the GC
         self.stream = None
         self.request_deadline = 0.0
@@ -307,12 +313,6 @@ class DownstreamConnection(ConnectionAddresses):
         hcm.stats.downstream_rq_completed += 1
         hcm.rq_time.record((time.monotonic() - stream.start) * 1000)
         return stream.close
-
-    def _filters_decoded(self, stream):
-        """The end of the request goes through the filters: True once the router has it all."""
-        if stream.head.has_body and not stream.responded:
-            guarded(self, stream, stream.filters.decode_data, b"", True)
-        return stream.decoded
 
     # responses generated here
 

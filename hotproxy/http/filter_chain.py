@@ -14,42 +14,31 @@ from .http1.heads import trailers_of
 
 
 class FilterManager:
-    __slots__ = ("stream", "filters", "decoding", "_encoding", "_encoded", "_encode_hooks",
-                 "replied_from", "body_passes", "enders", "router_frames")
+    __slots__ = ("stream", "filters", "plan", "reached", "_decoding", "_decoded", "_encoding",
+                 "_encoded", "replied_from", "body_passes", "ender_at", "router_frames")
 
     def __init__(self, stream, filters, decoded, encoded):
         """``filters``: the stream's filter objects in config order; ``decoded`` (headers sink,
         data sink) and ``encoded`` the same at the end of each direction: functions called with
         the stream, then ``end_stream`` (headers) or ``data, end_stream``; ``encoded`` may add a
         trailers sink (called with the stream and the trailers)."""
-        self.stream = stream
-        self.filters = filters
-        classes = tuple(map(type, filters))
-        hooks, encode_hooks, body_passes, ender_at = _PLANS.get(classes) or _plan(classes)
-        #: (on_stream_end hook, filter) of the filters that have one; None: no filter has
-        self.enders = None if ender_at is None else [(hooks[index][4], filters[index])
-                                                     for index in ender_at]
-        # the decoding pass made inline, without an __init__ call: this runs once per stream
-        # (what is the same for every pass of a direction is on its class); the encoding one
-        # when the response needs it (``encoding``)
-        decoding = self.decoding = _Decoding()
-        decoding.stream = stream
-        decoding.filters = filters
-        decoding.hooks = hooks
-        decoding.sink_headers, decoding.sink_data = decoded
-        decoding.reached = -1
-        decoding.ended = False
-        self._encoding = None
-        self._encoded = encoded
-        self._encode_hooks = encode_hooks
-        #: no filter has an encode_data or encode_trailers hook: the response body goes
-        #: straight to the sink unless a filter holds the response head
-        self.body_passes = body_passes
-        self.replied_from = None
-        #: the response body needs no filter: its head, once through the encode_headers hooks,
-        #: may be framed and sent by whoever made it, as a stream without filters has it
-        #: (router/downstream_head.py). run_filters sets it where the sinks are HTTP/1.1's
-        self.router_frames = False
+        set_up(self, stream, filters, decoded, encoded, plan_of(tuple(map(type, filters))), False)
+
+    @property
+    def decoding(self):
+        """The request's pass, made when a filter holds the head or the body flows: a head that
+        every filter continues goes to the router from ``decode_headers`` without one."""
+        return self._decoding or self._decode_pass()
+
+    def _decode_pass(self):
+        decoding = self._decoding = _Decoding()
+        decoding.stream = self.stream
+        decoding.filters = self.filters
+        decoding.hooks = self.plan.hooks
+        decoding.sink_headers, decoding.sink_data = self._decoded
+        decoding.reached = self.reached
+        decoding.ended = False  # a head that ended the request has no body to pass after it
+        return decoding
 
     @property
     def encoding(self):
@@ -61,7 +50,7 @@ class FilterManager:
         encoding = self._encoding = _Encoding()
         encoding.stream = self.stream
         encoding.filters = self.filters[::-1]
-        encoding.hooks = self._encode_hooks
+        encoding.hooks = self.plan.encode_hooks
         encoded = self._encoded
         if len(encoded) > 2:
             encoding.sink_headers, encoding.sink_data, encoding.sink_trailers = encoded
@@ -72,7 +61,23 @@ class FilterManager:
         return encoding
 
     def decode_headers(self, end_stream):
-        self.decoding.headers_from(0, end_stream)
+        """The request head, from the first filter on: the pass's headers_from written out for
+        the usual head, which every filter continues (each stream's first step)."""
+        stream = self.stream
+        filters = self.filters
+        for index, hook in self.plan.header_hooks:
+            self.reached = index
+            result = hook(filters[index], stream, end_stream)
+            if stream.replied:
+                return
+            if result is STOP:
+                decoding = self._decode_pass()
+                decoding.held_at, decoding.headers_held = index, True
+                if end_stream:
+                    decoding.data_from(index, b"", True)
+                return
+        self.reached = len(filters) - 1
+        self._decoded[0](stream, end_stream)
 
     def decode_data(self, data, end_stream):
         if end_stream and not data and self._decode_trailers():
@@ -98,7 +103,7 @@ class FilterManager:
             if stream.replied:
                 return True
         filters = self.filters
-        hooks = decoding.hooks
+        hooks = self.plan.hooks
         for index in range(len(hooks)):
             hook = hooks[index][6]
             if hook is not None:
@@ -115,39 +120,43 @@ class FilterManager:
         only the filters that saw the request (the one that replied included). Returns whether
         every filter continued; without ``to_sink`` the head then stays with the caller, which
         sends it, or hands it on with ``head_to_sink``."""
-        if self.replied_from is None:
-            self.replied_from = self.decoding.reached
-        filters = self.filters
-        last = len(filters) - 1
-        skip = last - self.replied_from
-        start = skip if skip > 0 else 0
-        # the encoding pass's headers_from, written out (the pass is made only when it holds or
-        # sinks): this runs for every filtered response
+        replied_from = self.replied_from
+        if replied_from is None:
+            decoding = self._decoding
+            replied_from = self.replied_from = (self.reached if decoding is None
+                                                else decoding.reached)
+        # the encoding pass's headers_from, written out for the filters that have the hook
+        # (the pass is made only when one holds, or the head sinks): this runs for every
+        # filtered response
         stream = self.stream
-        hooks = self._encode_hooks
-        for index in range(start, len(hooks)):
-            hook = hooks[index][2]
-            if hook is not None and hook(filters[last - index], stream, stream.response,
-                                         end_stream) is STOP:
-                encoding = self._encoding or self._encode_pass()
-                encoding.start = start
-                encoding.held_at, encoding.headers_held = index, True
+        filters = self.filters
+        response = stream.response
+        for index, hook in self.plan.response_hooks:
+            if index <= replied_from and hook(filters[index], stream, response,
+                                              end_stream) is STOP:
+                encoding = self._encode_pass_from(replied_from)
+                held_at = len(filters) - 1 - index      # in the encoding order
+                encoding.held_at, encoding.headers_held = held_at, True
                 if end_stream:
-                    encoding.data_from(index, b"", True)
+                    encoding.data_from(held_at, b"", True)
                 return False
         if to_sink:
-            encoding = self._encoding or self._encode_pass()
-            encoding.start = start
+            encoding = self._encode_pass_from(replied_from)
             encoding.ended = end_stream
             encoding.sink_headers(stream, end_stream)
         return True
 
+    def _encode_pass_from(self, replied_from):
+        """The encoding pass, starting at the last filter that saw the request."""
+        encoding = self._encoding or self._encode_pass()
+        skip = len(self.filters) - 1 - replied_from
+        encoding.start = skip if skip > 0 else 0
+        return encoding
+
     def head_to_sink(self, end_stream):
         """The head that ``encode_headers(end_stream, to_sink=False)`` passed goes to the sink
         after all."""
-        encoding = self._encoding or self._encode_pass()
-        skip = len(self.filters) - 1 - self.replied_from
-        encoding.start = skip if skip > 0 else 0
+        encoding = self._encode_pass_from(self.replied_from)
         encoding.ended = end_stream
         encoding.sink_headers(self.stream, end_stream)
 
@@ -188,10 +197,38 @@ class FilterManager:
         return self.encoding.ended
 
     def on_stream_end(self):
-        if self.enders is not None:
+        """The filters' on_stream_end hooks; callers may skip the call where ``ender_at`` is
+        None (no filter has one)."""
+        ender_at = self.ender_at
+        if ender_at is not None:
             stream = self.stream
-            for hook, filter_ in self.enders:
-                hook(filter_, stream)
+            filters = self.filters
+            hooks = self.plan.hooks
+            for index in ender_at:
+                hooks[index][4](filters[index], stream)
+
+
+def set_up(manager, stream, filters, decoded, encoded, plan, router_frames):
+    """A FilterManager's state: ``plan`` is ``plan_of`` the filters' classes; ``router_frames``
+    whether the router frames the response (downstream_head._through_filters), which needs a
+    plan whose ``body_passes`` (no filter has a body hook) and HTTP/1.1's sinks. run_filters
+    calls it on a manager made without ``__init__`` (one Python call less a stream)."""
+    manager.stream = stream
+    manager.filters = filters
+    manager.plan = plan
+    manager.reached = -1
+    manager._decoding = manager._encoding = manager.replied_from = None
+    manager._decoded = decoded
+    manager._encoded = encoded
+    #: no filter has an encode_data or encode_trailers hook: the response body goes straight
+    #: to the sink unless a filter holds the response head
+    manager.body_passes = plan.body_passes
+    #: the indexes of the filters with an on_stream_end hook, None when no filter has one
+    manager.ender_at = plan.ender_at
+    #: the response body needs no filter: its head, once through the encode_headers hooks,
+    #: may be framed and sent by whoever made it, as a stream without filters has it
+    #: (router/downstream_head.py)
+    manager.router_frames = router_frames
 
 
 #: filter class → its (decode_headers, decode_data, encode_headers, encode_data, on_stream_end,
@@ -210,18 +247,38 @@ def _learn_hooks(cls):
     return hooks
 
 
-#: the filters' classes of a stream, in order → (their hooks, the same in encoding order, whether
-#: the response body passes no filter, the indexes of the filters with on_stream_end or None):
-#: worked out once for each combination a stream may have (few: a factory's filter is of one
-#: class, or two)
-_PLANS = {}
+class Plan:
+    """What a stream's chain does, worked out once for each combination of filter classes a
+    stream may have (few: a factory's filter is of one class, or two)."""
+
+    __slots__ = ("hooks", "encode_hooks", "header_hooks", "response_hooks", "body_passes",
+                 "ender_at")
+
+    def __init__(self, classes):
+        #: each filter's hooks (``_HOOKS_OF``), in config order, and in encoding order
+        hooks = self.hooks = tuple(_HOOKS_OF.get(cls) or _learn_hooks(cls) for cls in classes)
+        self.encode_hooks = hooks[::-1]
+        #: (index, decode_headers hook) of the filters that have one
+        self.header_hooks = tuple((index, learnt[0]) for index, learnt in enumerate(hooks)
+                                  if learnt[0] is not None)
+        #: (index, encode_headers hook) of the filters that have one, in encoding order
+        self.response_hooks = tuple((index, learnt[2]) for index, learnt in enumerate(hooks)
+                                    if learnt[2] is not None)[::-1]
+        #: the response body passes no filter
+        self.body_passes = all(learnt[3] is None and learnt[5] is None for learnt in hooks)
+        #: the indexes of the filters with on_stream_end, or None
+        self.ender_at = tuple(index for index, learnt in enumerate(hooks)
+                              if learnt[4] is not None) or None
 
 
-def _plan(classes):
-    hooks = tuple(_HOOKS_OF.get(cls) or _learn_hooks(cls) for cls in classes)
-    body_passes = all(learnt[3] is None and learnt[5] is None for learnt in hooks)
-    ender_at = tuple(index for index, learnt in enumerate(hooks) if learnt[4] is not None)
-    plan = _PLANS[classes] = (hooks, hooks[::-1], body_passes, ender_at or None)
+#: the filters' classes of a stream, in order → their Plan (run_filters reads it itself)
+PLANS = {}
+
+
+def plan_of(classes):
+    plan = PLANS.get(classes)
+    if plan is None:
+        plan = PLANS[classes] = Plan(classes)
     return plan
 
 

@@ -10,15 +10,17 @@ import logging
 from ..sockio import _GATHER_MIN, send_all, send_parts
 from .control import CONTROL
 from .date import http_date
-from .filter_chain import FilterManager
+from .filter_chain import PLANS, FilterManager, plan_of, set_up
 from .filters.api import Response, header_value
 from .http1.serialize import LAST_CHUNK, chunk, last_chunk, response_head
 from .request_headers import forwarded_headers
+from .route_filters import BY_FACTORIES, route_filters
 from .router.terminal import CONTINUE, route_request
 
 log = logging.getLogger("hotproxy.http.filters")
 
 _NONE, _RAW, _CHUNKED = "none", "raw", "chunked"
+_new = object.__new__
 _FILTER_ERROR = b"filter error"
 
 
@@ -32,16 +34,33 @@ def run_filters(conn, stream, target, encoded=None):
     forwarded_headers(conn, stream)
     if head.expect_continue:
         send_all(conn.sock, CONTINUE)  # before the filters, as Envoy's codec answers it
-    filters = []
-    for factory in conn.hcm.filters_for(stream.route):
-        made = factory.shared or factory.create(stream)
-        if made is not None:
-            filters.append(made)
-    manager = stream.filters = FilterManager(stream, filters, DECODED, encoded or _ENCODED)
-    if encoded is None and manager.body_passes:
-        manager.router_frames = True    # no body hook: the router frames the response
+    route = stream.route
+    factories = conn.hcm.filters_for(route)
+    chain = BY_FACTORIES.get(id(factories))
+    if chain is None or chain.factories is not factories:
+        chain = route_filters(factories, route)
+    plan = chain.plan
+    if plan is not None:
+        filters = chain.filters     # all shared: the chain's own list, which nothing changes
+    else:
+        filters = chain.filters.copy()
+        for index, make in chain.makers:
+            made = make(stream)
+            if made is not None:
+                filters[index] = made
+            else:
+                del filters[index]
+        classes = tuple(map(type, filters))
+        plan = PLANS.get(classes) or plan_of(classes)
+    # FilterManager(...) without its __init__ call; with HTTP/1.1's sinks and no filter with a
+    # body hook, the router frames the response
+    manager = stream.filters = _new(FilterManager)
+    if encoded is None:
+        set_up(manager, stream, filters, DECODED, _ENCODED, plan, plan.body_passes)
+    else:
+        set_up(manager, stream, filters, DECODED, encoded, plan, False)
     try:    # guarded(), written out: this runs for every filtered stream
-        manager.decoding.headers_from(0, not head.has_body)
+        manager.decode_headers(not (head.chunked or head.content_length))  # not head.has_body
     except OSError:
         raise
     except Exception as error:
@@ -52,8 +71,9 @@ def _decoded_headers(stream, end_stream):
     """The request head came out of the filters: the router's turn."""
     conn = stream.connection
     head = stream.head
-    # a filter that changed the body's length took its Content-Length away, or set one
-    stream.chunked = head.has_body and header_value(head.headers, b"content-length") is None
+    if head.chunked or head.content_length:     # head.has_body
+        # a filter that changed the body's length took its Content-Length away, or set one
+        stream.chunked = header_value(head.headers, b"content-length") is None
     if stream.route_cleared:
         stream.route = conn.hcm.route_table.match(head.host, stream.target, head.headers,
                                                   head.method)

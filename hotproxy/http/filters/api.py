@@ -96,6 +96,16 @@ class FilterFactory:
             raise NotImplementedError
         return self.shared
 
+    def for_route(self, config):
+        """What the streams of a route get, ``config`` being the route's typed_per_filter_config
+        entry for this filter (None: none): (a filter they all share, None), (None, a function
+        of the stream that makes its filter or returns None), or (None, None) to stay out.
+        Asked once per route table (http/route_filters.py). By default: ``shared``, else
+        ``create``, which reads the entry itself (``stream.route_config``)."""
+        if self.shared is not None:
+            return self.shared, None
+        return None, self.create
+
     def stat_sets(self):
         """(prefix, stats object) pairs to ship (see stats/schema.py ``stat_set``)."""
         return ()

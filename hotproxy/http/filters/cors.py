@@ -44,7 +44,8 @@ class Policy:
                  "allow_credentials", "filter_enabled", "always_enabled", "shadow_enabled",
                  "draw_enabled", "draw_shadow", "allow_private_network_access",
                  "forward_not_matching_preflights", "any_origin", "exact_origins",
-                 "response_after_origin")
+                 "response_after_origin",
+                 "stats")   # the factory's CorsStats, set by it
 
     def __init__(self, config):
         self.origin_tests = tuple(
@@ -76,6 +77,24 @@ class Policy:
             ((ALLOW_CREDENTIALS, b"true"),) if self.allow_credentials else ()) + (
             ((EXPOSE_HEADERS, self.expose_headers),) if self.expose_headers else ())
 
+    def filter_for(self, stream):
+        """The CORS filter of a request under this policy, None for a request without an Origin
+        (no CORS request: nothing to count or to add) or one the policy's fractions leave out."""
+        for name, origin in stream.request.headers:
+            if name == b"origin":
+                break
+        else:
+            return None
+        if not origin:
+            return None
+        enabled = self.always_enabled or self.draw_enabled()
+        if not enabled and not self.draw_shadow():
+            return None
+        made = CorsFilter()     # no __init__ to run: one is made per CORS request
+        made.policy, made.stats, made.enabled, made.origin = self, self.stats, enabled, origin
+        made.allowed_origin = None
+        return made
+
     def origin_allowed(self, origin):
         if self.any_origin:
             return True
@@ -94,36 +113,31 @@ class CorsFactory(FilterFactory):
         self.stats = CorsStats()
         self._prefix = f"{stat_prefix}cors."
         self._policies = CompiledCache(Policy)
-        self._last = (None, None)   # (config, policy) of the last stream: most tables have one
+        self._last = (None, None)   # (config, its filter_for) of the last one asked
 
     def stat_sets(self):
         return ((self._prefix, self.stats),)
 
     def create(self, stream):
-        # Without an Origin a request is no CORS request: nothing to count or to add.
-        for name, origin in stream.request.headers:
-            if name == b"origin":
-                break
-        else:
-            return None
-        if not origin:
-            return None
         config = stream.route_config(self.name)
+        return self._policy(config)(stream) if config is not None else None
+
+    def for_route(self, config):
+        """A route without a CorsPolicy has no CORS filter; one with makes one for each CORS
+        request (one with an Origin) that the policy's filter_enabled or shadow_enabled draws."""
         if config is None:
-            return None
+            return None, None
+        return None, self._policy(config)
+
+    def _policy(self, config):
+        """The ``make(stream)`` of a CorsPolicy config (compiled once)."""
         last = self._last
         if last[0] is config:
-            policy = last[1]
-        else:
-            policy = self._policies.get(config)
-            self._last = (config, policy)
-        enabled = policy.always_enabled or policy.draw_enabled()
-        if not enabled and not policy.draw_shadow():
-            return None
-        made = CorsFilter()     # no __init__ to run: one is made per CORS request
-        made.policy, made.stats, made.enabled, made.origin = policy, self.stats, enabled, origin
-        made.allowed_origin = None
-        return made
+            return last[1]
+        policy = self._policies.get(config)
+        policy.stats = self.stats
+        self._last = (config, policy.filter_for)
+        return policy.filter_for
 
 
 class CorsFilter(HttpFilter):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import random
 import weakref
+from functools import partial
 
 from ...stats.schema import stat_set
 from ...token_bucket import TokenBucket, shared_bucket
@@ -70,7 +71,19 @@ class LocalRateLimitFactory(FilterFactory):
 
     def create(self, stream):
         route_config = stream.route_config(self.name)
-        limiter = self.limiter if route_config is None else self._route_limiter(route_config)
+        return self._made(self.limiter if route_config is None
+                          else self._route_limiter(route_config), stream)
+
+    def for_route(self, config):
+        """The limiter of the route's config (or the filter's own) is found once a route
+        table; a limiter always enabled and asked for no x-ratelimit header has one filter for
+        every stream."""
+        limiter = self.limiter if config is None else self._route_limiter(config)
+        if limiter.always_enabled and limiter.shared is not None:
+            return limiter.shared, None
+        return None, partial(self._made, limiter)
+
+    def _made(self, limiter, stream):
         if not (limiter.always_enabled or limiter.enabled()):
             return None
         return limiter.shared or LocalRateLimitWithHeaders(self, limiter)

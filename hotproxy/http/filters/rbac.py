@@ -80,17 +80,24 @@ class RbacFactory(FilterFactory):
                      shadow + "shadow_effective_policy_id", shadow + "shadow_engine_result")
         # track_per_rule_stats: policy.<name>.allowed|denied, policy.<name>.shadow_allowed|…
         self.by_policy = (CounterMap(), CounterMap()) if config.track_per_rule_stats else None
-        self.enforced, self.shadow = _engines(config, "typed_config", self.keys, self.by_policy)
-        self._per_route = {}     # id(RbacPerRoute) → (config, enforced, shadow)
-        self.shared = RbacFilter(self)
+        self.filter = RbacFilter(self, *_engines(config, "typed_config", self.keys,
+                                                 self.by_policy))
+        self._per_route = {}     # id(RbacPerRoute) → (config, its RbacFilter)
 
-    def engines_for(self, per_route):
+    def create(self, stream):
+        return self.for_route(stream.route_config(self.name))[0]
+
+    def for_route(self, per_route):
+        """The filter of the route's RbacPerRoute (its rule sets replace both of the
+        filter's), else the filter's own: one filter for every stream of a route."""
+        if per_route is None:
+            return self.filter, None
         cached = self._per_route.get(id(per_route))
         if cached is None or cached[0] is not per_route:
-            cached = (per_route, *_engines(per_route.rbac, "typed_per_filter_config.rbac",
-                                           self.keys, self.by_policy))
-            self._per_route[id(per_route)] = cached
-        return cached[1], cached[2]
+            cached = self._per_route[id(per_route)] = (per_route, RbacFilter(
+                self, *_engines(per_route.rbac, "typed_per_filter_config.rbac", self.keys,
+                                self.by_policy)))
+        return cached[1], None
 
     def stat_sets(self):
         sets = ((self._scopes[0], self.stats), (self._scopes[1], self.shadow_stats))
@@ -100,21 +107,22 @@ class RbacFactory(FilterFactory):
 
 
 class RbacFilter(HttpFilter):
-    """Shared by every stream: all it keeps is in the factory."""
+    """Shared by every stream of the routes whose rules it enforces (the factory's own, or a
+    route's RbacPerRoute's): the counters are the factory's."""
 
-    def __init__(self, factory):
+    __slots__ = ("factory", "enforced", "shadow")
+
+    def __init__(self, factory, enforced, shadow):
         self.factory = factory
+        self.enforced = enforced
+        self.shadow = shadow
 
     def decode_headers(self, stream, end_stream):
-        factory = self.factory
-        per_route = stream.route_config(factory.name)
-        if per_route is None:
-            enforced, shadow = factory.enforced, factory.shadow
-        else:
-            enforced, shadow = factory.engines_for(per_route)
+        enforced, shadow = self.enforced, self.shadow
         if enforced is None and shadow is None:
             return CONTINUE
-        facts = StreamFacts(stream)
+        factory = self.factory
+        facts = facts_of(stream)
         info = stream.info
         if shadow is not None:
             outcome = shadow.outcome(facts)
@@ -162,21 +170,29 @@ def _write_metadata(info, values):
         ours.update(values)
 
 
+def facts_of(stream):
+    """The request's StreamFacts (made without an ``__init__`` call: one per request)."""
+    request = stream.request
+    facts = _new(StreamFacts)
+    facts._conn = conn = stream.connection
+    facts.headers = request.headers
+    facts.host = request.host
+    facts.path = request.target
+    facts.method = request.method
+    facts.metadata = stream.info.dynamic_metadata
+    facts.tls = conn.tls is not None
+    return facts
+
+
+_new = object.__new__
+
+
 class StreamFacts:
     """The request's Facts (rbac/engine.py): what the request head and the connection say, the
-    addresses worked out only when a rule reads them (most rules read a header or the path)."""
+    addresses worked out only when a rule reads them (most rules read a header or the path).
+    Made by ``facts_of``."""
 
     __slots__ = ("_conn", "headers", "host", "path", "method", "metadata", "tls")
-
-    def __init__(self, stream):
-        request = stream.request
-        self._conn = conn = stream.connection
-        self.headers = request.headers
-        self.host = request.host
-        self.path = request.target
-        self.method = request.method
-        self.metadata = stream.info.dynamic_metadata
-        self.tls = conn.tls is not None
 
     @property
     def scheme(self):

@@ -19,6 +19,7 @@ NONE, RAW, CHUNKED = "none", "raw", "chunked"
 #: the stream's filters take the response (http/filter_chain.py), and frame it after them
 FILTERED = "filtered"
 NO_BODY_STATUS = frozenset((204, 304))
+_new = object.__new__
 CLASS_STATS = ("upstream_rq_1xx", "upstream_rq_2xx", "upstream_rq_3xx", "upstream_rq_4xx",
                "upstream_rq_5xx")
 
@@ -113,7 +114,9 @@ def _through_filters(stream, status, head, headers, head_only):
     continued, none has a body hook (``router_frames``), and the head frames it as the filters'
     sink would (filtered_stream.encode_head). Else None: the filters took the head, and frame
     the response after them (FILTERED)."""
-    response = stream.response = Response(status, headers)
+    response = stream.response = _new(Response)    # Response(status, headers), no __init__ call
+    response.status = status
+    response.headers = headers
     no_body = (head_only or status in NO_BODY_STATUS or status < 200
                or head.content_length == b"0")
     manager = stream.filters

@@ -104,5 +104,5 @@ def test_the_end_of_the_stream_reaches_the_filters_with_the_hook_in_order():
     _, manager, _ = chain(Ending("a", log), HeadersOnly(), Ending("b", log))
     manager.on_stream_end()
     assert log == ["a", "b"]
-    assert chain(HeadersOnly())[1].enders is None
+    assert chain(HeadersOnly())[1].ender_at is None
     chain(HeadersOnly())[1].on_stream_end()     # nothing to call

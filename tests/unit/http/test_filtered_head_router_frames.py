@@ -66,7 +66,7 @@ def run(*filters, head=None, head_only=False, trailers=False):
         (lambda s, end: sunk.append((s.response.status, list(s.response.headers), end)),
          lambda *_: None))
     manager.router_frames = manager.body_passes     # as run_filters sets it for HTTP/1.1
-    manager.decoding.headers_from(0, True)
+    manager.decode_headers(True)
     head = head or Head()
     headers = [(b"content-length", head.content_length)] if head.content_length else []
     return _through_filters(stream, head.status, head, headers, head_only), sunk
