@@ -8,8 +8,6 @@ against the body on this side (responses to HEAD and 304s carry one without a bo
 """
 import time
 
-from jh2.connection import AllowedStreamIDs
-
 from . import events as ev
 from .connection import MAX_STREAM_ID, REFUSED_STREAM, Http2Codec, lib, settings
 from .sending import SEND_HEADERS
@@ -52,7 +50,7 @@ class ClientCodec(Http2Codec):
         conn = self._conn
         stream_id = conn.get_next_available_stream_id()
         conn.drop_closed_streams()
-        library_stream = conn._begin_new_stream(stream_id, AllowedStreamIDs.ODD)
+        library_stream = conn.open_stream(stream_id, False)
         # the library reads a response's content-length by the request's method (HEAD)
         library_stream.request_method = next(
             (value for name, value in headers if name == b":method"), None)

@@ -13,7 +13,7 @@ would: the flood limits, the HPACK walk, the library's stream states (stream_sta
 import struct
 
 from jh2 import exceptions
-from jh2.connection import (ALTERNATIVE_HPACK, AllowedStreamIDs, ConnectionInputs, HPACKError,
+from jh2.connection import (ALTERNATIVE_HPACK, ConnectionInputs, HPACKError,
                             OversizedHeaderListError, _decode_headers)
 from jh2.hpack import NeverIndexedHeaderTuple
 
@@ -89,8 +89,7 @@ class HotFrames:
         headers = self._decode(view, start, length)
         connection_input(conn, _RECV_HEADERS)
         conn.drop_closed_streams()
-        received_request(conn._begin_new_stream(stream_id, AllowedStreamIDs.ODD).state_machine,
-                         end_stream)
+        received_request(conn.open_stream(stream_id, True).state_machine, end_stream)
         self._request(stream_id, headers, bool(end_stream), events)
         return True
 

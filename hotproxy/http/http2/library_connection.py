@@ -1,5 +1,6 @@
 """jh2's connection object as the codecs use it (``LibraryConnection``)."""
 from jh2 import connection
+from jh2.stream import H2Stream
 
 
 class LibraryConnection(connection.H2Connection):
@@ -21,3 +22,18 @@ class LibraryConnection(connection.H2Connection):
 
     def drop_closed_streams(self):
         self._open_streams(0)
+
+    def open_stream(self, stream_id, inbound):
+        """``_begin_new_stream`` for an id the codec has checked (above the highest of its kind, of
+        the right parity), without the checks again and the library's two log calls."""
+        local, remote = self.local_settings, self.remote_settings
+        stream = H2Stream(stream_id, self.config, local.initial_window_size,
+                          remote.initial_window_size)
+        stream.max_inbound_frame_size = self.max_inbound_frame_size
+        stream.max_outbound_frame_size = self.max_outbound_frame_size
+        self.streams[stream_id] = stream
+        if inbound:
+            self.highest_inbound_stream_id = stream_id
+        else:
+            self.highest_outbound_stream_id = stream_id
+        return stream
