@@ -188,6 +188,10 @@ class Cluster:
     idle_timeout: float | None = None
     max_requests_per_connection: int = 0
     max_connection_duration: float = 0.0
+    #: common_http_protocol_options.max_stream_duration: how long one upstream request may last
+    #: from the moment it has its connection to its response's end (router/upstream_duration.py),
+    #: 0 none
+    max_stream_duration: float = 0.0
     transport_socket: UpstreamTransportSocket = None   # None: plain text (raw_buffer)
     transport_socket_matches: tuple[TransportSocketMatch, ...] = ()
     # upstream_http_protocol_options: the SNI and the SAN to verify, from each request's Host

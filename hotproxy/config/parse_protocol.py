@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from .fields import Fields, Node, typed_config
+from .fields import Enum, Fields, Node, typed_config
 from .parse_http2 import upstream_http2_options
 
 UPSTREAM_HTTP_OPTIONS_TYPE = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
@@ -34,8 +34,10 @@ _HEADER_NAME = re.compile(r"^:?[0-9a-zA-Z!#$%&'*+-.^_|~`]+$")
 #: envoy.config.core.v3.HttpProtocolOptions as a cluster reads it.
 UPSTREAM_COMMON_OPTIONS = Fields(
     "max_headers_count max_response_headers_kb idle_timeout max_connection_duration "
-    "max_requests_per_connection",
-    unsupported="max_stream_duration headers_with_underscores_action")
+    "max_requests_per_connection max_stream_duration headers_with_underscores_action")
+#: Envoy validates it on a cluster and then never reads it: only its server codecs act on
+#: underscores (in requests), its client codecs pass a response's on (probed on the 1.40 binary)
+UNDERSCORES_ACTIONS = Enum("ALLOW REJECT_REQUEST DROP_HEADER")
 
 
 def typed_extension_protocol_options(node: Node) -> dict | None:
@@ -89,7 +91,8 @@ def auto_http_config(node: Node) -> dict | None:
 def upstream_common_options(node: Node) -> dict | None:
     """envoy.config.core.v3.HttpProtocolOptions as a cluster reads it (in its
     HttpProtocolOptions, or the deprecated cluster-level common_http_protocol_options), as
-    Cluster keyword arguments: the response head bounds and the connection lifetime limits."""
+    Cluster keyword arguments: the response head bounds, the connection lifetime limits and
+    each request's max_stream_duration."""
     m = node.message(UPSTREAM_COMMON_OPTIONS)
     if m is None:
         return None
@@ -97,8 +100,15 @@ def upstream_common_options(node: Node) -> dict | None:
               "max_response_headers_kb": m.uint32("max_response_headers_kb", minimum=1, maximum=8192),
               "idle_timeout": m.duration("idle_timeout"),
               "max_connection_duration": m.duration("max_connection_duration"),
-              "max_requests_per_connection": m.uint32("max_requests_per_connection")}
+              "max_requests_per_connection": m.uint32("max_requests_per_connection"),
+              "max_stream_duration": _whole_ms(m.duration("max_stream_duration"))}
+    m.enum("headers_with_underscores_action", UNDERSCORES_ACTIONS)     # validated, no effect
     return {name: value for name, value in values.items() if value is not None}
+
+
+def _whole_ms(seconds):
+    """A duration as Envoy's timers take it: whole milliseconds (DurationUtil truncates)."""
+    return None if seconds is None else int(seconds * 1000 + 1e-9) / 1000
 
 
 def _protocol_config(node: Node, fields: Fields, exclusive: bool) -> dict | None:

@@ -46,7 +46,7 @@ HttpStats = stat_set("HttpStats", (
     "downstream_cx_ssl_total", "downstream_cx_http2_total", "downstream_rq_http2_total",
     "downstream_rq_too_many_premature_resets", "downstream_cx_upgrades_total",
     "downstream_cx_max_requests_reached", "downstream_cx_max_duration_reached",
-    "downstream_rq_max_duration_reached",
+    "downstream_rq_max_duration_reached", "downstream_rq_rx_reset",
 ), gauges=("downstream_cx_active", "downstream_rq_active", "downstream_cx_ssl_active",
            "downstream_cx_http2_active", "downstream_cx_upgrades_active"))
 
@@ -69,6 +69,7 @@ ClusterStats = stat_set("ClusterStats", (
     "upstream_rq_completed", "upstream_cx_none_healthy",
     "upstream_cx_rx_bytes_total", "upstream_cx_tx_bytes_total", "upstream_cx_protocol_error",
     "upstream_cx_idle_timeout", "upstream_cx_max_requests", "upstream_cx_max_duration_reached",
+    "upstream_rq_max_duration_reached",
 ), gauges=("upstream_cx_active", "upstream_rq_active"),
    shared_gauges=("membership_total", "membership_healthy"))
 

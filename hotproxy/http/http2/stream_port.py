@@ -18,8 +18,7 @@ from greenlet import greenlet as RawGreenlet
 
 from ...deadlines import NEVER
 from ..control import CloseConnection
-from ..filter_chain import FilterManager
-from ..filtered_stream import DECODED, guarded, run_filters
+from ..filtered_stream import guarded, run_filters
 from ..local_answer import answer
 from ..request_checks import normalized_target, overloaded
 from ..stream import ActiveStream
@@ -28,8 +27,8 @@ from .. import stream_duration
 from ..stream_duration import StreamDurationReached
 from ..upgrade import upgrade_allowed
 from . import events as ev
-from .codec import CONNECTION_SPECIFIC
 from .request_head import request_head
+from .stream_sinks import ENCODED, give_empty_chain
 from .tunnel_stream import serve_tunnel
 
 #: error code of RST_STREAM when our side abandons a stream (RFC 9113 §7)
@@ -37,8 +36,19 @@ _INTERNAL_ERROR = 0x2
 _CANCEL = 0x8
 
 
+#: an abort's reason (downstream.py) -> the response flag and details of a stream the client
+#: left before its response started, as Envoy 1.40 logs them (probed)
+_LEFT = {"stream reset": ("DR", "http2.remote_reset"),
+         "connection termination": ("DC", "downstream_remote_disconnect")}
+
+
 class StreamAborted(Exception):
-    """Thrown into a stream's greenlet: the client reset it, or the connection ended."""
+    """Thrown into a stream's greenlet: the client reset it, or the connection ended
+    (``reason``: the abort's)."""
+
+    def __init__(self, reason):
+        super().__init__(reason)
+        self.reason = reason
 
 
 class StreamPort:
@@ -106,7 +116,7 @@ class StreamPort:
         self.greenlet.kill(SocketTimeout("timed out"), block=False)
 
     def local_reply(self, stream, status, body, close=False, extra=(), flag=None, leading=()):
-        _give_empty_chain(stream)   # answered before it was routed: through no filter
+        give_empty_chain(stream)   # answered before it was routed: through no filter
         answer(self, stream, status, body, close, extra, flag, leading)
 
     @property
@@ -164,6 +174,13 @@ class StreamPort:
         if greenlet is None:
             return
         if RawGreenlet.__bool__(greenlet):      # running (the gevent Greenlet's bool: spawned)
+            if self.hcm.logging and self.stream is not None:
+                # the log line is written once the greenlet ran, after a connection's end
+                # closed its socket: the address it needs is read while it is open
+                try:
+                    self.connection.local_address
+                except OSError:
+                    pass
             greenlet.kill(StreamAborted(reason), block=False)
         elif not greenlet.dead:
             greenlet.kill(block=False)
@@ -199,13 +216,25 @@ class StreamPort:
                 completed = True
                 if not self.ended and not stream_duration.answer(self, stream, close=False):
                     self._reset(_INTERNAL_ERROR)
-        except StreamAborted:
-            if not stream.responded:
-                stream.flag("DC")
+        except StreamAborted as aborted:
+            self._client_left(stream, aborted.reason)
         except OSError:
             stream.flag("DC")       # the connection failed under a write
         finally:
             self._end(stream, completed)
+
+    def _client_left(self, stream, reason):
+        """The client reset the stream or closed its connection: counted as Envoy counts a
+        remote reset; the upstream request (if any) is reset by ``_end`` at once."""
+        left = _LEFT.get(reason)
+        if left is None:        # our codec reset it (a malformed frame)
+            if not stream.responded:
+                stream.flag("DC")
+            return
+        self.hcm.stats.downstream_rq_rx_reset += 1
+        if not stream.responded:
+            flag, stream.info.response_code_details = left
+            stream.flag(flag)
 
     def _start(self, stream, head, target):
         """The checks and routing of DownstreamConnection._on_head; False when answered."""
@@ -216,7 +245,7 @@ class StreamPort:
             self.local_reply(stream, 400, b"")
             return False
         if head.method == b"CONNECT":
-            _give_empty_chain(stream)
+            give_empty_chain(stream)
             serve_tunnel(self, stream, target)     # a CONNECT (no path: no normalization)
             return False
         if b"#" in target:
@@ -233,7 +262,7 @@ class StreamPort:
             hcm.stream_limits.arm(self, stream)
         if head.upgrade is not None:    # an extended CONNECT (RFC 8441), now an upgrade request
             if upgrade_allowed(hcm, stream.route, head.upgrade.lower()):
-                _give_empty_chain(stream)
+                give_empty_chain(stream)
                 serve_tunnel(self, stream, target)
             else:
                 self.local_reply(stream, 403, b"")
@@ -368,39 +397,3 @@ class StreamPort:
                 break
             waiter.wait()
         self.ended = end_stream
-
-
-def _give_empty_chain(stream):
-    """A stream the filters do not see (a local reply before routing, a tunnel) still answers
-    through the encode sinks: an empty chain."""
-    if stream.filters is None:
-        stream.filters = FilterManager(stream, [], DECODED, ENCODED)
-
-
-def _encode_head(stream, end_stream):
-    """The response head left the filters: HEADERS, without what HTTP/2 forbids."""
-    port = stream.connection
-    response = stream.response
-    headers = [item for item in response.headers if item[0] not in CONNECTION_SPECIFIC]
-    stream.info.response_code = response.status
-    stream.info.response_headers = headers
-    head_only = stream.head.method == b"HEAD"
-    port.send_headers(response.status, headers, end_stream or head_only)
-
-
-def _encode_body(stream, data, end_stream):
-    port = stream.connection
-    if port.ended:
-        return              # a HEAD response, or a stream ended already
-    if data:
-        stream.info.bytes_sent += len(data)
-    port.send_data(data, end_stream)
-
-
-def _encode_trailers(stream, trailers):
-    port = stream.connection
-    if not port.ended:
-        port.send_trailers(trailers)
-
-
-ENCODED = (_encode_head, _encode_body, _encode_trailers)

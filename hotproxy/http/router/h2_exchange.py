@@ -4,15 +4,12 @@ connection (upstream/http2_pool.py).
 
 The request goes out as HEADERS (pseudo-headers from the method, target and Host; no
 connection-specific header) and DATA as its body arrives, END_STREAM with the last piece. The
-response head is handed to ``downstream_head`` as the HTTP/1.1 decoder's head would be, its DATA
-to the stream's filters or framed as HTTP/1.1 (raw with a content-length, else chunked), each
-piece acknowledged to the upstream once it went downstream (flow control end to end). Trailers
-reach an HTTP/2 client, and an HTTP/1.1 client in a chunked body's last chunk where the connection
-manager's enable_trailers asks for them, as from Envoy.
+response is relayed by h2_response.py, with flow control end to end.
 
 A route with a retry policy retries here: connect failures, resets (``refused-stream`` too) and
 responses its ``retry_on`` names, before any response byte went downstream, replaying the body
 kept up to the buffer limit. Hedging is not done over HTTP/2: such a route retries without it.
+The cluster's max_stream_duration bounds each attempt (upstream_duration.py).
 """
 from __future__ import annotations
 
@@ -21,13 +18,12 @@ from socket import timeout as SocketTimeout
 
 import gevent
 
-from ...deadlines import NEVER, sooner_of
+from ...deadlines import NEVER
 from ...errors import ProtocolError
 from ...upstream.connect import ConnectFailure
 from ...upstream.http2_pool import Http2Pools, StreamEnded
 from ...upstream.request import take_connection
 from .. import local_reply
-from ..http1.serialize import LAST_CHUNK, chunk, last_chunk
 from ..http1.stream_client import codec_factory_for
 from ..http2 import events as ev
 from ..http2.client_codec import ClientCodec
@@ -36,11 +32,13 @@ from ..http2.limits import Http2Stats
 from ..http2.options import Http2Options
 from .attempts import RETRIED
 from .local_failure_stats import charge_local_reply
-from .downstream_head import CHUNKED, FILTERED, RAW, downstream_head, set_header
+from .downstream_head import set_header
+from .h2_response import relay
 from .h2_tunnel_heads import tunnel_request_headers
 from .host_choice import pick_host
 from .outcomes import report, report_host
-from .retry import LOCAL_RESET, OVERFLOW, RETRY, RETRY_ON_BITS, UpstreamReset
+from . import upstream_duration
+from .retry import LIMIT_EXCEEDED, LOCAL_RESET, OVERFLOW, RETRY, RETRY_ON_BITS, UpstreamReset
 
 #: request headers HTTP/2 does not carry (RFC 9113 §8.2.2); ``te: trailers`` is kept
 _NOT_SENT = CONNECTION_SPECIFIC | {b"host", b"te", b"http2-settings"}
@@ -71,7 +69,8 @@ class Exchange:
     """What an exchange keeps besides ``stream.upstream``: the request as sent, the body for a
     replay (None once over the limit, or without a retry policy), the retry state."""
 
-    __slots__ = ("headers", "end_with_head", "body", "size", "limit", "state", "host_high")
+    __slots__ = ("headers", "end_with_head", "body", "size", "limit", "state", "host_high",
+                 "limit_at")
 
     def __init__(self, headers, end_with_head, state, limit, high):
         self.headers = headers
@@ -81,6 +80,8 @@ class Exchange:
         self.size = 0
         self.limit = limit
         self.host_high = high
+        #: when the current attempt reaches the cluster's max_stream_duration (upstream_duration.py)
+        self.limit_at = NEVER
 
 
 def start(router, stream, conn, cluster, target, headers, hash_key):
@@ -145,6 +146,7 @@ def _attempt(router, stream, conn, cluster, exchange, hash_key=None):
                                               cluster.http2.pool(host, exchange.host_high))
             cluster.stats.upstream_rq_total += 1
             host.stats.rq_total += 1
+            exchange.limit_at = upstream_duration.limit_from_now(cluster)
             stream.upstream.open(exchange.headers, exchange.end_with_head)
             for piece in exchange.body or ():
                 stream.upstream.send_data(piece, False)
@@ -198,17 +200,21 @@ def finish(router, stream, conn):
             attempt_deadline = route_deadline
             if per_try is not None:
                 attempt_deadline = min(route_deadline, time.monotonic() + per_try)
+            limit_at = NEVER
             try:
                 if stream.upstream is None:
                     conn.set_deadline(route_deadline)
                     failure = _attempt(router, stream, conn, stream.cluster, exchange)
                     if failure is not None:
                         return router._fail(stream, conn, *failure)
+                limit_at = exchange.limit_at if exchange is not None else NEVER
+                if time.monotonic() >= limit_at:
+                    raise SocketTimeout("timed out")    # it passed while the body arrived
                 if stream.out:
                     flush(router, stream)
                 if exchange is not None and not exchange.end_with_head:
                     stream.upstream.send_data(b"", True)
-                if relay(router, stream, conn, state, attempt_deadline, idle):
+                if relay(router, stream, conn, state, min(attempt_deadline, limit_at), idle):
                     return None
             except (StreamEnded, UpstreamReset) as ended:
                 reason = ended.reason
@@ -223,16 +229,12 @@ def finish(router, stream, conn):
                         return router._fail(stream, conn, 502, prefix + reason.encode(), "UPE")
                     return router._fail(stream, conn, 503, prefix + reason.encode(), "UC")
             except SocketTimeout:
-                if (attempt_deadline >= route_deadline or stream.responded
-                        or time.monotonic() >= route_deadline):
-                    raise
-                stream.cluster.stats.upstream_rq_per_try_timeout += 1
-                report(stream, "timeout")
-                if stream.upstream is not None:
-                    stream.upstream.pool.host.stats.rq_timeout += 1
-                router._release(stream, False)
-                if state.on_reset(LOCAL_RESET) is not RETRY:
-                    return router._fail(stream, conn, 504, local_reply.UPSTREAM_TIMEOUT, "UT")
+                if upstream_duration.passed(limit_at, attempt_deadline):
+                    if not _limit_reached(router, stream, conn, state, limit_at, complete_at):
+                        return None
+                elif not _per_try_timeout(router, stream, conn, state, attempt_deadline,
+                                          route_deadline):
+                    return None
             conn.set_deadline(route_deadline)
             gevent.sleep(state.backoff())
     except (ProtocolError, OSError) as error:
@@ -240,8 +242,39 @@ def finish(router, stream, conn):
     finally:
         router.h2.pop(stream, None)
         if state is not None:
+            if router.retries.attempt_counts is not None:     # %UPSTREAM_REQUEST_ATTEMPT_COUNT%
+                router.retries.attempt_counts[stream] = state.attempts
             state.release()
     return None
+
+
+def _per_try_timeout(router, stream, conn, state, attempt_deadline, route_deadline):
+    """A deadline passed: True to retry the attempt (its per-try timeout), else answered; the
+    route's timeout is raised on to ``answer_failure``."""
+    if (attempt_deadline >= route_deadline or stream.responded
+            or time.monotonic() >= route_deadline):
+        raise SocketTimeout("timed out")
+    stream.cluster.stats.upstream_rq_per_try_timeout += 1
+    report(stream, "timeout")
+    if stream.upstream is not None:
+        stream.upstream.pool.host.stats.rq_timeout += 1
+    router._release(stream, False)
+    if state.on_reset(LOCAL_RESET) is not RETRY:
+        router._fail(stream, conn, 504, local_reply.UPSTREAM_TIMEOUT, "UT")
+        return False
+    return True
+
+
+def _limit_reached(router, stream, conn, state, limit_at, complete_at):
+    """The attempt outlived the cluster's max_stream_duration: True to retry it (a local reset,
+    as Envoy's onStreamMaxDurationReached retries it), else answered."""
+    upstream_duration.reached(router, stream)
+    decision = None if state is None or stream.responded else state.on_reset(LOCAL_RESET)
+    if decision is RETRY:
+        return True
+    upstream_duration.answer(stream, conn, limit_at, complete_at,
+                             ("URX",) if decision is LIMIT_EXCEEDED else ())
+    return False
 
 
 def _retries_reset(state, stream, reason):
@@ -256,117 +289,6 @@ def forget(router, stream):
     exchange = router.h2.pop(stream, None)
     if exchange is not None and exchange.state is not None:
         exchange.state.release()
-
-
-def relay(router, stream, conn, state, route_deadline, idle):
-    """Relay the response as it arrives; False when its head is to be retried (``state``)."""
-    request = stream.upstream
-    head_only = stream.head.method == b"HEAD"
-    sent_at = time.monotonic()
-    conn.set_deadline(sooner_of(route_deadline, sent_at, idle))
-    framing = None
-    while True:
-        event = request.next_event()
-        kind = event.__class__
-        if kind is ev.InformationalHeaders:
-            continue        # a 1xx: swallowed, as Envoy does by default
-        end = kind is ev.ResponseTrailers or event.end_stream
-        if kind is ev.ResponseHeaders:
-            if state is not None and not stream.responded:
-                if state.on_response(event.status, event.headers) is RETRY:
-                    report(stream, event.status)
-                    request.pool.host.stats.rq_error += 1
-                    router._release(stream, False)
-                    return False
-            out = []
-            framing = downstream_head(router, stream, _Head(event), out, sent_at, head_only,
-                                      conn, None)
-            if out:
-                conn.send_response(out)
-            if end:
-                _end_body(stream, conn, framing)
-        elif kind is ev.ResponseData:
-            try:
-                _relay_data(stream, conn, framing, event.data, end)
-            except BaseException:
-                request.inbox.appendleft(event)     # not relayed: the pool hands it back
-                raise
-            request.consumed(event.flow_length)
-        elif kind is ev.ResponseTrailers:
-            _relay_trailers(stream, conn, framing, event.headers)
-        if end:
-            request.complete = True
-            stream.cluster.rq_time.record((time.monotonic() - sent_at) * 1000)
-            router._release(stream, True)
-            return True
-        conn.set_deadline(sooner_of(route_deadline, time.monotonic(), idle))
-
-
-def _relay_data(stream, conn, framing, data, end):
-    if framing is FILTERED:
-        if not stream.filters.encoding_ended:
-            stream.filters.encode_data(data, end)
-        return
-    if framing is RAW:
-        if data:
-            stream.info.bytes_sent += len(data)
-            conn.send_body(data)
-    elif framing is CHUNKED:
-        parts = []
-        if data:
-            stream.info.bytes_sent += len(data)
-            parts.append(chunk(data))
-        if end:
-            parts.append(LAST_CHUNK)
-        if parts:
-            conn.send_response(parts)
-
-
-def _end_body(stream, conn, framing):
-    if framing is FILTERED:
-        if not stream.filters.encoding_ended:
-            stream.filters.encode_data(b"", True)
-    elif framing is CHUNKED:
-        conn.send_response([LAST_CHUNK])
-
-
-def _relay_trailers(stream, conn, framing, trailers):
-    """Trailers end the response: through the filters (filter_chain.encode_trailers, which an
-    HTTP/2 client gets them from); an unfiltered HTTP/1.1 response in its last chunk where the
-    connection manager enables them (Envoy's enable_trailers), else it just ends."""
-    if framing is FILTERED and not stream.filters.encoding_ended:
-        stream.filters.encode_trailers(trailers)
-    elif framing is CHUNKED and conn.hcm.config.enable_trailers:
-        conn.send_response([last_chunk(trailers)])
-    else:
-        _end_body(stream, conn, framing)
-
-
-class _Head:
-    """An HTTP/2 response head shaped as http1's ResponseHead, for ``downstream_head``."""
-
-    __slots__ = ("status", "headers", "content_length", "keep_alive", "connection", "server_at",
-                 "has_date")
-
-    def __init__(self, event):
-        self.status = event.status
-        headers = self.headers = []
-        self.content_length = None
-        for item in event.headers:
-            name = item[0]
-            if name in CONNECTION_SPECIFIC:
-                continue
-            if name == b"content-length":
-                self.content_length = item[1]
-            headers.append(item)
-        if event.end_stream and self.content_length is None and not 100 <= self.status < 200:
-            self.content_length = b"0"      # no body follows: nothing to chunk
-            if self.status not in (204, 304):
-                headers.append((b"content-length", b"0"))
-        self.keep_alive = True
-        self.connection = None
-        self.server_at = -2         # not known: downstream_head looks
-        self.has_date = False
 
 
 def _request_headers(method, target, headers, cluster):

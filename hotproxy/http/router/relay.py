@@ -22,6 +22,7 @@ from ..http1.serialize import LAST_CHUNK, chunk, last_chunk
 from .downstream_head import CHUNKED as _CHUNKED, FILTERED as _FILTERED, RAW as _RAW, downstream_head
 from .downstream_head import parser_takes_rest as _parser_takes_rest
 from .downstream_head import response_decoder as _response_decoder
+from . import upstream_duration
 from .retry import UpstreamReset
 from .spliced_body import response_rest, response_spliceable
 
@@ -37,16 +38,36 @@ _YIELD_EVERY = 1 << 20
 def relay_response(router, stream, conn, attempt=None):
     buffer = router._buffers.pop() if router._buffers else bytearray(_RECV_SIZE)
     try:
+        if attempt is None and stream.cluster.config.max_stream_duration:
+            return _relay_bounded(router, buffer, stream, conn)
         return _relay_with(router, buffer, stream, conn, attempt)
     finally:
         stream.buffered = 0
         router._buffers.append(buffer)
 
 
-def _relay_with(router, buffer, stream, conn, attempt=None):
+def _relay_bounded(router, buffer, stream, conn):
+    """The relay under the cluster's max_stream_duration (upstream_duration.py), on a route
+    without a retry policy: its connection was taken with the request's head (Router.start), so
+    the limit runs from the stream's start."""
+    now = time.monotonic()
+    limit_at = stream.start + stream.cluster.config.max_stream_duration
+    timeout = stream.route.timeout
+    try:
+        if now < limit_at:
+            return _relay_with(router, buffer, stream, conn, None, limit_at)
+    except SocketTimeout:
+        if not upstream_duration.passed(limit_at, now + timeout if timeout else NEVER):
+            raise
+    upstream_duration.reached(router, stream)
+    return upstream_duration.answer(stream, conn, limit_at, now)
+
+
+def _relay_with(router, buffer, stream, conn, attempt=None, limit_at=NEVER):
     """Relay the response, reading into ``buffer``: the parser and the downstream send see
     memoryviews of it, so a body is never copied into a new bytes object. ``attempt``: a
-    retrying route's retrying.Attempt (its deadlines, and its say on the response head)."""
+    retrying route's retrying.Attempt (its deadlines, and its say on the response head);
+    ``limit_at``: without one, the cluster's max_stream_duration, if any."""
     view = memoryview(buffer)
     upstream = stream.upstream
     usock = upstream.sock
@@ -62,6 +83,8 @@ def _relay_with(router, buffer, stream, conn, attempt=None):
     if attempt is None:
         sent_at = time.monotonic()
         route_deadline = sent_at + route.timeout if route.timeout else NEVER
+        if limit_at < route_deadline:
+            route_deadline = limit_at
         idle = route.idle_timeout if route.idle_timeout is not None else router.stream_idle_timeout
     else:
         sent_at, route_deadline, idle = attempt.sent_at, attempt.deadline, attempt.idle
@@ -87,7 +110,7 @@ def _relay_with(router, buffer, stream, conn, attempt=None):
         if not received:
             if not received_any and not stream.body_sent and router._reconnect(stream):
                 send_all(stream.upstream.sock, stream.request_bytes)
-                return _relay_with(router, buffer, stream, conn, attempt)
+                return _relay_with(router, buffer, stream, conn, attempt, limit_at)
             if framing is None:
                 if received_any:  # a response head cut short
                     raise ProtocolError(502, "upstream.incomplete_head")

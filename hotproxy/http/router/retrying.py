@@ -25,6 +25,7 @@ from .. import local_reply
 from ..http1.serialize import request_head
 from ..headers import header_index
 from . import hedging as _hedging
+from . import upstream_duration
 from .attempts import RETRIED as _RETRIED, Attempt, RetryAttempt
 from .downstream_head import set_header as _set_header
 from .host_choice import pick_host
@@ -41,7 +42,8 @@ class Replay:
     sending it all again)."""
 
     __slots__ = ("state", "target", "headers", "body", "size", "limit", "per_try", "attempt_at",
-                 "expected_at", "stale_retried", "fresh_on", "finishing", "hash_key", "hedge")
+                 "expected_at", "stale_retried", "fresh_on", "finishing", "hash_key", "hedge",
+                 "limit_at")
 
     def __init__(self, state, target, headers, limit, per_try):
         self.state = state
@@ -59,6 +61,8 @@ class Replay:
         self.finishing = False
         self.hash_key = None            # from the route's hash_policy, for every attempt
         self.hedge = False              # attempts are hedged at per-try timeouts (hedging.py)
+        #: when the current attempt reaches the cluster's max_stream_duration (upstream_duration.py)
+        self.limit_at = NEVER
 
 
 class Retries:
@@ -179,9 +183,11 @@ class Retries:
                 deadline = route_deadline
                 if replay.per_try is not None:
                     deadline = min(deadline, time.monotonic() + replay.per_try)
-                attempt = Attempt(router, state, complete_at, deadline, attempt_idle,
-                                  route.retry.count_in_response)
+                attempt = Attempt(router, state, complete_at, min(deadline, replay.limit_at),
+                                  attempt_idle, route.retry.count_in_response)
                 try:
+                    if time.monotonic() >= replay.limit_at:
+                        raise SocketTimeout("timed out")    # it passed while the body arrived
                     if stream.head_sent:
                         state.started = True    # sent while the request arrived
                     if stream.out:
@@ -196,8 +202,11 @@ class Retries:
                     if not self._retry_reset(stream, conn, replay, reason):
                         return
                 except SocketTimeout:
-                    if not self._retry_timeout(stream, conn, replay, route_deadline, attempt,
-                                               idle, try_idle):
+                    if upstream_duration.passed(replay.limit_at, deadline):
+                        if not self._limit_reached(stream, conn, replay, complete_at):
+                            return
+                    elif not self._retry_timeout(stream, conn, replay, route_deadline, attempt,
+                                                 idle, try_idle):
                         return
                 except OSError:
                     # the downstream failed while the response was relayed
@@ -286,6 +295,18 @@ class Retries:
         self._reply(stream, conn, replay, 504, local_reply.UPSTREAM_TIMEOUT, "UT", decision)
         return False
 
+    def _limit_reached(self, stream, conn, replay, complete_at):
+        """The attempt outlived the cluster's max_stream_duration: True to retry it (as a
+        local reset, as Envoy's onStreamMaxDurationReached does)."""
+        upstream_duration.reached(self.router, stream)
+        decision = None if stream.responded else replay.state.on_reset(LOCAL_RESET)
+        if decision is RETRY:
+            return True
+        flags = ("URX",) if decision is LIMIT_EXCEEDED else (
+            ("UO",) if decision is OVERFLOW_DECISION else ())
+        upstream_duration.answer(stream, conn, replay.limit_at, complete_at, flags)
+        return False
+
     def _reply(self, stream, conn, replay, status, body, flag, decision=None):
         if decision is LIMIT_EXCEEDED:
             stream.flag("URX")
@@ -343,6 +364,7 @@ class Retries:
                 prefix = _RETRIED if state.attempts > 1 else local_reply.CONNECT_ERROR
                 return 503, prefix + failure.reason.encode(), "UO" if overflow else "UF"
             # counted once connected, as Envoy counts them (on pool ready)
+            replay.limit_at = upstream_duration.limit_from_now(cluster)
             stats.upstream_rq_total += 1
             host.stats.rq_total += 1
             stream.request_bytes = request_head(stream.head.method, replay.target, headers)

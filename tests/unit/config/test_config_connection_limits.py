@@ -75,8 +75,6 @@ REJECTED = [
              "Both HTTP1 and HTTP2 options may only be configured with non-default 'protocol_selection'"),
     Rejected(options({"idle_timeout": "-1s"}), f"{OPTIONS}.{KEY}.common_http_protocol_options.idle_timeout",
              "negative duration"),
-    Rejected(options({"max_stream_duration": "1s"}),
-             f"{OPTIONS}.{KEY}.common_http_protocol_options.max_stream_duration", "not supported"),
 ]
 
 

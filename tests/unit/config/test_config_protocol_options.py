@@ -55,8 +55,6 @@ REJECTED = [
              f"{OPTIONS}.{KEY}.common_http_protocol_options.max_response_headers_kb", "between 1 and 8192"),
     Rejected({OPTIONS: options(common_http_protocol_options={"max_headers_count": 0})},
              f"{OPTIONS}.{KEY}.common_http_protocol_options.max_headers_count", "between 1 and"),
-    Rejected({OPTIONS: options(common_http_protocol_options={"max_stream_duration": "1s"})},
-             f"{OPTIONS}.{KEY}.common_http_protocol_options.max_stream_duration", "not supported by hotproxy yet"),
     Rejected({OPTIONS: options(auto_config={})}, f"{OPTIONS}.{KEY}", "only one of explicit_http_config"),
     Rejected({OPTIONS: {KEY: {"@type": "type.googleapis.com/envoy.config.core.v3.Http1ProtocolOptions"}}},
              f"{OPTIONS}.{KEY}.@type", "not supported by hotproxy yet here"),

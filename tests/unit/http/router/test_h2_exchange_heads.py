@@ -4,7 +4,8 @@ head ``downstream_head`` reads as if the HTTP/1.1 decoder had made it."""
 from types import SimpleNamespace
 
 from hotproxy.http.http2 import events as ev
-from hotproxy.http.router.h2_exchange import _Head, _request_headers
+from hotproxy.http.router.h2_exchange import _request_headers
+from hotproxy.http.router.h2_response import _Head
 
 PLAIN = SimpleNamespace(transports=SimpleNamespace(uses_tls=False))
 TLS = SimpleNamespace(transports=SimpleNamespace(uses_tls=True))
