@@ -271,14 +271,14 @@ class Plan:
                               if learnt[4] is not None) or None
 
 
-#: the filters' classes of a stream, in order → their Plan (run_filters reads it itself)
-PLANS = {}
+#: the filters' classes of a stream, in order → their Plan
+_PLANS = {}
 
 
 def plan_of(classes):
-    plan = PLANS.get(classes)
+    plan = _PLANS.get(classes)
     if plan is None:
-        plan = PLANS[classes] = Plan(classes)
+        plan = _PLANS[classes] = Plan(classes)
     return plan
 
 

@@ -10,7 +10,7 @@ import logging
 from ..sockio import _GATHER_MIN, send_all, send_parts
 from .control import CONTROL
 from .date import http_date
-from .filter_chain import PLANS, FilterManager, plan_of, set_up
+from .filter_chain import FilterManager, set_up
 from .filters.api import Response, header_value
 from .http1.serialize import LAST_CHUNK, chunk, last_chunk, response_head
 from .request_headers import forwarded_headers
@@ -44,14 +44,16 @@ def run_filters(conn, stream, target, encoded=None):
         filters = chain.filters     # all shared: the chain's own list, which nothing changes
     else:
         filters = chain.filters.copy()
+        made_key = None     # the classes the makers made (None: left out), nested pairs
         for index, make in chain.makers:
             made = make(stream)
             if made is not None:
                 filters[index] = made
+                made_key = made_key, made.__class__
             else:
                 del filters[index]
-        classes = tuple(map(type, filters))
-        plan = PLANS.get(classes) or plan_of(classes)
+                made_key = made_key, None
+        plan = chain.plans.get(made_key) or chain.plan_for(made_key, filters)
     # FilterManager(...) without its __init__ call; with HTTP/1.1's sinks and no filter with a
     # body hook, the router frames the response
     manager = stream.filters = _new(FilterManager)

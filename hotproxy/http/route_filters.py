@@ -21,7 +21,7 @@ _MAX_TABLES = 256
 class RouteFilters:
     """What the streams of one route table get from each factory."""
 
-    __slots__ = ("factories", "filters", "makers", "plan")
+    __slots__ = ("factories", "filters", "makers", "plan", "plans")
 
     def __init__(self, factories, entries):
         """``entries``: (filter, None) for a filter every stream shares, (None, make) for one
@@ -35,6 +35,13 @@ class RouteFilters:
                             if make is not None)[::-1]
         #: the filters' Plan when all are shared, else None
         self.plan = None if self.makers else plan_of(tuple(map(type, self.filters)))
+        #: with makers: what they made (``made_key``) → the stream's Plan
+        self.plans = {}
+
+    def plan_for(self, key, filters):
+        """The Plan of a stream whose makers made ``key`` (its ``filters``), learnt once."""
+        plan = self.plans[key] = plan_of(tuple(map(type, filters)))
+        return plan
 
 
 def route_filters(factories, route):
