@@ -44,16 +44,13 @@ def run_filters(conn, stream, target, encoded=None):
         filters = chain.filters     # all shared: the chain's own list, which nothing changes
     else:
         filters = chain.filters.copy()
-        made_key = None     # the classes the makers made (None: left out), nested pairs
-        for index, make in chain.makers:
-            made = make(stream)
-            if made is not None:
-                filters[index] = made
-                made_key = made_key, made.__class__
-            else:
-                del filters[index]
-                made_key = made_key, None
-        plan = chain.plans.get(made_key) or chain.plan_for(made_key, filters)
+        made_key = None     # the classes of what the makers made (NoneType: left out)
+        for index, make in chain.makers:    # in config order: a factory may count on it
+            made = filters[index] = make(stream)
+            made_key = made_key, made.__class__
+        plan, left_out = chain.plans.get(made_key) or chain.plan_for(made_key, filters)
+        if left_out:
+            filters = [made for made in filters if made is not None]
     # FilterManager(...) without its __init__ call; with HTTP/1.1's sinks and no filter with a
     # body hook, the router frames the response
     manager = stream.filters = _new(FilterManager)

@@ -29,19 +29,21 @@ class RouteFilters:
         self.factories = factories
         #: the shared filters, None where a stream's is made
         self.filters = [shared for shared, _ in entries]
-        #: (index, make) of the filters made per stream, last first (so that a filter left out
-        #: is deleted without moving the others' indexes); empty when all are shared
+        #: (index, make) of the filters made per stream, in config order; empty when all
+        #: are shared
         self.makers = tuple((index, make) for index, (_, make) in enumerate(entries)
-                            if make is not None)[::-1]
+                            if make is not None)
         #: the filters' Plan when all are shared, else None
         self.plan = None if self.makers else plan_of(tuple(map(type, self.filters)))
-        #: with makers: what they made (``made_key``) → the stream's Plan
+        #: with makers: the classes of what they made, as nested pairs (run_filters) → (the
+        #: stream's Plan, whether a maker left its filter out)
         self.plans = {}
 
     def plan_for(self, key, filters):
-        """The Plan of a stream whose makers made ``key`` (its ``filters``), learnt once."""
-        plan = self.plans[key] = plan_of(tuple(map(type, filters)))
-        return plan
+        """``plans[key]``, learnt from a stream's ``filters`` (None where left out)."""
+        made = [made for made in filters if made is not None]
+        found = self.plans[key] = (plan_of(tuple(map(type, made))), len(made) < len(filters))
+        return found
 
 
 def route_filters(factories, route):

@@ -1,0 +1,77 @@
+"""The filters run_filters gives a stream (http/route_filters.py): each factory asked once per
+route table (``for_route``), the filters made per stream made in config order (a factory may
+count on the ones before it: the compressors register so), the shared ones in their places, and
+a maker's None leaving its filter out."""
+from types import SimpleNamespace
+
+import pytest
+
+from hotproxy.http import filtered_stream
+from hotproxy.http.filters.api import CONTINUE, FilterFactory, HttpFilter
+from hotproxy.http.http1.heads import RequestHead
+from hotproxy.http.stream import ActiveStream
+
+
+class Seen(HttpFilter):
+    def __init__(self, name, log):
+        self.name, self.log = name, log
+
+    def decode_headers(self, stream, end_stream):
+        self.log.append(("decode", self.name))
+        return CONTINUE
+
+
+class Made(FilterFactory):
+    def __init__(self, name, log, leave_out=False):
+        self.name, self.log, self.leave_out, self.asked = name, log, leave_out, 0
+
+    def for_route(self, config):
+        self.asked += 1
+        return super().for_route(config)
+
+    def create(self, stream):
+        self.log.append(("create", self.name))
+        return None if self.leave_out else Seen(self.name, self.log)
+
+
+class Shared(FilterFactory):
+    def __init__(self, name, log):
+        self.name = name
+        self.shared = Seen(name, log)
+
+
+@pytest.fixture
+def log(monkeypatch):
+    log = []
+    monkeypatch.setattr(filtered_stream, "forwarded_headers", lambda conn, stream: None)
+    monkeypatch.setattr(filtered_stream, "route_request",
+                        lambda conn, stream, target, decorate: log.append(("router",)))
+    return log
+
+
+def run(factories):
+    head = RequestHead()
+    head.method, head.target, head.host, head.keep_alive = b"GET", b"/", b"h", True
+    stream = ActiveStream(head, 0.0)
+    conn = SimpleNamespace(hcm=SimpleNamespace(filters_for=lambda route: factories), sock=None)
+    filtered_stream.run_filters(conn, stream, b"/")
+    return stream
+
+
+def test_makers_run_in_config_order_and_a_left_out_filter_is_skipped(log):
+    first, last = Made("a", log), Made("d", log, leave_out=True)
+    factories = (first, Shared("b", log), Made("c", log), last)
+    for _ in range(2):      # the second stream uses what the first one's learnt
+        log.clear()
+        stream = run(factories)
+        assert log == [("create", "a"), ("create", "c"), ("create", "d"),
+                       ("decode", "a"), ("decode", "b"), ("decode", "c"), ("router",)]
+        assert [made.name for made in stream.filters.filters] == ["a", "b", "c"]
+    assert first.asked == last.asked == 1   # once per route table, not per stream
+
+
+def test_a_chain_of_shared_filters_is_the_same_list_for_every_stream(log):
+    factories = (Shared("x", log), Shared("y", log))
+    one, two = run(factories), run(factories)
+    assert one.filters.filters is two.filters.filters
+    assert log == [("decode", "x"), ("decode", "y"), ("router",)] * 2
