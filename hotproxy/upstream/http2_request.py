@@ -83,4 +83,4 @@ class Request:
         conn = self.connection
         if not conn.closed and flow_length:
             conn.codec.acknowledge(self.stream_id, flow_length)
-            conn._flush_or_end(self)
+            conn.flush_soon(self)
