@@ -5,7 +5,8 @@ filters/api.py).
 without any keeps ``stream.filters`` None and pays nothing. Each direction is a ``_Pass`` over
 the filters in its order, ending in a sink: the router for requests, the connection's response
 writer for responses. At most one filter holds a direction at a time (the first that returns
-STOP); what reaches it while it holds is buffered there, and released when it continues.
+STOP); what reaches it while it holds is buffered there, and released when it continues. A
+head that every filter continues needs no pass: the manager runs those hooks itself.
 """
 from __future__ import annotations
 
