@@ -148,10 +148,10 @@ def encode_head(stream, end_stream):
                 framing = _NONE if head_only else _RAW
                 break
         else:
-            if head_only:
-                framing = _NONE
-            else:
-                framing = _CHUNKED
+            # no length known: chunked, as Envoy says even to a HEAD (whose body is never sent);
+            # a body-less local reply to a HEAD says it already
+            framing = _NONE if head_only else _CHUNKED
+            if not head_only or (b"transfer-encoding", b"chunked") not in headers:
                 headers.append((b"transfer-encoding", b"chunked"))
     stream.info.response_headers = headers
     stream.framing = framing

@@ -133,9 +133,10 @@ def _through_filters(stream, status, head, headers, head_only):
         if length is not None:
             if (b"content-length", length) in headers:  # the body's length, as the filters left it
                 return headers
-        elif not head_only:
-            # chunk-framed, as the sink frames it, unless a filter gave it a length; no filter
-            # has an encode_trailers hook, so the router forwards the trailers as without filters
+        else:
+            # chunk-framed (a HEAD's head says so too), as the sink frames it, unless a filter
+            # gave it a length; no filter has an encode_trailers hook, so the router forwards
+            # the trailers as without filters
             for name, _ in headers:
                 if name == b"content-length":
                     break
