@@ -9,7 +9,7 @@ import time
 import pytest
 
 from h2_frames import CANCEL, H2Client, rst_stream
-from harness import http_listener, simple_routes, static_cluster, to_yaml
+from harness import http_listener, read_lines, simple_routes, static_cluster, to_yaml
 from watching_upstream import H1WatchingUpstream, H2WatchingUpstream
 
 FORMAT = "%REQ(:PATH)% %RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS%\n"
@@ -47,17 +47,6 @@ def start(peer_factory, tmp_path, server, retry):
     return peer, log
 
 
-def log_lines(log, count):
-    deadline = time.monotonic() + 10
-    lines = []
-    while time.monotonic() < deadline:
-        lines = log.read_text().splitlines() if log.exists() else []
-        if len(lines) >= count:
-            break
-        time.sleep(0.1)
-    return lines
-
-
 def counter_reaches(peer, name, value):
     deadline = time.monotonic() + 5
     while peer.counter(name) < value and time.monotonic() < deadline:
@@ -84,7 +73,7 @@ def test_the_upstream_hears_at_once(peer_factory, tmp_path, watching, leaving, r
         assert watching.wait(lambda: watching.closes)
     expected = ("/hang 0 DR http2.remote_reset" if leaving == "reset"
                 else "/hang 0 DC downstream_remote_disconnect")
-    assert log_lines(log, 1) == [expected]
+    assert read_lines(log, 1) == [expected]
     assert counter_reaches(peer, "http.ingress_http.downstream_rq_rx_reset", 1) == 1
     assert peer.counter("cluster.backend.upstream_rq_tx_reset") == (1 if http2 else 0)
     assert [path for _, path in watching.requests] == ["/hang"]     # never retried

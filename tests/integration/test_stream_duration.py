@@ -14,7 +14,7 @@ import time
 import pytest
 
 from h2_client import H2Client, H2Response
-from harness import (RawClient, ScriptedUpstream, http_listener, simple_routes, static_cluster,
+from harness import (RawClient, ScriptedUpstream, http_listener, read_lines, simple_routes, static_cluster,
                      to_yaml)
 
 FORMAT = "%REQ(:PATH)% %PROTOCOL% %RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS%\n"
@@ -65,17 +65,6 @@ def start(peer_factory, tmp_path, upstream, dripping):
     return peer, log
 
 
-def log_lines(log, count):
-    deadline = time.monotonic() + 10
-    lines = []
-    while time.monotonic() < deadline:
-        lines = log.read_text().splitlines() if log.exists() else []
-        if len(lines) >= count:
-            break
-        time.sleep(0.1)
-    return lines
-
-
 def test_http1_answers_before_the_response_and_closes_after_it(peer_factory, tmp_path, upstream,
                                                                 dripping):
     peer, log = start(peer_factory, tmp_path, upstream, dripping)
@@ -99,7 +88,7 @@ def test_http1_answers_before_the_response_and_closes_after_it(peer_factory, tmp
     client.close()
 
     assert peer.counter(STAT) == 3
-    assert log_lines(log, 3) == ["/sleep/3000 HTTP/1.1 504 - max_duration_timeout",
+    assert read_lines(log, 3) == ["/sleep/3000 HTTP/1.1 504 - max_duration_timeout",
                                  "/echo HTTP/1.1 408 - max_duration_timeout",
                                  "/drip HTTP/1.1 200 - max_duration_timeout"]
 
@@ -113,7 +102,7 @@ def test_a_route_lengthens_or_lifts_the_limit(peer_factory, tmp_path, upstream, 
         assert (response.status, response.body) == (200, b"slept"), path
     assert peer.counter(STAT) == 0
     # (the path is left out: Envoy logs the rewritten one, hotproxy the client's)
-    assert [line.split(" ", 1)[1] for line in log_lines(log, 2)] == [
+    assert [line.split(" ", 1)[1] for line in read_lines(log, 2)] == [
         "HTTP/1.1 200 - via_upstream", "HTTP/1.1 200 - via_upstream"]
 
 
@@ -142,7 +131,7 @@ def test_http2_answers_or_resets_just_the_stream(peer_factory, tmp_path, upstrea
     assert (grpc.header(b"grpc-status"), grpc.header(b"grpc-message")) == (b"4", TIMED_OUT)
     assert after.status == 200 and after.reset is None
     assert peer.counter(STAT) == 4
-    lines = log_lines(log, 5)
+    lines = read_lines(log, 5)
     assert sorted(lines) == sorted(["/sleep/3000 HTTP/2 504 - max_duration_timeout",
                                     "/drip HTTP/2 200 - max_duration_timeout",
                                     "/echo HTTP/2 408 - max_duration_timeout",

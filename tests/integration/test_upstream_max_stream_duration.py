@@ -5,12 +5,11 @@ upstream_rq_max_duration_reached; the client gets 504 ``upstream max stream dura
 or with its response started, the end of its stream; a retry policy on resets retries it. The
 access log says UMSDR and upstream_max_stream_duration_reached. HTTP/1.1 and HTTP/2 upstreams,
 HTTP/1.1 and HTTP/2 clients, the limit from HttpProtocolOptions or the deprecated cluster field."""
-import time
 
 import pytest
 
 from h2_frames import H2Client
-from harness import RawClient, http_listener, simple_routes, static_cluster, to_yaml
+from harness import RawClient, http_listener, read_lines, simple_routes, static_cluster, to_yaml
 from watching_upstream import H1WatchingUpstream, H2WatchingUpstream
 
 FORMAT = ("%REQ(:PATH)% %RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% "
@@ -60,17 +59,6 @@ def start(peer_factory, tmp_path, server, where="options", retry=None):
     return peer, log
 
 
-def log_lines(log, count):
-    deadline = time.monotonic() + 10
-    lines = []
-    while time.monotonic() < deadline:
-        lines = log.read_text().splitlines() if log.exists() else []
-        if len(lines) >= count:
-            break
-        time.sleep(0.1)
-    return lines
-
-
 def upstream_ended(server, count):
     """The upstream saw ``count`` requests ended by the proxy: RST_STREAM INTERNAL_ERROR each
     (HTTP/2), or their connections closed (HTTP/1.1)."""
@@ -95,7 +83,7 @@ def test_a_late_response_is_a_504_and_its_upstream_request_reset(peer_factory, t
     fast.close()
     assert peer.counter(STAT) == 1
     assert peer.counter("cluster.backend.upstream_rq_504") == 0     # not charged to the cluster
-    assert log_lines(log, 2) == ["/late/3000 504 UMSDR upstream_max_stream_duration_reached 1",
+    assert read_lines(log, 2) == ["/late/3000 504 UMSDR upstream_max_stream_duration_reached 1",
                                  "/fast 200 - via_upstream 1"]
 
 
@@ -109,7 +97,7 @@ def test_a_started_response_is_cut_short(peer_factory, tmp_path, watching):
     client.close()
     assert upstream_ended(watching, 1)
     assert peer.counter(STAT) == 1
-    assert log_lines(log, 1) == ["/head 200 UMSDR upstream_max_stream_duration_reached 1"]
+    assert read_lines(log, 1) == ["/head 200 UMSDR upstream_max_stream_duration_reached 1"]
 
 
 def test_an_http2_client_gets_the_504_or_its_stream_reset(peer_factory, tmp_path, watching):
@@ -124,7 +112,7 @@ def test_an_http2_client_gets_the_504_or_its_stream_reset(peer_factory, tmp_path
     client.close()
     assert upstream_ended(watching, 2)
     assert peer.counter(STAT) == 2
-    assert log_lines(log, 2) == ["/late/3000 504 UMSDR upstream_max_stream_duration_reached 1",
+    assert read_lines(log, 2) == ["/late/3000 504 UMSDR upstream_max_stream_duration_reached 1",
                                  "/head 200 UMSDR upstream_max_stream_duration_reached 1"]
 
 
@@ -140,4 +128,4 @@ def test_a_retry_policy_on_resets_retries_it(peer_factory, tmp_path, watching):
     assert peer.counter(STAT) == 2
     assert peer.counter("cluster.backend.upstream_rq_retry") == 1
     assert peer.counter("cluster.backend.upstream_rq_retry_limit_exceeded") == 1
-    assert log_lines(log, 1) == ["/late/3000 504 URX,UMSDR upstream_max_stream_duration_reached 2"]
+    assert read_lines(log, 1) == ["/late/3000 504 URX,UMSDR upstream_max_stream_duration_reached 2"]
