@@ -122,8 +122,16 @@ class RbacFilter(HttpFilter):
         if enforced is None and shadow is None:
             return CONTINUE
         factory = self.factory
-        facts = facts_of(stream)
         info = stream.info
+        # the request's StreamFacts, made here without an ``__init__`` call: one per request
+        request = stream.request
+        facts = _new(StreamFacts)
+        facts._conn = stream.connection
+        facts.headers = request.headers
+        facts.host = request.host
+        facts.path = request.target
+        facts.method = request.method
+        facts.metadata = info.dynamic_metadata
         if shadow is not None:
             outcome = shadow.outcome(facts)
             verdict = outcome.extra
@@ -170,41 +178,33 @@ def _write_metadata(info, values):
         ours.update(values)
 
 
-def facts_of(stream):
-    """The request's StreamFacts (made without an ``__init__`` call: one per request)."""
-    request = stream.request
-    facts = _new(StreamFacts)
-    facts._conn = conn = stream.connection
-    facts.headers = request.headers
-    facts.host = request.host
-    facts.path = request.target
-    facts.method = request.method
-    facts.metadata = stream.info.dynamic_metadata
-    facts.tls = conn.tls is not None
-    return facts
-
-
 _new = object.__new__
 
 
 class StreamFacts:
     """The request's Facts (rbac/engine.py): what the request head and the connection say, the
-    addresses worked out only when a rule reads them (most rules read a header or the path).
-    Made by ``facts_of``."""
+    addresses and the connection's TLS worked out only when a rule reads them (most rules read
+    a header or the path). Made by ``RbacFilter.decode_headers``."""
 
-    __slots__ = ("_conn", "headers", "host", "path", "method", "metadata", "tls")
+    __slots__ = ("_conn", "headers", "host", "path", "method", "metadata")
+
+    @property
+    def tls(self):
+        return self._conn.tls is not None
 
     @property
     def scheme(self):
-        return b"https" if self.tls else b"http"
+        return b"http" if self._conn.tls is None else b"https"
 
     @property
     def server_name(self):
-        return self._conn.tls.server_name if self.tls else None
+        tls = self._conn.tls
+        return None if tls is None else tls.server_name
 
     @property
     def peer(self):
-        return self._conn.tls.peer if self.tls else None
+        tls = self._conn.tls
+        return None if tls is None else tls.peer
 
     @property
     def local_ip(self):
