@@ -31,7 +31,7 @@ import time
 _NS = 1_000_000_000
 #: added to the clock, so that a counter of zeros (a bucket never used, or given back) is a time
 #: long enough ago for any bucket to be full, however recently the machine booted
-_EPOCH = 2**61
+EPOCH = 2**61
 
 #: ``open(key) -> cells or None``: the worker's shared table (process/ratelimit_buckets.py)
 _shared_cells = None
@@ -91,18 +91,18 @@ class TokenBucket:
         self.config = config
         self.max_tokens = config.max_tokens
         self.cost = round(config.fill_interval * _NS / config.tokens_per_fill)   # ns a token
-        self.burst = min(self.max_tokens * self.cost, _EPOCH)
+        self.burst = min(self.max_tokens * self.cost, EPOCH)
         self.cells = cells if cells is not None else LocalCells()
         self.clock = clock
 
     def consume(self):
         """Take one token if there is one."""
-        now = self.clock() + _EPOCH
+        now = self.clock() + EPOCH
         return self.cells.take(self.cost, now - self.burst, now)
 
     def tokens(self):
         """The tokens there are now, with the fraction of the next one."""
-        return min(self.max_tokens, (self.clock() + _EPOCH - self.cells.total()) / self.cost)
+        return min(self.max_tokens, (self.clock() + EPOCH - self.cells.total()) / self.cost)
 
     def remaining(self):
         """Whole tokens left (x-ratelimit-remaining)."""
