@@ -10,7 +10,6 @@ table to token_bucket.py.
 from __future__ import annotations
 
 import struct
-from functools import partial
 
 from .. import token_bucket
 from ..listener.connection_counts import SLOTS
@@ -80,7 +79,7 @@ class SharedCells:
     """
 
     __slots__ = ("_consumed", "_raised", "_slot", "_cells", "_mapped", "_consumed_at",
-                 "_raised_at", "_count", "_consumed_row", "_raised_row", "_consumed_sum")
+                 "_raised_at", "_count", "_unpack", "_consumed_sum")
 
     def __init__(self, counts, consumed_column, raised_column):
         self._slot = counts.slot
@@ -88,7 +87,7 @@ class SharedCells:
         self._mapped = counts._mapped
         self._consumed, self._consumed_at = self._row(counts, consumed_column)
         self._raised, self._raised_at = self._row(counts, raised_column)
-        self._count = None
+        self._count = self._unpack = None
         self._consumed_sum = 0
 
     @staticmethod
@@ -96,19 +95,14 @@ class SharedCells:
         start = 1 + column * SLOTS
         return counts._cells[start:start + SLOTS], start * _CELL
 
-    def _read_rows(self):
-        """Make ``_consumed_row()`` and ``_raised_row()`` read the cells of every worker slot
-        handed out so far (a new worker's slot counts from its start)."""
-        self._count = count = self._cells[0]
-        unpack = struct.Struct(f"{count}q").unpack_from
-        self._consumed_row = partial(unpack, self._mapped, self._consumed_at)
-        self._raised_row = partial(unpack, self._mapped, self._raised_at)
-
     def total(self):
-        if self._cells[0] != self._count:
-            self._read_rows()
-        consumed = self._consumed_sum = sum(self._consumed_row())
-        return consumed + max(self._raised_row())      # a raise is never negative
+        count = self._cells[0]          # worker slots ever handed out
+        if count != self._count:
+            self._count, self._unpack = count, struct.Struct(f"{count}q").unpack_from
+        unpack, mapped = self._unpack, self._mapped
+        consumed = self._consumed_sum = sum(unpack(mapped, self._consumed_at))
+        raised = max(unpack(mapped, self._raised_at))
+        return consumed + raised if raised > 0 else consumed
 
     def add(self, delta):
         self._consumed[self._slot] += delta
@@ -124,12 +118,17 @@ class SharedCells:
         Reading after adding is what makes two workers racing for the last token both refuse."""
         consumed_cells, slot = self._consumed, self._slot
         consumed_cells[slot] += cost
-        if self._cells[0] != self._count:
-            self._read_rows()
-        others = sum(self._consumed_row()) - cost
-        before = others + max(self._raised_row())      # a raise is never negative
+        count = self._cells[0]
+        if count != self._count:
+            self._count, self._unpack = count, struct.Struct(f"{count}q").unpack_from
+        unpack, mapped = self._unpack, self._mapped
+        consumed = sum(unpack(mapped, self._consumed_at))
+        raised = max(unpack(mapped, self._raised_at))
+        before = consumed - cost
+        if raised > 0:
+            before += raised
         if before < floor:
-            self._raised[slot] = floor - others
+            self._raised[slot] = floor - (consumed - cost)
             before = floor
         if before + cost > now:
             consumed_cells[slot] -= cost
