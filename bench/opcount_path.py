@@ -1,6 +1,7 @@
-"""Python bytecodes and calls per proxied request, counted in a hotproxy worker: deterministic
-(the same tree gives the same figure on a loaded machine, where callgrind moves by half a
-percent), and per code object, so it shows where a request's Python work goes.
+"""Python bytecodes and calls per proxied request, counted in a hotproxy worker, per code object:
+where a request's Python work goes. A request's own code counts the same in every run whatever
+the load; only the worker's once-a-second work, divided among the requests, moves the totals
+(by about 10 bytecodes a request), so read a change in the per-code-object rows.
 
 callgrind_path.py's set-up (one worker, GETs over one keep-alive connection to an upstream on
 loopback, ``--filters`` for cors + local_ratelimit + rbac); the worker starts with a
