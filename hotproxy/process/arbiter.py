@@ -84,9 +84,10 @@ class Arbiter:
         self.supervisor = supervisor = Supervisor(stats, self._launch, args.concurrency or os.cpu_count() or 1,
                                                   args.max_draining_generations)
         supervisor.register(AuxiliarySpec("flusher", self._spawn_flusher, "flusher.respawned"))
-        self.zygote = Zygote()      # forks the workers of reloads and respawns, already imported
+        # forks the workers of reloads and respawns, already imported; the first of them starts it
+        self.zygote = Zygote(lambda: supervisor.start_auxiliary("zygote"))
         supervisor.register(AuxiliarySpec("zygote", self.zygote.spawn, "zygote.respawned",
-                                          on_message=self.zygote.on_message))
+                                          on_message=self.zygote.on_message, on_demand=True))
         self.collector = StatsCollector(stats, supervisor.ready_workers, self._refresh_gauges,
                                         lambda: self.config.bootstrap)
         self.discovery = Discovery(stats, lambda: supervisor.generations)
@@ -357,7 +358,7 @@ class Arbiter:
     def _launch(self, child):
         argv, fds, columns = self.overload.prepare_worker(child)
         spawn_worker(child, child.generation.sockets, self._on_message, self.log_options, self.sink_send.fileno(),
-                     argv, fds, self.zygote)
+                     argv, fds, self.zygote if self.supervisor.serving is not None else None)
         # first on its channel: the worker knows its hosts' health, its routes, its EDS
         # memberships, the runtime's values and its shared counters before it serves
         hold = holds_accepting(child.generation, self.supervisor.serving is not None

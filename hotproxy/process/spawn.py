@@ -86,14 +86,17 @@ def read_channel(child, on_message):
 
 
 class Zygote:
-    """The arbiter's end of the zygote (process/zygote.py), run as an auxiliary child: ``spawn``
-    and ``on_message`` go in its AuxiliarySpec, the supervisor starts, watches and restarts it.
-    The zygote says ``{"ready": true}`` once it has imported the worker's code, then answers
-    requests in order, one ``{"pid": N}`` each; until it is ready, workers start by fork+exec."""
+    """The arbiter's end of the zygote (process/zygote.py), run as an auxiliary child started on
+    demand: ``spawn`` and ``on_message`` go in its AuxiliarySpec, ``start()`` (the supervisor's
+    start of it) runs at the first ``fork``; the supervisor watches and restarts it. The zygote
+    says ``{"ready": true}`` once it has imported the worker's code, then answers requests in
+    order, one ``{"pid": N}`` each; until it is ready, workers start by fork+exec."""
 
-    def __init__(self):
+    def __init__(self, start):
         self.auxiliary = None
         self.ready = False
+        self._start = start
+        self._started = False
         self._waiting = collections.deque()     # an AsyncResult per request sent, oldest first
 
     def spawn(self):
@@ -123,6 +126,9 @@ class Zygote:
     def fork(self, args, pass_fds):
         """The worker the zygote forked with ``args`` (the worker's command line) and
         ``pass_fds``, as a ForkedProcess; None when the zygote cannot serve now."""
+        if not self._started:
+            self._started = True
+            self._start()       # it imports while this worker starts by fork+exec
         auxiliary = self.auxiliary
         if not self.ready or not auxiliary.alive() or len(pass_fds) > MAX_FDS:
             return None

@@ -76,6 +76,7 @@ class AuxiliarySpec:
     respawn_counter: str                      # counted at every restart: "flusher.respawned"
     stop_order: int = 0                       # auxiliaries stop after the workers, lowest first
     on_message: Optional[Callable] = None     # (Auxiliary, message, fds), when it has a channel
+    on_demand: bool = False                   # started by its first user, not with the others
 
 
 class Auxiliary(ChildProcess):
@@ -249,9 +250,10 @@ class Supervisor:
         return self._auxiliaries[name]
 
     def start_auxiliaries(self):
-        """Those not started yet (the xDS process may have started before the others)."""
+        """Those not started yet (the xDS process may have started before the others), but
+        the ones started on demand."""
         for auxiliary in self._auxiliaries.values():
-            if not auxiliary.alive():
+            if not auxiliary.alive() and not auxiliary.spec.on_demand:
                 self._start_auxiliary(auxiliary)
 
     def start_auxiliary(self, name):

@@ -1,5 +1,6 @@
 """Reloads start their workers as forks of the zygote (process/zygote.py), the arbiter's own
-children; without a zygote they are started by fork+exec, and the reload still works."""
+children, once the first reload has started it; without a zygote they are started by fork+exec,
+and the reload still works."""
 import os
 import signal
 import time
@@ -39,16 +40,20 @@ def wait_until(predicate, timeout=20):
 
 def test_a_reload_forks_its_workers_from_the_zygote(proxy_factory, client_factory):
     proxy = proxy_factory(direct_config("A"), extra_args=["--concurrency", "2"])
+    assert zygote_of(proxy) is None         # a proxy that never reloads never runs one
+    rewrite(proxy, direct_config("B"))
+    reload(proxy, 1)                        # starts the zygote; its own workers by fork+exec
     zygote = wait_until(lambda: zygote_of(proxy))
     wait_for_log(proxy, "the zygote is ready")
-    rewrite(proxy, direct_config("B"))
-    reload(proxy, 1)
+    assert "forked by the zygote)" not in proxy.log()
+    rewrite(proxy, direct_config("C"))
+    reload(proxy, 2)
     wait_for_log(proxy, "forked by the zygote)", count=2)
-    new = wait_until(lambda: len(generation_workers(proxy, 2)) == 2 and generation_workers(proxy, 2))
+    new = wait_until(lambda: len(generation_workers(proxy, 3)) == 2 and generation_workers(proxy, 3))
     # the arbiter's children (it reaps them, and their death signal is armed on it)
     assert {w.ppid() for w in new} == {proxy.process.pid}
     for _ in range(6):
-        assert client_factory(proxy.port("listen")).request().body == b"B"
+        assert client_factory(proxy.port("listen")).request().body == b"C"
     proxy.process.kill()            # no chance to stop anything: the death signals must
     _gone, alive = psutil.wait_procs([zygote, *new], timeout=5)
     assert not alive
@@ -57,11 +62,13 @@ def test_a_reload_forks_its_workers_from_the_zygote(proxy_factory, client_factor
 def test_without_its_zygote_a_reload_starts_workers_by_exec_and_the_zygote_comes_back(proxy_factory,
                                                                                     client_factory):
     proxy = proxy_factory(direct_config("A"), extra_args=["--concurrency", "1"])
+    reload(proxy, 1)
     zygote = wait_until(lambda: zygote_of(proxy))
+    wait_for_log(proxy, "the zygote is ready")
     os.kill(zygote.pid, signal.SIGKILL)
     psutil.wait_procs([zygote], timeout=5)
     rewrite(proxy, direct_config("B"))
-    reload(proxy, 1)
+    reload(proxy, 2)
     assert client_factory(proxy.port("listen")).request().body == b"B"
     assert "forked by the zygote)" not in proxy.log()
     wait_for_log(proxy, "the zygote exited with")
@@ -70,6 +77,6 @@ def test_without_its_zygote_a_reload_starts_workers_by_exec_and_the_zygote_comes
     assert back.is_running()
     wait_for_log(proxy, "the zygote is ready", count=2)
     rewrite(proxy, direct_config("C"))
-    reload(proxy, 2)
+    reload(proxy, 3)
     wait_for_log(proxy, "forked by the zygote)")
     assert client_factory(proxy.port("listen")).request().body == b"C"
