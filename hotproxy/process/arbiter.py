@@ -85,7 +85,7 @@ class Arbiter:
                                                   args.max_draining_generations)
         supervisor.register(AuxiliarySpec("flusher", self._spawn_flusher, "flusher.respawned"))
         # forks the workers of reloads and respawns, already imported; the first of them starts it
-        self.zygote = Zygote(lambda: supervisor.start_auxiliary("zygote"))
+        self.zygote = Zygote(lambda: supervisor.start_auxiliary("zygote"), lambda: supervisor.auxiliary("zygote"))
         supervisor.register(AuxiliarySpec("zygote", self.zygote.spawn, "zygote.respawned",
                                           on_message=self.zygote.on_message, on_demand=True))
         self.collector = StatsCollector(stats, supervisor.ready_workers, self._refresh_gauges,

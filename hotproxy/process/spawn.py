@@ -86,17 +86,18 @@ def read_channel(child, on_message):
 
 
 class Zygote:
-    """The arbiter's end of the zygote (process/zygote.py), run as an auxiliary child started on
-    demand: ``spawn`` and ``on_message`` go in its AuxiliarySpec, ``start()`` (the supervisor's
-    start of it) runs at the first ``fork``; the supervisor watches and restarts it. The zygote
-    says ``{"ready": true}`` once it has imported the worker's code, then answers requests in
-    order, one ``{"pid": N}`` each; until it is ready, workers start by fork+exec."""
+    """The arbiter's end of the zygote (process/zygote.py), an auxiliary child started on demand:
+    ``spawn`` and ``on_message`` go in its AuxiliarySpec; ``fork`` finds it not running (never
+    started, or exited: the supervisor does not restart it) and has ``start()`` start it. The
+    zygote says ``{"ready": true}`` once it has imported the worker's code, then answers requests
+    in order, one ``{"pid": N}`` each; until it is ready, workers start by fork+exec. So a zygote
+    that cannot import the code on disk (an upgrade installed halfway) is tried again at the next
+    reload, not in a loop."""
 
-    def __init__(self, start):
-        self.auxiliary = None
+    def __init__(self, start, auxiliary):
+        """``start()`` starts it; ``auxiliary()`` is the supervisor's record of it."""
         self.ready = False
-        self._start = start
-        self._started = False
+        self._start, self._auxiliary = start, auxiliary
         self._waiting = collections.deque()     # an AsyncResult per request sent, oldest first
 
     def spawn(self):
@@ -107,6 +108,9 @@ class Zygote:
             process = subprocess.Popen(
                 [sys.executable, "-m", "hotproxy.process.zygote", "--channel-fd", str(child_end.fileno()),
                  "--arbiter-pid", str(os.getpid())], pass_fds=[child_end.fileno()], close_fds=True)
+        except OSError:
+            parent_end.close()
+            raise
         finally:
             child_end.close()
         log.info("started hotproxy: zygote (pid %d)", process.pid)
@@ -118,7 +122,7 @@ class Zygote:
 
     def on_message(self, auxiliary, message, fds):
         if message.get("ready"):
-            self.auxiliary, self.ready = auxiliary, True
+            self.ready = True
             log.info("the zygote is ready (pid %d): workers start as its forks", auxiliary.pid)
         elif self._waiting:
             self._waiting.popleft().set(message.get("pid", 0))
@@ -126,11 +130,15 @@ class Zygote:
     def fork(self, args, pass_fds):
         """The worker the zygote forked with ``args`` (the worker's command line) and
         ``pass_fds``, as a ForkedProcess; None when the zygote cannot serve now."""
-        if not self._started:
-            self._started = True
-            self._start()       # it imports while this worker starts by fork+exec
-        auxiliary = self.auxiliary
-        if not self.ready or not auxiliary.alive() or len(pass_fds) > MAX_FDS:
+        auxiliary = self._auxiliary()
+        if not auxiliary.alive():
+            self.ready = False
+            try:
+                self._start()   # it imports while this worker starts by fork+exec
+            except OSError as error:
+                log.warning("the zygote could not be started: %s", error)
+            return None
+        if not self.ready or len(pass_fds) > MAX_FDS:
             return None
         waiting = AsyncResult()
         self._waiting.append(waiting)

@@ -76,7 +76,7 @@ class AuxiliarySpec:
     respawn_counter: str                      # counted at every restart: "flusher.respawned"
     stop_order: int = 0                       # auxiliaries stop after the workers, lowest first
     on_message: Optional[Callable] = None     # (Auxiliary, message, fds), when it has a channel
-    on_demand: bool = False                   # started by its first user, not with the others
+    on_demand: bool = False                   # started (and restarted) by its user, not here
 
 
 class Auxiliary(ChildProcess):
@@ -342,10 +342,15 @@ class Supervisor:
 
     def _auxiliary_exited(self, auxiliary, now):
         spec = auxiliary.spec
-        log.error("the %s exited with %s; restarting it", spec.name, auxiliary.process.returncode)
         self.stats.add(spec.respawn_counter)
         if auxiliary.channel is not None:
             auxiliary.channel.close()
+        if spec.on_demand:
+            log.error("the %s exited with %s; its next user starts it again", spec.name,
+                      auxiliary.process.returncode)
+            auxiliary.process = auxiliary.channel = None
+            return
+        log.error("the %s exited with %s; restarting it", spec.name, auxiliary.process.returncode)
         delay = auxiliary_respawn_delay(now - auxiliary.started_at)
         if not delay:
             self._start_auxiliary(auxiliary)

@@ -19,6 +19,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import psutil
+
 import pytest
 
 from certs import CA
@@ -247,6 +249,15 @@ def test_rotate_logs(sites, ports, tmp_path):
     walk.done()
 
 
+def stop_zygote(arbiter):
+    """Kill the arbiter's zygote (process/zygote.py): the next reload starts workers by fork+exec,
+    from the code on disk, and starts a new zygote."""
+    for child in psutil.Process(arbiter.pid).children():
+        if child.cmdline()[:1] == ["hotproxy: zygote"]:
+            child.kill()
+            child.wait(10)
+
+
 def test_reload_failures(ports, arbiters, client_factory, tmp_path):
     release = Release(tmp_path / "opt")
     release.install("0.1.0")
@@ -287,6 +298,10 @@ def test_reload_failures(ports, arbiters, client_factory, tmp_path):
     walk.step("ss -ltnpH")
     restore()
 
+    # The zygote the earlier reloads started forks workers with none of the arbiter's descriptors.
+    # Gone, it is started again by the next reload, whose own workers start by fork+exec: the
+    # arbiter runs out of descriptors there, as it did before there was a zygote.
+    stop_zygote(arbiter)
     open_now = len(os.listdir(f"/proc/{arbiter.pid}/fd"))
     resource.prlimit(arbiter.pid, resource.RLIMIT_NOFILE, (open_now + 2, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
     reload_and_wait(admin)
@@ -296,6 +311,7 @@ def test_reload_failures(ports, arbiters, client_factory, tmp_path):
 
     worker = release.site / "hotproxy" / "process" / "worker.py"
     worker.write_text(worker.read_text() + "\ndef half_written(:\n")
+    stop_zygote(arbiter)        # else its workers run the code it imported: the reload would work
     reload_and_wait(admin)
     reason = last_reload(admin)["reason"]        # at once, not after 30 s: a worker exited starting
     assert "did not become ready: hotproxy: worker" in reason and reason.endswith("exited with 1 before it was ready")
