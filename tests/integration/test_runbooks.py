@@ -253,7 +253,11 @@ def stop_zygote(arbiter):
     """Kill the arbiter's zygote (process/zygote.py): the next reload starts workers by fork+exec,
     from the code on disk, and starts a new zygote."""
     for child in psutil.Process(arbiter.pid).children():
-        if child.cmdline()[:1] == ["hotproxy: zygote"]:
+        try:
+            zygote = child.cmdline()[:1] == ["hotproxy: zygote"]
+        except psutil.Error:        # a worker that has just exited (a zombie until reaped)
+            continue
+        if zygote:
             child.kill()
             child.wait(10)
 
