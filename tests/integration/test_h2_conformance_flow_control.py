@@ -69,6 +69,20 @@ def test_6_9_2_a_window_may_go_negative(target):
     assert body_bytes(client, 1) == (3900, True)
 
 
+def test_6_9_2_a_negative_window_sends_nothing_until_it_reopens(target):
+    """The SETTINGS alone, read before the WINDOW_UPDATE: the stream's window is -500 while the
+    response waits (test_6_9_2_a_window_may_go_negative reads both at once, mostly)."""
+    client = target.connect(settings_pairs=[(INITIAL_WINDOW_SIZE, 1000)])
+    client.send(client.request(1, "/bytes/5000"))
+    assert body_bytes(client, 1) == (1000, False)
+    client.send(settings((INITIAL_WINDOW_SIZE, 500)))
+    assert body_bytes(client, 1) == (0, False)
+    client.send(window_update(1, 600))
+    assert body_bytes(client, 1) == (100, False)
+    client.send(window_update(1, 3900))
+    assert body_bytes(client, 1) == (3900, True)
+
+
 def test_6_9_2_initial_window_size_applies_to_new_streams(target):
     client = target.connect(settings_pairs=[(INITIAL_WINDOW_SIZE, 100)])
     client.send(settings((INITIAL_WINDOW_SIZE, 300)))

@@ -121,6 +121,8 @@ class StreamsAndSending:
         total = len(data)
         size = min(total, conn.outbound_flow_control_window,
                    library_stream.outbound_flow_control_window)
+        if size < 0:    # a window the peer's SETTINGS took below zero (RFC 9113 §6.9.2)
+            size = 0
         sent = frames = 0
         if size or end_stream and total == 0:
             connection_input(conn, SEND_DATA)
