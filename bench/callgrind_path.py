@@ -7,9 +7,11 @@ arbiter and flusher run natively). A client sends ``N`` GETs over 10 keep-alive 
 (``--connections``) to an upstream on loopback; the difference between a run of ``--requests`` and one of
 ``--requests / 6`` requests, divided by the difference in requests, removes start-up and
 shut-down. ``--baseline DIR`` measures another checkout the same way (PYTHONPATH), for
-before/after figures:
+before/after figures; ``--access-log`` adds compare.py --access-log's file access log in the
+default format:
 
     python bench/callgrind_path.py --baseline /tmp/base
+    python bench/callgrind_path.py --connections 1 --access-log --baseline /tmp/base
 
 On a loaded machine the figure over 10 connections moves by a few thousand instructions between
 runs of the same checkout (how many ready connections one loop iteration finds depends on how
@@ -25,6 +27,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from access_log_config import with_file_access_log
 from callgrind_worker import per_request, worker_instructions
 
 HERE = Path(__file__).resolve().parent
@@ -160,12 +163,19 @@ def client(port, requests, body_size, request=REQUEST, connections=10, wrap=lamb
         thread.join()
 
 
-def count(checkout, requests, scratch, body_size, filters, connections=10):
+def config_text(listen, up, filters, access_log=None):
+    """The bench config; ``access_log``: a path for a default-format file access log
+    (compare.py --access-log's)."""
+    text = CONFIG.format(listen=listen, upstream=up, filters=FILTERS if filters else "",
+                         policy=CORS_POLICY if filters else "")
+    return with_file_access_log(text, access_log) if access_log else text
+
+
+def count(checkout, requests, scratch, body_size, filters, connections=10, access_log=False):
     """Instructions the worker executed for ``requests`` requests (plus start and stop)."""
     listen, up = free_port(), free_port()
     upstream(up, response(body_size))
-    config = CONFIG.format(listen=listen, upstream=up, filters=FILTERS if filters else "",
-                           policy=CORS_POLICY if filters else "")
+    config = config_text(listen, up, filters, scratch / f"access-{requests}.log" if access_log else None)
     request = REQUEST[:-2] + ORIGIN + b"\r\n" if filters else REQUEST
 
     def drive():
@@ -184,12 +194,14 @@ def main():
                         help="keep-alive connections the requests are spread over (default 10)")
     parser.add_argument("--filters", action="store_true",
                         help="cors, local_ratelimit and rbac in front of the router (compare.py --filters)")
+    parser.add_argument("--access-log", action="store_true",
+                        help="a file access log in the default format (compare.py --access-log)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="hotproxy-callgrind-") as scratch:
         scratch = Path(scratch)
         rows = [("hotproxy", ROOT)] + ([("baseline", Path(args.baseline).resolve())] if args.baseline else [])
         results = {name: per_request(lambda n, path=path: count(path, n, scratch, args.body_size, args.filters,
-                                                                   args.connections),
+                                                                   args.connections, args.access_log),
                                      args.requests) for name, path in rows}
     for name, value in results.items():
         print(f"{name:10} {value:10.0f} instructions per request")

@@ -4,9 +4,9 @@ the load; only the worker's once-a-second work, divided among the requests, move
 (by about 10 bytecodes a request), so read a change in the per-code-object rows.
 
 callgrind_path.py's set-up (one worker, GETs over one keep-alive connection to an upstream on
-loopback, ``--filters`` for cors + local_ratelimit + rbac); the worker starts with a
-``sys.settrace`` opcode counter (a ``sitecustomize`` only the worker loads) and writes its
-counts when it exits. A run of ``--requests`` minus one of a sixth of them, divided by the
+loopback, ``--filters`` for cors + local_ratelimit + rbac, ``--access-log`` for a file access log
+in the default format); the worker starts with a ``sys.settrace`` opcode counter (a
+``sitecustomize`` only the worker loads) and writes its counts when it exits. A run of ``--requests`` minus one of a sixth of them, divided by the
 difference, removes start-up and shut-down. Each run takes about a minute (tracing is slow):
 
     python bench/opcount_path.py --filters --baseline /tmp/base --top 20
@@ -60,7 +60,7 @@ if out:
 """
 
 
-def counts(checkout, requests, scratch, filters) -> Counter:
+def counts(checkout, requests, scratch, filters, access_log=False) -> Counter:
     """(kind, where) -> how many: "O" bytecodes, "C" calls, of a worker that served ``requests``."""
     out = scratch / f"opcount.{filters:d}.{requests}.tsv"
     out.unlink(missing_ok=True)
@@ -74,9 +74,7 @@ def counts(checkout, requests, scratch, filters) -> Counter:
     listen, up = path.free_port(), path.free_port()
     path.upstream(up, path.response(12))
     config = scratch / "bench.yaml"
-    config.write_text(path.CONFIG.format(listen=listen, upstream=up,
-                                         filters=path.FILTERS if filters else "",
-                                         policy=path.CORS_POLICY if filters else ""))
+    config.write_text(path.config_text(listen, up, filters, scratch / f"access-{requests}.log" if access_log else None))
     request = path.REQUEST[:-2] + path.ORIGIN + b"\r\n" if filters else path.REQUEST
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(checkout), *site.getsitepackages(), str(scratch)])}
     proxy = subprocess.Popen(["bash", "-c", f"exec -a {wrapper} {sys.executable} -m hotproxy -c {config} "
@@ -101,9 +99,10 @@ def counts(checkout, requests, scratch, filters) -> Counter:
     return result
 
 
-def per_request(checkout, requests, scratch, filters) -> dict:
+def per_request(checkout, requests, scratch, filters, access_log=False) -> dict:
     small = requests // 6
-    many, few = counts(checkout, requests, scratch, filters), counts(checkout, small, scratch, filters)
+    many, few = (counts(checkout, requests, scratch, filters, access_log),
+                 counts(checkout, small, scratch, filters, access_log))
     return {key: (many[key] - few[key]) / (requests - small) for key in many.keys() | few.keys()}
 
 
@@ -112,6 +111,8 @@ def main():
     parser.add_argument("--requests", type=int, default=1800)
     parser.add_argument("--baseline", metavar="DIR", help="another checkout to measure the same way")
     parser.add_argument("--filters", action="store_true", help="cors, local_ratelimit and rbac (callgrind_path)")
+    parser.add_argument("--access-log", action="store_true",
+                        help="a file access log in the default format (compare.py --access-log)")
     parser.add_argument("--filters-added", action="store_true",
                         help="this tree filtered minus router-only, instead of the two trees")
     parser.add_argument("--top", type=int, default=0, help="code objects that differ most")
@@ -119,11 +120,12 @@ def main():
     with tempfile.TemporaryDirectory(prefix="hotproxy-opcount-") as scratch:
         scratch = Path(scratch)
         if args.filters_added:
-            columns = {"filtered": per_request(path.ROOT, args.requests, scratch, True),
-                       "router": per_request(path.ROOT, args.requests, scratch, False)}
+            columns = {"filtered": per_request(path.ROOT, args.requests, scratch, True, args.access_log),
+                       "router": per_request(path.ROOT, args.requests, scratch, False, args.access_log)}
         else:
             trees = [("hotproxy", path.ROOT)] + ([("baseline", Path(args.baseline))] if args.baseline else [])
-            columns = {name: per_request(tree, args.requests, scratch, args.filters) for name, tree in trees}
+            columns = {name: per_request(tree, args.requests, scratch, args.filters, args.access_log)
+                       for name, tree in trees}
     for name, column in columns.items():
         print(f"{name:10} {sum(v for (k, _), v in column.items() if k == 'O'):10.1f} bytecodes "
               f"{sum(v for (k, _), v in column.items() if k == 'C'):8.1f} calls per request")
