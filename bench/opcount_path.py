@@ -30,7 +30,7 @@ from collections import Counter
 from pathlib import Path
 
 import callgrind_path as path
-from callgrind_worker import wait_for_port
+from callgrind_worker import _LIMITS, wait_for_port
 
 COUNTER = """
 import atexit, os, sys
@@ -70,7 +70,7 @@ def counts(checkout, requests, scratch, filters, access_log=False) -> Counter:
                        f'HP_OPCOUNT={out} exec {sys.executable} "$@";; esac\n'
                        f'exec {sys.executable} "$@"\n')
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
-    (scratch / "sitecustomize.py").write_text(COUNTER)
+    (scratch / "sitecustomize.py").write_text(_LIMITS + COUNTER)   # a traced worker starts slowly
     listen, up = path.free_port(), path.free_port()
     path.upstream(up, path.response(12))
     config = scratch / "bench.yaml"
