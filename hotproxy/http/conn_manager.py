@@ -21,6 +21,7 @@ from .filters.api import FilterContext
 from .http2.downstream import Http2Connection, opens_with_preface, options_for, worker_http2_stats
 from .filters.registry import filter_factories
 from .request_normalization import RequestNormalizer
+from .route_filters import route_filters
 from .router.route_table import RouteTable
 from .router.router import Router
 from .stream_duration import StreamDurationReached, stream_limits
@@ -90,6 +91,9 @@ class HttpConnectionManager:
         self._default_filters = tuple(factory for factory, disabled in self.filters
                                       if not disabled)
         self._filters_by_table = {}     # id(typed_per_filter_config table) → (table, factories)
+        #: id(a route's per_filter table, or of None) → its RouteFilters (``chain_for``), which
+        #: run_filters looks up itself (and checks its ``table``)
+        self.chains = {}
 
     def _trace(self, cluster_manager):
         # imported here: a worker whose managers trace nothing never loads tracing (its
@@ -210,6 +214,12 @@ class HttpConnectionManager:
                         else getattr(table[factory.name], "disabled", False))))
         return found[1]
 
+    def chain_for(self, route):
+        """The RouteFilters of ``route``'s per_filter table, learnt on first use."""
+        table = route.per_filter if route is not None else None
+        chain = self.chains[id(table)] = route_filters(self.filters_for(route), route)
+        return chain
+
     def set_route_config(self, route_config):
         """RDS sent a new version of this manager's route table: streams routed from here on
         use it; those already routed keep their route. Compiled before the swap, which is one
@@ -224,6 +234,7 @@ class HttpConnectionManager:
         self.route_table = table
         self.stream_limits = limits
         self._filters_by_table.clear()
+        self.chains.clear()
 
     def stat_sets(self):
         """The HTTP filters' (prefix, stats) pairs, and tracing's."""

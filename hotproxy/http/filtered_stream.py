@@ -10,11 +10,10 @@ import logging
 from ..sockio import _GATHER_MIN, send_all, send_parts
 from .control import CONTROL
 from .date import http_date
-from .filter_chain import FilterManager, set_up
+from .filter_chain import FilterManager
 from .filters.api import Response, header_value
 from .http1.serialize import LAST_CHUNK, chunk, last_chunk, response_head
 from .request_headers import forwarded_headers
-from .route_filters import BY_FACTORIES, route_filters
 from .router.terminal import CONTINUE, route_request
 
 log = logging.getLogger("hotproxy.http.filters")
@@ -35,13 +34,20 @@ def run_filters(conn, stream, target, encoded=None):
     if head.expect_continue:
         send_all(conn.sock, CONTINUE)  # before the filters, as Envoy's codec answers it
     route = stream.route
-    factories = conn.hcm.filters_for(route)
-    chain = BY_FACTORIES.get(id(factories))
-    if chain is None or chain.factories is not factories:
-        chain = route_filters(factories, route)
+    table = route.per_filter if route is not None else None
+    chain = conn.hcm.chains.get(id(table))     # conn.hcm.chain_for(route), when learnt
+    if chain is None or chain.table is not table:
+        chain = conn.hcm.chain_for(route)
     plan = chain.plan
     if plan is not None:
         filters = chain.filters     # all shared: the chain's own list, which nothing changes
+    elif chain.single is not None:
+        index, make = chain.single
+        filters = chain.filters.copy()
+        made = filters[index] = make(stream)
+        plan, left_out = chain.plans.get(made.__class__) or chain.plan_for(made.__class__, filters)
+        if left_out:
+            del filters[index]
     else:
         filters = chain.filters.copy()
         made_key = None     # the classes of what the makers made (NoneType: left out)
@@ -51,13 +57,23 @@ def run_filters(conn, stream, target, encoded=None):
         plan, left_out = chain.plans.get(made_key) or chain.plan_for(made_key, filters)
         if left_out:
             filters = [made for made in filters if made is not None]
-    # FilterManager(...) without its __init__ call; with HTTP/1.1's sinks and no filter with a
-    # body hook, the router frames the response
+    # FilterManager(...) without its __init__ call, and set_up written out; with HTTP/1.1's
+    # sinks and no filter with a body hook, the router frames the response
     manager = stream.filters = _new(FilterManager)
+    manager.stream = stream
+    manager.filters = filters
+    manager.plan = plan
+    manager.reached = -1
+    manager._decoding = manager._encoding = manager.replied_from = None
+    manager._decoded = DECODED
     if encoded is None:
-        set_up(manager, stream, filters, DECODED, _ENCODED, plan, plan.body_passes)
+        manager._encoded = _ENCODED
+        manager.router_frames = manager.body_passes = plan.body_passes
     else:
-        set_up(manager, stream, filters, DECODED, encoded, plan, False)
+        manager._encoded = encoded
+        manager.body_passes = plan.body_passes
+        manager.router_frames = False
+    manager.ender_at = plan.ender_at
     try:    # guarded(), written out: this runs for every filtered stream
         manager.decode_headers(not (head.chunked or head.content_length))  # not head.has_body
     except OSError:

@@ -2,30 +2,25 @@
 ``typed_per_filter_config`` entry for the table is resolved once (``FilterFactory.for_route``),
 not by every stream of every filter (``stream.route_config``).
 
-The connection manager's ``filters_for(route)`` gives the factories that see a route's streams,
-one tuple per ``per_filter`` table (the same tuple for every route without one): that tuple is
-the key here.
+The connection manager keeps one ``RouteFilters`` per ``per_filter`` table (``chain_for``; the
+same one for every route without a table), and run_filters looks it up by the table's id.
 """
 from __future__ import annotations
 
 from ..config.parse_http_filters import FilterConfig
 from .filter_chain import plan_of
 
-#: id(factories tuple) → its RouteFilters (which holds the tuple, so the id stays its own);
-#: run_filters looks it up itself, then checks ``factories``
-BY_FACTORIES = {}
-#: past this many, the cache starts over (route tables that RDS replaced leave theirs behind)
-_MAX_TABLES = 256
-
 
 class RouteFilters:
     """What the streams of one route table get from each factory."""
 
-    __slots__ = ("factories", "filters", "makers", "plan", "plans")
+    __slots__ = ("table", "factories", "filters", "makers", "single", "plan", "plans")
 
-    def __init__(self, factories, entries):
+    def __init__(self, table, factories, entries):
         """``entries``: (filter, None) for a filter every stream shares, (None, make) for one
         that ``make(stream)`` makes (or leaves out: None)."""
+        #: the route's ``per_filter`` table (None: routes without one), checked by identity
+        self.table = table
         self.factories = factories
         #: the shared filters, None where a stream's is made
         self.filters = [shared for shared, _ in entries]
@@ -33,10 +28,13 @@ class RouteFilters:
         #: are shared
         self.makers = tuple((index, make) for index, (_, make) in enumerate(entries)
                             if make is not None)
+        #: the one (index, make) when there is exactly one maker (run_filters' short way)
+        self.single = self.makers[0] if len(self.makers) == 1 else None
         #: the filters' Plan when all are shared, else None
         self.plan = None if self.makers else plan_of(tuple(map(type, self.filters)))
-        #: with makers: the classes of what they made, as nested pairs (run_filters) → (the
-        #: stream's Plan, whether a maker left its filter out)
+        #: with makers: the classes of what they made (the made class itself with one maker,
+        #: nested pairs with more; NoneType: left out) → (the stream's Plan, whether a maker
+        #: left its filter out)
         self.plans = {}
 
     def plan_for(self, key, filters):
@@ -47,7 +45,7 @@ class RouteFilters:
 
 
 def route_filters(factories, route):
-    """The RouteFilters of ``factories`` (``filters_for(route)``), learnt on first use."""
+    """The RouteFilters of ``factories``, the filters that see ``route``'s streams."""
     table = route.per_filter if route is not None else None
     entries = []
     for factory in factories:
@@ -55,7 +53,4 @@ def route_filters(factories, route):
         shared, make = factory.for_route(entry.config if entry.__class__ is FilterConfig else entry)
         if shared is not None or make is not None:
             entries.append((shared, make))
-    if len(BY_FACTORIES) >= _MAX_TABLES:
-        BY_FACTORIES.clear()
-    found = BY_FACTORIES[id(factories)] = RouteFilters(factories, tuple(entries))
-    return found
+    return RouteFilters(table, factories, tuple(entries))

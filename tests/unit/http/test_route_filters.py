@@ -9,6 +9,7 @@ import pytest
 from hotproxy.http import filtered_stream
 from hotproxy.http.filters.api import CONTINUE, FilterFactory, HttpFilter
 from hotproxy.http.http1.heads import RequestHead
+from hotproxy.http.route_filters import route_filters
 from hotproxy.http.stream import ActiveStream
 
 
@@ -49,11 +50,27 @@ def log(monkeypatch):
     return log
 
 
+class Manager:
+    """conn_manager's side of it: chain_for and its cache."""
+
+    def __init__(self, factories):
+        self.factories, self.chains = factories, {}
+
+    def chain_for(self, route):
+        chain = self.chains[id(None)] = route_filters(self.factories, route)
+        return chain
+
+
+#: factories → its Manager: one a listener, whose cache outlives its streams
+MANAGERS = {}
+
+
 def run(factories):
     head = RequestHead()
     head.method, head.target, head.host, head.keep_alive = b"GET", b"/", b"h", True
     stream = ActiveStream(head, 0.0)
-    conn = SimpleNamespace(hcm=SimpleNamespace(filters_for=lambda route: factories), sock=None)
+    hcm = MANAGERS.get(factories) or MANAGERS.setdefault(factories, Manager(factories))
+    conn = SimpleNamespace(hcm=hcm, sock=None)
     filtered_stream.run_filters(conn, stream, b"/")
     return stream
 
