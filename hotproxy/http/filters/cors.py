@@ -31,6 +31,8 @@ REQUEST_PRIVATE_NETWORK = b"access-control-request-private-network"
 #: the response headers the filter sets: when the response has none of them, it appends
 RESPONSE_NAMES = frozenset((ALLOW_ORIGIN, ALLOW_CREDENTIALS, EXPOSE_HEADERS))
 _name_of = itemgetter(0)
+#: past this many origins, a policy's filter cache starts over
+_MAX_ORIGINS = 256
 
 
 def factory(config, context):
@@ -44,7 +46,7 @@ class Policy:
                  "allow_credentials", "filter_enabled", "always_enabled", "shadow_enabled",
                  "draw_enabled", "draw_shadow", "allow_private_network_access",
                  "forward_not_matching_preflights", "any_origin", "exact_origins",
-                 "response_after_origin",
+                 "response_after_origin", "by_origin",
                  "stats")   # the factory's CorsStats, set by it
 
     def __init__(self, config):
@@ -76,6 +78,9 @@ class Policy:
         self.response_after_origin = (
             ((ALLOW_CREDENTIALS, b"true"),) if self.allow_credentials else ()) + (
             ((EXPOSE_HEADERS, self.expose_headers),) if self.expose_headers else ())
+        #: origin → the CorsFilter of every request with it, for an always enabled policy (a
+        #: CorsFilter keeps nothing of a request but its origin: none is made per request)
+        self.by_origin = {}
 
     def filter_for(self, stream):
         """The CORS filter of a request under this policy, None for a request without an Origin
@@ -87,12 +92,28 @@ class Policy:
             return None
         if not origin:
             return None
-        enabled = self.always_enabled or self.draw_enabled()
+        if self.always_enabled:
+            return self.by_origin.get(origin) or self._filter_of(origin)
+        enabled = self.draw_enabled()
         if not enabled and not self.draw_shadow():
             return None
-        made = CorsFilter()     # no __init__ to run: one is made per CORS request
+        return self.filter_of(origin, enabled)
+
+    def _filter_of(self, origin):
+        """The shared filter of an always enabled policy's requests from ``origin``."""
+        by_origin = self.by_origin
+        if len(by_origin) >= _MAX_ORIGINS:
+            by_origin.clear()   # a client making origins up only churns the cache
+        made = by_origin[origin] = self.filter_of(origin, True)
+        return made
+
+    def filter_of(self, origin, enabled):
+        """The filter of a request from ``origin``: whether the policy allows it is worked out
+        here, once."""
+        made = CorsFilter()     # no __init__ to run
         made.policy, made.stats, made.enabled, made.origin = self, self.stats, enabled, origin
-        made.allowed_origin = None
+        made.allowed = allowed = self.origin_allowed(origin)
+        made.allowed_origin = origin if enabled and allowed else None
         return made
 
     def origin_allowed(self, origin):
@@ -135,35 +156,33 @@ class CorsFactory(FilterFactory):
         if last[0] is config:
             return last[1]
         policy = self._policies.get(config)
-        policy.stats = self.stats
+        if getattr(policy, "stats", None) is not self.stats:
+            policy.stats = self.stats
+            policy.by_origin.clear()    # its filters count in the stats they were made with
         self._last = (config, policy.filter_for)
         return policy.filter_for
 
 
 class CorsFilter(HttpFilter):
-    #: allowed_origin: set on an enforced CORS request whose origin is allowed, else None
-    __slots__ = ("policy", "stats", "enabled", "origin", "allowed_origin")
+    """The CORS filter of a request's origin under one policy. Nothing here changes once made:
+    an always enabled policy gives every request from the same origin the same filter."""
+
+    #: allowed: the policy allows the origin; allowed_origin: the origin when the policy is
+    #: also enforced for the request (what the response then says), else None
+    __slots__ = ("policy", "stats", "enabled", "origin", "allowed", "allowed_origin")
 
     def decode_headers(self, stream, end_stream):
-        request = stream.request
-        origin = self.origin
-        policy = self.policy
-        exact = policy.exact_origins
-        allowed = origin in exact if exact is not None else policy.origin_allowed(origin)
-        if allowed:
+        if self.allowed:
             self.stats.origin_valid += 1
         else:
             self.stats.origin_invalid += 1
-        if not self.enabled:
-            return CONTINUE
-        if allowed:
-            self.allowed_origin = origin
-        if request.method != b"OPTIONS":
+        request = stream.request
+        if not self.enabled or request.method != b"OPTIONS":
             return CONTINUE
         method = header_value(request.headers, REQUEST_METHOD)
         if not method:
             return CONTINUE
-        if not allowed and policy.forward_not_matching_preflights:
+        if not self.allowed and self.policy.forward_not_matching_preflights:
             return CONTINUE
         return stream.send_local_reply(200, b"", headers=self._preflight_headers(request, method),
                                        details="cors_response")

@@ -102,3 +102,36 @@ def test_the_policy_of_the_last_stream_is_reused_and_a_new_one_compiled():
     assert allowed(one, ORIGIN) and allowed(one, ORIGIN)
     assert not allowed(two, ORIGIN) and allowed(two, b"https://two.example")
     assert allowed(one, ORIGIN) and not allowed(one, b"https://two.example")
+
+
+def test_an_always_enabled_policy_gives_an_origin_s_requests_one_filter_that_counts_each():
+    factory = cors.factory(None, FilterContext(None, "http.in.", None))
+    factory.name = CORS
+    config = CorsPolicy(allow_origin_string_match=(StringMatcher("exact", ORIGIN.decode()),))
+
+    def made(origin, method=b"GET"):
+        stream = FakeStream(FakeRequest(method=method, headers=[(b"origin", origin)]),
+                            route=object(), per_route={CORS: config})
+        filter_ = factory.create(stream)
+        filter_.decode_headers(stream, True)
+        return filter_
+    first, second, other = made(ORIGIN), made(ORIGIN), made(b"https://other.example")
+    assert first is second and other is not first
+    assert (first.allowed_origin, other.allowed_origin) == (ORIGIN, None)
+    assert (factory.stats.origin_valid, factory.stats.origin_invalid) == (2, 1)
+
+
+def test_a_drawn_policy_makes_a_filter_per_request():
+    factory = cors.factory(None, FilterContext(None, "http.in.", None))
+    factory.name = CORS
+    config = CorsPolicy(allow_origin_string_match=(StringMatcher("exact", ORIGIN.decode()),),
+                        filter_enabled=(0, 100), shadow_enabled=(100, 100))
+    made = []
+    for _ in range(2):
+        stream = FakeStream(FakeRequest(headers=[(b"origin", ORIGIN)]), route=object(),
+                            per_route={CORS: config})
+        made.append(factory.create(stream))
+        made[-1].decode_headers(stream, True)
+    assert made[0] is not made[1]
+    assert made[0].allowed_origin is None       # shadow only: the response gets nothing
+    assert factory.stats.origin_valid == 2
