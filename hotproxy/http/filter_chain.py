@@ -63,7 +63,8 @@ class FilterManager:
 
     def decode_headers(self, end_stream):
         """The request head, from the first filter on: the pass's headers_from written out for
-        the usual head, which every filter continues (each stream's first step)."""
+        the usual head, which every filter continues (each stream's first step). run_filters
+        has it written out too, with the sink."""
         stream = self.stream
         filters = self.filters
         for index, hook in self.plan.header_hooks:
@@ -72,13 +73,17 @@ class FilterManager:
             if stream.replied:
                 return
             if result is STOP:
-                decoding = self._decode_pass()
-                decoding.held_at, decoding.headers_held = index, True
-                if end_stream:
-                    decoding.data_from(index, b"", True)
+                self.hold_head(index, end_stream)
                 return
         self.reached = len(filters) - 1
         self._decoded[0](stream, end_stream)
+
+    def hold_head(self, index, end_stream):
+        """The filter at ``index`` stopped the request head: the decoding pass holds it there."""
+        decoding = self._decode_pass()
+        decoding.held_at, decoding.headers_held = index, True
+        if end_stream:
+            decoding.data_from(index, b"", True)
 
     def decode_data(self, data, end_stream):
         if end_stream and not data and self._decode_trailers():
