@@ -110,12 +110,18 @@ class RbacFilter(HttpFilter):
     """Shared by every stream of the routes whose rules it enforces (the factory's own, or a
     route's RbacPerRoute's): the counters are the factory's."""
 
-    __slots__ = ("factory", "enforced", "shadow")
+    __slots__ = ("factory", "enforced", "shadow", "logs", "facts")
 
     def __init__(self, factory, enforced, shadow):
         self.factory = factory
         self.enforced = enforced
         self.shadow = shadow
+        #: the enforced rules' action is LOG: allow, and say in the access log hint
+        self.logs = enforced is not None and enforced.action == "LOG"
+        #: the StreamFacts of the request being checked, filled in again for each: the checks
+        #: run within decode_headers, which nothing interrupts (no I/O), so one object serves
+        #: every request (it keeps the last one's head and connection until the next)
+        self.facts = _new(StreamFacts)
 
     def decode_headers(self, stream, end_stream):
         enforced, shadow = self.enforced, self.shadow
@@ -123,9 +129,8 @@ class RbacFilter(HttpFilter):
             return CONTINUE
         factory = self.factory
         info = stream.info
-        # the request's StreamFacts, made here without an ``__init__`` call: one per request
         request = stream.request
-        facts = _new(StreamFacts)
+        facts = self.facts
         facts._conn = stream.connection
         facts.headers = request.headers
         facts.host = request.host
@@ -150,7 +155,7 @@ class RbacFilter(HttpFilter):
         else:
             outcome = enforced.no_match
         verdict = outcome.extra
-        if enforced.action == "LOG":
+        if self.logs:
             info.set_metadata("envoy.common", "access_log_hint", outcome.policy is not None)
         if verdict.policy_counter is not None:
             factory.by_policy[0].add(verdict.policy_counter)
@@ -184,7 +189,7 @@ _new = object.__new__
 class StreamFacts:
     """The request's Facts (rbac/engine.py): what the request head and the connection say, the
     addresses and the connection's TLS worked out only when a rule reads them (most rules read
-    a header or the path). Made by ``RbacFilter.decode_headers``."""
+    a header or the path). Each RbacFilter has one, filled in by its decode_headers."""
 
     __slots__ = ("_conn", "headers", "host", "path", "method", "metadata")
 
