@@ -42,12 +42,8 @@ def run_filters(conn, stream, target, encoded=None):
     if plan is not None:
         filters = chain.filters     # all shared: the chain's own list, which nothing changes
     elif chain.single is not None:
-        index, make = chain.single
-        filters = chain.filters.copy()
-        made = filters[index] = make(stream)
-        plan, left_out = chain.plans.get(made.__class__) or chain.plan_for(made.__class__, filters)
-        if left_out:
-            del filters[index]
+        made = chain.single[1](stream)
+        filters, plan = chain.lists.get(id(made)) or chain.list_for(made)
     else:
         filters = chain.filters.copy()
         made_key = None     # the classes of what the makers made (NoneType: left out)

@@ -10,11 +10,14 @@ from __future__ import annotations
 from ..config.parse_http_filters import FilterConfig
 from .filter_chain import plan_of
 
+#: past this many filter lists, a RouteFilters' ``lists`` starts over
+_MAX_LISTS = 256
+
 
 class RouteFilters:
     """What the streams of one route table get from each factory."""
 
-    __slots__ = ("table", "factories", "filters", "makers", "single", "plan", "plans")
+    __slots__ = ("table", "factories", "filters", "makers", "single", "plan", "plans", "lists")
 
     def __init__(self, table, factories, entries):
         """``entries``: (filter, None) for a filter every stream shares, (None, make) for one
@@ -36,6 +39,25 @@ class RouteFilters:
         #: nested pairs with more; NoneType: left out) → (the stream's Plan, whether a maker
         #: left its filter out)
         self.plans = {}
+        #: with one maker: id(what it made) → (the stream's filters, their Plan), for what it
+        #: makes once for many streams (``shared_by_streams``) or leaves out (None); the list
+        #: holds the filter, so its id stays its own
+        self.lists = {}
+
+    def list_for(self, made):
+        """The filters and Plan of a stream whose one maker made ``made``."""
+        index = self.single[0]
+        filters = self.filters.copy()
+        filters[index] = made
+        plan, left_out = self.plans.get(made.__class__) or self.plan_for(made.__class__, filters)
+        if left_out:
+            del filters[index]
+        found = filters, plan
+        if made is None or getattr(made, "shared_by_streams", False):
+            if len(self.lists) >= _MAX_LISTS:
+                self.lists.clear()
+            self.lists[id(made)] = found
+        return found
 
     def plan_for(self, key, filters):
         """``plans[key]``, learnt from a stream's ``filters`` (None where left out)."""

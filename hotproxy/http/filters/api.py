@@ -60,6 +60,10 @@ class HttpFilter:
     ``content-length`` when the body's length is known; remove it when the body changes length).
     """
 
+    #: a maker (``FilterFactory.for_route``) gives this very filter to many streams: it keeps
+    #: nothing of one, so the chain keeps the stream's filter list for it (route_filters.py)
+    shared_by_streams = False
+
     def decode_headers(self, stream, end_stream):
         return CONTINUE
 

@@ -104,13 +104,13 @@ class Policy:
         by_origin = self.by_origin
         if len(by_origin) >= _MAX_ORIGINS:
             by_origin.clear()   # a client making origins up only churns the cache
-        made = by_origin[origin] = self.filter_of(origin, True)
+        made = by_origin[origin] = self.filter_of(origin, True, SharedCorsFilter)
         return made
 
-    def filter_of(self, origin, enabled):
+    def filter_of(self, origin, enabled, kind=None):
         """The filter of a request from ``origin``: whether the policy allows it is worked out
         here, once."""
-        made = CorsFilter()     # no __init__ to run
+        made = (kind or CorsFilter)()     # no __init__ to run
         made.policy, made.stats, made.enabled, made.origin = self, self.stats, enabled, origin
         made.allowed = allowed = self.origin_allowed(origin)
         made.allowed_origin = origin if enabled and allowed else None
@@ -224,3 +224,10 @@ class CorsFilter(HttpFilter):
         if policy.expose_headers:
             set_header(headers, EXPOSE_HEADERS, policy.expose_headers)
         return CONTINUE
+
+
+class SharedCorsFilter(CorsFilter):
+    """The CorsFilter of an always enabled policy's requests from one origin."""
+
+    __slots__ = ()
+    shared_by_streams = True

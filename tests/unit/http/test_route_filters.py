@@ -92,3 +92,39 @@ def test_a_chain_of_shared_filters_is_the_same_list_for_every_stream(log):
     one, two = run(factories), run(factories)
     assert one.filters.filters is two.filters.filters
     assert log == [("decode", "x"), ("decode", "y"), ("router",)] * 2
+
+
+class OneForAll(FilterFactory):
+    """A maker that gives every stream the same filter (``shared_by_streams``), or a new one."""
+
+    def __init__(self, name, log, shared):
+        self.name, self.log, self.shared_made = name, log, shared
+        self.made = Seen(name, log)
+        self.made.shared_by_streams = shared
+
+    def for_route(self, config):
+        return None, self.make
+
+    def make(self, stream):
+        if self.shared_made:
+            return self.made
+        made = Seen(self.name, self.log)
+        return made
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_one_maker_s_shared_filter_keeps_its_list_a_new_one_gets_its_own(log, shared):
+    factories = (Shared("a", log), OneForAll("b", log, shared), Shared("c", log))
+    one, two = run(factories), run(factories)
+    assert log == [("decode", "a"), ("decode", "b"), ("decode", "c"), ("router",)] * 2
+    assert [made.name for made in two.filters.filters] == ["a", "b", "c"]
+    assert (one.filters.filters is two.filters.filters) is shared
+    assert (one.filters.filters[1] is two.filters.filters[1]) is shared
+
+
+def test_one_maker_leaving_its_filter_out(log):
+    factories = (Shared("a", log), Made("b", log, leave_out=True), Shared("c", log))
+    one, two = run(factories), run(factories)
+    assert [made.name for made in two.filters.filters] == ["a", "c"]
+    assert one.filters.filters is two.filters.filters
+    assert log == [("create", "b"), ("decode", "a"), ("decode", "c"), ("router",)] * 2

@@ -116,7 +116,7 @@ def test_an_always_enabled_policy_gives_an_origin_s_requests_one_filter_that_cou
         filter_.decode_headers(stream, True)
         return filter_
     first, second, other = made(ORIGIN), made(ORIGIN), made(b"https://other.example")
-    assert first is second and other is not first
+    assert first is second and first.shared_by_streams and other is not first
     assert (first.allowed_origin, other.allowed_origin) == (ORIGIN, None)
     assert (factory.stats.origin_valid, factory.stats.origin_invalid) == (2, 1)
 
@@ -132,6 +132,6 @@ def test_a_drawn_policy_makes_a_filter_per_request():
                             per_route={CORS: config})
         made.append(factory.create(stream))
         made[-1].decode_headers(stream, True)
-    assert made[0] is not made[1]
+    assert made[0] is not made[1] and not made[0].shared_by_streams
     assert made[0].allowed_origin is None       # shadow only: the response gets nothing
     assert factory.stats.origin_valid == 2
