@@ -82,8 +82,18 @@ def per_value_reference(values, sample_limit=None):
                 samples.append(value)
             else:
                 dropped += 1
-    flat = [item for pair in bins.items() for item in pair]
-    return (flat, total) if bins else None, (samples, dropped)
+    return (bins, total) if bins else None, (samples, dropped)
+
+
+def as_bins(taken):
+    """A take's ``(flat bins, sum)`` as ``({bin: count}, sum)``: the arbiter adds the bins up, so
+    their order in the message is no part of the output."""
+    if taken is None:
+        return None
+    flat, total = taken
+    bins = dict(zip(flat[::2], flat[1::2]))
+    assert len(bins) * 2 == len(flat), "a bin twice"
+    return bins, total
 
 
 def test_batched_recording_takes_the_same_bins_sum_and_samples_across_folds():
@@ -97,7 +107,7 @@ def test_batched_recording_takes_the_same_bins_sum_and_samples_across_folds():
             if index % 1000 == 999:
                 recorder.fold()         # as a worker's every second
         expected, (samples, dropped) = per_value_reference(values, 2000)
-        assert recorder.take() == expected
+        assert as_bins(recorder.take()) == expected
         assert recorder.take_samples() == ((samples, dropped) if values else None)
         assert recorder.take() is None and recorder.take_samples() is None
 
@@ -106,7 +116,7 @@ def test_values_recorded_after_a_take_start_a_new_sum():
     recorder = Recorder()
     for value in (0.1, 0.2, 0.3):
         recorder.record(value)
-    assert recorder.take() == per_value_reference([0.1, 0.2, 0.3])[0]
+    assert as_bins(recorder.take()) == per_value_reference([0.1, 0.2, 0.3])[0]
     recorder.record(0.7)
     assert recorder.take() == ([reference_bin(0.7), 1], 0.7)
 
@@ -125,7 +135,7 @@ def test_the_shipper_folds_every_histogram_and_the_next_collect_ships_it_all():
     recorders[0].record(1.25)       # after a fold, recording goes on into the new list
     assert recorders[0].pending == [1.25]
     histograms = shipper.collect()["h"]
-    assert histograms["h0"] == list(per_value_reference(values + [1.25])[0])
+    assert as_bins(histograms["h0"]) == per_value_reference(values + [1.25])[0]
     assert histograms["h1"] == [[reference_bin(2.5), 1], 2.5]
 
 
@@ -164,7 +174,8 @@ def reference_rendered(values_by_worker):
         delta = per_value_reference(values)[0]
         totals = histograms.setdefault("cluster.backend.upstream_rq_time", Totals())
         if delta is not None:
-            totals.add(*delta)
+            bins, total = delta
+            totals.add([item for pair in bins.items() for item in pair], total)
     for totals in histograms.values():
         totals.rotate()
     return (render.text({}, histograms), render.as_json({}, histograms),
