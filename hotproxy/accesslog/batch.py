@@ -21,5 +21,11 @@ def encode_batch(pending, limit):
     return count, msgpack.packb([[dest, b"".join(lines)] for dest, lines in groups], use_bin_type=True)
 
 
+def encode_groups(groups):
+    """The datagram of every line of ``groups``: (destination, [line, …]) pairs, consecutive
+    lines for one destination (what encode_batch makes of them when they fit)."""
+    return msgpack.packb([[destination, b"".join(lines)] for destination, lines in groups], use_bin_type=True)
+
+
 def decode_batch(datagram):
     return msgpack.unpackb(datagram, raw=False)

@@ -82,15 +82,19 @@ _WHITESPACE = re.compile(rb"[ \t\n\v\f\r]")
 
 
 class Field:
-    __slots__ = ("expr", "numeric", "optional", "headers", "json")
+    __slots__ = ("expr", "numeric", "optional", "headers", "json", "or_missing")
 
-    def __init__(self, expr: str, numeric=False, optional=True, headers=None, json=None):
+    def __init__(self, expr: str, numeric=False, optional=True, headers=None, json=None,
+                 or_missing=None):
         self.expr = expr            # a Python expression (temporaries: _s, _t, _c)
         self.numeric = numeric
         self.optional = optional    # False: never None
         self.headers = headers      # None, "req" or "resp": the header map ``expr`` reads
         self.json = json            # the value as JSON bytes (or None), for values of any JSON
                                     # type; None: ``expr`` is a string (or ``numeric``)
+        self.or_missing = or_missing    # None, or a cheaper text expression for ``expr`` whose
+                                        # value is _MISSING_ (a name the caller replaces) where
+                                        # ``expr``'s is None
 
 
 def build(command: Command, tcp: bool, bind) -> Field:
@@ -157,7 +161,10 @@ def _header(lookup, header_map):
         if command.length is not None:
             expr = f"(_c[:{command.length}] if (_c := {expr}) is not None else None)"
         reads_map = any(reads for _, reads in lookups)
-        return Field(expr, headers=header_map if reads_map else None)
+        # one header of the map: its values are bytes, never None
+        or_missing = (f"{expr[:-1]}, _MISSING_)" if len(lookups) == 1 and lookups[0][1]
+                      and command.length is None else None)
+        return Field(expr, headers=header_map if reads_map else None, or_missing=or_missing)
     return make
 
 
@@ -206,6 +213,18 @@ def _duration(info):
     return int(ms)
 
 
+def _duration_field(command: Command, tcp: bool, bind) -> Field:
+    # _duration, called only for a stream that has not ended
+    return Field(f"(int(_s) if (_s := info.response_complete_ms) is not None else {bind(_duration)}(info))",
+                 numeric=True, optional=False)
+
+
+def _response_flags(command: Command, tcp: bool, bind) -> Field:
+    # short_string, called only when a flag is set
+    return Field(f"({bind(response_flags.short_string)}(_s) if (_s := info.response_flags) else b'-')",
+                 optional=False)
+
+
 def _response_tx_duration(info):
     first, last = info.first_upstream_rx_ms, info.response_complete_ms
     return None if first is None or last is None else int(last - first)
@@ -222,7 +241,8 @@ def _text(attribute, empty_is_missing=False):
     """A str attribute as UTF-8 bytes. ``empty_is_missing``: "" prints as missing, as Envoy does
     for the names it keeps as empty strings."""
     test = "" if empty_is_missing else " is not None"
-    return _plain(f"(_s.encode() if (_s := info.{attribute}){test} else None)")
+    expr = f"(_s.encode() if (_s := info.{attribute}){test} else None)"
+    return lambda command, tcp, bind: Field(expr, or_missing=f"{expr[:-5]}_MISSING_)")
 
 
 # The socket's own address: set only where a listener filter (original_dst, proxy_protocol)
@@ -285,13 +305,12 @@ _SUPPORTED = {
     "PROTOCOL": (_BARE, _text("protocol")),
     "RESPONSE_CODE": (_BARE, _plain("info.response_code", numeric=True, optional=False)),
     "RESPONSE_CODE_DETAILS": (_OPTIONAL, _response_code_details),
-    "RESPONSE_FLAGS": (_BARE, _apply(response_flags.short_string, "response_flags",
-                                     optional=False)),
+    "RESPONSE_FLAGS": (_BARE, _response_flags),
     "RESPONSE_FLAGS_LONG": (_BARE, _apply(response_flags.long_string, "response_flags",
                                           optional=False)),
     "BYTES_RECEIVED": (_BARE, _plain("info.bytes_received", numeric=True, optional=False)),
     "BYTES_SENT": (_BARE, _plain("info.bytes_sent", numeric=True, optional=False)),
-    "DURATION": (_BARE, _call(_duration, numeric=True, optional=False)),
+    "DURATION": (_BARE, _duration_field),
     "REQUEST_DURATION": (_BARE, _milliseconds("request_complete_ms")),
     "RESPONSE_DURATION": (_BARE, _milliseconds("first_upstream_rx_ms")),
     "RESPONSE_TX_DURATION": (_BARE, _call(_response_tx_duration, numeric=True)),

@@ -200,13 +200,19 @@ class _Compiler:
 
 def _template(tokens, fields, render, escape=str.encode):
     """(template, expressions): literal tokens ``escape``d into the template ("%" written
-    "%%"), a "%b" for each command, whose expression is ``render(field)``."""
+    "%%"), a "%b" for each command, whose expression is ``render(field)``, or for a number that
+    is never missing a "%d" of the number."""
     fields_left = iter(fields)
     template, exprs = [], []
     for token in tokens:
         if isinstance(token, Command):
-            template.append(b"%b")
-            exprs.append(render(next(fields_left)))
+            field = next(fields_left)
+            if field.numeric and not field.optional:
+                template.append(b"%d")
+                exprs.append(f"({field.expr})")
+            else:
+                template.append(b"%b")
+                exprs.append(render(field))
         else:
             template.append(escape(token).replace(b"%", b"%%"))
     return b"".join(template), exprs
@@ -218,6 +224,8 @@ def _tuple(exprs: list[str]) -> str:
 
 def _text_expr(field: Field, missing: bytes) -> str:
     """The expression of ``field``'s text: its bytes, decimal digits, or ``missing``."""
+    if field.or_missing is not None:
+        return field.or_missing.replace("_MISSING_", repr(missing))
     if not field.optional:
         return f"b'%d' % ({field.expr})" if field.numeric else field.expr
     value = "b'%d' % _v" if field.numeric else "_v"

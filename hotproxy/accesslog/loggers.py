@@ -14,6 +14,8 @@ class AccessLoggers:
             destination = config.path if config.kind == "file" else config.kind
             formatter = compile_format(config.log_format, f"{where}access_log[{index}]", tcp)
             self._logs.append((destination, formatter.format))
+        if len(self._logs) == 1 and sink is not None:
+            self.log = sink.logger(*self._logs[0])
 
     def __bool__(self):
         return bool(self._logs) and self.sink is not None
@@ -21,3 +23,4 @@ class AccessLoggers:
     def log(self, info):
         for destination, format_line in self._logs:
             self.sink.log(destination, format_line(info))
+

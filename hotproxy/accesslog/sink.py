@@ -12,7 +12,7 @@ import socket as _stdsocket
 import gevent
 
 from ..stats.schema import AccessLogStats
-from .batch import encode_batch
+from .batch import encode_batch, encode_groups
 
 MAX_DATAGRAM = 60 * 1024
 
@@ -23,21 +23,47 @@ class AccessLogSink:
         self.sock.setblocking(False)
         self.flush_interval = flush_interval
         self.max_pending_bytes = max_pending_bytes
-        self.pending = []                # (destination, line) in arrival order
-        self.pending_bytes = 0
+        self.pending = []                # (destination, [line, …]): consecutive lines for one
+        self.pending_bytes = 0           # destination, in arrival order
         self.stats = AccessLogStats()    # access_log.dropped
         self.written = 0
         self._flusher = None
+        self._destination = None         # the last group's, whose lines a line joins
+        self._lines = None
 
     def log(self, destination, line):
         """Queue ``line`` (bytes, newline included) for ``destination`` (a path, "stdout", "stderr")."""
-        if self.pending_bytes + len(line) > self.max_pending_bytes:
+        size = len(line)
+        if self.pending_bytes + size > self.max_pending_bytes:
             self.stats.dropped += 1
             return
-        self.pending.append((destination, line))
-        self.pending_bytes += len(line)
+        self.pending_bytes += size
+        if destination == self._destination:
+            self._lines.append(line)
+        else:
+            self._destination, self._lines = destination, [line]
+            self.pending.append((destination, self._lines))
         if self._flusher is None:
             self._flusher = gevent.spawn_later(self.flush_interval, self._flush_later)
+
+    def logger(self, destination, format_line):
+        """``log(info)``: ``self.log(destination, format_line(info))`` as one call, for the usual
+        access log of one destination."""
+        def log(info):
+            line = format_line(info)
+            size = len(line)
+            if self.pending_bytes + size > self.max_pending_bytes:
+                self.stats.dropped += 1
+                return
+            self.pending_bytes += size
+            if destination == self._destination:
+                self._lines.append(line)
+            else:
+                self._destination, self._lines = destination, [line]
+                self.pending.append((destination, self._lines))
+            if self._flusher is None:
+                self._flusher = gevent.spawn_later(self.flush_interval, self._flush_later)
+        return log
 
     def _flush_later(self):
         self._flusher = None
@@ -46,19 +72,40 @@ class AccessLogSink:
             self._flusher = gevent.spawn_later(self.flush_interval, self._flush_later)
 
     def flush(self):
-        """Send as much as the socket takes now."""
+        """Send as much as the socket takes now: one datagram when the lines fit in one (the
+        usual case), else a datagram at a time, each of as many lines as fit."""
         while self.pending:
-            count, datagram = encode_batch(self.pending, MAX_DATAGRAM)
+            everything = self.pending_bytes <= MAX_DATAGRAM
+            if everything:
+                datagram = encode_groups(self.pending)
+            else:
+                lines = [(destination, line) for destination, group in self.pending for line in group]
+                count, datagram = encode_batch(lines, MAX_DATAGRAM)
             try:
                 self.sock.send(datagram)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
                 return  # no flusher at all: lines wait, then drop as counted
-            sent = self.pending[:count]
-            del self.pending[:count]
-            self.pending_bytes -= sum(len(line) for _dest, line in sent)
-            self.written += count
+            if everything:
+                self.written += sum(len(group) for _destination, group in self.pending)
+                self.pending, self.pending_bytes = [], 0
+                self._destination = self._lines = None
+            else:
+                self._requeue(lines[count:])
+                self.written += count
+
+    def _requeue(self, lines):
+        """``lines`` ((destination, line) pairs) become what is pending, regrouped."""
+        self.pending, self.pending_bytes = [], 0
+        self._destination = self._lines = None
+        for destination, line in lines:
+            self.pending_bytes += len(line)
+            if destination == self._destination:
+                self._lines.append(line)
+            else:
+                self._destination, self._lines = destination, [line]
+                self.pending.append((destination, self._lines))
 
 
 def sink_socketpair():

@@ -8,7 +8,8 @@ extensions to the C library's strftime. Python's time.strftime is that same strf
 extensions (``%E3S``, ``%E*S``, ``%E6f``, ``%E*f``, ``%Ez``, ``%E*z``, ``%:z``, ``%E4Y``) are
 refused.
 
-The strftime output is computed once per second and kept; each call only fills in the fraction.
+The strftime output is computed once per second and kept; each call only fills in the fraction
+(the default format's whole text is kept for its millisecond).
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ _NEWLINE = re.compile(r"%[-_0^#]*[1-9]*(E|O)?n")
 # Read left to right so that an escaped "%%" is not taken for the start of a specifier.
 _ABSL_SPECIFIER = re.compile(r"%%|%E(?:[0-9]+|\*)[Sf]|%E\*?z|%:{1,3}z|%E4Y")
 _SECONDS = object()         # stands for %s among a format's parts
+_FRACTIONS = tuple(b".%03dZ" % millis for millis in range(1000))    # the default format's ends
 
 
 def compile_start_time(format_text: str):
@@ -48,13 +50,19 @@ def compile_start_time(format_text: str):
 
 
 def _default_format():
-    cached = [None, b""]            # the second, and its "%Y-%m-%dT%H:%M:%S" as bytes
+    second, second_text = None, b""         # the second, and its "%Y-%m-%dT%H:%M:%S" as bytes
+    milli, milli_text = None, b""           # the millisecond, and the whole text
 
     def print_time(start_time):
-        seconds, micros = divmod(round(start_time * 1_000_000), 1_000_000)
-        if seconds != cached[0]:
-            cached[:] = seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)).encode()
-        return b"%b.%03dZ" % (cached[1], micros // 1000)
+        nonlocal second, second_text, milli, milli_text
+        millis = round(start_time * 1_000_000) // 1000
+        if millis != milli:
+            seconds = millis // 1000
+            if seconds != second:
+                second = seconds
+                second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)).encode()
+            milli, milli_text = millis, second_text + _FRACTIONS[millis % 1000]
+        return milli_text
 
     return print_time
 

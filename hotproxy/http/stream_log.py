@@ -1,7 +1,7 @@
 """A stream's access-log entry: the StreamInfo the access logs print, made when it ends."""
 from __future__ import annotations
 
-import time
+from time import monotonic, time
 
 from ..stream_info import StreamInfo
 
@@ -11,27 +11,39 @@ def log_stream(conn, stream):
     if stream.logged:
         return
     stream.logged = True
-    now = time.monotonic()
+    now = monotonic()
     started = stream.start
     info = stream.info
-    _connection_facts(conn, info, started, now)
+    # _connection_facts, written out: this runs for every request
+    info.start_time = time() - (now - started)
+    info.start_monotonic = started
+    info.protocol = conn.protocol
+    info.scheme = conn.scheme
+    info.downstream_tls = conn.tls
+    info.response_complete_ms = (now - started) * 1000
+    info.downstream_remote_address = info.downstream_direct_remote_address = conn.remote_address
+    info.downstream_local_address = conn.local_address
+    info.downstream_direct_local_address = conn.direct_local_address
     head = stream.head
     info.method = head.method
     info.path = head.target
     info.request_headers = head.headers
     if info.request_complete_ms is not None and info.upstream_service_time_ms is not None:
         info.first_upstream_rx_ms = info.request_complete_ms + info.upstream_service_time_ms
-    info.upstream_cluster = stream.cluster.name if stream.cluster is not None else None
+    cluster = stream.cluster
+    info.upstream_cluster = cluster.name if cluster is not None else None
+    hcm = conn.hcm
     # Envoy counts the first attempt once a cluster is chosen, a host or not (probed)
     info.upstream_request_attempt_count = (
-        conn.hcm.router.retries.attempt_counts.pop(stream, 0) or int(stream.cluster is not None))
-    info.route_name = stream.route.name if stream.route is not None else None
-    conn.hcm.access_logs.log(info)
+        hcm.router.retries.attempt_counts.pop(stream, 0) or int(cluster is not None))
+    route = stream.route
+    info.route_name = route.name if route is not None else None
+    hcm.access_logs.log(info)
 
 
 def log_unparsed(conn, status, body_length):
     """A request that never got past its head still shows in the access log, as in Envoy."""
-    now = time.monotonic()
+    now = monotonic()
     info = StreamInfo()
     _connection_facts(conn, info, now, now)
     info.response_code = status
@@ -41,7 +53,7 @@ def log_unparsed(conn, status, body_length):
 
 
 def _connection_facts(conn, info, started, now):
-    info.start_time = time.time() - (now - started)
+    info.start_time = time() - (now - started)
     info.start_monotonic = started
     info.protocol = conn.protocol
     info.scheme = conn.scheme
