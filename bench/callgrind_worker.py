@@ -44,7 +44,7 @@ def worker_instructions(checkout, scratch, config_text, listen, drive, tag) -> i
     config.write_text(config_text)
     # the wrapper is no venv interpreter: name the venv's packages explicitly
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(checkout), *site.getsitepackages(), str(scratch)])}
-    base_id = os.getpid() % 1000 + 3000 + sum(map(ord, str(tag))) % 997
+    base_id = free_base_id(os.getpid() % 1000 + 3000 + sum(map(ord, str(tag))) % 997)
     log = open(scratch / "hotproxy.log", "ab")
     # exec -a makes the wrapper the arbiter's sys.executable, so its workers start through it
     proxy = subprocess.Popen(["bash", "-c", f"exec -a {wrapper} {sys.executable} -m hotproxy -c {config} "
@@ -75,6 +75,20 @@ def per_request(count, requests) -> float:
     """``count(n)``: instructions of a run of ``n`` requests; their cost per request."""
     small = requests // 6
     return (count(requests) - count(small)) / (requests - small)
+
+
+def free_base_id(first) -> int:
+    """The first base id from ``first`` whose hot-restart rendezvous (``@hotproxy.N.0``) nobody
+    holds: two benches started at once whose pids agree modulo 1000 would otherwise collide, and
+    the second would wait for its port until it timed out."""
+    for base_id in range(first, first + 1000):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as probe:
+            try:
+                probe.bind(f"\0hotproxy.{base_id}.0")
+                return base_id
+            except OSError:
+                continue
+    raise RuntimeError(f"no free base id from {first}")
 
 
 def wait_for_port(port, timeout=120):
