@@ -1,4 +1,5 @@
 """Socket helpers for the data path (gevent sockets)."""
+from gevent.socket import socket as GeventSocket
 
 
 def send_all(sock, data):
@@ -6,8 +7,16 @@ def send_all(sock, data):
 
     Not ``sock.sendall``: gevent's makes a getsockopt(SO_SNDBUF) syscall on every call. ``send``
     waits for writability only when the kernel buffer is full, honouring ``sock.timeout``.
+    A plain gevent socket's first try goes to its non-blocking socket directly: gevent's
+    ``send`` costs a Python frame and three lookups through its class's ``__getattr__``.
     """
-    sent = sock.send(data)
+    if type(sock) is GeventSocket:
+        try:
+            sent = sock._sock.send(data)
+        except BlockingIOError:
+            sent = 0    # the kernel buffer is full: gevent's send waits for room
+    else:
+        sent = sock.send(data)
     if sent == len(data):
         return
     view = memoryview(data)

@@ -15,7 +15,7 @@ import gevent
 
 from ..deadlines import NEVER
 from ..errors import ProtocolError
-from ..sockio import send_all, send_parts
+from ..sockio import GeventSocket, send_all, send_parts
 from . import local_reply
 from .connection_addresses import ConnectionAddresses
 from .control import CloseConnection, OverloadReset, Release
@@ -127,6 +127,12 @@ class DownstreamConnection(ConnectionAddresses):
         wait_first = False
         recv_size = hcm.recv_size
         since_yield = 0
+        recv = sock.recv
+        # A plain gevent socket without a timeout is read as gevent reads it, minus a Python frame
+        # and six lookups through its class's __getattr__ (sock._wait is the hub's wait then).
+        plain = self.tls is None and type(sock) is GeventSocket and sock.timeout is None
+        if plain:
+            hub_wait, read_event, raw_recv = sock.hub.wait, sock._read_event, sock._sock.recv
         try:
             while True:
                 at_boundary = self.stream is None and not decoder.mid_message
@@ -134,11 +140,16 @@ class DownstreamConnection(ConnectionAddresses):
                     return self._release()
                 self.deadline = self._read_deadline()
                 self.idle = at_boundary
-                if wait_first and self.tls is None:
+                if wait_first and plain:
                     # The client cannot have sent its next request before reading our response:
                     # wait for readability rather than paying a failing recv first.
-                    sock._wait(sock._read_event)
-                data = sock.recv(recv_size)
+                    hub_wait(read_event)
+                    try:
+                        data = raw_recv(recv_size)
+                    except BlockingIOError:
+                        data = recv(recv_size)
+                else:
+                    data = recv(recv_size)
                 self.idle = False
                 if not data:
                     return
