@@ -44,7 +44,7 @@ def connection_tokens(connection_value):
 def nominated_headers(connection_value):
     """The header names a ``Connection`` header makes hop-by-hop: its tokens but ``close``,
     ``keep-alive`` and the framing headers."""
-    if not connection_value:
+    if not connection_value or connection_value in PLAIN_CONNECTION_VALUES:
         return ()
     return {token for token in connection_tokens(connection_value)
             if token not in NOT_HEADER_NAMES and token not in FRAMING}
@@ -52,6 +52,8 @@ def nominated_headers(connection_value):
 
 #: ``Connection`` tokens that are options, not header names.
 NOT_HEADER_NAMES = frozenset((b"close", b"keep-alive"))
+#: The ``Connection`` values almost every message has: they nominate no header.
+PLAIN_CONNECTION_VALUES = frozenset((b"keep-alive", b"Keep-Alive", b"close", b"Close"))
 
 
 def strip_hop_by_hop(headers, nominated=(), removed=HOP_BY_HOP):

@@ -3,14 +3,14 @@ Server, Date, the route's mutations, framing), and the small header helpers the 
 """
 from __future__ import annotations
 
-import time
+from time import monotonic
 
 from ...stats.schema import DOWNSTREAM_RQ_CLASSES, count_status_class
 from ...upstream.health.passive import report_immediate_fail
 from ..date import http_date
 from ..filters.api import Response
 from ..filters.health_check import FAILED_HEADER
-from ..headers import nominated_headers, strip_hop_by_hop
+from ..headers import PLAIN_CONNECTION_VALUES, nominated_headers, strip_hop_by_hop
 from ..http1.codec import END, ResponseDecoder
 from ..http1.serialize import response_head
 
@@ -20,6 +20,8 @@ NONE, RAW, CHUNKED = "none", "raw", "chunked"
 FILTERED = "filtered"
 NO_BODY_STATUS = frozenset((204, 304))
 _new = object.__new__
+#: b"0" … b"999": a service time in milliseconds, without formatting one a response
+_DECIMALS = tuple(b"%d" % ms for ms in range(1000))
 CLASS_STATS = ("upstream_rq_1xx", "upstream_rq_2xx", "upstream_rq_3xx", "upstream_rq_4xx",
                "upstream_rq_5xx")
 
@@ -33,15 +35,17 @@ def downstream_head(router, stream, head, out, sent_at, head_only, conn, attempt
     info.response_code_details = "via_upstream"
     stream.responded = True
     cluster = stream.cluster
-    host = stream.upstream.pool.host
-    cluster.stats.upstream_rq_completed += 1
+    upstream = stream.upstream
+    host = upstream.pool.host
+    cluster_stats = cluster.stats
+    cluster_stats.upstream_rq_completed += 1
     cluster.response_codes[status] += 1
     if 200 <= status < 300:     # the common case, without count_status_class's lookups
-        cluster.stats.upstream_rq_2xx += 1
+        cluster_stats.upstream_rq_2xx += 1
         router.stats.downstream_rq_2xx += 1     # the connection manager's
         host.stats.rq_success += 1
     else:
-        count_status_class(cluster.stats, CLASS_STATS, status)
+        count_status_class(cluster_stats, CLASS_STATS, status)
         count_status_class(router.stats, DOWNSTREAM_RQ_CLASSES, status)
         if status >= 500:
             host.stats.rq_error += 1
@@ -51,17 +55,19 @@ def downstream_head(router, stream, head, out, sent_at, head_only, conn, attempt
         cluster.record_outcome(host, status)
     if cluster.health_reporter is not None:
         report_immediate_fail(cluster, host, head.headers)
-    stream.upstream.keep_alive = head.keep_alive
+    upstream.keep_alive = head.keep_alive
     headers = head.headers  # the hop-by-hop ones are not in it
     server_at, has_date = head.server_at, head.has_date  # -2: not known, look
-    if head.connection is not None:
-        nominated = nominated_headers(head.connection)
+    connection = head.connection
+    if connection is not None and connection not in PLAIN_CONNECTION_VALUES:
+        nominated = nominated_headers(connection)
         if nominated:
             headers = strip_hop_by_hop(headers, nominated, ())
             server_at = -2
-    service_time_ms = int((time.monotonic() - sent_at) * 1000)
-    stream.info.upstream_service_time_ms = service_time_ms
-    headers.append((b"x-envoy-upstream-service-time", b"%d" % service_time_ms))
+    service_time_ms = int((monotonic() - sent_at) * 1000)
+    info.upstream_service_time_ms = service_time_ms
+    headers.append((b"x-envoy-upstream-service-time",
+                    _DECIMALS[service_time_ms] if service_time_ms < 1000 else b"%d" % service_time_ms))
     if router.tracer is not None:
         decorated = router.tracer.response_header(stream)
         if decorated is not None:
@@ -103,7 +109,7 @@ def downstream_head(router, stream, head, out, sent_at, head_only, conn, attempt
         # chunked, or delimited by the upstream closing: chunk-framed for the client
         framing = NONE if head_only else CHUNKED
         headers.append((b"transfer-encoding", b"chunked"))
-    stream.info.response_headers = headers
+    info.response_headers = headers
     out.append(response_head(status, headers))
     return framing
 
