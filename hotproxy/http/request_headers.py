@@ -7,6 +7,9 @@ from .headers import NOT_FORWARDED, strip_hop_by_hop
 from .request_id import new_request_id
 from .xfcc import XFCC
 
+#: the headers ``forwarded_headers`` edits or drops
+_LOOKED_FOR = frozenset((b"x-forwarded-proto", XFCC, b"x-request-id", b"x-forwarded-for", b"expect"))
+
 
 def forwarded_headers(conn, stream):
     """The request headers of ``stream`` as the upstream gets them, decorated on ``conn``.
@@ -22,6 +25,8 @@ def forwarded_headers(conn, stream):
         headers.sort(key=_host_first)
     xfp_at = request_id_at = xff_at = xfcc_at = -1
     for index, (name, value) in enumerate(headers):
+        if name not in _LOOKED_FOR:     # most headers: one set lookup instead of five compares
+            continue
         if name == b"x-forwarded-proto":
             xfp_at = index
         elif name == XFCC:
