@@ -6,7 +6,7 @@ docs/envoy-reference.md records the Envoy behaviour matched here, rule by rule.
 """
 from __future__ import annotations
 
-import time
+from time import monotonic
 from functools import partial
 from socket import SHUT_WR
 from socket import timeout as SocketTimeout
@@ -25,6 +25,7 @@ from .local_answer import answer
 from .http1.codec import END, RequestDecoder
 from .request_checks import normalized_target, overloaded
 from .request_headers import forwarded_headers
+from .router.route_table import ROUTE
 from .router.terminal import route_request
 from .stream import ActiveStream
 from .stream_duration import StreamDurationReached, end_http1
@@ -86,7 +87,7 @@ class DownstreamConnection(ConnectionAddresses):
     def linger(self):
         """Stay on this generation (Python cannot hand TLS state over), saying ``Connection:
         close`` in the next response."""
-        self.close_at = time.monotonic()
+        self.close_at = monotonic()
         self.lingering = True
 
     def release_if_idle(self):
@@ -237,7 +238,7 @@ class DownstreamConnection(ConnectionAddresses):
         stats.downstream_rq_total += 1
         stats.downstream_rq_http1_total += 1
         stats.downstream_rq_active += 1
-        stream = self.stream = ActiveStream(head, time.monotonic())
+        stream = self.stream = ActiveStream(head, monotonic())
         if stream.start >= self.close_at:
             stream.close = True  # draining: this exchange is the connection's last
             if stream.start >= self.max_duration_at:
@@ -276,7 +277,10 @@ class DownstreamConnection(ConnectionAddresses):
             return self.local_reply(stream, 403, b"", close=True)
         if hcm.filters:
             return run_filters(self, stream, target)
-        route_request(self, stream, target, forwarded_headers)
+        route = stream.route
+        if route is None or route.kind is not ROUTE or route.extras or head.expect_continue:
+            return route_request(self, stream, target, forwarded_headers)
+        hcm.router.start(stream, self, target, forwarded_headers(self, stream))  # its common case
 
     def _on_body(self, data):
         stream = self.stream
@@ -292,10 +296,10 @@ class DownstreamConnection(ConnectionAddresses):
         stream = self.stream
         hcm = self.hcm
         stream.body_done = True
-        if time.monotonic() >= self.close_at:
+        if monotonic() >= self.close_at:
             stream.close = True  # its close time passed mid-exchange: say so in this response
         if hcm.logging:
-            stream.info.request_complete_ms = (time.monotonic() - stream.start) * 1000
+            stream.info.request_complete_ms = (monotonic() - stream.start) * 1000
         filters = stream.filters
         if filters is not None and not stream.responded:
             head = stream.head
@@ -320,9 +324,10 @@ class DownstreamConnection(ConnectionAddresses):
             stream.filters = None   # the manager refers back to the stream: no cycle for the GC
         self.stream = None
         self.request_deadline = 0.0
-        hcm.stats.downstream_rq_active -= 1
-        hcm.stats.downstream_rq_completed += 1
-        hcm.rq_time.record((time.monotonic() - stream.start) * 1000)
+        stats = hcm.stats
+        stats.downstream_rq_active -= 1
+        stats.downstream_rq_completed += 1
+        hcm.rq_time.record((monotonic() - stream.start) * 1000)
         return stream.close
 
     # responses generated here
@@ -383,18 +388,17 @@ class DownstreamConnection(ConnectionAddresses):
     def _start_request_clock(self):
         hcm = self.hcm
         limit = hcm.request_headers_timeout or hcm.request_timeout
-        self.request_deadline = time.monotonic() + limit if limit else -1.0
+        self.request_deadline = monotonic() + limit if limit else -1.0
 
     def _read_deadline(self):
         hcm = self.hcm
-        now = time.monotonic()
+        now = monotonic()
         if not self.decoder.mid_message and self.stream is None:
             idle = now + hcm.idle_timeout if hcm.idle_timeout else NEVER
             return idle if idle < self.close_at or self.lingering else self.close_at
         idle = now + hcm.stream_idle_timeout if hcm.stream_idle_timeout else NEVER
         request_deadline = self.request_deadline
         return request_deadline if 0 < request_deadline < idle else idle
-
 
 
 # What a batch of decoded events left the connection with (see DownstreamConnection._dispatch).

@@ -36,6 +36,16 @@ from .relay import relay_response
 from .spliced_body import request_rest, request_spliceable
 from .retrying import Retries
 
+#: x-envoy-expected-rq-timeout-ms by route timeout, made once (a few: gRPC-timed routes' vary)
+_EXPECTED_TIMEOUTS = {}
+
+
+def _expected_timeout(timeout):
+    header = (b"x-envoy-expected-rq-timeout-ms", b"%d" % int(timeout * 1000))
+    if len(_EXPECTED_TIMEOUTS) < 64:
+        _EXPECTED_TIMEOUTS[timeout] = header
+    return header
+
 
 class Router:
     """One per connection manager: ``stats`` are its (no_cluster), ``stream_idle_timeout`` the
@@ -89,13 +99,17 @@ class Router:
             _set_header(headers, b"host", route.host_rewrite_literal)
         elif route.auto_host_rewrite and host.hostname:
             _set_header(headers, b"host", host.hostname.encode())
-        if route.timeout:
-            headers.append((b"x-envoy-expected-rq-timeout-ms", b"%d" % int(route.timeout * 1000)))
+        timeout = route.timeout
+        if timeout:
+            header = _EXPECTED_TIMEOUTS.get(timeout)
+            if header is None:
+                header = _expected_timeout(timeout)
+            headers.append(header)
         if route.has_request_mutations:
             headers = route.mutate_request(headers, stream.weighted, conn)
         if stream.chunked:
             headers.append((b"transfer-encoding", b"chunked"))
-        stream.request_bytes = request_head(stream.head.method, target, headers)
+        request_bytes = stream.request_bytes = request_head(stream.head.method, target, headers)
         try:
             stream.upstream = take_connection(cluster, host, pool)
         except ConnectFailure as failure:
@@ -108,7 +122,7 @@ class Router:
             return conn.defer_reply(stream, 503, body, "UF")
         cluster.stats.upstream_rq_total += 1
         host.stats.rq_total += 1
-        stream.out.append(stream.request_bytes)
+        stream.out.append(request_bytes)
 
     def _extras(self, route, stream, conn, cluster, target, headers):
         """Start the route's mirroring; its hash key when the cluster hashes, else None."""
