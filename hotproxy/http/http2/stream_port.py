@@ -91,6 +91,11 @@ class StreamPort:
 
     @property
     def local_address(self):
+        """The stream's (``serve`` read it at its start, where it logs): a log line written
+        after the connection's end closed its socket needs no socket."""
+        stream = self.stream
+        if stream is not None and stream.info.downstream_local_address is not None:
+            return stream.info.downstream_local_address
         return self.connection.local_address
 
     @property
@@ -174,13 +179,6 @@ class StreamPort:
         if greenlet is None:
             return
         if RawGreenlet.__bool__(greenlet):      # running (the gevent Greenlet's bool: spawned)
-            if self.hcm.logging and self.stream is not None:
-                # the log line is written once the greenlet ran, after a connection's end
-                # closed its socket: the address it needs is read while it is open
-                try:
-                    self.connection.local_address
-                except OSError:
-                    pass
             greenlet.kill(StreamAborted(reason), block=False)
         elif not greenlet.dead:
             greenlet.kill(block=False)
@@ -198,6 +196,8 @@ class StreamPort:
         stream.connection = self
         stream.replied = stream.decoded = stream.route_cleared = False
         stream.target = target
+        if hcm.logging:     # read while the socket is open (local_address)
+            stream.info.downstream_local_address = self.connection.local_address
         hcm.deadlines.watch(self)
         completed = False
         try:
