@@ -49,25 +49,27 @@ def relay_response(router, stream, conn, attempt=None):
 def _relay_bounded(router, buffer, stream, conn):
     """The relay under the cluster's max_stream_duration (upstream_duration.py), on a route
     without a retry policy: its connection was taken with the request's head (Router.start), so
-    the limit runs from the stream's start."""
+    the limit runs from the stream's start. It rides on the route's deadline, as an attempt's
+    does (retrying.py): a timeout at the limit, with no sooner route deadline, is the limit's."""
     now = time.monotonic()
     limit_at = stream.start + stream.cluster.config.max_stream_duration
     timeout = stream.route.timeout
+    route_deadline = now + timeout if timeout else NEVER
     try:
         if now < limit_at:
-            return _relay_with(router, buffer, stream, conn, None, limit_at)
+            return _relay_with(router, buffer, stream, conn, None, min(route_deadline, limit_at))
     except SocketTimeout:
-        if not upstream_duration.passed(limit_at, now + timeout if timeout else NEVER):
+        if not upstream_duration.passed(limit_at, route_deadline):
             raise
     upstream_duration.reached(router, stream)
     return upstream_duration.answer(stream, conn, limit_at, now)
 
 
-def _relay_with(router, buffer, stream, conn, attempt=None, limit_at=NEVER):
+def _relay_with(router, buffer, stream, conn, attempt=None, deadline=None):
     """Relay the response, reading into ``buffer``: the parser and the downstream send see
     memoryviews of it, so a body is never copied into a new bytes object. ``attempt``: a
     retrying route's retrying.Attempt (its deadlines, and its say on the response head);
-    ``limit_at``: without one, the cluster's max_stream_duration, if any."""
+    without one, ``deadline`` (None: the route's timeout from now)."""
     view = memoryview(buffer)
     upstream = stream.upstream
     usock = upstream.sock
@@ -82,9 +84,8 @@ def _relay_with(router, buffer, stream, conn, attempt=None, limit_at=NEVER):
         decoder.expect_no_body()
     if attempt is None:
         sent_at = time.monotonic()
-        route_deadline = sent_at + route.timeout if route.timeout else NEVER
-        if limit_at < route_deadline:
-            route_deadline = limit_at
+        route_deadline = deadline if deadline is not None else (
+            sent_at + route.timeout if route.timeout else NEVER)
         idle = route.idle_timeout if route.idle_timeout is not None else router.stream_idle_timeout
     else:
         sent_at, route_deadline, idle = attempt.sent_at, attempt.deadline, attempt.idle
@@ -110,7 +111,7 @@ def _relay_with(router, buffer, stream, conn, attempt=None, limit_at=NEVER):
         if not received:
             if not received_any and not stream.body_sent and router._reconnect(stream):
                 send_all(stream.upstream.sock, stream.request_bytes)
-                return _relay_with(router, buffer, stream, conn, attempt, limit_at)
+                return _relay_with(router, buffer, stream, conn, attempt, deadline)
             if framing is None:
                 if received_any:  # a response head cut short
                     raise ProtocolError(502, "upstream.incomplete_head")
