@@ -18,13 +18,13 @@ class RequestHead:
 
     __slots__ = ("method", "target", "version", "headers", "keep_alive", "host", "chunked",
                  "content_length", "expect_continue", "upgrade", "connection", "hop_by_hop",
-                 "close_requested", "nominated",
+                 "proxy_connection", "nominated",
                  "trailers")     # set only when the chunked body ended with some (trailers_of)
 
     def __init__(self):
         self.headers = []
         self.hop_by_hop = False  # some header must not be forwarded (see http/headers.py)
-        self.close_requested = False
+        self.proxy_connection = None  # a Proxy-Connection header: True if one says close
         self.host = None
         self.chunked = False
         self.content_length = None
@@ -64,9 +64,11 @@ class ResponseHead:
     """A response's head as received from an upstream. ``headers`` leaves out the hop-by-hop
     headers (their meaning is kept: ``chunked``, ``connection``; ``dropped`` and
     ``dropped_bytes`` count them for the head's bounds). ``server_at`` is the index of the
-    Server header (-1: none) and ``has_date`` whether there is a Date, for the router."""
+    Server header (-1: none) and ``has_date`` whether there is a Date, for the router.
+    The status line's version is not kept: llhttp checked it, ``keep_alive`` is what it implies,
+    and reading it back costs a str.format per response (httptools' get_http_version)."""
 
-    __slots__ = ("status", "version", "headers", "keep_alive", "chunked", "content_length",
+    __slots__ = ("status", "headers", "keep_alive", "chunked", "content_length",
                  "connection", "upgrade", "server_at", "has_date", "dropped", "dropped_bytes",
                  "trailers")     # set only when the chunked body ended with some (trailers_of)
 
@@ -110,8 +112,7 @@ def _set_expect(head, value):
 
 def _set_proxy_connection(head, value):
     head.hop_by_hop = True
-    if value.lower() == b"close":
-        head.close_requested = True
+    head.proxy_connection = head.proxy_connection or value.lower() == b"close"
 
 
 def _set_upgrade(head, value):

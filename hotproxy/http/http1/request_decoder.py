@@ -168,7 +168,14 @@ class RequestDecoder(Decoder):
         head = self._head
         parser = self._parser
         head.method = parser.get_method()
-        head.version = parser.get_http_version()
+        # llhttp keeps a connection alive by default for a version with major and minor above 0
+        # (strictly parsed: only 1.1), else only as a Connection or Proxy-Connection header asks.
+        # Without either header, keep-alive says 1.1: get_http_version (a str.format) is skipped.
+        keep_alive = parser.should_keep_alive()
+        if keep_alive and head.connection is None and head.proxy_connection is None:
+            head.version = "1.1"
+        else:
+            head.version = parser.get_http_version()
         # Envoy's limit is on the raw head: "METHOD url HTTP/1.1\r\n", the header lines, CRLF
         if ((self._fed > self._max_bytes or len(head.headers) > self._max_count)
                 and self._head_too_large(head, len(head.method) + len(self._url) + 12)):
@@ -176,7 +183,7 @@ class RequestDecoder(Decoder):
         self._section = BODY
         self._unparsed = 0
         # llhttp forgets keep-alive once the message is done: read it here.
-        head.keep_alive = parser.should_keep_alive() and not head.close_requested
+        head.keep_alive = keep_alive and not head.proxy_connection
         if head.chunked is None:
             raise ProtocolError(501, "http1.invalid_transfer_encoding")
         if head.method == b"CONNECT" and head.has_body:

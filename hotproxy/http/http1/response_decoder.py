@@ -154,7 +154,6 @@ class ResponseDecoder(Decoder):
         if status < 100:  # llhttp takes any three digits; none below 100 is a status (RFC 9110 §15)
             raise ProtocolError(502, "upstream.invalid_response")
         if status == 101 and self._upgrade:
-            head.version = parser.get_http_version()
             head.keep_alive = False     # a tunnel now, never a pooled connection again
             self.events.append(head)
             self._finish()
@@ -166,7 +165,6 @@ class ResponseDecoder(Decoder):
                 return
         self._section = BODY
         self._unparsed = 0
-        head.version = parser.get_http_version()
         head.keep_alive = parser.should_keep_alive()
         self.events.append(head)
         if self._no_body:
