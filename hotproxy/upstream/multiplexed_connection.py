@@ -9,17 +9,12 @@ import time
 from socket import timeout as SocketTimeout
 
 import gevent
-from gevent.hub import get_hub
-from gevent.lock import Semaphore
-from greenlet import greenlet as RawGreenlet
 
-from ..sockio import send_all
+from ..batched_writes import FLUSH_NOW_BYTES, BatchedWriter
 from .connect import ConnectFailure
 from .http2_request import StreamEnded
 
 RECV_SIZE = 256 * 1024
-#: framed bytes past which flush_soon writes at once
-FLUSH_NOW_BYTES = 65536
 REFUSED_STREAM, CONNECT_ERROR = 0x7, 0xa
 PROTOCOL_ERROR, INTERNAL_ERROR = 0x1, 0x2
 
@@ -48,9 +43,9 @@ class Connection:
         self.closed = False
         self.goaway = False
         self.idle_since = time.monotonic()
-        self._writing = Semaphore()
-        self._writer = None             # the greenlet of flush_soon, made on its first call
-        self._flush_scheduled = False
+        self.writer = BatchedWriter(self.codec, sock, self.close)
+        #: write what the codec framed now: one writer at a time, in the order it was framed
+        self.flush = self.writer.flush
         self.reader = None
 
     def room(self):
@@ -90,37 +85,15 @@ class Connection:
             raise ConnectFailure("remote connection failure") from None
         self.reader = gevent.spawn(self._read)
 
-    def flush(self):
-        """Write what the codec framed: one writer at a time, in the order it was framed."""
-        with self._writing:
-            data = self.codec.data_to_send()
-            if data:
-                send_all(self.sock, data)
-
     def flush_soon(self, request):
-        """Write what the codec framed once the greenlets ready now have run, so that the
-        request heads (and window updates) of one turn of the loop leave in one write, as the
-        downstream connection's flush_soon does; a write that fails closes the connection, which
-        ends its streams. HTTP/1.1, or past FLUSH_NOW_BYTES framed: now."""
+        """Write what the codec framed once the greenlets ready now have run (BatchedWriter), so
+        that the request heads (and window updates) of one turn of the loop leave in one write;
+        a write that fails closes the connection, which ends its streams. HTTP/1.1, or past
+        FLUSH_NOW_BYTES framed: now."""
         if self.http1 or self.codec.pending_bytes >= FLUSH_NOW_BYTES:
             self._flush_or_end(request)
-        elif not self._flush_scheduled and self.codec.pending_bytes:
-            self._flush_scheduled = True
-            if self._writer is None:
-                self._writer = RawGreenlet(self._write_loop, parent=get_hub())
-            get_hub().loop.run_callback(self._writer.switch)
-
-    def _write_loop(self):
-        """The connection's writer, switched to from the loop once per ``flush_soon`` batch."""
-        hub = get_hub()
-        while True:
-            try:
-                while not self.closed and self.codec.pending_bytes:
-                    self.flush()
-            except OSError:
-                self.close()
-            self._flush_scheduled = False
-            hub.switch()
+        else:
+            self.writer.flush_soon()
 
     def open(self, request, headers, end_stream):
         self.reserved -= 1
@@ -266,6 +239,7 @@ class Connection:
         if self.closed:
             return
         self.closed = True
+        self.writer.close()
         if self._aging is not None and self._aging is not gevent.getcurrent():
             self._aging.kill(block=False)
         self.sock.close()

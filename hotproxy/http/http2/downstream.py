@@ -20,12 +20,9 @@ from socket import MSG_PEEK
 from socket import timeout as SocketTimeout
 
 import gevent
-from gevent import get_hub
-from gevent.lock import Semaphore
-from greenlet import greenlet as RawGreenlet
 
+from ...batched_writes import BatchedWriter
 from ...deadlines import NEVER
-from ...sockio import send_all
 from ..connection_addresses import ConnectionAddresses
 from . import events as ev
 from .codec import ServerCodec
@@ -35,8 +32,6 @@ from .options import Http2Options
 from .stream_port import StreamPort
 
 RECV_SIZE = 65536
-#: framed bytes past which flush_soon writes at once
-FLUSH_NOW_BYTES = 65536
 #: The client preface: a connection that starts with it speaks HTTP/2 (h2c with prior knowledge).
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
@@ -102,10 +97,10 @@ class Http2Connection(ConnectionAddresses):
         self._local_address = None
         self.codec = ServerCodec(hcm.http2_options, hcm.http2_stats)
         self.ports = {}             # stream id → StreamPort
-        self._writing = Semaphore()
-        self._hub = get_hub()
-        self._writer = None             # the greenlet of flush_soon, made on its first call
-        self._flush_scheduled = False
+        # Writes go out through ``flush`` (now) or ``flush_soon`` (once the greenlets ready now
+        # have run: the responses completed in one turn of the loop leave in one write)
+        self.writer = BatchedWriter(self.codec, sock, self._write_failed)
+        self.flush, self.flush_soon = self.writer.flush, self.writer.flush_soon
         self.greenlet = gevent.getcurrent()
         self.deadline = NEVER
         # it drains from close_at on (hcm.close_times), or once it took requests_left streams
@@ -151,39 +146,8 @@ class Http2Connection(ConnectionAddresses):
         self.greenlet.kill(SocketTimeout("timed out"), block=False)
         return None
 
-    # writing
-
-    def flush(self):
-        """Send what the codec framed, one writer at a time, in the order it was framed."""
-        with self._writing:
-            data = self.codec.data_to_send()
-            if data:
-                send_all(self.sock, data)
-
-    def flush_soon(self):
-        """Send what the codec framed once the greenlets ready now have run, so that the
-        responses completed in one turn of the loop leave in one write. Past FLUSH_NOW_BYTES
-        framed, now: a stream greenlet that writes waits for the socket, which holds a fast
-        upstream back to the client's pace."""
-        pending = self.codec.pending_bytes
-        if pending >= FLUSH_NOW_BYTES:
-            self.flush()
-        elif pending and not self._flush_scheduled:
-            self._flush_scheduled = True
-            if self._writer is None:
-                self._writer = RawGreenlet(self._write_loop, parent=self._hub)
-            self._hub.loop.run_callback(self._writer.switch)
-
-    def _write_loop(self):
-        """The connection's writer, switched to from the loop once per ``flush_soon`` batch."""
-        while True:
-            try:
-                while self.codec.pending_bytes:
-                    self.flush()
-            except OSError:
-                self.abort("write failed")
-            self._flush_scheduled = False
-            self._hub.switch()
+    def _write_failed(self):
+        self.abort("write failed")
 
     # reading
 
@@ -226,7 +190,7 @@ class Http2Connection(ConnectionAddresses):
                 port.abort("connection termination")
             self.deadline = NEVER
             self._flush_quietly()
-            self._writer = None     # a writer waiting in the loop ends with its last reference
+            self.writer.close()
 
     def _watch_idle(self):
         """The deadline while not draining: the close time, and the idle timeout while no stream
