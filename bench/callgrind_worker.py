@@ -32,6 +32,8 @@ def worker_instructions(checkout, scratch, config_text, listen, drive, tag) -> i
     """Instructions the worker of a hotproxy from ``checkout`` on ``config_text`` executed (start
     and stop included) while ``drive()`` ran against ``listen``; ``tag`` names the run's files."""
     out = scratch / f"callgrind.{os.getpid()}.{tag}.out"
+    for stale in scratch.glob(out.name + "*"):     # a previous tree's run of the same tag
+        stale.unlink()
     wrapper = scratch / "python"
     wrapper.write_text(
         "#!/bin/sh\n"
@@ -63,12 +65,20 @@ def worker_instructions(checkout, scratch, config_text, listen, drive, tag) -> i
 
 
 def summary(out) -> int:
-    """The instruction count callgrind writes last in ``out`` (waiting for it to be written)."""
+    """The instructions counted in ``out`` (waiting for callgrind to write it at exit), plus any
+    parts ``out.1``, ``out.2``… that a ``callgrind_control -d`` dumped (and zeroed) mid-run: a
+    bare one, from anywhere on the machine, dumps every callgrind process."""
     for _ in range(600):
         if out.exists() and re.search(r"^summary: (\d+)", out.read_text(), re.M):
             break
         time.sleep(0.2)
-    return int(re.search(r"^summary: (\d+)", out.read_text(), re.M).group(1))
+    return sum(_instructions(part) for part in [out, *out.parent.glob(out.name + ".*")])
+
+
+def _instructions(part) -> int:
+    text = part.read_text()
+    found = re.search(r"^totals: (\d+)", text, re.M) or re.search(r"^summary: (\d+)", text, re.M)
+    return int(found.group(1))
 
 
 def per_request(count, requests) -> float:
