@@ -15,7 +15,7 @@ import gevent
 
 from ...deadlines import NEVER, sooner_of
 from ...errors import ProtocolError
-from ...sockio import GeventSocket, send_all
+from ...sockio import send_all
 from ..http1.codec import END
 from ..http1.heads import trailers_of
 from ..http1.serialize import LAST_CHUNK, chunk, last_chunk
@@ -98,21 +98,11 @@ def _relay_with(router, buffer, stream, conn, attempt=None, deadline=None):
     # Our request was just sent: the response cannot be here yet, so wait before reading
     # (TLS: a record may already wait inside OpenSSL, and its recv waits by itself).
     conn.set_deadline(sooner_of(route_deadline, sent_at, idle))
-    # A plain socket is read past gevent's wrapper (sockio.py): after waiting for readability,
-    # as gevent's recv_into would, minus its frame and the lookups through its class's __getattr__.
-    raw_recv_into = usock._sock.recv_into if type(usock) is GeventSocket and not upstream.tls else None
     if not upstream.tls:
         usock._wait(usock._read_event)
     while True:
         try:
-            if raw_recv_into is None:
-                received = usock.recv_into(buffer)
-            else:
-                try:
-                    received = raw_recv_into(buffer)
-                except BlockingIOError:     # nothing yet (a later read of the response)
-                    usock._wait(usock._read_event)
-                    received = usock.recv_into(buffer)
+            received = usock.recv_into(buffer)
         except OSError as exc:
             if isinstance(exc, SocketTimeout):
                 raise
