@@ -213,6 +213,8 @@ def _duration(info):
     return int(ms)
 
 
+_duration.reads = ("response_complete_ms", "start_monotonic")   # format.py notes what it reads
+
 def _duration_field(command: Command, tcp: bool, bind) -> Field:
     # _duration, called only for a stream that has not ended
     return Field(f"(int(_s) if (_s := info.response_complete_ms) is not None else {bind(_duration)}(info))",

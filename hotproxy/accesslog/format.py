@@ -9,6 +9,7 @@ such a format is a tree of small functions instead.
 from __future__ import annotations
 
 import itertools
+import re
 
 from ..errors import ConfigError
 from .commands import Field, build
@@ -25,12 +26,15 @@ DEFAULT_FORMAT = (
 
 class Formatter:
     """``format(info) -> bytes``: one access log line for a StreamInfo. Text formats are printed
-    as written (a newline only if the format has one); JSON lines end with one."""
+    as written (a newline only if the format has one); JSON lines end with one. ``facts``: the
+    StreamInfo attributes ``format`` reads, or None when that is not known (it hands ``info``
+    to a function that says nothing of what it reads)."""
 
-    __slots__ = ("format",)
+    __slots__ = ("format", "facts")
 
-    def __init__(self, function):
+    def __init__(self, function, facts=None):
         self.format = function
+        self.facts = facts
 
 
 def compile_format(log_format, where: str, tcp: bool) -> Formatter:
@@ -48,7 +52,7 @@ def compile_format(log_format, where: str, tcp: bool) -> Formatter:
                                  where)
     if compiler.problems:
         raise ConfigError(compiler.problems)
-    return Formatter(function)
+    return Formatter(function, None if compiler.facts_unknown else frozenset(compiler.facts))
 
 
 class _Compiler:
@@ -60,6 +64,8 @@ class _Compiler:
         self.problems = []
         self.namespace = {"_json": json_string, "_EMPTY": {}}
         self.header_maps = set()
+        self.facts = set()              # the info attributes the generated code reads
+        self.facts_unknown = False      # it hands info to a function that does not tell
         self._names = itertools.count()
 
     def bind(self, value) -> str:
@@ -88,12 +94,30 @@ class _Compiler:
         lines.append("    resp = (dict(reversed(_h)) if (_h := info.response_headers) is not None"
                      " else _EMPTY)" if "resp" in self.header_maps else "    resp = _EMPTY")
         lines.append(f"    return {result}")
+        self.note_facts("\n".join(lines[1:]))
         exec("\n".join(lines), self.namespace)
         return self.namespace.pop("format")
 
     def slot(self, expr: str):
         """``slot(info, req, resp)`` evaluating ``expr``."""
+        self.note_facts(expr)
         return eval(f"lambda info, req, resp: {expr}", self.namespace)
+
+    def note_facts(self, source: str):
+        """Adds the info attributes ``source`` reads to ``facts``: ``info.<name>``, and a bound
+        function's ``reads`` where ``info`` is handed to it. Any other use of ``info`` (a bound
+        function without ``reads``) makes them unknown. ``(info, req, resp)`` passes it to a JSON
+        tree's nodes, whose slots are noted themselves."""
+        self.facts.update(_ATTRIBUTE_READ.findall(source))
+        for name in _HANDED_TO.findall(source):
+            reads = getattr(self.namespace.get(name), "reads", None)
+            if reads is None:
+                self.facts_unknown = True
+            else:
+                self.facts.update(reads)
+        rest = _KNOWN_USES.sub("", source)
+        if _INFO.search(rest):
+            self.facts_unknown = True
 
     # --- Text ------------------------------------------------------------------------------------
 
@@ -196,6 +220,12 @@ class _Compiler:
             else:
                 self.problems.append((_join(where, key), f"expected a string key, got {key!r}"))
         return sorted(keys)
+
+
+_ATTRIBUTE_READ = re.compile(r"\binfo\.(\w+)")
+_HANDED_TO = re.compile(r"\b(\w+)\(info\)")
+_KNOWN_USES = re.compile(r"\binfo\.|\(info\)|\(info, req, resp\)")
+_INFO = re.compile(r"\binfo\b")
 
 
 def _template(tokens, fields, render, escape=str.encode):
