@@ -35,7 +35,6 @@ import ssl
 import math
 import time
 from collections import deque
-from time import monotonic
 
 import gevent
 from gevent.event import AsyncResult
@@ -98,9 +97,6 @@ class ConnectionPool:
         self._waiters = deque()
         self.total = 0
         self.closed = False
-        # give_back may park a reusable connection itself, without a call to ``release``: none of
-        # what release does besides (max_requests, connection limits, TLS tickets, closing) applies
-        self.parks_directly = self._requests is None and limits is None and self.tls is None
 
     def __repr__(self):
         return (f"<ConnectionPool {self.host.label} [connections: {self.total} total, "
@@ -132,8 +128,7 @@ class ConnectionPool:
         idle = self._idle
         while idle:
             conn = idle.pop()
-            if monotonic() - conn.idle_since < self.idle_expiry and (
-                    not conn.readable(0) or self._clean_readable(conn)):
+            if time.monotonic() - conn.idle_since < self.idle_expiry and self._clean(conn):
                 conn.reused = True
                 return conn
             if self.limits is not None:
@@ -163,7 +158,7 @@ class ConnectionPool:
             pending.release()
         if conn is None:  # a place was freed: connect for ourselves
             return self._connect()
-        if conn.readable(0) and not self._clean_readable(conn):
+        if not self._clean(conn):
             self._discard(conn)
             self._connections.add()     # the place it held is this request's new connection's
             return self._connect()
@@ -200,13 +195,12 @@ class ConnectionPool:
         if self._waiters:
             self._waiters.popleft().set(conn)
             return
-        conn.idle_since = monotonic()
+        conn.idle_since = time.monotonic()
         self._idle.append(conn)
 
     def close(self):
         """Close idle connections; busy ones close when released (the host left the cluster)."""
         self.closed = True
-        self.parks_directly = False
         while self._idle:
             self._discard(self._idle.pop())
         if self.limits is not None and self._sweeper is not None:
@@ -256,10 +250,12 @@ class ConnectionPool:
         if stat is not None and time.monotonic() - conn.idle_since >= self.idle_expiry:
             setattr(self.stats, stat, getattr(self.stats, stat) + 1)
 
-    def _clean_readable(self, conn):
-        """Whether ``conn``, readable while idle (``conn.readable(0)``), may still be handed out.
-        Bytes are an upstream's excess (counted); an end of stream or an error is a connection the
-        upstream closed (not counted: the pool just does not hand it out)."""
+    def _clean(self, conn):
+        """True when nothing arrived on ``conn`` since its last response ended. Bytes are an
+        upstream's excess (counted); an end of stream or an error is a connection the upstream
+        closed (not counted: the pool just does not hand it out)."""
+        if not conn.readable(0):
+            return True
         if conn.tls:
             return self._clean_tls(conn)
         try:
@@ -316,18 +312,3 @@ class ConnectionPool:
         self.stats.upstream_cx_active -= 1
         self.stats.upstream_cx_destroy += 1
 
-
-
-def give_back(cluster, conn, reusable):
-    """The request on ``conn`` is over: the cluster's upstream_rq_active and its host's active
-    requests drop, and ``conn`` goes back to its pool (closed unless ``reusable``). A plain
-    pool's reusable connection with no request waiting is parked here, without the call to
-    ``release``; every other case (and an HTTP/2 pool's stream) goes through ``release``."""
-    pool = conn.pool
-    pool.host.active_requests -= 1
-    cluster.stats.upstream_rq_active -= 1
-    if reusable and pool.__class__ is ConnectionPool and pool.parks_directly and not pool._waiters:
-        conn.idle_since = monotonic()
-        pool._idle.append(conn)
-    else:
-        pool.release(conn, reusable)

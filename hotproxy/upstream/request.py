@@ -4,23 +4,28 @@ and errors) and the connect failure outlier detection hears about."""
 from __future__ import annotations
 
 from .connect import ConnectFailure
-from .pool import give_back
-
-__all__ = ["take_connection", "give_back"]   # give_back lives beside the pool whose idle list it parks in
 
 
 def take_connection(cluster, host, pool, fresh=False):
     """A connection of ``pool`` for a request to ``host``. On ConnectFailure the counts are as
     they were, but for the host's error."""
-    cluster.stats.upstream_rq_active += 1
+    stats = cluster.stats
+    stats.upstream_rq_active += 1
     host.active_requests += 1
     try:
         return pool.acquire_fresh() if fresh else pool.acquire()
     except ConnectFailure as failure:
         host.active_requests -= 1
         host.stats.rq_error += 1
-        cluster.stats.upstream_rq_active -= 1
+        stats.upstream_rq_active -= 1
         if failure.reason != "overflow" and cluster.outlier_detection is not None:
             cluster.record_outcome(host, "connect_failure")    # an overflow says nothing of it
         raise
 
+
+def give_back(cluster, upstream, reusable):
+    """The request is over: ``upstream`` goes back to its pool (closed unless ``reusable``)."""
+    pool = upstream.pool
+    pool.host.active_requests -= 1
+    cluster.stats.upstream_rq_active -= 1
+    pool.release(upstream, reusable)
