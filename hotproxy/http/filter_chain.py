@@ -63,8 +63,7 @@ class FilterManager:
 
     def decode_headers(self, end_stream):
         """The request head, from the first filter on: the pass's headers_from written out for
-        the usual head, which every filter continues (each stream's first step). run_filters
-        has it written out too, with the sink."""
+        the usual head, which every filter continues (each stream's first step)."""
         stream = self.stream
         filters = self.filters
         for index, hook in self.plan.header_hooks:

@@ -11,7 +11,7 @@ from ..sockio import _GATHER_MIN, send_all, send_parts
 from .control import CONTROL
 from .date import http_date
 from .filter_chain import FilterManager
-from .filters.api import STOP, Response, header_value
+from .filters.api import Response, header_value
 from .http1.serialize import LAST_CHUNK, chunk, last_chunk, response_head
 from .request_headers import forwarded_headers
 from .router.terminal import CONTINUE, route_request
@@ -72,26 +72,7 @@ def run_filters(conn, stream, target, encoded=None):
     manager.ender_at = plan.ender_at
     end_stream = not (head.chunked or head.content_length)     # not head.has_body
     try:    # guarded(), written out: this runs for every filtered stream
-        # manager.decode_headers(end_stream) and its sink (_decoded_headers), written out
-        for index, hook in plan.header_hooks:
-            manager.reached = index
-            result = hook(filters[index], stream, end_stream)
-            if stream.replied:
-                return
-            if result is STOP:
-                manager.hold_head(index, end_stream)
-                return
-        manager.reached = len(filters) - 1
-        head = stream.head
-        if head.chunked or head.content_length:     # head.has_body
-            # a filter that changed the body's length took its Content-Length away, or set one
-            stream.chunked = header_value(head.headers, b"content-length") is None
-        if stream.route_cleared:
-            stream.route = conn.hcm.route_table.match(head.host, stream.target, head.headers,
-                                                      head.method)
-        route_request(conn, stream, stream.target, None)
-        if end_stream:
-            stream.decoded = True
+        manager.decode_headers(end_stream)
     except OSError:
         raise
     except Exception as error:
@@ -99,8 +80,7 @@ def run_filters(conn, stream, target, encoded=None):
 
 
 def _decoded_headers(stream, end_stream):
-    """The request head came out of the filters: the router's turn (run_filters has it
-    written out for a head that every filter continues)."""
+    """The request head came out of the filters: the router's turn."""
     conn = stream.connection
     head = stream.head
     if head.chunked or head.content_length:     # head.has_body
