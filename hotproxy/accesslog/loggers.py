@@ -25,13 +25,14 @@ class AccessLoggers:
             self._logs.append((destination, formatter.format))
             if formatter.facts is None or formatter.facts & ON_DEMAND_FACTS:
                 self.every_fact = True
-        if len(self._logs) == 1 and sink is not None:
-            self.log = sink.logger(*self._logs[0])
+        self._loggers = [sink.logger(*log) for log in self._logs] if sink is not None else []
+        if len(self._loggers) == 1:
+            self.log = self._loggers[0]
 
     def __bool__(self):
         return bool(self._logs) and self.sink is not None
 
     def log(self, info):
-        for destination, format_line in self._logs:
-            self.sink.log(destination, format_line(info))
+        for log in self._loggers:
+            log(info)
 

@@ -33,22 +33,11 @@ class AccessLogSink:
 
     def log(self, destination, line):
         """Queue ``line`` (bytes, newline included) for ``destination`` (a path, "stdout", "stderr")."""
-        size = len(line)
-        if self.pending_bytes + size > self.max_pending_bytes:
-            self.stats.dropped += 1
-            return
-        self.pending_bytes += size
-        if destination == self._destination:
-            self._lines.append(line)
-        else:
-            self._destination, self._lines = destination, [line]
-            self.pending.append((destination, self._lines))
-        if self._flusher is None:
-            self._flusher = gevent.spawn_later(self.flush_interval, self._flush_later)
+        self.logger(destination, _as_is)(line)
 
     def logger(self, destination, format_line):
-        """``log(info)``: ``self.log(destination, format_line(info))`` as one call, for the usual
-        access log of one destination."""
+        """``log(info)``: queue ``format_line(info)`` for ``destination``, in one call (a line
+        that would take the pending bytes past ``max_pending_bytes`` is dropped and counted)."""
         def log(info):
             line = format_line(info)
             size = len(line)
@@ -111,3 +100,7 @@ class AccessLogSink:
 def sink_socketpair():
     """(flusher end, worker end): datagrams, so that any number of workers share the worker end."""
     return _stdsocket.socketpair(_stdsocket.AF_UNIX, _stdsocket.SOCK_DGRAM)
+
+
+def _as_is(line):
+    return line

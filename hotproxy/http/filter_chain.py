@@ -217,8 +217,7 @@ def set_up(manager, stream, filters, decoded, encoded, plan, router_frames):
     """A FilterManager's state: ``plan`` is ``plan_of`` the filters' classes; ``router_frames``
     whether the router frames the response (downstream_head._through_filters), which needs a
     plan whose ``body_passes`` (no filter has a body hook) and HTTP/1.1's sinks. run_filters
-    writes it out on a manager made without ``__init__`` (two Python calls less a stream): a
-    slot added here goes there too."""
+    calls it on a manager made without ``__init__``, with the plan it already has."""
     manager.stream = stream
     manager.filters = filters
     manager.plan = plan

@@ -10,7 +10,7 @@ import logging
 from ..sockio import _GATHER_MIN, send_all, send_parts
 from .control import CONTROL
 from .date import http_date
-from .filter_chain import FilterManager
+from .filter_chain import FilterManager, set_up
 from .filters.api import Response, header_value
 from .http1.serialize import LAST_CHUNK, chunk, last_chunk, response_head
 from .request_headers import forwarded_headers
@@ -53,23 +53,13 @@ def run_filters(conn, stream, target, encoded=None):
         plan, left_out = chain.plans.get(made_key) or chain.plan_for(made_key, filters)
         if left_out:
             filters = [made for made in filters if made is not None]
-    # FilterManager(...) without its __init__ call, and set_up written out; with HTTP/1.1's
-    # sinks and no filter with a body hook, the router frames the response
+    # FilterManager(...) without its __init__ call (which would work the plan out again); with
+    # HTTP/1.1's sinks and no filter with a body hook, the router frames the response
     manager = stream.filters = _new(FilterManager)
-    manager.stream = stream
-    manager.filters = filters
-    manager.plan = plan
-    manager.reached = -1
-    manager._decoding = manager._encoding = manager.replied_from = None
-    manager._decoded = DECODED
     if encoded is None:
-        manager._encoded = _ENCODED
-        manager.router_frames = manager.body_passes = plan.body_passes
+        set_up(manager, stream, filters, DECODED, _ENCODED, plan, plan.body_passes)
     else:
-        manager._encoded = encoded
-        manager.body_passes = plan.body_passes
-        manager.router_frames = False
-    manager.ender_at = plan.ender_at
+        set_up(manager, stream, filters, DECODED, encoded, plan, False)
     end_stream = not (head.chunked or head.content_length)     # not head.has_body
     try:    # guarded(), written out: this runs for every filtered stream
         manager.decode_headers(end_stream)
