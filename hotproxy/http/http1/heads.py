@@ -3,14 +3,14 @@ mean for the connection manager (framing, Host, Expect, Upgrade, Connection)."""
 from __future__ import annotations
 
 from ...errors import ProtocolError
-from ..headers import ENVOY_CONTROL_HEADERS, FRAMING, NOT_HEADER_NAMES, connection_tokens
+from ..headers import (ENVOY_CONTROL_HEADERS, FRAMING, NOT_HEADER_NAMES, PLAIN_CONNECTION_VALUES,
+                       connection_tokens)
 
 #: Headers a ``Connection`` header may not nominate: removing them would let a client strip what
 #: the proxy or the next hop relies on (Envoy answers 400, as here).
 _NOT_NOMINABLE = frozenset((b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host"))
 #: More tokens than this in ``Connection`` is refused, as Envoy refuses it.
 MAX_CONNECTION_TOKENS = 9
-_PLAIN_CONNECTION_VALUES = frozenset((b"keep-alive", b"Keep-Alive", b"close", b"Close"))
 
 
 class RequestHead:
@@ -44,7 +44,7 @@ class RequestHead:
         """Apply the Connection header's nominations once the head is complete (Envoy's rules:
         at most 9 tokens, none naming a pseudo-header or an x-forwarded-* header it relies on).
         Nominating Host removes it, and the request is then answered as one without a Host."""
-        if self.connection in _PLAIN_CONNECTION_VALUES:
+        if self.connection in PLAIN_CONNECTION_VALUES:
             return
         tokens = connection_tokens(self.connection)
         if len(tokens) > MAX_CONNECTION_TOKENS:
