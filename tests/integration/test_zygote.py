@@ -17,15 +17,24 @@ def direct_config(body):
                     "static_resources": {"listeners": [http_listener("http", "listen", routes)]}})
 
 
+def title(process):
+    """A child's process title, "" once it has exited: a retired worker can turn zombie between
+    being listed and being read."""
+    try:
+        return " ".join(process.cmdline())
+    except psutil.Error:
+        return ""
+
+
 def zygote_of(proxy):
     for child in psutil.Process(proxy.process.pid).children():
-        if child.status() != psutil.STATUS_ZOMBIE and child.cmdline()[:1] == ["hotproxy: zygote"]:
+        if title(child).startswith("hotproxy: zygote"):
             return child
     return None
 
 
 def generation_workers(proxy, generation):
-    return [w for w in workers(proxy) if f"[gen {generation}]" in " ".join(w.cmdline())]
+    return [w for w in workers(proxy) if f"[gen {generation}]" in title(w)]
 
 
 def wait_until(predicate, timeout=20):
