@@ -115,7 +115,8 @@ def main():
                         help="a file access log in the default format (compare.py --access-log)")
     parser.add_argument("--filters-added", action="store_true",
                         help="this tree filtered minus router-only, instead of the two trees")
-    parser.add_argument("--top", type=int, default=0, help="code objects that differ most")
+    parser.add_argument("--top", type=int, default=0,
+                        help="code objects that differ most (with one tree: that cost most)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="hotproxy-opcount-") as scratch:
         scratch = Path(scratch)
@@ -138,6 +139,12 @@ def main():
                   f"{'bytecodes' if kind == 'O' else 'calls'} per request")
         for diff, (kind, where) in [row for row in rows if row[1][0] == "O"][:args.top]:
             print(f"{diff:+8.1f}  {where}")
+    else:
+        (column,) = columns.values()
+        for (kind, where), value in sorted(column.items(), key=lambda item: -item[1]):
+            if kind == "O" and args.top > 0:
+                print(f"{value:8.1f}  {where}")
+                args.top -= 1
 
 
 if __name__ == "__main__":
