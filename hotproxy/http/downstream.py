@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from time import monotonic
 from functools import partial
-from socket import SHUT_WR
 from socket import timeout as SocketTimeout
 
 import gevent
@@ -18,6 +17,7 @@ from ..errors import ProtocolError
 from ..sockio import GeventSocket, send_all, send_parts
 from . import local_reply
 from .connection_addresses import ConnectionAddresses
+from .connection_ending import ConnectionEnding
 from .control import CloseConnection, OverloadReset, Release
 from .error_replies import protocol_error_reply, timeout_reply
 from .filtered_stream import guarded, run_filters
@@ -37,13 +37,9 @@ RECV_SIZE = 65536
 #: Bytes a connection may read back to back before it yields to the others (fairness: a
 #: greenlet that always finds data ready would otherwise never give up the hub).
 _YIELD_EVERY = 1 << 20
-#: How long a closing connection waits for the client's FIN after the last response byte, so
-#: that unread client bytes do not turn the close into a reset that destroys the response
-#: (Envoy's delayed_close_timeout).
-_DELAYED_CLOSE_S = 1.0
 
 
-class DownstreamConnection(ConnectionAddresses):
+class DownstreamConnection(ConnectionAddresses, ConnectionEnding):
     """One downstream connection. Reads happen only in ``run``; responses go straight out.
 
     It is also what the router and the filters answer through (the stream's callbacks):
@@ -83,32 +79,6 @@ class DownstreamConnection(ConnectionAddresses):
         #: a TLS connection that cannot move to the next generation: its next response closes
         #: it, and while idle it is closed only by its idle timeout (the client may be sending)
         self.lingering = False
-
-    def linger(self):
-        """Stay on this generation (Python cannot hand TLS state over), saying ``Connection:
-        close`` in the next response."""
-        self.close_at = monotonic()
-        self.lingering = True
-
-    def release_if_idle(self):
-        """Interrupt the wait of a connection idle at a message boundary so that it moves (or
-        closes). gevent's cancel_wait throws only if the wait is still on: race-free."""
-        if self.idle:
-            self.sock.hub.cancel_wait(self.sock._read_event, Release(), False)
-
-    def reset_for_overload(self):
-        """reset_high_memory_stream chose this stream, which waits for a peer to take its buffered
-        bytes: end it there (Envoy resets it, which on HTTP/1.1 closes the connection). Like
-        ``release_if_idle``, nothing is thrown unless the wait is still on."""
-        stream = self.stream
-        for sock in (self.sock, stream.upstream.sock if stream.upstream is not None else None):
-            if sock is not None:
-                sock.hub.cancel_wait(sock._write_event, OverloadReset(), False)
-
-    def expire(self):
-        """Called by the worker's Deadlines: interrupt whatever this connection waits for."""
-        self.deadline = NEVER
-        self.greenlet.kill(SocketTimeout("timed out"), block=False)
 
     # The mutation context that header formatters read (%DOWNSTREAM_REMOTE_ADDRESS% …): the
     # addresses (ConnectionAddresses), the protocol and the upstream's address.
@@ -348,29 +318,6 @@ class DownstreamConnection(ConnectionAddresses):
     def defer_reply(self, stream, status, body, flag=None, leading=()):
         """Answer once the request body has been read (an upstream failure, as Envoy does)."""
         stream.pending_reply = (status, body, flag, leading)
-
-    def _release(self):
-        """Leave this idle connection to the next generation, or close it if none can take it."""
-        self.idle = False
-        if self.hcm.hand_off is not None:
-            try:
-                self.hcm.hand_off(self.sock)
-                return
-            except OSError:
-                pass
-        self.close()
-
-    def close(self):
-        """Half-close, then wait briefly for the client's FIN before the socket is closed."""
-        sock = self.sock
-        self.deadline = NEVER
-        try:
-            sock.shutdown(SHUT_WR)
-            sock.timeout = _DELAYED_CLOSE_S
-            while sock.recv(RECV_SIZE):
-                pass
-        except OSError:
-            pass
 
     def log(self, stream):
         log_stream(self, stream)

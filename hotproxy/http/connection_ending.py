@@ -1,0 +1,70 @@
+"""How a downstream HTTP/1.1 connection (downstream.py) is interrupted from outside its greenlet
+and how it ends: moved to the next generation on a reload, left to linger when it cannot move
+(TLS), reset for overload, expired by its deadline, and closed with a delayed close."""
+from __future__ import annotations
+
+from socket import SHUT_WR
+from socket import timeout as SocketTimeout
+from time import monotonic
+
+from ..deadlines import NEVER
+from .control import OverloadReset, Release
+
+#: How long a closing connection waits for the client's FIN after the last response byte, so
+#: that unread client bytes do not turn the close into a reset that destroys the response
+#: (Envoy's delayed_close_timeout).
+_DELAYED_CLOSE_S = 1.0
+
+
+class ConnectionEnding:
+    """Mixed into DownstreamConnection: its ``hcm``, ``sock``, ``stream``, ``greenlet``,
+    ``deadline``, ``idle``, ``close_at`` and ``lingering``."""
+
+    def linger(self):
+        """Stay on this generation (Python cannot hand TLS state over), saying ``Connection:
+        close`` in the next response."""
+        self.close_at = monotonic()
+        self.lingering = True
+
+    def release_if_idle(self):
+        """Interrupt the wait of a connection idle at a message boundary so that it moves (or
+        closes). gevent's cancel_wait throws only if the wait is still on: race-free."""
+        if self.idle:
+            self.sock.hub.cancel_wait(self.sock._read_event, Release(), False)
+
+    def reset_for_overload(self):
+        """reset_high_memory_stream chose this stream, which waits for a peer to take its buffered
+        bytes: end it there (Envoy resets it, which on HTTP/1.1 closes the connection). Like
+        ``release_if_idle``, nothing is thrown unless the wait is still on."""
+        stream = self.stream
+        for sock in (self.sock, stream.upstream.sock if stream.upstream is not None else None):
+            if sock is not None:
+                sock.hub.cancel_wait(sock._write_event, OverloadReset(), False)
+
+    def expire(self):
+        """Called by the worker's Deadlines: interrupt whatever this connection waits for."""
+        self.deadline = NEVER
+        self.greenlet.kill(SocketTimeout("timed out"), block=False)
+
+    def _release(self):
+        """Leave this idle connection to the next generation, or close it if none can take it."""
+        self.idle = False
+        if self.hcm.hand_off is not None:
+            try:
+                self.hcm.hand_off(self.sock)
+                return
+            except OSError:
+                pass
+        self.close()
+
+    def close(self):
+        """Half-close, then wait briefly for the client's FIN before the socket is closed."""
+        sock = self.sock
+        self.deadline = NEVER
+        try:
+            sock.shutdown(SHUT_WR)
+            sock.timeout = _DELAYED_CLOSE_S
+            while sock.recv(self.hcm.recv_size):
+                pass
+        except OSError:
+            pass
