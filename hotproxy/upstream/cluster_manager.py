@@ -13,12 +13,11 @@ class ClusterManager:
         self.clusters = {config.name: _cluster_class(config)(config, counter_factory and
                                                              counter_factory(config.name))
                          for config in cluster_configs}
+        #: ``get(name)``: the cluster of that name, else None (the dict's own, called per request)
+        self.get = self.clusters.get
         #: ORIGINAL_DST clusters, which sweep their unused hosts away
         self._original_dst = [cluster for cluster in self.clusters.values()
                               if isinstance(cluster, OriginalDstCluster)]
-
-    def get(self, name):
-        return self.clusters.get(name)
 
     @property
     def health_checked(self):

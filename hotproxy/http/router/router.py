@@ -73,7 +73,7 @@ class Router:
         name = route.cluster_name
         if name is None:
             name, stream.weighted = route.pick_cluster(headers)
-        cluster = self.clusters.get(name) if name is not None else None
+        cluster = self.clusters.get(name)     # None for no name
         if cluster is None:
             self.stats.no_cluster += 1
             return conn.local_reply(stream, 503, b"", flag="NC")
@@ -196,7 +196,7 @@ class Router:
         try:
             if stream.out:
                 self.flush(stream)
-            self._relay_response(stream, conn)
+            relay_response(self, stream, conn)
         except UpstreamReset as reset:
             report(stream, "reset")
             self._fail(stream, conn, 503, local_reply.CONNECT_ERROR + reset.reason.encode(), "UC")
