@@ -1,13 +1,15 @@
 """UUID4 request ids, as Envoy generates them for ``x-request-id``, without uuid's overhead."""
+from operator import itemgetter
 from random import getrandbits
 
 _VERSION_MASK = ~(0xF000 << 64) & ~(0xC000 << 48) & ((1 << 128) - 1)
 _VERSION_BITS = (0x4000 << 64) | (0x8000 << 48)
+#: the five groups (8-4-4-4-12) of a UUID's 32 hex digits, cut in one call
+_GROUPS = itemgetter(slice(0, 8), slice(8, 12), slice(12, 16), slice(16, 20), slice(20, None))
 
 
 def new_request_id():
-    h = b"%032x" % ((getrandbits(128) & _VERSION_MASK) | _VERSION_BITS)
-    return b"-".join((h[:8], h[8:12], h[12:16], h[16:20], h[20:]))
+    return b"-".join(_GROUPS(b"%032x" % ((getrandbits(128) & _VERSION_MASK) | _VERSION_BITS)))
 
 
 # Envoy's UUID request-id extension packs the trace decision into the UUID's version nibble
