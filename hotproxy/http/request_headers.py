@@ -7,8 +7,8 @@ from .headers import NOT_FORWARDED, strip_hop_by_hop
 from .request_id import new_request_id
 from .xfcc import XFCC
 
-#: the headers ``forwarded_headers`` edits or drops
-_LOOKED_FOR = frozenset((b"x-forwarded-proto", XFCC, b"x-request-id", b"x-forwarded-for", b"expect"))
+#: the headers ``forwarded_headers`` edits
+_LOOKED_FOR = frozenset((b"x-forwarded-proto", XFCC, b"x-request-id", b"x-forwarded-for"))
 
 
 def forwarded_headers(conn, stream):
@@ -23,9 +23,11 @@ def forwarded_headers(conn, stream):
         headers = head.headers = strip_hop_by_hop(headers, head.nominated, NOT_FORWARDED)
     if headers and headers[0][0] != b"host":
         headers.sort(key=_host_first)
+    if head.expect_continue:
+        _drop_expect(headers)   # before the positions below are taken: it moves those after it
     xfp_at = request_id_at = xff_at = xfcc_at = -1
     for index, (name, value) in enumerate(headers):
-        if name not in _LOOKED_FOR:     # most headers: one set lookup instead of five compares
+        if name not in _LOOKED_FOR:     # most headers: one set lookup instead of four compares
             continue
         if name == b"x-forwarded-proto":
             xfp_at = index
@@ -35,9 +37,6 @@ def forwarded_headers(conn, stream):
             request_id_at = index if value else -1
         elif name == b"x-forwarded-for":
             xff_at = index
-        elif name == b"expect" and head.expect_continue:
-            del headers[index]  # answered here already: the upstream must not be asked again
-            break
     if hcm.use_remote_address:
         # Every peer is external: hotproxy has no internal_address_config (nor has Envoy 1.40
         # an internal range by default, loopback included).
@@ -82,6 +81,14 @@ def client_certificate(conn):
             sha256=peer.sha256, subject=peer.subject, uris=peer.uris, dns=peer.dns, pem=tls.peer_pem,
             chain_pem=tls.peer_chain_pem or tls.peer_pem, local_uris=tls.local_uris)
     return conn.client_cert
+
+
+def _drop_expect(headers):
+    """The 100-continue was answered here already: the upstream must not be asked again."""
+    for index, (name, _) in enumerate(headers):
+        if name == b"expect":
+            del headers[index]
+            return
 
 
 def _host_first(item):
