@@ -32,16 +32,14 @@ class RequestDecoder(Decoder):
                          (400, "http1.codec_error"))
         self._parser = _request_parser(self)
         self._head = None
+        #: True between the first byte of a request and its end (while ``_head`` is set): the
+        #: connection is not idle. An attribute, not a property: it is read twice a request.
+        self.mid_message = False
         self._url = b""
         self._partial = None  # (head, last byte fed) when a feed ended inside that head
         self._after_lf = None   # see _feed_to_first_lf
         #: bytes that followed an upgrade request (tunnel data, not HTTP)
         self.upgrade_tail = b""
-
-    @property
-    def mid_message(self):
-        """True between the first byte of a request and its end: the connection is not idle."""
-        return self._head is not None
 
     def feed(self, data):
         """Parse ``data``; returns ``self.events`` (the caller clears it when done). On a
@@ -50,9 +48,9 @@ class RequestDecoder(Decoder):
         self._unparsed += size
         if self._section is HEAD:
             self._fed += size
-        rest = self._after_lf = None
+        rest = None
         try:
-            if self._continues_request_line():
+            if self._partial is not None and self._continues_request_line():
                 self._feed_to_first_lf(data)
             else:
                 self._parser.feed_data(data)
@@ -90,19 +88,21 @@ class RequestDecoder(Decoder):
         with a fresh parser."""
         self._parser = _request_parser(self)
         self._head = None
+        self.mid_message = False
         self._partial = None
         self._section = IDLE
         self._unparsed = 0
         self.events.append(END)
 
     def _continues_request_line(self):
-        """This feed may go on with a request line that began in an earlier one."""
-        partial = self._partial
-        return partial is not None and partial[0] is self._head and not self._head.headers
+        """This feed may go on with a request line that began in an earlier one (the caller saw
+        a ``_partial``)."""
+        return self._partial[0] is self._head and not self._head.headers
 
     def _feed_to_first_lf(self, data):
         """Feed llhttp up to the first LF, then the rest. Should that LF end the request line,
         llhttp refuses it at the next byte: ``_after_lf`` then holds what follows the line."""
+        self._after_lf = None
         end = data.find(b"\n") + 1
         if not end:
             return self._parser.feed_data(data)
@@ -135,6 +135,7 @@ class RequestDecoder(Decoder):
         line = b"%s %s HTTP/%s\r\n" % (parser.get_method(), self._url, parser.get_http_version().encode())
         self._parser = _request_parser(self)
         self._head = None
+        self.mid_message = False
         self._section = IDLE
         self._unparsed = 0
         return self.feed(line + rest)
@@ -143,6 +144,7 @@ class RequestDecoder(Decoder):
 
     def on_message_begin(self):
         self._head = RequestHead()
+        self.mid_message = True
         self._url = b""
         self._section = HEAD
         # All of this feed: not what is left of it, which is none for a head that follows a
@@ -201,6 +203,7 @@ class RequestDecoder(Decoder):
 
     def on_message_complete(self):
         self._head = None
+        self.mid_message = False
         self._section = IDLE
         self._unparsed = 0
         self.events.append(END)

@@ -31,6 +31,18 @@ def test_a_request_line_ended_by_a_bare_lf_is_read_however_it_is_cut(line):
         assert end is END
 
 
+@pytest.mark.parametrize("raw", [b"GET /lf HTTP/1.1\nHost: a\n\n", b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+                                 b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nok"])
+def test_mid_message_holds_from_the_first_byte_of_a_request_to_its_end_however_it_is_cut(raw):
+    for reads in every_cut(raw):
+        decoder = RequestDecoder()
+        assert not decoder.mid_message
+        for data in reads[:-1]:
+            decoder.feed(data)
+            assert decoder.mid_message
+        assert decoder.feed(reads[-1])[-1] is END and not decoder.mid_message
+
+
 def test_a_request_line_cut_into_three_reads_and_an_empty_one_before_its_bare_lf():
     head, end = decode(RequestDecoder(), [b"GET /lf HT", b"", b"TP/1.1", b"\nHost: a\n\n"])
     assert head.target == b"/lf" and end is END
