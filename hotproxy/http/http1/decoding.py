@@ -5,6 +5,11 @@ A head (and trailers, kept on the message's head for whoever forwards them: Envo
 without ``enable_trailers``) may have at most ``max_headers_count`` headers and
 ``max_headers_bytes`` bytes, checked as each header arrives and, for a header still arriving, after every feed. So an endless head costs at
 most the limit plus one read.
+
+Header and trailer values lose their trailing spaces and tabs (llhttp keeps them; Envoy trims
+them) through ``bytes.rstrip()``: without an argument it strips all ASCII whitespace, but llhttp
+refuses a value with any other control byte and a CR or LF ends one, so only spaces and tabs
+are ever there to strip, and the call acquires no buffer for an argument.
 """
 from __future__ import annotations
 
@@ -80,7 +85,7 @@ class Decoder:
         self._count += 1
         if self._count > self._max_count or self._size > self._max_bytes:
             raise ProtocolError(*self._too_large)
-        trailer = (name.lower(), value.rstrip(b" \t"))
+        trailer = (name.lower(), value.rstrip())
         if self._count == 1:    # the count starts again after each chunk-size line
             self._head.trailers = [trailer]
         else:

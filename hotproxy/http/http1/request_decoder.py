@@ -159,7 +159,7 @@ class RequestDecoder(Decoder):
         if self._section is not HEAD:
             return self._trailer(name, value)
         name = name.lower()
-        value = value.rstrip(b" \t")  # llhttp keeps trailing whitespace; Envoy trims it
+        value = value.rstrip()  # llhttp keeps trailing whitespace; Envoy trims it (see decoding.py)
         head = self._head
         head.headers.append((name, value))
         if name in REQUEST_HEADER_EFFECTS:  # cheaper than .get for the many headers without one

@@ -117,7 +117,7 @@ class ResponseDecoder(Decoder):
             return self._trailer(name, value)
         head = self._head
         name = name.lower()
-        value = value.rstrip(b" \t")  # llhttp keeps trailing whitespace; Envoy trims it
+        value = value.rstrip()  # llhttp keeps trailing whitespace; Envoy trims it (see decoding.py)
         if name in HOP_BY_HOP:  # read, never forwarded: not kept in the list
             if name == b"transfer-encoding":
                 # one "chunked", as Envoy: any other coding (or a second one) is a 502 there

@@ -147,3 +147,27 @@ def test_a_response_behind_an_interim_one_in_the_same_read_is_held_to_the_head_l
     with pytest.raises(ProtocolError) as caught:
         ResponseDecoder(max_headers_bytes=512).feed(b"HTTP/1.1 100 Continue\r\n\r\n" + response)
     assert (caught.value.status, caught.value.details) == (502, "upstream.headers_too_large")
+
+
+@pytest.mark.parametrize("byte", [b"\x0b", b"\x0c", b"\x1c", b"\x1f", b"\x85", b"\xa0"])
+def test_a_value_ending_in_whitespace_other_than_space_or_tab_is_refused_or_kept(byte):
+    # The decoders strip with bytes.rstrip() (decoding.py): llhttp must refuse the ASCII
+    # whitespace that is not a space or a tab, and what bytes.rstrip() does not strip stays.
+    for decoder, first in ((RequestDecoder(), b"GET / HTTP/1.1\r\nHost: a\r\n"),
+                           (ResponseDecoder(), b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n")):
+        try:
+            events = decoder.feed(first + b"X-A: b" + byte + b"\r\n\r\n")
+        except ProtocolError:
+            assert byte in (b"\x0b", b"\x0c", b"\x1c", b"\x1f")
+        else:
+            assert byte not in (b"\x0b", b"\x0c") and (b"x-a", b"b" + byte) in events[0].headers
+
+
+def test_a_trailer_value_ending_in_a_vertical_tab_or_form_feed_is_refused():
+    for byte in (b"\x0b", b"\x0c"):
+        with pytest.raises(ProtocolError):
+            RequestDecoder().feed(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                  b"1\r\nk\r\n0\r\nX-T: v" + byte + b"\r\n\r\n")
+    *_, end = RequestDecoder().feed(b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                    b"1\r\nk\r\n0\r\nX-T: v \t\r\n\r\n")
+    assert end is END
