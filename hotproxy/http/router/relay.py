@@ -77,7 +77,7 @@ def _relay_with(router, buffer, stream, conn, attempt=None, deadline=None):
     if decoder is None:
         decoder = upstream.decoder = _response_decoder(stream.cluster.config)
     events = decoder.events
-    send_response = conn.send_response
+    info = stream.info
     route = stream.route
     head_only = stream.head.method == b"HEAD"
     if head_only:
@@ -107,8 +107,11 @@ def _relay_with(router, buffer, stream, conn, attempt=None, deadline=None):
             if isinstance(exc, SocketTimeout):
                 raise
             received = None
-        data = view[:received] if received else None
-        if not received:
+        if received:
+            received_any = True
+            since_yield += received
+            piece = view[:received]
+        else:
             if not received_any and not stream.body_sent and router._reconnect(stream):
                 send_all(stream.upstream.sock, stream.request_bytes)
                 return _relay_with(router, buffer, stream, conn, attempt, deadline)
@@ -119,52 +122,39 @@ def _relay_with(router, buffer, stream, conn, attempt=None, deadline=None):
             if received is None:
                 raise UpstreamReset("connection termination")
             decoder.feed_eof()
-        else:
-            received_any = True
-            since_yield += received
+            piece = None    # only the events feed_eof queued
         # Until the head is parsed, split the read after it: with a Content-Length the body
-        # bytes that came with the head are forwarded as they are, not copied by the parser.
-        pieces = (data,)  # None: only the events feed_eof queued
-        if received and framing is None and not head_only and received > _PASS_THROUGH_MIN:
+        # bytes that came with the head (``rest``) are forwarded as they are, not copied by
+        # the parser.
+        rest = None
+        if received > _PASS_THROUGH_MIN and framing is None and not head_only:
             end = buffer.find(b"\r\n\r\n", 0, received) + 4
             if 4 <= end <= received - _PASS_THROUGH_MIN:  # a small body: the parser's copy is
-                pieces = (data[:end], data[end:])       # cheaper than a fresh parser after it
+                piece, rest = piece[:end], piece[end:]    # cheaper than a fresh parser after it
         out = []
-        done = bypassed = merged = False
-        for index, piece in enumerate(pieces):
-            if merged:
-                break
-            if index == 1 and framing is _RAW and not done:
-                taken = piece[:expected - stream.info.bytes_sent]
-                out.append(taken)
-                stream.info.bytes_sent += len(taken)
-                done = stream.info.bytes_sent == expected
-                excess = len(taken) < len(piece)
-                bypassed = True
-                break
-            if done:
-                excess = True  # a complete response, and more bytes behind it
-                break
+        done = bypassed = False
+        while True:     # the read's pieces: all of it, or its head and then the rest
             if piece is not None:
                 decoder.feed(piece)
-                if index == 0 and len(pieces) == 2 and _parser_takes_rest(events):
+                if rest is not None and _parser_takes_rest(events):
                     # Not a Content-Length body after all: the parser takes the rest now, so
                     # that an error in it is a 502 before any of the response went out.
-                    decoder.feed(pieces[1])
-                    merged = True
+                    decoder.feed(rest)
+                    rest = None
             held = None     # a filtered body piece: the end may follow, to go with it
             for event in events:
                 if event.__class__ is bytes:
-                    if framing is _FILTERED:
+                    if framing is _RAW:
+                        info.bytes_sent += len(event)
+                        out.append(event)
+                    elif framing is _FILTERED:
                         if held is not None:
                             stream.filters.encode_data(held, False)
                         held = bytes(event)
-                        continue
-                    stream.info.bytes_sent += len(event)
-                    if framing is _CHUNKED:
-                        out.append(chunk(event))
-                    elif framing is _RAW:
-                        out.append(event)
+                    else:
+                        info.bytes_sent += len(event)
+                        if framing is _CHUNKED:
+                            out.append(chunk(event))
                 elif event is END:
                     if framing is _CHUNKED:
                         out.append(_last_chunk(stream, conn, response))
@@ -183,21 +173,36 @@ def _relay_with(router, buffer, stream, conn, attempt=None, deadline=None):
             if held is not None:
                 stream.filters.encode_data(held, False)
             events.clear()
+            if rest is None:
+                break
+            if done:
+                excess = True  # a complete response, and more bytes behind it
+                break
+            if framing is _RAW:
+                taken = rest[:expected - info.bytes_sent]
+                out.append(taken)
+                info.bytes_sent += len(taken)
+                done = info.bytes_sent == expected
+                excess = len(taken) < len(rest)
+                bypassed = True
+                break
+            piece, rest = rest, None    # the filters take the body: through the parser
         if out:
-            stream.buffered = received or 0  # held until the client takes it
-            send_response(out)
+            stream.buffered = received  # held until the client takes it
+            conn.send_response(out)
             stream.buffered = 0
         elif framing is _FILTERED:
             conn.flush_response(stream)     # a head whose body is still to come
         if since_yield >= _YIELD_EVERY:  # an upstream that always has bytes ready (fairness)
             since_yield = 0
             gevent.sleep(0)
-        conn.set_deadline(sooner_of(route_deadline, time.monotonic(), idle))
-        if not done and (bypassed or (framing is _RAW and expected - stream.info.bytes_sent >= _PASS_THROUGH_MIN)):
-            # The rest of a Content-Length body goes straight from one socket to the other
-            # through a reusable buffer: no parser copy, no new bytes object per read.
-            _pass_through(view, stream, conn, expected - stream.info.bytes_sent, route_deadline, idle)
-            bypassed = done = True
+        if not done:
+            conn.set_deadline(sooner_of(route_deadline, time.monotonic(), idle))
+            if bypassed or (framing is _RAW and expected - info.bytes_sent >= _PASS_THROUGH_MIN):
+                # The rest of a Content-Length body goes straight from one socket to the other
+                # through a reusable buffer: no parser copy, no new bytes object per read.
+                _pass_through(view, stream, conn, expected - info.bytes_sent, route_deadline, idle)
+                bypassed = done = True
         if done:
             if bypassed:
                 decoder.reset()  # llhttp never saw the body
