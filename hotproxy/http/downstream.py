@@ -57,6 +57,7 @@ class DownstreamConnection(ConnectionAddresses, ConnectionEnding):
         self.remote_port = address[1]
         self.decoder = RequestDecoder(hcm.max_headers_bytes, hcm.config.max_headers_count)
         self.stream = None
+        #: when the request under way times out (see run), 0.0 before its first bytes
         self.request_deadline = 0.0
         #: when this connection times out in its current state (see hotproxy/deadlines.py)
         self.deadline = NEVER
@@ -99,6 +100,9 @@ class DownstreamConnection(ConnectionAddresses, ConnectionEnding):
         recv_size = hcm.recv_size
         since_yield = 0
         recv = sock.recv
+        # The request clock (request_headers_timeout, else request_timeout) starts with the
+        # request's first bytes; request_deadline stays 0.0 without one.
+        request_limit = hcm.request_headers_timeout or hcm.request_timeout
         # A plain gevent socket without a timeout is read as gevent reads it, minus a Python frame
         # and six lookups through its class's __getattr__ (sock._wait is the hub's wait then).
         plain = self.tls is None and type(sock) is GeventSocket and sock.timeout is None
@@ -109,7 +113,7 @@ class DownstreamConnection(ConnectionAddresses, ConnectionEnding):
                 at_boundary = self.stream is None and not decoder.mid_message
                 if at_boundary and hcm.draining and not hcm.closing and self.tls is None:
                     return self._release()
-                self.deadline = self._read_deadline()
+                self.deadline = self._read_deadline(at_boundary)
                 self.idle = at_boundary
                 if wait_first and plain:
                     # The client cannot have sent its next request before reading our response:
@@ -128,8 +132,8 @@ class DownstreamConnection(ConnectionAddresses, ConnectionEnding):
                 if since_yield >= _YIELD_EVERY:
                     since_yield = 0
                     gevent.sleep(0)
-                if self.request_deadline == 0.0:
-                    self._start_request_clock()
+                if request_limit and self.request_deadline == 0.0:
+                    self.request_deadline = monotonic() + request_limit
                 try:
                     decoder.feed(data)
                 except ProtocolError:
@@ -332,15 +336,12 @@ class DownstreamConnection(ConnectionAddresses, ConnectionEnding):
 
     # timeouts
 
-    def _start_request_clock(self):
-        hcm = self.hcm
-        limit = hcm.request_headers_timeout or hcm.request_timeout
-        self.request_deadline = monotonic() + limit if limit else -1.0
-
-    def _read_deadline(self):
+    def _read_deadline(self, at_boundary=False):
+        """When the next read times out; ``at_boundary``: no request is under way (run knows;
+        the router's spliced request body reads mid-request)."""
         hcm = self.hcm
         now = monotonic()
-        if not self.decoder.mid_message and self.stream is None:
+        if at_boundary:
             idle = now + hcm.idle_timeout if hcm.idle_timeout else NEVER
             return idle if idle < self.close_at or self.lingering else self.close_at
         idle = now + hcm.stream_idle_timeout if hcm.stream_idle_timeout else NEVER
