@@ -8,7 +8,7 @@ same one for every route without a table), and run_filters looks it up by the ta
 from __future__ import annotations
 
 from ..config.parse_http_filters import FilterConfig
-from .filter_chain import plan_of
+from .filter_plan import plan_of
 
 #: past this many filter lists, a RouteFilters' ``lists`` starts over
 _MAX_LISTS = 256
