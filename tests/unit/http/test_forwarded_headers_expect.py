@@ -52,3 +52,14 @@ def test_without_use_remote_address_the_client_ones_are_kept_once():
 def test_an_expect_header_is_kept_when_it_asks_for_no_100_continue():
     out = decorated([(b"host", b"a"), (b"expect", b"something")], expect_continue=False)
     assert (b"expect", b"something") in out
+
+
+def test_a_forged_client_certificate_header_after_the_expect_header_is_sanitized():
+    head = SimpleNamespace(headers=[(b"host", b"a"), (b"expect", b"100-continue"),
+                                    (b"x-forwarded-client-cert", b"By=spiffe://forged")],
+                           hop_by_hop=False, nominated=(), expect_continue=True)
+    hcm = SimpleNamespace(use_remote_address=False, generate_request_id=False, client_cert_details=None,
+                          config=SimpleNamespace(forward_client_cert_details="SANITIZE"))
+    conn = SimpleNamespace(hcm=hcm, remote_ip="10.0.0.9", scheme=b"http", tls=None)
+    out = forwarded_headers(conn, SimpleNamespace(head=head))
+    assert [name for name, _ in out] == [b"host", b"x-forwarded-proto"]
