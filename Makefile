@@ -18,7 +18,7 @@ run: $(STAMP)
 	$(VENV)/bin/hotproxy -c $(CONFIG)
 
 # Three test processes, a test file each at a time: most integration tests wait on real processes
-# and sockets, so three share two cores well (23 min serially, 9 on this 2-core machine).
+# and sockets, so three share two cores well (about 16 min on this 2-core machine, 2026-12-07).
 TEST_JOBS ?= 3
 
 test: $(STAMP)
