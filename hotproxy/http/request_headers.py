@@ -3,7 +3,7 @@ replaces before the filters run (docs/envoy-reference.md rules 3-9)."""
 from __future__ import annotations
 
 from . import xfcc
-from .headers import NOT_FORWARDED, strip_hop_by_hop
+from .headers import NOT_FORWARDED, header_index, strip_hop_by_hop
 from .request_id import new_request_id
 from .xfcc import XFCC
 
@@ -24,7 +24,11 @@ def forwarded_headers(conn, stream):
     if headers and headers[0][0] != b"host":
         headers.sort(key=_host_first)
     if head.expect_continue:
-        _drop_expect(headers)   # before the positions below are taken: it moves those after it
+        # answered here already: the upstream must not be asked again. Dropped before the
+        # positions below are taken, as it moves those after it.
+        expect_at = header_index(headers, b"expect")
+        if expect_at >= 0:
+            del headers[expect_at]
     xfp_at = request_id_at = xff_at = xfcc_at = -1
     for index, (name, value) in enumerate(headers):
         if name not in _LOOKED_FOR:     # most headers: one set lookup instead of four compares
@@ -81,14 +85,6 @@ def client_certificate(conn):
             sha256=peer.sha256, subject=peer.subject, uris=peer.uris, dns=peer.dns, pem=tls.peer_pem,
             chain_pem=tls.peer_chain_pem or tls.peer_pem, local_uris=tls.local_uris)
     return conn.client_cert
-
-
-def _drop_expect(headers):
-    """The 100-continue was answered here already: the upstream must not be asked again."""
-    for index, (name, _) in enumerate(headers):
-        if name == b"expect":
-            del headers[index]
-            return
 
 
 def _host_first(item):
