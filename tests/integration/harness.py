@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -35,10 +36,41 @@ def next_base_id():
     return next(_BASE_IDS)
 
 
+def _own_ports():
+    """This test process's block of ports, below the kernel's ephemeral range and apart from
+    every other pytest-xdist worker's. A port from bind(0) is free only until it is closed: the
+    kernel may hand the same number to another worker before the peer binds it, and Envoy,
+    binding with SO_REUSEPORT, would then share it with another test's proxy without a word."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as ranges:
+            ephemeral_low = int(ranges.read().split()[0])
+    except OSError:
+        ephemeral_low = 32768
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:])
+    size = (ephemeral_low - _OWN_PORTS_START) // workers
+    block = range(_OWN_PORTS_START + worker * size, _OWN_PORTS_START + (worker + 1) * size)
+    # A random start keeps two test runs on one host (CI beside a developer's) apart too.
+    first = random.randrange(len(block))
+    return itertools.cycle(itertools.chain(block[first:], block[:first]))
+
+
+_OWN_PORTS_START = 10000
+_OWN_PORTS = None
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nothing holds now (not even a TIME_WAIT), from this process's own block."""
+    global _OWN_PORTS
+    if _OWN_PORTS is None:
+        _OWN_PORTS = _own_ports()
+    for port in _OWN_PORTS:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 _REFUSING = []
@@ -485,16 +517,20 @@ def reload(proxy, expected_reloads):
     wait_for_log(proxy, "serving (", count=expected_reloads)
 
 
+def process_title(process):
+    """A process's title, "" once it has exited: a retired worker can turn zombie between being
+    listed and being read."""
+    try:
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return ""
+        return " ".join(process.cmdline())
+    except psutil.Error:
+        return ""
+
+
 def workers(proxy):
     """The arbiter's live worker processes (exited ones not yet reaped are left out)."""
-    found = []
-    for child in psutil.Process(proxy.process.pid).children():
-        try:
-            if child.status() != psutil.STATUS_ZOMBIE and "worker" in " ".join(child.cmdline()):
-                found.append(child)
-        except psutil.Error:
-            pass
-    return found
+    return [child for child in psutil.Process(proxy.process.pid).children() if "worker" in process_title(child)]
 
 
 def admin_counter(admin_port, name, missing=0):

@@ -7,8 +7,8 @@ import time
 
 import psutil
 
-from harness import (admin_counter, http_listener, reload, rewrite, simple_routes, to_yaml, wait_for_log,
-                     workers)
+from harness import (admin_counter, http_listener, process_title, reload, rewrite, simple_routes, to_yaml,
+                     wait_for_log, workers)
 
 
 def direct_config(body):
@@ -17,24 +17,15 @@ def direct_config(body):
                     "static_resources": {"listeners": [http_listener("http", "listen", routes)]}})
 
 
-def title(process):
-    """A child's process title, "" once it has exited: a retired worker can turn zombie between
-    being listed and being read."""
-    try:
-        return " ".join(process.cmdline())
-    except psutil.Error:
-        return ""
-
-
 def zygote_of(proxy):
     for child in psutil.Process(proxy.process.pid).children():
-        if title(child).startswith("hotproxy: zygote"):
+        if process_title(child).startswith("hotproxy: zygote"):
             return child
     return None
 
 
 def generation_workers(proxy, generation):
-    return [w for w in workers(proxy) if f"[gen {generation}]" in title(w)]
+    return [w for w in workers(proxy) if f"[gen {generation}]" in process_title(w)]
 
 
 def wait_until(predicate, timeout=20):
