@@ -39,23 +39,48 @@ class _Loader(yaml.SafeLoader):
     bool_values = {**yaml.SafeLoader.bool_values, "y": True, "n": False}
 
 
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, pattern) for tag, pattern in resolvers if tag == _NULL]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool",
-    re.compile(r"(?:y|Y|n|N|yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE"
-               r"|on|On|ON|off|Off|OFF)$"), list("yYnNtTfFoO"))
-_Loader.add_implicit_resolver(
-    _INT, re.compile(r"[-+]?(?:0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$"),
-    list("-+0123456789"))
+if hasattr(yaml, "CSafeLoader"):
+    class _FastLoader(yaml.CSafeLoader):
+        """``_Loader`` on libyaml's parser: the pure-Python parser takes 15 times as long, and a
+        reload reads the config three times in the arbiter and once in each new worker, on the
+        serving workers' cores. What libyaml refuses is read again by ``_Loader``, so that a
+        refusal reads as it always has (and a lone surrogate escape, which only libyaml refuses,
+        is refused with its path by text_problems)."""
+        bool_values = _Loader.bool_values
+else:
+    _FastLoader = _Loader
+
+
+for _loader in {_Loader, _FastLoader}:
+    _loader.yaml_implicit_resolvers = {
+        first: [(tag, pattern) for tag, pattern in resolvers if tag == _NULL]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    _loader.add_implicit_resolver(
+        "tag:yaml.org,2002:bool",
+        re.compile(r"(?:y|Y|n|N|yes|Yes|YES|no|No|NO|true|True|TRUE|false|False|FALSE"
+                   r"|on|On|ON|off|Off|OFF)$"), list("yYnNtTfFoO"))
+    _loader.add_implicit_resolver(
+        _INT, re.compile(r"[-+]?(?:0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$"),
+        list("-+0123456789"))
 
 
 def yaml_tree(text: str) -> tuple[object, list]:
     """The document in ``text`` as Python values, and the duplicate keys found in it."""
+    try:
+        return _built(_FastLoader, text)
+    except yaml.YAMLError as error:
+        if _FastLoader is _Loader:
+            raise ConfigError([("", f"invalid YAML: {error}")]) from None
+    try:
+        return _built(_Loader, text)
+    except yaml.YAMLError as error:
+        raise ConfigError([("", f"invalid YAML: {error}")]) from None
+
+
+def _built(loader_class, text):
     problems = []
     try:
-        loader = _Loader(text)      # its reader refuses non-printable characters already
+        loader = loader_class(text)      # its reader refuses non-printable characters already
         try:
             root = loader.get_single_node()
             builder = _YamlBuilder(loader, problems)
@@ -64,8 +89,6 @@ def yaml_tree(text: str) -> tuple[object, list]:
                 builder.check_expansion(root)
         finally:
             loader.dispose()
-    except yaml.YAMLError as error:
-        raise ConfigError([("", f"invalid YAML: {error}")]) from None
     except RecursionError:
         raise ConfigError([("", _TOO_DEEP)]) from None
     return tree, problems
@@ -74,7 +97,7 @@ def yaml_tree(text: str) -> tuple[object, list]:
 class _YamlBuilder:
     """Builds Python values from the composed YAML nodes, tracking each one's field path."""
 
-    def __init__(self, loader: _Loader, problems: list):
+    def __init__(self, loader, problems: list):
         self.loader = loader
         self.problems = problems
         self.built = {}     # id(node) → value: an alias reuses what its anchor built
@@ -122,7 +145,7 @@ class _YamlBuilder:
     def _scalar(self, node):
         """A quoted scalar is a string; any other is resolved from its text, explicit tags
         (``!!binary``, ``!!float``, ``!!str``) aside, as Envoy does."""
-        if node.style is not None and node.tag == _STR:
+        if node.style and node.tag == _STR:     # plain: style None, or "" from libyaml
             return node.value
         tag = self.loader.resolve(yaml.ScalarNode, node.value, (True, False))
         if tag == _NULL:
