@@ -25,7 +25,6 @@ from .local_answer import answer
 from .http1.codec import END, RequestDecoder
 from .request_checks import normalized_target, overloaded
 from .request_headers import forwarded_headers
-from .router.route_table import ROUTE
 from .router.terminal import route_request
 from .stream import ActiveStream
 from .stream_duration import StreamDurationReached, end_http1
@@ -252,7 +251,7 @@ class DownstreamConnection(ConnectionAddresses, ConnectionEnding):
         if hcm.filters:
             return run_filters(self, stream, target)
         route = stream.route
-        if route is None or route.kind is not ROUTE or route.extras or head.expect_continue:
+        if route is None or not route.starts_router or head.expect_continue:
             return route_request(self, stream, target, forwarded_headers)
         hcm.router.start(stream, self, target, forwarded_headers(self, stream))  # its common case
 

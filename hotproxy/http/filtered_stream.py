@@ -14,7 +14,6 @@ from .filter_chain import FilterManager, set_up
 from .filters.api import Response, header_value
 from .http1.serialize import LAST_CHUNK, chunk, last_chunk, response_head
 from .request_headers import forwarded_headers
-from .router.route_table import ROUTE
 from .router.terminal import CONTINUE, route_request
 
 log = logging.getLogger("hotproxy.http.filters")
@@ -81,7 +80,7 @@ def _decoded_headers(stream, end_stream):
         stream.route = conn.hcm.route_table.match(head.host, stream.target, head.headers,
                                                   head.method)
     route = stream.route
-    if route is None or route.kind is not ROUTE or route.extras:
+    if route is None or not route.starts_router:
         route_request(conn, stream, stream.target, None)
     else:   # route_request's common case, as DownstreamConnection._on_head takes it
         conn.hcm.router.start(stream, conn, stream.target, head.headers)

@@ -35,7 +35,7 @@ class CompiledRoute:
     __slots__ = ("kind", "name", "vhost_name", "config",
                  "cluster_name", "pick_cluster", "rewrites_path", "rewrite_path",
                  "host_rewrite_literal", "auto_host_rewrite", "timeout", "idle_timeout", "retry",
-                 "request_hash", "mirrors", "extras", "makes_cookies",  # set by route_table
+                 "request_hash", "mirrors", "extras", "makes_cookies", "starts_router",  # set by route_table
                  "redirect_status", "redirect_location",
                  "direct_status", "direct_body", "direct_location",
                  "has_request_mutations", "has_response_mutations",
@@ -57,6 +57,8 @@ class CompiledRoute:
         self.host_rewrite_literal = self.timeout = self.idle_timeout = self.retry = None
         self.request_hash = self.mirrors = None
         self.extras = self.makes_cookies = False    # extras: either is set
+        #: a ROUTE without extras: its requests go straight to Router.start (the common case)
+        self.starts_router = False
         self.high_priority = route.route is not None and route.route.priority == "HIGH"
         self.redirect_status = self.redirect_location = None
         self.direct_status = self.direct_body = self.direct_location = None

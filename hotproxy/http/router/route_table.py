@@ -277,6 +277,7 @@ def _compile_entry(route, vhost, where, request_levels, response_levels, rng, dr
         compiled.mirrors = MirrorPolicies(route.route.request_mirror_policies, rng)
     compiled.extras = (compiled.request_hash is not None or compiled.mirrors is not None
                        or getattr(compiled, "grpc_timeout_max", None) is not None)
+    compiled.starts_router = compiled.kind is ROUTE and not compiled.extras
     if kind != _REGEX and (b"?" in value or b"#" in value):
         return None
     return (kind, value, checks, compiled)

@@ -6,10 +6,29 @@ from types import SimpleNamespace
 
 import pytest
 
+from hotproxy.config.fields import Context, Node
+from hotproxy.config.parse_route import route_configuration
 from hotproxy.http import filtered_stream
 from hotproxy.http.http1.heads import RequestHead
-from hotproxy.http.router.route_table import DIRECT_RESPONSE, REDIRECT, ROUTE
+from hotproxy.http.router.route_table import RouteTable
 from hotproxy.http.stream import ActiveStream
+
+ROUTES = {"virtual_hosts": [{"name": "v", "domains": ["*"], "routes": [
+    {"match": {"prefix": "/plain"}, "route": {"cluster": "a"}},
+    {"match": {"prefix": "/hashed"}, "route": {"cluster": "a", "hash_policy": [{"header": {"header_name": "x-user"}}]}},
+    {"match": {"prefix": "/mirrored"}, "route": {"cluster": "a", "request_mirror_policies": [{"cluster": "b"}]}},
+    {"match": {"prefix": "/grpc"}, "route": {"cluster": "a", "max_grpc_timeout": "5s"}},
+    {"match": {"prefix": "/direct"}, "direct_response": {"status": 200}},
+    {"match": {"prefix": "/redirect"}, "redirect": {"path_redirect": "/x"}},
+]}]}
+
+
+def compiled(path):
+    """The route for ``path`` as the route table compiles it."""
+    context = Context()
+    table = RouteTable(route_configuration(Node(ROUTES, "route_config", context)))
+    assert context.problems == []
+    return table.match(b"h", path, [], b"GET")
 
 
 @pytest.fixture
@@ -37,24 +56,19 @@ def sink(calls, route, route_cleared=False, matched=None):
 
 
 def test_a_plain_route_goes_straight_to_the_router_with_the_filtered_headers(calls):
-    stream, conn = sink(calls, SimpleNamespace(kind=ROUTE, extras=()))
+    stream, conn = sink(calls, compiled(b"/plain"))
     assert calls == [("start", stream, conn, b"/normalized", stream.head.headers)]
     assert stream.decoded
 
 
-@pytest.mark.parametrize("route", [
-    None,
-    SimpleNamespace(kind=ROUTE, extras=("grpc_timeout",)),
-    SimpleNamespace(kind=DIRECT_RESPONSE, extras=()),
-    SimpleNamespace(kind=REDIRECT, extras=()),
-])
-def test_anything_else_goes_through_route_request_undecorated(calls, route):
-    stream, _ = sink(calls, route)
+@pytest.mark.parametrize("path", [None, b"/hashed", b"/mirrored", b"/grpc", b"/direct", b"/redirect"])
+def test_anything_else_goes_through_route_request_undecorated(calls, path):
+    stream, _ = sink(calls, compiled(path) if path is not None else None)
     assert calls == [("route_request", b"/normalized", None)]
     assert stream.decoded
 
 
 def test_a_cleared_route_is_matched_again_first(calls):
     stream, conn = sink(calls, None, route_cleared=True,
-                        matched=SimpleNamespace(kind=ROUTE, extras=()))
+                        matched=compiled(b"/plain"))
     assert calls == [("start", stream, conn, b"/normalized", stream.head.headers)]
