@@ -100,6 +100,7 @@ class Worker:
         self.shipper = self._declare_stats()
         self.cluster_manager.report_outcomes(self._send_outcomes)
         self.draining = False
+        self.moving = frozenset()   # the listeners whose connections a drain moves on
         self.accepting = False
         self._stopped = Event()
 
@@ -189,6 +190,7 @@ class Worker:
         if self.draining:
             return
         self.draining = True
+        self.moving = frozenset(move_to)
         log.info("%s: draining", self.name)
         for name, listener in self.listeners.items():
             listener.drain(name in move_to, drain_time, immediate)
@@ -227,7 +229,15 @@ class Worker:
         sock = socket.socket(fileno=fd)
         listener = self.listeners.get(listener_name)
         if listener is None or self.draining:
-            sock.close()
+            # Moved here just as this generation began to drain: on to the next, when this
+            # listener's connections move (the arbiter hands it to the newest generation).
+            try:
+                if listener is not None and listener_name in self.moving:
+                    self._hand_off_to(listener_name)(sock)
+            except OSError:
+                pass
+            finally:
+                sock.close()
             return
         try:
             address = sock.getpeername()
