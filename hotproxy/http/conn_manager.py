@@ -9,12 +9,15 @@ from __future__ import annotations
 import random
 import time
 
+import gevent
+
 from ..accesslog.loggers import AccessLoggers
 from ..deadlines import NEVER
 from ..server_state import ServerState
 from ..stats.histogram import Recorder
 from ..stats.schema import DOWNSTREAM_RQ_CLASSES, Http1Stats, HttpStats, count_status_class
 from . import xfcc
+from .connection_ending import move_times
 from .control import OverloadReset, Release
 from .downstream import RECV_SIZE, DownstreamConnection
 from .filters.api import FilterContext
@@ -165,8 +168,10 @@ class HttpConnectionManager:
             self.deadlines.unwatch(waiting)
 
     def drain(self, move=True, drain_time=0.0, immediate=False):
-        """Stop serving. With ``move``, idle connections move to the next generation now and busy
-        ones at the end of their current exchange (see ``DownstreamConnection.run``). Without it, each
+        """Stop serving. With ``move``, the connections move to the next generation one at a time,
+        each at its time from ``move_times``: an idle one then, a busy one at the end of the
+        exchange it is in then (see ``DownstreamConnection.run``); TLS ones stay and close after
+        their next response (``linger``). Without ``move``, each
         connection gets a close time within ``drain_time`` (all at once when ``immediate``, spread
         evenly otherwise, like Envoy's gradual drain): from then on its responses carry
         ``Connection: close``, and if it sits idle it is closed, never while a request is on it."""
@@ -180,11 +185,27 @@ class HttpConnectionManager:
                 if connection.idle:
                     connection.deadline = min(connection.deadline, connection.close_at)
             return
+        movable = []
         for connection in list(self.connections):
             if connection.tls is None:
-                connection.release_if_idle()
+                movable.append(connection)
             else:
                 connection.linger()
+        times = move_times(time.monotonic(), len(movable))
+        for connection, move_at in zip(movable, times):
+            connection.move_at = move_at
+        if movable:
+            gevent.spawn(self._move_in_turn, movable, times)
+
+    def _move_in_turn(self, connections, times):
+        """Interrupt each connection that is idle at its move time; a busy one moves at its next
+        message boundary after that time (DownstreamConnection.run)."""
+        for connection, move_at in zip(connections, times):
+            delay = move_at - time.monotonic()
+            if delay > 0:
+                gevent.sleep(delay)
+            if connection in self.connections:  # else it ended meanwhile
+                connection.release_if_idle()
 
     def close_times(self):
         """(close_at, max_duration_at) of a connection opening now. ``close_at``: when it starts

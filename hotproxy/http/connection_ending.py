@@ -15,10 +15,29 @@ from .control import OverloadReset, Release
 #: (Envoy's delayed_close_timeout).
 _DELAYED_CLOSE_S = 1.0
 
+#: A reload moves a generation's connections one at a time, this far apart, and within
+#: MOVE_WINDOW_S in all. Each move costs the new worker the connection's set-up and a new
+#: upstream connection for its next request. When a drain moved fifty busy keep-alive
+#: connections at once, all of their requests waited 30-60 ms for the new worker to get
+#: through them (docs/benchmarks.md, "the reload point on a quiet machine").
+MOVE_GAP_S = 0.002
+MOVE_WINDOW_S = 0.5
+
+
+def move_times(now, count):
+    """When each of ``count`` connections moves, from ``now``: MOVE_GAP_S apart, closer when
+    that would take longer than MOVE_WINDOW_S."""
+    gap = min(MOVE_GAP_S, MOVE_WINDOW_S / count) if count else 0.0
+    return [now + index * gap for index in range(count)]
+
 
 class ConnectionEnding:
     """Mixed into DownstreamConnection: its ``hcm``, ``sock``, ``stream``, ``greenlet``,
     ``deadline``, ``idle``, ``close_at`` and ``lingering``."""
+
+    #: when a drain moves this connection (move_times): from then on it moves at its next
+    #: message boundary. 0.0 for a connection that came after the drain began.
+    move_at = 0.0
 
     def linger(self):
         """Stay on this generation (Python cannot hand TLS state over), saying ``Connection:

@@ -110,7 +110,8 @@ class DownstreamConnection(ConnectionAddresses, ConnectionEnding):
         try:
             while True:
                 at_boundary = self.stream is None and not decoder.mid_message
-                if at_boundary and hcm.draining and not hcm.closing and self.tls is None:
+                if (at_boundary and hcm.draining and not hcm.closing and self.tls is None
+                        and monotonic() >= self.move_at):
                     return self._release()
                 self.deadline = self._read_deadline(at_boundary)
                 self.idle = at_boundary
