@@ -68,9 +68,8 @@ def yaml_tree(text: str) -> tuple[object, list]:
     """The document in ``text`` as Python values, and the duplicate keys found in it."""
     try:
         return _built(_FastLoader, text)
-    except yaml.YAMLError as error:
-        if _FastLoader is _Loader:
-            raise ConfigError([("", f"invalid YAML: {error}")]) from None
+    except yaml.YAMLError:
+        pass    # said as the pure-Python parser says it, below
     try:
         return _built(_Loader, text)
     except yaml.YAMLError as error:

@@ -36,6 +36,10 @@ def next_base_id():
     return next(_BASE_IDS)
 
 
+_OWN_PORTS_START = 10000
+_OWN_PORTS = None
+
+
 def _own_ports():
     """This test process's block of ports, below the kernel's ephemeral range and apart from
     every other pytest-xdist worker's. A port from bind(0) is free only until it is closed: the
@@ -53,10 +57,6 @@ def _own_ports():
     # A random start keeps two test runs on one host (CI beside a developer's) apart too.
     first = random.randrange(len(block))
     return itertools.cycle(itertools.chain(block[first:], block[:first]))
-
-
-_OWN_PORTS_START = 10000
-_OWN_PORTS = None
 
 
 def free_port():
