@@ -30,7 +30,10 @@ class Envoy:
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
             [envoy_binary(), "-c", str(self.config_path), "--concurrency", "1", "-l", "warning",
-             "--base-id", str(next_base_id())],
+             "--base-id", str(next_base_id()),
+             # access-log lines reach the file within 0.1 s, not Envoy's default 10 s, so that
+             # the tests reading them wait that long at most
+             "--file-flush-interval-msec", "100"],
             stdout=self._log, stderr=subprocess.STDOUT)
         for name in listeners:
             wait_for_port(ports[name], timeout=30, process=self.process)
