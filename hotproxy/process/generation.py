@@ -79,6 +79,8 @@ class Generation:
         self.children = [Child(self, index) for index in range(concurrency)]
         self.config_fd = self._memfd(config_text)
         self.drain_deadline = None
+        #: when the arbiter first found every worker exited (a bound on reading their channels)
+        self.exited_by = float("inf")
         #: why it cannot become ready: a worker exited before it was (its config, its code)
         self.start_failure = None
         self._start_failed = Event()
@@ -96,6 +98,12 @@ class Generation:
 
     def live_children(self):
         return [child for child in self.children if child.alive()]
+
+    def channels_read(self):
+        """Whether the arbiter has read every channel of this generation to its end: what an
+        exited worker sent last (an idle connection on its way to the next generation, its
+        last stats) is still in its channel until then."""
+        return all(child.reader is None or child.reader.dead for child in self.children)
 
     def adopter(self):
         """A ready worker to take over a connection, round robin; None if there is none."""

@@ -333,8 +333,13 @@ class Supervisor:
                     child.process.kill()
             if generation.state == DRAINING:
                 if not generation.live_children():
-                    log.info("generation %d has exited", generation.number)
-                    self._retire(generation)
+                    # retired once its channels are read: closing one before would drop the
+                    # connections its workers handed over last (each rides its channel), and
+                    # their clients would see a reset
+                    generation.exited_by = min(generation.exited_by, now)
+                    if generation.channels_read() or now > generation.exited_by + STOP_GRACE_S:
+                        log.info("generation %d has exited", generation.number)
+                        self._retire(generation)
                 elif generation.drain_deadline and now > generation.drain_deadline:
                     log.warning("generation %d reached --parent-shutdown-time-s: stopping it", generation.number)
                     generation.drain_deadline = now + STOP_GRACE_S

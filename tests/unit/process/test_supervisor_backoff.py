@@ -201,6 +201,43 @@ def test_a_draining_generation_is_stopped_at_its_deadline_and_retired_once_empty
     assert channel.closed
 
 
+class Reader:
+    """A channel's reader greenlet, as far as the supervisor looks at it."""
+    dead = False
+
+
+def test_an_exited_generation_is_retired_only_once_its_channels_are_read(clock):
+    """A drained worker's last message may be an idle connection handed over just before it
+    exited: closing the channel before reading it would reset that connection."""
+    supervisor, _stats, _launcher = supervisor_with(concurrency=1)
+    generation = started(supervisor)
+    supervisor.drain(generation, ["l"], 5.0, False, clock.now + 600)
+    child = generation.children[0]
+    child.reader = reader = Reader()
+    channel = child.channel
+    child.process.exit(0)
+    supervisor.tick()
+    clock.now += 1
+    supervisor.tick()
+    assert not channel.closed and generation.state == DRAINING
+    reader.dead = True      # it read the channel to its end
+    supervisor.tick()
+    assert channel.closed and generation.state == STOPPED and supervisor.generations == []
+
+
+def test_a_channel_never_read_to_its_end_is_closed_after_the_grace(clock):
+    supervisor, _stats, _launcher = supervisor_with(concurrency=1)
+    generation = started(supervisor)
+    supervisor.drain(generation, ["l"], 5.0, False, clock.now + 600)
+    child = generation.children[0]
+    child.reader = Reader()
+    child.process.exit(0)
+    supervisor.tick()
+    clock.now += supervisor_module.STOP_GRACE_S + 0.1
+    supervisor.tick()
+    assert child.channel.closed and generation.state == STOPPED
+
+
 def test_the_oldest_draining_generations_stop_beyond_max_draining(clock):
     supervisor, stats, _launcher = supervisor_with(concurrency=1)
     generations = [started(supervisor) for _ in range(4)]
