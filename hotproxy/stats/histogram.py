@@ -150,20 +150,27 @@ class Recorder:
         self.samples = []
         self.sample_limit = limit
 
-    def fold(self):
-        """The pending values into the bins, the sum and the samples."""
+    def fold(self, limit=None):
+        """The pending values (at most ``limit`` of them, the oldest) into the bins, the sum and
+        the samples. True when some are left pending."""
         pending = self.pending
         if not pending:
-            return
-        self.pending = []
-        self.record = self.pending.append
-        count_bins(pending, self.bins)
-        self.sum = reduce(add, pending, self.sum)   # in order, one addition a value, as recorded
+            return False
+        if limit is not None and len(pending) > limit:
+            values = pending[:limit]
+            del pending[:limit]     # the same list: ``record`` appends to it still
+        else:
+            values = pending
+            self.pending = []
+            self.record = self.pending.append
+        count_bins(values, self.bins)
+        self.sum = reduce(add, values, self.sum)    # in order, one addition a value, as recorded
         samples = self.samples
         if samples is not None:
             room = self.sample_limit - len(samples)
-            samples.extend(pending[:room] if room > 0 else ())
-            self.samples_dropped += max(len(pending) - max(room, 0), 0)
+            samples.extend(values[:room] if room > 0 else ())
+            self.samples_dropped += max(len(values) - max(room, 0), 0)
+        return bool(self.pending)
 
     def take(self):
         """``(flat bins [key, count, key, count …], sum)`` recorded since the last take, or None

@@ -58,11 +58,15 @@ class StatsShipper:
         if self._keep_samples and recorder.samples is None:
             recorder.keep_samples(SAMPLES_PER_COLLECT)
 
-    def fold(self):
-        """Bin the values every histogram holds unbinned (stats/histogram.py's ``Recorder``):
-        the worker calls it every second, so that what it holds stays bounded."""
+    def fold(self, limit=None):
+        """Bin the values every histogram holds unbinned (stats/histogram.py's ``Recorder``), at
+        most ``limit`` of each: the worker does it every second, so that what it holds stays
+        bounded. True when some are left unbinned."""
+        left = False
         for _name, recorder, _declare in self._histograms:
-            recorder.fold()
+            if recorder.fold(limit):
+                left = True
+        return left
 
     def add_cluster(self, cluster):
         """A cluster's stats, its ``upstream_rq_time`` and its hosts' figures."""

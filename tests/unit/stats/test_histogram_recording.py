@@ -189,3 +189,35 @@ def test_stats_and_prometheus_output_is_the_reference_output_byte_for_byte():
                rng.sample(edges, 3000),
                [0.5, 1.0, 5.0, 10.0, 25.0, 0.3, 0.1 + 0.2, 2500.0000000001]]
     assert rendered(workers) == reference_rendered(workers)
+
+
+def test_a_fold_in_pieces_takes_the_oldest_values_and_ends_as_one_fold_would():
+    rng = random.Random(7)
+    values = [rng.expovariate(1 / 3.0) for _ in range(5000)]
+    recorder = Recorder()
+    recorder.keep_samples(2500)
+    for value in values[:4000]:
+        recorder.record(value)
+    assert recorder.fold(1500) is True and len(recorder.pending) == 2500
+    assert recorder.pending[0] == values[1500]          # the oldest went first
+    for value in values[4000:]:
+        recorder.record(value)      # recording goes on into the list a piece was cut from
+    while recorder.fold(1500):
+        pass
+    assert recorder.pending == [] and recorder.fold(1500) is False
+    expected, (samples, dropped) = per_value_reference(values, 2500)
+    assert as_bins(recorder.take()) == expected
+    assert recorder.take_samples() == (samples, dropped)
+
+
+def test_the_shipper_says_whether_a_fold_in_pieces_left_values_unbinned():
+    shipper = StatsShipper()
+    recorders = [Recorder(), Recorder()]
+    for index, recorder in enumerate(recorders):
+        shipper.add_histogram(f"h{index}", recorder)
+    for index in range(250):
+        recorders[0].record(index / 10)
+    recorders[1].record(2.5)
+    assert shipper.fold(100) is True and len(recorders[0].pending) == 150
+    assert recorders[1].pending == []
+    assert shipper.fold(100) is True and shipper.fold(100) is False
