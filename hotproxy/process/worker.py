@@ -22,6 +22,7 @@ The layered runtime's values come in the first message and in every ``runtime`` 
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import signal
@@ -175,6 +176,10 @@ class Worker:
         gevent.spawn(self._heartbeat)
         self.ship_stats()  # declares every name, at zero
         gevent.spawn(self._ship_stats_periodically)
+        # What the worker built to serve (config, routes, imported code) lives as long as it
+        # does. Out of the collector's reach, a full collection scans only what serving made,
+        # well under a millisecond, where scanning everything stalled the connections ~11 ms.
+        gc.freeze()
         self.channel.send({"t": READY, "pid": os.getpid()})
         self._stopped.wait()
 
