@@ -76,9 +76,11 @@ class DownstreamConnection(ConnectionAddresses, ConnectionEnding):
         self.close_at, self.max_duration_at = hcm.close_times()
         #: max_requests_per_connection: requests this connection may still take, 0: no limit
         self.requests_left = hcm.max_requests_per_connection
-        #: a TLS connection that cannot move to the next generation: its next response closes
-        #: it, and while idle it is closed only by its idle timeout (the client may be sending)
-        self.lingering = False
+        #: its next response closes it, and while idle it is closed only by its idle timeout
+        #: (the client may be sending): a TLS connection that cannot move to the next
+        #: generation, and one accepted during a closing drain, which serves its first exchange
+        #: as Envoy's does rather than close before its request arrives
+        self.lingering = hcm.closing
 
     # The mutation context that header formatters read (%DOWNSTREAM_REMOTE_ADDRESS% …): the
     # addresses (ConnectionAddresses), the protocol and the upstream's address.
