@@ -11,11 +11,16 @@ records each CheckRequest and decides by the request's path:
 - anything else: OK with headers for the upstream (``x-user`` set, ``x-multi`` appended),
   ``x-secret`` to remove, ``x-client-note`` for the client and dynamic metadata.
 """
+import socket
+import struct
 import threading
 import time
 from concurrent import futures
 
 import grpc
+import h2.config
+import h2.connection
+import h2.events
 from envoy.service.auth.v3 import external_auth_pb2 as auth
 from google.protobuf import struct_pb2
 from google.rpc import status_pb2
@@ -34,6 +39,10 @@ def decide(request):
     path = request.attributes.request.http.path
     if path.startswith("/slow"):
         time.sleep(1.0)
+    return decision(path)
+
+
+def decision(path):
     if path.startswith("/deny"):
         response = auth.CheckResponse(status=status_pb2.Status(code=PERMISSION_DENIED))
         denied = response.denied_response
@@ -95,3 +104,67 @@ class AuthzServer:
 
     def stop(self):
         self.server.stop(None)
+
+
+class DeadlineBlindAuthz:
+    """The same service on a bare HTTP/2 server that ignores the caller's ``grpc-timeout``: a
+    ``/slow`` check is answered after a second whatever the deadline. grpcio's server answers
+    DEADLINE_EXCEEDED at the deadline instead, which can reach a loaded proxy before its own
+    timer fires, so the proxy sees a failed call rather than a timeout. ``port``; ``stop()``."""
+
+    def __init__(self):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def stop(self):
+        self.listener.close()
+
+    def _accept(self):
+        while True:
+            try:
+                sock, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
+
+    def _serve(self, sock):
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+        conn.initiate_connection()
+        lock = threading.Lock()
+        bodies, given_up = {}, set()
+        with sock:
+            sock.sendall(conn.data_to_send())
+            while data := sock.recv(65536):
+                with lock:
+                    for event in conn.receive_data(data):
+                        if isinstance(event, h2.events.RequestReceived):
+                            bodies[event.stream_id] = b""
+                        elif isinstance(event, h2.events.StreamReset):
+                            given_up.add(event.stream_id)
+                        elif isinstance(event, h2.events.DataReceived):
+                            bodies[event.stream_id] += event.data
+                            conn.acknowledge_received_data(event.flow_controlled_length,
+                                                           event.stream_id)
+                        if isinstance(event, h2.events.StreamEnded):
+                            request = auth.CheckRequest.FromString(bodies.pop(event.stream_id)[5:])
+                            threading.Thread(target=self._answer, daemon=True, args=(
+                                sock, conn, lock, given_up, event.stream_id, request)).start()
+                    sock.sendall(conn.data_to_send())
+
+    @staticmethod
+    def _answer(sock, conn, lock, given_up, stream_id, request):
+        path = request.attributes.request.http.path
+        if path.startswith("/slow"):
+            time.sleep(1.0)
+        message = decision(path).SerializeToString()
+        with lock:
+            if stream_id in given_up:   # the proxy's timer ended the check first
+                return
+            try:
+                conn.send_headers(stream_id, [(":status", "200"), ("content-type", "application/grpc")])
+                conn.send_data(stream_id, struct.pack(">BI", 0, len(message)) + message)
+                conn.send_headers(stream_id, [("grpc-status", "0")], end_stream=True)
+                sock.sendall(conn.data_to_send())
+            except OSError:
+                pass    # the proxy closed the connection
