@@ -10,8 +10,6 @@ import dataclasses
 import os
 import re
 
-from ..tls import params as tls_parameters
-from ..tls.certificates import CertificateError, check_pair, load_chain, load_crl, load_key
 from .fields import NOT_SUPPORTED, UINT32_MAX, Enum, Fields, Node, present
 from .parse_core import string_matcher
 from .parse_xds import config_source
@@ -247,6 +245,7 @@ def tls_params(node: Node, server: bool) -> TlsParams | None:
     curves = tuple(c for c in (n.string() for n in m.items("ecdh_curves")) if c)
     parsed = TlsParams(**present(minimum_version=minimum, maximum_version=maximum,
                                  cipher_suites=suites or None, ecdh_curves=curves or None))
+    from ..tls import params as tls_parameters     # ssl: imported only where TLS is configured
     for field, reason in tls_parameters.check(parsed):
         m.node.child(field).fail(reason)
     return parsed
@@ -262,6 +261,7 @@ def tls_certificate(node: Node) -> TlsCertificate | None:
     if chain is None or key is None:
         return None
     password_bytes = password[0] if password else None
+    from ..tls.certificates import CertificateError, check_pair, load_chain, load_key
     try:
         certificates = load_chain(chain[0])
     except CertificateError as error:
@@ -279,6 +279,7 @@ def validation_context(node: Node) -> ValidationContext | None:
     if m is None:
         return None
     m.enum("trust_chain_verification", TRUST_CHAIN)
+    from ..tls.certificates import CertificateError, load_chain, load_crl
     ca = m.nested("trusted_ca", data_source)
     if ca is not None:
         try:

@@ -18,14 +18,13 @@ from ..network.filters import ClientAddress, FilterContext, FilteredTerminal, bu
 from .connection_counts import connection_limit_key
 from .filter_chain_match import Connection, FilterChainMatcher
 from .inspection import Inspection, InspectionStats
-from .tls_transport import TlsTransport
 
 
 class ActiveFilterChain:
     def __init__(self, config, terminal, tls_ticket_key=None, limit_counter=None, network_filters=()):
         self.config = config
         self.terminal = terminal
-        self.tls = TlsTransport(config.transport_socket, tls_ticket_key) if config.transport_socket else None
+        self.tls = _tls_transport(config.transport_socket, tls_ticket_key) if config.transport_socket else None
         self.network_filters = list(network_filters)
         filtered = FilteredTerminal(self.network_filters, terminal) if self.network_filters else terminal
         entry = filtered if self.tls is None else _TlsTerminated(self.tls, filtered)
@@ -113,3 +112,9 @@ class FilterChains:
 
     def terminals(self):
         return [chain.terminal for chain in self.chains]
+
+
+def _tls_transport(config, tls_ticket_key):
+    # imported here: a worker whose listeners have no TLS never maps ssl and libcrypto
+    from .tls_transport import TlsTransport
+    return TlsTransport(config, tls_ticket_key)

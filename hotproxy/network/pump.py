@@ -12,7 +12,6 @@ import socket as _stdsocket
 import time
 
 import gevent
-from gevent.ssl import SSLSocket
 
 from ..deadlines import NEVER
 from ..sockio import send_all
@@ -63,7 +62,7 @@ class Relay:
                 self._splice(src, dst, counter)
             else:
                 self._copy(src, dst, counter)
-            if isinstance(dst, SSLSocket):
+            if splice.is_tls(dst):
                 # Python tears a TLS session down with its write side: no half-close over TLS
                 self._close_both()
             else:
@@ -75,7 +74,7 @@ class Relay:
         for sock in (self.downstream, self.upstream):
             # the TCP socket under a TLS one: SSLSocket.shutdown would drop its TLS state first,
             # and a read still under way would then take records for plain bytes
-            raw = sock._sock if isinstance(sock, SSLSocket) else sock
+            raw = sock._sock if splice.is_tls(sock) else sock
             try:
                 raw.shutdown(_stdsocket.SHUT_RDWR)
             except OSError:

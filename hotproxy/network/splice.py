@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import os
-
-from gevent.ssl import SSLSocket
+import sys
 
 #: splice(2) is Linux's, in Python from 3.10
 AVAILABLE = hasattr(os, "splice")
@@ -74,7 +73,14 @@ class Pipe:
 
 def plain(sock):
     """Whether splice(2) can move ``sock``'s bytes: not a TLS socket (its bytes are records)."""
-    return AVAILABLE and not isinstance(sock, SSLSocket)
+    return AVAILABLE and not is_tls(sock)
+
+
+def is_tls(sock):
+    """Whether ``sock`` is a TLS socket. Read from gevent.ssl only once something imported it (TLS
+    configured somewhere): a worker without TLS never loads ssl and libcrypto."""
+    tls = sys.modules.get("gevent.ssl")
+    return tls is not None and isinstance(sock, tls.SSLSocket)
 
 
 def take(size=PIPE_SIZE):

@@ -6,7 +6,6 @@ user)."""
 from __future__ import annotations
 
 import os
-import secrets
 
 ENV = "HOTPROXY_TLS_TICKET_KEY"
 _SIZE = 80  # Envoy's: 16 bytes of name, 32 of HMAC secret, 32 of AES key
@@ -14,6 +13,7 @@ _SIZE = 80  # Envoy's: 16 bytes of name, 32 of HMAC secret, 32 of AES key
 
 def ensure() -> None:
     """In the arbiter: make the key unless an epoch before this one did."""
+    import secrets      # here: secrets maps libcrypto (hmac), which a worker without TLS never needs
     os.environ.setdefault(ENV, secrets.token_hex(_SIZE))
 
 

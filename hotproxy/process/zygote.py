@@ -33,6 +33,12 @@ from .channel import Channel, ChannelClosed
 from .procutil import die_with_parent, ignore_operator_signals, set_title
 from .spawn import WORKER_MODULE
 
+#: what a worker imports only once its config asks for TLS (a plain-text worker started by
+#: fork+exec never maps ssl and libcrypto): imported here too, so that a forked worker with TLS
+#: does not import it after each reload. The zygote's pages are shared by every fork.
+TLS_MODULES = ("hotproxy.listener.tls_transport", "hotproxy.upstream.tls", "hotproxy.tls.params",
+               "hotproxy.tls.certificates", "hashlib")
+
 #: how long a new worker waits to become the arbiter's child (its middle parent exits at once)
 REPARENT_TIMEOUT_S = 5.0
 
@@ -128,7 +134,8 @@ def main(argv=None):
     die_with_parent(args.arbiter_pid)
     ignore_operator_signals()
     set_title("hotproxy: zygote")
-    importlib.import_module(WORKER_MODULE)    # the point of this process: its children start imported
+    for module in (WORKER_MODULE, *TLS_MODULES):  # the point of this process: its children start imported
+        importlib.import_module(module)
     serve(Channel.from_fd(args.channel_fd, blocking=True), args.arbiter_pid)
     return 0
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import select
 import socket
-import ssl
 import math
 import time
 from collections import deque
@@ -268,11 +267,12 @@ class ConnectionPool:
     def _clean_tls(self, conn):
         """A readable TLS connection may carry records that are no data: session tickets sent
         after the handshake. Only application bytes, or the end, make it unusable."""
+        from ssl import SSLWantReadError  # loaded with the connection's TLS; not before
         sock = conn.sock
         sock.timeout = 0.0
         try:
             data = sock.recv(1)
-        except ssl.SSLWantReadError:
+        except SSLWantReadError:
             return True
         except OSError:
             return False

@@ -11,7 +11,6 @@ from ..stats.counter_map import CounterMap
 from ..stats.tls import TlsStats
 from . import proxy_protocol
 from .connect import ConnectFailure
-from .tls import UpstreamTls
 
 
 class UpstreamTransport:
@@ -20,7 +19,7 @@ class UpstreamTransport:
         self.proxy_version = None
         if isinstance(config, UpstreamProxyProtocol):
             self.proxy_version, config = config.version, config.inner
-        self.tls = UpstreamTls(config, *tls_counters, alpn_fallback) if config is not None else None
+        self.tls = _upstream_tls(config, tls_counters, alpn_fallback) if config is not None else None
         self._tls_counters = tls_counters
         self._alpn_fallback = alpn_fallback
 
@@ -30,7 +29,7 @@ class UpstreamTransport:
         if isinstance(config, UpstreamProxyProtocol):
             config = config.inner
         if config is not None:
-            self.tls = UpstreamTls(config, *self._tls_counters, self._alpn_fallback)
+            self.tls = _upstream_tls(config, self._tls_counters, self._alpn_fallback)
 
     def establish(self, sock, host, options):
         """``sock`` (connected to ``host``) ready to carry data; raises ConnectFailure."""
@@ -118,3 +117,10 @@ def _same_value(a, b) -> bool:
     if isinstance(a, bool) or isinstance(b, bool):
         return a is b
     return a == b
+
+
+def _upstream_tls(config, tls_counters, alpn_fallback):
+    # imported here: a worker whose clusters have no TLS never maps ssl and libcrypto (about
+    # 6 MB of its RSS; tests/integration/test_worker_imports.py)
+    from .tls import UpstreamTls
+    return UpstreamTls(config, *tls_counters, alpn_fallback)

@@ -4,7 +4,6 @@ host's or route's typed_per_filter_config (where the token bucket is required), 
 ``TokenBucket`` and descriptor types the network filter of the same name uses too."""
 from __future__ import annotations
 
-import hashlib
 import http
 from dataclasses import dataclass
 from typing import ClassVar
@@ -90,6 +89,7 @@ class LocalRateLimit:
 
 
 def bucket_key(location: str, which, config) -> str:
+    import hashlib  # here: hashlib maps libcrypto, which a worker without TLS never needs
     digest = hashlib.sha1(repr(config).encode()).hexdigest()[:16]
     return f"local_ratelimit {location} {which} {digest}"
 
