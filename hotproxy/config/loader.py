@@ -32,6 +32,16 @@ def effective_text(path: str | None, *, config_yaml: str | None = None,
     do not know them. Fields hotproxy knows but does not support are left for ``parse_text`` to
     refuse. The text is the original one when ``parse_text`` reads it as Envoy would and there
     is nothing to merge or drop, else JSON."""
+    text, unknown, _tree = effective_config(path, config_yaml=config_yaml,
+                                            allow_unknown_fields=allow_unknown_fields)
+    return text, unknown
+
+
+def effective_config(path: str | None, *, config_yaml: str | None = None,
+                     allow_unknown_fields: bool = False) -> tuple[str, list[str], object]:
+    """``effective_text``, and the tree ``parse_text`` reads from that text (for
+    ``parse_bootstrap``, without reading the text again): known when the text is the original,
+    else None."""
     sources = []
     if path is not None:
         text = _read(path)
@@ -46,9 +56,19 @@ def effective_text(path: str | None, *, config_yaml: str | None = None,
         raise ConfigError([("", "--config-yaml: nested too deeply")]) from None
     unknown = unknown_field_paths(tree) if allow_unknown_fields else []
     # YAML that is JSON too is read as JSON by parse_text, which may not be how Envoy reads it.
-    if len(sources) == 1 and not unknown and text_tree(sources[0][0])[0] == tree:
-        return sources[0][0], []
-    return json.dumps(without_paths(tree, set(unknown)), indent=2), unknown
+    if len(sources) == 1 and not unknown and _as_parse_text_reads(sources[0][0], tree) == tree:
+        return sources[0][0], [], tree
+    return json.dumps(without_paths(tree, set(unknown)), indent=2), unknown, None
+
+
+def _as_parse_text_reads(text: str, tree: object) -> object:
+    """What ``parse_text`` reads from ``text``, which its own reader (JSON, or YAML) read as
+    ``tree``: JSON first, as ``text_tree`` does; text that is not JSON is read as YAML again, into
+    the same tree, so it is not read again."""
+    try:
+        return json_tree(text)[0]
+    except ConfigError:
+        return tree
 
 
 def _read(path: str) -> str:

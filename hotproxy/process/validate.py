@@ -8,12 +8,12 @@ import json
 import logging
 from dataclasses import dataclass
 
-from ..config import effective_text, parse_text
+from ..config import parse_text
 from ..config.parse import parse_bootstrap
 from ..config.xds import ROUTES
 from ..config.http_filters.python import Python
 from ..config.listener import HttpConnectionManager
-from ..config.loader import text_tree
+from ..config.loader import effective_config, text_tree
 from ..config.merge import merged
 from ..errors import ConfigError
 from ..http.filters.health_check import HealthCheckFilter
@@ -60,16 +60,18 @@ class ConfigReader:
     def read(self):
         """(text, Bootstrap): the text every worker of the generation parses. Raises ConfigError."""
         source = self.source
-        text, unknown = effective_text(source.path, config_yaml=source.config_yaml,
-                                       allow_unknown_fields=source.allow_unknown_fields)
+        text, unknown, tree = effective_config(source.path, config_yaml=source.config_yaml,
+                                               allow_unknown_fields=source.allow_unknown_fields)
         for path in unknown:
             if path not in self.unknown_fields:
                 log.warning("unknown field ignored (--allow-unknown-static-fields): %s", path)
                 self.unknown_fields.append(path)
                 if self._stats is not None:
                     self._stats.add(UNKNOWN_FIELDS_COUNTER)
+        given = text
         text = with_command_line(text, source)
-        return text, check_text(text)
+        # the tree the file was read into, when the text is the file's: a reload reads it once
+        return text, check_tree(tree) if tree is not None and text is given else check_text(text)
 
 
 def with_command_line(text: str, source: ConfigSource) -> str:

@@ -70,3 +70,41 @@ def test_each_unknown_field_is_warned_about_and_counted_once(tmp_path, caplog):
         "unknown field ignored (--allow-unknown-static-fields): frobnicate",
         "unknown field ignored (--allow-unknown-static-fields): bogus"]
     assert stats.counters["server.static_unknown_fields"] == 2
+
+
+def _yaml_reads(monkeypatch):
+    """The YAML texts read into trees from now on, in any module that reads one."""
+    import hotproxy.config.loader as loader
+    import hotproxy.config.trees as trees
+    reads = []
+    real = trees.yaml_tree
+
+    def counted(text):
+        reads.append(text)
+        return real(text)
+    monkeypatch.setattr(trees, "yaml_tree", counted)
+    monkeypatch.setattr(loader, "yaml_tree", counted)
+    return reads
+
+
+def test_a_reload_reads_the_yaml_file_once(tmp_path, monkeypatch):
+    path = tmp_path / "c.yaml"
+    path.write_text(CONFIG)
+    reads = _yaml_reads(monkeypatch)
+    text, bootstrap = ConfigReader(ConfigSource(str(path))).read()
+    assert text == CONFIG and bootstrap.node_id == "from-file"
+    assert len(reads) == 1      # not again to compare, nor again to parse
+
+
+def test_a_command_line_override_is_parsed_from_the_text_the_workers_get(tmp_path, monkeypatch):
+    path = tmp_path / "c.yaml"
+    path.write_text(CONFIG)
+    text, bootstrap = ConfigReader(ConfigSource(str(path), service_node="node-7")).read()
+    assert parse_text(text).node_id == bootstrap.node_id == "node-7"
+
+
+def test_yaml_that_is_json_too_is_parsed_as_json_as_the_workers_read_it(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text('{"node": {"id": "n", "cluster": "c"}, "static_resources": {}}')
+    text, bootstrap = ConfigReader(ConfigSource(str(path))).read()
+    assert bootstrap.node_id == parse_text(text).node_id == "n"
