@@ -4,13 +4,15 @@ A gevent socket timeout arms and cancels a ``gevent.Timeout`` around every block
 proxied request, a measurable share of the request's CPU. Instead, each connection keeps one
 ``deadline`` (a float on the monotonic clock, moved forward with plain assignments as it makes
 progress) and one ``Deadlines`` greenlet per worker checks them every ``tick`` seconds, calling
-``expire()`` on the ones that passed. Timeouts therefore fire up to one tick late.
+``expire()`` on the ones that passed. Timeouts therefore fire up to one tick late. While nothing
+is watched (a worker without connections) the greenlet does not tick: an idle worker sleeps.
 """
 from __future__ import annotations
 
 import time
 
 import gevent
+from gevent.event import Event
 
 NEVER = float("inf")
 
@@ -20,11 +22,15 @@ class Deadlines:
         self.tick = tick
         self._watched = set()
         self._greenlet = None
+        self._watching = Event()    # set while something is watched
 
     def watch(self, item):
         """``item`` has a ``deadline`` attribute and an ``expire()`` method, which must move the
         deadline (to ``NEVER`` or later) or unwatch the item."""
-        self._watched.add(item)
+        watched = self._watched
+        if not watched:
+            self._watching.set()
+        watched.add(item)
 
     def unwatch(self, item):
         self._watched.discard(item)
@@ -37,7 +43,11 @@ class Deadlines:
             self._greenlet.kill(block=False)
 
     def _run(self):
+        watching = self._watching
         while True:
+            if not self._watched:
+                watching.clear()
+                watching.wait()
             gevent.sleep(self.tick)
             self.check(time.monotonic())
 
