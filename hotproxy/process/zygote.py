@@ -126,6 +126,15 @@ def _install_descriptors(fds, targets):
         os.close(fd)
 
 
+def _resolve_hub_settings():
+    """Resolve the gevent settings a worker's hub reads as it starts (the loop class; the
+    formatter of error contexts, which imports pprint), without starting a hub here: a fork
+    inherits them resolved, about 0.6 ms less of a worker's start after each reload."""
+    import gevent
+    gevent.config.loop
+    gevent.config.format_context
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m hotproxy.process.zygote")
     parser.add_argument("--channel-fd", type=int, required=True)
@@ -136,6 +145,7 @@ def main(argv=None):
     set_title("hotproxy: zygote")
     for module in (WORKER_MODULE, *TLS_MODULES):  # the point of this process: its children start imported
         importlib.import_module(module)
+    _resolve_hub_settings()
     serve(Channel.from_fd(args.channel_fd, blocking=True), args.arbiter_pid)
     return 0
 
