@@ -12,7 +12,6 @@ records each CheckRequest and decides by the request's path:
   ``x-secret`` to remove, ``x-client-note`` for the client and dynamic metadata.
 """
 import socket
-import struct
 import threading
 import time
 from concurrent import futures
@@ -21,6 +20,8 @@ import grpc
 import h2.config
 import h2.connection
 import h2.events
+from grpc_upstream import GRPC, frame
+from harness import accept_each
 from envoy.service.auth.v3 import external_auth_pb2 as auth
 from google.protobuf import struct_pb2
 from google.rpc import status_pb2
@@ -115,18 +116,10 @@ class DeadlineBlindAuthz:
     def __init__(self):
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
+        accept_each(self.listener, self._serve)
 
     def stop(self):
         self.listener.close()
-
-    def _accept(self):
-        while True:
-            try:
-                sock, _ = self.listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
 
     def _serve(self, sock):
         conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
@@ -162,8 +155,8 @@ class DeadlineBlindAuthz:
             if stream_id in given_up:   # the proxy's timer ended the check first
                 return
             try:
-                conn.send_headers(stream_id, [(":status", "200"), ("content-type", "application/grpc")])
-                conn.send_data(stream_id, struct.pack(">BI", 0, len(message)) + message)
+                conn.send_headers(stream_id, GRPC)
+                conn.send_data(stream_id, frame(message))
                 conn.send_headers(stream_id, [("grpc-status", "0")], end_stream=True)
                 sock.sendall(conn.data_to_send())
             except OSError:
