@@ -3,7 +3,8 @@
 A worker started by fork+exec spends about half a second of CPU importing hotproxy before it
 serves. On a reload that half second is taken from the serving workers' cores, every reload. The
 arbiter therefore starts this process at its first reload (``python -m hotproxy.process.zygote``):
-it imports ``hotproxy.process.worker`` and then waits on its channel. For each worker the arbiter sends the
+it imports ``hotproxy.process.worker`` (and the TLS modules a worker imports only when its config
+asks for TLS) and then waits on its channel. For each worker the arbiter sends the
 worker's argv and descriptors; the zygote forks twice, and the grandchild becomes the worker:
 - it is the arbiter's child, not the zygote's: the arbiter is a child subreaper, the middle
   process exits at once, and the grandchild waits until it has been reparented before it arms
