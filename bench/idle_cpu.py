@@ -1,0 +1,107 @@
+"""CPU per second of an idle proxy: what a sidecar or a VM proxy burns while nothing comes in.
+
+Each target runs bench/configs/http.yaml with one worker and no connection at all; after a
+settling pause its whole process tree's CPU time is read from ``/proc/PID/task/*/schedstat``
+(nanoseconds, every thread) twice, ``--seconds`` apart. hotproxy is also shown by process
+(arbiter, worker, flusher). ``--baseline DIR`` measures another checkout the same way; the
+targets run one after the other, interleaved over ``--reps``:
+
+    python bench/idle_cpu.py --baseline /tmp/wt-base --reps 2
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+from compare_common import HERE, ROOT, free_port, wait_for_port
+
+VENV_BIN = Path(sys.executable).parent
+SETTLE_S = 3.0
+
+
+def cpu_ms(pid):
+    """Milliseconds on CPU of every thread of process ``pid`` (0 once it is gone)."""
+    total = 0
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/schedstat") as stat:
+                total += int(stat.read().split()[0])
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return total / 1e6
+
+
+def tree(pid):
+    """{name: pid} of the process and its descendants, named by their titles."""
+    root = psutil.Process(pid)
+    found = {}
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            title = " ".join(process.cmdline())
+        except psutil.Error:
+            continue
+        found[title.split("[")[0].strip()[:32] or process.name()] = process.pid
+    return found
+
+
+def measure(argv, env, port, seconds, cwd):
+    """{process name: ms of CPU per second idle}. ``cwd``: not a checkout's root, whose package
+    ``python -m`` would import ahead of PYTHONPATH's."""
+    process = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        time.sleep(SETTLE_S)
+        pids = tree(process.pid)
+        before = {name: cpu_ms(pid) for name, pid in pids.items()}
+        time.sleep(seconds)
+        return {name: (cpu_ms(pid) - before[name]) / seconds for name, pid in pids.items()}
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", help="another checkout to measure the same way")
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--reps", type=int, default=2)
+    parser.add_argument("--no-envoy", action="store_true")
+    args = parser.parse_args()
+    targets = [] if args.no_envoy else [("envoy", None)]
+    targets += [("hotproxy", ROOT)] + ([("hotproxy-base", Path(args.baseline).resolve())]
+                                       if args.baseline else [])
+    results = {name: [] for name, _ in targets}
+    with tempfile.TemporaryDirectory() as scratch:
+        for rep in range(args.reps):
+            for index, (name, checkout) in enumerate(targets):
+                port = free_port()
+                text = (HERE / "configs" / "http.yaml").read_text()
+                config = Path(scratch) / f"{name}.yaml"
+                config.write_text(text.replace("{listen}", str(port)).replace("{upstream}", str(free_port())))
+                common = ["-c", str(config), "--concurrency", "1", "-l", "error",
+                          "--base-id", str(7300 + rep * 10 + index)]
+                if checkout is None:
+                    argv, env = [str(VENV_BIN / "envoy"), *common], None
+                else:
+                    argv = [sys.executable, "-m", "hotproxy", *common]
+                    env = dict(os.environ, PYTHONPATH=str(checkout))
+                result = measure(argv, env, port, args.seconds, scratch)
+                results[name].append(result)
+                parts = "  ".join(f"{process}: {ms:.2f}" for process, ms in result.items())
+                print(f"rep {rep + 1} {name:13s} {sum(result.values()):6.2f} ms/s  ({parts})", flush=True)
+    print("\n| target | ms of CPU per second idle, each repetition |")
+    print("|---|---|")
+    for name, runs in results.items():
+        print(f"| {name} | " + " / ".join(f"{sum(run.values()):.2f}" for run in runs) + " |")
+
+
+if __name__ == "__main__":
+    main()
