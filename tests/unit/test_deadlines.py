@@ -29,7 +29,7 @@ def counting_checks(deadlines):
     return checks
 
 
-def test_a_passed_deadline_expires_within_a_tick_or_so():
+def test_a_passed_deadline_expires_and_not_before_it_passed():
     deadlines = Deadlines(tick=0.01)
     deadlines.start()
     try:
