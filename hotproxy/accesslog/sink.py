@@ -1,9 +1,12 @@
 """Worker side of access logging: formatted lines go to the flusher without ever blocking.
 
 Lines wait in a per-worker buffer and leave in batches (one datagram per batch) on a non-blocking
-send. When the flusher is slow or restarting, the kernel's socket buffer fills and sends fail with
-EAGAIN: lines then keep waiting here, up to ``max_pending_bytes``; beyond that new lines are
-dropped and counted (``access_log.dropped``), never lost silently.
+send: every ``flush_interval``, or as soon as the next line would take them past one datagram
+(a busy worker then sends a datagram a few hundred lines long at a time, instead of regrouping
+thousands of lines into several every interval, a millisecond of stall each time). When the
+flusher is slow or restarting, the kernel's socket buffer fills and sends fail with EAGAIN: lines
+then keep waiting here, up to ``max_pending_bytes``, and leave every ``flush_interval``; beyond
+that new lines are dropped and counted (``access_log.dropped``), never lost silently.
 """
 from __future__ import annotations
 
@@ -30,6 +33,7 @@ class AccessLogSink:
         self._flusher = None
         self._destination = None         # the last group's, whose lines a line joins
         self._lines = None
+        self._blocked = False            # the last send found the socket full (EAGAIN)
 
     def log(self, destination, line):
         """Queue ``line`` (bytes, newline included) for ``destination`` (a path, "stdout", "stderr")."""
@@ -38,11 +42,12 @@ class AccessLogSink:
     def logger(self, destination, format_line):
         """``log(info)``: queue ``format_line(info)`` for ``destination``, in one call (a line
         that would take the pending bytes past ``max_pending_bytes`` is dropped and counted)."""
+        room = min(MAX_DATAGRAM, self.max_pending_bytes)
+
         def log(info):
             line = format_line(info)
             size = len(line)
-            if self.pending_bytes + size > self.max_pending_bytes:
-                self.stats.dropped += 1
+            if self.pending_bytes + size > room and not self._make_room(size):
                 return
             self.pending_bytes += size
             if destination == self._destination:
@@ -53,6 +58,17 @@ class AccessLogSink:
             if self._flusher is None:
                 self._flusher = gevent.spawn_later(self.flush_interval, self._flush_later)
         return log
+
+    def _make_room(self, size):
+        """A line of ``size`` bytes would take the pending lines past one datagram (or the
+        pending limit): send them now, while they fit in one, unless the socket was full last
+        time. False when the line must be dropped (counted)."""
+        if self.pending and not self._blocked and self.pending_bytes + size > MAX_DATAGRAM:
+            self.flush()
+        if self.pending_bytes + size > self.max_pending_bytes:
+            self.stats.dropped += 1
+            return False
+        return True
 
     def _flush_later(self):
         self._flusher = None
@@ -73,9 +89,12 @@ class AccessLogSink:
             try:
                 self.sock.send(datagram)
             except (BlockingIOError, InterruptedError):
+                self._blocked = True
                 return
             except OSError:
+                self._blocked = True
                 return  # no flusher at all: lines wait, then drop as counted
+            self._blocked = False
             if everything:
                 self.written += sum(len(group) for _destination, group in self.pending)
                 self.pending, self.pending_bytes = [], 0

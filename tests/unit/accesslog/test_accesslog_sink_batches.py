@@ -55,3 +55,41 @@ def test_a_line_beyond_the_pending_limit_is_dropped_and_counted():
     log(b"789012\n")
     sink.log("/a.log", b"345678\n")
     assert sink.stats.dropped == 2 and sink.pending == [("/a.log", [b"123456\n"])]
+
+
+def test_lines_leave_as_soon_as_the_next_would_not_fit_in_a_datagram():
+    sink, reader = sink_and_reader()
+    line = b"y" * 99 + b"\n"
+    per_datagram = MAX_DATAGRAM // len(line)
+    log = sink.logger("/a.log", lambda info: info)
+    for _ in range(3 * per_datagram + 7):
+        log(line)
+    # no flush asked for: three full datagrams are out already, the rest waits for the interval
+    batches = received(reader, 3)
+    assert [len(text) for batch in batches for _destination, text in batch] == [per_datagram * len(line)] * 3
+    assert sink.pending_bytes == 7 * len(line) and sink.written == 3 * per_datagram
+
+
+class FullSocket:
+    """A datagram socket whose buffer is always full."""
+
+    def __init__(self):
+        self.sends = 0
+
+    def setblocking(self, flag):
+        pass
+
+    def send(self, datagram):
+        self.sends += 1
+        raise BlockingIOError()
+
+
+def test_a_full_socket_is_not_tried_again_for_every_line():
+    sock = FullSocket()
+    sink = AccessLogSink(sock)
+    log = sink.logger("/a.log", lambda info: info)
+    line = b"z" * 999 + b"\n"
+    for _ in range(5 * MAX_DATAGRAM // len(line)):
+        log(line)
+    assert sock.sends == 1          # the first datagram's; the next try is the interval's
+    assert sink.pending_bytes == 5 * MAX_DATAGRAM // len(line) * len(line) and sink.stats.dropped == 0
