@@ -369,12 +369,8 @@ def _argument_parser():
 _ARGUMENTS = _argument_parser()
 
 
-def _parse_args(argv):
-    return _ARGUMENTS.parse_args(argv)
-
-
 def main(argv=None):
-    args = _parse_args(sys.argv[1:] if argv is None else argv)
+    args = _ARGUMENTS.parse_args(sys.argv[1:] if argv is None else argv)
     from .procutil import die_with_parent, ignore_operator_signals, set_title
     die_with_parent(args.arbiter_pid)
     ignore_operator_signals()

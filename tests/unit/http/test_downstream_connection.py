@@ -51,10 +51,13 @@ def connection_manager(filters=ROUTER):
     return HttpConnectionManager(config, NoClusters(), Deadlines())
 
 
-def exchange(hcm, request, responses=1):
-    """Serve one client connection on a socket pair; what the client read."""
+def exchange(hcm, request, responses=1, wait=0.0):
+    """Serve one client connection on a socket pair; what the client read. ``wait``: seconds the
+    connection stays open before the request is sent."""
     client, server = socket.socketpair()
     serving = gevent.spawn(hcm.serve, server, ("10.0.0.1", 40000))
+    if wait:
+        gevent.sleep(wait)
     client.sendall(request)
     received = b""
     client.settimeout(2)
