@@ -41,7 +41,7 @@ from .generation import READY, STOPPED
 from .hotrestart.child import HotRestartError
 from .hotrestart.epochs import HotRestart
 from .listen_sockets import ListenSockets
-from .messages import HANDOFF, HEARTBEAT, OUTCOMES, READY as WORKER_READY, STATS
+from .messages import HANDOFF, HEARTBEAT, OUTCOMES, READY as WORKER_READY, STATS, STOPPED_ACCEPTING
 from .overload import OverloadSupervisor
 from .pid_file import remove_pid_file, write_pid_file
 from .procutil import set_title
@@ -381,6 +381,8 @@ class Arbiter:
             self.discovery.record(child.generation, message)
         elif kind == WORKER_READY:
             self.supervisor.worker_ready(child)
+        elif kind == STOPPED_ACCEPTING:
+            child.stopped_accepting.set()
         elif kind == HANDOFF and fds:
             self._pass_on(message.get("listener"), fds[0])
             fds = fds[1:]

@@ -53,6 +53,7 @@ class Child(ChildProcess):
         self.generation = generation
         self.index = index
         self.ready = Event()
+        self.stopped_accepting = Event()   # it answered DRAIN
         self.last_heartbeat = 0.0
         self.failures = 0          # consecutive quick deaths, for the respawn back-off
         self.spawns = 0

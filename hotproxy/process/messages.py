@@ -21,6 +21,9 @@ STATS = "stats"
 OUTCOMES = "outcomes"
 #: a draining worker's idle keep-alive connection, for the next generation: ``listener``, + fd.
 HANDOFF = "handoff"
+#: the worker accepts no more (its answer to DRAIN): a reload says it serves only once every
+#: older worker has said so, so a connection made after that reaches the new config; no fields.
+STOPPED_ACCEPTING = "stopped_accepting"
 
 # --- arbiter → worker
 

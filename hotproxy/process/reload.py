@@ -261,12 +261,13 @@ class GenerationSteps:
         connections to it; sockets and discovery no generation uses any more go."""
         self.accept(generation)
         supervisor, drain = self._supervisor, self._drain
-        for older in supervisor.generations:
-            if older is not generation and older.state == READY:
-                serving = supervisor.serving
-                supervisor.drain(older, sorted(serving.listener_names if serving else ()), drain.drain_time,
-                                 drain.immediate, time.monotonic() + drain.parent_shutdown_time)
-                log.info("generation %d draining", older.number)
+        older = [each for each in supervisor.generations if each is not generation and each.state == READY]
+        for each in older:
+            serving = supervisor.serving
+            supervisor.drain(each, sorted(serving.listener_names if serving else ()), drain.drain_time,
+                             drain.immediate, time.monotonic() + drain.parent_shutdown_time)
+            log.info("generation %d draining", each.number)
+        supervisor.wait_stopped_accepting(older)
         self._sockets.close_unused(supervisor.generations)
         supervisor.enforce_max_draining()
         self._discovery.retain()

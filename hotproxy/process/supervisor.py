@@ -37,6 +37,7 @@ from .spawn import read_channel
 log = logging.getLogger("hotproxy.arbiter")
 
 HEARTBEAT_TIMEOUT_S = 10.0
+STOPPED_ACCEPTING_WAIT_S = 2.0
 STOP_GRACE_S = 5.0
 QUICK_DEATH_S = 5.0
 MAX_RESPAWN_DELAY_S = 30.0
@@ -147,6 +148,18 @@ class Supervisor:
         generation.state = DRAINING
         generation.drain_deadline = deadline
         generation.send_all({"t": DRAIN, "move": move, "drain_time": drain_time, "immediate": immediate})
+
+    def wait_stopped_accepting(self, generations, timeout=STOPPED_ACCEPTING_WAIT_S):
+        """Until every live worker of ``generations`` has answered its DRAIN (at most
+        ``timeout`` s): a connection made after that reaches a newer generation."""
+        deadline = time.monotonic() + timeout
+        for generation in generations:
+            for child in generation.children:
+                while child.alive() and not child.stopped_accepting.wait(0.05):
+                    if time.monotonic() > deadline:
+                        log.warning("generation %d: worker %d did not say it stopped accepting in %.0f s",
+                                    generation.number, child.index, timeout)
+                        return
 
     def stop_generation(self, generation, kill=False):
         """Ask ``generation``'s workers to stop (SIGTERM), or kill them, wait and retire it."""

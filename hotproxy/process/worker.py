@@ -50,8 +50,8 @@ from .channel import Channel, ChannelClosed
 from .logs import LogOptions, set_level, setup_logging
 from .messages import (ACCEPT, ADOPT, CLOSE_CONNECTIONS, DNS_HOSTS, DRAIN, EJECTED, HANDOFF, HEALTH,
                        HEALTHCHECK, HEALTH_ALL, HEARTBEAT, LOG_LEVEL, OUTCOMES, OVERLOAD, READY,
-                       RUNTIME, STATS, STATS_FLUSH, STOP, STOP_LISTENERS, XDS_ENDPOINTS, XDS_ROUTES,
-                       XDS_SECRETS)
+                       RUNTIME, STATS, STATS_FLUSH, STOP, STOP_LISTENERS, STOPPED_ACCEPTING, XDS_ENDPOINTS,
+                       XDS_ROUTES, XDS_SECRETS)
 from .worker_xds import WorkerSecrets, apply_endpoints, apply_routes
 from .ticket_key import tls_ticket_key
 
@@ -197,14 +197,17 @@ class Worker:
     def drain(self, move_to, drain_time, immediate):
         """Stop accepting. Connections of listeners named in ``move_to`` (those the next
         generation serves) move there; the others close over ``drain_time``."""
-        if self.draining:
-            return
-        self.draining = True
-        self.moving = frozenset(move_to)
-        log.info("%s: draining", self.name)
-        for name, listener in self.listeners.items():
-            listener.drain(name in move_to, drain_time, immediate)
-        gevent.spawn(self._exit_when_empty)
+        if not self.draining:
+            self.draining = True
+            self.moving = frozenset(move_to)
+            log.info("%s: draining", self.name)
+            for name, listener in self.listeners.items():
+                listener.drain(name in move_to, drain_time, immediate)
+            gevent.spawn(self._exit_when_empty)
+        try:
+            self.channel.send({"t": STOPPED_ACCEPTING})
+        except OSError:
+            pass  # the arbiter is gone
 
     def close_connections_of(self, names, drain_time):
         """Admin /drain_listeners?graceful: the HTTP connections of these listeners close over

@@ -237,9 +237,10 @@ class HotRestart:
         log.info("hot restart: epoch %d serves now; draining (at most %.0f s)", self.epoch + 1,
                  self._drain.parent_shutdown_time)
         deadline = time.monotonic() + self._drain.parent_shutdown_time
-        for generation in self._supervisor.generations:
-            if generation.state in (READY, STARTING):
-                self._supervisor.drain(generation, move, drain_time, immediate, deadline)
+        serving = [each for each in self._supervisor.generations if each.state in (READY, STARTING)]
+        for generation in serving:
+            self._supervisor.drain(generation, move, drain_time, immediate, deadline)
+        self._supervisor.wait_stopped_accepting(serving)
         self._on_handed_over()
 
     def pass_connection(self, listener_name, fd):

@@ -341,3 +341,29 @@ def test_an_auxiliary_child_with_a_channel_has_its_messages_read(clock, monkeypa
     gevent.sleep(0)
     assert received == [("xds", {"t": "hello"})]
     assert supervisor.auxiliary("xds").send({"t": "update"}) and channel.sent == [{"t": "update"}]
+
+
+# --- a reload serves once the older workers stopped accepting
+
+def test_the_wait_ends_only_once_every_live_older_worker_stopped_accepting():
+    supervisor, _stats, _launcher = supervisor_with(concurrency=3)
+    older = started(supervisor)
+    supervisor.drain(older, ["l"], 0.0, False, 10**9)
+    first, second, dead = older.children
+    dead.process.exit(0)            # gone: it accepts nothing, and never answers
+    waiting = gevent.spawn(supervisor.wait_stopped_accepting, [older])
+    first.stopped_accepting.set()
+    gevent.sleep(0.2)
+    assert not waiting.dead         # the second may still take a connection
+    second.stopped_accepting.set()
+    waiting.join(timeout=1)
+    assert waiting.dead
+
+
+def test_a_worker_that_never_answers_holds_the_wait_for_the_timeout_only():
+    supervisor, _stats, _launcher = supervisor_with(concurrency=1)
+    older = started(supervisor)
+    supervisor.drain(older, ["l"], 0.0, False, 10**9)
+    waiting = gevent.spawn(supervisor.wait_stopped_accepting, [older], 0.2)
+    waiting.join(timeout=2)
+    assert waiting.dead
