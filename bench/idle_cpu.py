@@ -4,14 +4,18 @@ Each target runs bench/configs/http.yaml with one worker and no connection at al
 settling pause its whole process tree's CPU time is read from ``/proc/PID/task/*/schedstat``
 (nanoseconds, every thread) twice, ``--seconds`` apart. hotproxy is also shown by process
 (arbiter, worker, flusher). ``--baseline DIR`` measures another checkout the same way; the
-targets run one after the other, interleaved over ``--reps``:
+targets run one after the other, interleaved over ``--reps``. ``--idle-conns N`` first opens N
+client connections that make one keep-alive request each (the config's direct /healthz) and
+then stay open and idle, as a sidecar's pooled connections do:
 
     python bench/idle_cpu.py --baseline /tmp/wt-base --reps 2
+    python bench/idle_cpu.py --idle-conns 5000 --reps 2
 """
 from __future__ import annotations
 
 import argparse
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -21,6 +25,7 @@ from pathlib import Path
 import psutil
 
 from compare_common import HERE, ROOT, free_port, wait_for_port
+from idle_memory import keepalive_request, open_files_needed, raise_open_files_limit
 
 VENV_BIN = Path(sys.executable).parent
 SETTLE_S = 3.0
@@ -51,19 +56,35 @@ def tree(pid):
     return found
 
 
-def measure(argv, env, port, seconds, cwd):
+def hold_idle(port, count):
+    """``count`` connections, each after one keep-alive request that was answered 200."""
+    held = []
+    for _ in range(count):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        held.append(sock)
+        status = keepalive_request(sock, "/healthz")
+        if status != 200:
+            raise RuntimeError(f"/healthz answered {status}")
+    return held
+
+
+def measure(argv, env, port, seconds, cwd, idle_conns=0):
     """{process name: ms of CPU per second idle}. ``cwd``: not a checkout's root, whose package
     ``python -m`` would import ahead of PYTHONPATH's."""
     process = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
+    held = []
     try:
         wait_for_port(port)
+        held = hold_idle(port, idle_conns)
         time.sleep(SETTLE_S)
         pids = tree(process.pid)
         before = {name: cpu_ms(pid) for name, pid in pids.items()}
         time.sleep(seconds)
         return {name: (cpu_ms(pid) - before[name]) / seconds for name, pid in pids.items()}
     finally:
+        for sock in held:
+            sock.close()
         process.terminate()
         process.wait(10)
 
@@ -74,7 +95,10 @@ def main():
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--reps", type=int, default=2)
     parser.add_argument("--no-envoy", action="store_true")
+    parser.add_argument("--idle-conns", type=int, default=0, help="idle keep-alive connections held")
     args = parser.parse_args()
+    if args.idle_conns:
+        raise_open_files_limit(open_files_needed(args.idle_conns))
     targets = [] if args.no_envoy else [("envoy", None)]
     targets += [("hotproxy", ROOT)] + ([("hotproxy-base", Path(args.baseline).resolve())]
                                        if args.baseline else [])
@@ -93,7 +117,7 @@ def main():
                 else:
                     argv = [sys.executable, "-m", "hotproxy", *common]
                     env = dict(os.environ, PYTHONPATH=str(checkout))
-                result = measure(argv, env, port, args.seconds, scratch)
+                result = measure(argv, env, port, args.seconds, scratch, args.idle_conns)
                 results[name].append(result)
                 parts = "  ".join(f"{process}: {ms:.2f}" for process, ms in result.items())
                 print(f"rep {rep + 1} {name:13s} {sum(result.values()):6.2f} ms/s  ({parts})", flush=True)

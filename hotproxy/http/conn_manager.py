@@ -184,6 +184,7 @@ class HttpConnectionManager:
                 connection.close_at = now if immediate else now + random.uniform(0, drain_time)
                 if connection.idle:
                     connection.deadline = min(connection.deadline, connection.close_at)
+                    self.deadlines.unpark(connection)
             return
         movable = []
         for connection in list(self.connections):
@@ -274,6 +275,7 @@ class _FirstBytes:
     close time, as it does an idle HTTP/1.1 connection (see ``drain``)."""
 
     idle = True
+    parked = False      # until its first bytes come it only waits: the deadline sweep may park it
     tls = None
     stream = None       # no request yet: nothing for reset_high_memory_stream to weigh
 

@@ -85,6 +85,8 @@ class DownstreamConnection(ConnectionAddresses, ConnectionEnding):
     # The mutation context that header formatters read (%DOWNSTREAM_REMOTE_ADDRESS% …): the
     # addresses (ConnectionAddresses), the protocol and the upstream's address.
     protocol = "HTTP/1.1"
+    #: idle and not due for a while: checked by the deadline sweep only (hotproxy/deadlines.py)
+    parked = False
 
     @property
     def upstream_address(self):
@@ -128,6 +130,8 @@ class DownstreamConnection(ConnectionAddresses, ConnectionEnding):
                 else:
                     data = recv(recv_size)
                 self.idle = False
+                if self.parked:
+                    hcm.deadlines.unpark(self)
                 if not data:
                     return
                 since_yield += len(data)
