@@ -24,6 +24,11 @@ _YIELD_EVERY = 4 << 20
 class Relay:
     """Relays until both directions reached EOF, an error, or the idle timeout."""
 
+    # Its deadline only ever moves later (each piece relayed pushes the idle timeout on), so the
+    # deadline sweep may park it at any time and it never needs unparking (hotproxy/deadlines.py).
+    idle = True
+    parked = False
+
     def __init__(self, downstream, upstream, deadlines, idle_timeout=None, chunk=CHUNK):
         self.downstream = downstream
         self.chunk = chunk
