@@ -10,6 +10,7 @@ then stay open and idle, as a sidecar's pooled connections do:
 
     python bench/idle_cpu.py --baseline /tmp/wt-base --reps 2
     python bench/idle_cpu.py --idle-conns 5000 --reps 2
+    python bench/idle_cpu.py --idle-conns 2000 --h2 --reps 2    # h2c, as a gRPC client's
 """
 from __future__ import annotations
 
@@ -56,19 +57,43 @@ def tree(pid):
     return found
 
 
-def hold_idle(port, count):
-    """``count`` connections, each after one keep-alive request that was answered 200."""
+def hold_idle(port, count, http2=False):
+    """``count`` connections, each after one keep-alive request that was answered 200 (over
+    h2c with prior knowledge with ``http2``)."""
     held = []
     for _ in range(count):
         sock = socket.create_connection(("127.0.0.1", port), timeout=10)
         held.append(sock)
-        status = keepalive_request(sock, "/healthz")
+        status = h2c_request(sock, "/healthz") if http2 else keepalive_request(sock, "/healthz")
         if status != 200:
             raise RuntimeError(f"/healthz answered {status}")
     return held
 
 
-def measure(argv, env, port, seconds, cwd, idle_conns=0):
+def h2c_request(sock, path):
+    """One GET on a new h2c connection (prior knowledge), read to its end; returns the status."""
+    from jh2 import events
+    from jh2.config import H2Configuration
+    from jh2.connection import H2Connection
+    client = H2Connection(H2Configuration(client_side=True))
+    client.initiate_connection()
+    client.send_headers(1, [(":method", "GET"), (":path", path), (":scheme", "http"),
+                            (":authority", "bench")], end_stream=True)
+    sock.sendall(client.data_to_send())
+    status = None
+    while True:
+        data = sock.recv(65536)
+        if not data:
+            raise ConnectionError("closed before the response ended")
+        for event in client.receive_data(data):
+            if isinstance(event, events.ResponseReceived):
+                status = int(dict(event.headers)[b":status"])
+            elif isinstance(event, events.StreamEnded):
+                sock.sendall(client.data_to_send())
+                return status
+
+
+def measure(argv, env, port, seconds, cwd, idle_conns=0, http2=False):
     """{process name: ms of CPU per second idle}. ``cwd``: not a checkout's root, whose package
     ``python -m`` would import ahead of PYTHONPATH's."""
     process = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL,
@@ -76,7 +101,7 @@ def measure(argv, env, port, seconds, cwd, idle_conns=0):
     held = []
     try:
         wait_for_port(port)
-        held = hold_idle(port, idle_conns)
+        held = hold_idle(port, idle_conns, http2)
         time.sleep(SETTLE_S)
         pids = tree(process.pid)
         before = {name: cpu_ms(pid) for name, pid in pids.items()}
@@ -96,6 +121,7 @@ def main():
     parser.add_argument("--reps", type=int, default=2)
     parser.add_argument("--no-envoy", action="store_true")
     parser.add_argument("--idle-conns", type=int, default=0, help="idle keep-alive connections held")
+    parser.add_argument("--h2", action="store_true", help="the idle connections speak h2c")
     args = parser.parse_args()
     if args.idle_conns:
         raise_open_files_limit(open_files_needed(args.idle_conns))
@@ -117,7 +143,7 @@ def main():
                 else:
                     argv = [sys.executable, "-m", "hotproxy", *common]
                     env = dict(os.environ, PYTHONPATH=str(checkout))
-                result = measure(argv, env, port, args.seconds, scratch, args.idle_conns)
+                result = measure(argv, env, port, args.seconds, scratch, args.idle_conns, args.h2)
                 results[name].append(result)
                 parts = "  ".join(f"{process}: {ms:.2f}" for process, ms in result.items())
                 print(f"rep {rep + 1} {name:13s} {sum(result.values()):6.2f} ms/s  ({parts})", flush=True)

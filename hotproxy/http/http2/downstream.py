@@ -83,6 +83,8 @@ class Http2Connection(ConnectionAddresses):
     (the idle timeout while no stream is open, the drain's end while draining)."""
 
     protocol = "HTTP/2"
+    #: idle and not due for a while: checked by the deadline sweep only (hotproxy/deadlines.py)
+    parked = False
     #: what reset_high_memory_stream weighs on an HTTP/1.1 connection; an HTTP/2 connection's
     #: streams are its ports, which it does not weigh yet
     stream = None
@@ -128,6 +130,7 @@ class Http2Connection(ConnectionAddresses):
         self.codec.start_drain()
         self.flush()
         self.deadline = self._drain_started + self.hcm.config.drain_timeout
+        self.hcm.deadlines.unpark(self)
 
     def expire(self):
         """The Deadlines' call: idle too long, the drain_timeout after the first GOAWAY, or the
@@ -177,6 +180,8 @@ class Http2Connection(ConnectionAddresses):
                     break
                 self._watch_idle()
                 data = sock.recv(RECV_SIZE)
+                if self.parked:
+                    self.hcm.deadlines.unpark(self)
                 if not data:
                     break
         except (OSError, SocketTimeout):
