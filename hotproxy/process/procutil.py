@@ -1,4 +1,6 @@
-"""What every child process does first: die with its arbiter, and say what it is in ps."""
+"""What every child process does first: die with its arbiter, and say what it is in ps; and how
+a worker ends."""
+import logging
 import os
 import signal
 import sys
@@ -30,3 +32,16 @@ def ignore_operator_signals(keep=()):
 
 def set_title(title):
     setproctitle.setproctitle(title)
+
+
+def exit_now(code):
+    """End the process with ``code`` once its log lines and output are out, without the
+    interpreter's teardown: a worker that served has nothing left to finalize, and tearing its
+    heap down costs tens of milliseconds of CPU on the cores the serving workers share."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    os._exit(code)

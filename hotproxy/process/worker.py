@@ -402,4 +402,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from .procutil import exit_now
+    exit_now(main())

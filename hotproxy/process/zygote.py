@@ -24,14 +24,13 @@ from __future__ import annotations
 import argparse
 import fcntl
 import importlib
-import logging
 import os
 import sys
 import time
 import traceback
 
 from .channel import Channel, ChannelClosed
-from .procutil import die_with_parent, ignore_operator_signals, set_title
+from .procutil import die_with_parent, exit_now, ignore_operator_signals, set_title
 from .spawn import WORKER_MODULE
 
 #: what a worker imports only once its config asks for TLS (a plain-text worker started by
@@ -100,13 +99,7 @@ def _become_worker(channel, argv, fds, targets, arbiter_pid):
     except BaseException:
         traceback.print_exc()
     finally:
-        logging.shutdown()
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except Exception:
-                pass
-        os._exit(code)
+        exit_now(code)
 
 
 def _install_descriptors(fds, targets):
