@@ -2,6 +2,7 @@
 upstream: what a client sees for routes that answer by themselves, for a filter's local reply,
 and for bad or pipelined requests."""
 import time
+from contextlib import contextmanager
 
 import gevent
 import pytest
@@ -118,13 +119,12 @@ def test_bad_requests_get_their_4xx_and_the_connection_closes(request_bytes, sta
     assert b"connection: close" in received
 
 
-def test_a_parked_idle_connection_is_checked_every_tick_again_once_its_next_request_begins():
-    """hotproxy/deadlines.py parks an idle keep-alive connection between sweeps; the request
-    that wakes it must bring it back, or its request_headers_timeout would wait for the sweep."""
-    text = (CONFIG % ROUTER).replace("stat_prefix: t", "stat_prefix: t\n          request_headers_timeout: 0.2s")
-    config = parse_text(text).listeners[0].filter_chains[0].filters[-1]
-    deadlines = Deadlines(tick=0.01, sweep=60.0)
-    hcm = HttpConnectionManager(config, NoClusters(), deadlines)
+@contextmanager
+def parked_after_one_exchange(hcm):
+    """A client connection (the client's socket, and the greenlet serving it) that made one
+    keep-alive exchange and was then parked by a sweep of ``hcm``'s deadlines, which tick every
+    10 ms and sweep again only in a minute."""
+    deadlines = hcm.deadlines = Deadlines(tick=0.01, sweep=60.0)
     deadlines.start()
     client, server = socket.socketpair()
     serving = gevent.spawn(hcm.serve, server, ("10.0.0.1", 40000))
@@ -138,36 +138,29 @@ def test_a_parked_idle_connection_is_checked_every_tick_again_once_its_next_requ
         deadlines.park_and_unpark(time.monotonic())
         (connection,) = hcm.connections
         assert connection.parked
+        yield client, serving
+    finally:
+        client.close()
+        serving.kill()
+        deadlines.stop()
+
+
+def test_a_parked_idle_connection_is_checked_every_tick_again_once_its_next_request_begins():
+    """hotproxy/deadlines.py parks an idle keep-alive connection between sweeps; the request
+    that wakes it must bring it back, or its request_headers_timeout would wait for the sweep."""
+    text = (CONFIG % ROUTER).replace("stat_prefix: t", "stat_prefix: t\n          request_headers_timeout: 0.2s")
+    config = parse_text(text).listeners[0].filter_chains[0].filters[-1]
+    hcm = HttpConnectionManager(config, NoClusters(), Deadlines())
+    with parked_after_one_exchange(hcm) as (client, _):
         client.sendall(b"GET /direct HTTP/1.1\r\nhost: exa")    # a head that never ends
         started = time.monotonic()
         answer = client.recv(65536)
         assert answer.startswith(b"HTTP/1.1 408") and time.monotonic() - started < 2
-    finally:
-        client.close()
-        serving.kill()
-        deadlines.stop()
 
 
 def test_a_closing_drain_closes_a_parked_idle_connection_at_its_close_time():
-    deadlines = Deadlines(tick=0.01, sweep=60.0)
     hcm = connection_manager()
-    hcm.deadlines = deadlines
-    deadlines.start()
-    client, server = socket.socketpair()
-    serving = gevent.spawn(hcm.serve, server, ("10.0.0.1", 40000))
-    try:
-        client.settimeout(5)
-        client.sendall(b"GET /direct HTTP/1.1\r\nhost: example.com\r\n\r\n")
-        received = b""
-        while not received.endswith(b"hello"):
-            received += client.recv(65536)
-        gevent.sleep(0.05)
-        deadlines.park_and_unpark(time.monotonic())
-        assert all(connection.parked for connection in hcm.connections)
+    with parked_after_one_exchange(hcm) as (_, serving):
         hcm.drain(move=False, immediate=True)
         serving.join(2)
         assert serving.dead and not hcm.connections     # it ended: not left to the next sweep
-    finally:
-        client.close()
-        serving.kill()
-        deadlines.stop()
