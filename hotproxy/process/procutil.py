@@ -37,7 +37,7 @@ def set_title(title):
 def exit_now(code):
     """End the process with ``code`` once its log lines and output are out, without the
     interpreter's teardown: a worker that served has nothing left to finalize, and tearing its
-    heap down costs tens of milliseconds of CPU on the cores the serving workers share."""
+    heap down takes milliseconds of CPU from the cores the serving workers share."""
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         try:

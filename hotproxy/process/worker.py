@@ -195,8 +195,9 @@ class Worker:
         self._stopped.set()
 
     def drain(self, move_to, drain_time, immediate):
-        """Stop accepting. Connections of listeners named in ``move_to`` (those the next
-        generation serves) move there; the others close over ``drain_time``."""
+        """Stop accepting, and tell the arbiter so (each time it asks). Connections of listeners
+        named in ``move_to`` (those the next generation serves) move there; the others close
+        over ``drain_time``."""
         if not self.draining:
             self.draining = True
             self.moving = frozenset(move_to)
