@@ -43,7 +43,7 @@ from jh2.hyperframe.frame import WindowUpdateFrame
 from . import events as ev
 from .frame_buffer import SETTINGS, Abuse, InspectedFrameBuffer
 from .hpack_check import hpack_block_error
-from .library_connection import LibraryConnection
+from .library_connection import CompactSettings, LibraryConnection
 from .limits import (CONTINUATION, DATA, HEADERS, PRIORITY, WINDOW_UPDATE, InboundFrameLimits,
                      OutboundFrameLimits)
 from .hot_frames import HotFrames
@@ -76,7 +76,7 @@ class Http2Codec(HotFrames, StreamsAndSending):
             validate_outbound_headers=False, normalize_outbound_headers=False,
             validate_inbound_headers=False, normalize_inbound_headers=False))
         conn.incoming_buffer = InspectedFrameBuffer(self._inspect_frame, not client_side)
-        conn.remote_settings = settings.Settings(client=not client_side,
+        conn.remote_settings = CompactSettings(client=not client_side,
                                                  initial_values=RFC_PEER_DEFAULTS)
         header_limit = options.max_headers_kb * 1024
         conn.decoder.max_header_list_size = 8 * header_limit + 32 * options.max_headers_count
@@ -103,7 +103,7 @@ class Http2Codec(HotFrames, StreamsAndSending):
         # The library's local settings, which it enforces: not its defaults (it would advertise
         # a MAX_HEADER_LIST_SIZE Envoy does not), nor the stream limit (it would answer a stream
         # over it with a connection error where Envoy refuses the stream).
-        conn.local_settings = settings.Settings(
+        conn.local_settings = CompactSettings(
             client=conn.config.client_side,
             initial_values={**advertised, codes.MAX_CONCURRENT_STREAMS: 2 ** 32 - 1})
         conn.initiate_connection()

@@ -1,5 +1,6 @@
-"""jh2's connection object as the codecs use it (``LibraryConnection``)."""
-from jh2 import connection
+"""jh2's connection object as the codecs use it (``LibraryConnection``), and its settings
+(``CompactSettings``)."""
+from jh2 import connection, settings
 from jh2.stream import H2Stream
 
 
@@ -37,3 +38,26 @@ class LibraryConnection(connection.H2Connection):
         else:
             self.highest_outbound_stream_id = stream_id
         return stream
+
+
+class _Values(list):
+    """One setting's values, the one in force first, then those sent and not yet acknowledged."""
+    __slots__ = ()
+
+    def popleft(self):
+        return self.pop(0)
+
+
+class CompactSettings(settings.Settings):
+    """jh2's settings, each setting's values in a list instead of a deque. A deque's first block
+    alone takes about 600 bytes, and a connection has two settings objects of up to ten settings
+    each: 13 KB of an idle HTTP/2 connection's 34 went there."""
+
+    def __init__(self, client=True, initial_values=None):
+        super().__init__(client, initial_values)
+        self._settings = {key: _Values(values) for key, values in self._settings.items()}
+
+    def __setitem__(self, key, value):
+        if key not in self._settings:   # else the library makes a deque for it
+            self._settings[key] = _Values([None])
+        super().__setitem__(key, value)
