@@ -18,7 +18,7 @@ import time
 
 import gevent
 import prctl
-from gevent.event import AsyncResult
+from gevent.event import AsyncResult, Event
 
 from .channel import MAX_FDS, Channel, ChannelClosed, socketpair
 
@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 WORKER_MODULE = "hotproxy.process.worker"
 #: a fork by the zygote takes milliseconds; past this the worker is started by fork+exec
 ZYGOTE_REPLY_TIMEOUT_S = 10.0
+#: a zygote just started imports the worker's code (about half a second of CPU) while the workers
+#: that asked for it wait, rather than each importing as much by fork+exec; past this, they do
+ZYGOTE_READY_TIMEOUT_S = 10.0
 
 
 def spawn_worker(child, listen_sockets, on_message, log_options, access_log_fd, extra_argv=(), extra_fds=(),
@@ -90,13 +93,16 @@ class Zygote:
     ``spawn`` and ``on_message`` go in its AuxiliarySpec; ``fork`` finds it not running (never
     started, or exited: the supervisor does not restart it) and has ``start()`` start it. The
     zygote says ``{"ready": true}`` once it has imported the worker's code, then answers requests
-    in order, one ``{"pid": N}`` each; until it is ready, workers start by fork+exec. So a zygote
-    that cannot import the code on disk (an upgrade installed halfway) is tried again at the next
-    reload, not in a loop."""
+    in order, one ``{"pid": N}`` each. A worker that asks while it imports waits for it, up to
+    ZYGOTE_READY_TIMEOUT_S after it started; a zygote that dies or takes longer leaves its
+    workers to fork+exec. So a zygote that cannot import the code on disk (an upgrade installed
+    halfway) is tried again at the next reload, not in a loop."""
 
     def __init__(self, start, auxiliary):
         """``start()`` starts it; ``auxiliary()`` is the supervisor's record of it."""
         self.ready = False
+        self._became_ready = Event()
+        self._ready_by = 0.0                    # monotonic: no waiting for it past this
         self._start, self._auxiliary = start, auxiliary
         self._waiting = collections.deque()     # an AsyncResult per request sent, oldest first
 
@@ -114,15 +120,22 @@ class Zygote:
         finally:
             child_end.close()
         log.info("started hotproxy: zygote (pid %d)", process.pid)
+        self._started()
+        return process, Channel(parent_end)
+
+    def _started(self):
+        """A new zygote imports: not ready until it says so, and waited for until ZYGOTE_READY_TIMEOUT_S."""
         self.ready = False
+        self._became_ready.clear()
+        self._ready_by = time.monotonic() + ZYGOTE_READY_TIMEOUT_S
         for waiting in self._waiting:
             waiting.set(0)      # the zygote they asked is gone
         self._waiting.clear()
-        return process, Channel(parent_end)
 
     def on_message(self, auxiliary, message, fds):
         if message.get("ready"):
             self.ready = True
+            self._became_ready.set()
             log.info("the zygote is ready (pid %d): workers start as its forks", auxiliary.pid)
         elif self._waiting:
             self._waiting.popleft().set(message.get("pid", 0))
@@ -130,15 +143,17 @@ class Zygote:
     def fork(self, args, pass_fds):
         """The worker the zygote forked with ``args`` (the worker's command line) and
         ``pass_fds``, as a ForkedProcess; None when the zygote cannot serve now."""
+        if len(pass_fds) > MAX_FDS:
+            return None
         auxiliary = self._auxiliary()
         if not auxiliary.alive():
             self.ready = False
             try:
-                self._start()   # it imports while this worker starts by fork+exec
+                self._start()
             except OSError as error:
                 log.warning("the zygote could not be started: %s", error)
-            return None
-        if not self.ready or len(pass_fds) > MAX_FDS:
+                return None
+        if not self.ready and not self._wait_ready(auxiliary):
             return None
         waiting = AsyncResult()
         self._waiting.append(waiting)
@@ -150,6 +165,17 @@ class Zygote:
             waiting.rawlink(_kill_late_worker)
             return None
         return ForkedProcess(pid) if pid else None
+
+
+    def _wait_ready(self, auxiliary):
+        """Whether the zygote, importing, became ready in time (False at once once its time is
+        up: the other workers of the reload do not wait again)."""
+        while not self.ready:
+            if not auxiliary.alive() or time.monotonic() >= self._ready_by:
+                log.warning("the zygote is not ready: starting the worker by fork+exec")
+                return False
+            self._became_ready.wait(0.05)
+        return True
 
 
 def _kill_late_worker(waiting):
