@@ -166,7 +166,6 @@ class Zygote:
             return None
         return ForkedProcess(pid) if pid else None
 
-
     def _wait_ready(self, auxiliary):
         """Whether the zygote, importing, became ready in time (False at once once its time is
         up: the other workers of the reload do not wait again)."""
