@@ -9,46 +9,21 @@ from jh2 import events
 from jh2.config import H2Configuration
 from jh2.connection import H2Connection
 
+from test_downstream_connection import CONFIG, ROUTER, NoClusters
+
 from hotproxy.config import parse_text
 from hotproxy.deadlines import Deadlines
 from hotproxy.http.conn_manager import HttpConnectionManager
 
-CONFIG = """
-static_resources:
-  listeners:
-  - name: l
-    address: {socket_address: {address: 127.0.0.1, port_value: 1}}
-    filter_chains:
-    - filters:
-      - name: hcm
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: t
-          codec_type: HTTP2
-          drain_timeout: 0.1s
-          route_config:
-            virtual_hosts:
-            - name: v
-              domains: ["*"]
-              routes:
-              - match: {prefix: /}
-                direct_response: {status: 200, body: {inline_string: hello}}
-          http_filters:
-          - name: envoy.filters.http.router
-            typed_config:
-              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
-"""
-
-
-class NoClusters:
-    def get(self, name):
-        return None
+# the HTTP/1.1 tests' connection manager, made to speak HTTP/2 and drain quickly
+TEXT = (CONFIG % ROUTER).replace("stat_prefix: t", "stat_prefix: t\n          codec_type: HTTP2\n"
+                                 "          drain_timeout: 0.1s")
 
 
 def get(client, sock):
     """One GET on a new stream, read to its end."""
     stream_id = client.get_next_available_stream_id()
-    client.send_headers(stream_id, [(":method", "GET"), (":path", "/"), (":scheme", "http"),
+    client.send_headers(stream_id, [(":method", "GET"), (":path", "/direct"), (":scheme", "http"),
                                     (":authority", "example.com")], end_stream=True)
     sock.sendall(client.data_to_send())
     while True:
@@ -61,7 +36,7 @@ def get(client, sock):
 
 
 def test_a_parked_idle_connection_ends_at_its_drain_timeout():
-    config = parse_text(CONFIG).listeners[0].filter_chains[0].filters[-1]
+    config = parse_text(TEXT).listeners[0].filter_chains[0].filters[-1]
     deadlines = Deadlines(tick=0.01, sweep=60.0)
     hcm = HttpConnectionManager(config, NoClusters(), deadlines)
     deadlines.start()
