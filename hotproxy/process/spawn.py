@@ -100,8 +100,7 @@ class Zygote:
 
     def __init__(self, start, auxiliary):
         """``start()`` starts it; ``auxiliary()`` is the supervisor's record of it."""
-        self.ready = False
-        self._became_ready = Event()
+        self._ready = Event()                   # set once it said it has imported
         self._ready_by = 0.0                    # monotonic: no waiting for it past this
         self._start, self._auxiliary = start, auxiliary
         self._waiting = collections.deque()     # an AsyncResult per request sent, oldest first
@@ -125,8 +124,7 @@ class Zygote:
 
     def _started(self):
         """A new zygote imports: not ready until it says so, and waited for until ZYGOTE_READY_TIMEOUT_S."""
-        self.ready = False
-        self._became_ready.clear()
+        self._ready.clear()
         self._ready_by = time.monotonic() + ZYGOTE_READY_TIMEOUT_S
         for waiting in self._waiting:
             waiting.set(0)      # the zygote they asked is gone
@@ -134,8 +132,7 @@ class Zygote:
 
     def on_message(self, auxiliary, message, fds):
         if message.get("ready"):
-            self.ready = True
-            self._became_ready.set()
+            self._ready.set()
             log.info("the zygote is ready (pid %d): workers start as its forks", auxiliary.pid)
         elif self._waiting:
             self._waiting.popleft().set(message.get("pid", 0))
@@ -147,13 +144,13 @@ class Zygote:
             return None
         auxiliary = self._auxiliary()
         if not auxiliary.alive():
-            self.ready = False
+            self._ready.clear()
             try:
                 self._start()
             except OSError as error:
                 log.warning("the zygote could not be started: %s", error)
                 return None
-        if not self.ready and not self._wait_ready(auxiliary):
+        if not self._ready.is_set() and not self._wait_ready(auxiliary):
             return None
         waiting = AsyncResult()
         self._waiting.append(waiting)
@@ -169,11 +166,10 @@ class Zygote:
     def _wait_ready(self, auxiliary):
         """Whether the zygote, importing, became ready in time (False at once once its time is
         up: the other workers of the reload do not wait again)."""
-        while not self.ready:
+        while not self._ready.wait(0.05):
             if not auxiliary.alive() or time.monotonic() >= self._ready_by:
                 log.warning("the zygote is not ready: starting the worker by fork+exec")
                 return False
-            self._became_ready.wait(0.05)
         return True
 
 

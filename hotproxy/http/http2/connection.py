@@ -76,8 +76,7 @@ class Http2Codec(HotFrames, StreamsAndSending):
             validate_outbound_headers=False, normalize_outbound_headers=False,
             validate_inbound_headers=False, normalize_inbound_headers=False))
         conn.incoming_buffer = InspectedFrameBuffer(self._inspect_frame, not client_side)
-        conn.remote_settings = CompactSettings(client=not client_side,
-                                                 initial_values=RFC_PEER_DEFAULTS)
+        conn.remote_settings = CompactSettings(client=not client_side, initial_values=RFC_PEER_DEFAULTS)
         header_limit = options.max_headers_kb * 1024
         conn.decoder.max_header_list_size = 8 * header_limit + 32 * options.max_headers_count
         conn.decoder.max_allowed_table_size = options.hpack_table_size
